@@ -1,0 +1,76 @@
+/* The replicated state machine: libraft's raft_fsm over storage/store.
+ *
+ * Happy path: raft commits entry I; fsm_apply decodes the envelope, applies
+ * every change in one LMDB write txn together with applied_index = I,
+ * commits, and tells the observer what happened at revision I.
+ *
+ * Failure modes, and what apply does about them (it never returns non-zero:
+ * on libraft 0.22 that corrupts the follower's heap):
+ *   - entry at or below the stored applied_index (replay after restart):
+ *     skipped, counted;
+ *   - malformed envelope or invalid change (bad key, bad value, duplicate
+ *     key in one entry): a deterministic no-op for that change, recorded as
+ *     FSM_INVALID, the index still recorded;
+ *   - compare-and-set mismatch: FSM_CONFLICT, nothing written for it;
+ *   - local failure (LMDB full, I/O error, no memory): abort(). raft and the
+ *     store recover on restart; a half-applied FSM would not.
+ *
+ * Deterministic: no clock, no random numbers, no configuration; timestamps,
+ * actors and the change-log bound come from the entry itself. */
+#ifndef FLIP_RAFT_FSM_H
+#define FLIP_RAFT_FSM_H
+
+#include <stdint.h>
+
+#include <raft.h>
+
+#include "command.pb-c.h"
+#include "storage/store.h"
+
+/* Largest number of changes one entry may carry; extra ones are invalid. */
+#define FSM_MAX_CHANGES 1024
+
+enum fsm_status { FSM_OK = 0, FSM_CONFLICT, FSM_NOTFOUND, FSM_INVALID };
+
+struct fsm_outcome
+{
+    enum fsm_status status;
+    uint64_t revision; /* OK: the new revision; CONFLICT/NOTFOUND: current */
+};
+
+struct fsm_observer
+{
+    void *data;
+    /* After entry `index` committed to LMDB. `cmd` is NULL for an entry that
+     * did not decode; outcomes[i] belongs to cmd->changes[i]. Both valid
+     * only during the call. */
+    void (*on_applied)(void *data,
+                       uint64_t index,
+                       const Flipcmd__Command *cmd,
+                       const struct fsm_outcome *outcomes);
+    /* After a snapshot replaced the whole store at `index`. */
+    void (*on_restored)(void *data, uint64_t index);
+};
+
+struct fsm
+{
+    struct raft_fsm raft_fsm; /* handed to raft_init */
+    struct raft *raft;        /* set before raft_start: index of an apply */
+    struct store *store;      /* not owned */
+    struct fsm_observer observer;
+    uint64_t n_applied;  /* entries applied since start */
+    uint64_t n_skipped;  /* replayed entries skipped */
+    uint64_t n_invalid;  /* entries that failed to decode */
+    uint64_t n_restored; /* snapshots loaded */
+};
+
+/* Prepares `f` over `store`; `raft` must be set (fsm->raft) before
+ * raft_start. Nothing is allocated. */
+void fsm_init(struct fsm *f, struct store *store);
+
+/* Encodes a record for the flags db / change log (proto/ Flag); exposed for
+ * storage readers in server/ and tests. */
+int fsm_decode_record(const void *buf, size_t len, Flip__Flag **out);
+void fsm_free_record(Flip__Flag *flag);
+
+#endif

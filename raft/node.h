@@ -1,0 +1,98 @@
+/* One raft node: raft_uv storage, raft_uv_tcp transport, the FSM over the
+ * LMDB store, and a monitor that turns raft's polled state into events.
+ *
+ * Startup: node_init opens <data>/fsm (LMDB) and <data>/raft (raft_uv),
+ * bootstraps the initial configuration when the raft dir is new, and
+ * node_start starts raft. Shutdown: node_close transfers leadership when
+ * leader (planned stops fail over in milliseconds, not an election
+ * timeout), then closes raft, io and transport, then the store, and calls
+ * back. libraft 0.22.1 specifics honoured here: transport.version = 1,
+ * capacity threshold kept consistent with the segment size, pre-vote on. */
+#ifndef FLIP_RAFT_NODE_H
+#define FLIP_RAFT_NODE_H
+
+#include <stdint.h>
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <uv.h>
+
+#include "fsm.h"
+
+#define NODE_ADDR_MAX 64
+#define NODE_MAX_MEMBERS 16
+
+struct node_member
+{
+    uint64_t id;
+    char raft_address[NODE_ADDR_MAX];   /* IPv4 literal host:port */
+    char client_address[NODE_ADDR_MAX]; /* where clients connect */
+};
+
+struct node_config
+{
+    uint64_t id;
+    const char *data_dir;
+    struct node_member members[NODE_MAX_MEMBERS]; /* initial cluster */
+    unsigned n_members;
+    unsigned election_ms;
+    unsigned heartbeat_ms;
+    unsigned snapshot_threshold;
+    unsigned snapshot_trailing;
+    size_t segment_size; /* 0 = raft_uv default (8 MiB) */
+};
+
+struct node;
+
+/* Events from the monitor; all fire on the loop thread, never from inside
+ * a node_* call. */
+struct node_observer
+{
+    void *data;
+    void (*on_role)(void *data, int old_role, int new_role);
+    void (*on_leader)(void *data, uint64_t leader_id);
+};
+
+struct node
+{
+    uv_loop_t *loop;
+    struct node_config config;
+    struct raft raft;
+    struct raft_io io;
+    struct raft_uv_transport transport;
+    struct raft_transfer transfer;
+    struct fsm fsm;
+    struct store *store;
+    struct node_observer observer;
+    uv_timer_t monitor; /* polls raft state (no state callback in libraft) */
+    int role;           /* last seen RAFT_LEADER/FOLLOWER/CANDIDATE */
+    uint64_t leader_id; /* last seen leader, 0 = none */
+    uint64_t term;
+    uint64_t last_contact; /* uv_now when a leader was last known */
+    int closing;
+    int monitor_started;
+    int raft_closing;
+    uv_timer_t transfer_timer; /* bounds a planned-stop transfer */
+    int transfer_timer_started;
+    void (*close_cb)(struct node *n);
+    char errmsg[256];
+};
+
+/* Opens the store and raft storage and bootstraps if new. On failure every
+ * resource taken is released and n->errmsg says why. */
+int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg);
+int node_start(struct node *n);
+/* Stops raft and frees everything node_init took; `cb` fires when done. */
+void node_close(struct node *n, void (*cb)(struct node *n));
+
+int node_is_leader(const struct node *n);
+/* RAFT_LEADER / RAFT_FOLLOWER / RAFT_CANDIDATE, or -1 while closing. */
+int node_role(const struct node *n);
+/* Leader's member entry, or NULL when unknown / not a configured member. */
+const struct node_member *node_leader(const struct node *n);
+const struct node_member *node_member_by_id(const struct node *n, uint64_t id);
+/* Milliseconds since this node last knew a leader (0 while it knows one). */
+uint64_t node_leaderless_ms(const struct node *n);
+const char *node_role_name(int role);
+
+#endif

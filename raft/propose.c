@@ -1,0 +1,232 @@
+/* Proposals and coalesced read barriers; see propose.h. */
+#include "propose.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/err.h"
+#include "lib/heap.h"
+#include "lib/log.h"
+#include "proto/command.h"
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int status_from_raft(int rv)
+{
+    switch (rv) {
+        case 0:
+            return FLIP_OK;
+        case RAFT_NOTLEADER:
+            return FLIP_NOTLEADER;
+        case RAFT_LEADERSHIPLOST:
+        case RAFT_SHUTDOWN:
+            return FLIP_LEADERSHIPLOST;
+        case RAFT_NOSPACE:
+            return FLIP_NOSPACE;
+        case RAFT_NOMEM:
+            return FLIP_NOMEM;
+        case RAFT_BUSY:
+        case RAFT_TOOBIG:
+            return FLIP_BUSY;
+        default:
+            return FLIP_IOERR;
+    }
+}
+
+static void fail_waiters(uv_idle_t *h)
+{
+    struct propose *pr = h->data;
+    struct queue q;
+
+    uv_idle_stop(h);
+    /* Move out first: a callback may queue a new read. */
+    queue_init(&q);
+    while (!queue_empty(&pr->failed)) {
+        struct queue *e = queue_head(&pr->failed);
+        queue_remove(e);
+        queue_insert_tail(&q, e);
+    }
+    while (!queue_empty(&q)) {
+        struct queue *e = queue_head(&q);
+        struct read_wait *w = CONTAINER_OF(e, struct read_wait, link);
+        queue_remove(e);
+        w->cb(w, pr->failed_status);
+    }
+}
+
+void propose_init(struct propose *pr, struct node *node, uint64_t keep)
+{
+    memset(pr, 0, sizeof *pr);
+    pr->node = node;
+    pr->changelog_keep = keep;
+    queue_init(&pr->pending);
+    queue_init(&pr->served);
+    queue_init(&pr->next);
+    queue_init(&pr->failed);
+    uv_idle_init(node->loop, &pr->kick);
+    pr->kick.data = pr;
+}
+
+void propose_close(struct propose *pr)
+{
+    uv_close((uv_handle_t *)&pr->kick, NULL);
+}
+
+static void apply_done(struct raft_apply *req, int status, void *result)
+{
+    struct proposal *p = CONTAINER_OF(req, struct proposal, req);
+    int rv = status_from_raft(status);
+
+    (void)result;
+    queue_remove(&p->link);
+    if (rv == FLIP_OK && !p->have_outcome) {
+        /* Committed but our observer never saw it: should not happen. */
+        flip_errorf("propose: entry %llu applied without an outcome",
+                    (unsigned long long)req->index);
+        rv = FLIP_INTERNAL;
+    }
+    p->cb(p, rv);
+}
+
+int propose_submit(struct propose *pr,
+                   struct proposal *p,
+                   const Flipcmd__Change *change,
+                   proposal_cb cb)
+{
+    Flipcmd__Command cmd = FLIPCMD__COMMAND__INIT;
+    Flipcmd__Change *changes[1];
+    struct raft_buffer buf;
+    int rv;
+
+    if (pr->node->closing || raft_state(&pr->node->raft) != RAFT_LEADER) {
+        return FLIP_NOTLEADER;
+    }
+    changes[0] = (Flipcmd__Change *)(uintptr_t)change;
+    cmd.has_time_ms = 1;
+    cmd.time_ms = wall_ms();
+    cmd.has_changelog_keep = 1;
+    cmd.changelog_keep = pr->changelog_keep;
+    cmd.n_changes = 1;
+    cmd.changes = changes;
+    cmd.has_origin_node = 1;
+    cmd.origin_node = pr->node->config.id;
+    cmd.has_origin_seq = 1;
+    cmd.origin_seq = ++pr->seq;
+
+    buf.len = command_size(&cmd);
+    buf.base = raft_malloc(buf.len);
+    if (buf.base == NULL) {
+        return FLIP_NOMEM;
+    }
+    command_write(&cmd, buf.base);
+    p->seq = cmd.origin_seq;
+    p->have_outcome = 0;
+    p->cb = cb;
+    rv = raft_apply(&pr->node->raft, &p->req, &buf, 1, apply_done);
+    if (rv == RAFT_INVALID) {
+        /* raft already freed the buffer; an unpadded entry is a bug here */
+        flip_errorf("propose: raft rejected an entry of %zu bytes", buf.len);
+        abort();
+    }
+    if (rv != 0) {
+        raft_free(buf.base);
+        return status_from_raft(rv);
+    }
+    queue_insert_tail(&pr->pending, &p->link);
+    return FLIP_OK;
+}
+
+void propose_on_applied(struct propose *pr,
+                        uint64_t index,
+                        const Flipcmd__Command *cmd,
+                        const struct fsm_outcome *outcomes)
+{
+    struct queue *e;
+
+    (void)index;
+    if (cmd == NULL || cmd->origin_node != pr->node->config.id ||
+        cmd->n_changes == 0) {
+        return;
+    }
+    QUEUE_FOREACH(e, &pr->pending)
+    {
+        struct proposal *p = CONTAINER_OF(e, struct proposal, link);
+        if (p->seq == cmd->origin_seq) {
+            p->outcome = outcomes[0];
+            p->have_outcome = 1;
+            return;
+        }
+    }
+}
+
+static void barrier_start(struct propose *pr);
+
+static void barrier_done(struct raft_barrier *req, int status)
+{
+    struct propose *pr = req->data;
+    int rv = status_from_raft(status);
+    struct queue q;
+
+    pr->barrier_inflight = 0;
+    queue_init(&q);
+    while (!queue_empty(&pr->served)) {
+        struct queue *e = queue_head(&pr->served);
+        queue_remove(e);
+        queue_insert_tail(&q, e);
+    }
+    /* Start the next barrier before answering, so callbacks that queue new
+     * reads join the right generation. */
+    if (!queue_empty(&pr->next)) {
+        barrier_start(pr);
+    }
+    while (!queue_empty(&q)) {
+        struct queue *e = queue_head(&q);
+        struct read_wait *w = CONTAINER_OF(e, struct read_wait, link);
+        queue_remove(e);
+        w->cb(w, rv);
+    }
+}
+
+static void barrier_start(struct propose *pr)
+{
+    int rv;
+
+    while (!queue_empty(&pr->next)) {
+        struct queue *e = queue_head(&pr->next);
+        queue_remove(e);
+        queue_insert_tail(&pr->served, e);
+    }
+    pr->barrier.data = pr;
+    rv = raft_barrier(&pr->node->raft, &pr->barrier, barrier_done);
+    if (rv == 0) {
+        pr->barrier_inflight = 1;
+        return;
+    }
+    /* Deliver the failure on a later loop turn, never re-entrantly. */
+    while (!queue_empty(&pr->served)) {
+        struct queue *e = queue_head(&pr->served);
+        queue_remove(e);
+        queue_insert_tail(&pr->failed, e);
+    }
+    pr->failed_status = status_from_raft(rv);
+    uv_idle_start(&pr->kick, fail_waiters);
+}
+
+int propose_read(struct propose *pr, struct read_wait *w, read_wait_cb cb)
+{
+    if (pr->node->closing || raft_state(&pr->node->raft) != RAFT_LEADER) {
+        return FLIP_NOTLEADER;
+    }
+    w->cb = cb;
+    queue_insert_tail(&pr->next, &w->link);
+    if (!pr->barrier_inflight) {
+        barrier_start(pr);
+    }
+    return FLIP_OK;
+}

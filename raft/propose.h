@@ -1,0 +1,92 @@
+/* Leader side of writes and linearizable reads.
+ *
+ * A proposal is one client change wrapped into a log entry stamped with the
+ * leader's clock and the node's identity (apply stays deterministic). Its
+ * outcome comes from the FSM observer (propose_on_applied) and is reported
+ * when libraft's apply callback fires, one loop turn later.
+ *
+ * Read barriers are coalesced: one raft_barrier in flight serves every read
+ * that was waiting when it was issued; reads arriving meanwhile wait for
+ * the next one. A barrier commits an entry of the current term, so after it
+ * the leader's applied state includes every acknowledged write.
+ *
+ * Ownership: proposals and barrier waiters are owned by the caller and must
+ * stay alive until their callback fires; callbacks always fire exactly once
+ * (with FLIP_LEADERSHIPLOST when raft closes), never from inside the call
+ * that submitted them. */
+#ifndef FLIP_RAFT_PROPOSE_H
+#define FLIP_RAFT_PROPOSE_H
+
+#include <stdint.h>
+
+#include <raft.h>
+
+#include "command.pb-c.h"
+#include "fsm.h"
+#include "lib/queue.h"
+#include "node.h"
+
+struct proposal;
+typedef void (*proposal_cb)(struct proposal *p, int status);
+
+struct proposal
+{
+    void *data; /* caller's */
+    struct raft_apply req;
+    struct queue link; /* in propose.pending while raft owns req */
+    uint64_t seq;
+    struct fsm_outcome outcome; /* valid when status == FLIP_OK */
+    int have_outcome;
+    proposal_cb cb;
+};
+
+struct read_wait;
+typedef void (*read_wait_cb)(struct read_wait *w, int status);
+
+struct read_wait
+{
+    void *data; /* caller's */
+    struct queue link;
+    read_wait_cb cb;
+};
+
+struct propose
+{
+    struct node *node;
+    uint64_t seq;
+    uint64_t changelog_keep;
+    struct queue pending;      /* proposals raft owns, submit order */
+    struct raft_barrier barrier;
+    int barrier_inflight;
+    struct queue served;       /* waiters the in-flight barrier answers */
+    struct queue next;         /* waiters for the next barrier */
+    uv_idle_t kick;            /* defers error callbacks to a loop turn */
+    struct queue failed;       /* read waiters to fail on the next turn */
+    int failed_status;
+};
+
+void propose_init(struct propose *pr, struct node *node, uint64_t keep);
+void propose_close(struct propose *pr);
+
+/* Proposes one change. On FLIP_OK raft owns p->req until p->cb fires with
+ * FLIP_OK (see p->outcome), FLIP_LEADERSHIPLOST (outcome unknown),
+ * FLIP_NOSPACE or FLIP_IOERR. On any other return (FLIP_NOTLEADER,
+ * FLIP_NOMEM, FLIP_NOSPACE, FLIP_BUSY) nothing was proposed and cb will not
+ * fire. `change` is only read during the call. */
+int propose_submit(struct propose *pr,
+                   struct proposal *p,
+                   const Flipcmd__Change *change,
+                   proposal_cb cb);
+
+/* Queues a linearizable read. FLIP_NOTLEADER when not leader (cb will not
+ * fire); otherwise cb fires with FLIP_OK once the local state is current,
+ * or an error if leadership is lost first. */
+int propose_read(struct propose *pr, struct read_wait *w, read_wait_cb cb);
+
+/* Observer hook: call from the FSM observer for every applied entry. */
+void propose_on_applied(struct propose *pr,
+                        uint64_t index,
+                        const Flipcmd__Command *cmd,
+                        const struct fsm_outcome *outcomes);
+
+#endif

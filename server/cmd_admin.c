@@ -1,0 +1,108 @@
+/* Connection and cluster requests: the Hello handshake and node status. */
+#include <stdio.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "lib/err.h"
+#include "lib/heap.h"
+#include "proto/codec.h"
+#include "server.h"
+
+#define FLIPD_VERSION "0.1.0"
+
+void cmd_hello(struct conn *c, Flip__Request *req)
+{
+    const Flip__Hello *h = req->hello;
+    Flip__Response resp = FLIP__RESPONSE__INIT;
+    Flip__HelloResult res = FLIP__HELLO_RESULT__INIT;
+    const char *why = NULL;
+    char msg[96];
+
+    if (!h->has_protocol_version ||
+        h->protocol_version != CODEC_PROTOCOL_VERSION) {
+        snprintf(msg, sizeof msg,
+                 "protocol version %u is not supported; this server speaks %d",
+                 h->has_protocol_version ? h->protocol_version : 0,
+                 CODEC_PROTOCOL_VERSION);
+        conn_send_error(c, req->id, FLIP__STATUS__UNSUPPORTED_VERSION, msg);
+        codec_request_free(req);
+        return;
+    }
+    if (codec_check_text(h->client_name, CODEC_ACTOR_MAX, &why) != FLIP_OK) {
+        conn_send_error(c, req->id, FLIP__STATUS__INVALID_ARGUMENT,
+                        "client_name: at most 128 bytes of UTF-8");
+        codec_request_free(req);
+        return;
+    }
+    flip_free(c->client_name);
+    c->client_name = NULL;
+    if (h->client_name != NULL && h->client_name[0] != '\0') {
+        c->client_name = flip_strdup(h->client_name);
+    }
+    c->hello_done = 1;
+    resp.has_id = 1;
+    resp.id = req->id;
+    res.has_protocol_version = 1;
+    res.protocol_version = CODEC_PROTOCOL_VERSION;
+    res.has_node_id = 1;
+    res.node_id = c->srv->config.id;
+    res.has_max_frame = 1;
+    res.max_frame = c->srv->config.max_frame;
+    res.server_version = (char *)FLIPD_VERSION;
+    resp.result_case = FLIP__RESPONSE__RESULT_HELLO;
+    resp.hello = &res;
+    conn_send(c, &resp);
+    codec_request_free(req);
+}
+
+void cmd_status(struct conn *c, Flip__Request *req)
+{
+    struct server *s = c->srv;
+    struct node *n = &s->node;
+    Flip__Response resp = FLIP__RESPONSE__INIT;
+    Flip__StatusResult res = FLIP__STATUS_RESULT__INIT;
+    Flip__Member members[NODE_MAX_MEMBERS];
+    Flip__Member *ptrs[NODE_MAX_MEMBERS];
+    const struct node_member *leader = node_leader(n);
+    int role = node_role(n);
+    const char *role_name = node_role_name(role);
+
+    for (unsigned i = 0; i < n->config.n_members; i++) {
+        const struct node_member *m = &n->config.members[i];
+        flip__member__init(&members[i]);
+        members[i].has_id = 1;
+        members[i].id = m->id;
+        members[i].raft_address = (char *)(uintptr_t)m->raft_address;
+        members[i].client_address = (char *)(uintptr_t)m->client_address;
+        members[i].has_voter = 1;
+        members[i].voter = 1;
+        ptrs[i] = &members[i];
+    }
+    resp.has_id = 1;
+    resp.id = req->id;
+    res.has_node_id = 1;
+    res.node_id = s->config.id;
+    res.role = (char *)(uintptr_t)role_name;
+    res.has_term = 1;
+    res.term = raft_current_term(&n->raft);
+    res.has_leader_id = 1;
+    res.leader_id = leader != NULL ? leader->id : 0;
+    res.leader_address =
+        leader != NULL ? (char *)(uintptr_t)leader->client_address : NULL;
+    res.has_applied_revision = 1;
+    res.applied_revision = store_applied_index(n->store);
+    res.has_commit_index = 1;
+    res.commit_index = raft_commit_index(&n->raft);
+    res.has_last_contact_ms = 1;
+    res.last_contact_ms = node_leaderless_ms(n);
+    res.n_members = n->config.n_members;
+    res.members = ptrs;
+    res.has_flag_count = 1;
+    res.flag_count = store_count(n->store, STORE_FLAGS);
+    res.raft_address = s->config.raft_address;
+    res.client_address = s->config.client_address;
+    resp.result_case = FLIP__RESPONSE__RESULT_STATUS;
+    resp.status = &res;
+    conn_send(c, &resp);
+    codec_request_free(req);
+}

@@ -1,0 +1,415 @@
+/* Flag requests: set, delete (proposed through raft on the leader) and
+ * get, list (served from this node's applied state; linearizable unless
+ * the client asks for stale, in which case a read barrier runs first on
+ * the leader). */
+#include <stdio.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "lib/err.h"
+#include "lib/heap.h"
+#include "proto/codec.h"
+#include "raft/fsm.h"
+#include "server.h"
+
+#define LIST_DEFAULT 1000
+#define LIST_MAX 10000
+
+/* ---- writes -------------------------------------------------------------- */
+
+static void write_done(struct proposal *p, int status)
+{
+    struct op *op = p->data;
+    struct conn *c = op->conn;
+    Flip__Response resp = FLIP__RESPONSE__INIT;
+    Flip__SetResult set = FLIP__SET_RESULT__INIT;
+    Flip__DeleteResult del = FLIP__DELETE_RESULT__INIT;
+    Flip__Error err = FLIP__ERROR__INIT;
+    uint64_t id = op->req->id;
+
+    if (c == NULL) {
+        op_free(op);
+        return;
+    }
+    if (status != FLIP_OK) {
+        dispatch_error(c, id, status,
+                       status == FLIP_LEADERSHIPLOST
+                           ? "leadership lost before the change committed; "
+                             "it may or may not have been applied"
+                           : NULL);
+        op_free(op);
+        return;
+    }
+    resp.has_id = 1;
+    resp.id = id;
+    switch (p->outcome.status) {
+        case FSM_OK:
+            if (op->req->op_case == FLIP__REQUEST__OP_SET) {
+                set.has_revision = 1;
+                set.revision = p->outcome.revision;
+                resp.result_case = FLIP__RESPONSE__RESULT_SET;
+                resp.set = &set;
+            } else {
+                del.has_revision = 1;
+                del.revision = p->outcome.revision;
+                del.has_existed = 1;
+                del.existed = 1;
+                resp.result_case = FLIP__RESPONSE__RESULT_DELETE;
+                resp.delete_ = &del;
+            }
+            conn_send(c, &resp);
+            break;
+        case FSM_CONFLICT:
+            err.has_status = 1;
+            err.status = FLIP__STATUS__CAS_CONFLICT;
+            err.message = (char *)"expected revision does not match";
+            err.has_current_revision = 1;
+            err.current_revision = p->outcome.revision;
+            resp.error = &err;
+            conn_send(c, &resp);
+            break;
+        case FSM_NOTFOUND:
+            conn_send_error(c, id, FLIP__STATUS__NOT_FOUND, "no such flag");
+            break;
+        default:
+            conn_send_error(c, id, FLIP__STATUS__INVALID_ARGUMENT,
+                            "the change was rejected by the state machine");
+            break;
+    }
+    op_free(op);
+}
+
+/* Actor stamped into the entry: explicit, else the Hello name, else the
+ * peer address. */
+static char *actor_of(struct conn *c, char *explicit_actor)
+{
+    if (explicit_actor != NULL && explicit_actor[0] != '\0') {
+        return explicit_actor;
+    }
+    if (c->client_name != NULL && c->client_name[0] != '\0') {
+        return c->client_name;
+    }
+    return c->peer;
+}
+
+static int check_common(struct conn *c,
+                        uint64_t id,
+                        const char *key,
+                        const char *actor,
+                        const char *reason)
+{
+    const char *why = NULL;
+    int rv = codec_check_key(key, &why);
+
+    if (rv == FLIP_OK) {
+        rv = codec_check_text(actor, CODEC_ACTOR_MAX, &why);
+    }
+    if (rv == FLIP_OK) {
+        rv = codec_check_text(reason, CODEC_REASON_MAX, &why);
+    }
+    if (rv != FLIP_OK) {
+        dispatch_error(c, id, rv, why);
+    }
+    return rv;
+}
+
+static void submit(struct conn *c, Flip__Request *req, Flipcmd__Change *ch)
+{
+    struct op *op;
+    int rv;
+
+    if (!node_is_leader(&c->srv->node)) {
+        dispatch_not_leader(c, req->id);
+        codec_request_free(req);
+        return;
+    }
+    op = op_new(c, req);
+    if (op == NULL) {
+        dispatch_error(c, req->id, FLIP_NOMEM, NULL);
+        codec_request_free(req);
+        return;
+    }
+    rv = propose_submit(&c->srv->propose, &op->proposal, ch, write_done);
+    if (rv != FLIP_OK) {
+        dispatch_error(c, req->id, rv, NULL);
+        op_free(op);
+    }
+}
+
+void cmd_set(struct conn *c, Flip__Request *req)
+{
+    const Flip__SetRequest *r = req->set;
+    Flipcmd__Change ch = FLIPCMD__CHANGE__INIT;
+    const char *why = NULL;
+    int rv;
+
+    if (check_common(c, req->id, r->key, r->actor, r->reason) != FLIP_OK) {
+        codec_request_free(req);
+        return;
+    }
+    rv = codec_check_value(r->value, &why);
+    if (rv != FLIP_OK) {
+        dispatch_error(c, req->id, rv, why);
+        codec_request_free(req);
+        return;
+    }
+    ch.has_op = 1;
+    ch.op = FLIPCMD__OP__SET;
+    ch.key = r->key;
+    ch.value = r->value;
+    ch.actor = actor_of(c, r->actor);
+    ch.reason = r->reason;
+    ch.has_expected_revision = r->has_expected_revision;
+    ch.expected_revision = r->expected_revision;
+    submit(c, req, &ch);
+}
+
+void cmd_delete(struct conn *c, Flip__Request *req)
+{
+    const Flip__DeleteRequest *r = req->delete_;
+    Flipcmd__Change ch = FLIPCMD__CHANGE__INIT;
+
+    if (check_common(c, req->id, r->key, r->actor, r->reason) != FLIP_OK) {
+        codec_request_free(req);
+        return;
+    }
+    ch.has_op = 1;
+    ch.op = FLIPCMD__OP__DELETE;
+    ch.key = r->key;
+    ch.actor = actor_of(c, r->actor);
+    ch.reason = r->reason;
+    ch.has_expected_revision = r->has_expected_revision;
+    ch.expected_revision = r->expected_revision;
+    submit(c, req, &ch);
+}
+
+/* ---- reads --------------------------------------------------------------- */
+
+struct get_ctx
+{
+    Flip__Flag *flag; /* decoded copy, owned */
+};
+
+static int get_visit(void *arg,
+                     const void *key,
+                     size_t klen,
+                     const void *val,
+                     size_t vlen)
+{
+    struct get_ctx *g = arg;
+    (void)key;
+    (void)klen;
+    if (fsm_decode_record(val, vlen, &g->flag) != FLIP_OK) {
+        g->flag = NULL;
+    }
+    return 1;
+}
+
+static void serve_get(struct conn *c, const Flip__Request *req)
+{
+    struct server *s = c->srv;
+    struct get_ctx g = { NULL };
+    Flip__Response resp = FLIP__RESPONSE__INIT;
+    Flip__GetResult res = FLIP__GET_RESULT__INIT;
+    const char *key = req->get->key;
+    int rv;
+
+    rv = store_get(s->node.store, STORE_FLAGS, key, strlen(key), get_visit, &g);
+    if (rv == FLIP_NOTFOUND) {
+        conn_send_error(c, req->id, FLIP__STATUS__NOT_FOUND, "no such flag");
+        return;
+    }
+    if (rv != FLIP_OK || g.flag == NULL) {
+        dispatch_error(c, req->id, rv != FLIP_OK ? rv : FLIP_CORRUPT,
+                       "cannot read the flag");
+        return;
+    }
+    g.flag->key = (char *)(uintptr_t)key; /* not owned by the record */
+    resp.has_id = 1;
+    resp.id = req->id;
+    res.flag = g.flag;
+    res.has_applied_revision = 1;
+    res.applied_revision = store_applied_index(s->node.store);
+    resp.result_case = FLIP__RESPONSE__RESULT_GET;
+    resp.get = &res;
+    conn_send(c, &resp);
+    g.flag->key = NULL;
+    fsm_free_record(g.flag);
+}
+
+struct list_ctx
+{
+    Flip__Flag **flags;
+    size_t n;
+    size_t cap;
+    size_t bytes;  /* running packed-size estimate */
+    size_t budget; /* stop before the response would exceed the frame */
+    int full;
+    int failed;
+};
+
+static int list_visit(void *arg,
+                      const void *key,
+                      size_t klen,
+                      const void *val,
+                      size_t vlen)
+{
+    struct list_ctx *l = arg;
+    Flip__Flag *f = NULL;
+
+    if (l->bytes + vlen + klen + 16 > l->budget) {
+        l->full = 1;
+        return 1;
+    }
+    if (l->n == l->cap) {
+        size_t cap = l->cap == 0 ? 64 : l->cap * 2;
+        Flip__Flag **grown = flip_realloc(l->flags, cap * sizeof *grown);
+        if (grown == NULL) {
+            l->failed = 1;
+            return 1;
+        }
+        l->flags = grown;
+        l->cap = cap;
+    }
+    if (fsm_decode_record(val, vlen, &f) != FLIP_OK) {
+        l->failed = 1;
+        return 1;
+    }
+    /* The record does not hold its key; give the decoded copy one. */
+    f->key = flip_strndup(key, klen);
+    if (f->key == NULL) {
+        fsm_free_record(f);
+        l->failed = 1;
+        return 1;
+    }
+    l->flags[l->n++] = f;
+    l->bytes += vlen + klen + 16;
+    return 0;
+}
+
+static void serve_list(struct conn *c, const Flip__Request *req)
+{
+    struct server *s = c->srv;
+    const Flip__ListRequest *r = req->list;
+    struct list_ctx l = { NULL, 0, 0, 0, 0, 0, 0 };
+    Flip__Response resp = FLIP__RESPONSE__INIT;
+    Flip__ListResult res = FLIP__LIST_RESULT__INIT;
+    const char *prefix = r->prefix != NULL ? r->prefix : "";
+    size_t limit = r->has_limit && r->limit > 0 ? r->limit : LIST_DEFAULT;
+    int more = 0;
+    int rv;
+
+    if (limit > LIST_MAX) {
+        limit = LIST_MAX;
+    }
+    l.budget = s->config.max_frame - 1024;
+    rv = store_scan(s->node.store, STORE_FLAGS, prefix, strlen(prefix),
+                    r->start_after,
+                    r->start_after != NULL ? strlen(r->start_after) : 0,
+                    limit, list_visit, &l, &more);
+    if (rv != FLIP_OK || l.failed) {
+        dispatch_error(c, req->id, rv != FLIP_OK ? rv : FLIP_NOMEM,
+                       "cannot list flags");
+        goto out;
+    }
+    resp.has_id = 1;
+    resp.id = req->id;
+    res.n_flags = l.n;
+    res.flags = l.flags;
+    res.has_applied_revision = 1;
+    res.applied_revision = store_applied_index(s->node.store);
+    res.has_more = 1;
+    res.more = more || l.full;
+    resp.result_case = FLIP__RESPONSE__RESULT_LIST;
+    resp.list = &res;
+    conn_send(c, &resp);
+out:
+    for (size_t i = 0; i < l.n; i++) {
+        flip_free(l.flags[i]->key);
+        l.flags[i]->key = NULL;
+        fsm_free_record(l.flags[i]);
+    }
+    flip_free(l.flags);
+}
+
+static void serve(struct conn *c, const Flip__Request *req)
+{
+    if (req->op_case == FLIP__REQUEST__OP_GET) {
+        serve_get(c, req);
+    } else {
+        serve_list(c, req);
+    }
+}
+
+static void read_ready(struct read_wait *w, int status)
+{
+    struct op *op = w->data;
+
+    if (op->conn != NULL) {
+        if (status == FLIP_OK) {
+            serve(op->conn, op->req);
+        } else {
+            dispatch_error(op->conn, op->req->id, status,
+                           "leadership changed during the read; retry");
+        }
+    }
+    op_free(op);
+}
+
+static void read_request(struct conn *c, Flip__Request *req, int stale)
+{
+    struct op *op;
+    int rv;
+
+    if (stale) {
+        serve(c, req);
+        codec_request_free(req);
+        return;
+    }
+    if (!node_is_leader(&c->srv->node)) {
+        dispatch_not_leader(c, req->id);
+        codec_request_free(req);
+        return;
+    }
+    op = op_new(c, req);
+    if (op == NULL) {
+        dispatch_error(c, req->id, FLIP_NOMEM, NULL);
+        codec_request_free(req);
+        return;
+    }
+    rv = propose_read(&c->srv->propose, &op->read, read_ready);
+    if (rv != FLIP_OK) {
+        dispatch_error(c, req->id, rv, NULL);
+        op_free(op);
+    }
+}
+
+void cmd_get(struct conn *c, Flip__Request *req)
+{
+    const char *why = NULL;
+    int rv = codec_check_key(req->get->key, &why);
+
+    if (rv != FLIP_OK) {
+        dispatch_error(c, req->id, rv, why);
+        codec_request_free(req);
+        return;
+    }
+    read_request(c, req, req->get->has_stale && req->get->stale);
+}
+
+void cmd_list(struct conn *c, Flip__Request *req)
+{
+    const char *why = NULL;
+    int rv = codec_check_prefix(req->list->prefix, &why);
+
+    if (rv == FLIP_OK && req->list->start_after != NULL &&
+        req->list->start_after[0] != '\0') {
+        rv = codec_check_key(req->list->start_after, &why);
+    }
+    if (rv != FLIP_OK) {
+        dispatch_error(c, req->id, rv, why);
+        codec_request_free(req);
+        return;
+    }
+    read_request(c, req, req->list->has_stale && req->list->stale);
+}

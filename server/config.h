@@ -1,0 +1,46 @@
+/* flipd's command line, parsed and validated into struct config. Pure: no
+ * loop, no I/O, so it is unit tested directly. */
+#ifndef FLIP_SERVER_CONFIG_H
+#define FLIP_SERVER_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft/node.h"
+
+struct config
+{
+    uint64_t id;
+    char data_dir[512];
+    char client_address[NODE_ADDR_MAX];
+    char raft_address[NODE_ADDR_MAX];
+    struct node_member members[NODE_MAX_MEMBERS];
+    unsigned n_members;
+    unsigned election_ms;
+    unsigned heartbeat_ms;
+    unsigned snapshot_threshold;
+    unsigned snapshot_trailing;
+    uint64_t changelog_keep;
+    uint32_t max_frame;
+    unsigned max_conns;
+    size_t segment_size;
+};
+
+/* Fills `c` from argv. Returns FLIP_OK, or FLIP_INVALID with a message in
+ * `err`; *help is set when --help was asked for (nothing else parsed). */
+int config_parse(struct config *c,
+                 int argc,
+                 char **argv,
+                 int *help,
+                 char *err,
+                 size_t errlen);
+
+/* Splits "host:port" of an IPv4 literal; FLIP_INVALID when malformed. */
+int config_split_address(const char *addr,
+                         char *host,
+                         size_t hostlen,
+                         int *port);
+
+extern const char config_usage[];
+
+#endif

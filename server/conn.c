@@ -1,0 +1,318 @@
+/* Client connections; see conn.h for the state machine.
+ *
+ * Happy path: read_cb appends to `in`, frames are cut with proto/frame,
+ * decoded with proto/codec and handed to dispatch; responses are appended
+ * to `out`; the server's prepare hook calls conn_flush, which moves `out`
+ * into `writing` and issues one uv_write.
+ *
+ * Failure modes: an oversized length prefix or undecodable frame gets an
+ * error frame and the connection closes after it is flushed (the stream
+ * cannot be resynchronised); EOF or a socket error closes at once; a
+ * client that does not read its responses is stopped from sending more
+ * once CONN_OUT_HIGH bytes are queued, and cut off at CONN_OUT_MAX. */
+#include "conn.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "lib/err.h"
+#include "lib/heap.h"
+#include "lib/log.h"
+#include "proto/codec.h"
+#include "proto/frame.h"
+#include "server.h"
+
+#define CONN_READ_CHUNK (64u * 1024u)
+#define CONN_OUT_HIGH (4u * 1024u * 1024u)
+#define CONN_OUT_MAX (64u * 1024u * 1024u)
+
+static void conn_closed(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+
+    buf_close(&c->in);
+    buf_close(&c->out);
+    buf_close(&c->writing);
+    flip_free(c->client_name);
+    flip_free(c);
+}
+
+static void mark_dirty(struct conn *c);
+
+static void finish_close(struct conn *c)
+{
+    if (!queue_empty(&c->dirty)) {
+        queue_remove(&c->dirty);
+    }
+    uv_close((uv_handle_t *)&c->tcp, conn_closed);
+}
+
+void conn_close(struct conn *c, const char *why)
+{
+    if (c->state == CONN_CLOSING) {
+        return;
+    }
+    c->state = CONN_CLOSING;
+    if (why != NULL) {
+        flip_infof("conn %llu (%s): closing: %s", (unsigned long long)c->id,
+                   c->peer, why);
+    }
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+    queue_remove(&c->link);
+    c->srv->n_conns--;
+    dispatch_detach(c);
+    if (!c->write_inflight && buf_len(&c->out) == 0) {
+        finish_close(c);
+        return;
+    }
+    /* conn_flush / write_done finish the close once the error frame that
+     * explains it is written */
+    mark_dirty(c);
+}
+
+static void mark_dirty(struct conn *c)
+{
+    if (queue_empty(&c->dirty)) {
+        queue_insert_tail(&c->srv->dirty, &c->dirty);
+    }
+}
+
+void conn_send(struct conn *c, const Flip__Response *resp)
+{
+    int rv = codec_response_encode(resp, c->srv->config.max_frame, &c->out);
+
+    if (rv == FLIP_TOOBIG && resp->error == NULL) {
+        conn_send_error(c, resp->id, FLIP__STATUS__TOO_LARGE,
+                        "response exceeds the frame limit");
+        return;
+    }
+    if (rv != FLIP_OK) {
+        conn_close(c, "cannot encode response");
+        return;
+    }
+    mark_dirty(c);
+    if (c->reading && buf_len(&c->out) > CONN_OUT_HIGH) {
+        /* A client that does not read its responses: stop reading until
+         * the backlog drains (write_done resumes). */
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+}
+
+void conn_send_error(struct conn *c,
+                     uint64_t id,
+                     Flip__Status status,
+                     const char *message)
+{
+    Flip__Response resp = FLIP__RESPONSE__INIT;
+    Flip__Error err = FLIP__ERROR__INIT;
+
+    resp.has_id = 1;
+    resp.id = id;
+    err.has_status = 1;
+    err.status = status;
+    err.message = (char *)(uintptr_t)message;
+    resp.error = &err;
+    conn_send(c, &resp);
+}
+
+static void read_alloc(uv_handle_t *h, size_t hint, uv_buf_t *out)
+{
+    struct conn *c = h->data;
+
+    (void)hint;
+    if (buf_reserve(&c->in, CONN_READ_CHUNK) != FLIP_OK) {
+        out->base = NULL;
+        out->len = 0;
+        return;
+    }
+    out->base = (char *)buf_tail(&c->in);
+    out->len = c->in.cap - c->in.end;
+}
+
+static void start_reading(struct conn *c);
+
+static void handle_frames(struct conn *c)
+{
+    const uint8_t *payload = NULL;
+    size_t len = 0;
+    char msg[128];
+
+    while (c->state == CONN_OPEN && c->reading) {
+        Flip__Request *req = NULL;
+        int rv = frame_next(&c->in, c->srv->config.max_frame, &payload, &len);
+
+        if (rv == FLIP_AGAIN) {
+            return;
+        }
+        if (rv == FLIP_TOOBIG) {
+            snprintf(msg, sizeof msg,
+                     "frame of %u bytes exceeds the limit of %u bytes",
+                     buf_get_u32be(buf_head(&c->in)),
+                     c->srv->config.max_frame);
+            conn_send_error(c, 0, FLIP__STATUS__TOO_LARGE, msg);
+            conn_close(c, msg);
+            return;
+        }
+        rv = codec_request_decode(payload, len, &req);
+        buf_consume(&c->in, FRAME_HEADER + len);
+        if (rv != FLIP_OK) {
+            conn_send_error(c, 0, FLIP__STATUS__PROTOCOL_ERROR,
+                            "frame is not a valid Request message");
+            conn_close(c, "undecodable frame");
+            return;
+        }
+        dispatch_request(c, req);
+    }
+}
+
+static void read_done(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
+{
+    struct conn *c = stream->data;
+
+    (void)b;
+    if (n < 0) {
+        if (n != UV_EOF && n != UV_ECONNRESET) {
+            flip_infof("conn %llu (%s): read: %s", (unsigned long long)c->id,
+                       c->peer, uv_strerror((int)n));
+        }
+        if (buf_len(&c->in) > 0 && n == UV_EOF) {
+            flip_infof("conn %llu (%s): closed mid-frame (%zu bytes pending)",
+                       (unsigned long long)c->id, c->peer, buf_len(&c->in));
+        }
+        conn_close(c, NULL);
+        return;
+    }
+    if (n == 0) {
+        if (b->base == NULL) {
+            conn_close(c, "out of memory for the read buffer");
+        }
+        return;
+    }
+    buf_commit(&c->in, (size_t)n);
+    handle_frames(c);
+}
+
+static void start_reading(struct conn *c)
+{
+    if (c->state != CONN_OPEN || c->reading) {
+        return;
+    }
+    if (uv_read_start((uv_stream_t *)&c->tcp, read_alloc, read_done) == 0) {
+        c->reading = 1;
+        /* frames may already be buffered from before the pause */
+        handle_frames(c);
+    }
+}
+
+static void write_done(uv_write_t *req, int status)
+{
+    struct conn *c = req->data;
+
+    c->write_inflight = 0;
+    buf_reset(&c->writing);
+    if (status < 0 && c->state == CONN_OPEN) {
+        conn_close(c, uv_strerror(status));
+    }
+    if (c->state == CONN_CLOSING) {
+        if (buf_len(&c->out) > 0 && status == 0) {
+            mark_dirty(c);
+        } else {
+            finish_close(c);
+        }
+        return;
+    }
+    if (buf_len(&c->out) > 0) {
+        mark_dirty(c);
+    } else if (!c->reading) {
+        start_reading(c);
+    }
+}
+
+void conn_flush(struct conn *c)
+{
+    struct buf tmp;
+    uv_buf_t b;
+    int rv;
+
+    if (c->write_inflight || buf_len(&c->out) == 0) {
+        return;
+    }
+    if (buf_len(&c->out) > CONN_OUT_MAX) {
+        buf_reset(&c->out);
+        if (c->state == CONN_OPEN) {
+            conn_close(c, "client is not reading its responses");
+        } else {
+            finish_close(c);
+        }
+        return;
+    }
+    /* swap: the filled buffer goes to the kernel, the empty one collects */
+    tmp = c->writing;
+    c->writing = c->out;
+    c->out = tmp;
+    b.base = (char *)buf_head(&c->writing);
+    b.len = buf_len(&c->writing);
+    c->wreq.data = c;
+    rv = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, write_done);
+    if (rv != 0) {
+        buf_reset(&c->writing);
+        if (c->state == CONN_OPEN) {
+            conn_close(c, uv_strerror(rv));
+        } else {
+            finish_close(c);
+        }
+        return;
+    }
+    c->write_inflight = 1;
+}
+
+void conn_accept(struct server *s)
+{
+    struct conn *c = flip_calloc(1, sizeof *c);
+    struct sockaddr_storage ss;
+    int sslen = sizeof ss;
+    int rv;
+
+    if (c == NULL) {
+        flip_errorf("listener: out of memory for a connection");
+        return;
+    }
+    c->srv = s;
+    c->id = ++s->next_conn_id;
+    queue_init(&c->dirty);
+    queue_init(&c->ops);
+    buf_init(&c->in);
+    buf_init(&c->out);
+    buf_init(&c->writing);
+    uv_tcp_init(s->loop, &c->tcp);
+    c->tcp.data = c;
+    rv = uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp);
+    if (rv != 0) {
+        flip_warnf("listener: accept: %s", uv_strerror(rv));
+        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    snprintf(c->peer, sizeof c->peer, "?");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) == 0 &&
+        ss.ss_family == AF_INET) {
+        char host[32];
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+        uv_ip4_name(in, host, sizeof host);
+        snprintf(c->peer, sizeof c->peer, "%s:%d", host, ntohs(in->sin_port));
+    }
+    c->accepted_ms = uv_now(s->loop);
+    c->state = CONN_OPEN;
+    queue_insert_tail(&s->conns, &c->link);
+    s->n_conns++;
+    if (s->n_conns > s->config.max_conns) {
+        conn_send_error(c, 0, FLIP__STATUS__UNAVAILABLE,
+                        "too many connections on this node");
+        conn_close(c, "connection limit reached");
+        return;
+    }
+    start_reading(c);
+}

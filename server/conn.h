@@ -1,0 +1,61 @@
+/* One client connection: bytes in -> frames -> dispatch; responses out
+ * through a per-connection buffer flushed once per loop turn.
+ *
+ * States: OPEN (reading, dispatching) -> CLOSING (no more reads; flush what
+ * is queued, e.g. the error frame that explains the close, then uv_close)
+ * -> freed in the close callback. Requests still in flight when the
+ * connection closes (proposals, read barriers) are detached: they complete
+ * later and free themselves without replying. */
+#ifndef FLIP_SERVER_CONN_H
+#define FLIP_SERVER_CONN_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "flip.pb-c.h"
+#include "lib/buf.h"
+#include "lib/queue.h"
+
+struct server;
+
+enum conn_state { CONN_OPEN, CONN_CLOSING };
+
+struct conn
+{
+    struct server *srv;
+    uv_tcp_t tcp;
+    uint64_t id;
+    enum conn_state state;
+    struct queue link;   /* in srv->conns */
+    struct queue dirty;  /* in srv->dirty while out has bytes to write */
+    struct queue ops;    /* struct op in flight for this connection */
+    struct buf in;       /* received bytes not yet framed */
+    struct buf out;      /* frames queued for the next flush */
+    struct buf writing;  /* bytes owned by the in-flight uv_write */
+    uv_write_t wreq;
+    int write_inflight;
+    int reading;
+    int hello_done;
+    uint64_t accepted_ms;
+    char *client_name;   /* from Hello; owned */
+    char peer[64];
+};
+
+/* Accepts a connection from the listener. Logs and drops it on failure. */
+void conn_accept(struct server *s);
+
+/* Queues one response frame. Encoding failures (too big, no memory) are
+ * turned into an error response; the connection stays usable. */
+void conn_send(struct conn *c, const Flip__Response *resp);
+/* Queues an error response for request `id`. */
+void conn_send_error(struct conn *c,
+                     uint64_t id,
+                     Flip__Status status,
+                     const char *message);
+/* Stops reading, flushes what is queued, then closes. Idempotent. */
+void conn_close(struct conn *c, const char *why);
+/* Hands queued output to the kernel; called by the server's flush hook. */
+void conn_flush(struct conn *c);
+
+#endif

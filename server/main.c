@@ -1,0 +1,49 @@
+/* flipd: argv -> config -> server -> uv_run -> orderly exit. No logic. */
+#include <stdio.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "server.h"
+
+/* The process's server: the one piece of global mutable state. */
+static struct server server;
+
+int main(int argc, char **argv)
+{
+    struct config config;
+    char err[512] = "";
+    char tag[24];
+    uv_loop_t loop;
+    int help = 0;
+    int rv;
+
+    rv = config_parse(&config, argc, argv, &help, err, sizeof err);
+    if (help) {
+        fputs(config_usage, stdout);
+        return 0;
+    }
+    if (rv != FLIP_OK) {
+        fprintf(stderr, "flipd: %s\n", err);
+        return 2;
+    }
+    snprintf(tag, sizeof tag, "n%llu", (unsigned long long)config.id);
+    flip_log_init(tag);
+    uv_loop_init(&loop);
+    rv = server_start(&server, &loop, &config);
+    if (rv != FLIP_OK) {
+        /* Let raft and handles finish closing before exiting. */
+        if (!server.stopping && server.node.store != NULL) {
+            server_stop(&server);
+            uv_run(&loop, UV_RUN_DEFAULT);
+        }
+        fprintf(stderr, "flipd: failed to start: %s\n", flip_strerror(rv));
+        return 1;
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    flip_infof("flipd: stopped");
+    return 0;
+}

@@ -1,0 +1,234 @@
+/* Server wiring and the per-turn hooks; see server.h.
+ *
+ * Startup: node (store + raft) -> proposal layer -> client listener ->
+ * hooks and signals. Shutdown (SIGINT/SIGTERM or server_stop): stop
+ * accepting, close every client, transfer leadership and close raft, then
+ * close the remaining handles so uv_run returns. */
+#include "server.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "conn.h"
+#include "lib/err.h"
+#include "lib/log.h"
+
+#define HELLO_DEADLINE_MS 10000
+#define SWEEP_MS 1000
+#define SYNC_EVERY_TICKS 5 /* LMDB is MDB_NOSYNC; flush it every 5 s */
+
+static void on_applied(void *data,
+                       uint64_t index,
+                       const Flipcmd__Command *cmd,
+                       const struct fsm_outcome *outcomes)
+{
+    struct server *s = data;
+    propose_on_applied(&s->propose, index, cmd, outcomes);
+}
+
+static void on_restored(void *data, uint64_t index)
+{
+    struct server *s = data;
+    (void)s;
+    flip_infof("server: state replaced by snapshot at revision %llu",
+               (unsigned long long)index);
+}
+
+/* redis's beforeSleep: one write per dirty connection per loop turn. */
+static void flush_dirty(uv_prepare_t *h)
+{
+    struct server *s = h->data;
+
+    while (!queue_empty(&s->dirty)) {
+        struct queue *e = queue_head(&s->dirty);
+        struct conn *c = CONTAINER_OF(e, struct conn, dirty);
+        queue_remove(e);
+        conn_flush(c);
+    }
+}
+
+static void sync_run(uv_work_t *req)
+{
+    struct server *s = req->data;
+    store_sync(s->node.store);
+}
+
+static void sync_after(uv_work_t *req, int status)
+{
+    struct server *s = req->data;
+    (void)status;
+    s->sync_busy = 0;
+}
+
+static void sweep_tick(uv_timer_t *t)
+{
+    struct server *s = t->data;
+    uint64_t now = uv_now(s->loop);
+    struct queue *e;
+    struct queue *next;
+
+    for (e = s->conns.next; e != &s->conns; e = next) {
+        struct conn *c = CONTAINER_OF(e, struct conn, link);
+        next = e->next;
+        if (!c->hello_done && now - c->accepted_ms > HELLO_DEADLINE_MS) {
+            conn_send_error(c, 0, FLIP__STATUS__PROTOCOL_ERROR,
+                            "no Hello within 10 seconds");
+            conn_close(c, "no Hello within 10 seconds");
+        }
+    }
+    if (++s->sweep_ticks % SYNC_EVERY_TICKS == 0 && !s->sync_busy &&
+        !s->stopping) {
+        s->sync_req.data = s;
+        if (uv_queue_work(s->loop, &s->sync_req, sync_run, sync_after) == 0) {
+            s->sync_busy = 1;
+        }
+    }
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    struct server *s = listener->data;
+
+    if (status < 0) {
+        flip_warnf("listener: %s", uv_strerror(status));
+        return;
+    }
+    if (s->stopping) {
+        return;
+    }
+    conn_accept(s);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct server *s = h->data;
+
+    if (signum == SIGPIPE) {
+        return;
+    }
+    flip_infof("server: received %s, stopping",
+               signum == SIGINT ? "SIGINT" : "SIGTERM");
+    server_stop(s);
+}
+
+static int start_listener(struct server *s)
+{
+    char host[NODE_ADDR_MAX];
+    struct sockaddr_in addr;
+    int port = 0;
+    int rv;
+
+    config_split_address(s->config.client_address, host, sizeof host, &port);
+    uv_ip4_addr(host, port, &addr);
+    uv_tcp_init(s->loop, &s->listener);
+    s->listener_started = 1;
+    s->listener.data = s;
+    rv = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
+    if (rv == 0) {
+        rv = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
+    }
+    if (rv != 0) {
+        flip_errorf("server: cannot listen on %s: %s",
+                    s->config.client_address, uv_strerror(rv));
+        return FLIP_IOERR;
+    }
+    flip_infof("server: serving clients on %s", s->config.client_address);
+    return FLIP_OK;
+}
+
+int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
+{
+    struct node_config nc;
+    int rv;
+
+    memset(s, 0, sizeof *s);
+    s->loop = loop;
+    s->config = *c;
+    queue_init(&s->conns);
+    queue_init(&s->dirty);
+
+    memset(&nc, 0, sizeof nc);
+    nc.id = c->id;
+    nc.data_dir = s->config.data_dir;
+    memcpy(nc.members, c->members, sizeof nc.members);
+    nc.n_members = c->n_members;
+    nc.election_ms = c->election_ms;
+    nc.heartbeat_ms = c->heartbeat_ms;
+    nc.snapshot_threshold = c->snapshot_threshold;
+    nc.snapshot_trailing = c->snapshot_trailing;
+    nc.segment_size = c->segment_size;
+    rv = node_init(&s->node, loop, &nc);
+    if (rv != FLIP_OK) {
+        flip_errorf("server: %s", s->node.errmsg);
+        return rv;
+    }
+    s->node.fsm.observer.data = s;
+    s->node.fsm.observer.on_applied = on_applied;
+    s->node.fsm.observer.on_restored = on_restored;
+    propose_init(&s->propose, &s->node, c->changelog_keep);
+    /* Listen before raft starts: a port clash must fail fast and clean. */
+    rv = start_listener(s);
+    if (rv != FLIP_OK) {
+        return rv;
+    }
+    rv = node_start(&s->node);
+    if (rv != FLIP_OK) {
+        flip_errorf("server: %s", s->node.errmsg);
+        return rv;
+    }
+    s->hooks_started = 1;
+    uv_prepare_init(loop, &s->flush);
+    s->flush.data = s;
+    uv_prepare_start(&s->flush, flush_dirty);
+    uv_timer_init(loop, &s->sweep);
+    s->sweep.data = s;
+    uv_timer_start(&s->sweep, sweep_tick, SWEEP_MS, SWEEP_MS);
+    uv_signal_init(loop, &s->sigint);
+    uv_signal_init(loop, &s->sigterm);
+    uv_signal_init(loop, &s->sigpipe);
+    s->sigint.data = s;
+    s->sigterm.data = s;
+    s->sigpipe.data = s;
+    uv_signal_start(&s->sigint, on_signal, SIGINT);
+    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&s->sigpipe, on_signal, SIGPIPE);
+    return FLIP_OK;
+}
+
+static void node_closed(struct node *n)
+{
+    struct server *s = CONTAINER_OF(n, struct server, node);
+
+    /* Connections closed earlier may still be flushing their last frame;
+     * keep the flush hook until the loop has nothing else. */
+    propose_close(&s->propose);
+    if (!s->hooks_started) {
+        return;
+    }
+    uv_close((uv_handle_t *)&s->flush, NULL);
+    uv_close((uv_handle_t *)&s->sweep, NULL);
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+    uv_close((uv_handle_t *)&s->sigpipe, NULL);
+}
+
+void server_stop(struct server *s)
+{
+    if (s->stopping) {
+        return;
+    }
+    s->stopping = 1;
+    if (s->listener_started) {
+        uv_close((uv_handle_t *)&s->listener, NULL);
+    }
+    while (!queue_empty(&s->conns)) {
+        struct conn *c = CONTAINER_OF(queue_head(&s->conns), struct conn, link);
+        conn_send_error(c, 0, FLIP__STATUS__UNAVAILABLE,
+                        "node is shutting down");
+        conn_close(c, NULL);
+    }
+    if (s->hooks_started) {
+        flush_dirty(&s->flush);
+    }
+    node_close(&s->node, node_closed);
+}

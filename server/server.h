@@ -1,0 +1,54 @@
+/* The process's server struct: the one piece of global state in flipd. It
+ * wires the raft node, the proposal layer, the client listener and every
+ * client connection onto one libuv loop.
+ *
+ * Event-loop manners (redis's): handlers never write to sockets; they
+ * append frames to the connection's output buffer and mark it dirty. One
+ * uv_prepare hook (server_flush) hands every dirty buffer to uv_write once
+ * per loop turn. Closing is deferred the same way. */
+#ifndef FLIP_SERVER_SERVER_H
+#define FLIP_SERVER_SERVER_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "config.h"
+#include "lib/queue.h"
+#include "raft/node.h"
+#include "raft/propose.h"
+
+struct server
+{
+    uv_loop_t *loop;
+    struct config config;
+    struct node node;
+    struct propose propose;
+    uv_tcp_t listener;
+    uv_prepare_t flush;   /* per-turn output flush */
+    uv_timer_t sweep;     /* handshake deadlines */
+    uv_signal_t sigint;
+    uv_signal_t sigterm;
+    uv_signal_t sigpipe;
+    struct queue conns;   /* every open struct conn */
+    struct queue dirty;   /* conns with output to write */
+    unsigned n_conns;
+    int stopping;
+    int listener_started;
+    int hooks_started;
+    uv_work_t sync_req; /* periodic LMDB flush off the loop */
+    int sync_busy;
+    unsigned sweep_ticks;
+    int exit_code;
+    uint64_t next_conn_id;
+};
+
+/* Starts everything on `loop`. On failure returns a FLIP_* code with a
+ * message already logged. */
+int server_start(struct server *s, uv_loop_t *loop, const struct config *c);
+/* Begins an orderly stop (also triggered by SIGINT/SIGTERM): stop
+ * accepting, close clients, transfer leadership, close raft. uv_run
+ * returns when done. */
+void server_stop(struct server *s);
+
+#endif

@@ -1,0 +1,806 @@
+/* LMDB store; see store.h and layout.h. */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "lib/buf.h"
+#include "lib/err.h"
+#include "lib/heap.h"
+#include "lib/log.h"
+
+#define SNAP_MAGIC "FLS1"
+#define SNAP_VERSION 1
+
+static const char *const db_names[STORE_NDB] = { "flags", "changes", "meta" };
+
+struct store
+{
+    MDB_env *env;
+    MDB_dbi dbi[STORE_NDB];
+    char dir[512];
+    uint64_t applied;   /* cache of meta applied_index */
+    uint64_t compacted; /* cache of meta compacted */
+};
+
+struct store_txn
+{
+    struct store *s;
+    MDB_txn *txn;
+    uint64_t applied;
+    uint64_t compacted;
+};
+
+static int map_err(int rc, const char *what)
+{
+    switch (rc) {
+        case MDB_SUCCESS:
+            return FLIP_OK;
+        case MDB_NOTFOUND:
+            return FLIP_NOTFOUND;
+        case MDB_MAP_FULL:
+            flip_errorf("store: %s: %s", what, mdb_strerror(rc));
+            return FLIP_NOSPACE;
+        case ENOSPC:
+            flip_errorf("store: %s: %s", what, mdb_strerror(rc));
+            return FLIP_NOSPACE;
+        case ENOMEM:
+            return FLIP_NOMEM;
+        default:
+            flip_errorf("store: %s: %s", what, mdb_strerror(rc));
+            return FLIP_IOERR;
+    }
+}
+
+static uint64_t meta_u64(MDB_txn *txn, MDB_dbi dbi, const char *name)
+{
+    MDB_val k = { strlen(name), (void *)(uintptr_t)name };
+    MDB_val v;
+
+    if (mdb_get(txn, dbi, &k, &v) != MDB_SUCCESS || v.mv_size != 8) {
+        return 0;
+    }
+    return buf_get_u64be(v.mv_data);
+}
+
+static int meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t x)
+{
+    uint8_t raw[8];
+    MDB_val k = { strlen(name), (void *)(uintptr_t)name };
+    MDB_val v = { 8, raw };
+
+    buf_put_u64be(raw, x);
+    return map_err(mdb_put(txn, dbi, &k, &v, 0), "meta put");
+}
+
+/* ---- crash-consistency markers (see layout.h) --------------------------- */
+
+static void read_boot_id(char *out, size_t n)
+{
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    out[0] = '\0';
+    if (f == NULL) {
+        return;
+    }
+    if (fgets(out, (int)n, f) == NULL) {
+        out[0] = '\0';
+    }
+    fclose(f);
+}
+
+static int path_in(char *out, size_t n, const char *dir, const char *name)
+{
+    int len = snprintf(out, n, "%s/%s", dir, name);
+    return len < 0 || (size_t)len >= n ? FLIP_INVALID : FLIP_OK;
+}
+
+/* The env runs with MDB_NOSYNC; after a reboot without a clean close its
+ * pages may be torn, so it is discarded and raft replays into a fresh one. A
+ * process crash (same boot) keeps every page in the page cache. */
+static int check_markers(const char *dir)
+{
+    char path[600];
+    char prev[64] = "";
+    char now[64];
+    FILE *f;
+    int fd;
+
+    read_boot_id(now, sizeof now);
+    if (path_in(path, sizeof path, dir, "boot_id") != FLIP_OK) {
+        return FLIP_INVALID;
+    }
+    f = fopen(path, "r");
+    if (f != NULL) {
+        if (fgets(prev, sizeof prev, f) == NULL) {
+            prev[0] = '\0';
+        }
+        fclose(f);
+        char clean[600];
+        path_in(clean, sizeof clean, dir, "clean");
+        if (strcmp(prev, now) != 0 && access(clean, F_OK) != 0) {
+            char data[600];
+            flip_warnf("store: machine rebooted without a clean close; "
+                       "discarding %s/data.mdb, raft will rebuild it",
+                       dir);
+            path_in(data, sizeof data, dir, "data.mdb");
+            unlink(data);
+            path_in(data, sizeof data, dir, "lock.mdb");
+            unlink(data);
+        }
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        flip_errorf("store: %s: %s", path, strerror(errno));
+        return FLIP_IOERR;
+    }
+    if (write(fd, now, strlen(now)) < 0 || fsync(fd) != 0) {
+        close(fd);
+        return FLIP_IOERR;
+    }
+    close(fd);
+    path_in(path, sizeof path, dir, "clean");
+    unlink(path);
+    return FLIP_OK;
+}
+
+static void mark_clean(const char *dir)
+{
+    char path[600];
+    int fd;
+
+    if (path_in(path, sizeof path, dir, "clean") != FLIP_OK) {
+        return;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+/* ---- open / close -------------------------------------------------------- */
+
+int store_open(struct store **out, const char *dir, size_t mapsize)
+{
+    struct store *s = NULL;
+    MDB_txn *txn = NULL;
+    int rv;
+    int rc;
+
+    if (strlen(dir) >= sizeof s->dir) {
+        return FLIP_INVALID;
+    }
+    rv = check_markers(dir);
+    if (rv != FLIP_OK) {
+        return rv;
+    }
+    s = flip_calloc(1, sizeof *s);
+    if (s == NULL) {
+        return FLIP_NOMEM;
+    }
+    snprintf(s->dir, sizeof s->dir, "%s", dir);
+    rc = mdb_env_create(&s->env);
+    if (rc != MDB_SUCCESS) {
+        rv = map_err(rc, "env create");
+        goto err_after_alloc;
+    }
+    mdb_env_set_maxdbs(s->env, STORE_NDB);
+    mdb_env_set_mapsize(s->env, mapsize);
+    rc = mdb_env_open(s->env, dir, MDB_NOSYNC | MDB_NOTLS, 0644);
+    if (rc != MDB_SUCCESS) {
+        rv = map_err(rc, "env open");
+        goto err_after_env;
+    }
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc != MDB_SUCCESS) {
+        rv = map_err(rc, "txn begin");
+        goto err_after_env;
+    }
+    for (int i = 0; i < STORE_NDB; i++) {
+        rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &s->dbi[i]);
+        if (rc != MDB_SUCCESS) {
+            rv = map_err(rc, "dbi open");
+            goto err_after_txn;
+        }
+    }
+    s->applied = meta_u64(txn, s->dbi[STORE_META], "applied_index");
+    s->compacted = meta_u64(txn, s->dbi[STORE_META], "compacted");
+    rc = mdb_txn_commit(txn);
+    if (rc != MDB_SUCCESS) {
+        rv = map_err(rc, "txn commit");
+        goto err_after_env;
+    }
+    *out = s;
+    return FLIP_OK;
+
+err_after_txn:
+    mdb_txn_abort(txn);
+err_after_env:
+    mdb_env_close(s->env);
+err_after_alloc:
+    flip_free(s);
+    return rv;
+}
+
+void store_close(struct store *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    if (mdb_env_sync(s->env, 1) == MDB_SUCCESS) {
+        mark_clean(s->dir);
+    }
+    mdb_env_close(s->env);
+    flip_free(s);
+}
+
+int store_sync(struct store *s)
+{
+    return map_err(mdb_env_sync(s->env, 1), "sync");
+}
+
+uint64_t store_applied_index(struct store *s)
+{
+    return s->applied;
+}
+
+uint64_t store_compacted(struct store *s)
+{
+    return s->compacted;
+}
+
+uint64_t store_count(struct store *s, enum store_db db)
+{
+    MDB_txn *txn = NULL;
+    MDB_stat st;
+    uint64_t n = 0;
+
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != MDB_SUCCESS) {
+        return 0;
+    }
+    if (mdb_stat(txn, s->dbi[db], &st) == MDB_SUCCESS) {
+        n = st.ms_entries;
+    }
+    mdb_txn_abort(txn);
+    return n;
+}
+
+/* ---- writes -------------------------------------------------------------- */
+
+int store_begin(struct store *s, struct store_txn **out)
+{
+    struct store_txn *t = flip_malloc(sizeof *t);
+    int rc;
+
+    if (t == NULL) {
+        return FLIP_NOMEM;
+    }
+    t->s = s;
+    t->applied = s->applied;
+    t->compacted = s->compacted;
+    rc = mdb_txn_begin(s->env, NULL, 0, &t->txn);
+    if (rc != MDB_SUCCESS) {
+        flip_free(t);
+        return map_err(rc, "txn begin");
+    }
+    *out = t;
+    return FLIP_OK;
+}
+
+int store_commit(struct store_txn *t)
+{
+    struct store *s = t->s;
+    int rc = mdb_txn_commit(t->txn);
+
+    if (rc == MDB_SUCCESS) {
+        s->applied = t->applied;
+        s->compacted = t->compacted;
+    }
+    flip_free(t);
+    return map_err(rc, "txn commit");
+}
+
+void store_abort(struct store_txn *t)
+{
+    if (t != NULL) {
+        mdb_txn_abort(t->txn);
+        flip_free(t);
+    }
+}
+
+int store_put(struct store_txn *t,
+              enum store_db db,
+              const void *key,
+              size_t klen,
+              const void *val,
+              size_t vlen)
+{
+    MDB_val k = { klen, (void *)(uintptr_t)key };
+    MDB_val v = { vlen, (void *)(uintptr_t)val };
+    return map_err(mdb_put(t->txn, t->s->dbi[db], &k, &v, 0), "put");
+}
+
+int store_del(struct store_txn *t,
+              enum store_db db,
+              const void *key,
+              size_t klen)
+{
+    MDB_val k = { klen, (void *)(uintptr_t)key };
+    return map_err(mdb_del(t->txn, t->s->dbi[db], &k, NULL), "del");
+}
+
+int store_txn_get(struct store_txn *t,
+                  enum store_db db,
+                  const void *key,
+                  size_t klen,
+                  const void **val,
+                  size_t *vlen)
+{
+    MDB_val k = { klen, (void *)(uintptr_t)key };
+    MDB_val v;
+    int rc = mdb_get(t->txn, t->s->dbi[db], &k, &v);
+
+    if (rc != MDB_SUCCESS) {
+        return map_err(rc, "get");
+    }
+    *val = v.mv_data;
+    *vlen = v.mv_size;
+    return FLIP_OK;
+}
+
+int store_txn_set_applied(struct store_txn *t, uint64_t index)
+{
+    int rv = meta_put_u64(t->txn, t->s->dbi[STORE_META], "applied_index",
+                          index);
+    if (rv == FLIP_OK) {
+        t->applied = index;
+    }
+    return rv;
+}
+
+int store_change_append(struct store_txn *t,
+                        uint64_t revision,
+                        uint32_t position,
+                        const void *val,
+                        size_t vlen)
+{
+    uint8_t key[STORE_CHANGE_KEY];
+
+    buf_put_u64be(key, revision);
+    buf_put_u32be(key + 8, position);
+    return store_put(t, STORE_CHANGES, key, sizeof key, val, vlen);
+}
+
+int store_change_trim(struct store_txn *t, uint64_t keep)
+{
+    MDB_cursor *cur = NULL;
+    MDB_stat st;
+    MDB_val k;
+    MDB_val v;
+    uint64_t rows;
+    uint64_t highest = t->compacted;
+    int rc;
+    int rv = FLIP_OK;
+
+    if (keep == 0) {
+        return FLIP_OK;
+    }
+    rc = mdb_stat(t->txn, t->s->dbi[STORE_CHANGES], &st);
+    if (rc != MDB_SUCCESS) {
+        return map_err(rc, "stat");
+    }
+    rows = st.ms_entries;
+    if (rows <= keep) {
+        return FLIP_OK;
+    }
+    rc = mdb_cursor_open(t->txn, t->s->dbi[STORE_CHANGES], &cur);
+    if (rc != MDB_SUCCESS) {
+        return map_err(rc, "cursor");
+    }
+    /* Trim whole revisions only, so a revision is either fully retained or
+     * fully compacted: resume logic compares against `compacted`. */
+    for (;;) {
+        uint64_t rev;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        if (rc != MDB_SUCCESS || k.mv_size != STORE_CHANGE_KEY) {
+            break;
+        }
+        rev = buf_get_u64be(k.mv_data);
+        if (rev != highest && rows <= keep) {
+            break;
+        }
+        rc = mdb_cursor_del(cur, 0);
+        if (rc != MDB_SUCCESS) {
+            rv = map_err(rc, "trim");
+            goto out;
+        }
+        rows--;
+        highest = rev;
+    }
+    if (highest != t->compacted) {
+        rv = meta_put_u64(t->txn, t->s->dbi[STORE_META], "compacted", highest);
+        if (rv == FLIP_OK) {
+            t->compacted = highest;
+        }
+    }
+out:
+    mdb_cursor_close(cur);
+    return rv;
+}
+
+/* ---- reads --------------------------------------------------------------- */
+
+int store_get(struct store *s,
+              enum store_db db,
+              const void *key,
+              size_t klen,
+              store_visit_cb cb,
+              void *arg)
+{
+    MDB_txn *txn = NULL;
+    MDB_val k = { klen, (void *)(uintptr_t)key };
+    MDB_val v;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+
+    if (rc != MDB_SUCCESS) {
+        return map_err(rc, "read txn");
+    }
+    rc = mdb_get(txn, s->dbi[db], &k, &v);
+    if (rc == MDB_SUCCESS) {
+        cb(arg, key, klen, v.mv_data, v.mv_size);
+    }
+    mdb_txn_abort(txn);
+    return rc == MDB_NOTFOUND ? FLIP_NOTFOUND : map_err(rc, "get");
+}
+
+static int has_prefix(const MDB_val *k, const void *prefix, size_t plen)
+{
+    return k->mv_size >= plen && memcmp(k->mv_data, prefix, plen) == 0;
+}
+
+int store_scan(struct store *s,
+               enum store_db db,
+               const void *prefix,
+               size_t plen,
+               const void *after,
+               size_t alen,
+               size_t limit,
+               store_visit_cb cb,
+               void *arg,
+               int *more)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k;
+    MDB_val v;
+    size_t n = 0;
+    int rc;
+    int rv = FLIP_OK;
+
+    *more = 0;
+    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc != MDB_SUCCESS) {
+        return map_err(rc, "read txn");
+    }
+    rc = mdb_cursor_open(txn, s->dbi[db], &cur);
+    if (rc != MDB_SUCCESS) {
+        rv = map_err(rc, "cursor");
+        goto out_txn;
+    }
+    if (after != NULL && alen > 0 &&
+        (plen == 0 || memcmp(after, prefix, plen < alen ? plen : alen) >= 0)) {
+        k.mv_size = alen;
+        k.mv_data = (void *)(uintptr_t)after;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        if (rc == MDB_SUCCESS && k.mv_size == alen &&
+            memcmp(k.mv_data, after, alen) == 0) {
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+    } else if (plen > 0) {
+        k.mv_size = plen;
+        k.mv_data = (void *)(uintptr_t)prefix;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    } else {
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    }
+    while (rc == MDB_SUCCESS && has_prefix(&k, prefix, plen)) {
+        if (limit > 0 && n == limit) {
+            *more = 1;
+            break;
+        }
+        n++;
+        if (cb(arg, k.mv_data, k.mv_size, v.mv_data, v.mv_size) != 0) {
+            break;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+        rv = map_err(rc, "scan");
+    }
+    mdb_cursor_close(cur);
+out_txn:
+    mdb_txn_abort(txn);
+    return rv;
+}
+
+/* ---- snapshots ----------------------------------------------------------- */
+
+#define FNV_OFFSET 1469598103934665603ull
+#define FNV_PRIME 1099511628211ull
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= FNV_PRIME;
+    }
+    return h;
+}
+
+/* Walks every row of every db in one read txn; used for sizing, writing and
+ * hashing so the three always agree. */
+typedef void (*row_fn)(void *arg, int db, const MDB_val *k, const MDB_val *v);
+typedef void (*db_fn)(void *arg, int db, uint64_t rows);
+
+static int walk_all(struct store *s, db_fn on_db, row_fn on_row, void *arg)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_stat st;
+    MDB_val k;
+    MDB_val v;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+
+    if (rc != MDB_SUCCESS) {
+        return map_err(rc, "read txn");
+    }
+    for (int db = 0; db < STORE_NDB; db++) {
+        rc = mdb_stat(txn, s->dbi[db], &st);
+        if (rc != MDB_SUCCESS) {
+            break;
+        }
+        on_db(arg, db, st.ms_entries);
+        rc = mdb_cursor_open(txn, s->dbi[db], &cur);
+        if (rc != MDB_SUCCESS) {
+            break;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        while (rc == MDB_SUCCESS) {
+            on_row(arg, db, &k, &v);
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+        mdb_cursor_close(cur);
+        if (rc != MDB_NOTFOUND) {
+            break;
+        }
+        rc = MDB_SUCCESS;
+    }
+    mdb_txn_abort(txn);
+    return map_err(rc, "walk");
+}
+
+struct snap_writer
+{
+    uint8_t *p;   /* write cursor, NULL while sizing */
+    size_t size;  /* bytes produced so far */
+    uint64_t hash;
+};
+
+static void snap_bytes(struct snap_writer *w, const void *data, size_t n)
+{
+    if (w->p != NULL) {
+        memcpy(w->p + w->size, data, n);
+    }
+    w->hash = fnv1a(w->hash, data, n);
+    w->size += n;
+}
+
+static void snap_db(void *arg, int db, uint64_t rows)
+{
+    uint8_t hdr[12];
+    buf_put_u32be(hdr, (uint32_t)db);
+    buf_put_u64be(hdr + 4, rows);
+    snap_bytes(arg, hdr, sizeof hdr);
+}
+
+static void snap_row(void *arg, int db, const MDB_val *k, const MDB_val *v)
+{
+    uint8_t hdr[8];
+    (void)db;
+    buf_put_u32be(hdr, (uint32_t)k->mv_size);
+    buf_put_u32be(hdr + 4, (uint32_t)v->mv_size);
+    snap_bytes(arg, hdr, sizeof hdr);
+    snap_bytes(arg, k->mv_data, k->mv_size);
+    snap_bytes(arg, v->mv_data, v->mv_size);
+}
+
+static void snap_header(struct snap_writer *w, uint64_t index)
+{
+    uint8_t hdr[16];
+    memcpy(hdr, SNAP_MAGIC, 4);
+    buf_put_u32be(hdr + 4, SNAP_VERSION);
+    buf_put_u64be(hdr + 8, index);
+    snap_bytes(w, hdr, sizeof hdr);
+}
+
+int store_snapshot(struct store *s,
+                   uint64_t index,
+                   void *(*alloc)(size_t),
+                   void **buf,
+                   size_t *len)
+{
+    struct snap_writer w = { NULL, 0, FNV_OFFSET };
+    uint8_t trailer[8];
+    size_t total;
+    int rv;
+
+    /* Sizing pass, then writing pass: both run on the loop thread with no
+     * write in between, so the content cannot change across them. */
+    snap_header(&w, index);
+    rv = walk_all(s, snap_db, snap_row, &w);
+    if (rv != FLIP_OK) {
+        return rv;
+    }
+    total = w.size + sizeof trailer;
+    w.p = alloc(total);
+    if (w.p == NULL) {
+        return FLIP_NOMEM;
+    }
+    w.size = 0;
+    w.hash = FNV_OFFSET;
+    snap_header(&w, index);
+    rv = walk_all(s, snap_db, snap_row, &w);
+    if (rv != FLIP_OK || w.size + sizeof trailer != total) {
+        /* The caller's allocator has no matching free here; the buffer is
+         * handed back and the caller frees it on error. */
+        *buf = w.p;
+        *len = 0;
+        return rv != FLIP_OK ? rv : FLIP_INTERNAL;
+    }
+    buf_put_u64be(trailer, w.hash);
+    memcpy(w.p + w.size, trailer, sizeof trailer);
+    *buf = w.p;
+    *len = total;
+    return FLIP_OK;
+}
+
+int store_snapshot_index(const void *buf, size_t len, uint64_t *index)
+{
+    const uint8_t *p = buf;
+    if (len < 24 || memcmp(p, SNAP_MAGIC, 4) != 0 ||
+        buf_get_u32be(p + 4) != SNAP_VERSION) {
+        return FLIP_CORRUPT;
+    }
+    *index = buf_get_u64be(p + 8);
+    return FLIP_OK;
+}
+
+/* Validates the whole buffer (lengths, db ids, checksum) before touching
+ * the store, so a corrupt snapshot leaves the store unchanged. */
+static int snap_validate(const uint8_t *p, size_t len)
+{
+    size_t off = 16;
+    size_t body;
+
+    if (len < 24) {
+        return FLIP_CORRUPT;
+    }
+    body = len - 8;
+    if (fnv1a(FNV_OFFSET, p, body) != buf_get_u64be(p + body)) {
+        return FLIP_CORRUPT;
+    }
+    for (int db = 0; db < STORE_NDB; db++) {
+        uint64_t rows;
+        if (body - off < 12 || buf_get_u32be(p + off) != (uint32_t)db) {
+            return FLIP_CORRUPT;
+        }
+        rows = buf_get_u64be(p + off + 4);
+        off += 12;
+        for (uint64_t r = 0; r < rows; r++) {
+            size_t kl;
+            size_t vl;
+            if (body - off < 8) {
+                return FLIP_CORRUPT;
+            }
+            kl = buf_get_u32be(p + off);
+            vl = buf_get_u32be(p + off + 4);
+            off += 8;
+            if (kl == 0 || body - off < kl || body - off - kl < vl) {
+                return FLIP_CORRUPT;
+            }
+            off += kl + vl;
+        }
+    }
+    return off == body ? FLIP_OK : FLIP_CORRUPT;
+}
+
+int store_restore(struct store *s, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    struct store_txn *t = NULL;
+    uint64_t index;
+    size_t off = 16;
+    int rv;
+    int rc;
+
+    rv = store_snapshot_index(buf, len, &index);
+    if (rv != FLIP_OK || snap_validate(p, len) != FLIP_OK) {
+        return FLIP_CORRUPT;
+    }
+    rv = store_begin(s, &t);
+    if (rv != FLIP_OK) {
+        return rv;
+    }
+    for (int db = 0; db < STORE_NDB; db++) {
+        uint64_t rows = buf_get_u64be(p + off + 4);
+        off += 12;
+        rc = mdb_drop(t->txn, s->dbi[db], 0);
+        if (rc != MDB_SUCCESS) {
+            rv = map_err(rc, "drop");
+            goto err;
+        }
+        for (uint64_t r = 0; r < rows; r++) {
+            size_t kl = buf_get_u32be(p + off);
+            size_t vl = buf_get_u32be(p + off + 4);
+            off += 8;
+            rv = store_put(t, (enum store_db)db, p + off, kl, p + off + kl, vl);
+            if (rv != FLIP_OK) {
+                goto err;
+            }
+            off += kl + vl;
+        }
+    }
+    /* The snapshot's meta rows carry the applied index of the node that
+     * took it; the header index is authoritative. */
+    rv = store_txn_set_applied(t, index);
+    if (rv != FLIP_OK) {
+        goto err;
+    }
+    t->compacted = 0;
+    {
+        MDB_val k = { 9, (void *)(uintptr_t)"compacted" };
+        MDB_val v;
+        if (mdb_get(t->txn, s->dbi[STORE_META], &k, &v) == MDB_SUCCESS &&
+            v.mv_size == 8) {
+            t->compacted = buf_get_u64be(v.mv_data);
+        }
+    }
+    return store_commit(t);
+
+err:
+    store_abort(t);
+    return rv;
+}
+
+struct hash_state
+{
+    uint64_t h;
+};
+
+static void hash_db(void *arg, int db, uint64_t rows)
+{
+    struct hash_state *hs = arg;
+    hs->h = fnv1a(hs->h, &db, sizeof db);
+    hs->h = fnv1a(hs->h, &rows, sizeof rows);
+}
+
+static void hash_row(void *arg, int db, const MDB_val *k, const MDB_val *v)
+{
+    struct hash_state *hs = arg;
+    (void)db;
+    hs->h = fnv1a(hs->h, k->mv_data, k->mv_size);
+    hs->h = fnv1a(hs->h, v->mv_data, v->mv_size);
+}
+
+uint64_t store_hash(struct store *s)
+{
+    struct hash_state hs = { FNV_OFFSET };
+    walk_all(s, hash_db, hash_row, &hs);
+    return hs.h;
+}

@@ -1,0 +1,125 @@
+/* The FSM's LMDB store. Single writer (raft apply and restore, on the loop
+ * thread); readers are short read-only transactions on the same thread.
+ *
+ * Pointers returned by reads point into the LMDB map and are valid only
+ * inside the visitor callback or until the next write on the same txn, as
+ * each function says. Nothing here keeps them. MDB_* codes are translated:
+ * MDB_MAP_FULL -> FLIP_NOSPACE, MDB_NOTFOUND -> FLIP_NOTFOUND, anything else
+ * -> FLIP_IOERR (logged with mdb_strerror). */
+#ifndef FLIP_STORAGE_STORE_H
+#define FLIP_STORAGE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "layout.h"
+
+struct store;
+struct store_txn;
+
+#define STORE_MAPSIZE_DEFAULT ((size_t)1 << 30) /* 1 GiB of address space */
+
+/* Opens (creating if needed) the store in directory `dir`, which must
+ * exist. On success *out is owned by the caller (store_close). */
+int store_open(struct store **out, const char *dir, size_t mapsize);
+/* Flushes, marks the store clean and frees it. NULL is ignored. */
+void store_close(struct store *s);
+/* Forces data to disk (MDB_NOSYNC defers it). */
+int store_sync(struct store *s);
+
+/* Last applied raft index, 0 for a fresh store. */
+uint64_t store_applied_index(struct store *s);
+/* Highest revision trimmed from the change log (0 = nothing trimmed). */
+uint64_t store_compacted(struct store *s);
+/* Number of rows in `db`. */
+uint64_t store_count(struct store *s, enum store_db db);
+
+/* ---- write transactions (one at a time) ---------------------------------- */
+int store_begin(struct store *s, struct store_txn **txn);
+/* Commits and frees the txn (also on failure). */
+int store_commit(struct store_txn *txn);
+void store_abort(struct store_txn *txn);
+int store_put(struct store_txn *txn,
+              enum store_db db,
+              const void *key,
+              size_t klen,
+              const void *val,
+              size_t vlen);
+/* FLIP_NOTFOUND when absent. */
+int store_del(struct store_txn *txn,
+              enum store_db db,
+              const void *key,
+              size_t klen);
+/* *val points into the map until the next write on this txn. */
+int store_txn_get(struct store_txn *txn,
+                  enum store_db db,
+                  const void *key,
+                  size_t klen,
+                  const void **val,
+                  size_t *vlen);
+int store_txn_set_applied(struct store_txn *txn, uint64_t index);
+/* Appends a change row keyed (revision, position). */
+int store_change_append(struct store_txn *txn,
+                        uint64_t revision,
+                        uint32_t position,
+                        const void *val,
+                        size_t vlen);
+/* Deletes the oldest change rows until at most `keep` remain, recording the
+ * highest trimmed revision in meta. keep = 0 means unbounded. */
+int store_change_trim(struct store_txn *txn, uint64_t keep);
+
+/* ---- reads ----------------------------------------------------------------- */
+
+/* Visitor: return 0 to continue, non-zero to stop. key/val valid only
+ * during the call. */
+typedef int (*store_visit_cb)(void *arg,
+                              const void *key,
+                              size_t klen,
+                              const void *val,
+                              size_t vlen);
+
+/* Calls `cb` once with the value of `key` in `db` inside a read txn.
+ * FLIP_NOTFOUND when absent. */
+int store_get(struct store *s,
+              enum store_db db,
+              const void *key,
+              size_t klen,
+              store_visit_cb cb,
+              void *arg);
+/* Visits rows of `db` whose key starts with `prefix`, in key order, starting
+ * after `after` (NULL = from the start), at most `limit` rows (0 = all).
+ * *more is set when rows remained past the limit. */
+int store_scan(struct store *s,
+               enum store_db db,
+               const void *prefix,
+               size_t plen,
+               const void *after,
+               size_t alen,
+               size_t limit,
+               store_visit_cb cb,
+               void *arg,
+               int *more);
+
+/* ---- snapshots ----------------------------------------------------------- */
+
+/* Serialises every database into one buffer obtained from `alloc` (owned by
+ * the caller on success; nothing allocated on failure). `index` is written
+ * into the header. Format: "FLS1" | u32be version | u64be index |
+ * per db: u32be db | u64be rows | rows of (u32be klen | u32be vlen | k | v)
+ * | u64be FNV-1a of everything before. */
+int store_snapshot(struct store *s,
+                   uint64_t index,
+                   void *(*alloc)(size_t),
+                   void **buf,
+                   size_t *len);
+/* Reads the index from a snapshot header; FLIP_CORRUPT if malformed. */
+int store_snapshot_index(const void *buf, size_t len, uint64_t *index);
+/* Replaces the whole store with the snapshot's content in one txn and sets
+ * applied_index to its index. FLIP_CORRUPT (store unchanged) when the buffer
+ * fails validation. */
+int store_restore(struct store *s, const void *buf, size_t len);
+
+/* Content hash of every db (tests compare nodes with it). */
+uint64_t store_hash(struct store *s);
+
+#endif

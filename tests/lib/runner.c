@@ -1,0 +1,146 @@
+/* Test runner; see runner.h. Usage: unit [NAME-SUBSTRING...] */
+#include "runner.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+
+#define RUNNER_MAX 512
+#define SKIP_EXIT 77
+
+struct test_entry
+{
+    const char *name;
+    test_fn fn;
+    int timeout_s;
+};
+
+static struct test_entry tests[RUNNER_MAX];
+static int n_tests;
+static unsigned seed;
+
+void runner_register(const char *name, test_fn fn, int timeout_s)
+{
+    if (n_tests == RUNNER_MAX) {
+        fprintf(stderr, "runner: too many tests\n");
+        abort();
+    }
+    tests[n_tests].name = name;
+    tests[n_tests].fn = fn;
+    tests[n_tests].timeout_s = timeout_s > 0 ? timeout_s : 10;
+    n_tests++;
+}
+
+void runner_skip(const char *why)
+{
+    fprintf(stderr, "  skipped: %s\n", why);
+    exit(SKIP_EXIT);
+}
+
+unsigned runner_seed(void)
+{
+    return seed;
+}
+
+static int selected(const char *name, int argc, char **argv)
+{
+    if (argc <= 1) {
+        return 1;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strstr(name, argv[i]) != NULL) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Runs one test in a child; returns 0 pass, 1 fail, 2 skip. */
+static int run_one(const struct test_entry *t)
+{
+    double start = now_s();
+    int status = 0;
+    pid_t pid;
+    pid_t w;
+
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        return 1;
+    }
+    if (pid == 0) {
+        alarm((unsigned)t->timeout_s);
+        t->fn();
+        fflush(NULL);
+        _exit(0);
+    }
+    do {
+        w = waitpid(pid, &status, 0);
+    } while (w < 0 && errno == EINTR);
+    double took = now_s() - start;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        printf("ok    %-48s %6.2fs\n", t->name, took);
+        return 0;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == SKIP_EXIT) {
+        printf("skip  %s\n", t->name);
+        return 2;
+    }
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
+        printf("FAIL  %s: timed out after %ds (seed %u)\n", t->name,
+               t->timeout_s, seed);
+    } else if (WIFSIGNALED(status)) {
+        printf("FAIL  %s: killed by signal %d (seed %u)\n", t->name,
+               WTERMSIG(status), seed);
+    } else {
+        printf("FAIL  %s: exit %d (seed %u)\n", t->name, WEXITSTATUS(status),
+               seed);
+    }
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *env_seed = getenv("FLIP_SEED");
+    int passed = 0;
+    int failed = 0;
+    int skipped = 0;
+
+    seed = env_seed != NULL ? (unsigned)strtoul(env_seed, NULL, 10)
+                            : (unsigned)time(NULL);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (getenv("FLIP_TEST_VERBOSE") == NULL) {
+        flip_log_set_level(FLIP_LOG_WARN);
+    }
+    for (int i = 0; i < n_tests; i++) {
+        if (!selected(tests[i].name, argc, argv)) {
+            continue;
+        }
+        switch (run_one(&tests[i])) {
+            case 0:
+                passed++;
+                break;
+            case 2:
+                skipped++;
+                break;
+            default:
+                failed++;
+                break;
+        }
+    }
+    printf("unit: %d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    return failed == 0 ? 0 : 1;
+}
