@@ -77,6 +77,9 @@ $(FLAGS_STAMP): FORCE
 	@cmp -s $@.new $@ || mv $@.new $@; rm -f $@.new
 FORCE:
 
+# Generated code is kept, not treated as an intermediate file.
+.SECONDARY: $(GEN_C) $(GEN_H)
+
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN)
 	protoc-c --c_out=$(GEN) -Iproto $<

@@ -6,13 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define flip_assert(cond)                                                  \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
+#define flip_assert(cond)                                                   \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
             fprintf(stderr, "flipd: assertion failed: %s (%s:%d)\n", #cond, \
-                    __FILE__, __LINE__);                                   \
-            abort();                                                       \
-        }                                                                  \
+                    __FILE__, __LINE__);                                    \
+            abort();                                                        \
+        }                                                                   \
     } while (0)
 
 #ifdef NDEBUG

@@ -9,7 +9,7 @@ const char *flip_strerror(int rv)
         return text;
         FLIP_ERRORS(FLIP_ERR_CASE)
 #undef FLIP_ERR_CASE
-        default:
-            return "unknown error";
+    default:
+        return "unknown error";
     }
 }

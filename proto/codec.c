@@ -206,42 +206,42 @@ int codec_check_value(const Flip__Value *v, const char **why)
         return FLIP_INVALID;
     }
     switch (v->kind_case) {
-        case FLIP__VALUE__KIND_BOOL_VALUE:
-        case FLIP__VALUE__KIND_INT_VALUE:
-            return FLIP_OK;
-        case FLIP__VALUE__KIND_DOUBLE_VALUE:
-            if (!isfinite(v->double_value)) {
-                *why = "double value must be finite";
-                return FLIP_INVALID;
-            }
-            return FLIP_OK;
-        case FLIP__VALUE__KIND_STRING_VALUE:
-            s = v->string_value;
-            len = strlen(s);
-            if (len > CODEC_VALUE_MAX) {
-                *why = "value larger than 64 KiB";
-                return FLIP_TOOBIG;
-            }
-            if (!utf8_valid((const unsigned char *)s, len)) {
-                *why = "string value is not valid UTF-8";
-                return FLIP_INVALID;
-            }
-            return FLIP_OK;
-        case FLIP__VALUE__KIND_JSON_VALUE:
-            s = v->json_value;
-            len = strlen(s);
-            if (len > CODEC_VALUE_MAX) {
-                *why = "value larger than 64 KiB";
-                return FLIP_TOOBIG;
-            }
-            if (!codec_json_valid(s, len)) {
-                *why = "json value is not valid JSON";
-                return FLIP_INVALID;
-            }
-            return FLIP_OK;
-        default:
-            *why = "value has no type";
+    case FLIP__VALUE__KIND_BOOL_VALUE:
+    case FLIP__VALUE__KIND_INT_VALUE:
+        return FLIP_OK;
+    case FLIP__VALUE__KIND_DOUBLE_VALUE:
+        if (!isfinite(v->double_value)) {
+            *why = "double value must be finite";
             return FLIP_INVALID;
+        }
+        return FLIP_OK;
+    case FLIP__VALUE__KIND_STRING_VALUE:
+        s = v->string_value;
+        len = strlen(s);
+        if (len > CODEC_VALUE_MAX) {
+            *why = "value larger than 64 KiB";
+            return FLIP_TOOBIG;
+        }
+        if (!utf8_valid((const unsigned char *)s, len)) {
+            *why = "string value is not valid UTF-8";
+            return FLIP_INVALID;
+        }
+        return FLIP_OK;
+    case FLIP__VALUE__KIND_JSON_VALUE:
+        s = v->json_value;
+        len = strlen(s);
+        if (len > CODEC_VALUE_MAX) {
+            *why = "value larger than 64 KiB";
+            return FLIP_TOOBIG;
+        }
+        if (!codec_json_valid(s, len)) {
+            *why = "json value is not valid JSON";
+            return FLIP_INVALID;
+        }
+        return FLIP_OK;
+    default:
+        *why = "value has no type";
+        return FLIP_INVALID;
     }
 }
 
@@ -406,20 +406,20 @@ static int json_value(struct json_cursor *c)
         return 0;
     }
     switch (*c->p) {
-        case '{':
-            return json_container(c, '}');
-        case '[':
-            return json_container(c, ']');
-        case '"':
-            return json_string(c);
-        case 't':
-            return json_lit(c, "true");
-        case 'f':
-            return json_lit(c, "false");
-        case 'n':
-            return json_lit(c, "null");
-        default:
-            return json_number(c);
+    case '{':
+        return json_container(c, '}');
+    case '[':
+        return json_container(c, ']');
+    case '"':
+        return json_string(c);
+    case 't':
+        return json_lit(c, "true");
+    case 'f':
+        return json_lit(c, "false");
+    case 'n':
+        return json_lit(c, "null");
+    default:
+        return json_number(c);
     }
 }
 

@@ -4,7 +4,7 @@
  * off the wire. Every allocation goes through lib/heap.
  *
  * Limits (also in docs/protocol.md):
- *   key      1..256 bytes of [A-Za-z0-9] and . _ - / :  (no leading '/')
+ *   key      1..256 bytes of [A-Za-z0-9] and . _ - / :
  *   value    string / JSON text up to 64 KiB; JSON must parse; doubles finite
  *   reason   up to 1024 bytes, actor up to 128 bytes, prefix up to 256 bytes
  *   frame    FRAME_MAX_DEFAULT (1 MiB) unless configured otherwise */
@@ -18,10 +18,10 @@
 #include "lib/buf.h"
 
 #define CODEC_PROTOCOL_VERSION 1
-#define CODEC_KEY_MAX 256
-#define CODEC_VALUE_MAX (64u * 1024u)
-#define CODEC_REASON_MAX 1024
-#define CODEC_ACTOR_MAX 128
+#define CODEC_KEY_MAX          256
+#define CODEC_VALUE_MAX        (64u * 1024u)
+#define CODEC_REASON_MAX       1024
+#define CODEC_ACTOR_MAX        128
 
 /* The allocator handed to protobuf-c: routes through lib/heap. */
 extern ProtobufCAllocator codec_allocator;

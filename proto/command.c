@@ -33,8 +33,7 @@ int command_decode(const uint8_t *buf, size_t len, Flipcmd__Command **out)
     }
     packed = buf_get_u32be(buf);
     if (buf_get_u32be(buf + 4) != COMMAND_FORMAT ||
-        packed > len - COMMAND_HEADER ||
-        len - COMMAND_HEADER - packed >= 8) {
+        packed > len - COMMAND_HEADER || len - COMMAND_HEADER - packed >= 8) {
         return FLIP_CORRUPT;
     }
     for (size_t i = COMMAND_HEADER + packed; i < len; i++) {

@@ -8,7 +8,7 @@
 
 #include "lib/buf.h"
 
-#define FRAME_HEADER 4
+#define FRAME_HEADER      4
 /* 1 MiB, both directions. */
 #define FRAME_MAX_DEFAULT (1024u * 1024u)
 

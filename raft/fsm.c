@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/codec.h"
-#include "proto/command.h"
 #include "lib/err.h"
 #include "lib/heap.h"
 #include "lib/log.h"
+#include "proto/codec.h"
+#include "proto/command.h"
 
 static void die(const char *what, int rv)
 {
@@ -48,8 +48,8 @@ static int change_valid(const Flipcmd__Change *ch)
 {
     const char *why = NULL;
 
-    if (!ch->has_op || (ch->op != FLIPCMD__OP__SET &&
-                        ch->op != FLIPCMD__OP__DELETE)) {
+    if (!ch->has_op ||
+        (ch->op != FLIPCMD__OP__SET && ch->op != FLIPCMD__OP__DELETE)) {
         return 0;
     }
     if (codec_check_key(ch->key, &why) != FLIP_OK) {

@@ -30,7 +30,13 @@
 /* Largest number of changes one entry may carry; extra ones are invalid. */
 #define FSM_MAX_CHANGES 1024
 
-enum fsm_status { FSM_OK = 0, FSM_CONFLICT, FSM_NOTFOUND, FSM_INVALID };
+enum fsm_status
+{
+    FSM_OK = 0,
+    FSM_CONFLICT,
+    FSM_NOTFOUND,
+    FSM_INVALID
+};
 
 struct fsm_outcome
 {

@@ -23,34 +23,34 @@ static int mkdir_p(const char *path)
 static int raft_to_flip(int rv)
 {
     switch (rv) {
-        case 0:
-            return FLIP_OK;
-        case RAFT_NOMEM:
-            return FLIP_NOMEM;
-        case RAFT_NOTLEADER:
-            return FLIP_NOTLEADER;
-        case RAFT_LEADERSHIPLOST:
-            return FLIP_LEADERSHIPLOST;
-        case RAFT_NOSPACE:
-            return FLIP_NOSPACE;
-        case RAFT_CORRUPT:
-            return FLIP_CORRUPT;
-        default:
-            return FLIP_IOERR;
+    case 0:
+        return FLIP_OK;
+    case RAFT_NOMEM:
+        return FLIP_NOMEM;
+    case RAFT_NOTLEADER:
+        return FLIP_NOTLEADER;
+    case RAFT_LEADERSHIPLOST:
+        return FLIP_LEADERSHIPLOST;
+    case RAFT_NOSPACE:
+        return FLIP_NOSPACE;
+    case RAFT_CORRUPT:
+        return FLIP_CORRUPT;
+    default:
+        return FLIP_IOERR;
     }
 }
 
 const char *node_role_name(int role)
 {
     switch (role) {
-        case RAFT_LEADER:
-            return "leader";
-        case RAFT_FOLLOWER:
-            return "follower";
-        case RAFT_CANDIDATE:
-            return "candidate";
-        default:
-            return "unavailable";
+    case RAFT_LEADER:
+        return "leader";
+    case RAFT_FOLLOWER:
+        return "follower";
+    case RAFT_CANDIDATE:
+        return "candidate";
+    default:
+        return "unavailable";
     }
 }
 
@@ -62,6 +62,14 @@ const struct node_member *node_member_by_id(const struct node *n, uint64_t id)
         }
     }
     return NULL;
+}
+
+uint64_t node_applied(const struct node *n)
+{
+    uint64_t raft_idx = raft_last_applied((struct raft *)&n->raft);
+    uint64_t store_idx = store_applied_index(n->store);
+    /* During restart replay raft's counter trails the store's. */
+    return raft_idx > store_idx ? raft_idx : store_idx;
 }
 
 int node_role(const struct node *n)
@@ -126,8 +134,7 @@ static void monitor_tick(uv_timer_t *t)
         n->leader_id = leader;
         if (leader != 0) {
             flip_infof("raft: leader is node %llu (term %llu)",
-                       (unsigned long long)leader,
-                       (unsigned long long)n->term);
+                       (unsigned long long)leader, (unsigned long long)n->term);
         } else {
             flip_infof("raft: no leader (term %llu)",
                        (unsigned long long)n->term);

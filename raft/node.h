@@ -19,7 +19,7 @@
 
 #include "fsm.h"
 
-#define NODE_ADDR_MAX 64
+#define NODE_ADDR_MAX    64
 #define NODE_MAX_MEMBERS 16
 
 struct node_member
@@ -86,6 +86,9 @@ int node_start(struct node *n);
 void node_close(struct node *n, void (*cb)(struct node *n));
 
 int node_is_leader(const struct node *n);
+/* The highest raft index reflected in this node's state: entries that
+ * change nothing (barriers, configuration) count too. */
+uint64_t node_applied(const struct node *n);
 /* RAFT_LEADER / RAFT_FOLLOWER / RAFT_CANDIDATE, or -1 while closing. */
 int node_role(const struct node *n);
 /* Leader's member entry, or NULL when unknown / not a configured member. */

@@ -20,22 +20,22 @@ static int64_t wall_ms(void)
 static int status_from_raft(int rv)
 {
     switch (rv) {
-        case 0:
-            return FLIP_OK;
-        case RAFT_NOTLEADER:
-            return FLIP_NOTLEADER;
-        case RAFT_LEADERSHIPLOST:
-        case RAFT_SHUTDOWN:
-            return FLIP_LEADERSHIPLOST;
-        case RAFT_NOSPACE:
-            return FLIP_NOSPACE;
-        case RAFT_NOMEM:
-            return FLIP_NOMEM;
-        case RAFT_BUSY:
-        case RAFT_TOOBIG:
-            return FLIP_BUSY;
-        default:
-            return FLIP_IOERR;
+    case 0:
+        return FLIP_OK;
+    case RAFT_NOTLEADER:
+        return FLIP_NOTLEADER;
+    case RAFT_LEADERSHIPLOST:
+    case RAFT_SHUTDOWN:
+        return FLIP_LEADERSHIPLOST;
+    case RAFT_NOSPACE:
+        return FLIP_NOSPACE;
+    case RAFT_NOMEM:
+        return FLIP_NOMEM;
+    case RAFT_BUSY:
+    case RAFT_TOOBIG:
+        return FLIP_BUSY;
+    default:
+        return FLIP_IOERR;
     }
 }
 
@@ -154,8 +154,7 @@ void propose_on_applied(struct propose *pr,
         cmd->n_changes == 0) {
         return;
     }
-    QUEUE_FOREACH(e, &pr->pending)
-    {
+    QUEUE_FOREACH (e, &pr->pending) {
         struct proposal *p = CONTAINER_OF(e, struct proposal, link);
         if (p->seq == cmd->origin_seq) {
             p->outcome = outcomes[0];

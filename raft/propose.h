@@ -55,13 +55,13 @@ struct propose
     struct node *node;
     uint64_t seq;
     uint64_t changelog_keep;
-    struct queue pending;      /* proposals raft owns, submit order */
+    struct queue pending; /* proposals raft owns, submit order */
     struct raft_barrier barrier;
     int barrier_inflight;
-    struct queue served;       /* waiters the in-flight barrier answers */
-    struct queue next;         /* waiters for the next barrier */
-    uv_idle_t kick;            /* defers error callbacks to a loop turn */
-    struct queue failed;       /* read waiters to fail on the next turn */
+    struct queue served; /* waiters the in-flight barrier answers */
+    struct queue next;   /* waiters for the next barrier */
+    uv_idle_t kick;      /* defers error callbacks to a loop turn */
+    struct queue failed; /* read waiters to fail on the next turn */
     int failed_status;
 };
 

@@ -90,7 +90,7 @@ void cmd_status(struct conn *c, Flip__Request *req)
     res.leader_address =
         leader != NULL ? (char *)(uintptr_t)leader->client_address : NULL;
     res.has_applied_revision = 1;
-    res.applied_revision = store_applied_index(n->store);
+    res.applied_revision = node_applied(n);
     res.has_commit_index = 1;
     res.commit_index = raft_commit_index(&n->raft);
     res.has_last_contact_ms = 1;
@@ -99,6 +99,10 @@ void cmd_status(struct conn *c, Flip__Request *req)
     res.members = ptrs;
     res.has_flag_count = 1;
     res.flag_count = store_count(n->store, STORE_FLAGS);
+    if (req->status->has_include_hash && req->status->include_hash) {
+        res.has_state_hash = 1;
+        res.state_hash = store_hash(n->store);
+    }
     res.raft_address = s->config.raft_address;
     res.client_address = s->config.client_address;
     resp.result_case = FLIP__RESPONSE__RESULT_STATUS;

@@ -13,7 +13,7 @@
 #include "server.h"
 
 #define LIST_DEFAULT 1000
-#define LIST_MAX 10000
+#define LIST_MAX     10000
 
 /* ---- writes -------------------------------------------------------------- */
 
@@ -43,38 +43,38 @@ static void write_done(struct proposal *p, int status)
     resp.has_id = 1;
     resp.id = id;
     switch (p->outcome.status) {
-        case FSM_OK:
-            if (op->req->op_case == FLIP__REQUEST__OP_SET) {
-                set.has_revision = 1;
-                set.revision = p->outcome.revision;
-                resp.result_case = FLIP__RESPONSE__RESULT_SET;
-                resp.set = &set;
-            } else {
-                del.has_revision = 1;
-                del.revision = p->outcome.revision;
-                del.has_existed = 1;
-                del.existed = 1;
-                resp.result_case = FLIP__RESPONSE__RESULT_DELETE;
-                resp.delete_ = &del;
-            }
-            conn_send(c, &resp);
-            break;
-        case FSM_CONFLICT:
-            err.has_status = 1;
-            err.status = FLIP__STATUS__CAS_CONFLICT;
-            err.message = (char *)"expected revision does not match";
-            err.has_current_revision = 1;
-            err.current_revision = p->outcome.revision;
-            resp.error = &err;
-            conn_send(c, &resp);
-            break;
-        case FSM_NOTFOUND:
-            conn_send_error(c, id, FLIP__STATUS__NOT_FOUND, "no such flag");
-            break;
-        default:
-            conn_send_error(c, id, FLIP__STATUS__INVALID_ARGUMENT,
-                            "the change was rejected by the state machine");
-            break;
+    case FSM_OK:
+        if (op->req->op_case == FLIP__REQUEST__OP_SET) {
+            set.has_revision = 1;
+            set.revision = p->outcome.revision;
+            resp.result_case = FLIP__RESPONSE__RESULT_SET;
+            resp.set = &set;
+        } else {
+            del.has_revision = 1;
+            del.revision = p->outcome.revision;
+            del.has_existed = 1;
+            del.existed = 1;
+            resp.result_case = FLIP__RESPONSE__RESULT_DELETE;
+            resp.delete_ = &del;
+        }
+        conn_send(c, &resp);
+        break;
+    case FSM_CONFLICT:
+        err.has_status = 1;
+        err.status = FLIP__STATUS__CAS_CONFLICT;
+        err.message = (char *)"expected revision does not match";
+        err.has_current_revision = 1;
+        err.current_revision = p->outcome.revision;
+        resp.error = &err;
+        conn_send(c, &resp);
+        break;
+    case FSM_NOTFOUND:
+        conn_send_error(c, id, FLIP__STATUS__NOT_FOUND, "no such flag");
+        break;
+    default:
+        conn_send_error(c, id, FLIP__STATUS__INVALID_ARGUMENT,
+                        "the change was rejected by the state machine");
+        break;
     }
     op_free(op);
 }
@@ -229,7 +229,7 @@ static void serve_get(struct conn *c, const Flip__Request *req)
     resp.id = req->id;
     res.flag = g.flag;
     res.has_applied_revision = 1;
-    res.applied_revision = store_applied_index(s->node.store);
+    res.applied_revision = node_applied(&s->node);
     resp.result_case = FLIP__RESPONSE__RESULT_GET;
     resp.get = &res;
     conn_send(c, &resp);
@@ -305,8 +305,8 @@ static void serve_list(struct conn *c, const Flip__Request *req)
     l.budget = s->config.max_frame - 1024;
     rv = store_scan(s->node.store, STORE_FLAGS, prefix, strlen(prefix),
                     r->start_after,
-                    r->start_after != NULL ? strlen(r->start_after) : 0,
-                    limit, list_visit, &l, &more);
+                    r->start_after != NULL ? strlen(r->start_after) : 0, limit,
+                    list_visit, &l, &more);
     if (rv != FLIP_OK || l.failed) {
         dispatch_error(c, req->id, rv != FLIP_OK ? rv : FLIP_NOMEM,
                        "cannot list flags");
@@ -317,7 +317,7 @@ static void serve_list(struct conn *c, const Flip__Request *req)
     res.n_flags = l.n;
     res.flags = l.flags;
     res.has_applied_revision = 1;
-    res.applied_revision = store_applied_index(s->node.store);
+    res.applied_revision = node_applied(&s->node);
     res.has_more = 1;
     res.more = more || l.full;
     resp.result_case = FLIP__RESPONSE__RESULT_LIST;

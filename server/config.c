@@ -18,7 +18,8 @@ const char config_usage[] =
     "it restarts from its data directory (the same flags are fine).\n"
     "\n"
     "required:\n"
-    "  --id N                  this node's id (1..2^63), unique in the cluster\n"
+    "  --id N                  this node's id (1..2^63), unique in the "
+    "cluster\n"
     "  --data DIR              data directory (raft log + LMDB); created\n"
     "  --client HOST:PORT      address clients and flipctl connect to\n"
     "  --raft HOST:PORT        address peers connect to (IPv4 literal)\n"
@@ -122,9 +123,10 @@ static int parse_cluster(struct config *c,
             return FLIP_INVALID;
         }
         if (eq == NULL || slash == NULL) {
-            snprintf(err, errlen,
-                     "--cluster: '%s' is not ID=RAFT_HOST:PORT/CLIENT_HOST:PORT",
-                     item);
+            snprintf(
+                err, errlen,
+                "--cluster: '%s' is not ID=RAFT_HOST:PORT/CLIENT_HOST:PORT",
+                item);
             return FLIP_INVALID;
         }
         *eq = '\0';
@@ -150,8 +152,7 @@ static int parse_cluster(struct config *c,
         m = &c->members[c->n_members++];
         m->id = id;
         snprintf(m->raft_address, sizeof m->raft_address, "%s", eq + 1);
-        snprintf(m->client_address, sizeof m->client_address, "%s",
-                 slash + 1);
+        snprintf(m->client_address, sizeof m->client_address, "%s", slash + 1);
     }
     return FLIP_OK;
 }
@@ -193,8 +194,8 @@ static const struct opt numeric_opts[] = {
       offsetof(struct config, snapshot_threshold), 4 },
     { "--snapshot-trailing", 1, 100000000,
       offsetof(struct config, snapshot_trailing), 4 },
-    { "--changelog-keep", 1, 100000000,
-      offsetof(struct config, changelog_keep), 8 },
+    { "--changelog-keep", 1, 100000000, offsetof(struct config, changelog_keep),
+      8 },
     { "--max-frame", 1024, 64u * 1024u * 1024u,
       offsetof(struct config, max_frame), 4 },
     { "--max-conns", 1, 1000000, offsetof(struct config, max_conns), 4 },

@@ -24,8 +24,8 @@
 #include "server.h"
 
 #define CONN_READ_CHUNK (64u * 1024u)
-#define CONN_OUT_HIGH (4u * 1024u * 1024u)
-#define CONN_OUT_MAX (64u * 1024u * 1024u)
+#define CONN_OUT_HIGH   (4u * 1024u * 1024u)
+#define CONN_OUT_MAX    (64u * 1024u * 1024u)
 
 static void conn_closed(uv_handle_t *h)
 {
@@ -150,8 +150,7 @@ static void handle_frames(struct conn *c)
         if (rv == FLIP_TOOBIG) {
             snprintf(msg, sizeof msg,
                      "frame of %u bytes exceeds the limit of %u bytes",
-                     buf_get_u32be(buf_head(&c->in)),
-                     c->srv->config.max_frame);
+                     buf_get_u32be(buf_head(&c->in)), c->srv->config.max_frame);
             conn_send_error(c, 0, FLIP__STATUS__TOO_LARGE, msg);
             conn_close(c, msg);
             return;

@@ -19,7 +19,11 @@
 
 struct server;
 
-enum conn_state { CONN_OPEN, CONN_CLOSING };
+enum conn_state
+{
+    CONN_OPEN,
+    CONN_CLOSING
+};
 
 struct conn
 {
@@ -27,18 +31,18 @@ struct conn
     uv_tcp_t tcp;
     uint64_t id;
     enum conn_state state;
-    struct queue link;   /* in srv->conns */
-    struct queue dirty;  /* in srv->dirty while out has bytes to write */
-    struct queue ops;    /* struct op in flight for this connection */
-    struct buf in;       /* received bytes not yet framed */
-    struct buf out;      /* frames queued for the next flush */
-    struct buf writing;  /* bytes owned by the in-flight uv_write */
+    struct queue link;  /* in srv->conns */
+    struct queue dirty; /* in srv->dirty while out has bytes to write */
+    struct queue ops;   /* struct op in flight for this connection */
+    struct buf in;      /* received bytes not yet framed */
+    struct buf out;     /* frames queued for the next flush */
+    struct buf writing; /* bytes owned by the in-flight uv_write */
     uv_write_t wreq;
     int write_inflight;
     int reading;
     int hello_done;
     uint64_t accepted_ms;
-    char *client_name;   /* from Hello; owned */
+    char *client_name; /* from Hello; owned */
     char peer[64];
 };
 

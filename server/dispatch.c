@@ -73,34 +73,34 @@ void dispatch_error(struct conn *c, uint64_t id, int rv, const char *message)
     Flip__Status st;
 
     switch (rv) {
-        case FLIP_NOTLEADER:
-            dispatch_not_leader(c, id);
-            return;
-        case FLIP_NOTFOUND:
-            st = FLIP__STATUS__NOT_FOUND;
-            break;
-        case FLIP_CONFLICT:
-            st = FLIP__STATUS__CAS_CONFLICT;
-            break;
-        case FLIP_INVALID:
-            st = FLIP__STATUS__INVALID_ARGUMENT;
-            break;
-        case FLIP_TOOBIG:
-            st = FLIP__STATUS__TOO_LARGE;
-            break;
-        case FLIP_LEADERSHIPLOST:
-            st = FLIP__STATUS__LEADERSHIP_LOST;
-            break;
-        case FLIP_NOSPACE:
-            st = FLIP__STATUS__NO_SPACE;
-            break;
-        case FLIP_UNAVAILABLE:
-        case FLIP_BUSY:
-            st = FLIP__STATUS__UNAVAILABLE;
-            break;
-        default:
-            st = FLIP__STATUS__INTERNAL;
-            break;
+    case FLIP_NOTLEADER:
+        dispatch_not_leader(c, id);
+        return;
+    case FLIP_NOTFOUND:
+        st = FLIP__STATUS__NOT_FOUND;
+        break;
+    case FLIP_CONFLICT:
+        st = FLIP__STATUS__CAS_CONFLICT;
+        break;
+    case FLIP_INVALID:
+        st = FLIP__STATUS__INVALID_ARGUMENT;
+        break;
+    case FLIP_TOOBIG:
+        st = FLIP__STATUS__TOO_LARGE;
+        break;
+    case FLIP_LEADERSHIPLOST:
+        st = FLIP__STATUS__LEADERSHIP_LOST;
+        break;
+    case FLIP_NOSPACE:
+        st = FLIP__STATUS__NO_SPACE;
+        break;
+    case FLIP_UNAVAILABLE:
+    case FLIP_BUSY:
+        st = FLIP__STATUS__UNAVAILABLE;
+        break;
+    default:
+        st = FLIP__STATUS__INTERNAL;
+        break;
     }
     conn_send_error(c, id, st, message != NULL ? message : flip_strerror(rv));
 }
@@ -122,10 +122,10 @@ void dispatch_request(struct conn *c, Flip__Request *req)
         return;
         REQUEST_TYPES(DISPATCH_CASE)
 #undef DISPATCH_CASE
-        default:
-            conn_send_error(c, id, FLIP__STATUS__UNKNOWN_TYPE,
-                            "unknown request type for protocol version 1");
-            codec_request_free(req);
-            return;
+    default:
+        conn_send_error(c, id, FLIP__STATUS__UNKNOWN_TYPE,
+                        "unknown request type for protocol version 1");
+        codec_request_free(req);
+        return;
     }
 }

@@ -15,14 +15,14 @@
 
 struct op
 {
-    struct conn *conn;    /* NULL once the connection went away */
-    struct queue link;    /* in conn->ops */
-    Flip__Request *req;   /* owned */
+    struct conn *conn;  /* NULL once the connection went away */
+    struct queue link;  /* in conn->ops */
+    Flip__Request *req; /* owned */
     struct proposal proposal;
     struct read_wait read;
 };
 
-#define REQUEST_TYPES(X)                  \
+#define REQUEST_TYPES(X)                    \
     X(FLIP__REQUEST__OP_HELLO, cmd_hello)   \
     X(FLIP__REQUEST__OP_SET, cmd_set)       \
     X(FLIP__REQUEST__OP_DELETE, cmd_delete) \

@@ -14,8 +14,8 @@
 #include "lib/log.h"
 
 #define HELLO_DEADLINE_MS 10000
-#define SWEEP_MS 1000
-#define SYNC_EVERY_TICKS 5 /* LMDB is MDB_NOSYNC; flush it every 5 s */
+#define SWEEP_MS          1000
+#define SYNC_EVERY_TICKS  5 /* LMDB is MDB_NOSYNC; flush it every 5 s */
 
 static void on_applied(void *data,
                        uint64_t index,
@@ -128,8 +128,8 @@ static int start_listener(struct server *s)
         rv = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
     }
     if (rv != 0) {
-        flip_errorf("server: cannot listen on %s: %s",
-                    s->config.client_address, uv_strerror(rv));
+        flip_errorf("server: cannot listen on %s: %s", s->config.client_address,
+                    uv_strerror(rv));
         return FLIP_IOERR;
     }
     flip_infof("server: serving clients on %s", s->config.client_address);

@@ -25,13 +25,13 @@ struct server
     struct node node;
     struct propose propose;
     uv_tcp_t listener;
-    uv_prepare_t flush;   /* per-turn output flush */
-    uv_timer_t sweep;     /* handshake deadlines */
+    uv_prepare_t flush; /* per-turn output flush */
+    uv_timer_t sweep;   /* handshake deadlines */
     uv_signal_t sigint;
     uv_signal_t sigterm;
     uv_signal_t sigpipe;
-    struct queue conns;   /* every open struct conn */
-    struct queue dirty;   /* conns with output to write */
+    struct queue conns; /* every open struct conn */
+    struct queue dirty; /* conns with output to write */
     unsigned n_conns;
     int stopping;
     int listener_started;

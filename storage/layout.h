@@ -26,7 +26,13 @@
 
 #define STORE_FORMAT 1
 
-enum store_db { STORE_FLAGS = 0, STORE_CHANGES = 1, STORE_META = 2, STORE_NDB = 3 };
+enum store_db
+{
+    STORE_FLAGS = 0,
+    STORE_CHANGES = 1,
+    STORE_META = 2,
+    STORE_NDB = 3
+};
 
 #define STORE_CHANGE_KEY 12 /* u64be revision + u32be position */
 

@@ -14,7 +14,7 @@
 #include "lib/heap.h"
 #include "lib/log.h"
 
-#define SNAP_MAGIC "FLS1"
+#define SNAP_MAGIC   "FLS1"
 #define SNAP_VERSION 1
 
 static const char *const db_names[STORE_NDB] = { "flags", "changes", "meta" };
@@ -39,21 +39,21 @@ struct store_txn
 static int map_err(int rc, const char *what)
 {
     switch (rc) {
-        case MDB_SUCCESS:
-            return FLIP_OK;
-        case MDB_NOTFOUND:
-            return FLIP_NOTFOUND;
-        case MDB_MAP_FULL:
-            flip_errorf("store: %s: %s", what, mdb_strerror(rc));
-            return FLIP_NOSPACE;
-        case ENOSPC:
-            flip_errorf("store: %s: %s", what, mdb_strerror(rc));
-            return FLIP_NOSPACE;
-        case ENOMEM:
-            return FLIP_NOMEM;
-        default:
-            flip_errorf("store: %s: %s", what, mdb_strerror(rc));
-            return FLIP_IOERR;
+    case MDB_SUCCESS:
+        return FLIP_OK;
+    case MDB_NOTFOUND:
+        return FLIP_NOTFOUND;
+    case MDB_MAP_FULL:
+        flip_errorf("store: %s: %s", what, mdb_strerror(rc));
+        return FLIP_NOSPACE;
+    case ENOSPC:
+        flip_errorf("store: %s: %s", what, mdb_strerror(rc));
+        return FLIP_NOSPACE;
+    case ENOMEM:
+        return FLIP_NOMEM;
+    default:
+        flip_errorf("store: %s: %s", what, mdb_strerror(rc));
+        return FLIP_IOERR;
     }
 }
 
@@ -124,9 +124,10 @@ static int check_markers(const char *dir)
         path_in(clean, sizeof clean, dir, "clean");
         if (strcmp(prev, now) != 0 && access(clean, F_OK) != 0) {
             char data[600];
-            flip_warnf("store: machine rebooted without a clean close; "
-                       "discarding %s/data.mdb, raft will rebuild it",
-                       dir);
+            flip_warnf(
+                "store: machine rebooted without a clean close; "
+                "discarding %s/data.mdb, raft will rebuild it",
+                dir);
             path_in(data, sizeof data, dir, "data.mdb");
             unlink(data);
             path_in(data, sizeof data, dir, "lock.mdb");
@@ -355,8 +356,8 @@ int store_txn_get(struct store_txn *t,
 
 int store_txn_set_applied(struct store_txn *t, uint64_t index)
 {
-    int rv = meta_put_u64(t->txn, t->s->dbi[STORE_META], "applied_index",
-                          index);
+    int rv =
+        meta_put_u64(t->txn, t->s->dbi[STORE_META], "applied_index", index);
     if (rv == FLIP_OK) {
         t->applied = index;
     }
@@ -531,7 +532,7 @@ out_txn:
 /* ---- snapshots ----------------------------------------------------------- */
 
 #define FNV_OFFSET 1469598103934665603ull
-#define FNV_PRIME 1099511628211ull
+#define FNV_PRIME  1099511628211ull
 
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 {
@@ -587,8 +588,8 @@ static int walk_all(struct store *s, db_fn on_db, row_fn on_row, void *arg)
 
 struct snap_writer
 {
-    uint8_t *p;   /* write cursor, NULL while sizing */
-    size_t size;  /* bytes produced so far */
+    uint8_t *p;  /* write cursor, NULL while sizing */
+    size_t size; /* bytes produced so far */
     uint64_t hash;
 };
 
@@ -764,7 +765,7 @@ int store_restore(struct store *s, const void *buf, size_t len)
     }
     t->compacted = 0;
     {
-        MDB_val k = { 9, (void *)(uintptr_t)"compacted" };
+        MDB_val k = { 9, (void *)(uintptr_t) "compacted" };
         MDB_val v;
         if (mdb_get(t->txn, s->dbi[STORE_META], &k, &v) == MDB_SUCCESS &&
             v.mv_size == 8) {

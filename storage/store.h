@@ -68,7 +68,8 @@ int store_change_append(struct store_txn *txn,
  * highest trimmed revision in meta. keep = 0 means unbounded. */
 int store_change_trim(struct store_txn *txn, uint64_t keep);
 
-/* ---- reads ----------------------------------------------------------------- */
+/* ---- reads -----------------------------------------------------------------
+ */
 
 /* Visitor: return 0 to continue, non-zero to stop. key/val valid only
  * during the call. */

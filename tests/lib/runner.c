@@ -11,7 +11,7 @@
 #include "lib/log.h"
 
 #define RUNNER_MAX 512
-#define SKIP_EXIT 77
+#define SKIP_EXIT  77
 
 struct test_entry
 {
@@ -130,15 +130,15 @@ int main(int argc, char **argv)
             continue;
         }
         switch (run_one(&tests[i])) {
-            case 0:
-                passed++;
-                break;
-            case 2:
-                skipped++;
-                break;
-            default:
-                failed++;
-                break;
+        case 0:
+            passed++;
+            break;
+        case 2:
+            skipped++;
+            break;
+        default:
+            failed++;
+            break;
         }
     }
     printf("unit: %d passed, %d failed, %d skipped\n", passed, failed, skipped);

@@ -20,31 +20,32 @@ void runner_skip(const char *why) __attribute__((noreturn));
 /* The seed for this run (FLIP_SEED, or time-based); printed on failure. */
 unsigned runner_seed(void);
 
-#define TEST(name, timeout_s)                                     \
-    static void test_##name(void);                                \
-    __attribute__((constructor)) static void reg_##name(void)     \
-    {                                                             \
-        runner_register(#name, test_##name, timeout_s);           \
-    }                                                             \
+#define TEST(name, timeout_s)                                 \
+    static void test_##name(void);                            \
+    __attribute__((constructor)) static void reg_##name(void) \
+    {                                                         \
+        runner_register(#name, test_##name, timeout_s);       \
+    }                                                         \
     static void test_##name(void)
 
-#define CHECK(cond)                                                   \
-    do {                                                              \
-        if (!(cond)) {                                                \
-            fprintf(stderr, "  CHECK failed: %s (%s:%d)\n", #cond,    \
-                    __FILE__, __LINE__);                              \
-            exit(1);                                                  \
-        }                                                             \
+#define CHECK(cond)                                                          \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "  CHECK failed: %s (%s:%d)\n", #cond, __FILE__, \
+                    __LINE__);                                               \
+            exit(1);                                                         \
+        }                                                                    \
     } while (0)
 
-#define CHECK_EQ_INT(a, b)                                                 \
-    do {                                                                   \
-        long long a_ = (long long)(a), b_ = (long long)(b);                \
-        if (a_ != b_) {                                                    \
-            fprintf(stderr, "  CHECK failed: %s == %s (%lld != %lld) (%s:%d)\n", \
-                    #a, #b, a_, b_, __FILE__, __LINE__);                   \
-            exit(1);                                                       \
-        }                                                                  \
+#define CHECK_EQ_INT(a, b)                                                   \
+    do {                                                                     \
+        long long a_ = (long long)(a), b_ = (long long)(b);                  \
+        if (a_ != b_) {                                                      \
+            fprintf(stderr,                                                  \
+                    "  CHECK failed: %s == %s (%lld != %lld) (%s:%d)\n", #a, \
+                    #b, a_, b_, __FILE__, __LINE__);                         \
+            exit(1);                                                         \
+        }                                                                    \
     } while (0)
 
 #endif

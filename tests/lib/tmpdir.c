@@ -10,8 +10,8 @@
 void tmpdir_make(char *out, size_t n)
 {
     const char *base = getenv("TMPDIR");
-    int len = snprintf(out, n, "%s/flipd-test-XXXXXX",
-                       base != NULL ? base : "/tmp");
+    int len =
+        snprintf(out, n, "%s/flipd-test-XXXXXX", base != NULL ? base : "/tmp");
     CHECK(len > 0 && (size_t)len < n);
     CHECK(mkdtemp(out) != NULL);
 }

@@ -166,10 +166,13 @@ TEST(codec_values, 5)
 /* The JSON checker accepts RFC 8259 text and nothing else. */
 TEST(codec_json, 5)
 {
-    const char *good[] = { "0", "-1.5e-3", "\"s\"", "[]", "{}", " [ 1 , {} ] ",
-                           "true", "null", "{\"k\":{\"k\":[false]}}" };
-    const char *bad[] = { "", "01", "1.", "[1,]", "{\"a\"}", "tru", "\"\\x\"",
-                          "[1] 2", "{'a':1}", "NaN", "\"unterminated" };
+    const char *good[] = { "0",    "-1.5e-3", "\"s\"",
+                           "[]",   "{}",      " [ 1 , {} ] ",
+                           "true", "null",    "{\"k\":{\"k\":[false]}}" };
+    const char *bad[] = {
+        "",        "01",    "1.",      "[1,]", "{\"a\"}",       "tru",
+        "\"\\x\"", "[1] 2", "{'a':1}", "NaN",  "\"unterminated"
+    };
     char deep[200];
 
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {

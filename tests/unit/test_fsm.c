@@ -14,8 +14,9 @@ static void check_identical(struct cluster *c)
     uint64_t h0 = store_hash(c->stores[0]);
     for (unsigned i = 1; i < c->n; i++) {
         if (store_hash(c->stores[i]) != h0) {
-            fprintf(stderr, "  store %u differs from store 0 (applied %llu vs "
-                            "%llu)\n",
+            fprintf(stderr,
+                    "  store %u differs from store 0 (applied %llu vs "
+                    "%llu)\n",
                     i, (unsigned long long)store_applied_index(c->stores[i]),
                     (unsigned long long)store_applied_index(c->stores[0]));
             CHECK(0);
@@ -167,17 +168,17 @@ TEST(fsm_compare_and_set, 30)
     i2 = cluster_set(&c, "cas.k", "second", 1, 0); /* exists: conflict */
     CHECK(cluster_wait_applied(&c, i2, 10000));
     for (unsigned s = 0; s < 3; s++) {
-        CHECK_EQ_INT(store_get(c.stores[s], STORE_FLAGS, "cas.k", 5,
-                               rev_visit, &fr),
-                     FLIP_OK);
+        CHECK_EQ_INT(
+            store_get(c.stores[s], STORE_FLAGS, "cas.k", 5, rev_visit, &fr),
+            FLIP_OK);
         CHECK_EQ_INT(fr.revision, i1);
         CHECK(strcmp(fr.value, "first") == 0);
     }
     i3 = cluster_set(&c, "cas.k", "third", 1, i1); /* matches */
     CHECK(cluster_wait_applied(&c, i3, 10000));
-    CHECK_EQ_INT(store_get(c.stores[1], STORE_FLAGS, "cas.k", 5, rev_visit,
-                           &fr),
-                 FLIP_OK);
+    CHECK_EQ_INT(
+        store_get(c.stores[1], STORE_FLAGS, "cas.k", 5, rev_visit, &fr),
+        FLIP_OK);
     CHECK_EQ_INT(fr.revision, i3);
     CHECK(strcmp(fr.value, "third") == 0);
     check_identical(&c);

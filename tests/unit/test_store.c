@@ -58,14 +58,14 @@ TEST(store_rows_and_scan, 10)
     put(s, "b.1", "w", 4);
     CHECK_EQ_INT(store_applied_index(s), 4);
     memset(&c, 0, sizeof c);
-    CHECK_EQ_INT(store_scan(s, STORE_FLAGS, "a.", 2, NULL, 0, 0,
-                            collect_visit, &c, &more),
+    CHECK_EQ_INT(store_scan(s, STORE_FLAGS, "a.", 2, NULL, 0, 0, collect_visit,
+                            &c, &more),
                  FLIP_OK);
     CHECK_EQ_INT(c.n, 3);
     CHECK(strcmp(c.keys[2], "a.3") == 0);
     memset(&c, 0, sizeof c);
-    CHECK_EQ_INT(store_scan(s, STORE_FLAGS, "a.", 2, "a.1", 3, 1,
-                            collect_visit, &c, &more),
+    CHECK_EQ_INT(store_scan(s, STORE_FLAGS, "a.", 2, "a.1", 3, 1, collect_visit,
+                            &c, &more),
                  FLIP_OK);
     CHECK_EQ_INT(c.n, 1);
     CHECK(strcmp(c.keys[0], "a.2") == 0);

@@ -1,0 +1,976 @@
+/* flipctl: the command-line client. Uses client/flip.h only: everything
+ * it knows about the cluster comes through the public library, so it is
+ * also the library's first user and example.
+ *
+ * Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 compare-and-set
+ * conflict. Results go to stdout, diagnostics to stderr as
+ * "flipctl: <what>: <reason>". */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client/flip.h"
+
+#define DEFAULT_ENDPOINTS "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003"
+#define TIMEOUT_MAX_MS    3600000u
+#define STATUS_MAX        64 /* nodes shown by `status` */
+#define ADDR_MAX          320
+
+enum
+{
+    EXIT_FAIL = 1,
+    EXIT_USAGE = 2,
+    EXIT_NOTFOUND = 3,
+    EXIT_CONFLICT = 4
+};
+
+/* Command options, one bit each so a command lists those it accepts. */
+enum
+{
+    OPT_TYPE = 1u << 0,
+    OPT_REASON = 1u << 1,
+    OPT_ACTOR = 1u << 2,
+    OPT_IF_REVISION = 1u << 3,
+    OPT_STALE = 1u << 4,
+    OPT_HASH = 1u << 5
+};
+
+struct cli
+{
+    const char *endpoints; /* --endpoints, else env, else the default */
+    int json;
+    unsigned timeout_ms; /* 0: the library default */
+    const char *type;
+    const char *reason;
+    const char *actor;
+    uint64_t if_revision;
+    int stale;
+    int hash;
+    int help;
+    unsigned given;     /* OPT_* bits present on the command line */
+    const char *pos[4]; /* command and its arguments */
+    int n_pos;
+    struct flip_client *client;
+};
+
+struct command
+{
+    const char *name;
+    const char *alias;
+    int min_args;
+    int max_args;
+    unsigned opts;
+    int (*run)(struct cli *cli);
+};
+
+static const char usage_text[] =
+    "usage: flipctl [--endpoints H:P,...] [--json] [--timeout MS] COMMAND\n"
+    "\n"
+    "commands:\n"
+    "  set KEY VALUE [--type auto|bool|int|double|string|json]\n"
+    "                [--reason TEXT] [--actor NAME] [--if-revision N]\n"
+    "        set a flag; prints its new revision. --type auto (default):\n"
+    "        true/false is a bool, an integer an int, another number a\n"
+    "        double, a JSON object or array json, anything else a string.\n"
+    "        --if-revision N: only if the flag's revision is N (0: only if\n"
+    "        it does not exist).\n"
+    "  get KEY [--stale]\n"
+    "        print a flag's value. --stale: any node may answer from its\n"
+    "        own, possibly lagging, state (default: the leader, up to date).\n"
+    "  del KEY [--reason TEXT] [--actor NAME] [--if-revision N]\n"
+    "        delete a flag; prints the revision of the delete.\n"
+    "  list [PREFIX] [--stale]\n"
+    "        one line per flag: KEY<TAB>VALUE<TAB>TYPE<TAB>REVISION (tab,\n"
+    "        newline, CR and backslash in values are written \\t \\n \\r "
+    "\\\\).\n"
+    "  status [--hash]\n"
+    "        ask every endpoint, and every member they report, for its\n"
+    "        state. --hash: also a hash of each node's whole store (equal\n"
+    "        on nodes at the same applied revision; costs a full scan).\n"
+    "  help\n"
+    "        this text.\n"
+    "\n"
+    "options:\n"
+    "  --endpoints H:P,...  client addresses of the nodes; default\n"
+    "                       $FLIPCTL_ENDPOINTS, else\n"
+    "                       " DEFAULT_ENDPOINTS
+    "\n"
+    "  --json               machine-readable output (JSON)\n"
+    "  --timeout MS         deadline of each request, retries included\n"
+    "                       (default 5000)\n"
+    "\n"
+    "exit status: 0 ok, 1 failed, 2 usage, 3 not found, 4 compare-and-set\n"
+    "conflict (the current revision is printed on stderr).\n";
+
+/* ---- diagnostics ------------------------------------------------------- */
+
+static int usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("flipctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\ntry 'flipctl --help'\n", stderr);
+    return EXIT_USAGE;
+}
+
+/* Reports a failed library call and picks the exit code. */
+static int fail(const struct cli *cli, const char *what, int rv)
+{
+    const char *msg = flip_client_errmsg(cli->client);
+
+    if (msg[0] == '\0') {
+        msg = flip_strerror(rv);
+    }
+    if (rv == FLIP_CONFLICT) {
+        fprintf(stderr, "flipctl: %s: %s (current revision %" PRIu64 ")\n",
+                what, msg, flip_client_conflict_revision(cli->client));
+        return EXIT_CONFLICT;
+    }
+    fprintf(stderr, "flipctl: %s: %s\n", what, msg);
+    return rv == FLIP_NOTFOUND ? EXIT_NOTFOUND : EXIT_FAIL;
+}
+
+static int nomem(const char *what)
+{
+    fprintf(stderr, "flipctl: %s: %s\n", what, flip_strerror(FLIP_NOMEM));
+    return EXIT_FAIL;
+}
+
+/* ---- output helpers ---------------------------------------------------- */
+
+/* Prints s as a JSON string literal. */
+static int put_json_str(const char *s)
+{
+    char *q = NULL;
+
+    if (flip_json_quote(s, &q) != FLIP_OK) {
+        return FLIP_NOMEM;
+    }
+    fputs(q, stdout);
+    flip_text_free(q);
+    return FLIP_OK;
+}
+
+/* "2026-11-26T07:30:00.123Z" for ms since the epoch. */
+static void format_time(int64_t ms, char *out, size_t len)
+{
+    time_t secs = (time_t)(ms / 1000);
+    int frac = (int)(ms % 1000);
+    struct tm tm;
+    size_t n;
+
+    if (frac < 0) {
+        frac += 1000;
+        secs -= 1;
+    }
+    if (gmtime_r(&secs, &tm) == NULL) {
+        snprintf(out, len, "?");
+        return;
+    }
+    n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, len - n, ".%03dZ", frac);
+}
+
+/* One flag as a JSON object on one line (get --json, list --json). */
+static int put_flag_json(const struct flip_flag *f)
+{
+    char *value = NULL;
+    char when[48];
+    int rv;
+
+    rv = flip_value_format(&f->value, 1, &value);
+    if (rv != FLIP_OK) {
+        return rv;
+    }
+    fputs("{\"key\":", stdout);
+    rv = put_json_str(f->key);
+    printf(",\"value\":%s,\"type\":\"%s\",\"revision\":%" PRIu64
+           ",\"create_revision\":%" PRIu64 ",\"actor\":",
+           value, flip_type_name(f->value.type), f->revision,
+           f->create_revision);
+    if (rv == FLIP_OK) {
+        rv = put_json_str(f->actor);
+    }
+    fputs(",\"reason\":", stdout);
+    if (rv == FLIP_OK) {
+        rv = put_json_str(f->reason);
+    }
+    format_time(f->time_ms, when, sizeof when);
+    printf(",\"time\":\"%s\",\"time_ms\":%" PRId64 "}\n", when, f->time_ms);
+    flip_text_free(value);
+    return rv;
+}
+
+/* A value on one list line: JSON compacted, and the characters that would
+ * break the line format escaped C-style. */
+static int put_list_value(const struct flip_value *v)
+{
+    char *text = NULL;
+    const char *p;
+    int rv;
+
+    rv = flip_value_format(v, v->type == FLIP_TYPE_JSON, &text);
+    if (rv != FLIP_OK) {
+        return rv;
+    }
+    for (p = text; *p != '\0'; p++) {
+        switch (*p) {
+        case '\t':
+            fputs("\\t", stdout);
+            break;
+        case '\n':
+            fputs("\\n", stdout);
+            break;
+        case '\r':
+            fputs("\\r", stdout);
+            break;
+        case '\\':
+            fputs("\\\\", stdout);
+            break;
+        default:
+            putchar(*p);
+            break;
+        }
+    }
+    flip_text_free(text);
+    return FLIP_OK;
+}
+
+/* ---- commands: flags --------------------------------------------------- */
+
+static struct flip_write_opts write_opts(const struct cli *cli)
+{
+    struct flip_write_opts o;
+
+    memset(&o, 0, sizeof o);
+    o.reason = cli->reason;
+    o.actor = cli->actor;
+    o.use_cas = (cli->given & OPT_IF_REVISION) != 0;
+    o.expected_revision = cli->if_revision;
+    return o;
+}
+
+static int cmd_set(struct cli *cli)
+{
+    const char *key = cli->pos[1];
+    const char *text = cli->pos[2];
+    enum flip_type type = FLIP_TYPE_AUTO;
+    struct flip_value value;
+    struct flip_write_opts o = write_opts(cli);
+    char what[300];
+    uint64_t rev = 0;
+    int rv;
+
+    if (cli->type != NULL && flip_type_parse(cli->type, &type) != FLIP_OK) {
+        return usage_error("set: unknown --type '%s'", cli->type);
+    }
+    if (flip_value_parse(text, type, &value) != FLIP_OK) {
+        return usage_error("set: '%s' is not a valid %s value", text,
+                           flip_type_name(type));
+    }
+    snprintf(what, sizeof what, "set %s", key);
+    rv = flip_set(cli->client, key, &value, &o, &rev);
+    if (rv != FLIP_OK) {
+        return fail(cli, what, rv);
+    }
+    if (cli->json) {
+        fputs("{\"key\":", stdout);
+        if (put_json_str(key) != FLIP_OK) {
+            return nomem(what);
+        }
+        printf(",\"revision\":%" PRIu64 "}\n", rev);
+    } else {
+        printf("%" PRIu64 "\n", rev);
+    }
+    return 0;
+}
+
+static int cmd_get(struct cli *cli)
+{
+    const char *key = cli->pos[1];
+    struct flip_flag f;
+    char what[300];
+    char *text = NULL;
+    int rv;
+
+    snprintf(what, sizeof what, "get %s", key);
+    rv = flip_get(cli->client, key, cli->stale, &f);
+    if (rv != FLIP_OK) {
+        return fail(cli, what, rv);
+    }
+    if (cli->json) {
+        rv = put_flag_json(&f);
+    } else {
+        rv = flip_value_format(&f.value, 0, &text);
+        if (rv == FLIP_OK) {
+            printf("%s\n", text);
+        }
+        flip_text_free(text);
+    }
+    flip_flag_clear(&f);
+    return rv == FLIP_OK ? 0 : nomem(what);
+}
+
+static int cmd_del(struct cli *cli)
+{
+    const char *key = cli->pos[1];
+    struct flip_write_opts o = write_opts(cli);
+    char what[300];
+    uint64_t rev = 0;
+    int existed = 0;
+    int rv;
+
+    snprintf(what, sizeof what, "del %s", key);
+    rv = flip_delete(cli->client, key, &o, &rev, &existed);
+    if (rv != FLIP_OK) {
+        return fail(cli, what, rv);
+    }
+    if (!existed) {
+        fprintf(stderr, "flipctl: %s: %s\n", what,
+                flip_strerror(FLIP_NOTFOUND));
+        return EXIT_NOTFOUND;
+    }
+    if (cli->json) {
+        fputs("{\"key\":", stdout);
+        if (put_json_str(key) != FLIP_OK) {
+            return nomem(what);
+        }
+        printf(",\"revision\":%" PRIu64 "}\n", rev);
+    } else {
+        printf("%" PRIu64 "\n", rev);
+    }
+    return 0;
+}
+
+static int cmd_list(struct cli *cli)
+{
+    const char *prefix = cli->n_pos > 1 ? cli->pos[1] : "";
+    struct flip_flag *flags = NULL;
+    size_t n = 0;
+    int rv;
+
+    rv = flip_list(cli->client, prefix, cli->stale, &flags, &n);
+    if (rv != FLIP_OK) {
+        return fail(cli, "list", rv);
+    }
+    for (size_t i = 0; i < n && rv == FLIP_OK; i++) {
+        if (cli->json) {
+            rv = put_flag_json(&flags[i]);
+            continue;
+        }
+        printf("%s\t", flags[i].key);
+        rv = put_list_value(&flags[i].value);
+        printf("\t%s\t%" PRIu64 "\n", flip_type_name(flags[i].value.type),
+               flags[i].revision);
+    }
+    flip_flags_free(flags, n);
+    return rv == FLIP_OK ? 0 : nomem("list");
+}
+
+/* ---- command: status --------------------------------------------------- */
+
+/* One line of the status table: a node that answered (st set) or one we
+ * only know of from the endpoint list or another node's member list. */
+struct status_row
+{
+    uint64_t id;        /* 0: unknown */
+    const char *raft;   /* borrowed from a status; "" when unknown */
+    const char *client; /* borrowed from a status or status_run.addr */
+    const struct flip_node_status *st;
+    size_t rank; /* position in the user's endpoint list, else STATUS_MAX */
+};
+
+/* Everything `status` learns (~30 KiB, on cmd_status's stack). */
+struct status_run
+{
+    char addr[STATUS_MAX][ADDR_MAX]; /* endpoints asked or to ask */
+    int answered[STATUS_MAX];        /* per addr: 1 answered, -1 failed */
+    size_t n_addr;
+    size_t n_given; /* addr[0, n_given) came from --endpoints */
+    struct flip_node_status st[STATUS_MAX]; /* owned; cleared at the end */
+    size_t from[STATUS_MAX]; /* st[i] answered at addr[from[i]] */
+    size_t n_st;
+    struct status_row rows[STATUS_MAX];
+    size_t n_rows;
+};
+
+static size_t find_addr(const struct status_run *r, const char *a, size_t len)
+{
+    for (size_t i = 0; i < r->n_addr; i++) {
+        if (strlen(r->addr[i]) == len && memcmp(r->addr[i], a, len) == 0) {
+            return i;
+        }
+    }
+    return STATUS_MAX;
+}
+
+/* Queues an endpoint (len bytes of a; spaces trimmed) unless known. */
+static void queue_addr(struct status_run *r, const char *a, size_t len)
+{
+    while (len > 0 && (*a == ' ' || *a == '\t')) {
+        a++;
+        len--;
+    }
+    while (len > 0 && (a[len - 1] == ' ' || a[len - 1] == '\t')) {
+        len--;
+    }
+    if (len == 0 || len >= ADDR_MAX || r->n_addr == STATUS_MAX ||
+        find_addr(r, a, len) != STATUS_MAX) {
+        return;
+    }
+    memcpy(r->addr[r->n_addr], a, len);
+    r->addr[r->n_addr][len] = '\0';
+    r->answered[r->n_addr] = 0;
+    r->n_addr++;
+}
+
+static struct status_row *find_row(struct status_run *r, uint64_t id)
+{
+    for (size_t i = 0; i < r->n_rows && id != 0; i++) {
+        if (r->rows[i].id == id) {
+            return &r->rows[i];
+        }
+    }
+    return NULL;
+}
+
+static void add_row(struct status_run *r,
+                    uint64_t id,
+                    const char *raft,
+                    const char *client,
+                    const struct flip_node_status *st)
+{
+    if (r->n_rows == STATUS_MAX) {
+        return;
+    }
+    r->rows[r->n_rows].id = id;
+    r->rows[r->n_rows].raft = raft;
+    r->rows[r->n_rows].client = client;
+    r->rows[r->n_rows].st = st;
+    r->n_rows++;
+}
+
+/* Asks every queued endpoint, queueing the members each answer names. */
+static void status_ask_all(struct cli *cli, struct status_run *r)
+{
+    struct flip_node_status *st;
+    const char *self;
+
+    for (size_t q = 0; q < r->n_addr && r->n_st < STATUS_MAX; q++) {
+        st = &r->st[r->n_st];
+        if (flip_status_node(cli->client, r->addr[q],
+                             cli->hash ? FLIP_STATUS_HASH : 0, st) != FLIP_OK) {
+            r->answered[q] = -1;
+            if (!cli->json) {
+                fprintf(stderr, "flipctl: status: %s\n",
+                        flip_client_errmsg(cli->client));
+            }
+            continue;
+        }
+        r->answered[q] = 1;
+        r->from[r->n_st++] = q;
+        /* The node may spell its own address differently from how we
+         * reached it: do not ask it twice. */
+        self = st->client_address;
+        queue_addr(r, self, strlen(self));
+        if (find_addr(r, self, strlen(self)) < STATUS_MAX) {
+            r->answered[find_addr(r, self, strlen(self))] = 1;
+        }
+        for (size_t m = 0; m < st->n_members; m++) {
+            queue_addr(r, st->members[m].client_address,
+                       strlen(st->members[m].client_address));
+        }
+    }
+}
+
+/* The endpoints the user named come first, in the order named (so asking
+ * one node puts that node first), then the rest by id. */
+static int row_cmp(const void *a, const void *b)
+{
+    const struct status_row *x = a;
+    const struct status_row *y = b;
+
+    if (x->rank != y->rank) {
+        return x->rank < y->rank ? -1 : 1;
+    }
+    if (x->id == y->id) {
+        return strcmp(x->client, y->client);
+    }
+    if (x->id == 0 || y->id == 0) {
+        return x->id == 0 ? 1 : -1; /* unknown ids last */
+    }
+    return x->id < y->id ? -1 : 1;
+}
+
+/* Rows: nodes that answered, then members nobody reached, then endpoints
+ * that did not answer and match no member. */
+static void status_build_rows(struct status_run *r)
+{
+    struct status_row *row;
+    const struct flip_member *m;
+    int known;
+
+    for (size_t i = 0; i < r->n_st; i++) {
+        if (find_row(r, r->st[i].id) == NULL) {
+            add_row(r, r->st[i].id, r->st[i].raft_address,
+                    r->st[i].client_address, &r->st[i]);
+        }
+    }
+    for (size_t i = 0; i < r->n_st; i++) {
+        for (size_t k = 0; k < r->st[i].n_members; k++) {
+            m = &r->st[i].members[k];
+            row = find_row(r, m->id);
+            if (row == NULL) {
+                add_row(r, m->id, m->raft_address, m->client_address, NULL);
+            } else if (row->raft[0] == '\0') {
+                row->raft = m->raft_address;
+            }
+        }
+    }
+    for (size_t q = 0; q < r->n_addr; q++) {
+        known = r->answered[q] >= 0;
+        for (size_t i = 0; i < r->n_rows && !known; i++) {
+            known = strcmp(r->rows[i].client, r->addr[q]) == 0;
+        }
+        if (!known) {
+            add_row(r, 0, "", r->addr[q], NULL);
+        }
+    }
+    for (size_t i = 0; i < r->n_rows; i++) {
+        row = &r->rows[i];
+        row->rank = STATUS_MAX;
+        for (size_t k = 0; k < r->n_st; k++) {
+            if (row->st == &r->st[k] && r->from[k] < r->n_given) {
+                row->rank = r->from[k];
+            }
+        }
+        for (size_t q = 0; q < r->n_given && row->rank == STATUS_MAX; q++) {
+            if (strcmp(row->client, r->addr[q]) == 0) {
+                row->rank = q;
+            }
+        }
+    }
+    qsort(r->rows, r->n_rows, sizeof r->rows[0], row_cmp);
+}
+
+static int put_status_json(const struct status_run *r)
+{
+    const struct status_row *row;
+    const struct flip_node_status *st;
+    int rv = FLIP_OK;
+
+    fputs("[", stdout);
+    for (size_t i = 0; i < r->n_rows && rv == FLIP_OK; i++) {
+        row = &r->rows[i];
+        st = row->st;
+        fputs(i == 0 ? "\n  {\"id\":" : ",\n  {\"id\":", stdout);
+        if (row->id != 0) {
+            printf("%" PRIu64, row->id);
+        } else {
+            fputs("null", stdout);
+        }
+        fputs(",\"raft_address\":", stdout);
+        rv = put_json_str(row->raft);
+        fputs(",\"client_address\":", stdout);
+        if (rv == FLIP_OK) {
+            rv = put_json_str(row->client);
+        }
+        fputs(",\"role\":", stdout);
+        if (st == NULL) {
+            fputs(
+                "null,\"term\":null,\"applied_revision\":null,"
+                "\"commit_index\":null,\"leader_id\":null,"
+                "\"last_contact_ms\":null,\"reachable\":false}",
+                stdout);
+            continue;
+        }
+        if (rv == FLIP_OK) {
+            rv = put_json_str(st->role);
+        }
+        printf(",\"term\":%" PRIu64 ",\"applied_revision\":%" PRIu64
+               ",\"commit_index\":%" PRIu64 ",\"leader_id\":%" PRIu64
+               ",\"last_contact_ms\":%" PRIu64 ",\"reachable\":true",
+               st->term, st->applied_revision, st->commit_index, st->leader_id,
+               st->last_contact_ms);
+        if (st->has_state_hash) {
+            /* A string: JSON numbers above 2^53 lose digits in many
+             * parsers. */
+            printf(",\"state_hash\":\"%016" PRIx64 "\"", st->state_hash);
+        }
+        fputs("}", stdout);
+    }
+    fputs(r->n_rows > 0 ? "\n]\n" : "]\n", stdout);
+    return rv;
+}
+
+static int width(int w, const char *s)
+{
+    int n = (int)strlen(s);
+    return n > w ? n : w;
+}
+
+/* A numeric table cell, "-" when unknown. */
+static void put_cell(char cell[24], int known, uint64_t v)
+{
+    if (known) {
+        snprintf(cell, 24, "%" PRIu64, v);
+    } else {
+        snprintf(cell, 24, "-");
+    }
+}
+
+#define STATUS_COLS 9
+
+/* One table line; right-aligns the numeric columns. The HASH column is
+ * last and only shown with --hash. */
+static void put_table_line(const char *const cell[STATUS_COLS],
+                           const int w[STATUS_COLS],
+                           int cols)
+{
+    static const int right[STATUS_COLS] = { 0, 0, 0, 0, 1, 1, 1, 0, 0 };
+
+    for (int k = 0; k < cols; k++) {
+        if (k + 1 == cols) {
+            printf("%s\n", cell[k]);
+        } else {
+            printf(right[k] ? "%*s  " : "%-*s  ", w[k], cell[k]);
+        }
+    }
+}
+
+static void put_status_table(const struct status_run *r, int hash)
+{
+    static const char *const head[STATUS_COLS] = {
+        "ID",      "RAFT",   "CLIENT",    "ROLE", "TERM",
+        "APPLIED", "LEADER", "REACHABLE", "HASH"
+    };
+    char num[STATUS_MAX][STATUS_COLS][24]; /* formatted numeric cells */
+    const char *cell[STATUS_MAX][STATUS_COLS];
+    int w[STATUS_COLS];
+    int cols = hash ? STATUS_COLS : STATUS_COLS - 1;
+    const struct status_row *row;
+    const struct flip_node_status *st;
+
+    for (int k = 0; k < STATUS_COLS; k++) {
+        w[k] = (int)strlen(head[k]);
+    }
+    for (size_t i = 0; i < r->n_rows; i++) {
+        row = &r->rows[i];
+        st = row->st;
+        put_cell(num[i][0], row->id != 0, row->id);
+        put_cell(num[i][4], st != NULL, st ? st->term : 0);
+        put_cell(num[i][5], st != NULL, st ? st->applied_revision : 0);
+        put_cell(num[i][6], st && st->leader_id, st ? st->leader_id : 0);
+        snprintf(num[i][8], sizeof num[i][8], "-");
+        if (st != NULL && st->has_state_hash) {
+            snprintf(num[i][8], sizeof num[i][8], "%016" PRIx64,
+                     st->state_hash);
+        }
+        cell[i][0] = num[i][0];
+        cell[i][1] = row->raft[0] ? row->raft : "-";
+        cell[i][2] = row->client[0] ? row->client : "-";
+        cell[i][3] = st ? st->role : "-";
+        cell[i][4] = num[i][4];
+        cell[i][5] = num[i][5];
+        cell[i][6] = num[i][6];
+        cell[i][7] = st ? "yes" : "no";
+        cell[i][8] = num[i][8];
+        for (int k = 0; k < STATUS_COLS; k++) {
+            w[k] = width(w[k], cell[i][k]);
+        }
+    }
+    put_table_line(head, w, cols);
+    for (size_t i = 0; i < r->n_rows; i++) {
+        put_table_line(cell[i], w, cols);
+    }
+}
+
+static int cmd_status(struct cli *cli)
+{
+    struct status_run run;
+    struct status_run *r = &run;
+    const char *p = cli->endpoints;
+    const char *comma;
+    int rv = FLIP_OK;
+    int code;
+
+    memset(r, 0, sizeof *r);
+    for (;; p = comma + 1) {
+        comma = strchr(p, ',');
+        queue_addr(r, p, comma ? (size_t)(comma - p) : strlen(p));
+        if (comma == NULL) {
+            break;
+        }
+    }
+    r->n_given = r->n_addr;
+    status_ask_all(cli, r);
+    status_build_rows(r);
+    if (cli->json) {
+        rv = put_status_json(r);
+    } else {
+        put_status_table(r, cli->hash);
+    }
+    code = r->n_st > 0 ? 0 : EXIT_FAIL;
+    if (code != 0) {
+        fprintf(stderr, "flipctl: status: no node answered\n");
+    }
+    if (rv != FLIP_OK) {
+        code = nomem("status");
+    }
+    for (size_t i = 0; i < r->n_st; i++) {
+        flip_node_status_clear(&r->st[i]);
+    }
+    return code;
+}
+
+static int cmd_help(struct cli *cli)
+{
+    (void)cli;
+    fputs(usage_text, stdout);
+    return 0;
+}
+
+/* ---- argument parsing -------------------------------------------------- */
+
+static const struct command commands[] = {
+    { "set", NULL, 2, 2, OPT_TYPE | OPT_REASON | OPT_ACTOR | OPT_IF_REVISION,
+      cmd_set },
+    { "get", NULL, 1, 1, OPT_STALE, cmd_get },
+    { "del", "delete", 1, 1, OPT_REASON | OPT_ACTOR | OPT_IF_REVISION,
+      cmd_del },
+    { "list", "ls", 0, 1, OPT_STALE, cmd_list },
+    { "status", NULL, 0, 0, OPT_HASH, cmd_status },
+    { "help", NULL, 0, 0, 0, cmd_help },
+};
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (s[0] < '0' || s[0] > '9') {
+        return FLIP_INVALID; /* strtoull would take " 1" and "-1" */
+    }
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0') {
+        return FLIP_INVALID;
+    }
+    *out = (uint64_t)v;
+    return FLIP_OK;
+}
+
+/* Applies one "--name" option whose value (if it takes one) is `val`. */
+static int apply_opt(struct cli *cli, const char *name, const char *val)
+{
+    uint64_t n;
+
+    if (strcmp(name, "endpoints") == 0) {
+        cli->endpoints = val;
+    } else if (strcmp(name, "timeout") == 0) {
+        if (parse_u64(val, &n) != FLIP_OK || n == 0 || n > TIMEOUT_MAX_MS) {
+            return usage_error(
+                "--timeout: '%s' is not a number of ms "
+                "between 1 and %u",
+                val, TIMEOUT_MAX_MS);
+        }
+        cli->timeout_ms = (unsigned)n;
+    } else if (strcmp(name, "type") == 0) {
+        cli->type = val;
+        cli->given |= OPT_TYPE;
+    } else if (strcmp(name, "reason") == 0) {
+        cli->reason = val;
+        cli->given |= OPT_REASON;
+    } else if (strcmp(name, "actor") == 0) {
+        cli->actor = val;
+        cli->given |= OPT_ACTOR;
+    } else if (strcmp(name, "if-revision") == 0) {
+        if (parse_u64(val, &cli->if_revision) != FLIP_OK) {
+            return usage_error("--if-revision: '%s' is not a revision", val);
+        }
+        cli->given |= OPT_IF_REVISION;
+    } else {
+        return usage_error("unknown option --%s", name);
+    }
+    return 0;
+}
+
+/* Options may come before or after the command; "--" ends them, so a
+ * value that starts with "--" can still be given. */
+static int parse_args(struct cli *cli, int argc, char **argv)
+{
+    static const char *const valued[] = {
+        "endpoints", "timeout", "type", "reason", "actor", "if-revision"
+    };
+    const char *arg;
+    const char *eq;
+    char name[32];
+    size_t len;
+    int options = 1;
+    int takes;
+    int code;
+
+    for (int i = 1; i < argc; i++) {
+        arg = argv[i];
+        if (!options || arg[0] != '-' || arg[1] == '\0' ||
+            (arg[1] != '-' && strcmp(arg, "-h") != 0)) {
+            /* Plain words, "-", and negative numbers like -5. */
+            if (cli->n_pos == (int)(sizeof cli->pos / sizeof cli->pos[0])) {
+                return usage_error("too many arguments");
+            }
+            cli->pos[cli->n_pos++] = arg;
+            continue;
+        }
+        if (strcmp(arg, "--") == 0) {
+            options = 0;
+            continue;
+        }
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            cli->help = 1;
+            continue;
+        }
+        if (strcmp(arg, "--json") == 0) {
+            cli->json = 1;
+            continue;
+        }
+        if (strcmp(arg, "--stale") == 0) {
+            cli->stale = 1;
+            cli->given |= OPT_STALE;
+            continue;
+        }
+        if (strcmp(arg, "--hash") == 0) {
+            cli->hash = 1;
+            cli->given |= OPT_HASH;
+            continue;
+        }
+        eq = strchr(arg, '=');
+        len = eq != NULL ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+        if (len >= sizeof name) {
+            return usage_error("unknown option %s", arg);
+        }
+        memcpy(name, arg + 2, len);
+        name[len] = '\0';
+        takes = 0;
+        for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) {
+            takes |= strcmp(name, valued[k]) == 0;
+        }
+        if (!takes) {
+            return usage_error("unknown option %s", arg);
+        }
+        if (eq == NULL && i + 1 >= argc) {
+            return usage_error("option --%s needs a value", name);
+        }
+        code = apply_opt(cli, name, eq != NULL ? eq + 1 : argv[++i]);
+        if (code != 0) {
+            return code;
+        }
+    }
+    return 0;
+}
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(name, commands[i].name) == 0 ||
+            (commands[i].alias && strcmp(name, commands[i].alias) == 0)) {
+            return &commands[i];
+        }
+    }
+    return NULL;
+}
+
+/* "flipctl:<user>" as the default actor; only characters any server takes,
+ * so an odd $USER cannot make Hello fail. */
+static void client_name(char *out, size_t len)
+{
+    const char *user = getenv("USER");
+    size_t n;
+
+    n = (size_t)snprintf(out, len, "flipctl");
+    if (user == NULL || user[0] == '\0' || n + 2 >= len) {
+        return;
+    }
+    out[n++] = ':';
+    for (; *user != '\0' && n + 1 < len && n < 64; user++) {
+        if ((*user >= 'a' && *user <= 'z') || (*user >= 'A' && *user <= 'Z') ||
+            (*user >= '0' && *user <= '9') || strchr("._-@", *user)) {
+            out[n++] = *user;
+        }
+    }
+    out[n] = '\0';
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli;
+    const struct command *cmd;
+    const char *env;
+    char name[80];
+    int code;
+    int rv;
+
+    memset(&cli, 0, sizeof cli);
+    code = parse_args(&cli, argc, argv);
+    if (code != 0) {
+        return code;
+    }
+    if (cli.help) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (cli.n_pos == 0) {
+        return usage_error("no command given");
+    }
+    cmd = find_command(cli.pos[0]);
+    if (cmd == NULL) {
+        return usage_error("unknown command '%s'", cli.pos[0]);
+    }
+    if (cmd->run == cmd_help) {
+        return cmd_help(&cli);
+    }
+    if (cli.n_pos - 1 < cmd->min_args || cli.n_pos - 1 > cmd->max_args) {
+        return usage_error("%s: expected %s%d argument%s, got %d", cmd->name,
+                           cmd->min_args == cmd->max_args ? "" : "at most ",
+                           cmd->max_args, cmd->max_args == 1 ? "" : "s",
+                           cli.n_pos - 1);
+    }
+    if ((cli.given & ~cmd->opts) != 0) {
+        return usage_error(
+            "%s: option not valid for this command "
+            "(see 'flipctl --help')",
+            cmd->name);
+    }
+    if (cli.endpoints == NULL) {
+        env = getenv("FLIPCTL_ENDPOINTS");
+        cli.endpoints = env != NULL && env[0] != '\0' ? env : DEFAULT_ENDPOINTS;
+    }
+    client_name(name, sizeof name);
+    rv = flip_client_new(&cli.client, cli.endpoints, name);
+    if (rv == FLIP_INVALID) {
+        return usage_error(
+            "invalid endpoint list '%s' (expected "
+            "host:port[,host:port...], at most 16)",
+            cli.endpoints);
+    }
+    if (rv != FLIP_OK) {
+        return nomem("start");
+    }
+    flip_client_set_timeout(cli.client, cli.timeout_ms);
+    code = cmd->run(&cli);
+    flip_client_free(cli.client);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "flipctl: writing the output failed\n");
+        return EXIT_FAIL;
+    }
+    return code;
+}

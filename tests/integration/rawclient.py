@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Raw-socket probes of flipd's client port for the bad-input tests.
+
+Speaks just enough protobuf by hand (no protobuf runtime needed) to send
+well-formed, malformed and hostile frames and to read the node's answer.
+Every socket operation has a timeout; every probe is bounded.
+
+usage: rawclient.py HOST:PORT PROBE     (prints one result line; exit 0 when
+the node behaved as the probe expects, 1 otherwise)
+"""
+import socket
+import struct
+import sys
+import time
+
+TIMEOUT = 5.0
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def field_varint(num, val):
+    return varint(num << 3) + varint(val)
+
+
+def field_bytes(num, data):
+    return varint((num << 3) | 2) + varint(len(data)) + data
+
+
+def frame(payload):
+    return struct.pack(">I", len(payload)) + payload
+
+
+def hello(req_id=1):
+    return frame(field_varint(1, req_id) + field_bytes(10, field_varint(1, 1) + field_bytes(2, b"rawclient")))
+
+
+def parse(buf):
+    """Parses one protobuf message into {field: [values]} (bytes or int)."""
+    out = {}
+    i = 0
+    while i < len(buf):
+        key, i = read_varint(buf, i)
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            val, i = read_varint(buf, i)
+        elif wt == 2:
+            ln, i = read_varint(buf, i)
+            val = buf[i:i + ln]
+            i += ln
+        elif wt == 1:
+            val = buf[i:i + 8]
+            i += 8
+        elif wt == 5:
+            val = buf[i:i + 4]
+            i += 4
+        else:
+            raise ValueError("bad wire type")
+        out.setdefault(num, []).append(val)
+    return out
+
+
+def read_varint(buf, i):
+    shift = 0
+    n = 0
+    while True:
+        b = buf[i]
+        i += 1
+        n |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return n, i
+        shift += 7
+
+
+STATUS = {0: "OK", 1: "NOT_LEADER", 2: "NOT_FOUND", 3: "CAS_CONFLICT", 4: "INVALID_ARGUMENT",
+          5: "TOO_LARGE", 6: "UNAVAILABLE", 7: "UNSUPPORTED_VERSION", 8: "UNKNOWN_TYPE",
+          9: "LEADERSHIP_LOST", 10: "PROTOCOL_ERROR", 11: "NO_SPACE", 12: "INTERNAL"}
+
+
+class Conn:
+    def __init__(self, addr):
+        host, port = addr.rsplit(":", 1)
+        self.s = socket.create_connection((host, int(port)), timeout=TIMEOUT)
+        self.buf = b""
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def recv_frame(self):
+        """Returns the next Response as a dict, or None at EOF."""
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            if len(self.buf) >= 4:
+                (n,) = struct.unpack(">I", self.buf[:4])
+                if len(self.buf) >= 4 + n:
+                    msg = self.buf[4:4 + n]
+                    self.buf = self.buf[4 + n:]
+                    return parse(msg)
+            if time.monotonic() > deadline:
+                raise TimeoutError("no response")
+            chunk = self.s.recv(65536)
+            if not chunk:
+                return None
+            self.buf += chunk
+
+    def closed_by_peer(self):
+        """True when the server closes the connection (within TIMEOUT)."""
+        try:
+            while True:
+                if self.recv_frame() is None:
+                    return True
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except (TimeoutError, socket.timeout):
+            return False
+
+
+def status_of(resp):
+    if resp is None:
+        return "EOF"
+    if 2 not in resp:
+        return "OK"
+    err = parse(resp[2][0])
+    return STATUS.get(err.get(1, [0])[0], "?")
+
+
+def expect(cond, what):
+    print(("ok: " if cond else "FAILED: ") + what)
+    return 0 if cond else 1
+
+
+def probe(addr, name):
+    c = Conn(addr)
+    if name == "oversized":
+        c.send(struct.pack(">I", 64 * 1024 * 1024) + b"x" * 100)
+        st = status_of(c.recv_frame())
+        return expect(st == "TOO_LARGE" and c.closed_by_peer(), f"oversized frame -> {st} + close")
+    if name == "garbage":
+        c.send(frame(bytes([0xFF, 0xFF, 0xFF, 0x0F, 0x07, 0x07])))
+        st = status_of(c.recv_frame())
+        return expect(st == "PROTOCOL_ERROR" and c.closed_by_peer(), f"garbage frame -> {st} + close")
+    if name == "random-bytes":
+        c.send(bytes(range(256)) * 4)
+        resp = c.recv_frame()
+        st = status_of(resp)
+        return expect(st in ("TOO_LARGE", "PROTOCOL_ERROR") and c.closed_by_peer(),
+                      f"random bytes -> {st} + close")
+    if name == "truncated":
+        whole = hello()
+        c.send(whole[:-3])
+        c.s.close()
+        return expect(True, "truncated frame then disconnect")
+    if name == "no-hello":
+        c.send(frame(field_varint(1, 7) + field_bytes(13, field_bytes(1, b"k"))))
+        st = status_of(c.recv_frame())
+        c.send(hello(8))
+        st2 = status_of(c.recv_frame())
+        return expect(st == "INVALID_ARGUMENT" and st2 == "OK", f"request before Hello -> {st}, then Hello -> {st2}")
+    if name == "bad-version":
+        c.send(frame(field_varint(1, 1) + field_bytes(10, field_varint(1, 99))))
+        st = status_of(c.recv_frame())
+        return expect(st == "UNSUPPORTED_VERSION", f"protocol version 99 -> {st}")
+    c.send(hello())
+    if status_of(c.recv_frame()) != "OK":
+        return expect(False, "hello")
+    if name == "unknown-type":
+        c.send(frame(field_varint(1, 5) + field_varint(99, 1)))
+        st = status_of(c.recv_frame())
+        # the connection stays usable
+        c.send(frame(field_varint(1, 6) + field_bytes(15, b"")))
+        st2 = status_of(c.recv_frame())
+        return expect(st == "UNKNOWN_TYPE" and st2 == "OK", f"unknown type -> {st}; then status -> {st2}")
+    if name == "invalid-key":
+        value = field_bytes(4, b"v")
+        bad = [b"", b"has space", b"x" * 300, b"\xff\xfe"]
+        results = []
+        for i, k in enumerate(bad):
+            c.send(frame(field_varint(1, 10 + i) + field_bytes(11, field_bytes(1, k) + field_bytes(2, value))))
+            results.append(status_of(c.recv_frame()))
+        ok = all(r in ("INVALID_ARGUMENT", "TOO_LARGE") for r in results)
+        return expect(ok, f"invalid keys -> {results}")
+    if name == "invalid-value":
+        cases = [b"", field_bytes(5, b"{not json"), field_bytes(4, b"y" * (65 * 1024)),
+                 varint((3 << 3) | 1) + struct.pack("<d", float("nan"))]
+        results = []
+        for i, v in enumerate(cases):
+            c.send(frame(field_varint(1, 20 + i) + field_bytes(11, field_bytes(1, b"bad.value") + field_bytes(2, v))))
+            results.append(status_of(c.recv_frame()))
+        ok = all(r in ("INVALID_ARGUMENT", "TOO_LARGE") for r in results)
+        return expect(ok, f"invalid values -> {results}")
+    if name == "wrong-type":
+        # a SetRequest whose key field carries a varint instead of a string
+        c.send(frame(field_varint(1, 30) + field_bytes(11, field_varint(1, 5))))
+        st = status_of(c.recv_frame())
+        return expect(st == "PROTOCOL_ERROR" and c.closed_by_peer(), f"wrong wire type -> {st} + close")
+    if name == "pipeline":
+        reqs = b"".join(frame(field_varint(1, 100 + i) + field_bytes(15, b"")) for i in range(200))
+        c.send(reqs)
+        ids = []
+        for _ in range(200):
+            r = c.recv_frame()
+            ids.append(r[1][0])
+        return expect(ids == list(range(100, 300)), "200 pipelined requests answered with their ids")
+    return expect(False, f"unknown probe {name}")
+
+
+if __name__ == "__main__":
+    sys.exit(probe(sys.argv[1], sys.argv[2]))

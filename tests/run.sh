@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# Runs flipd's tests and prints the closing line CI reads.
+#
+#   tests/run.sh BUILD_DIR [unit|integration|all] [NAME-SUBSTRING...]
+#
+# unit         BUILD_DIR/tests/unit (the C runner, one forked process per
+#              test); its closing line "unit: N passed, N failed, N skipped"
+#              is added to the totals.
+# integration  every tests/integration/test_*.sh in sorted order, each run as
+#              `test_x.sh BUILD_DIR` under `timeout -k 10 $TEST_TIMEOUT`
+#              (default 300 s). Exit 0 = pass, 77 = skip, anything else =
+#              fail. A failing script's output is kept in
+#              BUILD_DIR/test-logs/NAME.log (emptied at each run) and its last
+#              60 lines are printed; node logs stay in the test's temp dir.
+# NAME filters  optional substrings: only unit tests / scripts whose name
+#              contains one of them run.
+#
+# The last line is always exactly "N passed, N failed, N skipped"; the exit
+# status is non-zero when anything failed.
+set -uo pipefail
+
+usage() {
+    echo "usage: tests/run.sh BUILD_DIR [unit|integration|all] [NAME...]" >&2
+    exit 2
+}
+
+[ $# -ge 1 ] || usage
+build_arg=$1
+mode=${2:-all}
+shift
+[ $# -ge 1 ] && shift
+case "$mode" in
+unit | integration | all) ;;
+*) usage ;;
+esac
+filters=("$@")
+
+[ -d "$build_arg" ] || {
+    echo "run.sh: build directory '$build_arg' does not exist (run make first)" >&2
+    exit 2
+}
+BUILD=$(cd "$build_arg" && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 2
+export BUILD
+
+# Sanitizer defaults (a SANITIZE=1 build reads them; harmless otherwise).
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LC_ALL=C
+
+TEST_TIMEOUT=${TEST_TIMEOUT:-300}
+UNIT_TIMEOUT=${UNIT_TIMEOUT:-1800}
+LOGDIR=$BUILD/test-logs # the failures of the last run only
+rm -rf "$LOGDIR"
+mkdir -p "$LOGDIR"
+
+passed=0
+failed=0
+skipped=0
+
+now_ms() {
+    local t
+    t=$(date +%s%N)
+    echo $((t / 1000000))
+}
+
+secs() { # elapsed ms -> "12.34"
+    printf '%d.%02d' $(($1 / 1000)) $((($1 % 1000) / 10))
+}
+
+selected() {
+    local f
+    [ ${#filters[@]} -eq 0 ] && return 0
+    for f in "${filters[@]}"; do
+        case "$1" in *"$f"*) return 0 ;; esac
+    done
+    return 1
+}
+
+# ---- unit -------------------------------------------------------------------
+
+run_unit() {
+    local bin=$BUILD/tests/unit out=$LOGDIR/unit.log rc line up uf us
+    if [ ! -x "$bin" ]; then
+        echo "FAIL  unit: $bin is missing (build it with make)"
+        failed=$((failed + 1))
+        return
+    fi
+    echo "== unit ($bin)"
+    timeout -k 10 "$UNIT_TIMEOUT" "$bin" ${filters[@]+"${filters[@]}"} 2>&1 |
+        tee "$out"
+    rc=${PIPESTATUS[0]}
+    line=$(grep -E '^unit: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$out" | tail -n 1)
+    if [ -z "$line" ]; then
+        if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+            echo "FAIL  unit: runner timed out after ${UNIT_TIMEOUT}s"
+        else
+            echo "FAIL  unit: runner ended without its closing line (exit $rc)"
+        fi
+        failed=$((failed + 1))
+        return
+    fi
+    read -r up uf us <<<"$(echo "$line" | sed -E 's/^unit: ([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped$/\1 \2 \3/')"
+    passed=$((passed + up))
+    failed=$((failed + uf))
+    skipped=$((skipped + us))
+    if [ "$rc" != 0 ] && [ "$uf" = 0 ]; then
+        echo "FAIL  unit: runner exited $rc"
+        failed=$((failed + 1))
+    fi
+    [ "$rc" = 0 ] && rm -f "$out"
+}
+
+# ---- integration ------------------------------------------------------------
+
+run_integration() {
+    local scripts=() s name log rc t0 took
+    for s in tests/integration/test_*.sh; do
+        [ -e "$s" ] && scripts+=("$s")
+    done
+    echo "== integration (${#scripts[@]} scripts, timeout ${TEST_TIMEOUT}s each)"
+    for s in "${scripts[@]}"; do
+        name=$(basename "$s" .sh)
+        selected "$name" || continue
+        log=$LOGDIR/$name.log
+        t0=$(now_ms)
+        if [ -x "$s" ]; then
+            timeout -k 10 "$TEST_TIMEOUT" "$s" "$BUILD" >"$log" 2>&1 </dev/null
+        else
+            timeout -k 10 "$TEST_TIMEOUT" bash "$s" "$BUILD" >"$log" 2>&1 </dev/null
+        fi
+        rc=$?
+        took=$(secs $(($(now_ms) - t0)))
+        case "$rc" in
+        0)
+            printf 'ok    %-48s %6ss\n' "$name" "$took"
+            passed=$((passed + 1))
+            rm -f "$log"
+            ;;
+        77)
+            printf 'skip  %-48s %6ss  (%s)\n' "$name" "$took" \
+                "$(grep -i 'skip' "$log" | tail -n 1 | cut -c1-100)"
+            skipped=$((skipped + 1))
+            rm -f "$log"
+            ;;
+        *)
+            if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+                printf 'FAIL  %-48s %6ss  (timed out after %ss)\n' "$name" "$took" "$TEST_TIMEOUT"
+            else
+                printf 'FAIL  %-48s %6ss  (exit %s)\n' "$name" "$took" "$rc"
+            fi
+            echo "---- last 60 lines of $name (full output: $log)"
+            tail -n 60 "$log" | sed 's/^/    /'
+            echo "---- end of $name"
+            failed=$((failed + 1))
+            ;;
+        esac
+    done
+}
+
+case "$mode" in
+unit) run_unit ;;
+integration) run_integration ;;
+all)
+    run_unit
+    run_integration
+    ;;
+esac
+
+rmdir "$LOGDIR" 2>/dev/null
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]

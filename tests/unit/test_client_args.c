@@ -1,0 +1,269 @@
+/* The client library's pure pieces: turning command-line text into typed
+ * values, rendering values as text and JSON, endpoint parsing, and the
+ * checks that fail before anything is sent.
+ *
+ * The unit binary does not link the client library (Makefile: SERVER_OBJ
+ * plus tests), so the library's files are compiled in here, as style.md
+ * allows for reaching static functions. If the Makefile ever links
+ * $(CLIENT_SRC) into build/tests/unit, drop the four client .c includes. */
+#include <math.h>
+#include <string.h>
+
+#include "../lib/runner.h"
+#include "client/client.c"
+#include "client/flip.h"
+#include "client/ops.c"
+#include "client/text.c"
+#include "client/wire.c"
+#include "client/wire.h"
+#include "lib/err.h"
+
+static struct flip_value parsed(const char *text, enum flip_type type)
+{
+    struct flip_value v;
+    CHECK_EQ_INT(flip_value_parse(text, type, &v), FLIP_OK);
+    return v;
+}
+
+static void check_format(const struct flip_value *v,
+                         int as_json,
+                         const char *want)
+{
+    char *s = NULL;
+    CHECK_EQ_INT(flip_value_format(v, as_json, &s), FLIP_OK);
+    if (strcmp(s, want) != 0) {
+        fprintf(stderr, "  got [%s], want [%s]\n", s, want);
+    }
+    CHECK(strcmp(s, want) == 0);
+    flip_text_free(s);
+}
+
+/* Auto typing picks bool, int, double, json containers, else string. */
+TEST(client_value_auto, 5)
+{
+    struct flip_value v;
+
+    v = parsed("true", FLIP_TYPE_AUTO);
+    CHECK(v.type == FLIP_TYPE_BOOL && v.u.b == 1);
+    v = parsed("false", FLIP_TYPE_AUTO);
+    CHECK(v.type == FLIP_TYPE_BOOL && v.u.b == 0);
+    v = parsed("42", FLIP_TYPE_AUTO);
+    CHECK(v.type == FLIP_TYPE_INT && v.u.i == 42);
+    v = parsed("-9223372036854775808", FLIP_TYPE_AUTO);
+    CHECK(v.type == FLIP_TYPE_INT && v.u.i == INT64_MIN);
+    v = parsed("1.5", FLIP_TYPE_AUTO);
+    CHECK(v.type == FLIP_TYPE_DOUBLE && v.u.d > 1.49 && v.u.d < 1.51);
+    v = parsed("-2e3", FLIP_TYPE_AUTO);
+    CHECK(v.type == FLIP_TYPE_DOUBLE && v.u.d < -1999 && v.u.d > -2001);
+    /* Too big for int64 is still a number. */
+    v = parsed("99999999999999999999", FLIP_TYPE_AUTO);
+    CHECK(v.type == FLIP_TYPE_DOUBLE);
+    v = parsed(" {\"a\": [1, 2]}", FLIP_TYPE_AUTO);
+    CHECK(v.type == FLIP_TYPE_JSON);
+    v = parsed("[]", FLIP_TYPE_AUTO);
+    CHECK(v.type == FLIP_TYPE_JSON);
+
+    /* Everything else stays the literal text. */
+    const char *strings[] = { "007", "1e999", "TRUE", "{bad", "\"q\"", "",
+                              "-",   "1.",    "0x10", "null", "1 2" };
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+        v = parsed(strings[i], FLIP_TYPE_AUTO);
+        CHECK(v.type == FLIP_TYPE_STRING);
+        CHECK(v.u.s == strings[i]); /* borrowed, not copied */
+    }
+}
+
+/* Explicit types are strict and refuse what does not fit. */
+TEST(client_value_explicit, 5)
+{
+    struct flip_value v;
+
+    v = parsed("+7", FLIP_TYPE_INT);
+    CHECK(v.u.i == 7);
+    v = parsed("TRUE", FLIP_TYPE_BOOL);
+    CHECK(v.u.b == 1);
+    v = parsed("0", FLIP_TYPE_BOOL);
+    CHECK(v.u.b == 0);
+    v = parsed("2.5", FLIP_TYPE_DOUBLE);
+    CHECK(v.u.d > 2.49 && v.u.d < 2.51);
+    v = parsed("3", FLIP_TYPE_DOUBLE);
+    CHECK(v.type == FLIP_TYPE_DOUBLE);
+    v = parsed("1", FLIP_TYPE_JSON);
+    CHECK(v.type == FLIP_TYPE_JSON);
+    v = parsed("true", FLIP_TYPE_STRING);
+    CHECK(v.type == FLIP_TYPE_STRING && strcmp(v.u.s, "true") == 0);
+
+    CHECK_EQ_INT(flip_value_parse("abc", FLIP_TYPE_INT, &v), FLIP_INVALID);
+    CHECK_EQ_INT(flip_value_parse("9223372036854775808", FLIP_TYPE_INT, &v),
+                 FLIP_INVALID);
+    CHECK_EQ_INT(flip_value_parse(" 1", FLIP_TYPE_INT, &v), FLIP_INVALID);
+    CHECK_EQ_INT(flip_value_parse("1.0", FLIP_TYPE_INT, &v), FLIP_INVALID);
+    CHECK_EQ_INT(flip_value_parse("", FLIP_TYPE_INT, &v), FLIP_INVALID);
+    CHECK_EQ_INT(flip_value_parse("nan", FLIP_TYPE_DOUBLE, &v), FLIP_INVALID);
+    CHECK_EQ_INT(flip_value_parse("inf", FLIP_TYPE_DOUBLE, &v), FLIP_INVALID);
+    CHECK_EQ_INT(flip_value_parse("1e999", FLIP_TYPE_DOUBLE, &v), FLIP_INVALID);
+    CHECK_EQ_INT(flip_value_parse("0x10", FLIP_TYPE_DOUBLE, &v), FLIP_INVALID);
+    CHECK_EQ_INT(flip_value_parse("yes", FLIP_TYPE_BOOL, &v), FLIP_INVALID);
+    CHECK_EQ_INT(flip_value_parse("{", FLIP_TYPE_JSON, &v), FLIP_INVALID);
+    CHECK_EQ_INT(flip_value_parse(NULL, FLIP_TYPE_STRING, &v), FLIP_INVALID);
+}
+
+/* Type names round-trip, and unknown names are refused. */
+TEST(client_type_names, 5)
+{
+    enum flip_type t;
+
+    for (int i = FLIP_TYPE_AUTO; i <= FLIP_TYPE_JSON; i++) {
+        CHECK_EQ_INT(flip_type_parse(flip_type_name((enum flip_type)i), &t),
+                     FLIP_OK);
+        CHECK_EQ_INT(t, i);
+    }
+    CHECK_EQ_INT(flip_type_parse("float", &t), FLIP_INVALID);
+    CHECK(strcmp(flip_type_name((enum flip_type)99), "unknown") == 0);
+}
+
+/* Plain and JSON renderings of every type. */
+TEST(client_value_format, 5)
+{
+    struct flip_value v;
+
+    v.type = FLIP_TYPE_BOOL;
+    v.u.b = 1;
+    check_format(&v, 0, "true");
+    check_format(&v, 1, "true");
+    v.type = FLIP_TYPE_INT;
+    v.u.i = INT64_MIN;
+    check_format(&v, 1, "-9223372036854775808");
+    v.type = FLIP_TYPE_DOUBLE;
+    v.u.d = 0.1;
+    check_format(&v, 0, "0.10000000000000001");
+    v.u.d = 1.5;
+    check_format(&v, 1, "1.5");
+    v.u.d = INFINITY;
+    check_format(&v, 1, "null");
+    v.type = FLIP_TYPE_STRING;
+    v.u.s = "a\"b\\c\n\t\x01/é";
+    check_format(&v, 0, "a\"b\\c\n\t\x01/é");
+    check_format(&v, 1, "\"a\\\"b\\\\c\\n\\t\\u0001/é\"");
+    v.type = FLIP_TYPE_JSON;
+    v.u.s = "{ \"a\" : [1,\n 2],\t\"s\": \"x \\\" y\" }";
+    check_format(&v, 0, v.u.s);
+    check_format(&v, 1, "{\"a\":[1,2],\"s\":\"x \\\" y\"}");
+    v.type = (enum flip_type)42;
+    {
+        char *s = NULL;
+        CHECK_EQ_INT(flip_value_format(&v, 0, &s), FLIP_INVALID);
+        CHECK(s == NULL);
+    }
+}
+
+/* JSON quoting escapes exactly what JSON requires. */
+TEST(client_json_quote, 5)
+{
+    char *s = NULL;
+
+    CHECK_EQ_INT(flip_json_quote("", &s), FLIP_OK);
+    CHECK(strcmp(s, "\"\"") == 0);
+    flip_text_free(s);
+    CHECK_EQ_INT(flip_json_quote("\b\f\r\x1f plain", &s), FLIP_OK);
+    CHECK(strcmp(s, "\"\\b\\f\\r\\u001f plain\"") == 0);
+    flip_text_free(s);
+}
+
+/* host:port parsing accepts names, IPv4 and bracketed IPv6 only. */
+TEST(client_addr_split, 5)
+{
+    char host[64];
+    char port[8];
+
+    CHECK_EQ_INT(
+        wire_addr_split("127.0.0.1:7001", host, sizeof host, port, sizeof port),
+        FLIP_OK);
+    CHECK(strcmp(host, "127.0.0.1") == 0 && strcmp(port, "7001") == 0);
+    CHECK_EQ_INT(
+        wire_addr_split("localhost:1", host, sizeof host, port, sizeof port),
+        FLIP_OK);
+    CHECK_EQ_INT(
+        wire_addr_split("[::1]:65535", host, sizeof host, port, sizeof port),
+        FLIP_OK);
+    CHECK(strcmp(host, "::1") == 0 && strcmp(port, "65535") == 0);
+
+    const char *bad[] = { "::1:7001",  "h:",   ":1",   "h:0", "h:65536",
+                          "h:12a",     "h:+1", "h:-1", "h",   "",
+                          "[::1:7001", "[]:1", "h: 1" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_EQ_INT(
+            wire_addr_split(bad[i], host, sizeof host, port, sizeof port),
+            FLIP_INVALID);
+    }
+}
+
+/* Endpoint lists tolerate spaces and empty entries, refuse junk. */
+TEST(client_new_endpoints, 5)
+{
+    struct flip_client *c = NULL;
+    char many[16 * 20 + 1] = "";
+
+    CHECK_EQ_INT(flip_client_new(&c, " a:1 , b:2,,", "t"), FLIP_OK);
+    CHECK(c != NULL);
+    CHECK(strcmp(flip_client_errmsg(c), "") == 0);
+    flip_client_free(c);
+    CHECK_EQ_INT(flip_client_new(&c, "", "t"), FLIP_INVALID);
+    CHECK(c == NULL);
+    CHECK_EQ_INT(flip_client_new(&c, "a:1,b", NULL), FLIP_INVALID);
+    CHECK_EQ_INT(flip_client_new(&c, NULL, NULL), FLIP_INVALID);
+    for (int i = 0; i < 16; i++) {
+        snprintf(many + strlen(many), 20, "h%d:1,", i);
+    }
+    CHECK_EQ_INT(flip_client_new(&c, many, NULL), FLIP_OK);
+    flip_client_free(c);
+    strcat(many, "h16:1");
+    CHECK_EQ_INT(flip_client_new(&c, many, NULL), FLIP_INVALID);
+    flip_client_free(NULL);
+}
+
+/* Bad arguments fail before any connection is attempted. */
+TEST(client_local_checks, 5)
+{
+    struct flip_client *c = NULL;
+    struct flip_value v = { .type = FLIP_TYPE_DOUBLE };
+    struct flip_write_opts o = { .reason = "\xff" };
+    struct flip_flag f;
+    struct flip_flag *flags = NULL;
+    size_t n = 1;
+
+    /* A port nobody listens on; the checks must not even try it. */
+    CHECK_EQ_INT(flip_client_new(&c, "127.0.0.1:1", "t"), FLIP_OK);
+    v.u.d = NAN;
+    CHECK_EQ_INT(flip_set(c, "k", &v, NULL, NULL), FLIP_INVALID);
+    CHECK(strstr(flip_client_errmsg(c), "finite") != NULL);
+    v.u.d = 1;
+    CHECK_EQ_INT(flip_set(c, "bad key", &v, NULL, NULL), FLIP_INVALID);
+    CHECK_EQ_INT(flip_set(c, "k", NULL, NULL, NULL), FLIP_INVALID);
+    CHECK_EQ_INT(flip_set(c, "k", &v, &o, NULL), FLIP_INVALID);
+    CHECK(strstr(flip_client_errmsg(c), "reason") != NULL);
+    CHECK_EQ_INT(flip_delete(c, "", NULL, NULL, NULL), FLIP_INVALID);
+    CHECK_EQ_INT(flip_get(c, NULL, 0, &f), FLIP_INVALID);
+    CHECK(f.key == NULL);
+    CHECK_EQ_INT(flip_list(c, "bad prefix", 0, &flags, &n), FLIP_INVALID);
+    CHECK(flags == NULL && n == 0);
+    flip_client_free(c);
+}
+
+/* With nothing listening, a read gives up with FLIP_UNAVAILABLE within its
+ * deadline, and says why. */
+TEST(client_unreachable, 10)
+{
+    struct flip_client *c = NULL;
+    struct flip_flag f;
+    struct flip_node_status st;
+
+    CHECK_EQ_INT(flip_client_new(&c, "127.0.0.1:1,127.0.0.1:2", "t"), FLIP_OK);
+    flip_client_set_timeout(c, 200);
+    CHECK_EQ_INT(flip_get(c, "k", 0, &f), FLIP_UNAVAILABLE);
+    CHECK(strstr(flip_client_errmsg(c), "gave up after 200 ms") != NULL);
+    CHECK_EQ_INT(flip_status_node(c, "127.0.0.1:1", 0, &st), FLIP_UNAVAILABLE);
+    CHECK(st.role == NULL);
+    CHECK_EQ_INT(flip_status_node(c, "nonsense", 0, &st), FLIP_INVALID);
+    flip_client_free(c);
+}
