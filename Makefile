@@ -60,7 +60,10 @@ CORE_OBJ    := $(BASE_OBJ) $(call obj,$(STORAGE_SRC) $(RAFT_SRC))
 SERVER_OBJ  := $(CORE_OBJ) $(call obj,$(SERVER_SRC))
 CLIENT_OBJ  := $(BASE_OBJ) $(call obj,$(CLIENT_SRC))
 
-BINS := $(BUILD)/flipd $(BUILD)/flipctl $(BUILD)/tests/unit
+BENCH_SRC   := $(wildcard bench/*.c)
+BENCH_BINS  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+BINS := $(BUILD)/flipd $(BUILD)/flipctl $(BUILD)/tests/unit $(BENCH_BINS)
 
 .PHONY: all deps run test test-unit test-integration valgrind format \
         format-check check-layers clean
@@ -104,6 +107,11 @@ $(BUILD)/flipctl: $(CLIENT_OBJ) $(call obj,client/cli.c)
 
 $(BUILD)/tests/unit: $(SERVER_OBJ) \
                      $(call obj,$(TESTLIB_SRC) $(UNIT_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEP_LIBS)
+
+# Each bench/NAME.c is one program over the client library.
+$(BUILD)/bench/%: $(CLIENT_OBJ) $(BUILD)/obj/bench/%.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEP_LIBS)
 
