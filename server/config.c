@@ -32,8 +32,12 @@ const char config_usage[] =
     "  --changelog-keep N      change-log rows kept for resume (default "
     "10000)\n"
     "  --max-frame BYTES       largest client frame (default 1048576)\n"
-    "  --max-conns N           client connection limit (default 10000)\n"
+    "  --max-conns N           client connection limit (default 100000)\n"
     "  --segment-size BYTES    raft segment size (default 8388608)\n"
+    "  --sub-buffer BYTES      output a subscriber may fall behind before it\n"
+    "                          is cut off as slow (default 4194304)\n"
+    "  --sub-heartbeat-ms N    subscription heartbeat interval (default "
+    "1000)\n"
     "  --help                  this text\n"
     "\n"
     "Environment: FLIP_TRACE=1 adds trace lines, LIBRAFT_TRACE=1 traces "
@@ -201,6 +205,10 @@ static const struct opt numeric_opts[] = {
     { "--max-conns", 1, 1000000, offsetof(struct config, max_conns), 4 },
     { "--segment-size", 1024u * 1024u, 64u * 1024u * 1024u,
       offsetof(struct config, segment_size), 9 },
+    { "--sub-buffer", 4096, 1024u * 1024u * 1024u,
+      offsetof(struct config, sub_buffer), 9 },
+    { "--sub-heartbeat-ms", 20, 60000,
+      offsetof(struct config, sub_heartbeat_ms), 4 },
 };
 
 static void defaults(struct config *c)
@@ -212,7 +220,9 @@ static void defaults(struct config *c)
     c->snapshot_trailing = 1024;
     c->changelog_keep = 10000;
     c->max_frame = 1024u * 1024u;
-    c->max_conns = 10000;
+    c->max_conns = 100000;
+    c->sub_buffer = 4u * 1024u * 1024u;
+    c->sub_heartbeat_ms = 1000;
 }
 
 static int set_string(char *dst, size_t cap, const char *val)

@@ -24,6 +24,8 @@ struct config
     uint32_t max_frame;
     unsigned max_conns;
     size_t segment_size;
+    size_t sub_buffer;     /* per-subscriber output bound, bytes */
+    unsigned sub_heartbeat_ms;
 };
 
 /* Fills `c` from argv. Returns FLIP_OK, or FLIP_INVALID with a message in

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "dispatch.h"
+#include "pubsub.h"
 #include "lib/err.h"
 #include "lib/heap.h"
 #include "lib/log.h"
@@ -42,10 +43,23 @@ static void mark_dirty(struct conn *c);
 
 static void finish_close(struct conn *c)
 {
+    if (c->closed) {
+        return;
+    }
+    c->closed = 1;
+    queue_remove(&c->link); /* from srv->closing */
     if (!queue_empty(&c->dirty)) {
         queue_remove(&c->dirty);
     }
     uv_close((uv_handle_t *)&c->tcp, conn_closed);
+}
+
+void conn_abort(struct conn *c)
+{
+    if (c->state == CONN_OPEN) {
+        conn_close(c, NULL);
+    }
+    finish_close(c);
 }
 
 void conn_close(struct conn *c, const char *why)
@@ -61,7 +75,13 @@ void conn_close(struct conn *c, const char *why)
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = 0;
     queue_remove(&c->link);
+    queue_insert_tail(&c->srv->closing, &c->link);
+    c->closing_ms = uv_now(c->srv->loop);
     c->srv->n_conns--;
+    if (c->sub != NULL) {
+        pubsub_unsubscribe(c->sub);
+        c->sub = NULL;
+    }
     dispatch_detach(c);
     if (!c->write_inflight && buf_len(&c->out) == 0) {
         finish_close(c);
@@ -99,6 +119,23 @@ void conn_send(struct conn *c, const Flip__Response *resp)
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
     }
+}
+
+void conn_send_frame(struct conn *c, const uint8_t *frame, size_t len)
+{
+    if (c->state != CONN_OPEN) {
+        return;
+    }
+    if (buf_append(&c->out, frame, len) != FLIP_OK) {
+        conn_close(c, "out of memory for output");
+        return;
+    }
+    mark_dirty(c);
+}
+
+size_t conn_backlog(const struct conn *c)
+{
+    return buf_len(&c->out) + buf_len(&c->writing);
 }
 
 void conn_send_error(struct conn *c,
@@ -192,6 +229,9 @@ static void read_done(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
     }
     buf_commit(&c->in, (size_t)n);
     handle_frames(c);
+    if (c->sub != NULL && buf_len(&c->in) == 0) {
+        buf_close(&c->in); /* an idle subscriber keeps no read buffer */
+    }
 }
 
 static void start_reading(struct conn *c)
@@ -211,7 +251,14 @@ static void write_done(uv_write_t *req, int status)
     struct conn *c = req->data;
 
     c->write_inflight = 0;
+    if (c->closed) {
+        return; /* cancelled by uv_close; conn_closed frees the buffers */
+    }
     buf_reset(&c->writing);
+    if (c->sub != NULL && c->writing.cap > 16u * 1024u) {
+        /* subscribers are many and mostly idle: give memory back */
+        buf_close(&c->writing);
+    }
     if (status < 0 && c->state == CONN_OPEN) {
         conn_close(c, uv_strerror(status));
     }
@@ -227,6 +274,9 @@ static void write_done(uv_write_t *req, int status)
         mark_dirty(c);
     } else if (!c->reading) {
         start_reading(c);
+    }
+    if (c->sub != NULL) {
+        pubsub_drained(c->sub);
     }
 }
 

@@ -42,6 +42,9 @@ struct conn
     int reading;
     int hello_done;
     uint64_t accepted_ms;
+    uint64_t closing_ms; /* when conn_close ran; bounds a stuck flush */
+    int closed;          /* uv_close issued */
+    struct sub *sub;     /* this connection's subscription, if any */
     char *client_name; /* from Hello; owned */
     char peer[64];
 };
@@ -61,5 +64,12 @@ void conn_send_error(struct conn *c,
 void conn_close(struct conn *c, const char *why);
 /* Hands queued output to the kernel; called by the server's flush hook. */
 void conn_flush(struct conn *c);
+/* Queues an already-encoded frame (header included), e.g. one event shared
+ * by every subscriber. FLIP_NOMEM closes the connection. */
+void conn_send_frame(struct conn *c, const uint8_t *frame, size_t len);
+/* Bytes queued or being written: what a slow reader has not taken yet. */
+size_t conn_backlog(const struct conn *c);
+/* Closes now, dropping unsent output: for a flush that never completes. */
+void conn_abort(struct conn *c);
 
 #endif

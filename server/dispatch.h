@@ -28,7 +28,8 @@ struct op
     X(FLIP__REQUEST__OP_DELETE, cmd_delete) \
     X(FLIP__REQUEST__OP_GET, cmd_get)       \
     X(FLIP__REQUEST__OP_LIST, cmd_list)     \
-    X(FLIP__REQUEST__OP_STATUS, cmd_status)
+    X(FLIP__REQUEST__OP_STATUS, cmd_status) \
+    X(FLIP__REQUEST__OP_SUBSCRIBE, cmd_subscribe)
 
 /* Each handler takes ownership of `req`. */
 #define DECLARE_HANDLER(op, fn) void fn(struct conn *c, Flip__Request *req);

@@ -1,6 +1,7 @@
 /* flipd: argv -> config -> server -> uv_run -> orderly exit. No logic. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <uv.h>
 
@@ -10,6 +11,17 @@
 
 /* The process's server: the one piece of global mutable state. */
 static struct server server;
+
+/* Every subscriber is a socket: take all the descriptors we may have. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
 
 int main(int argc, char **argv)
 {
@@ -29,6 +41,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "flipd: %s\n", err);
         return 2;
     }
+    raise_fd_limit();
     snprintf(tag, sizeof tag, "n%llu", (unsigned long long)config.id);
     flip_log_init(tag);
     uv_loop_init(&loop);

@@ -16,6 +16,7 @@
 #define HELLO_DEADLINE_MS 10000
 #define SWEEP_MS          1000
 #define SYNC_EVERY_TICKS  5 /* LMDB is MDB_NOSYNC; flush it every 5 s */
+#define CLOSE_DEADLINE_MS 5000 /* a peer that never reads its last bytes */
 
 static void on_applied(void *data,
                        uint64_t index,
@@ -24,14 +25,15 @@ static void on_applied(void *data,
 {
     struct server *s = data;
     propose_on_applied(&s->propose, index, cmd, outcomes);
+    pubsub_on_applied(&s->pubsub, index, cmd, outcomes);
 }
 
 static void on_restored(void *data, uint64_t index)
 {
     struct server *s = data;
-    (void)s;
     flip_infof("server: state replaced by snapshot at revision %llu",
                (unsigned long long)index);
+    pubsub_on_restored(&s->pubsub, index);
 }
 
 /* redis's beforeSleep: one write per dirty connection per loop turn. */
@@ -39,6 +41,7 @@ static void flush_dirty(uv_prepare_t *h)
 {
     struct server *s = h->data;
 
+    pubsub_pump(&s->pubsub);
     while (!queue_empty(&s->dirty)) {
         struct queue *e = queue_head(&s->dirty);
         struct conn *c = CONTAINER_OF(e, struct conn, dirty);
@@ -74,6 +77,13 @@ static void sweep_tick(uv_timer_t *t)
             conn_send_error(c, 0, FLIP__STATUS__PROTOCOL_ERROR,
                             "no Hello within 10 seconds");
             conn_close(c, "no Hello within 10 seconds");
+        }
+    }
+    for (e = s->closing.next; e != &s->closing; e = next) {
+        struct conn *c = CONTAINER_OF(e, struct conn, link);
+        next = e->next;
+        if (now - c->closing_ms > CLOSE_DEADLINE_MS) {
+            conn_abort(c);
         }
     }
     if (++s->sweep_ticks % SYNC_EVERY_TICKS == 0 && !s->sync_busy &&
@@ -146,6 +156,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
     s->config = *c;
     queue_init(&s->conns);
     queue_init(&s->dirty);
+    queue_init(&s->closing);
 
     memset(&nc, 0, sizeof nc);
     nc.id = c->id;
@@ -166,6 +177,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
     s->node.fsm.observer.on_applied = on_applied;
     s->node.fsm.observer.on_restored = on_restored;
     propose_init(&s->propose, &s->node, c->changelog_keep);
+    pubsub_init(&s->pubsub, s);
     /* Listen before raft starts: a port clash must fail fast and clean. */
     rv = start_listener(s);
     if (rv != FLIP_OK) {
@@ -202,6 +214,7 @@ static void node_closed(struct node *n)
     /* Connections closed earlier may still be flushing their last frame;
      * keep the flush hook until the loop has nothing else. */
     propose_close(&s->propose);
+    pubsub_close(&s->pubsub);
     if (!s->hooks_started) {
         return;
     }

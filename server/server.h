@@ -16,6 +16,7 @@
 #include "config.h"
 #include "lib/queue.h"
 #include "raft/node.h"
+#include "pubsub.h"
 #include "raft/propose.h"
 
 struct server
@@ -24,6 +25,7 @@ struct server
     struct config config;
     struct node node;
     struct propose propose;
+    struct pubsub pubsub;
     uv_tcp_t listener;
     uv_prepare_t flush; /* per-turn output flush */
     uv_timer_t sweep;   /* handshake deadlines */
@@ -32,6 +34,7 @@ struct server
     uv_signal_t sigpipe;
     struct queue conns; /* every open struct conn */
     struct queue dirty; /* conns with output to write */
+    struct queue closing; /* conns flushing their last bytes */
     unsigned n_conns;
     int stopping;
     int listener_started;

@@ -464,18 +464,19 @@ static int has_prefix(const MDB_val *k, const void *prefix, size_t plen)
     return k->mv_size >= plen && memcmp(k->mv_data, prefix, plen) == 0;
 }
 
-int store_scan(struct store *s,
-               enum store_db db,
-               const void *prefix,
-               size_t plen,
-               const void *after,
-               size_t alen,
-               size_t limit,
-               store_visit_cb cb,
-               void *arg,
-               int *more)
+/* Prefix scan inside an open read txn; see store_scan. */
+static int scan_txn(struct store *s,
+                    MDB_txn *txn,
+                    enum store_db db,
+                    const void *prefix,
+                    size_t plen,
+                    const void *after,
+                    size_t alen,
+                    size_t limit,
+                    store_visit_cb cb,
+                    void *arg,
+                    int *more)
 {
-    MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     MDB_val k;
     MDB_val v;
@@ -484,14 +485,9 @@ int store_scan(struct store *s,
     int rv = FLIP_OK;
 
     *more = 0;
-    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-    if (rc != MDB_SUCCESS) {
-        return map_err(rc, "read txn");
-    }
     rc = mdb_cursor_open(txn, s->dbi[db], &cur);
     if (rc != MDB_SUCCESS) {
-        rv = map_err(rc, "cursor");
-        goto out_txn;
+        return map_err(rc, "cursor");
     }
     if (after != NULL && alen > 0 &&
         (plen == 0 || memcmp(after, prefix, plen < alen ? plen : alen) >= 0)) {
@@ -516,6 +512,8 @@ int store_scan(struct store *s,
         }
         n++;
         if (cb(arg, k.mv_data, k.mv_size, v.mv_data, v.mv_size) != 0) {
+            /* the visitor stopped early: there may be more rows */
+            *more = 1;
             break;
         }
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
@@ -524,9 +522,93 @@ int store_scan(struct store *s,
         rv = map_err(rc, "scan");
     }
     mdb_cursor_close(cur);
-out_txn:
+    return rv;
+}
+
+int store_scan(struct store *s,
+               enum store_db db,
+               const void *prefix,
+               size_t plen,
+               const void *after,
+               size_t alen,
+               size_t limit,
+               store_visit_cb cb,
+               void *arg,
+               int *more)
+{
+    MDB_txn *txn = NULL;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    int rv;
+
+    if (rc != MDB_SUCCESS) {
+        *more = 0;
+        return map_err(rc, "read txn");
+    }
+    rv = scan_txn(s, txn, db, prefix, plen, after, alen, limit, cb, arg,
+                  more);
     mdb_txn_abort(txn);
     return rv;
+}
+
+struct store_reader
+{
+    struct store *s;
+    MDB_txn *txn;
+    uint64_t applied;
+    uint64_t compacted;
+};
+
+int store_reader_open(struct store *s, struct store_reader **out)
+{
+    struct store_reader *r = flip_malloc(sizeof *r);
+    int rc;
+
+    if (r == NULL) {
+        return FLIP_NOMEM;
+    }
+    r->s = s;
+    rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &r->txn);
+    if (rc != MDB_SUCCESS) {
+        flip_free(r);
+        return map_err(rc, "read txn");
+    }
+    r->applied = meta_u64(r->txn, s->dbi[STORE_META], "applied_index");
+    r->compacted = meta_u64(r->txn, s->dbi[STORE_META], "compacted");
+    *out = r;
+    return FLIP_OK;
+}
+
+void store_reader_close(struct store_reader *r)
+{
+    if (r != NULL) {
+        mdb_txn_abort(r->txn);
+        flip_free(r);
+    }
+}
+
+uint64_t store_reader_applied(const struct store_reader *r)
+{
+    return r->applied;
+}
+
+uint64_t store_reader_compacted(const struct store_reader *r)
+{
+    return r->compacted;
+}
+
+int store_reader_scan(struct store_reader *r,
+                      enum store_db db,
+                      const void *prefix,
+                      size_t plen,
+                      const void *after,
+                      size_t alen,
+                      size_t limit,
+                      store_visit_cb cb,
+                      void *arg,
+                      int *more)
+{
+    return scan_txn(r->s, r->txn, db, prefix, plen, after, alen, limit, cb,
+                    arg, more);
 }
 
 /* ---- snapshots ----------------------------------------------------------- */

@@ -101,6 +101,30 @@ int store_scan(struct store *s,
                void *arg,
                int *more);
 
+/* ---- long-lived readers ------------------------------------------------------
+ *
+ * A reader pins one consistent view of the store (an LMDB read txn) across
+ * loop turns, so a subscriber's snapshot can be streamed in chunks while
+ * apply goes on. Keep readers short-lived: they hold old pages alive. */
+struct store_reader;
+
+int store_reader_open(struct store *s, struct store_reader **out);
+void store_reader_close(struct store_reader *r);
+/* applied_index / compacted as of the reader's view. */
+uint64_t store_reader_applied(const struct store_reader *r);
+uint64_t store_reader_compacted(const struct store_reader *r);
+/* As store_scan, inside the reader's view. */
+int store_reader_scan(struct store_reader *r,
+                      enum store_db db,
+                      const void *prefix,
+                      size_t plen,
+                      const void *after,
+                      size_t alen,
+                      size_t limit,
+                      store_visit_cb cb,
+                      void *arg,
+                      int *more);
+
 /* ---- snapshots ----------------------------------------------------------- */
 
 /* Serialises every database into one buffer obtained from `alloc` (owned by

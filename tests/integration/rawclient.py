@@ -83,7 +83,8 @@ def read_varint(buf, i):
 
 STATUS = {0: "OK", 1: "NOT_LEADER", 2: "NOT_FOUND", 3: "CAS_CONFLICT", 4: "INVALID_ARGUMENT",
           5: "TOO_LARGE", 6: "UNAVAILABLE", 7: "UNSUPPORTED_VERSION", 8: "UNKNOWN_TYPE",
-          9: "LEADERSHIP_LOST", 10: "PROTOCOL_ERROR", 11: "NO_SPACE", 12: "INTERNAL"}
+          9: "LEADERSHIP_LOST", 10: "PROTOCOL_ERROR", 11: "NO_SPACE", 12: "INTERNAL",
+          13: "SLOW_CONSUMER", 14: "AHEAD_OF_NODE"}
 
 
 class Conn:
@@ -136,6 +137,91 @@ def status_of(resp):
 def expect(cond, what):
     print(("ok: " if cond else "FAILED: ") + what)
     return 0 if cond else 1
+
+
+EVENT_TYPES = {1: "begin", 2: "item", 3: "end", 4: "change", 5: "heartbeat"}
+
+
+def decode_flag(raw):
+    f = parse(raw)
+    out = {"key": f.get(1, [b""])[0].decode()}
+    if 2 in f:
+        v = parse(f[2][0])
+        if 1 in v:
+            out["value"] = bool(v[1][0])
+        elif 2 in v:
+            n = v[2][0]
+            out["value"] = (n >> 1) ^ -(n & 1)
+        elif 3 in v:
+            out["value"] = struct.unpack("<d", v[3][0])[0]
+        elif 4 in v:
+            out["value"] = v[4][0].decode()
+        elif 5 in v:
+            out["value"] = v[5][0].decode()
+    if 3 in f:
+        out["revision"] = f[3][0]
+    if 8 in f and f[8][0]:
+        out["deleted"] = True
+    return out
+
+
+def subscribe(addr, prefixes, from_rev, seconds, out, until_rev=None, pause_after=None):
+    """Subscribes and writes one JSON line per event to `out` until
+    `seconds` pass (or a change at revision >= until_rev arrives)."""
+    import json
+    c = Conn(addr)
+    c.send(hello())
+    if status_of(c.recv_frame()) != "OK":
+        raise SystemExit("hello failed")
+    body = b"".join(field_bytes(1, p.encode()) for p in prefixes)
+    if from_rev is not None:
+        body += field_varint(2, from_rev)
+    c.send(frame(field_varint(1, 2) + field_bytes(16, body)))
+    deadline = time.monotonic() + seconds
+    c.s.settimeout(0.5)
+    first = True
+    while time.monotonic() < deadline:
+        try:
+            resp = c.recv_frame()
+        except (TimeoutError, socket.timeout):
+            continue
+        except (ConnectionResetError, BrokenPipeError):
+            resp = None
+        if resp is None:
+            out.write(json.dumps({"type": "eof"}) + "\n")
+            out.flush()
+            return 0
+        if first:
+            first = False
+            st = status_of(resp)
+            out.write(json.dumps({"type": "subscribed", "status": st}) + "\n")
+            out.flush()
+            if st != "OK":
+                return 0
+            continue
+        if 2 in resp:
+            err = parse(resp[2][0])
+            out.write(json.dumps({"type": "error", "status": STATUS.get(err.get(1, [0])[0]),
+                                  "message": err.get(2, [b""])[0].decode()}) + "\n")
+            out.flush()
+            continue
+        ev = parse(resp[17][0])
+        rec = {"type": EVENT_TYPES.get(ev.get(1, [0])[0], "?"), "revision": ev.get(2, [0])[0]}
+        if 4 in ev and ev[4][0]:
+            rec["resync"] = True
+        if 3 in ev:
+            rec["flags"] = [decode_flag(f) for f in ev[3]]
+        if 6 in ev:
+            hb = parse(ev[6][0])
+            rec["applied"] = hb.get(2, [0])[0]
+            rec["leader"] = hb.get(3, [0])[0]
+            rec["leaderless_ms"] = hb.get(5, [0])[0]
+            rec["stale"] = bool(hb.get(6, [0])[0])
+        out.write(json.dumps(rec) + "\n")
+        out.flush()
+        if until_rev is not None and rec["type"] == "change" and rec["revision"] >= until_rev:
+            return 0
+    return 0
 
 
 def probe(addr, name):
@@ -215,4 +301,15 @@ def probe(addr, name):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[2] == "subscribe":
+        import argparse
+        ap = argparse.ArgumentParser()
+        ap.add_argument("addr")
+        ap.add_argument("cmd")
+        ap.add_argument("--prefix", action="append", default=[])
+        ap.add_argument("--from-revision", type=int)
+        ap.add_argument("--seconds", type=float, default=10)
+        ap.add_argument("--until-revision", type=int)
+        a = ap.parse_args()
+        sys.exit(subscribe(a.addr, a.prefix, a.from_revision, a.seconds, sys.stdout, a.until_revision))
     sys.exit(probe(sys.argv[1], sys.argv[2]))

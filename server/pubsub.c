@@ -1,0 +1,925 @@
+/* Subscriptions; see pubsub.h for the state machine and failure modes. */
+#include "pubsub.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "lib/err.h"
+#include "lib/heap.h"
+#include "lib/log.h"
+#include "proto/codec.h"
+#include "server.h"
+
+#define PUMP_CHUNK (256u * 1024u)  /* queue this much, then wait to drain */
+#define SCAN_ROWS 256              /* rows per store scan in the pump */
+#define WAIT_MIN_MS 2000           /* bound on waiting for a future F */
+#define SNAPSHOT_MAX_MS 60000      /* a snapshot may not pin a view longer */
+#define TICK_MS 50
+#define REVISION_ABSURD (UINT64_C(1) << 62)
+
+static const struct queue *subs_of(const struct pubsub *ps)
+{
+    return &ps->subs;
+}
+
+/* ---- encoding ------------------------------------------------------------ */
+
+/* Encodes one event frame into ps->scratch; FLIP_OK or an error. */
+static int encode_event(struct pubsub *ps, const Flip__Event *ev)
+{
+    Flip__Response resp = FLIP__RESPONSE__INIT;
+
+    resp.result_case = FLIP__RESPONSE__RESULT_EVENT;
+    resp.event = (Flip__Event *)(uintptr_t)ev;
+    buf_reset(&ps->scratch);
+    return codec_response_encode(&resp, UINT32_MAX, &ps->scratch);
+}
+
+static void slow_consumer(struct sub *sub)
+{
+    struct conn *c = sub->sub_conn;
+    Flip__Response resp = FLIP__RESPONSE__INIT;
+    Flip__Error err = FLIP__ERROR__INIT;
+    char msg[160];
+
+    sub->sub_ps->n_slow++;
+    snprintf(msg, sizeof msg,
+             "subscriber fell more than %zu bytes behind; resume from your "
+             "last revision",
+             sub->sub_ps->bound);
+    /* Drop what it has not taken: the error is all it needs now. */
+    buf_reset(&c->out);
+    err.has_status = 1;
+    err.status = FLIP__STATUS__SLOW_CONSUMER;
+    err.message = msg;
+    err.has_resume_revision = 1;
+    err.resume_revision = sub->sub_rev;
+    resp.error = &err;
+    conn_send(c, &resp);
+    conn_close(c, "slow subscriber cut off");
+}
+
+/* Queues the frame in ps->scratch to `sub`; enforces the output bound.
+ * Returns 0 if the subscriber was cut off. */
+static int deliver(struct sub *sub)
+{
+    struct pubsub *ps = sub->sub_ps;
+    struct conn *c = sub->sub_conn;
+
+    conn_send_frame(c, buf_head(&ps->scratch), buf_len(&ps->scratch));
+    if (c->state != CONN_OPEN) {
+        return 0;
+    }
+    if (conn_backlog(c) > ps->bound) {
+        slow_consumer(sub);
+        return 0;
+    }
+    return 1;
+}
+
+static int send_simple(struct sub *sub,
+                       Flip__EventType type,
+                       uint64_t revision,
+                       int resync,
+                       const char *reason)
+{
+    Flip__Event ev = FLIP__EVENT__INIT;
+
+    ev.has_type = 1;
+    ev.type = type;
+    ev.has_revision = 1;
+    ev.revision = revision;
+    if (resync) {
+        ev.has_resync = 1;
+        ev.resync = 1;
+        ev.reason = (char *)(uintptr_t)reason;
+    }
+    if (encode_event(sub->sub_ps, &ev) != FLIP_OK) {
+        conn_close(sub->sub_conn, "cannot encode event");
+        return 0;
+    }
+    return deliver(sub);
+}
+
+/* ---- matching ------------------------------------------------------------ */
+
+static int sub_matches(const struct sub *sub, const char *key)
+{
+    for (size_t i = 0; i < sub->sub_n_prefixes; i++) {
+        size_t n = strlen(sub->sub_prefixes[i]);
+        if (strncmp(key, sub->sub_prefixes[i], n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorts, removes duplicates and prefixes covered by a shorter one, so the
+ * snapshot scans disjoint key ranges and each key matches once. */
+static void normalise(char **p, size_t *n)
+{
+    size_t out = 0;
+
+    qsort(p, *n, sizeof *p, cmp_str);
+    for (size_t i = 0; i < *n; i++) {
+        if (out > 0 &&
+            strncmp(p[i], p[out - 1], strlen(p[out - 1])) == 0) {
+            flip_free(p[i]); /* covered by p[out - 1] */
+            continue;
+        }
+        p[out++] = p[i];
+    }
+    *n = out;
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+static void pump_add(struct sub *sub)
+{
+    if (!sub->sub_in_pump) {
+        queue_insert_tail(&sub->sub_ps->pump, &sub->sub_pump);
+        sub->sub_in_pump = 1;
+    }
+}
+
+static void pump_del(struct sub *sub)
+{
+    if (sub->sub_in_pump) {
+        queue_remove(&sub->sub_pump);
+        sub->sub_in_pump = 0;
+    }
+}
+
+static void sub_free(struct sub *sub)
+{
+    for (size_t i = 0; i < sub->sub_n_prefixes; i++) {
+        flip_free(sub->sub_prefixes[i]);
+    }
+    flip_free(sub->sub_prefixes);
+    store_reader_close(sub->sub_reader);
+    buf_close(&sub->sub_snap_after);
+    flip_free(sub);
+}
+
+/* The subscriber may be in the middle of a scan or a fan-out loop when its
+ * connection closes, so it is only unlinked here and freed later. */
+void pubsub_unsubscribe(struct sub *sub)
+{
+    struct pubsub *ps = sub->sub_ps;
+
+    for (size_t i = 0; i < sub->sub_n_prefixes; i++) {
+        trie_remove(&ps->trie, sub->sub_prefixes[i],
+                    strlen(sub->sub_prefixes[i]), sub);
+    }
+    pump_del(sub);
+    queue_remove(&sub->sub_link);
+    ps->n_subs--;
+    sub->sub_dead = 1;
+    sub->sub_conn = NULL;
+    queue_insert_tail(&ps->dead, &sub->sub_link);
+}
+
+static void reap_dead(struct pubsub *ps)
+{
+    while (!queue_empty(&ps->dead)) {
+        struct queue *e = queue_head(&ps->dead);
+        queue_remove(e);
+        sub_free(CONTAINER_OF(e, struct sub, sub_link));
+    }
+}
+
+static struct store *store_of(struct pubsub *ps)
+{
+    return ps->srv->node.store;
+}
+
+/* Starts a (re)snapshot at the store's current state. */
+static int start_snapshot(struct sub *sub, int resync, const char *why)
+{
+    struct pubsub *ps = sub->sub_ps;
+    int rv;
+
+    store_reader_close(sub->sub_reader);
+    sub->sub_reader = NULL;
+    rv = store_reader_open(store_of(ps), &sub->sub_reader);
+    if (rv != FLIP_OK) {
+        conn_close(sub->sub_conn, "cannot open a read view for a snapshot");
+        return 0;
+    }
+    sub->sub_state = SUB_SNAPSHOT;
+    sub->sub_snap_rev = store_reader_applied(sub->sub_reader);
+    sub->sub_snap_prefix = 0;
+    buf_reset(&sub->sub_snap_after);
+    sub->sub_resync = resync;
+    sub->sub_deadline = uv_now(ps->srv->loop) + SNAPSHOT_MAX_MS;
+    if (resync) {
+        ps->n_resyncs++;
+        flip_infof("pubsub: resync for conn %llu at revision %llu: %s",
+                   (unsigned long long)sub->sub_conn->id,
+                   (unsigned long long)sub->sub_snap_rev, why);
+    }
+    pump_add(sub);
+    return send_simple(sub, FLIP__EVENT_TYPE__SNAPSHOT_BEGIN,
+                       sub->sub_snap_rev, resync, why);
+}
+
+static void start_catchup(struct sub *sub)
+{
+    sub->sub_state = SUB_CATCHUP;
+    pump_add(sub);
+}
+
+/* ---- snapshot streaming -------------------------------------------------- */
+
+struct snap_ctx
+{
+    struct sub *sub;
+    int alive;
+};
+
+static int snap_visit(void *arg,
+                      const void *key,
+                      size_t klen,
+                      const void *val,
+                      size_t vlen)
+{
+    struct snap_ctx *sc = arg;
+    struct sub *sub = sc->sub;
+    Flip__Flag *flag = NULL;
+    Flip__Flag *flags[1];
+    Flip__Event ev = FLIP__EVENT__INIT;
+    char *k = NULL;
+    int rv;
+
+    if (fsm_decode_record(val, vlen, &flag) != FLIP_OK) {
+        flip_errorf("pubsub: a stored record does not decode; skipped");
+        return 0;
+    }
+    k = flip_strndup(key, klen);
+    if (k == NULL) {
+        fsm_free_record(flag);
+        sc->alive = 0;
+        conn_close(sub->sub_conn, "out of memory");
+        return 1;
+    }
+    flag->key = k;
+    flags[0] = flag;
+    ev.has_type = 1;
+    ev.type = FLIP__EVENT_TYPE__SNAPSHOT_ITEM;
+    ev.has_revision = 1;
+    ev.revision = sub->sub_snap_rev;
+    ev.n_flags = 1;
+    ev.flags = flags;
+    rv = encode_event(sub->sub_ps, &ev);
+    fsm_free_record(flag); /* frees k as the record's key */
+    if (rv != FLIP_OK || !deliver(sub)) {
+        sc->alive = 0;
+        return 1;
+    }
+    buf_reset(&sub->sub_snap_after);
+    if (buf_append(&sub->sub_snap_after, key, klen) != FLIP_OK) {
+        sc->alive = 0;
+        conn_close(sub->sub_conn, "out of memory");
+        return 1;
+    }
+    return conn_backlog(sub->sub_conn) >= PUMP_CHUNK;
+}
+
+/* Streams snapshot items until the socket is full; 1 while alive. */
+static int pump_snapshot(struct sub *sub)
+{
+    struct snap_ctx sc = { sub, 1 };
+
+    while (sub->sub_snap_prefix < sub->sub_n_prefixes) {
+        const char *prefix = sub->sub_prefixes[sub->sub_snap_prefix];
+        int more = 0;
+        int rv = store_reader_scan(
+            sub->sub_reader, STORE_FLAGS, prefix, strlen(prefix),
+            buf_len(&sub->sub_snap_after) > 0 ? buf_head(&sub->sub_snap_after)
+                                              : NULL,
+            buf_len(&sub->sub_snap_after), SCAN_ROWS, snap_visit, &sc, &more);
+        if (!sc.alive) {
+            return 0;
+        }
+        if (rv != FLIP_OK) {
+            conn_close(sub->sub_conn, "snapshot read failed");
+            return 0;
+        }
+        if (more) {
+            if (conn_backlog(sub->sub_conn) >= PUMP_CHUNK) {
+                return 1; /* wait for the socket to drain */
+            }
+            continue;
+        }
+        sub->sub_snap_prefix++;
+        buf_reset(&sub->sub_snap_after);
+    }
+    store_reader_close(sub->sub_reader);
+    sub->sub_reader = NULL;
+    if (!send_simple(sub, FLIP__EVENT_TYPE__SNAPSHOT_END, sub->sub_snap_rev,
+                     0, NULL)) {
+        return 0;
+    }
+    sub->sub_rev = sub->sub_snap_rev;
+    start_catchup(sub);
+    return 1;
+}
+
+/* ---- catch-up from the change log ---------------------------------------- */
+
+struct catchup_ctx
+{
+    struct sub *sub;
+    uint64_t group_rev;     /* revision of the rows collected */
+    Flip__Flag *group[64];  /* matching rows of group_rev */
+    size_t n_group;
+    size_t rows;
+    int alive;
+    int stopped_early;
+};
+
+static void group_clear(struct catchup_ctx *cc)
+{
+    for (size_t i = 0; i < cc->n_group; i++) {
+        fsm_free_record(cc->group[i]);
+    }
+    cc->n_group = 0;
+}
+
+/* Sends the collected rows of group_rev as one CHANGE event. */
+static int group_flush(struct catchup_ctx *cc)
+{
+    struct sub *sub = cc->sub;
+    Flip__Event ev = FLIP__EVENT__INIT;
+    int rv;
+
+    if (cc->group_rev == 0) {
+        return 1;
+    }
+    if (cc->n_group > 0) {
+        ev.has_type = 1;
+        ev.type = FLIP__EVENT_TYPE__CHANGE;
+        ev.has_revision = 1;
+        ev.revision = cc->group_rev;
+        ev.n_flags = cc->n_group;
+        ev.flags = cc->group;
+        rv = encode_event(sub->sub_ps, &ev);
+        group_clear(cc);
+        if (rv != FLIP_OK || !deliver(sub)) {
+            cc->alive = 0;
+            return 0;
+        }
+    }
+    sub->sub_rev = cc->group_rev;
+    return 1;
+}
+
+static int catchup_visit(void *arg,
+                         const void *key,
+                         size_t klen,
+                         const void *val,
+                         size_t vlen)
+{
+    struct catchup_ctx *cc = arg;
+    Flip__Flag *flag = NULL;
+    uint64_t rev;
+
+    if (klen != STORE_CHANGE_KEY) {
+        return 0;
+    }
+    rev = buf_get_u64be(key);
+    if (rev != cc->group_rev) {
+        if (!group_flush(cc)) {
+            return 1;
+        }
+        /* stop at a revision boundary once the socket has enough */
+        if (cc->rows >= SCAN_ROWS ||
+            conn_backlog(cc->sub->sub_conn) >= PUMP_CHUNK) {
+            cc->stopped_early = 1;
+            return 1;
+        }
+        cc->group_rev = rev;
+    }
+    cc->rows++;
+    if (fsm_decode_record(val, vlen, &flag) != FLIP_OK) {
+        flip_errorf("pubsub: a change-log row does not decode; skipped");
+        return 0;
+    }
+    if (flag->key == NULL || !sub_matches(cc->sub, flag->key) ||
+        cc->n_group == sizeof cc->group / sizeof cc->group[0]) {
+        fsm_free_record(flag);
+        return 0;
+    }
+    if (flag->value == NULL) {
+        flag->has_deleted = 1;
+        flag->deleted = 1;
+    }
+    cc->group[cc->n_group++] = flag;
+    return 0;
+}
+
+/* Sends logged changes after sub_rev until caught up or the socket is
+ * full; 1 while alive. */
+static int pump_catchup(struct sub *sub)
+{
+    struct store *st = store_of(sub->sub_ps);
+    uint8_t after[STORE_CHANGE_KEY];
+
+    for (;;) {
+        struct catchup_ctx cc;
+        int more = 0;
+        int rv;
+
+        if (store_compacted(st) > sub->sub_rev) {
+            return start_snapshot(sub, 1,
+                                  "the change log no longer reaches back to "
+                                  "your revision");
+        }
+        memset(&cc, 0, sizeof cc);
+        cc.sub = sub;
+        cc.alive = 1;
+        buf_put_u64be(after, sub->sub_rev);
+        buf_put_u32be(after + 8, UINT32_MAX);
+        rv = store_scan(st, STORE_CHANGES, NULL, 0, after, sizeof after, 0,
+                        catchup_visit, &cc, &more);
+        if (cc.alive && !cc.stopped_early && rv == FLIP_OK) {
+            group_flush(&cc); /* the last revision of the log */
+        }
+        group_clear(&cc);
+        if (!cc.alive) {
+            return 0;
+        }
+        if (rv != FLIP_OK) {
+            conn_close(sub->sub_conn, "change log read failed");
+            return 0;
+        }
+        if (cc.stopped_early) {
+            if (conn_backlog(sub->sub_conn) >= PUMP_CHUNK) {
+                return 1;
+            }
+            continue;
+        }
+        /* Caught up: nothing after sub_rev is unsent. Entries that changed
+         * nothing this subscriber watches move it forward too. */
+        if (store_applied_index(st) > sub->sub_rev) {
+            sub->sub_rev = store_applied_index(st);
+        }
+        sub->sub_state = SUB_LIVE;
+        pump_del(sub);
+        return 1;
+    }
+}
+
+void pubsub_pump(struct pubsub *ps)
+{
+    struct queue *e;
+    struct queue *next;
+
+    for (e = ps->pump.next; e != &ps->pump; e = next) {
+        struct sub *sub = CONTAINER_OF(e, struct sub, sub_pump);
+        next = e->next;
+        if (conn_backlog(sub->sub_conn) >= PUMP_CHUNK) {
+            continue; /* pubsub_drained brings it back */
+        }
+        /* a callback below may free `sub`, and with it the next entry's
+         * owner cannot change: only `sub` itself is touched */
+        if (sub->sub_state == SUB_SNAPSHOT) {
+            pump_snapshot(sub);
+        } else if (sub->sub_state == SUB_CATCHUP) {
+            pump_catchup(sub);
+        } else {
+            pump_del(sub);
+        }
+    }
+    reap_dead(ps);
+}
+
+void pubsub_drained(struct sub *sub)
+{
+    if (sub->sub_state == SUB_SNAPSHOT || sub->sub_state == SUB_CATCHUP) {
+        pump_add(sub);
+    }
+}
+
+/* ---- subscribe ----------------------------------------------------------- */
+
+static int reply_subscribed(struct pubsub *ps, struct conn *c, uint64_t id)
+{
+    Flip__Response resp = FLIP__RESPONSE__INIT;
+    Flip__SubscribeResult res = FLIP__SUBSCRIBE_RESULT__INIT;
+
+    resp.has_id = 1;
+    resp.id = id;
+    res.has_node_id = 1;
+    res.node_id = ps->srv->config.id;
+    res.has_applied_revision = 1;
+    res.applied_revision = store_applied_index(store_of(ps));
+    res.has_heartbeat_ms = 1;
+    res.heartbeat_ms = ps->heartbeat_ms;
+    resp.result_case = FLIP__RESPONSE__RESULT_SUBSCRIBE;
+    resp.subscribe = &res;
+    conn_send(c, &resp);
+    return c->state == CONN_OPEN;
+}
+
+/* Validates and copies the prefixes; FLIP_OK or an error with *why. */
+static int copy_prefixes(const Flip__SubscribeRequest *req,
+                         struct sub *sub,
+                         const char **why)
+{
+    size_t n = req->n_prefixes;
+    const char *err = NULL;
+
+    if (n > PUBSUB_MAX_PREFIXES) {
+        *why = "at most 256 prefixes per subscription";
+        return FLIP_INVALID;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (codec_check_prefix(req->prefixes[i], &err) != FLIP_OK) {
+            *why = "prefixes are literal key prefixes of at most 256 bytes of "
+                   "A-Z a-z 0-9 . _ - / : (no wildcards)";
+            return FLIP_INVALID;
+        }
+    }
+    sub->sub_prefixes = flip_calloc(n == 0 ? 1 : n, sizeof(char *));
+    if (sub->sub_prefixes == NULL) {
+        return FLIP_NOMEM;
+    }
+    if (n == 0) {
+        sub->sub_prefixes[0] = flip_strdup("");
+        if (sub->sub_prefixes[0] == NULL) {
+            return FLIP_NOMEM;
+        }
+        sub->sub_n_prefixes = 1;
+        return FLIP_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        sub->sub_prefixes[i] = flip_strdup(req->prefixes[i]);
+        if (sub->sub_prefixes[i] == NULL) {
+            return FLIP_NOMEM;
+        }
+        sub->sub_n_prefixes++;
+    }
+    normalise(sub->sub_prefixes, &sub->sub_n_prefixes);
+    return FLIP_OK;
+}
+
+static int register_sub(struct pubsub *ps, struct sub *sub)
+{
+    for (size_t i = 0; i < sub->sub_n_prefixes; i++) {
+        const char *p = sub->sub_prefixes[i];
+        if (trie_add(&ps->trie, p, strlen(p), sub) != FLIP_OK) {
+            for (size_t j = 0; j < i; j++) {
+                trie_remove(&ps->trie, sub->sub_prefixes[j],
+                            strlen(sub->sub_prefixes[j]), sub);
+            }
+            return FLIP_NOMEM;
+        }
+    }
+    queue_insert_tail(&ps->subs, &sub->sub_link);
+    ps->n_subs++;
+    return FLIP_OK;
+}
+
+void pubsub_subscribe(struct pubsub *ps,
+                      struct conn *c,
+                      uint64_t req_id,
+                      const Flip__SubscribeRequest *req)
+{
+    struct store *st = store_of(ps);
+    struct sub *sub = NULL;
+    const char *why = NULL;
+    uint64_t from = req->from_revision;
+    int rv;
+
+    if (c->sub != NULL) {
+        conn_send_error(c, req_id, FLIP__STATUS__INVALID_ARGUMENT,
+                        "this connection is already subscribed; open another "
+                        "connection for a second subscription");
+        return;
+    }
+    if (req->has_from_revision && from >= REVISION_ABSURD) {
+        conn_send_error(c, req_id, FLIP__STATUS__INVALID_ARGUMENT,
+                        "from_revision is beyond any revision a cluster can "
+                        "reach");
+        return;
+    }
+    sub = flip_calloc(1, sizeof *sub);
+    if (sub == NULL) {
+        conn_send_error(c, req_id, FLIP__STATUS__INTERNAL, "out of memory");
+        return;
+    }
+    sub->sub_ps = ps;
+    sub->sub_conn = c;
+    buf_init(&sub->sub_snap_after);
+    rv = copy_prefixes(req, sub, &why);
+    if (rv == FLIP_OK) {
+        rv = register_sub(ps, sub);
+    }
+    if (rv != FLIP_OK) {
+        conn_send_error(c, req_id,
+                        rv == FLIP_INVALID ? FLIP__STATUS__INVALID_ARGUMENT
+                                           : FLIP__STATUS__INTERNAL,
+                        why != NULL ? why : "out of memory");
+        sub_free(sub);
+        return;
+    }
+    c->sub = sub;
+    if (!reply_subscribed(ps, c, req_id)) {
+        return;
+    }
+    if (!req->has_from_revision) {
+        start_snapshot(sub, 0, NULL);
+        return;
+    }
+    sub->sub_rev = from;
+    if (from > store_applied_index(st)) {
+        /* This node is behind the client: wait (bounded) for it to catch
+         * up rather than send anything older than the client has. */
+        unsigned wait = 2 * ps->srv->config.election_ms;
+        sub->sub_state = SUB_WAITING;
+        sub->sub_deadline =
+            uv_now(ps->srv->loop) + (wait > WAIT_MIN_MS ? wait : WAIT_MIN_MS);
+        return;
+    }
+    start_catchup(sub);
+}
+
+/* ---- fan-out of applied entries ------------------------------------------ */
+
+static void collect_hit(void *arg, void *item)
+{
+    struct pubsub *ps = arg;
+    struct sub *sub = item;
+
+    if (sub->sub_gen == ps->gen) {
+        return; /* already matched through another prefix */
+    }
+    sub->sub_gen = ps->gen;
+    if (ps->n_hits == ps->cap_hits) {
+        size_t cap = ps->cap_hits == 0 ? 64 : ps->cap_hits * 2;
+        struct sub **grown = flip_realloc(ps->hits, cap * sizeof *grown);
+        if (grown == NULL) {
+            /* Cannot queue the event to this subscriber: cut it off so it
+             * resumes and misses nothing. */
+            flip_errorf("pubsub: out of memory during fan-out");
+            if (sub->sub_conn != NULL) {
+                conn_close(sub->sub_conn, "out of memory during fan-out");
+            }
+            return;
+        }
+        ps->hits = grown;
+        ps->cap_hits = cap;
+    }
+    ps->hits[ps->n_hits++] = sub;
+}
+
+/* The Flag of change i as an event carries it: value or deletion. */
+static void change_flag(const Flipcmd__Command *cmd,
+                        size_t i,
+                        uint64_t index,
+                        Flip__Flag *f)
+{
+    const Flipcmd__Change *ch = cmd->changes[i];
+
+    flip__flag__init(f);
+    f->key = ch->key;
+    f->has_revision = 1;
+    f->revision = index;
+    f->actor = ch->actor;
+    f->reason = ch->reason;
+    f->has_time_ms = cmd->has_time_ms;
+    f->time_ms = cmd->time_ms;
+    if (ch->op == FLIPCMD__OP__SET) {
+        f->value = ch->value;
+    } else {
+        f->has_deleted = 1;
+        f->deleted = 1;
+    }
+}
+
+static void deliver_changes(struct pubsub *ps,
+                            struct sub *sub,
+                            Flip__Flag **all,
+                            size_t n_all,
+                            uint64_t index,
+                            int *shared_ready)
+{
+    Flip__Flag *mine[FSM_MAX_CHANGES];
+    Flip__Event ev = FLIP__EVENT__INIT;
+    size_t n = 0;
+
+    for (size_t i = 0; i < n_all; i++) {
+        if (n_all == 1 || sub_matches(sub, all[i]->key)) {
+            mine[n++] = all[i];
+        }
+    }
+    ev.has_type = 1;
+    ev.type = FLIP__EVENT_TYPE__CHANGE;
+    ev.has_revision = 1;
+    ev.revision = index;
+    if (n == n_all) {
+        /* The common case: this subscriber takes the whole entry, and
+         * so the same bytes as everyone else who does. */
+        if (!*shared_ready) {
+            ev.n_flags = n_all;
+            ev.flags = all;
+            if (encode_event(ps, &ev) != FLIP_OK) {
+                return;
+            }
+            ps->n_encoded++;
+            *shared_ready = 1;
+        }
+    } else {
+        ev.n_flags = n;
+        ev.flags = mine;
+        *shared_ready = 0;
+        if (encode_event(ps, &ev) != FLIP_OK) {
+            return;
+        }
+        ps->n_encoded++;
+    }
+    ps->n_events++;
+    if (deliver(sub)) {
+        sub->sub_rev = index;
+    }
+}
+
+void pubsub_on_applied(struct pubsub *ps,
+                       uint64_t index,
+                       const Flipcmd__Command *cmd,
+                       const struct fsm_outcome *outcomes)
+{
+    Flip__Flag flags[FSM_MAX_CHANGES];
+    Flip__Flag *all[FSM_MAX_CHANGES];
+    size_t n_all = 0;
+    int shared_ready = 0;
+    struct queue *e;
+
+    /* Subscribers waiting for this node to reach their revision. */
+    QUEUE_FOREACH(e, subs_of(ps))
+    {
+        struct sub *sub = CONTAINER_OF(e, struct sub, sub_link);
+        if (sub->sub_state == SUB_WAITING && index >= sub->sub_rev) {
+            start_catchup(sub);
+        }
+    }
+    if (cmd == NULL || ps->n_subs == 0) {
+        return;
+    }
+    for (size_t i = 0; i < cmd->n_changes && i < FSM_MAX_CHANGES; i++) {
+        if (outcomes[i].status != FSM_OK) {
+            continue;
+        }
+        change_flag(cmd, i, index, &flags[n_all]);
+        all[n_all] = &flags[n_all];
+        n_all++;
+    }
+    if (n_all == 0) {
+        return;
+    }
+    ps->gen++;
+    ps->n_hits = 0;
+    for (size_t i = 0; i < n_all; i++) {
+        trie_match(&ps->trie, all[i]->key, strlen(all[i]->key), collect_hit,
+                   ps);
+    }
+    /* The shared encoding is the last one in scratch only until a custom
+     * one replaces it; deliver_changes tracks that with shared_ready. */
+    for (size_t h = 0; h < ps->n_hits; h++) {
+        struct sub *sub = ps->hits[h];
+        if (sub->sub_dead || sub->sub_state != SUB_LIVE ||
+            index <= sub->sub_rev) {
+            continue;
+        }
+        deliver_changes(ps, sub, all, n_all, index, &shared_ready);
+    }
+}
+
+void pubsub_on_restored(struct pubsub *ps, uint64_t index)
+{
+    struct queue *e;
+
+    (void)index;
+    /* The store jumped forward: whatever the subscribers miss is in the
+     * restored change log, or they get a resync. */
+    QUEUE_FOREACH(e, subs_of(ps))
+    {
+        struct sub *sub = CONTAINER_OF(e, struct sub, sub_link);
+        if (sub->sub_state == SUB_LIVE) {
+            start_catchup(sub);
+        }
+    }
+}
+
+/* ---- heartbeats and deadlines -------------------------------------------- */
+
+static void send_heartbeats(struct pubsub *ps, int stale)
+{
+    struct node *n = &ps->srv->node;
+    const struct node_member *leader = node_leader(n);
+    Flip__Event ev = FLIP__EVENT__INIT;
+    Flip__Heartbeat hb = FLIP__HEARTBEAT__INIT;
+    struct queue *e;
+    struct queue *next;
+
+    hb.has_node_id = 1;
+    hb.node_id = ps->srv->config.id;
+    hb.has_applied_revision = 1;
+    hb.applied_revision = node_applied(n);
+    hb.has_leader_id = 1;
+    hb.leader_id = leader != NULL ? leader->id : 0;
+    hb.leader_address =
+        leader != NULL ? (char *)(uintptr_t)leader->client_address : NULL;
+    hb.has_leaderless_ms = 1;
+    hb.leaderless_ms = node_leaderless_ms(n);
+    hb.has_stale = 1;
+    hb.stale = stale;
+    hb.has_term = 1;
+    hb.term = n->term;
+    ev.has_type = 1;
+    ev.type = FLIP__EVENT_TYPE__HEARTBEAT;
+    ev.heartbeat = &hb;
+    if (encode_event(ps, &ev) != FLIP_OK) {
+        return;
+    }
+    for (e = ps->subs.next; e != &ps->subs; e = next) {
+        struct sub *sub = CONTAINER_OF(e, struct sub, sub_link);
+        next = e->next;
+        deliver(sub); /* may unlink sub, never next */
+    }
+}
+
+static void expire(struct pubsub *ps, uint64_t now)
+{
+    struct queue *e;
+    struct queue *next;
+
+    for (e = ps->subs.next; e != &ps->subs; e = next) {
+        struct sub *sub = CONTAINER_OF(e, struct sub, sub_link);
+        struct conn *c = sub->sub_conn;
+        next = e->next;
+        if (sub->sub_state == SUB_WAITING && now > sub->sub_deadline) {
+            conn_send_error(c, 0, FLIP__STATUS__AHEAD_OF_NODE,
+                            "from_revision is ahead of what this node has "
+                            "applied; try another node");
+            conn_close(c, "subscriber ahead of this node");
+        } else if (sub->sub_state == SUB_SNAPSHOT &&
+                   now > sub->sub_deadline) {
+            slow_consumer(sub);
+        }
+    }
+}
+
+static void tick(uv_timer_t *t)
+{
+    struct pubsub *ps = t->data;
+    struct node *n = &ps->srv->node;
+    uint64_t now = uv_now(ps->srv->loop);
+    int stale = node_leaderless_ms(n) > ps->srv->config.election_ms;
+
+    expire(ps, now);
+    if (now - ps->last_heartbeat >= ps->heartbeat_ms ||
+        stale != ps->last_stale) {
+        if (stale != ps->last_stale) {
+            flip_infof("pubsub: telling %zu subscribers this node is %s",
+                       ps->n_subs, stale ? "stale (no leader)" : "live again");
+        }
+        ps->last_heartbeat = now;
+        ps->last_stale = stale;
+        send_heartbeats(ps, stale);
+    }
+    reap_dead(ps);
+}
+
+void pubsub_init(struct pubsub *ps, struct server *srv)
+{
+    memset(ps, 0, sizeof *ps);
+    ps->srv = srv;
+    trie_init(&ps->trie);
+    queue_init(&ps->subs);
+    queue_init(&ps->pump);
+    queue_init(&ps->dead);
+    buf_init(&ps->scratch);
+    ps->bound = srv->config.sub_buffer;
+    ps->heartbeat_ms = srv->config.sub_heartbeat_ms;
+    uv_timer_init(srv->loop, &ps->tick);
+    ps->tick.data = ps;
+    uv_timer_start(&ps->tick, tick, TICK_MS, TICK_MS);
+}
+
+void pubsub_close(struct pubsub *ps)
+{
+    /* Connections were closed first, so every subscriber is dead. */
+    reap_dead(ps);
+    uv_close((uv_handle_t *)&ps->tick, NULL);
+    trie_close(&ps->trie);
+    flip_free(ps->hits);
+    buf_close(&ps->scratch);
+}

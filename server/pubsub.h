@@ -1,0 +1,118 @@
+/* Subscriptions: the registry, the per-subscriber state machine, and the
+ * fan-out of applied changes to this node's subscribers.
+ *
+ * Happy path: Subscribe -> SNAPSHOT (a pinned read view streams the
+ * matching flags at revision S in chunks, as the socket drains) -> CATCHUP
+ * (changes after S read back from the change log, in revision order) ->
+ * LIVE (each applied entry is encoded once and the same bytes are queued to
+ * every matching LIVE subscriber, from the FSM observer; the server's flush
+ * hook writes once per loop turn). Resume from revision F skips the
+ * snapshot and starts in CATCHUP; if F is ahead of this node the
+ * subscriber WAITs (bounded) for apply to reach it.
+ *
+ * Failure modes:
+ *   - the change log no longer reaches back to the subscriber's revision
+ *     (resume from an old F, or a long stall, or a snapshot install on this
+ *     node): a resync snapshot, marked as such; never a silent gap;
+ *   - a subscriber whose queued output passes the bound: SLOW_CONSUMER
+ *     error, connection closed; it resumes from its last revision;
+ *   - F ahead of this node for longer than the wait bound: AHEAD_OF_NODE;
+ *   - this node installs a raft snapshot: LIVE subscribers drop back to
+ *     CATCHUP, which yields exactly the missing changes or a resync. */
+#ifndef FLIP_SERVER_PUBSUB_H
+#define FLIP_SERVER_PUBSUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "command.pb-c.h"
+#include "flip.pb-c.h"
+#include "lib/buf.h"
+#include "lib/queue.h"
+#include "lib/trie.h"
+#include "raft/fsm.h"
+#include "storage/store.h"
+
+#define PUBSUB_MAX_PREFIXES 256
+
+struct server;
+struct conn;
+struct pubsub;
+
+enum sub_state { SUB_WAITING, SUB_SNAPSHOT, SUB_CATCHUP, SUB_LIVE };
+
+struct sub
+{
+    struct pubsub *sub_ps;
+    struct conn *sub_conn;
+    enum sub_state sub_state;
+    char **sub_prefixes; /* normalised: sorted, none covers another; owned */
+    size_t sub_n_prefixes;
+    uint64_t sub_rev; /* the client holds every change <= sub_rev */
+    /* SNAPSHOT */
+    struct store_reader *sub_reader; /* pinned view, owned */
+    uint64_t sub_snap_rev;
+    size_t sub_snap_prefix; /* index of the prefix being streamed */
+    struct buf sub_snap_after; /* last key sent */
+    int sub_resync;
+    uint64_t sub_deadline; /* WAITING / SNAPSHOT deadline, uv_now ms */
+    /* fan-out */
+    uint64_t sub_gen; /* dedup stamp: matched in this entry already */
+    struct queue sub_link; /* in ps->subs */
+    struct queue sub_pump; /* in ps->pump while it has catch-up work */
+    int sub_in_pump;
+    int sub_dead; /* unsubscribed; freed at the end of the loop turn */
+};
+
+struct pubsub
+{
+    struct server *srv;
+    struct trie trie;   /* prefix -> struct sub */
+    struct queue subs;  /* every subscriber */
+    struct queue pump;  /* subscribers in SNAPSHOT/CATCHUP with work */
+    struct queue dead;  /* unsubscribed, freed once nothing uses them */
+    size_t n_subs;
+    uint64_t gen;
+    struct sub **hits; /* scratch: matched subscribers of one entry */
+    size_t n_hits;
+    size_t cap_hits;
+    struct buf scratch; /* scratch: one encoded frame */
+    uv_timer_t tick;    /* heartbeats, staleness, deadlines */
+    uint64_t last_heartbeat;
+    int last_stale;
+    size_t bound;          /* per-subscriber output bound, bytes */
+    unsigned heartbeat_ms; /* heartbeat interval */
+    uint64_t n_events;     /* CHANGE frames queued, all subscribers */
+    uint64_t n_encoded;    /* CHANGE frames encoded */
+    uint64_t n_slow;       /* subscribers cut off as slow */
+    uint64_t n_resyncs;
+};
+
+void pubsub_init(struct pubsub *ps, struct server *srv);
+void pubsub_close(struct pubsub *ps);
+
+/* Handles a Subscribe request on `c` (which owns `req`'s lifetime: this
+ * only reads it). Replies with SubscribeResult or an error. */
+void pubsub_subscribe(struct pubsub *ps,
+                      struct conn *c,
+                      uint64_t req_id,
+                      const Flip__SubscribeRequest *req);
+/* Forgets the subscriber of a closing connection. */
+void pubsub_unsubscribe(struct sub *sub);
+
+/* FSM observer hooks. */
+void pubsub_on_applied(struct pubsub *ps,
+                       uint64_t index,
+                       const Flipcmd__Command *cmd,
+                       const struct fsm_outcome *outcomes);
+void pubsub_on_restored(struct pubsub *ps, uint64_t index);
+
+/* Does snapshot / catch-up work while sockets have room; called from the
+ * server's per-turn hook before output is flushed. */
+void pubsub_pump(struct pubsub *ps);
+/* The subscriber's socket drained: it may take more catch-up work. */
+void pubsub_drained(struct sub *sub);
+
+#endif
