@@ -49,7 +49,7 @@ PROTO_SRC   := $(wildcard proto/*.c)
 STORAGE_SRC := $(wildcard storage/*.c)
 RAFT_SRC    := $(wildcard raft/*.c)
 SERVER_SRC  := $(filter-out server/main.c,$(wildcard server/*.c))
-CLIENT_SRC  := $(filter-out client/cli.c,$(wildcard client/*.c))
+CLIENT_SRC  := $(filter-out client/cli.c client/cli_%.c,$(wildcard client/*.c))
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
 UNIT_SRC    := $(wildcard tests/unit/*.c)
 
@@ -82,6 +82,7 @@ FORCE:
 
 # Generated code is kept, not treated as an intermediate file.
 .SECONDARY: $(GEN_C) $(GEN_H)
+.PRECIOUS: $(BUILD)/obj/bench/%.o
 
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN)
@@ -102,7 +103,7 @@ $(BUILD)/obj/%.o: %.c $(GEN_H) $(FLAGS_STAMP)
 $(BUILD)/flipd: $(SERVER_OBJ) $(call obj,server/main.c)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEP_LIBS)
 
-$(BUILD)/flipctl: $(CLIENT_OBJ) $(call obj,client/cli.c)
+$(BUILD)/flipctl: $(CLIENT_OBJ) $(call obj,client/cli.c $(wildcard client/cli_*.c))
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEP_LIBS)
 
 $(BUILD)/tests/unit: $(SERVER_OBJ) \

@@ -5,6 +5,8 @@
  * Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 compare-and-set
  * conflict. Results go to stdout, diagnostics to stderr as
  * "flipctl: <what>: <reason>". */
+#include "client/cli.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -19,43 +21,6 @@
 #define TIMEOUT_MAX_MS    3600000u
 #define STATUS_MAX        64 /* nodes shown by `status` */
 #define ADDR_MAX          320
-
-enum
-{
-    EXIT_FAIL = 1,
-    EXIT_USAGE = 2,
-    EXIT_NOTFOUND = 3,
-    EXIT_CONFLICT = 4
-};
-
-/* Command options, one bit each so a command lists those it accepts. */
-enum
-{
-    OPT_TYPE = 1u << 0,
-    OPT_REASON = 1u << 1,
-    OPT_ACTOR = 1u << 2,
-    OPT_IF_REVISION = 1u << 3,
-    OPT_STALE = 1u << 4,
-    OPT_HASH = 1u << 5
-};
-
-struct cli
-{
-    const char *endpoints; /* --endpoints, else env, else the default */
-    int json;
-    unsigned timeout_ms; /* 0: the library default */
-    const char *type;
-    const char *reason;
-    const char *actor;
-    uint64_t if_revision;
-    int stale;
-    int hash;
-    int help;
-    unsigned given;     /* OPT_* bits present on the command line */
-    const char *pos[4]; /* command and its arguments */
-    int n_pos;
-    struct flip_client *client;
-};
 
 struct command
 {
@@ -87,6 +52,31 @@ static const char usage_text[] =
     "        one line per flag: KEY<TAB>VALUE<TAB>TYPE<TAB>REVISION (tab,\n"
     "        newline, CR and backslash in values are written \\t \\n \\r "
     "\\\\).\n"
+    "  watch [PREFIX...] [--from-revision N] [--cache FILE] [--count N]\n"
+    "        [--until-revision R]\n"
+    "        follow the flags under the prefixes (default: all): each\n"
+    "        snapshot item, then each change, one line each:\n"
+    "        "
+    "EVENT<TAB>KEY<TAB>VALUE<TAB>TYPE<TAB>REVISION<TAB>ACTOR<TAB>REASON\n"
+    "        (EVENT snapshot, resync, change or delete; --json: one object\n"
+    "        per line, the fields of get --json plus \"event\"). Connection\n"
+    "        and state changes go to stderr; node failures are survived.\n"
+    "        Runs until SIGINT/SIGTERM (exit 0), N changes (--count), a\n"
+    "        change at revision >= R (--until-revision), or --timeout MS\n"
+    "        (exit 1 if --count/--until-revision was not reached by then).\n"
+    "        --from-revision N: only changes after N. --cache FILE: keep a\n"
+    "        last-known-good copy there, and start from it.\n"
+    "  eval KEY [--default V] [--type T] [--cache FILE] [--wait-ms N]\n"
+    "       [--min-revision R]\n"
+    "        what an application using the library would read for KEY:\n"
+    "        waits up to N ms (default 2000) for a live subscription, then\n"
+    "        prints the value, else the cached one (--cache FILE, read\n"
+    "        only), else V. The reason (live, cached, default) and the\n"
+    "        state go to stderr, or into the --json object. --type T: only\n"
+    "        a value of that type counts. --min-revision R: also wait\n"
+    "        until KEY's copy reaches revision R (what `set` printed: the\n"
+    "        node answering may lag the leader by a moment). Exit 3 if\n"
+    "        there is no value and no --default.\n"
     "  status [--hash]\n"
     "        ask every endpoint, and every member they report, for its\n"
     "        state. --hash: also a hash of each node's whole store (equal\n"
@@ -108,10 +98,7 @@ static const char usage_text[] =
 
 /* ---- diagnostics ------------------------------------------------------- */
 
-static int usage_error(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
+int usage_error(const char *fmt, ...)
 {
     va_list ap;
 
@@ -140,7 +127,7 @@ static int fail(const struct cli *cli, const char *what, int rv)
     return rv == FLIP_NOTFOUND ? EXIT_NOTFOUND : EXIT_FAIL;
 }
 
-static int nomem(const char *what)
+int nomem(const char *what)
 {
     fprintf(stderr, "flipctl: %s: %s\n", what, flip_strerror(FLIP_NOMEM));
     return EXIT_FAIL;
@@ -148,8 +135,7 @@ static int nomem(const char *what)
 
 /* ---- output helpers ---------------------------------------------------- */
 
-/* Prints s as a JSON string literal. */
-static int put_json_str(const char *s)
+int put_json_str(const char *s)
 {
     char *q = NULL;
 
@@ -181,23 +167,29 @@ static void format_time(int64_t ms, char *out, size_t len)
     snprintf(out + n, len - n, ".%03dZ", frac);
 }
 
-/* One flag as a JSON object on one line (get --json, list --json). */
-static int put_flag_json(const struct flip_flag *f)
+int put_flag_json_fields(const struct flip_flag *f)
 {
     char *value = NULL;
     char when[48];
-    int rv;
+    int rv = FLIP_OK;
 
-    rv = flip_value_format(&f->value, 1, &value);
-    if (rv != FLIP_OK) {
-        return rv;
+    if (f->value.type != FLIP_TYPE_AUTO) {
+        rv = flip_value_format(&f->value, 1, &value);
+        if (rv != FLIP_OK) {
+            return rv;
+        }
     }
-    fputs("{\"key\":", stdout);
+    fputs("\"key\":", stdout);
     rv = put_json_str(f->key);
-    printf(",\"value\":%s,\"type\":\"%s\",\"revision\":%" PRIu64
-           ",\"create_revision\":%" PRIu64 ",\"actor\":",
-           value, flip_type_name(f->value.type), f->revision,
-           f->create_revision);
+    if (value != NULL) {
+        printf(",\"value\":%s,\"type\":\"%s\"", value,
+               flip_type_name(f->value.type));
+    } else {
+        fputs(",\"value\":null,\"type\":null", stdout);
+    }
+    printf(",\"revision\":%" PRIu64 ",\"create_revision\":%" PRIu64
+           ",\"actor\":",
+           f->revision, f->create_revision);
     if (rv == FLIP_OK) {
         rv = put_json_str(f->actor);
     }
@@ -206,24 +198,25 @@ static int put_flag_json(const struct flip_flag *f)
         rv = put_json_str(f->reason);
     }
     format_time(f->time_ms, when, sizeof when);
-    printf(",\"time\":\"%s\",\"time_ms\":%" PRId64 "}\n", when, f->time_ms);
+    printf(",\"time\":\"%s\",\"time_ms\":%" PRId64, when, f->time_ms);
     flip_text_free(value);
     return rv;
 }
 
-/* A value on one list line: JSON compacted, and the characters that would
- * break the line format escaped C-style. */
-static int put_list_value(const struct flip_value *v)
+/* One flag as a JSON object on one line (get --json, list --json). */
+static int put_flag_json(const struct flip_flag *f)
 {
-    char *text = NULL;
-    const char *p;
     int rv;
 
-    rv = flip_value_format(v, v->type == FLIP_TYPE_JSON, &text);
-    if (rv != FLIP_OK) {
-        return rv;
-    }
-    for (p = text; *p != '\0'; p++) {
+    fputs("{", stdout);
+    rv = put_flag_json_fields(f);
+    fputs("}\n", stdout);
+    return rv;
+}
+
+void put_escaped(const char *text)
+{
+    for (const char *p = text; *p != '\0'; p++) {
         switch (*p) {
         case '\t':
             fputs("\\t", stdout);
@@ -242,6 +235,18 @@ static int put_list_value(const struct flip_value *v)
             break;
         }
     }
+}
+
+int put_list_value(const struct flip_value *v)
+{
+    char *text = NULL;
+    int rv;
+
+    rv = flip_value_format(v, v->type == FLIP_TYPE_JSON, &text);
+    if (rv != FLIP_OK) {
+        return rv;
+    }
+    put_escaped(text);
     flip_text_free(text);
     return FLIP_OK;
 }
@@ -750,10 +755,15 @@ static const struct command commands[] = {
       cmd_del },
     { "list", "ls", 0, 1, OPT_STALE, cmd_list },
     { "status", NULL, 0, 0, OPT_HASH, cmd_status },
+    { "watch", NULL, 0, CLI_MAX_ARGS - 1,
+      OPT_FROM_REVISION | OPT_CACHE | OPT_COUNT | OPT_UNTIL, cmd_watch },
+    { "eval", NULL, 1, 1,
+      OPT_TYPE | OPT_DEFAULT | OPT_CACHE | OPT_WAIT | OPT_MIN_REVISION,
+      cmd_eval },
     { "help", NULL, 0, 0, 0, cmd_help },
 };
 
-static int parse_u64(const char *s, uint64_t *out)
+int parse_u64(const char *s, uint64_t *out)
 {
     char *end;
     unsigned long long v;
@@ -799,6 +809,39 @@ static int apply_opt(struct cli *cli, const char *name, const char *val)
             return usage_error("--if-revision: '%s' is not a revision", val);
         }
         cli->given |= OPT_IF_REVISION;
+    } else if (strcmp(name, "from-revision") == 0) {
+        if (parse_u64(val, &cli->from_revision) != FLIP_OK) {
+            return usage_error("--from-revision: '%s' is not a revision", val);
+        }
+        cli->given |= OPT_FROM_REVISION;
+    } else if (strcmp(name, "min-revision") == 0) {
+        if (parse_u64(val, &cli->min_revision) != FLIP_OK) {
+            return usage_error("--min-revision: '%s' is not a revision", val);
+        }
+        cli->given |= OPT_MIN_REVISION;
+    } else if (strcmp(name, "until-revision") == 0) {
+        if (parse_u64(val, &cli->until_revision) != FLIP_OK) {
+            return usage_error("--until-revision: '%s' is not a revision", val);
+        }
+        cli->given |= OPT_UNTIL;
+    } else if (strcmp(name, "count") == 0) {
+        if (parse_u64(val, &cli->count) != FLIP_OK || cli->count == 0) {
+            return usage_error("--count: '%s' is not a positive number", val);
+        }
+        cli->given |= OPT_COUNT;
+    } else if (strcmp(name, "wait-ms") == 0) {
+        if (parse_u64(val, &n) != FLIP_OK || n > TIMEOUT_MAX_MS) {
+            return usage_error("--wait-ms: '%s' is not a number of ms up to %u",
+                               val, TIMEOUT_MAX_MS);
+        }
+        cli->wait_ms = (unsigned)n;
+        cli->given |= OPT_WAIT;
+    } else if (strcmp(name, "cache") == 0) {
+        cli->cache = val;
+        cli->given |= OPT_CACHE;
+    } else if (strcmp(name, "default") == 0) {
+        cli->def = val;
+        cli->given |= OPT_DEFAULT;
     } else {
         return usage_error("unknown option --%s", name);
     }
@@ -810,7 +853,9 @@ static int apply_opt(struct cli *cli, const char *name, const char *val)
 static int parse_args(struct cli *cli, int argc, char **argv)
 {
     static const char *const valued[] = {
-        "endpoints", "timeout", "type", "reason", "actor", "if-revision"
+        "endpoints",      "timeout", "type",        "reason",  "actor",
+        "if-revision",    "cache",   "default",     "wait-ms", "from-revision",
+        "until-revision", "count",   "min-revision"
     };
     const char *arg;
     const char *eq;
@@ -825,8 +870,9 @@ static int parse_args(struct cli *cli, int argc, char **argv)
         if (!options || arg[0] != '-' || arg[1] == '\0' ||
             (arg[1] != '-' && strcmp(arg, "-h") != 0)) {
             /* Plain words, "-", and negative numbers like -5. */
-            if (cli->n_pos == (int)(sizeof cli->pos / sizeof cli->pos[0])) {
-                return usage_error("too many arguments");
+            if (cli->n_pos == CLI_MAX_ARGS) {
+                cli->too_many = 1; /* reported once the command is known */
+                continue;
             }
             cli->pos[cli->n_pos++] = arg;
             continue;
@@ -938,11 +984,12 @@ int main(int argc, char **argv)
     if (cmd->run == cmd_help) {
         return cmd_help(&cli);
     }
-    if (cli.n_pos - 1 < cmd->min_args || cli.n_pos - 1 > cmd->max_args) {
-        return usage_error("%s: expected %s%d argument%s, got %d", cmd->name,
+    if (cli.n_pos - 1 < cmd->min_args || cli.n_pos - 1 > cmd->max_args ||
+        cli.too_many) {
+        return usage_error("%s: expected %s%d argument%s, got %s%d", cmd->name,
                            cmd->min_args == cmd->max_args ? "" : "at most ",
                            cmd->max_args, cmd->max_args == 1 ? "" : "s",
-                           cli.n_pos - 1);
+                           cli.too_many ? "more than " : "", cli.n_pos - 1);
     }
     if ((cli.given & ~cmd->opts) != 0) {
         return usage_error(

@@ -309,6 +309,323 @@ int flip_status_node(struct flip_client *c,
 /* Frees what a flip_node_status owns and zeroes it. */
 void flip_node_status_clear(struct flip_node_status *s);
 
+/* @defgroup watch Watching flags: a live local copy
+ *
+ * A flip_watch keeps an in-memory copy of every flag under a set of key
+ * prefixes, kept current by a subscription (docs/protocol.md section 15),
+ * and answers reads from that copy without touching the network.
+ *
+ * @section watch_flow How it works
+ *
+ * flip_watch_start loads the last-known-good file (if any), starts one
+ * background thread and returns at once, whatever the state of the
+ * cluster. The thread connects to the endpoints in turn (starting at a
+ * random one), subscribes and keeps the copy current: first a snapshot
+ * (or, when it already holds a state at some revision, only the changes
+ * after it), then every change in revision order. It moves to another
+ * node when the connection drops, the node sends an error, no frame
+ * arrives within stale_after_ms, or the node reports that it has had no
+ * leader for longer than an election timeout (then it asks the other
+ * nodes, and stays, in state STALE, if none of them knows a leader). It
+ * resumes from the last revision it applied, so a failover loses no
+ * change and repeats none. A node that has not yet reached that revision
+ * is skipped (AHEAD_OF_NODE). Between rounds over every endpoint it waits
+ * a jittered backoff, 50 ms doubling to 1 s.
+ *
+ * Before subscribing, the watch asks the node whether it knows a leader
+ * (a Status request): a leaderless node is passed over while another
+ * endpoint may be better, and is otherwise used in state STALE, so the
+ * watch never claims LIVE from a node that cannot see new writes. A
+ * resumed subscription becomes LIVE only once the changes the node had
+ * applied when it accepted it have arrived. LIVE means "following the
+ * cluster", not "linearizable": the node serving the watch may apply a
+ * write a moment after the leader acknowledged it.
+ *
+ * The copy's revision never goes backwards: a CHANGE at or below the
+ * current revision, or a snapshot older than it, is a protocol error and
+ * the node is left. One exception keeps a watch from wedging forever:
+ * when every endpoint, twice in a row, answers that it has not reached
+ * the watch's revision (the cluster was rebuilt or restored from a backup
+ * while this copy, or its last-known-good file, is from a later history),
+ * the watch reports a FLIP_EV_NOTICE and takes a fresh snapshot, which
+ * replaces the copy.
+ *
+ * @section watch_lkg Fail static: the last-known-good file
+ *
+ * With cache_path set, the copy is written to that file after every
+ * snapshot and, at most every 200 ms, after changes, plus once at
+ * flip_watch_stop. Writes are atomic (temporary file in the same
+ * directory, fsync, rename, fsync of the directory): a crash leaves the
+ * old file or the new one. At start the file is loaded before anything
+ * else, so a service that starts while the whole cluster is down still
+ * reads the values it last saw (reason FLIP_REASON_CACHED), and the watch
+ * resumes from the file's revision once a node answers. A file that is
+ * corrupt, truncated, of another format version or unreadable is ignored
+ * as a whole (never partly loaded) and reported as a FLIP_EV_NOTICE; it
+ * is replaced at the next write. A file written for other prefixes is
+ * used only if its prefixes cover the watch's ones (the flags outside
+ * them are dropped); otherwise its values are still served as CACHED but
+ * the watch starts from a full snapshot.
+ *
+ * File format (version 1, integers big-endian):
+ *
+ *   offset  size  field
+ *   0       8     magic "flipdLKG"
+ *   8       4     format version, 1
+ *   12      4     CRC-32 (IEEE) of every byte from offset 16 to the end
+ *   16      8     revision of the state
+ *   24      4     number of prefixes P
+ *   28      4     number of flags N
+ *   32      8     length of the body that follows, in bytes
+ *   40      ...   P times: u32 length + prefix bytes; then N times: u32
+ *                 length + a protobuf flip.Flag (proto/flip.proto)
+ *
+ * @section watch_reads Reads and reasons
+ *
+ * flip_watch_bool/int/double/string/get look the key up in the copy and
+ * say where the answer came from through *why (may be NULL):
+ *
+ *   FLIP_REASON_LIVE     the value of a live subscription (state LIVE).
+ *   FLIP_REASON_CACHED   the last value seen, while the watch is not LIVE
+ *                        (connecting, stale, disconnected), including
+ *                        values loaded from the last-known-good file.
+ *   FLIP_REASON_DEFAULT  the caller's default: the key is unknown (or
+ *                        deleted), or its value has another type. A value
+ *                        of the wrong type is never converted, except an
+ *                        int read as a double (exact up to 2^53).
+ *
+ * @section watch_threads Threads
+ *
+ * The watch runs one thread of its own, with every signal blocked. Reads
+ * (flip_watch_bool ... flip_watch_get), flip_watch_state,
+ * flip_watch_revision and flip_watch_fd may be called from any number of
+ * threads at once, including from on_event; they take a reader lock for
+ * the duration of a hash lookup and a copy, and never wait for the
+ * network. A whole CHANGE (every flag changed at one revision) and a
+ * whole snapshot become visible to readers atomically: during a snapshot,
+ * readers keep seeing the previous state until SNAPSHOT_END.
+ *
+ * on_event is called on the watch's thread only, one event at a time, in
+ * order, never re-entered, and without any lock held. A CHANGE or DELETE
+ * is reported once the copy reflects it; SNAPSHOT_ITEMs are reported as
+ * they arrive, and the snapshot becomes the copy just before its
+ * DELETEs and SNAPSHOT_END. It must return promptly (the
+ * stream is not read meanwhile; a node drops a subscriber that falls too
+ * far behind, which the watch then resumes), and must not call
+ * flip_watch_stop on its own watch. To hand work to another thread, use
+ * flip_watch_fd or, with libuv, uv_async_send from on_event.
+ *
+ * flip_watch_start and flip_watch_stop must not race with each other or
+ * with other calls on the same watch: no call may be in progress or made
+ * once flip_watch_stop has begun.
+ *
+ * @section watch_memory Ownership
+ *
+ * Options are copied by flip_watch_start; nothing passed in needs to
+ * outlive the call. Everything an event points to is borrowed for the
+ * duration of the callback. flip_watch_get copies out a flag that the
+ * caller releases with flip_flag_clear. */
+
+/* Opaque: one watch, its thread, its copy of the flags. */
+struct flip_watch;
+
+/* The watch's connection to the cluster, as seen by readers. */
+enum flip_watch_state
+{
+    /* Not (yet) synchronised: starting, or failing over after the
+     * subscription was lost; reads answer CACHED. */
+    FLIP_WATCH_CONNECTING = 0,
+    /* Subscribed to a node that knows a leader, snapshot complete: the
+     * copy follows the cluster. Reads answer LIVE. */
+    FLIP_WATCH_LIVE,
+    /* Subscribed, but the node has had no leader for longer than an
+     * election timeout and no other node is better: nothing can change,
+     * but the copy may miss changes made by a majority elsewhere. */
+    FLIP_WATCH_STALE,
+    /* A whole round over every endpoint failed; retrying with backoff. */
+    FLIP_WATCH_DISCONNECTED
+};
+
+/* Where a read's answer came from; see "Reads and reasons" above. */
+enum flip_reason
+{
+    FLIP_REASON_LIVE = 0,
+    FLIP_REASON_CACHED,
+    FLIP_REASON_DEFAULT
+};
+
+enum flip_watch_event_type
+{
+    FLIP_EV_SNAPSHOT_BEGIN = 0, /* a snapshot at `revision` starts */
+    FLIP_EV_SNAPSHOT_ITEM,      /* one flag of it (`flag`), in key order */
+    /* The snapshot is complete and is now the copy; the FLIP_EV_DELETE
+     * events of keys it no longer holds came just before. */
+    FLIP_EV_SNAPSHOT_END,
+    FLIP_EV_CHANGE, /* `flag` was set at `revision` */
+    /* `flag->key` was deleted: at `revision` by a CHANGE, or, with
+     * `resync`, found absent from a snapshot that replaced the copy (then
+     * `flag` is the last version the watch had). */
+    FLIP_EV_DELETE,
+    FLIP_EV_STATE, /* the state changed to `state`; `detail` says why */
+    /* Something the application may want to log, state unchanged: the
+     * last-known-good file was ignored or could not be written, a node
+     * was left after an error, ... (`detail`). */
+    FLIP_EV_NOTICE
+};
+
+/* One event, passed to on_event. Every pointer is borrowed and valid only
+ * during the callback; strings are never NULL. */
+struct flip_watch_event
+{
+    enum flip_watch_event_type type;
+    /* SNAPSHOT_* and DELETE: the snapshot replaces the whole copy after a
+     * gap the node could not fill from its change log (a resync), rather
+     * than being the first snapshot. */
+    int resync;
+    /* SNAPSHOT_ITEM, CHANGE, DELETE: the flag; NULL otherwise. A DELETE
+     * from a CHANGE has only key, revision and the audit fields; its
+     * value.type is FLIP_TYPE_AUTO (no value). */
+    const struct flip_flag *flag;
+    /* SNAPSHOT_*: the snapshot's revision; CHANGE, DELETE: the revision of
+     * the change (of the snapshot for a resync delete); STATE, NOTICE: the
+     * copy's revision. Several CHANGE/DELETE events share a revision when
+     * one write changed several flags. */
+    uint64_t revision;
+    enum flip_watch_state state; /* the state once this event is applied */
+    const char *node;            /* "host:port" of the node, or "" */
+    /* STATE, NOTICE: a human-readable reason; SNAPSHOT_BEGIN with resync:
+     * the node's reason; otherwise "". */
+    const char *detail;
+};
+
+/* Options of flip_watch_start. Zero the whole struct first (memset), then
+ * set what you need: fields may be added at the end in later versions,
+ * and zero always means "the default". */
+struct flip_watch_options
+{
+    /* Required: comma-separated "host:port" client addresses, at most 16,
+     * as in flip_client_new. Any node serves a watch. */
+    const char *endpoints;
+    /* Sent in Hello (the node logs it); NULL: "flip_watch". */
+    const char *client_name;
+    /* Key prefixes to watch, each "" (everything) or 1..256 characters of
+     * the key alphabet; at most 256. n_prefixes 0: every flag. */
+    const char *const *prefixes;
+    size_t n_prefixes;
+    /* Last-known-good file, or NULL for none; see "Fail static". Its
+     * directory must exist. */
+    const char *cache_path;
+    /* Non-zero: load cache_path but never write it (a second reader of a
+     * file another watch maintains). */
+    int cache_readonly;
+    /* A node from which no frame (event or heartbeat) arrives for this
+     * long is left. 0: three heartbeat intervals as the node announces
+     * them (3 s with the default 1 s heartbeat). */
+    unsigned stale_after_ms;
+    /* Called for every event, see "Threads"; NULL for none. */
+    void (*on_event)(void *data, const struct flip_watch_event *ev);
+    void *data; /* passed to on_event */
+    /* Start from this revision instead of a snapshot (the application
+     * persisted it itself): only changes after it are delivered, or a
+     * resync snapshot if the node's change log no longer reaches back so
+     * far. 0: a snapshot, or the last-known-good file's revision. A
+     * non-zero value also overrides the file's revision. */
+    uint64_t from_revision;
+};
+
+/* Starts watching.
+ *
+ * Validates the options, loads the last-known-good file (so reads answer
+ * from it as soon as this returns), then starts the watch thread. Never
+ * waits for the network.
+ *
+ * @param[out] out the new watch, or NULL on failure.
+ * @param[in]  o   the options (copied).
+ * @return FLIP_OK; FLIP_INVALID (no or malformed endpoints, a bad prefix,
+ *         more than 256 prefixes); FLIP_NOMEM; FLIP_IOERR (the thread or a
+ *         descriptor could not be created). A missing or corrupt
+ *         last-known-good file is NOT an error (see FLIP_EV_NOTICE). */
+int flip_watch_start(struct flip_watch **out,
+                     const struct flip_watch_options *o);
+
+/* Stops the thread (it leaves any network wait at once; only a name
+ * resolution in progress can delay it), writes the last-known-good file
+ * if changes are pending (one fsync'd write), closes everything and
+ * frees the watch. No event is delivered after it returns. NULL is a
+ * no-op.
+ * @note Never call it from on_event of the same watch (it would wait for
+ *       itself), nor while another thread may still use the watch. */
+void flip_watch_stop(struct flip_watch *w);
+
+/* @return the current state. */
+enum flip_watch_state flip_watch_state(const struct flip_watch *w);
+
+/* @return "connecting", "live", "stale" or "disconnected". Static. */
+const char *flip_watch_state_name(enum flip_watch_state state);
+
+/* @return "live", "cached" or "default". Static. */
+const char *flip_reason_name(enum flip_reason why);
+
+/* @return the revision of the copy: every change up to it is reflected.
+ *         0 before a state was loaded (values from a last-known-good file
+ *         written for other prefixes do not count). Never decreases,
+ *         except after the history-reset notice described in "How it
+ *         works". */
+uint64_t flip_watch_revision(const struct flip_watch *w);
+
+/* A descriptor that becomes readable whenever the copy or the state
+ * changed, for poll()- or libuv-based applications (uv_poll_start with
+ * UV_READABLE). It is non-blocking: read from it until read() fails with
+ * EAGAIN to clear it (any buffer of at least 8 bytes), then re-read the
+ * flags you need. Owned by the watch; do not close it. Changes coalesce:
+ * one wakeup may stand for many.
+ *
+ * @return the descriptor; valid until flip_watch_stop. */
+int flip_watch_fd(const struct flip_watch *w);
+
+/* Typed reads. Each returns the flag's value when the key is in the copy
+ * with exactly that type (flip_watch_double also takes an int), else
+ * `def`; *why (may be NULL) says which, see "Reads and reasons". Never
+ * block on the network, never allocate. */
+int flip_watch_bool(struct flip_watch *w,
+                    const char *key,
+                    int def,
+                    enum flip_reason *why);
+int64_t flip_watch_int(struct flip_watch *w,
+                       const char *key,
+                       int64_t def,
+                       enum flip_reason *why);
+double flip_watch_double(struct flip_watch *w,
+                         const char *key,
+                         double def,
+                         enum flip_reason *why);
+
+/* Copies a string flag's text (a json flag's text too) into buf, or the
+ * default when the key is unknown or not a string/json flag.
+ *
+ * @param[in]  def NULL means "".
+ * @param[out] buf len bytes; always NUL-terminated when len > 0.
+ * @return FLIP_OK (buf holds the value or the whole default);
+ *         FLIP_TOOBIG (the flag's value needs more than len - 1 bytes: buf
+ *         holds the default instead and *why is DEFAULT; or the default
+ *         itself was cut to fit); FLIP_INVALID (buf NULL or len 0). */
+int flip_watch_string(struct flip_watch *w,
+                      const char *key,
+                      const char *def,
+                      char *buf,
+                      size_t len,
+                      enum flip_reason *why);
+
+/* Copies a whole flag out of the copy, value and audit data.
+ *
+ * @param[out] out released with flip_flag_clear; zeroed unless FLIP_OK.
+ * @return FLIP_OK (*why LIVE or CACHED); FLIP_NOTFOUND (*why DEFAULT);
+ *         FLIP_NOMEM; FLIP_INVALID (key NULL). */
+int flip_watch_get(struct flip_watch *w,
+                   const char *key,
+                   struct flip_flag *out,
+                   enum flip_reason *why);
+
 /* @defgroup text Text conversions (no I/O; usable without a client) */
 
 /* @return "bool", "int", "double", "string", "json", "auto" or "unknown".

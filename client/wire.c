@@ -182,6 +182,7 @@ int wire_init(struct wire *w, const char *addr)
 
     memset(w, 0, sizeof *w);
     w->fd = -1;
+    w->cancel_fd = -1;
     if (wire_addr_split(addr, host, sizeof host, port, sizeof port) !=
         FLIP_OK) {
         return FLIP_INVALID;
@@ -214,18 +215,26 @@ void wire_destroy(struct wire *w)
     w->addr = NULL;
 }
 
-/* Waits until fd is ready for `events` or the deadline passes.
- * FLIP_OK, FLIP_TIMEOUT or FLIP_IOERR (errno set). */
-static int wait_fd(int fd, short events, int64_t deadline)
+/* Waits until fd is ready for `events`, the deadline passes or the
+ * connection's cancel_fd becomes readable. FLIP_OK, FLIP_TIMEOUT,
+ * FLIP_CLOSED (cancelled) or FLIP_IOERR (errno set). */
+static int wait_fd(const struct wire *w, int fd, short events, int64_t deadline)
 {
-    struct pollfd p;
+    struct pollfd p[2];
+    nfds_t n_fds = w->cancel_fd >= 0 ? 2 : 1;
     int n;
 
     for (;;) {
-        p.fd = fd;
-        p.events = events;
-        p.revents = 0;
-        n = poll(&p, 1, remaining_ms(deadline));
+        p[0].fd = fd;
+        p[0].events = events;
+        p[0].revents = 0;
+        p[1].fd = w->cancel_fd;
+        p[1].events = POLLIN;
+        p[1].revents = 0;
+        n = poll(p, n_fds, remaining_ms(deadline));
+        if (n > 0 && n_fds == 2 && p[1].revents != 0) {
+            return FLIP_CLOSED;
+        }
         if (n > 0) {
             return FLIP_OK; /* errors surface from the next recv/send */
         }
@@ -268,9 +277,13 @@ static int connect_one(struct wire *w,
             *rv = FLIP_IOERR;
             goto err_after_socket;
         }
-        *rv = wait_fd(fd, POLLOUT, deadline);
+        *rv = wait_fd(w, fd, POLLOUT, deadline);
         if (*rv == FLIP_TIMEOUT) {
             set_err(w, "connect: timed out");
+            goto err_after_socket;
+        }
+        if (*rv == FLIP_CLOSED) {
+            set_err(w, "connect: cancelled");
             goto err_after_socket;
         }
         if (*rv != FLIP_OK) {
@@ -321,7 +334,7 @@ static int connect_any(struct wire *w, int64_t deadline)
      * on only one of them: try each until one answers. */
     for (ai = res; ai != NULL; ai = ai->ai_next) {
         w->fd = connect_one(w, ai, deadline, &rv);
-        if (w->fd >= 0 || rv == FLIP_TIMEOUT) {
+        if (w->fd >= 0 || rv == FLIP_TIMEOUT || rv == FLIP_CLOSED) {
             break;
         }
     }
@@ -450,9 +463,13 @@ int wire_send(struct wire *w, Flip__Request *req, int64_t deadline)
             continue;
         }
         if (n < 0 && would_block(errno)) {
-            rv = wait_fd(w->fd, POLLOUT, deadline);
+            rv = wait_fd(w, w->fd, POLLOUT, deadline);
             if (rv == FLIP_TIMEOUT) {
                 set_err(w, "send: timed out");
+                goto err;
+            }
+            if (rv == FLIP_CLOSED) {
+                set_err(w, "send: cancelled");
                 goto err;
             }
             if (rv != FLIP_OK) {
@@ -500,9 +517,13 @@ static int read_some(struct wire *w, int64_t deadline)
             set_errno(w, "recv", errno);
             return FLIP_IOERR;
         }
-        rv = wait_fd(w->fd, POLLIN, deadline);
+        rv = wait_fd(w, w->fd, POLLIN, deadline);
         if (rv == FLIP_TIMEOUT) {
             set_err(w, "no answer within the deadline");
+            return rv;
+        }
+        if (rv == FLIP_CLOSED) {
+            set_err(w, "cancelled");
             return rv;
         }
         if (rv != FLIP_OK) {
@@ -536,6 +557,65 @@ int wire_recv(struct wire *w, int64_t deadline, Flip__Response **out)
         if (rv != FLIP_OK) {
             goto err;
         }
+    }
+    rv = codec_response_decode(payload, len, out);
+    buf_consume(&w->in, FRAME_HEADER + len);
+    if (rv != FLIP_OK) {
+        set_err(w, "undecodable response: %s", flip_strerror(rv));
+        goto err;
+    }
+    return FLIP_OK;
+
+err:
+    wire_close(w);
+    return rv;
+}
+
+int wire_try_recv(struct wire *w, Flip__Response **out)
+{
+    const uint8_t *payload;
+    size_t len;
+    ssize_t n;
+    int rv;
+
+    *out = NULL;
+    if (w->fd < 0) {
+        set_err(w, "not connected");
+        return FLIP_CLOSED;
+    }
+    for (;;) {
+        rv = frame_next(&w->in, w->max_frame, &payload, &len);
+        if (rv == FLIP_OK) {
+            break;
+        }
+        if (rv == FLIP_TOOBIG) {
+            set_err(w, "response frame over the %zu-byte limit", w->max_frame);
+            goto err;
+        }
+        rv = buf_reserve(&w->in, WIRE_READ_CHUNK);
+        if (rv != FLIP_OK) {
+            set_err(w, "receive: out of memory");
+            goto err;
+        }
+        n = recv(w->fd, buf_tail(&w->in), WIRE_READ_CHUNK, 0);
+        if (n > 0) {
+            buf_commit(&w->in, (size_t)n);
+            continue;
+        }
+        if (n == 0) {
+            set_err(w, "connection closed by server");
+            rv = FLIP_CLOSED;
+            goto err;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (would_block(errno)) {
+            return FLIP_AGAIN;
+        }
+        set_errno(w, "recv", errno);
+        rv = FLIP_IOERR;
+        goto err;
     }
     rv = codec_response_decode(payload, len, out);
     buf_consume(&w->in, FRAME_HEADER + len);

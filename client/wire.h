@@ -33,6 +33,11 @@ struct wire
     uint64_t next_id; /* id of the next request on this socket */
     uint64_t node_id; /* from HelloResult; 0 when unknown */
     size_t max_frame; /* frame limit agreed in Hello, both directions */
+    /* -1, or a descriptor the owner makes readable to abandon every wait
+     * of this connection at once (a watch being stopped): the waiting call
+     * then fails with FLIP_CLOSED ("cancelled") and closes the socket.
+     * Borrowed, never closed here; wire_init sets -1. */
+    int cancel_fd;
     struct buf in;    /* received bytes not yet decoded; owned */
     struct buf out;   /* scratch for one encoded request; owned */
     char errmsg[320]; /* why the last failing call failed */
@@ -86,6 +91,12 @@ int wire_call(struct wire *w,
  * wire_call. */
 int wire_send(struct wire *w, Flip__Request *req, int64_t deadline);
 int wire_recv(struct wire *w, int64_t deadline, Flip__Response **out);
+
+/* wire_recv without waiting, for callers that poll() the socket
+ * themselves: returns a frame already buffered, else reads what the socket
+ * has right now. FLIP_AGAIN (connection kept) when no whole frame is
+ * available yet; otherwise as wire_recv. */
+int wire_try_recv(struct wire *w, Flip__Response **out);
 
 /* Splits "host:port" or "[v6]:port" into NUL-terminated parts.
  * @return FLIP_OK or FLIP_INVALID (empty host, port not 1..65535, too

@@ -215,6 +215,14 @@ static int fsm_snapshot(struct raft_fsm *rf,
     size_t len = 0;
     int rv;
 
+    /* libraft 0.22.1 applies committed entries on a follower before they
+     * are on its own disk, and a local snapshot taken past last_stored
+     * corrupts its log trail (docs/known-issues.md): wait until they are. */
+    if (f->raft->last_stored < raft_last_applied(f->raft) ||
+        (f->gate != NULL && !f->gate(f->gate_data))) {
+        f->n_declined++;
+        return RAFT_BUSY;
+    }
     b = raft_malloc(sizeof *b);
     if (b == NULL) {
         return RAFT_NOMEM;

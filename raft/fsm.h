@@ -58,9 +58,16 @@ struct fsm_observer
     void (*on_restored)(void *data, uint64_t index);
 };
 
+/* Asked before every local snapshot; returning 0 declines it (libraft
+ * retries on a later apply). See node.c for why a node declines. */
+typedef int (*fsm_snapshot_gate)(void *data);
+
 struct fsm
 {
     struct raft_fsm raft_fsm; /* handed to raft_init */
+    fsm_snapshot_gate gate;   /* NULL = always allowed */
+    void *gate_data;
+    uint64_t n_declined; /* local snapshots declined by the gate */
     struct raft *raft;        /* set before raft_start: index of an apply */
     struct store *store;      /* not owned */
     struct fsm_observer observer;

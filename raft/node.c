@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -104,6 +105,36 @@ uint64_t node_leaderless_ms(const struct node *n)
     return now > n->last_contact ? now - n->last_contact : 0;
 }
 
+/* libraft 0.22.1 crashes a follower that takes its own snapshot while the
+ * leader is installing one on it (assertions in TrailSnapshot and
+ * legacyApply in a debug build, SIGSEGV in Debian's): it happens when a
+ * follower comes back after a stall or a partition, replays its log past
+ * the snapshot threshold, and the leader, which compacted past it, sends
+ * InstallSnapshot at the same moment. See docs/known-issues.md. A
+ * follower therefore declines local snapshots for a while after any sign
+ * that it fell behind: start-up, no known leader, or its loop stalled. */
+#define SNAPSHOT_HOLD_EXTRA_MS 3000
+
+static void hold_snapshots(struct node *n, uint64_t now)
+{
+    uint64_t until = now + 2 * n->config.election_ms + SNAPSHOT_HOLD_EXTRA_MS;
+    if (until > n->snapshot_hold) {
+        n->snapshot_hold = until;
+    }
+}
+
+static int snapshot_gate(void *data)
+{
+    struct node *n = data;
+    if (getenv("FLIP_NO_SNAPSHOT_HOLD") != NULL) {
+        return 1; /* to reproduce the libraft bug */
+    }
+    if (raft_state(&n->raft) == RAFT_LEADER) {
+        return 1; /* nobody installs a snapshot on the leader */
+    }
+    return uv_now(n->loop) >= n->snapshot_hold;
+}
+
 /* Polls raft's state; libraft 0.22 has no state-change callback. */
 static void monitor_tick(uv_timer_t *t)
 {
@@ -121,6 +152,10 @@ static void monitor_tick(uv_timer_t *t)
     if (leader != 0) {
         n->last_contact = uv_now(n->loop);
     }
+    if (leader == 0 || uv_now(n->loop) - n->last_tick > n->config.election_ms) {
+        hold_snapshots(n, uv_now(n->loop));
+    }
+    n->last_tick = uv_now(n->loop);
     if (role != n->role) {
         int old = n->role;
         n->role = role;
@@ -210,6 +245,8 @@ int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
         return rv;
     }
     fsm_init(&n->fsm, n->store);
+    n->fsm.gate = snapshot_gate;
+    n->fsm.gate_data = n;
     n->transport.version = 1; /* 0.22: RAFT_INVALID otherwise */
     rv = raft_uv_tcp_init(&n->transport, loop);
     if (rv != 0) {
@@ -284,6 +321,8 @@ int node_start(struct node *n)
     }
     n->role = raft_state(&n->raft);
     n->last_contact = uv_now(n->loop);
+    n->last_tick = uv_now(n->loop);
+    hold_snapshots(n, uv_now(n->loop));
     uv_timer_init(n->loop, &n->monitor);
     n->monitor_started = 1;
     n->monitor.data = n;

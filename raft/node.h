@@ -69,6 +69,8 @@ struct node
     uint64_t leader_id; /* last seen leader, 0 = none */
     uint64_t term;
     uint64_t last_contact; /* uv_now when a leader was last known */
+    uint64_t last_tick;    /* uv_now of the previous monitor tick */
+    uint64_t snapshot_hold; /* followers take no local snapshot before */
     int closing;
     int monitor_started;
     int raft_closing;

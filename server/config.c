@@ -35,7 +35,8 @@ const char config_usage[] =
     "  --max-conns N           client connection limit (default 100000)\n"
     "  --segment-size BYTES    raft segment size (default 8388608)\n"
     "  --sub-buffer BYTES      output a subscriber may fall behind before it\n"
-    "                          is cut off as slow (default 4194304)\n"
+    "                          is cut off as slow (default 4194304, at\n"
+    "                          least 65536 and twice the largest value)\n"
     "  --sub-heartbeat-ms N    subscription heartbeat interval (default "
     "1000)\n"
     "  --help                  this text\n"
@@ -205,7 +206,7 @@ static const struct opt numeric_opts[] = {
     { "--max-conns", 1, 1000000, offsetof(struct config, max_conns), 4 },
     { "--segment-size", 1024u * 1024u, 64u * 1024u * 1024u,
       offsetof(struct config, segment_size), 9 },
-    { "--sub-buffer", 4096, 1024u * 1024u * 1024u,
+    { "--sub-buffer", 65536, 1024u * 1024u * 1024u,
       offsetof(struct config, sub_buffer), 9 },
     { "--sub-heartbeat-ms", 20, 60000,
       offsetof(struct config, sub_heartbeat_ms), 4 },

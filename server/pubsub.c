@@ -23,6 +23,13 @@ static const struct queue *subs_of(const struct pubsub *ps)
     return &ps->subs;
 }
 
+/* Snapshot and catch-up queue at most this much before waiting for the
+ * socket to drain, so they stay well inside the slow-consumer bound. */
+static size_t pump_limit(const struct pubsub *ps)
+{
+    return ps->bound / 2 < PUMP_CHUNK ? ps->bound / 2 : PUMP_CHUNK;
+}
+
 /* ---- encoding ------------------------------------------------------------ */
 
 /* Encodes one event frame into ps->scratch; FLIP_OK or an error. */
@@ -71,7 +78,9 @@ static int deliver(struct sub *sub)
     if (c->state != CONN_OPEN) {
         return 0;
     }
-    if (conn_backlog(c) > ps->bound) {
+    /* Only LIVE output is pushed regardless of the reader's pace; the pump
+     * limits itself (pump_limit). */
+    if (sub->sub_state == SUB_LIVE && conn_backlog(c) > ps->bound) {
         slow_consumer(sub);
         return 0;
     }
@@ -288,7 +297,7 @@ static int snap_visit(void *arg,
         conn_close(sub->sub_conn, "out of memory");
         return 1;
     }
-    return conn_backlog(sub->sub_conn) >= PUMP_CHUNK;
+    return conn_backlog(sub->sub_conn) >= pump_limit(sub->sub_ps);
 }
 
 /* Streams snapshot items until the socket is full; 1 while alive. */
@@ -312,7 +321,7 @@ static int pump_snapshot(struct sub *sub)
             return 0;
         }
         if (more) {
-            if (conn_backlog(sub->sub_conn) >= PUMP_CHUNK) {
+            if (conn_backlog(sub->sub_conn) >= pump_limit(sub->sub_ps)) {
                 return 1; /* wait for the socket to drain */
             }
             continue;
@@ -400,7 +409,7 @@ static int catchup_visit(void *arg,
         }
         /* stop at a revision boundary once the socket has enough */
         if (cc->rows >= SCAN_ROWS ||
-            conn_backlog(cc->sub->sub_conn) >= PUMP_CHUNK) {
+            conn_backlog(cc->sub->sub_conn) >= pump_limit(cc->sub->sub_ps)) {
             cc->stopped_early = 1;
             return 1;
         }
@@ -460,7 +469,7 @@ static int pump_catchup(struct sub *sub)
             return 0;
         }
         if (cc.stopped_early) {
-            if (conn_backlog(sub->sub_conn) >= PUMP_CHUNK) {
+            if (conn_backlog(sub->sub_conn) >= pump_limit(sub->sub_ps)) {
                 return 1;
             }
             continue;
@@ -484,7 +493,7 @@ void pubsub_pump(struct pubsub *ps)
     for (e = ps->pump.next; e != &ps->pump; e = next) {
         struct sub *sub = CONTAINER_OF(e, struct sub, sub_pump);
         next = e->next;
-        if (conn_backlog(sub->sub_conn) >= PUMP_CHUNK) {
+        if (conn_backlog(sub->sub_conn) >= pump_limit(sub->sub_ps)) {
             continue; /* pubsub_drained brings it back */
         }
         /* a callback below may free `sub`, and with it the next entry's
@@ -852,6 +861,10 @@ static void send_heartbeats(struct pubsub *ps, int stale)
     for (e = ps->subs.next; e != &ps->subs; e = next) {
         struct sub *sub = CONTAINER_OF(e, struct sub, sub_link);
         next = e->next;
+        if (sub->sub_state != SUB_LIVE &&
+            conn_backlog(sub->sub_conn) >= pump_limit(ps)) {
+            continue; /* not reading; its pump is paused, keep it bounded */
+        }
         deliver(sub); /* may unlink sub, never next */
     }
 }

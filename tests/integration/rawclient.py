@@ -206,7 +206,8 @@ def subscribe(addr, prefixes, from_rev, seconds, out, until_rev=None, pause_afte
             out.flush()
             continue
         ev = parse(resp[17][0])
-        rec = {"type": EVENT_TYPES.get(ev.get(1, [0])[0], "?"), "revision": ev.get(2, [0])[0]}
+        rec = {"type": EVENT_TYPES.get(ev.get(1, [0])[0], "?"), "revision": ev.get(2, [0])[0],
+               "t": time.time()}
         if 4 in ev and ev[4][0]:
             rec["resync"] = True
         if 3 in ev:
@@ -297,6 +298,56 @@ def probe(addr, name):
             r = c.recv_frame()
             ids.append(r[1][0])
         return expect(ids == list(range(100, 300)), "200 pipelined requests answered with their ids")
+    if name.startswith("sub-"):
+        return sub_probe(c, name)
+    return expect(False, f"unknown probe {name}")
+
+
+def sub_request(req_id, prefixes=(), from_rev=None):
+    body = b"".join(field_bytes(1, p) for p in prefixes)
+    if from_rev is not None:
+        body += field_varint(2, from_rev)
+    return frame(field_varint(1, req_id) + field_bytes(16, body))
+
+
+def sub_probe(c, name):
+    if name == "sub-wildcard":
+        c.send(sub_request(3, [b"checkout.*"]))
+        st = status_of(c.recv_frame())
+        return expect(st == "INVALID_ARGUMENT", f"wildcard prefix -> {st}")
+    if name == "sub-long-prefix":
+        c.send(sub_request(3, [b"p" * 300]))
+        st = status_of(c.recv_frame())
+        return expect(st == "INVALID_ARGUMENT", f"300-byte prefix -> {st}")
+    if name == "sub-many":
+        c.send(sub_request(3, [b"p%d" % i for i in range(5000)]))
+        st = status_of(c.recv_frame())
+        return expect(st == "INVALID_ARGUMENT", f"5000 prefixes -> {st}")
+    if name == "sub-absurd":
+        c.send(sub_request(3, [], 1 << 63))
+        st = status_of(c.recv_frame())
+        return expect(st == "INVALID_ARGUMENT", f"from_revision 2^63 -> {st}")
+    if name == "sub-twice":
+        c.send(sub_request(3, [b"x."]))
+        st = status_of(c.recv_frame())
+        c.send(sub_request(4, [b"y."]))
+        # the stream of the first subscription may interleave
+        st2 = None
+        for _ in range(50):
+            r = c.recv_frame()
+            if r is not None and 1 in r and r[1][0] == 4:
+                st2 = status_of(r)
+                break
+        # and the first subscription is still alive: a status request works
+        c.send(frame(field_varint(1, 5) + field_bytes(15, b"")))
+        st3 = None
+        for _ in range(50):
+            r = c.recv_frame()
+            if r is not None and 1 in r and r[1][0] == 5:
+                st3 = status_of(r)
+                break
+        return expect(st == "OK" and st2 == "INVALID_ARGUMENT" and st3 == "OK",
+                      f"subscribe -> {st}, again -> {st2}, then status -> {st3}")
     return expect(False, f"unknown probe {name}")
 
 

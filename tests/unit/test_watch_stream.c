@@ -1,0 +1,1397 @@
+/* flip_watch against fake nodes: threads with a listening socket that
+ * speak the subscription frames from a script, so each test can stage a
+ * failover, a silent node, a leaderless node, a resync, a slow-consumer
+ * cut, a history reset or a cluster that is down.
+ *
+ * The watch's files are compiled in here (see test_watch_cache.c for
+ * why); watch.c wants _GNU_SOURCE before any system header. */
+#ifdef __linux__
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../lib/runner.h"
+#include "../lib/tmpdir.h"
+#include "client/lkg.h"
+#include "client/watch.c"
+#include "client/wloop.c"
+#include "lib/heap.h"
+#include "proto/codec.h"
+
+/* ---- time --------------------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+    return wire_now_ms();
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+#define WAIT_FOR(cond, ms)                                            \
+    do {                                                              \
+        int64_t until_ = now_ms() + (ms);                             \
+        while (!(cond) && now_ms() < until_) {                        \
+            sleep_ms(5);                                              \
+        }                                                             \
+        if (!(cond)) {                                                \
+            fprintf(stderr, "  waited %d ms for: %s\n", (ms), #cond); \
+        }                                                             \
+        CHECK(cond);                                                  \
+    } while (0)
+
+/* ---- what the watch told the application -------------------------------- */
+
+#define REC_MAX 1024
+
+struct rec
+{
+    pthread_mutex_t mu;
+    char lines[REC_MAX][200];
+    int n;
+};
+
+static struct rec rec = { PTHREAD_MUTEX_INITIALIZER, { { 0 } }, 0 };
+
+static void rec_add(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void rec_add(const char *fmt, ...)
+{
+    va_list ap;
+
+    pthread_mutex_lock(&rec.mu);
+    if (rec.n < REC_MAX) {
+        va_start(ap, fmt);
+        vsnprintf(rec.lines[rec.n], sizeof rec.lines[0], fmt, ap);
+        va_end(ap);
+        if (getenv("FLIP_TEST_VERBOSE") != NULL) {
+            fprintf(stderr, "  event: %s\n", rec.lines[rec.n]);
+        }
+        rec.n++;
+    }
+    pthread_mutex_unlock(&rec.mu);
+}
+
+/* Index of the first line at or after `from` containing needle, or -1. */
+static int rec_find(const char *needle, int from)
+{
+    int found = -1;
+
+    pthread_mutex_lock(&rec.mu);
+    for (int i = from < 0 ? 0 : from; i < rec.n && found < 0; i++) {
+        if (strstr(rec.lines[i], needle) != NULL) {
+            found = i;
+        }
+    }
+    pthread_mutex_unlock(&rec.mu);
+    return found;
+}
+
+static int rec_count(const char *needle)
+{
+    int n = 0;
+
+    for (int i = rec_find(needle, 0); i >= 0; i = rec_find(needle, i + 1)) {
+        n++;
+    }
+    return n;
+}
+
+static void rec_on_event(void *data, const struct flip_watch_event *ev)
+{
+    char *text = NULL;
+
+    (void)data;
+    switch (ev->type) {
+    case FLIP_EV_SNAPSHOT_BEGIN:
+        rec_add("begin %llu%s", (unsigned long long)ev->revision,
+                ev->resync ? " resync" : "");
+        break;
+    case FLIP_EV_SNAPSHOT_ITEM:
+    case FLIP_EV_CHANGE:
+        CHECK_EQ_INT(flip_value_format(&ev->flag->value, 0, &text), FLIP_OK);
+        rec_add("%s %s=%s @%llu",
+                ev->type == FLIP_EV_CHANGE ? "change" : "item", ev->flag->key,
+                text, (unsigned long long)ev->revision);
+        flip_text_free(text);
+        break;
+    case FLIP_EV_SNAPSHOT_END:
+        rec_add("end %llu", (unsigned long long)ev->revision);
+        break;
+    case FLIP_EV_DELETE:
+        rec_add("delete %s @%llu%s", ev->flag->key,
+                (unsigned long long)ev->revision, ev->resync ? " resync" : "");
+        break;
+    case FLIP_EV_STATE:
+        rec_add("state %s: %s", flip_watch_state_name(ev->state), ev->detail);
+        break;
+    case FLIP_EV_NOTICE:
+        rec_add("notice %s", ev->detail);
+        break;
+    }
+}
+
+/* ---- fake nodes -----------------------------------------------------------
+ */
+
+struct scenario;
+
+/* One subscription session, after SubscribeResult was sent. */
+typedef void (*session_fn)(struct scenario *s, int fd, int nth);
+
+/* Shared by the fake nodes of a test: sessions are numbered in the order
+ * they subscribe, whichever node they reach. */
+struct scenario
+{
+    pthread_mutex_t mu;
+    int sessions;
+    int has_from[32];
+    uint64_t from[32];
+    /* SubscribeResult.applied_revision to answer */
+    _Atomic uint64_t applied;
+    atomic_int stop;
+    session_fn fn;
+};
+
+struct fake
+{
+    struct scenario *s;
+    int lfd;
+    uint16_t port;
+    char addr[32];
+    pthread_t th;
+    uint64_t node_id;
+    atomic_int has_leader; /* Status answer */
+    atomic_int blackhole;  /* accept and never answer */
+    atomic_int subscribes; /* Subscribe requests it got */
+};
+
+static int read_full(int fd, void *p, size_t n)
+{
+    uint8_t *b = p;
+
+    while (n > 0) {
+        ssize_t k = recv(fd, b, n, 0);
+        if (k <= 0) {
+            return 0;
+        }
+        b += k;
+        n -= (size_t)k;
+    }
+    return 1;
+}
+
+static Flip__Request *fk_recv(int fd)
+{
+    Flip__Request *req = NULL;
+    uint8_t hdr[4];
+    uint8_t *body;
+    uint32_t len;
+
+    if (!read_full(fd, hdr, 4)) {
+        return NULL;
+    }
+    len = buf_get_u32be(hdr);
+    body = flip_malloc(len > 0 ? len : 1);
+    if (read_full(fd, body, len)) {
+        (void)codec_request_decode(body, len, &req);
+    }
+    flip_free(body);
+    return req;
+}
+
+static void fk_send(int fd, const Flip__Response *r)
+{
+    struct buf b;
+    const uint8_t *p;
+    size_t n;
+
+    buf_init(&b);
+    CHECK_EQ_INT(codec_response_encode(r, 1u << 24, &b), FLIP_OK);
+    p = buf_head(&b);
+    n = buf_len(&b);
+    while (n > 0) {
+        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+        if (k <= 0) {
+            break; /* the watch left: fine */
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    buf_close(&b);
+}
+
+static void fk_event(int fd,
+                     Flip__EventType type,
+                     uint64_t rev,
+                     Flip__Flag **flags,
+                     size_t n,
+                     int resync,
+                     Flip__Heartbeat *hb)
+{
+    Flip__Response r = FLIP__RESPONSE__INIT;
+    Flip__Event ev = FLIP__EVENT__INIT;
+
+    ev.has_type = 1;
+    ev.type = type;
+    ev.has_revision = 1;
+    ev.revision = rev;
+    ev.flags = flags;
+    ev.n_flags = n;
+    if (resync) {
+        ev.has_resync = 1;
+        ev.resync = 1;
+        ev.reason = (char *)"the change log no longer reaches back";
+    }
+    ev.heartbeat = hb;
+    r.result_case = FLIP__RESPONSE__RESULT_EVENT;
+    r.event = &ev;
+    fk_send(fd, &r);
+}
+
+static void fk_begin(int fd, uint64_t rev, int resync)
+{
+    fk_event(fd, FLIP__EVENT_TYPE__SNAPSHOT_BEGIN, rev, NULL, 0, resync, NULL);
+}
+
+static void fk_end(int fd, uint64_t rev)
+{
+    fk_event(fd, FLIP__EVENT_TYPE__SNAPSHOT_END, rev, NULL, 0, 0, NULL);
+}
+
+/* One flag with a value given as text, typed like `flipctl set`. */
+static void fk_flag(int fd,
+                    Flip__EventType type,
+                    uint64_t rev,
+                    const char *key,
+                    const char *text)
+{
+    Flip__Flag f = FLIP__FLAG__INIT;
+    Flip__Value v = FLIP__VALUE__INIT;
+    Flip__Flag *fl[1] = { &f };
+    struct flip_value val;
+
+    f.key = (char *)key;
+    f.has_revision = 1;
+    f.revision = rev;
+    f.actor = (char *)"fake";
+    if (text == NULL) {
+        f.has_deleted = 1;
+        f.deleted = 1;
+    } else {
+        CHECK_EQ_INT(flip_value_parse(text, FLIP_TYPE_AUTO, &val), FLIP_OK);
+        switch (val.type) {
+        case FLIP_TYPE_BOOL:
+            v.kind_case = FLIP__VALUE__KIND_BOOL_VALUE;
+            v.bool_value = val.u.b;
+            break;
+        case FLIP_TYPE_INT:
+            v.kind_case = FLIP__VALUE__KIND_INT_VALUE;
+            v.int_value = val.u.i;
+            break;
+        case FLIP_TYPE_DOUBLE:
+            v.kind_case = FLIP__VALUE__KIND_DOUBLE_VALUE;
+            v.double_value = val.u.d;
+            break;
+        case FLIP_TYPE_JSON:
+            v.kind_case = FLIP__VALUE__KIND_JSON_VALUE;
+            v.json_value = (char *)val.u.s;
+            break;
+        default:
+            v.kind_case = FLIP__VALUE__KIND_STRING_VALUE;
+            v.string_value = (char *)val.u.s;
+            break;
+        }
+        f.value = &v;
+    }
+    fk_event(fd, type, rev, fl, 1, 0, NULL);
+}
+
+static void fk_item(int fd, uint64_t rev, const char *key, const char *text)
+{
+    fk_flag(fd, FLIP__EVENT_TYPE__SNAPSHOT_ITEM, rev, key, text);
+}
+
+/* A CHANGE of one key; text NULL deletes it. */
+static void fk_change(int fd, uint64_t rev, const char *key, const char *text)
+{
+    fk_flag(fd, FLIP__EVENT_TYPE__CHANGE, rev, key, text);
+}
+
+static void fk_heartbeat(int fd, uint64_t applied, int stale)
+{
+    Flip__Heartbeat hb = FLIP__HEARTBEAT__INIT;
+
+    hb.has_applied_revision = 1;
+    hb.applied_revision = applied;
+    hb.has_stale = 1;
+    hb.stale = stale;
+    hb.has_leader_id = 1;
+    hb.leader_id = stale ? 0 : 1;
+    hb.has_leaderless_ms = 1;
+    hb.leaderless_ms = stale ? 900 : 0;
+    fk_event(fd, FLIP__EVENT_TYPE__HEARTBEAT, 0, NULL, 0, 0, &hb);
+}
+
+static void fk_error(int fd, Flip__Status st, uint64_t resume)
+{
+    Flip__Response r = FLIP__RESPONSE__INIT;
+    Flip__Error e = FLIP__ERROR__INIT;
+
+    e.has_status = 1;
+    e.status = st;
+    e.message = (char *)"fake error";
+    if (resume != 0) {
+        e.has_resume_revision = 1;
+        e.resume_revision = resume;
+    }
+    r.error = &e;
+    fk_send(fd, &r);
+}
+
+/* Keeps the session open for up to ms, sending a heartbeat every 100 ms
+ * when applied != 0; returns early when the watch closes the connection
+ * or the test ends. */
+static void fk_hold(struct scenario *s, int fd, int ms, uint64_t applied)
+{
+    int64_t until = now_ms() + ms;
+    struct pollfd p;
+    char junk[256];
+
+    while (now_ms() < until && !s->stop) {
+        p.fd = fd;
+        p.events = POLLIN;
+        p.revents = 0;
+        if (poll(&p, 1, 100) > 0 && recv(fd, junk, sizeof junk, 0) <= 0) {
+            return;
+        }
+        if (applied != 0) {
+            fk_heartbeat(fd, applied, 0);
+        }
+    }
+}
+
+static void fk_reply(int fd, uint64_t id, Flip__Response *r)
+{
+    r->has_id = 1;
+    r->id = id;
+    fk_send(fd, r);
+}
+
+/* Serves one connection: Hello, any Status, then a Subscribe, which
+ * starts the scenario's next session. */
+static void fk_serve(struct fake *f, int fd)
+{
+    struct scenario *s = f->s;
+    Flip__Request *req;
+    Flip__Response r = FLIP__RESPONSE__INIT;
+    Flip__HelloResult h = FLIP__HELLO_RESULT__INIT;
+    Flip__StatusResult st = FLIP__STATUS_RESULT__INIT;
+    Flip__SubscribeResult sr = FLIP__SUBSCRIBE_RESULT__INIT;
+    int nth;
+
+    while ((req = fk_recv(fd)) != NULL) {
+        flip__response__init(&r);
+        if (f->blackhole) {
+            codec_request_free(req);
+            fk_hold(s, fd, 10000, 0);
+            return;
+        }
+        switch (req->op_case) {
+        case FLIP__REQUEST__OP_HELLO:
+            h.has_protocol_version = 1;
+            h.protocol_version = 1;
+            h.has_node_id = 1;
+            h.node_id = f->node_id;
+            r.result_case = FLIP__RESPONSE__RESULT_HELLO;
+            r.hello = &h;
+            fk_reply(fd, req->id, &r);
+            break;
+        case FLIP__REQUEST__OP_STATUS:
+            st.has_leader_id = 1;
+            st.leader_id = f->has_leader ? f->node_id : 0;
+            st.role = (char *)(f->has_leader ? "leader" : "follower");
+            st.has_last_contact_ms = 1;
+            st.last_contact_ms = f->has_leader ? 0 : 5000;
+            r.result_case = FLIP__RESPONSE__RESULT_STATUS;
+            r.status = &st;
+            fk_reply(fd, req->id, &r);
+            break;
+        case FLIP__REQUEST__OP_SUBSCRIBE:
+            pthread_mutex_lock(&s->mu);
+            nth = s->sessions++;
+            f->subscribes++;
+            if (nth < 32) {
+                s->has_from[nth] = req->subscribe->has_from_revision;
+                s->from[nth] = req->subscribe->from_revision;
+            }
+            pthread_mutex_unlock(&s->mu);
+            sr.has_node_id = 1;
+            sr.node_id = f->node_id;
+            sr.has_applied_revision = 1;
+            sr.applied_revision = s->applied;
+            sr.has_heartbeat_ms = 1;
+            sr.heartbeat_ms = 100;
+            r.result_case = FLIP__RESPONSE__RESULT_SUBSCRIBE;
+            r.subscribe = &sr;
+            fk_reply(fd, req->id, &r);
+            codec_request_free(req);
+            s->fn(s, fd, nth);
+            return;
+        default:
+            fk_error(fd, FLIP__STATUS__UNKNOWN_TYPE, 0);
+            break;
+        }
+        codec_request_free(req);
+    }
+}
+
+static void *fk_main(void *arg)
+{
+    struct fake *f = arg;
+    struct timeval tv = { 5, 0 };
+    struct pollfd p;
+    int fd;
+
+    while (!f->s->stop) {
+        p.fd = f->lfd;
+        p.events = POLLIN;
+        p.revents = 0;
+        if (poll(&p, 1, 20) <= 0) {
+            continue;
+        }
+        fd = accept(f->lfd, NULL, NULL);
+        if (fd < 0) {
+            continue;
+        }
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        fk_serve(f, fd);
+        close(fd);
+    }
+    return NULL;
+}
+
+/* Binds 127.0.0.1:port (0: any) and serves it from a thread. */
+static void fake_start(struct fake *f,
+                       struct scenario *s,
+                       uint64_t node_id,
+                       uint16_t port)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    int one = 1;
+
+    memset(f, 0, sizeof *f);
+    f->s = s;
+    f->node_id = node_id;
+    f->has_leader = 1;
+    f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(f->lfd >= 0);
+    setsockopt(f->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(bind(f->lfd, (struct sockaddr *)&a, sizeof a) == 0);
+    CHECK(listen(f->lfd, 16) == 0);
+    CHECK(getsockname(f->lfd, (struct sockaddr *)&a, &len) == 0);
+    f->port = ntohs(a.sin_port);
+    snprintf(f->addr, sizeof f->addr, "127.0.0.1:%u", (unsigned)f->port);
+    CHECK(pthread_create(&f->th, NULL, fk_main, f) == 0);
+}
+
+static void fakes_stop(struct scenario *s, struct fake *f, int n)
+{
+    s->stop = 1;
+    for (int i = 0; i < n; i++) {
+        pthread_join(f[i].th, NULL);
+        close(f[i].lfd);
+    }
+}
+
+/* A port nothing listens on (bound then released). */
+static uint16_t free_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    uint16_t port;
+
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+static void scenario_init(struct scenario *s, session_fn fn, uint64_t applied)
+{
+    memset(s, 0, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+    s->fn = fn;
+    s->applied = applied;
+}
+
+static int sessions(struct scenario *s)
+{
+    int n;
+
+    pthread_mutex_lock(&s->mu);
+    n = s->sessions;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+static struct flip_watch *start_watch(const char *endpoints,
+                                      const char *cache,
+                                      unsigned stale_after_ms,
+                                      uint64_t from)
+{
+    struct flip_watch_options o;
+    struct flip_watch *w = NULL;
+
+    memset(&o, 0, sizeof o);
+    o.endpoints = endpoints;
+    o.cache_path = cache;
+    o.stale_after_ms = stale_after_ms;
+    o.from_revision = from;
+    o.on_event = rec_on_event;
+    CHECK_EQ_INT(flip_watch_start(&w, &o), FLIP_OK);
+    return w;
+}
+
+/* ---- a snapshot, changes, and typed reads ---------------------------------
+ */
+
+static int same(double a, double b)
+{
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+static void session_typed(struct scenario *s, int fd, int nth)
+{
+    (void)nth;
+    fk_begin(fd, 10, 0);
+    fk_item(fd, 10, "b.bool", "true");
+    fk_item(fd, 10, "d.double", "2.5");
+    fk_item(fd, 10, "i.big", "1152921504606846976");
+    fk_item(fd, 10, "i.int", "42");
+    fk_item(fd, 10, "j.json", "{\"a\":1}");
+    fk_item(fd, 10, "s.str", "hello");
+    fk_item(fd, 10, "x.gone", "1");
+    fk_end(fd, 10);
+    fk_heartbeat(fd, 10, 0);
+    fk_change(fd, 11, "i.int", "43");
+    fk_change(fd, 12, "x.gone", NULL);
+    fk_hold(s, fd, 10000, 12);
+}
+
+/* The snapshot then the changes reach the application in order, the copy
+ * follows them, and reads answer LIVE for the right type and the caller's
+ * default (DEFAULT) for anything else, never a converted or cut value. */
+TEST(watch_snapshot_changes_and_typed_reads, 15)
+{
+    struct scenario s;
+    struct fake f;
+    struct flip_watch *w;
+    struct flip_flag flag;
+    enum flip_reason why;
+    struct pollfd p;
+    char buf[64];
+
+    scenario_init(&s, session_typed, 10);
+    fake_start(&f, &s, 1, 0);
+    w = start_watch(f.addr, NULL, 0, 0);
+    WAIT_FOR(flip_watch_revision(w) == 12, 3000);
+    CHECK(flip_watch_state(w) == FLIP_WATCH_LIVE);
+    /* the copy changes first, then the application hears of it */
+    WAIT_FOR(rec_find("delete x.gone", 0) >= 0, 1000);
+    CHECK(s.has_from[0] == 0);
+    /* order of events */
+    CHECK(rec_find("begin 10", 0) >= 0);
+    CHECK(rec_find("item b.bool=true @10", 0) > rec_find("begin 10", 0));
+    CHECK(rec_find("end 10", 0) > rec_find("item x.gone=1", 0));
+    CHECK(rec_find("state live", 0) > rec_find("end 10", 0));
+    CHECK(rec_find("change i.int=43 @11", 0) > rec_find("end 10", 0));
+    CHECK(rec_find("delete x.gone @12", 0) > rec_find("change i.int=43", 0));
+    /* typed reads */
+    CHECK_EQ_INT(flip_watch_bool(w, "b.bool", 0, &why), 1);
+    CHECK_EQ_INT(why, FLIP_REASON_LIVE);
+    CHECK_EQ_INT(flip_watch_int(w, "i.int", 0, &why), 43);
+    CHECK_EQ_INT(why, FLIP_REASON_LIVE);
+    CHECK(same(flip_watch_double(w, "d.double", 0, &why), 2.5));
+    CHECK(same(flip_watch_double(w, "i.int", 0, &why), 43.0)); /* widens */
+    CHECK_EQ_INT(why, FLIP_REASON_LIVE);
+    CHECK(same(flip_watch_double(w, "i.big", -1, &why), -1)); /* inexact */
+    CHECK_EQ_INT(why, FLIP_REASON_DEFAULT);
+    CHECK_EQ_INT(flip_watch_bool(w, "i.int", 0, &why), 0); /* wrong type */
+    CHECK_EQ_INT(why, FLIP_REASON_DEFAULT);
+    CHECK_EQ_INT(flip_watch_int(w, "b.bool", 7, &why), 7);
+    CHECK_EQ_INT(why, FLIP_REASON_DEFAULT);
+    CHECK_EQ_INT(flip_watch_int(w, "d.double", 7, &why), 7);
+    CHECK_EQ_INT(flip_watch_int(w, "no.such", 7, &why), 7);
+    CHECK_EQ_INT(why, FLIP_REASON_DEFAULT);
+    CHECK_EQ_INT(flip_watch_int(w, NULL, 8, NULL), 8);
+    CHECK_EQ_INT(flip_watch_bool(w, "x.gone", 0, &why), 0); /* deleted */
+    CHECK_EQ_INT(why, FLIP_REASON_DEFAULT);
+    CHECK_EQ_INT(flip_watch_string(w, "s.str", "d", buf, sizeof buf, &why),
+                 FLIP_OK);
+    CHECK(strcmp(buf, "hello") == 0 && why == FLIP_REASON_LIVE);
+    CHECK_EQ_INT(flip_watch_string(w, "j.json", "d", buf, sizeof buf, &why),
+                 FLIP_OK);
+    CHECK(strcmp(buf, "{\"a\":1}") == 0);
+    CHECK_EQ_INT(flip_watch_string(w, "i.int", "dflt", buf, sizeof buf, &why),
+                 FLIP_OK);
+    CHECK(strcmp(buf, "dflt") == 0 && why == FLIP_REASON_DEFAULT);
+    CHECK_EQ_INT(flip_watch_string(w, "s.str", "dflt", buf, 3, &why),
+                 FLIP_TOOBIG); /* "hello" does not fit: the default, cut */
+    CHECK(strcmp(buf, "df") == 0 && why == FLIP_REASON_DEFAULT);
+    CHECK_EQ_INT(flip_watch_string(w, "s.str", NULL, buf, 0, &why),
+                 FLIP_INVALID);
+    CHECK_EQ_INT(flip_watch_get(w, "i.int", &flag, &why), FLIP_OK);
+    CHECK(flag.value.type == FLIP_TYPE_INT && flag.value.u.i == 43);
+    CHECK(flag.revision == 11 && strcmp(flag.actor, "fake") == 0);
+    CHECK_EQ_INT(why, FLIP_REASON_LIVE);
+    flip_flag_clear(&flag);
+    CHECK_EQ_INT(flip_watch_get(w, "x.gone", &flag, &why), FLIP_NOTFOUND);
+    CHECK_EQ_INT(why, FLIP_REASON_DEFAULT);
+    /* the descriptor says something changed */
+    p.fd = flip_watch_fd(w);
+    p.events = POLLIN;
+    p.revents = 0;
+    CHECK_EQ_INT(poll(&p, 1, 0), 1);
+    while (read(p.fd, buf, sizeof buf) > 0) {
+    }
+    CHECK_EQ_INT(poll(&p, 1, 0), 0);
+    flip_watch_stop(w);
+    fakes_stop(&s, &f, 1);
+}
+
+/* ---- failover -------------------------------------------------------------
+ */
+
+static void session_failover(struct scenario *s, int fd, int nth)
+{
+    if (nth == 0) {
+        fk_begin(fd, 5, 0);
+        fk_item(fd, 5, "a", "1");
+        fk_end(fd, 5);
+        fk_heartbeat(fd, 5, 0);
+        fk_change(fd, 6, "a", "2");
+        fk_change(fd, 7, "a", "3");
+        fk_hold(s, fd, 1200, 7); /* a good session, then the node dies */
+        s->applied = 9;
+        return;
+    }
+    fk_change(fd, 8, "a", "4");
+    fk_change(fd, 9, "a", "5");
+    fk_hold(s, fd, 10000, 9);
+}
+
+/* When the node dies, the watch resumes on the other one from the last
+ * revision it applied: every change exactly once, in order. */
+TEST(watch_failover_resumes_without_gap_or_duplicate, 15)
+{
+    struct scenario s;
+    struct fake f[2];
+    struct flip_watch *w;
+    char eps[80];
+
+    scenario_init(&s, session_failover, 5);
+    fake_start(&f[0], &s, 1, 0);
+    fake_start(&f[1], &s, 2, 0);
+    snprintf(eps, sizeof eps, "%s,%s", f[0].addr, f[1].addr);
+    w = start_watch(eps, NULL, 0, 0);
+    WAIT_FOR(flip_watch_revision(w) == 9, 5000);
+    WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_LIVE, 2000);
+    CHECK_EQ_INT(sessions(&s), 2);
+    CHECK(s.has_from[1] && s.from[1] == 7);
+    for (int v = 2; v <= 5; v++) {
+        char needle[32];
+        snprintf(needle, sizeof needle, "change a=%d @%d", v, v + 4);
+        CHECK_EQ_INT(rec_count(needle), 1);
+    }
+    WAIT_FOR(rec_find("state live", rec_find("state connecting", 0)) >= 0,
+             1000);
+    CHECK(rec_find("state connecting: failing over", 0) >
+          rec_find("change a=3 @7", 0));
+    CHECK(rec_find("state live", rec_find("state connecting", 0)) >
+          rec_find("change a=5", 0)); /* live once caught up */
+    CHECK_EQ_INT(flip_watch_int(w, "a", 0, NULL), 5);
+    flip_watch_stop(w);
+    fakes_stop(&s, f, 2);
+}
+
+static void session_duplicate(struct scenario *s, int fd, int nth)
+{
+    if (nth == 0) {
+        fk_begin(fd, 10, 0);
+        fk_item(fd, 10, "a", "1");
+        fk_end(fd, 10);
+        fk_change(fd, 11, "a", "2");
+        fk_change(fd, 11, "a", "3"); /* a revision already applied */
+        fk_change(fd, 12, "a", "9");
+        fk_hold(s, fd, 10000, 12);
+        return;
+    }
+    fk_change(fd, 12, "a", "4");
+    fk_hold(s, fd, 10000, 12);
+}
+
+/* A CHANGE at or below the revision applied is a protocol error: never
+ * applied; the watch leaves the node and resumes elsewhere from its own
+ * revision. */
+TEST(watch_change_at_old_revision_is_refused, 15)
+{
+    struct scenario s;
+    struct fake f[2];
+    struct flip_watch *w;
+    char eps[80];
+
+    scenario_init(&s, session_duplicate, 10);
+    fake_start(&f[0], &s, 1, 0);
+    fake_start(&f[1], &s, 2, 0);
+    snprintf(eps, sizeof eps, "%s,%s", f[0].addr, f[1].addr);
+    w = start_watch(eps, NULL, 0, 0);
+    WAIT_FOR(flip_watch_revision(w) == 12 && sessions(&s) == 2, 5000);
+    CHECK(s.from[1] == 11);
+    CHECK_EQ_INT(rec_count("change a=3"), 0);
+    CHECK_EQ_INT(rec_count("change a=9"), 0);
+    CHECK(rec_find("protocol error", 0) >= 0);
+    WAIT_FOR(flip_watch_int(w, "a", 0, NULL) == 4, 2000);
+    flip_watch_stop(w);
+    fakes_stop(&s, f, 2);
+}
+
+static void session_silent(struct scenario *s, int fd, int nth)
+{
+    if (nth == 0) {
+        fk_begin(fd, 3, 0);
+        fk_item(fd, 3, "a", "1");
+        fk_end(fd, 3);
+        fk_hold(s, fd, 10000, 0); /* open, but not a word more */
+        return;
+    }
+    fk_change(fd, 4, "a", "2");
+    fk_hold(s, fd, 10000, 4);
+}
+
+/* A node that goes quiet (no event, no heartbeat) for stale_after_ms is
+ * left, although its connection is still open. */
+TEST(watch_silent_node_is_left, 15)
+{
+    struct scenario s;
+    struct fake f[2];
+    struct flip_watch *w;
+    char eps[80];
+    int64_t t0;
+
+    scenario_init(&s, session_silent, 3);
+    fake_start(&f[0], &s, 1, 0);
+    fake_start(&f[1], &s, 2, 0);
+    snprintf(eps, sizeof eps, "%s,%s", f[0].addr, f[1].addr);
+    w = start_watch(eps, NULL, 300, 0);
+    WAIT_FOR(flip_watch_revision(w) == 3, 3000);
+    t0 = now_ms();
+    WAIT_FOR(flip_watch_revision(w) == 4, 3000);
+    CHECK(now_ms() - t0 >= 200);
+    CHECK(rec_find("no event or heartbeat for 300 ms", 0) >= 0);
+    CHECK(s.from[1] == 3);
+    flip_watch_stop(w);
+    fakes_stop(&s, f, 2);
+}
+
+static void session_slow(struct scenario *s, int fd, int nth)
+{
+    if (nth == 0) {
+        fk_begin(fd, 5, 0);
+        fk_item(fd, 5, "a", "1");
+        fk_end(fd, 5);
+        fk_change(fd, 6, "a", "2");
+        fk_error(fd, FLIP__STATUS__SLOW_CONSUMER, 6);
+        return;
+    }
+    fk_change(fd, 7, "a", "3");
+    fk_hold(s, fd, 10000, 7);
+}
+
+/* Cut off as a slow consumer, the watch resumes from its own revision. */
+TEST(watch_slow_consumer_resumes, 15)
+{
+    struct scenario s;
+    struct fake f;
+    struct flip_watch *w;
+
+    scenario_init(&s, session_slow, 5);
+    fake_start(&f, &s, 1, 0);
+    w = start_watch(f.addr, NULL, 0, 0);
+    WAIT_FOR(flip_watch_revision(w) == 7, 5000);
+    CHECK(s.has_from[1] && s.from[1] == 6);
+    CHECK(rec_find("SLOW_CONSUMER", 0) >= 0);
+    CHECK_EQ_INT(rec_count("change a=2"), 1);
+    flip_watch_stop(w);
+    fakes_stop(&s, &f, 1);
+}
+
+/* ---- resync ---------------------------------------------------------------
+ */
+
+static void session_resync(struct scenario *s, int fd, int nth)
+{
+    if (nth == 0) {
+        fk_begin(fd, 10, 0);
+        fk_item(fd, 10, "a", "1");
+        fk_item(fd, 10, "b", "2");
+        fk_item(fd, 10, "c", "3");
+        fk_end(fd, 10);
+        fk_hold(s, fd, 1100, 10);
+        s->applied = 20;
+        return;
+    }
+    fk_begin(fd, 20, 1);
+    fk_item(fd, 20, "a", "10");
+    fk_item(fd, 20, "d", "4");
+    fk_end(fd, 20);
+    fk_hold(s, fd, 10000, 20);
+}
+
+/* A resync snapshot replaces the whole state at once; the keys it lacks
+ * are reported deleted and read as the default from then on. */
+TEST(watch_resync_replaces_state, 15)
+{
+    struct scenario s;
+    struct fake f;
+    struct flip_watch *w;
+    enum flip_reason why;
+
+    scenario_init(&s, session_resync, 10);
+    fake_start(&f, &s, 1, 0);
+    w = start_watch(f.addr, NULL, 0, 0);
+    WAIT_FOR(flip_watch_revision(w) == 20, 5000);
+    WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_LIVE, 2000);
+    CHECK(s.from[1] == 10);
+    CHECK(rec_find("begin 20 resync", 0) >= 0);
+    CHECK(rec_find("delete b @20 resync", 0) > rec_find("begin 20", 0));
+    CHECK(rec_find("delete c @20 resync", 0) > rec_find("begin 20", 0));
+    CHECK(rec_find("end 20", 0) > rec_find("delete c", 0));
+    CHECK_EQ_INT(rec_count("delete a"), 0);
+    CHECK_EQ_INT(flip_watch_int(w, "a", 0, &why), 10);
+    CHECK_EQ_INT(flip_watch_int(w, "b", -1, &why), -1);
+    CHECK_EQ_INT(why, FLIP_REASON_DEFAULT);
+    CHECK_EQ_INT(flip_watch_int(w, "d", 0, &why), 4);
+    flip_watch_stop(w);
+    fakes_stop(&s, &f, 1);
+}
+
+/* ---- leaderless nodes -----------------------------------------------------
+ */
+
+static void session_plain(struct scenario *s, int fd, int nth)
+{
+    if (!s->has_from[nth < 32 ? nth : 31]) {
+        fk_begin(fd, s->applied, 0);
+        fk_item(fd, s->applied, "a", "1");
+        fk_end(fd, s->applied);
+    }
+    fk_hold(s, fd, 10000, s->applied);
+}
+
+/* A node that knows no leader is skipped at connect time while another
+ * node is worth trying. */
+TEST(watch_leaderless_node_is_skipped, 15)
+{
+    struct scenario s;
+    struct fake f[2];
+    struct flip_watch *w;
+    char eps[80];
+
+    scenario_init(&s, session_plain, 5);
+    fake_start(&f[0], &s, 1, 0);
+    fake_start(&f[1], &s, 2, 0);
+    f[0].has_leader = 0;
+    snprintf(eps, sizeof eps, "%s,%s", f[0].addr, f[1].addr);
+    w = start_watch(eps, NULL, 0, 0);
+    WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_LIVE, 3000);
+    CHECK_EQ_INT(f[0].subscribes, 0);
+    CHECK_EQ_INT(f[1].subscribes, 1);
+    flip_watch_stop(w);
+    fakes_stop(&s, f, 2);
+}
+
+/* The only node knows no leader: it is still used, and the watch says
+ * STALE, serving its values as CACHED, until the node has a leader. */
+static void session_stale_then_fine(struct scenario *s, int fd, int nth)
+{
+    (void)nth;
+    fk_begin(fd, 5, 0);
+    fk_item(fd, 5, "a", "1");
+    fk_end(fd, 5);
+    for (int i = 0; i < 5; i++) {
+        fk_heartbeat(fd, 5, 1);
+        sleep_ms(100);
+    }
+    fk_hold(s, fd, 10000, 5);
+}
+
+TEST(watch_only_node_leaderless_is_stale_then_live, 15)
+{
+    struct scenario s;
+    struct fake f;
+    struct flip_watch *w;
+    enum flip_reason why;
+
+    scenario_init(&s, session_stale_then_fine, 5);
+    fake_start(&f, &s, 1, 0);
+    f.has_leader = 0;
+    w = start_watch(f.addr, NULL, 0, 0);
+    WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_STALE, 3000);
+    CHECK_EQ_INT(flip_watch_int(w, "a", 0, &why), 1);
+    CHECK_EQ_INT(why, FLIP_REASON_CACHED);
+    CHECK(rec_count("state live") == 0); /* never claimed live meanwhile */
+    f.has_leader = 1;
+    WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_LIVE, 3000);
+    CHECK_EQ_INT(flip_watch_int(w, "a", 0, &why), 1);
+    CHECK_EQ_INT(why, FLIP_REASON_LIVE);
+    flip_watch_stop(w);
+    fakes_stop(&s, &f, 1);
+}
+
+static void session_goes_stale(struct scenario *s, int fd, int nth)
+{
+    if (nth == 0) {
+        fk_begin(fd, 5, 0);
+        fk_item(fd, 5, "a", "1");
+        fk_end(fd, 5);
+        fk_heartbeat(fd, 5, 0);
+        sleep_ms(200);
+        for (int i = 0; i < 40 && !s->stop; i++) { /* stale from now on */
+            fk_heartbeat(fd, 5, 1);
+            if (poll(&(struct pollfd){ fd, POLLIN, 0 }, 1, 100) > 0) {
+                return; /* the watch left */
+            }
+        }
+        return;
+    }
+    fk_change(fd, 6, "a", "2");
+    fk_hold(s, fd, 10000, 6);
+}
+
+/* When its node reports itself stale, the watch says STALE, asks the other
+ * node, and moves there since that one has a leader. */
+TEST(watch_stale_node_is_replaced, 15)
+{
+    struct scenario s;
+    struct fake f[2];
+    struct flip_watch *w;
+    char eps[80];
+
+    scenario_init(&s, session_goes_stale, 5);
+    fake_start(&f[0], &s, 1, 0);
+    fake_start(&f[1], &s, 2, 0);
+    snprintf(eps, sizeof eps, "%s,%s", f[0].addr, f[1].addr);
+    w = start_watch(eps, NULL, 0, 0);
+    WAIT_FOR(flip_watch_revision(w) == 6, 5000);
+    WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_LIVE, 2000);
+    WAIT_FOR(rec_find("state live", rec_find("state stale", 0)) >= 0, 1000);
+    CHECK(rec_find("state stale", 0) >= 0);
+    CHECK(rec_find("notice leaving", 0) > rec_find("state stale", 0));
+    CHECK(rec_find("state live", rec_find("state stale", 0)) >= 0);
+    CHECK(s.from[1] == 5);
+    flip_watch_stop(w);
+    fakes_stop(&s, f, 2);
+}
+
+/* ---- revisions from another history -------------------------------------- */
+
+static void session_behind(struct scenario *s, int fd, int nth)
+{
+    if (s->has_from[nth < 32 ? nth : 31]) {
+        fk_heartbeat(fd, 50, 0); /* the node waits a little... */
+        fk_error(fd, FLIP__STATUS__AHEAD_OF_NODE, 0);
+        return;
+    }
+    fk_begin(fd, 50, 0);
+    fk_item(fd, 50, "a", "1");
+    fk_end(fd, 50);
+    fk_hold(s, fd, 10000, 50);
+}
+
+/* A revision that every node is behind, round after round (the cluster
+ * was rebuilt), is given up for a fresh snapshot rather than wedging the
+ * watch forever; a node merely behind is never taken as caught up. */
+TEST(watch_behind_everywhere_takes_fresh_snapshot, 20)
+{
+    struct scenario s;
+    struct fake f[2];
+    struct flip_watch *w;
+    char eps[80];
+
+    scenario_init(&s, session_behind, 50);
+    fake_start(&f[0], &s, 1, 0);
+    fake_start(&f[1], &s, 2, 0);
+    snprintf(eps, sizeof eps, "%s,%s", f[0].addr, f[1].addr);
+    w = start_watch(eps, NULL, 0, 1000);
+    WAIT_FOR(flip_watch_revision(w) == 50, 10000);
+    WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_LIVE, 2000);
+    WAIT_FOR(rec_find("state live", 0) >= 0, 1000);
+    CHECK(rec_find("notice every node is behind revision 1000", 0) >= 0);
+    CHECK(rec_find("state live", 0) > rec_find("notice every node", 0));
+    CHECK(sessions(&s) >= 5); /* two full rounds of AHEAD_OF_NODE first */
+    CHECK(!s.has_from[sessions(&s) - 1]);
+    CHECK_EQ_INT(flip_watch_int(w, "a", 0, NULL), 1);
+    flip_watch_stop(w);
+    fakes_stop(&s, f, 2);
+}
+
+/* ---- fail static ----------------------------------------------------------
+ */
+
+/* A last-known-good file holding flag "a" (JSON text), written for
+ * `prefix` (NULL: every flag). */
+static void write_lkg_for(const char *path,
+                          uint64_t rev,
+                          const char *flag_json,
+                          const char *prefix)
+{
+    struct wcache c;
+    struct wprefixes ps;
+    struct flip_flag *f = wcache_flag_new();
+    struct flip_flag *old = NULL;
+    struct buf img;
+    const char *why = NULL;
+    char msg[LKG_MSG_MAX];
+
+    wcache_init(&c);
+    CHECK_EQ_INT(wprefixes_make(&ps, &prefix, prefix != NULL, &why), FLIP_OK);
+    f->key = flip_strdup("a");
+    f->actor = flip_strdup("");
+    f->reason = flip_strdup("");
+    f->value.type = FLIP_TYPE_JSON;
+    f->value.u.s = flip_strdup(flag_json);
+    f->revision = rev;
+    CHECK_EQ_INT(wcache_put(&c, f, &old), FLIP_OK);
+    c.revision = rev;
+    buf_init(&img);
+    CHECK_EQ_INT(lkg_encode(&c, &ps, &img), FLIP_OK);
+    CHECK_EQ_INT(
+        lkg_store(path, buf_head(&img), buf_len(&img), msg, sizeof msg),
+        FLIP_OK);
+    buf_close(&img);
+    wcache_clear(&c);
+    wprefixes_clear(&ps);
+}
+
+static void write_lkg(const char *path, uint64_t rev, const char *flag_json)
+{
+    write_lkg_for(path, rev, flag_json, NULL);
+}
+
+static uint64_t lkg_revision(const char *path, char *json, size_t len)
+{
+    struct wcache c;
+    struct wprefixes ps;
+    const struct flip_flag *f;
+    const char *why = NULL;
+    char msg[LKG_MSG_MAX];
+    int resumable = 0;
+    uint64_t rev = 0;
+
+    wcache_init(&c);
+    CHECK_EQ_INT(wprefixes_make(&ps, NULL, 0, &why), FLIP_OK);
+    if (lkg_load(path, &ps, &c, &resumable, msg, sizeof msg) == FLIP_OK) {
+        rev = c.revision;
+        f = wcache_get(&c, "a");
+        snprintf(
+            json, len, "%s",
+            f != NULL && f->value.type == FLIP_TYPE_JSON ? f->value.u.s : "");
+    }
+    wcache_clear(&c);
+    wprefixes_clear(&ps);
+    return rev;
+}
+
+static void session_after_outage(struct scenario *s, int fd, int nth)
+{
+    (void)nth;
+    fk_change(fd, 8, "a", "{\"v\":2}");
+    fk_hold(s, fd, 10000, 8);
+}
+
+/* With the whole cluster down, start returns at once and reads give the
+ * last-known-good values (CACHED) or the defaults; when a node comes
+ * back the watch resumes from the file's revision, goes LIVE, and the
+ * file follows the changes. */
+TEST(watch_cluster_down_serves_lkg_then_goes_live, 20)
+{
+    struct scenario s;
+    struct fake f;
+    struct flip_watch *w;
+    enum flip_reason why;
+    char dir[256];
+    char path[300];
+    char eps[80];
+    char buf[64];
+    uint16_t p1 = free_port();
+    uint16_t p2 = free_port();
+    int64_t t0;
+
+    tmpdir_make(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/flags.lkg", dir);
+    write_lkg(path, 7, "{\"v\":1}");
+    snprintf(eps, sizeof eps, "127.0.0.1:%u,127.0.0.1:%u", (unsigned)p1,
+             (unsigned)p2);
+    scenario_init(&s, session_after_outage, 8);
+    t0 = now_ms();
+    w = start_watch(eps, path, 0, 0);
+    CHECK(now_ms() - t0 < 200);
+    CHECK_EQ_INT(flip_watch_string(w, "a", "", buf, sizeof buf, &why), FLIP_OK);
+    CHECK(strcmp(buf, "{\"v\":1}") == 0);
+    CHECK_EQ_INT(why, FLIP_REASON_CACHED);
+    CHECK_EQ_INT(flip_watch_revision(w), 7);
+    CHECK_EQ_INT(flip_watch_int(w, "b", 3, &why), 3);
+    CHECK_EQ_INT(why, FLIP_REASON_DEFAULT);
+    WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_DISCONNECTED, 3000);
+    CHECK_EQ_INT(flip_watch_string(w, "a", "", buf, sizeof buf, &why), FLIP_OK);
+    CHECK_EQ_INT(why, FLIP_REASON_CACHED);
+    fake_start(&f, &s, 1, p2); /* a node comes back */
+    WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_LIVE, 5000);
+    CHECK(s.has_from[0] && s.from[0] == 7);
+    CHECK_EQ_INT(flip_watch_string(w, "a", "", buf, sizeof buf, &why), FLIP_OK);
+    CHECK(strcmp(buf, "{\"v\":2}") == 0);
+    CHECK_EQ_INT(why, FLIP_REASON_LIVE);
+    /* the file follows, debounced, while running */
+    WAIT_FOR(lkg_revision(path, buf, sizeof buf) == 8, 2000);
+    CHECK(strcmp(buf, "{\"v\":2}") == 0);
+    flip_watch_stop(w);
+    fakes_stop(&s, &f, 1);
+    tmpdir_remove(dir);
+}
+
+/* A corrupt last-known-good file is ignored whole, with a notice, and
+ * reads fall back to the defaults. */
+TEST(watch_corrupt_lkg_is_ignored_with_notice, 10)
+{
+    struct flip_watch *w;
+    enum flip_reason why;
+    char dir[256];
+    char path[300];
+    char eps[40];
+    FILE *fp;
+
+    tmpdir_make(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/flags.lkg", dir);
+    write_lkg(path, 7, "{\"v\":1}");
+    fp = fopen(path, "r+");
+    CHECK(fp != NULL);
+    fseek(fp, 60, SEEK_SET);
+    fputc('#', fp);
+    fclose(fp);
+    snprintf(eps, sizeof eps, "127.0.0.1:%u", (unsigned)free_port());
+    w = start_watch(eps, path, 0, 0);
+    CHECK_EQ_INT(flip_watch_revision(w), 0);
+    CHECK_EQ_INT(flip_watch_bool(w, "a", 1, &why), 1);
+    CHECK_EQ_INT(why, FLIP_REASON_DEFAULT);
+    WAIT_FOR(rec_find("checksum mismatch", 0) >= 0, 2000);
+    CHECK(rec_find("notice last-known-good file", 0) >= 0);
+    flip_watch_stop(w);
+    tmpdir_remove(dir);
+}
+
+/* ---- catching up ----------------------------------------------------------
+ */
+
+static void session_catchup(struct scenario *s, int fd, int nth)
+{
+    (void)nth;
+    sleep_ms(400); /* the catch-up is slow to come */
+    fk_change(fd, 12, "a", "{\"v\":3}");
+    fk_hold(s, fd, 10000, 12);
+}
+
+/* Resuming, the watch is not LIVE before it has the changes the node had
+ * when it accepted the subscription: a read never says LIVE for a value
+ * that was already overwritten. */
+TEST(watch_resume_is_live_only_once_caught_up, 15)
+{
+    struct scenario s;
+    struct fake f;
+    struct flip_watch *w;
+    enum flip_reason why;
+    char dir[256];
+    char path[300];
+    char buf[64];
+
+    tmpdir_make(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/flags.lkg", dir);
+    write_lkg(path, 10, "{\"v\":1}");
+    scenario_init(&s, session_catchup, 12);
+    fake_start(&f, &s, 1, 0);
+    w = start_watch(f.addr, path, 2000, 0); /* the pause is not silence */
+    WAIT_FOR(sessions(&s) == 1, 3000);
+    sleep_ms(150);
+    CHECK(flip_watch_state(w) != FLIP_WATCH_LIVE);
+    CHECK_EQ_INT(flip_watch_string(w, "a", "", buf, sizeof buf, &why), FLIP_OK);
+    CHECK_EQ_INT(why, FLIP_REASON_CACHED);
+    WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_LIVE, 3000);
+    CHECK_EQ_INT(flip_watch_string(w, "a", "", buf, sizeof buf, &why), FLIP_OK);
+    CHECK(strcmp(buf, "{\"v\":3}") == 0);
+    CHECK_EQ_INT(why, FLIP_REASON_LIVE);
+    flip_watch_stop(w);
+    fakes_stop(&s, &f, 1);
+    tmpdir_remove(dir);
+}
+
+/* ---- lifecycle ------------------------------------------------------------
+ */
+
+/* Stop does not wait out a node that never answers. */
+TEST(watch_stop_is_prompt, 10)
+{
+    struct scenario s;
+    struct fake f;
+    struct flip_watch *w;
+    int64_t t0;
+
+    scenario_init(&s, session_plain, 5);
+    fake_start(&f, &s, 1, 0);
+    f.blackhole = 1;
+    w = start_watch(f.addr, NULL, 0, 0);
+    sleep_ms(150); /* inside the Hello wait */
+    t0 = now_ms();
+    flip_watch_stop(w);
+    CHECK(now_ms() - t0 < 300);
+    fakes_stop(&s, &f, 1);
+}
+
+/* Bad options are refused up front, before any thread exists. */
+TEST(watch_start_rejects_bad_options, 10)
+{
+    static const char *const bad_prefix[] = { "ok.", "not ok" };
+    const char *lots[WCACHE_MAX_PREFIXES + 1];
+    struct flip_watch_options o;
+    struct flip_watch *w = (struct flip_watch *)&o;
+
+    CHECK_EQ_INT(flip_watch_start(&w, NULL), FLIP_INVALID);
+    CHECK(w == NULL);
+    memset(&o, 0, sizeof o);
+    CHECK_EQ_INT(flip_watch_start(&w, &o), FLIP_INVALID);
+    o.endpoints = "";
+    CHECK_EQ_INT(flip_watch_start(&w, &o), FLIP_INVALID);
+    o.endpoints = "no-port";
+    CHECK_EQ_INT(flip_watch_start(&w, &o), FLIP_INVALID);
+    o.endpoints = "127.0.0.1:1";
+    o.prefixes = bad_prefix;
+    o.n_prefixes = 2;
+    CHECK_EQ_INT(flip_watch_start(&w, &o), FLIP_INVALID);
+    for (size_t i = 0; i <= WCACHE_MAX_PREFIXES; i++) {
+        lots[i] = "p";
+    }
+    o.prefixes = lots;
+    o.n_prefixes = WCACHE_MAX_PREFIXES + 1;
+    CHECK_EQ_INT(flip_watch_start(&w, &o), FLIP_INVALID);
+    o.n_prefixes = WCACHE_MAX_PREFIXES;
+    CHECK_EQ_INT(flip_watch_start(&w, &o), FLIP_OK);
+    CHECK(flip_watch_state(w) == FLIP_WATCH_CONNECTING ||
+          flip_watch_state(w) == FLIP_WATCH_DISCONNECTED); /* refused */
+    flip_watch_stop(w);
+    flip_watch_stop(NULL);
+}
+
+/* ---- last-known-good files of other watches --------------------------------
+ */
+
+static void session_fresh(struct scenario *s, int fd, int nth)
+{
+    if (s->has_from[nth < 32 ? nth : 31]) {
+        fk_error(fd, FLIP__STATUS__INTERNAL, 0); /* not expected */
+        return;
+    }
+    fk_begin(fd, 30, 0);
+    fk_item(fd, 30, "z", "1");
+    fk_end(fd, 30);
+    fk_hold(s, fd, 10000, 30);
+}
+
+/* A file written for narrower prefixes is served (CACHED), but its
+ * revision is no resume point: the watch takes a full snapshot, which
+ * replaces the values and is then written back. */
+TEST(watch_lkg_for_other_prefixes_is_values_only, 15)
+{
+    struct scenario s;
+    struct fake f;
+    struct flip_watch *w;
+    enum flip_reason why;
+    char dir[256];
+    char path[300];
+    char buf[64];
+
+    tmpdir_make(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/flags.lkg", dir);
+    write_lkg_for(path, 7, "{\"v\":1}", "a");
+    scenario_init(&s, session_fresh, 30);
+    fake_start(&f, &s, 1, free_port());
+    f.blackhole = 1; /* not yet: look at the loaded state first */
+    w = start_watch(f.addr, path, 0, 0);
+    CHECK_EQ_INT(flip_watch_revision(w), 0);
+    CHECK_EQ_INT(flip_watch_string(w, "a", "", buf, sizeof buf, &why), FLIP_OK);
+    CHECK(strcmp(buf, "{\"v\":1}") == 0 && why == FLIP_REASON_CACHED);
+    WAIT_FOR(rec_find("notice last-known-good file", 0) >= 0, 2000);
+    CHECK(rec_find("other prefixes", 0) >= 0);
+    f.blackhole = 0;
+    WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_LIVE, 5000);
+    CHECK(!s.has_from[sessions(&s) - 1]);
+    CHECK_EQ_INT(flip_watch_revision(w), 30);
+    CHECK(rec_find("delete a @30", 0) >= 0);
+    CHECK_EQ_INT(flip_watch_string(w, "a", "dflt", buf, sizeof buf, &why),
+                 FLIP_OK);
+    CHECK(strcmp(buf, "dflt") == 0 && why == FLIP_REASON_DEFAULT);
+    flip_watch_stop(w);
+    CHECK_EQ_INT(lkg_revision(path, buf, sizeof buf), 30);
+    fakes_stop(&s, &f, 1);
+    tmpdir_remove(dir);
+}
+
+/* cache_readonly: the file is loaded and resumed from, never written. */
+TEST(watch_lkg_readonly_is_never_written, 15)
+{
+    struct scenario s;
+    struct fake f;
+    struct flip_watch_options o;
+    struct flip_watch *w = NULL;
+    char dir[256];
+    char path[300];
+    char buf[64];
+
+    tmpdir_make(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/flags.lkg", dir);
+    write_lkg(path, 7, "{\"v\":1}");
+    scenario_init(&s, session_after_outage, 8);
+    fake_start(&f, &s, 1, 0);
+    memset(&o, 0, sizeof o);
+    o.endpoints = f.addr;
+    o.cache_path = path;
+    o.cache_readonly = 1;
+    o.on_event = rec_on_event;
+    CHECK_EQ_INT(flip_watch_start(&w, &o), FLIP_OK);
+    WAIT_FOR(flip_watch_revision(w) == 8, 5000);
+    CHECK(s.from[0] == 7);
+    sleep_ms(300);
+    flip_watch_stop(w);
+    CHECK_EQ_INT(lkg_revision(path, buf, sizeof buf), 7);
+    CHECK(strcmp(buf, "{\"v\":1}") == 0);
+    fakes_stop(&s, &f, 1);
+    tmpdir_remove(dir);
+}
