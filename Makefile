@@ -35,6 +35,20 @@ PKGS     := raft libuv libprotobuf-c
 DEP_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 DEP_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lraft -luv -lprotobuf-c) -llmdb -lpthread -lm
 
+# Refuse libraft 0.15 (Debian 12's own): it diverges replicas under faults.
+RAFT_VERSION := $(shell pkg-config --modversion raft 2>/dev/null)
+ifneq ($(filter deps clean format format-check check-layers,$(MAKECMDGOALS)),$(MAKECMDGOALS))
+ifeq ($(RAFT_VERSION),)
+ifneq ($(MAKECMDGOALS),run)
+ifneq ($(MAKECMDGOALS),test)
+$(warning libraft not found: run `make deps` (or `make run` / `make test`))
+endif
+endif
+else ifneq ($(filter 0.1%,$(RAFT_VERSION)),)
+$(error libraft $(RAFT_VERSION) is unsafe (commits without a majority); install 0.22.1 from <codename>-backports: deploy/install-deps.sh)
+endif
+endif
+
 GEN      := $(BUILD)/gen/proto
 INC      := -I. -I$(GEN)
 CFLAGS_ALL = $(STD) $(OPT) $(SAN) $(INC) $(DEP_CFLAGS) -MMD -MP

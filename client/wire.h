@@ -2,7 +2,8 @@
  *
  * Owns the socket, the Hello handshake, framing and request ids; knows
  * nothing about leaders, retries or which node to ask (client.c) and is
- * meant to be reused as-is by the subscription stream (client/sub.c).
+ * reused by the watch's subscription stream (client/wloop.c, which
+ * polls the socket itself and reads with wire_try_recv).
  *
  * Every call takes an absolute deadline (wire_now_ms() clock) and never
  * blocks past it: the socket is non-blocking and every wait is a poll().

@@ -79,8 +79,9 @@ static void pause_ms(struct flip_watch *w, int64_t ms)
     p.revents = 0;
     while (ms > 0 && !stopping(w)) {
         int64_t until = wire_now_ms() + ms;
-        if (poll(&p, 1, (int)ms) != 0 && errno != EINTR) {
-            return;
+        int n = poll(&p, 1, (int)ms);
+        if (n > 0 || (n < 0 && errno != EINTR)) {
+            return; /* stopping (or poll is broken: do not spin) */
         }
         ms = until - wire_now_ms();
     }

@@ -11,6 +11,13 @@
 #include "lib/err.h"
 #include "lib/log.h"
 
+/* libraft 0.15 (Debian 12's own) commits entries without a real majority
+ * and diverges replicas under faults; 0.22.1 from bookworm-backports is the
+ * version this code is written and tested against. */
+#if !defined(RAFT_VERSION_NUMBER) || RAFT_VERSION_NUMBER < 2201
+#error "flipd needs libraft >= 0.22.1 (bookworm-backports); 0.15 is unsafe"
+#endif
+
 #define MONITOR_MS 10
 
 static int mkdir_p(const char *path)

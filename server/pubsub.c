@@ -189,6 +189,9 @@ void pubsub_unsubscribe(struct sub *sub)
     pump_del(sub);
     queue_remove(&sub->sub_link);
     ps->n_subs--;
+    if (sub->sub_state == SUB_WAITING) {
+        ps->n_waiting--;
+    }
     sub->sub_dead = 1;
     sub->sub_conn = NULL;
     queue_insert_tail(&ps->dead, &sub->sub_link);
@@ -237,6 +240,8 @@ static int start_snapshot(struct sub *sub, int resync, const char *why)
     return send_simple(sub, FLIP__EVENT_TYPE__SNAPSHOT_BEGIN,
                        sub->sub_snap_rev, resync, why);
 }
+
+static int encode_heartbeat(struct pubsub *ps);
 
 static void start_catchup(struct sub *sub)
 {
@@ -345,9 +350,10 @@ static int pump_snapshot(struct sub *sub)
 struct catchup_ctx
 {
     struct sub *sub;
-    uint64_t group_rev;     /* revision of the rows collected */
-    Flip__Flag *group[64];  /* matching rows of group_rev */
+    uint64_t group_rev;    /* revision of the rows collected */
+    Flip__Flag **group;    /* matching rows of group_rev; owned */
     size_t n_group;
+    size_t cap_group;
     size_t rows;
     int alive;
     int stopped_early;
@@ -420,10 +426,22 @@ static int catchup_visit(void *arg,
         flip_errorf("pubsub: a change-log row does not decode; skipped");
         return 0;
     }
-    if (flag->key == NULL || !sub_matches(cc->sub, flag->key) ||
-        cc->n_group == sizeof cc->group / sizeof cc->group[0]) {
+    if (flag->key == NULL || !sub_matches(cc->sub, flag->key)) {
         fsm_free_record(flag);
         return 0;
+    }
+    if (cc->n_group == cc->cap_group) {
+        size_t cap = cc->cap_group == 0 ? 8 : cc->cap_group * 2;
+        Flip__Flag **grown = flip_realloc(cc->group, cap * sizeof *grown);
+        if (grown == NULL) {
+            /* dropping a row would be a silent gap: cut the subscriber */
+            fsm_free_record(flag);
+            cc->alive = 0;
+            conn_close(cc->sub->sub_conn, "out of memory during catch-up");
+            return 1;
+        }
+        cc->group = grown;
+        cc->cap_group = cap;
     }
     if (flag->value == NULL) {
         flag->has_deleted = 1;
@@ -461,6 +479,7 @@ static int pump_catchup(struct sub *sub)
             group_flush(&cc); /* the last revision of the log */
         }
         group_clear(&cc);
+        flip_free(cc.group);
         if (!cc.alive) {
             return 0;
         }
@@ -481,6 +500,9 @@ static int pump_catchup(struct sub *sub)
         }
         sub->sub_state = SUB_LIVE;
         pump_del(sub);
+        if (encode_heartbeat(sub->sub_ps) == FLIP_OK) {
+            return deliver(sub);
+        }
         return 1;
     }
 }
@@ -653,6 +675,7 @@ void pubsub_subscribe(struct pubsub *ps,
          * up rather than send anything older than the client has. */
         unsigned wait = 2 * ps->srv->config.election_ms;
         sub->sub_state = SUB_WAITING;
+        ps->n_waiting++;
         sub->sub_deadline =
             uv_now(ps->srv->loop) + (wait > WAIT_MIN_MS ? wait : WAIT_MIN_MS);
         return;
@@ -771,12 +794,16 @@ void pubsub_on_applied(struct pubsub *ps,
     int shared_ready = 0;
     struct queue *e;
 
-    /* Subscribers waiting for this node to reach their revision. */
-    QUEUE_FOREACH(e, subs_of(ps))
-    {
-        struct sub *sub = CONTAINER_OF(e, struct sub, sub_link);
-        if (sub->sub_state == SUB_WAITING && index >= sub->sub_rev) {
-            start_catchup(sub);
+    /* Subscribers waiting for this node to reach their revision (rare:
+     * only after a client moved here from a node that was ahead). */
+    if (ps->n_waiting > 0) {
+        QUEUE_FOREACH(e, subs_of(ps))
+        {
+            struct sub *sub = CONTAINER_OF(e, struct sub, sub_link);
+            if (sub->sub_state == SUB_WAITING && index >= sub->sub_rev) {
+                ps->n_waiting--;
+                start_catchup(sub);
+            }
         }
     }
     if (cmd == NULL || ps->n_subs == 0) {
@@ -815,7 +842,6 @@ void pubsub_on_restored(struct pubsub *ps, uint64_t index)
 {
     struct queue *e;
 
-    (void)index;
     /* The store jumped forward: whatever the subscribers miss is in the
      * restored change log, or they get a resync. */
     QUEUE_FOREACH(e, subs_of(ps))
@@ -823,20 +849,22 @@ void pubsub_on_restored(struct pubsub *ps, uint64_t index)
         struct sub *sub = CONTAINER_OF(e, struct sub, sub_link);
         if (sub->sub_state == SUB_LIVE) {
             start_catchup(sub);
+        } else if (sub->sub_state == SUB_WAITING && index >= sub->sub_rev) {
+            ps->n_waiting--;
+            start_catchup(sub);
         }
     }
 }
 
 /* ---- heartbeats and deadlines -------------------------------------------- */
 
-static void send_heartbeats(struct pubsub *ps, int stale)
+/* Encodes the node's heartbeat into ps->scratch. */
+static int encode_heartbeat(struct pubsub *ps)
 {
     struct node *n = &ps->srv->node;
     const struct node_member *leader = node_leader(n);
     Flip__Event ev = FLIP__EVENT__INIT;
     Flip__Heartbeat hb = FLIP__HEARTBEAT__INIT;
-    struct queue *e;
-    struct queue *next;
 
     hb.has_node_id = 1;
     hb.node_id = ps->srv->config.id;
@@ -849,23 +877,34 @@ static void send_heartbeats(struct pubsub *ps, int stale)
     hb.has_leaderless_ms = 1;
     hb.leaderless_ms = node_leaderless_ms(n);
     hb.has_stale = 1;
-    hb.stale = stale;
+    hb.stale = ps->last_stale;
     hb.has_term = 1;
     hb.term = n->term;
     ev.has_type = 1;
     ev.type = FLIP__EVENT_TYPE__HEARTBEAT;
     ev.heartbeat = &hb;
-    if (encode_event(ps, &ev) != FLIP_OK) {
+    return encode_event(ps, &ev);
+}
+
+/* Heartbeats go to LIVE subscribers only: every matching change up to a
+ * heartbeat's applied_revision was queued before it (fan-out happens inside
+ * apply), so a client may resume from that revision. Subscribers still in a
+ * snapshot or catch-up see data frames instead, and get a heartbeat the
+ * moment they turn LIVE. */
+static void send_heartbeats(struct pubsub *ps)
+{
+    struct queue *e;
+    struct queue *next;
+
+    if (encode_heartbeat(ps) != FLIP_OK) {
         return;
     }
     for (e = ps->subs.next; e != &ps->subs; e = next) {
         struct sub *sub = CONTAINER_OF(e, struct sub, sub_link);
         next = e->next;
-        if (sub->sub_state != SUB_LIVE &&
-            conn_backlog(sub->sub_conn) >= pump_limit(ps)) {
-            continue; /* not reading; its pump is paused, keep it bounded */
+        if (sub->sub_state == SUB_LIVE) {
+            deliver(sub); /* may unlink sub, never next */
         }
-        deliver(sub); /* may unlink sub, never next */
     }
 }
 
@@ -906,7 +945,7 @@ static void tick(uv_timer_t *t)
         }
         ps->last_heartbeat = now;
         ps->last_stale = stale;
-        send_heartbeats(ps, stale);
+        send_heartbeats(ps);
     }
     reap_dead(ps);
 }

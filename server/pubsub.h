@@ -74,6 +74,7 @@ struct pubsub
     struct queue pump;  /* subscribers in SNAPSHOT/CATCHUP with work */
     struct queue dead;  /* unsubscribed, freed once nothing uses them */
     size_t n_subs;
+    size_t n_waiting; /* subscribers in SUB_WAITING */
     uint64_t gen;
     struct sub **hits; /* scratch: matched subscribers of one entry */
     size_t n_hits;

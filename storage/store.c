@@ -461,7 +461,8 @@ int store_get(struct store *s,
 
 static int has_prefix(const MDB_val *k, const void *prefix, size_t plen)
 {
-    return k->mv_size >= plen && memcmp(k->mv_data, prefix, plen) == 0;
+    return plen == 0 ||
+           (k->mv_size >= plen && memcmp(k->mv_data, prefix, plen) == 0);
 }
 
 /* Prefix scan inside an open read txn; see store_scan. */

@@ -1,0 +1,1874 @@
+/* fanout: subscription fan-out of a flipd cluster, seen by N subscribers.
+ *
+ *   fanout --endpoints H:P,... [--n 1000] [--flips 50] [--gap-ms 20]
+ *          [--prefix bench.fan.] [--key bench.fan.k] [--warmup 1]
+ *          [--timeout 5000] [--attach-seconds 60] [--window 256]
+ *          [--max-seconds 120] [--rss-pids PID,...] [--user-ts]
+ *          [--errors 5] [--json]
+ *
+ * One process, one thread. N raw TCP subscriber connections, spread
+ * round-robin over the endpoints, live in one epoll loop. Each sends Hello
+ * (protocol version 1) and Subscribe{prefixes: [PREFIX]} pipelined in one
+ * write, then reads Response frames (u32 big-endian length + protobuf)
+ * incrementally. At most --window connections are being set up at once
+ * (connect, Hello, Subscribe, snapshot) so the listen backlogs never
+ * overflow; the attach phase ends when all N have seen SNAPSHOT_END, or
+ * fails after --attach-seconds.
+ *
+ * Then a writer (the client library, client/flip.h) flips KEY one change at
+ * a time: int values 1..F (after --warmup untimed flips of value 0). For
+ * each flip: t_send, flip_set returns the ack and the revision at t_ack;
+ * then the epoll loop runs until every attached subscriber has received a
+ * CHANGE event at that revision, or --timeout ms after the ack (those that
+ * did not are "missing"). Between flips the loop keeps reading for
+ * --gap-ms (heartbeats).
+ *
+ * Receive times. The loop does not run while flip_set waits for its ack,
+ * and reading 10000 sockets takes this process a while, so the time a
+ * frame is *processed* here is not when it *arrived*. Every socket has
+ * SO_TIMESTAMPNS on: the kernel stamps each segment when it is received,
+ * and recvmsg reports the stamp of the last segment read. Delivery times
+ * are those stamps (CLOCK_REALTIME, compared with realtime t_send / t_ack
+ * taken next to the monotonic ones). A stamp that is missing or
+ * implausible (after the read, or before t_send) is replaced by the read
+ * time and counted. --user-ts turns stamps off: times are read times. The
+ * "seen" figures are always read times (monotonic), i.e. what this
+ * process's loop observed, for comparison.
+ *
+ * Frames are decoded by a small protobuf field scanner (Response.id,
+ * .error{status, message, resume_revision}, the result member, and
+ * Event{type, revision, resync}); the frames of subscriber 0 are also fully
+ * unpacked with the generated protobuf-c code and cross-checked (type,
+ * revision, and for a CHANGE the key and the int value written).
+ *
+ * Reports per flip the ack latency and the last subscriber's delivery after
+ * the ack and after the send; then p50/p99/max over flips of those, the
+ * per-subscriber delivery latency over every subscriber x flip sample,
+ * missing deliveries, disconnects and server errors (SLOW_CONSUMER, ...),
+ * and with --rss-pids the VmRSS/VmHWM of those processes (/proc/PID/status)
+ * once all subscribers are attached and again after the flips.
+ *
+ * Layering: bench/ may include lib/ and client/ only. The generated
+ * flip.pb-c.h types come through client/wire.h (which also supplies
+ * wire_addr_split); requests are packed with flip__request__pack and
+ * framed here (the same bytes proto/codec.c's codec_request_encode
+ * produces).
+ *
+ * Exit status: 0 all flips acked and delivered to every subscriber with no
+ * disconnect or error; 1 something was missing, failed or truncated (the
+ * report says what); 2 usage or setup error (including attach failure). */
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/flip.h"
+#include "client/wire.h"
+#include "lib/buf.h"
+
+#define N_MAX            200000u
+#define FLIPS_MAX        100000u
+#define GAP_MAX_MS       60000u
+#define TIMEOUT_MAX      600000u
+#define MAX_SECONDS      86400u
+#define WARMUP_MAX       100u
+#define ERRORS_MAX       1000u
+#define WINDOW_MAX       100000u
+#define EP_MAX           16
+#define PIDS_MAX         16
+#define FRAME_LIMIT      (1024u * 1024u) /* protocol default frame limit */
+#define RBUF_SIZE        (FRAME_LIMIT + 256u * 1024u)
+#define SAMPLES_MAX      (64u * 1024u * 1024u)
+#define EVENTS_MAX       1024
+#define FD_SPARE         64 /* writer, epoll, /proc reads, stdio */
+#define READS_PER_WAKE   16
+#define STATUS_SLOTS     32
+#define EXIT_FAILED      1
+#define EXIT_USAGE       2
+#define CLIENT_NAME      "fanout"
+#define FRAME_HEADER_LEN 4u /* u32 big-endian payload length */
+#define PREFIX_MAX       257u
+#define MSG_MAX          256
+
+/* Response fields (proto/flip.proto). */
+#define F_RESP_ID     1u
+#define F_RESP_ERROR  2u
+#define F_RESP_HELLO  10u
+#define F_RESP_SUB    16u
+#define F_RESP_EVENT  17u
+#define F_ERR_STATUS  1u
+#define F_ERR_MESSAGE 2u
+#define F_ERR_RESUME  6u
+#define F_EV_TYPE     1u
+#define F_EV_REVISION 2u
+#define F_EV_RESYNC   4u
+
+#define EV_SNAPSHOT_BEGIN 1u
+#define EV_SNAPSHOT_ITEM  2u
+#define EV_SNAPSHOT_END   3u
+#define EV_CHANGE         4u
+#define EV_HEARTBEAT      5u
+
+struct opts
+{
+    const char *endpoints;
+    const char *prefix;
+    const char *key;
+    const char *rss_pids; /* "PID,PID,..." or NULL */
+    unsigned n;
+    unsigned flips;
+    unsigned gap_ms;
+    unsigned warmup;
+    unsigned timeout_ms; /* writer deadline, and delivery wait after ack */
+    unsigned attach_seconds;
+    unsigned window;
+    unsigned max_seconds;
+    unsigned errors;
+    int user_ts;
+    int json;
+};
+
+enum sub_phase
+{
+    SUB_IDLE = 0,    /* not started */
+    SUB_CONNECTING,  /* non-blocking connect in progress */
+    SUB_SUBSCRIBING, /* Hello + Subscribe sent, snapshot not complete */
+    SUB_LIVE,        /* SNAPSHOT_END seen */
+    SUB_DEAD
+};
+
+struct sub
+{
+    int fd;
+    uint8_t phase;
+    uint8_t ep;
+    uint8_t sent; /* bytes of the Hello + Subscribe frames written */
+    uint8_t got_result;
+    uint32_t partial_len; /* bytes of an incomplete frame kept */
+    uint32_t partial_cap;
+    uint8_t *partial;
+    uint64_t last_rev; /* highest CHANGE revision received */
+    uint64_t snap_rev;
+};
+
+struct endpoint
+{
+    char name[WIRE_ADDR_MAX + 1];
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    int family;
+    char role[16]; /* from a status call before the run, "?" if none */
+    uint32_t n_subs;
+    uint32_t n_attached;
+};
+
+struct flip_rec
+{
+    uint64_t rev;
+    int rv;               /* FLIP_OK or the writer's error */
+    int64_t ack_ns;       /* t_ack - t_send */
+    int64_t last_ack_ns;  /* last delivery - t_ack (receive stamps) */
+    int64_t last_send_ns; /* last delivery - t_send */
+    int64_t seen_ack_ns;  /* last processed here - t_ack (monotonic) */
+    int64_t ep_last_ack_ns[EP_MAX]; /* per endpoint, INT64_MIN: none */
+    uint32_t received;
+    uint32_t missing;
+};
+
+struct rss
+{
+    long pid;
+    long rss_kb; /* -1 when unreadable */
+    long hwm_kb;
+};
+
+struct ctx
+{
+    const struct opts *o;
+    struct endpoint ep[EP_MAX];
+    size_t n_ep;
+    struct sub *subs;
+    uint32_t n;
+    int epfd;
+    uint8_t *rbuf;
+    uint8_t greeting[512]; /* Hello + Subscribe frames */
+    size_t greeting_len;
+    uint64_t deadline; /* monotonic ns: --max-seconds */
+    int truncated;
+
+    /* attach */
+    uint32_t next_start;
+    uint32_t inflight;
+    uint32_t n_live;     /* subscribers in SUB_LIVE now */
+    uint32_t n_attached; /* ever reached SUB_LIVE */
+    uint32_t n_attach_failed;
+    uint64_t attach_ns;
+
+    /* the flip being delivered */
+    int flipping;
+    int recording;
+    uint64_t cur_rev;
+    int64_t cur_value;
+    uint64_t t_send_rt;
+    uint64_t t_ack_rt;
+    uint64_t t_ack_mono;
+    uint32_t cur_received;
+    int64_t cur_last_ns; /* latest delivery stamp - t_ack */
+    int64_t cur_seen_ns;
+    int64_t cur_ep_last[EP_MAX];
+    int64_t *s_send; /* per subscriber x flip: delivery - t_send */
+    int64_t *s_ack;  /* delivery - t_ack */
+    size_t n_samples;
+    size_t cap_samples;
+
+    /* counters */
+    uint64_t n_frames;
+    uint64_t n_heartbeats;
+    uint64_t n_changes;
+    uint64_t n_dup;        /* CHANGE at or below the last revision seen */
+    uint64_t n_late;       /* a previous flip's revision, after its wait */
+    uint64_t n_unexpected; /* a revision no flip reported */
+    uint64_t n_resync;
+    uint64_t n_verify_bad; /* scanner and protobuf-c disagree */
+    uint64_t n_kts_ok;
+    uint64_t n_kts_bad;
+    uint32_t n_disconnects; /* after attach */
+    uint32_t n_eof;
+    uint32_t n_ioerr;
+    uint32_t n_badframe;
+    unsigned err_status[STATUS_SLOTS + 1]; /* error frames by status */
+    unsigned shown;                        /* lines printed on stderr */
+    char first_err[MSG_MAX];
+};
+
+static const char usage_text[] =
+    "usage: fanout --endpoints H:P,... [options]\n"
+    "\n"
+    "  --endpoints H:P,...  client addresses; subscribers are spread over\n"
+    "                       them round-robin, the writer uses all (required)\n"
+    "  --n N                subscriber connections (default 1000)\n"
+    "  --flips F            timed flips (default 50)\n"
+    "  --gap-ms MS          pause between flips, reading (default 20)\n"
+    "  --warmup W           untimed flips first (default 1)\n"
+    "  --prefix P           subscription prefix (default bench.fan.)\n"
+    "  --key K              flag flipped, must start with P (default\n"
+    "                       bench.fan.k)\n"
+    "  --timeout MS         writer deadline, and how long after the ack a\n"
+    "                       delivery may take before it counts as missing\n"
+    "                       (default 5000)\n"
+    "  --attach-seconds S   bound on connecting + snapshots (default 60)\n"
+    "  --window W           connections being set up at once (default 256)\n"
+    "  --max-seconds S      bound on the whole run (default 120)\n"
+    "  --rss-pids PID,...   print VmRSS of these processes after attach and\n"
+    "                       after the flips\n"
+    "  --user-ts            time deliveries when read, not kernel stamps\n"
+    "  --errors N           problems described on stderr (default 5)\n"
+    "  --json               one JSON object instead of the text report\n"
+    "\n"
+    "exit status: 0 all delivered, 1 missing/failed/truncated, 2 usage or\n"
+    "setup error (including subscribers that could not attach)\n";
+
+static int usage_error(const char *what, const char *arg)
+{
+    fprintf(stderr, "fanout: %s%s%s\n%s", what, arg ? ": " : "", arg ? arg : "",
+            usage_text);
+    return EXIT_USAGE;
+}
+
+static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+    char *end = NULL;
+    unsigned long long v;
+
+    if (s == NULL || *s < '0' || *s > '9') {
+        return -1;
+    }
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+        return -1;
+    }
+    *out = (unsigned)v;
+    return 0;
+}
+
+/* One "--name VALUE" numeric option. 1 if it matched, -1 on a bad value. */
+static int num_opt(int argc,
+                   char **argv,
+                   int *i,
+                   const char *name,
+                   unsigned min,
+                   unsigned max,
+                   unsigned *out)
+{
+    if (strcmp(argv[*i], name) != 0) {
+        return 0;
+    }
+    if (*i + 1 >= argc || parse_uint(argv[*i + 1], min, max, out) != 0) {
+        fprintf(stderr, "fanout: %s wants an integer in %u..%u\n", name, min,
+                max);
+        return -1;
+    }
+    (*i)++;
+    return 1;
+}
+
+/* One "--name TEXT" option. 1 if it matched, -1 when the value is missing. */
+static int str_opt(int argc,
+                   char **argv,
+                   int *i,
+                   const char *name,
+                   const char **out)
+{
+    if (strcmp(argv[*i], name) != 0) {
+        return 0;
+    }
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "fanout: missing value after %s\n", name);
+        return -1;
+    }
+    *out = argv[++(*i)];
+    return 1;
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->prefix = "bench.fan.";
+    o->key = "bench.fan.k";
+    o->n = 1000;
+    o->flips = 50;
+    o->gap_ms = 20;
+    o->warmup = 1;
+    o->timeout_ms = 5000;
+    o->attach_seconds = 60;
+    o->window = 256;
+    o->max_seconds = 120;
+    o->errors = 5;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int r;
+
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage_text, stdout);
+            exit(0);
+        }
+        if (strcmp(a, "--json") == 0) {
+            o->json = 1;
+            continue;
+        }
+        if (strcmp(a, "--user-ts") == 0) {
+            o->user_ts = 1;
+            continue;
+        }
+        r = str_opt(argc, argv, &i, "--endpoints", &o->endpoints);
+        if (r == 0) {
+            r = str_opt(argc, argv, &i, "--prefix", &o->prefix);
+        }
+        if (r == 0) {
+            r = str_opt(argc, argv, &i, "--key", &o->key);
+        }
+        if (r == 0) {
+            r = str_opt(argc, argv, &i, "--rss-pids", &o->rss_pids);
+        }
+        if (r == 0) {
+            r = num_opt(argc, argv, &i, "--n", 1, N_MAX, &o->n);
+        }
+        if (r == 0) {
+            r = num_opt(argc, argv, &i, "--flips", 1, FLIPS_MAX, &o->flips);
+        }
+        if (r == 0) {
+            r = num_opt(argc, argv, &i, "--gap-ms", 0, GAP_MAX_MS, &o->gap_ms);
+        }
+        if (r == 0) {
+            r = num_opt(argc, argv, &i, "--warmup", 0, WARMUP_MAX, &o->warmup);
+        }
+        if (r == 0) {
+            r = num_opt(argc, argv, &i, "--timeout", 1, TIMEOUT_MAX,
+                        &o->timeout_ms);
+        }
+        if (r == 0) {
+            r = num_opt(argc, argv, &i, "--attach-seconds", 1, MAX_SECONDS,
+                        &o->attach_seconds);
+        }
+        if (r == 0) {
+            r = num_opt(argc, argv, &i, "--window", 1, WINDOW_MAX, &o->window);
+        }
+        if (r == 0) {
+            r = num_opt(argc, argv, &i, "--max-seconds", 1, MAX_SECONDS,
+                        &o->max_seconds);
+        }
+        if (r == 0) {
+            r = num_opt(argc, argv, &i, "--errors", 0, ERRORS_MAX, &o->errors);
+        }
+        if (r < 0) {
+            return EXIT_USAGE;
+        }
+        if (r == 0) {
+            return usage_error("unknown argument", a);
+        }
+    }
+    if (o->endpoints == NULL || o->endpoints[0] == '\0') {
+        return usage_error("--endpoints is required", NULL);
+    }
+    if (o->key[0] == '\0' ||
+        strncmp(o->key, o->prefix, strlen(o->prefix)) != 0) {
+        return usage_error("--key must be non-empty and start with --prefix",
+                           o->key);
+    }
+    if ((uint64_t)o->n * o->flips > SAMPLES_MAX) {
+        return usage_error("--n x --flips is too large", NULL);
+    }
+    return 0;
+}
+
+/* ---- clocks and numbers -------------------------------------------------- */
+
+static uint64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t mono_ns(void)
+{
+    return clock_ns(CLOCK_MONOTONIC);
+}
+
+static uint64_t real_ns(void)
+{
+    return clock_ns(CLOCK_REALTIME);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a;
+    int64_t y = *(const int64_t *)b;
+
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* Nearest-rank percentile of a sorted array, in ms. */
+static double pct_ms(const int64_t *v, size_t n, unsigned pct)
+{
+    uint64_t rank;
+
+    if (n == 0) {
+        return 0.0;
+    }
+    rank = ((uint64_t)n * pct + 99u) / 100u;
+    if (rank == 0) {
+        rank = 1;
+    }
+    return (double)v[rank - 1] / 1e6;
+}
+
+struct dist
+{
+    size_t n;
+    double p50;
+    double p99;
+    double max;
+};
+
+/* Sorts v in place and summarises it. */
+static struct dist summarise(int64_t *v, size_t n)
+{
+    struct dist d;
+
+    qsort(v, n, sizeof v[0], cmp_i64);
+    d.n = n;
+    d.p50 = pct_ms(v, n, 50);
+    d.p99 = pct_ms(v, n, 99);
+    d.max = n > 0 ? (double)v[n - 1] / 1e6 : 0.0;
+    return d;
+}
+
+static const char *status_name(unsigned status)
+{
+    const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
+        &flip__status__descriptor, (int)status);
+
+    return ev != NULL ? ev->name : "unknown status";
+}
+
+/* ---- problems ------------------------------------------------------------ */
+
+static void problem(struct ctx *x, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Keeps the first problem and prints the first --errors ones on stderr. */
+static void problem(struct ctx *x, const char *fmt, ...)
+{
+    char msg[MSG_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (x->first_err[0] == '\0') {
+        snprintf(x->first_err, sizeof x->first_err, "%s", msg);
+    }
+    if (x->shown < x->o->errors) {
+        x->shown++;
+        fprintf(stderr, "fanout: %s\n", msg);
+    }
+}
+
+/* ---- setup --------------------------------------------------------------- */
+
+static int raise_fd_limit(unsigned n)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)n + FD_SPARE;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        fprintf(stderr, "fanout: getrlimit: %s\n", strerror(errno));
+        return -1;
+    }
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
+        fprintf(stderr,
+                "fanout: --n %u needs %llu descriptors but the hard limit "
+                "(ulimit -Hn) is %llu; lower --n or raise the limit\n",
+                n, (unsigned long long)need, (unsigned long long)rl.rlim_max);
+        return -1;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need) {
+        return 0;
+    }
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        fprintf(stderr, "fanout: setrlimit(RLIMIT_NOFILE, %llu): %s\n",
+                (unsigned long long)rl.rlim_max, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_endpoints(struct ctx *x, const char *csv)
+{
+    const char *p = csv;
+
+    while (*p != '\0') {
+        char one[WIRE_ADDR_MAX + 1];
+        char host[WIRE_ADDR_MAX + 1];
+        char port[16];
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        struct addrinfo hints;
+        struct addrinfo *res = NULL;
+        struct endpoint *e;
+        int rv;
+
+        if (x->n_ep == EP_MAX) {
+            fprintf(stderr, "fanout: at most %d endpoints\n", EP_MAX);
+            return -1;
+        }
+        if (len == 0 || len > WIRE_ADDR_MAX) {
+            fprintf(stderr, "fanout: bad endpoint list '%s'\n", csv);
+            return -1;
+        }
+        memcpy(one, p, len);
+        one[len] = '\0';
+        if (wire_addr_split(one, host, sizeof host, port, sizeof port) !=
+            FLIP_OK) {
+            fprintf(stderr, "fanout: bad endpoint '%s' (want host:port)\n",
+                    one);
+            return -1;
+        }
+        memset(&hints, 0, sizeof hints);
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        rv = getaddrinfo(host, port, &hints, &res);
+        if (rv != 0 || res == NULL) {
+            fprintf(stderr, "fanout: cannot resolve %s: %s\n", one,
+                    gai_strerror(rv));
+            return -1;
+        }
+        e = &x->ep[x->n_ep++];
+        memset(e, 0, sizeof *e);
+        snprintf(e->name, sizeof e->name, "%s", one);
+        memcpy(&e->sa, res->ai_addr, res->ai_addrlen);
+        e->salen = res->ai_addrlen;
+        e->family = res->ai_family;
+        snprintf(e->role, sizeof e->role, "?");
+        freeaddrinfo(res);
+        p += len;
+        if (*p == ',') {
+            p++;
+        }
+    }
+    if (x->n_ep == 0) {
+        fprintf(stderr, "fanout: no endpoints\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Appends one frame holding `req` to x->greeting. */
+static int pack_request(struct ctx *x, Flip__Request *req)
+{
+    size_t n = flip__request__get_packed_size(req);
+
+    if (x->greeting_len + FRAME_HEADER_LEN + n > sizeof x->greeting) {
+        return -1;
+    }
+    buf_put_u32be(x->greeting + x->greeting_len, (uint32_t)n);
+    flip__request__pack(req, x->greeting + x->greeting_len + FRAME_HEADER_LEN);
+    x->greeting_len += FRAME_HEADER_LEN + n;
+    return 0;
+}
+
+/* Hello{protocol_version 1} (id 1) and Subscribe{prefixes [prefix]} (id 2),
+ * encoded once and written by every subscriber. */
+static int build_greeting(struct ctx *x)
+{
+    Flip__Request req = FLIP__REQUEST__INIT;
+    Flip__Hello hello = FLIP__HELLO__INIT;
+    Flip__SubscribeRequest sub = FLIP__SUBSCRIBE_REQUEST__INIT;
+    char prefix[PREFIX_MAX];
+    char name[] = CLIENT_NAME;
+    char *prefixes[1];
+
+    if (strlen(x->o->prefix) >= sizeof prefix) {
+        fprintf(stderr, "fanout: --prefix too long\n");
+        return -1;
+    }
+    snprintf(prefix, sizeof prefix, "%s", x->o->prefix);
+    prefixes[0] = prefix;
+    hello.has_protocol_version = 1;
+    hello.protocol_version = 1;
+    hello.client_name = name;
+    req.has_id = 1;
+    req.id = 1;
+    req.op_case = FLIP__REQUEST__OP_HELLO;
+    req.hello = &hello;
+    if (pack_request(x, &req) != 0) {
+        return -1;
+    }
+    sub.n_prefixes = 1;
+    sub.prefixes = prefixes;
+    req.id = 2;
+    req.op_case = FLIP__REQUEST__OP_SUBSCRIBE;
+    req.subscribe = &sub;
+    return pack_request(x, &req);
+}
+
+/* ---- a minimal protobuf scanner ------------------------------------------ */
+
+struct pb_field
+{
+    uint32_t num;
+    unsigned wt;
+    uint64_t v;       /* varint value, or the length of a LEN field */
+    const uint8_t *p; /* LEN field: its bytes */
+};
+
+static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+
+        v |= (uint64_t)(b & 0x7fu) << shift;
+        if ((b & 0x80u) == 0) {
+            *out = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* The next field of a message: 1 with *f filled, 0 at the end, -1 when the
+ * bytes are malformed (groups are malformed too: flip.proto has none). */
+static int pb_next(const uint8_t **p, const uint8_t *end, struct pb_field *f)
+{
+    uint64_t key;
+
+    if (*p >= end) {
+        return 0;
+    }
+    if (get_varint(p, end, &key) != 0 || (key >> 3) == 0 ||
+        (key >> 3) > 0x1fffffffu) {
+        return -1;
+    }
+    f->num = (uint32_t)(key >> 3);
+    f->wt = (unsigned)(key & 7u);
+    f->p = NULL;
+    f->v = 0;
+    switch (f->wt) {
+    case 0:
+        return get_varint(p, end, &f->v) == 0 ? 1 : -1;
+    case 1:
+        if (end - *p < 8) {
+            return -1;
+        }
+        *p += 8;
+        return 1;
+    case 2:
+        if (get_varint(p, end, &f->v) != 0 || f->v > (uint64_t)(end - *p)) {
+            return -1;
+        }
+        f->p = *p;
+        *p += f->v;
+        return 1;
+    case 5:
+        if (end - *p < 4) {
+            return -1;
+        }
+        *p += 4;
+        return 1;
+    default:
+        return -1;
+    }
+}
+
+/* What the loop needs from one Response. */
+struct view
+{
+    uint64_t id;
+    int has_error;
+    unsigned status;
+    const uint8_t *msg;
+    size_t msg_len;
+    uint64_t resume_rev;
+    uint32_t result; /* field number of the result member, 0 if none */
+    unsigned ev_type;
+    uint64_t ev_rev;
+    int ev_resync;
+};
+
+static int scan_error(const uint8_t *p, const uint8_t *end, struct view *v)
+{
+    struct pb_field f;
+    int r;
+
+    v->has_error = 1;
+    while ((r = pb_next(&p, end, &f)) > 0) {
+        if (f.num == F_ERR_STATUS && f.wt == 0) {
+            v->status = (unsigned)f.v;
+        } else if (f.num == F_ERR_MESSAGE && f.wt == 2) {
+            v->msg = f.p;
+            v->msg_len = (size_t)f.v;
+        } else if (f.num == F_ERR_RESUME && f.wt == 0) {
+            v->resume_rev = f.v;
+        }
+    }
+    return r;
+}
+
+static int scan_event(const uint8_t *p, const uint8_t *end, struct view *v)
+{
+    struct pb_field f;
+    int r;
+
+    while ((r = pb_next(&p, end, &f)) > 0) {
+        if (f.num == F_EV_TYPE && f.wt == 0) {
+            v->ev_type = (unsigned)f.v;
+        } else if (f.num == F_EV_REVISION && f.wt == 0) {
+            v->ev_rev = f.v;
+        } else if (f.num == F_EV_RESYNC && f.wt == 0) {
+            v->ev_resync = f.v != 0;
+        }
+    }
+    return r;
+}
+
+static int scan_response(const uint8_t *p, size_t n, struct view *v)
+{
+    const uint8_t *end = p + n;
+    struct pb_field f;
+    int r;
+
+    memset(v, 0, sizeof *v);
+    while ((r = pb_next(&p, end, &f)) > 0) {
+        if (f.num == F_RESP_ID && f.wt == 0) {
+            v->id = f.v;
+        } else if (f.num == F_RESP_ERROR && f.wt == 2) {
+            if (scan_error(f.p, f.p + f.v, v) < 0) {
+                return -1;
+            }
+        } else if (f.num >= F_RESP_HELLO && f.wt == 2) {
+            v->result = f.num;
+            if (f.num == F_RESP_EVENT && scan_event(f.p, f.p + f.v, v) < 0) {
+                return -1;
+            }
+        }
+    }
+    return r;
+}
+
+/* Subscriber 0's frames are also unpacked by protobuf-c and compared. */
+static void verify_frame(struct ctx *x,
+                         const uint8_t *p,
+                         size_t n,
+                         const struct view *v)
+{
+    Flip__Response *r = flip__response__unpack(NULL, n, p);
+    const char *bad = NULL;
+
+    if (r == NULL) {
+        bad = "protobuf-c cannot unpack it";
+    } else if ((r->error != NULL) != (v->has_error != 0) ||
+               (uint32_t)r->result_case != v->result) {
+        bad = "error/result member differ";
+    } else if (r->result_case == FLIP__RESPONSE__RESULT_EVENT) {
+        const Flip__Event *ev = r->event;
+
+        if ((unsigned)ev->type != v->ev_type || ev->revision != v->ev_rev) {
+            bad = "event type/revision differ";
+        } else if (v->ev_type == EV_CHANGE && x->flipping &&
+                   v->ev_rev == x->cur_rev) {
+            if (ev->n_flags != 1 || ev->flags[0]->key == NULL ||
+                strcmp(ev->flags[0]->key, x->o->key) != 0 ||
+                ev->flags[0]->value == NULL ||
+                ev->flags[0]->value->kind_case != FLIP__VALUE__KIND_INT_VALUE ||
+                ev->flags[0]->value->int_value != x->cur_value) {
+                bad = "CHANGE does not carry the key and value written";
+            }
+        }
+    }
+    if (bad != NULL) {
+        x->n_verify_bad++;
+        problem(x, "subscriber 0: frame check failed: %s", bad);
+    }
+    if (r != NULL) {
+        flip__response__free_unpacked(r, NULL);
+    }
+}
+
+/* ---- subscribers --------------------------------------------------------- */
+
+static void sub_close(struct ctx *x, uint32_t i)
+{
+    struct sub *s = &x->subs[i];
+
+    if (s->fd >= 0) {
+        close(s->fd); /* also leaves the epoll set */
+        s->fd = -1;
+    }
+    free(s->partial);
+    s->partial = NULL;
+    s->partial_len = 0;
+    s->partial_cap = 0;
+    if (s->phase == SUB_LIVE) {
+        x->n_live--;
+        x->n_disconnects++;
+    } else if (s->phase == SUB_CONNECTING || s->phase == SUB_SUBSCRIBING) {
+        x->inflight--;
+        x->n_attach_failed++;
+    }
+    s->phase = SUB_DEAD;
+}
+
+static void sub_fail(struct ctx *x, uint32_t i, const char *what)
+{
+    struct sub *s = &x->subs[i];
+
+    problem(x, "subscriber %u (%s, %s): %s", i, x->ep[s->ep].name,
+            s->phase == SUB_LIVE ? "live" : "attaching", what);
+    sub_close(x, i);
+}
+
+static int sub_start(struct ctx *x, uint32_t i)
+{
+    struct sub *s = &x->subs[i];
+    const struct endpoint *e = &x->ep[s->ep];
+    struct epoll_event ev;
+    int one = 1;
+    int fd;
+
+    fd = socket(e->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        problem(x, "subscriber %u: socket: %s", i, strerror(errno));
+        return -1;
+    }
+    if (!x->o->user_ts &&
+        setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) != 0) {
+        problem(x, "subscriber %u: SO_TIMESTAMPNS: %s", i, strerror(errno));
+    }
+    s->fd = fd;
+    s->phase = SUB_CONNECTING;
+    x->inflight++;
+    if (connect(fd, (const struct sockaddr *)&e->sa, e->salen) != 0 &&
+        errno != EINPROGRESS) {
+        char msg[MSG_MAX];
+
+        snprintf(msg, sizeof msg, "connect: %s", strerror(errno));
+        sub_fail(x, i, msg);
+        return -1;
+    }
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLOUT | EPOLLIN;
+    ev.data.u32 = i;
+    if (epoll_ctl(x->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        char msg[MSG_MAX];
+
+        snprintf(msg, sizeof msg, "epoll_ctl: %s", strerror(errno));
+        sub_fail(x, i, msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Starts subscribers while the window has room. */
+static void fill_window(struct ctx *x)
+{
+    while (x->next_start < x->n && x->inflight < x->o->window) {
+        (void)sub_start(x, x->next_start++);
+    }
+}
+
+/* Connected (or failed): writes Hello + Subscribe, then waits for input
+ * only. */
+static void sub_writable(struct ctx *x, uint32_t i)
+{
+    struct sub *s = &x->subs[i];
+    struct epoll_event ev;
+    int err = 0;
+    socklen_t len = sizeof err;
+    ssize_t n;
+
+    if (s->sent == 0 &&
+        (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 ||
+         err != 0)) {
+        char msg[MSG_MAX];
+
+        snprintf(msg, sizeof msg, "connect: %s", strerror(err ? err : errno));
+        sub_fail(x, i, msg);
+        return;
+    }
+    n = send(s->fd, x->greeting + s->sent, x->greeting_len - s->sent,
+             MSG_NOSIGNAL);
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EINTR) {
+            char msg[MSG_MAX];
+
+            snprintf(msg, sizeof msg, "send: %s", strerror(errno));
+            sub_fail(x, i, msg);
+        }
+        return;
+    }
+    s->sent = (uint8_t)(s->sent + (size_t)n);
+    if (s->sent < x->greeting_len) {
+        return;
+    }
+    s->phase = SUB_SUBSCRIBING;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    ev.data.u32 = i;
+    if (epoll_ctl(x->epfd, EPOLL_CTL_MOD, s->fd, &ev) != 0) {
+        char msg[MSG_MAX];
+
+        snprintf(msg, sizeof msg, "epoll_ctl: %s", strerror(errno));
+        sub_fail(x, i, msg);
+    }
+}
+
+/* A CHANGE at `rev` reached subscriber i; `arrival_rt` is its stamp. */
+static void on_change(struct ctx *x,
+                      uint32_t i,
+                      uint64_t rev,
+                      uint64_t arrival_rt,
+                      uint64_t seen_mono)
+{
+    struct sub *s = &x->subs[i];
+    int64_t after_ack;
+
+    x->n_changes++;
+    if (rev <= s->last_rev) {
+        x->n_dup++;
+        problem(x, "subscriber %u: CHANGE at %" PRIu64 " after %" PRIu64, i,
+                rev, s->last_rev);
+        return;
+    }
+    s->last_rev = rev;
+    if (!x->flipping || rev != x->cur_rev) {
+        if (x->flipping && rev < x->cur_rev) {
+            x->n_late++;
+        } else {
+            x->n_unexpected++;
+            problem(x, "subscriber %u: CHANGE at unexpected revision %" PRIu64,
+                    i, rev);
+        }
+        return;
+    }
+    x->cur_received++;
+    after_ack = (int64_t)(arrival_rt - x->t_ack_rt);
+    if (after_ack > x->cur_last_ns) {
+        x->cur_last_ns = after_ack;
+    }
+    if (after_ack > x->cur_ep_last[s->ep]) {
+        x->cur_ep_last[s->ep] = after_ack;
+    }
+    if ((int64_t)(seen_mono - x->t_ack_mono) > x->cur_seen_ns) {
+        x->cur_seen_ns = (int64_t)(seen_mono - x->t_ack_mono);
+    }
+    if (x->recording && x->n_samples < x->cap_samples) {
+        x->s_ack[x->n_samples] = after_ack;
+        x->s_send[x->n_samples] = (int64_t)(arrival_rt - x->t_send_rt);
+        x->n_samples++;
+    }
+}
+
+/* One whole frame of subscriber i. Returns -1 when the subscriber was
+ * closed. */
+static int on_frame(struct ctx *x,
+                    uint32_t i,
+                    const uint8_t *p,
+                    size_t n,
+                    uint64_t arrival_rt,
+                    uint64_t seen_mono)
+{
+    struct sub *s = &x->subs[i];
+    struct view v;
+
+    x->n_frames++;
+    if (scan_response(p, n, &v) < 0) {
+        x->n_badframe++;
+        sub_fail(x, i, "malformed Response frame");
+        return -1;
+    }
+    if (i == 0) {
+        verify_frame(x, p, n, &v);
+    }
+    if (v.has_error) {
+        char msg[MSG_MAX];
+        unsigned slot = v.status < STATUS_SLOTS ? v.status : STATUS_SLOTS;
+
+        x->err_status[slot]++;
+        snprintf(msg, sizeof msg,
+                 "server error %s (id %" PRIu64 ", resume %" PRIu64 "): %.*s",
+                 status_name(v.status), v.id, v.resume_rev, (int)v.msg_len,
+                 v.msg != NULL ? (const char *)v.msg : "");
+        sub_fail(x, i, msg);
+        return -1;
+    }
+    if (v.result == F_RESP_SUB) {
+        s->got_result = 1;
+        return 0;
+    }
+    if (v.result != F_RESP_EVENT) {
+        return 0; /* HelloResult */
+    }
+    switch (v.ev_type) {
+    case EV_SNAPSHOT_BEGIN:
+        if (s->phase == SUB_LIVE || v.ev_resync) {
+            x->n_resync++;
+            problem(x, "subscriber %u: %s snapshot at %" PRIu64, i,
+                    v.ev_resync ? "resync" : "second", v.ev_rev);
+        }
+        break;
+    case EV_SNAPSHOT_END:
+        if (s->phase == SUB_SUBSCRIBING) {
+            s->phase = SUB_LIVE;
+            s->snap_rev = v.ev_rev;
+            if (s->last_rev < v.ev_rev) {
+                s->last_rev = v.ev_rev;
+            }
+            x->inflight--;
+            x->n_live++;
+            x->n_attached++;
+            x->ep[s->ep].n_attached++;
+        } else if (s->last_rev < v.ev_rev) {
+            s->last_rev = v.ev_rev;
+        }
+        break;
+    case EV_CHANGE:
+        on_change(x, i, v.ev_rev, arrival_rt, seen_mono);
+        break;
+    case EV_HEARTBEAT:
+        x->n_heartbeats++;
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+/* The receive stamp of the last segment a recvmsg returned, 0 if none. */
+static uint64_t msg_stamp(struct msghdr *m)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c != NULL;
+         c = CMSG_NXTHDR(m, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts;
+
+            memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        }
+    }
+    return 0;
+}
+
+/* Keeps the unparsed tail of subscriber i's input. */
+static int keep_partial(struct ctx *x, uint32_t i, const uint8_t *p, size_t n)
+{
+    struct sub *s = &x->subs[i];
+
+    if (n > s->partial_cap) {
+        uint8_t *np = realloc(s->partial, n);
+
+        if (np == NULL) {
+            sub_fail(x, i, "out of memory");
+            return -1;
+        }
+        s->partial = np;
+        s->partial_cap = (uint32_t)n;
+    }
+    memcpy(s->partial, p, n);
+    s->partial_len = (uint32_t)n;
+    return 0;
+}
+
+/* Reads what subscriber i has (up to READS_PER_WAKE buffers) and handles
+ * every whole frame. */
+static void sub_readable(struct ctx *x, uint32_t i)
+{
+    struct sub *s = &x->subs[i];
+    uint8_t *base = x->rbuf;
+    size_t have = s->partial_len;
+
+    if (have > 0) {
+        memcpy(base, s->partial, have);
+        s->partial_len = 0;
+    }
+    for (int round = 0; round < READS_PER_WAKE; round++) {
+        union
+        {
+            char buf[CMSG_SPACE(sizeof(struct timespec))];
+            struct cmsghdr align;
+        } ctl;
+        struct iovec iov;
+        struct msghdr m;
+        size_t room = RBUF_SIZE - have;
+        size_t off = 0;
+        uint64_t stamp;
+        uint64_t seen_mono;
+        uint64_t seen_rt;
+        ssize_t got;
+
+        iov.iov_base = base + have;
+        iov.iov_len = room;
+        memset(&m, 0, sizeof m);
+        m.msg_iov = &iov;
+        m.msg_iovlen = 1;
+        m.msg_control = ctl.buf;
+        m.msg_controllen = sizeof ctl.buf;
+        got = recvmsg(s->fd, &m, MSG_DONTWAIT);
+        if (got < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN) {
+                break;
+            }
+            {
+                char msg[MSG_MAX];
+
+                x->n_ioerr++;
+                snprintf(msg, sizeof msg, "recv: %s", strerror(errno));
+                sub_fail(x, i, msg);
+            }
+            return;
+        }
+        if (got == 0) {
+            x->n_eof++;
+            sub_fail(x, i, "connection closed by the node");
+            return;
+        }
+        seen_mono = mono_ns();
+        seen_rt = real_ns();
+        stamp = x->o->user_ts ? 0 : msg_stamp(&m);
+        if (!x->o->user_ts) {
+            /* A stamp must not be later than now nor earlier than the
+             * send of the flip being delivered (or now - 10 s). */
+            uint64_t lo = x->flipping ? x->t_send_rt : seen_rt - 10000000000u;
+
+            if (stamp == 0 || stamp > seen_rt + 1000000u || stamp < lo) {
+                x->n_kts_bad++;
+                stamp = seen_rt;
+            } else {
+                x->n_kts_ok++;
+            }
+        } else {
+            stamp = seen_rt;
+        }
+        have += (size_t)got;
+        while (have - off >= FRAME_HEADER_LEN) {
+            uint32_t len = buf_get_u32be(base + off);
+
+            if (len > FRAME_LIMIT) {
+                x->n_badframe++;
+                sub_fail(x, i, "frame over the 1 MiB limit");
+                return;
+            }
+            if (have - off - FRAME_HEADER_LEN < len) {
+                break;
+            }
+            if (on_frame(x, i, base + off + FRAME_HEADER_LEN, len, stamp,
+                         seen_mono) < 0) {
+                return;
+            }
+            off += FRAME_HEADER_LEN + len;
+        }
+        if (off > 0) {
+            memmove(base, base + off, have - off);
+            have -= off;
+        }
+        if ((size_t)got < room) {
+            break; /* drained */
+        }
+    }
+    if (have > 0) {
+        (void)keep_partial(x, i, base, have);
+    }
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
+enum until
+{
+    UNTIL_TIME,     /* run until `end` */
+    UNTIL_ATTACHED, /* every subscriber live or failed */
+    UNTIL_DELIVERED /* every live subscriber has the current flip */
+};
+
+static int done(const struct ctx *x, enum until u)
+{
+    switch (u) {
+    case UNTIL_ATTACHED:
+        return x->n_attached + x->n_attach_failed >= x->n;
+    case UNTIL_DELIVERED:
+        return x->cur_received >= x->n_live;
+    case UNTIL_TIME:
+        break;
+    }
+    return 0;
+}
+
+/* Runs the epoll loop until the condition holds or monotonic `end` (and
+ * never past --max-seconds). 0 when the condition held. */
+static int run_loop(struct ctx *x, enum until u, uint64_t end)
+{
+    struct epoll_event evs[EVENTS_MAX];
+
+    if (end > x->deadline) {
+        end = x->deadline;
+    }
+    for (;;) {
+        uint64_t now;
+        int timeout_ms;
+        int n;
+
+        if (u == UNTIL_ATTACHED) {
+            fill_window(x);
+        }
+        if (u != UNTIL_TIME && done(x, u)) {
+            return 0;
+        }
+        now = mono_ns();
+        if (now >= end) {
+            if (end == x->deadline && u != UNTIL_TIME) {
+                x->truncated = 1;
+            }
+            return -1;
+        }
+        timeout_ms = (int)((end - now + 999999u) / 1000000u);
+        if (timeout_ms > 100) {
+            timeout_ms = 100;
+        }
+        n = epoll_wait(x->epfd, evs, EVENTS_MAX, timeout_ms);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            fprintf(stderr, "fanout: epoll_wait: %s\n", strerror(errno));
+            x->truncated = 1;
+            return -1;
+        }
+        for (int k = 0; k < n; k++) {
+            uint32_t i = evs[k].data.u32;
+            struct sub *s = &x->subs[i];
+
+            if (s->phase == SUB_CONNECTING) {
+                sub_writable(x, i);
+            } else if (s->phase == SUB_SUBSCRIBING || s->phase == SUB_LIVE) {
+                sub_readable(x, i);
+            }
+        }
+    }
+}
+
+/* ---- writer -------------------------------------------------------------- */
+
+static void endpoint_roles(struct ctx *x, struct flip_client *c)
+{
+    for (size_t k = 0; k < x->n_ep; k++) {
+        struct flip_node_status st;
+
+        memset(&st, 0, sizeof st);
+        if (flip_status_node(c, x->ep[k].name, 0, &st) == FLIP_OK) {
+            snprintf(x->ep[k].role, sizeof x->ep[k].role, "%s", st.role);
+        }
+        flip_node_status_clear(&st);
+    }
+}
+
+/* One flip: set, then wait for every live subscriber. */
+static void do_flip(struct ctx *x,
+                    struct flip_client *c,
+                    int64_t value,
+                    struct flip_rec *rec)
+{
+    struct flip_value v;
+    uint64_t t_send_mono;
+    uint64_t rev = 0;
+    uint64_t now = mono_ns();
+    uint64_t left_ms = now < x->deadline ? (x->deadline - now) / 1000000u : 1;
+    int rv;
+
+    memset(rec, 0, sizeof *rec);
+    memset(&v, 0, sizeof v);
+    v.type = FLIP_TYPE_INT;
+    v.u.i = value;
+    flip_client_set_timeout(c, left_ms < x->o->timeout_ms
+                                   ? (unsigned)(left_ms ? left_ms : 1)
+                                   : x->o->timeout_ms);
+    x->t_send_rt = real_ns();
+    t_send_mono = mono_ns();
+    rv = flip_set(c, x->o->key, &v, NULL, &rev);
+    x->t_ack_mono = mono_ns();
+    x->t_ack_rt = real_ns();
+    rec->rv = rv;
+    rec->ack_ns = (int64_t)(x->t_ack_mono - t_send_mono);
+    if (rv != FLIP_OK) {
+        problem(x, "flip_set %s = %" PRId64 ": %s: %s", x->o->key, value,
+                flip_strerror(rv), flip_client_errmsg(c));
+        return;
+    }
+    rec->rev = rev;
+    x->cur_rev = rev;
+    x->cur_value = value;
+    x->cur_received = 0;
+    x->cur_last_ns = INT64_MIN;
+    x->cur_seen_ns = INT64_MIN;
+    for (size_t k = 0; k < EP_MAX; k++) {
+        x->cur_ep_last[k] = INT64_MIN;
+    }
+    x->flipping = 1;
+    (void)run_loop(x, UNTIL_DELIVERED,
+                   x->t_ack_mono + (uint64_t)x->o->timeout_ms * 1000000u);
+    x->flipping = 0;
+    rec->received = x->cur_received;
+    rec->missing = x->n_attached - x->cur_received;
+    rec->last_ack_ns = x->cur_last_ns;
+    rec->last_send_ns =
+        x->cur_last_ns == INT64_MIN
+            ? INT64_MIN
+            : x->cur_last_ns + (int64_t)(x->t_ack_rt - x->t_send_rt);
+    rec->seen_ack_ns = x->cur_seen_ns;
+    memcpy(rec->ep_last_ack_ns, x->cur_ep_last, sizeof rec->ep_last_ack_ns);
+}
+
+/* ---- RSS ----------------------------------------------------------------- */
+
+static long status_kb(const char *text, const char *field)
+{
+    const char *p = strstr(text, field);
+
+    return p != NULL ? strtol(p + strlen(field), NULL, 10) : -1;
+}
+
+static size_t read_rss(const char *csv, struct rss *out)
+{
+    size_t n = 0;
+    const char *p = csv;
+
+    while (p != NULL && *p != '\0' && n < PIDS_MAX) {
+        char path[64];
+        char text[4096];
+        char *end = NULL;
+        long pid = strtol(p, &end, 10);
+        FILE *f;
+        size_t got;
+
+        if (end == p || pid <= 0) {
+            break;
+        }
+        out[n].pid = pid;
+        out[n].rss_kb = -1;
+        out[n].hwm_kb = -1;
+        snprintf(path, sizeof path, "/proc/%ld/status", pid);
+        f = fopen(path, "r");
+        if (f != NULL) {
+            got = fread(text, 1, sizeof text - 1, f);
+            text[got] = '\0';
+            fclose(f);
+            out[n].rss_kb = status_kb(text, "VmRSS:");
+            out[n].hwm_kb = status_kb(text, "VmHWM:");
+        }
+        n++;
+        p = *end == ',' ? end + 1 : NULL;
+    }
+    return n;
+}
+
+/* ---- report -------------------------------------------------------------- */
+
+struct summary
+{
+    size_t n_ok; /* flips acked */
+    uint64_t missing;
+    uint32_t failed; /* flips not acked */
+    struct dist ack;
+    struct dist last_ack;
+    struct dist last_send;
+    struct dist seen_ack;
+    struct dist sub_send;
+    struct dist sub_ack;
+    struct dist ep_last_ack[EP_MAX];
+};
+
+static int summarise_run(struct ctx *x,
+                         const struct flip_rec *recs,
+                         size_t n_recs,
+                         struct summary *sm)
+{
+    int64_t *tmp = calloc(n_recs + 1, sizeof *tmp);
+    size_t k;
+
+    if (tmp == NULL) {
+        return -1;
+    }
+    memset(sm, 0, sizeof *sm);
+#define DIST_OF(field, dst)                                            \
+    do {                                                               \
+        k = 0;                                                         \
+        for (size_t r = 0; r < n_recs; r++) {                          \
+            if (recs[r].rv == FLIP_OK && recs[r].field != INT64_MIN) { \
+                tmp[k++] = recs[r].field;                              \
+            }                                                          \
+        }                                                              \
+        (dst) = summarise(tmp, k);                                     \
+    } while (0)
+    DIST_OF(ack_ns, sm->ack);
+    DIST_OF(last_ack_ns, sm->last_ack);
+    DIST_OF(last_send_ns, sm->last_send);
+    DIST_OF(seen_ack_ns, sm->seen_ack);
+    for (size_t e = 0; e < x->n_ep; e++) {
+        DIST_OF(ep_last_ack_ns[e], sm->ep_last_ack[e]);
+    }
+#undef DIST_OF
+    for (size_t r = 0; r < n_recs; r++) {
+        if (recs[r].rv == FLIP_OK) {
+            sm->n_ok++;
+            sm->missing += recs[r].missing;
+        } else {
+            sm->failed++;
+        }
+    }
+    free(tmp);
+    sm->sub_send = summarise(x->s_send, x->n_samples);
+    sm->sub_ack = summarise(x->s_ack, x->n_samples);
+    return 0;
+}
+
+static void put_json_str(const char *s)
+{
+    char *q = NULL;
+
+    if (flip_json_quote(s, &q) == FLIP_OK) {
+        fputs(q, stdout);
+    } else {
+        fputs("null", stdout);
+    }
+    flip_text_free(q);
+}
+
+static void json_dist(const char *name, const struct dist *d, int comma)
+{
+    printf("%s\"%s\":{\"n\":%zu,\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f}",
+           comma ? "," : "", name, d->n, d->p50, d->p99, d->max);
+}
+
+static void json_rss(const char *name, const struct rss *r, size_t n)
+{
+    printf(",\"%s\":[", name);
+    for (size_t k = 0; k < n; k++) {
+        printf("%s{\"pid\":%ld,\"rss_kb\":%ld,\"hwm_kb\":%ld}", k ? "," : "",
+               r[k].pid, r[k].rss_kb, r[k].hwm_kb);
+    }
+    printf("]");
+}
+
+static double ms_or_nan(int64_t ns)
+{
+    return ns == INT64_MIN ? -1.0 : (double)ns / 1e6;
+}
+
+static void print_json(const struct ctx *x,
+                       const struct flip_rec *recs,
+                       size_t n_recs,
+                       const struct summary *sm,
+                       const struct rss *r0,
+                       const struct rss *r1,
+                       size_t n_rss)
+{
+    int first = 1;
+
+    printf("{\"n\":%u,\"flips\":%u,\"gap_ms\":%u,\"warmup\":%u,\"endpoints\":[",
+           x->n, x->o->flips, x->o->gap_ms, x->o->warmup);
+    for (size_t e = 0; e < x->n_ep; e++) {
+        printf("%s{\"addr\":", e ? "," : "");
+        put_json_str(x->ep[e].name);
+        printf(",\"role\":");
+        put_json_str(x->ep[e].role);
+        printf(",\"subscribers\":%u,\"attached\":%u", x->ep[e].n_subs,
+               x->ep[e].n_attached);
+        json_dist("last_after_ack_ms", &sm->ep_last_ack[e], 1);
+        printf("}");
+    }
+    printf("],\"key\":");
+    put_json_str(x->o->key);
+    printf(
+        ",\"ts_source\":\"%s\",\"attached\":%u,\"attach_failed\":%u"
+        ",\"attach_s\":%.3f,\"truncated\":%s",
+        x->o->user_ts ? "user" : "kernel", x->n_attached, x->n_attach_failed,
+        (double)x->attach_ns / 1e9, x->truncated ? "true" : "false");
+    printf(",\"flips_ok\":%zu,\"flips_failed\":%u,\"missing\":%" PRIu64,
+           sm->n_ok, sm->failed, sm->missing);
+    json_dist("ack_ms", &sm->ack, 1);
+    json_dist("last_after_ack_ms", &sm->last_ack, 1);
+    json_dist("last_after_send_ms", &sm->last_send, 1);
+    json_dist("seen_last_after_ack_ms", &sm->seen_ack, 1);
+    json_dist("sub_after_send_ms", &sm->sub_send, 1);
+    json_dist("sub_after_ack_ms", &sm->sub_ack, 1);
+    printf(
+        ",\"disconnects\":%u,\"eof\":%u,\"io_errors\":%u,\"bad_frames\":%u"
+        ",\"late\":%" PRIu64 ",\"duplicates\":%" PRIu64
+        ",\"unexpected\":%" PRIu64 ",\"resyncs\":%" PRIu64
+        ",\"verify_failed\":%" PRIu64 ",\"heartbeats\":%" PRIu64
+        ",\"frames\":%" PRIu64 ",\"stamps_ok\":%" PRIu64
+        ",\"stamps_replaced\":%" PRIu64,
+        x->n_disconnects, x->n_eof, x->n_ioerr, x->n_badframe, x->n_late,
+        x->n_dup, x->n_unexpected, x->n_resync, x->n_verify_bad,
+        x->n_heartbeats, x->n_frames, x->n_kts_ok, x->n_kts_bad);
+    printf(",\"server_errors\":{");
+    for (unsigned k = 0; k <= STATUS_SLOTS; k++) {
+        if (x->err_status[k] != 0) {
+            printf("%s\"%s\":%u", first ? "" : ",",
+                   k < STATUS_SLOTS ? status_name(k) : "other",
+                   x->err_status[k]);
+            first = 0;
+        }
+    }
+    printf("},\"first_problem\":");
+    if (x->first_err[0] != '\0') {
+        put_json_str(x->first_err);
+    } else {
+        fputs("null", stdout);
+    }
+    json_rss("rss_attached", r0, n_rss);
+    json_rss("rss_after", r1, n_rss);
+    printf(",\"per_flip\":[");
+    for (size_t k = 0; k < n_recs; k++) {
+        const struct flip_rec *f = &recs[k];
+
+        printf("%s{\"rev\":%" PRIu64
+               ",\"ok\":%s,\"ack_ms\":%.3f"
+               ",\"last_after_ack_ms\":%.3f,\"last_after_send_ms\":%.3f"
+               ",\"seen_last_after_ack_ms\":%.3f,\"received\":%u"
+               ",\"missing\":%u}",
+               k ? "," : "", f->rev, f->rv == FLIP_OK ? "true" : "false",
+               (double)f->ack_ns / 1e6, ms_or_nan(f->last_ack_ns),
+               ms_or_nan(f->last_send_ns), ms_or_nan(f->seen_ack_ns),
+               f->received, f->missing);
+    }
+    printf("]}\n");
+}
+
+static void text_dist(const char *name, const struct dist *d)
+{
+    printf("  %-34s p50 %8.3f  p99 %8.3f  max %8.3f ms  (n %zu)\n", name,
+           d->p50, d->p99, d->max, d->n);
+}
+
+static void text_rss(const char *when, const struct rss *r, size_t n)
+{
+    if (n == 0) {
+        return;
+    }
+    printf("  rss %-14s", when);
+    for (size_t k = 0; k < n; k++) {
+        printf("  pid %ld %ld kB (hwm %ld)", r[k].pid, r[k].rss_kb,
+               r[k].hwm_kb);
+    }
+    printf("\n");
+}
+
+static void print_text(const struct ctx *x,
+                       const struct flip_rec *recs,
+                       size_t n_recs,
+                       const struct summary *sm,
+                       const struct rss *r0,
+                       const struct rss *r1,
+                       size_t n_rss)
+{
+    printf(
+        "fanout: %u subscribers, prefix %s, key %s, %u flips, gap %u ms, "
+        "%s receive times\n",
+        x->n, x->o->prefix, x->o->key, x->o->flips, x->o->gap_ms,
+        x->o->user_ts ? "read" : "kernel");
+    for (size_t e = 0; e < x->n_ep; e++) {
+        printf("  endpoint %-22s %-9s %u subscribers, %u attached\n",
+               x->ep[e].name, x->ep[e].role, x->ep[e].n_subs,
+               x->ep[e].n_attached);
+    }
+    printf("  attached %u/%u in %.3f s%s\n", x->n_attached, x->n,
+           (double)x->attach_ns / 1e9,
+           x->truncated ? ", TRUNCATED by --max-seconds" : "");
+    text_rss("attached", r0, n_rss);
+    printf("  %5s %10s %9s %12s %13s %13s %9s\n", "flip", "revision", "ack_ms",
+           "last-ack_ms", "last-send_ms", "seen-ack_ms", "received");
+    for (size_t k = 0; k < n_recs; k++) {
+        const struct flip_rec *f = &recs[k];
+
+        if (f->rv != FLIP_OK) {
+            printf("  %5zu %10s %9.3f  failed: %s\n", k + 1, "-",
+                   (double)f->ack_ns / 1e6, flip_strerror(f->rv));
+            continue;
+        }
+        printf("  %5zu %10" PRIu64 " %9.3f %12.3f %13.3f %13.3f %9u\n", k + 1,
+               f->rev, (double)f->ack_ns / 1e6, ms_or_nan(f->last_ack_ns),
+               ms_or_nan(f->last_send_ns), ms_or_nan(f->seen_ack_ns),
+               f->received);
+    }
+    printf("summary (%zu flips acked, %u failed):\n", sm->n_ok, sm->failed);
+    text_dist("ack", &sm->ack);
+    text_dist("last subscriber after ack", &sm->last_ack);
+    text_dist("last subscriber after send", &sm->last_send);
+    text_dist("per subscriber after send", &sm->sub_send);
+    text_dist("per subscriber after ack", &sm->sub_ack);
+    text_dist("last seen by this process, after ack", &sm->seen_ack);
+    for (size_t e = 0; e < x->n_ep; e++) {
+        char name[WIRE_ADDR_MAX + 48];
+
+        snprintf(name, sizeof name, "last after ack via %s (%s)", x->ep[e].name,
+                 x->ep[e].role);
+        text_dist(name, &sm->ep_last_ack[e]);
+    }
+    printf("  missing %" PRIu64 ", late %" PRIu64 ", duplicates %" PRIu64
+           ", unexpected %" PRIu64 ", resyncs %" PRIu64
+           ", frame checks failed %" PRIu64 "\n",
+           sm->missing, x->n_late, x->n_dup, x->n_unexpected, x->n_resync,
+           x->n_verify_bad);
+    printf(
+        "  disconnects %u (eof %u, io errors %u, bad frames %u), server "
+        "errors:",
+        x->n_disconnects, x->n_eof, x->n_ioerr, x->n_badframe);
+    {
+        int any = 0;
+
+        for (unsigned k = 0; k <= STATUS_SLOTS; k++) {
+            if (x->err_status[k] != 0) {
+                printf(" %s %u", k < STATUS_SLOTS ? status_name(k) : "other",
+                       x->err_status[k]);
+                any = 1;
+            }
+        }
+        printf("%s\n", any ? "" : " none");
+    }
+    printf("  frames %" PRIu64 ", heartbeats %" PRIu64 ", stamps %" PRIu64
+           " (replaced by read time %" PRIu64 ")\n",
+           x->n_frames, x->n_heartbeats, x->n_kts_ok, x->n_kts_bad);
+    if (x->first_err[0] != '\0') {
+        printf("  first problem: %s\n", x->first_err);
+    }
+    text_rss("after flips", r1, n_rss);
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+static int setup(struct ctx *x, const struct opts *o)
+{
+    memset(x, 0, sizeof *x);
+    x->o = o;
+    x->n = o->n;
+    x->epfd = -1;
+    x->deadline = mono_ns() + (uint64_t)o->max_seconds * 1000000000u;
+    if (raise_fd_limit(o->n) != 0 || parse_endpoints(x, o->endpoints) != 0) {
+        return -1;
+    }
+    if (build_greeting(x) != 0) {
+        fprintf(stderr, "fanout: cannot encode Hello/Subscribe\n");
+        return -1;
+    }
+    x->subs = calloc(o->n, sizeof *x->subs);
+    x->rbuf = malloc(RBUF_SIZE);
+    x->cap_samples = (size_t)o->n * o->flips;
+    x->s_send = calloc(x->cap_samples, sizeof *x->s_send);
+    x->s_ack = calloc(x->cap_samples, sizeof *x->s_ack);
+    if (x->subs == NULL || x->rbuf == NULL || x->s_send == NULL ||
+        x->s_ack == NULL) {
+        fprintf(stderr, "fanout: out of memory\n");
+        return -1;
+    }
+    for (uint32_t i = 0; i < x->n; i++) {
+        x->subs[i].fd = -1;
+        x->subs[i].ep = (uint8_t)(i % x->n_ep);
+        x->ep[i % x->n_ep].n_subs++;
+    }
+    x->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (x->epfd < 0) {
+        fprintf(stderr, "fanout: epoll_create1: %s\n", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void teardown(struct ctx *x)
+{
+    if (x->subs != NULL) {
+        for (uint32_t i = 0; i < x->n; i++) {
+            if (x->subs[i].fd >= 0) {
+                close(x->subs[i].fd);
+            }
+            free(x->subs[i].partial);
+        }
+    }
+    if (x->epfd >= 0) {
+        close(x->epfd);
+    }
+    free(x->subs);
+    free(x->rbuf);
+    free(x->s_send);
+    free(x->s_ack);
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o;
+    struct ctx x;
+    struct flip_client *c = NULL;
+    struct flip_rec *recs = NULL;
+    struct summary sm;
+    struct rss r0[PIDS_MAX];
+    struct rss r1[PIDS_MAX];
+    size_t n_rss = 0;
+    size_t n_recs = 0;
+    uint64_t t0;
+    int code = EXIT_USAGE;
+    int rv;
+
+    rv = parse_args(argc, argv, &o);
+    if (rv != 0) {
+        return rv;
+    }
+    if (setup(&x, &o) != 0) {
+        teardown(&x);
+        return EXIT_USAGE;
+    }
+    recs = calloc(o.flips, sizeof *recs);
+    if (recs == NULL) {
+        fprintf(stderr, "fanout: out of memory\n");
+        goto out;
+    }
+    rv = flip_client_new(&c, o.endpoints, CLIENT_NAME);
+    if (rv != FLIP_OK) {
+        fprintf(stderr, "fanout: client: %s\n", flip_strerror(rv));
+        goto out;
+    }
+    flip_client_set_timeout(c, o.timeout_ms);
+    endpoint_roles(&x, c);
+
+    /* Attach. */
+    t0 = mono_ns();
+    (void)run_loop(&x, UNTIL_ATTACHED,
+                   t0 + (uint64_t)o.attach_seconds * 1000000000u);
+    x.attach_ns = mono_ns() - t0;
+    if (x.n_attached < x.n) {
+        fprintf(stderr,
+                "fanout: only %u of %u subscribers attached within %u s "
+                "(%u failed, %u still setting up)%s%s\n",
+                x.n_attached, x.n, o.attach_seconds, x.n_attach_failed,
+                x.inflight, x.first_err[0] ? "; first problem: " : "",
+                x.first_err);
+        for (size_t e = 0; e < x.n_ep; e++) {
+            fprintf(stderr, "fanout:   %s: %u of %u attached\n", x.ep[e].name,
+                    x.ep[e].n_attached, x.ep[e].n_subs);
+        }
+        if (o.rss_pids != NULL) {
+            n_rss = read_rss(o.rss_pids, r0);
+            for (size_t k = 0; k < n_rss; k++) {
+                fprintf(stderr, "fanout:   pid %ld VmRSS %ld kB\n", r0[k].pid,
+                        r0[k].rss_kb);
+            }
+        }
+        goto out;
+    }
+    if (o.rss_pids != NULL) {
+        n_rss = read_rss(o.rss_pids, r0);
+    }
+
+    /* Warmup: connects the writer, finds the leader, creates the key. */
+    for (unsigned w = 0; w < o.warmup && mono_ns() < x.deadline; w++) {
+        struct flip_rec wr;
+
+        do_flip(&x, c, 0, &wr);
+        (void)run_loop(&x, UNTIL_TIME,
+                       mono_ns() + (uint64_t)o.gap_ms * 1000000u);
+    }
+    x.n_samples = 0;
+    x.recording = 1;
+    for (unsigned f = 0; f < o.flips; f++) {
+        if (mono_ns() >= x.deadline) {
+            x.truncated = 1;
+            break;
+        }
+        do_flip(&x, c, (int64_t)f + 1, &recs[n_recs++]);
+        if (o.gap_ms > 0 && f + 1 < o.flips) {
+            (void)run_loop(&x, UNTIL_TIME,
+                           mono_ns() + (uint64_t)o.gap_ms * 1000000u);
+        }
+    }
+    x.recording = 0;
+    if (o.rss_pids != NULL) {
+        (void)read_rss(o.rss_pids, r1);
+    }
+    endpoint_roles(&x, c);
+    if (summarise_run(&x, recs, n_recs, &sm) != 0) {
+        fprintf(stderr, "fanout: out of memory\n");
+        goto out;
+    }
+    if (o.json) {
+        print_json(&x, recs, n_recs, &sm, r0, r1, n_rss);
+    } else {
+        print_text(&x, recs, n_recs, &sm, r0, r1, n_rss);
+    }
+    fflush(stdout);
+    code = sm.failed > 0 || sm.missing > 0 || x.truncated ||
+                   x.n_disconnects > 0 || x.n_dup > 0 || x.n_unexpected > 0 ||
+                   x.n_resync > 0 || x.n_verify_bad > 0
+               ? EXIT_FAILED
+               : 0;
+out:
+    flip_client_free(c);
+    free(recs);
+    teardown(&x);
+    return code;
+}
