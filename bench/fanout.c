@@ -1,8 +1,9 @@
 /* fanout: subscription fan-out of a flipd cluster, seen by N subscribers.
  *
  *   fanout --endpoints H:P,... [--n 1000] [--flips 50] [--gap-ms 20]
+ *          [--gap-jitter-ms 0]
  *          [--prefix bench.fan.] [--key bench.fan.k] [--warmup 1]
- *          [--timeout 5000] [--attach-seconds 60] [--window 256]
+ *          [--timeout 5000] [--attach-seconds 60] [--window 32]
  *          [--max-seconds 120] [--rss-pids PID,...] [--user-ts]
  *          [--errors 5] [--json]
  *
@@ -10,10 +11,13 @@
  * round-robin over the endpoints, live in one epoll loop. Each sends Hello
  * (protocol version 1) and Subscribe{prefixes: [PREFIX]} pipelined in one
  * write, then reads Response frames (u32 big-endian length + protobuf)
- * incrementally. At most --window connections are being set up at once
- * (connect, Hello, Subscribe, snapshot) so the listen backlogs never
- * overflow; the attach phase ends when all N have seen SNAPSHOT_END, or
- * fails after --attach-seconds.
+ * incrementally. At most --window connections per endpoint are being set
+ * up at once (connect, Hello, Subscribe, snapshot): a flipd node holds an
+ * LMDB read slot for every subscriber in its snapshot or catch-up phase and
+ * LMDB has 126 of them, so a larger burst makes the node drop subscribers
+ * (see bench/README.md); the listen backlog (1024) is not the limit. The
+ * attach phase ends when all N have seen SNAPSHOT_END, or fails after
+ * --attach-seconds.
  *
  * Then a writer (the client library, client/flip.h) flips KEY one change at
  * a time: int values 1..F (after --warmup untimed flips of value 0). For
@@ -21,7 +25,13 @@
  * then the epoll loop runs until every attached subscriber has received a
  * CHANGE event at that revision, or --timeout ms after the ack (those that
  * did not are "missing"). Between flips the loop keeps reading for
- * --gap-ms (heartbeats).
+ * --gap-ms plus a uniformly random 0..--gap-jitter-ms (heartbeats).
+ *
+ * Jitter matters: a follower applies a change only when the leader next
+ * tells it the commit index, i.e. on a raft heartbeat tick, so delivery
+ * through followers depends on where the flip falls between ticks. With a
+ * fixed gap the flip loop can lock onto the tick phase (every flip sees
+ * the same delay); a jitter of one heartbeat interval samples all phases.
  *
  * Receive times. The loop does not run while flip_set waits for its ack,
  * and reading 10000 sockets takes this process a while, so the time a
@@ -129,6 +139,7 @@ struct opts
     unsigned n;
     unsigned flips;
     unsigned gap_ms;
+    unsigned jitter_ms;
     unsigned warmup;
     unsigned timeout_ms; /* writer deadline, and delivery wait after ack */
     unsigned attach_seconds;
@@ -208,7 +219,8 @@ struct ctx
     int truncated;
 
     /* attach */
-    uint32_t next_start;
+    uint32_t next_start[EP_MAX]; /* next subscriber index per endpoint */
+    uint32_t ep_inflight[EP_MAX];
     uint32_t inflight;
     uint32_t n_live;     /* subscribers in SUB_LIVE now */
     uint32_t n_attached; /* ever reached SUB_LIVE */
@@ -260,6 +272,7 @@ static const char usage_text[] =
     "  --n N                subscriber connections (default 1000)\n"
     "  --flips F            timed flips (default 50)\n"
     "  --gap-ms MS          pause between flips, reading (default 20)\n"
+    "  --gap-jitter-ms MS   plus a random 0..MS (default 0)\n"
     "  --warmup W           untimed flips first (default 1)\n"
     "  --prefix P           subscription prefix (default bench.fan.)\n"
     "  --key K              flag flipped, must start with P (default\n"
@@ -268,7 +281,8 @@ static const char usage_text[] =
     "                       delivery may take before it counts as missing\n"
     "                       (default 5000)\n"
     "  --attach-seconds S   bound on connecting + snapshots (default 60)\n"
-    "  --window W           connections being set up at once (default 256)\n"
+    "  --window W           connections being set up at once, per\n"
+    "                       endpoint (default 32)\n"
     "  --max-seconds S      bound on the whole run (default 120)\n"
     "  --rss-pids PID,...   print VmRSS of these processes after attach and\n"
     "                       after the flips\n"
@@ -353,7 +367,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
     o->warmup = 1;
     o->timeout_ms = 5000;
     o->attach_seconds = 60;
-    o->window = 256;
+    o->window = 32;
     o->max_seconds = 120;
     o->errors = 5;
     for (int i = 1; i < argc; i++) {
@@ -390,6 +404,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
         }
         if (r == 0) {
             r = num_opt(argc, argv, &i, "--gap-ms", 0, GAP_MAX_MS, &o->gap_ms);
+        }
+        if (r == 0) {
+            r = num_opt(argc, argv, &i, "--gap-jitter-ms", 0, GAP_MAX_MS,
+                        &o->jitter_ms);
         }
         if (r == 0) {
             r = num_opt(argc, argv, &i, "--warmup", 0, WARMUP_MAX, &o->warmup);
@@ -870,6 +888,7 @@ static void sub_close(struct ctx *x, uint32_t i)
         x->n_disconnects++;
     } else if (s->phase == SUB_CONNECTING || s->phase == SUB_SUBSCRIBING) {
         x->inflight--;
+        x->ep_inflight[s->ep]--;
         x->n_attach_failed++;
     }
     s->phase = SUB_DEAD;
@@ -904,6 +923,7 @@ static int sub_start(struct ctx *x, uint32_t i)
     s->fd = fd;
     s->phase = SUB_CONNECTING;
     x->inflight++;
+    x->ep_inflight[s->ep]++;
     if (connect(fd, (const struct sockaddr *)&e->sa, e->salen) != 0 &&
         errno != EINPROGRESS) {
         char msg[MSG_MAX];
@@ -925,11 +945,16 @@ static int sub_start(struct ctx *x, uint32_t i)
     return 0;
 }
 
-/* Starts subscribers while the window has room. */
+/* Starts subscribers while their endpoint's window has room. */
 static void fill_window(struct ctx *x)
 {
-    while (x->next_start < x->n && x->inflight < x->o->window) {
-        (void)sub_start(x, x->next_start++);
+    for (size_t e = 0; e < x->n_ep; e++) {
+        while (x->next_start[e] < x->n && x->ep_inflight[e] < x->o->window) {
+            uint32_t i = x->next_start[e];
+
+            x->next_start[e] += (uint32_t)x->n_ep;
+            (void)sub_start(x, i);
+        }
     }
 }
 
@@ -1081,6 +1106,7 @@ static int on_frame(struct ctx *x,
                 s->last_rev = v.ev_rev;
             }
             x->inflight--;
+            x->ep_inflight[s->ep]--;
             x->n_live++;
             x->n_attached++;
             x->ep[s->ep].n_attached++;
@@ -1531,8 +1557,10 @@ static void print_json(const struct ctx *x,
 {
     int first = 1;
 
-    printf("{\"n\":%u,\"flips\":%u,\"gap_ms\":%u,\"warmup\":%u,\"endpoints\":[",
-           x->n, x->o->flips, x->o->gap_ms, x->o->warmup);
+    printf(
+        "{\"n\":%u,\"flips\":%u,\"gap_ms\":%u,\"gap_jitter_ms\":%u"
+        ",\"warmup\":%u,\"endpoints\":[",
+        x->n, x->o->flips, x->o->gap_ms, x->o->jitter_ms, x->o->warmup);
     for (size_t e = 0; e < x->n_ep; e++) {
         printf("%s{\"addr\":", e ? "," : "");
         put_json_str(x->ep[e].name);
@@ -1630,10 +1658,10 @@ static void print_text(const struct ctx *x,
                        size_t n_rss)
 {
     printf(
-        "fanout: %u subscribers, prefix %s, key %s, %u flips, gap %u ms, "
-        "%s receive times\n",
+        "fanout: %u subscribers, prefix %s, key %s, %u flips, gap %u ms "
+        "+ 0..%u, %s receive times\n",
         x->n, x->o->prefix, x->o->key, x->o->flips, x->o->gap_ms,
-        x->o->user_ts ? "read" : "kernel");
+        x->o->jitter_ms, x->o->user_ts ? "read" : "kernel");
     for (size_t e = 0; e < x->n_ep; e++) {
         printf("  endpoint %-22s %-9s %u subscribers, %u attached\n",
                x->ep[e].name, x->ep[e].role, x->ep[e].n_subs,
@@ -1702,6 +1730,21 @@ static void print_text(const struct ctx *x,
     text_rss("after flips", r1, n_rss);
 }
 
+/* The pause before the next flip: --gap-ms plus 0..--gap-jitter-ms. */
+static uint64_t gap_ns(const struct opts *o, uint64_t *rng)
+{
+    uint64_t ns = (uint64_t)o->gap_ms * 1000000u;
+
+    if (o->jitter_ms > 0) {
+        /* xorshift64: the phase only needs to wander, not be secure. */
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        ns += *rng % ((uint64_t)o->jitter_ms * 1000000u + 1u);
+    }
+    return ns;
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static int setup(struct ctx *x, const struct opts *o)
@@ -1732,6 +1775,9 @@ static int setup(struct ctx *x, const struct opts *o)
         x->subs[i].fd = -1;
         x->subs[i].ep = (uint8_t)(i % x->n_ep);
         x->ep[i % x->n_ep].n_subs++;
+    }
+    for (size_t e = 0; e < x->n_ep; e++) {
+        x->next_start[e] = (uint32_t)e;
     }
     x->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (x->epfd < 0) {
@@ -1772,6 +1818,7 @@ int main(int argc, char **argv)
     size_t n_rss = 0;
     size_t n_recs = 0;
     uint64_t t0;
+    uint64_t rng = real_ns() | 1u;
     int code = EXIT_USAGE;
     int rv;
 
@@ -1830,8 +1877,7 @@ int main(int argc, char **argv)
         struct flip_rec wr;
 
         do_flip(&x, c, 0, &wr);
-        (void)run_loop(&x, UNTIL_TIME,
-                       mono_ns() + (uint64_t)o.gap_ms * 1000000u);
+        (void)run_loop(&x, UNTIL_TIME, mono_ns() + gap_ns(&o, &rng));
     }
     x.n_samples = 0;
     x.recording = 1;
@@ -1841,9 +1887,8 @@ int main(int argc, char **argv)
             break;
         }
         do_flip(&x, c, (int64_t)f + 1, &recs[n_recs++]);
-        if (o.gap_ms > 0 && f + 1 < o.flips) {
-            (void)run_loop(&x, UNTIL_TIME,
-                           mono_ns() + (uint64_t)o.gap_ms * 1000000u);
+        if (f + 1 < o.flips) {
+            (void)run_loop(&x, UNTIL_TIME, mono_ns() + gap_ns(&o, &rng));
         }
     }
     x.recording = 0;

@@ -23,6 +23,7 @@
 #   FAN_BASE_PORT  see above (default 45000)
 #   FAN_FLIPS      timed flips per N (default 50)
 #   FAN_GAP_MS     pause between flips (default 20)
+#   FAN_JITTER_MS  plus a random 0..this many ms (default 0; see README)
 #   FAN_ARGS       extra arguments for fanout (e.g. "--user-ts")
 #   FAN_MAX_S      bound on each fanout run, seconds (default 180)
 #   KEEP=1         keep the temp dir (node logs, JSON of each run)
@@ -67,6 +68,7 @@ command -v python3 >/dev/null 2>&1 || {
 BASE=${FAN_BASE_PORT:-45000}
 FLIPS=${FAN_FLIPS:-50}
 GAP_MS=${FAN_GAP_MS:-20}
+JITTER_MS=${FAN_JITTER_MS:-0}
 MAX_S=${FAN_MAX_S:-180}
 read -r -a NODE_ARGS <<<"${FLIPD_ARGS:---election-ms 500 --heartbeat-ms 50 --max-conns 100000}"
 read -r -a EXTRA <<<"${FAN_ARGS:-}"
@@ -251,7 +253,7 @@ flipd subscription fan-out, $(date -u +%Y-%m-%dT%H:%M:%SZ)
   machine   nproc $(nproc), kernel $(uname -r), $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo)
   cpu       $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
   flipd     ${NODE_ARGS[*]:-<defaults>}
-  fanout    --flips $FLIPS --gap-ms $GAP_MS ${EXTRA[*]:-}
+  fanout    --flips $FLIPS --gap-ms $GAP_MS --gap-jitter-ms $JITTER_MS ${EXTRA[*]:-}
   nofile    soft $(ulimit -Sn), hard $HARD
   load      $LOAD_START (1/5/15 min, at start)
 EOF
@@ -286,7 +288,8 @@ for n in "${SIZES[@]}"; do
     say "N=$n: fanout (bounded to ${MAX_S}s); node RSS before: ${before[*]:1} kB"
     rc=0
     timeout -k 5 $((MAX_S + 30)) "$FANOUT" --endpoints "$ENDPOINTS" --n "$n" \
-        --flips "$FLIPS" --gap-ms "$GAP_MS" --max-seconds "$MAX_S" \
+        --flips "$FLIPS" --gap-ms "$GAP_MS" --gap-jitter-ms "$JITTER_MS" \
+        --max-seconds "$MAX_S" \
         --attach-seconds $((MAX_S / 2)) \
         --rss-pids "${PIDS[1]:-0},${PIDS[2]:-0},${PIDS[3]:-0}" --json \
         ${EXTRA[@]+"${EXTRA[@]}"} >"$json" 2>"$TMP/fanout-$n.err" || rc=$?
