@@ -4,7 +4,8 @@
  *          [--gap-jitter-ms 0]
  *          [--prefix bench.fan.] [--key bench.fan.k] [--warmup 1]
  *          [--timeout 5000] [--attach-seconds 60] [--window 32]
- *          [--max-seconds 120] [--rss-pids PID,...] [--user-ts]
+ *          [--max-seconds 120] [--rss-pids PID,...] [--source ADDR]
+ *          [--user-ts]
  *          [--errors 5] [--json]
  *
  * One process, one thread. N raw TCP subscriber connections, spread
@@ -44,6 +45,13 @@
  * time and counted. --user-ts turns stamps off: times are read times. The
  * "seen" figures are always read times (monotonic), i.e. what this
  * process's loop observed, for comparison.
+ *
+ * Sockets. --source binds every subscriber socket to that local address
+ * first (IP_BIND_ADDRESS_NO_PORT, so the port is chosen per destination):
+ * with e.g. 127.0.0.2, the N connections do not hold ephemeral ports on
+ * 127.0.0.1, where other programs (test suites) bind listeners. At the end
+ * subscriber sockets are closed with SO_LINGER 0 (a reset), so no
+ * TIME_WAIT entries are left behind to block such binds for a minute.
  *
  * Frames are decoded by a small protobuf field scanner (Response.id,
  * .error{status, message, resume_revision}, the result member, and
@@ -136,6 +144,7 @@ struct opts
     const char *prefix;
     const char *key;
     const char *rss_pids; /* "PID,PID,..." or NULL */
+    const char *source;   /* local address for subscriber sockets, or NULL */
     unsigned n;
     unsigned flips;
     unsigned gap_ms;
@@ -209,6 +218,8 @@ struct ctx
     const struct opts *o;
     struct endpoint ep[EP_MAX];
     size_t n_ep;
+    struct sockaddr_storage src; /* --source, port 0 */
+    socklen_t src_len;           /* 0 without --source */
     struct sub *subs;
     uint32_t n;
     int epfd;
@@ -252,9 +263,9 @@ struct ctx
     uint64_t n_late;       /* a previous flip's revision, after its wait */
     uint64_t n_unexpected; /* a revision no flip reported */
     uint64_t n_resync;
-    uint64_t n_verify_bad; /* scanner and protobuf-c disagree */
-    uint64_t n_kts_ok;
-    uint64_t n_kts_bad;
+    uint64_t n_verify_bad;  /* scanner and protobuf-c disagree */
+    uint64_t n_kts_ok;      /* deliveries timed by their kernel stamp */
+    uint64_t n_kts_bad;     /* deliveries timed by the read instead */
     uint32_t n_disconnects; /* after attach */
     uint32_t n_eof;
     uint32_t n_ioerr;
@@ -286,6 +297,8 @@ static const char usage_text[] =
     "  --max-seconds S      bound on the whole run (default 120)\n"
     "  --rss-pids PID,...   print VmRSS of these processes after attach and\n"
     "                       after the flips\n"
+    "  --source ADDR        bind subscriber sockets to this local IP first\n"
+    "                       (e.g. 127.0.0.2)\n"
     "  --user-ts            time deliveries when read, not kernel stamps\n"
     "  --errors N           problems described on stderr (default 5)\n"
     "  --json               one JSON object instead of the text report\n"
@@ -395,6 +408,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
         }
         if (r == 0) {
             r = str_opt(argc, argv, &i, "--rss-pids", &o->rss_pids);
+        }
+        if (r == 0) {
+            r = str_opt(argc, argv, &i, "--source", &o->source);
         }
         if (r == 0) {
             r = num_opt(argc, argv, &i, "--n", 1, N_MAX, &o->n);
@@ -633,6 +649,38 @@ static int parse_endpoints(struct ctx *x, const char *csv)
         fprintf(stderr, "fanout: no endpoints\n");
         return -1;
     }
+    return 0;
+}
+
+/* --source: an IP literal of the endpoints' family. */
+static int parse_source(struct ctx *x, const char *addr)
+{
+    struct addrinfo hints;
+    struct addrinfo *res = NULL;
+    int rv;
+
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = x->ep[0].family;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST;
+    rv = getaddrinfo(addr, NULL, &hints, &res);
+    if (rv != 0 || res == NULL) {
+        fprintf(stderr,
+                "fanout: --source %s: not an address of the endpoints' "
+                "family: %s\n",
+                addr, gai_strerror(rv));
+        return -1;
+    }
+    for (size_t e = 1; e < x->n_ep; e++) {
+        if (x->ep[e].family != res->ai_family) {
+            fprintf(stderr, "fanout: --source needs endpoints of one family\n");
+            freeaddrinfo(res);
+            return -1;
+        }
+    }
+    memcpy(&x->src, res->ai_addr, res->ai_addrlen);
+    x->src_len = res->ai_addrlen;
+    freeaddrinfo(res);
     return 0;
 }
 
@@ -914,11 +962,27 @@ static int sub_start(struct ctx *x, uint32_t i)
     fd = socket(e->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         problem(x, "subscriber %u: socket: %s", i, strerror(errno));
+        s->phase = SUB_DEAD;
+        x->n_attach_failed++;
         return -1;
     }
     if (!x->o->user_ts &&
         setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) != 0) {
         problem(x, "subscriber %u: SO_TIMESTAMPNS: %s", i, strerror(errno));
+    }
+    if (x->src_len > 0) {
+        if (e->family == AF_INET) {
+            (void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+                             sizeof one);
+        }
+        if (bind(fd, (const struct sockaddr *)&x->src, x->src_len) != 0) {
+            problem(x, "subscriber %u: bind to --source %s: %s", i,
+                    x->o->source, strerror(errno));
+            close(fd);
+            s->phase = SUB_DEAD;
+            x->n_attach_failed++;
+            return -1;
+        }
     }
     s->fd = fd;
     s->phase = SUB_CONNECTING;
@@ -1009,6 +1073,7 @@ static void on_change(struct ctx *x,
                       uint32_t i,
                       uint64_t rev,
                       uint64_t arrival_rt,
+                      uint64_t seen_rt,
                       uint64_t seen_mono)
 {
     struct sub *s = &x->subs[i];
@@ -1033,6 +1098,15 @@ static void on_change(struct ctx *x,
         return;
     }
     x->cur_received++;
+    /* No stamp (--user-ts), none in the message, or one that cannot be
+     * right (before the send, after the read): time it by the read. */
+    if (arrival_rt == 0 || arrival_rt < x->t_send_rt ||
+        arrival_rt > seen_rt + 1000000u) {
+        arrival_rt = seen_rt;
+        x->n_kts_bad++;
+    } else {
+        x->n_kts_ok++;
+    }
     after_ack = (int64_t)(arrival_rt - x->t_ack_rt);
     if (after_ack > x->cur_last_ns) {
         x->cur_last_ns = after_ack;
@@ -1057,6 +1131,7 @@ static int on_frame(struct ctx *x,
                     const uint8_t *p,
                     size_t n,
                     uint64_t arrival_rt,
+                    uint64_t seen_rt,
                     uint64_t seen_mono)
 {
     struct sub *s = &x->subs[i];
@@ -1115,7 +1190,7 @@ static int on_frame(struct ctx *x,
         }
         break;
     case EV_CHANGE:
-        on_change(x, i, v.ev_rev, arrival_rt, seen_mono);
+        on_change(x, i, v.ev_rev, arrival_rt, seen_rt, seen_mono);
         break;
     case EV_HEARTBEAT:
         x->n_heartbeats++;
@@ -1220,20 +1295,6 @@ static void sub_readable(struct ctx *x, uint32_t i)
         seen_mono = mono_ns();
         seen_rt = real_ns();
         stamp = x->o->user_ts ? 0 : msg_stamp(&m);
-        if (!x->o->user_ts) {
-            /* A stamp must not be later than now nor earlier than the
-             * send of the flip being delivered (or now - 10 s). */
-            uint64_t lo = x->flipping ? x->t_send_rt : seen_rt - 10000000000u;
-
-            if (stamp == 0 || stamp > seen_rt + 1000000u || stamp < lo) {
-                x->n_kts_bad++;
-                stamp = seen_rt;
-            } else {
-                x->n_kts_ok++;
-            }
-        } else {
-            stamp = seen_rt;
-        }
         have += (size_t)got;
         while (have - off >= FRAME_HEADER_LEN) {
             uint32_t len = buf_get_u32be(base + off);
@@ -1247,7 +1308,7 @@ static void sub_readable(struct ctx *x, uint32_t i)
                 break;
             }
             if (on_frame(x, i, base + off + FRAME_HEADER_LEN, len, stamp,
-                         seen_mono) < 0) {
+                         seen_rt, seen_mono) < 0) {
                 return;
             }
             off += FRAME_HEADER_LEN + len;
@@ -1721,8 +1782,9 @@ static void print_text(const struct ctx *x,
         }
         printf("%s\n", any ? "" : " none");
     }
-    printf("  frames %" PRIu64 ", heartbeats %" PRIu64 ", stamps %" PRIu64
-           " (replaced by read time %" PRIu64 ")\n",
+    printf("  frames %" PRIu64 ", heartbeats %" PRIu64
+           "; deliveries timed by kernel stamp %" PRIu64
+           ", by read time %" PRIu64 "\n",
            x->n_frames, x->n_heartbeats, x->n_kts_ok, x->n_kts_bad);
     if (x->first_err[0] != '\0') {
         printf("  first problem: %s\n", x->first_err);
@@ -1755,6 +1817,9 @@ static int setup(struct ctx *x, const struct opts *o)
     x->epfd = -1;
     x->deadline = mono_ns() + (uint64_t)o->max_seconds * 1000000000u;
     if (raise_fd_limit(o->n) != 0 || parse_endpoints(x, o->endpoints) != 0) {
+        return -1;
+    }
+    if (o->source != NULL && parse_source(x, o->source) != 0) {
         return -1;
     }
     if (build_greeting(x) != 0) {
@@ -1792,6 +1857,10 @@ static void teardown(struct ctx *x)
     if (x->subs != NULL) {
         for (uint32_t i = 0; i < x->n; i++) {
             if (x->subs[i].fd >= 0) {
+                struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+                (void)setsockopt(x->subs[i].fd, SOL_SOCKET, SO_LINGER, &lg,
+                                 sizeof lg);
                 close(x->subs[i].fd);
             }
             free(x->subs[i].partial);
