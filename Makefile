@@ -148,8 +148,12 @@ test-unit: all
 test-integration: all
 	@tests/run.sh $(BUILD) integration
 
+# Each forked test runs under valgrind; an error or a definite leak fails it.
+VALGRIND_CMD := valgrind -q --error-exitcode=99 --leak-check=full \
+                --errors-for-leak-kinds=definite --track-fds=no
 valgrind: all
-	@VALGRIND=1 $(BUILD)/tests/unit
+	@if [ -n "$(SANITIZE)" ]; then echo "valgrind needs a build without SANITIZE" >&2; exit 2; fi
+	@$(VALGRIND_CMD) $(BUILD)/tests/unit
 
 # ---- hygiene -------------------------------------------------------------
 

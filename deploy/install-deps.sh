@@ -11,7 +11,7 @@
 set -eu
 
 PKGS="libuv1-dev liblmdb-dev libprotobuf-c-dev protobuf-c-compiler pkg-config gcc make"
-TOOLS_PKGS="iproute2 procps psmisc"
+TOOLS_PKGS="iproute2 procps psmisc python3 valgrind"
 
 missing=""
 for p in $PKGS $TOOLS_PKGS; do
