@@ -77,7 +77,11 @@ CLIENT_OBJ  := $(BASE_OBJ) $(call obj,$(CLIENT_SRC))
 BENCH_SRC   := $(wildcard bench/*.c)
 BENCH_BINS  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-BINS := $(BUILD)/flipd $(BUILD)/flipctl $(BUILD)/tests/unit $(BENCH_BINS)
+CHAOS_SRC   := $(wildcard tests/chaos/*.c)
+CHAOS_BINS  := $(patsubst tests/chaos/%.c,$(BUILD)/tests/chaos/%,$(CHAOS_SRC))
+
+BINS := $(BUILD)/flipd $(BUILD)/flipctl $(BUILD)/tests/unit $(BENCH_BINS) \
+        $(CHAOS_BINS)
 
 .PHONY: all deps run test test-unit test-integration valgrind format \
         format-check check-layers clean
@@ -122,6 +126,14 @@ $(BUILD)/flipctl: $(CLIENT_OBJ) $(call obj,client/cli.c $(wildcard client/cli_*.
 
 $(BUILD)/tests/unit: $(SERVER_OBJ) \
                      $(call obj,$(TESTLIB_SRC) $(UNIT_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEP_LIBS)
+
+# tests/chaos/NAME.c: helper programs of the chaos suite, over the client
+# library.
+.PRECIOUS: $(BUILD)/obj/tests/chaos/%.o
+
+$(BUILD)/tests/chaos/%: $(CLIENT_OBJ) $(BUILD)/obj/tests/chaos/%.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEP_LIBS)
 

@@ -106,7 +106,7 @@
 #define EP_MAX           16
 #define PIDS_MAX         16
 #define FRAME_LIMIT      (1024u * 1024u) /* protocol default frame limit */
-#define RBUF_SIZE        (FRAME_LIMIT + 256u * 1024u)
+#define FRAME_BUF_MIN    256u /* initial frame buffer of a subscriber */
 #define SAMPLES_MAX      (64u * 1024u * 1024u)
 #define EVENTS_MAX       1024
 #define FD_SPARE         64 /* writer, epoll, /proc reads, stdio */
@@ -223,11 +223,11 @@ struct ctx
     struct sub *subs;
     uint32_t n;
     int epfd;
-    uint8_t *rbuf;
     uint8_t greeting[512]; /* Hello + Subscribe frames */
     size_t greeting_len;
     uint64_t deadline; /* monotonic ns: --max-seconds */
     int truncated;
+    int roles_changed; /* a node's role differed after the run */
 
     /* attach */
     uint32_t next_start[EP_MAX]; /* next subscriber index per endpoint */
@@ -1216,38 +1216,43 @@ static uint64_t msg_stamp(struct msghdr *m)
     return 0;
 }
 
-/* Keeps the unparsed tail of subscriber i's input. */
-static int keep_partial(struct ctx *x, uint32_t i, const uint8_t *p, size_t n)
+/* Makes room for `need` bytes in subscriber i's frame buffer. */
+static int frame_room(struct ctx *x, uint32_t i, size_t need)
 {
     struct sub *s = &x->subs[i];
+    size_t cap = s->partial_cap ? s->partial_cap : FRAME_BUF_MIN;
+    uint8_t *np;
 
-    if (n > s->partial_cap) {
-        uint8_t *np = realloc(s->partial, n);
-
-        if (np == NULL) {
-            sub_fail(x, i, "out of memory");
-            return -1;
-        }
-        s->partial = np;
-        s->partial_cap = (uint32_t)n;
+    if (need <= s->partial_cap) {
+        return 0;
     }
-    memcpy(s->partial, p, n);
-    s->partial_len = (uint32_t)n;
+    while (cap < need) {
+        cap *= 2;
+    }
+    np = realloc(s->partial, cap);
+    if (np == NULL) {
+        sub_fail(x, i, "out of memory");
+        return -1;
+    }
+    s->partial = np;
+    s->partial_cap = (uint32_t)cap;
     return 0;
 }
 
-/* Reads what subscriber i has (up to READS_PER_WAKE buffers) and handles
- * every whole frame. */
+/* Reads from subscriber i until one whole frame is in, the socket is empty
+ * or READS_PER_WAKE reads were made; handles that frame. Level-triggered
+ * epoll reports the socket again while more is pending.
+ *
+ * Each recvmsg asks for no more than the rest of the current frame, so the
+ * receive stamp the kernel reports (that of the last segment read) belongs
+ * to this frame's last bytes. One large read would be cheaper, but a frame
+ * read together with a later one (a heartbeat that came in before this
+ * process got to the socket) would get the later frame's stamp: with 10000
+ * sockets to go through, that skews the slowest deliveries. */
 static void sub_readable(struct ctx *x, uint32_t i)
 {
     struct sub *s = &x->subs[i];
-    uint8_t *base = x->rbuf;
-    size_t have = s->partial_len;
 
-    if (have > 0) {
-        memcpy(base, s->partial, have);
-        s->partial_len = 0;
-    }
     for (int round = 0; round < READS_PER_WAKE; round++) {
         union
         {
@@ -1256,73 +1261,67 @@ static void sub_readable(struct ctx *x, uint32_t i)
         } ctl;
         struct iovec iov;
         struct msghdr m;
-        size_t room = RBUF_SIZE - have;
-        size_t off = 0;
-        uint64_t stamp;
-        uint64_t seen_mono;
-        uint64_t seen_rt;
+        size_t have = s->partial_len;
+        size_t want;
+        uint32_t len = 0;
         ssize_t got;
 
-        iov.iov_base = base + have;
-        iov.iov_len = room;
+        if (have < FRAME_HEADER_LEN) {
+            want = FRAME_HEADER_LEN - have;
+        } else {
+            len = buf_get_u32be(s->partial);
+            want = FRAME_HEADER_LEN + (size_t)len - have;
+        }
+        if (frame_room(x, i, have + want) != 0) {
+            return;
+        }
+        iov.iov_base = s->partial + have;
+        iov.iov_len = want;
         memset(&m, 0, sizeof m);
         m.msg_iov = &iov;
         m.msg_iovlen = 1;
         m.msg_control = ctl.buf;
         m.msg_controllen = sizeof ctl.buf;
-        got = recvmsg(s->fd, &m, MSG_DONTWAIT);
+        got = want == 0 ? 0 : recvmsg(s->fd, &m, MSG_DONTWAIT);
         if (got < 0) {
+            char msg[MSG_MAX];
+
             if (errno == EINTR) {
                 continue;
             }
             if (errno == EAGAIN) {
-                break;
+                return;
             }
-            {
-                char msg[MSG_MAX];
-
-                x->n_ioerr++;
-                snprintf(msg, sizeof msg, "recv: %s", strerror(errno));
-                sub_fail(x, i, msg);
-            }
+            x->n_ioerr++;
+            snprintf(msg, sizeof msg, "recv: %s", strerror(errno));
+            sub_fail(x, i, msg);
             return;
         }
-        if (got == 0) {
+        if (got == 0 && want > 0) {
             x->n_eof++;
             sub_fail(x, i, "connection closed by the node");
             return;
         }
-        seen_mono = mono_ns();
-        seen_rt = real_ns();
-        stamp = x->o->user_ts ? 0 : msg_stamp(&m);
-        have += (size_t)got;
-        while (have - off >= FRAME_HEADER_LEN) {
-            uint32_t len = buf_get_u32be(base + off);
-
+        s->partial_len += (uint32_t)got;
+        if ((size_t)got < want) {
+            return; /* the rest has not arrived yet */
+        }
+        if (s->partial_len == FRAME_HEADER_LEN) {
+            len = buf_get_u32be(s->partial);
             if (len > FRAME_LIMIT) {
                 x->n_badframe++;
                 sub_fail(x, i, "frame over the 1 MiB limit");
                 return;
             }
-            if (have - off - FRAME_HEADER_LEN < len) {
-                break;
+            if (len > 0) {
+                continue; /* now the body */
             }
-            if (on_frame(x, i, base + off + FRAME_HEADER_LEN, len, stamp,
-                         seen_rt, seen_mono) < 0) {
-                return;
-            }
-            off += FRAME_HEADER_LEN + len;
         }
-        if (off > 0) {
-            memmove(base, base + off, have - off);
-            have -= off;
-        }
-        if ((size_t)got < room) {
-            break; /* drained */
-        }
-    }
-    if (have > 0) {
-        (void)keep_partial(x, i, base, have);
+        /* A whole frame. */
+        s->partial_len = 0;
+        (void)on_frame(x, i, s->partial + FRAME_HEADER_LEN, len,
+                       x->o->user_ts ? 0 : msg_stamp(&m), real_ns(), mono_ns());
+        return;
     }
 }
 
@@ -1403,14 +1402,24 @@ static int run_loop(struct ctx *x, enum until u, uint64_t end)
 
 /* ---- writer -------------------------------------------------------------- */
 
-static void endpoint_roles(struct ctx *x, struct flip_client *c)
+/* Each endpoint's role: recorded before the run (`check` 0); after it
+ * (`check` 1) a different role is reported as a problem. */
+static void endpoint_roles(struct ctx *x, struct flip_client *c, int check)
 {
     for (size_t k = 0; k < x->n_ep; k++) {
         struct flip_node_status st;
+        const char *role = "?";
 
         memset(&st, 0, sizeof st);
         if (flip_status_node(c, x->ep[k].name, 0, &st) == FLIP_OK) {
-            snprintf(x->ep[k].role, sizeof x->ep[k].role, "%s", st.role);
+            role = st.role;
+        }
+        if (!check) {
+            snprintf(x->ep[k].role, sizeof x->ep[k].role, "%s", role);
+        } else if (strcmp(role, x->ep[k].role) != 0) {
+            x->roles_changed = 1;
+            problem(x, "%s was %s at the start and is %s at the end",
+                    x->ep[k].name, x->ep[k].role, role);
         }
         flip_node_status_clear(&st);
     }
@@ -1636,9 +1645,10 @@ static void print_json(const struct ctx *x,
     put_json_str(x->o->key);
     printf(
         ",\"ts_source\":\"%s\",\"attached\":%u,\"attach_failed\":%u"
-        ",\"attach_s\":%.3f,\"truncated\":%s",
+        ",\"attach_s\":%.3f,\"truncated\":%s,\"roles_changed\":%s",
         x->o->user_ts ? "user" : "kernel", x->n_attached, x->n_attach_failed,
-        (double)x->attach_ns / 1e9, x->truncated ? "true" : "false");
+        (double)x->attach_ns / 1e9, x->truncated ? "true" : "false",
+        x->roles_changed ? "true" : "false");
     printf(",\"flips_ok\":%zu,\"flips_failed\":%u,\"missing\":%" PRIu64,
            sm->n_ok, sm->failed, sm->missing);
     json_dist("ack_ms", &sm->ack, 1);
@@ -1693,7 +1703,7 @@ static void print_json(const struct ctx *x,
 
 static void text_dist(const char *name, const struct dist *d)
 {
-    printf("  %-34s p50 %8.3f  p99 %8.3f  max %8.3f ms  (n %zu)\n", name,
+    printf("  %-38s p50 %8.3f  p99 %8.3f  max %8.3f ms  (n %zu)\n", name,
            d->p50, d->p99, d->max, d->n);
 }
 
@@ -1753,12 +1763,12 @@ static void print_text(const struct ctx *x,
     text_dist("last subscriber after send", &sm->last_send);
     text_dist("per subscriber after send", &sm->sub_send);
     text_dist("per subscriber after ack", &sm->sub_ack);
-    text_dist("last seen by this process, after ack", &sm->seen_ack);
+    text_dist("last read by fanout, after ack", &sm->seen_ack);
+    printf("  last subscriber after ack, by the node it is attached to:\n");
     for (size_t e = 0; e < x->n_ep; e++) {
         char name[WIRE_ADDR_MAX + 48];
 
-        snprintf(name, sizeof name, "last after ack via %s (%s)", x->ep[e].name,
-                 x->ep[e].role);
+        snprintf(name, sizeof name, "  %s %s", x->ep[e].name, x->ep[e].role);
         text_dist(name, &sm->ep_last_ack[e]);
     }
     printf("  missing %" PRIu64 ", late %" PRIu64 ", duplicates %" PRIu64
@@ -1827,12 +1837,10 @@ static int setup(struct ctx *x, const struct opts *o)
         return -1;
     }
     x->subs = calloc(o->n, sizeof *x->subs);
-    x->rbuf = malloc(RBUF_SIZE);
     x->cap_samples = (size_t)o->n * o->flips;
     x->s_send = calloc(x->cap_samples, sizeof *x->s_send);
     x->s_ack = calloc(x->cap_samples, sizeof *x->s_ack);
-    if (x->subs == NULL || x->rbuf == NULL || x->s_send == NULL ||
-        x->s_ack == NULL) {
+    if (x->subs == NULL || x->s_send == NULL || x->s_ack == NULL) {
         fprintf(stderr, "fanout: out of memory\n");
         return -1;
     }
@@ -1870,7 +1878,6 @@ static void teardown(struct ctx *x)
         close(x->epfd);
     }
     free(x->subs);
-    free(x->rbuf);
     free(x->s_send);
     free(x->s_ack);
 }
@@ -1910,7 +1917,7 @@ int main(int argc, char **argv)
         goto out;
     }
     flip_client_set_timeout(c, o.timeout_ms);
-    endpoint_roles(&x, c);
+    endpoint_roles(&x, c, 0);
 
     /* Attach. */
     t0 = mono_ns();
@@ -1964,7 +1971,7 @@ int main(int argc, char **argv)
     if (o.rss_pids != NULL) {
         (void)read_rss(o.rss_pids, r1);
     }
-    endpoint_roles(&x, c);
+    endpoint_roles(&x, c, 1);
     if (summarise_run(&x, recs, n_recs, &sm) != 0) {
         fprintf(stderr, "fanout: out of memory\n");
         goto out;
@@ -1977,7 +1984,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     code = sm.failed > 0 || sm.missing > 0 || x.truncated ||
                    x.n_disconnects > 0 || x.n_dup > 0 || x.n_unexpected > 0 ||
-                   x.n_resync > 0 || x.n_verify_bad > 0
+                   x.n_resync > 0 || x.n_verify_bad > 0 || x.roles_changed
                ? EXIT_FAILED
                : 0;
 out:

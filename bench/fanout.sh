@@ -12,15 +12,21 @@
 # Needs BUILD_DIR/flipd, BUILD_DIR/flipctl, BUILD_DIR/bench/fanout (`make
 # all`) and python3 (reads fanout's JSON). 127.0.0.1 only: client ports
 # BASE+1..BASE+3, raft ports BASE+51..BASE+53, BASE = $FAN_BASE_PORT
-# (default 45000). Refuses to start if one of them is listening. Data and
-# logs live in a mktemp -d directory removed on exit (KEEP=1 keeps it).
+# (default 61000: above Linux's default ephemeral range 32768-60999, so no
+# outgoing connection can hold them). Refuses to start if one of them is
+# listening. The subscriber sockets are bound to $FAN_SOURCE (default
+# 127.0.0.2, if it can be bound) so that their N ephemeral ports do not
+# collide with listeners other programs bind on 127.0.0.1 meanwhile. Data
+# and logs live in a mktemp -d directory removed on exit (KEEP=1 keeps it).
 # Every node is killed on exit, Ctrl-C or SIGTERM.
 #
 # Environment:
 #   FLIPD_ARGS     flags for every node (default "--election-ms 500
 #                  --heartbeat-ms 50 --max-conns 100000": flipd's defaults,
 #                  spelled out)
-#   FAN_BASE_PORT  see above (default 45000)
+#   FAN_BASE_PORT  see above (default 61000)
+#   FAN_SOURCE     local address of the subscriber sockets (default
+#                  127.0.0.2; "none": let the kernel pick, i.e. 127.0.0.1)
 #   FAN_FLIPS      timed flips per N (default 50)
 #   FAN_GAP_MS     pause between flips (default 20)
 #   FAN_JITTER_MS  plus a random 0..this many ms (default 0; see README)
@@ -65,7 +71,8 @@ command -v python3 >/dev/null 2>&1 || {
     exit 2
 }
 
-BASE=${FAN_BASE_PORT:-45000}
+BASE=${FAN_BASE_PORT:-61000}
+SOURCE=${FAN_SOURCE:-127.0.0.2}
 FLIPS=${FAN_FLIPS:-50}
 GAP_MS=${FAN_GAP_MS:-20}
 JITTER_MS=${FAN_JITTER_MS:-0}
@@ -162,6 +169,23 @@ for i in "${NODES[@]}"; do
     done
 done
 [ -z "$busy" ] || die "port(s)$busy in use; set FAN_BASE_PORT to another range"
+read -r EPH_LO EPH_HI </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null ||
+    EPH_LO=0 EPH_HI=0
+if [ $((BASE + 53)) -ge "$EPH_LO" ] && [ $((BASE + 1)) -le "$EPH_HI" ]; then
+    say "warning: ports $((BASE + 1))-$((BASE + 53)) overlap the ephemeral" \
+        "range $EPH_LO-$EPH_HI: a bind may fail while other connections exist"
+fi
+
+SOURCE_ARGS=()
+if [ "$SOURCE" != none ]; then
+    if python3 -c 'import socket, sys; socket.socket().bind((sys.argv[1], 0))' \
+        "$SOURCE" 2>/dev/null; then
+        SOURCE_ARGS=(--source "$SOURCE")
+    else
+        say "warning: cannot bind $SOURCE; subscribers use the default source"
+        SOURCE=none
+    fi
+fi
 
 # fanout holds N sockets, each node about N/3 (+ raft and spare).
 HARD=$(ulimit -Hn)
@@ -253,7 +277,7 @@ flipd subscription fan-out, $(date -u +%Y-%m-%dT%H:%M:%SZ)
   machine   nproc $(nproc), kernel $(uname -r), $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo)
   cpu       $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
   flipd     ${NODE_ARGS[*]:-<defaults>}
-  fanout    --flips $FLIPS --gap-ms $GAP_MS --gap-jitter-ms $JITTER_MS ${EXTRA[*]:-}
+  fanout    --flips $FLIPS --gap-ms $GAP_MS --gap-jitter-ms $JITTER_MS ${SOURCE_ARGS[*]:-} ${EXTRA[*]:-}
   nofile    soft $(ulimit -Sn), hard $HARD
   load      $LOAD_START (1/5/15 min, at start)
 EOF
@@ -292,7 +316,8 @@ for n in "${SIZES[@]}"; do
         --max-seconds "$MAX_S" \
         --attach-seconds $((MAX_S / 2)) \
         --rss-pids "${PIDS[1]:-0},${PIDS[2]:-0},${PIDS[3]:-0}" --json \
-        ${EXTRA[@]+"${EXTRA[@]}"} >"$json" 2>"$TMP/fanout-$n.err" || rc=$?
+        ${SOURCE_ARGS[@]+"${SOURCE_ARGS[@]}"} ${EXTRA[@]+"${EXTRA[@]}"} \
+        >"$json" 2>"$TMP/fanout-$n.err" || rc=$?
     sed 's/^/    /' "$TMP/fanout-$n.err" | head -n 20 >&2
     check_alive
     if [ "$rc" != 0 ]; then

@@ -68,8 +68,8 @@ struct fsm
     fsm_snapshot_gate gate;   /* NULL = always allowed */
     void *gate_data;
     uint64_t n_declined; /* local snapshots declined by the gate */
-    struct raft *raft;        /* set before raft_start: index of an apply */
-    struct store *store;      /* not owned */
+    struct raft *raft;   /* set before raft_start: index of an apply */
+    struct store *store; /* not owned */
     struct fsm_observer observer;
     uint64_t n_applied;  /* entries applied since start */
     uint64_t n_skipped;  /* replayed entries skipped */

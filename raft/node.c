@@ -261,6 +261,15 @@ int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
                  raft_strerror(rv));
         goto err_after_store;
     }
+    if (cfg->bind_address != NULL) {
+        rv = raft_uv_tcp_set_bind_address(&n->transport, cfg->bind_address);
+        if (rv != 0) {
+            snprintf(n->errmsg, sizeof n->errmsg, "raft bind address %s: %s",
+                     cfg->bind_address, raft_strerror(rv));
+            raft_uv_tcp_close(&n->transport);
+            goto err_after_store;
+        }
+    }
     rv = raft_uv_init(&n->io, loop, raft_dir, &n->transport);
     if (rv != 0) {
         snprintf(n->errmsg, sizeof n->errmsg, "raft io in %s: %s", raft_dir,

@@ -33,6 +33,7 @@ struct node_config
 {
     uint64_t id;
     const char *data_dir;
+    const char *bind_address; /* NULL = listen on our raft_address */
     struct node_member members[NODE_MAX_MEMBERS]; /* initial cluster */
     unsigned n_members;
     unsigned election_ms;
@@ -68,8 +69,8 @@ struct node
     int role;           /* last seen RAFT_LEADER/FOLLOWER/CANDIDATE */
     uint64_t leader_id; /* last seen leader, 0 = none */
     uint64_t term;
-    uint64_t last_contact; /* uv_now when a leader was last known */
-    uint64_t last_tick;    /* uv_now of the previous monitor tick */
+    uint64_t last_contact;  /* uv_now when a leader was last known */
+    uint64_t last_tick;     /* uv_now of the previous monitor tick */
     uint64_t snapshot_hold; /* followers take no local snapshot before */
     int closing;
     int monitor_started;

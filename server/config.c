@@ -23,6 +23,9 @@ const char config_usage[] =
     "  --data DIR              data directory (raft log + LMDB); created\n"
     "  --client HOST:PORT      address clients and flipctl connect to\n"
     "  --raft HOST:PORT        address peers connect to (IPv4 literal)\n"
+    "  --raft-bind HOST:PORT   listen for peers here instead (same port as\n"
+    "                          --raft; e.g. 0.0.0.0:PORT behind NAT, or a\n"
+    "                          test proxy in front of the node)\n"
     "  --cluster LIST          every initial member: ID=RAFT/CLIENT,...\n"
     "options:\n"
     "  --election-ms N         election timeout (default 500)\n"
@@ -259,6 +262,11 @@ static int parse_one(struct config *c,
                    ? FLIP_INVALID
                    : set_string(c->raft_address, sizeof c->raft_address, val);
     }
+    if (strcmp(name, "--raft-bind") == 0) {
+        return check_addr(val) != FLIP_OK
+                   ? FLIP_INVALID
+                   : set_string(c->raft_bind, sizeof c->raft_bind, val);
+    }
     if (strcmp(name, "--cluster") == 0) {
         *cluster = val;
         return FLIP_OK;
@@ -331,6 +339,11 @@ int config_parse(struct config *c,
     }
     if (c->heartbeat_ms >= c->election_ms) {
         snprintf(err, errlen, "--heartbeat-ms must be below --election-ms");
+        return FLIP_INVALID;
+    }
+    if (c->raft_bind[0] != '\0' && strcmp(strrchr(c->raft_bind, ':'),
+                                          strrchr(c->raft_address, ':')) != 0) {
+        snprintf(err, errlen, "--raft-bind must use the port of --raft");
         return FLIP_INVALID;
     }
     rv = parse_cluster(c, cluster, err, errlen);

@@ -14,6 +14,7 @@ struct config
     char data_dir[512];
     char client_address[NODE_ADDR_MAX];
     char raft_address[NODE_ADDR_MAX];
+    char raft_bind[NODE_ADDR_MAX]; /* listen here instead; "" = raft_address */
     struct node_member members[NODE_MAX_MEMBERS];
     unsigned n_members;
     unsigned election_ms;
@@ -24,7 +25,7 @@ struct config
     uint32_t max_frame;
     unsigned max_conns;
     size_t segment_size;
-    size_t sub_buffer;     /* per-subscriber output bound, bytes */
+    size_t sub_buffer; /* per-subscriber output bound, bytes */
     unsigned sub_heartbeat_ms;
 };
 

@@ -16,12 +16,12 @@
 #include <string.h>
 
 #include "dispatch.h"
-#include "pubsub.h"
 #include "lib/err.h"
 #include "lib/heap.h"
 #include "lib/log.h"
 #include "proto/codec.h"
 #include "proto/frame.h"
+#include "pubsub.h"
 #include "server.h"
 
 #define CONN_READ_CHUNK (64u * 1024u)

@@ -45,7 +45,7 @@ struct conn
     uint64_t closing_ms; /* when conn_close ran; bounds a stuck flush */
     int closed;          /* uv_close issued */
     struct sub *sub;     /* this connection's subscription, if any */
-    char *client_name; /* from Hello; owned */
+    char *client_name;   /* from Hello; owned */
     char peer[64];
 };
 

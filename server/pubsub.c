@@ -11,11 +11,11 @@
 #include "proto/codec.h"
 #include "server.h"
 
-#define PUMP_CHUNK (256u * 1024u)  /* queue this much, then wait to drain */
-#define SCAN_ROWS 256              /* rows per store scan in the pump */
-#define WAIT_MIN_MS 2000           /* bound on waiting for a future F */
-#define SNAPSHOT_MAX_MS 60000      /* a snapshot may not pin a view longer */
-#define TICK_MS 50
+#define PUMP_CHUNK      (256u * 1024u) /* queue this much, then wait to drain */
+#define SCAN_ROWS       256            /* rows per store scan in the pump */
+#define WAIT_MIN_MS     2000           /* bound on waiting for a future F */
+#define SNAPSHOT_MAX_MS 60000 /* a snapshot may not pin a view longer */
+#define TICK_MS         50
 #define REVISION_ABSURD (UINT64_C(1) << 62)
 
 static const struct queue *subs_of(const struct pubsub *ps)
@@ -137,8 +137,7 @@ static void normalise(char **p, size_t *n)
 
     qsort(p, *n, sizeof *p, cmp_str);
     for (size_t i = 0; i < *n; i++) {
-        if (out > 0 &&
-            strncmp(p[i], p[out - 1], strlen(p[out - 1])) == 0) {
+        if (out > 0 && strncmp(p[i], p[out - 1], strlen(p[out - 1])) == 0) {
             flip_free(p[i]); /* covered by p[out - 1] */
             continue;
         }
@@ -237,8 +236,8 @@ static int start_snapshot(struct sub *sub, int resync, const char *why)
                    (unsigned long long)sub->sub_snap_rev, why);
     }
     pump_add(sub);
-    return send_simple(sub, FLIP__EVENT_TYPE__SNAPSHOT_BEGIN,
-                       sub->sub_snap_rev, resync, why);
+    return send_simple(sub, FLIP__EVENT_TYPE__SNAPSHOT_BEGIN, sub->sub_snap_rev,
+                       resync, why);
 }
 
 static int encode_heartbeat(struct pubsub *ps);
@@ -336,8 +335,8 @@ static int pump_snapshot(struct sub *sub)
     }
     store_reader_close(sub->sub_reader);
     sub->sub_reader = NULL;
-    if (!send_simple(sub, FLIP__EVENT_TYPE__SNAPSHOT_END, sub->sub_snap_rev,
-                     0, NULL)) {
+    if (!send_simple(sub, FLIP__EVENT_TYPE__SNAPSHOT_END, sub->sub_snap_rev, 0,
+                     NULL)) {
         return 0;
     }
     sub->sub_rev = sub->sub_snap_rev;
@@ -350,8 +349,8 @@ static int pump_snapshot(struct sub *sub)
 struct catchup_ctx
 {
     struct sub *sub;
-    uint64_t group_rev;    /* revision of the rows collected */
-    Flip__Flag **group;    /* matching rows of group_rev; owned */
+    uint64_t group_rev; /* revision of the rows collected */
+    Flip__Flag **group; /* matching rows of group_rev; owned */
     size_t n_group;
     size_t cap_group;
     size_t rows;
@@ -573,8 +572,9 @@ static int copy_prefixes(const Flip__SubscribeRequest *req,
     }
     for (size_t i = 0; i < n; i++) {
         if (codec_check_prefix(req->prefixes[i], &err) != FLIP_OK) {
-            *why = "prefixes are literal key prefixes of at most 256 bytes of "
-                   "A-Z a-z 0-9 . _ - / : (no wildcards)";
+            *why =
+                "prefixes are literal key prefixes of at most 256 bytes of "
+                "A-Z a-z 0-9 . _ - / : (no wildcards)";
             return FLIP_INVALID;
         }
     }
@@ -797,8 +797,7 @@ void pubsub_on_applied(struct pubsub *ps,
     /* Subscribers waiting for this node to reach their revision (rare:
      * only after a client moved here from a node that was ahead). */
     if (ps->n_waiting > 0) {
-        QUEUE_FOREACH(e, subs_of(ps))
-        {
+        QUEUE_FOREACH (e, subs_of(ps)) {
             struct sub *sub = CONTAINER_OF(e, struct sub, sub_link);
             if (sub->sub_state == SUB_WAITING && index >= sub->sub_rev) {
                 ps->n_waiting--;
@@ -844,8 +843,7 @@ void pubsub_on_restored(struct pubsub *ps, uint64_t index)
 
     /* The store jumped forward: whatever the subscribers miss is in the
      * restored change log, or they get a resync. */
-    QUEUE_FOREACH(e, subs_of(ps))
-    {
+    QUEUE_FOREACH (e, subs_of(ps)) {
         struct sub *sub = CONTAINER_OF(e, struct sub, sub_link);
         if (sub->sub_state == SUB_LIVE) {
             start_catchup(sub);
@@ -922,8 +920,7 @@ static void expire(struct pubsub *ps, uint64_t now)
                             "from_revision is ahead of what this node has "
                             "applied; try another node");
             conn_close(c, "subscriber ahead of this node");
-        } else if (sub->sub_state == SUB_SNAPSHOT &&
-                   now > sub->sub_deadline) {
+        } else if (sub->sub_state == SUB_SNAPSHOT && now > sub->sub_deadline) {
             slow_consumer(sub);
         }
     }

@@ -41,7 +41,13 @@ struct server;
 struct conn;
 struct pubsub;
 
-enum sub_state { SUB_WAITING, SUB_SNAPSHOT, SUB_CATCHUP, SUB_LIVE };
+enum sub_state
+{
+    SUB_WAITING,
+    SUB_SNAPSHOT,
+    SUB_CATCHUP,
+    SUB_LIVE
+};
 
 struct sub
 {
@@ -54,12 +60,12 @@ struct sub
     /* SNAPSHOT */
     struct store_reader *sub_reader; /* pinned view, owned */
     uint64_t sub_snap_rev;
-    size_t sub_snap_prefix; /* index of the prefix being streamed */
+    size_t sub_snap_prefix;    /* index of the prefix being streamed */
     struct buf sub_snap_after; /* last key sent */
     int sub_resync;
     uint64_t sub_deadline; /* WAITING / SNAPSHOT deadline, uv_now ms */
     /* fan-out */
-    uint64_t sub_gen; /* dedup stamp: matched in this entry already */
+    uint64_t sub_gen;      /* dedup stamp: matched in this entry already */
     struct queue sub_link; /* in ps->subs */
     struct queue sub_pump; /* in ps->pump while it has catch-up work */
     int sub_in_pump;
@@ -69,10 +75,10 @@ struct sub
 struct pubsub
 {
     struct server *srv;
-    struct trie trie;   /* prefix -> struct sub */
-    struct queue subs;  /* every subscriber */
-    struct queue pump;  /* subscribers in SNAPSHOT/CATCHUP with work */
-    struct queue dead;  /* unsubscribed, freed once nothing uses them */
+    struct trie trie;  /* prefix -> struct sub */
+    struct queue subs; /* every subscriber */
+    struct queue pump; /* subscribers in SNAPSHOT/CATCHUP with work */
+    struct queue dead; /* unsubscribed, freed once nothing uses them */
     size_t n_subs;
     size_t n_waiting; /* subscribers in SUB_WAITING */
     uint64_t gen;

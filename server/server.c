@@ -15,7 +15,7 @@
 
 #define HELLO_DEADLINE_MS 10000
 #define SWEEP_MS          1000
-#define SYNC_EVERY_TICKS  5 /* LMDB is MDB_NOSYNC; flush it every 5 s */
+#define SYNC_EVERY_TICKS  5    /* LMDB is MDB_NOSYNC; flush it every 5 s */
 #define CLOSE_DEADLINE_MS 5000 /* a peer that never reads its last bytes */
 
 static void on_applied(void *data,
@@ -161,6 +161,8 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
     memset(&nc, 0, sizeof nc);
     nc.id = c->id;
     nc.data_dir = s->config.data_dir;
+    nc.bind_address =
+        s->config.raft_bind[0] != '\0' ? s->config.raft_bind : NULL;
     memcpy(nc.members, c->members, sizeof nc.members);
     nc.n_members = c->n_members;
     nc.election_ms = c->election_ms;

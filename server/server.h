@@ -15,8 +15,8 @@
 
 #include "config.h"
 #include "lib/queue.h"
-#include "raft/node.h"
 #include "pubsub.h"
+#include "raft/node.h"
 #include "raft/propose.h"
 
 struct server
@@ -32,8 +32,8 @@ struct server
     uv_signal_t sigint;
     uv_signal_t sigterm;
     uv_signal_t sigpipe;
-    struct queue conns; /* every open struct conn */
-    struct queue dirty; /* conns with output to write */
+    struct queue conns;   /* every open struct conn */
+    struct queue dirty;   /* conns with output to write */
     struct queue closing; /* conns flushing their last bytes */
     unsigned n_conns;
     int stopping;

@@ -545,8 +545,7 @@ int store_scan(struct store *s,
         *more = 0;
         return map_err(rc, "read txn");
     }
-    rv = scan_txn(s, txn, db, prefix, plen, after, alen, limit, cb, arg,
-                  more);
+    rv = scan_txn(s, txn, db, prefix, plen, after, alen, limit, cb, arg, more);
     mdb_txn_abort(txn);
     return rv;
 }
@@ -608,8 +607,8 @@ int store_reader_scan(struct store_reader *r,
                       void *arg,
                       int *more)
 {
-    return scan_txn(r->s, r->txn, db, prefix, plen, after, alen, limit, cb,
-                    arg, more);
+    return scan_txn(r->s, r->txn, db, prefix, plen, after, alen, limit, cb, arg,
+                    more);
 }
 
 /* ---- snapshots ----------------------------------------------------------- */

@@ -101,7 +101,8 @@ int store_scan(struct store *s,
                void *arg,
                int *more);
 
-/* ---- long-lived readers ------------------------------------------------------
+/* ---- long-lived readers
+ * ------------------------------------------------------
  *
  * A reader pins one consistent view of the store (an LMDB read txn) across
  * loop turns, so a subscriber's snapshot can be streamed in chunks while

@@ -23,7 +23,9 @@ static void count_hit(void *arg, void *item)
  * removed stop matching; the trie frees all nodes when emptied. */
 TEST(trie_matches_prefixes, 10)
 {
-    static const char *prefixes[] = { "", "a", "a.b", "a.b", "b", "abc", "a.bc" };
+    static const char *prefixes[] = {
+        "", "a", "a.b", "a.b", "b", "abc", "a.bc"
+    };
     struct trie t;
     struct hits h;
     char key[8];
@@ -31,9 +33,9 @@ TEST(trie_matches_prefixes, 10)
     srand(runner_seed());
     trie_init(&t);
     for (int i = 0; i < 7; i++) {
-        CHECK_EQ_INT(trie_add(&t, prefixes[i], strlen(prefixes[i]),
-                              (void *)(intptr_t)i),
-                     FLIP_OK);
+        CHECK_EQ_INT(
+            trie_add(&t, prefixes[i], strlen(prefixes[i]), (void *)(intptr_t)i),
+            FLIP_OK);
     }
     for (int round = 0; round < 2000; round++) {
         size_t len = (size_t)(rand() % 6);
@@ -50,8 +52,7 @@ TEST(trie_matches_prefixes, 10)
         }
     }
     CHECK_EQ_INT(trie_remove(&t, "a.b", 3, (void *)(intptr_t)2), FLIP_OK);
-    CHECK_EQ_INT(trie_remove(&t, "a.b", 3, (void *)(intptr_t)2),
-                 FLIP_NOTFOUND);
+    CHECK_EQ_INT(trie_remove(&t, "a.b", 3, (void *)(intptr_t)2), FLIP_NOTFOUND);
     memset(&h, 0, sizeof h);
     trie_match(&t, "a.bz", 4, count_hit, &h);
     CHECK_EQ_INT(h.count[2], 0);
