@@ -66,6 +66,7 @@ SERVER_SRC  := $(filter-out server/main.c,$(wildcard server/*.c))
 CLIENT_SRC  := $(filter-out client/cli.c client/cli_%.c,$(wildcard client/*.c))
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
 UNIT_SRC    := $(wildcard tests/unit/*.c)
+STRESS_SRC  := $(wildcard tests/stress/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 GEN_OBJ     := $(patsubst $(GEN)/%.c,$(BUILD)/obj/gen/%.o,$(GEN_C))
@@ -81,10 +82,11 @@ CHAOS_SRC   := $(wildcard tests/chaos/*.c)
 CHAOS_BINS  := $(patsubst tests/chaos/%.c,$(BUILD)/tests/chaos/%,$(CHAOS_SRC))
 
 BINS := $(BUILD)/flipd $(BUILD)/flipctl $(BUILD)/tests/unit $(BENCH_BINS) \
+        $(BUILD)/tests/fixture_stress \
         $(CHAOS_BINS)
 
 .PHONY: all deps run test test-unit test-integration valgrind format \
-        format-check check-layers clean
+        format-check check-layers clean stress
 all: $(BINS)
 
 deps:
@@ -129,6 +131,12 @@ $(BUILD)/tests/unit: $(SERVER_OBJ) \
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEP_LIBS)
 
+# The raft_fixture stress over the real FSM and LMDB (tests/stress). It has
+# its own main() (forked workers per seed batch), so no tests/lib runner.
+$(BUILD)/tests/fixture_stress: $(CORE_OBJ) $(call obj,$(STRESS_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEP_LIBS)
+
 # tests/chaos/NAME.c: helper programs of the chaos suite, over the client
 # library.
 .PRECIOUS: $(BUILD)/obj/tests/chaos/%.o
@@ -159,6 +167,12 @@ test-unit: all
 
 test-integration: all
 	@tests/run.sh $(BUILD) integration
+
+# Default seed range (sized for `make SANITIZE=1` on 2 cores); pass e.g.
+# STRESS_ARGS='--seeds 1..20000' for a longer run.
+STRESS_ARGS ?=
+stress: $(BUILD)/tests/fixture_stress
+	@$(BUILD)/tests/fixture_stress $(STRESS_ARGS)
 
 # Each forked test runs under valgrind; an error or a definite leak fails it.
 VALGRIND_CMD := valgrind -q --error-exitcode=99 --leak-check=full \

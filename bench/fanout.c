@@ -1,12 +1,10 @@
 /* fanout: subscription fan-out of a flipd cluster, seen by N subscribers.
  *
  *   fanout --endpoints H:P,... [--n 1000] [--flips 50] [--gap-ms 20]
- *          [--gap-jitter-ms 0]
- *          [--prefix bench.fan.] [--key bench.fan.k] [--warmup 1]
- *          [--timeout 5000] [--attach-seconds 60] [--window 32]
- *          [--max-seconds 120] [--rss-pids PID,...] [--source ADDR]
- *          [--user-ts]
- *          [--errors 5] [--json]
+ *          [--gap-jitter-ms 0] [--prefix bench.fan.] [--key bench.fan.k]
+ *          [--warmup 1] [--timeout 5000] [--attach-seconds 60]
+ *          [--window 32] [--max-seconds 120] [--rss-pids PID,...]
+ *          [--source ADDR] [--user-ts] [--errors 5] [--json]
  *
  * One process, one thread. N raw TCP subscriber connections, spread
  * round-robin over the endpoints, live in one epoll loop. Each sends Hello
@@ -14,9 +12,9 @@
  * write, then reads Response frames (u32 big-endian length + protobuf)
  * incrementally. At most --window connections per endpoint are being set
  * up at once (connect, Hello, Subscribe, snapshot): a flipd node holds an
- * LMDB read slot for every subscriber in its snapshot or catch-up phase and
- * LMDB has 126 of them, so a larger burst makes the node drop subscribers
- * (see bench/README.md); the listen backlog (1024) is not the limit. The
+ * LMDB reader slot for every subscriber whose snapshot it is streaming,
+ * LMDB's default is 126 slots and flipd does not raise it, so a larger
+ * burst makes the node drop subscribers (see bench/README.md). The
  * attach phase ends when all N have seen SNAPSHOT_END, or fails after
  * --attach-seconds.
  *
@@ -38,8 +36,9 @@
  * and reading 10000 sockets takes this process a while, so the time a
  * frame is *processed* here is not when it *arrived*. Every socket has
  * SO_TIMESTAMPNS on: the kernel stamps each segment when it is received,
- * and recvmsg reports the stamp of the last segment read. Delivery times
- * are those stamps (CLOCK_REALTIME, compared with realtime t_send / t_ack
+ * and recvmsg reports the stamp of the last segment read, so reads never
+ * go past the end of the current frame (sub_readable). Delivery times are
+ * those stamps (CLOCK_REALTIME, compared with realtime t_send / t_ack
  * taken next to the monotonic ones). A stamp that is missing or
  * implausible (after the read, or before t_send) is replaced by the read
  * time and counted. --user-ts turns stamps off: times are read times. The
@@ -1612,7 +1611,7 @@ static void json_rss(const char *name, const struct rss *r, size_t n)
     printf("]");
 }
 
-static double ms_or_nan(int64_t ns)
+static double ms_or_none(int64_t ns)
 {
     return ns == INT64_MIN ? -1.0 : (double)ns / 1e6;
 }
@@ -1694,8 +1693,8 @@ static void print_json(const struct ctx *x,
                ",\"seen_last_after_ack_ms\":%.3f,\"received\":%u"
                ",\"missing\":%u}",
                k ? "," : "", f->rev, f->rv == FLIP_OK ? "true" : "false",
-               (double)f->ack_ns / 1e6, ms_or_nan(f->last_ack_ns),
-               ms_or_nan(f->last_send_ns), ms_or_nan(f->seen_ack_ns),
+               (double)f->ack_ns / 1e6, ms_or_none(f->last_ack_ns),
+               ms_or_none(f->last_send_ns), ms_or_none(f->seen_ack_ns),
                f->received, f->missing);
     }
     printf("]}\n");
@@ -1753,8 +1752,8 @@ static void print_text(const struct ctx *x,
             continue;
         }
         printf("  %5zu %10" PRIu64 " %9.3f %12.3f %13.3f %13.3f %9u\n", k + 1,
-               f->rev, (double)f->ack_ns / 1e6, ms_or_nan(f->last_ack_ns),
-               ms_or_nan(f->last_send_ns), ms_or_nan(f->seen_ack_ns),
+               f->rev, (double)f->ack_ns / 1e6, ms_or_none(f->last_ack_ns),
+               ms_or_none(f->last_send_ns), ms_or_none(f->seen_ack_ns),
                f->received);
     }
     printf("summary (%zu flips acked, %u failed):\n", sm->n_ok, sm->failed);

@@ -29,7 +29,10 @@
 #                  127.0.0.2; "none": let the kernel pick, i.e. 127.0.0.1)
 #   FAN_FLIPS      timed flips per N (default 50)
 #   FAN_GAP_MS     pause between flips (default 20)
-#   FAN_JITTER_MS  plus a random 0..this many ms (default 0; see README)
+#   FAN_JITTER_MS  plus a random 0..this many ms (default 50, one raft
+#                  heartbeat: flips then fall at random points between the
+#                  leader's heartbeat ticks instead of locking onto one
+#                  phase; 0 gives fanout's own default, see bench/README.md)
 #   FAN_ARGS       extra arguments for fanout (e.g. "--user-ts")
 #   FAN_MAX_S      bound on each fanout run, seconds (default 180)
 #   KEEP=1         keep the temp dir (node logs, JSON of each run)
@@ -75,7 +78,7 @@ BASE=${FAN_BASE_PORT:-61000}
 SOURCE=${FAN_SOURCE:-127.0.0.2}
 FLIPS=${FAN_FLIPS:-50}
 GAP_MS=${FAN_GAP_MS:-20}
-JITTER_MS=${FAN_JITTER_MS:-0}
+JITTER_MS=${FAN_JITTER_MS:-50}
 MAX_S=${FAN_MAX_S:-180}
 read -r -a NODE_ARGS <<<"${FLIPD_ARGS:---election-ms 500 --heartbeat-ms 50 --max-conns 100000}"
 read -r -a EXTRA <<<"${FAN_ARGS:-}"
@@ -325,8 +328,9 @@ for n in "${SIZES[@]}"; do
         anomaly "N=$n: fanout exited with status $rc (stderr above)"
     fi
     if [ ! -s "$json" ]; then
-        ROWS+=("$(printf '| %s | failed (status %s): %s |' "$n" "$rc" \
-            "$(head -n 1 "$TMP/fanout-$n.err")")")
+        why=$(grep -m 1 'only .* attached' "$TMP/fanout-$n.err" ||
+            tail -n 1 "$TMP/fanout-$n.err")
+        ROWS+=("$(printf '| %s | failed (status %s): %s |' "$n" "$rc" "$why")")
         continue
     fi
     ROWS+=("$(python3 - "$json" "$n" <<'EOF'
@@ -335,10 +339,12 @@ d = json.load(open(sys.argv[1]))
 def f(x): return "%.1f" % x if x >= 10 else "%.2f" % x
 def mib(k): return "%.1f" % (k / 1024.0) if k >= 0 else "-"
 la, ls, ss = d["last_after_ack_ms"], d["last_after_send_ms"], d["sub_after_send_ms"]
+ack = d["ack_ms"]
 errs = sum(d["server_errors"].values())
 rss = " / ".join(mib(r["rss_kb"]) for r in d["rss_attached"])
-print("| %s | %.2f | %s / %s / %s | %s / %s | %s / %s | %d | %d/%d | %s |" % (
-    sys.argv[2], d["attach_s"], f(la["p50"]), f(la["p99"]), f(la["max"]),
+print("| %s | %.2f | %s / %s | %s / %s / %s | %s / %s | %s / %s | %d | %d/%d | %s |" % (
+    sys.argv[2], d["attach_s"], f(ack["p50"]), f(ack["p99"]),
+    f(la["p50"]), f(la["p99"]), f(la["max"]),
     f(ls["p50"]), f(ls["p99"]), f(ss["p50"]), f(ss["p99"]),
     d["missing"], d["disconnects"], errs, rss))
 EOF
@@ -379,8 +385,8 @@ echo "Times in ms over $FLIPS flips (p50 / p99 / max over flips for 'last';"
 echo "over every subscriber x flip for 'per sub'); delivery = kernel receive"
 echo "stamp of the subscriber's socket."
 echo
-echo "| N | attach s | last sub after ack p50 / p99 / max | last after send p50 / p99 | per sub after send p50 / p99 | missing | disconn/errors | RSS n1 / n2 / n3 MiB, N attached |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| N | attach s | ack p50 / p99 | last sub after ack p50 / p99 / max | last after send p50 / p99 | per sub after send p50 / p99 | missing | disconn/errors | RSS n1 / n2 / n3 MiB, N attached |"
+echo "|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
 echo
 echo "Last subscriber after ack, per node it is attached to (p50 / max), the"

@@ -60,6 +60,33 @@ static void fail_waiters(uv_idle_t *h)
     }
 }
 
+static void nudge_done(struct raft_barrier *req, int status)
+{
+    struct propose *pr = req->data;
+    (void)status;
+    pr->nudge_inflight = 0;
+}
+
+/* Runs on the loop turn after an apply: never inside libraft's apply
+ * loop, where appending to the log is not safe. */
+static void nudge_fire(uv_timer_t *t)
+{
+    struct propose *pr = t->data;
+    struct raft *r = &pr->node->raft;
+
+    pr->nudge_armed = 0;
+    if (pr->nudge_inflight || pr->barrier_inflight || pr->node->closing ||
+        raft_state(r) != RAFT_LEADER ||
+        raft_last_index(r) != raft_last_applied(r)) {
+        return; /* later entries or a read barrier carry the commit index */
+    }
+    pr->nudge.data = pr;
+    if (raft_barrier(r, &pr->nudge, nudge_done) == 0) {
+        pr->nudge_inflight = 1;
+        pr->n_nudges++;
+    }
+}
+
 void propose_init(struct propose *pr, struct node *node, uint64_t keep)
 {
     memset(pr, 0, sizeof *pr);
@@ -71,11 +98,14 @@ void propose_init(struct propose *pr, struct node *node, uint64_t keep)
     queue_init(&pr->failed);
     uv_idle_init(node->loop, &pr->kick);
     pr->kick.data = pr;
+    uv_timer_init(node->loop, &pr->nudge_timer);
+    pr->nudge_timer.data = pr;
 }
 
 void propose_close(struct propose *pr)
 {
     uv_close((uv_handle_t *)&pr->kick, NULL);
+    uv_close((uv_handle_t *)&pr->nudge_timer, NULL);
 }
 
 static void apply_done(struct raft_apply *req, int status, void *result)
@@ -150,6 +180,11 @@ void propose_on_applied(struct propose *pr,
     struct queue *e;
 
     (void)index;
+    if (!pr->nudge_armed && !pr->node->closing &&
+        raft_state(&pr->node->raft) == RAFT_LEADER) {
+        pr->nudge_armed = 1;
+        uv_timer_start(&pr->nudge_timer, nudge_fire, 0, 0);
+    }
     if (cmd == NULL || cmd->origin_node != pr->node->config.id ||
         cmd->n_changes == 0) {
         return;

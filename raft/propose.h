@@ -61,6 +61,16 @@ struct propose
     struct queue served; /* waiters the in-flight barrier answers */
     struct queue next;   /* waiters for the next barrier */
     uv_idle_t kick;      /* defers error callbacks to a loop turn */
+    /* Commit nudge: followers learn a new commit index only from the next
+     * AppendEntries, i.e. up to a heartbeat later when writes are sparse.
+     * After the leader applies an entry with nothing behind it, a barrier
+     * entry goes out at once carrying the new commit index, so followers
+     * apply (and notify their subscribers) within a round trip. */
+    uv_timer_t nudge_timer;
+    struct raft_barrier nudge;
+    int nudge_inflight;
+    int nudge_armed;
+    uint64_t n_nudges;
     struct queue failed; /* read waiters to fail on the next turn */
     int failed_status;
 };

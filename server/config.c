@@ -29,7 +29,8 @@ const char config_usage[] =
     "  --cluster LIST          every initial member: ID=RAFT/CLIENT,...\n"
     "options:\n"
     "  --election-ms N         election timeout (default 500)\n"
-    "  --heartbeat-ms N        heartbeat interval (default 50)\n"
+    "  --heartbeat-ms N        heartbeat interval (default 10; see\n"
+    "                          docs/known-issues.md #4 for why so short)\n"
     "  --snapshot-threshold N  entries between snapshots (default 4096)\n"
     "  --snapshot-trailing N   entries kept after a snapshot (default 1024)\n"
     "  --changelog-keep N      change-log rows kept for resume (default "
@@ -219,7 +220,7 @@ static void defaults(struct config *c)
 {
     memset(c, 0, sizeof *c);
     c->election_ms = 500;
-    c->heartbeat_ms = 50;
+    c->heartbeat_ms = 10;
     c->snapshot_threshold = 4096;
     c->snapshot_trailing = 1024;
     c->changelog_keep = 10000;

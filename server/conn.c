@@ -92,10 +92,13 @@ void conn_close(struct conn *c, const char *why)
     mark_dirty(c);
 }
 
+/* Subscribers are flushed after request/response connections, so a
+ * writer's ack is not queued behind thousands of event writes. */
 static void mark_dirty(struct conn *c)
 {
     if (queue_empty(&c->dirty)) {
-        queue_insert_tail(&c->srv->dirty, &c->dirty);
+        queue_insert_tail(c->sub != NULL ? &c->srv->dirty_subs : &c->srv->dirty,
+                          &c->dirty);
     }
 }
 

@@ -166,6 +166,9 @@ static void pump_del(struct sub *sub)
 
 static void sub_free(struct sub *sub)
 {
+    if (sub->sub_reader != NULL) {
+        sub->sub_ps->n_readers--;
+    }
     for (size_t i = 0; i < sub->sub_n_prefixes; i++) {
         flip_free(sub->sub_prefixes[i]);
     }
@@ -216,13 +219,35 @@ static int start_snapshot(struct sub *sub, int resync, const char *why)
     struct pubsub *ps = sub->sub_ps;
     int rv;
 
+    if (sub->sub_reader != NULL) {
+        ps->n_readers--;
+    }
     store_reader_close(sub->sub_reader);
     sub->sub_reader = NULL;
+    if (ps->n_readers >= PUBSUB_MAX_SNAPSHOTS) {
+        /* Too many snapshots streaming (a failed node's clients all
+         * arrived at once): queue this one; the pump opens it later. */
+        sub->sub_state = SUB_SNAPSHOT_WAIT;
+        sub->sub_resync = resync;
+        sub->sub_wait_why = why;
+        pump_add(sub);
+        return 1;
+    }
     rv = store_reader_open(store_of(ps), &sub->sub_reader);
+    if (rv == FLIP_BUSY) {
+        sub->sub_state = SUB_SNAPSHOT_WAIT;
+        sub->sub_resync = resync;
+        sub->sub_wait_why = why;
+        pump_add(sub);
+        return 1;
+    }
     if (rv != FLIP_OK) {
+        conn_send_error(sub->sub_conn, 0, FLIP__STATUS__UNAVAILABLE,
+                        "cannot open a read view for a snapshot; retry");
         conn_close(sub->sub_conn, "cannot open a read view for a snapshot");
         return 0;
     }
+    ps->n_readers++;
     sub->sub_state = SUB_SNAPSHOT;
     sub->sub_snap_rev = store_reader_applied(sub->sub_reader);
     sub->sub_snap_prefix = 0;
@@ -335,6 +360,7 @@ static int pump_snapshot(struct sub *sub)
     }
     store_reader_close(sub->sub_reader);
     sub->sub_reader = NULL;
+    sub->sub_ps->n_readers--;
     if (!send_simple(sub, FLIP__EVENT_TYPE__SNAPSHOT_END, sub->sub_snap_rev, 0,
                      NULL)) {
         return 0;
@@ -482,7 +508,12 @@ static int pump_catchup(struct sub *sub)
         if (!cc.alive) {
             return 0;
         }
+        if (rv == FLIP_BUSY) {
+            return 1; /* no reader slot free now; the pump retries */
+        }
         if (rv != FLIP_OK) {
+            conn_send_error(sub->sub_conn, 0, FLIP__STATUS__UNAVAILABLE,
+                            "change log read failed; retry");
             conn_close(sub->sub_conn, "change log read failed");
             return 0;
         }
@@ -519,7 +550,11 @@ void pubsub_pump(struct pubsub *ps)
         }
         /* a callback below may free `sub`, and with it the next entry's
          * owner cannot change: only `sub` itself is touched */
-        if (sub->sub_state == SUB_SNAPSHOT) {
+        if (sub->sub_state == SUB_SNAPSHOT_WAIT) {
+            if (ps->n_readers < PUBSUB_MAX_SNAPSHOTS) {
+                start_snapshot(sub, sub->sub_resync, sub->sub_wait_why);
+            }
+        } else if (sub->sub_state == SUB_SNAPSHOT) {
             pump_snapshot(sub);
         } else if (sub->sub_state == SUB_CATCHUP) {
             pump_catchup(sub);

@@ -43,11 +43,15 @@ struct pubsub;
 
 enum sub_state
 {
-    SUB_WAITING,
-    SUB_SNAPSHOT,
-    SUB_CATCHUP,
-    SUB_LIVE
+    SUB_WAITING,       /* for this node to reach the client's revision */
+    SUB_SNAPSHOT_WAIT, /* for a free snapshot slot */
+    SUB_SNAPSHOT,      /* streaming a pinned view */
+    SUB_CATCHUP,       /* reading the change log */
+    SUB_LIVE           /* fed by fan-out from apply */
 };
+
+/* Snapshots streaming at once per node; more wait their turn. */
+#define PUBSUB_MAX_SNAPSHOTS 512
 
 struct sub
 {
@@ -63,7 +67,8 @@ struct sub
     size_t sub_snap_prefix;    /* index of the prefix being streamed */
     struct buf sub_snap_after; /* last key sent */
     int sub_resync;
-    uint64_t sub_deadline; /* WAITING / SNAPSHOT deadline, uv_now ms */
+    const char *sub_wait_why; /* SNAPSHOT_WAIT: the resync reason (static) */
+    uint64_t sub_deadline;    /* WAITING / SNAPSHOT deadline, uv_now ms */
     /* fan-out */
     uint64_t sub_gen;      /* dedup stamp: matched in this entry already */
     struct queue sub_link; /* in ps->subs */
@@ -81,6 +86,7 @@ struct pubsub
     struct queue dead; /* unsubscribed, freed once nothing uses them */
     size_t n_subs;
     size_t n_waiting; /* subscribers in SUB_WAITING */
+    size_t n_readers; /* pinned read views (snapshots streaming) */
     uint64_t gen;
     struct sub **hits; /* scratch: matched subscribers of one entry */
     size_t n_hits;

@@ -48,6 +48,12 @@ static void flush_dirty(uv_prepare_t *h)
         queue_remove(e);
         conn_flush(c);
     }
+    while (!queue_empty(&s->dirty_subs)) {
+        struct queue *e = queue_head(&s->dirty_subs);
+        struct conn *c = CONTAINER_OF(e, struct conn, dirty);
+        queue_remove(e);
+        conn_flush(c);
+    }
 }
 
 static void sync_run(uv_work_t *req)
@@ -157,6 +163,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
     queue_init(&s->conns);
     queue_init(&s->dirty);
     queue_init(&s->closing);
+    queue_init(&s->dirty_subs);
 
     memset(&nc, 0, sizeof nc);
     nc.id = c->id;

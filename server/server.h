@@ -32,9 +32,10 @@ struct server
     uv_signal_t sigint;
     uv_signal_t sigterm;
     uv_signal_t sigpipe;
-    struct queue conns;   /* every open struct conn */
-    struct queue dirty;   /* conns with output to write */
-    struct queue closing; /* conns flushing their last bytes */
+    struct queue conns;      /* every open struct conn */
+    struct queue dirty;      /* conns with output to write */
+    struct queue closing;    /* conns flushing their last bytes */
+    struct queue dirty_subs; /* subscriber conns with output, flushed last */
     unsigned n_conns;
     int stopping;
     int listener_started;

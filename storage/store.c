@@ -51,6 +51,8 @@ static int map_err(int rc, const char *what)
         return FLIP_NOSPACE;
     case ENOMEM:
         return FLIP_NOMEM;
+    case MDB_READERS_FULL:
+        return FLIP_BUSY; /* every reader slot taken: retry later */
     default:
         flip_errorf("store: %s: %s", what, mdb_strerror(rc));
         return FLIP_IOERR;
@@ -191,6 +193,9 @@ int store_open(struct store **out, const char *dir, size_t mapsize)
         goto err_after_alloc;
     }
     mdb_env_set_maxdbs(s->env, STORE_NDB);
+    /* Every subscriber streaming a snapshot pins a read view; the default
+     * 126 slots run out when a failed node's clients all move here. */
+    mdb_env_set_maxreaders(s->env, STORE_MAX_READERS);
     mdb_env_set_mapsize(s->env, mapsize);
     rc = mdb_env_open(s->env, dir, MDB_NOSYNC | MDB_NOTLS, 0644);
     if (rc != MDB_SUCCESS) {

@@ -18,6 +18,9 @@ struct store;
 struct store_txn;
 
 #define STORE_MAPSIZE_DEFAULT ((size_t)1 << 30) /* 1 GiB of address space */
+/* LMDB reader slots (one per open read view). Past it readers get
+ * FLIP_BUSY; pubsub also bounds how many snapshots stream at once. */
+#define STORE_MAX_READERS     1024
 
 /* Opens (creating if needed) the store in directory `dir`, which must
  * exist. On success *out is owned by the caller (store_close). */

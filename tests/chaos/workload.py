@@ -1,0 +1,144 @@
+"""Chaos workload: writers, linearizable readers and subscribers, each
+recording its history (tests/chaos/checker/check.py documents the format)
+with CLOCK_MONOTONIC nanoseconds shared by every process on the machine."""
+import json
+import os
+import random
+import subprocess
+import threading
+import time
+
+from client import Client
+
+KEYS = [f"chaos.k{i}" for i in range(8)]
+
+
+class Recorder:
+    """One JSON-lines file per recording thread: no interleaving."""
+
+    def __init__(self, path):
+        self.f = open(path, "a")
+        self.lock = threading.Lock()
+
+    def write(self, rec):
+        with self.lock:
+            self.f.write(json.dumps(rec) + "\n")
+            self.f.flush()
+
+    def close(self):
+        self.f.close()
+
+
+class Writer(threading.Thread):
+    def __init__(self, proc, endpoints, node_of, outdir, rng, pause_s=0.05, cas_ratio=0.15):
+        super().__init__(daemon=True)
+        self.proc = proc
+        self.client = Client(endpoints, f"chaos-w{proc}", op_timeout=1.5)
+        self.node_of = node_of
+        self.rec = Recorder(os.path.join(outdir, f"ops.w{proc}.jsonl"))
+        self.rng = rng
+        self.pause = pause_s
+        self.cas_ratio = cas_ratio
+        self.stop_ev = threading.Event()
+        self.seq = 0
+        self.known_rev = {}
+        self.counts = {"ok": 0, "fail": 0, "unknown": 0}
+
+    def run(self):
+        while not self.stop_ev.is_set():
+            key = self.rng.choice(KEYS)
+            self.seq += 1
+            value = f"w{self.proc}:{self.seq}"
+            cas = self.rng.random() < self.cas_ratio
+            expected = self.known_rev.get(key, 0) if cas else None
+            t0 = time.monotonic_ns()
+            outcome, node, rev, status = self.client.set(key, value, expected)
+            t1 = time.monotonic_ns()
+            rec = {"proc": f"w{self.proc}", "op": "cas" if cas else "set", "key": key,
+                   "value": value, "invoke_ns": t0, "complete_ns": t1, "outcome": outcome,
+                   "node": self.node_of(node), "status": status}
+            if cas:
+                rec["expected_revision"] = expected
+            if outcome == "ok":
+                rec["revision"] = rev
+                self.known_rev[key] = rev
+            self.counts[outcome] += 1
+            self.rec.write(rec)
+            self.stop_ev.wait(self.pause * (0.5 + self.rng.random()))
+        self.client.close()
+        self.rec.close()
+
+
+class Reader(threading.Thread):
+    """Linearizable gets through a random node (redirected to the leader)."""
+
+    def __init__(self, proc, endpoints, node_of, outdir, rng, pause_s=0.1):
+        super().__init__(daemon=True)
+        self.proc = proc
+        self.endpoints = endpoints
+        self.node_of = node_of
+        self.rec = Recorder(os.path.join(outdir, f"ops.r{proc}.jsonl"))
+        self.rng = rng
+        self.pause = pause_s
+        self.stop_ev = threading.Event()
+        self.counts = {"ok": 0, "fail": 0, "unknown": 0}
+
+    def run(self):
+        clients = [Client([e], f"chaos-r{self.proc}", op_timeout=1.5) for e in self.endpoints]
+        while not self.stop_ev.is_set():
+            key = self.rng.choice(KEYS)
+            c = self.rng.choice(clients)
+            t0 = time.monotonic_ns()
+            outcome, node, value, rev = c.get(key)
+            t1 = time.monotonic_ns()
+            rec = {"proc": f"r{self.proc}", "op": "get", "key": key, "invoke_ns": t0,
+                   "complete_ns": t1, "outcome": outcome, "node": self.node_of(node),
+                   "linearizable": True}
+            if outcome == "ok":
+                rec["read_value"] = value
+                rec["revision"] = rev
+            self.counts[outcome] += 1
+            self.rec.write(rec)
+            self.stop_ev.wait(self.pause)
+        for c in clients:
+            c.close()
+        self.rec.close()
+
+
+class Subscriber:
+    """A chaos_sub process (the client library's watch) attached first to
+    `node`, failing over to the others by itself."""
+
+    def __init__(self, build, sub_id, endpoints, outdir):
+        self.id = sub_id
+        self.raw = os.path.join(outdir, f"raw.sub{sub_id}.jsonl")
+        err = open(os.path.join(outdir, f"sub{sub_id}.err"), "a")
+        self.proc = subprocess.Popen(
+            [os.path.join(build, "tests", "chaos", "chaos_sub"), "--id", str(sub_id),
+             "--endpoints", ",".join(endpoints), "--prefix", "chaos.", "--out", self.raw],
+            stdout=err, stderr=err, stdin=subprocess.DEVNULL)
+        err.close()
+
+    def signal(self, sig):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def events(self):
+        out = []
+        if not os.path.exists(self.raw):
+            return out
+        for line in open(self.raw):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+        return out
