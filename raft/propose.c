@@ -60,6 +60,10 @@ static void fail_waiters(uv_idle_t *h)
     }
 }
 
+struct propose_batch;
+static void batch_finish(struct propose_batch *b, int rv);
+static void flush_open(uv_check_t *h);
+
 static void nudge_done(struct raft_barrier *req, int status)
 {
     struct propose *pr = req->data;
@@ -100,65 +104,101 @@ void propose_init(struct propose *pr, struct node *node, uint64_t keep)
     pr->kick.data = pr;
     uv_timer_init(node->loop, &pr->nudge_timer);
     pr->nudge_timer.data = pr;
+    uv_check_init(node->loop, &pr->flush);
+    pr->flush.data = pr;
+    uv_check_start(&pr->flush, flush_open);
 }
 
 void propose_close(struct propose *pr)
 {
     uv_close((uv_handle_t *)&pr->kick, NULL);
     uv_close((uv_handle_t *)&pr->nudge_timer, NULL);
+    uv_close((uv_handle_t *)&pr->flush, NULL);
+    if (pr->open != NULL) {
+        struct propose_batch *b = pr->open;
+        pr->open = NULL;
+        batch_finish(b, FLIP_NOTLEADER);
+    }
+}
+
+struct propose_batch
+{
+    struct propose *pr;
+    struct raft_apply req;
+    struct queue link; /* in pr->pending while raft owns req */
+    uint64_t seq;
+    struct proposal *items[PROPOSE_BATCH_MAX];
+    size_t n;
+};
+
+/* Fires every proposal of a batch; frees the batch. */
+static void batch_finish(struct propose_batch *b, int rv)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        struct proposal *p = b->items[i];
+        int st = rv;
+        if (st == FLIP_OK && !p->have_outcome) {
+            /* Committed but our observer never saw it: should not happen. */
+            flip_errorf("propose: entry %llu applied without an outcome",
+                        (unsigned long long)b->req.index);
+            st = FLIP_INTERNAL;
+        }
+        p->cb(p, st);
+    }
+    flip_free(b);
 }
 
 static void apply_done(struct raft_apply *req, int status, void *result)
 {
-    struct proposal *p = CONTAINER_OF(req, struct proposal, req);
-    int rv = status_from_raft(status);
+    struct propose_batch *b = CONTAINER_OF(req, struct propose_batch, req);
 
     (void)result;
-    queue_remove(&p->link);
-    if (rv == FLIP_OK && !p->have_outcome) {
-        /* Committed but our observer never saw it: should not happen. */
-        flip_errorf("propose: entry %llu applied without an outcome",
-                    (unsigned long long)req->index);
-        rv = FLIP_INTERNAL;
-    }
-    p->cb(p, rv);
+    queue_remove(&b->link);
+    batch_finish(b, status_from_raft(status));
 }
 
-int propose_submit(struct propose *pr,
-                   struct proposal *p,
-                   const Flipcmd__Change *change,
-                   proposal_cb cb)
+/* Proposes the open batch as one entry. Failures are reported through the
+ * proposals' callbacks: this runs from the check hook, never from inside
+ * propose_submit. */
+static void batch_propose(struct propose *pr)
 {
+    struct propose_batch *b = pr->open;
     Flipcmd__Command cmd = FLIPCMD__COMMAND__INIT;
-    Flipcmd__Change *changes[1];
+    Flipcmd__Change *changes[PROPOSE_BATCH_MAX];
     struct raft_buffer buf;
     int rv;
 
-    if (pr->node->closing || raft_state(&pr->node->raft) != RAFT_LEADER) {
-        return FLIP_NOTLEADER;
+    if (b == NULL) {
+        return;
     }
-    changes[0] = (Flipcmd__Change *)(uintptr_t)change;
+    pr->open = NULL;
+    if (pr->node->closing || raft_state(&pr->node->raft) != RAFT_LEADER) {
+        batch_finish(b, FLIP_NOTLEADER);
+        return;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        changes[i] = &b->items[i]->change;
+    }
     cmd.has_time_ms = 1;
     cmd.time_ms = wall_ms();
     cmd.has_changelog_keep = 1;
     cmd.changelog_keep = pr->changelog_keep;
-    cmd.n_changes = 1;
+    cmd.n_changes = b->n;
     cmd.changes = changes;
     cmd.has_origin_node = 1;
     cmd.origin_node = pr->node->config.id;
     cmd.has_origin_seq = 1;
-    cmd.origin_seq = ++pr->seq;
+    cmd.origin_seq = b->seq;
 
     buf.len = command_size(&cmd);
     buf.base = raft_malloc(buf.len);
     if (buf.base == NULL) {
-        return FLIP_NOMEM;
+        batch_finish(b, FLIP_NOMEM);
+        return;
     }
     command_write(&cmd, buf.base);
-    p->seq = cmd.origin_seq;
-    p->have_outcome = 0;
-    p->cb = cb;
-    rv = raft_apply(&pr->node->raft, &p->req, &buf, 1, apply_done);
+    b->req.data = b;
+    rv = raft_apply(&pr->node->raft, &b->req, &buf, 1, apply_done);
     if (rv == RAFT_INVALID) {
         /* raft already freed the buffer; an unpadded entry is a bug here */
         flip_errorf("propose: raft rejected an entry of %zu bytes", buf.len);
@@ -166,9 +206,65 @@ int propose_submit(struct propose *pr,
     }
     if (rv != 0) {
         raft_free(buf.base);
-        return status_from_raft(rv);
+        batch_finish(b, status_from_raft(rv));
+        return;
     }
-    queue_insert_tail(&pr->pending, &p->link);
+    queue_insert_tail(&pr->pending, &b->link);
+    pr->n_entries++;
+    pr->n_changes += b->n;
+}
+
+static void flush_open(uv_check_t *h)
+{
+    batch_propose(h->data);
+}
+
+static int batch_has_key(const struct propose_batch *b, const char *key)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        if (strcmp(b->items[i]->change.key, key) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int propose_submit(struct propose *pr,
+                   struct proposal *p,
+                   const Flipcmd__Change *change,
+                   proposal_cb cb)
+{
+    size_t alen;
+
+    if (pr->node->closing || raft_state(&pr->node->raft) != RAFT_LEADER) {
+        return FLIP_NOTLEADER;
+    }
+    alen = change->actor != NULL ? strlen(change->actor) : 0;
+    if (alen > CODEC_ACTOR_MAX) {
+        return FLIP_INVALID;
+    }
+    /* One change per key per entry: a second change to the same key goes
+     * into the next entry, so it gets its own revision. */
+    if (pr->open != NULL && (pr->open->n == PROPOSE_BATCH_MAX ||
+                             batch_has_key(pr->open, change->key))) {
+        batch_propose(pr);
+    }
+    if (pr->open == NULL) {
+        pr->open = flip_calloc(1, sizeof *pr->open);
+        if (pr->open == NULL) {
+            return FLIP_NOMEM;
+        }
+        pr->open->pr = pr;
+        pr->open->seq = ++pr->seq;
+    }
+    p->change = *change;
+    if (change->actor != NULL) {
+        memcpy(p->actor, change->actor, alen + 1);
+        p->change.actor = p->actor;
+    }
+    p->have_outcome = 0;
+    p->cb = cb;
+    pr->open->items[pr->open->n++] = p;
     return FLIP_OK;
 }
 
@@ -190,10 +286,12 @@ void propose_on_applied(struct propose *pr,
         return;
     }
     QUEUE_FOREACH (e, &pr->pending) {
-        struct proposal *p = CONTAINER_OF(e, struct proposal, link);
-        if (p->seq == cmd->origin_seq) {
-            p->outcome = outcomes[0];
-            p->have_outcome = 1;
+        struct propose_batch *b = CONTAINER_OF(e, struct propose_batch, link);
+        if (b->seq == cmd->origin_seq) {
+            for (size_t i = 0; i < b->n && i < cmd->n_changes; i++) {
+                b->items[i]->outcome = outcomes[i];
+                b->items[i]->have_outcome = 1;
+            }
             return;
         }
     }

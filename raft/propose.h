@@ -1,9 +1,13 @@
 /* Leader side of writes and linearizable reads.
  *
- * A proposal is one client change wrapped into a log entry stamped with the
- * leader's clock and the node's identity (apply stays deterministic). Its
- * outcome comes from the FSM observer (propose_on_applied) and is reported
- * when libraft's apply callback fires, one loop turn later.
+ * A proposal is one client change. Changes submitted during one loop turn
+ * are grouped into one log entry (group commit: one append and one fsync
+ * for many writes), at most PROPOSE_BATCH_MAX per entry and never two
+ * changes to the same key in one entry (every change in an entry gets the
+ * entry's index as its revision). The entry is stamped with the leader's
+ * clock and the node's identity, so apply stays deterministic. Outcomes
+ * come from the FSM observer (propose_on_applied) and are reported when
+ * libraft's apply callback fires, one loop turn later.
  *
  * Read barriers are coalesced: one raft_barrier in flight serves every read
  * that was waiting when it was issued; reads arriving meanwhile wait for
@@ -25,17 +29,21 @@
 #include "fsm.h"
 #include "lib/queue.h"
 #include "node.h"
+#include "proto/codec.h"
 
 struct proposal;
 typedef void (*proposal_cb)(struct proposal *p, int status);
 
+#define PROPOSE_BATCH_MAX 128
+
+struct propose_batch;
+
 struct proposal
 {
-    void *data; /* caller's */
-    struct raft_apply req;
-    struct queue link; /* in propose.pending while raft owns req */
-    uint64_t seq;
-    struct fsm_outcome outcome; /* valid when status == FLIP_OK */
+    void *data;             /* caller's */
+    Flipcmd__Change change; /* copy; strings point into the caller's request */
+    char actor[CODEC_ACTOR_MAX + 1]; /* copied: may live in the connection */
+    struct fsm_outcome outcome;      /* valid when status == FLIP_OK */
     int have_outcome;
     proposal_cb cb;
 };
@@ -55,7 +63,11 @@ struct propose
     struct node *node;
     uint64_t seq;
     uint64_t changelog_keep;
-    struct queue pending; /* proposals raft owns, submit order */
+    struct queue pending;       /* batches raft owns, submit order */
+    struct propose_batch *open; /* collecting this loop turn, or NULL */
+    uv_check_t flush;           /* proposes the open batch after I/O */
+    uint64_t n_entries;         /* entries proposed */
+    uint64_t n_changes;         /* changes proposed */
     struct raft_barrier barrier;
     int barrier_inflight;
     struct queue served; /* waiters the in-flight barrier answers */

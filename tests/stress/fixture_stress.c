@@ -1,7 +1,7 @@
 /* fixture_stress: the raft_fixture stress of stress_run.c over a seed range.
  *
  *   fixture_stress [--seeds A..B | --seeds N] [--nodes 3|5] [--jobs J]
- *                  [--batch K] [--chaos-ms MS] [--gate prod|proposed|off]
+ *                  [--batch K] [--chaos-ms MS] [--gate prod|off]
  *                  [--io-faults seed|on|off] [--timeout S] [--dir DIR]
  *                  [--trace] [--verbose] [--no-fork]
  *
@@ -52,8 +52,15 @@ struct fail_rec
     char msg[600];
 };
 
+struct totals
+{
+    uint64_t proposed, acked, applied, snapshots, declined, restored, kills,
+        cuts, faults, leaders, fixups, shimmed, steps, sim_ms, last_index;
+};
+
 struct shared
 {
+    struct totals t;
     unsigned n_recs;
     struct fail_rec recs[MAX_RECS];
     unsigned char status[]; /* one per seed */
@@ -92,7 +99,7 @@ static void usage(void)
             "usage: fixture_stress [--seeds A..B | --seeds N] [--nodes 3|5] "
             "[--jobs J]\n"
             "                      [--batch K] [--chaos-ms MS] [--gate "
-            "prod|proposed|off]\n"
+            "prod|off]\n"
             "                      [--io-faults seed|on|off] [--timeout S] "
             "[--dir DIR]\n"
             "                      [--trace] [--verbose] [--no-fork]\n"
@@ -155,8 +162,10 @@ static void describe_opts(const struct stress_opts *o, char *out, size_t n)
             snprintf(out + len, n - (size_t)len, " --chaos-ms %u", o->chaos_ms);
     }
     if (o->gate != STRESS_GATE_PROD) {
-        len += snprintf(out + len, n - (size_t)len, " --gate %s",
-                        o->gate == STRESS_GATE_OFF ? "off" : "proposed");
+        len += snprintf(out + len, n - (size_t)len, " --gate off");
+    }
+    if (o->shim) {
+        len += snprintf(out + len, n - (size_t)len, " --shim");
     }
     if (o->io_faults >= 0) {
         snprintf(out + len, n - (size_t)len, " --io-faults %s",
@@ -195,6 +204,23 @@ static void run_range(const struct stress_opts *base, uint64_t lo, uint64_t hi)
         alarm(timeout_s);
         rv = stress_run_seed(seed, &o, &st, err, sizeof err);
         alarm(0);
+#define ADD(f) __atomic_fetch_add(&sh->t.f, (uint64_t)st.f, __ATOMIC_RELAXED)
+        ADD(proposed);
+        ADD(acked);
+        ADD(applied);
+        ADD(snapshots);
+        ADD(declined);
+        ADD(restored);
+        ADD(kills);
+        ADD(cuts);
+        ADD(faults);
+        ADD(leaders);
+        ADD(fixups);
+        ADD(shimmed);
+        ADD(steps);
+        ADD(sim_ms);
+        ADD(last_index);
+#undef ADD
         __atomic_store_n(slot,
                          rv == 0   ? ST_PASS
                          : rv == 2 ? ST_KNOWN
@@ -327,8 +353,9 @@ static const char *sig_name(int sig)
 
 int main(int argc, char **argv)
 {
-    struct stress_opts o = { 0,   STRESS_GATE_PROD, -1, DEFAULT_CHAOS_MS, 0, 0,
-                             NULL };
+    struct stress_opts o = { .gate = STRESS_GATE_PROD,
+                             .io_faults = -1,
+                             .chaos_ms = DEFAULT_CHAOS_MS };
     const char *dir = NULL;
     unsigned jobs = 0;
     uint64_t batch = 0;
@@ -354,6 +381,8 @@ int main(int argc, char **argv)
         uint64_t x;
         if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
             o.verbose = 1;
+        } else if (strcmp(a, "--shim") == 0) {
+            o.shim = 1;
         } else if (strcmp(a, "--strict") == 0) {
             strict = 1;
         } else if (strcmp(a, "--no-fork") == 0) {
@@ -397,8 +426,6 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--gate") == 0) {
             if (strcmp(v, "prod") == 0) {
                 o.gate = STRESS_GATE_PROD;
-            } else if (strcmp(v, "proposed") == 0) {
-                o.gate = STRESS_GATE_PROPOSED;
             } else if (strcmp(v, "off") == 0) {
                 o.gate = STRESS_GATE_OFF;
             } else {
@@ -580,6 +607,20 @@ int main(int argc, char **argv)
     printf("fixture-stress: %llu seeds in %.1fs (%.0f seeds/s, %u jobs)\n",
            (unsigned long long)count, now_s() - start,
            (double)count / (now_s() - start), jobs);
+    printf(
+        "totals: %llu simulated s, %llu steps, final index %llu; %llu "
+        "writes proposed, %llu acked, %llu FSM applies; %llu snapshots "
+        "(%llu declined), %llu installs; %llu kills, %llu cuts, %llu io "
+        "faults, %llu leaders; %llu fixture truncations fixed, %llu "
+        "InstallSnapshot terms fixed\n",
+        (unsigned long long)(sh->t.sim_ms / 1000),
+        (unsigned long long)sh->t.steps, (unsigned long long)sh->t.last_index,
+        (unsigned long long)sh->t.proposed, (unsigned long long)sh->t.acked,
+        (unsigned long long)sh->t.applied, (unsigned long long)sh->t.snapshots,
+        (unsigned long long)sh->t.declined, (unsigned long long)sh->t.restored,
+        (unsigned long long)sh->t.kills, (unsigned long long)sh->t.cuts,
+        (unsigned long long)sh->t.faults, (unsigned long long)sh->t.leaders,
+        (unsigned long long)sh->t.fixups, (unsigned long long)sh->t.shimmed);
     for (uint64_t s = first_seed; s <= last_seed; s++) {
         unsigned char st = sh->status[s - first_seed];
         passed += st == ST_PASS || (st == ST_KNOWN && !strict);

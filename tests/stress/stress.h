@@ -12,14 +12,11 @@
 #include <stdint.h>
 
 /* Snapshot gate of the follower-side workaround for docs/known-issues.md
- * item 1 (raft/node.c): PROD mimics node.c on fixture time; PROPOSED adds a
- * leader-side hold while a snapshot load for InstallSnapshot is in flight
- * (see wrap_send in stress_run.c); OFF leaves only the FSM's own
- * last_stored check. */
+ * item 1 (raft/node.c): PROD mimics node.c on fixture time; OFF leaves only
+ * the FSM's own last_stored check. */
 enum stress_gate
 {
     STRESS_GATE_PROD = 0,
-    STRESS_GATE_PROPOSED,
     STRESS_GATE_OFF
 };
 
@@ -29,6 +26,7 @@ struct stress_opts
     int gate;          /* enum stress_gate */
     int io_faults;     /* -1 = derived from the seed, 0 = never, 1 = always */
     unsigned chaos_ms; /* simulated chaos phase */
+    int shim;          /* correct stale InstallSnapshot terms (wrap_send) */
     int trace;         /* keep the fixture's stderr tracer */
     int verbose;       /* one line per seed */
     const char *dir;   /* existing directory for this worker's stores */
@@ -55,6 +53,7 @@ struct stress_stats
     unsigned faults;
     unsigned leaders; /* distinct (term, leader) pairs seen */
     unsigned fixups;  /* fixture truncations corrected (wrap_truncate) */
+    unsigned shimmed; /* InstallSnapshot terms corrected (opts.shim) */
 };
 
 /* Runs one seed. Returns 0 when every check passed, 2 when the run hit a

@@ -124,6 +124,7 @@ final.json  (written once after healing and the final barrier reads)
    "subscribers_final": {sub_id: {key: value}},   # optional: each
                                       # subscriber's local copy at the end
                                       # (absent key or null = absent)
+   "reads_done_ns": t,                # optional, informational
    "leader_changes": [...]}           # optional, informational
 
 nemesis.jsonl  (fault injection)
@@ -132,7 +133,7 @@ nemesis.jsonl  (fault injection)
    "minority": [ids], "id": optional}
   A "stop" closes the open fault with the same "id", else the most recent
   open fault of the same kind and nodes, else the most recent of the same
-  kind; fault "heal" (either action) closes every open fault.  Faults still
+  kind; fault "heal" or "all" (either action) closes every open fault.  Faults still
   open at healed_ns end there.  A fault with a non-empty "minority" is a
   partition: those nodes are cut from the majority.  Faults whose kind
   contains kill, crash, restart, power, wipe, lose or corrupt restart the
@@ -1398,9 +1399,30 @@ class Checker:
                                  % (sub, what, ks[0], show(vk), g, src, j - i, lo,
                                     last_pos_src), sub=sub, key=ks[0], revision=g)
 
+            # (R, keys, record) of the change being received; any other
+            # record ends it
+            cur = None
+
+            def finish_change():
+                nonlocal cur
+                if cur is None:
+                    return
+                R, keys, cr = cur
+                cur = None
+                missing = at_rev.get(R, set()) - keys
+                if missing:
+                    k = sorted(missing)[0]
+                    self.violate("S-gap", cr.t, "silent gap: sub %s got the change at rev %d "
+                                 "without watched key %s=%s (%s): %s"
+                                 % (sub, R, k, show(self.table[k][R][0]),
+                                    self.table[k][R][1], cr.desc(self)),
+                                 sub=sub, key=k, revision=R)
+
             for r in recs:
                 self.n_events += 1
                 t = r.t
+                if r.type != "change":
+                    finish_change()
                 if r.type in ("subscribe", "resume"):
                     if snap is not None:
                         snap = None
@@ -1426,8 +1448,10 @@ class Checker:
                                      "its prefixes %s: %s" % (sub, k, self.sub_prefixes.get(sub),
                                                              r.desc(self)), sub=sub, key=k)
                 if r.type == "begin":
-                    if sess is None or (sess["data"] and not r.resync):
-                        open_(r, "subscribe")
+                    if r.resync and sess is None:
+                        open_(r, "implicit")  # the client resumed; a resync came
+                    elif sess is None or (sess["data"] and not r.resync):
+                        open_(r, "subscribe")  # a fresh subscription
                         pos = None
                     sess["data"] = True
                     if snap is not None:
@@ -1481,11 +1505,24 @@ class Checker:
                     if snap is not None:
                         self.violate("S-order", t, "sub %s: change inside a snapshot (begun "
                                      "at %s): %s" % (sub, snap["src"], r.desc(self)), sub=sub)
+                    elif pos is None and sess["kind"] == "subscribe":
+                        self.violate("S-order", t, "sub %s: change before the snapshot of a "
+                                     "fresh subscription (%s): %s"
+                                     % (sub, sess["src"], r.desc(self)), sub=sub)
                     for k, v, rev in r.flags:
                         if rev != R:
                             self.violate("S-order", t, "sub %s: flag %s revision %d differs "
                                          "from the change's %d: %s"
                                          % (sub, k, rev, R, r.desc(self)), sub=sub, key=k)
+                    if cur is not None and cur[0] == R and \
+                            not (cur[1] & set(k for k, _, _ in r.flags)):
+                        # the rest of one raft entry's changes (a client
+                        # library may hand them over one flag at a time)
+                        cur[1].update(k for k, _, _ in r.flags)
+                        for k, v, rev in r.flags:
+                            setv(k, v, R, t)
+                        continue
+                    finish_change()
                     if pos is not None and R <= pos:
                         if R in delivered:
                             self.violate("S-dup", t, "duplicate event: sub %s got rev %d "
@@ -1500,14 +1537,7 @@ class Checker:
                         continue
                     if pos is not None:
                         gap(pos, R, False, r, "jumped to rev %d" % R)
-                    missing = at_rev.get(R, set()) - set(k for k, _, _ in r.flags)
-                    if missing:
-                        k = sorted(missing)[0]
-                        self.violate("S-gap", t, "silent gap: sub %s got the change at rev %d "
-                                     "without watched key %s=%s (%s): %s"
-                                     % (sub, R, k, show(self.table[k][R][0]),
-                                        self.table[k][R][1], r.desc(self)),
-                                     sub=sub, key=k, revision=R)
+                    cur = (R, set(k for k, _, _ in r.flags), r)
                     for k, v, rev in r.flags:
                         setv(k, v, R, t)
                     delivered.setdefault(R, r.src)
@@ -1528,6 +1558,7 @@ class Checker:
                             gap(pos, A, True, r, "got a heartbeat at applied %d" % A)
                             pos = A
                             last_pos_src = r.src
+            finish_change()
             close(INF)
             self.sub_views[sub] = view
             self.sub_conv[sub] = conv_t
@@ -1618,7 +1649,7 @@ class Checker:
         out = []
         end_all = self.healed if self.healed is not None else INF
         for n in self.nemesis:
-            if n["fault"] == "heal":
+            if n["fault"] in ("heal", "all"):
                 for f in open_:
                     f["end"] = n["t"]
                     out.append(f)
@@ -1814,7 +1845,7 @@ def main(argv=None):
     if a.json:
         for d in res["properties"].values():
             d["all"] = d["all"][:max(a.max_report, 1) * 100]
-        print(json.dumps(res, indent=1, default=str))
+        print(json.dumps(res, default=str))  # one line
     else:
         print(format_text(res, a.max_report))
     return 0 if res["valid"] else 1

@@ -19,6 +19,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # keep the source tree clean
 import check  # noqa: E402
 
 MS = 1000000
@@ -532,6 +533,55 @@ class CheckerTest(unittest.TestCase):
         h.ev("s1", 2, 120, "heartbeat", applied=11, stale=False)
         res = self.assertCaught(h, "L", stale_bound_ms=10)
         self.assertEqual(res["properties"]["L"]["first"]["sub"], "s1")
+
+    def test_valid_library_style_stream(self):
+        """What a flip_watch-based subscriber logs: no subscribe/resume
+        records, a disconnect, then changes continue from its position; a
+        resync after another disconnect; "stale" state as a heartbeat."""
+        h = base()
+        h.ev("s6", 1, 2, "begin", revision=3, resync=False)
+        h.ev("s6", 1, 2, "end", revision=3)
+        h.change("s6", 1, 21, 5, "k1", "w1:1")
+        h.ev("s6", 1, 22, "heartbeat", revision=5, stale=True)
+        h.ev("s6", 1, 23, "disconnect")
+        h.change("s6", 2, 27, 6, "k2", "w2:1")
+        h.ev("s6", 2, 28, "disconnect")
+        h.snapshot("s6", 3, 66, 9, [("k1", "w1:2", 8)], resync=True)
+        h.change("s6", 3, 91, 11, "k1", "w1:3")
+        self.assertValid(h)
+        # the same stream skipping rev 8 without the resync is a gap
+        h = base()
+        h.ev("s6", 1, 2, "begin", revision=3, resync=False)
+        h.ev("s6", 1, 2, "end", revision=3)
+        h.change("s6", 1, 21, 5, "k1", "w1:1")
+        h.change("s6", 1, 26, 6, "k2", "w2:1")
+        h.ev("s6", 1, 28, "disconnect")
+        h.change("s6", 3, 66, 9, "k2", None)
+        self.assertCaught(h, "S-gap")
+
+    def test_batched_change_split_across_records(self):
+        h = H()
+        h.set("w1", "a", "w1:1", 10, 20, rev=5)
+        h.set("w2", "b", "w2:1", 10, 20, rev=5)   # one raft entry, two keys
+        h.ev("s1", 1, 1, "subscribe")
+        h.snapshot("s1", 1, 2, 1, [])
+        h.change("s1", 1, 21, 5, "a", "w1:1")
+        h.change("s1", 1, 21, 5, "b", "w2:1")      # handed over one flag at a time
+        h.final_reads({"a": ("w1:1", 5), "b": ("w2:1", 5)}, healed=30)
+        self.assertValid(h, allow_shared_revisions=True)
+        self.assertCaught(h, "W3")  # protocol version 1 never batches
+        # only half of the entry delivered: a gap
+        h.subs["s1"].pop()
+        res = self.run_checker(h, allow_shared_revisions=True)
+        self.assertIn("S-gap", self.failing(res))
+
+    def test_heal_all_closes_partitions(self):
+        h = base()
+        h.fault(60, "isolate-leader", "start", [1], minority=[1])
+        h.fault(70, "all", "stop", [1, 2, 3])   # heal everything at 70
+        self.assertValid(h)  # the cas at 80..90 on node 1 is after the heal
+        h.nemesis.pop()
+        self.assertCaught(h, "P")
 
     # -------------------------------------------------------------- misc
 
