@@ -86,7 +86,7 @@ BINS := $(BUILD)/flipd $(BUILD)/flipctl $(BUILD)/tests/unit $(BENCH_BINS) \
         $(CHAOS_BINS)
 
 .PHONY: all deps run test test-unit test-integration valgrind format \
-        format-check check-layers clean stress
+        format-check check-layers clean chaos stress
 all: $(BINS)
 
 deps:
@@ -177,6 +177,11 @@ stress: $(BUILD)/tests/fixture_stress
 # Each forked test runs under valgrind; an error or a definite leak fails it.
 VALGRIND_CMD := valgrind -q --error-exitcode=99 --leak-check=full \
                 --errors-for-leak-kinds=definite --track-fds=no
+# Chaos: real processes, real faults, a history checker (tests/chaos/).
+# QUICK=1: the pass `make test` runs (about 2 minutes); SEED=N replays.
+chaos: all
+	@python3 tests/chaos/run.py $(BUILD) $(if $(QUICK),--quick) $(if $(SEED),--seed $(SEED))
+
 valgrind: all
 	@if [ -n "$(SANITIZE)" ]; then echo "valgrind needs a build without SANITIZE" >&2; exit 2; fi
 	@$(VALGRIND_CMD) $(BUILD)/tests/unit

@@ -910,7 +910,9 @@ static int encode_heartbeat(struct pubsub *ps)
     hb.has_leaderless_ms = 1;
     hb.leaderless_ms = node_leaderless_ms(n);
     hb.has_stale = 1;
-    hb.stale = ps->last_stale;
+    /* computed now, not from the last tick: a heartbeat must never say
+     * stale while naming a leader */
+    hb.stale = node_leaderless_ms(n) > ps->srv->config.election_ms;
     hb.has_term = 1;
     hb.term = n->term;
     ev.has_type = 1;

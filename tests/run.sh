@@ -6,9 +6,10 @@
 # unit         BUILD_DIR/tests/unit (the C runner, one forked process per
 #              test); its closing line "unit: N passed, N failed, N skipped"
 #              is added to the totals.
-# integration  every tests/integration/test_*.sh in sorted order, each run as
+# integration  every tests/integration/test_*.sh then tests/chaos/test_*.sh
+#              (the checker's self-test and the quick chaos pass), each run as
 #              `test_x.sh BUILD_DIR` under `timeout -k 10 $TEST_TIMEOUT`
-#              (default 300 s). Exit 0 = pass, 77 = skip, anything else =
+#              (default 600 s). Exit 0 = pass, 77 = skip, anything else =
 #              fail. A failing script's output is kept in
 #              BUILD_DIR/test-logs/NAME.log (emptied at each run) and its last
 #              60 lines are printed; node logs stay in the test's temp dir.
@@ -49,7 +50,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LC_ALL=C
 
-TEST_TIMEOUT=${TEST_TIMEOUT:-300}
+TEST_TIMEOUT=${TEST_TIMEOUT:-600}
 UNIT_TIMEOUT=${UNIT_TIMEOUT:-1800}
 LOGDIR=$BUILD/test-logs # the failures of the last run only
 rm -rf "$LOGDIR"
@@ -116,7 +117,7 @@ run_unit() {
 
 run_integration() {
     local scripts=() s name log rc t0 took
-    for s in tests/integration/test_*.sh; do
+    for s in tests/integration/test_*.sh tests/chaos/test_*.sh; do
         [ -e "$s" ] && scripts+=("$s")
     done
     echo "== integration (${#scripts[@]} scripts, timeout ${TEST_TIMEOUT}s each)"

@@ -56,6 +56,7 @@ class Run:
         self.writers = []
         self.readers = []
         self.subs = []
+        self.expect_install = None  # node that must have installed a snapshot
 
     def _pick_base(self):
         for _ in range(200):
@@ -133,13 +134,14 @@ class Run:
                 if outcome == "ok":
                     reads[i][k] = None if value is None else {"value": value, "revision": rev}
             c.close()
+        reads_done = now_ns()
         # let subscribers converge (bounded), then stop them
         time.sleep(min(converge_s, 3))
         for s in self.subs:
             s.stop()
         with open(os.path.join(self.out, "final.json"), "w") as f:
             json.dump({"reads": {str(i): r for i, r in reads.items()}, "healed_ns": healed,
-                       "leader": leader}, f)
+                       "reads_done_ns": reads_done, "leader": leader}, f)
         self.convert_subs()
         return ok
 
@@ -245,25 +247,113 @@ def scenario_subscriber_and_install(run, seconds):
     """SIGSTOP a subscriber 5 s during flips; isolate a follower until the
     leader has snapshotted past it, then heal (snapshot install)."""
     sub = run.rng.choice(run.subs)
-    run.log("pause-subscriber", "start", [sub.id])
+    run.log("pause-subscriber", "start", [], subs=[sub.id])
     sub.signal(signal.SIGSTOP)
     time.sleep(5)
     sub.signal(signal.SIGCONT)
-    run.log("pause-subscriber", "stop", [sub.id])
+    run.log("pause-subscriber", "stop", [], subs=[sub.id])
     leader = run.cluster.leader(10)
     follower = next(i for i in run.cluster.ids() if i != leader)
     run.isolate(follower, "isolate-follower")
     time.sleep(max(5, seconds - 12))
     run.unblock("isolate-follower", [follower])
     time.sleep(3)
+    run.expect_install = follower
+
+
+def scenario_kill_random(run, seconds):
+    """kill -9 a random node (the leader included) every 5-8 s."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(run.rng.uniform(3, 5))
+        victim = run.rng.choice(run.cluster.ids())
+        run.log("kill-random", "start", [victim])
+        run.cluster.kill(victim)
+        time.sleep(run.rng.uniform(1, 3))
+        run.cluster.start(victim)
+        run.log("kill-random", "stop", [victim])
+
+
+def scenario_kill_all(run, seconds):
+    """kill -9 the whole cluster at once, restart it, a few times."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(run.rng.uniform(5, 8))
+        run.log("kill-all", "start", run.cluster.ids())
+        for i in run.cluster.ids():
+            run.cluster.kill(i)
+        time.sleep(run.rng.uniform(0.5, 2))
+        for i in run.cluster.ids():
+            run.cluster.start(i)
+        run.log("kill-all", "stop", run.cluster.ids())
+
+
+def scenario_pause_leader(run, seconds):
+    """SIGSTOP the leader 3-8 s: a deposed leader must not serve stale
+    linearizable reads or ack anything when it wakes."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(run.rng.uniform(2, 4))
+        leader = run.cluster.leader(10)
+        if leader is None:
+            continue
+        run.pause(leader, run.rng.uniform(3, 8), "pause-leader")
+
+
+def scenario_split(run, seconds):
+    """majority/minority split; writers and readers keep going on both
+    sides; the minority must acknowledge nothing."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(run.rng.uniform(2, 4))
+        leader = run.cluster.leader(10)
+        ids = run.cluster.ids()
+        # half the time the old leader ends up alone in the minority
+        minority = [leader] if leader is not None and run.rng.random() < 0.5 \
+            else [run.rng.choice(ids)]
+        majority = [i for i in ids if i not in minority]
+        run.proxy.set_blocked(run.proxy.split(minority, majority))
+        run.log("split", "start", ids, minority=minority, majority=majority)
+        time.sleep(run.rng.uniform(4, 8))
+        run.unblock("split", ids)
+
+
+def scenario_ring(run, seconds):
+    """n1-n2 and n2-n3 connected, n1-n3 cut (a bridge node)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(run.rng.uniform(2, 4))
+        a, b, c = run.rng.sample(run.cluster.ids(), 3)
+        run.proxy.set_blocked({(a, c), (c, a)})
+        run.log("ring", "start", [a, b, c], cut=[a, c])
+        time.sleep(run.rng.uniform(4, 8))
+        run.unblock("ring", [a, b, c])
+
+
+def scenario_combined(run, seconds):
+    """kill, partition and pause on a random schedule."""
+    end = time.monotonic() + seconds
+    faults = [scenario_kill_random, scenario_pause_leader, scenario_split,
+              scenario_isolate_leader]
+    while time.monotonic() < end:
+        fn = run.rng.choice(faults)
+        fn(run, min(8, max(1, end - time.monotonic())))
 
 
 SCENARIOS = {
     "kill-leader": (scenario_kill_leader, 40, []),
     "isolate-leader": (scenario_isolate_leader, 30, []),
-    "subscriber-install": (scenario_subscriber_and_install, 30,
+        "subscriber-install": (scenario_subscriber_and_install, 30,
                            ["--snapshot-threshold", "64", "--snapshot-trailing", "16"]),
+    "kill-random": (scenario_kill_random, 120, []),
+    "kill-all": (scenario_kill_all, 120, []),
+    "pause-leader": (scenario_pause_leader, 120, []),
+    "split": (scenario_split, 120, []),
+    "ring": (scenario_ring, 120, []),
+    "combined": (scenario_combined, 120,
+                 ["--snapshot-threshold", "128", "--snapshot-trailing", "32"]),
 }
+QUICK = ["kill-leader", "isolate-leader", "subscriber-install"]
 
 
 def run_checker(outdir):
@@ -293,9 +383,9 @@ def main():
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     seed = a.seed if a.seed is not None else int(time.time()) % 100000
-    names = a.scenario or list(SCENARIOS)
+    names = a.scenario or (QUICK if a.quick else list(SCENARIOS))
     # --quick: the same fault kinds, shorter, so `make test` can afford it
-    scale = 0.7 if a.quick else 1.0
+    scale = 0.7 if a.quick else float(os.environ.get("CHAOS_SCALE", "1.0"))
     print(f"chaos: seed {seed}, scenarios {', '.join(names)}", flush=True)
     root = a.out or tempfile.mkdtemp(prefix="flipd-chaos-")
     passed = failed = 0
@@ -329,12 +419,26 @@ def main():
             ok = False
         checked, summary = run_checker(outdir)
         ok = ok and checked
+        if run.expect_install is not None:
+            log = open(os.path.join(outdir, f"n{run.expect_install}.log")).read()
+            if "restored snapshot" not in log:
+                print(f"  node {run.expect_install} was never caught up by snapshot "
+                      "install: the scenario did not exercise it", flush=True)
+                ok = False
         counts = {}
         for t in run.writers + run.readers:
             for k, v in t.counts.items():
                 counts[k] = counts.get(k, 0) + v
-        print(f"  ops {counts}, faults {run.faults}, {time.monotonic() - t0:.0f} s, "
-              f"checker {'ok' if checked else 'FAILED'} {json.dumps(summary)[:600]}", flush=True)
+        st = summary.get("stats", {})
+        viol = sum(d.get("violations", 0) for d in summary.get("properties", {}).values())
+        print(f"  ops {counts}, faults {run.faults}, {time.monotonic() - t0:.0f} s; checker "
+              f"{summary.get('verdict', 'FAILED' if not checked else 'ok')}: "
+              f"{st.get('subscribers', '?')} subscribers, {st.get('subscriber_changes', '?')} "
+              f"events, {st.get('reads', {}).get('linearizable', '?')} linearizable reads, "
+              f"violations {viol}", flush=True)
+        if not checked:
+            # the checker's own text report names the first counter-example
+            subprocess.run([sys.executable, CHECKER, outdir], timeout=300)
         for k, v in counts.items():
             totals["ops"][k] = totals["ops"].get(k, 0) + v
         for k, v in run.faults.items():

@@ -1,20 +1,33 @@
 /* fixture_stress: the raft_fixture stress of stress_run.c over a seed range.
  *
  *   fixture_stress [--seeds A..B | --seeds N] [--nodes 3|5] [--jobs J]
- *                  [--batch K] [--chaos-ms MS] [--gate prod|off]
- *                  [--io-faults seed|on|off] [--timeout S] [--dir DIR]
- *                  [--trace] [--verbose] [--no-fork]
+ *                  [--chaos-ms MS] [--gate prod|off] [--shim]
+ *                  [--io-faults off|on|seed] [--timeout S] [--dir DIR]
+ *                  [--progress K] [--strict] [--trace] [--verbose]
+ *                  [--no-fork] [--aslr]
  *
- * Seeds run in batches, each batch in a forked worker (J at a time), so a
- * crash (libraft, an FSM abort, a sanitizer report) or a hang (per-seed
- * alarm) is pinned to the seed that was running; the rest of the batch
- * continues in a new worker. Stores live under DIR (default /dev/shm when
- * writable, else $TMPDIR or /tmp), removed at the end.
+ * Every seed runs in its own forked child (J at a time), so a crash
+ * (libraft, an FSM abort, a sanitizer report) or a hang (per-seed alarm) is
+ * pinned to its seed, and each seed starts from the same process state.
  *
- * Output: one progress line per finished batch, a line per failing seed,
- * then the failing seeds with a replay command, and always last exactly
+ * Reproducibility: libraft 0.22.1 reads an uninitialised stack value on the
+ * AppendEntries-result path (valgrind: recv_append_entries_result.c:30,
+ * origin replicationPersistEntriesDone), and its garbage, which holds
+ * addresses, changes what a run does now and then. So the program re-execs
+ * itself once with address randomisation off (personality), every child
+ * scrubs its stack first, and stores use paths relative to the work
+ * directory: a seed then behaves the same alone, in any range, with any
+ * --jobs. --aslr skips the re-exec; under valgrind it is skipped anyway.
+ *
+ * Stores live under DIR (default /dev/shm when writable, else $TMPDIR or
+ * /tmp: store_open fsyncs its marker files) and are removed at the end.
+ *
+ * Output: a progress line every K seeds, a line per failing seed, totals,
+ * the failing seeds with a replay command, and always last exactly
  *   fixture-stress: N passed, N failed
- * Exit status 0 iff nothing failed. */
+ * Seeds that hit a documented libraft bug (detected by its signature before
+ * it does damage; see stress_run.c) are listed and count as passed unless
+ * --strict. Exit status 0 iff nothing failed. */
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -22,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/personality.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -31,10 +45,15 @@
 #include "stress.h"
 
 #define DEFAULT_FIRST    1
-#define DEFAULT_LAST     2000
+#define DEFAULT_LAST     3000
 #define DEFAULT_CHAOS_MS 10000
 #define MAX_RECS         64
 #define MAX_JOBS         64
+
+/* Child exit codes; anything else is a crash. */
+#define EXIT_PASS  0
+#define EXIT_FAIL  10
+#define EXIT_KNOWN 11
 
 enum
 {
@@ -55,7 +74,8 @@ struct fail_rec
 struct totals
 {
     uint64_t proposed, acked, applied, snapshots, declined, restored, kills,
-        cuts, faults, leaders, fixups, shimmed, steps, sim_ms, last_index;
+        cuts, faults, leaders, fixups, shimmed, leaks, steps, sim_ms,
+        last_index;
 };
 
 struct shared
@@ -66,18 +86,10 @@ struct shared
     unsigned char status[]; /* one per seed */
 };
 
-struct worker
+struct slot
 {
-    pid_t pid;
-    uint64_t lo;
-    uint64_t hi;
-    double start;
-};
-
-struct batch
-{
-    uint64_t lo;
-    uint64_t hi;
+    pid_t pid; /* 0 = free */
+    uint64_t seed;
 };
 
 static struct shared *sh;
@@ -98,15 +110,15 @@ static void usage(void)
     fprintf(stderr,
             "usage: fixture_stress [--seeds A..B | --seeds N] [--nodes 3|5] "
             "[--jobs J]\n"
-            "                      [--batch K] [--chaos-ms MS] [--gate "
-            "prod|off]\n"
-            "                      [--io-faults seed|on|off] [--timeout S] "
-            "[--dir DIR]\n"
-            "                      [--trace] [--verbose] [--no-fork]\n"
-            "defaults: --seeds %d..%d, nodes and io faults from each seed, "
-            "--chaos-ms %d,\n"
-            "          --gate prod (raft/node.c's snapshot hold), --jobs = "
-            "online CPUs\n",
+            "         [--chaos-ms MS] [--gate prod|off] [--shim] "
+            "[--io-faults off|on|seed]\n"
+            "         [--timeout S] [--dir DIR] [--progress K] [--strict] "
+            "[--trace]\n"
+            "         [--verbose] [--no-fork] [--aslr]\n"
+            "defaults: --seeds %d..%d, nodes from each seed, --chaos-ms %d, "
+            "--gate prod\n"
+            "          (raft/node.c's snapshot hold), --io-faults off, --jobs "
+            "= online CPUs\n",
             DEFAULT_FIRST, DEFAULT_LAST, DEFAULT_CHAOS_MS);
     exit(2);
 }
@@ -167,108 +179,83 @@ static void describe_opts(const struct stress_opts *o, char *out, size_t n)
     if (o->shim) {
         len += snprintf(out + len, n - (size_t)len, " --shim");
     }
-    if (o->io_faults >= 0) {
+    if (o->io_faults != 0) {
         snprintf(out + len, n - (size_t)len, " --io-faults %s",
-                 o->io_faults ? "on" : "off");
+                 o->io_faults > 0 ? "on" : "seed");
     }
 }
 
-static void run_range(const struct stress_opts *base, uint64_t lo, uint64_t hi)
+/* Zeroes the stack below the caller, so uninitialised reads in libraft see
+ * the same bytes whatever ran before (see the top of this file). */
+__attribute__((noinline)) static void scrub_stack(void)
+{
+    volatile unsigned char buf[256 * 1024];
+    for (size_t i = 0; i < sizeof buf; i++) {
+        buf[i] = 0;
+    }
+}
+
+/* Runs one seed in this process; returns its ST_* status. */
+static int run_seed(const struct stress_opts *base, uint64_t seed, unsigned j)
 {
     struct stress_opts o = *base;
     struct stress_stats st;
-    char dir[600];
-    char sub[700];
+    char dir[32];
     char err[1536];
     char line[2048];
+    double t0 = now_s();
+    int rv;
 
-    snprintf(dir, sizeof dir, "%s/w%ld", base_dir, (long)getpid());
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        perror(dir);
-        exit(3);
-    }
-    for (unsigned i = 0; i < 5; i++) {
-        snprintf(sub, sizeof sub, "%s/s%u", dir, i);
-        if (mkdir(sub, 0700) != 0 && errno != EEXIST) {
-            perror(sub);
-            exit(3);
-        }
-    }
+    snprintf(dir, sizeof dir, "j%u", j); /* relative to base_dir */
     o.dir = dir;
-    for (uint64_t seed = lo; seed <= hi; seed++) {
-        unsigned char *slot = &sh->status[seed - first_seed];
-        double t0 = now_s();
-        int rv;
-
-        __atomic_store_n(slot, ST_RUNNING, __ATOMIC_SEQ_CST);
-        alarm(timeout_s);
-        rv = stress_run_seed(seed, &o, &st, err, sizeof err);
-        alarm(0);
+    rv = stress_run_seed(seed, &o, &st, err, sizeof err);
 #define ADD(f) __atomic_fetch_add(&sh->t.f, (uint64_t)st.f, __ATOMIC_RELAXED)
-        ADD(proposed);
-        ADD(acked);
-        ADD(applied);
-        ADD(snapshots);
-        ADD(declined);
-        ADD(restored);
-        ADD(kills);
-        ADD(cuts);
-        ADD(faults);
-        ADD(leaders);
-        ADD(fixups);
-        ADD(shimmed);
-        ADD(steps);
-        ADD(sim_ms);
-        ADD(last_index);
+    ADD(proposed);
+    ADD(acked);
+    ADD(applied);
+    ADD(snapshots);
+    ADD(declined);
+    ADD(restored);
+    ADD(kills);
+    ADD(cuts);
+    ADD(faults);
+    ADD(leaders);
+    ADD(fixups);
+    ADD(shimmed);
+    ADD(leaks);
+    ADD(steps);
+    ADD(sim_ms);
+    ADD(last_index);
 #undef ADD
-        __atomic_store_n(slot,
-                         rv == 0   ? ST_PASS
-                         : rv == 2 ? ST_KNOWN
-                                   : ST_FAIL,
-                         __ATOMIC_SEQ_CST);
-        if (rv == 2) {
-            snprintf(line, sizeof line, "known seed %llu: %s\n",
-                     (unsigned long long)seed, err);
-            fputs(line, stdout);
-            fflush(stdout);
-        } else if (rv != 0) {
-            snprintf(line, sizeof line,
-                     "FAIL  seed %llu (n=%u pre-vote=%d snap=%u faults=%d): "
-                     "%s\n",
-                     (unsigned long long)seed, st.nodes, st.pre_vote,
-                     st.snap_threshold, st.io_faults, err);
-            add_rec(seed, err);
-            fputs(line, stdout);
-            fflush(stdout);
-        } else if (o.verbose) {
-            snprintf(
-                line, sizeof line,
-                "ok    seed %llu n=%u pre-vote=%d snap=%u faults=%d | "
-                "%llums %llu steps, index %llu, %u/%u acked (%u apply "
-                "errors), %u "
-                "applies, %u snapshots (%u declined), %u installs, %u "
-                "kills, %u cuts, %u faults, %u leaders, %u fixups | %s "
-                "%.3fs\n",
-                (unsigned long long)seed, st.nodes, st.pre_vote,
-                st.snap_threshold, st.io_faults, (unsigned long long)st.sim_ms,
-                (unsigned long long)st.steps, (unsigned long long)st.last_index,
-                st.acked, st.proposed, st.apply_errors, st.applied,
-                st.snapshots, st.declined, st.restored, st.kills, st.cuts,
-                st.faults, st.leaders, st.fixups, err, now_s() - t0);
-            fputs(line, stdout);
-            fflush(stdout);
-        }
+    if (rv == 2) {
+        snprintf(line, sizeof line, "known seed %llu: %s\n",
+                 (unsigned long long)seed, err);
+    } else if (rv != 0) {
+        snprintf(line, sizeof line,
+                 "FAIL  seed %llu (n=%u pre-vote=%d snap=%u faults=%d): %s\n",
+                 (unsigned long long)seed, st.nodes, st.pre_vote,
+                 st.snap_threshold, st.io_faults, err);
+        add_rec(seed, err);
+    } else if (o.verbose) {
+        snprintf(line, sizeof line,
+                 "ok    seed %llu n=%u pre-vote=%d snap=%u faults=%d | %llums "
+                 "%llu steps, index %llu, %u/%u acked (%u apply errors), %u "
+                 "applies, %u snapshots (%u declined), %u installs, %u kills, "
+                 "%u cuts, %u faults, %u leaders, %u fixups, %u shimmed | %s "
+                 "%.3fs\n",
+                 (unsigned long long)seed, st.nodes, st.pre_vote,
+                 st.snap_threshold, st.io_faults, (unsigned long long)st.sim_ms,
+                 (unsigned long long)st.steps,
+                 (unsigned long long)st.last_index, st.acked, st.proposed,
+                 st.apply_errors, st.applied, st.snapshots, st.declined,
+                 st.restored, st.kills, st.cuts, st.faults, st.leaders,
+                 st.fixups, st.shimmed, err, now_s() - t0);
+    } else {
+        line[0] = '\0';
     }
-    rm_tree(dir);
-    fflush(NULL);
-}
-
-static void worker_main(const struct stress_opts *base,
-                        uint64_t lo,
-                        uint64_t hi)
-{
-    run_range(base, lo, hi);
-    exit(0);
+    fputs(line, stdout);
+    fflush(stdout);
+    return rv == 0 ? ST_PASS : rv == 2 ? ST_KNOWN : ST_FAIL;
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -301,15 +288,17 @@ static void parse_seeds(const char *arg)
     memcpy(a, arg, (size_t)(dots - arg));
     a[dots - arg] = '\0';
     if (parse_u64(a, &first_seed) != 0 ||
-        parse_u64(dots + 2, &last_seed) != 0 || last_seed < first_seed) {
+        parse_u64(dots + 2, &last_seed) != 0 || last_seed < first_seed ||
+        last_seed - first_seed >= 100000000) {
         usage();
     }
 }
 
-static void pick_base_dir(const char *dir)
+static void make_base_dir(const char *dir, unsigned jobs)
 {
     const char *root = dir;
     struct stat sb;
+    char sub[64];
 
     if (root == NULL) {
         root = getenv("FLIP_STRESS_DIR");
@@ -325,10 +314,41 @@ static void pick_base_dir(const char *dir)
         root = "/tmp";
     }
     snprintf(base_dir, sizeof base_dir, "%s/flipd-stress-XXXXXX", root);
-    if (mkdtemp(base_dir) == NULL) {
+    if (mkdtemp(base_dir) == NULL || chdir(base_dir) != 0) {
         perror(base_dir);
         exit(2);
     }
+    for (unsigned j = 0; j < jobs; j++) {
+        snprintf(sub, sizeof sub, "j%u", j);
+        mkdir(sub, 0700);
+        for (unsigned i = 0; i < 5; i++) {
+            snprintf(sub, sizeof sub, "j%u/s%u", j, i);
+            if (mkdir(sub, 0700) != 0) {
+                perror(sub);
+                exit(2);
+            }
+        }
+    }
+}
+
+/* Re-executes this program once with address randomisation off (see the top
+ * of the file); returns if that is not possible or not wanted. */
+static void no_aslr(char **argv)
+{
+    const char *preload = getenv("LD_PRELOAD");
+    int pers = personality(0xffffffff);
+
+    if (pers == -1 || (pers & ADDR_NO_RANDOMIZE) != 0 ||
+        getenv("FLIP_STRESS_REEXEC") != NULL ||
+        (preload != NULL && strstr(preload, "vgpreload") != NULL)) {
+        return; /* already off, tried, or valgrind (no exec escapes) */
+    }
+    if (personality((unsigned long)pers | ADDR_NO_RANDOMIZE) == -1) {
+        return;
+    }
+    setenv("FLIP_STRESS_REEXEC", "1", 1);
+    execv("/proc/self/exe", argv);
+    personality((unsigned long)pers); /* exec failed: go on as we are */
 }
 
 static const char *sig_name(int sig)
@@ -351,29 +371,61 @@ static const char *sig_name(int sig)
     }
 }
 
+/* Classifies a finished child; returns the seed's final ST_* status. */
+static int reap(uint64_t seed, int status)
+{
+    unsigned char *slot = &sh->status[seed - first_seed];
+    char why[200];
+
+    if (WIFEXITED(status)) {
+        int code = WEXITSTATUS(status);
+        if ((code == EXIT_PASS && *slot == ST_PASS) ||
+            (code == EXIT_FAIL && *slot == ST_FAIL) ||
+            (code == EXIT_KNOWN && *slot == ST_KNOWN)) {
+            return *slot;
+        }
+        snprintf(why, sizeof why,
+                 "CRASH: exited with status %d after %s (sanitizer report or "
+                 "abort above)",
+                 code,
+                 *slot == ST_RUNNING ? "no result" : "its result (at exit)");
+    } else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
+        snprintf(why, sizeof why, "HANG: no result after %us (--timeout)",
+                 timeout_s);
+    } else if (WIFSIGNALED(status)) {
+        snprintf(why, sizeof why, "CRASH: killed by %s (%d); output above",
+                 sig_name(WTERMSIG(status)), WTERMSIG(status));
+    } else {
+        snprintf(why, sizeof why, "CRASH: unexpected wait status %d", status);
+    }
+    add_rec(seed, why);
+    printf("FAIL  seed %llu: %s\n", (unsigned long long)seed, why);
+    *slot = ST_CRASH;
+    return ST_CRASH;
+}
+
 int main(int argc, char **argv)
 {
     struct stress_opts o = { .gate = STRESS_GATE_PROD,
-                             .io_faults = -1,
+                             .io_faults = 0,
                              .chaos_ms = DEFAULT_CHAOS_MS };
     const char *dir = NULL;
     unsigned jobs = 0;
-    uint64_t batch = 0;
+    uint64_t progress = 0;
     uint64_t count;
-    struct batch *queue;
-    size_t q_head = 0;
-    size_t q_len = 0;
-    struct worker workers[MAX_JOBS];
+    struct slot slots[MAX_JOBS];
     unsigned running = 0;
+    uint64_t next;
     uint64_t done = 0;
-    uint64_t passed = 0;
-    uint64_t failed = 0;
+    uint64_t n_st[ST_KNOWN + 1] = { 0 };
+    uint64_t passed;
+    uint64_t failed;
     double start;
     size_t shared_size;
     char extra[128];
     int no_fork = 0;
     int strict = 0;
-    uint64_t n_known = 0;
+    int aslr = 0;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -381,14 +433,16 @@ int main(int argc, char **argv)
         uint64_t x;
         if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
             o.verbose = 1;
+        } else if (strcmp(a, "--trace") == 0) {
+            o.trace = 1;
         } else if (strcmp(a, "--shim") == 0) {
             o.shim = 1;
         } else if (strcmp(a, "--strict") == 0) {
             strict = 1;
         } else if (strcmp(a, "--no-fork") == 0) {
             no_fork = 1;
-        } else if (strcmp(a, "--trace") == 0) {
-            o.trace = 1;
+        } else if (strcmp(a, "--aslr") == 0) {
+            aslr = 1;
         } else if (v == NULL) {
             usage();
         } else if (strcmp(a, "--seeds") == 0) {
@@ -406,8 +460,8 @@ int main(int argc, char **argv)
             }
             jobs = (unsigned)x;
             i++;
-        } else if (strcmp(a, "--batch") == 0) {
-            if (parse_u64(v, &batch) != 0 || batch == 0) {
+        } else if (strcmp(a, "--progress") == 0 || strcmp(a, "--batch") == 0) {
+            if (parse_u64(v, &progress) != 0 || progress == 0) {
                 usage();
             }
             i++;
@@ -450,20 +504,25 @@ int main(int argc, char **argv)
             usage();
         }
     }
+    if (!aslr) {
+        no_aslr(argv);
+    }
     if (jobs == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         jobs = n < 1 ? 1 : n > MAX_JOBS ? MAX_JOBS : (unsigned)n;
     }
+    if (no_fork) {
+        jobs = 1;
+    }
     count = last_seed - first_seed + 1;
-    if (batch == 0) {
-        batch = count / ((uint64_t)jobs * 8);
-        batch = batch < 10 ? 10 : batch > 250 ? 250 : batch;
+    if (progress == 0) {
+        progress = count / 10 < 100 ? 100 : count / 10;
     }
     if (getenv("FLIP_TEST_VERBOSE") == NULL) {
         flip_log_set_level(FLIP_LOG_WARN);
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    pick_base_dir(dir);
+    make_base_dir(dir, jobs);
 
     shared_size = sizeof *sh + (size_t)count;
     sh = mmap(NULL, shared_size, PROT_READ | PROT_WRITE,
@@ -472,135 +531,84 @@ int main(int argc, char **argv)
         perror("mmap");
         return 2;
     }
-    queue = calloc((size_t)(count / batch + 2 + count), sizeof *queue);
-    if (queue == NULL) {
-        return 2;
-    }
-    for (uint64_t lo = first_seed; lo <= last_seed; lo += batch) {
-        uint64_t hi = lo + batch - 1;
-        queue[q_len].lo = lo;
-        queue[q_len].hi = hi > last_seed ? last_seed : hi;
-        q_len++;
-        if (hi >= last_seed) {
-            break;
-        }
-    }
+    memset(slots, 0, sizeof slots);
     describe_opts(&o, extra, sizeof extra);
-    printf(
-        "fixture-stress: seeds %llu..%llu%s, %u jobs, batches of %llu, "
-        "stores in %s\n",
-        (unsigned long long)first_seed, (unsigned long long)last_seed, extra,
-        jobs, (unsigned long long)batch, base_dir);
+    printf("fixture-stress: seeds %llu..%llu%s, %u jobs, stores in %s%s\n",
+           (unsigned long long)first_seed, (unsigned long long)last_seed, extra,
+           jobs, base_dir,
+           personality(0xffffffff) & ADDR_NO_RANDOMIZE ? "" : " (ASLR on)");
     start = now_s();
-    if (no_fork) {
-        /* for gdb/valgrind: one process, stops at the first crash */
-        run_range(&o, first_seed, last_seed);
-        q_head = q_len;
-    }
 
-    while (q_head < q_len || running > 0) {
+    next = first_seed;
+    while (next <= last_seed || running > 0) {
         int status = 0;
         pid_t pid;
-        unsigned w;
-        uint64_t b_pass = 0;
-        uint64_t b_fail = 0;
-        uint64_t b_known = 0;
-        uint64_t resume = 0;
+        unsigned j;
+        int st;
 
-        while (running < jobs && q_head < q_len) {
-            struct worker *wk = &workers[running];
-            wk->lo = queue[q_head].lo;
-            wk->hi = queue[q_head].hi;
-            wk->start = now_s();
-            q_head++;
-            fflush(NULL);
-            wk->pid = fork();
-            if (wk->pid < 0) {
-                perror("fork");
+        if (no_fork) {
+            sh->status[next - first_seed] = ST_RUNNING;
+            st = run_seed(&o, next, 0);
+            sh->status[next - first_seed] = (unsigned char)st;
+            n_st[st]++;
+            next++;
+        } else {
+            for (j = 0; j < jobs && next <= last_seed; j++) {
+                if (slots[j].pid != 0) {
+                    continue;
+                }
+                slots[j].seed = next++;
+                sh->status[slots[j].seed - first_seed] = ST_RUNNING;
+                fflush(NULL);
+                slots[j].pid = fork();
+                if (slots[j].pid < 0) {
+                    perror("fork");
+                    return 2;
+                }
+                if (slots[j].pid == 0) {
+                    scrub_stack();
+                    alarm(timeout_s);
+                    st = run_seed(&o, slots[j].seed, j);
+                    alarm(0);
+                    sh->status[slots[j].seed - first_seed] = (unsigned char)st;
+                    fflush(NULL);
+                    exit(st == ST_PASS    ? EXIT_PASS
+                         : st == ST_KNOWN ? EXIT_KNOWN
+                                          : EXIT_FAIL);
+                }
+                running++;
+            }
+            pid = waitpid(-1, &status, 0);
+            if (pid < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                perror("waitpid");
                 return 2;
             }
-            if (wk->pid == 0) {
-                worker_main(&o, wk->lo, wk->hi);
+            for (j = 0; j < jobs && slots[j].pid != pid; j++) {
             }
-            running++;
-        }
-        pid = waitpid(-1, &status, 0);
-        if (pid < 0) {
-            if (errno == EINTR) {
+            if (j == jobs) {
                 continue;
             }
-            perror("waitpid");
-            return 2;
+            slots[j].pid = 0;
+            running--;
+            n_st[reap(slots[j].seed, status)]++;
         }
-        for (w = 0; w < running && workers[w].pid != pid; w++) {
+        done++;
+        if (done % progress == 0 || done == count) {
+            printf(
+                "[%6llu/%llu] %llu passed, %llu failed, %llu known "
+                "(%.1fs, %.0f seeds/s)\n",
+                (unsigned long long)done, (unsigned long long)count,
+                (unsigned long long)n_st[ST_PASS],
+                (unsigned long long)(n_st[ST_FAIL] + n_st[ST_CRASH]),
+                (unsigned long long)n_st[ST_KNOWN], now_s() - start,
+                (double)done / (now_s() - start));
         }
-        if (w == running) {
-            continue;
-        }
-        struct worker wk = workers[w];
-        workers[w] = workers[running - 1];
-        running--;
-        for (uint64_t s = wk.lo; s <= wk.hi; s++) {
-            unsigned char *slot = &sh->status[s - first_seed];
-            if (*slot == ST_RUNNING) {
-                char why[200];
-                if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
-                    snprintf(why, sizeof why,
-                             "HANG: no result after %us (--timeout)",
-                             timeout_s);
-                } else if (WIFSIGNALED(status)) {
-                    snprintf(why, sizeof why,
-                             "CRASH: killed by %s (%d); output above",
-                             sig_name(WTERMSIG(status)), WTERMSIG(status));
-                } else {
-                    snprintf(why, sizeof why,
-                             "CRASH: worker exited with status %d (sanitizer "
-                             "report or abort above)",
-                             WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-                }
-                *slot = ST_CRASH;
-                add_rec(s, why);
-                printf("FAIL  seed %llu: %s\n", (unsigned long long)s, why);
-                resume = s + 1;
-            }
-            if (*slot == ST_PASS) {
-                b_pass++;
-            } else if (*slot == ST_KNOWN) {
-                b_known++;
-            } else if (*slot == ST_FAIL || *slot == ST_CRASH) {
-                b_fail++;
-            }
-        }
-        if (resume == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
-            /* died between seeds: resume at the first one not run */
-            for (uint64_t s = wk.lo; s <= wk.hi && resume == 0; s++) {
-                if (sh->status[s - first_seed] == ST_TODO) {
-                    resume = s;
-                }
-            }
-            if (resume == 0) {
-                printf(
-                    "warning: worker for %llu..%llu exited with status "
-                    "%d after its last seed\n",
-                    (unsigned long long)wk.lo, (unsigned long long)wk.hi,
-                    status);
-            }
-        }
-        if (resume != 0 && resume <= wk.hi) {
-            queue[q_len].lo = resume;
-            queue[q_len].hi = wk.hi;
-            q_len++;
-            wk.hi = resume - 1;
-        }
-        done += b_pass + b_fail + b_known;
-        printf(
-            "[%6llu/%llu] seeds %llu..%llu: %llu passed, %llu failed, "
-            "%llu known (%.1fs; %.0f seeds/s overall)\n",
-            (unsigned long long)done, (unsigned long long)count,
-            (unsigned long long)wk.lo, (unsigned long long)wk.hi,
-            (unsigned long long)b_pass, (unsigned long long)b_fail,
-            (unsigned long long)b_known, now_s() - wk.start,
-            (double)done / (now_s() - start));
+    }
+    if (chdir("/") != 0) {
+        perror("chdir");
     }
     rm_tree(base_dir);
 
@@ -621,17 +629,11 @@ int main(int argc, char **argv)
         (unsigned long long)sh->t.kills, (unsigned long long)sh->t.cuts,
         (unsigned long long)sh->t.faults, (unsigned long long)sh->t.leaders,
         (unsigned long long)sh->t.fixups, (unsigned long long)sh->t.shimmed);
-    for (uint64_t s = first_seed; s <= last_seed; s++) {
-        unsigned char st = sh->status[s - first_seed];
-        passed += st == ST_PASS || (st == ST_KNOWN && !strict);
-        failed += st != ST_PASS && (st != ST_KNOWN || strict);
-        n_known += st == ST_KNOWN;
-    }
-    if (n_known > 0) {
+    if (n_st[ST_KNOWN] > 0) {
         printf(
-            "known libraft bugs (docs/known-issues.md; %s): %llu seeds:",
-            strict ? "failures with --strict" : "passed, --strict fails them",
-            (unsigned long long)n_known);
+            "known libraft bugs (%s): %llu seeds:",
+            strict ? "failures with --strict" : "passed; --strict fails them",
+            (unsigned long long)n_st[ST_KNOWN]);
         for (uint64_t s = first_seed; s <= last_seed; s++) {
             if (sh->status[s - first_seed] == ST_KNOWN) {
                 printf(" %llu", (unsigned long long)s);
@@ -639,6 +641,8 @@ int main(int argc, char **argv)
         }
         printf("\n");
     }
+    failed = n_st[ST_FAIL] + n_st[ST_CRASH] + (strict ? n_st[ST_KNOWN] : 0);
+    passed = count - failed;
     if (failed > 0) {
         unsigned n = sh->n_recs < MAX_RECS ? sh->n_recs : MAX_RECS;
         uint64_t one = 0;
@@ -661,13 +665,12 @@ int main(int argc, char **argv)
             printf("  (%u more not shown)\n", sh->n_recs - MAX_RECS);
         }
         printf(
-            "replay one: %s --seeds %llu..%llu%s --verbose  (add --trace "
-            "for libraft's log)\n",
+            "replay one: %s --seeds %llu..%llu%s --verbose  (--trace: "
+            "libraft's log on stderr)\n",
             argv[0], (unsigned long long)one, (unsigned long long)one, extra);
     }
     printf("fixture-stress: %llu passed, %llu failed\n",
            (unsigned long long)passed, (unsigned long long)failed);
     munmap(sh, shared_size);
-    free(queue);
     return failed == 0 ? 0 : 1;
 }

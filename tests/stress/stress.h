@@ -54,6 +54,7 @@ struct stress_stats
     unsigned leaders; /* distinct (term, leader) pairs seen */
     unsigned fixups;  /* fixture truncations corrected (wrap_truncate) */
     unsigned shimmed; /* InstallSnapshot terms corrected (opts.shim) */
+    unsigned leaks;   /* libraft InstallSnapshot leaks freed (wrap_recv) */
 };
 
 /* Runs one seed. Returns 0 when every check passed, 2 when the run hit a

@@ -3,7 +3,7 @@
 
     check.py HISTORY_DIR [--json] [--read-search-budget N]
              [--converge-bound-ms MS] [--stale-bound-ms MS]
-             [--partition-grace-ms MS] [--allow-shared-revisions]
+             [--partition-grace-ms MS] [--unique-revisions]
              [--max-report N]
 
 Exit status: 0 valid, 1 invalid or unknown (a property could not be decided,
@@ -11,7 +11,7 @@ e.g. the read search ran out of budget: counts as a failure), 2 usage error
 or malformed history (the message names FILE:LINE).
 
 It reads a history written by the chaos harness and verifies the properties
-of /work/shared/docs/reliability.md section 2 (W1-W4, R1/R2, S1-S9, L1's
+of ../shared/docs/reliability.md (beside the repository) section 2 (W1-W4, R1/R2, S1-S9, L1's
 "a minority acks nothing").  For every violated property it names the first
 counter-example (earliest in time) with times, keys, values, revisions,
 proc/sub ids and the FILE:LINE of every record involved.
@@ -109,6 +109,9 @@ t_ns):
                      "AHEAD_OF_NODE", "SLOW_CONSUMER"); the session ended
        "stop"        the harness stopped this subscriber on purpose; it is
                      exempt from the convergence check
+  A record whose "node" differs from the current session's node starts a
+  new session on that node, resumed from the subscriber's position (for
+  clients that move between nodes by themselves, like the library's watch).
   FLAG = {"key": K, "value": V, "revision": r}  or
          {"key": K, "deleted": true, "revision": r}
   "prefixes": [..]   on any record (the first one seen counts): the
@@ -124,7 +127,8 @@ final.json  (written once after healing and the final barrier reads)
    "subscribers_final": {sub_id: {key: value}},   # optional: each
                                       # subscriber's local copy at the end
                                       # (absent key or null = absent)
-   "reads_done_ns": t,                # optional, informational
+   "reads_done_ns": t,                # optional: when the final reads were
+                                      # done (else: after everything)
    "leader_changes": [...]}           # optional, informational
 
 nemesis.jsonl  (fault injection)
@@ -161,9 +165,9 @@ W2   phantom: every value seen (gets, events, snapshot items, final reads,
      was not "fail", and was invoked before it was seen; every observed
      deletion is matched to a non-failed delete on that key.
 W3   one value per (key, revision) across all sources; a write is seen at
-     one revision only, and an ok write at exactly its acked revision; two
-     keys never share a revision (version 1 writes one change per raft
-     entry; --allow-shared-revisions turns this off).
+     one revision only, and an ok write at exactly its acked revision.
+     Different keys may share a revision (group commit puts concurrent
+     writes in one raft entry); --unique-revisions forbids that.
 W4   real time: a write with a known revision (ok, or observed unknown)
      must have revision > G(its invoke): if any index >= it was committed
      before the write was sent, the order is broken (covers "ok A completed
@@ -458,13 +462,13 @@ def wgl_search(ops, budget):
 class Checker:
     def __init__(self, hdir, search_budget=500000, converge_bound_ms=10000,
                  stale_bound_ms=2000, partition_grace_ms=0,
-                 allow_shared_revisions=False):
+                 unique_revisions=False):
         self.hdir = hdir
         self.budget = search_budget
         self.conv_bound = converge_bound_ms * 1000000
         self.stale_bound = stale_bound_ms * 1000000
         self.grace = partition_grace_ms * 1000000
-        self.allow_shared = allow_shared_revisions
+        self.unique_revs = unique_revisions
         self.violations = {p: [] for p, _ in PROPERTIES}
         self.unknowns = []
         self.stats = {}
@@ -714,7 +718,9 @@ class Checker:
                 if r.type in ("change", "item"):
                     for k, v, rev in r.flags:
                         self.record(k, rev, v, r.t, r.desc(self))
-        healed_t = self.healed if self.healed is not None else INF
+        # when the final reads were seen: writes may run until they begin
+        reads_t = self.final.get("reads_done_ns") if self.final is not None else None
+        healed_t = INF if reads_t is None else reads_t
         if self.final is not None:
             for node, keys in (self.final.get("reads") or {}).items():
                 if keys is None:
@@ -820,7 +826,7 @@ class Checker:
         prev = self.rev_key.get(rev)
         if prev is None:
             self.rev_key[rev] = (k, src)
-        elif prev[0] != k and not self.allow_shared:
+        elif prev[0] != k and self.unique_revs:
             self.violate("W3", t, "revision %d used by two keys: %s (%s) and %s (%s)"
                          % (rev, prev[0], prev[1], k, src), revision=rev)
             self.rev_key[rev] = (k, src)  # report each pair once-ish
@@ -946,42 +952,45 @@ class Checker:
     # ---- G(t): highest index known committed before t -------------------
 
     def build_evidence(self):
+        """(time, index, source, keys changed at that index it shows)."""
         ev = []
         for o in self.ops:
             if o.outcome == "ok":
                 if o.is_write():
-                    ev.append((o.complete, o.revision, o.desc(self)))
+                    ev.append((o.complete, o.revision, o.desc(self), (o.key,)))
                 elif o.op == "get":
                     if o.revision is not None:
-                        ev.append((o.complete, o.revision, o.desc(self)))
+                        ev.append((o.complete, o.revision, o.desc(self), (o.key,)))
                     if o.applied is not None:
-                        ev.append((o.complete, o.applied, o.desc(self)))
+                        ev.append((o.complete, o.applied, o.desc(self), ()))
             elif o.outcome == "fail" and o.current_rev:
-                ev.append((o.complete, o.current_rev, o.desc(self)))
+                ev.append((o.complete, o.current_rev, o.desc(self), (o.key,)))
         for recs in self.subrecs.values():
             for r in recs:
-                if r.type in ("change", "begin", "end") and r.revision is not None:
-                    ev.append((r.t, r.revision, r.desc(self)))
+                if r.type == "change":
+                    ev.append((r.t, r.revision, r.desc(self), tuple(k for k, _, _ in r.flags)))
+                elif r.type in ("begin", "end") and r.revision is not None:
+                    ev.append((r.t, r.revision, r.desc(self), ()))
                 elif r.type == "heartbeat" and r.applied is not None:
-                    ev.append((r.t, r.applied, r.desc(self)))
+                    ev.append((r.t, r.applied, r.desc(self), ()))
                 if r.type == "item":
-                    for _, _, rev in r.flags:
-                        ev.append((r.t, rev, r.desc(self)))
+                    for k, _, rev in r.flags:
+                        ev.append((r.t, rev, r.desc(self), (k,)))
         ev.sort(key=lambda e: e[0])
         self.ev_t = [e[0] for e in ev]
         self.ev_max = []
-        best = (-1, None, None)
-        for t, rev, src in ev:
+        best = (-1, None, None, ())
+        for t, rev, src, keys in ev:
             if rev > best[0]:
-                best = (rev, src, t)
+                best = (rev, src, t, keys)
             self.ev_max.append(best)
 
     def G(self, t):
-        """(index, src, time): the highest index known committed strictly
-        before t, or (-1, None, None)."""
+        """(index, src, time, keys): the highest index known committed
+        strictly before t, or (-1, None, None, ())."""
         i = bisect.bisect_left(self.ev_t, t)
         if i == 0:
-            return (-1, None, None)
+            return (-1, None, None, ())
         return self.ev_max[i - 1]
 
     # ---- W4 ---------------------------------------------------------------
@@ -990,11 +999,11 @@ class Checker:
         for o in self.ops:
             if not o.is_write() or o.bound_rev is None or o.outcome == "fail":
                 continue
-            g, src, gt = self.G(o.invoke)
+            g, src, gt, keys = self.G(o.invoke)
             if g < o.bound_rev:
                 continue
-            if g == o.bound_rev and self.rev_key.get(g, (None,))[0] == o.key:
-                continue  # its own revision seen before invoke: W2 reports it
+            if g == o.bound_rev and o.key in keys:
+                continue  # its own change seen before invoke: W2 reports it
             self.violate("W4", o.invoke,
                          "write got rev %d but index %d was already committed before "
                          "it was invoked (seen in %s at %s): %s"
@@ -1100,7 +1109,7 @@ class Checker:
                                               % o.applied)
             if not o.lin:
                 continue
-            g, gsrc, gt = self.G(o.invoke)
+            g, gsrc, gt, _ = self.G(o.invoke)
             last = self.latest_le(k, g)
             why = "index %d was committed before the get was invoked (seen in %s at %s)" \
                 % (g, gsrc, self.ft(gt))
@@ -1226,7 +1235,7 @@ class Checker:
                     bad = "expected rev %d but that change deleted %s" % (E, k)
                 elif prev is None or prev[0] < E:
                     other = self.rev_key.get(E)
-                    if other is not None and other[0] != k and not self.allow_shared:
+                    if other is not None and other[0] != k and self.unique_revs:
                         bad = "expected rev %d is a change of key %s" % (E, other[0])
                     elif self.hidden_set(k, o.complete) is None and \
                             self.hidden_del(k, o.complete) is None:
@@ -1436,6 +1445,11 @@ class Checker:
                     else:
                         pos = None
                     continue
+                if sess is not None and r.node is not None and sess["node"] is not None \
+                        and r.node != sess["node"] and r.type not in ("disconnect", "error"):
+                    # the client moved to another node without logging it:
+                    # a new session there, resumed from its position
+                    open_(r, "implicit")
                 if r.type in ("disconnect", "error", "stop"):
                     close(t)
                     snap = None
@@ -1829,7 +1843,8 @@ def main(argv=None):
     ap.add_argument("--converge-bound-ms", type=int, default=10000)
     ap.add_argument("--stale-bound-ms", type=int, default=2000)
     ap.add_argument("--partition-grace-ms", type=int, default=0)
-    ap.add_argument("--allow-shared-revisions", action="store_true")
+    ap.add_argument("--unique-revisions", action="store_true",
+                    help="two keys may never share a revision (no group commit)")
     ap.add_argument("--max-report", type=int, default=1,
                     help="violations printed per property (default 1: the first)")
     a = ap.parse_args(argv)
@@ -1838,7 +1853,7 @@ def main(argv=None):
                         converge_bound_ms=a.converge_bound_ms,
                         stale_bound_ms=a.stale_bound_ms,
                         partition_grace_ms=a.partition_grace_ms,
-                        allow_shared_revisions=a.allow_shared_revisions)
+                        unique_revisions=a.unique_revisions)
     except HistoryError as e:
         print("check.py: malformed history: %s" % e, file=sys.stderr)
         return 2

@@ -568,11 +568,11 @@ class CheckerTest(unittest.TestCase):
         h.change("s1", 1, 21, 5, "a", "w1:1")
         h.change("s1", 1, 21, 5, "b", "w2:1")      # handed over one flag at a time
         h.final_reads({"a": ("w1:1", 5), "b": ("w2:1", 5)}, healed=30)
-        self.assertValid(h, allow_shared_revisions=True)
-        self.assertCaught(h, "W3")  # protocol version 1 never batches
+        self.assertValid(h)  # group commit: one raft entry, two keys
+        self.assertCaught(h, "W3", unique_revisions=True)
         # only half of the entry delivered: a gap
         h.subs["s1"].pop()
-        res = self.run_checker(h, allow_shared_revisions=True)
+        res = self.run_checker(h)
         self.assertIn("S-gap", self.failing(res))
 
     def test_heal_all_closes_partitions(self):
@@ -582,6 +582,24 @@ class CheckerTest(unittest.TestCase):
         self.assertValid(h)  # the cas at 80..90 on node 1 is after the heal
         h.nemesis.pop()
         self.assertCaught(h, "P")
+
+    def test_valid_silent_move_between_nodes(self):
+        """A subscriber that moved to another node without logging it (its
+        records just name the new node) is no longer on the cut-off node."""
+        h = base()
+        h.ev("s7", 3, 2, "begin", revision=3, resync=False)
+        h.ev("s7", 3, 2, "end", revision=3)
+        h.change("s7", 3, 21, 5, "k1", "w1:1")
+        h.change("s7", 1, 26, 6, "k2", "w2:1")       # now on node 1
+        h.change("s7", 1, 41, 8, "k1", "w1:2")
+        h.change("s7", 1, 61, 9, "k2", None)
+        h.change("s7", 1, 91, 11, "k1", "w1:3")
+        h.fault(30, "partition", "start", [3], minority=[3])
+        h.fault(100, "partition", "stop", [3])
+        self.assertValid(h, stale_bound_ms=10)
+        h.subs["s7"][3]["node"] = 3                  # still on node 3 at 41
+        res = self.assertCaught(h, "L", stale_bound_ms=10)
+        self.assertEqual(res["properties"]["L"]["first"]["sub"], "s7")
 
     # -------------------------------------------------------------- misc
 
@@ -697,19 +715,37 @@ def simulate(seed, n_writes=120, n_procs=3, keys=("k0", "k1", "k2", "k3")):
     def rev_at(tm):
         return max(r for ct, r in timeline if ct <= tm)
 
-    def commit(k, val, lp):
-        nonlocal rev
-        rev += 1
+    last = None  # the previous op's commit (None if it committed nothing)
+    cand = None  # what this op may group with
+
+    def commit(k, val, lp, comp):
+        # group commit: the previous op's write to another key, committed
+        # just before with nothing in between, may share this raft entry
+        # (both now take effect at lp, still inside the earlier op)
+        nonlocal rev, last
+        if cand is not None and cand[1] != k and lp - cand[0] < 0.5 and lp <= cand[2] \
+                and rng.random() < 0.5:
+            lk = cand[1]
+            hist[lk][-1] = (lp, hist[lk][-1][1])
+            log[-1] = (lp,) + log[-1][1:]
+            timeline[-1] = (lp, rev)
+            grouped = True
+        else:
+            rev += 1
+            grouped = False
         state[k] = None if val is None else (val, rev)
         hist[k].append((lp, state[k]))
         log.append((lp, rev, k, val))
         timeline.append((lp, rev))
+        last = None if grouped else (lp, k, comp)  # at most two per entry
 
     for lp, proc, kind, k, inv, comp, node in plan:
         seq += 1
+        cand, last = last, None
         if rng.random() < 0.2:  # leader no-op / barrier entries
             rev += 1
             timeline.append((lp, rev))
+            cand = None
         roll = rng.random()
         outcome = "ok" if roll < 0.8 else ("unknown" if roll < 0.92 else "fail")
         applies = outcome == "ok" or (outcome == "unknown" and rng.random() < 0.5)
@@ -732,7 +768,7 @@ def simulate(seed, n_writes=120, n_procs=3, keys=("k0", "k1", "k2", "k3")):
                                                  outcome="fail", node=node, seq=seq)
                 continue
             if applies:
-                commit(k, val, lp)
+                commit(k, val, lp, comp)
             r = rev if (applies and outcome == "ok") else None
             if kind == "set":
                 h.set(proc, k, val, inv, comp, rev=r, outcome=outcome, node=node, seq=seq)
@@ -748,7 +784,7 @@ def simulate(seed, n_writes=120, n_procs=3, keys=("k0", "k1", "k2", "k3")):
                 h.delete(proc, k, inv, comp, outcome="fail", node=node, seq=seq)
                 continue
             if applies:
-                commit(k, None, lp)
+                commit(k, None, lp, comp)
             h.delete(proc, k, inv, comp, rev=rev if (applies and outcome == "ok") else None,
                      outcome=outcome, node=node, seq=seq)
         elif kind == "get":

@@ -1,0 +1,310 @@
+/* disk_floor: the physical floor of a durable write in one directory.
+ *
+ *   disk_floor --dir DIR [--n 1000] [--size 4096] [--max-seconds 30]
+ *              [--json]
+ *
+ * A replicated write cannot be acknowledged before at least one disk has it:
+ * its latency is bounded below by one write + fdatasync on the data
+ * directory's filesystem. This measures that bound the way a log does it:
+ *
+ *   overwrite  --size bytes written at the next offset of a file whose
+ *              blocks were all written and synced beforehand (a
+ *              preallocated, already-used log segment: no metadata change),
+ *              then fdatasync. This is the floor the table reports.
+ *   append     the same, but every write extends the file (a new block and
+ *              a new size: the filesystem's journal commits too). For
+ *              comparison; at most 200 operations.
+ *
+ * The file is created in DIR with mkstemp and unlinked at once, so nothing
+ * is left behind even if the process is killed. Each operation is timed
+ * with CLOCK_MONOTONIC from the pwrite to the end of fdatasync.
+ *
+ * Bounded: --n at most 100000, and the run stops at --max-seconds (what
+ * was measured is reported, with "truncated").
+ *
+ * Exit status: 0 measured, 1 an I/O call failed, 2 usage error. libc only. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#define N_MAX       100000u
+#define SIZE_MAX_B  (1024u * 1024u)
+#define RING_BLOCKS 4096u /* overwrite cycles over this many blocks */
+#define APPEND_MAX  200u
+#define EXIT_IO     1
+#define EXIT_USAGE  2
+
+struct opts
+{
+    const char *dir;
+    unsigned n;
+    unsigned size;
+    unsigned max_seconds;
+    int json;
+};
+
+struct series
+{
+    uint64_t *ns;
+    unsigned n;
+    int truncated;
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+    char *end = NULL;
+    unsigned long long v;
+
+    if (s == NULL || *s < '0' || *s > '9') {
+        return -1;
+    }
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max) {
+        return -1;
+    }
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int usage(const char *why)
+{
+    fprintf(stderr,
+            "disk_floor: %s\n"
+            "usage: disk_floor --dir DIR [--n 1000] [--size 4096] "
+            "[--max-seconds 30] [--json]\n",
+            why);
+    return EXIT_USAGE;
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->n = 1000;
+    o->size = 4096;
+    o->max_seconds = 30;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+        if (strcmp(a, "--json") == 0) {
+            o->json = 1;
+        } else if (strcmp(a, "--dir") == 0 && v != NULL) {
+            o->dir = v;
+            i++;
+        } else if (strcmp(a, "--n") == 0) {
+            if (parse_uint(v, 1, N_MAX, &o->n) != 0) {
+                return usage("--n wants 1..100000");
+            }
+            i++;
+        } else if (strcmp(a, "--size") == 0) {
+            if (parse_uint(v, 1, SIZE_MAX_B, &o->size) != 0) {
+                return usage("--size wants 1..1048576");
+            }
+            i++;
+        } else if (strcmp(a, "--max-seconds") == 0) {
+            if (parse_uint(v, 1, 3600, &o->max_seconds) != 0) {
+                return usage("--max-seconds wants 1..3600");
+            }
+            i++;
+        } else {
+            return usage("unknown or incomplete argument");
+        }
+    }
+    if (o->dir == NULL) {
+        return usage("--dir is required");
+    }
+    return 0;
+}
+
+static int write_all(int fd, const char *p, size_t n, off_t off)
+{
+    while (n > 0) {
+        ssize_t w = pwrite(fd, p, n, off);
+
+        if (w < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+        off += w;
+    }
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a;
+    uint64_t y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
+static double pct_ms(const struct series *s, unsigned pct)
+{
+    uint64_t rank;
+
+    if (s->n == 0) {
+        return 0.0;
+    }
+    rank = ((uint64_t)s->n * pct + 99u) / 100u;
+    return (double)s->ns[(rank == 0 ? 1 : rank) - 1] / 1e6;
+}
+
+/* One measured series; `append` extends the file at every write. */
+static int run_series(int fd,
+                      const struct opts *o,
+                      const char *block,
+                      int append,
+                      unsigned n,
+                      uint64_t deadline,
+                      struct series *s)
+{
+    off_t base = 0;
+    struct stat st;
+
+    if (append) {
+        if (fstat(fd, &st) != 0) {
+            return -1;
+        }
+        base = st.st_size;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        off_t off = append ? base + (off_t)i * (off_t)o->size
+                           : (off_t)(i % RING_BLOCKS) * (off_t)o->size;
+        uint64_t t0 = now_ns();
+
+        if (t0 >= deadline) {
+            s->truncated = 1;
+            break;
+        }
+        if (write_all(fd, block, o->size, off) != 0 || fdatasync(fd) != 0) {
+            return -1;
+        }
+        s->ns[s->n++] = now_ns() - t0;
+    }
+    qsort(s->ns, s->n, sizeof s->ns[0], cmp_u64);
+    return 0;
+}
+
+static void print_series(const char *name, const struct series *s, int json)
+{
+    double sum = 0;
+
+    for (unsigned i = 0; i < s->n; i++) {
+        sum += (double)s->ns[i];
+    }
+    if (json) {
+        printf(
+            "\"%s\":{\"n\":%u,\"min_ms\":%.4f,\"p50_ms\":%.4f,\"p90_ms\":%.4f,"
+            "\"p99_ms\":%.4f,\"max_ms\":%.4f,\"mean_ms\":%.4f,\"truncated\":%s}",
+            name, s->n, s->n ? (double)s->ns[0] / 1e6 : 0.0, pct_ms(s, 50),
+            pct_ms(s, 90), pct_ms(s, 99),
+            s->n ? (double)s->ns[s->n - 1] / 1e6 : 0.0,
+            s->n ? sum / s->n / 1e6 : 0.0, s->truncated ? "true" : "false");
+        return;
+    }
+    printf("  %-9s n %5u  min %.3f  p50 %.3f  p90 %.3f  p99 %.3f  max %.3f "
+           "ms%s\n",
+           name, s->n, s->n ? (double)s->ns[0] / 1e6 : 0.0, pct_ms(s, 50),
+           pct_ms(s, 90), pct_ms(s, 99),
+           s->n ? (double)s->ns[s->n - 1] / 1e6 : 0.0,
+           s->truncated ? " (truncated)" : "");
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o;
+    struct series over;
+    struct series app;
+    char path[4096];
+    char *block = NULL;
+    unsigned ring;
+    unsigned n_app;
+    uint64_t deadline;
+    int fd = -1;
+    int code = EXIT_IO;
+    int rv = parse_args(argc, argv, &o);
+
+    if (rv != 0) {
+        return rv;
+    }
+    memset(&over, 0, sizeof over);
+    memset(&app, 0, sizeof app);
+    deadline = now_ns() + (uint64_t)o.max_seconds * 1000000000u;
+    ring = o.n < RING_BLOCKS ? o.n : RING_BLOCKS;
+    n_app = o.n < APPEND_MAX ? o.n : APPEND_MAX;
+    block = malloc((size_t)o.size * ring);
+    over.ns = calloc(o.n, sizeof over.ns[0]);
+    app.ns = calloc(n_app, sizeof app.ns[0]);
+    if (block == NULL || over.ns == NULL || app.ns == NULL) {
+        fprintf(stderr, "disk_floor: out of memory\n");
+        goto out;
+    }
+    for (size_t i = 0; i < (size_t)o.size * ring; i++) {
+        block[i] = (char)('a' + i % 26);
+    }
+    if (snprintf(path, sizeof path, "%s/.disk_floor.XXXXXX", o.dir) >=
+        (int)sizeof path) {
+        fprintf(stderr, "disk_floor: --dir too long\n");
+        code = EXIT_USAGE;
+        goto out;
+    }
+    fd = mkstemp(path);
+    if (fd < 0) {
+        fprintf(stderr, "disk_floor: mkstemp in %s: %s\n", o.dir,
+                strerror(errno));
+        goto out;
+    }
+    (void)unlink(path);
+    /* Every block of the ring written and synced once: later overwrites
+     * change no metadata (fdatasync skips mtime). */
+    if (write_all(fd, block, (size_t)o.size * ring, 0) != 0 || fsync(fd) != 0) {
+        fprintf(stderr, "disk_floor: preparing the file: %s\n",
+                strerror(errno));
+        goto out;
+    }
+    if (run_series(fd, &o, block, 0, o.n, deadline, &over) != 0 ||
+        run_series(fd, &o, block, 1, n_app, deadline, &app) != 0) {
+        fprintf(stderr, "disk_floor: write/fdatasync: %s\n", strerror(errno));
+        goto out;
+    }
+    if (o.json) {
+        printf("{\"size\":%u,", o.size);
+        print_series("overwrite", &over, 1);
+        printf(",");
+        print_series("append", &app, 1);
+        printf("}\n");
+    } else {
+        printf("disk_floor: %u-byte write + fdatasync in %s\n", o.size, o.dir);
+        print_series("overwrite", &over, 0);
+        print_series("append", &app, 0);
+    }
+    code = 0;
+out:
+    if (fd >= 0) {
+        close(fd);
+    }
+    free(block);
+    free(over.ns);
+    free(app.ns);
+    return code;
+}
