@@ -71,25 +71,31 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Waits for a wakeup until `deadline` (now_ms clock; < 0: none).
+/* Waits for a wakeup, or for `also` (a watch's descriptor, or -1) to be
+ * readable, until `deadline` (now_ms clock; < 0: none). Drains both.
  * @return 0 when woken, 1 when the deadline passed. */
-static int wait_wake(int64_t deadline)
+static int wait_wake(int64_t deadline, int also)
 {
-    struct pollfd p;
+    struct pollfd p[2];
     char drain[64];
     int64_t left;
 
-    p.fd = wake_fds[0];
-    p.events = POLLIN;
-    p.revents = 0;
+    p[0].fd = wake_fds[0];
+    p[1].fd = also;
+    for (int i = 0; i < 2; i++) {
+        p[i].events = POLLIN;
+        p[i].revents = 0;
+    }
     left = deadline < 0 ? -1 : deadline - now_ms();
     if (deadline >= 0 && left <= 0) {
         return 1;
     }
-    if (poll(&p, 1, left > 3600000 ? 3600000 : (int)left) == 0) {
+    if (poll(p, also >= 0 ? 2 : 1, left > 3600000 ? 3600000 : (int)left) == 0) {
         return deadline >= 0 && now_ms() >= deadline;
     }
     while (read(wake_fds[0], drain, sizeof drain) > 0) {
+    }
+    while (also >= 0 && read(also, drain, sizeof drain) > 0) {
     }
     return 0;
 }
@@ -248,7 +254,7 @@ int cmd_watch(struct cli *cli)
         return EXIT_FAIL;
     }
     while (!got_signal && !out.done && !timed_out) {
-        timed_out = wait_wake(deadline);
+        timed_out = wait_wake(deadline, -1);
     }
     flip_watch_stop(w);
     if (timed_out && !out.done && !got_signal &&
@@ -374,9 +380,11 @@ int cmd_eval(struct cli *cli)
         return EXIT_FAIL;
     }
     deadline = now_ms() + wait;
+    /* The watch's descriptor too: its revision also moves with heartbeats,
+     * which raise no event. */
     while ((flip_watch_state(w) != FLIP_WATCH_LIVE ||
             flip_watch_revision(w) < cli->min_revision) &&
-           !got_signal && !wait_wake(deadline)) {
+           !got_signal && !wait_wake(deadline, flip_watch_fd(w))) {
     }
     rv = flip_watch_get(w, key, &r.flag, &r.why);
     r.state = flip_watch_state(w);

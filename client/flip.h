@@ -326,24 +326,42 @@ void flip_node_status_clear(struct flip_node_status *s);
  * node when the connection drops, the node sends an error, no frame
  * arrives within stale_after_ms, or the node reports that it has had no
  * leader for longer than an election timeout (then it asks the other
- * nodes, and stays, in state STALE, if none of them knows a leader). It
- * resumes from the last revision it applied, so a failover loses no
- * change and repeats none. A node that has not yet reached that revision
- * is skipped (AHEAD_OF_NODE). Between rounds over every endpoint it waits
- * a jittered backoff, 50 ms doubling to 1 s.
+ * nodes, and stays, in state STALE, if none of them knows a leader; a
+ * heartbeat that names a leader is never taken as stale). Such moves to
+ * a node that knows a leader are spaced: the first at once, the next
+ * ones at least 50 ms, doubling to 1 s, after the previous one. It
+ * resumes from the copy's revision, so a failover loses no change and
+ * repeats none. A node that has not yet reached that revision is skipped
+ * (AHEAD_OF_NODE), unless it has reached the revision of the copy's last
+ * change or snapshot: it is then resumed from at once, from its own
+ * revision (see below). Between rounds over every endpoint it waits a
+ * jittered backoff, 50 ms doubling to 1 s.
+ *
+ * The node sends heartbeats (every second by default) only once the
+ * snapshot and the catch-up are done, and every matching change up to a
+ * heartbeat's revision before it. So the copy's revision follows the
+ * node's heartbeats even while the watched prefixes are quiet, and a
+ * watch that fails over resumes from a recent revision (rather than from
+ * its last change, which the node's change log may no longer reach,
+ * forcing a resync snapshot). The copy is then the state at every
+ * revision from its last change to its last heartbeat, so any node that
+ * has applied one of them can resume it.
  *
  * Before subscribing, the watch asks the node whether it knows a leader
  * (a Status request): a leaderless node is passed over while another
  * endpoint may be better, and is otherwise used in state STALE, so the
  * watch never claims LIVE from a node that cannot see new writes. A
- * resumed subscription becomes LIVE only once the changes the node had
- * applied when it accepted it have arrived. LIVE means "following the
- * cluster", not "linearizable": the node serving the watch may apply a
- * write a moment after the leader acknowledged it.
+ * subscription, new or resumed, becomes LIVE at the node's first
+ * heartbeat, i.e. once the snapshot and every change the node applied
+ * meanwhile have arrived. LIVE means "following the cluster", not
+ * "linearizable": the node serving the watch may apply a write a moment
+ * after the leader acknowledged it.
  *
  * The copy's revision never goes backwards: a CHANGE at or below the
- * current revision, or a snapshot older than it, is a protocol error and
- * the node is left. One exception keeps a watch from wedging forever:
+ * current revision (the flags of one CHANGE share its revision and are
+ * applied as one step; two CHANGEs never share one), or a snapshot older
+ * than it, is a protocol error and the node is left; a heartbeat below
+ * it moves nothing. One exception keeps a watch from wedging forever:
  * when every endpoint, twice in a row, answers that it has not reached
  * the watch's revision (the cluster was rebuilt or restored from a backup
  * while this copy, or its last-known-good file, is from a later history),
@@ -353,8 +371,9 @@ void flip_node_status_clear(struct flip_node_status *s);
  * @section watch_lkg Fail static: the last-known-good file
  *
  * With cache_path set, the copy is written to that file after every
- * snapshot and, at most every 200 ms, after changes, plus once at
- * flip_watch_stop. Writes are atomic (temporary file in the same
+ * snapshot and, at most every 200 ms, after changes; when only its
+ * revision moved (heartbeats of quiet prefixes), at most every 5 s; plus
+ * once at flip_watch_stop. Writes are atomic (temporary file in the same
  * directory, fsync, rename, fsync of the directory): a crash leaves the
  * old file or the new one. At start the file is loaded before anything
  * else, so a service that starts while the whole cluster is down still
@@ -435,8 +454,9 @@ enum flip_watch_state
     /* Not (yet) synchronised: starting, or failing over after the
      * subscription was lost; reads answer CACHED. */
     FLIP_WATCH_CONNECTING = 0,
-    /* Subscribed to a node that knows a leader, snapshot complete: the
-     * copy follows the cluster. Reads answer LIVE. */
+    /* Subscribed to a node that knows a leader, snapshot and catch-up
+     * complete (its first heartbeat came): the copy follows the cluster.
+     * Reads answer LIVE. */
     FLIP_WATCH_LIVE,
     /* Subscribed, but the node has had no leader for longer than an
      * election timeout and no other node is better: nothing can change,
@@ -489,7 +509,9 @@ struct flip_watch_event
     /* SNAPSHOT_*: the snapshot's revision; CHANGE, DELETE: the revision of
      * the change (of the snapshot for a resync delete); STATE, NOTICE: the
      * copy's revision. Several CHANGE/DELETE events share a revision when
-     * one write changed several flags. */
+     * one replicated entry changed several flags (the leader groups
+     * writes that arrive together): they come one after the other, and
+     * the copy already reflects all of them at the first. */
     uint64_t revision;
     enum flip_watch_state state; /* the state once this event is applied */
     const char *node;            /* "host:port" of the node, or "" */
@@ -567,18 +589,21 @@ const char *flip_watch_state_name(enum flip_watch_state state);
 const char *flip_reason_name(enum flip_reason why);
 
 /* @return the revision of the copy: every change up to it is reflected.
- *         0 before a state was loaded (values from a last-known-good file
- *         written for other prefixes do not count). Never decreases,
- *         except after the history-reset notice described in "How it
- *         works". */
+ *         It moves with changes, snapshots and the node's heartbeats (so
+ *         also while the watched prefixes are quiet). 0 before a state
+ *         was loaded (values from a last-known-good file written for
+ *         other prefixes do not count). Never decreases, except after the
+ *         history-reset notice described in "How it works". */
 uint64_t flip_watch_revision(const struct flip_watch *w);
 
-/* A descriptor that becomes readable whenever the copy or the state
- * changed, for poll()- or libuv-based applications (uv_poll_start with
- * UV_READABLE). It is non-blocking: read from it until read() fails with
- * EAGAIN to clear it (any buffer of at least 8 bytes), then re-read the
- * flags you need. Owned by the watch; do not close it. Changes coalesce:
- * one wakeup may stand for many.
+/* A descriptor that becomes readable whenever the copy, its revision or
+ * the state changed, for poll()- or libuv-based applications
+ * (uv_poll_start with UV_READABLE). It is non-blocking: read from it until
+ * read() fails with EAGAIN to clear it (any buffer of at least 8 bytes),
+ * then re-read the flags you need. Owned by the watch; do not close it.
+ * Changes coalesce: one wakeup may stand for many. A revision that moves
+ * with a heartbeat (every second by default while the prefixes are quiet)
+ * wakes it too, although no flag changed.
  *
  * @return the descriptor; valid until flip_watch_stop. */
 int flip_watch_fd(const struct flip_watch *w);

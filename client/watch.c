@@ -189,6 +189,7 @@ static void load_lkg(struct flip_watch *w)
             w->live.revision = 0;
         }
         atomic_store(&w->revision, w->live.revision);
+        w->exact_from = w->live.revision;
         if (!resumable) {
             snprintf(w->start_notice, sizeof w->start_notice,
                      "last-known-good file %s was written for other "
@@ -317,6 +318,7 @@ int flip_watch_start(struct flip_watch **out,
     }
     if (o->from_revision != 0) {
         w->live.revision = o->from_revision;
+        w->exact_from = o->from_revision;
         atomic_store(&w->revision, o->from_revision);
         w->has_state = 1;
         w->complete = 0; /* only what changes after it */

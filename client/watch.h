@@ -37,6 +37,8 @@
 #define WATCH_BACKOFF_MIN_MS   50
 #define WATCH_BACKOFF_MAX_MS   1000
 #define WATCH_LKG_EVERY_MS     200 /* debounce of last-known-good writes */
+/* ... when only the revision moved (heartbeats of a quiet prefix) */
+#define WATCH_LKG_REV_EVERY_MS 5000
 /* A node that reported itself stale is avoided this long. */
 #define WATCH_STALE_MARK_MS    10000
 /* While attached to a stale node: ask another node's status, first after
@@ -50,6 +52,21 @@
 /* Rounds in which every endpoint answered AHEAD_OF_NODE before the watch
  * gives up its revision and takes a fresh snapshot. */
 #define WATCH_AHEAD_ROUNDS     2
+/* Voluntary switches (leaving a stale node for one that knows a leader)
+ * are spaced: the first at once, each next one at least SWITCH_MIN ms
+ * after the previous, doubling up to SWITCH_MAX; a switch more than
+ * SWITCH_CALM ms after the previous one starts over. */
+#define WATCH_SWITCH_MIN_MS    50
+#define WATCH_SWITCH_MAX_MS    1000
+#define WATCH_SWITCH_CALM_MS   10000
+
+/* What the last-known-good file lacks (flip_watch.lkg_dirty). */
+enum
+{
+    WATCH_LKG_CLEAN = 0,
+    WATCH_LKG_REVISION, /* only a later revision (from a heartbeat) */
+    WATCH_LKG_DATA      /* flags changed */
+};
 
 struct flip_watch
 {
@@ -77,8 +94,12 @@ struct flip_watch
 
     /* ---- thread only ---- */
     int has_state; /* live.revision is a valid resume point */
-    int complete;  /* live is every matching flag at live.revision (not
-                    * just the changes after options.from_revision) */
+    /* The copy is the state at every revision from exact_from to
+     * live.revision: the revision of its last change or snapshot (or what
+     * it was loaded at); heartbeats move live.revision alone. */
+    uint64_t exact_from;
+    int complete; /* live is every matching flag at live.revision (not
+                   * just the changes after options.from_revision) */
     /* The snapshot being received, swapped into `live` at its end. */
     struct wcache staging;
     int in_snapshot;
@@ -87,14 +108,12 @@ struct flip_watch
     /* The current session. */
     size_t cur;       /* endpoint in use or last tried */
     size_t next_pick; /* endpoint to try next, or WATCH_MAX_EPS: rotate */
-    int synced;       /* the session's copy follows the node */
-    /* A resumed session is synced once the copy reaches this: the node's
-     * applied revision when it accepted the subscription (or ours, if it
-     * was behind). */
-    uint64_t catchup_to;
-    int sess_ahead;  /* the node answered AHEAD_OF_NODE */
-    int sess_behind; /* the node had not reached our revision */
-    int node_stale;  /* the node's last heartbeat said stale */
+    /* The session's copy follows the node: set by the node's first
+     * heartbeat, which it sends once the snapshot and catch-up are done. */
+    int synced;
+    uint64_t sess_from; /* from_revision of the session; 0: none */
+    int sess_ahead;     /* the node answered AHEAD_OF_NODE */
+    int node_stale;     /* the node's last heartbeat said stale */
     unsigned heartbeat_ms;
     unsigned stale_after_ms;
     int64_t last_frame;
@@ -108,10 +127,14 @@ struct flip_watch
     unsigned ahead_rounds;
     unsigned backoff_ms;
     uint64_t rng;
-    int64_t stale_mark[WATCH_MAX_EPS];           /* when it said stale */
+    int64_t stale_mark[WATCH_MAX_EPS]; /* when it said stale */
+    /* Voluntary switches: when the last one happened (0: never), and the
+     * least time before the next one. */
+    int64_t last_switch;
+    unsigned switch_gap_ms;
     char last_err[WATCH_MAX_EPS][WATCH_MSG_MAX]; /* last notice per node */
     /* Last-known-good file. */
-    int lkg_dirty;
+    int lkg_dirty; /* WATCH_LKG_* */
     int64_t lkg_saved_at;
     char lkg_err[WATCH_MSG_MAX]; /* last write failure reported */
     struct buf lkg_buf;

@@ -4,10 +4,16 @@
  * Happy path: pick an endpoint, connect, Hello, Subscribe (with
  * from_revision when the copy is a valid resume point); receive a
  * snapshot (staged aside, swapped into the copy at SNAPSHOT_END) or only
- * changes; then apply each CHANGE under the write lock and call the
- * application back; heartbeats keep the session fresh. The copy is
- * written to the last-known-good file after the snapshot and at most
- * every WATCH_LKG_EVERY_MS after changes.
+ * changes; then apply each CHANGE (every flag of it at once) under the
+ * write lock and call the application back. The node sends heartbeats
+ * only once the subscription is live, and every matching change up to a
+ * heartbeat's applied_revision before it (docs/protocol.md section 15):
+ * the first heartbeat makes the session LIVE, and each one moves the
+ * copy's revision (the resume point) up to the node's, so a quiet prefix
+ * resumes from a recent revision rather than from its last change. The
+ * copy is written to the last-known-good file after the snapshot, at
+ * most every WATCH_LKG_EVERY_MS after changes, and at most every
+ * WATCH_LKG_REV_EVERY_MS when only the revision moved.
  *
  * Failure modes, and what each does:
  *   - connect/Hello/Subscribe fails, or the node refuses (AHEAD_OF_NODE:
@@ -26,9 +32,12 @@
  *   - no frame for stale_after_ms (a hung node, a silent partition): the
  *     session ends likewise.
  *   - a heartbeat says stale (the node has had no leader for longer than
- *     an election timeout): state STALE; the session stays (the node may
- *     be the best there is) while the thread asks the other nodes'
- *     status now and then; one that knows a leader is switched to.
+ *     an election timeout) and names no leader: state STALE; the session
+ *     stays (the node may be the best there is) while the thread asks the
+ *     other nodes' status now and then; one that knows a leader is
+ *     switched to. Such voluntary switches are spaced (50 ms doubling to
+ *     1 s, see WATCH_SWITCH_*), so nodes that contradict each other
+ *     cannot make the watch bounce between them.
  *   - a session that ends within WATCH_GOOD_SESSION_MS counts as a
  *     failure, so a node that accepts and then drops us at once cannot
  *     make the thread spin without backoff.
@@ -124,7 +133,7 @@ static void lkg_save(struct flip_watch *w)
     char msg[LKG_MSG_MAX];
     int rv;
 
-    w->lkg_dirty = 0;
+    w->lkg_dirty = WATCH_LKG_CLEAN;
     w->lkg_saved_at = wire_now_ms();
     /* Only a complete copy is a valid last-known-good state: not the
      * changes after an application-given from_revision. */
@@ -151,12 +160,25 @@ static void lkg_save(struct flip_watch *w)
     }
 }
 
-/* Writes the file if changes are pending and the debounce allows (or
+/* When the pending write is due; INT64_MAX when nothing is pending. */
+static int64_t lkg_due(const struct flip_watch *w)
+{
+    switch (w->lkg_dirty) {
+    case WATCH_LKG_DATA:
+        return w->lkg_saved_at + WATCH_LKG_EVERY_MS;
+    case WATCH_LKG_REVISION:
+        return w->lkg_saved_at + WATCH_LKG_REV_EVERY_MS;
+    default:
+        return INT64_MAX;
+    }
+}
+
+/* Writes the file if something is pending and the debounce allows (or
  * `now_anyway`). */
 static void lkg_maybe_save(struct flip_watch *w, int now_anyway)
 {
-    if (w->lkg_dirty &&
-        (now_anyway || wire_now_ms() - w->lkg_saved_at >= WATCH_LKG_EVERY_MS)) {
+    if (w->lkg_dirty != WATCH_LKG_CLEAN &&
+        (now_anyway || wire_now_ms() >= lkg_due(w))) {
         lkg_save(w);
     }
 }
@@ -201,18 +223,6 @@ static void became_synced(struct flip_watch *w, const char *how)
     }
     watch_set_state(w, FLIP_WATCH_LIVE, c->addr, "%s (node %" PRIu64 "): %s",
                     c->addr, c->node_id, how);
-}
-
-/* A resumed session: the node has sent every change up to `rev`. */
-static void caught_up(struct flip_watch *w, uint64_t rev)
-{
-    char how[120];
-
-    if (w->synced || w->in_snapshot || !w->has_state || rev < w->catchup_to) {
-        return;
-    }
-    snprintf(how, sizeof how, "caught up to revision %" PRIu64, w->catchup_to);
-    became_synced(w, how);
 }
 
 static int snapshot_begin(struct flip_watch *w,
@@ -263,7 +273,6 @@ static int snapshot_end(struct flip_watch *w,
                         const char **why)
 {
     const struct flip_flag *f;
-    char how[160];
     size_t pos = 0;
 
     if (!w->in_snapshot || ev->revision != w->snap_rev) {
@@ -276,6 +285,7 @@ static int snapshot_end(struct flip_watch *w,
     w->live.revision = w->snap_rev;
     atomic_store(&w->revision, w->snap_rev);
     watch_unlock(w);
+    w->exact_from = w->snap_rev;
     watch_notify(w);
     w->in_snapshot = 0;
     w->has_state = 1;
@@ -288,16 +298,18 @@ static int snapshot_end(struct flip_watch *w,
     }
     wcache_clear(&w->staging);
     emit(w, FLIP_EV_SNAPSHOT_END, NULL, w->snap_rev, w->snap_resync, NULL);
-    w->lkg_dirty = 1;
+    w->lkg_dirty = WATCH_LKG_DATA;
     lkg_maybe_save(w, 1);
-    if (!w->synced) {
-        snprintf(how, sizeof how, "snapshot of %zu flags at revision %" PRIu64,
-                 w->live.n, w->snap_rev);
-        became_synced(w, how);
-    }
+    /* LIVE comes with the node's first heartbeat, after the changes made
+     * since the snapshot began. */
     return FLIP_OK;
 }
 
+/* One CHANGE: every flag of it (one raft entry, several flags when
+ * several writes were grouped) becomes visible to readers at once, then
+ * each is reported as a CHANGE or DELETE event at the same revision. The
+ * revision must be above the copy's: equal revisions exist only inside
+ * one event. */
 static int apply_change(struct flip_watch *w,
                         const Flip__Event *ev,
                         const char **why)
@@ -318,6 +330,7 @@ static int apply_change(struct flip_watch *w,
     rv = wbatch_commit(&b, &w->live);
     if (rv == FLIP_OK) {
         atomic_store(&w->revision, b.revision);
+        w->exact_from = b.revision;
     }
     watch_unlock(w);
     if (rv != FLIP_OK) {
@@ -331,17 +344,19 @@ static int apply_change(struct flip_watch *w,
              b.items[i].shown, b.revision, 0, NULL);
     }
     wbatch_free(&b);
-    w->lkg_dirty = 1;
-    caught_up(w, w->live.revision);
+    w->lkg_dirty = WATCH_LKG_DATA;
     return FLIP_OK;
 }
 
-/* Staleness of the node, from its heartbeat. */
+/* Staleness of the node, from its heartbeat. A heartbeat that names a
+ * leader is never taken as stale, whatever its flag says (an older node
+ * could send a stale flag computed before it learnt of the leader). */
 static void heartbeat_stale(struct flip_watch *w, const Flip__Heartbeat *hb)
 {
     struct wire *c = &w->eps[w->cur];
+    int names_leader = hb->has_leader_id && hb->leader_id != 0;
 
-    if (hb->has_stale && hb->stale) {
+    if (hb->has_stale && hb->stale && !names_leader) {
         if (w->node_stale) {
             return;
         }
@@ -371,17 +386,56 @@ static void heartbeat_stale(struct flip_watch *w, const Flip__Heartbeat *hb)
     }
 }
 
+/* Moves the copy's revision up to rev: nothing matching changed in
+ * between (exact_from stays: the copy is the state at every revision
+ * from there to rev). The copy itself is unchanged; flip_watch_fd still
+ * wakes (the revision is part of what an application may wait for). */
+static void advance_revision(struct flip_watch *w, uint64_t rev)
+{
+    watch_lock(w);
+    w->live.revision = rev;
+    atomic_store(&w->revision, rev);
+    watch_unlock(w);
+    watch_notify(w);
+    if (w->lkg_dirty == WATCH_LKG_CLEAN) {
+        w->lkg_dirty = WATCH_LKG_REVISION;
+    }
+}
+
+/* The node sends heartbeats only to a live subscription (snapshot and
+ * catch-up done), and every matching change up to a heartbeat's
+ * applied_revision before it: the copy holds the state at that revision,
+ * even when our prefixes were quiet. So the first heartbeat of a session
+ * makes it LIVE (or STALE), and each one moves the copy's revision, and
+ * with it the resume point, up to the node's; never down. */
 static void on_heartbeat(struct flip_watch *w, const Flip__Heartbeat *hb)
 {
+    char how[160];
+
     if (hb == NULL) {
         return;
     }
     heartbeat_stale(w, hb);
-    /* A heartbeat says what the node has applied, but (with the current
-     * server) it may be sent in the middle of a catch-up: it ends the
-     * wait of a resumed session, and never moves the copy's revision. */
+    /* Only after a state (snapshot done, or resuming from one): a node
+     * never sends one earlier, and then it would prove nothing. */
+    if (w->in_snapshot || !w->has_state) {
+        return;
+    }
     if (hb->has_applied_revision) {
-        caught_up(w, hb->applied_revision);
+        if (hb->applied_revision < w->sess_from) {
+            /* Behind what we subscribed from: the node is not serving
+             * us yet (it would answer AHEAD_OF_NODE). No catch-up. */
+            return;
+        }
+        if (hb->applied_revision > w->live.revision) {
+            advance_revision(w, hb->applied_revision);
+        }
+    }
+    if (!w->synced) {
+        snprintf(how, sizeof how,
+                 "caught up to revision %" PRIu64 " (%zu flags)",
+                 w->live.revision, w->live.n);
+        became_synced(w, how);
     }
 }
 
@@ -499,14 +553,39 @@ static int knows_leader(struct flip_watch *w, size_t j)
     return answer;
 }
 
+/* When the next voluntary switch may happen (0: at once). */
+static int64_t switch_allowed_at(const struct flip_watch *w)
+{
+    return w->last_switch == 0 ? 0 : w->last_switch + (int64_t)w->switch_gap_ms;
+}
+
+/* A voluntary switch happens now: spaces the next one. */
+static void note_switch(struct flip_watch *w, int64_t now)
+{
+    if (w->last_switch == 0 || now - w->last_switch >= WATCH_SWITCH_CALM_MS) {
+        w->switch_gap_ms = WATCH_SWITCH_MIN_MS;
+    } else {
+        w->switch_gap_ms = w->switch_gap_ms * 2 > WATCH_SWITCH_MAX_MS
+                               ? WATCH_SWITCH_MAX_MS
+                               : w->switch_gap_ms * 2;
+    }
+    w->last_switch = now;
+}
+
 /* While attached to a stale node: asks the next other node, and arranges
- * to switch to it if it knows a leader. 1 when switching. */
+ * to switch to it if it knows a leader. 1 when switching. Not before the
+ * spacing of voluntary switches allows: the probe waits until then. */
 static int probe(struct flip_watch *w)
 {
+    int64_t now = wire_now_ms();
     size_t j;
 
     if (w->n_eps < 2) {
         w->probe_at = 0;
+        return 0;
+    }
+    if (now < switch_allowed_at(w)) {
+        w->probe_at = switch_allowed_at(w);
         return 0;
     }
     j = (w->probe_next + 1) % w->n_eps;
@@ -517,6 +596,7 @@ static int probe(struct flip_watch *w)
     if (knows_leader(w, j)) {
         w->stale_mark[j] = 0;
         w->next_pick = j;
+        note_switch(w, wire_now_ms());
         watch_notice(w, w->eps[w->cur].addr,
                      "leaving %s, which has no leader, for %s, which has one",
                      w->eps[w->cur].addr, w->eps[j].addr);
@@ -580,13 +660,17 @@ static int check_leader(struct flip_watch *w,
     return FLIP_OK;
 }
 
-/* Connect, Hello, Status, Subscribe. On failure `why` says why; *ahead is
- * 1 when the node answered AHEAD_OF_NODE. */
-static int subscribe(struct flip_watch *w,
-                     struct wire *c,
-                     int *ahead,
-                     char *why,
-                     size_t len)
+/* Connect, Hello, Status, Subscribe (from `from` when the watch has a
+ * state). On failure `why` says why; *ahead is 1 when the node answered
+ * AHEAD_OF_NODE. On success *node_applied is the node's applied revision
+ * as the SubscribeResult says (`from` when it does not say). */
+static int subscribe_once(struct flip_watch *w,
+                          struct wire *c,
+                          uint64_t from,
+                          int *ahead,
+                          uint64_t *node_applied,
+                          char *why,
+                          size_t len)
 {
     Flip__Request req = FLIP__REQUEST__INIT;
     Flip__SubscribeRequest sub = FLIP__SUBSCRIBE_REQUEST__INIT;
@@ -597,6 +681,7 @@ static int subscribe(struct flip_watch *w,
     int rv;
 
     *ahead = 0;
+    *node_applied = from;
     rv = wire_open(c, w->name, wire_now_ms() + WATCH_CONNECT_MS);
     if (rv == FLIP_OK) {
         rv = check_leader(w, c, why, len);
@@ -610,7 +695,7 @@ static int subscribe(struct flip_watch *w,
         }
         if (w->has_state) {
             sub.has_from_revision = 1;
-            sub.from_revision = w->live.revision;
+            sub.from_revision = from;
         }
         req.op_case = FLIP__REQUEST__OP_SUBSCRIBE;
         req.subscribe = &sub;
@@ -644,21 +729,46 @@ static int subscribe(struct flip_watch *w,
         if (r->has_node_id && r->node_id != 0) {
             c->node_id = r->node_id;
         }
-        /* Resuming: the changes up to what the node has now are coming;
-         * until they are in, the copy is not live. A node behind us
-         * (it waits, then AHEAD_OF_NODE) must first reach our revision. */
-        w->catchup_to = w->live.revision;
-        if (w->has_state && r->has_applied_revision &&
-            r->applied_revision > w->catchup_to) {
-            w->catchup_to = r->applied_revision;
+        if (r->has_applied_revision) {
+            *node_applied = r->applied_revision;
         }
-        w->sess_behind = w->has_state && r->has_applied_revision &&
-                         r->applied_revision < w->live.revision;
+        /* Not LIVE yet: the snapshot or the changes since our revision
+         * are coming; the node's first heartbeat says they are in. */
     }
     codec_response_free(resp);
     if (rv != FLIP_OK) {
         wire_close(c);
     }
+    return rv;
+}
+
+/* Subscribes from the copy's revision. A node whose state is behind it
+ * (it would wait for its apply to get there, then answer AHEAD_OF_NODE)
+ * but not behind `exact_from` is subscribed to again at once, from its
+ * own revision: the copy is the state at that revision too. This happens
+ * when the revision came from a heartbeat of a node further ahead, or
+ * names an entry that changed no flag (a heartbeat counts every raft
+ * entry; a node's applied state only those that change flags). */
+static int subscribe(struct flip_watch *w,
+                     struct wire *c,
+                     int *ahead,
+                     char *why,
+                     size_t len)
+{
+    uint64_t from = w->live.revision;
+    uint64_t node_applied = 0;
+    int rv;
+
+    for (int again = 0;; again++) {
+        rv = subscribe_once(w, c, from, ahead, &node_applied, why, len);
+        if (rv != FLIP_OK || !w->has_state || again > 0 ||
+            node_applied >= from || node_applied < w->exact_from) {
+            break;
+        }
+        wire_close(c); /* then a fresh connection: one subscription each */
+        from = node_applied;
+    }
+    w->sess_from = w->has_state ? from : 0;
     return rv;
 }
 
@@ -706,8 +816,8 @@ static enum session_end stream(struct flip_watch *w, char *why, size_t len)
         }
         now = wire_now_ms();
         wake = w->last_frame + (int64_t)w->stale_after_ms;
-        if (w->lkg_dirty && w->lkg_saved_at + WATCH_LKG_EVERY_MS < wake) {
-            wake = w->lkg_saved_at + WATCH_LKG_EVERY_MS;
+        if (lkg_due(w) < wake) {
+            wake = lkg_due(w);
         }
         if (probe_due(w, INT64_MAX) && w->probe_at < wake) {
             wake = w->probe_at;
@@ -731,7 +841,6 @@ static enum session_end session(struct flip_watch *w,
 {
     struct wire *c = &w->eps[i];
     enum session_end end;
-    char how[80];
     int64_t started;
 
     w->cur = i;
@@ -741,17 +850,11 @@ static enum session_end session(struct flip_watch *w,
     w->probe_at = 0;
     w->in_snapshot = 0;
     w->sess_ahead = 0;
-    w->sess_behind = 0;
     if (subscribe(w, c, ahead, why, len) != FLIP_OK) {
         return stopping(w) ? END_STOPPED : END_FAILED;
     }
     w->last_err[i][0] = '\0';
     started = w->last_frame = wire_now_ms();
-    if (w->has_state && w->catchup_to == w->live.revision && !w->sess_behind) {
-        snprintf(how, sizeof how, "resumed at revision %" PRIu64,
-                 w->live.revision);
-        became_synced(w, how);
-    }
     end = stream(w, why, len);
     wire_close(c);
     *ahead = w->sess_ahead;

@@ -902,7 +902,10 @@ static int encode_heartbeat(struct pubsub *ps)
     hb.has_node_id = 1;
     hb.node_id = ps->srv->config.id;
     hb.has_applied_revision = 1;
-    hb.applied_revision = node_applied(n);
+    /* the store's index, not raft's: entries without changes (barriers,
+     * the commit nudge) never reach the store, and a heartbeat's revision
+     * must be a from_revision every node will accept */
+    hb.applied_revision = store_applied_index(store_of(ps));
     hb.has_leader_id = 1;
     hb.leader_id = leader != NULL ? leader->id : 0;
     hb.leader_address =

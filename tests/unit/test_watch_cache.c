@@ -230,6 +230,60 @@ TEST(watch_batch_applies_sets_and_deletes, 10)
     wprefixes_clear(&ps);
 }
 
+/* Group commit: one CHANGE of several flags is one step at one revision.
+ * Every flag takes the event's revision whatever its own field says, and
+ * once applied, no other CHANGE may come at that revision; a key named
+ * twice in one event (set and delete) is refused whole. */
+TEST(watch_batch_group_shares_event_revision, 10)
+{
+    struct wcache c;
+    struct wprefixes ps;
+    struct wbatch b;
+    struct wflag w[3];
+    Flip__Flag *fl[3];
+    Flip__Event ev;
+    const struct flip_flag *f;
+    const char *why = NULL;
+
+    wcache_init(&c);
+    mk_prefixes(&ps, NULL, 0);
+    put(&c, "g.b", 2, 4);
+    c.revision = 4;
+    fl[0] = wire_int(&w[0], "g.a", 1);
+    w[0].f.has_revision = 1;
+    w[0].f.revision = 3; /* wrong: the event's wins */
+    fl[1] = wire_del(&w[1], "g.b");
+    fl[2] = wire_int(&w[2], "g.c", 3); /* no revision of its own */
+    change_event(&ev, 5, fl, 3);
+    CHECK_EQ_INT(wbatch_prepare(&b, &c, &ps, &ev, &why), FLIP_OK);
+    CHECK_EQ_INT(b.n, 3);
+    CHECK_EQ_INT(b.revision, 5);
+    CHECK_EQ_INT(wbatch_commit(&b, &c), FLIP_OK);
+    for (size_t i = 0; i < b.n; i++) {
+        CHECK_EQ_INT(b.items[i].shown->revision, 5);
+    }
+    wbatch_free(&b);
+    CHECK_EQ_INT(c.revision, 5);
+    f = wcache_get(&c, "g.a");
+    CHECK(f != NULL && f->revision == 5);
+    f = wcache_get(&c, "g.c");
+    CHECK(f != NULL && f->revision == 5);
+    CHECK(wcache_get(&c, "g.b") == NULL);
+    /* the same revision again, even for other keys: refused */
+    fl[0] = wire_int(&w[0], "g.d", 4);
+    change_event(&ev, 5, fl, 1);
+    CHECK_EQ_INT(wbatch_prepare(&b, &c, &ps, &ev, &why), FLIP_PROTO);
+    /* one key set and deleted in one event: refused, nothing applied */
+    fl[0] = wire_int(&w[0], "g.a", 7);
+    fl[1] = wire_del(&w[1], "g.a");
+    change_event(&ev, 6, fl, 2);
+    CHECK_EQ_INT(wbatch_prepare(&b, &c, &ps, &ev, &why), FLIP_PROTO);
+    CHECK_EQ_INT(c.revision, 5);
+    CHECK_EQ_INT(int_of(&c, "g.a"), 1);
+    wcache_clear(&c);
+    wprefixes_clear(&ps);
+}
+
 /* The revision never goes backwards: a CHANGE at or below the table's
  * revision is refused before anything changes, as are bad flags, keys
  * outside the prefixes and a key named twice. */

@@ -157,9 +157,12 @@ struct scenario
     int sessions;
     int has_from[32];
     uint64_t from[32];
+    int64_t at[32];    /* when each session subscribed */
+    uint64_t node[32]; /* to which fake node */
     /* SubscribeResult.applied_revision to answer */
     _Atomic uint64_t applied;
     atomic_int stop;
+    atomic_int step; /* the test's progress, for sessions that wait on it */
     session_fn fn;
 };
 
@@ -269,6 +272,53 @@ static void fk_end(int fd, uint64_t rev)
     fk_event(fd, FLIP__EVENT_TYPE__SNAPSHOT_END, rev, NULL, 0, 0, NULL);
 }
 
+/* Fills a wire flag (and its value, which text points into) from a value
+ * given as text, typed like `flipctl set`; text NULL: a deletion. */
+static void fk_fill(Flip__Flag *f,
+                    Flip__Value *v,
+                    uint64_t rev,
+                    const char *key,
+                    const char *text)
+{
+    struct flip_value val;
+
+    flip__flag__init(f);
+    flip__value__init(v);
+    f->key = (char *)key;
+    f->has_revision = 1;
+    f->revision = rev;
+    f->actor = (char *)"fake";
+    if (text == NULL) {
+        f->has_deleted = 1;
+        f->deleted = 1;
+        return;
+    }
+    CHECK_EQ_INT(flip_value_parse(text, FLIP_TYPE_AUTO, &val), FLIP_OK);
+    switch (val.type) {
+    case FLIP_TYPE_BOOL:
+        v->kind_case = FLIP__VALUE__KIND_BOOL_VALUE;
+        v->bool_value = val.u.b;
+        break;
+    case FLIP_TYPE_INT:
+        v->kind_case = FLIP__VALUE__KIND_INT_VALUE;
+        v->int_value = val.u.i;
+        break;
+    case FLIP_TYPE_DOUBLE:
+        v->kind_case = FLIP__VALUE__KIND_DOUBLE_VALUE;
+        v->double_value = val.u.d;
+        break;
+    case FLIP_TYPE_JSON:
+        v->kind_case = FLIP__VALUE__KIND_JSON_VALUE;
+        v->json_value = (char *)val.u.s;
+        break;
+    default:
+        v->kind_case = FLIP__VALUE__KIND_STRING_VALUE;
+        v->string_value = (char *)val.u.s;
+        break;
+    }
+    f->value = v;
+}
+
 /* One flag with a value given as text, typed like `flipctl set`. */
 static void fk_flag(int fd,
                     Flip__EventType type,
@@ -276,45 +326,32 @@ static void fk_flag(int fd,
                     const char *key,
                     const char *text)
 {
-    Flip__Flag f = FLIP__FLAG__INIT;
-    Flip__Value v = FLIP__VALUE__INIT;
+    Flip__Flag f;
+    Flip__Value v;
     Flip__Flag *fl[1] = { &f };
-    struct flip_value val;
 
-    f.key = (char *)key;
-    f.has_revision = 1;
-    f.revision = rev;
-    f.actor = (char *)"fake";
-    if (text == NULL) {
-        f.has_deleted = 1;
-        f.deleted = 1;
-    } else {
-        CHECK_EQ_INT(flip_value_parse(text, FLIP_TYPE_AUTO, &val), FLIP_OK);
-        switch (val.type) {
-        case FLIP_TYPE_BOOL:
-            v.kind_case = FLIP__VALUE__KIND_BOOL_VALUE;
-            v.bool_value = val.u.b;
-            break;
-        case FLIP_TYPE_INT:
-            v.kind_case = FLIP__VALUE__KIND_INT_VALUE;
-            v.int_value = val.u.i;
-            break;
-        case FLIP_TYPE_DOUBLE:
-            v.kind_case = FLIP__VALUE__KIND_DOUBLE_VALUE;
-            v.double_value = val.u.d;
-            break;
-        case FLIP_TYPE_JSON:
-            v.kind_case = FLIP__VALUE__KIND_JSON_VALUE;
-            v.json_value = (char *)val.u.s;
-            break;
-        default:
-            v.kind_case = FLIP__VALUE__KIND_STRING_VALUE;
-            v.string_value = (char *)val.u.s;
-            break;
-        }
-        f.value = &v;
-    }
+    fk_fill(&f, &v, rev, key, text);
     fk_event(fd, type, rev, fl, 1, 0, NULL);
+}
+
+/* One CHANGE of n keys at one revision (group commit); texts[i] NULL
+ * deletes keys[i]. */
+static void fk_changes(int fd,
+                       uint64_t rev,
+                       const char *const *keys,
+                       const char *const *texts,
+                       size_t n)
+{
+    Flip__Flag f[8];
+    Flip__Value v[8];
+    Flip__Flag *fl[8];
+
+    CHECK(n <= 8);
+    for (size_t i = 0; i < n; i++) {
+        fk_fill(&f[i], &v[i], rev, keys[i], texts[i]);
+        fl[i] = &f[i];
+    }
+    fk_event(fd, FLIP__EVENT_TYPE__CHANGE, rev, fl, n, 0, NULL);
 }
 
 static void fk_item(int fd, uint64_t rev, const char *key, const char *text)
@@ -328,7 +365,11 @@ static void fk_change(int fd, uint64_t rev, const char *key, const char *text)
     fk_flag(fd, FLIP__EVENT_TYPE__CHANGE, rev, key, text);
 }
 
-static void fk_heartbeat(int fd, uint64_t applied, int stale)
+/* A heartbeat with the stale flag and the leader given apart. */
+static void fk_heartbeat_as(int fd,
+                            uint64_t applied,
+                            int stale,
+                            uint64_t leader)
 {
     Flip__Heartbeat hb = FLIP__HEARTBEAT__INIT;
 
@@ -337,10 +378,38 @@ static void fk_heartbeat(int fd, uint64_t applied, int stale)
     hb.has_stale = 1;
     hb.stale = stale;
     hb.has_leader_id = 1;
-    hb.leader_id = stale ? 0 : 1;
+    hb.leader_id = leader;
     hb.has_leaderless_ms = 1;
     hb.leaderless_ms = stale ? 900 : 0;
     fk_event(fd, FLIP__EVENT_TYPE__HEARTBEAT, 0, NULL, 0, 0, &hb);
+}
+
+static void fk_heartbeat(int fd, uint64_t applied, int stale)
+{
+    fk_heartbeat_as(fd, applied, stale, stale ? 0 : 1);
+}
+
+/* 1 once the watch closed the connection (or the test ends). */
+static int fk_gone(struct scenario *s, int fd, int wait_ms)
+{
+    struct pollfd p = { fd, POLLIN, 0 };
+    char junk[256];
+
+    if (s->stop) {
+        return 1;
+    }
+    return poll(&p, 1, wait_ms) > 0 && recv(fd, junk, sizeof junk, 0) <= 0;
+}
+
+/* Waits until the test reaches step n (0: it ended or the watch left). */
+static int fk_wait_step(struct scenario *s, int fd, int n)
+{
+    while (s->step < n) {
+        if (fk_gone(s, fd, 5)) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 static void fk_error(int fd, Flip__Status st, uint64_t resume)
@@ -434,6 +503,8 @@ static void fk_serve(struct fake *f, int fd)
             if (nth < 32) {
                 s->has_from[nth] = req->subscribe->has_from_revision;
                 s->from[nth] = req->subscribe->from_revision;
+                s->at[nth] = now_ms();
+                s->node[nth] = f->node_id;
             }
             pthread_mutex_unlock(&s->mu);
             sr.has_node_id = 1;
@@ -1218,12 +1289,16 @@ static void session_catchup(struct scenario *s, int fd, int nth)
     (void)nth;
     sleep_ms(400); /* the catch-up is slow to come */
     fk_change(fd, 12, "a", "{\"v\":3}");
-    fk_hold(s, fd, 10000, 12);
+    if (fk_wait_step(s, fd, 1)) {
+        fk_hold(s, fd, 10000, 12); /* live: heartbeats from now on */
+    }
 }
 
 /* Resuming, the watch is not LIVE before it has the changes the node had
  * when it accepted the subscription: a read never says LIVE for a value
- * that was already overwritten. */
+ * that was already overwritten. Reaching the node's revision of then
+ * (12) is not enough either: only the node's first heartbeat, sent once
+ * the catch-up is over, says so. */
 TEST(watch_resume_is_live_only_once_caught_up, 15)
 {
     struct scenario s;
@@ -1245,6 +1320,10 @@ TEST(watch_resume_is_live_only_once_caught_up, 15)
     CHECK(flip_watch_state(w) != FLIP_WATCH_LIVE);
     CHECK_EQ_INT(flip_watch_string(w, "a", "", buf, sizeof buf, &why), FLIP_OK);
     CHECK_EQ_INT(why, FLIP_REASON_CACHED);
+    WAIT_FOR(flip_watch_revision(w) == 12, 3000);
+    sleep_ms(100);
+    CHECK(flip_watch_state(w) != FLIP_WATCH_LIVE);
+    s.step = 1;
     WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_LIVE, 3000);
     CHECK_EQ_INT(flip_watch_string(w, "a", "", buf, sizeof buf, &why), FLIP_OK);
     CHECK(strcmp(buf, "{\"v\":3}") == 0);
@@ -1394,4 +1473,364 @@ TEST(watch_lkg_readonly_is_never_written, 15)
     CHECK(strcmp(buf, "{\"v\":1}") == 0);
     fakes_stop(&s, &f, 1);
     tmpdir_remove(dir);
+}
+
+/* ---- heartbeats: progress, LIVE, and the resume point ---------------------
+ */
+
+static void session_quiet(struct scenario *s, int fd, int nth)
+{
+    if (nth == 0) {
+        fk_begin(fd, 10, 0);
+        fk_item(fd, 10, "q.a", "1");
+        fk_end(fd, 10);
+        /* live; then only writes to other prefixes happen */
+        for (uint64_t rev = 10; rev <= 90 && !fk_gone(s, fd, 30); rev += 10) {
+            fk_heartbeat(fd, rev, 0);
+        }
+        fk_wait_step(s, fd, 1);
+        s->applied = 95;
+        return; /* the node dies */
+    }
+    fk_heartbeat(fd, 95, 0); /* nothing to catch up: live at once */
+    fk_hold(s, fd, 10000, 95);
+}
+
+/* On a quiet prefix the heartbeats move the copy's revision (the resume
+ * point, and the last-known-good file's revision) up to the node's, so a
+ * failover resumes from the last heartbeat, not from the snapshot's
+ * revision, without a snapshot. */
+TEST(watch_heartbeats_advance_resume_point, 15)
+{
+    struct scenario s;
+    struct fake f[2];
+    struct flip_watch *w;
+    char dir[256];
+    char path[300];
+    char eps[80];
+    char buf[64];
+
+    tmpdir_make(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/flags.lkg", dir);
+    scenario_init(&s, session_quiet, 10);
+    fake_start(&f[0], &s, 1, 0);
+    fake_start(&f[1], &s, 2, 0);
+    snprintf(eps, sizeof eps, "%s,%s", f[0].addr, f[1].addr);
+    w = start_watch(eps, path, 2000, 0);
+    WAIT_FOR(flip_watch_revision(w) == 90, 5000);
+    CHECK(flip_watch_state(w) == FLIP_WATCH_LIVE);
+    CHECK_EQ_INT(lkg_revision(path, buf, sizeof buf), 10); /* debounced */
+    s.step = 1;
+    WAIT_FOR(sessions(&s) == 2, 3000);
+    CHECK(s.has_from[1] && s.from[1] == 90);
+    /* the file was brought up to date when the session ended */
+    WAIT_FOR(lkg_revision(path, buf, sizeof buf) == 90, 2000);
+    WAIT_FOR(flip_watch_revision(w) == 95, 3000);
+    WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_LIVE, 2000);
+    CHECK_EQ_INT(rec_count("begin"), 1);
+    CHECK_EQ_INT(rec_count("change"), 0);
+    CHECK_EQ_INT(flip_watch_int(w, "q.a", 0, NULL), 1);
+    flip_watch_stop(w);
+    CHECK_EQ_INT(lkg_revision(path, buf, sizeof buf), 95);
+    fakes_stop(&s, f, 2);
+    tmpdir_remove(dir);
+}
+
+static void session_first_heartbeat(struct scenario *s, int fd, int nth)
+{
+    (void)nth;
+    fk_begin(fd, 10, 0);
+    fk_item(fd, 10, "a", "1");
+    fk_end(fd, 10);
+    fk_change(fd, 11, "a", "2"); /* the catch-up after the snapshot */
+    if (!fk_wait_step(s, fd, 1)) {
+        return;
+    }
+    fk_heartbeat(fd, 11, 0); /* caught up: live */
+    if (!fk_wait_step(s, fd, 2)) {
+        return;
+    }
+    fk_heartbeat(fd, 20, 0); /* writes elsewhere */
+    if (!fk_wait_step(s, fd, 3)) {
+        return;
+    }
+    fk_heartbeat(fd, 15, 0); /* nonsense from a node: ignored */
+    fk_change(fd, 21, "a", "3");
+    fk_hold(s, fd, 10000, 21);
+}
+
+/* A snapshot is LIVE only at the node's first heartbeat (after the
+ * changes made while it was sent); heartbeats move the revision up (and
+ * wake flip_watch_fd), never down. */
+TEST(watch_live_at_first_heartbeat_revision_never_backwards, 15)
+{
+    struct scenario s;
+    struct fake f;
+    struct flip_watch *w;
+    enum flip_reason why;
+    struct pollfd p;
+    char buf[64];
+
+    scenario_init(&s, session_first_heartbeat, 10);
+    fake_start(&f, &s, 1, 0);
+    w = start_watch(f.addr, NULL, 5000, 0);
+    WAIT_FOR(flip_watch_revision(w) == 11, 3000);
+    sleep_ms(100);
+    CHECK(flip_watch_state(w) == FLIP_WATCH_CONNECTING);
+    CHECK_EQ_INT(flip_watch_int(w, "a", 0, &why), 2);
+    CHECK_EQ_INT(why, FLIP_REASON_CACHED);
+    s.step = 1;
+    WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_LIVE, 3000);
+    WAIT_FOR(rec_find("state live", 0) >= 0, 1000); /* reported just after */
+    CHECK_EQ_INT(flip_watch_revision(w), 11);
+    CHECK_EQ_INT(flip_watch_int(w, "a", 0, &why), 2);
+    CHECK_EQ_INT(why, FLIP_REASON_LIVE);
+    CHECK(rec_find("state live", 0) > rec_find("change a=2 @11", 0));
+    CHECK(rec_find("caught up to revision 11", 0) >= 0);
+    p.fd = flip_watch_fd(w);
+    p.events = POLLIN;
+    p.revents = 0;
+    while (read(p.fd, buf, sizeof buf) > 0) {
+    }
+    s.step = 2;
+    WAIT_FOR(flip_watch_revision(w) == 20, 3000);
+    CHECK_EQ_INT(poll(&p, 1, 0), 1); /* the revision moved */
+    s.step = 3;
+    WAIT_FOR(flip_watch_int(w, "a", 0, NULL) == 3, 3000);
+    CHECK_EQ_INT(flip_watch_revision(w), 21);
+    CHECK_EQ_INT(rec_count("protocol error"), 0);
+    CHECK_EQ_INT(sessions(&s), 1);
+    CHECK_EQ_INT(rec_count("state "), 1); /* live once, and stayed */
+    flip_watch_stop(w);
+    fakes_stop(&s, &f, 1);
+}
+
+/* ---- switching nodes: never on a heartbeat that names a leader, and
+ * never in a tight loop ------------------------------------------------- */
+
+/* Every heartbeat says stale, but names a leader (what a node sent when
+ * its stale flag came from an older tick). */
+static void session_stale_with_leader(struct scenario *s, int fd, int nth)
+{
+    if (!s->has_from[nth < 32 ? nth : 31]) {
+        fk_begin(fd, 5, 0);
+        fk_item(fd, 5, "a", "1");
+        fk_end(fd, 5);
+    }
+    while (!fk_gone(s, fd, 10)) {
+        fk_heartbeat_as(fd, 5, 1, 2);
+    }
+}
+
+TEST(watch_stale_heartbeat_naming_a_leader_is_not_left, 15)
+{
+    struct scenario s;
+    struct fake f[2];
+    struct flip_watch *w;
+    char eps[80];
+
+    scenario_init(&s, session_stale_with_leader, 5);
+    fake_start(&f[0], &s, 1, 0);
+    fake_start(&f[1], &s, 2, 0);
+    snprintf(eps, sizeof eps, "%s,%s", f[0].addr, f[1].addr);
+    w = start_watch(eps, NULL, 0, 0);
+    WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_LIVE, 3000);
+    sleep_ms(700);
+    CHECK(flip_watch_state(w) == FLIP_WATCH_LIVE);
+    CHECK_EQ_INT(sessions(&s), 1);
+    CHECK_EQ_INT(rec_count("leaving"), 0);
+    CHECK_EQ_INT(rec_count("state stale"), 0);
+    flip_watch_stop(w);
+    fakes_stop(&s, f, 2);
+}
+
+/* Every node's heartbeats say stale (and name no leader), while every
+ * node's Status claims a leader: a contradiction the watch cannot settle.
+ * It may move, but spaced out: 50 ms, then doubling. */
+static void session_stale_everywhere(struct scenario *s, int fd, int nth)
+{
+    if (!s->has_from[nth < 32 ? nth : 31]) {
+        fk_begin(fd, 5, 0);
+        fk_item(fd, 5, "a", "1");
+        fk_end(fd, 5);
+    }
+    while (!fk_gone(s, fd, 5)) {
+        fk_heartbeat(fd, 5, 1);
+    }
+}
+
+TEST(watch_switches_between_nodes_are_spaced, 15)
+{
+    struct scenario s;
+    struct fake f[2];
+    struct flip_watch *w;
+    char eps[80];
+    int n;
+
+    scenario_init(&s, session_stale_everywhere, 5);
+    fake_start(&f[0], &s, 1, 0);
+    fake_start(&f[1], &s, 2, 0);
+    snprintf(eps, sizeof eps, "%s,%s", f[0].addr, f[1].addr);
+    w = start_watch(eps, NULL, 0, 0);
+    WAIT_FOR(sessions(&s) >= 1, 3000);
+    sleep_ms(1000);
+    n = sessions(&s);
+    flip_watch_stop(w);
+    fakes_stop(&s, f, 2);
+    if (getenv("FLIP_TEST_VERBOSE") != NULL) {
+        for (int i = 1; i < n && i < 32; i++) {
+            fprintf(stderr, "  session %d after %lld ms\n", i,
+                    (long long)(s.at[i] - s.at[i - 1]));
+        }
+    }
+    /* at once, +50, +100, +200, +400 ms: 5 or 6 sessions in a second
+     * (hundreds without the spacing) */
+    CHECK(n >= 3);
+    CHECK(n <= 7);
+    CHECK(s.at[2] - s.at[1] >= 40);
+    CHECK(s.at[3] - s.at[2] >= 85);
+    CHECK(rec_find("leaving", 0) >= 0);
+}
+
+/* ---- group commit: several flags at one revision ---------------------------
+ */
+
+static struct flip_watch *_Atomic g_watch;
+
+/* Records, at the first event of the grouped change, what a reader sees
+ * of the other keys of the same change. */
+static void group_on_event(void *data, const struct flip_watch_event *ev)
+{
+    struct flip_watch *w = g_watch;
+
+    rec_on_event(data, ev);
+    if (w != NULL && ev->type == FLIP_EV_CHANGE &&
+        strcmp(ev->flag->key, "m.a") == 0 && ev->revision == 11) {
+        rec_add("seen m.b=%lld m.d=%lld rev=%llu",
+                (long long)flip_watch_int(w, "m.b", -1, NULL),
+                (long long)flip_watch_int(w, "m.d", -1, NULL),
+                (unsigned long long)flip_watch_revision(w));
+    }
+}
+
+static void session_group(struct scenario *s, int fd, int nth)
+{
+    static const char *const keys[] = { "m.a", "m.b", "m.d" };
+    static const char *const texts[] = { "10", NULL, "4" };
+
+    if (nth == 0) {
+        fk_begin(fd, 10, 0);
+        fk_item(fd, 10, "m.a", "1");
+        fk_item(fd, 10, "m.b", "2");
+        fk_item(fd, 10, "m.c", "3");
+        fk_end(fd, 10);
+        fk_heartbeat(fd, 10, 0);
+        if (!fk_wait_step(s, fd, 1)) {
+            return;
+        }
+        fk_changes(fd, 11, keys, texts, 3);
+        fk_change(fd, 11, "m.c", "99"); /* a second CHANGE at 11: refused */
+        fk_hold(s, fd, 10000, 11);
+        return;
+    }
+    fk_change(fd, 12, "m.c", "5");
+    fk_hold(s, fd, 10000, 12);
+}
+
+/* One CHANGE with several flags (group commit) is applied as one step and
+ * reported as one event per flag, in order, all at its revision; a reader
+ * sees all of it from the first event on. Another CHANGE at the same
+ * revision is a protocol error: the node is left, and the watch resumes
+ * elsewhere from that revision. */
+TEST(watch_group_change_is_atomic_and_shares_revision, 15)
+{
+    struct scenario s;
+    struct fake f[2];
+    struct flip_watch_options o;
+    struct flip_watch *w = NULL;
+    char eps[80];
+    int a;
+
+    scenario_init(&s, session_group, 10);
+    fake_start(&f[0], &s, 1, 0);
+    fake_start(&f[1], &s, 2, 0);
+    snprintf(eps, sizeof eps, "%s,%s", f[0].addr, f[1].addr);
+    memset(&o, 0, sizeof o);
+    o.endpoints = eps;
+    o.on_event = group_on_event;
+    CHECK_EQ_INT(flip_watch_start(&w, &o), FLIP_OK);
+    g_watch = w;
+    WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_LIVE, 3000);
+    s.step = 1;
+    WAIT_FOR(flip_watch_int(w, "m.c", 0, NULL) == 5, 5000);
+    a = rec_find("change m.a=10 @11", 0);
+    CHECK(a >= 0);
+    CHECK_EQ_INT(rec_find("seen m.b=-1 m.d=4 rev=11", 0), a + 1);
+    CHECK_EQ_INT(rec_find("delete m.b @11", 0), a + 2);
+    CHECK_EQ_INT(rec_find("change m.d=4 @11", 0), a + 3);
+    CHECK_EQ_INT(rec_count("m.c=99"), 0);
+    CHECK(rec_find("protocol error", 0) > a);
+    CHECK(s.has_from[1] && s.from[1] == 11);
+    CHECK_EQ_INT(rec_count("change m.c=5 @12"), 1);
+    CHECK_EQ_INT(flip_watch_int(w, "m.a", 0, NULL), 10);
+    CHECK_EQ_INT(flip_watch_int(w, "m.b", -1, NULL), -1);
+    CHECK_EQ_INT(flip_watch_int(w, "m.d", 0, NULL), 4);
+    g_watch = NULL;
+    flip_watch_stop(w);
+    fakes_stop(&s, f, 2);
+}
+
+/* ---- resuming on a node behind the heartbeat's revision -------------------
+ */
+
+static void session_behind_heartbeat(struct scenario *s, int fd, int nth)
+{
+    if (nth == 0) {
+        fk_begin(fd, 10, 0);
+        fk_item(fd, 10, "a", "1");
+        fk_end(fd, 10);
+        fk_heartbeat(fd, 10, 0);
+        fk_heartbeat(fd, 15, 0); /* entries that changed nothing here */
+        fk_wait_step(s, fd, 1);
+        s->applied = 12; /* what the next node has applied */
+        return;
+    }
+    if (s->from[nth < 32 ? nth : 31] > s->applied) {
+        fk_hold(s, fd, 10000, 0); /* a real node would wait, silent */
+        return;
+    }
+    fk_heartbeat(fd, 16, 0);
+    fk_hold(s, fd, 10000, 16);
+}
+
+/* The copy is the state at every revision from its last change (10) to
+ * its last heartbeat (15). A node that has applied only 12 would make a
+ * subscription from 15 wait (then AHEAD_OF_NODE): the watch subscribes
+ * again at once from 12, and is LIVE without a snapshot. */
+TEST(watch_resumes_from_node_revision_between_change_and_heartbeat, 15)
+{
+    struct scenario s;
+    struct fake f[2];
+    struct flip_watch *w;
+    char eps[80];
+
+    scenario_init(&s, session_behind_heartbeat, 10);
+    fake_start(&f[0], &s, 1, 0);
+    fake_start(&f[1], &s, 2, 0);
+    snprintf(eps, sizeof eps, "%s,%s", f[0].addr, f[1].addr);
+    w = start_watch(eps, NULL, 5000, 0);
+    WAIT_FOR(flip_watch_revision(w) == 15, 3000);
+    s.step = 1;
+    WAIT_FOR(flip_watch_revision(w) == 16, 3000);
+    WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_LIVE, 2000);
+    CHECK_EQ_INT(sessions(&s), 3);
+    CHECK(s.has_from[1] && s.from[1] == 15);
+    CHECK(s.has_from[2] && s.from[2] == 12);
+    CHECK(s.at[2] - s.at[1] < 500); /* at once, not after a wait */
+    CHECK(s.node[2] == s.node[1] && s.node[1] != s.node[0]); /* again */
+    CHECK_EQ_INT(rec_count("begin"), 1);
+    CHECK_EQ_INT(rec_count("AHEAD_OF_NODE"), 0);
+    CHECK_EQ_INT(flip_watch_int(w, "a", 0, NULL), 1);
+    flip_watch_stop(w);
+    fakes_stop(&s, f, 2);
 }
