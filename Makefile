@@ -168,6 +168,15 @@ test-unit: all
 test-integration: all
 	@tests/run.sh $(BUILD) integration
 
+# flipd against etcd and the disk, on this machine (bench/README.md): one
+# table, saved under bench/results/. QUICK=1: reduced, under 2 minutes.
+# Not part of `make test`: benchmarks never gate on a time.
+.PHONY: bench
+bench: deps
+	@bench/run.sh $(BUILD) --prepare
+	@$(MAKE) --no-print-directory all
+	@bench/run.sh $(BUILD) $(if $(QUICK),--quick)
+
 # Default seed range (sized for `make SANITIZE=1` on 2 cores); pass e.g.
 # STRESS_ARGS='--seeds 1..20000' for a longer run.
 STRESS_ARGS ?=

@@ -14,6 +14,10 @@
  *   append     the same, but every write extends the file (a new block and
  *              a new size: the filesystem's journal commits too). For
  *              comparison; at most 200 operations.
+ *   direct     overwrite with O_DIRECT | O_DSYNC and no separate
+ *              fdatasync: how libraft writes its log when the filesystem
+ *              allows direct I/O. For comparison; skipped (n 0) where
+ *              O_DIRECT is refused (tmpfs).
  *
  * The file is created in DIR with mkstemp and unlinked at once, so nothing
  * is left behind even if the process is killed. Each operation is timed
@@ -23,6 +27,7 @@
  * was measured is reported, with "truncated").
  *
  * Exit status: 0 measured, 1 an I/O call failed, 2 usage error. libc only. */
+#define _GNU_SOURCE /* O_DIRECT */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -38,6 +43,7 @@
 #define SIZE_MAX_B  (1024u * 1024u)
 #define RING_BLOCKS 4096u /* overwrite cycles over this many blocks */
 #define APPEND_MAX  200u
+#define ALIGN       4096u /* O_DIRECT buffer and offset alignment */
 #define EXIT_IO     1
 #define EXIT_USAGE  2
 
@@ -205,6 +211,52 @@ static int run_series(int fd,
     return 0;
 }
 
+/* The direct series: a second descriptor on the same (already written)
+ * file, opened through /proc/self/fd since the name is gone. */
+static int run_direct(int fd,
+                      const struct opts *o,
+                      unsigned n,
+                      uint64_t deadline,
+                      struct series *s)
+{
+    char path[64];
+    void *buf = NULL;
+    int dfd;
+
+    if (o->size % ALIGN != 0) {
+        return 0; /* not a direct-I/O size: skipped */
+    }
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    dfd = open(path, O_WRONLY | O_DIRECT | O_DSYNC | O_CLOEXEC);
+    if (dfd < 0) {
+        return 0; /* no direct I/O here: skipped */
+    }
+    if (posix_memalign(&buf, ALIGN, o->size) != 0) {
+        close(dfd);
+        return -1;
+    }
+    memset(buf, 'd', o->size);
+    for (unsigned i = 0; i < n; i++) {
+        off_t off = (off_t)(i % RING_BLOCKS) * (off_t)o->size;
+        uint64_t t0 = now_ns();
+
+        if (t0 >= deadline) {
+            s->truncated = 1;
+            break;
+        }
+        if (write_all(dfd, buf, o->size, off) != 0) {
+            free(buf);
+            close(dfd);
+            return -1;
+        }
+        s->ns[s->n++] = now_ns() - t0;
+    }
+    free(buf);
+    close(dfd);
+    qsort(s->ns, s->n, sizeof s->ns[0], cmp_u64);
+    return 0;
+}
+
 static void print_series(const char *name, const struct series *s, int json)
 {
     double sum = 0;
@@ -215,19 +267,21 @@ static void print_series(const char *name, const struct series *s, int json)
     if (json) {
         printf(
             "\"%s\":{\"n\":%u,\"min_ms\":%.4f,\"p50_ms\":%.4f,\"p90_ms\":%.4f,"
-            "\"p99_ms\":%.4f,\"max_ms\":%.4f,\"mean_ms\":%.4f,\"truncated\":%s}",
+            "\"p99_ms\":%.4f,\"max_ms\":%.4f,\"mean_ms\":%.4f,\"truncated\":%"
+            "s}",
             name, s->n, s->n ? (double)s->ns[0] / 1e6 : 0.0, pct_ms(s, 50),
             pct_ms(s, 90), pct_ms(s, 99),
             s->n ? (double)s->ns[s->n - 1] / 1e6 : 0.0,
             s->n ? sum / s->n / 1e6 : 0.0, s->truncated ? "true" : "false");
         return;
     }
-    printf("  %-9s n %5u  min %.3f  p50 %.3f  p90 %.3f  p99 %.3f  max %.3f "
-           "ms%s\n",
-           name, s->n, s->n ? (double)s->ns[0] / 1e6 : 0.0, pct_ms(s, 50),
-           pct_ms(s, 90), pct_ms(s, 99),
-           s->n ? (double)s->ns[s->n - 1] / 1e6 : 0.0,
-           s->truncated ? " (truncated)" : "");
+    printf(
+        "  %-9s n %5u  min %.3f  p50 %.3f  p90 %.3f  p99 %.3f  max %.3f "
+        "ms%s\n",
+        name, s->n, s->n ? (double)s->ns[0] / 1e6 : 0.0, pct_ms(s, 50),
+        pct_ms(s, 90), pct_ms(s, 99),
+        s->n ? (double)s->ns[s->n - 1] / 1e6 : 0.0,
+        s->truncated ? " (truncated)" : "");
 }
 
 int main(int argc, char **argv)
@@ -235,6 +289,7 @@ int main(int argc, char **argv)
     struct opts o;
     struct series over;
     struct series app;
+    struct series dir;
     char path[4096];
     char *block = NULL;
     unsigned ring;
@@ -249,13 +304,15 @@ int main(int argc, char **argv)
     }
     memset(&over, 0, sizeof over);
     memset(&app, 0, sizeof app);
+    memset(&dir, 0, sizeof dir);
     deadline = now_ns() + (uint64_t)o.max_seconds * 1000000000u;
     ring = o.n < RING_BLOCKS ? o.n : RING_BLOCKS;
     n_app = o.n < APPEND_MAX ? o.n : APPEND_MAX;
     block = malloc((size_t)o.size * ring);
     over.ns = calloc(o.n, sizeof over.ns[0]);
     app.ns = calloc(n_app, sizeof app.ns[0]);
-    if (block == NULL || over.ns == NULL || app.ns == NULL) {
+    dir.ns = calloc(o.n, sizeof dir.ns[0]);
+    if (block == NULL || over.ns == NULL || app.ns == NULL || dir.ns == NULL) {
         fprintf(stderr, "disk_floor: out of memory\n");
         goto out;
     }
@@ -283,7 +340,8 @@ int main(int argc, char **argv)
         goto out;
     }
     if (run_series(fd, &o, block, 0, o.n, deadline, &over) != 0 ||
-        run_series(fd, &o, block, 1, n_app, deadline, &app) != 0) {
+        run_series(fd, &o, block, 1, n_app, deadline, &app) != 0 ||
+        run_direct(fd, &o, o.n, deadline, &dir) != 0) {
         fprintf(stderr, "disk_floor: write/fdatasync: %s\n", strerror(errno));
         goto out;
     }
@@ -292,11 +350,14 @@ int main(int argc, char **argv)
         print_series("overwrite", &over, 1);
         printf(",");
         print_series("append", &app, 1);
+        printf(",");
+        print_series("direct", &dir, 1);
         printf("}\n");
     } else {
         printf("disk_floor: %u-byte write + fdatasync in %s\n", o.size, o.dir);
         print_series("overwrite", &over, 0);
         print_series("append", &app, 0);
+        print_series("direct", &dir, 0);
     }
     code = 0;
 out:
@@ -306,5 +367,6 @@ out:
     free(block);
     free(over.ns);
     free(app.ns);
+    free(dir.ns);
     return code;
 }

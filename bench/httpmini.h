@@ -96,8 +96,8 @@ static inline size_t http_put_request(char *out,
 /* Parsed status line and the headers that matter. */
 struct http_head
 {
-    int status;         /* 200, 503, ... */
-    size_t len;         /* bytes of status line + headers + blank line */
+    int status;          /* 200, 503, ... */
+    size_t len;          /* bytes of status line + headers + blank line */
     long content_length; /* -1 if absent */
     int chunked;
     int close; /* Connection: close */
@@ -266,7 +266,9 @@ static inline int json_u64(const char *s, const char *name, uint64_t *out)
 }
 
 /* Copies the string value of "name":"..." (no unescaping) into out. */
-static inline int json_str(const char *s, const char *name, char *out,
+static inline int json_str(const char *s,
+                           const char *name,
+                           char *out,
                            size_t cap)
 {
     char pat[64];

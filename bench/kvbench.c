@@ -93,28 +93,28 @@
 #include "client/wire.h"
 #include "lib/buf.h"
 
-#define EP_MAX          16
-#define INFLIGHT_MAX    4096u
-#define N_MAX           1000000u
-#define COUNT_MAX       10000000u
-#define KEYS_MAX        1000000u
-#define SECONDS_MAX     3600u
-#define TIMEOUT_MAX     600000u
-#define INTERVAL_MAX    60000u
-#define LAT_CAP_MAX     (64u * 1024u * 1024u)
-#define ERR_KINDS       24
-#define REDIRECTS_MAX   5u
-#define BACKOFF_NS      10000000u /* an idle load slot after a failure */
-#define DRAIN_NS        5000000000u
-#define READ_CHUNK      65536u
-#define FRAME_LIMIT     (1024u * 1024u)
-#define FRAME_HDR       4u
-#define REQ_MAX         2048u
-#define EVENTS_MAX      256
-#define CLIENT_NAME     "kvbench"
-#define EXIT_FAILED     1
-#define EXIT_USAGE      2
-#define MSG_MAX         256
+#define EP_MAX        16
+#define INFLIGHT_MAX  4096u
+#define N_MAX         1000000u
+#define COUNT_MAX     10000000u
+#define KEYS_MAX      1000000u
+#define SECONDS_MAX   3600u
+#define TIMEOUT_MAX   600000u
+#define INTERVAL_MAX  60000u
+#define LAT_CAP_MAX   (64u * 1024u * 1024u)
+#define ERR_KINDS     24
+#define REDIRECTS_MAX 5u
+#define BACKOFF_NS    10000000u /* an idle load slot after a failure */
+#define DRAIN_NS      5000000000u
+#define READ_CHUNK    65536u
+#define FRAME_LIMIT   (1024u * 1024u)
+#define FRAME_HDR     4u
+#define REQ_MAX       2048u
+#define EVENTS_MAX    256
+#define CLIENT_NAME   "kvbench"
+#define EXIT_FAILED   1
+#define EXIT_USAGE    2
+#define MSG_MAX       256
 
 enum sysk
 {
@@ -167,11 +167,11 @@ struct slot
     uint8_t busy; /* a flip is in progress in this slot */
     uint8_t sent; /* its request is queued on the connection */
     uint8_t redirects;
-    uint8_t hops;       /* attempts since the last pause */
-    uint64_t id;        /* flipd request id */
-    uint64_t t_start;   /* the flip started (client's view) */
-    uint64_t out_end;   /* its request is written once c->w_bytes >= this */
-    uint64_t retry_at;  /* not sent: (re)send it from then on */
+    uint8_t hops;        /* attempts since the last pause */
+    uint64_t id;         /* flipd request id */
+    uint64_t t_start;    /* the flip started (client's view) */
+    uint64_t out_end;    /* its request is written once c->w_bytes >= this */
+    uint64_t retry_at;   /* not sent: (re)send it from then on */
     uint64_t not_before; /* idle (load): next flip from then on */
     uint64_t seq;        /* flip number: key and value */
 };
@@ -333,7 +333,10 @@ struct numopt
     size_t off;
 };
 
-#define NUMOPT(n, lo, hi, field) { n, lo, hi, offsetof(struct opts, field) }
+#define NUMOPT(n, lo, hi, field)                \
+    {                                           \
+        n, lo, hi, offsetof(struct opts, field) \
+    }
 
 static const struct numopt numopts[] = {
     NUMOPT("--n", 1, N_MAX, n),
@@ -441,8 +444,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
             return usage_error("unknown or incomplete argument", a);
         }
         if (parse_uint(v, numopts[k].min, numopts[k].max,
-                       (unsigned *)(void *)((char *)o + numopts[k].off)) !=
-            0) {
+                       (unsigned *)(void *)((char *)o + numopts[k].off)) != 0) {
             fprintf(stderr, "kvbench: %s wants an integer in %u..%u\n", a,
                     numopts[k].min, numopts[k].max);
             return EXIT_USAGE;
@@ -468,9 +470,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
         o->conns = o->inflight;
     }
     if (o->sys == SYS_ETCD && o->conns != o->inflight) {
-        return usage_error("etcd (HTTP/1.1) needs --conns equal to "
-                           "--inflight",
-                           NULL);
+        return usage_error(
+            "etcd (HTTP/1.1) needs --conns equal to "
+            "--inflight",
+            NULL);
     }
     return 0;
 }
@@ -542,8 +545,7 @@ static long ep_add(struct ctx *x, const char *addr, size_t len)
         }
     }
     if (x->n_ep == EP_MAX ||
-        wire_addr_split(one, host, sizeof host, port, sizeof port) !=
-            FLIP_OK) {
+        wire_addr_split(one, host, sizeof host, port, sizeof port) != FLIP_OK) {
         return -1;
     }
     memset(&hints, 0, sizeof hints);
@@ -803,7 +805,9 @@ static int queue_hello(struct conn *c)
     return put_frame(c, &req);
 }
 
-static void key_of(const struct ctx *x, const struct slot *s, char *key,
+static void key_of(const struct ctx *x,
+                   const struct slot *s,
+                   char *key,
                    size_t cap)
 {
     if (x->o->mode == MODE_LOAD) {
@@ -851,8 +855,8 @@ static int queue_flip(struct ctx *x, struct conn *c, struct slot *s)
         snprintf(num, sizeof num, "%" PRIu64, s->seq);
         n = http_put_request(req, sizeof req, x->ep[c->ep].name, key,
                              x->o->mode == MODE_WRITER ? num
-                             : value                  ? "true"
-                                                      : "false");
+                             : value                   ? "true"
+                                                       : "false");
 
         if (n == 0 || buf_append(&c->out, req, n) != 0) {
             return -1;
@@ -896,8 +900,7 @@ static int conn_open(struct ctx *x, struct conn *c)
     int one = 1;
     int fd;
 
-    fd = socket(e->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                0);
+    fd = socket(e->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         problem(x, "socket: %s", strerror(errno));
         return -1;
@@ -1008,8 +1011,7 @@ static void on_flipd(struct ctx *x, struct conn *c, const Flip__Response *r)
          * shutting down) says nothing was done: the library retries. */
         snprintf(why, sizeof why, "connection error %s",
                  status_name((int)r->error->status));
-        conn_fail_how(x, c, why,
-                      r->error->status == FLIP__STATUS__UNAVAILABLE);
+        conn_fail_how(x, c, why, r->error->status == FLIP__STATUS__UNAVAILABLE);
         return;
     }
     for (unsigned i = 0; i < c->depth; i++) {
@@ -1022,15 +1024,15 @@ static void on_flipd(struct ctx *x, struct conn *c, const Flip__Response *r)
         return; /* a flip that already failed */
     }
     if (r->error == NULL) {
-        op_ok(x, s, r->result_case == FLIP__RESPONSE__RESULT_SET && r->set
-                        ? r->set->revision
-                        : 0);
+        op_ok(x, s,
+              r->result_case == FLIP__RESPONSE__RESULT_SET && r->set
+                  ? r->set->revision
+                  : 0);
         return;
     }
     if (r->error->status == FLIP__STATUS__NOT_LEADER &&
         r->error->leader_address != NULL &&
-        r->error->leader_address[0] != '\0' &&
-        s->redirects < REDIRECTS_MAX) {
+        r->error->leader_address[0] != '\0' && s->redirects < REDIRECTS_MAX) {
         long to = ep_add(x, r->error->leader_address,
                          strlen(r->error->leader_address));
 
@@ -1131,9 +1133,9 @@ static void conn_parse(struct ctx *x, struct conn *c)
         } else {
             struct http_head h;
             size_t blen = 0;
-            long n = http_response((const char *)buf_head(&c->in),
-                                   buf_len(&c->in), &h, x->body,
-                                   sizeof x->body, &blen);
+            long n =
+                http_response((const char *)buf_head(&c->in), buf_len(&c->in),
+                              &h, x->body, sizeof x->body, &blen);
 
             if (n == 0) {
                 return;
@@ -1310,7 +1312,7 @@ static uint64_t pump(struct ctx *x, uint64_t now)
                 op_start(x, c, &c->slots[0]);
             } else {
                 next = x->seq_next_at > c->reconnect_at ? x->seq_next_at
-                                                         : c->reconnect_at;
+                                                        : c->reconnect_at;
             }
         }
         break;
@@ -1586,24 +1588,25 @@ static void print_result(struct ctx *x)
         printf("  ok %" PRIu64 ", failed %" PRIu64 ", redirects %" PRIu64
                ", retries %" PRIu64 ", reconnects %" PRIu64 "%s\n",
                x->n_ok, x->n_fail, x->n_redirects, x->n_retries,
-               x->n_reconnects,
-               x->truncated ? ", TRUNCATED" : "");
+               x->n_reconnects, x->truncated ? ", TRUNCATED" : "");
         printf("  latency min %.3f p50 %.3f p90 %.3f p99 %.3f max %.3f ms\n",
                min, pct_ms(x->lat, x->n_lat, 50), pct_ms(x->lat, x->n_lat, 90),
                pct_ms(x->lat, x->n_lat, 99), max);
         if (o->mode == MODE_LOAD) {
-            printf("  %.1f flips/s over %.3f s, %u in flight on %u "
-                   "connections\n",
-                   secs > 0 ? (double)x->n_ok / secs : 0.0, secs, o->inflight,
-                   o->conns);
+            printf(
+                "  %.1f flips/s over %.3f s, %u in flight on %u "
+                "connections\n",
+                secs > 0 ? (double)x->n_ok / secs : 0.0, secs, o->inflight,
+                o->conns);
         }
         if (o->mode == MODE_WRITER) {
             struct wsum w = writer_summary(x);
 
-            printf("  flips ok %zu failed %zu (after the signal %zu); "
-                   "recovery %.1f ms; outage %.1f ms; longest gap %.1f ms\n",
-                   w.ok, w.failed, w.failed_after, w.recovery_ms, w.outage_ms,
-                   w.gap_ms);
+            printf(
+                "  flips ok %zu failed %zu (after the signal %zu); "
+                "recovery %.1f ms; outage %.1f ms; longest gap %.1f ms\n",
+                w.ok, w.failed, w.failed_after, w.recovery_ms, w.outage_ms,
+                w.gap_ms);
         }
         if (x->first_err[0]) {
             printf("  first error: %s\n", x->first_err);
@@ -1618,16 +1621,16 @@ static void print_result(struct ctx *x)
            o->inflight, o->conns, o->idle_ms, o->timeout_ms);
     printf(",\"ok\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"acked_total\":%" PRIu64
            ",\"redirects\":%" PRIu64 ",\"retries\":%" PRIu64
-           ",\"reconnects\":%" PRIu64
-           ",\"timeouts\":%" PRIu64 ",\"truncated\":%s",
+           ",\"reconnects\":%" PRIu64 ",\"timeouts\":%" PRIu64
+           ",\"truncated\":%s",
            x->n_ok, x->n_fail, x->n_acked, x->n_redirects, x->n_retries,
-           x->n_reconnects,
-           x->n_timeouts, x->truncated ? "true" : "false");
-    printf(",\"min_ms\":%.3f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f"
-           ",\"max_ms\":%.3f,\"mean_ms\":%.3f",
-           min, pct_ms(x->lat, x->n_lat, 50), pct_ms(x->lat, x->n_lat, 90),
-           pct_ms(x->lat, x->n_lat, 99), max,
-           x->n_lat ? sum / (double)x->n_lat / 1e6 : 0.0);
+           x->n_reconnects, x->n_timeouts, x->truncated ? "true" : "false");
+    printf(
+        ",\"min_ms\":%.3f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f"
+        ",\"max_ms\":%.3f,\"mean_ms\":%.3f",
+        min, pct_ms(x->lat, x->n_lat, 50), pct_ms(x->lat, x->n_lat, 90),
+        pct_ms(x->lat, x->n_lat, 99), max,
+        x->n_lat ? sum / (double)x->n_lat / 1e6 : 0.0);
     printf(",\"seconds\":%.3f,\"throughput_ops_s\":%.1f", secs,
            secs > 0 ? (double)x->n_ok / secs : 0.0);
     printf(",\"first_revision\":%" PRIu64 ",\"last_revision\":%" PRIu64,
@@ -1635,12 +1638,13 @@ static void print_result(struct ctx *x)
     if (o->mode == MODE_WRITER) {
         struct wsum w = writer_summary(x);
 
-        printf(",\"interval_ms\":%u,\"signal\":%u,\"signal_pid\":%ld"
-               ",\"signalled\":%s,\"flips\":%zu,\"flips_ok\":%zu"
-               ",\"flips_failed\":%zu,\"failed_after_signal\":%zu",
-               o->interval_ms, o->signal_pid > 0 ? o->signal_no : 0,
-               o->signal_pid, x->signalled ? "true" : "false", x->n_flips,
-               w.ok, w.failed, w.failed_after);
+        printf(
+            ",\"interval_ms\":%u,\"signal\":%u,\"signal_pid\":%ld"
+            ",\"signalled\":%s,\"flips\":%zu,\"flips_ok\":%zu"
+            ",\"flips_failed\":%zu,\"failed_after_signal\":%zu",
+            o->interval_ms, o->signal_pid > 0 ? o->signal_no : 0, o->signal_pid,
+            x->signalled ? "true" : "false", x->n_flips, w.ok, w.failed,
+            w.failed_after);
         if (w.recovery_ms >= 0) {
             printf(",\"recovery_ms\":%.3f", w.recovery_ms);
         } else {
@@ -1757,8 +1761,8 @@ int main(int argc, char **argv)
     print_result(&x);
     fflush(stdout);
     if (o.mode == MODE_WRITER) {
-        code = x.truncated || (o.signal_pid > 0 && !x.recovered) ? EXIT_FAILED
-                                                                 : 0;
+        code =
+            x.truncated || (o.signal_pid > 0 && !x.recovered) ? EXIT_FAILED : 0;
     } else {
         code = x.n_fail > 0 || x.truncated || x.n_ok == 0 ? EXIT_FAILED : 0;
     }

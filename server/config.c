@@ -32,7 +32,9 @@ const char config_usage[] =
     "  --heartbeat-ms N        heartbeat interval (default 10; see\n"
     "                          docs/known-issues.md #4 for why so short)\n"
     "  --snapshot-threshold N  entries between snapshots (default 4096)\n"
-    "  --snapshot-trailing N   entries kept after a snapshot (default 1024)\n"
+    "  --snapshot-trailing N   entries kept after a snapshot (default 1024,\n"
+    "                          at least 64: below libraft's 32 entries in\n"
+    "                          flight a lagging follower can livelock)\n"
     "  --changelog-keep N      change-log rows kept for resume (default "
     "10000)\n"
     "  --max-frame BYTES       largest client frame (default 1048576)\n"
@@ -201,7 +203,7 @@ static const struct opt numeric_opts[] = {
     { "--heartbeat-ms", 5, 60000, offsetof(struct config, heartbeat_ms), 4 },
     { "--snapshot-threshold", 2, 100000000,
       offsetof(struct config, snapshot_threshold), 4 },
-    { "--snapshot-trailing", 1, 100000000,
+    { "--snapshot-trailing", 64, 100000000,
       offsetof(struct config, snapshot_trailing), 4 },
     { "--changelog-keep", 1, 100000000, offsetof(struct config, changelog_keep),
       8 },

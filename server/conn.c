@@ -54,6 +54,15 @@ static void finish_close(struct conn *c)
     uv_close((uv_handle_t *)&c->tcp, conn_closed);
 }
 
+void conn_stop_reading(struct conn *c)
+{
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+    c->no_more_reads = 1;
+}
+
 void conn_abort(struct conn *c)
 {
     if (c->state == CONN_OPEN) {
@@ -96,6 +105,10 @@ void conn_close(struct conn *c, const char *why)
  * writer's ack is not queued behind thousands of event writes. */
 static void mark_dirty(struct conn *c)
 {
+    if (c->srv->flush_closed) {
+        conn_flush(c); /* shutting down: the per-turn hook is gone */
+        return;
+    }
     if (queue_empty(&c->dirty)) {
         queue_insert_tail(c->sub != NULL ? &c->srv->dirty_subs : &c->srv->dirty,
                           &c->dirty);
@@ -239,7 +252,7 @@ static void read_done(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
 
 static void start_reading(struct conn *c)
 {
-    if (c->state != CONN_OPEN || c->reading) {
+    if (c->state != CONN_OPEN || c->reading || c->no_more_reads) {
         return;
     }
     if (uv_read_start((uv_stream_t *)&c->tcp, read_alloc, read_done) == 0) {
@@ -296,6 +309,41 @@ void conn_flush(struct conn *c)
         buf_reset(&c->out);
         if (c->state == CONN_OPEN) {
             conn_close(c, "client is not reading its responses");
+        } else {
+            finish_close(c);
+        }
+        return;
+    }
+    /* Most flushes fit in the socket buffer: hand them to the kernel at
+     * once, which saves a write request and a callback per connection
+     * (thousands per flip with many subscribers). Only a remainder goes
+     * through uv_write. */
+    b.base = (char *)buf_head(&c->out);
+    b.len = buf_len(&c->out);
+    rv = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (rv == (int)b.len) {
+        buf_reset(&c->out);
+        if (c->sub != NULL && c->out.cap > 16u * 1024u) {
+            buf_close(&c->out);
+        }
+        if (c->state == CONN_CLOSING) {
+            finish_close(c);
+            return;
+        }
+        if (!c->reading) {
+            start_reading(c);
+        }
+        if (c->sub != NULL) {
+            pubsub_drained(c->sub);
+        }
+        return;
+    }
+    if (rv > 0) {
+        buf_consume(&c->out, (size_t)rv);
+    } else if (rv != UV_EAGAIN && rv != UV_ENOSYS) {
+        buf_reset(&c->out);
+        if (c->state == CONN_OPEN) {
+            conn_close(c, uv_strerror(rv));
         } else {
             finish_close(c);
         }

@@ -44,6 +44,7 @@ struct conn
     uint64_t accepted_ms;
     uint64_t closing_ms; /* when conn_close ran; bounds a stuck flush */
     int closed;          /* uv_close issued */
+    int no_more_reads;   /* shutdown: answer what is in flight, read no more */
     struct sub *sub;     /* this connection's subscription, if any */
     char *client_name;   /* from Hello; owned */
     char peer[64];
@@ -69,6 +70,9 @@ void conn_flush(struct conn *c);
 void conn_send_frame(struct conn *c, const uint8_t *frame, size_t len);
 /* Bytes queued or being written: what a slow reader has not taken yet. */
 size_t conn_backlog(const struct conn *c);
+/* Stops reading requests (shutdown: the connection only waits for the
+ * answers of requests already in flight). */
+void conn_stop_reading(struct conn *c);
 /* Closes now, dropping unsent output: for a flush that never completes. */
 void conn_abort(struct conn *c);
 

@@ -76,6 +76,21 @@ static void sweep_tick(uv_timer_t *t)
     struct queue *e;
     struct queue *next;
 
+    if (s->flush_closed) {
+        /* shutting down: give peers a second to take their last answers */
+        for (e = s->closing.next; e != &s->closing; e = next) {
+            struct conn *c = CONTAINER_OF(e, struct conn, link);
+            next = e->next;
+            if (now - c->closing_ms > 1000) {
+                conn_abort(c);
+            }
+        }
+        if (queue_empty(&s->closing)) {
+            uv_close((uv_handle_t *)&s->sweep, NULL);
+        }
+        return;
+    }
+
     for (e = s->conns.next; e != &s->conns; e = next) {
         struct conn *c = CONTAINER_OF(e, struct conn, link);
         next = e->next;
@@ -223,12 +238,21 @@ static void node_closed(struct node *n)
     /* Connections closed earlier may still be flushing their last frame;
      * keep the flush hook until the loop has nothing else. */
     propose_close(&s->propose);
+    /* raft has answered every proposal by now; the last connections go
+     * once their answers are written (conn_close flushes first). */
+    while (!queue_empty(&s->conns)) {
+        struct conn *c = CONTAINER_OF(queue_head(&s->conns), struct conn, link);
+        conn_close(c, NULL);
+    }
     pubsub_close(&s->pubsub);
     if (!s->hooks_started) {
         return;
     }
+    flush_dirty(&s->flush);
+    s->flush_closed = 1; /* conns now write without waiting for the hook */
     uv_close((uv_handle_t *)&s->flush, NULL);
-    uv_close((uv_handle_t *)&s->sweep, NULL);
+    /* the sweep stays until the last connection is gone (see sweep_tick) */
+    uv_timer_start(&s->sweep, sweep_tick, 50, 50);
     uv_close((uv_handle_t *)&s->sigint, NULL);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
     uv_close((uv_handle_t *)&s->sigpipe, NULL);
@@ -236,6 +260,9 @@ static void node_closed(struct node *n)
 
 void server_stop(struct server *s)
 {
+    struct queue *e;
+    struct queue *next;
+
     if (s->stopping) {
         return;
     }
@@ -243,11 +270,21 @@ void server_stop(struct server *s)
     if (s->listener_started) {
         uv_close((uv_handle_t *)&s->listener, NULL);
     }
-    while (!queue_empty(&s->conns)) {
-        struct conn *c = CONTAINER_OF(queue_head(&s->conns), struct conn, link);
-        conn_send_error(c, 0, FLIP__STATUS__UNAVAILABLE,
-                        "node is shutting down");
-        conn_close(c, NULL);
+    /* Idle clients are told to go elsewhere now. A client with a request in
+     * flight keeps its connection until raft settles it: a proposed write
+     * must be answered with its real outcome (committed, or LEADERSHIP_LOST:
+     * unknown), never with UNAVAILABLE, which means "not applied, retry" and
+     * would make the client apply it twice. */
+    for (e = s->conns.next; e != &s->conns; e = next) {
+        struct conn *c = CONTAINER_OF(e, struct conn, link);
+        next = e->next;
+        if (queue_empty(&c->ops)) {
+            conn_send_error(c, 0, FLIP__STATUS__UNAVAILABLE,
+                            "node is shutting down");
+            conn_close(c, NULL);
+        } else {
+            conn_stop_reading(c);
+        }
     }
     if (s->hooks_started) {
         flush_dirty(&s->flush);

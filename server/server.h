@@ -40,6 +40,7 @@ struct server
     int stopping;
     int listener_started;
     int hooks_started;
+    int flush_closed;   /* shutting down: conns flush without the hook */
     uv_work_t sync_req; /* periodic LMDB flush off the loop */
     int sync_busy;
     unsigned sweep_ticks;

@@ -344,14 +344,14 @@ SCENARIOS = {
     "kill-leader": (scenario_kill_leader, 40, []),
     "isolate-leader": (scenario_isolate_leader, 30, []),
         "subscriber-install": (scenario_subscriber_and_install, 30,
-                           ["--snapshot-threshold", "64", "--snapshot-trailing", "16"]),
+                           ["--snapshot-threshold", "64", "--snapshot-trailing", "64"]),
     "kill-random": (scenario_kill_random, 120, []),
     "kill-all": (scenario_kill_all, 120, []),
     "pause-leader": (scenario_pause_leader, 120, []),
     "split": (scenario_split, 120, []),
     "ring": (scenario_ring, 120, []),
     "combined": (scenario_combined, 120,
-                 ["--snapshot-threshold", "128", "--snapshot-trailing", "32"]),
+                 ["--snapshot-threshold", "128", "--snapshot-trailing", "64"]),
 }
 QUICK = ["kill-leader", "isolate-leader", "subscriber-install"]
 

@@ -5,7 +5,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 
-FLIPD_ARGS+=(--snapshot-threshold 64 --snapshot-trailing 16)
+FLIPD_ARGS+=(--snapshot-threshold 64 --snapshot-trailing 64)
 cluster_start 3
 wait_leader 20 >/dev/null || fail "no leader"
 

@@ -6,7 +6,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 . "$(dirname "$0")/sublib.sh"
 
-FLIPD_ARGS+=(--snapshot-threshold 32 --snapshot-trailing 8)
+FLIPD_ARGS+=(--snapshot-threshold 64 --snapshot-trailing 64)
 cluster_start 3
 leader=$(wait_leader 20) || fail "no leader"
 follower=$(((leader % 3) + 1))
@@ -16,7 +16,7 @@ sub_start all "$follower"
 wait_until 10 grep -q '"end"' "$TMP/sub.f" || fail "no snapshot"
 node_kill "$follower" STOP
 say "follower $follower stopped"
-WRITE_NODE=$leader write_flips 150 si
+WRITE_NODE=$leader write_flips 300 si
 top=$(acked_top)
 node_kill "$follower" CONT
 sub_wait_rev f "$top" 30 || fail "subscriber on the follower never caught up"

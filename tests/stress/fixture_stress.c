@@ -4,7 +4,19 @@
  *                  [--chaos-ms MS] [--gate prod|off] [--shim]
  *                  [--io-faults off|on|seed] [--timeout S] [--dir DIR]
  *                  [--progress K] [--strict] [--trace] [--verbose]
- *                  [--no-fork] [--aslr]
+ *                  [--no-fork] [--aslr] [--mutate N] [--raw]
+ *
+ *   --nodes     force 3 or 5 servers (default: a quarter of seeds use 5)
+ *   --gate      prod: raft/node.c's snapshot hold (default); off: none
+ *   --shim      the raft_io shim proposed for node.c (stress_run.c)
+ *   --io-faults raft_fixture_io_fault injection; libraft 0.22.1 does not
+ *               survive I/O errors, so this is for exploring, not for CI
+ *   --strict    seeds that hit a known libraft bug count as failed
+ *   --raw       do not intercept known libraft bugs: see them crash
+ *   --trace     libraft's own log on stderr (for replaying one seed)
+ *   --no-fork   run in this process (gdb, valgrind on one seed)
+ *   --mutate N  self-test: server 0 loses its Nth applied entry; every run
+ *               where that was a real command must fail
  *
  * Every seed runs in its own forked child (J at a time), so a crash
  * (libraft, an FSM abort, a sanitizer report) or a hang (per-seed alarm) is
@@ -12,12 +24,14 @@
  *
  * Reproducibility: libraft 0.22.1 reads an uninitialised stack value on the
  * AppendEntries-result path (valgrind: recv_append_entries_result.c:30,
- * origin replicationPersistEntriesDone), and its garbage, which holds
+ * last_log_index of a stale-term rejection), and its garbage, which holds
  * addresses, changes what a run does now and then. So the program re-execs
  * itself once with address randomisation off (personality), every child
  * scrubs its stack first, and stores use paths relative to the work
  * directory: a seed then behaves the same alone, in any range, with any
- * --jobs. --aslr skips the re-exec; under valgrind it is skipped anyway.
+ * --jobs, --no-fork or not. (A rebuilt binary may move that garbage: replay
+ * with the binary that failed.) --aslr skips the re-exec; under valgrind it
+ * is skipped anyway.
  *
  * Stores live under DIR (default /dev/shm when writable, else $TMPDIR or
  * /tmp: store_open fsyncs its marker files) and are removed at the end.
@@ -45,7 +59,7 @@
 #include "stress.h"
 
 #define DEFAULT_FIRST    1
-#define DEFAULT_LAST     3000
+#define DEFAULT_LAST     2000
 #define DEFAULT_CHAOS_MS 10000
 #define MAX_RECS         64
 #define MAX_JOBS         64
@@ -74,7 +88,7 @@ struct fail_rec
 struct totals
 {
     uint64_t proposed, acked, applied, snapshots, declined, restored, kills,
-        cuts, faults, leaders, fixups, shimmed, leaks, steps, sim_ms,
+        cuts, faults, leaders, fixups, shimmed, leaks, deferred, steps, sim_ms,
         last_index;
 };
 
@@ -91,6 +105,15 @@ struct slot
     pid_t pid; /* 0 = free */
     uint64_t seed;
 };
+
+/* Read by AddressSanitizer at start-up (ignored by other builds); the
+ * environment's ASAN_OPTIONS still win. Each seed is a short-lived child, so
+ * a smaller quarantine costs little detection and saves page faults. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "quarantine_size_mb=16";
+}
 
 static struct shared *sh;
 static uint64_t first_seed = DEFAULT_FIRST;
@@ -114,7 +137,7 @@ static void usage(void)
             "[--io-faults off|on|seed]\n"
             "         [--timeout S] [--dir DIR] [--progress K] [--strict] "
             "[--trace]\n"
-            "         [--verbose] [--no-fork] [--aslr]\n"
+            "         [--verbose] [--no-fork] [--aslr] [--mutate N] [--raw]\n"
             "defaults: --seeds %d..%d, nodes from each seed, --chaos-ms %d, "
             "--gate prod\n"
             "          (raft/node.c's snapshot hold), --io-faults off, --jobs "
@@ -179,6 +202,12 @@ static void describe_opts(const struct stress_opts *o, char *out, size_t n)
     if (o->shim) {
         len += snprintf(out + len, n - (size_t)len, " --shim");
     }
+    if (o->raw) {
+        len += snprintf(out + len, n - (size_t)len, " --raw");
+    }
+    if (o->mutate != 0) {
+        len += snprintf(out + len, n - (size_t)len, " --mutate %u", o->mutate);
+    }
     if (o->io_faults != 0) {
         snprintf(out + len, n - (size_t)len, " --io-faults %s",
                  o->io_faults > 0 ? "on" : "seed");
@@ -223,6 +252,7 @@ static int run_seed(const struct stress_opts *base, uint64_t seed, unsigned j)
     ADD(fixups);
     ADD(shimmed);
     ADD(leaks);
+    ADD(deferred);
     ADD(steps);
     ADD(sim_ms);
     ADD(last_index);
@@ -236,6 +266,11 @@ static int run_seed(const struct stress_opts *base, uint64_t seed, unsigned j)
                  (unsigned long long)seed, st.nodes, st.pre_vote,
                  st.snap_threshold, st.io_faults, err);
         add_rec(seed, err);
+    } else if (st.mutated) {
+        snprintf(line, sizeof line,
+                 "UNDETECTED seed %llu: --mutate %u took effect but every "
+                 "check passed\n",
+                 (unsigned long long)seed, o.mutate);
     } else if (o.verbose) {
         snprintf(line, sizeof line,
                  "ok    seed %llu n=%u pre-vote=%d snap=%u faults=%d | %llums "
@@ -435,6 +470,8 @@ int main(int argc, char **argv)
             o.verbose = 1;
         } else if (strcmp(a, "--trace") == 0) {
             o.trace = 1;
+        } else if (strcmp(a, "--raw") == 0) {
+            o.raw = 1;
         } else if (strcmp(a, "--shim") == 0) {
             o.shim = 1;
         } else if (strcmp(a, "--strict") == 0) {
@@ -460,7 +497,7 @@ int main(int argc, char **argv)
             }
             jobs = (unsigned)x;
             i++;
-        } else if (strcmp(a, "--progress") == 0 || strcmp(a, "--batch") == 0) {
+        } else if (strcmp(a, "--progress") == 0) {
             if (parse_u64(v, &progress) != 0 || progress == 0) {
                 usage();
             }
@@ -496,6 +533,12 @@ int main(int argc, char **argv)
             } else {
                 usage();
             }
+            i++;
+        } else if (strcmp(a, "--mutate") == 0) {
+            if (parse_u64(v, &x) != 0 || x == 0 || x > 1000000) {
+                usage();
+            }
+            o.mutate = (unsigned)x;
             i++;
         } else if (strcmp(a, "--dir") == 0) {
             dir = v;
@@ -620,7 +663,8 @@ int main(int argc, char **argv)
         "writes proposed, %llu acked, %llu FSM applies; %llu snapshots "
         "(%llu declined), %llu installs; %llu kills, %llu cuts, %llu io "
         "faults, %llu leaders; %llu fixture truncations fixed, %llu "
-        "InstallSnapshot terms fixed\n",
+        "InstallSnapshot terms fixed, %llu installs held back, %llu libraft "
+        "snapshot leaks freed\n",
         (unsigned long long)(sh->t.sim_ms / 1000),
         (unsigned long long)sh->t.steps, (unsigned long long)sh->t.last_index,
         (unsigned long long)sh->t.proposed, (unsigned long long)sh->t.acked,
@@ -628,7 +672,8 @@ int main(int argc, char **argv)
         (unsigned long long)sh->t.declined, (unsigned long long)sh->t.restored,
         (unsigned long long)sh->t.kills, (unsigned long long)sh->t.cuts,
         (unsigned long long)sh->t.faults, (unsigned long long)sh->t.leaders,
-        (unsigned long long)sh->t.fixups, (unsigned long long)sh->t.shimmed);
+        (unsigned long long)sh->t.fixups, (unsigned long long)sh->t.shimmed,
+        (unsigned long long)sh->t.deferred, (unsigned long long)sh->t.leaks);
     if (n_st[ST_KNOWN] > 0) {
         printf(
             "known libraft bugs (%s): %llu seeds:",

@@ -4,7 +4,7 @@
  * applied the same entry at every index.
  *
  * One seed = one deterministic run (stress_run_seed); fixture_stress.c runs
- * seed ranges in forked workers so a crash is pinned to its seed. */
+ * each seed in a forked child so a crash is pinned to its seed. */
 #ifndef FLIP_TESTS_STRESS_H
 #define FLIP_TESTS_STRESS_H
 
@@ -26,10 +26,14 @@ struct stress_opts
     int gate;          /* enum stress_gate */
     int io_faults;     /* -1 = derived from the seed, 0 = never, 1 = always */
     unsigned chaos_ms; /* simulated chaos phase */
-    int shim;          /* correct stale InstallSnapshot terms (wrap_send) */
+    int shim;          /* the raft_io shim proposed for node.c: fix stale
+                          InstallSnapshot terms, hold installs back during
+                          a local snapshot write (stress_run.c) */
+    unsigned mutate;   /* self-test: server 0 botches its Nth apply */
+    int raw;           /* let known libraft bugs run into their crash */
     int trace;         /* keep the fixture's stderr tracer */
     int verbose;       /* one line per seed */
-    const char *dir;   /* existing directory for this worker's stores */
+    const char *dir;   /* directory holding s0..s4 for this run's stores */
 };
 
 struct stress_stats
@@ -51,10 +55,12 @@ struct stress_stats
     unsigned kills;
     unsigned cuts;
     unsigned faults;
-    unsigned leaders; /* distinct (term, leader) pairs seen */
-    unsigned fixups;  /* fixture truncations corrected (wrap_truncate) */
-    unsigned shimmed; /* InstallSnapshot terms corrected (opts.shim) */
-    unsigned leaks;   /* libraft InstallSnapshot leaks freed (wrap_recv) */
+    unsigned leaders;  /* distinct (term, leader) pairs seen */
+    unsigned fixups;   /* fixture truncations corrected (wrap_truncate) */
+    unsigned shimmed;  /* InstallSnapshot terms corrected (opts.shim) */
+    unsigned leaks;    /* libraft InstallSnapshot leaks freed (wrap_recv) */
+    unsigned deferred; /* InstallSnapshots held back (opts.shim) */
+    unsigned mutated;  /* opts.mutate took effect */
 };
 
 /* Runs one seed. Returns 0 when every check passed, 2 when the run hit a
