@@ -189,7 +189,8 @@ VALGRIND_CMD := valgrind -q --error-exitcode=99 --leak-check=full \
 # Chaos: real processes, real faults, a history checker (tests/chaos/).
 # QUICK=1: the pass `make test` runs (about 2 minutes); SEED=N replays.
 chaos: all
-	@python3 tests/chaos/run.py $(BUILD) $(if $(QUICK),--quick) $(if $(SEED),--seed $(SEED))
+	@$(if $(QUICK),,$(BUILD)/tests/fixture_stress --seeds 1..20000 &&) \
+	 python3 tests/chaos/run.py $(BUILD) $(if $(QUICK),--quick) $(if $(SEED),--seed $(SEED))
 
 valgrind: all
 	@if [ -n "$(SANITIZE)" ]; then echo "valgrind needs a build without SANITIZE" >&2; exit 2; fi
