@@ -22,7 +22,7 @@
 #
 # Environment:
 #   FLIPD_ARGS     flags for every node (default "--election-ms 500
-#                  --heartbeat-ms 50 --max-conns 100000": flipd's defaults,
+#                  --heartbeat-ms 10 --max-conns 100000": flipd's defaults,
 #                  spelled out)
 #   FAN_BASE_PORT  see above (default 61000)
 #   FAN_SOURCE     local address of the subscriber sockets (default
@@ -80,7 +80,7 @@ FLIPS=${FAN_FLIPS:-50}
 GAP_MS=${FAN_GAP_MS:-20}
 JITTER_MS=${FAN_JITTER_MS:-50}
 MAX_S=${FAN_MAX_S:-180}
-read -r -a NODE_ARGS <<<"${FLIPD_ARGS:---election-ms 500 --heartbeat-ms 50 --max-conns 100000}"
+read -r -a NODE_ARGS <<<"${FLIPD_ARGS:---election-ms 500 --heartbeat-ms 10 --max-conns 100000}"
 read -r -a EXTRA <<<"${FAN_ARGS:-}"
 
 NODES=(1 2 3)
