@@ -96,7 +96,9 @@ const struct node_member *node_leader(const struct node *n)
     raft_id id = 0;
     const char *addr = NULL;
 
-    if (n->closing) {
+    /* during a planned stop the node still knows the new leader, which is
+     * where writes arriving meanwhile are redirected */
+    if (n->raft_closing) {
         return NULL;
     }
     raft_leader((struct raft *)&n->raft, &id, &addr);
@@ -378,6 +380,8 @@ static void raft_closed(struct raft *r)
     }
 }
 
+static void drain_tick(uv_timer_t *t);
+
 static void do_close(struct node *n)
 {
     if (n->raft_closing) {
@@ -409,7 +413,24 @@ static void transfer_done(struct raft_transfer *req)
     flip_infof("raft: leadership transfer %s (leader now %llu)",
                id != 0 && id != n->config.id ? "done" : "did not complete",
                (unsigned long long)id);
+    if (n->outstanding != NULL && n->outstanding(n->outstanding_data)) {
+        /* let the new leader commit what we proposed, and apply tell us */
+        n->drain_deadline = uv_now(n->loop) + n->config.election_ms;
+        uv_timer_stop(&n->transfer_timer);
+        uv_timer_start(&n->transfer_timer, drain_tick, 5, 5);
+        return;
+    }
     do_close(n);
+}
+
+static void drain_tick(uv_timer_t *t)
+{
+    struct node *n = t->data;
+
+    if (!n->outstanding(n->outstanding_data) ||
+        uv_now(n->loop) >= n->drain_deadline) {
+        do_close(n);
+    }
 }
 
 /* A transfer to a peer that is itself stopping never completes; bound it. */

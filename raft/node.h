@@ -77,6 +77,12 @@ struct node
     int raft_closing;
     uv_timer_t transfer_timer; /* bounds a planned-stop transfer */
     int transfer_timer_started;
+    /* Planned stop: after the transfer, raft stays up (as a follower) while
+     * this says writes are still waiting for their outcome, bounded by an
+     * election timeout. */
+    int (*outstanding)(void *data);
+    void *outstanding_data;
+    uint64_t drain_deadline;
     void (*close_cb)(struct node *n);
     char errmsg[256];
 };

@@ -64,6 +64,9 @@ static void fail_waiters(uv_idle_t *h)
 
 struct propose_batch;
 static void batch_finish(struct propose_batch *b, int rv);
+static void limbo_tick(uv_timer_t *t);
+static void limbo_drain(struct propose *pr);
+static void limbo_passed(struct propose *pr, uint64_t index);
 static void flush_open(uv_check_t *h);
 
 static void nudge_done(struct raft_barrier *req, int status)
@@ -106,6 +109,9 @@ void propose_init(struct propose *pr, struct node *node, uint64_t keep)
     pr->kick.data = pr;
     uv_timer_init(node->loop, &pr->nudge_timer);
     pr->nudge_timer.data = pr;
+    queue_init(&pr->limbo);
+    uv_timer_init(node->loop, &pr->limbo_timer);
+    pr->limbo_timer.data = pr;
     uv_check_init(node->loop, &pr->flush);
     pr->flush.data = pr;
     uv_check_start(&pr->flush, flush_open);
@@ -116,6 +122,9 @@ void propose_close(struct propose *pr)
     uv_close((uv_handle_t *)&pr->kick, NULL);
     uv_close((uv_handle_t *)&pr->nudge_timer, NULL);
     uv_close((uv_handle_t *)&pr->flush, NULL);
+    pr->closed = 1;
+    uv_close((uv_handle_t *)&pr->limbo_timer, NULL);
+    limbo_drain(pr);
     if (pr->open != NULL) {
         struct propose_batch *b = pr->open;
         pr->open = NULL;
@@ -126,6 +135,7 @@ void propose_close(struct propose *pr)
 struct propose_batch
 {
     struct propose *pr;
+    uint64_t limbo_deadline;
     struct raft_apply req;
     struct queue link; /* in pr->pending while raft owns req */
     uint64_t seq;
@@ -150,13 +160,91 @@ static void batch_finish(struct propose_batch *b, int rv)
     flip_free(b);
 }
 
+static int batch_applied(const struct propose_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        if (!b->items[i]->have_outcome) {
+            return 0;
+        }
+    }
+    return b->n > 0;
+}
+
+/* Leadership was lost with this batch proposed but not known to be
+ * committed. Rather than answer "outcome unknown" at once, wait (bounded)
+ * as a follower: if the new leader commits our entry, apply shows it to
+ * us (our node id and sequence are in the entry) and the clients get the
+ * real answer; if another entry is applied at our index, ours can never
+ * commit, which is a definite "not applied" (NOT_LEADER: retry safely). A
+ * planned stop transfers leadership and waits for this to drain, so it
+ * fails no write. */
+static void limbo_add(struct propose *pr, struct propose_batch *b)
+{
+    b->limbo_deadline = uv_now(pr->node->loop) + pr->node->config.election_ms;
+    queue_insert_tail(&pr->limbo, &b->link);
+    pr->n_limbo++;
+    if (!uv_is_active((uv_handle_t *)&pr->limbo_timer)) {
+        uv_timer_start(&pr->limbo_timer, limbo_tick, 10, 10);
+    }
+}
+
+static void limbo_finish(struct propose *pr, struct propose_batch *b, int rv)
+{
+    queue_remove(&b->link);
+    pr->n_limbo--;
+    batch_finish(b, rv);
+}
+
+static void limbo_tick(uv_timer_t *t)
+{
+    struct propose *pr = t->data;
+    uint64_t now = uv_now(pr->node->loop);
+    struct queue *e;
+    struct queue *next;
+
+    for (e = pr->limbo.next; e != &pr->limbo; e = next) {
+        struct propose_batch *b = CONTAINER_OF(e, struct propose_batch, link);
+        next = e->next;
+        if (now >= b->limbo_deadline) {
+            limbo_finish(pr, b, FLIP_LEADERSHIPLOST);
+        }
+    }
+    if (queue_empty(&pr->limbo)) {
+        uv_timer_stop(t);
+    }
+}
+
+static void limbo_drain(struct propose *pr)
+{
+    while (!queue_empty(&pr->limbo)) {
+        struct propose_batch *b =
+            CONTAINER_OF(queue_head(&pr->limbo), struct propose_batch, link);
+        limbo_finish(pr, b, FLIP_LEADERSHIPLOST);
+    }
+}
+
+int propose_outstanding(const struct propose *pr)
+{
+    return !queue_empty(&pr->pending) || pr->n_limbo > 0 || pr->open != NULL;
+}
+
 static void apply_done(struct raft_apply *req, int status, void *result)
 {
     struct propose_batch *b = CONTAINER_OF(req, struct propose_batch, req);
+    struct propose *pr = b->pr;
+    int rv = status_from_raft(status);
 
     (void)result;
     queue_remove(&b->link);
-    batch_finish(b, status_from_raft(status));
+    if (rv == FLIP_LEADERSHIPLOST && batch_applied(b)) {
+        rv = FLIP_OK; /* applied here before leadership went */
+    }
+    if (rv == FLIP_LEADERSHIPLOST && req->index != 0 &&
+        !pr->node->raft_closing && !pr->closed) {
+        limbo_add(pr, b);
+        return;
+    }
+    batch_finish(b, rv);
 }
 
 /* Proposes the open batch as one entry. Failures are reported through the
@@ -284,7 +372,6 @@ void propose_on_applied(struct propose *pr,
 {
     struct queue *e;
 
-    (void)index;
     if (!pr->nudge_armed && !pr->node->closing &&
         raft_state(&pr->node->raft) == RAFT_LEADER) {
         pr->nudge_armed = 1;
@@ -294,6 +381,9 @@ void propose_on_applied(struct propose *pr,
     }
     if (cmd == NULL || cmd->origin_node != pr->node->config.id ||
         cmd->n_changes == 0) {
+        if (pr->n_limbo > 0) {
+            limbo_passed(pr, index);
+        }
         return;
     }
     QUEUE_FOREACH (e, &pr->pending) {
@@ -304,6 +394,33 @@ void propose_on_applied(struct propose *pr,
                 b->items[i]->have_outcome = 1;
             }
             return;
+        }
+    }
+    QUEUE_FOREACH (e, &pr->limbo) {
+        struct propose_batch *b = CONTAINER_OF(e, struct propose_batch, link);
+        if (b->seq == cmd->origin_seq) {
+            for (size_t i = 0; i < b->n && i < cmd->n_changes; i++) {
+                b->items[i]->outcome = outcomes[i];
+                b->items[i]->have_outcome = 1;
+            }
+            limbo_finish(pr, b, FLIP_OK);
+            return;
+        }
+    }
+}
+
+/* Every applied entry: a batch in limbo whose index has been passed by an
+ * entry that is not ours can never commit. */
+static void limbo_passed(struct propose *pr, uint64_t index)
+{
+    struct queue *e;
+    struct queue *next;
+
+    for (e = pr->limbo.next; e != &pr->limbo; e = next) {
+        struct propose_batch *b = CONTAINER_OF(e, struct propose_batch, link);
+        next = e->next;
+        if (b->req.index <= index) {
+            limbo_finish(pr, b, FLIP_NOTLEADER);
         }
     }
 }

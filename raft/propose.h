@@ -67,7 +67,11 @@ struct propose
     struct propose_batch *open; /* collecting this loop turn, or NULL */
     uv_check_t flush;           /* proposes the open batch after I/O */
     uint64_t n_entries;         /* entries proposed */
-    uint64_t n_changes;         /* changes proposed */
+    struct queue limbo; /* batches whose leader was lost before commit */
+    size_t n_limbo;
+    uv_timer_t limbo_timer;
+    int closed;
+    uint64_t n_changes; /* changes proposed */
     struct raft_barrier barrier;
     int barrier_inflight;
     struct queue served; /* waiters the in-flight barrier answers */
@@ -104,6 +108,11 @@ int propose_submit(struct propose *pr,
  * fire); otherwise cb fires with FLIP_OK once the local state is current,
  * or an error if leadership is lost first. */
 int propose_read(struct propose *pr, struct read_wait *w, read_wait_cb cb);
+
+/* True while some proposal has no answer yet: proposed and not applied,
+ * or waiting after a leadership loss to learn whether its entry committed
+ * anyway (see propose.c, limbo). A planned stop waits for it. */
+int propose_outstanding(const struct propose *pr);
 
 /* Observer hook: call from the FSM observer for every applied entry. */
 void propose_on_applied(struct propose *pr,

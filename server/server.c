@@ -28,6 +28,11 @@ static void on_applied(void *data,
     pubsub_on_applied(&s->pubsub, index, cmd, outcomes);
 }
 
+static int writes_outstanding(void *data)
+{
+    return propose_outstanding(data);
+}
+
 static void on_restored(void *data, uint64_t index)
 {
     struct server *s = data;
@@ -201,6 +206,8 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
     s->node.fsm.observer.on_applied = on_applied;
     s->node.fsm.observer.on_restored = on_restored;
     propose_init(&s->propose, &s->node, c->changelog_keep);
+    s->node.outstanding = writes_outstanding;
+    s->node.outstanding_data = &s->propose;
     pubsub_init(&s->pubsub, s);
     /* Listen before raft starts: a port clash must fail fast and clean. */
     rv = start_listener(s);
@@ -242,6 +249,8 @@ static void node_closed(struct node *n)
      * once their answers are written (conn_close flushes first). */
     while (!queue_empty(&s->conns)) {
         struct conn *c = CONTAINER_OF(queue_head(&s->conns), struct conn, link);
+        conn_send_error(c, 0, FLIP__STATUS__UNAVAILABLE,
+                        "node is shutting down");
         conn_close(c, NULL);
     }
     pubsub_close(&s->pubsub);
@@ -260,9 +269,6 @@ static void node_closed(struct node *n)
 
 void server_stop(struct server *s)
 {
-    struct queue *e;
-    struct queue *next;
-
     if (s->stopping) {
         return;
     }
@@ -270,24 +276,11 @@ void server_stop(struct server *s)
     if (s->listener_started) {
         uv_close((uv_handle_t *)&s->listener, NULL);
     }
-    /* Idle clients are told to go elsewhere now. A client with a request in
-     * flight keeps its connection until raft settles it: a proposed write
-     * must be answered with its real outcome (committed, or LEADERSHIP_LOST:
-     * unknown), never with UNAVAILABLE, which means "not applied, retry" and
-     * would make the client apply it twice. */
-    for (e = s->conns.next; e != &s->conns; e = next) {
-        struct conn *c = CONTAINER_OF(e, struct conn, link);
-        next = e->next;
-        if (queue_empty(&c->ops)) {
-            conn_send_error(c, 0, FLIP__STATUS__UNAVAILABLE,
-                            "node is shutting down");
-            conn_close(c, NULL);
-        } else {
-            conn_stop_reading(c);
-        }
-    }
-    if (s->hooks_started) {
-        flush_dirty(&s->flush);
-    }
+    /* Clients stay connected while leadership moves and raft settles what
+     * was proposed: a proposed write must be answered with its real outcome
+     * (committed, or LEADERSHIP_LOST: unknown), never with a blanket
+     * UNAVAILABLE, which means "not applied, retry" and would make the
+     * client apply it twice. New writes meanwhile are redirected to the new
+     * leader (never proposed here). Connections close in node_closed. */
     node_close(&s->node, node_closed);
 }
