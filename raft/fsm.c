@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "lib/err.h"
-#include "lib/heap.h"
 #include "lib/log.h"
 #include "proto/codec.h"
 #include "proto/command.h"
@@ -30,18 +29,20 @@ void fsm_free_record(Flip__Flag *flag)
     }
 }
 
-/* Packs `flag` into a heap buffer owned by the caller. */
-static uint8_t *pack_flag(const Flip__Flag *flag, size_t *len)
-{
-    uint8_t *out;
+/* A packed record: at most a 64 KiB value, a 256-byte key, 128-byte actor,
+ * 1 KiB reason and a few varints (change_valid checked the sizes). */
+#define FSM_RECORD_MAX (CODEC_VALUE_MAX + 4096)
 
-    *len = flip__flag__get_packed_size(flag);
-    out = flip_malloc(*len);
-    if (out == NULL) {
-        die("pack", FLIP_NOMEM);
+/* Packs `flag` into `out` (FSM_RECORD_MAX bytes, the caller's stack: no
+ * allocation on the apply path; LMDB copies it on put). */
+static size_t pack_flag(const Flip__Flag *flag, uint8_t *out)
+{
+    size_t len = flip__flag__get_packed_size(flag);
+
+    if (len > FSM_RECORD_MAX) {
+        die("record larger than its validated bound", FLIP_TOOBIG);
     }
-    flip__flag__pack(flag, out);
-    return out;
+    return flip__flag__pack(flag, out);
 }
 
 static int change_valid(const Flipcmd__Change *ch)
@@ -91,7 +92,7 @@ static void apply_change(struct store_txn *txn,
     size_t klen = strlen(ch->key);
     uint64_t cur_rev = 0;
     uint64_t create_rev = index;
-    uint8_t *packed;
+    uint8_t packed[FSM_RECORD_MAX];
     size_t plen;
     int rv;
 
@@ -126,9 +127,8 @@ static void apply_change(struct store_txn *txn,
     rec.time_ms = cmd->time_ms;
     if (ch->op == FLIPCMD__OP__SET) {
         rec.value = ch->value;
-        packed = pack_flag(&rec, &plen);
+        plen = pack_flag(&rec, packed);
         rv = store_put(txn, STORE_FLAGS, ch->key, klen, packed, plen);
-        flip_free(packed);
     } else {
         rv = store_del(txn, STORE_FLAGS, ch->key, klen);
     }
@@ -137,9 +137,8 @@ static void apply_change(struct store_txn *txn,
     }
     /* The change row carries the key; a deletion is a row without value. */
     rec.key = ch->key;
-    packed = pack_flag(&rec, &plen);
+    plen = pack_flag(&rec, packed);
     rv = store_change_append(txn, index, (uint32_t)pos, packed, plen);
-    flip_free(packed);
     if (rv != FLIP_OK) {
         die("append change", rv);
     }

@@ -135,8 +135,8 @@ static void hold_snapshots(struct node *n, uint64_t now)
 static int snapshot_gate(void *data)
 {
     struct node *n = data;
-    if (getenv("FLIP_NO_SNAPSHOT_HOLD") != NULL) {
-        return 1; /* to reproduce the libraft bug */
+    if (n->snapshot_hold_off) {
+        return 1; /* FLIP_NO_SNAPSHOT_HOLD: to reproduce the libraft bug */
     }
     if (raft_state(&n->raft) == RAFT_LEADER) {
         return 1; /* nobody installs a snapshot on the leader */
@@ -255,6 +255,7 @@ int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
     }
     fsm_init(&n->fsm, n->store);
     n->fsm.gate = snapshot_gate;
+    n->snapshot_hold_off = getenv("FLIP_NO_SNAPSHOT_HOLD") != NULL;
     n->fsm.gate_data = n;
     n->transport.version = 1; /* 0.22: RAFT_INVALID otherwise */
     rv = raft_uv_tcp_init(&n->transport, loop);

@@ -72,6 +72,7 @@ struct node
     uint64_t last_contact;  /* uv_now when a leader was last known */
     uint64_t last_tick;     /* uv_now of the previous monitor tick */
     uint64_t snapshot_hold; /* followers take no local snapshot before */
+    int snapshot_hold_off;  /* FLIP_NO_SNAPSHOT_HOLD set: never hold */
     int closing;
     int monitor_started;
     int raft_closing;

@@ -18,11 +18,6 @@
 #define TICK_MS         50
 #define REVISION_ABSURD (UINT64_C(1) << 62)
 
-static const struct queue *subs_of(const struct pubsub *ps)
-{
-    return &ps->subs;
-}
-
 /* Snapshot and catch-up queue at most this much before waiting for the
  * socket to drain, so they stay well inside the slow-consumer bound. */
 static size_t pump_limit(const struct pubsub *ps)
@@ -832,7 +827,7 @@ void pubsub_on_applied(struct pubsub *ps,
     /* Subscribers waiting for this node to reach their revision (rare:
      * only after a client moved here from a node that was ahead). */
     if (ps->n_waiting > 0) {
-        QUEUE_FOREACH (e, subs_of(ps)) {
+        QUEUE_FOREACH (e, &ps->subs) {
             struct sub *sub = CONTAINER_OF(e, struct sub, sub_link);
             if (sub->sub_state == SUB_WAITING && index >= sub->sub_rev) {
                 ps->n_waiting--;
@@ -878,7 +873,7 @@ void pubsub_on_restored(struct pubsub *ps, uint64_t index)
 
     /* The store jumped forward: whatever the subscribers miss is in the
      * restored change log, or they get a resync. */
-    QUEUE_FOREACH (e, subs_of(ps)) {
+    QUEUE_FOREACH (e, &ps->subs) {
         struct sub *sub = CONTAINER_OF(e, struct sub, sub_link);
         if (sub->sub_state == SUB_LIVE) {
             start_catchup(sub);
@@ -950,6 +945,10 @@ static void expire(struct pubsub *ps, uint64_t now)
 {
     struct queue *e;
     struct queue *next;
+
+    if (ps->n_waiting == 0 && ps->n_readers == 0) {
+        return; /* only waiting and snapshotting subscribers have deadlines */
+    }
 
     for (e = ps->subs.next; e != &ps->subs; e = next) {
         struct sub *sub = CONTAINER_OF(e, struct sub, sub_link);
