@@ -14,6 +14,7 @@ for n in 1 2 3; do
 done
 for n in 1 2 3; do
     wait_until 10 grep -q '"end"' "$TMP/sub.a$n" || fail "no snapshot on node $n"
+    wait_until 10 grep -q '"end"' "$TMP/sub.b$n" || fail "no all-keys snapshot on node $n"
 done
 write_flips 1000 fan
 top=$(acked_top)

@@ -13,7 +13,10 @@ follower=$(((leader % 3) + 1))
 write_flips 10 si
 sub_start f "$follower" --prefix si.
 sub_start all "$follower"
+# both must be subscribed before the stop: a handshake sent to a stopped
+# process times out in the client, which is not what this test is about
 wait_until 10 grep -q '"end"' "$TMP/sub.f" || fail "no snapshot"
+wait_until 10 grep -q '"end"' "$TMP/sub.all" || fail "no snapshot (all keys)"
 node_kill "$follower" STOP
 say "follower $follower stopped"
 WRITE_NODE=$leader write_flips 300 si
