@@ -77,6 +77,7 @@ CLIENT_OBJ  := $(BASE_OBJ) $(call obj,$(CLIENT_SRC))
 
 BENCH_SRC   := $(wildcard bench/*.c)
 BENCH_BINS  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+BENCH_LIB   := $(call obj,$(wildcard bench/lib/*.c))
 
 CHAOS_SRC   := $(wildcard tests/chaos/*.c)
 CHAOS_BINS  := $(patsubst tests/chaos/%.c,$(BUILD)/tests/chaos/%,$(CHAOS_SRC))
@@ -145,8 +146,8 @@ $(BUILD)/tests/chaos/%: $(CLIENT_OBJ) $(BUILD)/obj/tests/chaos/%.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEP_LIBS)
 
-# Each bench/NAME.c is one program over the client library.
-$(BUILD)/bench/%: $(CLIENT_OBJ) $(BUILD)/obj/bench/%.o
+# Each bench/NAME.c is one program over the client library and bench/lib.
+$(BUILD)/bench/%: $(CLIENT_OBJ) $(BENCH_LIB) $(BUILD)/obj/bench/%.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEP_LIBS)
 

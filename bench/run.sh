@@ -10,7 +10,9 @@
 # gRPC reference (bench/etcd_grpc.c); nothing else.
 #
 # 1. The disk's floor in the data directory: 4 KiB write + fdatasync
-#    (bench/disk_floor).
+#    (bench/disk_floor); and the loopback fan-out floor for each N: one
+#    small frame written by 3 processes to N TCP subscribers, nothing else
+#    (bench/fanout_floor).
 # 2. For flipd, then etcd (Debian's etcd-server, installed if missing),
 #    each as a 3-node cluster on 127.0.0.1 with its default settings (fsync
 #    on for both), data on the same filesystem, the same C client model
@@ -28,7 +30,7 @@
 #         and whether a flip was applied twice (from the key's history).
 #    etcd also gets a) and b) over its native gRPC API (bench/etcd_grpc),
 #    reported apart as a reference for what the JSON gateway costs it.
-# 3. One table: figure, flipd, etcd, ratio flipd/etcd, disk floor; with the
+# 3. One table: figure, flipd, etcd, ratio flipd/etcd, floor; with the
 #    machine facts, written to bench/results/<date>.md (--quick:
 #    <date>-quick.md; a second run the same day is appended) and stdout.
 #
@@ -126,8 +128,9 @@ FANOUT=$BUILD/bench/fanout
 EFANOUT=$BUILD/bench/etcd_fanout
 EGRPC=$BUILD/bench/etcd_grpc
 DISK=$BUILD/bench/disk_floor
+FLOOR=$BUILD/bench/fanout_floor
 REPORT=$REPO/bench/report.py
-for bin in "$FLIPD" "$FLIPCTL" "$KV" "$FANOUT" "$EFANOUT" "$EGRPC" "$DISK"; do
+for bin in "$FLIPD" "$FLIPCTL" "$KV" "$FANOUT" "$EFANOUT" "$EGRPC" "$DISK" "$FLOOR"; do
     [ -x "$bin" ] || {
         echo "run.sh: $bin is missing (make all)" >&2
         exit 2
@@ -633,6 +636,13 @@ bench_system() { # SYS
 
 say "disk floor: $DISK_N x 4 KiB write + fdatasync in $TMP"
 run_tool disk 120 "$DISK" --dir "$TMP" --n "$DISK_N" --json
+for n in "${FAN_SIZES[@]}"; do
+    say "fan-out floor: one frame to $n loopback subscribers from 3 processes"
+    run_tool "floor-fan$n" 180 "$FLOOR" --n "$n" --senders 3 \
+        --rounds "$FAN_FLIPS" --max-seconds 120 --json \
+        ${SOURCE_ARGS[@]+"${SOURCE_ARGS[@]}"}
+    sleep 1
+done
 
 for sys in "${SYSTEMS[@]}"; do
     bench_system "$sys"

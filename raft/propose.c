@@ -96,6 +96,14 @@ static void nudge_fire(uv_timer_t *t)
     }
 }
 
+void propose_nudge_now(struct propose *pr)
+{
+    if (pr->nudge_armed) {
+        uv_timer_stop(&pr->nudge_timer);
+        nudge_fire(&pr->nudge_timer);
+    }
+}
+
 void propose_init(struct propose *pr, struct node *node, uint64_t keep)
 {
     memset(pr, 0, sizeof *pr);

@@ -114,6 +114,12 @@ int propose_read(struct propose *pr, struct read_wait *w, read_wait_cb cb);
  * anyway (see propose.c, limbo). A planned stop waits for it. */
 int propose_outstanding(const struct propose *pr);
 
+/* Sends an armed commit nudge now instead of after its coalescing delay.
+ * For a leader about to spend a while writing its own subscribers' events:
+ * its followers learn the commit first and fan out in parallel. Only
+ * outside libraft's callbacks (the loop's prepare phase). */
+void propose_nudge_now(struct propose *pr);
+
 /* Observer hook: call from the FSM observer for every applied entry. */
 void propose_on_applied(struct propose *pr,
                         uint64_t index,

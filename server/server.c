@@ -53,6 +53,11 @@ static void flush_dirty(uv_prepare_t *h)
         queue_remove(e);
         conn_flush(c);
     }
+    if (!queue_empty(&s->dirty_subs)) {
+        /* The followers' subscribers wait for the commit index, and this
+         * node's own fan-out below takes a while with many subscribers. */
+        propose_nudge_now(&s->propose);
+    }
     while (!queue_empty(&s->dirty_subs)) {
         struct queue *e = queue_head(&s->dirty_subs);
         struct conn *c = CONTAINER_OF(e, struct conn, dirty);

@@ -1,0 +1,98 @@
+/* See bstat.h. */
+#include "bstat.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#define FD_SPARE 64 /* listeners, pipes, the client library's own sockets */
+
+uint64_t bench_clock_ns(clockid_t id)
+{
+    struct timespec ts;
+
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int bench_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+    char *end = NULL;
+    unsigned long long v;
+
+    if (s == NULL || *s < '0' || *s > '9') {
+        return -1;
+    }
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+        return -1;
+    }
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a;
+    int64_t y = *(const int64_t *)b;
+
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
+double bench_pct_ms(const int64_t *v, size_t n, unsigned pct)
+{
+    uint64_t rank;
+
+    if (n == 0) {
+        return 0.0;
+    }
+    rank = ((uint64_t)n * pct + 99u) / 100u;
+    if (rank == 0) {
+        rank = 1;
+    }
+    return (double)v[rank - 1] / 1e6;
+}
+
+struct bench_dist bench_summarise(int64_t *v, size_t n)
+{
+    struct bench_dist d;
+
+    qsort(v, n, sizeof v[0], cmp_i64);
+    d.n = n;
+    d.p50 = bench_pct_ms(v, n, 50);
+    d.p99 = bench_pct_ms(v, n, 99);
+    d.max = n > 0 ? (double)v[n - 1] / 1e6 : 0.0;
+    return d;
+}
+
+int bench_raise_nofile(const char *prog, unsigned n)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)n + FD_SPARE;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        fprintf(stderr, "%s: getrlimit: %s\n", prog, strerror(errno));
+        return -1;
+    }
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
+        fprintf(stderr,
+                "%s: --n %u needs %llu descriptors but the hard limit "
+                "(ulimit -Hn) is %llu; lower --n or raise the limit\n",
+                prog, n, (unsigned long long)need,
+                (unsigned long long)rl.rlim_max);
+        return -1;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need) {
+        return 0;
+    }
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        fprintf(stderr, "%s: setrlimit(RLIMIT_NOFILE, %llu): %s\n", prog,
+                (unsigned long long)rl.rlim_max, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
