@@ -10,6 +10,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/queue.h"
 
 /* libraft 0.15 (Debian 12's own) commits entries without a real majority
  * and diverges replicas under faults; 0.22.1 from bookworm-backports is the
@@ -214,6 +215,52 @@ static int bootstrap(struct node *n)
     return rv;
 }
 
+/* ---- raft_io entry points of the shim (raft/ioshim.h) ---------------- */
+
+static struct ioshim *shim_of(struct raft_io *io)
+{
+    return &CONTAINER_OF(io, struct node, io)->shim;
+}
+
+static int shim_send(struct raft_io *io,
+                     struct raft_io_send *req,
+                     const struct raft_message *m,
+                     raft_io_send_cb cb)
+{
+    return ioshim_send(shim_of(io), req, m, cb);
+}
+
+static void shim_recv(struct raft_io *io, struct raft_message *m)
+{
+    ioshim_recv(shim_of(io), m);
+}
+
+static int shim_start(struct raft_io *io,
+                      unsigned msecs,
+                      raft_io_tick_cb tick,
+                      raft_io_recv_cb recv)
+{
+    return ioshim_start(shim_of(io), msecs, tick, recv, shim_recv);
+}
+
+static int shim_snapshot_put(struct raft_io *io,
+                             unsigned trailing,
+                             struct raft_io_snapshot_put *req,
+                             const struct raft_snapshot *snapshot,
+                             raft_io_snapshot_put_cb cb)
+{
+    return ioshim_snapshot_put(shim_of(io), trailing, req, snapshot, cb);
+}
+
+/* After raft_init (which may call into io) and before raft_start. */
+static void shim_install(struct node *n)
+{
+    ioshim_init(&n->shim, &n->raft, &n->io);
+    n->io.send = shim_send;
+    n->io.start = shim_start;
+    n->io.snapshot_put = shim_snapshot_put;
+}
+
 int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
 {
     char fsm_dir[600];
@@ -290,6 +337,7 @@ int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
         goto err_after_io;
     }
     n->fsm.raft = &n->raft;
+    shim_install(n);
     raft_set_election_timeout(&n->raft, cfg->election_ms);
     raft_set_heartbeat_timeout(&n->raft, cfg->heartbeat_ms);
     raft_set_snapshot_threshold(&n->raft, cfg->snapshot_threshold);
@@ -371,6 +419,16 @@ static void raft_closed(struct raft *r)
     struct node *n = r->data;
 
     /* io and transport are fully stopped once raft's close callback runs */
+    ioshim_close(&n->shim);
+    if (n->shim.n_terms_fixed + n->shim.n_deferred + n->shim.n_freed > 0) {
+        flip_infof(
+            "raft: libraft workarounds used: %llu snapshot terms "
+            "fixed, %llu installs held back, %llu ignored installs "
+            "freed",
+            (unsigned long long)n->shim.n_terms_fixed,
+            (unsigned long long)n->shim.n_deferred,
+            (unsigned long long)n->shim.n_freed);
+    }
     raft_uv_close(&n->io);
     raft_uv_tcp_close(&n->transport);
     if (n->monitor_started) {

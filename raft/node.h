@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "fsm.h"
+#include "ioshim.h"
 
 #define NODE_ADDR_MAX    64
 #define NODE_MAX_MEMBERS 16
@@ -60,6 +61,7 @@ struct node
     struct node_config config;
     struct raft raft;
     struct raft_io io;
+    struct ioshim shim; /* between raft and io: libraft workarounds */
     struct raft_uv_transport transport;
     struct raft_transfer transfer;
     struct fsm fsm;

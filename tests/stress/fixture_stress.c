@@ -1,14 +1,15 @@
 /* fixture_stress: the raft_fixture stress of stress_run.c over a seed range.
  *
  *   fixture_stress [--seeds A..B | --seeds N] [--nodes 3|5] [--jobs J]
- *                  [--chaos-ms MS] [--gate prod|off] [--shim]
+ *                  [--chaos-ms MS] [--gate prod|off] [--no-shim]
  *                  [--io-faults off|on|seed] [--timeout S] [--dir DIR]
  *                  [--progress K] [--strict] [--trace] [--verbose]
  *                  [--no-fork] [--aslr] [--mutate N] [--raw]
  *
  *   --nodes     force 3 or 5 servers (default: a quarter of seeds use 5)
  *   --gate      prod: raft/node.c's snapshot hold (default); off: none
- *   --shim      the raft_io shim proposed for node.c (stress_run.c)
+ *   --no-shim   without raft/ioshim.c, which node.c puts between libraft
+ *               and its io (on by default, as in flipd)
  *   --io-faults raft_fixture_io_fault injection; libraft 0.22.1 does not
  *               survive I/O errors, so this is for exploring, not for CI
  *   --strict    seeds that hit a known libraft bug count as failed
@@ -133,7 +134,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: fixture_stress [--seeds A..B | --seeds N] [--nodes 3|5] "
             "[--jobs J]\n"
-            "         [--chaos-ms MS] [--gate prod|off] [--shim] "
+            "         [--chaos-ms MS] [--gate prod|off] [--no-shim] "
             "[--io-faults off|on|seed]\n"
             "         [--timeout S] [--dir DIR] [--progress K] [--strict] "
             "[--trace]\n"
@@ -199,8 +200,8 @@ static void describe_opts(const struct stress_opts *o, char *out, size_t n)
     if (o->gate != STRESS_GATE_PROD) {
         len += snprintf(out + len, n - (size_t)len, " --gate off");
     }
-    if (o->shim) {
-        len += snprintf(out + len, n - (size_t)len, " --shim");
+    if (!o->shim) {
+        len += snprintf(out + len, n - (size_t)len, " --no-shim");
     }
     if (o->raw) {
         len += snprintf(out + len, n - (size_t)len, " --raw");
@@ -441,7 +442,8 @@ static int reap(uint64_t seed, int status)
 
 int main(int argc, char **argv)
 {
-    struct stress_opts o = { .gate = STRESS_GATE_PROD,
+    struct stress_opts o = { .shim = 1,
+                             .gate = STRESS_GATE_PROD,
                              .io_faults = 0,
                              .chaos_ms = DEFAULT_CHAOS_MS };
     const char *dir = NULL;
@@ -473,7 +475,9 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--raw") == 0) {
             o.raw = 1;
         } else if (strcmp(a, "--shim") == 0) {
-            o.shim = 1;
+            o.shim = 1; /* the default; kept for old replay lines */
+        } else if (strcmp(a, "--no-shim") == 0) {
+            o.shim = 0;
         } else if (strcmp(a, "--strict") == 0) {
             strict = 1;
         } else if (strcmp(a, "--no-fork") == 0) {

@@ -26,9 +26,8 @@ struct stress_opts
     int gate;          /* enum stress_gate */
     int io_faults;     /* -1 = derived from the seed, 0 = never, 1 = always */
     unsigned chaos_ms; /* simulated chaos phase */
-    int shim;          /* the raft_io shim proposed for node.c: fix stale
-                          InstallSnapshot terms, hold installs back during
-                          a local snapshot write (stress_run.c) */
+    int shim;          /* raft/ioshim.c between libraft and the fixture's
+                          io, as node.c does (default on) */
     unsigned mutate;   /* self-test: server 0 botches its Nth apply */
     int raw;           /* let known libraft bugs run into their crash */
     int trace;         /* keep the fixture's stderr tracer */
@@ -57,9 +56,9 @@ struct stress_stats
     unsigned faults;
     unsigned leaders;  /* distinct (term, leader) pairs seen */
     unsigned fixups;   /* fixture truncations corrected (wrap_truncate) */
-    unsigned shimmed;  /* InstallSnapshot terms corrected (opts.shim) */
+    unsigned shimmed;  /* InstallSnapshot terms corrected (ioshim) */
     unsigned leaks;    /* libraft InstallSnapshot leaks freed (wrap_recv) */
-    unsigned deferred; /* InstallSnapshots held back (opts.shim) */
+    unsigned deferred; /* InstallSnapshots held back (ioshim) */
     unsigned mutated;  /* opts.mutate took effect */
 };
 

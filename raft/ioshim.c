@@ -1,0 +1,172 @@
+/* See ioshim.h for the three libraft bugs this layer works around. */
+#include "ioshim.h"
+
+#include <string.h>
+
+#include "lib/heap.h"
+
+void ioshim_init(struct ioshim *sh, struct raft *raft, struct raft_io *io)
+{
+    memset(sh, 0, sizeof *sh);
+    sh->raft = raft;
+    sh->io = io;
+    sh->next_send = io->send;
+    sh->next_start = io->start;
+    sh->next_snapshot_put = io->snapshot_put;
+}
+
+/* ---- #6: the term of a snapshot being sent ------------------------------- */
+
+int ioshim_send(struct ioshim *sh,
+                struct raft_io_send *req,
+                const struct raft_message *m,
+                raft_io_send_cb cb)
+{
+    if (m->type == RAFT_INSTALL_SNAPSHOT) {
+        const struct raft_install_snapshot *is = &m->install_snapshot;
+        unsigned n =
+            sh->n_stored < IOSHIM_STORED ? sh->n_stored : IOSHIM_STORED;
+        for (unsigned k = 0; k < n; k++) {
+            if (sh->stored[k].index == is->last_index &&
+                sh->stored[k].term != is->last_term) {
+                /* the transport encodes the message during the call, so a
+                 * corrected copy on the stack is enough */
+                struct raft_message fixed = *m;
+                fixed.install_snapshot.last_term = sh->stored[k].term;
+                sh->n_terms_fixed++;
+                return sh->next_send(sh->io, req, &fixed, cb);
+            }
+        }
+    }
+    return sh->next_send(sh->io, req, m, cb);
+}
+
+/* ---- #1 and #9: receiving InstallSnapshot -------------------------------- */
+
+static void free_install(struct raft_install_snapshot *is)
+{
+    raft_configuration_close(&is->conf);
+    raft_free(is->data.base);
+}
+
+int ioshim_start(struct ioshim *sh,
+                 unsigned msecs,
+                 raft_io_tick_cb tick,
+                 raft_io_recv_cb raft_recv,
+                 raft_io_recv_cb recv)
+{
+    sh->raft_recv = raft_recv;
+    return sh->next_start(sh->io, msecs, tick, recv);
+}
+
+void ioshim_recv(struct ioshim *sh, struct raft_message *m)
+{
+    struct raft *r = sh->raft;
+    struct raft_install_snapshot held;
+    /* What libraft will do with it: an install from a current leader is
+     * either started, or ignored (and leaked) when one is in progress. */
+    int live = m->type == RAFT_INSTALL_SNAPSHOT && !r->legacy.closing &&
+               m->install_snapshot.term >= r->current_term;
+    int ignored = live && r->snapshot.installing;
+
+    if (live && !ignored && sh->local_puts > 0 &&
+        m->install_snapshot.last_index > raft_last_index(r)) {
+        /* Started now, it would race the local snapshot write (#1): hold
+         * it until that write is done. A newer one replaces it. */
+        if (sh->has_deferred) {
+            free_install(&sh->deferred.install_snapshot);
+            sh->n_dropped++;
+        }
+        sh->deferred = *m;
+        sh->has_deferred = 1;
+        sh->n_deferred++;
+        return;
+    }
+    if (ignored) {
+        held = m->install_snapshot;
+    }
+    sh->raft_recv(sh->io, m);
+    if (ignored) {
+        free_install(&held); /* #9: libraft neither used nor freed it */
+        sh->n_freed++;
+    }
+}
+
+/* ---- local snapshot writes ----------------------------------------------- */
+
+struct put_ctx
+{
+    struct ioshim *sh;
+    raft_io_snapshot_put_cb cb;
+    void *data; /* the request's own data, restored before cb */
+    unsigned trailing;
+    raft_index index;
+    raft_term term;
+};
+
+static void put_done(struct raft_io_snapshot_put *req, int status)
+{
+    struct put_ctx c = *(struct put_ctx *)req->data;
+    struct ioshim *sh = c.sh;
+
+    flip_free(req->data);
+    req->data = c.data;
+    if (c.trailing != 0) {
+        sh->local_puts--;
+    }
+    if (status == 0) {
+        unsigned k = sh->n_stored++ % IOSHIM_STORED;
+        sh->stored[k].index = c.index;
+        sh->stored[k].term = c.term;
+    }
+    c.cb(req, status);
+    if (sh->local_puts == 0 && sh->has_deferred) {
+        struct raft_message m = sh->deferred;
+        sh->has_deferred = 0;
+        if (sh->closed || sh->raft->legacy.closing) {
+            free_install(&m.install_snapshot);
+        } else {
+            ioshim_recv(sh, &m);
+        }
+    }
+}
+
+int ioshim_snapshot_put(struct ioshim *sh,
+                        unsigned trailing,
+                        struct raft_io_snapshot_put *req,
+                        const struct raft_snapshot *snapshot,
+                        raft_io_snapshot_put_cb cb)
+{
+    struct put_ctx *c = flip_malloc(sizeof *c);
+    int rv;
+
+    if (c == NULL) {
+        return RAFT_NOMEM;
+    }
+    c->sh = sh;
+    c->cb = cb;
+    c->data = req->data;
+    c->trailing = trailing;
+    c->index = snapshot->index;
+    c->term = snapshot->term;
+    req->data = c;
+    rv = sh->next_snapshot_put(sh->io, trailing, req, snapshot, put_done);
+    if (rv != 0) {
+        req->data = c->data;
+        flip_free(c);
+        return rv;
+    }
+    if (trailing != 0) {
+        sh->local_puts++;
+    }
+    return 0;
+}
+
+void ioshim_close(struct ioshim *sh)
+{
+    if (sh->has_deferred) {
+        free_install(&sh->deferred.install_snapshot);
+        sh->has_deferred = 0;
+    }
+    sh->closed = 1;
+}
