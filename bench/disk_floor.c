@@ -26,7 +26,8 @@
  * Bounded: --n at most 100000, and the run stops at --max-seconds (what
  * was measured is reported, with "truncated").
  *
- * Exit status: 0 measured, 1 an I/O call failed, 2 usage error. libc only. */
+ * Exit status: 0 measured, 1 an I/O call failed, 2 usage error. libc and
+ * bench/lib only. */
 #define _GNU_SOURCE /* O_DIRECT */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +39,8 @@
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "bench/lib/bstat.h"
 
 #define N_MAX       100000u
 #define SIZE_MAX_B  (1024u * 1024u)
@@ -62,31 +65,6 @@ struct series
     unsigned n;
     int truncated;
 };
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
-{
-    char *end = NULL;
-    unsigned long long v;
-
-    if (s == NULL || *s < '0' || *s > '9') {
-        return -1;
-    }
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max) {
-        return -1;
-    }
-    *out = (unsigned)v;
-    return 0;
-}
 
 static int usage(const char *why)
 {
@@ -114,17 +92,17 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->dir = v;
             i++;
         } else if (strcmp(a, "--n") == 0) {
-            if (parse_uint(v, 1, N_MAX, &o->n) != 0) {
+            if (bench_parse_uint(v, 1, N_MAX, &o->n) != 0) {
                 return usage("--n wants 1..100000");
             }
             i++;
         } else if (strcmp(a, "--size") == 0) {
-            if (parse_uint(v, 1, SIZE_MAX_B, &o->size) != 0) {
+            if (bench_parse_uint(v, 1, SIZE_MAX_B, &o->size) != 0) {
                 return usage("--size wants 1..1048576");
             }
             i++;
         } else if (strcmp(a, "--max-seconds") == 0) {
-            if (parse_uint(v, 1, 3600, &o->max_seconds) != 0) {
+            if (bench_parse_uint(v, 1, 3600, &o->max_seconds) != 0) {
                 return usage("--max-seconds wants 1..3600");
             }
             i++;
@@ -156,23 +134,9 @@ static int write_all(int fd, const char *p, size_t n, off_t off)
     return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a;
-    uint64_t y = *(const uint64_t *)b;
-
-    return x < y ? -1 : x > y ? 1 : 0;
-}
-
 static double pct_ms(const struct series *s, unsigned pct)
 {
-    uint64_t rank;
-
-    if (s->n == 0) {
-        return 0.0;
-    }
-    rank = ((uint64_t)s->n * pct + 99u) / 100u;
-    return (double)s->ns[(rank == 0 ? 1 : rank) - 1] / 1e6;
+    return bench_pct_ms_u64(s->ns, s->n, pct);
 }
 
 /* One measured series; `append` extends the file at every write. */
@@ -196,7 +160,7 @@ static int run_series(int fd,
     for (unsigned i = 0; i < n; i++) {
         off_t off = append ? base + (off_t)i * (off_t)o->size
                            : (off_t)(i % RING_BLOCKS) * (off_t)o->size;
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bench_mono_ns();
 
         if (t0 >= deadline) {
             s->truncated = 1;
@@ -205,9 +169,9 @@ static int run_series(int fd,
         if (write_all(fd, block, o->size, off) != 0 || fdatasync(fd) != 0) {
             return -1;
         }
-        s->ns[s->n++] = now_ns() - t0;
+        s->ns[s->n++] = bench_mono_ns() - t0;
     }
-    qsort(s->ns, s->n, sizeof s->ns[0], cmp_u64);
+    bench_sort_u64(s->ns, s->n);
     return 0;
 }
 
@@ -238,7 +202,7 @@ static int run_direct(int fd,
     memset(buf, 'd', o->size);
     for (unsigned i = 0; i < n; i++) {
         off_t off = (off_t)(i % RING_BLOCKS) * (off_t)o->size;
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bench_mono_ns();
 
         if (t0 >= deadline) {
             s->truncated = 1;
@@ -249,11 +213,11 @@ static int run_direct(int fd,
             close(dfd);
             return -1;
         }
-        s->ns[s->n++] = now_ns() - t0;
+        s->ns[s->n++] = bench_mono_ns() - t0;
     }
     free(buf);
     close(dfd);
-    qsort(s->ns, s->n, sizeof s->ns[0], cmp_u64);
+    bench_sort_u64(s->ns, s->n);
     return 0;
 }
 
@@ -305,7 +269,7 @@ int main(int argc, char **argv)
     memset(&over, 0, sizeof over);
     memset(&app, 0, sizeof app);
     memset(&dir, 0, sizeof dir);
-    deadline = now_ns() + (uint64_t)o.max_seconds * 1000000000u;
+    deadline = bench_mono_ns() + (uint64_t)o.max_seconds * 1000000000u;
     ring = o.n < RING_BLOCKS ? o.n : RING_BLOCKS;
     n_app = o.n < APPEND_MAX ? o.n : APPEND_MAX;
     block = malloc((size_t)o.size * ring);

@@ -48,38 +48,30 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bench/httpmini.h"
+#include "bench/lib/bfan.h"
+#include "bench/lib/bopt.h"
+#include "bench/lib/breport.h"
+#include "bench/lib/bstat.h"
 
-#define N_MAX       200000u
-#define FLIPS_MAX   100000u
-#define GAP_MAX_MS  60000u
-#define TIMEOUT_MAX 600000u
-#define MAX_SECONDS 86400u
-#define WARMUP_MAX  100u
-#define WINDOW_MAX  100000u
 #define EP_MAX      16
-#define PIDS_MAX    16
 #define ADDR_MAX    300
-#define SAMPLES_MAX (64u * 1024u * 1024u)
 #define EVENTS_MAX  1024
-#define FD_SPARE    64
 #define RAW_MAX     (1024u * 1024u) /* unparsed bytes kept per watcher */
 #define READ_BUF    65536u
 #define EXIT_FAILED 1
 #define EXIT_USAGE  2
-#define MSG_MAX     256
+#define PROG        "etcd_fanout"
 
 struct opts
 {
@@ -149,13 +141,6 @@ struct flip_rec
     uint32_t missing;
 };
 
-struct rss
-{
-    long pid;
-    long rss_kb;
-    long hwm_kb;
-};
-
 struct ctx
 {
     const struct opts *o;
@@ -204,8 +189,7 @@ struct ctx
     uint64_t n_kts_bad;
     uint32_t n_disconnects;
     uint32_t n_canceled;
-    unsigned shown;
-    char first_err[MSG_MAX];
+    struct bench_problems pr;
     uint8_t rbuf[READ_BUF];
 };
 
@@ -230,79 +214,19 @@ static const char usage_text[] =
     "  --errors N           problems described on stderr (5)\n"
     "  --json               one JSON object (fanout.c's field names)\n";
 
-static uint64_t clock_ns(clockid_t id)
-{
-    struct timespec ts;
-
-    clock_gettime(id, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t mono_ns(void)
-{
-    return clock_ns(CLOCK_MONOTONIC);
-}
-
-static uint64_t real_ns(void)
-{
-    return clock_ns(CLOCK_REALTIME);
-}
-
-static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
-{
-    char *end = NULL;
-    unsigned long long v;
-
-    if (s == NULL || *s < '0' || *s > '9') {
-        return -1;
-    }
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max) {
-        return -1;
-    }
-    *out = (unsigned)v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-    static const struct
-    {
-        const char *name;
-        unsigned min;
-        unsigned max;
-        size_t off;
-    } nums[] = {
-        { "--n", 1, N_MAX, offsetof(struct opts, n) },
-        { "--flips", 1, FLIPS_MAX, offsetof(struct opts, flips) },
-        { "--gap-ms", 0, GAP_MAX_MS, offsetof(struct opts, gap_ms) },
-        { "--gap-jitter-ms", 0, GAP_MAX_MS, offsetof(struct opts, jitter_ms) },
-        { "--warmup", 0, WARMUP_MAX, offsetof(struct opts, warmup) },
-        { "--timeout", 1, TIMEOUT_MAX, offsetof(struct opts, timeout_ms) },
-        { "--attach-seconds", 1, MAX_SECONDS,
-          offsetof(struct opts, attach_seconds) },
-        { "--window", 1, WINDOW_MAX, offsetof(struct opts, window) },
-        { "--max-seconds", 1, MAX_SECONDS, offsetof(struct opts, max_seconds) },
-        { "--errors", 0, 1000, offsetof(struct opts, errors) },
+    static const struct bench_stropt strs[] = {
+        BENCH_FAN_STROPTS(struct opts),
+    };
+    static const struct bench_numopt nums[] = {
+        BENCH_FAN_NUMOPTS(struct opts),
     };
 
-    memset(o, 0, sizeof *o);
-    o->prefix = "bench.fan.";
-    o->key = "bench.fan.k";
-    o->n = 1000;
-    o->flips = 50;
-    o->gap_ms = 20;
-    o->warmup = 1;
-    o->timeout_ms = 5000;
-    o->attach_seconds = 60;
-    o->window = 32;
-    o->max_seconds = 120;
-    o->errors = 5;
+    *o = (struct opts){ BENCH_FAN_DEFAULTS };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        size_t k;
+        int r;
 
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(usage_text, stdout);
@@ -312,39 +236,17 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->json = 1;
             continue;
         }
-        if (v != NULL && strcmp(a, "--endpoints") == 0) {
-            o->endpoints = argv[++i];
-            continue;
+        r = bench_stropt(NULL, argc, argv, &i, strs,
+                         sizeof strs / sizeof strs[0], o);
+        if (r == 0) {
+            r = bench_numopt(NULL, argc, argv, &i, nums,
+                             sizeof nums / sizeof nums[0], o);
         }
-        if (v != NULL && strcmp(a, "--prefix") == 0) {
-            o->prefix = argv[++i];
-            continue;
-        }
-        if (v != NULL && strcmp(a, "--key") == 0) {
-            o->key = argv[++i];
-            continue;
-        }
-        if (v != NULL && strcmp(a, "--rss-pids") == 0) {
-            o->rss_pids = argv[++i];
-            continue;
-        }
-        if (v != NULL && strcmp(a, "--source") == 0) {
-            o->source = argv[++i];
-            continue;
-        }
-        for (k = 0; k < sizeof nums / sizeof nums[0]; k++) {
-            if (strcmp(a, nums[k].name) == 0) {
-                break;
-            }
-        }
-        if (k == sizeof nums / sizeof nums[0] ||
-            parse_uint(v, nums[k].min, nums[k].max,
-                       (unsigned *)(void *)((char *)o + nums[k].off)) != 0) {
+        if (r != 1) {
             fprintf(stderr, "etcd_fanout: bad or unknown argument %s\n%s", a,
                     usage_text);
             return EXIT_USAGE;
         }
-        i++;
     }
     if (o->endpoints == NULL || o->endpoints[0] == '\0' ||
         o->prefix[0] == '\0' || strlen(o->prefix) > 200 ||
@@ -355,31 +257,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
                 usage_text);
         return EXIT_USAGE;
     }
-    if ((uint64_t)o->n * o->flips > SAMPLES_MAX) {
+    if ((uint64_t)o->n * o->flips > BENCH_FAN_SAMPLES_MAX) {
         fprintf(stderr, "etcd_fanout: --n x --flips is too large\n");
         return EXIT_USAGE;
     }
     return 0;
-}
-
-static void problem(struct ctx *x, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void problem(struct ctx *x, const char *fmt, ...)
-{
-    char msg[MSG_MAX];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (x->first_err[0] == '\0') {
-        snprintf(x->first_err, sizeof x->first_err, "%s", msg);
-    }
-    if (x->shown < x->o->errors) {
-        x->shown++;
-        fprintf(stderr, "etcd_fanout: %s\n", msg);
-    }
 }
 
 /* ---- setup --------------------------------------------------------------- */
@@ -462,28 +344,6 @@ static int parse_source(struct ctx *x, const char *addr)
     return 0;
 }
 
-static int raise_fd_limit(unsigned n)
-{
-    struct rlimit rl;
-    rlim_t need = (rlim_t)n + FD_SPARE;
-
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-        return -1;
-    }
-    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
-        fprintf(stderr,
-                "etcd_fanout: --n %u needs %llu descriptors, ulimit -Hn is "
-                "%llu\n",
-                n, (unsigned long long)need, (unsigned long long)rl.rlim_max);
-        return -1;
-    }
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
-        rl.rlim_cur = rl.rlim_max;
-        return setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    return 0;
-}
-
 /* The watch request; the Host header names the first endpoint (etcd does
  * not look at it). */
 static int build_request(struct ctx *x)
@@ -504,47 +364,6 @@ static int build_request(struct ctx *x)
     x->request_len = http_post(x->request, sizeof x->request, x->ep[0].name,
                                "/v3/watch", body);
     return x->request_len > 0 ? 0 : -1;
-}
-
-/* ---- numbers ------------------------------------------------------------- */
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t p = *(const int64_t *)a;
-    int64_t q = *(const int64_t *)b;
-
-    return p < q ? -1 : p > q ? 1 : 0;
-}
-
-struct dist
-{
-    size_t n;
-    double p50;
-    double p99;
-    double max;
-};
-
-static double pct_ms(const int64_t *v, size_t n, unsigned pct)
-{
-    uint64_t rank;
-
-    if (n == 0) {
-        return 0.0;
-    }
-    rank = ((uint64_t)n * pct + 99u) / 100u;
-    return (double)v[(rank == 0 ? 1 : rank) - 1] / 1e6;
-}
-
-static struct dist summarise(int64_t *v, size_t n)
-{
-    struct dist d;
-
-    qsort(v, n, sizeof v[0], cmp_i64);
-    d.n = n;
-    d.p50 = pct_ms(v, n, 50);
-    d.p99 = pct_ms(v, n, 99);
-    d.max = n > 0 ? (double)v[n - 1] / 1e6 : 0.0;
-    return d;
 }
 
 /* ---- watchers ------------------------------------------------------------ */
@@ -574,8 +393,8 @@ static void w_close(struct ctx *x, uint32_t i)
 
 static void w_fail(struct ctx *x, uint32_t i, const char *what)
 {
-    problem(x, "watcher %u (%s, %s): %s", i, x->ep[x->w[i].ep].name,
-            x->w[i].phase == W_LIVE ? "live" : "attaching", what);
+    bench_problem(&x->pr, "watcher %u (%s, %s): %s", i, x->ep[x->w[i].ep].name,
+                  x->w[i].phase == W_LIVE ? "live" : "attaching", what);
     w_close(x, i);
 }
 
@@ -679,8 +498,8 @@ static void on_event_rev(struct ctx *x,
     x->n_events++;
     if (rev <= w->last_rev) {
         x->n_dup++;
-        problem(x, "watcher %u: event at %" PRIu64 " after %" PRIu64, i, rev,
-                w->last_rev);
+        bench_problem(&x->pr, "watcher %u: event at %" PRIu64 " after %" PRIu64,
+                      i, rev, w->last_rev);
         return;
     }
     w->last_rev = rev;
@@ -689,8 +508,9 @@ static void on_event_rev(struct ctx *x,
             x->n_late++;
         } else {
             x->n_unexpected++;
-            problem(x, "watcher %u: event at unexpected revision %" PRIu64, i,
-                    rev);
+            bench_problem(&x->pr,
+                          "watcher %u: event at unexpected revision %" PRIu64,
+                          i, rev);
         }
         return;
     }
@@ -877,20 +697,6 @@ static int w_parse(struct ctx *x,
     return 0;
 }
 
-static uint64_t msg_stamp(struct msghdr *m)
-{
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c != NULL;
-         c = CMSG_NXTHDR(m, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
-            struct timespec ts;
-
-            memcpy(&ts, CMSG_DATA(c), sizeof ts);
-            return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-        }
-    }
-    return 0;
-}
-
 static void w_readable(struct ctx *x, uint32_t i)
 {
     struct watcher *w = &x->w[i];
@@ -942,7 +748,7 @@ static void w_readable(struct ctx *x, uint32_t i)
         }
         memcpy(w->raw + w->raw_len, x->rbuf, (size_t)got);
         w->raw_len += (uint32_t)got;
-        if (w_parse(x, i, msg_stamp(&m), real_ns()) != 0) {
+        if (w_parse(x, i, bench_msg_stamp_ns(&m), bench_real_ns()) != 0) {
             return;
         }
         if ((size_t)got < sizeof x->rbuf) {
@@ -979,7 +785,7 @@ static int run_loop(struct ctx *x, enum until u, uint64_t end)
         if (u == UNTIL_DELIVERED && x->cur_received >= x->n_live) {
             return 0;
         }
-        now = mono_ns();
+        now = bench_mono_ns();
         if (now >= end) {
             if (end == x->deadline && u != UNTIL_TIME) {
                 x->truncated = 1;
@@ -1026,7 +832,7 @@ static int writer_put(struct ctx *x, int64_t value, uint64_t *rev)
     size_t len;
     size_t off = 0;
     size_t have = 0;
-    uint64_t end = mono_ns() + (uint64_t)x->o->timeout_ms * 1000000u;
+    uint64_t end = bench_mono_ns() + (uint64_t)x->o->timeout_ms * 1000000u;
     const struct endpoint *e = &x->ep[x->wep];
 
     if (x->wfd < 0) {
@@ -1035,7 +841,8 @@ static int writer_put(struct ctx *x, int64_t value, uint64_t *rev)
         x->wfd = socket(e->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (x->wfd < 0 ||
             connect(x->wfd, (const struct sockaddr *)&e->sa, e->salen) != 0) {
-            problem(x, "writer: connect to %s: %s", e->name, strerror(errno));
+            bench_problem(&x->pr, "writer: connect to %s: %s", e->name,
+                          strerror(errno));
             writer_close(x);
             return -1;
         }
@@ -1050,7 +857,7 @@ static int writer_put(struct ctx *x, int64_t value, uint64_t *rev)
             if (errno == EINTR) {
                 continue;
             }
-            problem(x, "writer: send: %s", strerror(errno));
+            bench_problem(&x->pr, "writer: send: %s", strerror(errno));
             writer_close(x);
             return -1;
         }
@@ -1060,12 +867,13 @@ static int writer_put(struct ctx *x, int64_t value, uint64_t *rev)
         struct pollfd pfd = { .fd = x->wfd, .events = POLLIN, .revents = 0 };
         struct http_head h;
         size_t blen = 0;
-        uint64_t now = mono_ns();
+        uint64_t now = bench_mono_ns();
         long r;
         ssize_t n;
 
         if (now >= end) {
-            problem(x, "writer: no answer within %u ms", x->o->timeout_ms);
+            bench_problem(&x->pr, "writer: no answer within %u ms",
+                          x->o->timeout_ms);
             writer_close(x);
             return -1;
         }
@@ -1077,7 +885,7 @@ static int writer_put(struct ctx *x, int64_t value, uint64_t *rev)
             if (n < 0 && errno == EINTR) {
                 continue;
             }
-            problem(x, "writer: connection lost");
+            bench_problem(&x->pr, "writer: connection lost");
             writer_close(x);
             return -1;
         }
@@ -1087,7 +895,7 @@ static int writer_put(struct ctx *x, int64_t value, uint64_t *rev)
             continue;
         }
         if (r <= 0) {
-            problem(x, "writer: malformed answer");
+            bench_problem(&x->pr, "writer: malformed answer");
             writer_close(x);
             return -1;
         }
@@ -1095,8 +903,8 @@ static int writer_put(struct ctx *x, int64_t value, uint64_t *rev)
             writer_close(x); /* unexpected extra bytes, or a close */
         }
         if (h.status != 200 || !json_u64(x->wbody, "revision", rev)) {
-            problem(x, "writer: put failed: HTTP %d %.100s", h.status,
-                    x->wbody);
+            bench_problem(&x->pr, "writer: put failed: HTTP %d %.100s",
+                          h.status, x->wbody);
             return -1;
         }
         return 0;
@@ -1110,14 +918,14 @@ static void do_flip(struct ctx *x, int64_t value, struct flip_rec *rec)
     uint64_t rev = 0;
 
     memset(rec, 0, sizeof *rec);
-    x->t_send_rt = real_ns();
-    t_send_mono = mono_ns();
+    x->t_send_rt = bench_real_ns();
+    t_send_mono = bench_mono_ns();
     if (writer_put(x, value, &rev) != 0) {
-        rec->ack_ns = (int64_t)(mono_ns() - t_send_mono);
+        rec->ack_ns = (int64_t)(bench_mono_ns() - t_send_mono);
         return;
     }
-    t_ack_mono = mono_ns();
-    x->t_ack_rt = real_ns();
+    t_ack_mono = bench_mono_ns();
+    x->t_ack_rt = bench_real_ns();
     rec->ok = 1;
     rec->rev = rev;
     rec->ack_ns = (int64_t)(t_ack_mono - t_send_mono);
@@ -1137,65 +945,7 @@ static void do_flip(struct ctx *x, int64_t value, struct flip_rec *rec)
             : x->cur_last_ns + (int64_t)(x->t_ack_rt - x->t_send_rt);
 }
 
-/* ---- RSS and output ------------------------------------------------------ */
-
-static size_t read_rss(const char *csv, struct rss *out)
-{
-    size_t n = 0;
-    const char *p = csv;
-
-    while (*p != '\0' && n < PIDS_MAX) {
-        char path[64];
-        char text[4096];
-        char *end = NULL;
-        long pid = strtol(p, &end, 10);
-        FILE *f;
-        const char *q;
-
-        if (end == p) {
-            break;
-        }
-        out[n].pid = pid;
-        out[n].rss_kb = -1;
-        out[n].hwm_kb = -1;
-        snprintf(path, sizeof path, "/proc/%ld/status", pid);
-        f = fopen(path, "r");
-        if (f != NULL) {
-            size_t got = fread(text, 1, sizeof text - 1, f);
-
-            text[got] = '\0';
-            fclose(f);
-            if ((q = strstr(text, "VmRSS:")) != NULL) {
-                out[n].rss_kb = strtol(q + 6, NULL, 10);
-            }
-            if ((q = strstr(text, "VmHWM:")) != NULL) {
-                out[n].hwm_kb = strtol(q + 6, NULL, 10);
-            }
-        }
-        n++;
-        p = end;
-        if (*p == ',') {
-            p++;
-        }
-    }
-    return n;
-}
-
-static void json_dist(const char *name, const struct dist *d)
-{
-    printf(",\"%s\":{\"n\":%zu,\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f}", name,
-           d->n, d->p50, d->p99, d->max);
-}
-
-static void json_rss(const char *name, const struct rss *r, size_t n)
-{
-    printf(",\"%s\":[", name);
-    for (size_t k = 0; k < n; k++) {
-        printf("%s{\"pid\":%ld,\"rss_kb\":%ld,\"hwm_kb\":%ld}", k ? "," : "",
-               r[k].pid, r[k].rss_kb, r[k].hwm_kb);
-    }
-    printf("]");
-}
+/* ---- output -------------------------------------------------------------- */
 
 static void json_text(const char *s)
 {
@@ -1215,17 +965,17 @@ static void json_text(const char *s)
 static void print_report(struct ctx *x,
                          struct flip_rec *recs,
                          size_t n_recs,
-                         const struct rss *r0,
-                         const struct rss *r1,
+                         const struct bench_rss *r0,
+                         const struct bench_rss *r1,
                          size_t n_rss,
                          int attached_all)
 {
     int64_t *tmp = calloc(n_recs + 1, sizeof *tmp);
-    struct dist ack;
-    struct dist last_ack;
-    struct dist last_send;
-    struct dist sub_send;
-    struct dist sub_ack;
+    struct bench_dist ack;
+    struct bench_dist last_ack;
+    struct bench_dist last_send;
+    struct bench_dist sub_send;
+    struct bench_dist sub_ack;
     size_t k = 0;
     size_t n_ok = 0;
     uint64_t missing = 0;
@@ -1250,15 +1000,15 @@ static void print_report(struct ctx *x,
                 tmp[k++] = recs[r].field;                   \
             }                                               \
         }                                                   \
-        (dst) = summarise(tmp, k);                          \
+        (dst) = bench_summarise(tmp, k);                    \
     } while (0)
     DIST_OF(ack_ns, ack);
     DIST_OF(last_ack_ns, last_ack);
     DIST_OF(last_send_ns, last_send);
 #undef DIST_OF
     free(tmp);
-    sub_send = summarise(x->s_send, x->n_samples);
-    sub_ack = summarise(x->s_ack, x->n_samples);
+    sub_send = bench_summarise(x->s_send, x->n_samples);
+    sub_ack = bench_summarise(x->s_ack, x->n_samples);
     if (!x->o->json) {
         printf("etcd_fanout: %u watchers, %u attached in %.3f s%s\n", x->n,
                x->n_attached, (double)x->attach_ns / 1e9,
@@ -1282,8 +1032,8 @@ static void print_report(struct ctx *x,
             printf("  pid %ld rss %ld kB after attach, %ld kB after flips\n",
                    r0[i].pid, r0[i].rss_kb, r1[i].rss_kb);
         }
-        if (x->first_err[0] != '\0') {
-            printf("  first problem: %s\n", x->first_err);
+        if (x->pr.first[0] != '\0') {
+            printf("  first problem: %s\n", x->pr.first);
         }
         return;
     }
@@ -1303,11 +1053,11 @@ static void print_report(struct ctx *x,
     }
     printf("],\"flips_ok\":%zu,\"flips_failed\":%u,\"missing\":%" PRIu64, n_ok,
            failed, missing);
-    json_dist("ack_ms", &ack);
-    json_dist("last_after_ack_ms", &last_ack);
-    json_dist("last_after_send_ms", &last_send);
-    json_dist("sub_after_send_ms", &sub_send);
-    json_dist("sub_after_ack_ms", &sub_ack);
+    bench_json_dist("ack_ms", &ack, 1);
+    bench_json_dist("last_after_ack_ms", &last_ack, 1);
+    bench_json_dist("last_after_send_ms", &last_send, 1);
+    bench_json_dist("sub_after_send_ms", &sub_send, 1);
+    bench_json_dist("sub_after_ack_ms", &sub_ack, 1);
     printf(",\"disconnects\":%u,\"canceled\":%u,\"late\":%" PRIu64
            ",\"duplicates\":%" PRIu64 ",\"unexpected\":%" PRIu64
            ",\"events\":%" PRIu64 ",\"stamps_ok\":%" PRIu64
@@ -1315,27 +1065,14 @@ static void print_report(struct ctx *x,
            x->n_disconnects, x->n_canceled, x->n_late, x->n_dup,
            x->n_unexpected, x->n_events, x->n_kts_ok, x->n_kts_bad);
     printf(",\"first_problem\":");
-    if (x->first_err[0] != '\0') {
-        json_text(x->first_err);
+    if (x->pr.first[0] != '\0') {
+        json_text(x->pr.first);
     } else {
         printf("null");
     }
-    json_rss("rss_attached", r0, n_rss);
-    json_rss("rss_after", r1, n_rss);
+    bench_json_rss("rss_attached", r0, n_rss);
+    bench_json_rss("rss_after", r1, n_rss);
     printf("}\n");
-}
-
-static uint64_t gap_ns(const struct opts *o, uint64_t *rng)
-{
-    uint64_t ns = (uint64_t)o->gap_ms * 1000000u;
-
-    if (o->jitter_ms > 0) {
-        *rng ^= *rng << 13;
-        *rng ^= *rng >> 7;
-        *rng ^= *rng << 17;
-        ns += *rng % ((uint64_t)o->jitter_ms * 1000000u + 1u);
-    }
-    return ns;
 }
 
 int main(int argc, char **argv)
@@ -1343,11 +1080,11 @@ int main(int argc, char **argv)
     struct opts o;
     static struct ctx x;
     struct flip_rec *recs = NULL;
-    struct rss r0[PIDS_MAX];
-    struct rss r1[PIDS_MAX];
+    struct bench_rss r0[BENCH_PIDS_MAX];
+    struct bench_rss r1[BENCH_PIDS_MAX];
     size_t n_rss = 0;
     size_t n_recs = 0;
-    uint64_t rng = real_ns() | 1u;
+    uint64_t rng = bench_real_ns() | 1u;
     uint64_t t0;
     int code = EXIT_USAGE;
     int rv = parse_args(argc, argv, &o);
@@ -1358,10 +1095,13 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     x.o = &o;
     x.n = o.n;
+    x.pr.prog = PROG;
+    x.pr.limit = o.errors;
     x.epfd = -1;
     x.wfd = -1;
-    x.deadline = mono_ns() + (uint64_t)o.max_seconds * 1000000000u;
-    if (raise_fd_limit(o.n) != 0 || parse_endpoints(&x, o.endpoints) != 0 ||
+    x.deadline = bench_mono_ns() + (uint64_t)o.max_seconds * 1000000000u;
+    if (bench_raise_nofile(PROG, o.n) != 0 ||
+        parse_endpoints(&x, o.endpoints) != 0 ||
         (o.source != NULL && parse_source(&x, o.source) != 0) ||
         build_request(&x) != 0) {
         return EXIT_USAGE;
@@ -1387,43 +1127,47 @@ int main(int argc, char **argv)
     }
     x.wep = 0;
 
-    t0 = mono_ns();
+    t0 = bench_mono_ns();
     (void)run_loop(&x, UNTIL_ATTACHED,
                    t0 + (uint64_t)o.attach_seconds * 1000000000u);
-    x.attach_ns = mono_ns() - t0;
+    x.attach_ns = bench_mono_ns() - t0;
     if (o.rss_pids != NULL) {
-        n_rss = read_rss(o.rss_pids, r0);
+        n_rss = bench_read_rss(o.rss_pids, r0);
     }
     if (x.n_attached < x.n) {
         fprintf(stderr,
                 "etcd_fanout: only %u of %u watchers attached within %.1f s "
                 "(%u failed)%s%s\n",
                 x.n_attached, x.n, (double)x.attach_ns / 1e9, x.n_attach_failed,
-                x.first_err[0] ? "; first problem: " : "", x.first_err);
+                x.pr.first[0] ? "; first problem: " : "", x.pr.first);
         memcpy(r1, r0, sizeof r1);
         print_report(&x, recs, 0, r0, r1, n_rss, 0);
         goto out;
     }
-    for (unsigned w = 0; w < o.warmup && mono_ns() < x.deadline; w++) {
+    for (unsigned w = 0; w < o.warmup && bench_mono_ns() < x.deadline; w++) {
         struct flip_rec wr;
 
         do_flip(&x, 0, &wr);
-        (void)run_loop(&x, UNTIL_TIME, mono_ns() + gap_ns(&o, &rng));
+        (void)run_loop(
+            &x, UNTIL_TIME,
+            bench_mono_ns() + bench_gap_ns(o.gap_ms, o.jitter_ms, &rng));
     }
     x.recording = 1;
     for (unsigned f = 0; f < o.flips; f++) {
-        if (mono_ns() >= x.deadline) {
+        if (bench_mono_ns() >= x.deadline) {
             x.truncated = 1;
             break;
         }
         do_flip(&x, (int64_t)f + 1, &recs[n_recs++]);
         if (f + 1 < o.flips) {
-            (void)run_loop(&x, UNTIL_TIME, mono_ns() + gap_ns(&o, &rng));
+            (void)run_loop(
+                &x, UNTIL_TIME,
+                bench_mono_ns() + bench_gap_ns(o.gap_ms, o.jitter_ms, &rng));
         }
     }
     x.recording = 0;
     if (o.rss_pids != NULL) {
-        (void)read_rss(o.rss_pids, r1);
+        (void)bench_read_rss(o.rss_pids, r1);
     }
     print_report(&x, recs, n_recs, r0, r1, n_rss, 1);
     code = 0;

@@ -69,6 +69,10 @@ int main(void)
 #include <grpc/slice.h>
 #include <grpc/support/time.h>
 
+#include "bench/lib/bopt.h"
+#include "bench/lib/bpb.h"
+#include "bench/lib/bstat.h"
+
 #define EP_MAX       16
 #define INFLIGHT_MAX 4096u
 #define LAT_CAP_MAX  (64u * 1024u * 1024u)
@@ -212,49 +216,18 @@ struct ctx
     size_t n_errs;
 };
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
-{
-    char *end = NULL;
-    unsigned long long v;
-
-    if (s == NULL || *s < '0' || *s > '9') {
-        return -1;
-    }
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max) {
-        return -1;
-    }
-    *out = (unsigned)v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-    static const struct
-    {
-        const char *name;
-        unsigned min;
-        unsigned max;
-        size_t off;
-    } nums[] = {
-        { "--n", 1, 1000000, offsetof(struct opts, n) },
-        { "--idle-ms", 0, 60000, offsetof(struct opts, idle_ms) },
-        { "--warmup", 0, 10000, offsetof(struct opts, warmup) },
-        { "--inflight", 1, INFLIGHT_MAX, offsetof(struct opts, inflight) },
-        { "--seconds", 1, 3600, offsetof(struct opts, seconds) },
-        { "--warmup-seconds", 0, 3600, offsetof(struct opts, warmup_seconds) },
-        { "--keys", 1, 1000000, offsetof(struct opts, keys) },
-        { "--timeout", 1, 600000, offsetof(struct opts, timeout_ms) },
-        { "--max-seconds", 1, 3600, offsetof(struct opts, max_seconds) },
+    static const struct bench_numopt nums[] = {
+        BENCH_NUMOPT(struct opts, "--n", 1, 1000000, n),
+        BENCH_NUMOPT(struct opts, "--idle-ms", 0, 60000, idle_ms),
+        BENCH_NUMOPT(struct opts, "--warmup", 0, 10000, warmup),
+        BENCH_NUMOPT(struct opts, "--inflight", 1, INFLIGHT_MAX, inflight),
+        BENCH_NUMOPT(struct opts, "--seconds", 1, 3600, seconds),
+        BENCH_NUMOPT(struct opts, "--warmup-seconds", 0, 3600, warmup_seconds),
+        BENCH_NUMOPT(struct opts, "--keys", 1, 1000000, keys),
+        BENCH_NUMOPT(struct opts, "--timeout", 1, 600000, timeout_ms),
+        BENCH_NUMOPT(struct opts, "--max-seconds", 1, 3600, max_seconds),
     };
 
     memset(o, 0, sizeof *o);
@@ -270,7 +243,6 @@ static int parse_args(int argc, char **argv, struct opts *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        size_t k;
 
         if (strcmp(a, "--json") == 0) {
             o->json = 1;
@@ -293,21 +265,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
             i++;
             continue;
         }
-        for (k = 0; k < sizeof nums / sizeof nums[0]; k++) {
-            if (strcmp(a, nums[k].name) == 0) {
-                break;
-            }
-        }
-        if (k == sizeof nums / sizeof nums[0] ||
-            parse_uint(v, nums[k].min, nums[k].max,
-                       (unsigned *)(void *)((char *)o + nums[k].off)) != 0) {
+        if (bench_numopt(NULL, argc, argv, &i, nums,
+                         sizeof nums / sizeof nums[0], o) != 1) {
             fprintf(stderr,
                     "etcd_grpc: bad or unknown argument %s (see the "
                     "comment at the top of bench/etcd_grpc.c)\n",
                     a);
             return EXIT_USAGE;
         }
-        i++;
     }
     if (o->endpoints == NULL || strlen(o->prefix) > 200) {
         fprintf(stderr, "etcd_grpc: --endpoints is required\n");
@@ -362,22 +327,6 @@ static size_t put_varint(uint8_t *p, uint64_t v)
     return n;
 }
 
-static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
-{
-    uint64_t v = 0;
-
-    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
-        uint8_t b = *(*p)++;
-
-        v |= (uint64_t)(b & 0x7fu) << shift;
-        if ((b & 0x80u) == 0) {
-            *out = v;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 /* PutResponse{header(1): ResponseHeader{revision(3)}} -> revision. */
 static uint64_t put_revision(const uint8_t *p, size_t n)
 {
@@ -387,18 +336,18 @@ static uint64_t put_revision(const uint8_t *p, size_t n)
         uint64_t key;
         uint64_t len;
 
-        if (get_varint(&p, end, &key) != 0) {
+        if (bench_pb_varint(&p, end, &key) != 0) {
             return 0;
         }
         if ((key & 7u) == 0) {
             uint64_t v;
 
-            if (get_varint(&p, end, &v) != 0) {
+            if (bench_pb_varint(&p, end, &v) != 0) {
                 return 0;
             }
             continue;
         }
-        if ((key & 7u) != 2 || get_varint(&p, end, &len) != 0 ||
+        if ((key & 7u) != 2 || bench_pb_varint(&p, end, &len) != 0 ||
             len > (uint64_t)(end - p)) {
             return 0;
         }
@@ -410,8 +359,8 @@ static uint64_t put_revision(const uint8_t *p, size_t n)
                 uint64_t k2;
                 uint64_t v2;
 
-                if (get_varint(&q, qe, &k2) != 0 || (k2 & 7u) != 0 ||
-                    get_varint(&q, qe, &v2) != 0) {
+                if (bench_pb_varint(&q, qe, &k2) != 0 || (k2 & 7u) != 0 ||
+                    bench_pb_varint(&q, qe, &v2) != 0) {
                     return 0;
                 }
                 if ((k2 >> 3) == 3) {
@@ -464,7 +413,7 @@ static int start_put(struct ctx *x, struct slot *s, size_t ch)
     deadline = p_gpr_time_add(
         p_gpr_now(GPR_CLOCK_MONOTONIC),
         p_gpr_time_from_millis((int64_t)x->o->timeout_ms, GPR_TIMESPAN));
-    s->t_start = now_ns();
+    s->t_start = bench_mono_ns();
     s->call =
         p_grpc_channel_create_call(x->ch[ch], NULL, GRPC_PROPAGATE_DEFAULTS,
                                    x->cq, x->method, NULL, deadline, NULL);
@@ -501,7 +450,7 @@ static int measured(const struct ctx *x, uint64_t now, uint64_t seq)
 /* A call completed: record it and release it. */
 static void finish(struct ctx *x, struct slot *s, int success)
 {
-    uint64_t now = now_ns();
+    uint64_t now = bench_mono_ns();
     uint64_t rev = 0;
     int ok = success && s->status == GRPC_STATUS_OK && s->recv != NULL;
 
@@ -581,14 +530,14 @@ static void run(struct ctx *x)
 
     if (!o->load) {
         for (unsigned i = 0; i < o->warmup + o->n; i++) {
-            if (now_ns() >= x->deadline) {
+            if (bench_mono_ns() >= x->deadline) {
                 x->truncated = 1;
                 break;
             }
             if (start_put(x, &x->slots[0], 0) != 0) {
                 break;
             }
-            while (x->slots[0].busy && now_ns() < x->deadline) {
+            while (x->slots[0].busy && bench_mono_ns() < x->deadline) {
                 (void)poll_one(x);
             }
             if (o->idle_ms > 0 && i + 1 < o->warmup + o->n) {
@@ -606,14 +555,14 @@ static void run(struct ctx *x)
                 break;
             }
         }
-        while (now_ns() < x->w1 && !x->truncated) {
-            if (now_ns() >= x->deadline) {
+        while (bench_mono_ns() < x->w1 && !x->truncated) {
+            if (bench_mono_ns() >= x->deadline) {
                 x->truncated = 1;
                 break;
             }
             if (poll_one(x)) {
                 for (unsigned i = 0; i < x->n_slots; i++) {
-                    if (!x->slots[i].busy && now_ns() < x->w1 &&
+                    if (!x->slots[i].busy && bench_mono_ns() < x->w1 &&
                         start_put(x, &x->slots[i], i % x->n_ch) != 0) {
                         x->truncated = 1;
                         break;
@@ -622,29 +571,10 @@ static void run(struct ctx *x)
             }
         }
     }
-    drain_until = now_ns() + 10000000000u;
-    while (any_busy(x) && now_ns() < drain_until) {
+    drain_until = bench_mono_ns() + 10000000000u;
+    while (any_busy(x) && bench_mono_ns() < drain_until) {
         (void)poll_one(x);
     }
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t p = *(const uint64_t *)a;
-    uint64_t q = *(const uint64_t *)b;
-
-    return p < q ? -1 : p > q ? 1 : 0;
-}
-
-static double pct_ms(const uint64_t *v, size_t n, unsigned pct)
-{
-    uint64_t rank;
-
-    if (n == 0) {
-        return 0.0;
-    }
-    rank = ((uint64_t)n * pct + 99u) / 100u;
-    return (double)v[(rank == 0 ? 1 : rank) - 1] / 1e6;
 }
 
 static void report(struct ctx *x, uint64_t end)
@@ -661,7 +591,8 @@ static void report(struct ctx *x, uint64_t end)
         printf("etcd_grpc %s via %s: ok %" PRIu64 " failed %" PRIu64
                "; p50 %.3f p99 %.3f max %.3f ms; %.1f puts/s\n",
                o->load ? "load" : "seq", o->endpoints, x->n_ok, x->n_fail,
-               pct_ms(x->lat, x->n_lat, 50), pct_ms(x->lat, x->n_lat, 99),
+               bench_pct_ms_u64(x->lat, x->n_lat, 50),
+               bench_pct_ms_u64(x->lat, x->n_lat, 99),
                x->n_lat ? (double)x->lat[x->n_lat - 1] / 1e6 : 0.0,
                secs > 0 ? (double)x->n_ok / secs : 0.0);
         return;
@@ -677,8 +608,10 @@ static void report(struct ctx *x, uint64_t end)
         ",\"max_ms\":%.3f,\"mean_ms\":%.3f,\"seconds\":%.3f"
         ",\"throughput_ops_s\":%.1f,\"first_revision\":%" PRIu64
         ",\"last_revision\":%" PRIu64 ",\"errors\":{",
-        x->n_lat ? (double)x->lat[0] / 1e6 : 0.0, pct_ms(x->lat, x->n_lat, 50),
-        pct_ms(x->lat, x->n_lat, 90), pct_ms(x->lat, x->n_lat, 99),
+        x->n_lat ? (double)x->lat[0] / 1e6 : 0.0,
+        bench_pct_ms_u64(x->lat, x->n_lat, 50),
+        bench_pct_ms_u64(x->lat, x->n_lat, 90),
+        bench_pct_ms_u64(x->lat, x->n_lat, 99),
         x->n_lat ? (double)x->lat[x->n_lat - 1] / 1e6 : 0.0,
         x->n_lat ? sum / (double)x->n_lat / 1e6 : 0.0, secs,
         secs > 0 ? (double)x->n_ok / secs : 0.0, x->first_rev, x->last_rev);
@@ -739,13 +672,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "etcd_grpc: setup failed\n");
         return EXIT_USAGE;
     }
-    x.t0 = now_ns();
+    x.t0 = bench_mono_ns();
     x.deadline = x.t0 + (uint64_t)o.max_seconds * 1000000000u;
     x.w0 = x.t0 + (uint64_t)o.warmup_seconds * 1000000000u;
     x.w1 = x.w0 + (uint64_t)o.seconds * 1000000000u;
     run(&x);
-    end = now_ns();
-    qsort(x.lat, x.n_lat, sizeof x.lat[0], cmp_u64);
+    end = bench_mono_ns();
+    bench_sort_u64(x.lat, x.n_lat);
     report(&x, end);
     fflush(stdout);
     code = x.n_fail > 0 || x.truncated || x.n_ok == 0 ? EXIT_FAILED : 0;

@@ -78,42 +78,35 @@
 #include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/lib/bfan.h"
+#include "bench/lib/bopt.h"
+#include "bench/lib/bpb.h"
+#include "bench/lib/breport.h"
+#include "bench/lib/bstat.h"
 #include "client/flip.h"
 #include "client/wire.h"
 #include "lib/buf.h"
 
-#define N_MAX            200000u
-#define FLIPS_MAX        100000u
-#define GAP_MAX_MS       60000u
-#define TIMEOUT_MAX      600000u
-#define MAX_SECONDS      86400u
-#define WARMUP_MAX       100u
-#define ERRORS_MAX       1000u
-#define WINDOW_MAX       100000u
 #define EP_MAX           16
-#define PIDS_MAX         16
 #define FRAME_LIMIT      (1024u * 1024u) /* protocol default frame limit */
 #define FRAME_BUF_MIN    256u /* initial frame buffer of a subscriber */
-#define SAMPLES_MAX      (64u * 1024u * 1024u)
 #define EVENTS_MAX       1024
-#define FD_SPARE         64 /* writer, epoll, /proc reads, stdio */
 #define READS_PER_WAKE   16
 #define STATUS_SLOTS     32
 #define EXIT_FAILED      1
 #define EXIT_USAGE       2
-#define CLIENT_NAME      "fanout"
+#define PROG             "fanout"
+#define CLIENT_NAME      PROG
 #define FRAME_HEADER_LEN 4u /* u32 big-endian payload length */
 #define PREFIX_MAX       257u
 #define MSG_MAX          256
@@ -205,13 +198,6 @@ struct flip_rec
     uint32_t missing;
 };
 
-struct rss
-{
-    long pid;
-    long rss_kb; /* -1 when unreadable */
-    long hwm_kb;
-};
-
 struct ctx
 {
     const struct opts *o;
@@ -270,8 +256,7 @@ struct ctx
     uint32_t n_ioerr;
     uint32_t n_badframe;
     unsigned err_status[STATUS_SLOTS + 1]; /* error frames by status */
-    unsigned shown;                        /* lines printed on stderr */
-    char first_err[MSG_MAX];
+    struct bench_problems pr;
 };
 
 static const char usage_text[] =
@@ -307,81 +292,20 @@ static const char usage_text[] =
 
 static int usage_error(const char *what, const char *arg)
 {
-    fprintf(stderr, "fanout: %s%s%s\n%s", what, arg ? ": " : "", arg ? arg : "",
-            usage_text);
+    bench_usage_error(PROG, usage_text, what, arg);
     return EXIT_USAGE;
-}
-
-static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
-{
-    char *end = NULL;
-    unsigned long long v;
-
-    if (s == NULL || *s < '0' || *s > '9') {
-        return -1;
-    }
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-        return -1;
-    }
-    *out = (unsigned)v;
-    return 0;
-}
-
-/* One "--name VALUE" numeric option. 1 if it matched, -1 on a bad value. */
-static int num_opt(int argc,
-                   char **argv,
-                   int *i,
-                   const char *name,
-                   unsigned min,
-                   unsigned max,
-                   unsigned *out)
-{
-    if (strcmp(argv[*i], name) != 0) {
-        return 0;
-    }
-    if (*i + 1 >= argc || parse_uint(argv[*i + 1], min, max, out) != 0) {
-        fprintf(stderr, "fanout: %s wants an integer in %u..%u\n", name, min,
-                max);
-        return -1;
-    }
-    (*i)++;
-    return 1;
-}
-
-/* One "--name TEXT" option. 1 if it matched, -1 when the value is missing. */
-static int str_opt(int argc,
-                   char **argv,
-                   int *i,
-                   const char *name,
-                   const char **out)
-{
-    if (strcmp(argv[*i], name) != 0) {
-        return 0;
-    }
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "fanout: missing value after %s\n", name);
-        return -1;
-    }
-    *out = argv[++(*i)];
-    return 1;
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-    memset(o, 0, sizeof *o);
-    o->prefix = "bench.fan.";
-    o->key = "bench.fan.k";
-    o->n = 1000;
-    o->flips = 50;
-    o->gap_ms = 20;
-    o->warmup = 1;
-    o->timeout_ms = 5000;
-    o->attach_seconds = 60;
-    o->window = 32;
-    o->max_seconds = 120;
-    o->errors = 5;
+    static const struct bench_stropt strs[] = {
+        BENCH_FAN_STROPTS(struct opts),
+    };
+    static const struct bench_numopt nums[] = {
+        BENCH_FAN_NUMOPTS(struct opts),
+    };
+
+    *o = (struct opts){ BENCH_FAN_DEFAULTS };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int r;
@@ -398,52 +322,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->user_ts = 1;
             continue;
         }
-        r = str_opt(argc, argv, &i, "--endpoints", &o->endpoints);
+        r = bench_stropt(PROG, argc, argv, &i, strs,
+                         sizeof strs / sizeof strs[0], o);
         if (r == 0) {
-            r = str_opt(argc, argv, &i, "--prefix", &o->prefix);
-        }
-        if (r == 0) {
-            r = str_opt(argc, argv, &i, "--key", &o->key);
-        }
-        if (r == 0) {
-            r = str_opt(argc, argv, &i, "--rss-pids", &o->rss_pids);
-        }
-        if (r == 0) {
-            r = str_opt(argc, argv, &i, "--source", &o->source);
-        }
-        if (r == 0) {
-            r = num_opt(argc, argv, &i, "--n", 1, N_MAX, &o->n);
-        }
-        if (r == 0) {
-            r = num_opt(argc, argv, &i, "--flips", 1, FLIPS_MAX, &o->flips);
-        }
-        if (r == 0) {
-            r = num_opt(argc, argv, &i, "--gap-ms", 0, GAP_MAX_MS, &o->gap_ms);
-        }
-        if (r == 0) {
-            r = num_opt(argc, argv, &i, "--gap-jitter-ms", 0, GAP_MAX_MS,
-                        &o->jitter_ms);
-        }
-        if (r == 0) {
-            r = num_opt(argc, argv, &i, "--warmup", 0, WARMUP_MAX, &o->warmup);
-        }
-        if (r == 0) {
-            r = num_opt(argc, argv, &i, "--timeout", 1, TIMEOUT_MAX,
-                        &o->timeout_ms);
-        }
-        if (r == 0) {
-            r = num_opt(argc, argv, &i, "--attach-seconds", 1, MAX_SECONDS,
-                        &o->attach_seconds);
-        }
-        if (r == 0) {
-            r = num_opt(argc, argv, &i, "--window", 1, WINDOW_MAX, &o->window);
-        }
-        if (r == 0) {
-            r = num_opt(argc, argv, &i, "--max-seconds", 1, MAX_SECONDS,
-                        &o->max_seconds);
-        }
-        if (r == 0) {
-            r = num_opt(argc, argv, &i, "--errors", 0, ERRORS_MAX, &o->errors);
+            r = bench_numopt(PROG, argc, argv, &i, nums,
+                             sizeof nums / sizeof nums[0], o);
         }
         if (r < 0) {
             return EXIT_USAGE;
@@ -460,74 +343,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
         return usage_error("--key must be non-empty and start with --prefix",
                            o->key);
     }
-    if ((uint64_t)o->n * o->flips > SAMPLES_MAX) {
+    if ((uint64_t)o->n * o->flips > BENCH_FAN_SAMPLES_MAX) {
         return usage_error("--n x --flips is too large", NULL);
     }
     return 0;
-}
-
-/* ---- clocks and numbers -------------------------------------------------- */
-
-static uint64_t clock_ns(clockid_t id)
-{
-    struct timespec ts;
-
-    clock_gettime(id, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t mono_ns(void)
-{
-    return clock_ns(CLOCK_MONOTONIC);
-}
-
-static uint64_t real_ns(void)
-{
-    return clock_ns(CLOCK_REALTIME);
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a;
-    int64_t y = *(const int64_t *)b;
-
-    return x < y ? -1 : x > y ? 1 : 0;
-}
-
-/* Nearest-rank percentile of a sorted array, in ms. */
-static double pct_ms(const int64_t *v, size_t n, unsigned pct)
-{
-    uint64_t rank;
-
-    if (n == 0) {
-        return 0.0;
-    }
-    rank = ((uint64_t)n * pct + 99u) / 100u;
-    if (rank == 0) {
-        rank = 1;
-    }
-    return (double)v[rank - 1] / 1e6;
-}
-
-struct dist
-{
-    size_t n;
-    double p50;
-    double p99;
-    double max;
-};
-
-/* Sorts v in place and summarises it. */
-static struct dist summarise(int64_t *v, size_t n)
-{
-    struct dist d;
-
-    qsort(v, n, sizeof v[0], cmp_i64);
-    d.n = n;
-    d.p50 = pct_ms(v, n, 50);
-    d.p99 = pct_ms(v, n, 99);
-    d.max = n > 0 ? (double)v[n - 1] / 1e6 : 0.0;
-    return d;
 }
 
 static const char *status_name(unsigned status)
@@ -538,58 +357,7 @@ static const char *status_name(unsigned status)
     return ev != NULL ? ev->name : "unknown status";
 }
 
-/* ---- problems ------------------------------------------------------------ */
-
-static void problem(struct ctx *x, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Keeps the first problem and prints the first --errors ones on stderr. */
-static void problem(struct ctx *x, const char *fmt, ...)
-{
-    char msg[MSG_MAX];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (x->first_err[0] == '\0') {
-        snprintf(x->first_err, sizeof x->first_err, "%s", msg);
-    }
-    if (x->shown < x->o->errors) {
-        x->shown++;
-        fprintf(stderr, "fanout: %s\n", msg);
-    }
-}
-
 /* ---- setup --------------------------------------------------------------- */
-
-static int raise_fd_limit(unsigned n)
-{
-    struct rlimit rl;
-    rlim_t need = (rlim_t)n + FD_SPARE;
-
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-        fprintf(stderr, "fanout: getrlimit: %s\n", strerror(errno));
-        return -1;
-    }
-    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
-        fprintf(stderr,
-                "fanout: --n %u needs %llu descriptors but the hard limit "
-                "(ulimit -Hn) is %llu; lower --n or raise the limit\n",
-                n, (unsigned long long)need, (unsigned long long)rl.rlim_max);
-        return -1;
-    }
-    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need) {
-        return 0;
-    }
-    rl.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-        fprintf(stderr, "fanout: setrlimit(RLIMIT_NOFILE, %llu): %s\n",
-                (unsigned long long)rl.rlim_max, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
 
 static int parse_endpoints(struct ctx *x, const char *csv)
 {
@@ -742,22 +510,6 @@ struct pb_field
     const uint8_t *p; /* LEN field: its bytes */
 };
 
-static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
-{
-    uint64_t v = 0;
-
-    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
-        uint8_t b = *(*p)++;
-
-        v |= (uint64_t)(b & 0x7fu) << shift;
-        if ((b & 0x80u) == 0) {
-            *out = v;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 /* The next field of a message: 1 with *f filled, 0 at the end, -1 when the
  * bytes are malformed (groups are malformed too: flip.proto has none). */
 static int pb_next(const uint8_t **p, const uint8_t *end, struct pb_field *f)
@@ -767,7 +519,7 @@ static int pb_next(const uint8_t **p, const uint8_t *end, struct pb_field *f)
     if (*p >= end) {
         return 0;
     }
-    if (get_varint(p, end, &key) != 0 || (key >> 3) == 0 ||
+    if (bench_pb_varint(p, end, &key) != 0 || (key >> 3) == 0 ||
         (key >> 3) > 0x1fffffffu) {
         return -1;
     }
@@ -777,7 +529,7 @@ static int pb_next(const uint8_t **p, const uint8_t *end, struct pb_field *f)
     f->v = 0;
     switch (f->wt) {
     case 0:
-        return get_varint(p, end, &f->v) == 0 ? 1 : -1;
+        return bench_pb_varint(p, end, &f->v) == 0 ? 1 : -1;
     case 1:
         if (end - *p < 8) {
             return -1;
@@ -785,7 +537,8 @@ static int pb_next(const uint8_t **p, const uint8_t *end, struct pb_field *f)
         *p += 8;
         return 1;
     case 2:
-        if (get_varint(p, end, &f->v) != 0 || f->v > (uint64_t)(end - *p)) {
+        if (bench_pb_varint(p, end, &f->v) != 0 ||
+            f->v > (uint64_t)(end - *p)) {
             return -1;
         }
         f->p = *p;
@@ -909,7 +662,7 @@ static void verify_frame(struct ctx *x,
     }
     if (bad != NULL) {
         x->n_verify_bad++;
-        problem(x, "subscriber 0: frame check failed: %s", bad);
+        bench_problem(&x->pr, "subscriber 0: frame check failed: %s", bad);
     }
     if (r != NULL) {
         flip__response__free_unpacked(r, NULL);
@@ -945,8 +698,8 @@ static void sub_fail(struct ctx *x, uint32_t i, const char *what)
 {
     struct sub *s = &x->subs[i];
 
-    problem(x, "subscriber %u (%s, %s): %s", i, x->ep[s->ep].name,
-            s->phase == SUB_LIVE ? "live" : "attaching", what);
+    bench_problem(&x->pr, "subscriber %u (%s, %s): %s", i, x->ep[s->ep].name,
+                  s->phase == SUB_LIVE ? "live" : "attaching", what);
     sub_close(x, i);
 }
 
@@ -960,14 +713,15 @@ static int sub_start(struct ctx *x, uint32_t i)
 
     fd = socket(e->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        problem(x, "subscriber %u: socket: %s", i, strerror(errno));
+        bench_problem(&x->pr, "subscriber %u: socket: %s", i, strerror(errno));
         s->phase = SUB_DEAD;
         x->n_attach_failed++;
         return -1;
     }
     if (!x->o->user_ts &&
         setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) != 0) {
-        problem(x, "subscriber %u: SO_TIMESTAMPNS: %s", i, strerror(errno));
+        bench_problem(&x->pr, "subscriber %u: SO_TIMESTAMPNS: %s", i,
+                      strerror(errno));
     }
     if (x->src_len > 0) {
         if (e->family == AF_INET) {
@@ -975,8 +729,8 @@ static int sub_start(struct ctx *x, uint32_t i)
                              sizeof one);
         }
         if (bind(fd, (const struct sockaddr *)&x->src, x->src_len) != 0) {
-            problem(x, "subscriber %u: bind to --source %s: %s", i,
-                    x->o->source, strerror(errno));
+            bench_problem(&x->pr, "subscriber %u: bind to --source %s: %s", i,
+                          x->o->source, strerror(errno));
             close(fd);
             s->phase = SUB_DEAD;
             x->n_attach_failed++;
@@ -1081,8 +835,9 @@ static void on_change(struct ctx *x,
     x->n_changes++;
     if (rev <= s->last_rev) {
         x->n_dup++;
-        problem(x, "subscriber %u: CHANGE at %" PRIu64 " after %" PRIu64, i,
-                rev, s->last_rev);
+        bench_problem(&x->pr,
+                      "subscriber %u: CHANGE at %" PRIu64 " after %" PRIu64, i,
+                      rev, s->last_rev);
         return;
     }
     s->last_rev = rev;
@@ -1091,8 +846,9 @@ static void on_change(struct ctx *x,
             x->n_late++;
         } else {
             x->n_unexpected++;
-            problem(x, "subscriber %u: CHANGE at unexpected revision %" PRIu64,
-                    i, rev);
+            bench_problem(
+                &x->pr, "subscriber %u: CHANGE at unexpected revision %" PRIu64,
+                i, rev);
         }
         return;
     }
@@ -1168,8 +924,8 @@ static int on_frame(struct ctx *x,
     case EV_SNAPSHOT_BEGIN:
         if (s->phase == SUB_LIVE || v.ev_resync) {
             x->n_resync++;
-            problem(x, "subscriber %u: %s snapshot at %" PRIu64, i,
-                    v.ev_resync ? "resync" : "second", v.ev_rev);
+            bench_problem(&x->pr, "subscriber %u: %s snapshot at %" PRIu64, i,
+                          v.ev_resync ? "resync" : "second", v.ev_rev);
         }
         break;
     case EV_SNAPSHOT_END:
@@ -1196,21 +952,6 @@ static int on_frame(struct ctx *x,
         break;
     default:
         break;
-    }
-    return 0;
-}
-
-/* The receive stamp of the last segment a recvmsg returned, 0 if none. */
-static uint64_t msg_stamp(struct msghdr *m)
-{
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c != NULL;
-         c = CMSG_NXTHDR(m, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
-            struct timespec ts;
-
-            memcpy(&ts, CMSG_DATA(c), sizeof ts);
-            return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-        }
     }
     return 0;
 }
@@ -1319,7 +1060,8 @@ static void sub_readable(struct ctx *x, uint32_t i)
         /* A whole frame. */
         s->partial_len = 0;
         (void)on_frame(x, i, s->partial + FRAME_HEADER_LEN, len,
-                       x->o->user_ts ? 0 : msg_stamp(&m), real_ns(), mono_ns());
+                       x->o->user_ts ? 0 : bench_msg_stamp_ns(&m),
+                       bench_real_ns(), bench_mono_ns());
         return;
     }
 }
@@ -1366,7 +1108,7 @@ static int run_loop(struct ctx *x, enum until u, uint64_t end)
         if (u != UNTIL_TIME && done(x, u)) {
             return 0;
         }
-        now = mono_ns();
+        now = bench_mono_ns();
         if (now >= end) {
             if (end == x->deadline && u != UNTIL_TIME) {
                 x->truncated = 1;
@@ -1417,8 +1159,8 @@ static void endpoint_roles(struct ctx *x, struct flip_client *c, int check)
             snprintf(x->ep[k].role, sizeof x->ep[k].role, "%s", role);
         } else if (strcmp(role, x->ep[k].role) != 0) {
             x->roles_changed = 1;
-            problem(x, "%s was %s at the start and is %s at the end",
-                    x->ep[k].name, x->ep[k].role, role);
+            bench_problem(&x->pr, "%s was %s at the start and is %s at the end",
+                          x->ep[k].name, x->ep[k].role, role);
         }
         flip_node_status_clear(&st);
     }
@@ -1433,7 +1175,7 @@ static void do_flip(struct ctx *x,
     struct flip_value v;
     uint64_t t_send_mono;
     uint64_t rev = 0;
-    uint64_t now = mono_ns();
+    uint64_t now = bench_mono_ns();
     uint64_t left_ms = now < x->deadline ? (x->deadline - now) / 1000000u : 1;
     int rv;
 
@@ -1444,16 +1186,16 @@ static void do_flip(struct ctx *x,
     flip_client_set_timeout(c, left_ms < x->o->timeout_ms
                                    ? (unsigned)(left_ms ? left_ms : 1)
                                    : x->o->timeout_ms);
-    x->t_send_rt = real_ns();
-    t_send_mono = mono_ns();
+    x->t_send_rt = bench_real_ns();
+    t_send_mono = bench_mono_ns();
     rv = flip_set(c, x->o->key, &v, NULL, &rev);
-    x->t_ack_mono = mono_ns();
-    x->t_ack_rt = real_ns();
+    x->t_ack_mono = bench_mono_ns();
+    x->t_ack_rt = bench_real_ns();
     rec->rv = rv;
     rec->ack_ns = (int64_t)(x->t_ack_mono - t_send_mono);
     if (rv != FLIP_OK) {
-        problem(x, "flip_set %s = %" PRId64 ": %s: %s", x->o->key, value,
-                flip_strerror(rv), flip_client_errmsg(c));
+        bench_problem(&x->pr, "flip_set %s = %" PRId64 ": %s: %s", x->o->key,
+                      value, flip_strerror(rv), flip_client_errmsg(c));
         return;
     }
     rec->rev = rev;
@@ -1480,49 +1222,6 @@ static void do_flip(struct ctx *x,
     memcpy(rec->ep_last_ack_ns, x->cur_ep_last, sizeof rec->ep_last_ack_ns);
 }
 
-/* ---- RSS ----------------------------------------------------------------- */
-
-static long status_kb(const char *text, const char *field)
-{
-    const char *p = strstr(text, field);
-
-    return p != NULL ? strtol(p + strlen(field), NULL, 10) : -1;
-}
-
-static size_t read_rss(const char *csv, struct rss *out)
-{
-    size_t n = 0;
-    const char *p = csv;
-
-    while (p != NULL && *p != '\0' && n < PIDS_MAX) {
-        char path[64];
-        char text[4096];
-        char *end = NULL;
-        long pid = strtol(p, &end, 10);
-        FILE *f;
-        size_t got;
-
-        if (end == p || pid <= 0) {
-            break;
-        }
-        out[n].pid = pid;
-        out[n].rss_kb = -1;
-        out[n].hwm_kb = -1;
-        snprintf(path, sizeof path, "/proc/%ld/status", pid);
-        f = fopen(path, "r");
-        if (f != NULL) {
-            got = fread(text, 1, sizeof text - 1, f);
-            text[got] = '\0';
-            fclose(f);
-            out[n].rss_kb = status_kb(text, "VmRSS:");
-            out[n].hwm_kb = status_kb(text, "VmHWM:");
-        }
-        n++;
-        p = *end == ',' ? end + 1 : NULL;
-    }
-    return n;
-}
-
 /* ---- report -------------------------------------------------------------- */
 
 struct summary
@@ -1530,13 +1229,13 @@ struct summary
     size_t n_ok; /* flips acked */
     uint64_t missing;
     uint32_t failed; /* flips not acked */
-    struct dist ack;
-    struct dist last_ack;
-    struct dist last_send;
-    struct dist seen_ack;
-    struct dist sub_send;
-    struct dist sub_ack;
-    struct dist ep_last_ack[EP_MAX];
+    struct bench_dist ack;
+    struct bench_dist last_ack;
+    struct bench_dist last_send;
+    struct bench_dist seen_ack;
+    struct bench_dist sub_send;
+    struct bench_dist sub_ack;
+    struct bench_dist ep_last_ack[EP_MAX];
 };
 
 static int summarise_run(struct ctx *x,
@@ -1559,7 +1258,7 @@ static int summarise_run(struct ctx *x,
                 tmp[k++] = recs[r].field;                              \
             }                                                          \
         }                                                              \
-        (dst) = summarise(tmp, k);                                     \
+        (dst) = bench_summarise(tmp, k);                               \
     } while (0)
     DIST_OF(ack_ns, sm->ack);
     DIST_OF(last_ack_ns, sm->last_ack);
@@ -1578,8 +1277,8 @@ static int summarise_run(struct ctx *x,
         }
     }
     free(tmp);
-    sm->sub_send = summarise(x->s_send, x->n_samples);
-    sm->sub_ack = summarise(x->s_ack, x->n_samples);
+    sm->sub_send = bench_summarise(x->s_send, x->n_samples);
+    sm->sub_ack = bench_summarise(x->s_ack, x->n_samples);
     return 0;
 }
 
@@ -1595,22 +1294,6 @@ static void put_json_str(const char *s)
     flip_text_free(q);
 }
 
-static void json_dist(const char *name, const struct dist *d, int comma)
-{
-    printf("%s\"%s\":{\"n\":%zu,\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f}",
-           comma ? "," : "", name, d->n, d->p50, d->p99, d->max);
-}
-
-static void json_rss(const char *name, const struct rss *r, size_t n)
-{
-    printf(",\"%s\":[", name);
-    for (size_t k = 0; k < n; k++) {
-        printf("%s{\"pid\":%ld,\"rss_kb\":%ld,\"hwm_kb\":%ld}", k ? "," : "",
-               r[k].pid, r[k].rss_kb, r[k].hwm_kb);
-    }
-    printf("]");
-}
-
 static double ms_or_none(int64_t ns)
 {
     return ns == INT64_MIN ? -1.0 : (double)ns / 1e6;
@@ -1620,8 +1303,8 @@ static void print_json(const struct ctx *x,
                        const struct flip_rec *recs,
                        size_t n_recs,
                        const struct summary *sm,
-                       const struct rss *r0,
-                       const struct rss *r1,
+                       const struct bench_rss *r0,
+                       const struct bench_rss *r1,
                        size_t n_rss)
 {
     int first = 1;
@@ -1637,7 +1320,7 @@ static void print_json(const struct ctx *x,
         put_json_str(x->ep[e].role);
         printf(",\"subscribers\":%u,\"attached\":%u", x->ep[e].n_subs,
                x->ep[e].n_attached);
-        json_dist("last_after_ack_ms", &sm->ep_last_ack[e], 1);
+        bench_json_dist("last_after_ack_ms", &sm->ep_last_ack[e], 1);
         printf("}");
     }
     printf("],\"key\":");
@@ -1650,12 +1333,12 @@ static void print_json(const struct ctx *x,
         x->roles_changed ? "true" : "false");
     printf(",\"flips_ok\":%zu,\"flips_failed\":%u,\"missing\":%" PRIu64,
            sm->n_ok, sm->failed, sm->missing);
-    json_dist("ack_ms", &sm->ack, 1);
-    json_dist("last_after_ack_ms", &sm->last_ack, 1);
-    json_dist("last_after_send_ms", &sm->last_send, 1);
-    json_dist("seen_last_after_ack_ms", &sm->seen_ack, 1);
-    json_dist("sub_after_send_ms", &sm->sub_send, 1);
-    json_dist("sub_after_ack_ms", &sm->sub_ack, 1);
+    bench_json_dist("ack_ms", &sm->ack, 1);
+    bench_json_dist("last_after_ack_ms", &sm->last_ack, 1);
+    bench_json_dist("last_after_send_ms", &sm->last_send, 1);
+    bench_json_dist("seen_last_after_ack_ms", &sm->seen_ack, 1);
+    bench_json_dist("sub_after_send_ms", &sm->sub_send, 1);
+    bench_json_dist("sub_after_ack_ms", &sm->sub_ack, 1);
     printf(
         ",\"disconnects\":%u,\"eof\":%u,\"io_errors\":%u,\"bad_frames\":%u"
         ",\"late\":%" PRIu64 ",\"duplicates\":%" PRIu64
@@ -1676,13 +1359,13 @@ static void print_json(const struct ctx *x,
         }
     }
     printf("},\"first_problem\":");
-    if (x->first_err[0] != '\0') {
-        put_json_str(x->first_err);
+    if (x->pr.first[0] != '\0') {
+        put_json_str(x->pr.first);
     } else {
         fputs("null", stdout);
     }
-    json_rss("rss_attached", r0, n_rss);
-    json_rss("rss_after", r1, n_rss);
+    bench_json_rss("rss_attached", r0, n_rss);
+    bench_json_rss("rss_after", r1, n_rss);
     printf(",\"per_flip\":[");
     for (size_t k = 0; k < n_recs; k++) {
         const struct flip_rec *f = &recs[k];
@@ -1700,13 +1383,13 @@ static void print_json(const struct ctx *x,
     printf("]}\n");
 }
 
-static void text_dist(const char *name, const struct dist *d)
+static void text_dist(const char *name, const struct bench_dist *d)
 {
     printf("  %-38s p50 %8.3f  p99 %8.3f  max %8.3f ms  (n %zu)\n", name,
            d->p50, d->p99, d->max, d->n);
 }
 
-static void text_rss(const char *when, const struct rss *r, size_t n)
+static void text_rss(const char *when, const struct bench_rss *r, size_t n)
 {
     if (n == 0) {
         return;
@@ -1723,8 +1406,8 @@ static void print_text(const struct ctx *x,
                        const struct flip_rec *recs,
                        size_t n_recs,
                        const struct summary *sm,
-                       const struct rss *r0,
-                       const struct rss *r1,
+                       const struct bench_rss *r0,
+                       const struct bench_rss *r1,
                        size_t n_rss)
 {
     printf(
@@ -1795,25 +1478,10 @@ static void print_text(const struct ctx *x,
            "; deliveries timed by kernel stamp %" PRIu64
            ", by read time %" PRIu64 "\n",
            x->n_frames, x->n_heartbeats, x->n_kts_ok, x->n_kts_bad);
-    if (x->first_err[0] != '\0') {
-        printf("  first problem: %s\n", x->first_err);
+    if (x->pr.first[0] != '\0') {
+        printf("  first problem: %s\n", x->pr.first);
     }
     text_rss("after flips", r1, n_rss);
-}
-
-/* The pause before the next flip: --gap-ms plus 0..--gap-jitter-ms. */
-static uint64_t gap_ns(const struct opts *o, uint64_t *rng)
-{
-    uint64_t ns = (uint64_t)o->gap_ms * 1000000u;
-
-    if (o->jitter_ms > 0) {
-        /* xorshift64: the phase only needs to wander, not be secure. */
-        *rng ^= *rng << 13;
-        *rng ^= *rng >> 7;
-        *rng ^= *rng << 17;
-        ns += *rng % ((uint64_t)o->jitter_ms * 1000000u + 1u);
-    }
-    return ns;
 }
 
 /* ---- main ---------------------------------------------------------------- */
@@ -1824,8 +1492,11 @@ static int setup(struct ctx *x, const struct opts *o)
     x->o = o;
     x->n = o->n;
     x->epfd = -1;
-    x->deadline = mono_ns() + (uint64_t)o->max_seconds * 1000000000u;
-    if (raise_fd_limit(o->n) != 0 || parse_endpoints(x, o->endpoints) != 0) {
+    x->pr.prog = PROG;
+    x->pr.limit = o->errors;
+    x->deadline = bench_mono_ns() + (uint64_t)o->max_seconds * 1000000000u;
+    if (bench_raise_nofile(PROG, o->n) != 0 ||
+        parse_endpoints(x, o->endpoints) != 0) {
         return -1;
     }
     if (o->source != NULL && parse_source(x, o->source) != 0) {
@@ -1888,12 +1559,12 @@ int main(int argc, char **argv)
     struct flip_client *c = NULL;
     struct flip_rec *recs = NULL;
     struct summary sm;
-    struct rss r0[PIDS_MAX];
-    struct rss r1[PIDS_MAX];
+    struct bench_rss r0[BENCH_PIDS_MAX];
+    struct bench_rss r1[BENCH_PIDS_MAX];
     size_t n_rss = 0;
     size_t n_recs = 0;
     uint64_t t0;
-    uint64_t rng = real_ns() | 1u;
+    uint64_t rng = bench_real_ns() | 1u;
     int code = EXIT_USAGE;
     int rv;
 
@@ -1919,23 +1590,23 @@ int main(int argc, char **argv)
     endpoint_roles(&x, c, 0);
 
     /* Attach. */
-    t0 = mono_ns();
+    t0 = bench_mono_ns();
     (void)run_loop(&x, UNTIL_ATTACHED,
                    t0 + (uint64_t)o.attach_seconds * 1000000000u);
-    x.attach_ns = mono_ns() - t0;
+    x.attach_ns = bench_mono_ns() - t0;
     if (x.n_attached < x.n) {
         fprintf(stderr,
                 "fanout: only %u of %u subscribers attached within %u s "
                 "(%u failed, %u still setting up)%s%s\n",
                 x.n_attached, x.n, o.attach_seconds, x.n_attach_failed,
-                x.inflight, x.first_err[0] ? "; first problem: " : "",
-                x.first_err);
+                x.inflight, x.pr.first[0] ? "; first problem: " : "",
+                x.pr.first);
         for (size_t e = 0; e < x.n_ep; e++) {
             fprintf(stderr, "fanout:   %s: %u of %u attached\n", x.ep[e].name,
                     x.ep[e].n_attached, x.ep[e].n_subs);
         }
         if (o.rss_pids != NULL) {
-            n_rss = read_rss(o.rss_pids, r0);
+            n_rss = bench_read_rss(o.rss_pids, r0);
             for (size_t k = 0; k < n_rss; k++) {
                 fprintf(stderr, "fanout:   pid %ld VmRSS %ld kB\n", r0[k].pid,
                         r0[k].rss_kb);
@@ -1944,31 +1615,35 @@ int main(int argc, char **argv)
         goto out;
     }
     if (o.rss_pids != NULL) {
-        n_rss = read_rss(o.rss_pids, r0);
+        n_rss = bench_read_rss(o.rss_pids, r0);
     }
 
     /* Warmup: connects the writer, finds the leader, creates the key. */
-    for (unsigned w = 0; w < o.warmup && mono_ns() < x.deadline; w++) {
+    for (unsigned w = 0; w < o.warmup && bench_mono_ns() < x.deadline; w++) {
         struct flip_rec wr;
 
         do_flip(&x, c, 0, &wr);
-        (void)run_loop(&x, UNTIL_TIME, mono_ns() + gap_ns(&o, &rng));
+        (void)run_loop(
+            &x, UNTIL_TIME,
+            bench_mono_ns() + bench_gap_ns(o.gap_ms, o.jitter_ms, &rng));
     }
     x.n_samples = 0;
     x.recording = 1;
     for (unsigned f = 0; f < o.flips; f++) {
-        if (mono_ns() >= x.deadline) {
+        if (bench_mono_ns() >= x.deadline) {
             x.truncated = 1;
             break;
         }
         do_flip(&x, c, (int64_t)f + 1, &recs[n_recs++]);
         if (f + 1 < o.flips) {
-            (void)run_loop(&x, UNTIL_TIME, mono_ns() + gap_ns(&o, &rng));
+            (void)run_loop(
+                &x, UNTIL_TIME,
+                bench_mono_ns() + bench_gap_ns(o.gap_ms, o.jitter_ms, &rng));
         }
     }
     x.recording = 0;
     if (o.rss_pids != NULL) {
-        (void)read_rss(o.rss_pids, r1);
+        (void)bench_read_rss(o.rss_pids, r1);
     }
     endpoint_roles(&x, c, 1);
     if (summarise_run(&x, recs, n_recs, &sm) != 0) {

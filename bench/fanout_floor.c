@@ -348,6 +348,7 @@ static int64_t read_stamped(int fd, unsigned want, unsigned *got)
         struct iovec iov = { data, want - *got };
         struct msghdr m;
         ssize_t r;
+        uint64_t ks;
 
         memset(&m, 0, sizeof m);
         m.msg_iov = &iov;
@@ -362,14 +363,9 @@ static int64_t read_stamped(int fd, unsigned want, unsigned *got)
             break; /* EAGAIN: the rest comes later */
         }
         *got += (unsigned)r;
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c != NULL;
-             c = CMSG_NXTHDR(&m, c)) {
-            if (c->cmsg_level == SOL_SOCKET &&
-                c->cmsg_type == SCM_TIMESTAMPNS) {
-                struct timespec ts;
-                memcpy(&ts, CMSG_DATA(c), sizeof ts);
-                stamp = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-            }
+        ks = bench_msg_stamp_ns(&m);
+        if (ks != 0) {
+            stamp = (int64_t)ks;
         }
     }
     return stamp;
@@ -386,9 +382,8 @@ static int round_run(const struct opts *o,
 {
     struct epoll_event evs[256];
     unsigned done = 0;
-    int64_t t_send = (int64_t)bench_clock_ns(CLOCK_REALTIME);
-    uint64_t deadline =
-        bench_clock_ns(CLOCK_MONOTONIC) + (uint64_t)o->timeout_ms * 1000000u;
+    int64_t t_send = (int64_t)bench_real_ns();
+    uint64_t deadline = bench_mono_ns() + (uint64_t)o->timeout_ms * 1000000u;
     int64_t last = 0;
 
     memset(sb->got, 0, o->n * sizeof sb->got[0]);
@@ -398,7 +393,7 @@ static int round_run(const struct opts *o,
         }
     }
     while (done < o->n) {
-        uint64_t now = bench_clock_ns(CLOCK_MONOTONIC);
+        uint64_t now = bench_mono_ns();
         int k;
 
         if (now >= deadline) {
@@ -422,7 +417,7 @@ static int round_run(const struct opts *o,
             }
             done++;
             if (stamp == 0 || stamp < t_send) {
-                stamp = (int64_t)bench_clock_ns(CLOCK_REALTIME);
+                stamp = (int64_t)bench_real_ns();
                 sb->no_stamp++;
             }
             if (timed) {
@@ -489,11 +484,10 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    stop_at =
-        bench_clock_ns(CLOCK_MONOTONIC) + (uint64_t)o.max_seconds * 1000000000u;
+    stop_at = bench_mono_ns() + (uint64_t)o.max_seconds * 1000000000u;
     rc = 0;
     for (unsigned r = 0; r < o.warmup + o.rounds; r++) {
-        if (bench_clock_ns(CLOCK_MONOTONIC) >= stop_at) {
+        if (bench_mono_ns() >= stop_at) {
             truncated = 1;
             break;
         }

@@ -76,7 +76,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +88,9 @@
 #include <unistd.h>
 
 #include "bench/httpmini.h"
+#include "bench/lib/bopt.h"
+#include "bench/lib/breport.h"
+#include "bench/lib/bstat.h"
 #include "client/flip.h"
 #include "client/wire.h"
 #include "lib/buf.h"
@@ -111,10 +113,10 @@
 #define FRAME_HDR     4u
 #define REQ_MAX       2048u
 #define EVENTS_MAX    256
-#define CLIENT_NAME   "kvbench"
+#define PROG          "kvbench"
+#define CLIENT_NAME   PROG
 #define EXIT_FAILED   1
 #define EXIT_USAGE    2
-#define MSG_MAX       256
 
 enum sysk
 {
@@ -244,8 +246,7 @@ struct ctx
     uint64_t last_rev;
     struct errkind errs[ERR_KINDS];
     size_t n_errs;
-    char first_err[MSG_MAX];
-    unsigned shown;
+    struct bench_problems pr;
 
     /* load */
     uint64_t w0;
@@ -272,14 +273,6 @@ struct ctx
 
 /* ---- small things -------------------------------------------------------- */
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static const char usage_text[] =
     "usage: kvbench --system flipd|etcd --endpoints H:P,... --mode MODE "
     "[options]\n"
@@ -303,58 +296,35 @@ static const char usage_text[] =
 
 static int usage_error(const char *what, const char *arg)
 {
-    fprintf(stderr, "kvbench: %s%s%s\n%s", what, arg ? ": " : "",
-            arg ? arg : "", usage_text);
+    bench_usage_error(PROG, usage_text, what, arg);
     return EXIT_USAGE;
 }
 
-static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
-{
-    char *end = NULL;
-    unsigned long long v;
-
-    if (s == NULL || *s < '0' || *s > '9') {
-        return -1;
-    }
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max) {
-        return -1;
-    }
-    *out = (unsigned)v;
-    return 0;
-}
-
-struct numopt
-{
-    const char *name;
-    unsigned min;
-    unsigned max;
-    size_t off;
-};
-
-#define NUMOPT(n, lo, hi, field)                \
-    {                                           \
-        n, lo, hi, offsetof(struct opts, field) \
-    }
-
-static const struct numopt numopts[] = {
-    NUMOPT("--n", 1, N_MAX, n),
-    NUMOPT("--idle-ms", 0, INTERVAL_MAX, idle_ms),
-    NUMOPT("--warmup", 0, 10000, warmup),
-    NUMOPT("--inflight", 1, INFLIGHT_MAX, inflight),
-    NUMOPT("--conns", 1, INFLIGHT_MAX, conns),
-    NUMOPT("--seconds", 1, SECONDS_MAX, seconds),
-    NUMOPT("--warmup-seconds", 0, SECONDS_MAX, warmup_seconds),
-    NUMOPT("--count", 1, COUNT_MAX, count),
-    NUMOPT("--keys", 1, KEYS_MAX, keys),
-    NUMOPT("--timeout", 1, TIMEOUT_MAX, timeout_ms),
-    NUMOPT("--interval-ms", 1, INTERVAL_MAX, interval_ms),
-    NUMOPT("--after-ms", 0, TIMEOUT_MAX, after_ms),
-    NUMOPT("--max-seconds", 1, SECONDS_MAX, max_seconds),
-    NUMOPT("--errors", 0, 1000, errors),
-    NUMOPT("--signal", 1, 64, signal_no),
-    NUMOPT("--signal-after-ms", 0, TIMEOUT_MAX, signal_after_ms),
+static const struct bench_numopt numopts[] = {
+    BENCH_NUMOPT(struct opts, "--n", 1, N_MAX, n),
+    BENCH_NUMOPT(struct opts, "--idle-ms", 0, INTERVAL_MAX, idle_ms),
+    BENCH_NUMOPT(struct opts, "--warmup", 0, 10000, warmup),
+    BENCH_NUMOPT(struct opts, "--inflight", 1, INFLIGHT_MAX, inflight),
+    BENCH_NUMOPT(struct opts, "--conns", 1, INFLIGHT_MAX, conns),
+    BENCH_NUMOPT(struct opts, "--seconds", 1, SECONDS_MAX, seconds),
+    BENCH_NUMOPT(struct opts,
+                 "--warmup-seconds",
+                 0,
+                 SECONDS_MAX,
+                 warmup_seconds),
+    BENCH_NUMOPT(struct opts, "--count", 1, COUNT_MAX, count),
+    BENCH_NUMOPT(struct opts, "--keys", 1, KEYS_MAX, keys),
+    BENCH_NUMOPT(struct opts, "--timeout", 1, TIMEOUT_MAX, timeout_ms),
+    BENCH_NUMOPT(struct opts, "--interval-ms", 1, INTERVAL_MAX, interval_ms),
+    BENCH_NUMOPT(struct opts, "--after-ms", 0, TIMEOUT_MAX, after_ms),
+    BENCH_NUMOPT(struct opts, "--max-seconds", 1, SECONDS_MAX, max_seconds),
+    BENCH_NUMOPT(struct opts, "--errors", 0, 1000, errors),
+    BENCH_NUMOPT(struct opts, "--signal", 1, 64, signal_no),
+    BENCH_NUMOPT(struct opts,
+                 "--signal-after-ms",
+                 0,
+                 TIMEOUT_MAX,
+                 signal_after_ms),
 };
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -381,7 +351,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        size_t k;
+        int r;
 
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(usage_text, stdout);
@@ -435,24 +405,17 @@ static int parse_args(int argc, char **argv, struct opts *o)
             i++;
             continue;
         }
-        for (k = 0; k < sizeof numopts / sizeof numopts[0]; k++) {
-            if (strcmp(a, numopts[k].name) == 0) {
-                break;
-            }
-        }
-        if (k == sizeof numopts / sizeof numopts[0]) {
-            return usage_error("unknown or incomplete argument", a);
-        }
-        if (parse_uint(v, numopts[k].min, numopts[k].max,
-                       (unsigned *)(void *)((char *)o + numopts[k].off)) != 0) {
-            fprintf(stderr, "kvbench: %s wants an integer in %u..%u\n", a,
-                    numopts[k].min, numopts[k].max);
+        r = bench_numopt(PROG, argc, argv, &i, numopts,
+                         sizeof numopts / sizeof numopts[0], o);
+        if (r < 0) {
             return EXIT_USAGE;
+        }
+        if (r == 0) {
+            return usage_error("unknown or incomplete argument", a);
         }
         if (strcmp(a, "--timeout") == 0) {
             have_timeout = 1;
         }
-        i++;
     }
     if (o->endpoints == NULL || o->endpoints[0] == '\0') {
         return usage_error("--endpoints is required", NULL);
@@ -476,26 +439,6 @@ static int parse_args(int argc, char **argv, struct opts *o)
             NULL);
     }
     return 0;
-}
-
-static void problem(struct ctx *x, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void problem(struct ctx *x, const char *fmt, ...)
-{
-    char msg[MSG_MAX];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (x->first_err[0] == '\0') {
-        snprintf(x->first_err, sizeof x->first_err, "%s", msg);
-    }
-    if (x->shown < x->o->errors) {
-        x->shown++;
-        fprintf(stderr, "kvbench: %s\n", msg);
-    }
 }
 
 static void count_err(struct ctx *x, const char *name)
@@ -645,7 +588,7 @@ static void op_end(struct ctx *x, struct slot *s, uint64_t now)
 
 static void op_ok(struct ctx *x, struct slot *s, uint64_t rev)
 {
-    uint64_t now = now_ns();
+    uint64_t now = bench_mono_ns();
 
     x->n_acked++;
     if (measured(x, now)) {
@@ -673,13 +616,13 @@ static void op_ok(struct ctx *x, struct slot *s, uint64_t rev)
 
 static void op_fail(struct ctx *x, struct slot *s, const char *why)
 {
-    uint64_t now = now_ns();
+    uint64_t now = bench_mono_ns();
 
     if (measured(x, now)) {
         x->n_fail++;
         count_err(x, why);
-        problem(x, "flip %" PRIu64 " failed after %.3f ms: %s", s->seq,
-                (double)(now - s->t_start) / 1e6, why);
+        bench_problem(&x->pr, "flip %" PRIu64 " failed after %.3f ms: %s",
+                      s->seq, (double)(now - s->t_start) / 1e6, why);
     }
     if (x->o->mode == MODE_WRITER) {
         flip_add(x, s, now, 0);
@@ -725,7 +668,7 @@ static void conn_close(struct conn *c)
  * after a pause if `answered` or after a whole round of endpoints. */
 static void slot_retry(struct ctx *x, struct slot *s, int answered)
 {
-    uint64_t now = now_ns();
+    uint64_t now = bench_mono_ns();
 
     s->sent = 0;
     s->hops++;
@@ -766,7 +709,7 @@ static void conn_fail_how(struct ctx *x,
     c->rot = (c->rot + 1) % x->n_cfg;
     c->ep = c->rot;
     c->move_to = -1;
-    c->reconnect_at = now_ns();
+    c->reconnect_at = bench_mono_ns();
     x->n_reconnects++;
 }
 
@@ -902,7 +845,7 @@ static int conn_open(struct ctx *x, struct conn *c)
 
     fd = socket(e->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        problem(x, "socket: %s", strerror(errno));
+        bench_problem(&x->pr, "socket: %s", strerror(errno));
         return -1;
     }
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -917,7 +860,7 @@ static int conn_open(struct ctx *x, struct conn *c)
     ev.events = EPOLLIN | EPOLLOUT;
     ev.data.u32 = (uint32_t)(c - x->conns);
     if (epoll_ctl(x->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        problem(x, "epoll_ctl: %s", strerror(errno));
+        bench_problem(&x->pr, "epoll_ctl: %s", strerror(errno));
         conn_close(c);
         return -1;
     }
@@ -957,7 +900,7 @@ static void op_start(struct ctx *x, struct conn *c, struct slot *s)
     s->redirects = 0;
     s->hops = 0;
     s->seq = x->next_seq++;
-    s->t_start = now_ns();
+    s->t_start = bench_mono_ns();
     s->retry_at = s->t_start;
     slot_send(x, c, s);
 }
@@ -1352,12 +1295,12 @@ static uint64_t pump(struct ctx *x, uint64_t now)
 
         if (o->signal_pid > 0 && !x->signalled &&
             now >= x->t0 + (uint64_t)o->signal_after_ms * 1000000u) {
-            x->t_signal = now_ns();
+            x->t_signal = bench_mono_ns();
             x->signalled = 1;
             if (kill((pid_t)o->signal_pid, (int)o->signal_no) != 0) {
                 x->signal_errno = errno;
-                problem(x, "kill(%ld, %u): %s", o->signal_pid, o->signal_no,
-                        strerror(errno));
+                bench_problem(&x->pr, "kill(%ld, %u): %s", o->signal_pid,
+                              o->signal_no, strerror(errno));
             }
         } else if (o->signal_pid > 0 && !x->signalled) {
             next = x->t0 + (uint64_t)o->signal_after_ms * 1000000u;
@@ -1405,7 +1348,7 @@ static void run(struct ctx *x)
     uint64_t drain_until = 0;
 
     for (;;) {
-        uint64_t now = now_ns();
+        uint64_t now = bench_mono_ns();
         uint64_t next;
         int timeout_ms;
         int n;
@@ -1418,7 +1361,7 @@ static void run(struct ctx *x)
             break;
         }
         next = pump(x, now);
-        next = min_u64(next, resend_due(x, now_ns()));
+        next = min_u64(next, resend_due(x, bench_mono_ns()));
         if (x->stopping) {
             if (drain_until == 0) {
                 drain_until = now + DRAIN_NS;
@@ -1427,19 +1370,19 @@ static void run(struct ctx *x)
                 break;
             }
         }
-        next = min_u64(next, check_timeouts(x, now_ns()));
+        next = min_u64(next, check_timeouts(x, bench_mono_ns()));
         next = min_u64(next, x->deadline);
         if (drain_until != 0) {
             next = min_u64(next, drain_until);
         }
-        now = now_ns();
+        now = bench_mono_ns();
         timeout_ms = next <= now ? 0 : (int)((next - now + 999999u) / 1000000u);
         if (timeout_ms > 100) {
             timeout_ms = 100;
         }
         n = epoll_wait(x->epfd, evs, EVENTS_MAX, timeout_ms);
         if (n < 0 && errno != EINTR) {
-            problem(x, "epoll_wait: %s", strerror(errno));
+            bench_problem(&x->pr, "epoll_wait: %s", strerror(errno));
             x->truncated = 1;
             break;
         }
@@ -1455,25 +1398,6 @@ static void run(struct ctx *x)
 
 /* ---- output -------------------------------------------------------------- */
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t p = *(const uint64_t *)a;
-    uint64_t q = *(const uint64_t *)b;
-
-    return p < q ? -1 : p > q ? 1 : 0;
-}
-
-static double pct_ms(const uint64_t *v, size_t n, unsigned pct)
-{
-    uint64_t rank;
-
-    if (n == 0) {
-        return 0.0;
-    }
-    rank = ((uint64_t)n * pct + 99u) / 100u;
-    return (double)v[(rank == 0 ? 1 : rank) - 1] / 1e6;
-}
-
 static void json_errors(const struct ctx *x)
 {
     printf(",\"errors\":{");
@@ -1486,10 +1410,10 @@ static void json_errors(const struct ctx *x)
         flip_text_free(q);
     }
     printf("},\"first_error\":");
-    if (x->first_err[0] != '\0') {
+    if (x->pr.first[0] != '\0') {
         char *q = NULL;
 
-        if (flip_json_quote(x->first_err, &q) == FLIP_OK) {
+        if (flip_json_quote(x->pr.first, &q) == FLIP_OK) {
             fputs(q, stdout);
         } else {
             fputs("null", stdout);
@@ -1574,10 +1498,11 @@ static void print_result(struct ctx *x)
     }
     if (o->mode == MODE_LOAD) {
         secs = o->count > 0
-                   ? (double)((x->w_end ? x->w_end : now_ns()) - x->t0) / 1e9
+                   ? (double)((x->w_end ? x->w_end : bench_mono_ns()) - x->t0) /
+                         1e9
                    : (double)(x->w_end - x->w0) / 1e9;
     } else {
-        secs = (double)(now_ns() - x->t0) / 1e9;
+        secs = (double)(bench_mono_ns() - x->t0) / 1e9;
     }
     if (!o->json) {
         printf("kvbench %s %s via %s\n", sys_name(o),
@@ -1590,8 +1515,9 @@ static void print_result(struct ctx *x)
                x->n_ok, x->n_fail, x->n_redirects, x->n_retries,
                x->n_reconnects, x->truncated ? ", TRUNCATED" : "");
         printf("  latency min %.3f p50 %.3f p90 %.3f p99 %.3f max %.3f ms\n",
-               min, pct_ms(x->lat, x->n_lat, 50), pct_ms(x->lat, x->n_lat, 90),
-               pct_ms(x->lat, x->n_lat, 99), max);
+               min, bench_pct_ms_u64(x->lat, x->n_lat, 50),
+               bench_pct_ms_u64(x->lat, x->n_lat, 90),
+               bench_pct_ms_u64(x->lat, x->n_lat, 99), max);
         if (o->mode == MODE_LOAD) {
             printf(
                 "  %.1f flips/s over %.3f s, %u in flight on %u "
@@ -1608,8 +1534,8 @@ static void print_result(struct ctx *x)
                 w.ok, w.failed, w.failed_after, w.recovery_ms, w.outage_ms,
                 w.gap_ms);
         }
-        if (x->first_err[0]) {
-            printf("  first error: %s\n", x->first_err);
+        if (x->pr.first[0]) {
+            printf("  first error: %s\n", x->pr.first);
         }
         return;
     }
@@ -1628,8 +1554,9 @@ static void print_result(struct ctx *x)
     printf(
         ",\"min_ms\":%.3f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f"
         ",\"max_ms\":%.3f,\"mean_ms\":%.3f",
-        min, pct_ms(x->lat, x->n_lat, 50), pct_ms(x->lat, x->n_lat, 90),
-        pct_ms(x->lat, x->n_lat, 99), max,
+        min, bench_pct_ms_u64(x->lat, x->n_lat, 50),
+        bench_pct_ms_u64(x->lat, x->n_lat, 90),
+        bench_pct_ms_u64(x->lat, x->n_lat, 99), max,
         x->n_lat ? sum / (double)x->n_lat / 1e6 : 0.0);
     printf(",\"seconds\":%.3f,\"throughput_ops_s\":%.1f", secs,
            secs > 0 ? (double)x->n_ok / secs : 0.0);
@@ -1673,6 +1600,8 @@ static int setup(struct ctx *x, const struct opts *o)
     memset(x, 0, sizeof *x);
     x->o = o;
     x->epfd = -1;
+    x->pr.prog = PROG;
+    x->pr.limit = o->errors;
     if (parse_endpoints(x, o->endpoints) != 0) {
         return -1;
     }
@@ -1714,7 +1643,7 @@ static int setup(struct ctx *x, const struct opts *o)
     if (x->epfd < 0) {
         return -1;
     }
-    x->t0 = now_ns();
+    x->t0 = bench_mono_ns();
     x->deadline = x->t0 + (uint64_t)o->max_seconds * 1000000000u;
     x->w0 = x->t0 + (uint64_t)o->warmup_seconds * 1000000000u;
     x->w1 = x->w0 + (uint64_t)o->seconds * 1000000000u;
@@ -1757,7 +1686,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     run(&x);
-    qsort(x.lat, x.n_lat, sizeof x.lat[0], cmp_u64);
+    bench_sort_u64(x.lat, x.n_lat);
     print_result(&x);
     fflush(stdout);
     if (o.mode == MODE_WRITER) {

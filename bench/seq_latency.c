@@ -31,6 +31,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/lib/bopt.h"
+#include "bench/lib/bstat.h"
 #include "client/flip.h"
 
 #define N_MAX       1000000u
@@ -42,7 +44,8 @@
 #define CODE_SLOTS  32 /* FLIP_* codes are below this; the rest "other" */
 #define EXIT_FAILED 1
 #define EXIT_USAGE  2
-#define CLIENT_NAME "seq_latency"
+#define PROG        "seq_latency"
+#define CLIENT_NAME PROG
 #define ERRMSG_MAX  256
 
 enum mode
@@ -108,51 +111,20 @@ static const char usage_text[] =
 
 static int usage_error(const char *what, const char *arg)
 {
-    fprintf(stderr, "seq_latency: %s%s%s\n%s", what, arg ? ": " : "",
-            arg ? arg : "", usage_text);
+    bench_usage_error(PROG, usage_text, what, arg);
     return EXIT_USAGE;
-}
-
-static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
-{
-    char *end = NULL;
-    unsigned long long v;
-
-    if (s == NULL || *s < '0' || *s > '9') {
-        return -1;
-    }
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-        return -1;
-    }
-    *out = (unsigned)v;
-    return 0;
-}
-
-/* One "--name VALUE" numeric option. 1 if it matched, -1 on a bad value. */
-static int num_opt(int argc,
-                   char **argv,
-                   int *i,
-                   const char *name,
-                   unsigned min,
-                   unsigned max,
-                   unsigned *out)
-{
-    if (strcmp(argv[*i], name) != 0) {
-        return 0;
-    }
-    if (*i + 1 >= argc || parse_uint(argv[*i + 1], min, max, out) != 0) {
-        fprintf(stderr, "seq_latency: %s wants an integer in %u..%u\n", name,
-                min, max);
-        return -1;
-    }
-    (*i)++;
-    return 1;
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
+    static const struct bench_numopt nums[] = {
+        BENCH_NUMOPT(struct opts, "--n", 1, N_MAX, n),
+        BENCH_NUMOPT(struct opts, "--idle-ms", 0, IDLE_MAX_MS, idle_ms),
+        BENCH_NUMOPT(struct opts, "--warmup", 0, WARMUP_MAX, warmup),
+        BENCH_NUMOPT(struct opts, "--timeout", 1, TIMEOUT_MAX, timeout_ms),
+        BENCH_NUMOPT(struct opts, "--max-seconds", 1, MAX_SECONDS, max_seconds),
+        BENCH_NUMOPT(struct opts, "--errors", 0, ERRORS_MAX, errors),
+    };
     int i;
     int r;
 
@@ -205,25 +177,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
             }
             continue;
         }
-        r = num_opt(argc, argv, &i, "--n", 1, N_MAX, &o->n);
-        if (r == 0) {
-            r = num_opt(argc, argv, &i, "--idle-ms", 0, IDLE_MAX_MS,
-                        &o->idle_ms);
-        }
-        if (r == 0) {
-            r = num_opt(argc, argv, &i, "--warmup", 0, WARMUP_MAX, &o->warmup);
-        }
-        if (r == 0) {
-            r = num_opt(argc, argv, &i, "--timeout", 1, TIMEOUT_MAX,
-                        &o->timeout_ms);
-        }
-        if (r == 0) {
-            r = num_opt(argc, argv, &i, "--max-seconds", 1, MAX_SECONDS,
-                        &o->max_seconds);
-        }
-        if (r == 0) {
-            r = num_opt(argc, argv, &i, "--errors", 0, ERRORS_MAX, &o->errors);
-        }
+        r = bench_numopt(PROG, argc, argv, &i, nums,
+                         sizeof nums / sizeof nums[0], o);
         if (r < 0) {
             return EXIT_USAGE;
         }
@@ -238,14 +193,6 @@ static int parse_args(int argc, char **argv, struct opts *o)
         return usage_error("--key must not be empty", NULL);
     }
     return 0;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void sleep_ms(unsigned ms)
@@ -324,27 +271,10 @@ static int prepare_key(struct flip_client *c, const struct opts *o)
     return flip_set(c, o->key, &v, NULL, NULL);
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a;
-    uint64_t y = *(const uint64_t *)b;
-
-    return x < y ? -1 : x > y ? 1 : 0;
-}
-
 /* Nearest-rank percentile of the sorted successful latencies, in ms. */
 static double pct_ms(const struct result *r, unsigned pct)
 {
-    uint64_t rank;
-
-    if (r->n_ok == 0) {
-        return 0.0;
-    }
-    rank = ((uint64_t)r->n_ok * pct + 99u) / 100u;
-    if (rank == 0) {
-        rank = 1;
-    }
-    return (double)r->lat_ns[rank - 1] / 1e6;
+    return bench_pct_ms_u64(r->lat_ns, r->n_ok, pct);
 }
 
 static void note_failure(struct result *r,
@@ -376,7 +306,7 @@ static void bound_timeout(struct flip_client *c,
                           const struct opts *o,
                           uint64_t deadline_ns)
 {
-    uint64_t now = now_ns();
+    uint64_t now = bench_mono_ns();
     uint64_t left_ms = now < deadline_ns ? (deadline_ns - now) / 1000000u : 0;
 
     if (left_ms < 1) {
@@ -393,7 +323,7 @@ static void run(struct flip_client *c,
                 uint64_t seq0,
                 struct result *r)
 {
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_mono_ns();
     uint64_t a;
     uint64_t b;
     uint64_t rev;
@@ -401,7 +331,7 @@ static void run(struct flip_client *c,
     int rv;
 
     for (i = 0; i < o->n; i++) {
-        a = now_ns();
+        a = bench_mono_ns();
         if (a >= deadline_ns) {
             r->truncated = 1;
             break;
@@ -409,7 +339,7 @@ static void run(struct flip_client *c,
         bound_timeout(c, o, deadline_ns);
         rev = 0;
         rv = do_op(c, o, seq0 + i, &rev);
-        b = now_ns();
+        b = bench_mono_ns();
         r->n_done++;
         if (r->samples != NULL) {
             fprintf(r->samples, "%u %.3f %s\n", i, (double)(b - a) / 1e6,
@@ -426,7 +356,7 @@ static void run(struct flip_client *c,
             note_failure(r, o, c, rv, b - a);
         }
         if (o->idle_ms > 0 && i + 1 < o->n) {
-            uint64_t now = now_ns();
+            uint64_t now = bench_mono_ns();
             uint64_t idle_ns = (uint64_t)o->idle_ms * 1000000u;
 
             if (now + idle_ns >= deadline_ns) {
@@ -437,7 +367,7 @@ static void run(struct flip_client *c,
             sleep_ms(o->idle_ms);
         }
     }
-    r->elapsed_ns = now_ns() - t0;
+    r->elapsed_ns = bench_mono_ns() - t0;
 }
 
 static double throughput(const struct result *r)
@@ -583,7 +513,7 @@ static int setup(const struct opts *o,
     }
     /* Warmup: connect (and find the leader); not counted, but failures are
      * reported. */
-    for (w = 0; w < o->warmup && now_ns() < deadline_ns; w++) {
+    for (w = 0; w < o->warmup && bench_mono_ns() < deadline_ns; w++) {
         uint64_t rev = 0;
 
         bound_timeout(c, o, deadline_ns);
@@ -613,7 +543,7 @@ int main(int argc, char **argv)
         return rv;
     }
     memset(&r, 0, sizeof r);
-    deadline_ns = now_ns() + (uint64_t)o.max_seconds * 1000000000u;
+    deadline_ns = bench_mono_ns() + (uint64_t)o.max_seconds * 1000000000u;
     r.lat_ns = calloc(o.n, sizeof r.lat_ns[0]);
     if (r.lat_ns == NULL) {
         fprintf(stderr, "seq_latency: out of memory\n");
@@ -631,7 +561,7 @@ int main(int argc, char **argv)
         goto out;
     }
     run(c, &o, deadline_ns, warmed, &r);
-    qsort(r.lat_ns, r.n_ok, sizeof r.lat_ns[0], cmp_u64);
+    bench_sort_u64(r.lat_ns, r.n_ok);
     if (o.json) {
         print_json(&o, &r);
     } else {

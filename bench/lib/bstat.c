@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #define FD_SPARE 64 /* listeners, pipes, the client library's own sockets */
 
@@ -15,6 +16,44 @@ uint64_t bench_clock_ns(clockid_t id)
 
     clock_gettime(id, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t bench_mono_ns(void)
+{
+    return bench_clock_ns(CLOCK_MONOTONIC);
+}
+
+uint64_t bench_real_ns(void)
+{
+    return bench_clock_ns(CLOCK_REALTIME);
+}
+
+uint64_t bench_msg_stamp_ns(struct msghdr *m)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c != NULL;
+         c = CMSG_NXTHDR(m, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts;
+
+            memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        }
+    }
+    return 0;
+}
+
+uint64_t bench_gap_ns(unsigned gap_ms, unsigned jitter_ms, uint64_t *rng)
+{
+    uint64_t ns = (uint64_t)gap_ms * 1000000u;
+
+    if (jitter_ms > 0) {
+        /* xorshift64: the phase only needs to wander, not be secure. */
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        ns += *rng % ((uint64_t)jitter_ms * 1000000u + 1u);
+    }
+    return ns;
 }
 
 int bench_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
@@ -42,25 +81,46 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y ? 1 : 0;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a;
+    uint64_t y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* Where the nearest-rank percentile of n > 0 sorted samples is. */
+static size_t pct_index(size_t n, unsigned pct)
+{
+    uint64_t rank = ((uint64_t)n * pct + 99u) / 100u;
+
+    return rank == 0 ? 0 : (size_t)(rank - 1);
+}
+
 double bench_pct_ms(const int64_t *v, size_t n, unsigned pct)
 {
-    uint64_t rank;
+    return n == 0 ? 0.0 : (double)v[pct_index(n, pct)] / 1e6;
+}
 
-    if (n == 0) {
-        return 0.0;
+double bench_pct_ms_u64(const uint64_t *v, size_t n, unsigned pct)
+{
+    return n == 0 ? 0.0 : (double)v[pct_index(n, pct)] / 1e6;
+}
+
+void bench_sort_u64(uint64_t *v, size_t n)
+{
+    if (n > 1) { /* qsort wants a valid pointer even for none (UBSan) */
+        qsort(v, n, sizeof v[0], cmp_u64);
     }
-    rank = ((uint64_t)n * pct + 99u) / 100u;
-    if (rank == 0) {
-        rank = 1;
-    }
-    return (double)v[rank - 1] / 1e6;
 }
 
 struct bench_dist bench_summarise(int64_t *v, size_t n)
 {
     struct bench_dist d;
 
-    qsort(v, n, sizeof v[0], cmp_i64);
+    if (n > 1) {
+        qsort(v, n, sizeof v[0], cmp_i64);
+    }
     d.n = n;
     d.p50 = bench_pct_ms(v, n, 50);
     d.p99 = bench_pct_ms(v, n, 99);

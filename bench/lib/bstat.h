@@ -15,7 +15,19 @@ struct bench_dist
     double max;
 };
 
+struct msghdr;
+
 uint64_t bench_clock_ns(clockid_t id);
+uint64_t bench_mono_ns(void); /* CLOCK_MONOTONIC: intervals, deadlines */
+uint64_t bench_real_ns(void); /* CLOCK_REALTIME: what kernel stamps use */
+
+/* The SO_TIMESTAMPNS receive stamp (realtime ns) a recvmsg returned in its
+ * control data, 0 if there is none. */
+uint64_t bench_msg_stamp_ns(struct msghdr *m);
+
+/* A pause of gap_ms plus a uniformly random 0..jitter_ms, in ns; *rng is
+ * the state of the generator (any non-zero seed). */
+uint64_t bench_gap_ns(unsigned gap_ms, unsigned jitter_ms, uint64_t *rng);
 
 /* Decimal unsigned in [min, max] into *out; 0, or -1 when it is not. */
 int bench_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);
@@ -25,6 +37,10 @@ double bench_pct_ms(const int64_t *v, size_t n, unsigned pct);
 
 /* Sorts v (nanoseconds) in place and summarises it. */
 struct bench_dist bench_summarise(int64_t *v, size_t n);
+
+/* The same for unsigned samples (durations that cannot be negative). */
+void bench_sort_u64(uint64_t *v, size_t n);
+double bench_pct_ms_u64(const uint64_t *v, size_t n, unsigned pct);
 
 /* Raises the soft RLIMIT_NOFILE so `n` sockets fit, with room to spare;
  * 0, or -1 with the reason on stderr prefixed by `prog`. */
