@@ -1,4 +1,4 @@
-/* See ioshim.h for the three libraft bugs this layer works around. */
+/* See ioshim.h for the libraft bugs this layer works around. */
 #include "ioshim.h"
 
 #include <string.h>
@@ -17,11 +17,31 @@ void ioshim_init(struct ioshim *sh, struct raft *raft, struct raft_io *io)
 
 /* ---- #6: the term of a snapshot being sent ------------------------------- */
 
+/* #4: keeps a success answer to an AppendEntries that carried entries, to
+ * repeat on the next ticks; any other answer cancels the repeat. */
+static void note_answer(struct ioshim *sh, const struct raft_message *m)
+{
+    size_t alen = m->server_address != NULL ? strlen(m->server_address) : 0;
+
+    sh->repeats_left = 0;
+    if (m->append_entries_result.rejected != 0 || !sh->got_entries ||
+        alen == 0 || alen >= sizeof sh->repeat_addr) {
+        return;
+    }
+    sh->repeat = *m;
+    memcpy(sh->repeat_addr, m->server_address, alen + 1);
+    sh->repeat.server_address = sh->repeat_addr;
+    sh->repeats_left = IOSHIM_REPEATS;
+}
+
 int ioshim_send(struct ioshim *sh,
                 struct raft_io_send *req,
                 const struct raft_message *m,
                 raft_io_send_cb cb)
 {
+    if (m->type == RAFT_APPEND_ENTRIES_RESULT) {
+        note_answer(sh, m);
+    }
     if (m->type == RAFT_INSTALL_SNAPSHOT) {
         const struct raft_install_snapshot *is = &m->install_snapshot;
         unsigned n =
@@ -51,12 +71,39 @@ static void free_install(struct raft_install_snapshot *is)
 
 int ioshim_start(struct ioshim *sh,
                  unsigned msecs,
-                 raft_io_tick_cb tick,
+                 raft_io_tick_cb raft_tick,
                  raft_io_recv_cb raft_recv,
+                 raft_io_tick_cb tick,
                  raft_io_recv_cb recv)
 {
+    sh->raft_tick = raft_tick;
     sh->raft_recv = raft_recv;
     return sh->next_start(sh->io, msecs, tick, recv);
+}
+
+static void repeat_sent(struct raft_io_send *req, int status)
+{
+    struct ioshim *sh = req->data;
+    (void)status; /* a lost repeat costs nothing: it was only a repeat */
+    sh->repeat_inflight = 0;
+}
+
+void ioshim_tick(struct ioshim *sh)
+{
+    struct raft *r = sh->raft;
+
+    sh->raft_tick(sh->io);
+    if (sh->repeats_left == 0 || sh->repeat_inflight || sh->closed ||
+        r->legacy.closing || raft_state(r) != RAFT_FOLLOWER ||
+        r->current_term != sh->repeat.append_entries_result.term) {
+        return;
+    }
+    sh->repeats_left--;
+    sh->repeat_req.data = sh;
+    if (sh->next_send(sh->io, &sh->repeat_req, &sh->repeat, repeat_sent) == 0) {
+        sh->repeat_inflight = 1;
+        sh->n_repeats++;
+    }
 }
 
 void ioshim_recv(struct ioshim *sh, struct raft_message *m)
@@ -68,6 +115,13 @@ void ioshim_recv(struct ioshim *sh, struct raft_message *m)
     int live = m->type == RAFT_INSTALL_SNAPSHOT && !r->legacy.closing &&
                m->install_snapshot.term >= r->current_term;
     int ignored = live && r->snapshot.installing;
+
+    if (m->type == RAFT_APPEND_ENTRIES) {
+        sh->got_entries = m->append_entries.n_entries > 0;
+        if (!sh->got_entries) {
+            sh->repeats_left = 0; /* heartbeats flow: answers do too */
+        }
+    }
 
     if (live && !ignored && sh->local_puts > 0 &&
         m->install_snapshot.last_index > raft_last_index(r)) {

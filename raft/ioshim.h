@@ -1,5 +1,5 @@
 /* A thin layer between libraft 0.22.1 and its raft_io that works around
- * three of its bugs (docs/known-issues.md #1, #6, #9):
+ * four of its bugs (docs/known-issues.md #1, #4, #6, #9):
  *
  *   #6  a leader that stored a newer snapshot while loading one to send
  *       puts the new last_index with the old snapshot's term into
@@ -14,11 +14,22 @@
  *   #9  an InstallSnapshot that arrives while an earlier one is still being
  *       installed is ignored without freeing its payload. The shim frees it
  *       after the call.
+ *   #4  a leader whose heartbeat to a follower is skipped (it sent that
+ *       follower something less than a heartbeat ago) and that then hears
+ *       nothing from it for one heartbeat interval marks it unreachable and
+ *       drops it to probe mode, where the next write waits for a heartbeat
+ *       tick: after every isolated write, so sparse writes (a kill switch's
+ *       normal case) took up to a heartbeat longer. A follower that
+ *       answered an AppendEntries carrying entries repeats that answer on
+ *       its next ticks (at most IOSHIM_REPEATS, until a heartbeat arrives),
+ *       so the leader hears from it in every interval. A repeated success
+ *       result is an ordinary duplicate message to raft: it moves nothing.
  *
  * The shim is not a raft_io itself: the embedding program (raft/node.c over
  * raft_uv; tests/stress over raft_fixture) replaces io->send, io->start and
  * io->snapshot_put with its own three-line functions that find their shim
- * and call ioshim_send / ioshim_start / ioshim_snapshot_put. The #1 and #9
+ * and call ioshim_send / ioshim_start / ioshim_snapshot_put (and gives
+ * ioshim_start its tick and receive entry points). The #1 and #9
  * checks read libraft's own struct raft fields (snapshot.installing,
  * current_term); they are specific to 0.22.1, which node.c requires. */
 #ifndef FLIPD_RAFT_IOSHIM_H
@@ -28,7 +39,9 @@
 
 #include <raft.h>
 
-#define IOSHIM_STORED 16 /* snapshots remembered for the term check */
+#define IOSHIM_STORED  16  /* snapshots remembered for the term check */
+#define IOSHIM_REPEATS 3   /* ticks an AppendEntries answer is repeated */
+#define IOSHIM_ADDR    128 /* longest raft address the repeat keeps */
 
 struct ioshim
 {
@@ -49,6 +62,7 @@ struct ioshim
                              const struct raft_snapshot *snapshot,
                              raft_io_snapshot_put_cb cb);
     raft_io_recv_cb raft_recv; /* libraft's receive callback */
+    raft_io_tick_cb raft_tick; /* libraft's tick callback */
     struct
     {
         raft_index index;
@@ -58,12 +72,20 @@ struct ioshim
     unsigned local_puts; /* local snapshot writes in progress */
     int has_deferred;
     struct raft_message deferred; /* owns its payload while held */
+    /* #4: the last success answer to an AppendEntries with entries */
+    int got_entries; /* the last AppendEntries received carried entries */
+    unsigned repeats_left;
+    int repeat_inflight;
+    struct raft_message repeat;
+    char repeat_addr[IOSHIM_ADDR];
+    struct raft_io_send repeat_req;
     int closed;
     /* counters, for logs and tests */
     uint64_t n_terms_fixed;
     uint64_t n_deferred;
     uint64_t n_dropped; /* held installs replaced by a newer one */
     uint64_t n_freed;   /* ignored installs whose payload was freed */
+    uint64_t n_repeats; /* AppendEntries answers repeated */
 };
 
 /* Remembers io's current send/start/snapshot_put as the next layer; the
@@ -75,13 +97,16 @@ int ioshim_send(struct ioshim *sh,
                 const struct raft_message *m,
                 raft_io_send_cb cb);
 
-/* `recv` is the caller's wrapper that finds the shim and calls
- * ioshim_recv; libraft's own callback is kept in sh->raft_recv. */
+/* `tick` and `recv` are the caller's wrappers that find the shim and call
+ * ioshim_tick / ioshim_recv; libraft's own callbacks are kept. */
 int ioshim_start(struct ioshim *sh,
                  unsigned msecs,
-                 raft_io_tick_cb tick,
+                 raft_io_tick_cb raft_tick,
                  raft_io_recv_cb raft_recv,
+                 raft_io_tick_cb tick,
                  raft_io_recv_cb recv);
+
+void ioshim_tick(struct ioshim *sh);
 
 void ioshim_recv(struct ioshim *sh, struct raft_message *m);
 

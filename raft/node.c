@@ -235,12 +235,17 @@ static void shim_recv(struct raft_io *io, struct raft_message *m)
     ioshim_recv(shim_of(io), m);
 }
 
+static void shim_tick(struct raft_io *io)
+{
+    ioshim_tick(shim_of(io));
+}
+
 static int shim_start(struct raft_io *io,
                       unsigned msecs,
                       raft_io_tick_cb tick,
                       raft_io_recv_cb recv)
 {
-    return ioshim_start(shim_of(io), msecs, tick, recv, shim_recv);
+    return ioshim_start(shim_of(io), msecs, tick, recv, shim_tick, shim_recv);
 }
 
 static int shim_snapshot_put(struct raft_io *io,
@@ -420,15 +425,14 @@ static void raft_closed(struct raft *r)
 
     /* io and transport are fully stopped once raft's close callback runs */
     ioshim_close(&n->shim);
-    if (n->shim.n_terms_fixed + n->shim.n_deferred + n->shim.n_freed > 0) {
-        flip_infof(
-            "raft: libraft workarounds used: %llu snapshot terms "
-            "fixed, %llu installs held back, %llu ignored installs "
-            "freed",
-            (unsigned long long)n->shim.n_terms_fixed,
-            (unsigned long long)n->shim.n_deferred,
-            (unsigned long long)n->shim.n_freed);
-    }
+    flip_infof(
+        "raft: libraft workarounds used: %llu snapshot terms fixed, "
+        "%llu installs held back, %llu ignored installs freed, %llu "
+        "answers repeated",
+        (unsigned long long)n->shim.n_terms_fixed,
+        (unsigned long long)n->shim.n_deferred,
+        (unsigned long long)n->shim.n_freed,
+        (unsigned long long)n->shim.n_repeats);
     raft_uv_close(&n->io);
     raft_uv_tcp_close(&n->transport);
     if (n->monitor_started) {

@@ -1062,13 +1062,18 @@ static void shim_recv(struct raft_io *io, struct raft_message *m)
     ioshim_recv(&srv_of_io(current_run, io)->shim, m);
 }
 
+static void shim_tick(struct raft_io *io)
+{
+    ioshim_tick(&srv_of_io(current_run, io)->shim);
+}
+
 static int shim_start(struct raft_io *io,
                       unsigned msecs,
                       raft_io_tick_cb tick,
                       raft_io_recv_cb recv)
 {
     return ioshim_start(&srv_of_io(current_run, io)->shim, msecs, tick, recv,
-                        shim_recv);
+                        shim_tick, shim_recv);
 }
 
 static int shim_snapshot_put(struct raft_io *io,
