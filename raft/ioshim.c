@@ -81,6 +81,8 @@ int ioshim_start(struct ioshim *sh,
     return sh->next_start(sh->io, msecs, tick, recv);
 }
 
+static void release_held(struct ioshim *sh);
+
 static void repeat_sent(struct raft_io_send *req, int status)
 {
     struct ioshim *sh = req->data;
@@ -93,6 +95,7 @@ void ioshim_tick(struct ioshim *sh)
     struct raft *r = sh->raft;
 
     sh->raft_tick(sh->io);
+    release_held(sh); /* an install may end without a put of ours */
     if (sh->repeats_left == 0 || sh->repeat_inflight || sh->closed ||
         r->legacy.closing || raft_state(r) != RAFT_FOLLOWER ||
         r->current_term != sh->repeat.append_entries_result.term) {
@@ -104,6 +107,51 @@ void ioshim_tick(struct ioshim *sh)
         sh->repeat_inflight = 1;
         sh->n_repeats++;
     }
+}
+
+/* Keeps an InstallSnapshot (which the shim now owns) for later; a newer one
+ * replaces it. The sender's address is copied: the transport's copy may go
+ * with its connection. */
+static void hold(struct ioshim *sh,
+                 const struct raft_message *m,
+                 const struct raft_install_snapshot *is)
+{
+    size_t alen = m->server_address != NULL ? strlen(m->server_address) : 0;
+
+    if (sh->has_deferred) {
+        free_install(&sh->deferred.install_snapshot);
+        sh->n_dropped++;
+    }
+    sh->deferred = *m;
+    sh->deferred.install_snapshot = *is;
+    if (alen >= sizeof sh->deferred_addr) {
+        alen = sizeof sh->deferred_addr - 1; /* never: addresses are short */
+    }
+    memcpy(sh->deferred_addr,
+           m->server_address != NULL ? m->server_address : "", alen);
+    sh->deferred_addr[alen] = '\0';
+    sh->deferred.server_address = sh->deferred_addr;
+    sh->has_deferred = 1;
+    sh->n_deferred++;
+}
+
+/* Delivers a held InstallSnapshot once no snapshot write or install is in
+ * progress. */
+static void release_held(struct ioshim *sh)
+{
+    struct raft_message m;
+
+    if (!sh->has_deferred || sh->local_puts > 0 || sh->install_puts > 0 ||
+        sh->raft->snapshot.installing) {
+        return;
+    }
+    m = sh->deferred;
+    sh->has_deferred = 0;
+    if (sh->closed || sh->raft->legacy.closing) {
+        free_install(&m.install_snapshot);
+        return;
+    }
+    ioshim_recv(sh, &m);
 }
 
 void ioshim_recv(struct ioshim *sh, struct raft_message *m)
@@ -126,22 +174,19 @@ void ioshim_recv(struct ioshim *sh, struct raft_message *m)
     if (live && !ignored && sh->local_puts > 0 &&
         m->install_snapshot.last_index > raft_last_index(r)) {
         /* Started now, it would race the local snapshot write (#1): hold
-         * it until that write is done. A newer one replaces it. */
-        if (sh->has_deferred) {
-            free_install(&sh->deferred.install_snapshot);
-            sh->n_dropped++;
-        }
-        sh->deferred = *m;
-        sh->has_deferred = 1;
-        sh->n_deferred++;
+         * it until that write is done. */
+        hold(sh, m, &m->install_snapshot);
         return;
     }
     if (ignored) {
         held = m->install_snapshot;
     }
-    sh->raft_recv(sh->io, m);
+    sh->raft_recv(sh->io, m); /* also when ignored: it is leader contact */
     if (ignored) {
-        free_install(&held); /* #9: libraft neither used nor freed it */
+        /* #9: libraft neither used nor freed it. #12: and the leader may
+         * wait for exactly this snapshot, ignoring what the install in
+         * progress reports; so it is delivered when that one is done. */
+        hold(sh, m, &held);
         sh->n_freed++;
     }
 }
@@ -167,6 +212,8 @@ static void put_done(struct raft_io_snapshot_put *req, int status)
     req->data = c.data;
     if (c.trailing != 0) {
         sh->local_puts--;
+    } else {
+        sh->install_puts--;
     }
     if (status == 0) {
         unsigned k = sh->n_stored++ % IOSHIM_STORED;
@@ -174,15 +221,7 @@ static void put_done(struct raft_io_snapshot_put *req, int status)
         sh->stored[k].term = c.term;
     }
     c.cb(req, status);
-    if (sh->local_puts == 0 && sh->has_deferred) {
-        struct raft_message m = sh->deferred;
-        sh->has_deferred = 0;
-        if (sh->closed || sh->raft->legacy.closing) {
-            free_install(&m.install_snapshot);
-        } else {
-            ioshim_recv(sh, &m);
-        }
-    }
+    release_held(sh);
 }
 
 int ioshim_snapshot_put(struct ioshim *sh,
@@ -212,6 +251,8 @@ int ioshim_snapshot_put(struct ioshim *sh,
     }
     if (trailing != 0) {
         sh->local_puts++;
+    } else {
+        sh->install_puts++;
     }
     return 0;
 }

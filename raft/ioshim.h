@@ -1,5 +1,5 @@
 /* A thin layer between libraft 0.22.1 and its raft_io that works around
- * four of its bugs (docs/known-issues.md #1, #4, #6, #9):
+ * five of its bugs (docs/known-issues.md #1, #4, #6, #9, #12):
  *
  *   #6  a leader that stored a newer snapshot while loading one to send
  *       puts the new last_index with the old snapshot's term into
@@ -12,8 +12,13 @@
  *       holds such a message back until the local write is done, then
  *       delivers it.
  *   #9  an InstallSnapshot that arrives while an earlier one is still being
- *       installed is ignored without freeing its payload. The shim frees it
- *       after the call.
+ *       installed is ignored without freeing its payload.
+ *   #12 and the leader waits for exactly that newer snapshot: it ignores
+ *       the answer to the older install as stale, and only gives up on a
+ *       follower that stops answering. A follower whose install took long
+ *       (a full disk) then stays behind for good. The shim keeps the
+ *       ignored message (libraft did see it: leader contact) and delivers
+ *       it once the install in progress is done.
  *   #4  a leader whose heartbeat to a follower is skipped (it sent that
  *       follower something less than a heartbeat ago) and that then hears
  *       nothing from it for one heartbeat interval marks it unreachable and
@@ -69,9 +74,11 @@ struct ioshim
         raft_term term;
     } stored[IOSHIM_STORED];
     unsigned n_stored;
-    unsigned local_puts; /* local snapshot writes in progress */
+    unsigned local_puts;   /* local snapshot writes in progress */
+    unsigned install_puts; /* installed snapshots being written */
     int has_deferred;
     struct raft_message deferred; /* owns its payload while held */
+    char deferred_addr[IOSHIM_ADDR];
     /* #4: the last success answer to an AppendEntries with entries */
     int got_entries; /* the last AppendEntries received carried entries */
     unsigned repeats_left;
@@ -84,7 +91,7 @@ struct ioshim
     uint64_t n_terms_fixed;
     uint64_t n_deferred;
     uint64_t n_dropped; /* held installs replaced by a newer one */
-    uint64_t n_freed;   /* ignored installs whose payload was freed */
+    uint64_t n_freed;   /* ignored installs kept (no longer leaked) */
     uint64_t n_repeats; /* AppendEntries answers repeated */
 };
 

@@ -427,7 +427,7 @@ static void raft_closed(struct raft *r)
     ioshim_close(&n->shim);
     flip_infof(
         "raft: libraft workarounds used: %llu snapshot terms fixed, "
-        "%llu installs held back, %llu ignored installs freed, %llu "
+        "%llu installs held back, %llu ignored installs kept, %llu "
         "answers repeated",
         (unsigned long long)n->shim.n_terms_fixed,
         (unsigned long long)n->shim.n_deferred,
