@@ -19,6 +19,11 @@
  *       (a full disk) then stays behind for good. The shim keeps the
  *       ignored message (libraft did see it: leader contact) and delivers
  *       it once the install in progress is done.
+ *   #13 raft_uv ignores a failed log truncation (ENOSPC while rewriting a
+ *       segment) and goes on appending at the wrong indexes. With a room
+ *       check set (ioshim_set_room), the shim stops the process before a
+ *       truncation when the raft directory has less free space than one
+ *       truncation may need: a clear fail-stop instead of a corrupt log.
  *   #4  a leader whose heartbeat to a follower is skipped (it sent that
  *       follower something less than a heartbeat ago) and that then hears
  *       nothing from it for one heartbeat interval marks it unreachable and
@@ -31,12 +36,12 @@
  *       result is an ordinary duplicate message to raft: it moves nothing.
  *
  * The shim is not a raft_io itself: the embedding program (raft/node.c over
- * raft_uv; tests/stress over raft_fixture) replaces io->send, io->start and
- * io->snapshot_put with its own three-line functions that find their shim
- * and call ioshim_send / ioshim_start / ioshim_snapshot_put (and gives
- * ioshim_start its tick and receive entry points). The #1 and #9
- * checks read libraft's own struct raft fields (snapshot.installing,
- * current_term); they are specific to 0.22.1, which node.c requires. */
+ * raft_uv; tests/stress over raft_fixture) replaces io->send, io->start,
+ * io->truncate and io->snapshot_put with its own three-line functions that find
+ * their shim and call ioshim_send / ioshim_start / ioshim_snapshot_put (and
+ * gives ioshim_start its tick and receive entry points). The #1 and #9 checks
+ * read libraft's own struct raft fields (snapshot.installing, current_term);
+ * they are specific to 0.22.1, which node.c requires. */
 #ifndef FLIPD_RAFT_IOSHIM_H
 #define FLIPD_RAFT_IOSHIM_H
 
@@ -61,6 +66,7 @@ struct ioshim
                       unsigned msecs,
                       raft_io_tick_cb tick,
                       raft_io_recv_cb recv);
+    int (*next_truncate)(struct raft_io *io, raft_index index);
     int (*next_snapshot_put)(struct raft_io *io,
                              unsigned trailing,
                              struct raft_io_snapshot_put *req,
@@ -79,6 +85,8 @@ struct ioshim
     int has_deferred;
     struct raft_message deferred; /* owns its payload while held */
     char deferred_addr[IOSHIM_ADDR];
+    const char *room_dir; /* #13: not owned; NULL = no check */
+    uint64_t room_bytes;
     /* #4: the last success answer to an AppendEntries with entries */
     int got_entries; /* the last AppendEntries received carried entries */
     unsigned repeats_left;
@@ -116,6 +124,12 @@ int ioshim_start(struct ioshim *sh,
 void ioshim_tick(struct ioshim *sh);
 
 void ioshim_recv(struct ioshim *sh, struct raft_message *m);
+
+/* #13: before each truncation, at least `bytes` must be free in `dir`
+ * (which must outlive the shim), or the process stops. */
+void ioshim_set_room(struct ioshim *sh, const char *dir, uint64_t bytes);
+
+int ioshim_truncate(struct ioshim *sh, raft_index index);
 
 int ioshim_snapshot_put(struct ioshim *sh,
                         unsigned trailing,

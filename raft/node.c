@@ -248,6 +248,11 @@ static int shim_start(struct raft_io *io,
     return ioshim_start(shim_of(io), msecs, tick, recv, shim_tick, shim_recv);
 }
 
+static int shim_truncate(struct raft_io *io, raft_index index)
+{
+    return ioshim_truncate(shim_of(io), index);
+}
+
 static int shim_snapshot_put(struct raft_io *io,
                              unsigned trailing,
                              struct raft_io_snapshot_put *req,
@@ -264,12 +269,17 @@ static void shim_install(struct node *n)
     n->io.send = shim_send;
     n->io.start = shim_start;
     n->io.snapshot_put = shim_snapshot_put;
+    n->io.truncate = shim_truncate;
+    /* a truncation rewrites at most a segment and opens the next one */
+    ioshim_set_room(
+        &n->shim, n->raft_dir,
+        2u * (n->config.segment_size != 0 ? (uint64_t)n->config.segment_size
+                                          : UINT64_C(8) * 1024u * 1024u));
 }
 
 int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
 {
     char fsm_dir[600];
-    char raft_dir[600];
     const struct node_member *self;
     unsigned seed = 0;
     int rv;
@@ -292,9 +302,9 @@ int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
         return FLIP_INVALID;
     }
     snprintf(fsm_dir, sizeof fsm_dir, "%s/fsm", cfg->data_dir);
-    snprintf(raft_dir, sizeof raft_dir, "%s/raft", cfg->data_dir);
+    snprintf(n->raft_dir, sizeof n->raft_dir, "%s/raft", cfg->data_dir);
     if (mkdir_p(cfg->data_dir) != FLIP_OK || mkdir_p(fsm_dir) != FLIP_OK ||
-        mkdir_p(raft_dir) != FLIP_OK) {
+        mkdir_p(n->raft_dir) != FLIP_OK) {
         snprintf(n->errmsg, sizeof n->errmsg, "cannot create %s: %s",
                  cfg->data_dir, strerror(errno));
         return FLIP_IOERR;
@@ -325,9 +335,9 @@ int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
             goto err_after_store;
         }
     }
-    rv = raft_uv_init(&n->io, loop, raft_dir, &n->transport);
+    rv = raft_uv_init(&n->io, loop, n->raft_dir, &n->transport);
     if (rv != 0) {
-        snprintf(n->errmsg, sizeof n->errmsg, "raft io in %s: %s", raft_dir,
+        snprintf(n->errmsg, sizeof n->errmsg, "raft io in %s: %s", n->raft_dir,
                  n->io.errmsg);
         goto err_after_transport;
     }

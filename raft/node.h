@@ -62,6 +62,7 @@ struct node
     struct raft raft;
     struct raft_io io;
     struct ioshim shim; /* between raft and io: libraft workarounds */
+    char raft_dir[600]; /* raft_uv's directory, for the shim's room check */
     struct raft_uv_transport transport;
     struct raft_transfer transfer;
     struct fsm fsm;
