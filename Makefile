@@ -81,13 +81,19 @@ BENCH_LIB   := $(call obj,$(wildcard bench/lib/*.c))
 
 CHAOS_SRC   := $(wildcard tests/chaos/*.c)
 CHAOS_BINS  := $(patsubst tests/chaos/%.c,$(BUILD)/tests/chaos/%,$(CHAOS_SRC))
+# The chaos suite's NFQUEUE delay helper (netns mode, tests/chaos/nfq/) links
+# libnetfilter_queue, not the client library; it is built only where that
+# library is installed (deploy/install-deps.sh adds it), and without it the
+# network-quality scenario injects loss only.
+NFQ_LIBS    := $(shell pkg-config --libs libnetfilter_queue 2>/dev/null)
+NFQ_BINS    := $(if $(NFQ_LIBS),$(BUILD)/tests/chaos/nfq/nfqdelay)
 
 BINS := $(BUILD)/flipd $(BUILD)/flipctl $(BUILD)/tests/unit $(BENCH_BINS) \
         $(BUILD)/tests/fixture_stress \
-        $(CHAOS_BINS)
+        $(CHAOS_BINS) $(NFQ_BINS)
 
 .PHONY: all deps run test test-unit test-integration valgrind format \
-        format-check check-layers clean chaos stress
+        format-check check-layers clean chaos stress soak
 all: $(BINS)
 
 deps:
@@ -103,7 +109,7 @@ FORCE:
 
 # Generated code is kept, not treated as an intermediate file.
 .SECONDARY: $(GEN_C) $(GEN_H)
-.PRECIOUS: $(BUILD)/obj/bench/%.o
+.PRECIOUS: $(BUILD)/obj/bench/%.o $(BENCH_LIB)
 
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN)
@@ -145,6 +151,10 @@ $(BUILD)/tests/fixture_stress: $(CORE_OBJ) $(call obj,$(STRESS_SRC))
 $(BUILD)/tests/chaos/%: $(CLIENT_OBJ) $(BUILD)/obj/tests/chaos/%.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEP_LIBS)
+
+$(BUILD)/tests/chaos/nfq/nfqdelay: $(BUILD)/obj/tests/chaos/nfq/nfqdelay.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(NFQ_LIBS)
 
 # Each bench/NAME.c is one program over the client library and bench/lib.
 $(BUILD)/bench/%: $(CLIENT_OBJ) $(BENCH_LIB) $(BUILD)/obj/bench/%.o
@@ -188,10 +198,19 @@ stress: $(BUILD)/tests/fixture_stress
 VALGRIND_CMD := valgrind -q --error-exitcode=99 --leak-check=full \
                 --errors-for-leak-kinds=definite --track-fds=no
 # Chaos: real processes, real faults, a history checker (tests/chaos/).
-# QUICK=1: the pass `make test` runs (about 2 minutes); SEED=N replays.
+# QUICK=1: the pass `make test` runs (about 2 minutes); SEED=N replays;
+# NET=netns|proxy forces the network mode (default auto: netns as root).
 chaos: all
 	@$(if $(QUICK),,$(BUILD)/tests/fixture_stress --seeds 1..20000 &&) \
-	 python3 tests/chaos/run.py $(BUILD) $(if $(QUICK),--quick) $(if $(SEED),--seed $(SEED))
+	 python3 tests/chaos/run.py $(BUILD) $(if $(QUICK),--quick) $(if $(SEED),--seed $(SEED)) \
+	 $(if $(NET),--net $(NET))
+
+# Soak: one 5-node cluster for MINUTES under every fault kind mixed at
+# random, checked in epochs (tests/chaos/soak.py). Not part of make test.
+MINUTES ?= 60
+soak: all
+	@python3 tests/chaos/run.py $(BUILD) --soak $(MINUTES) $(if $(SEED),--seed $(SEED)) \
+	 $(if $(EPOCHS),--epochs $(EPOCHS))
 
 valgrind: all
 	@if [ -n "$(SANITIZE)" ]; then echo "valgrind needs a build without SANITIZE" >&2; exit 2; fi

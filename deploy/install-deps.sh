@@ -11,7 +11,9 @@
 set -eu
 
 PKGS="libuv1-dev liblmdb-dev libprotobuf-c-dev protobuf-c-compiler pkg-config gcc make"
-TOOLS_PKGS="iproute2 procps psmisc python3 valgrind"
+# iptables and libnetfilter-queue-dev: the chaos suite's netns mode (its
+# partitions and loss, and the NFQUEUE delay helper tests/chaos/nfq/)
+TOOLS_PKGS="iproute2 procps psmisc python3 valgrind iptables libnetfilter-queue-dev"
 
 missing=""
 for p in $PKGS $TOOLS_PKGS; do

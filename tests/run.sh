@@ -7,7 +7,8 @@
 #              test); its closing line "unit: N passed, N failed, N skipped"
 #              is added to the totals.
 # integration  every tests/integration/test_*.sh then tests/chaos/test_*.sh
-#              (the checker's self-test and the quick chaos pass), each run as
+#              (the checker's self-test, the netns mode's self-test and the
+#              quick chaos pass), each run as
 #              `test_x.sh BUILD_DIR` under `timeout -k 10 $TEST_TIMEOUT`
 #              (default 600 s). Exit 0 = pass, 77 = skip, anything else =
 #              fail. A failing script's output is kept in

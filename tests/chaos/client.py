@@ -34,9 +34,12 @@ def _value_text(v):
 
 
 class Client:
-    def __init__(self, endpoints, name, op_timeout=2.0):
+    def __init__(self, endpoints, name, op_timeout=2.0, source=None):
         self.endpoints = list(endpoints)
         self.name = name
+        # the local address to connect from (netns mode: the address of the
+        # client's home side, so a partition can cut it); None: any
+        self.source = source
         self.op_timeout = op_timeout
         self.sock = None
         self.addr = None
@@ -44,9 +47,16 @@ class Client:
         self.next_id = 1
         self.rr = 0
 
-    def close(self):
+    def close(self, abort=False):
+        """abort: reset the connection (SO_LINGER 0) instead of a graceful
+        close. A client that gives up on a request must abort, or its
+        kernel keeps retransmitting the request after close() and a cut
+        link can deliver it many seconds later, after the final reads."""
         if self.sock is not None:
             try:
+                if abort:
+                    self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                         struct.pack("ii", 1, 0))
                 self.sock.close()
             except OSError:
                 pass
@@ -57,7 +67,9 @@ class Client:
         self.close()
         host, port = addr.rsplit(":", 1)
         left = max(0.05, deadline - time.monotonic())
-        self.sock = socket.create_connection((host, int(port)), timeout=min(left, 1.0))
+        src = (self.source, 0) if self.source else None
+        self.sock = socket.create_connection((host, int(port)), timeout=min(left, 1.0),
+                                             source_address=src)
         self.addr = addr
         self._send(field_varint(1, 0) + field_bytes(10, field_varint(1, 1) + field_bytes(2, self.name.encode())))
         resp = self._recv(deadline)
@@ -107,7 +119,7 @@ class Client:
                     if resp.get(1, [0])[0] == req_id:
                         break
             except (OSError, TimeoutError, ConnectionError):
-                self.close()
+                self.close(abort=True)
                 if sent and is_write:
                     return "unknown", self.addr, None, "LOST"
                 time.sleep(0.02)

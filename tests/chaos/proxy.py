@@ -9,7 +9,9 @@ the address; little endian) to learn which node is calling, so it can cut indivi
 A cut link is paused, not reset: bytes are neither read nor forwarded in
 either direction, as when packets are dropped and TCP keeps retrying; on
 heal they flow again. Connections opened across a cut wait for the heal.
-Only loopback addresses are used.
+Only loopback addresses are used. Client links are never cut here (every
+client reaches every node), and there is no one-way drop, loss or delay:
+those need the netns mode (tests/chaos/netns.py).
 """
 import asyncio
 import struct
@@ -19,6 +21,9 @@ HANDSHAKE_FIXED = 24  # protocol, id, address length
 
 
 class LinkProxy:
+    mode = "proxy"
+    features = ("partition",)
+
     def __init__(self, nodes, port):
         """nodes: iterable of node ids; port: the raft port of every node."""
         self.nodes = list(nodes)
@@ -54,6 +59,32 @@ class LinkProxy:
 
     def split(self, side_a, side_b):
         return {(a, b) for a in side_a for b in side_b} | {(b, a) for a in side_a for b in side_b}
+
+    def heal(self):
+        self.set_blocked(set())
+
+    # ---- addresses (the same questions netns.NetnsNet answers) ---------------
+
+    def client_host(self, i):
+        return "127.0.0.1"
+
+    def raft_addr(self, i, port):
+        return f"127.0.2.{i}:{port}"  # this proxy
+
+    def raft_bind(self, i, port):
+        return f"127.0.1.{i}:{port}"
+
+    def node_prefix(self, i):
+        return []
+
+    def client_source(self, home):
+        return None
+
+    def sub_prefix(self, home):
+        return []
+
+    def cut_off(self, home, node):
+        return False  # client links are never cut here
 
     # ---- the proxy itself ------------------------------------------------
 

@@ -13,6 +13,12 @@ from client import Client
 KEYS = [f"chaos.k{i}" for i in range(8)]
 
 
+def epoch_keys(prefix):
+    """The 8 keys of one soak epoch, under their own prefix, so each
+    epoch's history (and its subscribers' snapshots) stays separate."""
+    return [f"{prefix}k{i}" for i in range(8)]
+
+
 class Recorder:
     """One JSON-lines file per recording thread: no interleaving."""
 
@@ -30,10 +36,13 @@ class Recorder:
 
 
 class Writer(threading.Thread):
-    def __init__(self, proc, endpoints, node_of, outdir, rng, pause_s=0.05, cas_ratio=0.15):
+    def __init__(self, proc, endpoints, node_of, outdir, rng, pause_s=0.05, cas_ratio=0.15,
+                 keys=KEYS, source=None):
         super().__init__(daemon=True)
         self.proc = proc
-        self.client = Client(endpoints, f"chaos-w{proc}", op_timeout=1.5)
+        self.keys = list(keys)
+        # source: the address of the writer's home side (netns mode)
+        self.client = Client(endpoints, f"chaos-w{proc}", op_timeout=1.5, source=source)
         self.node_of = node_of
         self.rec = Recorder(os.path.join(outdir, f"ops.w{proc}.jsonl"))
         self.rng = rng
@@ -46,7 +55,7 @@ class Writer(threading.Thread):
 
     def run(self):
         while not self.stop_ev.is_set():
-            key = self.rng.choice(KEYS)
+            key = self.rng.choice(self.keys)
             self.seq += 1
             value = f"w{self.proc}:{self.seq}"
             cas = self.rng.random() < self.cas_ratio
@@ -72,9 +81,12 @@ class Writer(threading.Thread):
 class Reader(threading.Thread):
     """Linearizable gets through a random node (redirected to the leader)."""
 
-    def __init__(self, proc, endpoints, node_of, outdir, rng, pause_s=0.1):
+    def __init__(self, proc, endpoints, node_of, outdir, rng, pause_s=0.1, keys=KEYS,
+                 source=None):
         super().__init__(daemon=True)
         self.proc = proc
+        self.keys = list(keys)
+        self.source = source
         self.endpoints = endpoints
         self.node_of = node_of
         self.rec = Recorder(os.path.join(outdir, f"ops.r{proc}.jsonl"))
@@ -84,9 +96,10 @@ class Reader(threading.Thread):
         self.counts = {"ok": 0, "fail": 0, "unknown": 0}
 
     def run(self):
-        clients = [Client([e], f"chaos-r{self.proc}", op_timeout=1.5) for e in self.endpoints]
+        clients = [Client([e], f"chaos-r{self.proc}", op_timeout=1.5, source=self.source)
+                   for e in self.endpoints]
         while not self.stop_ev.is_set():
-            key = self.rng.choice(KEYS)
+            key = self.rng.choice(self.keys)
             c = self.rng.choice(clients)
             t0 = time.monotonic_ns()
             outcome, node, value, rev = c.get(key)
@@ -107,15 +120,18 @@ class Reader(threading.Thread):
 
 class Subscriber:
     """A chaos_sub process (the client library's watch) attached first to
-    `node`, failing over to the others by itself."""
+    `node`, failing over to the others by itself. cmd_prefix: where it runs
+    (netns mode: `ip netns exec` into its home side's host, which execs, so
+    signals still reach chaos_sub)."""
 
-    def __init__(self, build, sub_id, endpoints, outdir):
+    def __init__(self, build, sub_id, endpoints, outdir, prefix="chaos.", cmd_prefix=()):
         self.id = sub_id
         self.raw = os.path.join(outdir, f"raw.sub{sub_id}.jsonl")
         err = open(os.path.join(outdir, f"sub{sub_id}.err"), "a")
         self.proc = subprocess.Popen(
+            list(cmd_prefix) +
             [os.path.join(build, "tests", "chaos", "chaos_sub"), "--id", str(sub_id),
-             "--endpoints", ",".join(endpoints), "--prefix", "chaos.", "--out", self.raw],
+             "--endpoints", ",".join(endpoints), "--prefix", prefix, "--out", self.raw],
             stdout=err, stderr=err, stdin=subprocess.DEVNULL)
         err.close()
 

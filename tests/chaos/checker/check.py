@@ -3,7 +3,7 @@
 
     check.py HISTORY_DIR [--json] [--read-search-budget N]
              [--converge-bound-ms MS] [--stale-bound-ms MS]
-             [--partition-grace-ms MS] [--unique-revisions]
+             [--cut-bound-ms MS] [--partition-grace-ms MS] [--unique-revisions]
              [--max-report N]
 
 Exit status: 0 valid, 1 invalid or unknown (a property could not be decided,
@@ -134,12 +134,15 @@ final.json  (written once after healing and the final barrier reads)
 nemesis.jsonl  (fault injection)
 --------------------------------
   {"t_ns": t, "fault": KIND, "nodes": [ids], "action": "start"|"stop",
-   "minority": [ids], "id": optional}
+   "minority": [ids], "cut": [[sub, node], ...], "id": optional}
   A "stop" closes the open fault with the same "id", else the most recent
   open fault of the same kind and nodes, else the most recent of the same
   kind; fault "heal" or "all" (either action) closes every open fault.  Faults still
   open at healed_ns end there.  A fault with a non-empty "minority" is a
-  partition: those nodes are cut from the majority.  Faults whose kind
+  partition: those nodes are cut from the majority.  "cut" (optional)
+  lists the subscribers the partition cuts from a minority node (a
+  partition that cuts clients too, as the harness's netns mode does): that
+  node cannot tell them anything.  Faults whose kind
   contains kill, crash, restart, power, wipe, lose or corrupt restart the
   listed nodes (a stale read may legitimately go back across a restart).
 
@@ -210,7 +213,9 @@ P    the minority acknowledges nothing: an ok write or ok linearizable get
 L    leaderless nodes tell their subscribers: a session on a minority node
      during a partition must get a heartbeat with stale=true, or end, within
      --stale-bound-ms (default 2000) of max(partition start, session start),
-     unless the partition ended first.
+     unless the partition ended first.  A session the partition cuts from
+     its node ("cut") must end instead, within --cut-bound-ms (default
+     4000: the client library gives up after 3 silent 1 s heartbeats).
 """
 
 import argparse
@@ -461,12 +466,13 @@ def wgl_search(ops, budget):
 
 class Checker:
     def __init__(self, hdir, search_budget=500000, converge_bound_ms=10000,
-                 stale_bound_ms=2000, partition_grace_ms=0,
+                 stale_bound_ms=2000, partition_grace_ms=0, cut_bound_ms=4000,
                  unique_revisions=False):
         self.hdir = hdir
         self.budget = search_budget
         self.conv_bound = converge_bound_ms * 1000000
         self.stale_bound = stale_bound_ms * 1000000
+        self.cut_bound = cut_bound_ms * 1000000
         self.grace = partition_grace_ms * 1000000
         self.unique_revs = unique_revisions
         self.violations = {p: [] for p, _ in PROPERTIES}
@@ -563,6 +569,8 @@ class Checker:
                     "t": t, "fault": str(rec.get("fault", "?")),
                     "nodes": [sid(x) for x in rec.get("nodes") or []],
                     "minority": [sid(x) for x in rec.get("minority") or []],
+                    "cut": {(sid(p[0]), sid(p[1])) for p in rec.get("cut") or []
+                            if isinstance(p, list) and len(p) == 2},
                     "action": act, "id": rec.get("id"), "src": src})
         del np_
         self.nemesis.sort(key=lambda r: r["t"])
@@ -1723,6 +1731,9 @@ class Checker:
                 if s["end"] <= f["start"] or s["live"] >= f["end"]:
                     continue
                 t0 = max(f["start"], s["live"])
+                if (s["sub"], s["node"]) in f["cut"]:
+                    self.check_cut_session(f, s, t0)
+                    continue
                 deadline = t0 + self.stale_bound
                 if f["end"] <= deadline or s["end"] <= deadline:
                     continue
@@ -1735,6 +1746,19 @@ class Checker:
                                 self.stale_bound // 1000000, self.ft(t0), f["fault"], f["src"],
                                 sorted(mino), self.ft(f["end"])),
                              sub=s["sub"], node=s["node"])
+
+    def check_cut_session(self, f, s, t0):
+        """L for a subscriber the partition cut from its node: nothing the
+        node says reaches it, so it must notice the silence and leave."""
+        deadline = t0 + self.cut_bound
+        if f["end"] <= deadline or s["end"] <= deadline:
+            return
+        self.violate("L", deadline, "sub %s on node %s (session live from %s, %s) was cut "
+                     "from its node by %s (%s, from %s until %s) and still held the session "
+                     "%d ms later" % (s["sub"], s["node"], self.ft(s["start"]), s["src"],
+                                      f["fault"], f["src"], self.ft(f["start"]),
+                                      self.ft(f["end"]), self.cut_bound // 1000000),
+                     sub=s["sub"], node=s["node"])
 
     # ---- driver -----------------------------------------------------------
 
@@ -1842,6 +1866,8 @@ def main(argv=None):
                          "(default 500000); exhausted = unknown = failure")
     ap.add_argument("--converge-bound-ms", type=int, default=10000)
     ap.add_argument("--stale-bound-ms", type=int, default=2000)
+    ap.add_argument("--cut-bound-ms", type=int, default=4000,
+                    help="L: how soon a subscriber cut from its minority node must leave it")
     ap.add_argument("--partition-grace-ms", type=int, default=0)
     ap.add_argument("--unique-revisions", action="store_true",
                     help="two keys may never share a revision (no group commit)")
@@ -1851,7 +1877,7 @@ def main(argv=None):
     try:
         res = check_dir(a.history_dir, search_budget=a.read_search_budget,
                         converge_bound_ms=a.converge_bound_ms,
-                        stale_bound_ms=a.stale_bound_ms,
+                        stale_bound_ms=a.stale_bound_ms, cut_bound_ms=a.cut_bound_ms,
                         partition_grace_ms=a.partition_grace_ms,
                         unique_revisions=a.unique_revisions)
     except HistoryError as e:

@@ -107,10 +107,12 @@ class H:
         if subs is not None:
             self.final["subscribers_final"] = subs
 
-    def fault(self, ms, fault, action, nodes, minority=None):
+    def fault(self, ms, fault, action, nodes, minority=None, cut=None):
         rec = {"t_ns": t(ms), "fault": fault, "action": action, "nodes": nodes}
         if minority is not None:
             rec["minority"] = minority
+        if cut is not None:
+            rec["cut"] = cut
         self.nemesis.append(rec)
 
     def write(self, d):
@@ -313,7 +315,40 @@ class CheckerTest(unittest.TestCase):
         h.fault(100, "heal", "stop", [])
         self.assertValid(h, stale_bound_ms=10)
 
+    def cut_from_minority(self, leave_ms):
+        """s4 on node 3 when a partition that also cuts s4 from node 3
+        starts at 50 (netns mode); s4 hears nothing and leaves at
+        leave_ms."""
+        h = base()
+        h.ev("s4", 3, 1, "subscribe")
+        h.snapshot("s4", 3, 2, 3, [])
+        h.change("s4", 3, 21, 5, "k1", "w1:1")
+        h.change("s4", 3, 26, 6, "k2", "w2:1")
+        h.change("s4", 3, 41, 8, "k1", "w1:2")
+        h.fault(50, "partition", "start", [3], minority=[3], cut=[["s4", 3]])
+        h.ev("s4", 3, leave_ms, "disconnect")
+        h.ev("s4", 1, leave_ms + 1, "resume", revision=8)
+        h.change("s4", 1, leave_ms + 2, 9, "k2", None)
+        h.change("s4", 1, max(leave_ms + 3, 91), 11, "k1", "w1:3")
+        h.fault(105, "heal", "stop", [])
+        return h
+
+    def test_valid_cut_subscriber_left_within_cut_bound(self):
+        # no stale heartbeat can reach it: the cut bound applies, not the
+        # stale bound
+        self.assertValid(self.cut_from_minority(75), stale_bound_ms=10, cut_bound_ms=40)
+
     # -------------------------------------------------- must be caught
+    def test_cut_subscriber_stayed_on_its_node(self):
+        res = self.assertCaught(self.cut_from_minority(95), "L", stale_bound_ms=10,
+                                cut_bound_ms=40)
+        self.assertIn("cut from its node", res["properties"]["L"]["first"]["message"])
+        # without "cut" the same history breaks the stale bound instead
+        h = self.cut_from_minority(95)
+        h.nemesis[0].pop("cut")
+        res = self.assertCaught(h, "L", stale_bound_ms=10, cut_bound_ms=40)
+        self.assertIn("not told", res["properties"]["L"]["first"]["message"])
+
 
     def test_lost_ack(self):
         h = base()
