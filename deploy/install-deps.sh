@@ -12,8 +12,9 @@ set -eu
 
 PKGS="libuv1-dev liblmdb-dev libprotobuf-c-dev protobuf-c-compiler pkg-config gcc make"
 # iptables and libnetfilter-queue-dev: the chaos suite's netns mode (its
-# partitions and loss, and the NFQUEUE delay helper tests/chaos/nfq/)
-TOOLS_PKGS="iproute2 procps psmisc python3 valgrind iptables libnetfilter-queue-dev"
+# partitions and loss, and the NFQUEUE delay helper tests/chaos/nfq/);
+# faketime (with libfaketime): its clock-skew scenario
+TOOLS_PKGS="iproute2 procps psmisc python3 valgrind iptables libnetfilter-queue-dev faketime"
 
 missing=""
 for p in $PKGS $TOOLS_PKGS; do
