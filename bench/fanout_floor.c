@@ -101,11 +101,6 @@ static int usage(const char *why)
     return EXIT_USAGE;
 }
 
-static int num(const char *v, unsigned min, unsigned max, unsigned *out)
-{
-    return bench_parse_uint(v, min, max, out);
-}
-
 static int parse_args(int argc, char **argv, struct opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -131,21 +126,21 @@ static int parse_args(int argc, char **argv, struct opts *o)
         }
         i++;
         if (strcmp(a, "--n") == 0) {
-            bad = num(v, 1, N_MAX, &o->n);
+            bad = bench_parse_uint(v, 1, N_MAX, &o->n);
         } else if (strcmp(a, "--senders") == 0) {
-            bad = num(v, 1, SENDERS_MAX, &o->senders);
+            bad = bench_parse_uint(v, 1, SENDERS_MAX, &o->senders);
         } else if (strcmp(a, "--rounds") == 0) {
-            bad = num(v, 1, 10000, &o->rounds);
+            bad = bench_parse_uint(v, 1, 10000, &o->rounds);
         } else if (strcmp(a, "--warmup") == 0) {
-            bad = num(v, 0, 100, &o->warmup);
+            bad = bench_parse_uint(v, 0, 100, &o->warmup);
         } else if (strcmp(a, "--frame") == 0) {
-            bad = num(v, 8, FRAME_MAX, &o->frame);
+            bad = bench_parse_uint(v, 8, FRAME_MAX, &o->frame);
         } else if (strcmp(a, "--gap-ms") == 0) {
-            bad = num(v, 0, 10000, &o->gap_ms);
+            bad = bench_parse_uint(v, 0, 10000, &o->gap_ms);
         } else if (strcmp(a, "--timeout") == 0) {
-            bad = num(v, 1, 60000, &o->timeout_ms);
+            bad = bench_parse_uint(v, 1, 60000, &o->timeout_ms);
         } else if (strcmp(a, "--max-seconds") == 0) {
-            bad = num(v, 1, 3600, &o->max_seconds);
+            bad = bench_parse_uint(v, 1, 3600, &o->max_seconds);
         } else if (strcmp(a, "--source") == 0) {
             o->source = v;
         } else {

@@ -155,9 +155,7 @@ struct srv
     size_t cap_appends;
     unsigned n_puts;       /* snapshot puts in flight */
     unsigned n_local_puts; /* ... of them, local snapshots (trailing > 0) */
-    int has_deferred;      /* an InstallSnapshot held back (unused) */
-    struct raft_message deferred;
-    struct ioshim shim; /* opts.shim: raft/ioshim.c, as node.c uses it */
+    struct ioshim shim;    /* opts.shim: raft/ioshim.c, as node.c uses it */
     struct
     {
         raft_index index;
@@ -2013,9 +2011,6 @@ static void teardown(struct run *r)
         free(p);
     }
     for (unsigned i = 0; i < r->n; i++) {
-        if (r->s[i].has_deferred) {
-            drop_install(&r->s[i].deferred.install_snapshot);
-        }
         if (r->o->shim) {
             ioshim_close(&r->s[i].shim);
             r->st->shimmed += r->s[i].shim.n_terms_fixed;
