@@ -394,6 +394,10 @@ static const char *status_name(enum fsm_status s)
         return "NOTFOUND";
     case FSM_INVALID:
         return "INVALID";
+    case FSM_TYPE_MISMATCH:
+        return "TYPE_MISMATCH";
+    case FSM_STORE_FULL:
+        return "STORE_FULL";
     }
     return "?";
 }
@@ -499,7 +503,7 @@ static void model_apply(struct run *r,
     }
     for (size_t i = 0; i < cmd->n_changes && i < FSM_MAX_CHANGES; i++) {
         const Flipcmd__Change *ch = cmd->changes[i];
-        struct fsm_outcome want = { FSM_INVALID, 0 };
+        struct fsm_outcome want = { FSM_INVALID, 0, 0 };
         int valid =
             ch->has_op &&
             (ch->op == FLIPCMD__OP__SET || ch->op == FLIPCMD__OP__DELETE) &&
