@@ -661,6 +661,8 @@ static int put_status_json(const struct status_run *r)
                ",\"last_contact_ms\":%" PRIu64 ",\"reachable\":true",
                st->term, st->applied_revision, st->commit_index, st->leader_id,
                st->last_contact_ms);
+        printf(",\"store_bytes\":%" PRIu64 ",\"max_store_bytes\":%" PRIu64,
+               st->store_bytes, st->max_store_bytes);
         if (st->has_state_hash) {
             /* A string: JSON numbers above 2^53 lose digits in many
              * parsers. */

@@ -161,6 +161,8 @@ struct flip_node_status
     uint64_t commit_index;
     uint64_t last_contact_ms; /* since this node last heard a leader */
     uint64_t flag_count;
+    uint64_t store_bytes;     /* size the budget is measured in */
+    uint64_t max_store_bytes; /* the node's budget; 0: none */
     char *raft_address;
     char *client_address;
     /* With FLIP_STATUS_HASH: a hash of every stored row, equal on two nodes

@@ -479,6 +479,8 @@ static int status_from_wire(const Flip__StatusResult *w,
     s->commit_index = w->commit_index;
     s->last_contact_ms = w->last_contact_ms;
     s->flag_count = w->flag_count;
+    s->store_bytes = w->store_bytes;
+    s->max_store_bytes = w->max_store_bytes;
     s->has_state_hash = w->has_state_hash != 0;
     s->state_hash = w->state_hash;
     s->role = dup_or_empty(w->role);
