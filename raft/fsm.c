@@ -155,6 +155,16 @@ static uint64_t change_row_bytes(size_t plen, size_t klen)
     return STORE_CHANGE_KEY + plen + klen + 3;
 }
 
+/* What a SET adds to store_bytes: its record's growth (0 for a record no
+ * larger than the one it replaces) and its change row. */
+static uint64_t growth(const struct current *cur, size_t klen, size_t plen)
+{
+    uint64_t rec = klen + plen;
+
+    return (rec > cur->bytes ? rec - cur->bytes : 0) +
+           change_row_bytes(plen, klen);
+}
+
 /* Room for a SET that grows the store by `grow` bytes: the oldest
  * change-log rows (history, not state) go first; FSM_STORE_FULL when the
  * live flags alone leave no room. Deterministic: it depends only on the
@@ -237,15 +247,14 @@ static int apply_change(struct fsm *f,
             reject(f, ch, index, "record larger than its bound", out);
             return FLIP_OK;
         }
-        uint64_t after = klen + plen + change_row_bytes(plen, klen);
-        if (after > cur.bytes) {
-            rv = make_room(txn, cmd->max_store_bytes, after - cur.bytes, index,
-                           &full);
-            if (rv != FLIP_OK) {
-                return rv;
-            }
+        rv = make_room(txn, cmd->max_store_bytes, growth(&cur, klen, plen),
+                       index, &full);
+        if (rv != FLIP_OK) {
+            return rv;
         }
-        if (full) {
+        /* Only a set that grows the live state is refused: flipping an
+         * existing kill switch must work on a full store. */
+        if (full && klen + plen > cur.bytes) {
             set_outcome(out, FSM_STORE_FULL, cur.rev);
             return FLIP_OK;
         }

@@ -152,18 +152,38 @@ static int check_request_id(struct conn *c,
     return FLIP_OK;
 }
 
+static int record_len(void *arg,
+                      const void *key,
+                      size_t klen,
+                      const void *val,
+                      size_t vlen)
+{
+    (void)key;
+    (void)val;
+    *(size_t *)arg = klen + vlen;
+    return 1;
+}
+
 /* Early refusal of a set that cannot fit even with the whole change log
- * dropped (apply decides for real, on every replica alike). */
+ * dropped: its key and value alone (a lower bound of its record) grow the
+ * live flags past the budget. Never refuses what apply would accept; apply
+ * decides for real, on every replica alike. */
 static int check_budget(struct conn *c, uint64_t id, const Flip__SetRequest *r)
 {
+    struct store *st = c->srv->node.store;
     uint64_t max = c->srv->config.max_store_bytes;
+    size_t klen = strlen(r->key);
+    size_t old = 0;
+    uint64_t rec;
     Flip__Value v;
-    uint64_t need;
 
+    if (max == 0) {
+        return FLIP_OK;
+    }
     command_value_copy(r->value, &v);
-    need = 2 * (strlen(r->key) + flip__value__get_packed_size(&v));
-
-    if (max != 0 && store_flag_bytes(c->srv->node.store) + need > max) {
+    rec = klen + flip__value__get_packed_size(&v);
+    (void)store_get(st, STORE_FLAGS, r->key, klen, record_len, &old);
+    if (rec > old && store_flag_bytes(st) + (rec - old) > max) {
         dispatch_error(c, id, FLIP_STOREFULL,
                        "the store is at its size budget (--max-store-bytes); "
                        "delete flags to make room");

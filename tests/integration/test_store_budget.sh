@@ -25,6 +25,7 @@ case "$out" in *"size budget"*) ;; *) fail "not a budget refusal: $out" ;; esac
 [ "$full" -gt 5 ] || fail "refused too early (set $full)"
 for i in 1 2 3; do node_alive "$i" || fail "node $i died"; done
 
+fctl set b.3 "${big/v/w}" >/dev/null || fail "replacing a value refused on a full store"
 fctl del b.1 >/dev/null || fail "delete refused on a full store"
 fctl del b.2 >/dev/null || fail "second delete refused"
 fctl set "b.$full" "$big" --type string >/dev/null || fail "no room after deletes"

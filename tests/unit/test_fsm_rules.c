@@ -306,6 +306,13 @@ TEST(fsm_store_budget, 60)
     CHECK(full_at > 6); /* history went first: ~12 flags fit, not ~6 */
     CHECK(store_compacted(c.stores[0]) > 0);
     CHECK(store_count(c.stores[1], STORE_FLAGS) == (uint64_t)full_at);
+    /* replacing a flag by a value no larger still works when full: a kill
+     * switch can always be flipped */
+    write_init(&w, "big.3", big, 1999);
+    w.cmd.has_max_store_bytes = 1;
+    w.cmd.max_store_bytes = 100000;
+    idx = apply(&c, &w);
+    CHECK(outcome_at(idx).status == FSM_OK);
     write_init(&w, "big.0", NULL, 2000);
     w.cmd.has_max_store_bytes = 1;
     w.cmd.max_store_bytes = 100000;
