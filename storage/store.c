@@ -463,6 +463,20 @@ void store_abort(struct store_txn *t)
     }
 }
 
+/* What the row at `k` counts in store_bytes now (0: absent or not
+ * counted). */
+static uint64_t stored_bytes(struct store_txn *t,
+                             enum store_db db,
+                             MDB_val *k)
+{
+    MDB_val old;
+
+    if (counted(db) && mdb_get(t->txn, t->s->dbi[db], k, &old) == MDB_SUCCESS) {
+        return row_bytes(k, &old);
+    }
+    return 0;
+}
+
 int store_put(struct store_txn *t,
               enum store_db db,
               const void *key,
@@ -472,14 +486,9 @@ int store_put(struct store_txn *t,
 {
     MDB_val k = { klen, (void *)(uintptr_t)key };
     MDB_val v = { vlen, (void *)(uintptr_t)val };
-    MDB_val old;
-    uint64_t before = 0;
+    uint64_t before = stored_bytes(t, db, &k);
     int rc;
 
-    if (counted(db) &&
-        mdb_get(t->txn, t->s->dbi[db], &k, &old) == MDB_SUCCESS) {
-        before = row_bytes(&k, &old);
-    }
     rc = mdb_put(t->txn, t->s->dbi[db], &k, &v, 0);
     if (rc == MDB_SUCCESS && counted(db)) {
         t->bytes[db] = t->bytes[db] - before + row_bytes(&k, &v);
@@ -494,14 +503,9 @@ int store_del(struct store_txn *t,
               size_t klen)
 {
     MDB_val k = { klen, (void *)(uintptr_t)key };
-    MDB_val old;
-    uint64_t before = 0;
+    uint64_t before = stored_bytes(t, db, &k);
     int rc;
 
-    if (counted(db) &&
-        mdb_get(t->txn, t->s->dbi[db], &k, &old) == MDB_SUCCESS) {
-        before = row_bytes(&k, &old);
-    }
     rc = mdb_del(t->txn, t->s->dbi[db], &k, NULL);
     if (rc == MDB_SUCCESS && counted(db)) {
         t->bytes[db] -= before;

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../lib/fakewire.h"
 #include "../lib/runner.h"
 #include "client/flip.h"
 #include "lib/buf.h"
@@ -40,50 +41,11 @@ struct leader
     uint64_t seq[WRITES_MAX];
 };
 
-static int recv_all(int fd, void *p, size_t n)
-{
-    uint8_t *b = p;
-
-    while (n > 0) {
-        ssize_t k = recv(fd, b, n, 0);
-        if (k <= 0) {
-            return 0;
-        }
-        b += k;
-        n -= (size_t)k;
-    }
-    return 1;
-}
-
-static Flip__Request *next_request(int fd)
-{
-    Flip__Request *req = NULL;
-    uint8_t hdr[4];
-    uint8_t *body;
-    uint32_t len;
-
-    if (!recv_all(fd, hdr, sizeof hdr)) {
-        return NULL;
-    }
-    len = buf_get_u32be(hdr);
-    body = flip_malloc(len > 0 ? len : 1);
-    if (body != NULL && recv_all(fd, body, len)) {
-        (void)codec_request_decode(body, len, &req);
-    }
-    flip_free(body);
-    return req;
-}
-
 static void answer(int fd, uint64_t id, Flip__Response *r)
 {
-    struct buf b;
-
     r->has_id = 1;
     r->id = id;
-    buf_init(&b);
-    CHECK_EQ_INT(codec_response_encode(r, 1u << 20, &b), FLIP_OK);
-    (void)!send(fd, buf_head(&b), buf_len(&b), MSG_NOSIGNAL);
-    buf_close(&b);
+    fakewire_send(fd, r);
 }
 
 /* Records the write's request id; returns what to do with it. */
@@ -108,7 +70,7 @@ static void serve(struct leader *l, int fd)
 {
     Flip__Request *req;
 
-    while (!l->stop && (req = next_request(fd)) != NULL) {
+    while (!l->stop && (req = fakewire_recv(fd)) != NULL) {
         Flip__Response r = FLIP__RESPONSE__INIT;
         Flip__HelloResult h = FLIP__HELLO_RESULT__INIT;
         Flip__SetResult set = FLIP__SET_RESULT__INIT;

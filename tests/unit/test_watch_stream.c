@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/fakewire.h"
 #include "../lib/runner.h"
 #include "../lib/tmpdir.h"
 #include "client/lkg.h"
@@ -179,59 +180,14 @@ struct fake
     atomic_int subscribes; /* Subscribe requests it got */
 };
 
-static int read_full(int fd, void *p, size_t n)
-{
-    uint8_t *b = p;
-
-    while (n > 0) {
-        ssize_t k = recv(fd, b, n, 0);
-        if (k <= 0) {
-            return 0;
-        }
-        b += k;
-        n -= (size_t)k;
-    }
-    return 1;
-}
-
 static Flip__Request *fk_recv(int fd)
 {
-    Flip__Request *req = NULL;
-    uint8_t hdr[4];
-    uint8_t *body;
-    uint32_t len;
-
-    if (!read_full(fd, hdr, 4)) {
-        return NULL;
-    }
-    len = buf_get_u32be(hdr);
-    body = flip_malloc(len > 0 ? len : 1);
-    if (read_full(fd, body, len)) {
-        (void)codec_request_decode(body, len, &req);
-    }
-    flip_free(body);
-    return req;
+    return fakewire_recv(fd);
 }
 
 static void fk_send(int fd, const Flip__Response *r)
 {
-    struct buf b;
-    const uint8_t *p;
-    size_t n;
-
-    buf_init(&b);
-    CHECK_EQ_INT(codec_response_encode(r, 1u << 24, &b), FLIP_OK);
-    p = buf_head(&b);
-    n = buf_len(&b);
-    while (n > 0) {
-        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-        if (k <= 0) {
-            break; /* the watch left: fine */
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    buf_close(&b);
+    fakewire_send(fd, r);
 }
 
 static void fk_event(int fd,
