@@ -262,6 +262,29 @@ static int shim_snapshot_put(struct raft_io *io,
     return ioshim_snapshot_put(shim_of(io), trailing, req, snapshot, cb);
 }
 
+/* libraft refuses every write and barrier (RAFT_NOSPACE) while a majority
+ * of voters report less reserved log space than its capacity threshold
+ * (4 MiB by default). raft_uv 0.22 reports that space in a 16-bit KiB
+ * counter, (unsigned short)(bytes / 1024), where bytes is its prepared
+ * segments (up to 2) plus the room left in the open ones (up to 2 while one
+ * is being finished): up to 4 segments. With segments of 16 MiB or more the
+ * counter wraps and can read near 0 on a node with plenty of room, and
+ * every node's log fills at the same rate, so all of them cross that point
+ * together and writes stop for good (known-issues #14). Below 8 MiB a
+ * healthy node's 2 segments can read under 4 MiB. Only in between does the
+ * check mean what it says ("no segment could be prepared": a full disk,
+ * answered NO_SPACE); elsewhere it is off. */
+unsigned short node_capacity_threshold(size_t segment_size)
+{
+    const size_t mib = 1024u * 1024u;
+    size_t size = segment_size != 0 ? segment_size : 8u * mib;
+
+    if (size < 8u * mib || size >= 16u * mib) {
+        return 0;
+    }
+    return 4u * 1024u; /* libraft's default: 4 MiB, in KiB */
+}
+
 /* After raft_init (which may call into io) and before raft_start. */
 static void shim_install(struct node *n)
 {
@@ -358,11 +381,8 @@ int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
     raft_set_snapshot_threshold(&n->raft, cfg->snapshot_threshold);
     raft_set_snapshot_trailing(&n->raft, cfg->snapshot_trailing);
     raft_set_pre_vote(&n->raft, true);
-    if (cfg->segment_size != 0 && cfg->segment_size < 8u * 1024u * 1024u) {
-        /* The default 4 MiB threshold rejects every write with small
-         * segments (16-bit KiB capacity counter in raft_uv 0.22). */
-        raft_set_capacity_threshold(&n->raft, 0);
-    }
+    raft_set_capacity_threshold(&n->raft,
+                                node_capacity_threshold(cfg->segment_size));
     if (getrandom(&seed, sizeof seed, 0) == (ssize_t)sizeof seed) {
         raft_seed(&n->raft, seed);
     }
