@@ -248,9 +248,30 @@ static int shim_start(struct raft_io *io,
     return ioshim_start(shim_of(io), msecs, tick, recv, shim_tick, shim_recv);
 }
 
+static int shim_load(struct raft_io *io,
+                     raft_term *term,
+                     raft_id *voted_for,
+                     struct raft_snapshot **snapshot,
+                     raft_index *start_index,
+                     struct raft_entry *entries[],
+                     size_t *n_entries)
+{
+    return ioshim_load(shim_of(io), term, voted_for, snapshot, start_index,
+                       entries, n_entries);
+}
+
 static int shim_truncate(struct raft_io *io, raft_index index)
 {
     return ioshim_truncate(shim_of(io), index);
+}
+
+static int shim_append(struct raft_io *io,
+                       struct raft_io_append *req,
+                       const struct raft_entry entries[],
+                       unsigned n,
+                       raft_io_append_cb cb)
+{
+    return ioshim_append(shim_of(io), req, entries, n, cb);
 }
 
 static int shim_snapshot_put(struct raft_io *io,
@@ -292,7 +313,9 @@ static void shim_install(struct node *n)
     n->io.send = shim_send;
     n->io.start = shim_start;
     n->io.snapshot_put = shim_snapshot_put;
+    n->io.load = shim_load;
     n->io.truncate = shim_truncate;
+    n->io.append = shim_append;
     /* a truncation rewrites at most a segment and opens the next one */
     ioshim_set_room(
         &n->shim, n->raft_dir,
@@ -458,11 +481,12 @@ static void raft_closed(struct raft *r)
     flip_infof(
         "raft: libraft workarounds used: %llu snapshot terms fixed, "
         "%llu installs held back, %llu ignored installs kept, %llu "
-        "answers repeated",
+        "answers repeated, %llu truncations checked for room",
         (unsigned long long)n->shim.n_terms_fixed,
         (unsigned long long)n->shim.n_deferred,
         (unsigned long long)n->shim.n_freed,
-        (unsigned long long)n->shim.n_repeats);
+        (unsigned long long)n->shim.n_repeats,
+        (unsigned long long)n->shim.n_room_checks);
     raft_uv_close(&n->io);
     raft_uv_tcp_close(&n->transport);
     if (n->monitor_started) {
