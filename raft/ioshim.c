@@ -256,10 +256,13 @@ void ioshim_recv(struct ioshim *sh, struct raft_message *m)
         }
     }
 
-    if (live && !ignored && sh->local_puts > 0 &&
-        m->install_snapshot.last_index > raft_last_index(r)) {
+    if (live && !ignored && sh->local_puts > 0) {
         /* Started now, it would race the local snapshot write (#1): hold
-         * it until that write is done. */
+         * it until that write is done. That covers installs beyond our log
+         * and those inside it whose term differs from our entry's (a tail
+         * from a deposed leader), which libraft installs too; the rest it
+         * would ignore ("have all entries", "have more recent snapshot"),
+         * so holding them loses nothing. */
         hold(sh, m, &m->install_snapshot);
         return;
     }

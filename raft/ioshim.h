@@ -9,8 +9,9 @@
  *   #1  an InstallSnapshot accepted while this node is writing a local
  *       snapshot makes libraft dereference a pointer it has just cleared
  *       (legacy.c takeSnapshotCb) when the local write completes. The shim
- *       holds such a message back until the local write is done, then
- *       delivers it.
+ *       holds every live install back (not only those beyond the local
+ *       log: one inside it with a conflicting term is installed too) until
+ *       the local write is done, then delivers it.
  *   #9  an InstallSnapshot that arrives while an earlier one is still being
  *       installed is ignored without freeing its payload.
  *   #12 and the leader waits for exactly that newer snapshot: it ignores
