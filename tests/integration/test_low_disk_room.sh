@@ -12,14 +12,9 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 
-command -v cc >/dev/null 2>&1 || skip "no C compiler to build the statvfs shim"
+. "$(dirname "$0")/preload.sh"
+build_preload fake_statvfs
 PRELOAD=$TMP/fake_statvfs.so
-cc -shared -fPIC -O1 -o "$PRELOAD" "$(dirname "$0")/fake_statvfs.c" -ldl ||
-    fail "building fake_statvfs.so failed"
-if ldd "$FLIPD" 2>/dev/null | grep -q libasan; then
-    # the shim comes before the sanitizer runtime in the preload order
-    export ASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0"
-fi
 CALLS=$TMP/statvfs.calls
 : >"$CALLS"
 
