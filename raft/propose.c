@@ -31,9 +31,6 @@ static int status_from_raft(int rv)
         return FLIP_NOSPACE;
     case RAFT_NOMEM:
         return FLIP_NOMEM;
-    case RAFT_BUSY:
-    case RAFT_TOOBIG:
-        return FLIP_BUSY;
     default:
         return FLIP_IOERR;
     }
@@ -302,15 +299,23 @@ static void batch_propose(struct propose *pr)
         flip_errorf("propose: raft rejected an entry of %zu bytes", buf.len);
         abort();
     }
+    if (rv != 0 && rv != RAFT_NOTLEADER && rv != RAFT_NOSPACE) {
+        /* Only those two come from libraft's checks before it touches its
+         * log (and hand the buffer back). Any other error (out of memory,
+         * an I/O layer failure, RAFT_BUSY) comes after it put the entry in
+         * its in-memory trail, not in its log: the two disagree, the next
+         * append lands at the wrong index, and whether this entry reached a
+         * follower cannot be told. A restart from disk is the only clean
+         * state; the client sees its connection drop, "outcome unknown".
+         * Local memory or disk only: no client content leads here
+         * (docs/known-issues.md #7). */
+        flip_errorf("propose: raft_apply failed after libraft took the "
+                    "entry: %s; stopping",
+                    raft_strerror(rv));
+        abort();
+    }
     if (rv != 0) {
-        /* libraft 0.22.1 hands the buffer back only for the checks it makes
-         * before touching the log (not leader, no space); after an I/O
-         * layer error it has already freed it (docs/known-issues.md #7). */
-        if (rv == RAFT_NOTLEADER || rv == RAFT_NOSPACE) {
-            raft_free(buf.base);
-        } else {
-            flip_errorf("propose: raft_apply failed: %s", raft_strerror(rv));
-        }
+        raft_free(buf.base);
         batch_finish(b, status_from_raft(rv));
         return;
     }
