@@ -309,9 +309,10 @@ static void batch_propose(struct propose *pr)
          * state; the client sees its connection drop, "outcome unknown".
          * Local memory or disk only: no client content leads here
          * (docs/known-issues.md #7). */
-        flip_errorf("propose: raft_apply failed after libraft took the "
-                    "entry: %s; stopping",
-                    raft_strerror(rv));
+        flip_errorf(
+            "propose: raft_apply failed after libraft took the "
+            "entry: %s; stopping",
+            raft_strerror(rv));
         abort();
     }
     if (rv != 0) {
