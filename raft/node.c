@@ -323,6 +323,17 @@ static void shim_install(struct node *n)
                                           : UINT64_C(8) * 1024u * 1024u));
 }
 
+/* raft_close's callback on a failed node_init: io and transport have
+ * stopped, so their memory can go (raft_close itself frees neither). */
+static void init_failed_closed(struct raft *r)
+{
+    struct node *n = r->data;
+
+    raft_uv_close(&n->io);
+    raft_uv_tcp_close(&n->transport);
+    n->init_closed = 1;
+}
+
 int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
 {
     char fsm_dir[600];
@@ -418,10 +429,16 @@ int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
     return FLIP_OK;
 
 err_after_raft:
-    /* raft_init succeeded: the io and transport are released by raft_close,
-     * which needs the loop; the caller runs the loop once after failure. */
+    /* raft_init succeeded: raft_close stops the io (and its transport) on
+     * the loop, and only then may they be freed (init_failed_closed).
+     * Nothing else of ours is on the loop yet, and raft has not started, so
+     * a few turns finish it; bounded all the same. */
     n->closing = 1;
-    raft_close(&n->raft, NULL);
+    n->raft.data = n;
+    raft_close(&n->raft, init_failed_closed);
+    for (int turns = 0; turns < 1000 && !n->init_closed; turns++) {
+        uv_run(loop, UV_RUN_ONCE);
+    }
     store_close(n->store);
     n->store = NULL;
     return raft_to_flip(rv);

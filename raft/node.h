@@ -79,6 +79,7 @@ struct node
     int closing;
     int monitor_started;
     int raft_closing;
+    int init_closed; /* a failed node_init's raft_close has completed */
     uv_timer_t transfer_timer; /* bounds a planned-stop transfer */
     int transfer_timer_started;
     /* Planned stop: after the transfer, raft stays up (as a follower) while

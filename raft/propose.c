@@ -455,8 +455,10 @@ static void barrier_done(struct raft_barrier *req, int status)
         queue_insert_tail(&q, e);
     }
     /* Start the next barrier before answering, so callbacks that queue new
-     * reads join the right generation. */
-    if (!queue_empty(&pr->next)) {
+     * reads join the right generation; but not inside raft_close (which
+     * fires this): libraft 0.22.1 would take the barrier and never answer
+     * it. Those waiters then lose their leader like the rest. */
+    if (!queue_empty(&pr->next) && !pr->node->raft_closing) {
         barrier_start(pr);
     }
     while (!queue_empty(&q)) {
@@ -464,6 +466,12 @@ static void barrier_done(struct raft_barrier *req, int status)
         struct read_wait *w = CONTAINER_OF(e, struct read_wait, link);
         queue_remove(e);
         w->cb(w, rv);
+    }
+    while (pr->node->raft_closing && !queue_empty(&pr->next)) {
+        struct queue *e = queue_head(&pr->next);
+        struct read_wait *w = CONTAINER_OF(e, struct read_wait, link);
+        queue_remove(e);
+        w->cb(w, FLIP_LEADERSHIPLOST);
     }
 }
 
