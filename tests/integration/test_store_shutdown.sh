@@ -2,9 +2,9 @@
 # The store's shutdown and its marker files (correctness review L1, L2):
 #  - a SIGTERM that arrives while the periodic background LMDB sync is still
 #    running on the threadpool waits for it: the sync never runs on a closed
-#    environment (a use after free, seen by ASan in a SANITIZE build, and an
-#    error from the sync in any build), and the node exits 0 with its clean
-#    marker written;
+#    environment (a use after free inside liblmdb, which ASan does not see
+#    there; the sync then returns an error), and the node exits 0 with its
+#    clean marker written;
 #  - the fsm directory is fsynced when the markers change: at start (boot_id
 #    written, clean removed) and at a clean close (clean created).
 # store_io_preload.c (LD_PRELOAD, built here) slows the background sync to
