@@ -15,11 +15,13 @@ void ioshim_init(struct ioshim *sh, struct raft *raft, struct raft_io *io)
     sh->io = io;
     sh->next_send = io->send;
     sh->next_start = io->start;
+    sh->next_load = io->load;
     sh->next_truncate = io->truncate;
+    sh->next_append = io->append;
     sh->next_snapshot_put = io->snapshot_put;
 }
 
-/* ---- #13: a truncation needs room ---------------------------------------- */
+/* ---- #13: a real truncation needs room ---------------------------------- */
 
 void ioshim_set_room(struct ioshim *sh, const char *dir, uint64_t bytes)
 {
@@ -27,25 +29,75 @@ void ioshim_set_room(struct ioshim *sh, const char *dir, uint64_t bytes)
     sh->room_bytes = bytes;
 }
 
+int ioshim_load(struct ioshim *sh,
+                raft_term *term,
+                raft_id *voted_for,
+                struct raft_snapshot **snapshot,
+                raft_index *start_index,
+                struct raft_entry *entries[],
+                size_t *n_entries)
+{
+    int rv = sh->next_load(sh->io, term, voted_for, snapshot, start_index,
+                           entries, n_entries);
+    if (rv == 0) {
+        /* raft_uv's own rule (uvLoad) */
+        sh->append_next = *start_index + *n_entries;
+        sh->append_next_known = 1;
+    }
+    return rv;
+}
+
+int ioshim_truncation_is_real(const struct ioshim *sh, raft_index index)
+{
+    /* raft_uv does nothing for index >= its next append index (UvTruncate);
+     * libraft asks for exactly that before every append */
+    return !sh->append_next_known || index < sh->append_next;
+}
+
 int ioshim_truncate(struct ioshim *sh, raft_index index)
 {
     struct statvfs fs;
+    int rv;
 
-    if (sh->room_dir != NULL && statvfs(sh->room_dir, &fs) == 0 &&
-        (uint64_t)fs.f_bavail * fs.f_frsize < sh->room_bytes) {
-        /* raft_uv would fail the rewrite in the background, ignore that
-         * and append at the wrong indexes (known-issues.md #13). Nothing
-         * was acknowledged on the strength of what follows, so stopping
-         * here loses nothing; a restart with room resumes. */
-        flip_errorf(
-            "raft: no space left for a log truncation: %llu bytes "
-            "free in %s, up to %llu needed; stopping before libraft "
-            "can misplace entries (known-issues #13)",
-            (unsigned long long)fs.f_bavail * fs.f_frsize, sh->room_dir,
-            (unsigned long long)sh->room_bytes);
-        abort();
+    if (sh->room_dir != NULL && ioshim_truncation_is_real(sh, index)) {
+        sh->n_room_checks++;
+        if (statvfs(sh->room_dir, &fs) == 0 &&
+            (uint64_t)fs.f_bavail * fs.f_frsize < sh->room_bytes) {
+            /* raft_uv would fail the rewrite in the background, ignore
+             * that and append at the wrong indexes (known-issues.md #13).
+             * Nothing was acknowledged on the strength of what follows, so
+             * stopping here loses nothing; a restart with room resumes. */
+            flip_errorf(
+                "raft: no space left for a log truncation: %llu bytes "
+                "free in %s, up to %llu needed; stopping before libraft "
+                "can misplace entries (known-issues #13)",
+                (unsigned long long)fs.f_bavail * fs.f_frsize, sh->room_dir,
+                (unsigned long long)sh->room_bytes);
+            abort();
+        }
     }
-    return sh->next_truncate(sh->io, index);
+    rv = sh->next_truncate(sh->io, index);
+    if (rv == 0 && sh->append_next_known && index < sh->append_next) {
+        sh->append_next = index; /* raft_uv's barrier sets the same */
+    }
+    return rv;
+}
+
+int ioshim_append(struct ioshim *sh,
+                  struct raft_io_append *req,
+                  const struct raft_entry entries[],
+                  unsigned n,
+                  raft_io_append_cb cb)
+{
+    int rv = sh->next_append(sh->io, req, entries, n, cb);
+
+    /* raft_uv moves its index back if the write later fails; the shim does
+     * not, so it can only overestimate the index: at worst an append after
+     * a failed write gets a room check it did not need. */
+    if (rv == 0) {
+        sh->append_next += n;
+    }
+    return rv;
 }
 
 /* ---- #6: the term of a snapshot being sent ------------------------------- */
@@ -204,10 +256,13 @@ void ioshim_recv(struct ioshim *sh, struct raft_message *m)
         }
     }
 
-    if (live && !ignored && sh->local_puts > 0 &&
-        m->install_snapshot.last_index > raft_last_index(r)) {
+    if (live && !ignored && sh->local_puts > 0) {
         /* Started now, it would race the local snapshot write (#1): hold
-         * it until that write is done. */
+         * it until that write is done. That covers installs beyond our log
+         * and those inside it whose term differs from our entry's (a tail
+         * from a deposed leader), which libraft installs too; the rest it
+         * would ignore ("have all entries", "have more recent snapshot"),
+         * so holding them loses nothing. */
         hold(sh, m, &m->install_snapshot);
         return;
     }
@@ -247,6 +302,11 @@ static void put_done(struct raft_io_snapshot_put *req, int status)
         sh->local_puts--;
     } else {
         sh->install_puts--;
+    }
+    if (status == 0 && c.trailing == 0) {
+        /* an installed snapshot: raft_uv appends after it next */
+        sh->append_next = c.index + 1;
+        sh->append_next_known = 1;
     }
     if (status == 0) {
         unsigned k = sh->n_stored++ % IOSHIM_STORED;

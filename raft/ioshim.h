@@ -9,8 +9,9 @@
  *   #1  an InstallSnapshot accepted while this node is writing a local
  *       snapshot makes libraft dereference a pointer it has just cleared
  *       (legacy.c takeSnapshotCb) when the local write completes. The shim
- *       holds such a message back until the local write is done, then
- *       delivers it.
+ *       holds every live install back (not only those beyond the local
+ *       log: one inside it with a conflicting term is installed too) until
+ *       the local write is done, then delivers it.
  *   #9  an InstallSnapshot that arrives while an earlier one is still being
  *       installed is ignored without freeing its payload.
  *   #12 and the leader waits for exactly that newer snapshot: it ignores
@@ -24,6 +25,12 @@
  *       check set (ioshim_set_room), the shim stops the process before a
  *       truncation when the raft directory has less free space than one
  *       truncation may need: a clear fail-stop instead of a corrupt log.
+ *       libraft calls io->truncate before every append, with the new
+ *       entries' own index; raft_uv does nothing unless that index is
+ *       below its next append index. The shim follows that index the way
+ *       raft_uv does (load, truncate, append, installed snapshots) and
+ *       checks only real truncations, so a node low on disk keeps taking
+ *       appends, and an append costs no statvfs.
  *   #4  a leader whose heartbeat to a follower is skipped (it sent that
  *       follower something less than a heartbeat ago) and that then hears
  *       nothing from it for one heartbeat interval marks it unreachable and
@@ -37,9 +44,10 @@
  *
  * The shim is not a raft_io itself: the embedding program (raft/node.c over
  * raft_uv; tests/stress over raft_fixture) replaces io->send, io->start,
- * io->truncate and io->snapshot_put with its own three-line functions that find
- * their shim and call ioshim_send / ioshim_start / ioshim_snapshot_put (and
- * gives ioshim_start its tick and receive entry points). The #1 and #9 checks
+ * io->snapshot_put (and, for #13, io->load, io->truncate and io->append)
+ * with its own three-line functions that find their shim and call
+ * ioshim_send / ioshim_start / ... (and gives ioshim_start its tick and
+ * receive entry points). The #1 and #9 checks
  * read libraft's own struct raft fields (snapshot.installing, current_term);
  * they are specific to 0.22.1, which node.c requires. */
 #ifndef FLIPD_RAFT_IOSHIM_H
@@ -66,7 +74,19 @@ struct ioshim
                       unsigned msecs,
                       raft_io_tick_cb tick,
                       raft_io_recv_cb recv);
+    int (*next_load)(struct raft_io *io,
+                     raft_term *term,
+                     raft_id *voted_for,
+                     struct raft_snapshot **snapshot,
+                     raft_index *start_index,
+                     struct raft_entry *entries[],
+                     size_t *n_entries);
     int (*next_truncate)(struct raft_io *io, raft_index index);
+    int (*next_append)(struct raft_io *io,
+                       struct raft_io_append *req,
+                       const struct raft_entry entries[],
+                       unsigned n,
+                       raft_io_append_cb cb);
     int (*next_snapshot_put)(struct raft_io *io,
                              unsigned trailing,
                              struct raft_io_snapshot_put *req,
@@ -87,6 +107,10 @@ struct ioshim
     char deferred_addr[IOSHIM_ADDR];
     const char *room_dir; /* #13: not owned; NULL = no check */
     uint64_t room_bytes;
+    /* #13: the index raft_uv appends at next, as far as the shim saw it;
+     * until load has run it is unknown and every truncation is checked */
+    raft_index append_next;
+    int append_next_known;
     /* #4: the last success answer to an AppendEntries with entries */
     int got_entries; /* the last AppendEntries received carried entries */
     unsigned repeats_left;
@@ -98,13 +122,14 @@ struct ioshim
     /* counters, for logs and tests */
     uint64_t n_terms_fixed;
     uint64_t n_deferred;
-    uint64_t n_dropped; /* held installs replaced by a newer one */
-    uint64_t n_freed;   /* ignored installs kept (no longer leaked) */
-    uint64_t n_repeats; /* AppendEntries answers repeated */
+    uint64_t n_dropped;     /* held installs replaced by a newer one */
+    uint64_t n_freed;       /* ignored installs kept (no longer leaked) */
+    uint64_t n_repeats;     /* AppendEntries answers repeated */
+    uint64_t n_room_checks; /* #13: truncations whose room was checked */
 };
 
-/* Remembers io's current send/start/snapshot_put as the next layer; the
- * caller then points them at its own wrappers. */
+/* Remembers io's current entry points as the next layer; the caller then
+ * points the ones it wraps at its own wrappers. */
 void ioshim_init(struct ioshim *sh, struct raft *raft, struct raft_io *io);
 
 int ioshim_send(struct ioshim *sh,
@@ -125,11 +150,30 @@ void ioshim_tick(struct ioshim *sh);
 
 void ioshim_recv(struct ioshim *sh, struct raft_message *m);
 
-/* #13: before each truncation, at least `bytes` must be free in `dir`
- * (which must outlive the shim), or the process stops. */
+/* #13: before each real truncation (one that removes entries), at least
+ * `bytes` must be free in `dir` (which must outlive the shim), or the
+ * process stops. */
 void ioshim_set_room(struct ioshim *sh, const char *dir, uint64_t bytes);
 
+int ioshim_load(struct ioshim *sh,
+                raft_term *term,
+                raft_id *voted_for,
+                struct raft_snapshot **snapshot,
+                raft_index *start_index,
+                struct raft_entry *entries[],
+                size_t *n_entries);
+
 int ioshim_truncate(struct ioshim *sh, raft_index index);
+
+int ioshim_append(struct ioshim *sh,
+                  struct raft_io_append *req,
+                  const struct raft_entry entries[],
+                  unsigned n,
+                  raft_io_append_cb cb);
+
+/* #13: whether io->truncate(index) removes entries, i.e. is one whose room
+ * is checked. */
+int ioshim_truncation_is_real(const struct ioshim *sh, raft_index index);
 
 int ioshim_snapshot_put(struct ioshim *sh,
                         unsigned trailing,

@@ -248,9 +248,30 @@ static int shim_start(struct raft_io *io,
     return ioshim_start(shim_of(io), msecs, tick, recv, shim_tick, shim_recv);
 }
 
+static int shim_load(struct raft_io *io,
+                     raft_term *term,
+                     raft_id *voted_for,
+                     struct raft_snapshot **snapshot,
+                     raft_index *start_index,
+                     struct raft_entry *entries[],
+                     size_t *n_entries)
+{
+    return ioshim_load(shim_of(io), term, voted_for, snapshot, start_index,
+                       entries, n_entries);
+}
+
 static int shim_truncate(struct raft_io *io, raft_index index)
 {
     return ioshim_truncate(shim_of(io), index);
+}
+
+static int shim_append(struct raft_io *io,
+                       struct raft_io_append *req,
+                       const struct raft_entry entries[],
+                       unsigned n,
+                       raft_io_append_cb cb)
+{
+    return ioshim_append(shim_of(io), req, entries, n, cb);
 }
 
 static int shim_snapshot_put(struct raft_io *io,
@@ -262,6 +283,29 @@ static int shim_snapshot_put(struct raft_io *io,
     return ioshim_snapshot_put(shim_of(io), trailing, req, snapshot, cb);
 }
 
+/* libraft refuses every write and barrier (RAFT_NOSPACE) while a majority
+ * of voters report less reserved log space than its capacity threshold
+ * (4 MiB by default). raft_uv 0.22 reports that space in a 16-bit KiB
+ * counter, (unsigned short)(bytes / 1024), where bytes is its prepared
+ * segments (up to 2) plus the room left in the open ones (up to 2 while one
+ * is being finished): up to 4 segments. With segments of 16 MiB or more the
+ * counter wraps and can read near 0 on a node with plenty of room, and
+ * every node's log fills at the same rate, so all of them cross that point
+ * together and writes stop for good (known-issues #14). Below 8 MiB a
+ * healthy node's 2 segments can read under 4 MiB. Only in between does the
+ * check mean what it says ("no segment could be prepared": a full disk,
+ * answered NO_SPACE); elsewhere it is off. */
+unsigned short node_capacity_threshold(size_t segment_size)
+{
+    const size_t mib = 1024u * 1024u;
+    size_t size = segment_size != 0 ? segment_size : 8u * mib;
+
+    if (size < 8u * mib || size >= 16u * mib) {
+        return 0;
+    }
+    return 4u * 1024u; /* libraft's default: 4 MiB, in KiB */
+}
+
 /* After raft_init (which may call into io) and before raft_start. */
 static void shim_install(struct node *n)
 {
@@ -269,12 +313,25 @@ static void shim_install(struct node *n)
     n->io.send = shim_send;
     n->io.start = shim_start;
     n->io.snapshot_put = shim_snapshot_put;
+    n->io.load = shim_load;
     n->io.truncate = shim_truncate;
+    n->io.append = shim_append;
     /* a truncation rewrites at most a segment and opens the next one */
     ioshim_set_room(
         &n->shim, n->raft_dir,
         2u * (n->config.segment_size != 0 ? (uint64_t)n->config.segment_size
                                           : UINT64_C(8) * 1024u * 1024u));
+}
+
+/* raft_close's callback on a failed node_init: io and transport have
+ * stopped, so their memory can go (raft_close itself frees neither). */
+static void init_failed_closed(struct raft *r)
+{
+    struct node *n = r->data;
+
+    raft_uv_close(&n->io);
+    raft_uv_tcp_close(&n->transport);
+    n->init_closed = 1;
 }
 
 int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
@@ -358,11 +415,8 @@ int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
     raft_set_snapshot_threshold(&n->raft, cfg->snapshot_threshold);
     raft_set_snapshot_trailing(&n->raft, cfg->snapshot_trailing);
     raft_set_pre_vote(&n->raft, true);
-    if (cfg->segment_size != 0 && cfg->segment_size < 8u * 1024u * 1024u) {
-        /* The default 4 MiB threshold rejects every write with small
-         * segments (16-bit KiB capacity counter in raft_uv 0.22). */
-        raft_set_capacity_threshold(&n->raft, 0);
-    }
+    raft_set_capacity_threshold(&n->raft,
+                                node_capacity_threshold(cfg->segment_size));
     if (getrandom(&seed, sizeof seed, 0) == (ssize_t)sizeof seed) {
         raft_seed(&n->raft, seed);
     }
@@ -375,10 +429,16 @@ int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
     return FLIP_OK;
 
 err_after_raft:
-    /* raft_init succeeded: the io and transport are released by raft_close,
-     * which needs the loop; the caller runs the loop once after failure. */
+    /* raft_init succeeded: raft_close stops the io (and its transport) on
+     * the loop, and only then may they be freed (init_failed_closed).
+     * Nothing else of ours is on the loop yet, and raft has not started, so
+     * a few turns finish it; bounded all the same. */
     n->closing = 1;
-    raft_close(&n->raft, NULL);
+    n->raft.data = n;
+    raft_close(&n->raft, init_failed_closed);
+    for (int turns = 0; turns < 1000 && !n->init_closed; turns++) {
+        uv_run(loop, UV_RUN_ONCE);
+    }
     store_close(n->store);
     n->store = NULL;
     return raft_to_flip(rv);
@@ -438,11 +498,12 @@ static void raft_closed(struct raft *r)
     flip_infof(
         "raft: libraft workarounds used: %llu snapshot terms fixed, "
         "%llu installs held back, %llu ignored installs kept, %llu "
-        "answers repeated",
+        "answers repeated, %llu truncations checked for room",
         (unsigned long long)n->shim.n_terms_fixed,
         (unsigned long long)n->shim.n_deferred,
         (unsigned long long)n->shim.n_freed,
-        (unsigned long long)n->shim.n_repeats);
+        (unsigned long long)n->shim.n_repeats,
+        (unsigned long long)n->shim.n_room_checks);
     raft_uv_close(&n->io);
     raft_uv_tcp_close(&n->transport);
     if (n->monitor_started) {

@@ -7,7 +7,7 @@
  * leader (planned stops fail over in milliseconds, not an election
  * timeout), then closes raft, io and transport, then the store, and calls
  * back. libraft 0.22.1 specifics honoured here: transport.version = 1,
- * capacity threshold kept consistent with the segment size, pre-vote on. */
+ * capacity threshold set only where raft_uv's counter is sound, pre-vote on. */
 #ifndef FLIP_RAFT_NODE_H
 #define FLIP_RAFT_NODE_H
 
@@ -80,6 +80,7 @@ struct node
     int closing;
     int monitor_started;
     int raft_closing;
+    int init_closed; /* a failed node_init's raft_close has completed */
     uv_timer_t transfer_timer; /* bounds a planned-stop transfer */
     int transfer_timer_started;
     /* Planned stop: after the transfer, raft stays up (as a follower) while
@@ -111,5 +112,9 @@ const struct node_member *node_member_by_id(const struct node *n, uint64_t id);
 /* Milliseconds since this node last knew a leader (0 while it knows one). */
 uint64_t node_leaderless_ms(const struct node *n);
 const char *node_role_name(int role);
+/* The libraft capacity threshold (KiB) flipd sets for a raft_uv segment size
+ * (0 = raft_uv's default): 0 (off) wherever raft_uv's 16-bit counter could
+ * wrap or read below the threshold on a healthy node. */
+unsigned short node_capacity_threshold(size_t segment_size);
 
 #endif

@@ -33,9 +33,6 @@ static int status_from_raft(int rv)
         return FLIP_NOSPACE;
     case RAFT_NOMEM:
         return FLIP_NOMEM;
-    case RAFT_BUSY:
-    case RAFT_TOOBIG:
-        return FLIP_BUSY;
     default:
         return FLIP_IOERR;
     }
@@ -333,15 +330,24 @@ static void batch_propose(struct propose *pr)
         flip_errorf("propose: raft rejected an entry of %zu bytes", buf.len);
         abort();
     }
+    if (rv != 0 && rv != RAFT_NOTLEADER && rv != RAFT_NOSPACE) {
+        /* Only those two come from libraft's checks before it touches its
+         * log (and hand the buffer back). Any other error (out of memory,
+         * an I/O layer failure, RAFT_BUSY) comes after it put the entry in
+         * its in-memory trail, not in its log: the two disagree, the next
+         * append lands at the wrong index, and whether this entry reached a
+         * follower cannot be told. A restart from disk is the only clean
+         * state; the client sees its connection drop, "outcome unknown".
+         * Local memory or disk only: no client content leads here
+         * (docs/known-issues.md #7). */
+        flip_errorf(
+            "propose: raft_apply failed after libraft took the "
+            "entry: %s; stopping",
+            raft_strerror(rv));
+        abort();
+    }
     if (rv != 0) {
-        /* libraft 0.22.1 hands the buffer back only for the checks it makes
-         * before touching the log (not leader, no space); after an I/O
-         * layer error it has already freed it (docs/known-issues.md #7). */
-        if (rv == RAFT_NOTLEADER || rv == RAFT_NOSPACE) {
-            raft_free(buf.base);
-        } else {
-            flip_errorf("propose: raft_apply failed: %s", raft_strerror(rv));
-        }
+        raft_free(buf.base);
         batch_finish(b, status_from_raft(rv));
         return;
     }
@@ -525,8 +531,10 @@ static void barrier_done(struct raft_barrier *req, int status)
         queue_insert_tail(&q, e);
     }
     /* Start the next barrier before answering, so callbacks that queue new
-     * reads join the right generation. */
-    if (!queue_empty(&pr->next)) {
+     * reads join the right generation; but not inside raft_close (which
+     * fires this): libraft 0.22.1 would take the barrier and never answer
+     * it. Those waiters then lose their leader like the rest. */
+    if (!queue_empty(&pr->next) && !pr->node->raft_closing) {
         barrier_start(pr);
     }
     while (!queue_empty(&q)) {
@@ -534,6 +542,12 @@ static void barrier_done(struct raft_barrier *req, int status)
         struct read_wait *w = CONTAINER_OF(e, struct read_wait, link);
         queue_remove(e);
         w->cb(w, rv);
+    }
+    while (pr->node->raft_closing && !queue_empty(&pr->next)) {
+        struct queue *e = queue_head(&pr->next);
+        struct read_wait *w = CONTAINER_OF(e, struct read_wait, link);
+        queue_remove(e);
+        w->cb(w, FLIP_LEADERSHIPLOST);
     }
 }
 

@@ -67,6 +67,8 @@ static void flush_dirty(uv_prepare_t *h)
     }
 }
 
+static void node_closed(struct node *n);
+
 static void sync_run(uv_work_t *req)
 {
     struct server *s = req->data;
@@ -78,6 +80,11 @@ static void sync_after(uv_work_t *req, int status)
     struct server *s = req->data;
     (void)status;
     s->sync_busy = 0;
+    if (s->stopping) {
+        /* server_stop waited for this sync: the store it flushed is closed
+         * with the node, so only now */
+        node_close(&s->node, node_closed);
+    }
 }
 
 static void sweep_tick(uv_timer_t *t)
@@ -289,6 +296,12 @@ void server_stop(struct server *s)
      * (committed, or LEADERSHIP_LOST: unknown), never with a blanket
      * UNAVAILABLE, which means "not applied, retry" and would make the
      * client apply it twice. New writes meanwhile are redirected to the new
-     * leader (never proposed here). Connections close in node_closed. */
+     * leader (never proposed here). Connections close in node_closed.
+     * A background sync still running on the threadpool uses the store
+     * node_close frees: the node closes once it is done (sync_after); no
+     * new one starts while stopping. */
+    if (s->sync_busy) {
+        return;
+    }
     node_close(&s->node, node_closed);
 }

@@ -188,6 +188,23 @@ static int path_in(char *out, size_t n, const char *dir, const char *name)
     return len < 0 || (size_t)len >= n ? FLIP_INVALID : FLIP_OK;
 }
 
+/* Makes the creation or removal of a marker file durable: fsync of the
+ * file covers its contents, not the directory entry, and on a filesystem
+ * that does not order metadata a `clean` removed before a power loss could
+ * come back and vouch for a torn environment. */
+static int sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    int rv;
+
+    if (fd < 0) {
+        return FLIP_IOERR;
+    }
+    rv = fsync(fd) == 0 ? FLIP_OK : FLIP_IOERR;
+    close(fd);
+    return rv;
+}
+
 /* The env runs with MDB_NOSYNC; after a reboot without a clean close its
  * pages may be torn, so it is discarded and raft replays into a fresh one. A
  * process crash (same boot) keeps every page in the page cache. */
@@ -235,6 +252,12 @@ static int check_markers(const char *dir)
     close(fd);
     path_in(path, sizeof path, dir, "clean");
     unlink(path);
+    /* the new boot_id, the removed clean (and a discarded env) must be on
+     * disk before anything is written into the env */
+    if (sync_dir(dir) != FLIP_OK) {
+        flip_errorf("store: fsync of %s: %s", dir, strerror(errno));
+        return FLIP_IOERR;
+    }
     return FLIP_OK;
 }
 
@@ -250,6 +273,9 @@ static void mark_clean(const char *dir)
     if (fd >= 0) {
         fsync(fd);
         close(fd);
+        /* without it a power loss may drop the marker: the next start then
+         * rebuilds a good env from raft, which is slow but safe */
+        sync_dir(dir);
     }
 }
 
