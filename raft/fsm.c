@@ -144,6 +144,7 @@ static void apply_change(struct store_txn *txn,
     }
     out->status = FSM_OK;
     out->revision = index;
+    out->create_revision = create_rev;
 }
 
 static int fsm_apply(struct raft_fsm *rf,

@@ -42,6 +42,7 @@ struct fsm_outcome
 {
     enum fsm_status status;
     uint64_t revision; /* OK: the new revision; CONFLICT/NOTFOUND: current */
+    uint64_t create_revision; /* OK: the flag's create_revision (as logged) */
 };
 
 struct fsm_observer

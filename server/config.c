@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lib/err.h"
+#include "proto/codec.h"
 
 const char config_usage[] =
     "usage: flipd --id N --data DIR --client HOST:PORT --raft HOST:PORT\n"
@@ -37,7 +38,8 @@ const char config_usage[] =
     "                          flight a lagging follower can livelock)\n"
     "  --changelog-keep N      change-log rows kept for resume (default "
     "10000)\n"
-    "  --max-frame BYTES       largest client frame (default 1048576)\n"
+    "  --max-frame BYTES       largest client frame, both directions\n"
+    "                          (default 1048576, at least 131072)\n"
     "  --max-conns N           client connection limit (default 100000)\n"
     "  --segment-size BYTES    raft segment size (default 8388608)\n"
     "  --sub-buffer BYTES      output a subscriber may fall behind before it\n"
@@ -207,7 +209,7 @@ static const struct opt numeric_opts[] = {
       offsetof(struct config, snapshot_trailing), 4 },
     { "--changelog-keep", 1, 100000000, offsetof(struct config, changelog_keep),
       8 },
-    { "--max-frame", 1024, 64u * 1024u * 1024u,
+    { "--max-frame", CODEC_FRAME_MIN, 64u * 1024u * 1024u,
       offsetof(struct config, max_frame), 4 },
     { "--max-conns", 1, 1000000, offsetof(struct config, max_conns), 4 },
     { "--segment-size", 1024u * 1024u, 64u * 1024u * 1024u,
