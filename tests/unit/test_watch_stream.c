@@ -1860,6 +1860,16 @@ static void session_huge(struct scenario *s, int fd, int nth)
     char(*keys)[16] = flip_calloc(HUGE_N, sizeof *keys);
 
     CHECK(f != NULL && v != NULL && fl != NULL && keys != NULL);
+    if (nth > 1 && s->from[nth < 32 ? nth : 31] >= 11) {
+        /* a later session (a slow sanitizer build may go stale while
+         * applying): the watch has 11 already */
+        flip_free(f);
+        flip_free(v);
+        flip_free(fl);
+        flip_free(keys);
+        fk_hold(s, fd, 20000, 11);
+        return;
+    }
     if (nth == 0) {
         fk_begin(fd, 10, 0);
         fk_end(fd, 10);
