@@ -404,6 +404,24 @@ def check_revisions(leader, follower):
     other, r2 = subscribe(leader, [b"rev."], applied)
     evs = events(other, has_type("heartbeat"))
     check(any(e["type"] == "heartbeat" for e in evs), "A15: that revision resumes on another node")
+    # A16: on an idle leader a write is followed by one more raft entry
+    # (a barrier that changes no flag): StatusResult.applied_revision, a
+    # raft index, moves past the write's revision; a heartbeat's, the
+    # store's, stays at it.
+    c = connect(leader)
+    rev = result(call(c, 40, 11, set_body(b"rev.k", sval(b"1"))), 11).get(1, [0])[0]
+    raft_applied = 0
+    for i in range(50):
+        raft_applied = result(call(c, 41 + i, 15, b""), 15).get(6, [0])[0]
+        if raft_applied > rev:
+            break
+        time.sleep(0.1)
+    hbs = [e for e in events(sub, lambda evs: any(e["type"] == "heartbeat" and e["hb"]["applied"] >= rev
+                                                  for e in evs), 5)
+           if e["type"] == "heartbeat"]
+    check(raft_applied == rev + 1 and hbs and hbs[-1]["hb"]["applied"] == rev,
+          f"A16: write at {rev}: raft applied {raft_applied}, heartbeat applied "
+          f"{hbs[-1]['hb']['applied'] if hbs else None}")
     # A7: a from_revision ahead of the node -> AHEAD_OF_NODE (id 0), "applied".
     ahead, r3 = subscribe(follower, [b"rev."], applied + 100000)
     evs = events(ahead, has_type("eof"), 15)
