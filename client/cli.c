@@ -121,7 +121,8 @@ const char *escaped_copy(char *out, size_t cap, const char *s)
 
     buf_init(&b);
     if (escape_text_into(&b, s) == FLIP_OK) {
-        snprintf(out, cap, "%.*s", (int)buf_len(&b), (const char *)buf_head(&b));
+        snprintf(out, cap, "%.*s", (int)buf_len(&b),
+                 (const char *)buf_head(&b));
     } else {
         snprintf(out, cap, "?");
     }
@@ -136,7 +137,8 @@ static int fail(const struct cli *cli, const char *what, int rv)
     const char *msg = flip_client_errmsg(cli->client);
 
     /* the message may quote a server's text */
-    msg = escaped_copy(safe, sizeof safe, msg[0] != '\0' ? msg : flip_strerror(rv));
+    msg = escaped_copy(safe, sizeof safe,
+                       msg[0] != '\0' ? msg : flip_strerror(rv));
     if (rv == FLIP_CONFLICT) {
         fprintf(stderr, "flipctl: %s: %s (current revision %" PRIu64 ")\n",
                 what, msg, flip_client_conflict_revision(cli->client));
@@ -266,7 +268,6 @@ int put_value_text(const struct flip_value *v)
     flip_text_free(text);
     return rv;
 }
-
 
 int put_list_value(const struct flip_value *v)
 {
@@ -713,14 +714,14 @@ static void put_status_table(const struct status_run *r, int hash)
                      st->state_hash);
         }
         cell[i][0] = num[i][0];
-        cell[i][1] = row->raft[0] ? escaped_copy(txt[i][0], sizeof txt[i][0],
-                                                row->raft)
-                                  : "-";
+        cell[i][1] = row->raft[0]
+                         ? escaped_copy(txt[i][0], sizeof txt[i][0], row->raft)
+                         : "-";
         cell[i][2] = row->client[0] ? escaped_copy(txt[i][1], sizeof txt[i][1],
-                                                  row->client)
+                                                   row->client)
                                     : "-";
-        cell[i][3] = st ? escaped_copy(txt[i][2], sizeof txt[i][2], st->role)
-                        : "-";
+        cell[i][3] =
+            st ? escaped_copy(txt[i][2], sizeof txt[i][2], st->role) : "-";
         cell[i][4] = num[i][4];
         cell[i][5] = num[i][5];
         cell[i][6] = num[i][6];

@@ -245,15 +245,15 @@ static int quote_into(struct buf *b, const char *s)
         if (rv != FLIP_OK) {
             break;
         }
-        esc[1] = n == 0        ? 0
-                 : cp == '"'   ? '"'
-                 : cp == '\\'  ? '\\'
+        esc[1] = n == 0       ? 0
+                 : cp == '"'  ? '"'
+                 : cp == '\\' ? '\\'
                  : cp == '\b' ? 'b'
                  : cp == '\f' ? 'f'
                  : cp == '\n' ? 'n'
                  : cp == '\r' ? 'r'
                  : cp == '\t' ? 't'
-                               : 0;
+                              : 0;
         if (esc[1] != 0) {
             rv = buf_append(b, esc, 2);
         } else {

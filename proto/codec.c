@@ -105,10 +105,9 @@ static int scan_nul(const ProtobufCMessageDescriptor *desc,
         if (!wire_varint(&p, end, &len) || len > (uint64_t)(end - p)) {
             return 0;
         }
-        f = key >> 3 <= UINT32_MAX
-                ? protobuf_c_message_descriptor_get_field(desc,
-                                                          (unsigned)(key >> 3))
-                : NULL;
+        f = key >> 3 <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(
+                                         desc, (unsigned)(key >> 3))
+                                   : NULL;
         if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING &&
             memchr(p, 0, (size_t)len) != NULL) {
             return 1;
