@@ -39,12 +39,18 @@ static const char usage_text[] =
     "\n"
     "commands:\n"
     "  set KEY VALUE [--type auto|bool|int|double|string|json]\n"
-    "                [--reason TEXT] [--actor NAME] [--if-revision N]\n"
-    "        set a flag; prints its new revision. --type auto (default):\n"
-    "        true/false is a bool, an integer an int, another number a\n"
-    "        double, a JSON object or array json, anything else a string.\n"
-    "        --if-revision N: only if the flag's revision is N (0: only if\n"
-    "        it does not exist).\n"
+    "                [--change-type] [--reason TEXT] [--actor NAME]\n"
+    "                [--if-revision N]\n"
+    "        set a flag; prints its new revision. A flag's type is fixed\n"
+    "        once it exists. --type auto (default): an existing flag's own\n"
+    "        type (VALUE must read as one: for a bool true/false, yes/no,\n"
+    "        on/off or 1/0, any case); for a new flag true/false (any\n"
+    "        case) is a bool, an integer an int, another number a double,\n"
+    "        a JSON object or array json, anything else a string.\n"
+    "        --type T --change-type: give the flag type T even if it had\n"
+    "        another. --if-revision N: only if the flag's revision is N (0:\n"
+    "        only if it does not exist). Resent safely (same request id)\n"
+    "        until --timeout if the outcome is unclear.\n"
     "  get KEY [--stale]\n"
     "        print a flag's value (a json value compacted on one line).\n"
     "        --stale: any node may answer from its own, possibly lagging,\n"
@@ -143,6 +149,13 @@ static int fail(const struct cli *cli, const char *what, int rv)
         fprintf(stderr, "flipctl: %s: %s (current revision %" PRIu64 ")\n",
                 what, msg, flip_client_conflict_revision(cli->client));
         return EXIT_CONFLICT;
+    }
+    if (rv == FLIP_TYPEMISMATCH) {
+        fprintf(stderr,
+                "flipctl: %s: %s (use --type T --change-type to change "
+                "the flag's type)\n",
+                what, msg);
+        return EXIT_FAIL;
     }
     fprintf(stderr, "flipctl: %s: %s\n", what, msg);
     return rv == FLIP_NOTFOUND ? EXIT_NOTFOUND : EXIT_FAIL;
@@ -297,6 +310,29 @@ static struct flip_write_opts write_opts(const struct cli *cli)
     return o;
 }
 
+/* --type auto on an existing flag means the flag's own type: a value that
+ * merely looks like another type must not turn a bool kill switch into a
+ * string every service ignores. *type stays FLIP_TYPE_AUTO for a new flag.
+ * Returns 0 or the exit code of a failed read. */
+static int existing_type(struct cli *cli, const char *key, enum flip_type *type)
+{
+    struct flip_flag f;
+    char what[300];
+    int rv;
+
+    rv = flip_get(cli->client, key, 0, &f);
+    if (rv == FLIP_NOTFOUND) {
+        return 0;
+    }
+    if (rv != FLIP_OK) {
+        snprintf(what, sizeof what, "set %s: reading its type", key);
+        return fail(cli, what, rv);
+    }
+    *type = f.value.type;
+    flip_flag_clear(&f);
+    return 0;
+}
+
 static int cmd_set(struct cli *cli)
 {
     const char *key = cli->pos[1];
@@ -311,11 +347,29 @@ static int cmd_set(struct cli *cli)
     if (cli->type != NULL && flip_type_parse(cli->type, &type) != FLIP_OK) {
         return usage_error("set: unknown --type '%s'", cli->type);
     }
+    if (cli->change_type && type == FLIP_TYPE_AUTO) {
+        return usage_error("set: --change-type needs --type T");
+    }
+    snprintf(what, sizeof what, "set %s", key);
+    if (type == FLIP_TYPE_AUTO) {
+        rv = existing_type(cli, key, &type);
+        if (rv != 0) {
+            return rv;
+        }
+        if (type != FLIP_TYPE_AUTO &&
+            flip_value_parse(text, type, &value) != FLIP_OK) {
+            return usage_error("set: %s is a %s flag and '%s' is not a %s "
+                               "value (--type T --change-type changes the "
+                               "type)",
+                               key, flip_type_name(type), text,
+                               flip_type_name(type));
+        }
+    }
     if (flip_value_parse(text, type, &value) != FLIP_OK) {
         return usage_error("set: '%s' is not a valid %s value", text,
                            flip_type_name(type));
     }
-    snprintf(what, sizeof what, "set %s", key);
+    o.change_type = cli->change_type;
     rv = flip_set(cli->client, key, &value, &o, &rev);
     if (rv != FLIP_OK) {
         return fail(cli, what, rv);
@@ -638,6 +692,8 @@ static int put_status_json(const struct status_run *r)
                ",\"last_contact_ms\":%" PRIu64 ",\"reachable\":true",
                st->term, st->applied_revision, st->commit_index, st->leader_id,
                st->last_contact_ms);
+        printf(",\"store_bytes\":%" PRIu64 ",\"max_store_bytes\":%" PRIu64,
+               st->store_bytes, st->max_store_bytes);
         if (st->has_state_hash) {
             /* A string: JSON numbers above 2^53 lose digits in many
              * parsers. */
@@ -785,7 +841,8 @@ static int cmd_help(struct cli *cli)
 /* ---- argument parsing -------------------------------------------------- */
 
 static const struct command commands[] = {
-    { "set", NULL, 2, 2, OPT_TYPE | OPT_REASON | OPT_ACTOR | OPT_IF_REVISION,
+    { "set", NULL, 2, 2,
+      OPT_TYPE | OPT_REASON | OPT_ACTOR | OPT_IF_REVISION | OPT_CHANGE_TYPE,
       cmd_set },
     { "get", NULL, 1, 1, OPT_STALE, cmd_get },
     { "del", "delete", 1, 1, OPT_REASON | OPT_ACTOR | OPT_IF_REVISION,
@@ -929,6 +986,11 @@ static int parse_args(struct cli *cli, int argc, char **argv)
         if (strcmp(arg, "--stale") == 0) {
             cli->stale = 1;
             cli->given |= OPT_STALE;
+            continue;
+        }
+        if (strcmp(arg, "--change-type") == 0) {
+            cli->change_type = 1;
+            cli->given |= OPT_CHANGE_TYPE;
             continue;
         }
         if (strcmp(arg, "--hash") == 0) {

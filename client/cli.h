@@ -35,7 +35,8 @@ enum
     OPT_UNTIL = 1u << 9,
     OPT_DEFAULT = 1u << 10,
     OPT_WAIT = 1u << 11,
-    OPT_MIN_REVISION = 1u << 12
+    OPT_MIN_REVISION = 1u << 12,
+    OPT_CHANGE_TYPE = 1u << 13
 };
 
 struct cli
@@ -48,6 +49,7 @@ struct cli
     const char *actor;
     uint64_t if_revision;
     int stale;
+    int change_type; /* set --change-type */
     int hash;
     int help;
     uint64_t from_revision;        /* watch --from-revision */

@@ -11,16 +11,22 @@
  *     cannot have acted on it, so any operation moves to the next
  *     endpoint; after a whole round of failures, back off.
  *   - transport failure after it was written: a read just moves on; a
- *     write stops with "outcome unknown", since a retry could apply it
- *     twice (the protocol has no idempotency token yet).
+ *     write with a request id (CLIENT_WRITE_ONCE: every flip_set and
+ *     flip_delete) is resent with the same id, since the cluster applies
+ *     an id at most once and answers a repeat with the first outcome; a
+ *     write without one stops with "outcome unknown".
  *   - NOT_LEADER with an address: go there, learning the address if it is
  *     new. A few redirects in a row are normal during an election; past
  *     one per endpoint they back off so two nodes with stale views cannot
  *     bounce us in a tight loop.
  *   - UNAVAILABLE, NO_SPACE, NOT_LEADER without address: nothing
  *     happened, back off and try the next node.
- *   - LEADERSHIP_LOST, INTERNAL or an unknown status: a read backs off and
- *     retries; a write stops with "outcome unknown".
+ *   - LEADERSHIP_LOST, INTERNAL or an unknown status: a read, and a write
+ *     with a request id, back off and retry; a write without one stops
+ *     with "outcome unknown". An attempt of a write with an id waits at
+ *     most CLIENT_ATTEMPT_MS, then the write is resent (a paused leader
+ *     must not hold the whole deadline). Only when the deadline passes
+ *     with the outcome still unknown does the caller see it.
  *   - any other status: final; mapped by wire_status_rv.
  * These are the rules of docs/protocol.md section 6.
  * The deadline bounds everything, sleeps included. */
@@ -30,6 +36,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +62,40 @@ const char *flip_client_errmsg(const struct flip_client *c)
 uint64_t flip_client_conflict_revision(const struct flip_client *c)
 {
     return c->conflict_revision;
+}
+
+/* ---- request ids ------------------------------------------------------- */
+
+/* 128 random bits: two client processes must never share an id, or one's
+ * write would be answered with the other's outcome. */
+static void new_client_id(struct flip_client *c)
+{
+    size_t got = 0;
+
+    while (got < sizeof c->client_id) {
+        ssize_t n = getrandom(c->client_id + got, sizeof c->client_id - got, 0);
+        if (n <= 0) {
+            break;
+        }
+        got += (size_t)n;
+    }
+    if (got < sizeof c->client_id) {
+        /* no kernel randomness: clock, pid and address, mixed */
+        uint64_t a = c->rng ^ ((uint64_t)wire_now_ms() * 0x9e3779b97f4a7c15ull);
+        uint64_t b = ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)c;
+        memcpy(c->client_id, &a, 8);
+        memcpy(c->client_id + 8, &b, 8);
+    }
+}
+
+void client_next_request_id(struct flip_client *c, Flip__RequestId *rid)
+{
+    flip__request_id__init(rid);
+    rid->has_client_id = 1;
+    rid->client_id.data = c->client_id;
+    rid->client_id.len = sizeof c->client_id;
+    rid->has_seq = 1;
+    rid->seq = ++c->write_seq;
 }
 
 /* ---- lifecycle and endpoint table -------------------------------------- */
@@ -133,6 +174,7 @@ int flip_client_new(struct flip_client **out,
     c->rng = ((uint64_t)wire_now_ms() << 20) ^ (uint64_t)getpid() ^
              (uint64_t)(uintptr_t)c;
     c->rng |= 1;
+    new_client_id(c);
     *out = c;
     return FLIP_OK;
 
@@ -209,6 +251,9 @@ struct retry
     size_t failures;     /* transport failures since the last answer */
     unsigned hops;       /* redirects followed */
     int last_rv;         /* what to return if the deadline passes now */
+    /* A write with a request id was sent and not answered for certain:
+     * past the deadline its outcome is unknown, whatever came after. */
+    int unknown_rv;
 };
 
 static uint64_t next_random(struct flip_client *c)
@@ -315,6 +360,14 @@ static int on_status(struct flip_client *c,
         client_set_err(c, "%s: %s", addr, client_err_text(e));
         r->last_rv = FLIP_NOSPACE;
         break;
+    case FLIP__STATUS__TYPE_MISMATCH:
+        c->conflict_revision =
+            e->has_current_revision ? e->current_revision : 0;
+        client_set_err(c, "%s", client_err_text(e));
+        return FLIP_TYPEMISMATCH;
+    case FLIP__STATUS__STORE_FULL:
+        client_set_err(c, "%s", client_err_text(e));
+        return FLIP_STOREFULL;
     case FLIP__STATUS__CAS_CONFLICT:
         c->conflict_revision =
             e->has_current_revision ? e->current_revision : 0;
@@ -334,6 +387,16 @@ static int on_status(struct flip_client *c,
     case FLIP__STATUS__LEADERSHIP_LOST:
     case FLIP__STATUS__INTERNAL:
     default: /* an unknown status counts as INTERNAL */
+        if (kind == CLIENT_WRITE_ONCE) {
+            /* the same id again: applied at most once, whatever happened */
+            client_set_err(c,
+                           "%s: %s; resending with the same request id "
+                           "(outcome unknown until answered)",
+                           addr, client_err_text(e));
+            r->last_rv = FLIP_LEADERSHIPLOST;
+            r->unknown_rv = FLIP_LEADERSHIPLOST;
+            break;
+        }
         if (kind == CLIENT_WRITE &&
             e->status == FLIP__STATUS__LEADERSHIP_LOST) {
             client_set_err(c,
@@ -368,9 +431,29 @@ static int give_up(struct flip_client *c, const struct retry *r)
     char last[sizeof c->errmsg];
 
     snprintf(last, sizeof last, "%s", c->errmsg);
+    if (r->unknown_rv != FLIP_OK) {
+        client_set_err(c,
+                       "gave up after %u ms; the write was sent and may or "
+                       "may not have been applied (resending it with the "
+                       "same request id is safe): %s",
+                       c->timeout_ms, last);
+        return r->unknown_rv;
+    }
     client_set_err(c, "gave up after %u ms: %s", c->timeout_ms,
                    last[0] != '\0' ? last : "no node answered");
     return r->last_rv != FLIP_OK ? r->last_rv : FLIP_UNAVAILABLE;
+}
+
+/* A write with a request id gives each attempt a bounded share of the
+ * deadline, so it is resent elsewhere when a node stops answering. */
+static int64_t attempt_deadline(enum client_op kind, const struct retry *r)
+{
+    int64_t cap = wire_now_ms() + CLIENT_ATTEMPT_MS;
+
+    if (kind == CLIENT_WRITE_ONCE && cap < r->deadline) {
+        return cap;
+    }
+    return r->deadline;
 }
 
 int client_call(struct flip_client *c,
@@ -402,7 +485,7 @@ int client_call(struct flip_client *c,
         rv = wire_open(w, c->name,
                        open_deadline < r.deadline ? open_deadline : r.deadline);
         if (rv == FLIP_OK) {
-            rv = wire_call(w, req, r.deadline, &resp, &sent);
+            rv = wire_call(w, req, attempt_deadline(kind, &r), &resp, &sent);
         }
         /* Local or definitive failures: another node would say the same. */
         if (rv == FLIP_NOMEM || rv == FLIP_TOOBIG || rv == FLIP_UNSUPPORTED ||
@@ -413,6 +496,19 @@ int client_call(struct flip_client *c,
         if (rv != FLIP_OK) {
             client_set_err(c, "%s", w->errmsg);
             r.last_rv = rv == FLIP_TIMEOUT ? FLIP_TIMEOUT : FLIP_UNAVAILABLE;
+            if (kind == CLIENT_WRITE_ONCE && sent) {
+                /* a late answer on this connection would be taken for the
+                 * next request's: start the resend on a fresh one */
+                wire_close(w);
+                client_set_err(c,
+                               "%s; the write was sent, resending it with "
+                               "the same request id",
+                               w->errmsg[0] != '\0' ? w->errmsg : "no answer");
+                r.last_rv = FLIP_TIMEOUT;
+                if (r.unknown_rv == FLIP_OK) {
+                    r.unknown_rv = FLIP_TIMEOUT;
+                }
+            }
             if (kind == CLIENT_WRITE && sent) {
                 client_set_err(c,
                                "%s; the write was sent, so it may or may not "

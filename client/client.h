@@ -27,8 +27,16 @@ enum client_op
 {
     CLIENT_STALE_READ, /* any node */
     CLIENT_READ,       /* leader; safe to retry */
-    CLIENT_WRITE       /* leader; never resent once written */
+    CLIENT_WRITE,      /* leader; never resent once written */
+    /* leader; carries a request id, so resent (same id) after any
+     * ambiguous outcome until the deadline: the cluster applies it once */
+    CLIENT_WRITE_ONCE
 };
+
+/* One attempt of a CLIENT_WRITE_ONCE waits at most this long for its
+ * answer before the write is resent elsewhere (a paused leader would
+ * otherwise hold the whole deadline). */
+#define CLIENT_ATTEMPT_MS 1500
 
 struct flip_client
 {
@@ -42,8 +50,15 @@ struct flip_client
     char *name; /* Hello.client_name; owned, may be NULL */
     uint64_t rng;
     uint64_t conflict_revision;
+    /* Request ids (exactly-once writes): random per handle, and the last
+     * sequence number used. */
+    uint8_t client_id[16];
+    uint64_t write_seq;
     char errmsg[512];
 };
+
+/* Fills `rid` with the next request id of `c` (borrowing c->client_id). */
+void client_next_request_id(struct flip_client *c, Flip__RequestId *rid);
 
 /* Formats c->errmsg. */
 void client_set_err(struct flip_client *c, const char *fmt, ...)

@@ -27,14 +27,15 @@
  *     returns FLIP_UNAVAILABLE / FLIP_NOSPACE.
  *   - Reads are also retried after a transport failure, LEADERSHIP_LOST or
  *     INTERNAL.
- *   - A write is NEVER retried once its request has been fully written: if
- *     the connection then drops or the deadline passes, the write may or may
- *     not have been applied, and the call returns FLIP_UNAVAILABLE or
- *     FLIP_TIMEOUT with an "outcome unknown" message. LEADERSHIP_LOST
- *     (FLIP_LEADERSHIPLOST) and INTERNAL (FLIP_INTERNAL) on a write mean
- *     the same. Re-read before retrying; use compare-and-set
- *     (expected_revision) to retry safely: the server does not
- *     de-duplicate resent writes.
+ *   - Writes (flip_set, flip_delete) carry a request id and are resent
+ *     with the same id after a transport failure once written, no answer
+ *     within CLIENT_ATTEMPT_MS (1.5 s), LEADERSHIP_LOST or INTERNAL, until
+ *     the deadline: the cluster applies a request id at most once and
+ *     answers every resend with the first outcome (docs/protocol.md,
+ *     "Request ids"). Only if the deadline passes with no certain answer
+ *     does the call return FLIP_LEADERSHIPLOST or FLIP_TIMEOUT with an
+ *     "outcome unknown" message; calling again then is a new write (a new
+ *     id), so re-read first.
  *
  * @section errors Return codes
  *
@@ -133,6 +134,9 @@ struct flip_write_opts
     /* With use_cas: the flag's current revision must equal this; 0 means
      * "only if the flag does not exist". */
     uint64_t expected_revision;
+    /* flip_set: non-zero lets the value change the flag's type; without
+     * it a value of another type fails with FLIP_TYPEMISMATCH. */
+    int change_type;
 };
 
 /* One member of the cluster configuration, as a node reports it. */
@@ -157,6 +161,8 @@ struct flip_node_status
     uint64_t commit_index;
     uint64_t last_contact_ms; /* since this node last heard a leader */
     uint64_t flag_count;
+    uint64_t store_bytes;     /* size the budget is measured in */
+    uint64_t max_store_bytes; /* the node's budget; 0: none */
     char *raft_address;
     char *client_address;
     /* With FLIP_STATUS_HASH: a hash of every stored row, equal on two nodes
@@ -217,12 +223,21 @@ uint64_t flip_client_conflict_revision(const struct flip_client *c);
  * @param[in]  value        the new value; strings and JSON up to 64 KiB.
  * @param[in]  opts         reason, actor, compare-and-set; NULL for none.
  * @param[out] revision_out the flag's new revision; may be NULL.
- * @return FLIP_OK, FLIP_CONFLICT (compare-and-set failed), FLIP_INVALID,
- *         FLIP_TOOBIG, FLIP_NOSPACE, FLIP_LEADERSHIPLOST (outcome unknown),
- *         FLIP_UNAVAILABLE (no leader reached, or outcome unknown: see the
- *         message), FLIP_TIMEOUT, FLIP_UNSUPPORTED, FLIP_PROTO,
+ * @return FLIP_OK, FLIP_CONFLICT (compare-and-set failed),
+ *         FLIP_TYPEMISMATCH (the flag has another type: see
+ *         opts->change_type; flip_client_conflict_revision gives its
+ *         revision), FLIP_STOREFULL (the store is at its size budget),
+ *         FLIP_INVALID, FLIP_TOOBIG, FLIP_NOSPACE, FLIP_LEADERSHIPLOST or
+ *         FLIP_TIMEOUT (outcome unknown: only once the deadline passed
+ *         with every resend unanswered), FLIP_UNAVAILABLE (no leader
+ *         reached, nothing sent), FLIP_UNSUPPORTED, FLIP_PROTO,
  *         FLIP_INTERNAL, FLIP_NOMEM.
- * @note Never retried once sent; see "retries" above. */
+ * @note Exactly once: the write carries a request id (a random 128-bit id
+ *       per handle and a sequence number) and is resent with that same id
+ *       after any ambiguous outcome (lost connection, no answer within
+ *       1.5 s, leadership lost) until the deadline; the cluster applies
+ *       an id at most once and answers a resend with the first outcome.
+ *       See docs/protocol.md, "Request ids". */
 int flip_set(struct flip_client *c,
              const char *key,
              const struct flip_value *value,

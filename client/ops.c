@@ -206,6 +206,7 @@ int flip_set(struct flip_client *c,
     Flip__Request req = FLIP__REQUEST__INIT;
     Flip__SetRequest set = FLIP__SET_REQUEST__INIT;
     Flip__Value w = FLIP__VALUE__INIT;
+    Flip__RequestId rid;
     Flip__Response *resp = NULL;
     int rv;
 
@@ -232,9 +233,15 @@ int flip_set(struct flip_client *c,
         set.has_expected_revision = 1;
         set.expected_revision = opts->expected_revision;
     }
+    if (opts != NULL && opts->change_type) {
+        set.has_change_type = 1;
+        set.change_type = 1;
+    }
+    client_next_request_id(c, &rid);
+    set.request_id = &rid;
     req.op_case = FLIP__REQUEST__OP_SET;
     req.set = &set;
-    rv = client_call(c, CLIENT_WRITE, &req, &resp);
+    rv = client_call(c, CLIENT_WRITE_ONCE, &req, &resp);
     if (rv != FLIP_OK) {
         return rv;
     }
@@ -254,6 +261,7 @@ int flip_delete(struct flip_client *c,
 {
     Flip__Request req = FLIP__REQUEST__INIT;
     Flip__DeleteRequest del = FLIP__DELETE_REQUEST__INIT;
+    Flip__RequestId rid;
     Flip__Response *resp = NULL;
     int rv;
 
@@ -275,9 +283,11 @@ int flip_delete(struct flip_client *c,
         del.has_expected_revision = 1;
         del.expected_revision = opts->expected_revision;
     }
+    client_next_request_id(c, &rid);
+    del.request_id = &rid;
     req.op_case = FLIP__REQUEST__OP_DELETE;
     req.delete_ = &del;
-    rv = client_call(c, CLIENT_WRITE, &req, &resp);
+    rv = client_call(c, CLIENT_WRITE_ONCE, &req, &resp);
     if (rv != FLIP_OK) {
         return rv;
     }
@@ -469,6 +479,8 @@ static int status_from_wire(const Flip__StatusResult *w,
     s->commit_index = w->commit_index;
     s->last_contact_ms = w->last_contact_ms;
     s->flag_count = w->flag_count;
+    s->store_bytes = w->store_bytes;
+    s->max_store_bytes = w->max_store_bytes;
     s->has_state_hash = w->has_state_hash != 0;
     s->state_hash = w->state_hash;
     s->role = dup_or_empty(w->role);

@@ -131,15 +131,22 @@ static int parse_double(const char *text, double *out)
     return FLIP_OK;
 }
 
+/* The usual spellings, any case: for a value known to be a bool they
+ * cannot mean anything else. */
 static int parse_bool(const char *text, int *out)
 {
-    if (strcasecmp(text, "true") == 0 || strcmp(text, "1") == 0) {
-        *out = 1;
-        return FLIP_OK;
-    }
-    if (strcasecmp(text, "false") == 0 || strcmp(text, "0") == 0) {
-        *out = 0;
-        return FLIP_OK;
+    static const char *const yes[] = { "true", "1", "yes", "on" };
+    static const char *const no[] = { "false", "0", "no", "off" };
+
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        if (strcasecmp(text, yes[i]) == 0) {
+            *out = 1;
+            return FLIP_OK;
+        }
+        if (strcasecmp(text, no[i]) == 0) {
+            *out = 0;
+            return FLIP_OK;
+        }
     }
     return FLIP_INVALID;
 }
@@ -150,9 +157,9 @@ static void guess(const char *text, struct flip_value *out)
     const char *p = text;
     int integral;
 
-    if (strcmp(text, "true") == 0 || strcmp(text, "false") == 0) {
+    if (strcasecmp(text, "true") == 0 || strcasecmp(text, "false") == 0) {
         out->type = FLIP_TYPE_BOOL;
-        out->u.b = text[0] == 't';
+        out->u.b = text[0] == 't' || text[0] == 'T';
         return;
     }
     if (json_number_len(text, &integral) == strlen(text)) {

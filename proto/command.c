@@ -52,3 +52,28 @@ void command_free(Flipcmd__Command *cmd)
         flipcmd__command__free_unpacked(cmd, &codec_allocator);
     }
 }
+
+void command_value_copy(const Flip__Value *v, Flip__Value *out)
+{
+    flip__value__init(out);
+    out->kind_case = v->kind_case;
+    switch (v->kind_case) {
+    case FLIP__VALUE__KIND_BOOL_VALUE:
+        out->bool_value = v->bool_value;
+        break;
+    case FLIP__VALUE__KIND_INT_VALUE:
+        out->int_value = v->int_value;
+        break;
+    case FLIP__VALUE__KIND_DOUBLE_VALUE:
+        out->double_value = v->double_value;
+        break;
+    case FLIP__VALUE__KIND_STRING_VALUE:
+        out->string_value = v->string_value;
+        break;
+    case FLIP__VALUE__KIND_JSON_VALUE:
+        out->json_value = v->json_value;
+        break;
+    default:
+        break;
+    }
+}

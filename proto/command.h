@@ -29,4 +29,9 @@ void command_write(const Flipcmd__Command *cmd, uint8_t *out);
 int command_decode(const uint8_t *buf, size_t len, Flipcmd__Command **out);
 void command_free(Flipcmd__Command *cmd);
 
+/* Fills `out` with the validated members of `v` only (kind and its
+ * scalar or string; strings borrowed from `v`): what goes into an entry or
+ * a stored record, so unknown fields a client sent never pass through. */
+void command_value_copy(const Flip__Value *v, Flip__Value *out);
+
 #endif

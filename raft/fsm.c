@@ -8,6 +8,7 @@
 #include "lib/log.h"
 #include "proto/codec.h"
 #include "proto/command.h"
+#include "dedup.h"
 
 static void die(const char *what, int rv)
 {
@@ -34,20 +35,22 @@ void fsm_free_record(Flip__Flag *flag)
 #define FSM_RECORD_MAX (CODEC_VALUE_MAX + 4096)
 
 /* Packs `flag` into `out` (FSM_RECORD_MAX bytes, the caller's stack: no
- * allocation on the apply path; LMDB copies it on put). */
-static size_t pack_flag(const Flip__Flag *flag, uint8_t *out)
+ * allocation on the apply path; LMDB copies it on put). FLIP_TOOBIG when
+ * it does not fit: every replica computes the same size. */
+static int pack_flag(const Flip__Flag *flag, uint8_t *out, size_t *len)
 {
-    size_t len = flip__flag__get_packed_size(flag);
-
-    if (len > FSM_RECORD_MAX) {
-        die("record larger than its validated bound", FLIP_TOOBIG);
+    *len = flip__flag__get_packed_size(flag);
+    if (*len > FSM_RECORD_MAX) {
+        return FLIP_TOOBIG;
     }
-    return flip__flag__pack(flag, out);
+    flip__flag__pack(flag, out);
+    return FLIP_OK;
 }
 
 static int change_valid(const Flipcmd__Change *ch)
 {
     const char *why = NULL;
+    struct dedup_id id;
 
     if (!ch->has_op ||
         (ch->op != FLIPCMD__OP__SET && ch->op != FLIPCMD__OP__DELETE)) {
@@ -64,6 +67,10 @@ static int change_valid(const Flipcmd__Change *ch)
         codec_check_text(ch->reason, CODEC_REASON_MAX, &why) != FLIP_OK) {
         return 0;
     }
+    if (ch->request_id != NULL &&
+        dedup_id_parse(ch->request_id, &id, &why) != FLIP_OK) {
+        return 0;
+    }
     return 1;
 }
 
@@ -77,74 +84,270 @@ static int duplicate_key(const Flipcmd__Command *cmd, size_t i)
     return 0;
 }
 
-/* Applies change `pos` of `cmd` at revision `index` inside `txn`. */
-static void apply_change(struct store_txn *txn,
-                         const Flipcmd__Command *cmd,
-                         size_t pos,
-                         uint64_t index,
-                         struct fsm_outcome *out)
+static void set_outcome(struct fsm_outcome *out,
+                        enum fsm_status st,
+                        uint64_t revision)
 {
-    const Flipcmd__Change *ch = cmd->changes[pos];
-    Flip__Flag *cur = NULL;
-    Flip__Flag rec = FLIP__FLAG__INIT;
+    out->status = st;
+    out->revision = revision;
+    out->create_revision = 0;
+    out->duplicate = 0;
+}
+
+/* A change every replica refuses alike: logged and counted, no abort. */
+static void reject(struct fsm *f,
+                   const Flipcmd__Change *ch,
+                   uint64_t index,
+                   const char *why,
+                   struct fsm_outcome *out)
+{
+    f->n_rejected++;
+    flip_warnf("fsm: entry %llu: change to %s refused: %s",
+               (unsigned long long)index, ch->key != NULL ? ch->key : "?",
+               why);
+    set_outcome(out, FSM_INVALID, 0);
+}
+
+/* The flag as stored now: revision (0 = absent), create revision, value
+ * type. FLIP_CORRUPT for a record that does not decode. */
+struct current
+{
+    uint64_t rev;
+    uint64_t create_rev;
+    Flip__Value__KindCase kind;
+    size_t bytes; /* key + record, as store_bytes counts it */
+};
+
+static int read_current(struct store_txn *txn,
+                        const char *key,
+                        size_t klen,
+                        struct current *cur)
+{
+    Flip__Flag *rec = NULL;
     const void *old = NULL;
     size_t old_len = 0;
-    size_t klen = strlen(ch->key);
-    uint64_t cur_rev = 0;
-    uint64_t create_rev = index;
-    uint8_t packed[FSM_RECORD_MAX];
-    size_t plen;
     int rv;
 
-    rv = store_txn_get(txn, STORE_FLAGS, ch->key, klen, &old, &old_len);
-    if (rv == FLIP_OK) {
-        if (fsm_decode_record(old, old_len, &cur) != FLIP_OK) {
-            die("stored record does not decode", FLIP_CORRUPT);
-        }
-        cur_rev = cur->revision;
-        create_rev = cur->has_create_revision ? cur->create_revision : cur_rev;
-        fsm_free_record(cur);
-    } else if (rv != FLIP_NOTFOUND) {
-        die("read", rv);
+    memset(cur, 0, sizeof *cur);
+    rv = store_txn_get(txn, STORE_FLAGS, key, klen, &old, &old_len);
+    if (rv == FLIP_NOTFOUND) {
+        return FLIP_OK;
     }
-    if (ch->has_expected_revision && ch->expected_revision != cur_rev) {
-        out->status = FSM_CONFLICT;
-        out->revision = cur_rev;
-        return;
+    if (rv != FLIP_OK) {
+        return rv;
     }
-    if (ch->op == FLIPCMD__OP__DELETE && cur_rev == 0) {
-        out->status = FSM_NOTFOUND;
-        out->revision = 0;
-        return;
+    if (fsm_decode_record(old, old_len, &rec) != FLIP_OK) {
+        return FLIP_CORRUPT;
+    }
+    cur->rev = rec->revision;
+    cur->create_rev =
+        rec->has_create_revision ? rec->create_revision : rec->revision;
+    cur->kind = rec->value != NULL ? rec->value->kind_case
+                                   : FLIP__VALUE__KIND__NOT_SET;
+    cur->bytes = klen + old_len;
+    fsm_free_record(rec);
+    return FLIP_OK;
+}
+
+/* Size of the change row that goes with a flag record of `plen` bytes:
+ * the row key, the record and its key field (tag + length + key). */
+static uint64_t change_row_bytes(size_t plen, size_t klen)
+{
+    return STORE_CHANGE_KEY + plen + klen + 3;
+}
+
+/* What a SET adds to store_bytes: its record's growth (0 for a record no
+ * larger than the one it replaces) and its change row. */
+static uint64_t growth(const struct current *cur, size_t klen, size_t plen)
+{
+    uint64_t rec = klen + plen;
+
+    return (rec > cur->bytes ? rec - cur->bytes : 0) +
+           change_row_bytes(plen, klen);
+}
+
+/* Room for a SET that grows the store by `grow` bytes: the oldest
+ * change-log rows (history, not state) go first; FSM_STORE_FULL when the
+ * live flags alone leave no room. Deterministic: it depends only on the
+ * entry and the store. */
+static int make_room(struct store_txn *txn,
+                     uint64_t max,
+                     uint64_t grow,
+                     uint64_t index,
+                     int *full)
+{
+    int rv;
+
+    *full = 0;
+    if (max == 0 || store_txn_bytes(txn) + grow <= max) {
+        return FLIP_OK;
+    }
+    if (grow > max) {
+        *full = 1;
+        return FLIP_OK;
+    }
+    rv = store_change_trim_bytes(txn, max - grow, index);
+    if (rv == FLIP_OK && store_txn_bytes(txn) + grow > max) {
+        *full = 1;
+    }
+    return rv;
+}
+
+/* Applies change `pos` of `cmd` at revision `index` inside `txn`. Returns
+ * a store error (local: the caller aborts), else FLIP_OK with *out set. */
+static int apply_change(struct fsm *f,
+                        struct store_txn *txn,
+                        const Flipcmd__Command *cmd,
+                        size_t pos,
+                        uint64_t index,
+                        struct fsm_outcome *out)
+{
+    const Flipcmd__Change *ch = cmd->changes[pos];
+    Flip__Flag rec = FLIP__FLAG__INIT;
+    Flip__Value value;
+    struct current cur;
+    size_t klen = strlen(ch->key);
+    uint8_t packed[FSM_RECORD_MAX];
+    size_t plen = 0;
+    int full = 0;
+    int rv;
+
+    rv = read_current(txn, ch->key, klen, &cur);
+    if (rv == FLIP_CORRUPT) {
+        reject(f, ch, index, "the stored record does not decode", out);
+        return FLIP_OK;
+    }
+    if (rv != FLIP_OK) {
+        return rv;
+    }
+    if (ch->has_expected_revision && ch->expected_revision != cur.rev) {
+        set_outcome(out, FSM_CONFLICT, cur.rev);
+        return FLIP_OK;
+    }
+    if (ch->op == FLIPCMD__OP__DELETE && cur.rev == 0) {
+        set_outcome(out, FSM_NOTFOUND, 0);
+        return FLIP_OK;
+    }
+    if (ch->op == FLIPCMD__OP__SET && cur.rev != 0 && ch->has_change_type &&
+        !ch->change_type && cur.kind != ch->value->kind_case) {
+        set_outcome(out, FSM_TYPE_MISMATCH, cur.rev);
+        return FLIP_OK;
     }
     rec.has_revision = 1;
     rec.revision = index;
     rec.has_create_revision = 1;
-    rec.create_revision = create_rev;
+    rec.create_revision = cur.rev != 0 ? cur.create_rev : index;
     rec.actor = ch->actor;
     rec.reason = ch->reason;
     rec.has_time_ms = cmd->has_time_ms;
     rec.time_ms = cmd->time_ms;
     if (ch->op == FLIPCMD__OP__SET) {
-        rec.value = ch->value;
-        plen = pack_flag(&rec, packed);
+        command_value_copy(ch->value, &value);
+        rec.value = &value;
+        if (pack_flag(&rec, packed, &plen) != FLIP_OK) {
+            reject(f, ch, index, "record larger than its bound", out);
+            return FLIP_OK;
+        }
+        rv = make_room(txn, cmd->max_store_bytes, growth(&cur, klen, plen),
+                       index, &full);
+        if (rv != FLIP_OK) {
+            return rv;
+        }
+        /* Only a set that grows the live state is refused: flipping an
+         * existing kill switch must work on a full store. */
+        if (full && klen + plen > cur.bytes) {
+            set_outcome(out, FSM_STORE_FULL, cur.rev);
+            return FLIP_OK;
+        }
         rv = store_put(txn, STORE_FLAGS, ch->key, klen, packed, plen);
     } else {
         rv = store_del(txn, STORE_FLAGS, ch->key, klen);
     }
     if (rv != FLIP_OK) {
-        die("write flag", rv);
+        return rv;
     }
     /* The change row carries the key; a deletion is a row without value. */
     rec.key = ch->key;
-    plen = pack_flag(&rec, packed);
+    if (pack_flag(&rec, packed, &plen) != FLIP_OK) {
+        return FLIP_TOOBIG; /* cannot be: the record without key fit */
+    }
     rv = store_change_append(txn, index, (uint32_t)pos, packed, plen);
     if (rv != FLIP_OK) {
-        die("append change", rv);
+        return rv;
     }
-    out->status = FSM_OK;
-    out->revision = index;
-    out->create_revision = create_rev;
+    set_outcome(out, FSM_OK, index);
+    out->create_revision = rec.create_revision;
+    return FLIP_OK;
+}
+
+/* One change: a repeat of a recorded request id gets the recorded
+ * outcome; otherwise it is applied and, with an id, its outcome recorded. */
+static int apply_one(struct fsm *f,
+                     struct store_txn *txn,
+                     const Flipcmd__Command *cmd,
+                     size_t i,
+                     uint64_t index,
+                     struct fsm_outcome *out)
+{
+    const Flipcmd__Change *ch = cmd->changes[i];
+    struct dedup_id id;
+    const char *why = NULL;
+    int have_id = 0;
+    int rv;
+
+    if (!change_valid(ch)) {
+        reject(f, ch, index, "invalid change", out);
+        return FLIP_OK;
+    }
+    if (ch->request_id != NULL) {
+        have_id = dedup_id_parse(ch->request_id, &id, &why) == FLIP_OK;
+    }
+    if (have_id) {
+        rv = dedup_lookup(txn, &id, out);
+        if (rv == FLIP_OK) {
+            f->n_duplicate++;
+            return FLIP_OK;
+        }
+        if (rv != FLIP_NOTFOUND) {
+            return rv;
+        }
+    }
+    if (duplicate_key(cmd, i)) {
+        reject(f, ch, index, "second change to the key in one entry", out);
+    } else {
+        rv = apply_change(f, txn, cmd, i, index, out);
+        if (rv != FLIP_OK) {
+            return rv;
+        }
+    }
+    if (have_id) {
+        return dedup_record(txn, &id, cmd->time_ms, out);
+    }
+    return FLIP_OK;
+}
+
+static int apply_command(struct fsm *f,
+                         struct store_txn *txn,
+                         const Flipcmd__Command *cmd,
+                         uint64_t index,
+                         struct fsm_outcome *outcomes)
+{
+    size_t n = cmd->n_changes < FSM_MAX_CHANGES ? cmd->n_changes
+                                                : FSM_MAX_CHANGES;
+    uint64_t window = cmd->dedup_window_ms != 0 ? cmd->dedup_window_ms
+                                                : DEDUP_WINDOW_DEFAULT_MS;
+    int rv = FLIP_OK;
+
+    for (size_t i = 0; i < n && rv == FLIP_OK; i++) {
+        rv = apply_one(f, txn, cmd, i, index, &outcomes[i]);
+    }
+    if (rv == FLIP_OK) {
+        rv = store_change_trim(txn, cmd->changelog_keep);
+    }
+    if (rv == FLIP_OK && cmd->has_time_ms) {
+        rv = dedup_expire(txn, cmd->time_ms, window, n + DEDUP_EXPIRE_SLACK);
+    }
+    return rv;
 }
 
 static int fsm_apply(struct raft_fsm *rf,
@@ -166,6 +369,8 @@ static int fsm_apply(struct raft_fsm *rf,
     }
     if (command_decode(buf->base, buf->len, &cmd) != FLIP_OK) {
         f->n_invalid++;
+        flip_warnf("fsm: entry %llu does not decode; recorded as a no-op",
+                   (unsigned long long)index);
         cmd = NULL;
     }
     rv = store_begin(f->store, &txn);
@@ -173,20 +378,9 @@ static int fsm_apply(struct raft_fsm *rf,
         die("begin", rv);
     }
     if (cmd != NULL) {
-        for (size_t i = 0; i < cmd->n_changes; i++) {
-            if (i >= FSM_MAX_CHANGES) {
-                break;
-            }
-            if (!change_valid(cmd->changes[i]) || duplicate_key(cmd, i)) {
-                outcomes[i].status = FSM_INVALID;
-                outcomes[i].revision = 0;
-                continue;
-            }
-            apply_change(txn, cmd, i, index, &outcomes[i]);
-        }
-        rv = store_change_trim(txn, cmd->changelog_keep);
+        rv = apply_command(f, txn, cmd, index, outcomes);
         if (rv != FLIP_OK) {
-            die("trim", rv);
+            die("apply", rv);
         }
     }
     rv = store_txn_set_applied(txn, index);

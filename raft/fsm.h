@@ -8,12 +8,24 @@
  * on libraft 0.22 that corrupts the follower's heap):
  *   - entry at or below the stored applied_index (replay after restart):
  *     skipped, counted;
- *   - malformed envelope or invalid change (bad key, bad value, duplicate
- *     key in one entry): a deterministic no-op for that change, recorded as
- *     FSM_INVALID, the index still recorded;
+ *   - malformed envelope or invalid change (bad key, bad value, bad request
+ *     id, duplicate key in one entry, a record past its size bound, a
+ *     stored record that does not decode): a deterministic no-op for that
+ *     change, recorded as FSM_INVALID, logged and counted (n_rejected), the
+ *     index still recorded. Anything a client could have put into an entry
+ *     ends here: every replica would hit it alike, so apply never aborts
+ *     on it;
+ *   - a request id applied before (a client's retry): not applied again,
+ *     answered with the recorded outcome (outcome.duplicate; see dedup.h);
  *   - compare-and-set mismatch: FSM_CONFLICT, nothing written for it;
- *   - local failure (LMDB full, I/O error, no memory): abort(). raft and the
- *     store recover on restart; a half-applied FSM would not.
+ *   - a SET with another value type than the flag's, without change_type:
+ *     FSM_TYPE_MISMATCH; a SET that would take the store past the entry's
+ *     max_store_bytes even after dropping the oldest change-log rows:
+ *     FSM_STORE_FULL (deletes are never refused for size);
+ *   - local failure (I/O error, no memory, LMDB map full: the map is sized
+ *     well above the budget, so only a local condition such as a reader
+ *     pinning pages fills it): abort(). raft and the store recover on
+ *     restart, where the map grows; a half-applied FSM would not.
  *
  * Deterministic: no clock, no random numbers, no configuration; timestamps,
  * actors and the change-log bound come from the entry itself. */
@@ -30,19 +42,27 @@
 /* Largest number of changes one entry may carry; extra ones are invalid. */
 #define FSM_MAX_CHANGES 1024
 
+/* Stored in the deduplication table: never renumber. */
 enum fsm_status
 {
     FSM_OK = 0,
-    FSM_CONFLICT,
-    FSM_NOTFOUND,
-    FSM_INVALID
+    FSM_CONFLICT = 1,
+    FSM_NOTFOUND = 2,
+    FSM_INVALID = 3,
+    FSM_TYPE_MISMATCH = 4,
+    FSM_STORE_FULL = 5
 };
 
 struct fsm_outcome
 {
     enum fsm_status status;
-    uint64_t revision; /* OK: the new revision; CONFLICT/NOTFOUND: current */
-    uint64_t create_revision; /* OK: the flag's create_revision (as logged) */
+    /* OK: the new revision; CONFLICT/NOTFOUND/TYPE_MISMATCH: current */
+    uint64_t revision;
+    /* OK: the flag's create_revision, as logged in its change row */
+    uint64_t create_revision;
+    /* A repeated request id: this is the first attempt's outcome, and
+     * nothing was applied now (no change event for it). */
+    int duplicate;
 };
 
 struct fsm_observer
@@ -75,6 +95,8 @@ struct fsm
     uint64_t n_applied;  /* entries applied since start */
     uint64_t n_skipped;  /* replayed entries skipped */
     uint64_t n_invalid;  /* entries that failed to decode */
+    uint64_t n_rejected; /* changes refused as invalid by apply */
+    uint64_t n_duplicate; /* changes answered from the dedup table */
     uint64_t n_restored; /* snapshots loaded */
 };
 

@@ -309,7 +309,7 @@ int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
                  cfg->data_dir, strerror(errno));
         return FLIP_IOERR;
     }
-    rv = store_open(&n->store, fsm_dir, STORE_MAPSIZE_DEFAULT);
+    rv = store_open(&n->store, fsm_dir, store_mapsize(cfg->max_store_bytes));
     if (rv != FLIP_OK) {
         snprintf(n->errmsg, sizeof n->errmsg, "cannot open store in %s: %s",
                  fsm_dir, flip_strerror(rv));

@@ -3,11 +3,13 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "lib/err.h"
 #include "lib/heap.h"
 #include "lib/log.h"
+#include "dedup.h"
 #include "proto/command.h"
 
 static int64_t wall_ms(void)
@@ -104,10 +106,27 @@ void propose_nudge_now(struct propose *pr)
     }
 }
 
+/* Random, so that no two processes of one node share it (H2 of the
+ * correctness review: a restarted leader took its old entries for new
+ * writes). The clock is mixed in should getrandom fail. */
+static uint64_t new_incarnation(void)
+{
+    struct timespec ts;
+    uint64_t x = 0;
+
+    if (getrandom(&x, sizeof x, GRND_NONBLOCK) != (ssize_t)sizeof x) {
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        x ^= (uint64_t)ts.tv_nsec << 32 ^ (uint64_t)ts.tv_sec ^
+             (uint64_t)wall_ms() << 20;
+    }
+    return x;
+}
+
 void propose_init(struct propose *pr, struct node *node, uint64_t keep)
 {
     memset(pr, 0, sizeof *pr);
     pr->node = node;
+    pr->incarnation = new_incarnation();
     pr->changelog_keep = keep;
     queue_init(&pr->pending);
     queue_init(&pr->served);
@@ -181,13 +200,19 @@ static int batch_applied(const struct propose_batch *b)
 /* Leadership was lost with this batch proposed but not known to be
  * committed. Rather than answer "outcome unknown" at once, wait (bounded)
  * as a follower: if the new leader commits our entry, apply shows it to
- * us (our node id and sequence are in the entry) and the clients get the
- * real answer; if another entry is applied at our index, ours can never
- * commit, which is a definite "not applied" (NOT_LEADER: retry safely). A
+ * us (our node id, incarnation and sequence are in the entry) and the
+ * clients get the real answer; if another entry is applied at our index,
+ * ours can never commit, which is a definite "not applied" (NOT_LEADER:
+ * retry safely). That conclusion needs our index to have passed through
+ * apply here: if a snapshot install covered it, the outcome is unknown. A
  * planned stop transfers leadership and waits for this to drain, so it
  * fails no write. */
 static void limbo_add(struct propose *pr, struct propose_batch *b)
 {
+    if (b->req.index <= pr->restored) {
+        batch_finish(b, FLIP_LEADERSHIPLOST);
+        return;
+    }
     b->limbo_deadline = uv_now(pr->node->loop) + pr->node->config.election_ms;
     queue_insert_tail(&pr->limbo, &b->link);
     pr->n_limbo++;
@@ -287,6 +312,12 @@ static void batch_propose(struct propose *pr)
     cmd.origin_node = pr->node->config.id;
     cmd.has_origin_seq = 1;
     cmd.origin_seq = b->seq;
+    cmd.has_origin_incarnation = 1;
+    cmd.origin_incarnation = pr->incarnation;
+    cmd.has_dedup_window_ms = 1;
+    cmd.dedup_window_ms = DEDUP_WINDOW_DEFAULT_MS;
+    cmd.has_max_store_bytes = pr->max_store_bytes != 0;
+    cmd.max_store_bytes = pr->max_store_bytes;
 
     buf.len = command_size(&cmd);
     buf.base = raft_malloc(buf.len);
@@ -334,6 +365,22 @@ static int batch_has_key(const struct propose_batch *b, const char *key)
     return 0;
 }
 
+static void copy_request_id(const Flip__RequestId *r, struct proposal *p)
+{
+    size_t n = r->client_id.len < sizeof p->rid_client
+                   ? r->client_id.len
+                   : sizeof p->rid_client;
+
+    flip__request_id__init(&p->rid);
+    memcpy(p->rid_client, r->client_id.data, n);
+    p->rid.has_client_id = 1;
+    p->rid.client_id.data = p->rid_client;
+    p->rid.client_id.len = n;
+    p->rid.has_seq = r->has_seq;
+    p->rid.seq = r->seq;
+    p->change.request_id = &p->rid;
+}
+
 int propose_submit(struct propose *pr,
                    struct proposal *p,
                    const Flipcmd__Change *change,
@@ -363,6 +410,13 @@ int propose_submit(struct propose *pr,
         pr->open->seq = ++pr->seq;
     }
     p->change = *change;
+    if (change->value != NULL) {
+        command_value_copy(change->value, &p->value);
+        p->change.value = &p->value;
+    }
+    if (change->request_id != NULL) {
+        copy_request_id(change->request_id, p);
+    }
     if (change->actor != NULL) {
         memcpy(p->actor, change->actor, alen + 1);
         p->change.actor = p->actor;
@@ -388,7 +442,7 @@ void propose_on_applied(struct propose *pr,
         uv_timer_start(&pr->nudge_timer, nudge_fire, NUDGE_DELAY_MS, 0);
     }
     if (cmd == NULL || cmd->origin_node != pr->node->config.id ||
-        cmd->n_changes == 0) {
+        cmd->origin_incarnation != pr->incarnation || cmd->n_changes == 0) {
         if (pr->n_limbo > 0) {
             limbo_passed(pr, index);
         }
@@ -396,7 +450,7 @@ void propose_on_applied(struct propose *pr,
     }
     QUEUE_FOREACH (e, &pr->pending) {
         struct propose_batch *b = CONTAINER_OF(e, struct propose_batch, link);
-        if (b->seq == cmd->origin_seq) {
+        if (b->seq == cmd->origin_seq && b->req.index == index) {
             for (size_t i = 0; i < b->n && i < cmd->n_changes; i++) {
                 b->items[i]->outcome = outcomes[i];
                 b->items[i]->have_outcome = 1;
@@ -406,13 +460,33 @@ void propose_on_applied(struct propose *pr,
     }
     QUEUE_FOREACH (e, &pr->limbo) {
         struct propose_batch *b = CONTAINER_OF(e, struct propose_batch, link);
-        if (b->seq == cmd->origin_seq) {
+        if (b->seq == cmd->origin_seq && b->req.index == index) {
             for (size_t i = 0; i < b->n && i < cmd->n_changes; i++) {
                 b->items[i]->outcome = outcomes[i];
                 b->items[i]->have_outcome = 1;
             }
             limbo_finish(pr, b, FLIP_OK);
             return;
+        }
+    }
+    if (pr->n_limbo > 0) {
+        limbo_passed(pr, index);
+    }
+}
+
+void propose_on_restored(struct propose *pr, uint64_t index)
+{
+    struct queue *e;
+    struct queue *next;
+
+    if (index > pr->restored) {
+        pr->restored = index;
+    }
+    for (e = pr->limbo.next; e != &pr->limbo; e = next) {
+        struct propose_batch *b = CONTAINER_OF(e, struct propose_batch, link);
+        next = e->next;
+        if (b->req.index <= index) {
+            limbo_finish(pr, b, FLIP_LEADERSHIPLOST);
         }
     }
 }
@@ -428,7 +502,9 @@ static void limbo_passed(struct propose *pr, uint64_t index)
         struct propose_batch *b = CONTAINER_OF(e, struct propose_batch, link);
         next = e->next;
         if (b->req.index <= index) {
-            limbo_finish(pr, b, FLIP_NOTLEADER);
+            limbo_finish(pr, b,
+                         b->req.index <= pr->restored ? FLIP_LEADERSHIPLOST
+                                                      : FLIP_NOTLEADER);
         }
     }
 }

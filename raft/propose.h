@@ -9,6 +9,17 @@
  * come from the FSM observer (propose_on_applied) and are reported when
  * libraft's apply callback fires, one loop turn later.
  *
+ * Matching an applied entry to its proposal: every entry carries
+ * (origin_node, origin_incarnation, origin_seq), where the incarnation is
+ * random per process, and a batch matches only the entry at the raft
+ * index libraft gave it. A restarted process can therefore never take an
+ * entry of its previous life, or another entry at the same index, for its
+ * own.
+ *
+ * Every entry is built from validated fields only (the value is copied
+ * member by member, the request id into fixed storage): nothing a client
+ * sent passes through into the log as raw bytes.
+ *
  * Read barriers are coalesced: one raft_barrier in flight serves every read
  * that was waiting when it was issued; reads arriving meanwhile wait for
  * the next one. A barrier commits an entry of the current term, so after it
@@ -42,6 +53,9 @@ struct proposal
 {
     void *data;             /* caller's */
     Flipcmd__Change change; /* copy; strings point into the caller's request */
+    Flip__Value value;      /* validated members of the request's value */
+    Flip__RequestId rid;    /* the request id, when the client sent one */
+    uint8_t rid_client[16];
     char actor[CODEC_ACTOR_MAX + 1]; /* copied: may live in the connection */
     struct fsm_outcome outcome;      /* valid when status == FLIP_OK */
     int have_outcome;
@@ -62,6 +76,9 @@ struct propose
 {
     struct node *node;
     uint64_t seq;
+    uint64_t incarnation; /* random per process: see the top of this file */
+    uint64_t restored;    /* highest index a snapshot install covered */
+    uint64_t max_store_bytes; /* stamped into every entry (0: none) */
     uint64_t changelog_keep;
     struct queue pending;       /* batches raft owns, submit order */
     struct propose_batch *open; /* collecting this loop turn, or NULL */
@@ -119,6 +136,12 @@ int propose_outstanding(const struct propose *pr);
  * its followers learn the commit first and fan out in parallel. Only
  * outside libraft's callbacks (the loop's prepare phase). */
 void propose_nudge_now(struct propose *pr);
+
+/* Observer hook: a snapshot replaced the store at `index`. A batch in limbo
+ * whose entry it covers cannot learn its outcome from apply: it is
+ * answered "outcome unknown" (the client's retry with the same request id
+ * then gets the real one), never "not applied". */
+void propose_on_restored(struct propose *pr, uint64_t index);
 
 /* Observer hook: call from the FSM observer for every applied entry. */
 void propose_on_applied(struct propose *pr,

@@ -99,6 +99,14 @@ void cmd_status(struct conn *c, Flip__Request *req)
     res.members = ptrs;
     res.has_flag_count = 1;
     res.flag_count = store_count(n->store, STORE_FLAGS);
+    res.has_store_bytes = 1;
+    res.store_bytes = store_bytes(n->store);
+    res.has_max_store_bytes = 1;
+    res.max_store_bytes = c->srv->config.max_store_bytes;
+    res.has_changes_rejected = 1;
+    res.changes_rejected = n->fsm.n_rejected;
+    res.has_changes_deduplicated = 1;
+    res.changes_deduplicated = n->fsm.n_duplicate;
     if (req->status->has_include_hash && req->status->include_hash) {
         res.has_state_hash = 1;
         res.state_hash = store_hash(n->store);

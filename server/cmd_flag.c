@@ -9,6 +9,8 @@
 #include "lib/err.h"
 #include "lib/heap.h"
 #include "proto/codec.h"
+#include "proto/command.h"
+#include "raft/dedup.h"
 #include "raft/fsm.h"
 #include "server.h"
 
@@ -71,6 +73,21 @@ static void write_done(struct proposal *p, int status)
     case FSM_NOTFOUND:
         conn_send_error(c, id, FLIP__STATUS__NOT_FOUND, "no such flag");
         break;
+    case FSM_TYPE_MISMATCH:
+        err.has_status = 1;
+        err.status = FLIP__STATUS__TYPE_MISMATCH;
+        err.message = (char *)"the flag has another value type; set "
+                              "change_type to change it";
+        err.has_current_revision = 1;
+        err.current_revision = p->outcome.revision;
+        resp.error = &err;
+        conn_send(c, &resp);
+        break;
+    case FSM_STORE_FULL:
+        conn_send_error(c, id, FLIP__STATUS__STORE_FULL,
+                        "the store is at its size budget "
+                        "(--max-store-bytes); delete flags to make room");
+        break;
     default:
         conn_send_error(c, id, FLIP__STATUS__INVALID_ARGUMENT,
                         "the change was rejected by the state machine");
@@ -113,6 +130,68 @@ static int check_common(struct conn *c,
     return rv;
 }
 
+/* The request id, if the client sent one, checked as apply will. */
+static int check_request_id(struct conn *c,
+                            uint64_t id,
+                            Flip__RequestId *rid,
+                            Flipcmd__Change *ch)
+{
+    struct dedup_id parsed;
+    const char *why = NULL;
+    int rv;
+
+    if (rid == NULL) {
+        return FLIP_OK;
+    }
+    rv = dedup_id_parse(rid, &parsed, &why);
+    if (rv != FLIP_OK) {
+        dispatch_error(c, id, rv, why);
+        return rv;
+    }
+    ch->request_id = rid;
+    return FLIP_OK;
+}
+
+static int record_len(void *arg,
+                      const void *key,
+                      size_t klen,
+                      const void *val,
+                      size_t vlen)
+{
+    (void)key;
+    (void)val;
+    *(size_t *)arg = klen + vlen;
+    return 1;
+}
+
+/* Early refusal of a set that cannot fit even with the whole change log
+ * dropped: its key and value alone (a lower bound of its record) grow the
+ * live flags past the budget. Never refuses what apply would accept; apply
+ * decides for real, on every replica alike. */
+static int check_budget(struct conn *c, uint64_t id, const Flip__SetRequest *r)
+{
+    struct store *st = c->srv->node.store;
+    uint64_t max = c->srv->config.max_store_bytes;
+    size_t klen = strlen(r->key);
+    size_t old = 0;
+    uint64_t rec;
+    Flip__Value v;
+
+    if (max == 0) {
+        return FLIP_OK;
+    }
+    command_value_copy(r->value, &v);
+    rec = klen + flip__value__get_packed_size(&v);
+    (void)store_get(st, STORE_FLAGS, r->key, klen, record_len, &old);
+    if (rec > old && store_flag_bytes(st) + (rec - old) > max) {
+        dispatch_error(c, id, FLIP_STOREFULL,
+                       "the store is at its size budget (--max-store-bytes); "
+                       "delete flags to make room");
+        return FLIP_STOREFULL;
+    }
+    return FLIP_OK;
+}
+
 static void submit(struct conn *c, Flip__Request *req, Flipcmd__Change *ch)
 {
     struct op *op;
@@ -153,6 +232,13 @@ void cmd_set(struct conn *c, Flip__Request *req)
         codec_request_free(req);
         return;
     }
+    if (check_request_id(c, req->id, r->request_id, &ch) != FLIP_OK ||
+        check_budget(c, req->id, r) != FLIP_OK) {
+        codec_request_free(req);
+        return;
+    }
+    ch.has_change_type = 1;
+    ch.change_type = r->has_change_type && r->change_type;
     ch.has_op = 1;
     ch.op = FLIPCMD__OP__SET;
     ch.key = r->key;
@@ -169,7 +255,8 @@ void cmd_delete(struct conn *c, Flip__Request *req)
     const Flip__DeleteRequest *r = req->delete_;
     Flipcmd__Change ch = FLIPCMD__CHANGE__INIT;
 
-    if (check_common(c, req->id, r->key, r->actor, r->reason) != FLIP_OK) {
+    if (check_common(c, req->id, r->key, r->actor, r->reason) != FLIP_OK ||
+        check_request_id(c, req->id, r->request_id, &ch) != FLIP_OK) {
         codec_request_free(req);
         return;
     }

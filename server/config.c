@@ -38,6 +38,12 @@ const char config_usage[] =
     "                          flight a lagging follower can livelock)\n"
     "  --changelog-keep N      change-log rows kept for resume (default "
     "10000)\n"
+    "  --max-store-bytes N     size budget of the store: keys and records of\n"
+    "                          flags and change log (default 268435456).\n"
+    "                          A set past it drops the oldest change-log\n"
+    "                          rows first, else fails with STORE_FULL;\n"
+    "                          deletes always work. The LMDB map is sized\n"
+    "                          from it (3x + 256 MiB, at least 1 GiB)\n"
     "  --max-frame BYTES       largest client frame, both directions\n"
     "                          (default 1048576, at least 131072)\n"
     "  --max-conns N           client connection limit (default 100000)\n"
@@ -209,6 +215,8 @@ static const struct opt numeric_opts[] = {
       offsetof(struct config, snapshot_trailing), 4 },
     { "--changelog-keep", 1, 100000000, offsetof(struct config, changelog_keep),
       8 },
+    { "--max-store-bytes", 1024u * 1024u, (uint64_t)1 << 40,
+      offsetof(struct config, max_store_bytes), 8 },
     { "--max-frame", CODEC_FRAME_MIN, 64u * 1024u * 1024u,
       offsetof(struct config, max_frame), 4 },
     { "--max-conns", 1, 1000000, offsetof(struct config, max_conns), 4 },
@@ -228,6 +236,7 @@ static void defaults(struct config *c)
     c->snapshot_threshold = 4096;
     c->snapshot_trailing = 1024;
     c->changelog_keep = 10000;
+    c->max_store_bytes = (uint64_t)256 << 20;
     c->max_frame = 1024u * 1024u;
     c->max_conns = 100000;
     c->sub_buffer = 4u * 1024u * 1024u;

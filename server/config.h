@@ -22,6 +22,7 @@ struct config
     unsigned snapshot_threshold;
     unsigned snapshot_trailing;
     uint64_t changelog_keep;
+    uint64_t max_store_bytes; /* size budget, see store_bytes */
     uint32_t max_frame;
     unsigned max_conns;
     size_t segment_size;

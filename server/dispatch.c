@@ -94,6 +94,12 @@ void dispatch_error(struct conn *c, uint64_t id, int rv, const char *message)
     case FLIP_NOSPACE:
         st = FLIP__STATUS__NO_SPACE;
         break;
+    case FLIP_STOREFULL:
+        st = FLIP__STATUS__STORE_FULL;
+        break;
+    case FLIP_TYPEMISMATCH:
+        st = FLIP__STATUS__TYPE_MISMATCH;
+        break;
     case FLIP_UNAVAILABLE:
     case FLIP_BUSY:
         st = FLIP__STATUS__UNAVAILABLE;

@@ -898,7 +898,8 @@ void pubsub_on_applied(struct pubsub *ps,
         return;
     }
     for (size_t i = 0; i < cmd->n_changes && i < FSM_MAX_CHANGES; i++) {
-        if (outcomes[i].status != FSM_OK) {
+        /* a repeated request id applied nothing now: no event */
+        if (outcomes[i].status != FSM_OK || outcomes[i].duplicate) {
             continue;
         }
         change_flag(cmd, i, index, &outcomes[i], &flags[n_all]);

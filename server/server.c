@@ -38,6 +38,7 @@ static void on_restored(void *data, uint64_t index)
     struct server *s = data;
     flip_infof("server: state replaced by snapshot at revision %llu",
                (unsigned long long)index);
+    propose_on_restored(&s->propose, index);
     pubsub_on_restored(&s->pubsub, index);
 }
 
@@ -202,6 +203,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
     nc.snapshot_threshold = c->snapshot_threshold;
     nc.snapshot_trailing = c->snapshot_trailing;
     nc.segment_size = c->segment_size;
+    nc.max_store_bytes = c->max_store_bytes;
     rv = node_init(&s->node, loop, &nc);
     if (rv != FLIP_OK) {
         flip_errorf("server: %s", s->node.errmsg);
@@ -211,6 +213,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
     s->node.fsm.observer.on_applied = on_applied;
     s->node.fsm.observer.on_restored = on_restored;
     propose_init(&s->propose, &s->node, c->changelog_keep);
+    s->propose.max_store_bytes = c->max_store_bytes;
     s->node.outstanding = writes_outstanding;
     s->node.outstanding_data = &s->propose;
     pubsub_init(&s->pubsub, s);

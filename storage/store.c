@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <lmdb.h>
@@ -26,6 +27,7 @@ struct store
     char dir[512];
     uint64_t applied;   /* cache of meta applied_index */
     uint64_t compacted; /* cache of meta compacted */
+    uint64_t bytes[2];  /* cache of meta flag_bytes, change_bytes */
 };
 
 struct store_txn
@@ -34,6 +36,8 @@ struct store_txn
     MDB_txn *txn;
     uint64_t applied;
     uint64_t compacted;
+    uint64_t bytes[2]; /* flags, changes as of this txn (see store_bytes) */
+    int bytes_dirty; /* bytes changed: written to meta at commit */
 };
 
 static int map_err(int rc, const char *what)
@@ -78,6 +82,89 @@ static int meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t x)
 
     buf_put_u64be(raw, x);
     return map_err(mdb_put(txn, dbi, &k, &v, 0), "meta put");
+}
+
+/* ---- logical size (the budget's measure, see store_bytes) ---------------- */
+
+static uint64_t row_bytes(const MDB_val *k, const MDB_val *v)
+{
+    return (uint64_t)k->mv_size + v->mv_size;
+}
+
+static int counted(enum store_db db)
+{
+    return db == STORE_FLAGS || db == STORE_CHANGES;
+}
+
+static const char *const bytes_key[2] = { "flag_bytes", "change_bytes" };
+
+/* Sums the rows of the counted dbs: for a store written before the size
+ * was kept, or restored from such a snapshot. The result depends only on
+ * the content, so every replica computes the same numbers. */
+static int recount_bytes(MDB_txn *txn, const MDB_dbi *dbi, uint64_t *out)
+{
+    for (int db = STORE_FLAGS; db <= STORE_CHANGES; db++) {
+        MDB_cursor *cur = NULL;
+        MDB_val k;
+        MDB_val v;
+        int rc = mdb_cursor_open(txn, dbi[db], &cur);
+        if (rc != MDB_SUCCESS) {
+            return map_err(rc, "cursor");
+        }
+        out[db] = 0;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            out[db] += row_bytes(&k, &v);
+        }
+        mdb_cursor_close(cur);
+        if (rc != MDB_NOTFOUND) {
+            return map_err(rc, "count");
+        }
+    }
+    return FLIP_OK;
+}
+
+/* A size row is present exactly when the size is not 0, so a replica that
+ * restored an empty store and one that never wrote hash alike. */
+static int save_bytes(MDB_txn *txn, const MDB_dbi *dbi, const uint64_t *bytes)
+{
+    for (int db = STORE_FLAGS; db <= STORE_CHANGES; db++) {
+        const char *name = bytes_key[db];
+        MDB_val k = { strlen(name), (void *)(uintptr_t)name };
+        int rv;
+        if (bytes[db] > 0) {
+            rv = meta_put_u64(txn, dbi[STORE_META], name, bytes[db]);
+        } else {
+            int rc = mdb_del(txn, dbi[STORE_META], &k, NULL);
+            rv = rc == MDB_NOTFOUND ? FLIP_OK : map_err(rc, "meta del");
+        }
+        if (rv != FLIP_OK) {
+            return rv;
+        }
+    }
+    return FLIP_OK;
+}
+
+/* Reads the size rows; a store with rows but no size (written by an older
+ * flipd) gets them counted and recorded in `txn` (a write txn). */
+static int load_bytes(MDB_txn *txn, const MDB_dbi *dbi, uint64_t *out)
+{
+    MDB_stat st;
+    int rv;
+
+    out[STORE_FLAGS] = meta_u64(txn, dbi[STORE_META], bytes_key[STORE_FLAGS]);
+    out[STORE_CHANGES] =
+        meta_u64(txn, dbi[STORE_META], bytes_key[STORE_CHANGES]);
+    if (out[STORE_FLAGS] > 0 || out[STORE_CHANGES] > 0 ||
+        mdb_stat(txn, dbi[STORE_CHANGES], &st) != MDB_SUCCESS ||
+        st.ms_entries == 0) {
+        return FLIP_OK;
+    }
+    rv = recount_bytes(txn, dbi, out);
+    if (rv == FLIP_OK) {
+        rv = save_bytes(txn, dbi, out);
+    }
+    return rv;
 }
 
 /* ---- crash-consistency markers (see layout.h) --------------------------- */
@@ -168,6 +255,35 @@ static void mark_clean(const char *dir)
 
 /* ---- open / close -------------------------------------------------------- */
 
+size_t store_mapsize(uint64_t budget)
+{
+    uint64_t want = budget * 3 + ((uint64_t)256 << 20);
+
+    if (budget == 0 || want < STORE_MAPSIZE_DEFAULT) {
+        return STORE_MAPSIZE_DEFAULT;
+    }
+    return want > SIZE_MAX ? SIZE_MAX : (size_t)want;
+}
+
+static size_t grown_mapsize(const char *dir, size_t mapsize)
+{
+    char path[600];
+    struct stat st;
+    uint64_t grown;
+
+    if (path_in(path, sizeof path, dir, "data.mdb") != FLIP_OK ||
+        stat(path, &st) != 0) {
+        return mapsize;
+    }
+    grown = (uint64_t)st.st_size + (uint64_t)st.st_size / 2;
+    if (grown <= mapsize) {
+        return mapsize;
+    }
+    flip_infof("store: data file is %lld bytes; map grown to %llu bytes",
+               (long long)st.st_size, (unsigned long long)grown);
+    return grown > SIZE_MAX ? SIZE_MAX : (size_t)grown;
+}
+
 int store_open(struct store **out, const char *dir, size_t mapsize)
 {
     struct store *s = NULL;
@@ -196,7 +312,7 @@ int store_open(struct store **out, const char *dir, size_t mapsize)
     /* Every subscriber streaming a snapshot pins a read view; the default
      * 126 slots run out when a failed node's clients all move here. */
     mdb_env_set_maxreaders(s->env, STORE_MAX_READERS);
-    mdb_env_set_mapsize(s->env, mapsize);
+    mdb_env_set_mapsize(s->env, grown_mapsize(dir, mapsize));
     rc = mdb_env_open(s->env, dir, MDB_NOSYNC | MDB_NOTLS, 0644);
     if (rc != MDB_SUCCESS) {
         rv = map_err(rc, "env open");
@@ -216,6 +332,10 @@ int store_open(struct store **out, const char *dir, size_t mapsize)
     }
     s->applied = meta_u64(txn, s->dbi[STORE_META], "applied_index");
     s->compacted = meta_u64(txn, s->dbi[STORE_META], "compacted");
+    rv = load_bytes(txn, s->dbi, s->bytes);
+    if (rv != FLIP_OK) {
+        goto err_after_txn;
+    }
     rc = mdb_txn_commit(txn);
     if (rc != MDB_SUCCESS) {
         rv = map_err(rc, "txn commit");
@@ -260,6 +380,21 @@ uint64_t store_compacted(struct store *s)
     return s->compacted;
 }
 
+uint64_t store_bytes(struct store *s)
+{
+    return s->bytes[STORE_FLAGS] + s->bytes[STORE_CHANGES];
+}
+
+uint64_t store_flag_bytes(struct store *s)
+{
+    return s->bytes[STORE_FLAGS];
+}
+
+uint64_t store_txn_bytes(const struct store_txn *t)
+{
+    return t->bytes[STORE_FLAGS] + t->bytes[STORE_CHANGES];
+}
+
 uint64_t store_count(struct store *s, enum store_db db)
 {
     MDB_txn *txn = NULL;
@@ -289,6 +424,8 @@ int store_begin(struct store *s, struct store_txn **out)
     t->s = s;
     t->applied = s->applied;
     t->compacted = s->compacted;
+    memcpy(t->bytes, s->bytes, sizeof t->bytes);
+    t->bytes_dirty = 0;
     rc = mdb_txn_begin(s->env, NULL, 0, &t->txn);
     if (rc != MDB_SUCCESS) {
         flip_free(t);
@@ -301,11 +438,18 @@ int store_begin(struct store *s, struct store_txn **out)
 int store_commit(struct store_txn *t)
 {
     struct store *s = t->s;
-    int rc = mdb_txn_commit(t->txn);
+    int rc;
 
+    if (t->bytes_dirty && save_bytes(t->txn, s->dbi, t->bytes) != FLIP_OK) {
+        mdb_txn_abort(t->txn);
+        flip_free(t);
+        return FLIP_IOERR;
+    }
+    rc = mdb_txn_commit(t->txn);
     if (rc == MDB_SUCCESS) {
         s->applied = t->applied;
         s->compacted = t->compacted;
+        memcpy(s->bytes, t->bytes, sizeof s->bytes);
     }
     flip_free(t);
     return map_err(rc, "txn commit");
@@ -328,7 +472,20 @@ int store_put(struct store_txn *t,
 {
     MDB_val k = { klen, (void *)(uintptr_t)key };
     MDB_val v = { vlen, (void *)(uintptr_t)val };
-    return map_err(mdb_put(t->txn, t->s->dbi[db], &k, &v, 0), "put");
+    MDB_val old;
+    uint64_t before = 0;
+    int rc;
+
+    if (counted(db) &&
+        mdb_get(t->txn, t->s->dbi[db], &k, &old) == MDB_SUCCESS) {
+        before = row_bytes(&k, &old);
+    }
+    rc = mdb_put(t->txn, t->s->dbi[db], &k, &v, 0);
+    if (rc == MDB_SUCCESS && counted(db)) {
+        t->bytes[db] = t->bytes[db] - before + row_bytes(&k, &v);
+        t->bytes_dirty = 1;
+    }
+    return map_err(rc, "put");
 }
 
 int store_del(struct store_txn *t,
@@ -337,7 +494,52 @@ int store_del(struct store_txn *t,
               size_t klen)
 {
     MDB_val k = { klen, (void *)(uintptr_t)key };
-    return map_err(mdb_del(t->txn, t->s->dbi[db], &k, NULL), "del");
+    MDB_val old;
+    uint64_t before = 0;
+    int rc;
+
+    if (counted(db) &&
+        mdb_get(t->txn, t->s->dbi[db], &k, &old) == MDB_SUCCESS) {
+        before = row_bytes(&k, &old);
+    }
+    rc = mdb_del(t->txn, t->s->dbi[db], &k, NULL);
+    if (rc == MDB_SUCCESS && counted(db)) {
+        t->bytes[db] -= before;
+        t->bytes_dirty = 1;
+    }
+    return map_err(rc, "del");
+}
+
+int store_txn_first(struct store_txn *t,
+                    enum store_db db,
+                    const void *prefix,
+                    size_t plen,
+                    const void **key,
+                    size_t *klen,
+                    const void **val,
+                    size_t *vlen)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k = { plen, (void *)(uintptr_t)prefix };
+    MDB_val v;
+    int rc = mdb_cursor_open(t->txn, t->s->dbi[db], &cur);
+
+    if (rc != MDB_SUCCESS) {
+        return map_err(rc, "cursor");
+    }
+    rc = mdb_cursor_get(cur, &k, &v, plen > 0 ? MDB_SET_RANGE : MDB_FIRST);
+    mdb_cursor_close(cur);
+    if (rc != MDB_SUCCESS) {
+        return map_err(rc, "first");
+    }
+    if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0) {
+        return FLIP_NOTFOUND;
+    }
+    *key = k.mv_data;
+    *klen = k.mv_size;
+    *val = v.mv_data;
+    *vlen = v.mv_size;
+    return FLIP_OK;
 }
 
 int store_txn_get(struct store_txn *t,
@@ -382,7 +584,13 @@ int store_change_append(struct store_txn *t,
     return store_put(t, STORE_CHANGES, key, sizeof key, val, vlen);
 }
 
-int store_change_trim(struct store_txn *t, uint64_t keep)
+/* Deletes the oldest change rows, whole revisions at a time and never
+ * one at or above `below`, while more than `keep` rows remain (keep 0: no
+ * row bound) or the store is larger than `max_bytes` (0: no byte bound). */
+static int trim(struct store_txn *t,
+                uint64_t keep,
+                uint64_t max_bytes,
+                uint64_t below)
 {
     MDB_cursor *cur = NULL;
     MDB_stat st;
@@ -393,15 +601,13 @@ int store_change_trim(struct store_txn *t, uint64_t keep)
     int rc;
     int rv = FLIP_OK;
 
-    if (keep == 0) {
-        return FLIP_OK;
-    }
     rc = mdb_stat(t->txn, t->s->dbi[STORE_CHANGES], &st);
     if (rc != MDB_SUCCESS) {
         return map_err(rc, "stat");
     }
     rows = st.ms_entries;
-    if (rows <= keep) {
+    if ((keep == 0 || rows <= keep) &&
+        (max_bytes == 0 || store_txn_bytes(t) <= max_bytes)) {
         return FLIP_OK;
     }
     rc = mdb_cursor_open(t->txn, t->s->dbi[STORE_CHANGES], &cur);
@@ -417,9 +623,15 @@ int store_change_trim(struct store_txn *t, uint64_t keep)
             break;
         }
         rev = buf_get_u64be(k.mv_data);
-        if (rev != highest && rows <= keep) {
+        if (rev >= below) {
             break;
         }
+        if (rev != highest && (keep == 0 || rows <= keep) &&
+            (max_bytes == 0 || store_txn_bytes(t) <= max_bytes)) {
+            break;
+        }
+        t->bytes[STORE_CHANGES] -= row_bytes(&k, &v);
+        t->bytes_dirty = 1;
         rc = mdb_cursor_del(cur, 0);
         if (rc != MDB_SUCCESS) {
             rv = map_err(rc, "trim");
@@ -437,6 +649,21 @@ int store_change_trim(struct store_txn *t, uint64_t keep)
 out:
     mdb_cursor_close(cur);
     return rv;
+}
+
+int store_change_trim(struct store_txn *t, uint64_t keep)
+{
+    if (keep == 0) {
+        return FLIP_OK;
+    }
+    return trim(t, keep, 0, UINT64_MAX);
+}
+
+int store_change_trim_bytes(struct store_txn *t,
+                            uint64_t max_bytes,
+                            uint64_t below)
+{
+    return trim(t, 0, max_bytes, below);
 }
 
 /* ---- reads --------------------------------------------------------------- */
@@ -850,6 +1077,13 @@ int store_restore(struct store *s, const void *buf, size_t len)
     if (rv != FLIP_OK) {
         goto err;
     }
+    /* The snapshot's meta may lack store_bytes (an older flipd took it):
+     * count the content just written. */
+    rv = recount_bytes(t->txn, s->dbi, t->bytes);
+    if (rv != FLIP_OK) {
+        goto err;
+    }
+    t->bytes_dirty = 1;
     t->compacted = 0;
     {
         MDB_val k = { 9, (void *)(uintptr_t) "compacted" };

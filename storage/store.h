@@ -18,6 +18,13 @@ struct store;
 struct store_txn;
 
 #define STORE_MAPSIZE_DEFAULT ((size_t)1 << 30) /* 1 GiB of address space */
+
+/* The LMDB map for a store budget of `budget` bytes (0: none): 3x the
+ * budget (B-tree pages half full after churn, old pages kept for readers,
+ * the dedup rows) plus 256 MiB, at least STORE_MAPSIZE_DEFAULT. store_open
+ * grows it further to 1.5x an existing data file, so a map that filled on
+ * a local condition is larger after the restart. */
+size_t store_mapsize(uint64_t budget);
 /* LMDB reader slots (one per open read view). Past it readers get
  * FLIP_BUSY; pubsub also bounds how many snapshots stream at once. */
 #define STORE_MAX_READERS     1024
@@ -34,6 +41,12 @@ int store_sync(struct store *s);
 uint64_t store_applied_index(struct store *s);
 /* Highest revision trimmed from the change log (0 = nothing trimmed). */
 uint64_t store_compacted(struct store *s);
+/* Logical size in bytes: key + value of every row of flags and changes.
+ * The size budget is measured in it; it depends only on the content, so it
+ * is identical on every replica at the same applied index. */
+uint64_t store_bytes(struct store *s);
+/* The part of store_bytes in the flags db (the live state). */
+uint64_t store_flag_bytes(struct store *s);
 /* Number of rows in `db`. */
 uint64_t store_count(struct store *s, enum store_db db);
 
@@ -61,6 +74,19 @@ int store_txn_get(struct store_txn *txn,
                   const void **val,
                   size_t *vlen);
 int store_txn_set_applied(struct store_txn *txn, uint64_t index);
+/* store_bytes as of this txn's own writes. */
+uint64_t store_txn_bytes(const struct store_txn *txn);
+/* The first row of `db` whose key starts with `prefix` (plen 0: the first
+ * row). FLIP_NOTFOUND when none. Pointers valid until the next write on
+ * this txn. */
+int store_txn_first(struct store_txn *txn,
+                    enum store_db db,
+                    const void *prefix,
+                    size_t plen,
+                    const void **key,
+                    size_t *klen,
+                    const void **val,
+                    size_t *vlen);
 /* Appends a change row keyed (revision, position). */
 int store_change_append(struct store_txn *txn,
                         uint64_t revision,
@@ -70,6 +96,11 @@ int store_change_append(struct store_txn *txn,
 /* Deletes the oldest change rows until at most `keep` remain, recording the
  * highest trimmed revision in meta. keep = 0 means unbounded. */
 int store_change_trim(struct store_txn *txn, uint64_t keep);
+/* Deletes the oldest change rows (whole revisions, none >= `below`) until
+ * store_txn_bytes is at most `max_bytes` or no such row is left. */
+int store_change_trim_bytes(struct store_txn *txn,
+                            uint64_t max_bytes,
+                            uint64_t below);
 
 /* ---- reads -----------------------------------------------------------------
  */

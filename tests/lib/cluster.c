@@ -80,15 +80,7 @@ uint64_t cluster_set(struct cluster *c,
     Flipcmd__Change ch = FLIPCMD__CHANGE__INIT;
     Flipcmd__Change *chs[1] = { &ch };
     Flip__Value v = FLIP__VALUE__INIT;
-    struct raft_buffer buf;
-    struct raft_apply *req;
-    int leader = cluster_leader(c);
-    struct raft *r;
 
-    if (leader < 0) {
-        return 0;
-    }
-    r = raft_fixture_get(&c->f, (unsigned)leader);
     cmd.has_time_ms = 1;
     cmd.time_ms = 1700000000000;
     cmd.has_changelog_keep = 1;
@@ -104,10 +96,24 @@ uint64_t cluster_set(struct cluster *c,
     ch.expected_revision = expected;
     v.kind_case = FLIP__VALUE__KIND_STRING_VALUE;
     v.string_value = (char *)value;
-    buf.len = command_size(&cmd);
+    return cluster_apply(c, &cmd);
+}
+
+uint64_t cluster_apply(struct cluster *c, const Flipcmd__Command *cmd)
+{
+    struct raft_buffer buf;
+    struct raft_apply *req;
+    int leader = cluster_leader(c);
+    struct raft *r;
+
+    if (leader < 0) {
+        return 0;
+    }
+    r = raft_fixture_get(&c->f, (unsigned)leader);
+    buf.len = command_size(cmd);
     CHECK(buf.len % 8 == 0);
     buf.base = raft_malloc(buf.len);
-    command_write(&cmd, buf.base);
+    command_write(cmd, buf.base);
     req = calloc(1, sizeof *req);
     req->data = c;
     if (raft_apply(r, req, &buf, 1, apply_cb) != 0) {

@@ -33,6 +33,9 @@ uint64_t cluster_set(struct cluster *c,
                      const char *value,
                      int cas,
                      uint64_t expected);
+/* Proposes `cmd` as one entry on the current leader; returns its raft
+ * index, 0 if there is no leader. */
+uint64_t cluster_apply(struct cluster *c, const Flipcmd__Command *cmd);
 /* Steps until every live server applied `index` (bounded); 1 on success. */
 int cluster_wait_applied(struct cluster *c, uint64_t index, unsigned max_ms);
 int cluster_leader(struct cluster *c); /* index, or -1 */

@@ -394,6 +394,10 @@ static const char *status_name(enum fsm_status s)
         return "NOTFOUND";
     case FSM_INVALID:
         return "INVALID";
+    case FSM_TYPE_MISMATCH:
+        return "TYPE_MISMATCH";
+    case FSM_STORE_FULL:
+        return "STORE_FULL";
     }
     return "?";
 }

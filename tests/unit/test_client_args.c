@@ -48,6 +48,10 @@ TEST(client_value_auto, 5)
     CHECK(v.type == FLIP_TYPE_BOOL && v.u.b == 1);
     v = parsed("false", FLIP_TYPE_AUTO);
     CHECK(v.type == FLIP_TYPE_BOOL && v.u.b == 0);
+    v = parsed("TRUE", FLIP_TYPE_AUTO); /* a new flag: true in any case */
+    CHECK(v.type == FLIP_TYPE_BOOL && v.u.b == 1);
+    v = parsed("False", FLIP_TYPE_AUTO);
+    CHECK(v.type == FLIP_TYPE_BOOL && v.u.b == 0);
     v = parsed("42", FLIP_TYPE_AUTO);
     CHECK(v.type == FLIP_TYPE_INT && v.u.i == 42);
     v = parsed("-9223372036854775808", FLIP_TYPE_AUTO);
@@ -65,7 +69,7 @@ TEST(client_value_auto, 5)
     CHECK(v.type == FLIP_TYPE_JSON);
 
     /* Everything else stays the literal text. */
-    const char *strings[] = { "007", "1e999", "TRUE", "{bad", "\"q\"", "",
+    const char *strings[] = { "007", "1e999", "yes", "{bad", "\"q\"", "",
                               "-",   "1.",    "0x10", "null", "1 2" };
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
         v = parsed(strings[i], FLIP_TYPE_AUTO);
@@ -84,6 +88,15 @@ TEST(client_value_explicit, 5)
     v = parsed("TRUE", FLIP_TYPE_BOOL);
     CHECK(v.u.b == 1);
     v = parsed("0", FLIP_TYPE_BOOL);
+    CHECK(v.u.b == 0);
+    /* the usual spellings of a bool, any case, where a bool is expected */
+    v = parsed("Yes", FLIP_TYPE_BOOL);
+    CHECK(v.u.b == 1);
+    v = parsed("ON", FLIP_TYPE_BOOL);
+    CHECK(v.u.b == 1);
+    v = parsed("off", FLIP_TYPE_BOOL);
+    CHECK(v.u.b == 0);
+    v = parsed("No", FLIP_TYPE_BOOL);
     CHECK(v.u.b == 0);
     v = parsed("2.5", FLIP_TYPE_DOUBLE);
     CHECK(v.u.d > 2.49 && v.u.d < 2.51);
@@ -104,7 +117,8 @@ TEST(client_value_explicit, 5)
     CHECK_EQ_INT(flip_value_parse("inf", FLIP_TYPE_DOUBLE, &v), FLIP_INVALID);
     CHECK_EQ_INT(flip_value_parse("1e999", FLIP_TYPE_DOUBLE, &v), FLIP_INVALID);
     CHECK_EQ_INT(flip_value_parse("0x10", FLIP_TYPE_DOUBLE, &v), FLIP_INVALID);
-    CHECK_EQ_INT(flip_value_parse("yes", FLIP_TYPE_BOOL, &v), FLIP_INVALID);
+    CHECK_EQ_INT(flip_value_parse("maybe", FLIP_TYPE_BOOL, &v), FLIP_INVALID);
+    CHECK_EQ_INT(flip_value_parse("", FLIP_TYPE_BOOL, &v), FLIP_INVALID);
     CHECK_EQ_INT(flip_value_parse("{", FLIP_TYPE_JSON, &v), FLIP_INVALID);
     CHECK_EQ_INT(flip_value_parse(NULL, FLIP_TYPE_STRING, &v), FLIP_INVALID);
 }

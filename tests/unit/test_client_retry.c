@@ -1,0 +1,276 @@
+/* flip_set against a fake leader that loses the first answer: the client
+ * resends the write with the same request id until it gets a certain
+ * answer (exactly-once writes, docs/protocol.md section 6), and reports
+ * "outcome unknown" only when the deadline passes. */
+#include <arpa/inet.h>
+#include <poll.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../lib/runner.h"
+#include "client/flip.h"
+#include "lib/buf.h"
+#include "lib/err.h"
+#include "lib/heap.h"
+#include "proto/codec.h"
+
+/* What the fake does with the n-th write it receives. */
+enum reaction
+{
+    ANSWER_OK,
+    DROP_CONNECTION,
+    LEADERSHIP_LOST,
+    SILENCE /* never answers that attempt */
+};
+
+#define WRITES_MAX 8
+
+struct leader
+{
+    int lfd;
+    char addr[32];
+    pthread_t th;
+    volatile int stop;
+    enum reaction plan[WRITES_MAX];
+    int n_writes;
+    uint8_t client_id[WRITES_MAX][16];
+    size_t client_len[WRITES_MAX];
+    uint64_t seq[WRITES_MAX];
+};
+
+static int recv_all(int fd, void *p, size_t n)
+{
+    uint8_t *b = p;
+
+    while (n > 0) {
+        ssize_t k = recv(fd, b, n, 0);
+        if (k <= 0) {
+            return 0;
+        }
+        b += k;
+        n -= (size_t)k;
+    }
+    return 1;
+}
+
+static Flip__Request *next_request(int fd)
+{
+    Flip__Request *req = NULL;
+    uint8_t hdr[4];
+    uint8_t *body;
+    uint32_t len;
+
+    if (!recv_all(fd, hdr, sizeof hdr)) {
+        return NULL;
+    }
+    len = buf_get_u32be(hdr);
+    body = flip_malloc(len > 0 ? len : 1);
+    if (body != NULL && recv_all(fd, body, len)) {
+        (void)codec_request_decode(body, len, &req);
+    }
+    flip_free(body);
+    return req;
+}
+
+static void answer(int fd, uint64_t id, Flip__Response *r)
+{
+    struct buf b;
+
+    r->has_id = 1;
+    r->id = id;
+    buf_init(&b);
+    CHECK_EQ_INT(codec_response_encode(r, 1u << 20, &b), FLIP_OK);
+    (void)!send(fd, buf_head(&b), buf_len(&b), MSG_NOSIGNAL);
+    buf_close(&b);
+}
+
+/* Records the write's request id; returns what to do with it. */
+static enum reaction note_write(struct leader *l, const Flip__RequestId *rid)
+{
+    int n = l->n_writes++;
+
+    if (n >= WRITES_MAX) {
+        return SILENCE;
+    }
+    if (rid != NULL && rid->has_client_id) {
+        l->client_len[n] = rid->client_id.len;
+        memcpy(l->client_id[n], rid->client_id.data,
+               rid->client_id.len < 16 ? rid->client_id.len : 16);
+        l->seq[n] = rid->seq;
+    }
+    return l->plan[n];
+}
+
+/* One connection; returns when the client or the plan closes it. */
+static void serve(struct leader *l, int fd)
+{
+    Flip__Request *req;
+
+    while (!l->stop && (req = next_request(fd)) != NULL) {
+        Flip__Response r = FLIP__RESPONSE__INIT;
+        Flip__HelloResult h = FLIP__HELLO_RESULT__INIT;
+        Flip__SetResult set = FLIP__SET_RESULT__INIT;
+        Flip__Error e = FLIP__ERROR__INIT;
+        enum reaction what;
+
+        if (req->op_case == FLIP__REQUEST__OP_HELLO) {
+            h.has_protocol_version = 1;
+            h.protocol_version = 1;
+            r.result_case = FLIP__RESPONSE__RESULT_HELLO;
+            r.hello = &h;
+            answer(fd, req->id, &r);
+            codec_request_free(req);
+            continue;
+        }
+        what = req->op_case == FLIP__REQUEST__OP_SET
+                   ? note_write(l, req->set->request_id)
+                   : SILENCE;
+        if (what == ANSWER_OK) {
+            set.has_revision = 1;
+            set.revision = 7;
+            r.result_case = FLIP__RESPONSE__RESULT_SET;
+            r.set = &set;
+            answer(fd, req->id, &r);
+        } else if (what == LEADERSHIP_LOST) {
+            e.has_status = 1;
+            e.status = FLIP__STATUS__LEADERSHIP_LOST;
+            r.error = &e;
+            answer(fd, req->id, &r);
+        }
+        codec_request_free(req);
+        if (what == DROP_CONNECTION) {
+            return;
+        }
+    }
+}
+
+static void *leader_main(void *arg)
+{
+    struct leader *l = arg;
+    struct pollfd p;
+    int fd;
+
+    while (!l->stop) {
+        p.fd = l->lfd;
+        p.events = POLLIN;
+        p.revents = 0;
+        if (poll(&p, 1, 20) <= 0) {
+            continue;
+        }
+        fd = accept(l->lfd, NULL, NULL);
+        if (fd >= 0) {
+            serve(l, fd);
+            close(fd);
+        }
+    }
+    return NULL;
+}
+
+static void leader_start(struct leader *l, const enum reaction *plan, int n)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+
+    memset(l, 0, sizeof *l);
+    for (int i = 0; i < WRITES_MAX; i++) {
+        l->plan[i] = i < n ? plan[i] : ANSWER_OK;
+    }
+    l->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(l->lfd >= 0);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(bind(l->lfd, (struct sockaddr *)&a, sizeof a) == 0);
+    CHECK(listen(l->lfd, 8) == 0);
+    CHECK(getsockname(l->lfd, (struct sockaddr *)&a, &len) == 0);
+    snprintf(l->addr, sizeof l->addr, "127.0.0.1:%u",
+             (unsigned)ntohs(a.sin_port));
+    CHECK(pthread_create(&l->th, NULL, leader_main, l) == 0);
+}
+
+static void leader_stop(struct leader *l)
+{
+    l->stop = 1;
+    pthread_join(l->th, NULL);
+    close(l->lfd);
+}
+
+/* Every attempt carried one 16-byte client id and one sequence number. */
+static void check_same_id(const struct leader *l)
+{
+    CHECK(l->n_writes >= 2);
+    for (int i = 0; i < l->n_writes && i < WRITES_MAX; i++) {
+        CHECK_EQ_INT(l->client_len[i], 16);
+        CHECK(memcmp(l->client_id[i], l->client_id[0], 16) == 0);
+        CHECK(l->seq[i] == l->seq[0] && l->seq[0] >= 1);
+    }
+}
+
+static int set_once(struct leader *l, unsigned timeout_ms, uint64_t *rev)
+{
+    struct flip_client *c = NULL;
+    struct flip_value v = { 0 };
+    int rv;
+
+    CHECK_EQ_INT(flip_client_new(&c, l->addr, "retry-test"), FLIP_OK);
+    flip_client_set_timeout(c, timeout_ms);
+    v.type = FLIP_TYPE_BOOL;
+    v.u.b = 1;
+    rv = flip_set(c, "pay.kill", &v, NULL, rev);
+    flip_client_free(c);
+    return rv;
+}
+
+/* The answer is lost with the connection: the same write is resent with
+ * the same id and its answer returned. */
+TEST(client_write_resent_after_lost_connection, 15)
+{
+    static const enum reaction plan[] = { DROP_CONNECTION, ANSWER_OK };
+    struct leader l;
+    uint64_t rev = 0;
+
+    leader_start(&l, plan, 2);
+    CHECK_EQ_INT(set_once(&l, 5000, &rev), FLIP_OK);
+    CHECK(rev == 7);
+    CHECK_EQ_INT(l.n_writes, 2);
+    check_same_id(&l);
+    leader_stop(&l);
+}
+
+/* LEADERSHIP_LOST, and an attempt that is never answered, are resent too
+ * (the latter after the per-attempt wait). */
+TEST(client_write_resent_after_unknown_outcomes, 20)
+{
+    static const enum reaction plan[] = { LEADERSHIP_LOST, SILENCE,
+                                          ANSWER_OK };
+    struct leader l;
+    uint64_t rev = 0;
+
+    leader_start(&l, plan, 3);
+    CHECK_EQ_INT(set_once(&l, 8000, &rev), FLIP_OK);
+    CHECK(rev == 7);
+    CHECK_EQ_INT(l.n_writes, 3);
+    check_same_id(&l);
+    leader_stop(&l);
+}
+
+/* When every attempt stays unanswered until the deadline, the caller is
+ * told the outcome is unknown, never "not applied". */
+TEST(client_write_unknown_at_deadline, 20)
+{
+    static const enum reaction plan[] = { LEADERSHIP_LOST, LEADERSHIP_LOST,
+                                          LEADERSHIP_LOST, LEADERSHIP_LOST,
+                                          LEADERSHIP_LOST, LEADERSHIP_LOST,
+                                          LEADERSHIP_LOST, LEADERSHIP_LOST };
+    struct leader l;
+    uint64_t rev = 0;
+    int rv;
+
+    leader_start(&l, plan, 8);
+    rv = set_once(&l, 1000, &rev);
+    CHECK(rv == FLIP_LEADERSHIPLOST || rv == FLIP_TIMEOUT);
+    check_same_id(&l);
+    leader_stop(&l);
+}
