@@ -15,7 +15,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "client/escape.h"
 #include "client/flip.h"
+#include "lib/buf.h"
 
 #define DEFAULT_ENDPOINTS "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003"
 #define TIMEOUT_MAX_MS    3600000u
@@ -50,14 +52,17 @@ static const char usage_text[] =
     "        only if it does not exist). Resent safely (same request id)\n"
     "        until --timeout if the outcome is unclear.\n"
     "  get KEY [--stale]\n"
-    "        print a flag's value. --stale: any node may answer from its\n"
-    "        own, possibly lagging, state (default: the leader, up to date).\n"
+    "        print a flag's value (a json value compacted on one line).\n"
+    "        --stale: any node may answer from its own, possibly lagging,\n"
+    "        state (default: the leader, up to date).\n"
     "  del KEY [--reason TEXT] [--actor NAME] [--if-revision N]\n"
     "        delete a flag; prints the revision of the delete.\n"
     "  list [PREFIX] [--stale]\n"
-    "        one line per flag: KEY<TAB>VALUE<TAB>TYPE<TAB>REVISION (tab,\n"
-    "        newline, CR and backslash in values are written \\t \\n \\r "
-    "\\\\).\n"
+    "        one line per flag: KEY<TAB>VALUE<TAB>TYPE<TAB>REVISION.\n"
+    "        Text is shown escaped, here and in get, watch and status, so\n"
+    "        it cannot drive the terminal: tab, newline, CR and backslash\n"
+    "        as \\t \\n \\r \\\\, other control characters and bytes that\n"
+    "        are not UTF-8 as \\xHH or \\u{HHHH}. --json output is exact.\n"
     "  watch [PREFIX...] [--from-revision N] [--cache FILE] [--count N]\n"
     "        [--until-revision R]\n"
     "        follow the flags under the prefixes (default: all): each\n"
@@ -116,14 +121,30 @@ int usage_error(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
+const char *escaped_copy(char *out, size_t cap, const char *s)
+{
+    struct buf b; /* the escaped text, owned here */
+
+    buf_init(&b);
+    if (escape_text_into(&b, s) == FLIP_OK) {
+        snprintf(out, cap, "%.*s", (int)buf_len(&b),
+                 (const char *)buf_head(&b));
+    } else {
+        snprintf(out, cap, "?");
+    }
+    buf_close(&b);
+    return out;
+}
+
 /* Reports a failed library call and picks the exit code. */
 static int fail(const struct cli *cli, const char *what, int rv)
 {
+    char safe[1024];
     const char *msg = flip_client_errmsg(cli->client);
 
-    if (msg[0] == '\0') {
-        msg = flip_strerror(rv);
-    }
+    /* the message may quote a server's text */
+    msg = escaped_copy(safe, sizeof safe,
+                       msg[0] != '\0' ? msg : flip_strerror(rv));
     if (rv == FLIP_CONFLICT) {
         fprintf(stderr, "flipctl: %s: %s (current revision %" PRIu64 ")\n",
                 what, msg, flip_client_conflict_revision(cli->client));
@@ -227,27 +248,38 @@ static int put_flag_json(const struct flip_flag *f)
     return rv;
 }
 
-void put_escaped(const char *text)
+int put_escaped(const char *text)
 {
-    for (const char *p = text; *p != '\0'; p++) {
-        switch (*p) {
-        case '\t':
-            fputs("\\t", stdout);
-            break;
-        case '\n':
-            fputs("\\n", stdout);
-            break;
-        case '\r':
-            fputs("\\r", stdout);
-            break;
-        case '\\':
-            fputs("\\\\", stdout);
-            break;
-        default:
-            putchar(*p);
-            break;
-        }
+    struct buf b; /* the escaped text, owned here */
+    int rv;
+
+    buf_init(&b);
+    rv = escape_text_into(&b, text);
+    if (rv == FLIP_OK) {
+        fwrite(buf_head(&b), 1, buf_len(&b), stdout);
     }
+    buf_close(&b);
+    return rv;
+}
+
+int put_value_text(const struct flip_value *v)
+{
+    char *text = NULL;
+    int rv;
+
+    /* JSON compacted: valid JSON on one line, control characters in its
+     * strings escaped the JSON way, so it still feeds a JSON parser */
+    rv = flip_value_format(v, v->type == FLIP_TYPE_JSON, &text);
+    if (rv != FLIP_OK) {
+        return rv;
+    }
+    if (v->type == FLIP_TYPE_STRING) {
+        rv = put_escaped(text);
+    } else {
+        fputs(text, stdout);
+    }
+    flip_text_free(text);
+    return rv;
 }
 
 int put_list_value(const struct flip_value *v)
@@ -259,9 +291,9 @@ int put_list_value(const struct flip_value *v)
     if (rv != FLIP_OK) {
         return rv;
     }
-    put_escaped(text);
+    rv = put_escaped(text); /* also the JSON: tabs and newlines split TSV */
     flip_text_free(text);
-    return FLIP_OK;
+    return rv;
 }
 
 /* ---- commands: flags --------------------------------------------------- */
@@ -359,7 +391,6 @@ static int cmd_get(struct cli *cli)
     const char *key = cli->pos[1];
     struct flip_flag f;
     char what[300];
-    char *text = NULL;
     int rv;
 
     snprintf(what, sizeof what, "get %s", key);
@@ -370,11 +401,8 @@ static int cmd_get(struct cli *cli)
     if (cli->json) {
         rv = put_flag_json(&f);
     } else {
-        rv = flip_value_format(&f.value, 0, &text);
-        if (rv == FLIP_OK) {
-            printf("%s\n", text);
-        }
-        flip_text_free(text);
+        rv = put_value_text(&f.value);
+        putchar('\n');
     }
     flip_flag_clear(&f);
     return rv == FLIP_OK ? 0 : nomem(what);
@@ -427,7 +455,8 @@ static int cmd_list(struct cli *cli)
             rv = put_flag_json(&flags[i]);
             continue;
         }
-        printf("%s\t", flags[i].key);
+        put_escaped(flags[i].key);
+        putchar('\t');
         rv = put_list_value(&flags[i].value);
         printf("\t%s\t%" PRIu64 "\n", flip_type_name(flags[i].value.type),
                flags[i].revision);
@@ -531,8 +560,10 @@ static void status_ask_all(struct cli *cli, struct status_run *r)
                              cli->hash ? FLIP_STATUS_HASH : 0, st) != FLIP_OK) {
             r->answered[q] = -1;
             if (!cli->json) {
+                char safe[1024];
                 fprintf(stderr, "flipctl: status: %s\n",
-                        flip_client_errmsg(cli->client));
+                        escaped_copy(safe, sizeof safe,
+                                     flip_client_errmsg(cli->client)));
             }
             continue;
         }
@@ -716,6 +747,7 @@ static void put_status_table(const struct status_run *r, int hash)
         "APPLIED", "LEADER", "REACHABLE", "HASH"
     };
     char num[STATUS_MAX][STATUS_COLS][24]; /* formatted numeric cells */
+    char txt[STATUS_MAX][3][160];          /* escaped server-given text */
     const char *cell[STATUS_MAX][STATUS_COLS];
     int w[STATUS_COLS];
     int cols = hash ? STATUS_COLS : STATUS_COLS - 1;
@@ -738,9 +770,14 @@ static void put_status_table(const struct status_run *r, int hash)
                      st->state_hash);
         }
         cell[i][0] = num[i][0];
-        cell[i][1] = row->raft[0] ? row->raft : "-";
-        cell[i][2] = row->client[0] ? row->client : "-";
-        cell[i][3] = st ? st->role : "-";
+        cell[i][1] = row->raft[0]
+                         ? escaped_copy(txt[i][0], sizeof txt[i][0], row->raft)
+                         : "-";
+        cell[i][2] = row->client[0] ? escaped_copy(txt[i][1], sizeof txt[i][1],
+                                                   row->client)
+                                    : "-";
+        cell[i][3] =
+            st ? escaped_copy(txt[i][2], sizeof txt[i][2], st->role) : "-";
         cell[i][4] = num[i][4];
         cell[i][5] = num[i][5];
         cell[i][6] = num[i][6];

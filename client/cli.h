@@ -76,8 +76,17 @@ int put_json_str(const char *s);
  * value, type (both null for a flag without value), revision,
  * create_revision, actor, reason, time, time_ms. */
 int put_flag_json_fields(const struct flip_flag *f);
-/* Prints text with tab, newline, CR and backslash escaped C-style. */
-void put_escaped(const char *text);
+/* Prints text safe for a terminal (client/escape.h): tab, newline, CR and
+ * backslash C-style, other control characters and bytes that are not
+ * UTF-8 as \xHH or \u{HHHH}. FLIP_OK or FLIP_NOMEM. */
+int put_escaped(const char *text);
+/* The same escaping into out[cap] (cut to fit); returns out. For text a
+ * server may have chosen that goes into a message or a table cell. */
+const char *escaped_copy(char *out, size_t cap, const char *s);
+/* A value for a person: strings escaped as put_escaped, JSON compacted
+ * (valid JSON, control characters in its strings escaped), numbers and
+ * bools as text. FLIP_OK or FLIP_NOMEM. */
+int put_value_text(const struct flip_value *v);
 /* A value as on a list line: JSON compacted, then put_escaped. */
 int put_list_value(const struct flip_value *v);
 /* Decimal u64, digits only. FLIP_OK or FLIP_INVALID. */

@@ -172,6 +172,8 @@ static void on_watch_event(void *data, const struct flip_watch_event *ev)
     struct watch_out *o = data;
     const struct cli *cli = o->cli;
     int until = (cli->given & OPT_UNTIL) != 0;
+    char detail[1024]; /* ev->detail may quote a server's text */
+    char node[300];
 
     if (o->done) {
         return;
@@ -182,8 +184,10 @@ static void on_watch_event(void *data, const struct flip_watch_event *ev)
             fprintf(stderr,
                     "flipctl: watch: resync: snapshot at revision %" PRIu64
                     " from %s replaces the state (%s)\n",
-                    ev->revision, ev->node,
-                    ev->detail[0] != '\0' ? ev->detail : "no reason given");
+                    ev->revision, escaped_copy(node, sizeof node, ev->node),
+                    ev->detail[0] != '\0'
+                        ? escaped_copy(detail, sizeof detail, ev->detail)
+                        : "no reason given");
         }
         break;
     case FLIP_EV_SNAPSHOT_ITEM:
@@ -208,10 +212,12 @@ static void on_watch_event(void *data, const struct flip_watch_event *ev)
         break;
     case FLIP_EV_STATE:
         fprintf(stderr, "flipctl: watch: %s: %s\n",
-                flip_watch_state_name(ev->state), ev->detail);
+                flip_watch_state_name(ev->state),
+                escaped_copy(detail, sizeof detail, ev->detail));
         break;
     case FLIP_EV_NOTICE:
-        fprintf(stderr, "flipctl: watch: %s\n", ev->detail);
+        fprintf(stderr, "flipctl: watch: %s\n",
+                escaped_copy(detail, sizeof detail, ev->detail));
         break;
     }
 }
@@ -322,8 +328,9 @@ static void put_eval(const struct cli *cli,
         }
         printf(",\"watch_revision\":%" PRIu64 "}\n", r->watch_revision);
     } else {
-        if (text != NULL) {
-            printf("%s\n", text);
+        if (r->has_value) {
+            put_value_text(&r->value);
+            putchar('\n');
         }
         fprintf(stderr, "flipctl: eval %s: reason=%s state=%s", key,
                 flip_reason_name(r->why), flip_watch_state_name(r->state));

@@ -543,7 +543,7 @@ struct flip_watch_options
     /* Required: comma-separated "host:port" client addresses, at most 16,
      * as in flip_client_new. Any node serves a watch. */
     const char *endpoints;
-    /* Sent in Hello (the node logs it); NULL: "flip_watch". */
+    /* Sent in Hello (the node does not log it); NULL: "flip_watch". */
     const char *client_name;
     /* Key prefixes to watch, each "" (everything) or 1..256 characters of
      * the key alphabet; at most 256. n_prefixes 0: every flag. */

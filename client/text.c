@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "client/escape.h"
 #include "client/flip.h"
 #include "lib/buf.h"
 #include "lib/heap.h"
@@ -217,56 +218,56 @@ int flip_value_parse(const char *text,
 
 /* ---- rendering --------------------------------------------------------- */
 
-/* Appends s as a JSON string literal. */
+/* Appends the JSON escape of one code point, \uHHHH (cp < 0x10000). */
+static int json_escape_cp(struct buf *b, uint32_t cp)
+{
+    char esc[8];
+
+    snprintf(esc, sizeof esc, "\\u%04x", (unsigned)cp);
+    return buf_append(b, esc, 6);
+}
+
+/* Appends s as a JSON string literal. Valid JSON whatever s holds: the
+ * two characters JSON requires escaped are, every control code point
+ * (escape.h; JSON allows DEL, C1 and bidi controls raw, but a terminal
+ * showing the output would act on them) is \uHHHH, and a byte that is
+ * not UTF-8 (only a hostile server sends one) becomes U+FFFD. */
 static int quote_into(struct buf *b, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
     const unsigned char *run = p; /* start of bytes copied verbatim */
-    char esc[6];
-    size_t n;
     int rv;
 
     rv = buf_append(b, "\"", 1);
-    for (; rv == FLIP_OK && *p != '\0'; p++) {
-        if (*p >= 0x20 && *p != '"' && *p != '\\') {
+    while (rv == FLIP_OK && *p != '\0') {
+        uint32_t cp = 0;
+        size_t n = escape_utf8_seq(p, &cp);
+        char esc[2] = { '\\', 0 };
+
+        if (n > 0 && !escape_is_control(cp) && cp != '"' && cp != '\\') {
+            p += n;
             continue;
         }
         rv = buf_append(b, run, (size_t)(p - run));
         if (rv != FLIP_OK) {
             break;
         }
-        run = p + 1;
-        esc[0] = '\\';
-        n = 2;
-        switch (*p) {
-        case '"':
-        case '\\':
-            esc[1] = (char)*p;
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default:
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hex[*p >> 4];
-            esc[5] = hex[*p & 0xf];
-            n = 6;
-            break;
+        esc[1] = n == 0       ? 0
+                 : cp == '"'  ? '"'
+                 : cp == '\\' ? '\\'
+                 : cp == '\b' ? 'b'
+                 : cp == '\f' ? 'f'
+                 : cp == '\n' ? 'n'
+                 : cp == '\r' ? 'r'
+                 : cp == '\t' ? 't'
+                              : 0;
+        if (esc[1] != 0) {
+            rv = buf_append(b, esc, 2);
+        } else {
+            rv = json_escape_cp(b, n == 0 ? 0xFFFD : cp);
         }
-        rv = buf_append(b, esc, n);
+        p += n == 0 ? 1 : n;
+        run = p;
     }
     if (rv == FLIP_OK) {
         rv = buf_append(b, run, (size_t)(p - run));
@@ -279,28 +280,49 @@ static int quote_into(struct buf *b, const char *s)
 
 /* Appends JSON text without the whitespace between tokens, so a value
  * written over many lines fits one output line. Whitespace inside strings
- * is kept; the text was validated by the server. */
+ * is kept, control code points in them are escaped (as in quote_into).
+ * Text that is not valid JSON (the server validates it, so only a hostile
+ * one sends such) is written as a JSON string instead, so the output
+ * stays valid JSON. */
 static int compact_into(struct buf *b, const char *s)
 {
+    const unsigned char *p = (const unsigned char *)s;
     int in_string = 0;
     int escaped = 0;
     int rv = FLIP_OK;
 
-    for (; rv == FLIP_OK && *s != '\0'; s++) {
+    if (!codec_json_valid(s, strlen(s))) {
+        return quote_into(b, s);
+    }
+    while (rv == FLIP_OK && *p != '\0') {
+        uint32_t cp = 0;
+        size_t n = escape_utf8_seq(p, &cp);
+
+        if (n == 0) {
+            n = 1; /* not reached: codec_json_valid checked the UTF-8 */
+        }
+
+        if (in_string && escape_is_control(cp)) {
+            rv = json_escape_cp(b, cp); /* raw in a string: DEL, C1, bidi */
+            p += n;
+            continue;
+        }
         if (in_string) {
             if (escaped) {
                 escaped = 0;
-            } else if (*s == '\\') {
+            } else if (*p == '\\') {
                 escaped = 1;
-            } else if (*s == '"') {
+            } else if (*p == '"') {
                 in_string = 0;
             }
-        } else if (*s == '"') {
+        } else if (*p == '"') {
             in_string = 1;
-        } else if (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') {
+        } else if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
+            p++;
             continue;
         }
-        rv = buf_append(b, s, 1);
+        rv = buf_append(b, p, n);
+        p += n;
     }
     return rv;
 }

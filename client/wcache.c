@@ -395,6 +395,34 @@ void wbatch_free(struct wbatch *b)
     memset(b, 0, sizeof *b);
 }
 
+static int cmp_key(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* 1 if two of the batch's n keys are equal. Sorted copies of the key
+ * pointers, so O(n log n): a server decides n (a frame may hold hundreds
+ * of thousands of flags), and comparing every pair froze the watch thread
+ * for minutes while it still reported LIVE (F14). */
+static int has_duplicate_key(const struct wbatch *b, int *dup)
+{
+    const char **keys = flip_malloc(b->n * sizeof *keys);
+
+    if (keys == NULL) {
+        return FLIP_NOMEM;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        keys[i] = b->items[i].flag->key;
+    }
+    qsort(keys, b->n, sizeof *keys, cmp_key);
+    *dup = 0;
+    for (size_t i = 1; i < b->n && !*dup; i++) {
+        *dup = strcmp(keys[i - 1], keys[i]) == 0;
+    }
+    flip_free(keys);
+    return FLIP_OK;
+}
+
 int wbatch_prepare(struct wbatch *b,
                    const struct wcache *c,
                    const struct wprefixes *ps,
@@ -402,6 +430,7 @@ int wbatch_prepare(struct wbatch *b,
                    const char **why)
 {
     struct wchange *it;
+    int dup = 0;
     int rv = FLIP_OK;
 
     memset(b, 0, sizeof *b);
@@ -434,15 +463,16 @@ int wbatch_prepare(struct wbatch *b,
             rv = FLIP_PROTO;
             goto err;
         }
-        for (size_t k = 0; k < i; k++) {
-            if (strcmp(b->items[k].flag->key, it->flag->key) == 0) {
-                *why = "one change event names a key twice";
-                rv = FLIP_PROTO;
-                goto err;
-            }
-        }
         /* The flag's own revision is the event's, whatever was sent. */
         it->flag->revision = b->revision;
+    }
+    rv = has_duplicate_key(b, &dup);
+    if (rv == FLIP_OK && dup) {
+        *why = "one change event names a key twice";
+        rv = FLIP_PROTO;
+    }
+    if (rv != FLIP_OK) {
+        goto err;
     }
     return FLIP_OK;
 

@@ -478,7 +478,7 @@ static int on_frame(struct flip_watch *w,
         if (e->status == FLIP__STATUS__SLOW_CONSUMER) {
             snprintf(why, len,
                      "%s dropped the subscription (SLOW_CONSUMER, it had "
-                     "sent up to revision %" PRIu64
+                     "queued up to revision %" PRIu64
                      "); resuming from revision %" PRIu64,
                      addr, e->resume_revision, w->live.revision);
         } else {

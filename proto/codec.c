@@ -30,6 +30,102 @@ int codec_request_decode(const uint8_t *p, size_t n, Flip__Request **out)
     return *out == NULL ? FLIP_PROTO : FLIP_OK;
 }
 
+/* ---- embedded NUL -------------------------------------------------------- */
+
+/* protobuf-c hands every `string` field over as a NUL-terminated char *
+ * and drops its wire length, so "a\0b" would silently become "a". The
+ * only reliable witness is the frame itself: this walks its encoding with
+ * the message descriptors and looks inside every string field for a zero
+ * byte. It works on any valid encoding (field order, repeated or unknown
+ * fields, non-minimal varints), unlike comparing a re-packed size. */
+
+#define NUL_SCAN_DEPTH 16
+
+static int wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t r = 0;
+
+    for (unsigned shift = 0; shift < 70 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        if (shift < 64) {
+            r |= (uint64_t)(b & 0x7F) << shift;
+        }
+        if ((b & 0x80) == 0) {
+            *v = r;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* 1 if a string field of `desc` (or of a message inside it) in p[0..n)
+ * holds a zero byte; 0 if none does or the bytes stop making sense (they
+ * decoded already, so that is an encoding this scan does not follow). */
+static int scan_nul(const ProtobufCMessageDescriptor *desc,
+                    const uint8_t *p,
+                    size_t n,
+                    int depth)
+{
+    const uint8_t *end = p + n;
+
+    if (depth > NUL_SCAN_DEPTH) {
+        return 0;
+    }
+    while (p < end) {
+        const ProtobufCFieldDescriptor *f;
+        uint64_t key;
+        uint64_t len;
+
+        if (!wire_varint(&p, end, &key)) {
+            return 0;
+        }
+        switch (key & 7) {
+        case 0:
+            if (!wire_varint(&p, end, &len)) {
+                return 0;
+            }
+            continue;
+        case 1:
+            if ((size_t)(end - p) < 8) {
+                return 0;
+            }
+            p += 8;
+            continue;
+        case 5:
+            if ((size_t)(end - p) < 4) {
+                return 0;
+            }
+            p += 4;
+            continue;
+        case 2:
+            break;
+        default:
+            return 0; /* groups: no flip message has one */
+        }
+        if (!wire_varint(&p, end, &len) || len > (uint64_t)(end - p)) {
+            return 0;
+        }
+        f = key >> 3 <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(
+                                         desc, (unsigned)(key >> 3))
+                                   : NULL;
+        if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING &&
+            memchr(p, 0, (size_t)len) != NULL) {
+            return 1;
+        }
+        if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+            scan_nul(f->descriptor, p, (size_t)len, depth + 1)) {
+            return 1;
+        }
+        p += len;
+    }
+    return 0;
+}
+
+int codec_request_has_nul(const uint8_t *p, size_t n)
+{
+    return scan_nul(&flip__request__descriptor, p, n, 0);
+}
+
 void codec_request_free(Flip__Request *req)
 {
     if (req != NULL) {

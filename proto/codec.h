@@ -22,6 +22,11 @@
 #define CODEC_VALUE_MAX        (64u * 1024u)
 #define CODEC_REASON_MAX       1024
 #define CODEC_ACTOR_MAX        128
+/* Smallest --max-frame a node accepts: twice the largest response that
+ * carries one flag (a 64 KiB value plus key, actor, reason and revisions
+ * come to about 67 KB), so a get, a snapshot item or a one-change event
+ * always fits a frame. */
+#define CODEC_FRAME_MIN        (128u * 1024u)
 
 /* The allocator handed to protobuf-c: routes through lib/heap. */
 extern ProtobufCAllocator codec_allocator;
@@ -34,6 +39,13 @@ int codec_request_decode(const uint8_t *p, size_t n, Flip__Request **out);
 void codec_request_free(Flip__Request *req);
 /* True when the request carried an op this version does not know. */
 int codec_request_is_unknown(const Flip__Request *req);
+
+/* True when a string field anywhere in the encoded Request p[0..n) (key,
+ * value, actor, reason, client_name, prefixes, ...) contains a zero byte,
+ * which the decoded C strings would silently cut off. Call it on the raw
+ * frame of a request that decoded; the server refuses such a request with
+ * INVALID_ARGUMENT (docs/protocol.md section 10). */
+int codec_request_has_nul(const uint8_t *p, size_t n);
 
 /* Same for Response (used by the client library). */
 int codec_response_decode(const uint8_t *p, size_t n, Flip__Response **out);

@@ -90,6 +90,7 @@ static void set_outcome(struct fsm_outcome *out,
 {
     out->status = st;
     out->revision = revision;
+    out->create_revision = 0;
     out->duplicate = 0;
 }
 
@@ -275,6 +276,7 @@ static int apply_change(struct fsm *f,
         return rv;
     }
     set_outcome(out, FSM_OK, index);
+    out->create_revision = rec.create_revision;
     return FLIP_OK;
 }
 

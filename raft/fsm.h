@@ -58,6 +58,8 @@ struct fsm_outcome
     enum fsm_status status;
     /* OK: the new revision; CONFLICT/NOTFOUND/TYPE_MISMATCH: current */
     uint64_t revision;
+    /* OK: the flag's create_revision, as logged in its change row */
+    uint64_t create_revision;
     /* A repeated request id: this is the first attempt's outcome, and
      * nothing was applied now (no change event for it). */
     int duplicate;

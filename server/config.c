@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lib/err.h"
+#include "proto/codec.h"
 
 const char config_usage[] =
     "usage: flipd --id N --data DIR --client HOST:PORT --raft HOST:PORT\n"
@@ -43,7 +44,8 @@ const char config_usage[] =
     "                          rows first, else fails with STORE_FULL;\n"
     "                          deletes always work. The LMDB map is sized\n"
     "                          from it (3x + 256 MiB, at least 1 GiB)\n"
-    "  --max-frame BYTES       largest client frame (default 1048576)\n"
+    "  --max-frame BYTES       largest client frame, both directions\n"
+    "                          (default 1048576, at least 131072)\n"
     "  --max-conns N           client connection limit (default 100000)\n"
     "  --segment-size BYTES    raft segment size (default 8388608)\n"
     "  --sub-buffer BYTES      output a subscriber may fall behind before it\n"
@@ -215,7 +217,7 @@ static const struct opt numeric_opts[] = {
       8 },
     { "--max-store-bytes", 1024u * 1024u, (uint64_t)1 << 40,
       offsetof(struct config, max_store_bytes), 8 },
-    { "--max-frame", 1024, 64u * 1024u * 1024u,
+    { "--max-frame", CODEC_FRAME_MIN, 64u * 1024u * 1024u,
       offsetof(struct config, max_frame), 4 },
     { "--max-conns", 1, 1000000, offsetof(struct config, max_conns), 4 },
     { "--segment-size", 1024u * 1024u, 64u * 1024u * 1024u,

@@ -195,6 +195,7 @@ static void handle_frames(struct conn *c)
 
     while (c->state == CONN_OPEN && c->reading) {
         Flip__Request *req = NULL;
+        int nul;
         int rv = frame_next(&c->in, c->srv->config.max_frame, &payload, &len);
 
         if (rv == FLIP_AGAIN) {
@@ -209,12 +210,21 @@ static void handle_frames(struct conn *c)
             return;
         }
         rv = codec_request_decode(payload, len, &req);
+        /* checked on the frame: the decoded strings cannot show a NUL */
+        nul = rv == FLIP_OK && codec_request_has_nul(payload, len);
         buf_consume(&c->in, FRAME_HEADER + len);
         if (rv != FLIP_OK) {
             conn_send_error(c, 0, FLIP__STATUS__PROTOCOL_ERROR,
                             "frame is not a valid Request message");
             conn_close(c, "undecodable frame");
             return;
+        }
+        if (nul) {
+            conn_send_error(c, req->id, FLIP__STATUS__INVALID_ARGUMENT,
+                            "a text field contains U+0000 (NUL), which "
+                            "flipd does not store");
+            codec_request_free(req);
+            continue;
         }
         dispatch_request(c, req);
     }

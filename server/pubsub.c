@@ -27,7 +27,9 @@ static size_t pump_limit(const struct pubsub *ps)
 
 /* ---- encoding ------------------------------------------------------------ */
 
-/* Encodes one event frame into ps->scratch; FLIP_OK or an error. */
+/* Encodes one event frame into ps->scratch; FLIP_OK, FLIP_TOOBIG when the
+ * frame would pass --max-frame (events obey the limit like every response:
+ * a client enforces it on what it reads), or FLIP_NOMEM. */
 static int encode_event(struct pubsub *ps, const Flip__Event *ev)
 {
     Flip__Response resp = FLIP__RESPONSE__INIT;
@@ -35,8 +37,17 @@ static int encode_event(struct pubsub *ps, const Flip__Event *ev)
     resp.result_case = FLIP__RESPONSE__RESULT_EVENT;
     resp.event = (Flip__Event *)(uintptr_t)ev;
     buf_reset(&ps->scratch);
-    return codec_response_encode(&resp, UINT32_MAX, &ps->scratch);
+    return codec_response_encode(&resp, ps->srv->config.max_frame,
+                                 &ps->scratch);
 }
+
+/* Why a subscriber is resynced instead of sent one CHANGE: the changes of
+ * one raft entry (up to PROPOSE_BATCH_MAX of them, each up to 64 KiB) can
+ * together pass the frame limit, while one flag always fits (--max-frame
+ * is at least CODEC_FRAME_MIN). A snapshot taken now holds the state at or
+ * after that revision, one flag per frame, so nothing is skipped. */
+static const char resync_too_large[] =
+    "the changes of one revision do not fit in a frame (--max-frame)";
 
 static void slow_consumer(struct sub *sub)
 {
@@ -52,6 +63,7 @@ static void slow_consumer(struct sub *sub)
              sub->sub_ps->bound);
     /* Drop what it has not taken: the error is all it needs now. */
     buf_reset(&c->out);
+    resp.has_id = 1; /* 0: connection level, like every such error */
     err.has_status = 1;
     err.status = FLIP__STATUS__SLOW_CONSUMER;
     err.message = msg;
@@ -311,7 +323,13 @@ static int snap_visit(void *arg,
     ev.flags = flags;
     rv = encode_event(sub->sub_ps, &ev);
     fsm_free_record(flag); /* frees k as the record's key */
-    if (rv != FLIP_OK || !deliver(sub)) {
+    if (rv != FLIP_OK) {
+        /* one flag always fits a frame (CODEC_FRAME_MIN): out of memory */
+        sc->alive = 0;
+        conn_close(sub->sub_conn, "cannot encode a snapshot item");
+        return 1;
+    }
+    if (!deliver(sub)) {
         sc->alive = 0;
         return 1;
     }
@@ -377,6 +395,7 @@ struct catchup_ctx
     size_t rows;
     int alive;
     int stopped_early;
+    int too_large; /* group_rev's CHANGE passes the frame limit */
 };
 
 static void group_clear(struct catchup_ctx *cc)
@@ -406,7 +425,16 @@ static int group_flush(struct catchup_ctx *cc)
         ev.flags = cc->group;
         rv = encode_event(sub->sub_ps, &ev);
         group_clear(cc);
-        if (rv != FLIP_OK || !deliver(sub)) {
+        if (rv == FLIP_TOOBIG) {
+            cc->too_large = 1; /* pump_catchup resyncs once the scan ends */
+            return 0;
+        }
+        if (rv != FLIP_OK) {
+            cc->alive = 0;
+            conn_close(sub->sub_conn, "cannot encode a change event");
+            return 0;
+        }
+        if (!deliver(sub)) {
             cc->alive = 0;
             return 0;
         }
@@ -495,13 +523,16 @@ static int pump_catchup(struct sub *sub)
         buf_put_u32be(after + 8, UINT32_MAX);
         rv = store_scan(st, STORE_CHANGES, NULL, 0, after, sizeof after, 0,
                         catchup_visit, &cc, &more);
-        if (cc.alive && !cc.stopped_early && rv == FLIP_OK) {
+        if (cc.alive && !cc.stopped_early && !cc.too_large && rv == FLIP_OK) {
             group_flush(&cc); /* the last revision of the log */
         }
         group_clear(&cc);
         flip_free(cc.group);
         if (!cc.alive) {
             return 0;
+        }
+        if (cc.too_large) {
+            return start_snapshot(sub, 1, resync_too_large);
         }
         if (rv == FLIP_BUSY) {
             return 1; /* no reader slot free now; the pump retries */
@@ -742,10 +773,13 @@ static void collect_hit(void *arg, void *item)
     ps->hits[ps->n_hits++] = sub;
 }
 
-/* The Flag of change i as an event carries it: value or deletion. */
+/* The Flag of change i as an event carries it: value or deletion. It has
+ * the same fields as the change-log row a catch-up replays (fsm.c), so a
+ * live CHANGE and a replayed one are the same bytes. */
 static void change_flag(const Flipcmd__Command *cmd,
                         size_t i,
                         uint64_t index,
+                        const struct fsm_outcome *out,
                         Flip__Flag *f)
 {
     const Flipcmd__Change *ch = cmd->changes[i];
@@ -754,6 +788,8 @@ static void change_flag(const Flipcmd__Command *cmd,
     f->key = ch->key;
     f->has_revision = 1;
     f->revision = index;
+    f->has_create_revision = 1;
+    f->create_revision = out->create_revision;
     f->actor = ch->actor;
     f->reason = ch->reason;
     f->has_time_ms = cmd->has_time_ms;
@@ -766,6 +802,14 @@ static void change_flag(const Flipcmd__Command *cmd,
     }
 }
 
+/* What ps->scratch holds of the encoding every whole-entry taker shares. */
+enum shared_state
+{
+    SHARED_NONE,     /* not encoded, or overwritten since */
+    SHARED_READY,    /* in ps->scratch */
+    SHARED_TOO_LARGE /* over the frame limit: takers are resynced */
+};
+
 static void deliver_changes(struct pubsub *ps,
                             struct sub *sub,
                             Flip__Flag **all,
@@ -776,6 +820,7 @@ static void deliver_changes(struct pubsub *ps,
     Flip__Flag *mine[FSM_MAX_CHANGES];
     Flip__Event ev = FLIP__EVENT__INIT;
     size_t n = 0;
+    int rv = FLIP_OK;
 
     for (size_t i = 0; i < n_all; i++) {
         if (n_all == 1 || sub_matches(sub, all[i]->key)) {
@@ -789,23 +834,37 @@ static void deliver_changes(struct pubsub *ps,
     if (n == n_all) {
         /* The common case: this subscriber takes the whole entry, and
          * so the same bytes as everyone else who does. */
-        if (!*shared_ready) {
+        if (*shared_ready == SHARED_NONE) {
             ev.n_flags = n_all;
             ev.flags = all;
-            if (encode_event(ps, &ev) != FLIP_OK) {
-                return;
-            }
+            rv = encode_event(ps, &ev);
             ps->n_encoded++;
-            *shared_ready = 1;
+            *shared_ready = rv == FLIP_TOOBIG ? SHARED_TOO_LARGE : SHARED_READY;
+        }
+        if (*shared_ready == SHARED_TOO_LARGE) {
+            rv = FLIP_TOOBIG;
         }
     } else {
         ev.n_flags = n;
         ev.flags = mine;
-        *shared_ready = 0;
-        if (encode_event(ps, &ev) != FLIP_OK) {
-            return;
+        if (*shared_ready == SHARED_READY) {
+            *shared_ready = SHARED_NONE;
         }
+        rv = encode_event(ps, &ev);
         ps->n_encoded++;
+    }
+    if (rv == FLIP_TOOBIG) {
+        /* the snapshot's frames overwrite ps->scratch */
+        if (*shared_ready == SHARED_READY) {
+            *shared_ready = SHARED_NONE;
+        }
+        start_snapshot(sub, 1, resync_too_large);
+        return;
+    }
+    if (rv != FLIP_OK) {
+        /* dropping the event would be a silent gap: it resumes instead */
+        conn_close(sub->sub_conn, "cannot encode a change event");
+        return;
     }
     ps->n_events++;
     if (deliver(sub)) {
@@ -821,7 +880,7 @@ void pubsub_on_applied(struct pubsub *ps,
     Flip__Flag flags[FSM_MAX_CHANGES];
     Flip__Flag *all[FSM_MAX_CHANGES];
     size_t n_all = 0;
-    int shared_ready = 0;
+    int shared_ready = SHARED_NONE;
     struct queue *e;
 
     /* Subscribers waiting for this node to reach their revision (rare:
@@ -843,7 +902,7 @@ void pubsub_on_applied(struct pubsub *ps,
         if (outcomes[i].status != FSM_OK || outcomes[i].duplicate) {
             continue;
         }
-        change_flag(cmd, i, index, &flags[n_all]);
+        change_flag(cmd, i, index, &outcomes[i], &flags[n_all]);
         all[n_all] = &flags[n_all];
         n_all++;
     }
@@ -887,6 +946,22 @@ void pubsub_on_restored(struct pubsub *ps, uint64_t index)
 
 /* ---- heartbeats and deadlines -------------------------------------------- */
 
+/* Stale: the node knows no leader and has not for STALE_GRACE_MS. Its
+ * raft layer drops the leader only after hearing nothing from it for a
+ * randomized election timeout (one to two --election-ms, counted from the
+ * leader's last message), so that wait is already the "no leader for
+ * longer than an election timeout" the flag stands for; waiting another
+ * election timeout on top (as this once did) made the signal take up to
+ * three. The grace keeps a quick election (a few ms without a leader)
+ * from flapping the flag. Bound: 2 x election-ms + MONITOR_MS (10 ms,
+ * raft/node.c) + STALE_GRACE_MS + TICK_MS, documented in protocol.md. */
+#define STALE_GRACE_MS 50
+
+static int node_is_stale(struct pubsub *ps)
+{
+    return node_leaderless_ms(&ps->srv->node) >= STALE_GRACE_MS;
+}
+
 /* Encodes the node's heartbeat into ps->scratch. */
 static int encode_heartbeat(struct pubsub *ps)
 {
@@ -911,7 +986,7 @@ static int encode_heartbeat(struct pubsub *ps)
     hb.has_stale = 1;
     /* computed now, not from the last tick: a heartbeat must never say
      * stale while naming a leader */
-    hb.stale = node_leaderless_ms(n) > ps->srv->config.election_ms;
+    hb.stale = node_is_stale(ps);
     hb.has_term = 1;
     hb.term = n->term;
     ev.has_type = 1;
@@ -969,9 +1044,8 @@ static void expire(struct pubsub *ps, uint64_t now)
 static void tick(uv_timer_t *t)
 {
     struct pubsub *ps = t->data;
-    struct node *n = &ps->srv->node;
     uint64_t now = uv_now(ps->srv->loop);
-    int stale = node_leaderless_ms(n) > ps->srv->config.election_ms;
+    int stale = node_is_stale(ps);
 
     expire(ps, now);
     if (now - ps->last_heartbeat >= ps->heartbeat_ms ||

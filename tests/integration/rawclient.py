@@ -98,19 +98,25 @@ class Conn:
 
     def recv_frame(self):
         """Returns the next Response as a dict, or None at EOF."""
-        deadline = time.monotonic() + TIMEOUT
+        return self.recv_sized()[1]
+
+    def recv_sized(self, timeout=TIMEOUT):
+        """Returns (payload length, Response dict), or (None, None) at EOF;
+        remembers the largest frame seen in self.largest."""
+        deadline = time.monotonic() + timeout
         while True:
             if len(self.buf) >= 4:
                 (n,) = struct.unpack(">I", self.buf[:4])
                 if len(self.buf) >= 4 + n:
                     msg = self.buf[4:4 + n]
                     self.buf = self.buf[4 + n:]
-                    return parse(msg)
+                    self.largest = max(getattr(self, "largest", 0), n)
+                    return n, parse(msg)
             if time.monotonic() > deadline:
                 raise TimeoutError("no response")
             chunk = self.s.recv(65536)
             if not chunk:
-                return None
+                return None, None
             self.buf += chunk
 
     def closed_by_peer(self):

@@ -503,7 +503,7 @@ static void model_apply(struct run *r,
     }
     for (size_t i = 0; i < cmd->n_changes && i < FSM_MAX_CHANGES; i++) {
         const Flipcmd__Change *ch = cmd->changes[i];
-        struct fsm_outcome want = { FSM_INVALID, 0, 0 };
+        struct fsm_outcome want = { .status = FSM_INVALID };
         int valid =
             ch->has_op &&
             (ch->op == FLIPCMD__OP__SET || ch->op == FLIPCMD__OP__DELETE) &&

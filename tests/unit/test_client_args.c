@@ -11,6 +11,7 @@
 
 #include "../lib/runner.h"
 #include "client/client.c"
+#include "client/escape.c"
 #include "client/flip.h"
 #include "client/ops.c"
 #include "client/text.c"
@@ -182,6 +183,62 @@ TEST(client_json_quote, 5)
     CHECK_EQ_INT(flip_json_quote("\b\f\r\x1f plain", &s), FLIP_OK);
     CHECK(strcmp(s, "\"\\b\\f\\r\\u001f plain\"") == 0);
     flip_text_free(s);
+}
+
+/* Terminal escaping (F13): what flipctl's human output prints for text a
+ * server sent. No control code point and no invalid UTF-8 survives;
+ * printable text (ASCII, accents, CJK, emoji) passes unchanged. */
+static void check_escape(const char *in, const char *want)
+{
+    struct buf b;
+
+    buf_init(&b);
+    CHECK_EQ_INT(escape_text_into(&b, in), FLIP_OK);
+    CHECK_EQ_INT(buf_append(&b, "", 1), FLIP_OK);
+    if (strcmp((const char *)buf_head(&b), want) != 0) {
+        fprintf(stderr, "  escaped [%s], want [%s]\n",
+                (const char *)buf_head(&b), want);
+    }
+    CHECK(strcmp((const char *)buf_head(&b), want) == 0);
+    buf_close(&b);
+}
+
+TEST(client_escape_terminal_text, 5)
+{
+    check_escape("plain é 漢 \xf0\x9f\x9a\x80", "plain é 漢 \xf0\x9f\x9a\x80");
+    check_escape("\x1b[31mRED\x1b[0m\a", "\\x1b[31mRED\\x1b[0m\\x07");
+    check_escape("a\tb\nc\rd\\e", "a\\tb\\nc\\rd\\\\e");
+    check_escape("del\x7f", "del\\x7f");
+    /* octal escapes: a hex one would swallow the digit or letter after */
+    check_escape("c1 \302\2332J", "c1 \\u{009b}2J");           /* CSI */
+    check_escape("bidi \342\200\256txt", "bidi \\u{202e}txt"); /* RLO */
+    check_escape("bad \xff\xfe \xc0\xaf \xed\xa0\x80 cut \xe2\x82",
+                 "bad \\xff\\xfe \\xc0\\xaf \\xed\\xa0\\x80 cut \\xe2\\x82");
+    check_escape("", "");
+    check_escape(NULL, "");
+}
+
+/* JSON output stays valid JSON whatever the text holds, and nothing a
+ * terminal acts on is left raw in it: DEL, C1 and bidi controls are
+ * \uHHHH (JSON allows them raw), bytes that are not UTF-8 are U+FFFD,
+ * and a json-typed value that is not JSON is written as a string. */
+TEST(client_json_output_is_safe_and_valid, 5)
+{
+    struct flip_value v;
+    char *s = NULL;
+
+    CHECK_EQ_INT(flip_json_quote("\x1b[2J\x7f\xc2\x9b\xe2\x80\xae ok é", &s),
+                 FLIP_OK);
+    CHECK(strcmp(s, "\"\\u001b[2J\\u007f\\u009b\\u202e ok é\"") == 0);
+    flip_text_free(s);
+    CHECK_EQ_INT(flip_json_quote("a\377b\303", &s), FLIP_OK);
+    CHECK(strcmp(s, "\"a\\ufffdb\\ufffd\"") == 0);
+    flip_text_free(s);
+    v.type = FLIP_TYPE_JSON;
+    v.u.s = "{\"k\": \"\x7f\xc2\x85\", \"e\": \"\\u001b\"}";
+    check_format(&v, 1, "{\"k\":\"\\u007f\\u0085\",\"e\":\"\\u001b\"}");
+    v.u.s = "{\"unterminated\x1b";
+    check_format(&v, 1, "\"{\\\"unterminated\\u001b\"");
 }
 
 /* host:port parsing accepts names, IPv4 and bracketed IPv6 only. */

@@ -39,7 +39,7 @@ static void observe(void *data,
 /* Outcome of the one change of the entry at `index` (as server 0 saw). */
 static struct fsm_outcome outcome_at(uint64_t index)
 {
-    struct fsm_outcome none = { FSM_INVALID, 0, 0 };
+    struct fsm_outcome none = { .status = FSM_INVALID };
 
     for (size_t i = 0; i < seen.n; i++) {
         if (seen.index[i] == index) {

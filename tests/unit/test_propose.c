@@ -85,7 +85,7 @@ static void rig_apply(struct rig *g,
     Flipcmd__Command cmd = FLIPCMD__COMMAND__INIT;
     Flipcmd__Change ch = FLIPCMD__CHANGE__INIT;
     Flipcmd__Change *chs[1] = { &ch };
-    struct fsm_outcome out[1] = { { FSM_OK, index, 0 } };
+    struct fsm_outcome out[1] = { { .status = FSM_OK, .revision = index } };
 
     ch.has_op = 1;
     ch.op = FLIPCMD__OP__SET;
