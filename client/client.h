@@ -22,6 +22,10 @@
 #define CLIENT_BACKOFF_MAX_MS 200
 /* The server also cuts a page short to fit its frame limit. */
 #define CLIENT_LIST_PAGE      1000
+/* flip_list stops with FLIP_TOOBIG past this many flags: a server that
+ * keeps saying "more" must not grow the caller's memory without end (the
+ * store's size budget keeps real clusters far below it). */
+#define CLIENT_LIST_MAX       1000000
 
 enum client_op
 {

@@ -288,7 +288,10 @@ int flip_get(struct flip_client *c,
  * @note Fetched in pages of up to 1000 flags (fewer when the server cuts a
  *       page to fit its frame limit). Each page is its own request with its
  *       own deadline, so a long list is not one snapshot: a flag changed
- *       during the listing may appear with its old or new value. */
+ *       during the listing may appear with its old or new value. Keys must
+ *       arrive in strictly increasing order (else FLIP_PROTO), and past
+ *       1,000,000 flags the call fails with FLIP_TOOBIG, so a server that
+ *       keeps saying "more" cannot grow the caller's memory without end. */
 int flip_list(struct flip_client *c,
               const char *prefix,
               int stale,

@@ -354,8 +354,10 @@ static int append_page(struct flip_client *c,
     size_t want;
     int rv;
 
-    if (page->n_flags > SIZE_MAX / sizeof **flags - *n) {
-        return FLIP_NOMEM;
+    if (page->n_flags > CLIENT_LIST_MAX - *n) {
+        client_set_err(c, "list answer longer than %u flags",
+                       (unsigned)CLIENT_LIST_MAX);
+        return FLIP_TOOBIG;
     }
     want = *n + page->n_flags;
     if (want > *cap) {
