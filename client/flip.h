@@ -142,6 +142,7 @@ struct flip_member
     char *raft_address;   /* owned, never NULL */
     char *client_address; /* owned, never NULL; may be empty */
     int voter;
+    int joined; /* the cluster recorded it as holding its data */
 };
 
 /* One node's own view of itself and the cluster. Strings are owned, never
@@ -166,6 +167,15 @@ struct flip_node_status
     uint64_t state_hash;
     struct flip_member *members;
     size_t n_members;
+    /* The cluster id ("" until committed, or from a server that predates
+     * it), and whether the node's state is current: has_live is 0 from a
+     * server that does not say. leader_commit is the leader's commit index
+     * as the node last heard it, lag how far its applied state trails. */
+    char *cluster_id;
+    int has_live;
+    int live;
+    uint64_t leader_commit;
+    uint64_t lag;
 };
 
 /* @defgroup client Client handle */

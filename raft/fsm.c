@@ -8,6 +8,7 @@
 #include "lib/log.h"
 #include "proto/codec.h"
 #include "proto/command.h"
+#include "storage/identity.h"
 
 static void die(const char *what, int rv)
 {
@@ -186,6 +187,10 @@ static int fsm_apply(struct raft_fsm *rf,
         rv = store_change_trim(txn, cmd->changelog_keep);
         if (rv != FLIP_OK) {
             die("trim", rv);
+        }
+        rv = identity_txn_apply(txn, cmd->cluster_id, cmd->joined_member);
+        if (rv != FLIP_OK) {
+            die("cluster identity", rv);
         }
     }
     rv = store_txn_set_applied(txn, index);

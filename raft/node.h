@@ -19,6 +19,7 @@
 
 #include "fsm.h"
 #include "ioshim.h"
+#include "storage/identity.h"
 
 #define NODE_ADDR_MAX    64
 #define NODE_MAX_MEMBERS 16
@@ -42,7 +43,18 @@ struct node_config
     unsigned snapshot_threshold;
     unsigned snapshot_trailing;
     size_t segment_size; /* 0 = raft_uv default (8 MiB) */
+    /* Called by node_init only when the data directory holds no raft state
+     * (bootstrap follows): a non-zero FLIP_* code refuses the start, with
+     * the reason in errmsg. NULL = bootstrap without asking. */
+    int (*before_bootstrap)(void *data, char *errmsg, size_t len);
+    void *before_bootstrap_data;
 };
+
+/* A follower is live (its state is current) only while its applied index
+ * has reached, within one election timeout, the commit index its leader
+ * last told it, and it heard from that leader within an election timeout;
+ * and never while it trails that commit index by more than this. */
+#define NODE_LIVE_LAG_MAX 256
 
 struct node;
 
@@ -88,7 +100,20 @@ struct node
     void *outstanding_data;
     uint64_t drain_deadline;
     void (*close_cb)(struct node *n);
-    char errmsg[256];
+    char errmsg[512];
+    /* Cluster identity (storage/identity.h), cached from the store. */
+    char cluster_id[IDENTITY_ID_LEN + 1]; /* "" until committed */
+    uint32_t joined_mask;     /* bit i: members[i] recorded as joined */
+    uint64_t ident_read_at;   /* applied index of the last cache refresh */
+    uint64_t ident_restores;  /* fsm.n_restored at that refresh */
+    struct node_ident_req *ident_req; /* identity entry in flight, or NULL */
+    /* Lag behind the leader: its commit index as it last told us (from
+     * AppendEntries; our own on the leader) and when. */
+    uint64_t leader_commit;
+    uint64_t leader_commit_at; /* uv_now; 0 = never */
+    uint64_t catchup_target;   /* a leader_commit to reach, 0 = none */
+    uint64_t catchup_since;    /* when that target was set */
+    int caught_up;             /* reached a target, contact kept since */
 };
 
 /* Opens the store and raft storage and bootstraps if new. On failure every
@@ -110,5 +135,21 @@ const struct node_member *node_member_by_id(const struct node *n, uint64_t id);
 /* Milliseconds since this node last knew a leader (0 while it knows one). */
 uint64_t node_leaderless_ms(const struct node *n);
 const char *node_role_name(int role);
+
+/* The cluster id, "" until the first leader committed one. */
+const char *node_cluster_id(const struct node *n);
+/* The same as a protobuf-c string field wants it (never written). */
+char *node_cluster_id_mut(struct node *n);
+/* 1 when the cluster recorded member `id` as holding its data. */
+int node_member_joined(const struct node *n, uint64_t id);
+/* The leader's commit index as this node knows it (its own on a leader),
+ * and how far node_applied trails it (0 when caught up). */
+uint64_t node_leader_commit(const struct node *n);
+uint64_t node_lag(const struct node *n);
+/* 1 while this node's state is current: leader, or a follower caught up
+ * with what its leader committed (see NODE_LIVE_LAG_MAX). */
+int node_live(const struct node *n);
+/* 1 when `raft_dir` (a node's <data>/raft) holds no raft state yet. */
+int node_raft_dir_is_new(const char *raft_dir);
 
 #endif

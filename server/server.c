@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "peercheck.h"
 #include "lib/err.h"
 #include "lib/log.h"
 
@@ -202,6 +203,8 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
     nc.snapshot_threshold = c->snapshot_threshold;
     nc.snapshot_trailing = c->snapshot_trailing;
     nc.segment_size = c->segment_size;
+    nc.before_bootstrap = peercheck_run;
+    nc.before_bootstrap_data = &s->config;
     rv = node_init(&s->node, loop, &nc);
     if (rv != FLIP_OK) {
         flip_errorf("server: %s", s->node.errmsg);
