@@ -396,17 +396,26 @@ void flip_node_status_clear(struct flip_node_status *s);
  * them are dropped); otherwise its values are still served as CACHED but
  * the watch starts from a full snapshot.
  *
- * File format (version 1, integers big-endian):
+ * The file also records the cluster the state came from (its cluster id,
+ * docs/protocol.md). A node of another cluster (the cluster was rebuilt,
+ * or restored into a new one) is never resumed from by revision: the
+ * watch says so in its state detail ("... belongs to cluster X, but our
+ * copy came from cluster Y: ... taking a fresh snapshot"), keeps serving
+ * the file's values as CACHED, and replaces them with a resync snapshot.
+ *
+ * File format (version 2, integers big-endian; version 1 files, without
+ * the cluster id record, are still read):
  *
  *   offset  size  field
  *   0       8     magic "flipdLKG"
- *   8       4     format version, 1
+ *   8       4     format version, 2
  *   12      4     CRC-32 (IEEE) of every byte from offset 16 to the end
  *   16      8     revision of the state
  *   24      4     number of prefixes P
  *   28      4     number of flags N
  *   32      8     length of the body that follows, in bytes
- *   40      ...   P times: u32 length + prefix bytes; then N times: u32
+ *   40      ...   u32 length + the cluster id (0..64 bytes, 0: unknown);
+ *                 P times: u32 length + prefix bytes; then N times: u32
  *                 length + a protobuf flip.Flag (proto/flip.proto)
  *
  * @section watch_reads Reads and reasons
