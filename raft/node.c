@@ -315,6 +315,117 @@ static void note_leader_commit(struct node *n, const struct raft_message *m)
     n->leader_commit_at = uv_now(n->loop);
 }
 
+/* Leader side of an in-place restore (docs/known-issues.md): a follower
+ * restored from an older backup has a log that ends below the match index
+ * the leader remembers for it. libraft 0.22.1's leader then never sends it
+ * another entry: it ignores its rejections at or below that match index as
+ * stale (progressMaybeDecrement in pipeline mode), and once in probe mode
+ * it computes the entries in flight as next - match - 1, which wraps
+ * (match > next) past the in-flight limit, so it sends empty heartbeats
+ * forever. Only a fresh leader (match indexes start at 0) replicates to it
+ * again, which is what restarting the leader did by hand. So the leader
+ * watches every AppendEntries result for a log that went backwards (last
+ * index below the match index) and, when a follower keeps answering so for
+ * an election timeout, hands leadership to the most up-to-date other voter.
+ * A genuinely stale result (reordered) is followed by current ones within
+ * far less than that, which clear the watch. */
+#define UNSTICK_GAP_ELECTIONS 10 /* least time between two handovers */
+
+static void note_follower_log(struct node *n, const struct raft_message *m)
+{
+    raft_index match = 0;
+
+    if (m->type != RAFT_APPEND_ENTRIES_RESULT ||
+        raft_state(&n->raft) != RAFT_LEADER) {
+        return;
+    }
+    for (unsigned i = 0; i < n->config.n_members; i++) {
+        if (n->config.members[i].id != m->server_id) {
+            continue;
+        }
+        if (raft_match_index(&n->raft, m->server_id, &match) != 0 ||
+            m->append_entries_result.last_log_index >= match) {
+            n->behind_since[i] = 0;
+        } else if (n->behind_since[i] == 0) {
+            n->behind_since[i] = uv_now(n->loop);
+            n->behind_last[i] = m->append_entries_result.last_log_index;
+        }
+        return;
+    }
+}
+
+static void unstick_done(struct raft_transfer *req)
+{
+    struct node *n = req->data;
+    n->unstick_busy = 0;
+}
+
+/* The voter other than us and `skip` with the highest match index. */
+static uint64_t best_transferee(struct node *n, uint64_t skip)
+{
+    uint64_t best = 0;
+    raft_index best_match = 0;
+
+    for (unsigned i = 0; i < n->config.n_members; i++) {
+        uint64_t id = n->config.members[i].id;
+        raft_index match = 0;
+        if (id == n->config.id || id == skip ||
+            raft_match_index(&n->raft, id, &match) != 0) {
+            continue;
+        }
+        if (best == 0 || match > best_match) {
+            best = id;
+            best_match = match;
+        }
+    }
+    return best;
+}
+
+static void unstick_tick(struct node *n, int role, uint64_t now)
+{
+    uint64_t election = n->config.election_ms;
+
+    if (role != RAFT_LEADER || n->closing) {
+        memset(n->behind_since, 0, sizeof n->behind_since);
+        return;
+    }
+    for (unsigned i = 0; i < n->config.n_members; i++) {
+        uint64_t id = n->config.members[i].id;
+        uint64_t to;
+        raft_index match = 0;
+
+        if (n->behind_since[i] == 0 || now - n->behind_since[i] <= election ||
+            n->unstick_busy ||
+            (n->last_unstick != 0 &&
+             now - n->last_unstick < UNSTICK_GAP_ELECTIONS * election)) {
+            continue;
+        }
+        to = best_transferee(n, id);
+        raft_match_index(&n->raft, id, &match);
+        flip_infof("raft: node %llu's log ends at %llu, below the %llu it "
+                   "acknowledged (restored from an older backup?); this "
+                   "leader would never send it entries again (libraft): "
+                   "%s",
+                   (unsigned long long)id,
+                   (unsigned long long)n->behind_last[i],
+                   (unsigned long long)match,
+                   to != 0 ? "handing leadership over so that a new leader "
+                             "replicates to it"
+                           : "no other voter to hand leadership to");
+        n->behind_since[i] = 0;
+        n->last_unstick = now;
+        if (to == 0) {
+            continue;
+        }
+        n->unstick_req.data = n;
+        if (raft_transfer(&n->raft, &n->unstick_req, to, unstick_done) == 0) {
+            n->unstick_busy = 1;
+            n->n_unstuck++;
+        }
+        return;
+    }
+}
+
 static void lag_tick(struct node *n, int role, uint64_t now)
 {
     uint64_t applied = node_applied(n);
@@ -431,6 +542,7 @@ static void monitor_tick(uv_timer_t *t)
         }
     }
     lag_tick(n, role, uv_now(n->loop));
+    unstick_tick(n, role, uv_now(n->loop));
 }
 
 static int bootstrap(struct node *n)
@@ -476,6 +588,7 @@ static int shim_send(struct raft_io *io,
 static void shim_recv(struct raft_io *io, struct raft_message *m)
 {
     note_leader_commit(CONTAINER_OF(io, struct node, io), m);
+    note_follower_log(CONTAINER_OF(io, struct node, io), m);
     ioshim_recv(shim_of(io), m);
 }
 

@@ -114,6 +114,14 @@ struct node
     uint64_t catchup_target;   /* a leader_commit to reach, 0 = none */
     uint64_t catchup_since;    /* when that target was set */
     int caught_up;             /* reached a target, contact kept since */
+    /* Leader: followers whose log went back below their match index (a
+     * restore from an older backup); see note_follower_log in node.c. */
+    uint64_t behind_since[NODE_MAX_MEMBERS]; /* uv_now, 0 = not seen */
+    uint64_t behind_last[NODE_MAX_MEMBERS];  /* its last index then */
+    uint64_t last_unstick;                   /* uv_now of the last handover */
+    struct raft_transfer unstick_req;
+    int unstick_busy;
+    uint64_t n_unstuck; /* handovers done for it */
 };
 
 /* Opens the store and raft storage and bootstraps if new. On failure every
