@@ -688,8 +688,8 @@ static void put_table_line(const char *const cell[STATUS_COLS],
 static void put_status_table(const struct status_run *r, int hash)
 {
     static const char *const head[STATUS_COLS] = {
-        "ID",     "RAFT", "CLIENT",    "ROLE", "TERM", "APPLIED",
-        "LAG", "LEADER", "LIVE", "REACHABLE", "HASH"
+        "ID",  "RAFT",   "CLIENT", "ROLE",      "TERM", "APPLIED",
+        "LAG", "LEADER", "LIVE",   "REACHABLE", "HASH"
     };
     char num[STATUS_MAX][STATUS_COLS][24]; /* formatted numeric cells */
     const char *cell[STATUS_MAX][STATUS_COLS];

@@ -220,8 +220,8 @@ static int read_cluster_id(struct reader *r,
     const uint8_t *rec;
     size_t len;
 
-    if (next_record(r, &rec, &len) != FLIP_OK ||
-        len > WCACHE_CLUSTER_ID_MAX || memchr(rec, '\0', len) != NULL) {
+    if (next_record(r, &rec, &len) != FLIP_OK || len > WCACHE_CLUSTER_ID_MAX ||
+        memchr(rec, '\0', len) != NULL) {
         *why = "bad cluster id record";
         return FLIP_CORRUPT;
     }

@@ -118,7 +118,7 @@ struct flip_watch
      * another cluster (a resync whatever the node says). */
     char sess_cid[WCACHE_CLUSTER_ID_MAX + 1];
     int cluster_reset;
-    int node_stale;     /* the node's last heartbeat said stale */
+    int node_stale; /* the node's last heartbeat said stale */
     unsigned heartbeat_ms;
     unsigned stale_after_ms;
     int64_t last_frame;

@@ -18,7 +18,7 @@
 #include "client/flip.h"
 #include "flip.pb-c.h"
 
-#define WCACHE_MAX_PREFIXES 256
+#define WCACHE_MAX_PREFIXES   256
 /* Longest cluster id kept (flipd sends 32 hex digits). */
 #define WCACHE_CLUSTER_ID_MAX 64
 

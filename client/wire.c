@@ -399,7 +399,8 @@ static int hello(struct wire *w, const char *client_name, int64_t deadline)
         goto err;
     }
     w->node_id = hr->has_node_id ? hr->node_id : 0;
-    if (hr->cluster_id != NULL && strlen(hr->cluster_id) < sizeof w->cluster_id) {
+    if (hr->cluster_id != NULL &&
+        strlen(hr->cluster_id) < sizeof w->cluster_id) {
         memcpy(w->cluster_id, hr->cluster_id, strlen(hr->cluster_id) + 1);
     }
     if (hr->has_max_frame && hr->max_frame > 0) {

@@ -174,8 +174,8 @@ static uint32_t all_members_mask(const struct node *n)
 static void ident_refresh(struct node *n)
 {
     uint64_t applied = store_applied_index(n->store);
-    int complete = n->cluster_id[0] != '\0' &&
-                   n->joined_mask == all_members_mask(n);
+    int complete =
+        n->cluster_id[0] != '\0' && n->joined_mask == all_members_mask(n);
     uint32_t mask = 0;
 
     if (n->fsm.n_restored == n->ident_restores &&
@@ -207,7 +207,9 @@ static void ident_done(struct raft_apply *req, int status, void *result)
 
 /* Proposes an identity entry (no changes): a cluster id, or a member that
  * joined. At most one in flight. */
-static void ident_propose(struct node *n, const char *cluster_id, uint64_t member)
+static void ident_propose(struct node *n,
+                          const char *cluster_id,
+                          uint64_t member)
 {
     Flipcmd__Command cmd = FLIPCMD__COMMAND__INIT;
     struct node_ident_req *ir;
@@ -402,16 +404,16 @@ static void unstick_tick(struct node *n, int role, uint64_t now)
         }
         to = best_transferee(n, id);
         raft_match_index(&n->raft, id, &match);
-        flip_infof("raft: node %llu's log ends at %llu, below the %llu it "
-                   "acknowledged (restored from an older backup?); this "
-                   "leader would never send it entries again (libraft): "
-                   "%s",
-                   (unsigned long long)id,
-                   (unsigned long long)n->behind_last[i],
-                   (unsigned long long)match,
-                   to != 0 ? "handing leadership over so that a new leader "
-                             "replicates to it"
-                           : "no other voter to hand leadership to");
+        flip_infof(
+            "raft: node %llu's log ends at %llu, below the %llu it "
+            "acknowledged (restored from an older backup?); this "
+            "leader would never send it entries again (libraft): "
+            "%s",
+            (unsigned long long)id, (unsigned long long)n->behind_last[i],
+            (unsigned long long)match,
+            to != 0 ? "handing leadership over so that a new leader "
+                      "replicates to it"
+                    : "no other voter to hand leadership to");
         n->behind_since[i] = 0;
         n->last_unstick = now;
         if (to == 0) {

@@ -103,9 +103,9 @@ struct node
     char errmsg[512];
     /* Cluster identity (storage/identity.h), cached from the store. */
     char cluster_id[IDENTITY_ID_LEN + 1]; /* "" until committed */
-    uint32_t joined_mask;     /* bit i: members[i] recorded as joined */
-    uint64_t ident_read_at;   /* applied index of the last cache refresh */
-    uint64_t ident_restores;  /* fsm.n_restored at that refresh */
+    uint32_t joined_mask;    /* bit i: members[i] recorded as joined */
+    uint64_t ident_read_at;  /* applied index of the last cache refresh */
+    uint64_t ident_restores; /* fsm.n_restored at that refresh */
     struct node_ident_req *ident_req; /* identity entry in flight, or NULL */
     /* Lag behind the leader: its commit index as it last told us (from
      * AppendEntries; our own on the leader) and when. */

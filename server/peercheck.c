@@ -125,7 +125,9 @@ static void take_status(const Flip__StatusResult *st,
 }
 
 /* Hello + Status to one member; fills *a when it answers in time. */
-static void ask(const char *address, uint64_t self, int64_t deadline,
+static void ask(const char *address,
+                uint64_t self,
+                int64_t deadline,
                 struct answer *a)
 {
     Flip__Request req = FLIP__REQUEST__INIT;
@@ -224,13 +226,15 @@ int peercheck_run(void *data, char *errmsg, size_t len)
             return FLIP_INVALID;
         }
         if (a.cluster_id[0] != '\0') {
-            flip_infof("peercheck: node %llu holds cluster %s, which never "
-                       "recorded this node: a late first start, bootstrapping",
-                       (unsigned long long)m->id, a.cluster_id);
+            flip_infof(
+                "peercheck: node %llu holds cluster %s, which never "
+                "recorded this node: a late first start, bootstrapping",
+                (unsigned long long)m->id, a.cluster_id);
         }
     }
-    flip_infof("peercheck: empty data directory; %u of %u other members "
-               "answered, none holds data of this node: bootstrapping",
-               answered, asked);
+    flip_infof(
+        "peercheck: empty data directory; %u of %u other members "
+        "answered, none holds data of this node: bootstrapping",
+        answered, asked);
     return FLIP_OK;
 }

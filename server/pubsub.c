@@ -987,7 +987,7 @@ static void tick(uv_timer_t *t)
         if (stale != ps->last_stale) {
             flip_infof("pubsub: telling %zu subscribers this node is %s",
                        ps->n_subs,
-                       !stale                 ? "live again"
+                       !stale                   ? "live again"
                        : node_leader(n) != NULL ? "catching up with its leader"
                                                 : "stale (no leader)");
         }

@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "conn.h"
-#include "peercheck.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "peercheck.h"
 
 #define HELLO_DEADLINE_MS 10000
 #define SWEEP_MS          1000
