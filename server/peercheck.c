@@ -209,7 +209,11 @@ int peercheck_run(void *data, char *errmsg, size_t len)
             continue;
         }
         asked++;
-        ask(m->client_address, c->id, deadline, &a);
+        /* an even share of what is left, so one hung peer (it accepts but
+         * never answers) cannot leave the others unasked */
+        ask(m->client_address, c->id,
+            mono_ms() + (deadline - mono_ms()) / (c->n_members - 1 - asked + 1),
+            &a);
         if (!a.answered) {
             continue;
         }
