@@ -484,14 +484,15 @@ int node_live(const struct node *n)
     return n->leader_id != 0 && n->caught_up;
 }
 
-int node_raft_dir_is_new(const char *raft_dir)
+int node_data_is_new(const char *data_dir)
 {
     static const char *const names[] = { "metadata1", "metadata2" };
     char path[700];
     struct stat st;
 
+    /* raft_uv's metadata files: written by raft_bootstrap */
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", raft_dir, names[i]);
+        snprintf(path, sizeof path, "%s/raft/%s", data_dir, names[i]);
         if (stat(path, &st) == 0) {
             return 0;
         }
@@ -724,18 +725,6 @@ int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
     }
     if (getrandom(&seed, sizeof seed, 0) == (ssize_t)sizeof seed) {
         raft_seed(&n->raft, seed);
-    }
-    if (cfg->before_bootstrap != NULL && node_raft_dir_is_new(n->raft_dir)) {
-        rv = cfg->before_bootstrap(cfg->before_bootstrap_data, n->errmsg,
-                                   sizeof n->errmsg);
-        if (rv != FLIP_OK) {
-            /* raft_init succeeded: released by raft_close like below */
-            n->closing = 1;
-            raft_close(&n->raft, NULL);
-            store_close(n->store);
-            n->store = NULL;
-            return rv;
-        }
     }
     rv = bootstrap(n);
     if (rv != 0) {

@@ -43,11 +43,6 @@ struct node_config
     unsigned snapshot_threshold;
     unsigned snapshot_trailing;
     size_t segment_size; /* 0 = raft_uv default (8 MiB) */
-    /* Called by node_init only when the data directory holds no raft state
-     * (bootstrap follows): a non-zero FLIP_* code refuses the start, with
-     * the reason in errmsg. NULL = bootstrap without asking. */
-    int (*before_bootstrap)(void *data, char *errmsg, size_t len);
-    void *before_bootstrap_data;
 };
 
 /* A follower is live (its state is current) only while its applied index
@@ -157,7 +152,8 @@ uint64_t node_lag(const struct node *n);
 /* 1 while this node's state is current: leader, or a follower caught up
  * with what its leader committed (see NODE_LIVE_LAG_MAX). */
 int node_live(const struct node *n);
-/* 1 when `raft_dir` (a node's <data>/raft) holds no raft state yet. */
-int node_raft_dir_is_new(const char *raft_dir);
+/* 1 when data directory `data_dir` holds no raft state yet: node_init will
+ * bootstrap it (server/peercheck.c asks the other members first). */
+int node_data_is_new(const char *data_dir);
 
 #endif

@@ -194,9 +194,8 @@ out:
     close(fd);
 }
 
-int peercheck_run(void *data, char *errmsg, size_t len)
+int peercheck_run(const struct config *c, char *errmsg, size_t len)
 {
-    const struct config *c = data;
     int64_t deadline = mono_ms() + PEERCHECK_MS;
     unsigned asked = 0;
     unsigned answered = 0;

@@ -4,8 +4,8 @@
  * A node whose data directory was wiped (or replaced by an empty one) and
  * restarted with the same flags would otherwise bootstrap, join the
  * running cluster as a member that holds nothing, and serve an empty flag
- * set. So node_init calls peercheck_run (node_config.before_bootstrap)
- * when its raft directory is new: it asks every other member over its
+ * set. So server_start calls peercheck_run before node_init when the
+ * data directory holds no raft state: it asks every other member over its
  * client port (Hello, then Status, all within PEERCHECK_MS in total) and
  * refuses the start when one answers with a cluster id and lists this
  * member as joined. When no member answers, or none has a cluster yet, or
@@ -22,8 +22,7 @@
 /* Whole check, over every peer. */
 #define PEERCHECK_MS 2000
 
-/* node_config.before_bootstrap; data is the struct config. FLIP_OK to
- * bootstrap, FLIP_INVALID (refused; errmsg says what to do). */
-int peercheck_run(void *data, char *errmsg, size_t len);
+/* FLIP_OK to bootstrap, FLIP_INVALID (refused; errmsg says what to do). */
+int peercheck_run(const struct config *c, char *errmsg, size_t len);
 
 #endif

@@ -203,8 +203,13 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
     nc.snapshot_threshold = c->snapshot_threshold;
     nc.snapshot_trailing = c->snapshot_trailing;
     nc.segment_size = c->segment_size;
-    nc.before_bootstrap = peercheck_run;
-    nc.before_bootstrap_data = &s->config;
+    if (node_data_is_new(s->config.data_dir)) {
+        rv = peercheck_run(&s->config, s->node.errmsg, sizeof s->node.errmsg);
+        if (rv != FLIP_OK) {
+            flip_errorf("server: %s", s->node.errmsg);
+            return rv;
+        }
+    }
     rv = node_init(&s->node, loop, &nc);
     if (rv != FLIP_OK) {
         flip_errorf("server: %s", s->node.errmsg);
