@@ -279,12 +279,7 @@ static void ident_tick(struct node *n)
     }
 }
 
-const char *node_cluster_id(const struct node *n)
-{
-    return n->cluster_id;
-}
-
-char *node_cluster_id_mut(struct node *n)
+char *node_cluster_id(struct node *n)
 {
     return n->cluster_id;
 }

@@ -139,10 +139,9 @@ const struct node_member *node_member_by_id(const struct node *n, uint64_t id);
 uint64_t node_leaderless_ms(const struct node *n);
 const char *node_role_name(int role);
 
-/* The cluster id, "" until the first leader committed one. */
-const char *node_cluster_id(const struct node *n);
-/* The same as a protobuf-c string field wants it (never written). */
-char *node_cluster_id_mut(struct node *n);
+/* The cluster id, "" until the first leader committed one. Not const only
+ * because protobuf-c's string fields are not; callers never write it. */
+char *node_cluster_id(struct node *n);
 /* 1 when the cluster recorded member `id` as holding its data. */
 int node_member_joined(const struct node *n, uint64_t id);
 /* The leader's commit index as this node knows it (its own on a leader),

@@ -49,7 +49,7 @@ void cmd_hello(struct conn *c, Flip__Request *req)
     res.has_max_frame = 1;
     res.max_frame = c->srv->config.max_frame;
     res.server_version = (char *)FLIPD_VERSION;
-    res.cluster_id = node_cluster_id_mut(&c->srv->node);
+    res.cluster_id = node_cluster_id(&c->srv->node);
     resp.result_case = FLIP__RESPONSE__RESULT_HELLO;
     resp.hello = &res;
     conn_send(c, &resp);
@@ -106,7 +106,7 @@ void cmd_status(struct conn *c, Flip__Request *req)
         res.has_state_hash = 1;
         res.state_hash = store_hash(n->store);
     }
-    res.cluster_id = node_cluster_id_mut(n);
+    res.cluster_id = node_cluster_id(n);
     res.has_live = 1;
     res.live = node_live(n);
     res.has_leader_commit = 1;

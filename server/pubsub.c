@@ -582,7 +582,7 @@ static int reply_subscribed(struct pubsub *ps, struct conn *c, uint64_t id)
     res.applied_revision = store_applied_index(store_of(ps));
     res.has_heartbeat_ms = 1;
     res.heartbeat_ms = ps->heartbeat_ms;
-    res.cluster_id = node_cluster_id_mut(&ps->srv->node);
+    res.cluster_id = node_cluster_id(&ps->srv->node);
     resp.result_case = FLIP__RESPONSE__RESULT_SUBSCRIBE;
     resp.subscribe = &res;
     conn_send(c, &resp);
@@ -917,7 +917,7 @@ static int encode_heartbeat(struct pubsub *ps)
     hb.catching_up = hb.stale && leader != NULL;
     hb.has_term = 1;
     hb.term = n->term;
-    hb.cluster_id = node_cluster_id_mut(n);
+    hb.cluster_id = node_cluster_id(n);
     hb.has_leader_commit = 1;
     hb.leader_commit = node_leader_commit(n);
     hb.has_lag = 1;
