@@ -194,50 +194,124 @@ out:
     close(fd);
 }
 
-int peercheck_run(const struct config *c, char *errmsg, size_t len)
+/* Asks every other member, each within an even share of what is left of
+ * PEERCHECK_MS (one hung peer, which accepts but never answers, cannot
+ * leave the others unasked); calls judge on each answer and stops at the
+ * first non-zero verdict. */
+static int ask_all(const struct config *c,
+                   int (*judge)(const struct config *c,
+                                const struct node_member *m,
+                                const struct answer *a,
+                                const char *own,
+                                char *errmsg,
+                                size_t len),
+                   const char *own,
+                   char *errmsg,
+                   size_t len,
+                   unsigned *answered)
 {
     int64_t deadline = mono_ms() + PEERCHECK_MS;
-    unsigned asked = 0;
-    unsigned answered = 0;
+    unsigned left = c->n_members > 0 ? c->n_members - 1 : 0;
 
+    *answered = 0;
     for (unsigned i = 0; i < c->n_members; i++) {
         const struct node_member *m = &c->members[i];
         struct answer a;
+        int rv;
 
         if (m->id == c->id) {
             continue;
         }
-        asked++;
-        /* an even share of what is left, so one hung peer (it accepts but
-         * never answers) cannot leave the others unasked */
         ask(m->client_address, c->id,
-            mono_ms() + (deadline - mono_ms()) / (c->n_members - 1 - asked + 1),
+            mono_ms() + (deadline - mono_ms()) / (int64_t)(left > 0 ? left : 1),
             &a);
+        left--;
         if (!a.answered) {
             continue;
         }
-        answered++;
-        if (a.cluster_id[0] != '\0' && a.self_joined) {
-            snprintf(errmsg, len,
-                     "refusing to bootstrap: the data directory %s is empty, "
-                     "but node %llu (%s) holds cluster %s (revision %llu), "
-                     "which this member already held data of. Restore this "
-                     "node's backup into %s, or replace the member "
-                     "(deploy/README.md, \"Replacing a node\")",
-                     c->data_dir, (unsigned long long)m->id, m->client_address,
-                     a.cluster_id, (unsigned long long)a.applied, c->data_dir);
-            return FLIP_INVALID;
-        }
-        if (a.cluster_id[0] != '\0') {
-            flip_infof(
-                "peercheck: node %llu holds cluster %s, which never "
-                "recorded this node: a late first start, bootstrapping",
-                (unsigned long long)m->id, a.cluster_id);
+        (*answered)++;
+        rv = judge(c, m, &a, own, errmsg, len);
+        if (rv != FLIP_OK) {
+            return rv;
         }
     }
-    flip_infof(
-        "peercheck: empty data directory; %u of %u other members "
-        "answered, none holds data of this node: bootstrapping",
-        answered, asked);
     return FLIP_OK;
+}
+
+static int judge_empty(const struct config *c,
+                       const struct node_member *m,
+                       const struct answer *a,
+                       const char *own,
+                       char *errmsg,
+                       size_t len)
+{
+    (void)own;
+    if (a->cluster_id[0] != '\0' && a->self_joined) {
+        snprintf(errmsg, len,
+                 "refusing to bootstrap: the data directory %s is empty, "
+                 "but node %llu (%s) holds cluster %s (revision %llu), "
+                 "which this member already held data of. Restore this "
+                 "node's backup into %s, or replace the member "
+                 "(deploy/README.md, \"Replacing a node\")",
+                 c->data_dir, (unsigned long long)m->id, m->client_address,
+                 a->cluster_id, (unsigned long long)a->applied, c->data_dir);
+        return FLIP_INVALID;
+    }
+    if (a->cluster_id[0] != '\0') {
+        flip_infof(
+            "peercheck: node %llu holds cluster %s, which never "
+            "recorded this node: a late first start, bootstrapping",
+            (unsigned long long)m->id, a->cluster_id);
+    }
+    return FLIP_OK;
+}
+
+int peercheck_run(const struct config *c, char *errmsg, size_t len)
+{
+    unsigned answered = 0;
+    int rv = ask_all(c, judge_empty, NULL, errmsg, len, &answered);
+
+    if (rv == FLIP_OK) {
+        flip_infof(
+            "peercheck: empty data directory; %u of %u other "
+            "members answered, none holds data of this node: "
+            "bootstrapping",
+            answered, c->n_members - 1);
+    }
+    return rv;
+}
+
+static int judge_cluster(const struct config *c,
+                         const struct node_member *m,
+                         const struct answer *a,
+                         const char *own,
+                         char *errmsg,
+                         size_t len)
+{
+    if (a->cluster_id[0] == '\0' || strcmp(a->cluster_id, own) == 0) {
+        return FLIP_OK;
+    }
+    snprintf(errmsg, len,
+             "refusing to start: the data directory %s holds cluster %s, "
+             "but node %llu (%s) belongs to cluster %s: this directory is "
+             "another cluster's (an old backup, or a cluster that was "
+             "rebuilt). Restore a backup of this member taken from cluster "
+             "%s, or replace the member (deploy/README.md, \"Replacing a "
+             "node\")",
+             c->data_dir, own, (unsigned long long)m->id, m->client_address,
+             a->cluster_id, a->cluster_id);
+    return FLIP_INVALID;
+}
+
+int peercheck_cluster(const struct config *c,
+                      const char *own,
+                      char *errmsg,
+                      size_t len)
+{
+    unsigned answered = 0;
+
+    if (own == NULL || own[0] == '\0') {
+        return FLIP_OK; /* not committed yet, or an older data directory */
+    }
+    return ask_all(c, judge_cluster, own, errmsg, len, &answered);
 }

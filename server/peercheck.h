@@ -25,4 +25,15 @@
 /* FLIP_OK to bootstrap, FLIP_INVALID (refused; errmsg says what to do). */
 int peercheck_run(const struct config *c, char *errmsg, size_t len);
 
+/* A node whose data directory holds cluster `own` ("" or NULL: none yet,
+ * nothing checked) refuses to start when another member answers for a
+ * different cluster: its data is another cluster's (an old backup, a
+ * cluster rebuilt since), and it must not exchange raft messages with
+ * this one. Same questions and bound as peercheck_run. FLIP_OK or
+ * FLIP_INVALID with errmsg. */
+int peercheck_cluster(const struct config *c,
+                      const char *own,
+                      char *errmsg,
+                      size_t len);
+
 #endif

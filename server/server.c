@@ -181,6 +181,7 @@ static int start_listener(struct server *s)
 int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
 {
     struct node_config nc;
+    char cid[IDENTITY_ID_LEN + 1];
     int rv;
 
     memset(s, 0, sizeof *s);
@@ -222,6 +223,12 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
     s->node.outstanding = writes_outstanding;
     s->node.outstanding_data = &s->propose;
     pubsub_init(&s->pubsub, s);
+    rv = identity_get(s->node.store, cid);
+    if (rv == FLIP_OK && peercheck_cluster(&s->config, cid, s->node.errmsg,
+                                           sizeof s->node.errmsg) != FLIP_OK) {
+        flip_errorf("server: %s", s->node.errmsg);
+        return FLIP_INVALID;
+    }
     /* Listen before raft starts: a port clash must fail fast and clean. */
     rv = start_listener(s);
     if (rv != FLIP_OK) {
