@@ -3,7 +3,7 @@
 # tells its subscribers it is stale as soon as it runs again, before it
 # has applied what the leader committed meanwhile, and live again only
 # once it has; `flipctl status` exits 5 (degraded) while a member does not
-# answer and 0 once every member is live.
+# answer, 0 once every member is live, and 6 when no node knows a leader.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 . "$(dirname "$0")/sublib.sh"
@@ -59,4 +59,16 @@ wait_until 20 fctl_node "$leader" status --timeout 2000 >/dev/null 2>&1 ||
     fail "status never exited 0 again"
 lag=$({ fctl_node "$f" --json status || true; } | json_get 0 lag)
 assert_eq "$lag" 0 "n$f's lag once caught up"
+
+# Two of three down: the survivor knows no leader once its election
+# timeout passes.
+for n in 1 2 3; do
+    [ "$n" = "$f" ] || node_kill "$n"
+done
+status_rc() {
+    local rc=0
+    fctl_node "$f" status --timeout 1000 >/dev/null 2>&1 || rc=$?
+    [ "$rc" -eq "$1" ]
+}
+wait_until 20 status_rc 6 || fail "status never exited 6 with no leader"
 say "pass"
