@@ -629,7 +629,7 @@ static int put_status_json(const struct status_run *r)
         }
         printf(",\"term\":%" PRIu64 ",\"applied_revision\":%" PRIu64
                ",\"commit_index\":%" PRIu64 ",\"leader_id\":%" PRIu64
-               ",\"last_contact_ms\":%" PRIu64 ",\"reachable\":true",
+               ",\"last_contact_ms\":%" PRIu64,
                st->term, st->applied_revision, st->commit_index, st->leader_id,
                st->last_contact_ms);
         printf(",\"leader_commit\":%" PRIu64 ",\"lag\":%" PRIu64
@@ -639,6 +639,7 @@ static int put_status_json(const struct status_run *r)
         if (rv == FLIP_OK) {
             rv = put_json_str(st->cluster_id);
         }
+        fputs(",\"reachable\":true", stdout);
         if (st->has_state_hash) {
             /* A string: JSON numbers above 2^53 lose digits in many
              * parsers. */
