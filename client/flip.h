@@ -473,13 +473,16 @@ enum flip_watch_state
     /* Not (yet) synchronised: starting, or failing over after the
      * subscription was lost; reads answer CACHED. */
     FLIP_WATCH_CONNECTING = 0,
-    /* Subscribed to a node that knows a leader, snapshot and catch-up
-     * complete (its first heartbeat came): the copy follows the cluster.
-     * Reads answer LIVE. */
+    /* Subscribed to a live node (it knows a leader and has applied what
+     * that leader committed, docs/protocol.md section 17), snapshot and
+     * catch-up complete (its first heartbeat came): the copy follows the
+     * cluster. Reads answer LIVE. */
     FLIP_WATCH_LIVE,
     /* Subscribed, but the node has had no leader for longer than an
-     * election timeout and no other node is better: nothing can change,
-     * but the copy may miss changes made by a majority elsewhere. */
+     * election timeout, or knows one but is catching up with it (stuck,
+     * restoring, far behind), and no other node is better: the copy may
+     * miss changes the cluster has made. The watch keeps asking the other
+     * nodes and moves to a live one. */
     FLIP_WATCH_STALE,
     /* A whole round over every endpoint failed; retrying with backoff. */
     FLIP_WATCH_DISCONNECTED
