@@ -87,11 +87,21 @@ static const char usage_text[] =
     "        a value of that type counts. --min-revision R: also wait\n"
     "        until KEY's copy reaches revision R (what `set` printed: the\n"
     "        node answering may lag the leader by a moment). Exit 3 if\n"
-    "        there is no value and no --default.\n"
+    "        there is no value and no --default.\n";
+
+/* Split in two: C11 promises string literals of 4095 bytes only. */
+static const char usage_text_tail[] =
     "  status [--hash]\n"
     "        ask every endpoint, and every member they report, for its\n"
-    "        state. --hash: also a hash of each node's whole store (equal\n"
-    "        on nodes at the same applied revision; costs a full scan).\n"
+    "        state: LAG is how far its applied revision trails the commit\n"
+    "        index its leader last told it; LIVE is \"no\" while it is\n"
+    "        catching up (stuck, restoring, far behind) and serves no\n"
+    "        subscriber as live. --hash: also a hash of each node's whole\n"
+    "        store (equal on nodes at the same applied revision; costs a\n"
+    "        full scan). Exit 0 only when every member answers, a leader\n"
+    "        is known and every node is live; 5 degraded (a member down\n"
+    "        or not live, or nodes of different clusters); 6 no leader\n"
+    "        known; 1 no node answered.\n"
     "  help\n"
     "        this text.\n"
     "\n"
@@ -105,7 +115,8 @@ static const char usage_text[] =
     "                       (default 5000)\n"
     "\n"
     "exit status: 0 ok, 1 failed, 2 usage, 3 not found, 4 compare-and-set\n"
-    "conflict (the current revision is printed on stderr).\n";
+    "conflict (the current revision is printed on stderr); status only:\n"
+    "5 degraded, 6 no leader.\n";
 
 /* ---- diagnostics ------------------------------------------------------- */
 
@@ -653,6 +664,20 @@ static void status_build_rows(struct status_run *r)
     qsort(r->rows, r->n_rows, sizeof r->rows[0], row_cmp);
 }
 
+/* 1 when a node that answered says the cluster recorded member `id` as
+ * holding its data. */
+static int status_joined(const struct status_run *r, uint64_t id)
+{
+    for (size_t i = 0; i < r->n_st; i++) {
+        for (size_t k = 0; k < r->st[i].n_members; k++) {
+            if (r->st[i].members[k].id == id && r->st[i].members[k].joined) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
 static int put_status_json(const struct status_run *r)
 {
     const struct status_row *row;
@@ -675,12 +700,15 @@ static int put_status_json(const struct status_run *r)
         if (rv == FLIP_OK) {
             rv = put_json_str(row->client);
         }
+        printf(",\"joined\":%s", status_joined(r, row->id) ? "true" : "false");
         fputs(",\"role\":", stdout);
         if (st == NULL) {
             fputs(
                 "null,\"term\":null,\"applied_revision\":null,"
                 "\"commit_index\":null,\"leader_id\":null,"
-                "\"last_contact_ms\":null,\"reachable\":false}",
+                "\"last_contact_ms\":null,\"leader_commit\":null,"
+                "\"lag\":null,\"live\":null,\"cluster_id\":null,"
+                "\"reachable\":false}",
                 stdout);
             continue;
         }
@@ -689,11 +717,19 @@ static int put_status_json(const struct status_run *r)
         }
         printf(",\"term\":%" PRIu64 ",\"applied_revision\":%" PRIu64
                ",\"commit_index\":%" PRIu64 ",\"leader_id\":%" PRIu64
-               ",\"last_contact_ms\":%" PRIu64 ",\"reachable\":true",
+               ",\"last_contact_ms\":%" PRIu64,
                st->term, st->applied_revision, st->commit_index, st->leader_id,
                st->last_contact_ms);
         printf(",\"store_bytes\":%" PRIu64 ",\"max_store_bytes\":%" PRIu64,
                st->store_bytes, st->max_store_bytes);
+        printf(",\"leader_commit\":%" PRIu64 ",\"lag\":%" PRIu64
+               ",\"live\":%s,\"cluster_id\":",
+               st->leader_commit, st->lag,
+               st->has_live ? (st->live ? "true" : "false") : "null");
+        if (rv == FLIP_OK) {
+            rv = put_json_str(st->cluster_id);
+        }
+        fputs(",\"reachable\":true", stdout);
         if (st->has_state_hash) {
             /* A string: JSON numbers above 2^53 lose digits in many
              * parsers. */
@@ -721,7 +757,7 @@ static void put_cell(char cell[24], int known, uint64_t v)
     }
 }
 
-#define STATUS_COLS 9
+#define STATUS_COLS 11
 
 /* One table line; right-aligns the numeric columns. The HASH column is
  * last and only shown with --hash. */
@@ -729,7 +765,7 @@ static void put_table_line(const char *const cell[STATUS_COLS],
                            const int w[STATUS_COLS],
                            int cols)
 {
-    static const int right[STATUS_COLS] = { 0, 0, 0, 0, 1, 1, 1, 0, 0 };
+    static const int right[STATUS_COLS] = { 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0 };
 
     for (int k = 0; k < cols; k++) {
         if (k + 1 == cols) {
@@ -743,8 +779,8 @@ static void put_table_line(const char *const cell[STATUS_COLS],
 static void put_status_table(const struct status_run *r, int hash)
 {
     static const char *const head[STATUS_COLS] = {
-        "ID",      "RAFT",   "CLIENT",    "ROLE", "TERM",
-        "APPLIED", "LEADER", "REACHABLE", "HASH"
+        "ID",  "RAFT",   "CLIENT", "ROLE",      "TERM", "APPLIED",
+        "LAG", "LEADER", "LIVE",   "REACHABLE", "HASH"
     };
     char num[STATUS_MAX][STATUS_COLS][24]; /* formatted numeric cells */
     char txt[STATUS_MAX][3][160];          /* escaped server-given text */
@@ -763,10 +799,11 @@ static void put_status_table(const struct status_run *r, int hash)
         put_cell(num[i][0], row->id != 0, row->id);
         put_cell(num[i][4], st != NULL, st ? st->term : 0);
         put_cell(num[i][5], st != NULL, st ? st->applied_revision : 0);
-        put_cell(num[i][6], st && st->leader_id, st ? st->leader_id : 0);
-        snprintf(num[i][8], sizeof num[i][8], "-");
+        put_cell(num[i][6], st != NULL, st ? st->lag : 0);
+        put_cell(num[i][7], st && st->leader_id, st ? st->leader_id : 0);
+        snprintf(num[i][10], sizeof num[i][10], "-");
         if (st != NULL && st->has_state_hash) {
-            snprintf(num[i][8], sizeof num[i][8], "%016" PRIx64,
+            snprintf(num[i][10], sizeof num[i][10], "%016" PRIx64,
                      st->state_hash);
         }
         cell[i][0] = num[i][0];
@@ -781,8 +818,12 @@ static void put_status_table(const struct status_run *r, int hash)
         cell[i][4] = num[i][4];
         cell[i][5] = num[i][5];
         cell[i][6] = num[i][6];
-        cell[i][7] = st ? "yes" : "no";
-        cell[i][8] = num[i][8];
+        cell[i][7] = num[i][7];
+        cell[i][8] = st == NULL || !st->has_live ? "-"
+                     : st->live                  ? "yes"
+                                                 : "no";
+        cell[i][9] = st ? "yes" : "no";
+        cell[i][10] = num[i][10];
         for (int k = 0; k < STATUS_COLS; k++) {
             w[k] = width(w[k], cell[i][k]);
         }
@@ -791,6 +832,51 @@ static void put_status_table(const struct status_run *r, int hash)
     for (size_t i = 0; i < r->n_rows; i++) {
         put_table_line(cell[i], w, cols);
     }
+}
+
+/* The exit code of `status`, with a line on stderr when it is not 0. */
+static int status_verdict(const struct status_run *r)
+{
+    const char *cid = NULL;
+    int leader = 0;
+
+    if (r->n_st == 0) {
+        fprintf(stderr, "flipctl: status: no node answered\n");
+        return EXIT_FAIL;
+    }
+    for (size_t i = 0; i < r->n_st; i++) {
+        leader |= r->st[i].leader_id != 0;
+    }
+    if (!leader) {
+        fprintf(stderr, "flipctl: status: no node knows a leader\n");
+        return EXIT_NOLEADER;
+    }
+    for (size_t i = 0; i < r->n_rows; i++) {
+        const struct flip_node_status *st = r->rows[i].st;
+        if (st == NULL) {
+            fprintf(stderr, "flipctl: status: degraded: %s does not answer\n",
+                    r->rows[i].client[0] ? r->rows[i].client : "a member");
+            return EXIT_DEGRADED;
+        }
+        if (st->has_live && !st->live) {
+            fprintf(stderr,
+                    "flipctl: status: degraded: node %" PRIu64
+                    " is not live (%" PRIu64 " behind its leader)\n",
+                    st->id, st->lag);
+            return EXIT_DEGRADED;
+        }
+        if (st->cluster_id[0] != '\0') {
+            if (cid != NULL && strcmp(cid, st->cluster_id) != 0) {
+                fprintf(stderr,
+                        "flipctl: status: degraded: nodes of different "
+                        "clusters answer (%s, %s)\n",
+                        cid, st->cluster_id);
+                return EXIT_DEGRADED;
+            }
+            cid = st->cluster_id;
+        }
+    }
+    return 0;
 }
 
 static int cmd_status(struct cli *cli)
@@ -818,10 +904,7 @@ static int cmd_status(struct cli *cli)
     } else {
         put_status_table(r, cli->hash);
     }
-    code = r->n_st > 0 ? 0 : EXIT_FAIL;
-    if (code != 0) {
-        fprintf(stderr, "flipctl: status: no node answered\n");
-    }
+    code = status_verdict(r);
     if (rv != FLIP_OK) {
         code = nomem("status");
     }
@@ -835,6 +918,7 @@ static int cmd_help(struct cli *cli)
 {
     (void)cli;
     fputs(usage_text, stdout);
+    fputs(usage_text_tail, stdout);
     return 0;
 }
 
@@ -1071,6 +1155,7 @@ int main(int argc, char **argv)
     }
     if (cli.help) {
         fputs(usage_text, stdout);
+        fputs(usage_text_tail, stdout);
         return 0;
     }
     if (cli.n_pos == 0) {

@@ -17,7 +17,9 @@ enum
     EXIT_FAIL = 1,
     EXIT_USAGE = 2,
     EXIT_NOTFOUND = 3,
-    EXIT_CONFLICT = 4
+    EXIT_CONFLICT = 4,
+    EXIT_DEGRADED = 5, /* status: a member down or not caught up */
+    EXIT_NOLEADER = 6  /* status: no answering node knows a leader */
 };
 
 /* Command options, one bit each so a command lists those it accepts. */

@@ -146,6 +146,7 @@ struct flip_member
     char *raft_address;   /* owned, never NULL */
     char *client_address; /* owned, never NULL; may be empty */
     int voter;
+    int joined; /* the cluster recorded it as holding its data */
 };
 
 /* One node's own view of itself and the cluster. Strings are owned, never
@@ -172,6 +173,15 @@ struct flip_node_status
     uint64_t state_hash;
     struct flip_member *members;
     size_t n_members;
+    /* The cluster id ("" until committed, or from a server that predates
+     * it), and whether the node's state is current: has_live is 0 from a
+     * server that does not say. leader_commit is the leader's commit index
+     * as the node last heard it, lag how far its applied state trails. */
+    char *cluster_id;
+    int has_live;
+    int live;
+    uint64_t leader_commit;
+    uint64_t lag;
 };
 
 /* @defgroup client Client handle */
@@ -404,17 +414,26 @@ void flip_node_status_clear(struct flip_node_status *s);
  * them are dropped); otherwise its values are still served as CACHED but
  * the watch starts from a full snapshot.
  *
- * File format (version 1, integers big-endian):
+ * The file also records the cluster the state came from (its cluster id,
+ * docs/protocol.md). A node of another cluster (the cluster was rebuilt,
+ * or restored into a new one) is never resumed from by revision: the
+ * watch says so in its state detail ("... belongs to cluster X, but our
+ * copy came from cluster Y: ... taking a fresh snapshot"), keeps serving
+ * the file's values as CACHED, and replaces them with a resync snapshot.
+ *
+ * File format (version 2, integers big-endian; version 1 files, without
+ * the cluster id record, are still read):
  *
  *   offset  size  field
  *   0       8     magic "flipdLKG"
- *   8       4     format version, 1
+ *   8       4     format version, 2
  *   12      4     CRC-32 (IEEE) of every byte from offset 16 to the end
  *   16      8     revision of the state
  *   24      4     number of prefixes P
  *   28      4     number of flags N
  *   32      8     length of the body that follows, in bytes
- *   40      ...   P times: u32 length + prefix bytes; then N times: u32
+ *   40      ...   u32 length + the cluster id (0..64 bytes, 0: unknown);
+ *                 P times: u32 length + prefix bytes; then N times: u32
  *                 length + a protobuf flip.Flag (proto/flip.proto)
  *
  * @section watch_reads Reads and reasons
@@ -472,13 +491,16 @@ enum flip_watch_state
     /* Not (yet) synchronised: starting, or failing over after the
      * subscription was lost; reads answer CACHED. */
     FLIP_WATCH_CONNECTING = 0,
-    /* Subscribed to a node that knows a leader, snapshot and catch-up
-     * complete (its first heartbeat came): the copy follows the cluster.
-     * Reads answer LIVE. */
+    /* Subscribed to a live node (it knows a leader and has applied what
+     * that leader committed, docs/protocol.md section 17), snapshot and
+     * catch-up complete (its first heartbeat came): the copy follows the
+     * cluster. Reads answer LIVE. */
     FLIP_WATCH_LIVE,
     /* Subscribed, but the node has had no leader for longer than an
-     * election timeout and no other node is better: nothing can change,
-     * but the copy may miss changes made by a majority elsewhere. */
+     * election timeout, or knows one but is catching up with it (stuck,
+     * restoring, far behind), and no other node is better: the copy may
+     * miss changes the cluster has made. The watch keeps asking the other
+     * nodes and moves to a live one. */
     FLIP_WATCH_STALE,
     /* A whole round over every endpoint failed; retrying with backoff. */
     FLIP_WATCH_DISCONNECTED

@@ -156,6 +156,7 @@ int lkg_encode(const struct wcache *c,
         goto out;
     }
     buf_commit(out, LKG_HEADER); /* filled in below */
+    rv = put_record(out, c->cluster_id, strlen(c->cluster_id));
     for (size_t i = 0; i < ps->n && rv == FLIP_OK; i++) {
         rv = put_record(out, ps->p[i], strlen(ps->p[i]));
     }
@@ -208,6 +209,24 @@ static int next_record(struct reader *r, const uint8_t **rec, size_t *len)
     *len = n;
     r->p += 4 + (size_t)n;
     r->left -= 4 + (size_t)n;
+    return FLIP_OK;
+}
+
+/* Version 2: the cluster the state came from, "" when unknown. */
+static int read_cluster_id(struct reader *r,
+                           struct wcache *out,
+                           const char **why)
+{
+    const uint8_t *rec;
+    size_t len;
+
+    if (next_record(r, &rec, &len) != FLIP_OK || len > WCACHE_CLUSTER_ID_MAX ||
+        memchr(rec, '\0', len) != NULL) {
+        *why = "bad cluster id record";
+        return FLIP_CORRUPT;
+    }
+    memcpy(out->cluster_id, rec, len);
+    out->cluster_id[len] = '\0';
     return FLIP_OK;
 }
 
@@ -316,6 +335,7 @@ int lkg_decode(const uint8_t *p,
     struct reader r;
     uint32_t n_prefixes;
     uint32_t n_flags;
+    uint32_t version;
     int rv;
 
     *resumable = 0;
@@ -327,7 +347,8 @@ int lkg_decode(const uint8_t *p,
         *why = "not a flipd last-known-good file";
         return FLIP_CORRUPT;
     }
-    if (buf_get_u32be(p + 8) != LKG_VERSION) {
+    version = buf_get_u32be(p + 8);
+    if (version != 1 && version != LKG_VERSION) {
         *why = "written in a format version this library does not read";
         return FLIP_CORRUPT;
     }
@@ -347,7 +368,10 @@ int lkg_decode(const uint8_t *p,
         *why = "more flags than the file can hold";
         return FLIP_CORRUPT;
     }
-    rv = read_prefixes(&r, n_prefixes, &had, why);
+    rv = version >= 2 ? read_cluster_id(&r, out, why) : FLIP_OK;
+    if (rv == FLIP_OK) {
+        rv = read_prefixes(&r, n_prefixes, &had, why);
+    }
     for (uint32_t i = 0; i < n_flags && rv == FLIP_OK; i++) {
         rv = read_flag(&r, want, out, why);
     }

@@ -15,7 +15,7 @@
 #include "lib/buf.h"
 
 #define LKG_MAGIC     "flipdLKG"
-#define LKG_VERSION   1
+#define LKG_VERSION   2 /* 2 adds the cluster id; 1 is still read */
 #define LKG_HEADER    40
 #define LKG_MAX_BYTES (256u * 1024u * 1024u) /* larger files are refused */
 #define LKG_MSG_MAX   400

@@ -463,6 +463,7 @@ void flip_node_status_clear(struct flip_node_status *s)
     flip_free(s->leader_address);
     flip_free(s->raft_address);
     flip_free(s->client_address);
+    flip_free(s->cluster_id);
     for (size_t i = 0; i < s->n_members; i++) {
         flip_free(s->members[i].raft_address);
         flip_free(s->members[i].client_address);
@@ -489,8 +490,14 @@ static int status_from_wire(const Flip__StatusResult *w,
     s->leader_address = dup_or_empty(w->leader_address);
     s->raft_address = dup_or_empty(w->raft_address);
     s->client_address = dup_or_empty(w->client_address);
+    s->cluster_id = dup_or_empty(w->cluster_id);
+    s->has_live = w->has_live != 0;
+    s->live = w->live != 0;
+    s->leader_commit = w->leader_commit;
+    s->lag = w->lag;
     if (s->role == NULL || s->leader_address == NULL ||
-        s->raft_address == NULL || s->client_address == NULL) {
+        s->raft_address == NULL || s->client_address == NULL ||
+        s->cluster_id == NULL) {
         return FLIP_NOMEM;
     }
     if (w->n_members == 0) {
@@ -505,6 +512,7 @@ static int status_from_wire(const Flip__StatusResult *w,
         s->n_members++; /* counted first so clear frees partial copies */
         m->id = w->members[i]->id;
         m->voter = w->members[i]->voter != 0;
+        m->joined = w->members[i]->joined != 0;
         m->raft_address = dup_or_empty(w->members[i]->raft_address);
         m->client_address = dup_or_empty(w->members[i]->client_address);
         if (m->raft_address == NULL || m->client_address == NULL) {

@@ -113,7 +113,12 @@ struct flip_watch
     int synced;
     uint64_t sess_from; /* from_revision of the session; 0: none */
     int sess_ahead;     /* the node answered AHEAD_OF_NODE */
-    int node_stale;     /* the node's last heartbeat said stale */
+    /* The node's cluster id from its SubscribeResult or heartbeats ("":
+     * not said), and whether the next snapshot replaces a state of
+     * another cluster (a resync whatever the node says). */
+    char sess_cid[WCACHE_CLUSTER_ID_MAX + 1];
+    int cluster_reset;
+    int node_stale; /* the node's last heartbeat said stale */
     unsigned heartbeat_ms;
     unsigned stale_after_ms;
     int64_t last_frame;

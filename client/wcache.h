@@ -18,7 +18,9 @@
 #include "client/flip.h"
 #include "flip.pb-c.h"
 
-#define WCACHE_MAX_PREFIXES 256
+#define WCACHE_MAX_PREFIXES   256
+/* Longest cluster id kept (flipd sends 32 hex digits). */
+#define WCACHE_CLUSTER_ID_MAX 64
 
 struct wcache
 {
@@ -26,6 +28,9 @@ struct wcache
     size_t cap;               /* 0 or a power of two */
     size_t n;                 /* flags held */
     uint64_t revision;        /* every change up to it is reflected */
+    /* The cluster the state came from ("" unknown): a revision is a resume
+     * point only within its cluster. */
+    char cluster_id[WCACHE_CLUSTER_ID_MAX + 1];
 };
 
 void wcache_init(struct wcache *c);

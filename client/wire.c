@@ -204,6 +204,7 @@ void wire_close(struct wire *w)
     }
     buf_reset(&w->in);
     w->node_id = 0;
+    w->cluster_id[0] = '\0';
 }
 
 void wire_destroy(struct wire *w)
@@ -398,6 +399,10 @@ static int hello(struct wire *w, const char *client_name, int64_t deadline)
         goto err;
     }
     w->node_id = hr->has_node_id ? hr->node_id : 0;
+    if (hr->cluster_id != NULL &&
+        strlen(hr->cluster_id) < sizeof w->cluster_id) {
+        memcpy(w->cluster_id, hr->cluster_id, strlen(hr->cluster_id) + 1);
+    }
     if (hr->has_max_frame && hr->max_frame > 0) {
         w->max_frame =
             hr->max_frame < WIRE_FRAME_CAP ? hr->max_frame : WIRE_FRAME_CAP;

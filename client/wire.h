@@ -29,11 +29,12 @@
 
 struct wire
 {
-    char *addr;       /* "host:port" as given; owned */
-    int fd;           /* -1 while closed */
-    uint64_t next_id; /* id of the next request on this socket */
-    uint64_t node_id; /* from HelloResult; 0 when unknown */
-    size_t max_frame; /* frame limit agreed in Hello, both directions */
+    char *addr;          /* "host:port" as given; owned */
+    int fd;              /* -1 while closed */
+    uint64_t next_id;    /* id of the next request on this socket */
+    uint64_t node_id;    /* from HelloResult; 0 when unknown */
+    char cluster_id[65]; /* from HelloResult; "" when unknown */
+    size_t max_frame;    /* frame limit agreed in Hello, both directions */
     /* -1, or a descriptor the owner makes readable to abandon every wait
      * of this connection at once (a watch being stopped): the waiting call
      * then fails with FLIP_CLOSED ("cancelled") and closes the socket.

@@ -242,7 +242,8 @@ static int snapshot_begin(struct flip_watch *w,
     w->snap_rev = ev->revision;
     /* A snapshot in answer to from_revision replaces a state: a resync,
      * whatever the flag says. */
-    w->snap_resync = (ev->has_resync && ev->resync) || w->has_state;
+    w->snap_resync =
+        (ev->has_resync && ev->resync) || w->has_state || w->cluster_reset;
     emit(w, FLIP_EV_SNAPSHOT_BEGIN, NULL, w->snap_rev, w->snap_resync,
          ev->reason != NULL ? ev->reason : "");
     return FLIP_OK;
@@ -283,6 +284,7 @@ static int snapshot_end(struct flip_watch *w,
     watch_lock(w);
     wcache_swap(&w->live, &w->staging);
     w->live.revision = w->snap_rev;
+    memcpy(w->live.cluster_id, w->sess_cid, sizeof w->live.cluster_id);
     atomic_store(&w->revision, w->snap_rev);
     watch_unlock(w);
     w->exact_from = w->snap_rev;
@@ -290,6 +292,7 @@ static int snapshot_end(struct flip_watch *w,
     w->in_snapshot = 0;
     w->has_state = 1;
     w->complete = 1;
+    w->cluster_reset = 0;
     /* `staging` now holds the previous copy. */
     while ((f = wcache_next(&w->staging, &pos)) != NULL) {
         if (wcache_get(&w->live, f->key) == NULL) {
@@ -348,6 +351,28 @@ static int apply_change(struct flip_watch *w,
     return FLIP_OK;
 }
 
+/* Notes the node's cluster id (from its SubscribeResult or a heartbeat);
+ * anything but a short run of letters and digits is ignored. */
+static void take_cluster_id(struct flip_watch *w, const char *cid)
+{
+    size_t n = 0;
+
+    if (cid == NULL) {
+        return;
+    }
+    for (; cid[n] != '\0' && n <= WCACHE_CLUSTER_ID_MAX; n++) {
+        char ch = cid[n];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+              (ch >= 'A' && ch <= 'Z'))) {
+            return;
+        }
+    }
+    if (n > WCACHE_CLUSTER_ID_MAX) {
+        return;
+    }
+    memcpy(w->sess_cid, cid, n + 1);
+}
+
 /* Staleness of the node, from its heartbeat. A heartbeat that names a
  * leader is never taken as stale, whatever its flag says (an older node
  * could send a stale flag computed before it learnt of the leader). */
@@ -355,8 +380,9 @@ static void heartbeat_stale(struct flip_watch *w, const Flip__Heartbeat *hb)
 {
     struct wire *c = &w->eps[w->cur];
     int names_leader = hb->has_leader_id && hb->leader_id != 0;
+    int catching_up = hb->has_catching_up && hb->catching_up;
 
-    if (hb->has_stale && hb->stale && !names_leader) {
+    if (hb->has_stale && hb->stale && (!names_leader || catching_up)) {
         if (w->node_stale) {
             return;
         }
@@ -365,7 +391,13 @@ static void heartbeat_stale(struct flip_watch *w, const Flip__Heartbeat *hb)
         w->probe_at = wire_now_ms();
         w->probe_ms = WATCH_PROBE_MIN_MS;
         w->probe_next = w->cur;
-        if (w->synced) {
+        if (w->synced && catching_up) {
+            watch_set_state(w, FLIP_WATCH_STALE, c->addr,
+                            "%s is catching up (%" PRIu64
+                            " behind what its leader committed); looking "
+                            "for a live node",
+                            c->addr, hb->lag);
+        } else if (w->synced) {
             watch_set_state(w, FLIP_WATCH_STALE, c->addr,
                             "%s has had no leader for %" PRIu64
                             " ms; looking for a node that has one",
@@ -381,7 +413,7 @@ static void heartbeat_stale(struct flip_watch *w, const Flip__Heartbeat *hb)
     w->probe_at = 0;
     if (w->synced) {
         watch_set_state(w, FLIP_WATCH_LIVE, c->addr,
-                        "%s has a leader again (node %" PRIu64 ")", c->addr,
+                        "%s is live again (leader node %" PRIu64 ")", c->addr,
                         hb->leader_id);
     }
 }
@@ -415,6 +447,9 @@ static void on_heartbeat(struct flip_watch *w, const Flip__Heartbeat *hb)
     if (hb == NULL) {
         return;
     }
+    if (w->sess_cid[0] == '\0') {
+        take_cluster_id(w, hb->cluster_id);
+    }
     heartbeat_stale(w, hb);
     /* Only after a state (snapshot done, or resuming from one): a node
      * never sends one earlier, and then it would prove nothing. */
@@ -430,6 +465,11 @@ static void on_heartbeat(struct flip_watch *w, const Flip__Heartbeat *hb)
         if (hb->applied_revision > w->live.revision) {
             advance_revision(w, hb->applied_revision);
         }
+    }
+    if (w->live.cluster_id[0] == '\0' && w->sess_cid[0] != '\0') {
+        /* the state (one of the node's history) now knows its cluster */
+        memcpy(w->live.cluster_id, w->sess_cid, sizeof w->live.cluster_id);
+        w->lkg_dirty = WATCH_LKG_DATA;
     }
     if (!w->synced) {
         snprintf(how, sizeof how,
@@ -505,9 +545,13 @@ static int on_frame(struct flip_watch *w,
 
 /* ---- stale nodes: asking the others ------------------------------------ */
 
-/* From a node's status: does it know a leader, recently enough? */
+/* From a node's status: does it know a leader, recently enough (and,
+ * when it says, is it live: caught up with that leader)? */
 static int status_has_leader(const Flip__StatusResult *r)
 {
+    if (r->has_live) {
+        return r->live; /* knows a leader and is caught up with it */
+    }
     return r->leader_id != 0 &&
            ((r->role != NULL && strcmp(r->role, "leader") == 0) ||
             r->last_contact_ms < WATCH_PROBE_CONTACT_MS);
@@ -598,7 +642,8 @@ static int probe(struct flip_watch *w)
         w->next_pick = j;
         note_switch(w, wire_now_ms());
         watch_notice(w, w->eps[w->cur].addr,
-                     "leaving %s, which has no leader, for %s, which has one",
+                     "leaving %s, which is not live (no leader, or catching "
+                     "up), for %s, which is",
                      w->eps[w->cur].addr, w->eps[j].addr);
         return 1;
     }
@@ -654,11 +699,16 @@ static int check_leader(struct flip_watch *w,
     w->node_stale = 1;
     w->stale_mark[w->cur] = wire_now_ms();
     if (better_candidate(w, w->cur)) {
-        snprintf(why, len, "%s knows no leader; trying another node", c->addr);
+        snprintf(why, len,
+                 "%s is not live (no leader, or catching up); trying another "
+                 "node",
+                 c->addr);
         return FLIP_UNAVAILABLE;
     }
     return FLIP_OK;
 }
+
+static int other_cluster(struct flip_watch *w, struct wire *c);
 
 /* Connect, Hello, Status, Subscribe (from `from` when the watch has a
  * state). On failure `why` says why; *ahead is 1 when the node answered
@@ -682,12 +732,17 @@ static int subscribe_once(struct flip_watch *w,
 
     *ahead = 0;
     *node_applied = from;
+    w->sess_cid[0] = '\0';
     rv = wire_open(c, w->name, wire_now_ms() + WATCH_CONNECT_MS);
     if (rv == FLIP_OK) {
         rv = check_leader(w, c, why, len);
         if (rv != FLIP_OK) {
             wire_close(c);
             return rv;
+        }
+        take_cluster_id(w, c->cluster_id);
+        if (w->has_state && other_cluster(w, c)) {
+            from = 0; /* another cluster: a snapshot, not a resume */
         }
         if (w->prefixes.n != 1 || w->prefixes.p[0][0] != '\0') {
             sub.n_prefixes = w->prefixes.n;
@@ -732,6 +787,7 @@ static int subscribe_once(struct flip_watch *w,
         if (r->has_applied_revision) {
             *node_applied = r->applied_revision;
         }
+        take_cluster_id(w, r->cluster_id);
         /* Not LIVE yet: the snapshot or the changes since our revision
          * are coming; the node's first heartbeat says they are in. */
     }
@@ -740,6 +796,30 @@ static int subscribe_once(struct flip_watch *w,
         wire_close(c);
     }
     return rv;
+}
+
+/* The node just subscribed to belongs to another cluster than the copy's
+ * state (both known): a revision means nothing across clusters (a rebuilt
+ * or restored cluster numbers its history anew), so the resume point is
+ * dropped and a fresh snapshot, marked resync, will replace the copy. The
+ * copy's values stay readable as CACHED meanwhile, never as LIVE. */
+static int other_cluster(struct flip_watch *w, struct wire *c)
+{
+    if (w->live.cluster_id[0] == '\0' || w->sess_cid[0] == '\0' ||
+        strcmp(w->live.cluster_id, w->sess_cid) == 0) {
+        return 0;
+    }
+    watch_notice(w, c->addr,
+                 "%s belongs to cluster %s, but our copy (revision %" PRIu64
+                 ") came from cluster %s: dropping its resume point and "
+                 "taking a fresh snapshot",
+                 c->addr, w->sess_cid, w->live.revision, w->live.cluster_id);
+    watch_set_state(w, FLIP_WATCH_CONNECTING, c->addr,
+                    "copy from another cluster: taking a fresh snapshot");
+    w->has_state = 0;
+    w->complete = 0;
+    w->cluster_reset = 1;
+    return 1;
 }
 
 /* Subscribes from the copy's revision. A node whose state is behind it
@@ -761,6 +841,11 @@ static int subscribe(struct flip_watch *w,
 
     for (int again = 0;; again++) {
         rv = subscribe_once(w, c, from, ahead, &node_applied, why, len);
+        if (rv == FLIP_OK && w->has_state && other_cluster(w, c)) {
+            wire_close(c); /* then a fresh connection, for a snapshot */
+            from = 0;
+            continue;
+        }
         if (rv != FLIP_OK || !w->has_state || again > 0 ||
             node_applied >= from || node_applied < w->exact_from) {
             break;

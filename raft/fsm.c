@@ -9,6 +9,7 @@
 #include "proto/codec.h"
 #include "proto/command.h"
 #include "dedup.h"
+#include "storage/identity.h"
 
 static void die(const char *what, int rv)
 {
@@ -381,6 +382,10 @@ static int fsm_apply(struct raft_fsm *rf,
         rv = apply_command(f, txn, cmd, index, outcomes);
         if (rv != FLIP_OK) {
             die("apply", rv);
+        }
+        rv = identity_txn_apply(txn, cmd->cluster_id, cmd->joined_member);
+        if (rv != FLIP_OK) {
+            die("cluster identity", rv);
         }
     }
     rv = store_txn_set_applied(txn, index);

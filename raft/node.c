@@ -9,8 +9,10 @@
 #include <sys/stat.h>
 
 #include "lib/err.h"
+#include "lib/heap.h"
 #include "lib/log.h"
 #include "lib/queue.h"
+#include "proto/command.h"
 
 /* libraft 0.15 (Debian 12's own) commits entries without a real majority
  * and diverges replicas under faults; 0.22.1 from bookworm-backports is the
@@ -145,6 +147,354 @@ static int snapshot_gate(void *data)
     return uv_now(n->loop) >= n->snapshot_hold;
 }
 
+/* ---- cluster identity (storage/identity.h) ------------------------------
+ *
+ * The nodes bootstrap independently, so the cluster id is chosen by the
+ * first leader that finds none in its store, and committed as an entry;
+ * apply keeps the first one (two leaders racing propose two, every replica
+ * keeps the same). The leader also records each member whose match index
+ * passed the bootstrap entry as "joined": such a member holds data the
+ * cluster relies on, and must never start again from an empty directory
+ * (server/peercheck.c asks for this before bootstrapping). */
+
+struct node_ident_req
+{
+    struct raft_apply req; /* raft owns it until ident_done */
+    struct node *node;
+};
+
+static uint32_t all_members_mask(const struct node *n)
+{
+    return n->config.n_members >= 32 ? UINT32_MAX
+                                     : (UINT32_C(1) << n->config.n_members) - 1;
+}
+
+/* Re-reads the identity rows when apply or a restore may have changed
+ * them; once complete only a restore can. */
+static void ident_refresh(struct node *n)
+{
+    uint64_t applied = store_applied_index(n->store);
+    int complete =
+        n->cluster_id[0] != '\0' && n->joined_mask == all_members_mask(n);
+    uint32_t mask = 0;
+
+    if (n->fsm.n_restored == n->ident_restores &&
+        (complete || applied == n->ident_read_at)) {
+        return;
+    }
+    n->ident_read_at = applied;
+    n->ident_restores = n->fsm.n_restored;
+    identity_get(n->store, n->cluster_id);
+    for (unsigned i = 0; i < n->config.n_members; i++) {
+        if (identity_joined(n->store, n->config.members[i].id)) {
+            mask |= UINT32_C(1) << i;
+        }
+    }
+    n->joined_mask = mask;
+}
+
+static void ident_done(struct raft_apply *req, int status, void *result)
+{
+    struct node_ident_req *ir = CONTAINER_OF(req, struct node_ident_req, req);
+
+    (void)status;
+    (void)result;
+    if (ir->node->ident_req == ir) {
+        ir->node->ident_req = NULL;
+    }
+    flip_free(ir);
+}
+
+/* Proposes an identity entry (no changes): a cluster id, or a member that
+ * joined. At most one in flight. */
+static void ident_propose(struct node *n,
+                          const char *cluster_id,
+                          uint64_t member)
+{
+    Flipcmd__Command cmd = FLIPCMD__COMMAND__INIT;
+    struct node_ident_req *ir;
+    struct raft_buffer buf;
+    int rv;
+
+    cmd.cluster_id = (char *)(uintptr_t)cluster_id;
+    cmd.has_joined_member = member != 0;
+    cmd.joined_member = member;
+    ir = flip_calloc(1, sizeof *ir);
+    if (ir == NULL) {
+        return;
+    }
+    ir->node = n;
+    buf.len = command_size(&cmd);
+    buf.base = raft_malloc(buf.len);
+    if (buf.base == NULL) {
+        flip_free(ir);
+        return;
+    }
+    command_write(&cmd, buf.base);
+    rv = raft_apply(&n->raft, &ir->req, &buf, 1, ident_done);
+    if (rv == RAFT_INVALID) {
+        abort(); /* raft freed the buffer; see docs: a programming error */
+    }
+    if (rv != 0) {
+        raft_free(buf.base);
+        flip_free(ir);
+        return;
+    }
+    n->ident_req = ir;
+}
+
+static void ident_tick(struct node *n)
+{
+    char id[IDENTITY_ID_LEN + 1];
+
+    ident_refresh(n);
+    if (n->closing || n->ident_req != NULL ||
+        raft_state(&n->raft) != RAFT_LEADER ||
+        raft_last_applied(&n->raft) < raft_commit_index(&n->raft)) {
+        return; /* only a leader that applied what it committed */
+    }
+    if (n->cluster_id[0] == '\0') {
+        if (identity_generate(id) == FLIP_OK) {
+            flip_infof("raft: no cluster id yet; proposing %s", id);
+            ident_propose(n, id, 0);
+        }
+        return;
+    }
+    for (unsigned i = 0; i < n->config.n_members; i++) {
+        uint64_t mid = n->config.members[i].id;
+        raft_index match = 0;
+
+        if (n->joined_mask & (UINT32_C(1) << i)) {
+            continue;
+        }
+        if (mid == n->config.id) {
+            match = raft_last_index(&n->raft);
+        } else if (raft_match_index(&n->raft, mid, &match) != 0) {
+            continue;
+        }
+        if (match > 1) { /* holds more than the bootstrap entry */
+            ident_propose(n, NULL, mid);
+            return;
+        }
+    }
+}
+
+char *node_cluster_id(struct node *n)
+{
+    return n->cluster_id;
+}
+
+int node_member_joined(const struct node *n, uint64_t id)
+{
+    for (unsigned i = 0; i < n->config.n_members; i++) {
+        if (n->config.members[i].id == id) {
+            return (n->joined_mask >> i) & 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- lag behind the leader ---------------------------------------------
+ *
+ * A follower's own commit index is capped by its log, so a follower that
+ * is stuck (or was restored from an old backup, or wiped) can look caught
+ * up by it. The leader's commit index travels in every AppendEntries,
+ * heartbeats included: shim_recv notes it, and the monitor checks that
+ * each value is reached within an election timeout of learning it. */
+
+static void note_leader_commit(struct node *n, const struct raft_message *m)
+{
+    if (m->type != RAFT_APPEND_ENTRIES ||
+        m->append_entries.term < raft_current_term(&n->raft)) {
+        return;
+    }
+    n->leader_commit = m->append_entries.leader_commit;
+    n->leader_commit_at = uv_now(n->loop);
+}
+
+/* Leader side of an in-place restore (docs/known-issues.md): a follower
+ * restored from an older backup has a log that ends below the match index
+ * the leader remembers for it. libraft 0.22.1's leader then never sends it
+ * another entry: it ignores its rejections at or below that match index as
+ * stale (progressMaybeDecrement in pipeline mode), and once in probe mode
+ * it computes the entries in flight as next - match - 1, which wraps
+ * (match > next) past the in-flight limit, so it sends empty heartbeats
+ * forever. Only a fresh leader (match indexes start at 0) replicates to it
+ * again, which is what restarting the leader did by hand. So the leader
+ * watches every AppendEntries result for a log that went backwards (last
+ * index below the match index) and, when a follower keeps answering so for
+ * an election timeout, hands leadership to the most up-to-date other voter.
+ * A genuinely stale result (reordered) is followed by current ones within
+ * far less than that, which clear the watch. */
+#define UNSTICK_GAP_ELECTIONS 10 /* least time between two handovers */
+
+static void note_follower_log(struct node *n, const struct raft_message *m)
+{
+    raft_index match = 0;
+
+    if (m->type != RAFT_APPEND_ENTRIES_RESULT ||
+        raft_state(&n->raft) != RAFT_LEADER) {
+        return;
+    }
+    for (unsigned i = 0; i < n->config.n_members; i++) {
+        if (n->config.members[i].id != m->server_id) {
+            continue;
+        }
+        if (raft_match_index(&n->raft, m->server_id, &match) != 0 ||
+            m->append_entries_result.last_log_index >= match) {
+            n->behind_since[i] = 0;
+        } else if (n->behind_since[i] == 0) {
+            n->behind_since[i] = uv_now(n->loop);
+            n->behind_last[i] = m->append_entries_result.last_log_index;
+        }
+        return;
+    }
+}
+
+static void unstick_done(struct raft_transfer *req)
+{
+    struct node *n = req->data;
+    n->unstick_busy = 0;
+}
+
+/* The voter other than us and `skip` with the highest match index. */
+static uint64_t best_transferee(struct node *n, uint64_t skip)
+{
+    uint64_t best = 0;
+    raft_index best_match = 0;
+
+    for (unsigned i = 0; i < n->config.n_members; i++) {
+        uint64_t id = n->config.members[i].id;
+        raft_index match = 0;
+        if (id == n->config.id || id == skip ||
+            raft_match_index(&n->raft, id, &match) != 0) {
+            continue;
+        }
+        if (best == 0 || match > best_match) {
+            best = id;
+            best_match = match;
+        }
+    }
+    return best;
+}
+
+static void unstick_tick(struct node *n, int role, uint64_t now)
+{
+    uint64_t election = n->config.election_ms;
+
+    if (role != RAFT_LEADER || n->closing) {
+        memset(n->behind_since, 0, sizeof n->behind_since);
+        return;
+    }
+    for (unsigned i = 0; i < n->config.n_members; i++) {
+        uint64_t id = n->config.members[i].id;
+        uint64_t to;
+        raft_index match = 0;
+
+        if (n->behind_since[i] == 0 || now - n->behind_since[i] <= election ||
+            n->unstick_busy ||
+            (n->last_unstick != 0 &&
+             now - n->last_unstick < UNSTICK_GAP_ELECTIONS * election)) {
+            continue;
+        }
+        to = best_transferee(n, id);
+        raft_match_index(&n->raft, id, &match);
+        flip_infof(
+            "raft: node %llu's log ends at %llu, below the %llu it "
+            "acknowledged (restored from an older backup?); this "
+            "leader would never send it entries again (libraft): "
+            "%s",
+            (unsigned long long)id, (unsigned long long)n->behind_last[i],
+            (unsigned long long)match,
+            to != 0 ? "handing leadership over so that a new leader "
+                      "replicates to it"
+                    : "no other voter to hand leadership to");
+        n->behind_since[i] = 0;
+        n->last_unstick = now;
+        if (to == 0) {
+            continue;
+        }
+        n->unstick_req.data = n;
+        if (raft_transfer(&n->raft, &n->unstick_req, to, unstick_done) == 0) {
+            n->unstick_busy = 1;
+            n->n_unstuck++;
+        }
+        return;
+    }
+}
+
+static void lag_tick(struct node *n, int role, uint64_t now)
+{
+    uint64_t applied = node_applied(n);
+    uint64_t election = n->config.election_ms;
+
+    if (role == RAFT_LEADER) {
+        n->leader_commit = raft_commit_index(&n->raft);
+        n->leader_commit_at = now;
+    }
+    if (n->leader_commit_at == 0 || now - n->leader_commit_at > election ||
+        (role != RAFT_LEADER && n->leader_id == 0)) {
+        n->caught_up = 0; /* no word from a leader: nothing to compare */
+        n->catchup_target = 0;
+        return;
+    }
+    if (n->catchup_target == 0) {
+        n->catchup_target = n->leader_commit > 0 ? n->leader_commit : 1;
+        n->catchup_since = now;
+    }
+    if (applied >= n->catchup_target) {
+        n->caught_up = 1;
+        n->catchup_target = n->leader_commit > applied ? n->leader_commit : 0;
+        n->catchup_since = now;
+    } else if (now - n->catchup_since > election) {
+        n->caught_up = 0; /* did not apply what the leader committed */
+    }
+    if (node_lag(n) > NODE_LIVE_LAG_MAX) {
+        n->caught_up = 0;
+    }
+}
+
+uint64_t node_leader_commit(const struct node *n)
+{
+    return n->leader_commit;
+}
+
+uint64_t node_lag(const struct node *n)
+{
+    uint64_t applied = node_applied(n);
+    return n->leader_commit > applied ? n->leader_commit - applied : 0;
+}
+
+int node_live(const struct node *n)
+{
+    uint64_t now = uv_now(n->loop);
+
+    if (n->closing || n->leader_commit_at == 0 ||
+        now - n->leader_commit_at > n->config.election_ms) {
+        return 0;
+    }
+    if (raft_state((struct raft *)&n->raft) == RAFT_LEADER) {
+        return node_lag(n) <= NODE_LIVE_LAG_MAX;
+    }
+    return n->leader_id != 0 && n->caught_up;
+}
+
+int node_data_is_new(const char *data_dir)
+{
+    static const char *const names[] = { "metadata1", "metadata2" };
+    char path[700];
+    struct stat st;
+
+    /* raft_uv's metadata files: written by raft_bootstrap */
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/raft/%s", data_dir, names[i]);
+        if (stat(path, &st) == 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* Polls raft's state; libraft 0.22 has no state-change callback. */
 static void monitor_tick(uv_timer_t *t)
 {
@@ -166,6 +516,7 @@ static void monitor_tick(uv_timer_t *t)
         hold_snapshots(n, uv_now(n->loop));
     }
     n->last_tick = uv_now(n->loop);
+    ident_tick(n);
     if (role != n->role) {
         int old = n->role;
         n->role = role;
@@ -188,6 +539,8 @@ static void monitor_tick(uv_timer_t *t)
             n->observer.on_leader(n->observer.data, leader);
         }
     }
+    lag_tick(n, role, uv_now(n->loop));
+    unstick_tick(n, role, uv_now(n->loop));
 }
 
 static int bootstrap(struct node *n)
@@ -232,6 +585,8 @@ static int shim_send(struct raft_io *io,
 
 static void shim_recv(struct raft_io *io, struct raft_message *m)
 {
+    note_leader_commit(CONTAINER_OF(io, struct node, io), m);
+    note_follower_log(CONTAINER_OF(io, struct node, io), m);
     ioshim_recv(shim_of(io), m);
 }
 

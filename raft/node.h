@@ -19,6 +19,7 @@
 
 #include "fsm.h"
 #include "ioshim.h"
+#include "storage/identity.h"
 
 #define NODE_ADDR_MAX    64
 #define NODE_MAX_MEMBERS 16
@@ -44,6 +45,12 @@ struct node_config
     size_t segment_size; /* 0 = raft_uv default (8 MiB) */
     uint64_t max_store_bytes; /* store budget; sizes the LMDB map */
 };
+
+/* A follower is live (its state is current) only while its applied index
+ * has reached, within one election timeout, the commit index its leader
+ * last told it, and it heard from that leader within an election timeout;
+ * and never while it trails that commit index by more than this. */
+#define NODE_LIVE_LAG_MAX 256
 
 struct node;
 
@@ -90,7 +97,28 @@ struct node
     void *outstanding_data;
     uint64_t drain_deadline;
     void (*close_cb)(struct node *n);
-    char errmsg[256];
+    char errmsg[512];
+    /* Cluster identity (storage/identity.h), cached from the store. */
+    char cluster_id[IDENTITY_ID_LEN + 1]; /* "" until committed */
+    uint32_t joined_mask;    /* bit i: members[i] recorded as joined */
+    uint64_t ident_read_at;  /* applied index of the last cache refresh */
+    uint64_t ident_restores; /* fsm.n_restored at that refresh */
+    struct node_ident_req *ident_req; /* identity entry in flight, or NULL */
+    /* Lag behind the leader: its commit index as it last told us (from
+     * AppendEntries; our own on the leader) and when. */
+    uint64_t leader_commit;
+    uint64_t leader_commit_at; /* uv_now; 0 = never */
+    uint64_t catchup_target;   /* a leader_commit to reach, 0 = none */
+    uint64_t catchup_since;    /* when that target was set */
+    int caught_up;             /* reached a target, contact kept since */
+    /* Leader: followers whose log went back below their match index (a
+     * restore from an older backup); see note_follower_log in node.c. */
+    uint64_t behind_since[NODE_MAX_MEMBERS]; /* uv_now, 0 = not seen */
+    uint64_t behind_last[NODE_MAX_MEMBERS];  /* its last index then */
+    uint64_t last_unstick;                   /* uv_now of the last handover */
+    struct raft_transfer unstick_req;
+    int unstick_busy;
+    uint64_t n_unstuck; /* handovers done for it */
 };
 
 /* Opens the store and raft storage and bootstraps if new. On failure every
@@ -116,5 +144,21 @@ const char *node_role_name(int role);
  * (0 = raft_uv's default): 0 (off) wherever raft_uv's 16-bit counter could
  * wrap or read below the threshold on a healthy node. */
 unsigned short node_capacity_threshold(size_t segment_size);
+
+/* The cluster id, "" until the first leader committed one. Not const only
+ * because protobuf-c's string fields are not; callers never write it. */
+char *node_cluster_id(struct node *n);
+/* 1 when the cluster recorded member `id` as holding its data. */
+int node_member_joined(const struct node *n, uint64_t id);
+/* The leader's commit index as this node knows it (its own on a leader),
+ * and how far node_applied trails it (0 when caught up). */
+uint64_t node_leader_commit(const struct node *n);
+uint64_t node_lag(const struct node *n);
+/* 1 while this node's state is current: leader, or a follower caught up
+ * with what its leader committed (see NODE_LIVE_LAG_MAX). */
+int node_live(const struct node *n);
+/* 1 when data directory `data_dir` holds no raft state yet: node_init will
+ * bootstrap it (server/peercheck.c asks the other members first). */
+int node_data_is_new(const char *data_dir);
 
 #endif

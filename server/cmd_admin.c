@@ -49,6 +49,7 @@ void cmd_hello(struct conn *c, Flip__Request *req)
     res.has_max_frame = 1;
     res.max_frame = c->srv->config.max_frame;
     res.server_version = (char *)FLIPD_VERSION;
+    res.cluster_id = node_cluster_id(&c->srv->node);
     resp.result_case = FLIP__RESPONSE__RESULT_HELLO;
     resp.hello = &res;
     conn_send(c, &resp);
@@ -76,6 +77,8 @@ void cmd_status(struct conn *c, Flip__Request *req)
         members[i].client_address = (char *)(uintptr_t)m->client_address;
         members[i].has_voter = 1;
         members[i].voter = 1;
+        members[i].has_joined = 1;
+        members[i].joined = node_member_joined(n, m->id);
         ptrs[i] = &members[i];
     }
     resp.has_id = 1;
@@ -111,6 +114,13 @@ void cmd_status(struct conn *c, Flip__Request *req)
         res.has_state_hash = 1;
         res.state_hash = store_hash(n->store);
     }
+    res.cluster_id = node_cluster_id(n);
+    res.has_live = 1;
+    res.live = node_live(n);
+    res.has_leader_commit = 1;
+    res.leader_commit = node_leader_commit(n);
+    res.has_lag = 1;
+    res.lag = node_lag(n);
     res.raft_address = s->config.raft_address;
     res.client_address = s->config.client_address;
     resp.result_case = FLIP__RESPONSE__RESULT_STATUS;

@@ -53,6 +53,7 @@ int main(int argc, char **argv)
             uv_run(&loop, UV_RUN_DEFAULT);
         }
         fprintf(stderr, "flipd: failed to start: %s\n", flip_strerror(rv));
+        uv_loop_close(&loop); /* frees it when nothing was left open */
         return 1;
     }
     uv_run(&loop, UV_RUN_DEFAULT);

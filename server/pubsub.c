@@ -613,6 +613,7 @@ static int reply_subscribed(struct pubsub *ps, struct conn *c, uint64_t id)
     res.applied_revision = store_applied_index(store_of(ps));
     res.has_heartbeat_ms = 1;
     res.heartbeat_ms = ps->heartbeat_ms;
+    res.cluster_id = node_cluster_id(&ps->srv->node);
     resp.result_case = FLIP__RESPONSE__RESULT_SUBSCRIBE;
     resp.subscribe = &res;
     conn_send(c, &resp);
@@ -984,11 +985,20 @@ static int encode_heartbeat(struct pubsub *ps)
     hb.has_leaderless_ms = 1;
     hb.leaderless_ms = node_leaderless_ms(n);
     hb.has_stale = 1;
-    /* computed now, not from the last tick: a heartbeat must never say
-     * stale while naming a leader */
-    hb.stale = node_is_stale(ps);
+    /* computed now, not from the last tick. Stale when leaderless (past
+     * a short grace), and, since live means caught up, also when the node
+     * knows a leader but has not applied what it committed (stuck,
+     * restoring, far behind): then it says it is catching up */
+    hb.stale = node_is_stale(ps) || !node_live(n);
+    hb.has_catching_up = 1;
+    hb.catching_up = hb.stale && leader != NULL;
     hb.has_term = 1;
     hb.term = n->term;
+    hb.cluster_id = node_cluster_id(n);
+    hb.has_leader_commit = 1;
+    hb.leader_commit = node_leader_commit(n);
+    hb.has_lag = 1;
+    hb.lag = node_lag(n);
     ev.has_type = 1;
     ev.type = FLIP__EVENT_TYPE__HEARTBEAT;
     ev.heartbeat = &hb;
@@ -1044,15 +1054,19 @@ static void expire(struct pubsub *ps, uint64_t now)
 static void tick(uv_timer_t *t)
 {
     struct pubsub *ps = t->data;
+    struct node *n = &ps->srv->node;
     uint64_t now = uv_now(ps->srv->loop);
-    int stale = node_is_stale(ps);
+    int stale = node_is_stale(ps) || !node_live(n);
 
     expire(ps, now);
     if (now - ps->last_heartbeat >= ps->heartbeat_ms ||
         stale != ps->last_stale) {
         if (stale != ps->last_stale) {
             flip_infof("pubsub: telling %zu subscribers this node is %s",
-                       ps->n_subs, stale ? "stale (no leader)" : "live again");
+                       ps->n_subs,
+                       !stale                   ? "live again"
+                       : node_leader(n) != NULL ? "catching up with its leader"
+                                                : "stale (no leader)");
         }
         ps->last_heartbeat = now;
         ps->last_stale = stale;

@@ -12,6 +12,7 @@
 #include "conn.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "peercheck.h"
 
 #define HELLO_DEADLINE_MS 10000
 #define SWEEP_MS          1000
@@ -188,6 +189,7 @@ static int start_listener(struct server *s)
 int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
 {
     struct node_config nc;
+    char cid[IDENTITY_ID_LEN + 1];
     int rv;
 
     memset(s, 0, sizeof *s);
@@ -211,6 +213,13 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
     nc.snapshot_trailing = c->snapshot_trailing;
     nc.segment_size = c->segment_size;
     nc.max_store_bytes = c->max_store_bytes;
+    if (node_data_is_new(s->config.data_dir)) {
+        rv = peercheck_run(&s->config, s->node.errmsg, sizeof s->node.errmsg);
+        if (rv != FLIP_OK) {
+            flip_errorf("server: %s", s->node.errmsg);
+            return rv;
+        }
+    }
     rv = node_init(&s->node, loop, &nc);
     if (rv != FLIP_OK) {
         flip_errorf("server: %s", s->node.errmsg);
@@ -224,6 +233,12 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
     s->node.outstanding = writes_outstanding;
     s->node.outstanding_data = &s->propose;
     pubsub_init(&s->pubsub, s);
+    rv = identity_get(s->node.store, cid);
+    if (rv == FLIP_OK && peercheck_cluster(&s->config, cid, s->node.errmsg,
+                                           sizeof s->node.errmsg) != FLIP_OK) {
+        flip_errorf("server: %s", s->node.errmsg);
+        return FLIP_INVALID;
+    }
     /* Listen before raft starts: a port clash must fail fast and clean. */
     rv = start_listener(s);
     if (rv != FLIP_OK) {

@@ -224,6 +224,9 @@ def subscribe(addr, prefixes, from_rev, seconds, out, until_rev=None, pause_afte
             rec["leader"] = hb.get(3, [0])[0]
             rec["leaderless_ms"] = hb.get(5, [0])[0]
             rec["stale"] = bool(hb.get(6, [0])[0])
+            rec["leader_commit"] = hb.get(9, [0])[0]
+            rec["lag"] = hb.get(10, [0])[0]
+            rec["catching_up"] = bool(hb.get(11, [0])[0])
         out.write(json.dumps(rec) + "\n")
         out.flush()
         if until_rev is not None and rec["type"] == "change" and rec["revision"] >= until_rev:

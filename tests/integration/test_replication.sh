@@ -40,7 +40,7 @@ sort -n "$TMP"/acked.* | awk '{last[$2]=$3} END {for (k in last) print k, last[k
 
 top=$(sort -n "$TMP"/acked.* | tail -1 | awk '{print $1}')
 applied_on() {
-    fctl_node "$1" status --json | json_get 0 applied_revision
+    { fctl_node "$1" status --json || true; } | json_get 0 applied_revision
 }
 caught_up() {
     [ "$(applied_on "$1")" -ge "$top" ]

@@ -178,6 +178,8 @@ struct fake
     atomic_int has_leader; /* Status answer */
     atomic_int blackhole;  /* accept and never answer */
     atomic_int subscribes; /* Subscribe requests it got */
+    char cluster_id[40];   /* Hello/Subscribe answer; "" = none */
+    atomic_int not_live;   /* Status: live = false (catching up) */
 };
 
 static Flip__Request *fk_recv(int fd)
@@ -444,6 +446,7 @@ static void fk_serve(struct fake *f, int fd)
             h.node_id = f->node_id;
             h.has_max_frame = 1;
             h.max_frame = FK_MAX_FRAME;
+            h.cluster_id = f->cluster_id[0] ? f->cluster_id : NULL;
             r.result_case = FLIP__RESPONSE__RESULT_HELLO;
             r.hello = &h;
             fk_reply(fd, req->id, &r);
@@ -454,6 +457,8 @@ static void fk_serve(struct fake *f, int fd)
             st.role = (char *)(f->has_leader ? "leader" : "follower");
             st.has_last_contact_ms = 1;
             st.last_contact_ms = f->has_leader ? 0 : 5000;
+            st.has_live = f->not_live != 0;
+            st.live = 0;
             r.result_case = FLIP__RESPONSE__RESULT_STATUS;
             r.status = &st;
             fk_reply(fd, req->id, &r);
@@ -475,6 +480,7 @@ static void fk_serve(struct fake *f, int fd)
             sr.applied_revision = s->applied;
             sr.has_heartbeat_ms = 1;
             sr.heartbeat_ms = 100;
+            sr.cluster_id = f->cluster_id[0] ? f->cluster_id : NULL;
             r.result_case = FLIP__RESPONSE__RESULT_SUBSCRIBE;
             r.subscribe = &sr;
             fk_reply(fd, req->id, &r);
@@ -1098,10 +1104,11 @@ TEST(watch_behind_everywhere_takes_fresh_snapshot, 20)
 
 /* A last-known-good file holding flag "a" (JSON text), written for
  * `prefix` (NULL: every flag). */
-static void write_lkg_for(const char *path,
+static void write_lkg_cid(const char *path,
                           uint64_t rev,
                           const char *flag_json,
-                          const char *prefix)
+                          const char *prefix,
+                          const char *cluster_id)
 {
     struct wcache c;
     struct wprefixes ps;
@@ -1121,6 +1128,7 @@ static void write_lkg_for(const char *path,
     f->revision = rev;
     CHECK_EQ_INT(wcache_put(&c, f, &old), FLIP_OK);
     c.revision = rev;
+    snprintf(c.cluster_id, sizeof c.cluster_id, "%s", cluster_id);
     buf_init(&img);
     CHECK_EQ_INT(lkg_encode(&c, &ps, &img), FLIP_OK);
     CHECK_EQ_INT(
@@ -1131,9 +1139,36 @@ static void write_lkg_for(const char *path,
     wprefixes_clear(&ps);
 }
 
+static void write_lkg_for(const char *path,
+                          uint64_t rev,
+                          const char *flag_json,
+                          const char *prefix)
+{
+    write_lkg_cid(path, rev, flag_json, prefix, "");
+}
+
 static void write_lkg(const char *path, uint64_t rev, const char *flag_json)
 {
     write_lkg_for(path, rev, flag_json, NULL);
+}
+
+/* The cluster id recorded in the file at path into out ("" if none). */
+static void lkg_cluster(const char *path, char *out, size_t len)
+{
+    struct wcache c;
+    struct wprefixes ps;
+    const char *why = NULL;
+    char msg[LKG_MSG_MAX];
+    int resumable = 0;
+
+    wcache_init(&c);
+    out[0] = '\0';
+    CHECK_EQ_INT(wprefixes_make(&ps, NULL, 0, &why), FLIP_OK);
+    if (lkg_load(path, &ps, &c, &resumable, msg, sizeof msg) == FLIP_OK) {
+        snprintf(out, len, "%s", c.cluster_id);
+    }
+    wcache_clear(&c);
+    wprefixes_clear(&ps);
 }
 
 static uint64_t lkg_revision(const char *path, char *json, size_t len)
@@ -1871,4 +1906,170 @@ TEST(watch_huge_change_checked_in_n_log_n, 60)
     WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_LIVE, 5000);
     flip_watch_stop(w);
     fakes_stop(&s, &f, 1);
+}
+
+/* ---- cluster identity ------------------------------------------------------
+ */
+
+#define CID_OLD "0123456789abcdef0123456789abcdef"
+#define CID_NEW "fedcba9876543210fedcba9876543210"
+
+/* A rebuilt cluster: a resume from the old history's revision would be
+ * answered with that history's numbers, so it answers it with a change
+ * the test must never see; a fresh subscription gets a snapshot. */
+static void session_rebuilt(struct scenario *s, int fd, int nth)
+{
+    if (s->has_from[nth < 32 ? nth : 31]) {
+        fk_change(fd, 18, "a", "{\"v\":\"mixed\"}");
+        fk_hold(s, fd, 10000, 22);
+        return;
+    }
+    fk_begin(fd, 22, 0);
+    fk_item(fd, 22, "a", "{\"v\":2}");
+    fk_end(fd, 22);
+    fk_hold(s, fd, 10000, 22);
+}
+
+/* A last-known-good file from another cluster (the cluster was rebuilt
+ * and its revisions passed the file's): the watch never resumes from the
+ * file's revision, says why in its state detail, keeps the file's value
+ * CACHED (never LIVE) until a resync snapshot replaces it, then records
+ * the new cluster in the file. */
+TEST(watch_other_cluster_drops_resume_point, 15)
+{
+    struct scenario s;
+    struct fake f;
+    struct flip_watch *w;
+    enum flip_reason why;
+    char dir[256];
+    char path[300];
+    char buf[64];
+    int told;
+
+    tmpdir_make(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/flags.lkg", dir);
+    write_lkg_cid(path, 17, "{\"v\":1}", NULL, CID_OLD);
+    scenario_init(&s, session_rebuilt, 22);
+    fake_start(&f, &s, 1, 0);
+    snprintf(f.cluster_id, sizeof f.cluster_id, "%s", CID_NEW);
+    w = start_watch(f.addr, path, 0, 0);
+    CHECK_EQ_INT(flip_watch_string(w, "a", "", buf, sizeof buf, &why), FLIP_OK);
+    CHECK_EQ_INT(why, FLIP_REASON_CACHED);
+    WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_LIVE, 5000);
+    CHECK(sessions(&s) >= 1);
+    for (int i = 0; i < sessions(&s) && i < 32; i++) {
+        CHECK(!s.has_from[i]); /* never resumed by the old revision */
+    }
+    told = rec_find("belongs to cluster " CID_NEW, 0);
+    CHECK(told >= 0);
+    CHECK(rec_find("came from cluster " CID_OLD, 0) == told);
+    CHECK(rec_find("begin 22 resync", told) > told);
+    CHECK(rec_find("state live", told) > rec_find("begin 22 resync", told));
+    CHECK_EQ_INT(rec_count("mixed"), 0);
+    CHECK_EQ_INT(flip_watch_string(w, "a", "", buf, sizeof buf, &why), FLIP_OK);
+    CHECK(strcmp(buf, "{\"v\":2}") == 0);
+    CHECK_EQ_INT(why, FLIP_REASON_LIVE);
+    CHECK_EQ_INT(flip_watch_revision(w), 22);
+    flip_watch_stop(w);
+    lkg_cluster(path, buf, sizeof buf);
+    CHECK(strcmp(buf, CID_NEW) == 0);
+    CHECK_EQ_INT(lkg_revision(path, buf, sizeof buf), 22);
+    fakes_stop(&s, &f, 1);
+    tmpdir_remove(dir);
+}
+
+/* The same cluster resumes by revision as before, and a file without a
+ * cluster id (format 1, or written before the node had one) learns it. */
+static void session_same_cluster(struct scenario *s, int fd, int nth)
+{
+    (void)nth;
+    fk_change(fd, 18, "a", "{\"v\":3}");
+    fk_hold(s, fd, 10000, 18);
+}
+
+TEST(watch_same_cluster_resumes_and_learns_id, 15)
+{
+    struct scenario s;
+    struct fake f;
+    struct flip_watch *w;
+    char dir[256];
+    char path[300];
+    char buf[64];
+
+    tmpdir_make(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/flags.lkg", dir);
+    write_lkg_cid(path, 17, "{\"v\":1}", NULL, "");
+    scenario_init(&s, session_same_cluster, 18);
+    fake_start(&f, &s, 1, 0);
+    snprintf(f.cluster_id, sizeof f.cluster_id, "%s", CID_NEW);
+    w = start_watch(f.addr, path, 0, 0);
+    WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_LIVE, 5000);
+    CHECK(s.has_from[0] && s.from[0] == 17);
+    CHECK_EQ_INT(rec_count("belongs to cluster"), 0);
+    flip_watch_stop(w);
+    lkg_cluster(path, buf, sizeof buf);
+    CHECK(strcmp(buf, CID_NEW) == 0);
+    fakes_stop(&s, &f, 1);
+    tmpdir_remove(dir);
+}
+
+/* A node that knows a leader but is catching up (its heartbeat says so:
+ * stuck, restoring, far behind) is not live: the watch says so and moves
+ * to a node whose status says it is live. */
+static void session_catching_up(struct scenario *s, int fd, int nth)
+{
+    Flip__Heartbeat hb = FLIP__HEARTBEAT__INIT;
+
+    if (s->node[nth < 32 ? nth : 31] == 2) {
+        fk_change(fd, 6, "a", "2");
+        fk_hold(s, fd, 10000, 6);
+        return;
+    }
+    fk_begin(fd, 5, 0);
+    fk_item(fd, 5, "a", "1");
+    fk_end(fd, 5);
+    fk_heartbeat(fd, 5, 0); /* live at first */
+    fk_wait_step(s, fd, 1);
+    hb.has_applied_revision = 1;
+    hb.applied_revision = 5;
+    hb.has_stale = 1;
+    hb.stale = 1;
+    hb.has_leader_id = 1;
+    hb.leader_id = 2;
+    hb.has_catching_up = 1;
+    hb.catching_up = 1;
+    hb.has_lag = 1;
+    hb.lag = 40;
+    while (!fk_gone(s, fd, 50)) {
+        fk_event(fd, FLIP__EVENT_TYPE__HEARTBEAT, 0, NULL, 0, 0, &hb);
+    }
+}
+
+TEST(watch_catching_up_node_is_left_for_a_live_one, 15)
+{
+    struct scenario s;
+    struct fake f[2];
+    struct flip_watch *w;
+    enum flip_reason why;
+    char eps[80];
+    uint16_t p2 = free_port();
+    int stale;
+
+    scenario_init(&s, session_catching_up, 5);
+    fake_start(&f[0], &s, 1, 0);
+    f[0].not_live = 1;
+    snprintf(eps, sizeof eps, "%s,127.0.0.1:%u", f[0].addr, (unsigned)p2);
+    w = start_watch(eps, NULL, 0, 0);
+    WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_LIVE, 5000);
+    CHECK_EQ_INT(s.node[0], 1);
+    fake_start(&f[1], &s, 2, p2); /* a live node to move to */
+    s.step = 1;
+    WAIT_FOR(rec_find("is catching up (40 behind", 0) >= 0, 3000);
+    stale = rec_find("state stale", 0);
+    CHECK(stale >= 0);
+    WAIT_FOR(rec_find("state live", stale) > stale, 5000);
+    CHECK_EQ_INT(flip_watch_int(w, "a", 0, &why), 2);
+    CHECK_EQ_INT(why, FLIP_REASON_LIVE);
+    flip_watch_stop(w);
+    fakes_stop(&s, f, 2);
 }
