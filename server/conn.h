@@ -34,6 +34,11 @@ struct conn
     struct queue link;  /* in srv->conns */
     struct queue dirty; /* in srv->dirty while out has bytes to write */
     struct queue ops;   /* struct op in flight for this connection */
+    struct queue ready; /* struct op whose answer waits for output room */
+    struct queue deferred; /* in srv->deferred while `ready` is not empty */
+    unsigned n_ops;     /* ops in flight (in `ops` or `ready`) */
+    size_t accounted;   /* backlog counted in srv->out_req or out_sub */
+    int accounted_sub;  /* which of the two counters holds it */
     struct buf in;      /* received bytes not yet framed */
     struct buf out;     /* frames queued for the next flush */
     struct buf writing; /* bytes owned by the in-flight uv_write */
@@ -42,8 +47,11 @@ struct conn
     int reading;
     int hello_done;
     uint64_t accepted_ms;
+    uint64_t active_ms;      /* last request read or answer written */
+    uint64_t frame_begun_ms; /* when `in` last went from empty to not */
     uint64_t closing_ms; /* when conn_close ran; bounds a stuck flush */
     int closed;          /* uv_close issued */
+    int refused;         /* over the connection limit; never counted */
     int no_more_reads;   /* shutdown: answer what is in flight, read no more */
     struct sub *sub;     /* this connection's subscription, if any */
     char *client_name;   /* from Hello; owned */
@@ -75,5 +83,15 @@ size_t conn_backlog(const struct conn *c);
 void conn_stop_reading(struct conn *c);
 /* Closes now, dropping unsent output: for a flush that never completes. */
 void conn_abort(struct conn *c);
+/* An op of `c` finished or was queued: reading may resume (at the next
+ * flush, never from inside the caller's callback). */
+void conn_ops_changed(struct conn *c);
+/* True when an answer to `c` may be queued now without passing the
+ * per-connection or the node-wide output bound. */
+int conn_has_room(const struct conn *c);
+/* Re-counts c's backlog in the server's node-wide output totals. */
+void conn_account(struct conn *c);
+/* Idle, frame-completion deadlines; called by the server's sweep. */
+void conn_check_deadlines(struct conn *c, uint64_t now);
 
 #endif

@@ -36,7 +36,15 @@ struct server
     struct queue dirty;      /* conns with output to write */
     struct queue closing;    /* conns flushing their last bytes */
     struct queue dirty_subs; /* subscriber conns with output, flushed last */
+    struct queue deferred;   /* conns holding answers until output drains */
     unsigned n_conns;
+    unsigned max_conns;      /* --max-conns clamped to the fd limit */
+    unsigned n_ops;          /* requests in flight, every connection */
+    size_t out_req;          /* bytes queued to request connections */
+    size_t out_sub;          /* bytes queued to subscribers */
+    uint64_t n_refused_busy; /* requests refused at --max-inflight-node */
+    uint64_t n_refused_conns; /* connections refused at the limit */
+    uint64_t logged_refused_conns;
     int stopping;
     int listener_started;
     int hooks_started;
