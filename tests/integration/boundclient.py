@@ -8,8 +8,9 @@ hold its state until the test has measured the node waits for GO_FILE.
 usage:
   boundclient.py pipeline ADDR N PREFIX GO_FILE   N linearizable lists, not
         read until GO_FILE exists; then reads every answer: "answered A of N"
-  boundclient.py hold ADDR N STOP_FILE            N Hello'd connections held
-        until STOP_FILE: "held H refused R"
+  boundclient.py hold ADDR N STOP_FILE [SETS]     N Hello'd connections held
+        until STOP_FILE: "held H refused R"; with SETS, first writes SETS
+        60 KB values over the first one: "sets OK of SETS"
   boundclient.py partial ADDR                     half a frame after Hello:
         "closed STATUS" when the node closes it
   boundclient.py idle ADDR                        Hello, then nothing:
@@ -104,7 +105,7 @@ def hold_until(conns, refused, what, stop):
     return 0
 
 
-def hold(addr, n, stop):
+def hold(addr, n, stop, sets):
     conns = []
     refused = 0
     for _ in range(n):
@@ -114,6 +115,20 @@ def hold(addr, n, stop):
             refused += 1
             continue
         refused += keep(conns, c, st)
+    print("held %d refused %d" % (len(conns), refused), flush=True)
+    if sets and conns:
+        ok = 0
+        c = conns[0]
+        c.s.settimeout(30)
+        val = field_bytes(4, b"v" * 60000)
+        for i in range(sets):
+            body = field_bytes(1, b"fd.k%d" % (i % 10)) + field_bytes(2, val)
+            try:
+                c.send(request(100 + i, 11, body))
+                ok += status_of(c.recv_frame()) == "OK"
+            except OSError:
+                break
+        print("sets %d of %d" % (ok, sets), flush=True)
     return hold_until(conns, refused, "held", stop)
 
 
@@ -190,7 +205,7 @@ def main():
     if a[0] == "pipeline":
         return pipeline(a[1], int(a[2]), a[3], a[4])
     if a[0] == "hold":
-        return hold(a[1], int(a[2]), a[3])
+        return hold(a[1], int(a[2]), a[3], int(a[4]) if len(a) > 4 else 0)
     if a[0] == "partial":
         return partial(a[1])
     if a[0] == "idle":
