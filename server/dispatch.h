@@ -24,6 +24,7 @@ struct op
     struct read_wait read;
     dispatch_serve_fn serve; /* set while waiting in conn->ready */
     struct server *srv;      /* counts the op while it lives */
+    struct queue wait_link;  /* in a server-wide wait list (state hash) */
 };
 
 #define REQUEST_TYPES(X)                    \

@@ -244,6 +244,8 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
     queue_init(&s->closing);
     queue_init(&s->dirty_subs);
     queue_init(&s->deferred);
+    queue_init(&s->hash_running);
+    queue_init(&s->hash_waiting);
     s->max_conns = conn_limit(c);
 
     memset(&nc, 0, sizeof nc);
@@ -337,6 +339,14 @@ void server_stop(struct server *s)
     if (s->listener_started) {
         uv_close((uv_handle_t *)&s->listener, NULL);
     }
+    if (s->hash_busy) {
+        return; /* the walk reads the store; hash_done goes on from here */
+    }
+    server_stop_after_hash(s);
+}
+
+void server_stop_after_hash(struct server *s)
+{
     /* Clients stay connected while leadership moves and raft settles what
      * was proposed: a proposed write must be answered with its real outcome
      * (committed, or LEADERSHIP_LOST: unknown), never with a blanket

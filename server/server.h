@@ -45,6 +45,13 @@ struct server
     uint64_t n_refused_busy; /* requests refused at --max-inflight-node */
     uint64_t n_refused_conns; /* connections refused at the limit */
     uint64_t logged_refused_conns;
+    /* the state hash (cmd_admin.c): one walk at a time, off the loop */
+    uv_work_t hash_req;
+    int hash_busy;
+    uint64_t hash_value;      /* written by the worker, read in hash_done */
+    struct queue hash_running; /* ops the walk in progress answers */
+    struct queue hash_waiting; /* ops for the next walk */
+    size_t hash_n_waiting;
     int stopping;
     int listener_started;
     int hooks_started;
@@ -63,5 +70,8 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c);
  * accepting, close clients, transfer leadership, close raft. uv_run
  * returns when done. */
 void server_stop(struct server *s);
+/* The rest of a stop that waited for a state-hash walk to leave the store
+ * (raft closes the store). */
+void server_stop_after_hash(struct server *s);
 
 #endif

@@ -17,6 +17,8 @@ usage:
         "closed STATUS"
   boundclient.py hashes ADDR N                    N pipelined status with
         include_hash: "hashed H busy B of N"
+  boundclient.py fill ADDR N PREFIX               N sets of 60 KB values,
+        pipelined 32 at a time: "filled OK of N"
   boundclient.py bigsub ADDR N STOP_FILE          N subscriptions of 256
         prefixes of 256 bytes each, held until STOP_FILE: "subscribed S
         refused R"
@@ -182,6 +184,22 @@ def hashes(addr, n):
     return 0
 
 
+def fill(addr, n, prefix):
+    c, st = hello_conn(addr)
+    c.s.settimeout(60)
+    val = field_bytes(4, b"f" * 60000)
+    ok = sent = got = 0
+    while got < n:
+        while sent < n and sent - got < 32:
+            body = field_bytes(1, b"%s%d" % (prefix.encode(), sent)) + field_bytes(2, val)
+            c.send(request(2 + sent, 11, body))
+            sent += 1
+        ok += status_of(c.recv_frame()) == "OK"
+        got += 1
+    print("filled %d of %d" % (ok, n))
+    return 0
+
+
 def bigsub(addr, n, stop):
     rnd = random.Random(7)
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -212,6 +230,8 @@ def main():
         return idle(a[1])
     if a[0] == "hashes":
         return hashes(a[1], int(a[2]))
+    if a[0] == "fill":
+        return fill(a[1], int(a[2]), a[3])
     if a[0] == "bigsub":
         return bigsub(a[1], int(a[2]), a[3])
     print(__doc__)
