@@ -62,6 +62,9 @@ const char config_usage[] =
     "                          unfinished this long (default 30000)\n"
     "  --sub-snapshot-ms N     longest a subscription snapshot may hold its\n"
     "                          read view (default 30000)\n"
+    "  --sub-snapshot-pin BYTES  most the node may write while a snapshot\n"
+    "                          holds its read view (LMDB cannot reuse pages\n"
+    "                          freed meanwhile; default 67108864)\n"
     "  --fd-reserve N          descriptors kept for raft and the store; the\n"
     "                          connection limit is at most RLIMIT_NOFILE\n"
     "                          minus this (default 64)\n"
@@ -250,6 +253,8 @@ static const struct opt numeric_opts[] = {
     { "--sub-snapshot-ms", 100, 3600000,
       offsetof(struct config, sub_snapshot_ms), 4 },
     { "--fd-reserve", 16, 100000, offsetof(struct config, fd_reserve), 4 },
+    { "--sub-snapshot-pin", 1024u * 1024u, UINT64_C(1) << 40,
+      offsetof(struct config, sub_snapshot_pin), 9 },
 };
 
 static void defaults(struct config *c)
@@ -272,6 +277,7 @@ static void defaults(struct config *c)
     c->frame_timeout_ms = 30000;
     c->sub_snapshot_ms = 30000;
     c->fd_reserve = 64;
+    c->sub_snapshot_pin = 64u * 1024u * 1024u;
 }
 
 static int set_string(char *dst, size_t cap, const char *val)

@@ -35,6 +35,7 @@ struct config
     unsigned idle_timeout_ms;   /* 0 = never; request connections only */
     unsigned frame_timeout_ms;  /* to finish a frame once begun */
     unsigned sub_snapshot_ms;   /* a snapshot may pin its view this long */
+    size_t sub_snapshot_pin;    /* bytes written while a view is pinned */
     unsigned fd_reserve;        /* descriptors kept from client sockets */
 };
 

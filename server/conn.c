@@ -92,6 +92,7 @@ void conn_close(struct conn *c, const char *why)
         return;
     }
     c->state = CONN_CLOSING;
+    conn_account(c);
     if (why != NULL) {
         flip_infof("conn %llu (%s): closing: %s", (unsigned long long)c->id,
                    c->peer, why);
@@ -165,7 +166,9 @@ int conn_has_room(const struct conn *c)
 void conn_account(struct conn *c)
 {
     struct server *s = c->srv;
-    size_t now = c->closed ? 0 : conn_backlog(c);
+    /* A closing connection's last bytes go within the close deadline;
+     * they do not count against the others' budget. */
+    size_t now = c->state == CONN_OPEN ? conn_backlog(c) : 0;
 
     if (c->accounted_sub) {
         s->out_sub -= c->accounted;

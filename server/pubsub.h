@@ -36,6 +36,9 @@
 #include "storage/store.h"
 
 #define PUBSUB_MAX_PREFIXES 256
+/* Total prefix bytes of one subscription (F8: each prefix byte costs a
+ * trie node of ~100 bytes). */
+#define PUBSUB_MAX_PREFIX_BYTES 8192
 
 struct server;
 struct conn;
@@ -69,6 +72,8 @@ struct sub
     int sub_resync;
     const char *sub_wait_why; /* SNAPSHOT_WAIT: the resync reason (static) */
     uint64_t sub_deadline;    /* WAITING / SNAPSHOT deadline, uv_now ms */
+    uint64_t sub_pin_mark;    /* ps->written when the view was pinned */
+    size_t sub_mem;           /* estimated bytes, counted in ps->sub_mem */
     /* fan-out */
     uint64_t sub_gen;      /* dedup stamp: matched in this entry already */
     struct queue sub_link; /* in ps->subs */
@@ -101,6 +106,10 @@ struct pubsub
     uint64_t n_encoded;    /* CHANGE frames encoded */
     uint64_t n_slow;       /* subscribers cut off as slow */
     uint64_t n_resyncs;
+    size_t sub_mem;         /* estimated subscription memory (F8) */
+    uint64_t written;       /* bytes applied to the store, ever (F3) */
+    uint64_t n_cut_budget;  /* cut off by the node-wide budget (F9) */
+    uint64_t n_cut_pinned;  /* snapshots cut for pinning too long (F3) */
 };
 
 void pubsub_init(struct pubsub *ps, struct server *srv);

@@ -19,9 +19,11 @@ usage:
         include_hash: "hashed H busy B of N"
   boundclient.py fill ADDR N PREFIX               N sets of 60 KB values,
         pipelined 32 at a time: "filled OK of N"
-  boundclient.py bigsub ADDR N STOP_FILE          N subscriptions of 256
-        prefixes of 256 bytes each, held until STOP_FILE: "subscribed S
-        refused R"
+  boundclient.py bigsub ADDR N COUNT LEN STOP_FILE  N subscriptions of COUNT
+        prefixes of LEN bytes each, held until STOP_FILE: "subscribed S
+        refused R STATUS"
+  boundclient.py stallsub ADDR N PREFIX STOP_FILE  N subscriptions that never
+        read (tiny receive buffers), held until STOP_FILE: "subscribed S"
 """
 import os
 import random
@@ -134,7 +136,7 @@ def hold(addr, n, stop, sets):
     return hold_until(conns, refused, "held", stop)
 
 
-def wait_close(c, seconds):
+def wait_close(c, seconds=20):
     c.s.settimeout(seconds)
     try:
         while True:
@@ -155,13 +157,13 @@ def wait_close(c, seconds):
 def partial(addr):
     c, st = hello_conn(addr)
     c.send(struct.pack(">I", 100) + b"\x08\x02" + b"\x00" * 8)
-    print("closed", wait_close(c, 60))
+    print("closed", wait_close(c))
     return 0
 
 
 def idle(addr):
     c, st = hello_conn(addr)
-    print("closed", wait_close(c, 60))
+    print("closed", wait_close(c))
     return 0
 
 
@@ -200,19 +202,41 @@ def fill(addr, n, prefix):
     return 0
 
 
-def bigsub(addr, n, stop):
-    rnd = random.Random(7)
+def bigsub(addr, n, count, length, stop):
+    rnd = random.Random()
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
     conns = []
     refused = 0
+    st = "-"
     for _ in range(n):
         body = b"".join(
-            field_bytes(1, "".join(rnd.choice(alphabet) for _ in range(256)).encode())
-            for _ in range(256))
+            field_bytes(1, "".join(rnd.choice(alphabet) for _ in range(length)).encode())
+            for _ in range(count))
         c, st = hello_conn(addr)
         c.send(request(2, 16, body))
-        refused += keep(conns, c, status_of(c.recv_frame()))
+        st = status_of(c.recv_frame())
+        refused += keep(conns, c, st)
+    print("last status", st)
     return hold_until(conns, refused, "subscribed", stop)
+
+
+def stallsub(addr, n, prefix, stop):
+    host, port = addr.rsplit(":", 1)
+    conns = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(10)
+        s.connect((host, int(port)))
+        c = Conn.__new__(Conn)
+        c.s = s
+        c.buf = b""
+        c.send(hello())
+        c.recv_frame()
+        c.send(request(2, 16, field_bytes(1, prefix.encode())))
+        if status_of(c.recv_frame()) == "OK":
+            conns.append(c)
+    return hold_until(conns, n - len(conns), "subscribed", stop)
 
 
 def main():
@@ -233,7 +257,9 @@ def main():
     if a[0] == "fill":
         return fill(a[1], int(a[2]), a[3])
     if a[0] == "bigsub":
-        return bigsub(a[1], int(a[2]), a[3])
+        return bigsub(a[1], int(a[2]), int(a[3]), int(a[4]), a[5])
+    if a[0] == "stallsub":
+        return stallsub(a[1], int(a[2]), a[3], a[4])
     print(__doc__)
     return 2
 
