@@ -13,7 +13,7 @@
 /* Frees the unknown fields of `m` and of every message inside it. A
  * request kept in flight (up to --max-inflight of them per connection)
  * then holds only what the server reads. */
-static void strip_unknown(ProtobufCMessage *m)
+void dispatch_strip_unknown(ProtobufCMessage *m)
 {
     const ProtobufCMessageDescriptor *d = m->descriptor;
 
@@ -37,7 +37,7 @@ static void strip_unknown(ProtobufCMessage *m)
             memcpy(&arr, member, sizeof arr);
             for (size_t j = 0; j < n; j++) {
                 if (arr[j] != NULL) {
-                    strip_unknown(arr[j]);
+                    dispatch_strip_unknown(arr[j]);
                 }
             }
             continue;
@@ -53,7 +53,7 @@ static void strip_unknown(ProtobufCMessage *m)
             ProtobufCMessage *sub;
             memcpy(&sub, member, sizeof sub);
             if (sub != NULL) {
-                strip_unknown(sub);
+                dispatch_strip_unknown(sub);
             }
         }
     }
@@ -65,7 +65,7 @@ struct op *op_new(struct conn *c, Flip__Request *req)
     if (op == NULL) {
         return NULL;
     }
-    strip_unknown(&req->base);
+    dispatch_strip_unknown(&req->base);
     op->conn = c;
     op->req = req;
     op->proposal.data = op;
@@ -134,6 +134,10 @@ void dispatch_serve_ready(struct conn *c)
     while (c->state == CONN_OPEN && !queue_empty(&c->ready) &&
            conn_has_room(c)) {
         struct op *op = CONTAINER_OF(queue_head(&c->ready), struct op, link);
+        /* back among the ops in flight: if serving closes the connection,
+         * dispatch_detach then only detaches it, and op_free below frees */
+        queue_remove(&op->link);
+        queue_insert_tail(&c->ops, &op->link);
         op->serve(c, op->req);
         op_free(op);
     }

@@ -50,6 +50,9 @@ void dispatch_request(struct conn *c, Flip__Request *req);
  * op_free uncounts it. */
 struct op *op_new(struct conn *c, Flip__Request *req);
 void op_free(struct op *op);
+/* Frees the unknown fields of `m` and of every message set inside it
+ * (what op_new does to the request it keeps). */
+void dispatch_strip_unknown(ProtobufCMessage *m);
 /* Detaches every op of a closing connection. */
 void dispatch_detach(struct conn *c);
 /* Answers `op` (whose connection is open) with `serve` now if the
