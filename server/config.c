@@ -54,6 +54,9 @@ const char config_usage[] =
     "  --output-budget BYTES   responses queued on all connections; above it\n"
     "                          reads wait and connections pause (default\n"
     "                          268435456)\n"
+    "  --input-budget BYTES    unfinished frames buffered on all connections;\n"
+    "                          above it the connection adding to them is\n"
+    "                          closed (default 268435456)\n"
     "  --sub-budget BYTES      events queued to all subscribers; above it the\n"
     "                          slowest are cut off (default 268435456)\n"
     "  --idle-timeout-ms N     close a connection idle this long, 0 = never\n"
@@ -244,6 +247,8 @@ static const struct opt numeric_opts[] = {
       offsetof(struct config, node_inflight), 4 },
     { "--output-budget", 1024u * 1024u, UINT64_C(1) << 40,
       offsetof(struct config, output_budget), 9 },
+    { "--input-budget", 1024u * 1024u, UINT64_C(1) << 40,
+      offsetof(struct config, input_budget), 9 },
     { "--sub-budget", 1024u * 1024u, UINT64_C(1) << 40,
       offsetof(struct config, sub_budget), 9 },
     { "--idle-timeout-ms", 0, 86400000,
@@ -273,6 +278,7 @@ static void defaults(struct config *c)
     c->node_inflight = 16384;
     c->output_budget = 256u * 1024u * 1024u;
     c->sub_budget = 256u * 1024u * 1024u;
+    c->input_budget = 256u * 1024u * 1024u;
     c->idle_timeout_ms = 300000;
     c->frame_timeout_ms = 30000;
     c->sub_snapshot_ms = 30000;

@@ -31,6 +31,7 @@ struct config
     unsigned max_inflight;      /* requests in flight per connection */
     unsigned node_inflight;     /* requests in flight on this node */
     size_t output_budget;       /* queued responses, all request conns */
+    size_t input_budget;        /* unfinished frames buffered, all conns */
     size_t sub_budget;          /* queued events, all subscribers */
     unsigned idle_timeout_ms;   /* 0 = never; request connections only */
     unsigned frame_timeout_ms;  /* to finish a frame once begun */

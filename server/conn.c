@@ -46,6 +46,7 @@ static void conn_closed(uv_handle_t *h)
     struct conn *c = h->data;
 
     conn_account(c); /* closed: counts as nothing queued */
+    c->srv->in_partial -= c->in_accounted;
 
     buf_close(&c->in);
     buf_close(&c->out);
@@ -321,6 +322,30 @@ static unsigned handle_frames(struct conn *c)
     return n;
 }
 
+/* F10: unfinished frames of every connection together stay within
+ * --input-budget; the connection whose read passes it is closed (its frame
+ * cannot be dropped without losing the stream). Returns 0 if closed. */
+static int input_within_budget(struct conn *c)
+{
+    struct server *s = c->srv;
+    char msg[96];
+
+    s->in_partial -= c->in_accounted;
+    c->in_accounted = c->state == CONN_OPEN ? buf_len(&c->in) : 0;
+    s->in_partial += c->in_accounted;
+    if (c->in_accounted == 0 || s->in_partial <= s->config.input_budget) {
+        return 1;
+    }
+    snprintf(msg, sizeof msg,
+             "unfinished frames on this node pass %zu bytes; retry",
+             s->config.input_budget);
+    s->in_partial -= c->in_accounted;
+    c->in_accounted = 0;
+    conn_send_error(c, 0, FLIP__STATUS__UNAVAILABLE, msg);
+    conn_close(c, "input budget of the node spent");
+    return 0;
+}
+
 /* F10: a frame left unfinished is timed from when its first bytes came
  * (or reading resumed); complete frames waiting for room are not timed. */
 static void note_partial_frame(struct conn *c, int fresh)
@@ -358,6 +383,9 @@ static void read_done(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
     c->active_ms = uv_now(c->srv->loop);
     buf_commit(&c->in, (size_t)n);
     note_partial_frame(c, handle_frames(c) > 0);
+    if (!input_within_budget(c)) {
+        return;
+    }
     if (c->sub != NULL && buf_len(&c->in) == 0) {
         buf_close(&c->in); /* an idle subscriber keeps no read buffer */
     }
@@ -374,6 +402,7 @@ static void start_reading(struct conn *c)
         /* frames may already be buffered from before the pause */
         handle_frames(c);
         note_partial_frame(c, 1);
+        (void)input_within_budget(c); /* re-counts what was consumed */
     }
 }
 

@@ -39,6 +39,7 @@ struct conn
     unsigned n_ops;     /* ops in flight (in `ops` or `ready`) */
     size_t accounted;   /* backlog counted in srv->out_req or out_sub */
     int accounted_sub;  /* which of the two counters holds it */
+    size_t in_accounted; /* buffered input counted in srv->in_partial */
     struct buf in;      /* received bytes not yet framed */
     struct buf out;     /* frames queued for the next flush */
     struct buf writing; /* bytes owned by the in-flight uv_write */

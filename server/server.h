@@ -42,6 +42,7 @@ struct server
     unsigned n_ops;          /* requests in flight, every connection */
     size_t out_req;          /* bytes queued to request connections */
     size_t out_sub;          /* bytes queued to subscribers */
+    size_t in_partial;       /* bytes of unfinished frames, all conns */
     uint64_t n_refused_busy; /* requests refused at --max-inflight-node */
     uint64_t n_refused_conns; /* connections refused at the limit */
     uint64_t logged_refused_conns;

@@ -13,6 +13,8 @@ usage:
         60 KB values over the first one: "sets OK of SETS"
   boundclient.py partial ADDR                     half a frame after Hello:
         "closed STATUS" when the node closes it
+  boundclient.py partials ADDR N BYTES            N connections each sending
+        BYTES of a larger frame after Hello: "closed C of N STATUSES"
   boundclient.py idle ADDR                        Hello, then nothing:
         "closed STATUS"
   boundclient.py hashes ADDR N                    N pipelined status with
@@ -161,6 +163,21 @@ def partial(addr):
     return 0
 
 
+def partials(addr, n, size):
+    conns = []
+    for _ in range(n):
+        c, st = hello_conn(addr)
+        try:
+            c.send(struct.pack(">I", size + 100) + b"\x08\x02" + b"\x00" * (size - 2))
+        except OSError:
+            pass
+        conns.append(c)
+    states = [wait_close(c, 5) for c in conns]
+    closed = [s for s in states if s != "OPEN"]
+    print("closed %d of %d %s" % (len(closed), n, sorted(closed)))
+    return 0
+
+
 def idle(addr):
     c, st = hello_conn(addr)
     print("closed", wait_close(c))
@@ -250,6 +267,8 @@ def main():
         return hold(a[1], int(a[2]), a[3], int(a[4]) if len(a) > 4 else 0)
     if a[0] == "partial":
         return partial(a[1])
+    if a[0] == "partials":
+        return partials(a[1], int(a[2]), int(a[3]))
     if a[0] == "idle":
         return idle(a[1])
     if a[0] == "hashes":

@@ -31,6 +31,7 @@ TEST(config_bound_defaults, 10)
     CHECK_EQ_INT(c.max_inflight, 64);
     CHECK_EQ_INT(c.node_inflight, 16384);
     CHECK(c.output_budget == 256u * 1024u * 1024u);
+    CHECK(c.input_budget == 256u * 1024u * 1024u);
     CHECK(c.sub_budget == 256u * 1024u * 1024u);
     CHECK_EQ_INT(c.idle_timeout_ms, 300000);
     CHECK_EQ_INT(c.frame_timeout_ms, 30000);
