@@ -393,8 +393,12 @@ static void read_done(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
 
 static void start_reading(struct conn *c)
 {
+    /* Only this connection's own backlog is checked: once it drained, the
+     * connection no longer adds to the node's, and nothing else would wake
+     * it (the node-wide budget pauses it again at its next answer). */
     if (c->state != CONN_OPEN || c->reading || c->no_more_reads ||
-        c->n_ops >= c->srv->config.max_inflight || !conn_has_room(c)) {
+        c->n_ops >= c->srv->config.max_inflight ||
+        conn_backlog(c) > CONN_OUT_HIGH) {
         return;
     }
     if (uv_read_start((uv_stream_t *)&c->tcp, read_alloc, read_done) == 0) {
