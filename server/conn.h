@@ -34,12 +34,6 @@ struct conn
     struct queue link;  /* in srv->conns */
     struct queue dirty; /* in srv->dirty while out has bytes to write */
     struct queue ops;   /* struct op in flight for this connection */
-    struct queue ready; /* struct op whose answer waits for output room */
-    struct queue deferred; /* in srv->deferred while `ready` is not empty */
-    unsigned n_ops;     /* ops in flight (in `ops` or `ready`) */
-    size_t accounted;   /* backlog counted in srv->out_req or out_sub */
-    int accounted_sub;  /* which of the two counters holds it */
-    size_t in_accounted; /* buffered input counted in srv->in_partial */
     struct buf in;      /* received bytes not yet framed */
     struct buf out;     /* frames queued for the next flush */
     struct buf writing; /* bytes owned by the in-flight uv_write */
@@ -48,15 +42,23 @@ struct conn
     int reading;
     int hello_done;
     uint64_t accepted_ms;
-    uint64_t active_ms;      /* last request read or answer written */
-    uint64_t frame_begun_ms; /* when `in` last went from empty to not */
     uint64_t closing_ms; /* when conn_close ran; bounds a stuck flush */
     int closed;          /* uv_close issued */
-    int refused;         /* over the connection limit; never counted */
     int no_more_reads;   /* shutdown: answer what is in flight, read no more */
     struct sub *sub;     /* this connection's subscription, if any */
     char *client_name;   /* from Hello; owned */
     char peer[64];
+
+    /* Resource bounds (conn.c's header comment). */
+    struct queue ready;      /* struct op whose answer waits for output room */
+    struct queue deferred;   /* in srv->deferred while `ready` is not empty */
+    unsigned n_ops;          /* ops in flight (in `ops` or `ready`) */
+    size_t accounted;        /* backlog counted in srv->out_req or out_sub */
+    int accounted_sub;       /* which of the two counters holds it */
+    size_t in_accounted;     /* buffered input counted in srv->in_partial */
+    uint64_t active_ms;      /* last request read or answer written */
+    uint64_t frame_begun_ms; /* when `in` last went from empty to not */
+    int refused;             /* over the connection limit; never counted */
 };
 
 /* Accepts a connection from the listener. Logs and drops it on failure. */

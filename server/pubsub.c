@@ -717,12 +717,12 @@ void pubsub_subscribe(struct pubsub *ps,
     sub->sub_conn = c;
     buf_init(&sub->sub_snap_after);
     rv = copy_prefixes(req, sub, &why);
-    if (rv == FLIP_OK &&
-        ps->sub_mem + sub_cost(sub) + ps->srv->out_sub >
-            ps->srv->config.sub_budget) {
+    if (rv == FLIP_OK && ps->sub_mem + sub_cost(sub) + ps->srv->out_sub >
+                             ps->srv->config.sub_budget) {
         rv = FLIP_BUSY;
-        why = "the node's subscription memory budget is spent; try another "
-              "node or retry";
+        why =
+            "the node's subscription memory budget is spent; try another "
+            "node or retry";
     }
     if (rv == FLIP_OK) {
         rv = register_sub(ps, sub);

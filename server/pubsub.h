@@ -36,6 +36,7 @@
 #include "storage/store.h"
 
 #define PUBSUB_MAX_PREFIXES 256
+
 /* Total prefix bytes of one subscription (F8: each prefix byte costs a
  * trie node of ~100 bytes). */
 #define PUBSUB_MAX_PREFIX_BYTES 8192
@@ -106,10 +107,10 @@ struct pubsub
     uint64_t n_encoded;    /* CHANGE frames encoded */
     uint64_t n_slow;       /* subscribers cut off as slow */
     uint64_t n_resyncs;
-    size_t sub_mem;         /* estimated subscription memory (F8) */
-    uint64_t written;       /* bytes applied to the store, ever (F3) */
-    uint64_t n_cut_budget;  /* cut off by the node-wide budget (F9) */
-    uint64_t n_cut_pinned;  /* snapshots cut for pinning too long (F3) */
+    size_t sub_mem;        /* estimated subscription memory (F8) */
+    uint64_t written;      /* bytes applied to the store, ever (F3) */
+    uint64_t n_cut_budget; /* cut off by the node-wide budget (F9) */
+    uint64_t n_cut_pinned; /* snapshots cut for pinning too long (F3) */
 };
 
 void pubsub_init(struct pubsub *ps, struct server *srv);

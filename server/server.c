@@ -131,10 +131,10 @@ static void sweep_tick(uv_timer_t *t)
     }
     if (s->n_refused_conns != s->logged_refused_conns) {
         /* one line per sweep, not one per connection of a flood */
-        flip_warnf("server: refused %llu connections over the limit of %u",
-                   (unsigned long long)(s->n_refused_conns -
-                                        s->logged_refused_conns),
-                   s->max_conns);
+        flip_warnf(
+            "server: refused %llu connections over the limit of %u",
+            (unsigned long long)(s->n_refused_conns - s->logged_refused_conns),
+            s->max_conns);
         s->logged_refused_conns = s->n_refused_conns;
     }
     for (e = s->closing.next; e != &s->closing; e = next) {
@@ -172,11 +172,12 @@ static unsigned conn_limit(const struct config *c)
     if (room >= c->max_conns) {
         return c->max_conns;
     }
-    flip_warnf("server: --max-conns %u does not fit the descriptor limit "
-               "%llu minus %u kept for raft and the store; serving at most "
-               "%u connections (raise LimitNOFILE / ulimit -n)",
-               c->max_conns, (unsigned long long)rl.rlim_cur, c->fd_reserve,
-               (unsigned)room);
+    flip_warnf(
+        "server: --max-conns %u does not fit the descriptor limit "
+        "%llu minus %u kept for raft and the store; serving at most "
+        "%u connections (raise LimitNOFILE / ulimit -n)",
+        c->max_conns, (unsigned long long)rl.rlim_cur, c->fd_reserve,
+        (unsigned)room);
     return (unsigned)room;
 }
 

@@ -13,11 +13,11 @@
 #include "proto/frame.h"
 
 /* An invariant broke: stop here so libFuzzer saves the input. */
-#define FUZZ_ASSERT(x)             \
-    do {                           \
-        if (!(x)) {                \
-            __builtin_trap();      \
-        }                          \
+#define FUZZ_ASSERT(x)        \
+    do {                      \
+        if (!(x)) {           \
+            __builtin_trap(); \
+        }                     \
     } while (0)
 
 /* A cursor over the fuzzer's input, for harnesses that take parameters

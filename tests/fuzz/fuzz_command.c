@@ -23,8 +23,7 @@ static void check_change(const Flipcmd__Change *ch)
     (void)codec_check_key(ch->key, &why);
     (void)codec_check_text(ch->actor, CODEC_ACTOR_MAX, &why);
     (void)codec_check_text(ch->reason, CODEC_REASON_MAX, &why);
-    if (ch->value != NULL &&
-        codec_check_value(ch->value, &why) == FLIP_OK &&
+    if (ch->value != NULL && codec_check_value(ch->value, &why) == FLIP_OK &&
         ch->value->kind_case == FLIP__VALUE__KIND_JSON_VALUE) {
         (void)codec_json_valid(ch->value->json_value,
                                strlen(ch->value->json_value));

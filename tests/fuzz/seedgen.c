@@ -80,7 +80,7 @@ static void value_of(Flip__Value *v, int kind)
 
 static void request_seeds(void)
 {
-    static const uint8_t head[2] = { 255, 0 }; /* whole reads, 1 MiB */
+    static const uint8_t head[2] = { 255, 0 };  /* whole reads, 1 MiB */
     static const uint8_t trickle[2] = { 2, 0 }; /* 3-byte reads */
     char *prefixes[2] = { "checkout.", "pay" };
     Flip__Request r = FLIP__REQUEST__INIT;

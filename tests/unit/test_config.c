@@ -7,9 +7,9 @@
 #include "lib/err.h"
 #include "server/config.h"
 
-#define BASE_ARGS                                                        \
-    "flipd", "--id", "1", "--data", "/nonexistent", "--client",          \
-        "127.0.0.1:7001", "--raft", "127.0.0.1:9001", "--cluster",       \
+#define BASE_ARGS                                                  \
+    "flipd", "--id", "1", "--data", "/nonexistent", "--client",    \
+        "127.0.0.1:7001", "--raft", "127.0.0.1:9001", "--cluster", \
         "1=127.0.0.1:9001/127.0.0.1:7001"
 
 static int parse(struct config *c, char **argv, int argc)
@@ -26,8 +26,7 @@ TEST(config_bound_defaults, 10)
     char *argv[] = { BASE_ARGS };
     struct config c;
 
-    CHECK_EQ_INT(parse(&c, argv, (int)(sizeof argv / sizeof argv[0])),
-                 FLIP_OK);
+    CHECK_EQ_INT(parse(&c, argv, (int)(sizeof argv / sizeof argv[0])), FLIP_OK);
     CHECK_EQ_INT(c.max_inflight, 64);
     CHECK_EQ_INT(c.node_inflight, 16384);
     CHECK(c.output_budget == 256u * 1024u * 1024u);
@@ -43,20 +42,16 @@ TEST(config_bound_defaults, 10)
 /* Each option lands in its field; 0 turns the idle timeout off. */
 TEST(config_bound_options, 10)
 {
-    char *argv[] = { BASE_ARGS,
-                     "--max-inflight", "8",
-                     "--max-inflight-node", "100",
-                     "--output-budget", "2097152",
-                     "--sub-budget", "3145728",
-                     "--idle-timeout-ms", "0",
-                     "--frame-timeout-ms", "500",
-                     "--sub-snapshot-ms", "700",
-                     "--sub-snapshot-pin", "1048576",
-                     "--fd-reserve", "100" };
+    char *argv[] = {
+        BASE_ARGS, "--max-inflight",    "8",       "--max-inflight-node",
+        "100",     "--output-budget",   "2097152", "--sub-budget",
+        "3145728", "--idle-timeout-ms", "0",       "--frame-timeout-ms",
+        "500",     "--sub-snapshot-ms", "700",     "--sub-snapshot-pin",
+        "1048576", "--fd-reserve",      "100"
+    };
     struct config c;
 
-    CHECK_EQ_INT(parse(&c, argv, (int)(sizeof argv / sizeof argv[0])),
-                 FLIP_OK);
+    CHECK_EQ_INT(parse(&c, argv, (int)(sizeof argv / sizeof argv[0])), FLIP_OK);
     CHECK_EQ_INT(c.max_inflight, 8);
     CHECK_EQ_INT(c.node_inflight, 100);
     CHECK(c.output_budget == 2097152);
