@@ -16,6 +16,12 @@
  *     node): a resync snapshot, marked as such; never a silent gap;
  *   - a subscriber whose queued output passes the bound: SLOW_CONSUMER
  *     error, connection closed; it resumes from its last revision;
+ *   - the node-wide --sub-budget (queued events plus estimated prefix
+ *     memory) is spent: new subscriptions get UNAVAILABLE, and LIVE
+ *     subscribers far behind (twice an even share) are cut as slow;
+ *   - a snapshot keeps its LMDB view past --sub-snapshot-ms, or while the
+ *     node wrote --sub-snapshot-pin bytes (pages LMDB cannot reuse): cut
+ *     as slow, so the view and its pages are released;
  *   - F ahead of this node for longer than the wait bound: AHEAD_OF_NODE;
  *   - this node installs a raft snapshot: LIVE subscribers drop back to
  *     CATCHUP, which yields exactly the missing changes or a resync. */
