@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# With --sub-budget 8 MiB, 8 subscribers that stop reading during 200 flips
-# of 30 KB are cut off by the node-wide budget (each alone stays under its
-# own 4 MiB --sub-buffer, so before they held 8 x 4 MiB), while a subscriber
-# that reads receives every flip.
+# With --sub-budget 16 MiB, 8 subscribers that stop reading during 200 flips
+# of 60 KB (12 MB each) are cut off by the node-wide budget (each alone stays
+# under its own 16 MiB --sub-buffer, so before they held ~8 x 12 MB), while
+# a subscriber that reads receives every flip.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 . "$(dirname "$0")/boundlib.sh"
 . "$(dirname "$0")/sublib.sh"
 
-FLIPD_ARGS+=(--sub-budget 8388608)
+FLIPD_ARGS+=(--sub-budget 16777216 --sub-buffer 16777216)
 cluster_start 1
 wait_leader 20 >/dev/null || fail "no leader"
 addr=$(client_addr 1)
