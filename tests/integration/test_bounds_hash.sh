@@ -8,6 +8,9 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 . "$(dirname "$0")/boundlib.sh"
 
+# a generous election timeout: only a stalled loop, not a busy machine,
+# may cost the leader its term
+FLIPD_ARGS=(--election-ms 1000 --heartbeat-ms 30)
 cluster_start 3
 leader=$(wait_leader 20) || fail "no leader"
 python3 "$BOUNDCLIENT" fill "$(client_addr "$leader")" 800 hash. >"$TMP/fill.out" 2>&1 ||
