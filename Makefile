@@ -216,6 +216,45 @@ valgrind: all
 	@if [ -n "$(SANITIZE)" ]; then echo "valgrind needs a build without SANITIZE" >&2; exit 2; fi
 	@$(VALGRIND_CMD) $(BUILD)/tests/unit
 
+# ---- fuzzing (tests/fuzz/README.md) ---------------------------------------
+# libFuzzer harnesses, one per decoder of untrusted bytes, built with clang,
+# ASan and UBSan into BUILD/fuzz/ (compiled from source: the sanitizer and
+# coverage flags differ from the main build). Seeds are generated at build
+# time (seedgen); tests/fuzz/regress/ holds inputs that once found a bug.
+#   make fuzz            every harness for FUZZ_SECONDS (default 300) each
+#   make fuzz-smoke      the same for FUZZ_SMOKE_SECONDS (20); make test runs
+#                        it (tests/integration/test_fuzz_smoke.sh) when clang
+#                        with libFuzzer is installed
+FUZZ_CC            ?= clang
+FUZZ_SECONDS       ?= 300
+FUZZ_SMOKE_SECONDS ?= 20
+FUZZ_DIR           := $(BUILD)/fuzz
+FUZZ_NAMES         := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS          := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
+FUZZ_SRC           := $(LIB_SRC) $(PROTO_SRC) $(CLIENT_SRC) $(GEN_C)
+FUZZ_CFLAGS         = $(STD) -g -O1 -fno-omit-frame-pointer $(INC) $(DEP_CFLAGS) \
+                      -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+
+.PHONY: fuzz fuzz-build fuzz-smoke
+fuzz-build: $(FUZZ_BINS) $(FUZZ_DIR)/seedgen
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_SRC) $(GEN_H)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ $<"; $(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRC) $(DEP_LIBS)
+
+# Built like the harnesses (from source, FUZZ_CC) so that fuzzing never
+# touches the objects of the BUILD it runs in (e.g. a SANITIZE=1 build).
+$(FUZZ_DIR)/seedgen: tests/fuzz/seedgen.c $(FUZZ_SRC) $(GEN_H)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ $<"; $(FUZZ_CC) $(STD) -g -O1 $(INC) $(DEP_CFLAGS) \
+	    -fsanitize=address,undefined -o $@ $< $(FUZZ_SRC) $(DEP_LIBS)
+
+fuzz: fuzz-build
+	@tests/fuzz/run.sh $(BUILD) $(FUZZ_SECONDS)
+
+fuzz-smoke: fuzz-build
+	@tests/fuzz/run.sh $(BUILD) $(FUZZ_SMOKE_SECONDS)
+
 # ---- hygiene -------------------------------------------------------------
 
 SRC_ALL = $(shell find lib proto storage raft server client tests bench -name '*.[ch]' 2>/dev/null)

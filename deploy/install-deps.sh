@@ -13,8 +13,10 @@ set -eu
 PKGS="libuv1-dev liblmdb-dev libprotobuf-c-dev protobuf-c-compiler pkg-config gcc make"
 # iptables and libnetfilter-queue-dev: the chaos suite's netns mode (its
 # partitions and loss, and the NFQUEUE delay helper tests/chaos/nfq/);
-# faketime (with libfaketime): its clock-skew scenario
-TOOLS_PKGS="iproute2 procps psmisc python3 valgrind iptables libnetfilter-queue-dev faketime"
+# faketime (with libfaketime): its clock-skew scenario; clang with its
+# libFuzzer runtime (libclang-rt-*-dev on Debian 12): the fuzz harnesses
+# (make fuzz, and their short run in make test)
+TOOLS_PKGS="iproute2 procps psmisc python3 valgrind iptables libnetfilter-queue-dev faketime clang libclang-rt-14-dev"
 
 missing=""
 for p in $PKGS $TOOLS_PKGS; do

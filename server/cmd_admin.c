@@ -56,7 +56,11 @@ void cmd_hello(struct conn *c, Flip__Request *req)
     codec_request_free(req);
 }
 
-void cmd_status(struct conn *c, Flip__Request *req)
+/* Answers a Status request; `hash` is NULL unless the state hash was
+ * asked for (and computed). */
+static void reply_status(struct conn *c,
+                         const Flip__Request *req,
+                         const uint64_t *hash)
 {
     struct server *s = c->srv;
     struct node *n = &s->node;
@@ -110,9 +114,9 @@ void cmd_status(struct conn *c, Flip__Request *req)
     res.changes_rejected = n->fsm.n_rejected;
     res.has_changes_deduplicated = 1;
     res.changes_deduplicated = n->fsm.n_duplicate;
-    if (req->status->has_include_hash && req->status->include_hash) {
+    if (hash != NULL) {
         res.has_state_hash = 1;
-        res.state_hash = store_hash(n->store);
+        res.state_hash = *hash;
     }
     res.cluster_id = node_cluster_id(n);
     res.has_live = 1;
@@ -126,5 +130,112 @@ void cmd_status(struct conn *c, Flip__Request *req)
     resp.result_case = FLIP__RESPONSE__RESULT_STATUS;
     resp.status = &res;
     conn_send(c, &resp);
-    codec_request_free(req);
+}
+
+/* ---- the state hash, off the loop (F7) -----------------------------------
+ *
+ * Hashing walks the whole store: hundreds of milliseconds for a few hundred
+ * MB, far past an election timeout if it ran on the loop. It runs on the
+ * threadpool over its own LMDB read transaction (the env is MDB_NOTLS), one
+ * at a time per node. Requests that arrive meanwhile wait for the next
+ * walk, which starts after they arrived, and share its result; more than
+ * HASH_MAX_WAITING waiting get UNAVAILABLE. A stop waits for the walk
+ * (server_stop_after_hash), since the store closes with raft. */
+
+#define HASH_MAX_WAITING 256
+
+static void hash_start(struct server *s);
+
+static void hash_run(uv_work_t *w)
+{
+    struct server *s = w->data;
+    s->hash_value = store_hash(s->node.store);
+}
+
+static void hash_done(uv_work_t *w, int status)
+{
+    struct server *s = w->data;
+    uint64_t h = s->hash_value;
+
+    s->hash_busy = 0;
+    while (!queue_empty(&s->hash_running)) {
+        struct op *op =
+            CONTAINER_OF(queue_head(&s->hash_running), struct op, wait_link);
+        queue_remove(&op->wait_link);
+        if (op->conn != NULL) {
+            if (status == 0) {
+                reply_status(op->conn, op->req, &h);
+            } else {
+                conn_send_error(op->conn, op->req->id, FLIP__STATUS__INTERNAL,
+                                "the state hash was not computed");
+            }
+        }
+        op_free(op);
+    }
+    if (s->stopping) {
+        while (!queue_empty(&s->hash_waiting)) {
+            struct op *op = CONTAINER_OF(queue_head(&s->hash_waiting),
+                                         struct op, wait_link);
+            queue_remove(&op->wait_link);
+            s->hash_n_waiting--;
+            if (op->conn != NULL) {
+                conn_send_error(op->conn, op->req->id,
+                                FLIP__STATUS__UNAVAILABLE,
+                                "node is shutting down");
+            }
+            op_free(op);
+        }
+        server_stop_after_hash(s);
+        return;
+    }
+    if (!queue_empty(&s->hash_waiting)) {
+        hash_start(s);
+    }
+}
+
+static void hash_start(struct server *s)
+{
+    /* everyone waiting now is answered by this walk */
+    while (!queue_empty(&s->hash_waiting)) {
+        struct queue *e = queue_head(&s->hash_waiting);
+        queue_remove(e);
+        queue_insert_tail(&s->hash_running, e);
+    }
+    s->hash_n_waiting = 0;
+    s->hash_req.data = s;
+    if (uv_queue_work(s->loop, &s->hash_req, hash_run, hash_done) == 0) {
+        s->hash_busy = 1;
+        return;
+    }
+    hash_done(&s->hash_req, UV_ENOMEM); /* answers them with an error */
+}
+
+void cmd_status(struct conn *c, Flip__Request *req)
+{
+    struct server *s = c->srv;
+    struct op *op;
+
+    if (!req->status->has_include_hash || !req->status->include_hash) {
+        reply_status(c, req, NULL);
+        codec_request_free(req);
+        return;
+    }
+    if (s->stopping || s->hash_n_waiting >= HASH_MAX_WAITING) {
+        conn_send_error(c, req->id, FLIP__STATUS__UNAVAILABLE,
+                        s->stopping ? "node is shutting down"
+                                    : "too many state hashes waiting; retry");
+        codec_request_free(req);
+        return;
+    }
+    op = op_new(c, req);
+    if (op == NULL) {
+        dispatch_error(c, req->id, FLIP_NOMEM, NULL);
+        codec_request_free(req);
+        return;
+    }
+    queue_insert_tail(&s->hash_waiting, &op->wait_link);
+    s->hash_n_waiting++;
+    if (!s->hash_busy) {
+        hash_start(s);
+    }
 }

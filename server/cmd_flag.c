@@ -434,7 +434,8 @@ static void read_ready(struct read_wait *w, int status)
 
     if (op->conn != NULL) {
         if (status == FLIP_OK) {
-            serve(op->conn, op->req);
+            dispatch_serve(op, serve); /* now, or once output drains */
+            return;
         } else {
             dispatch_error(op->conn, op->req->id, status,
                            "leadership changed during the read; retry");

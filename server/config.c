@@ -52,7 +52,36 @@ const char config_usage[] =
     "                          is cut off as slow (default 4194304, at\n"
     "                          least 65536 and twice the largest value)\n"
     "  --sub-heartbeat-ms N    subscription heartbeat interval (default "
-    "1000)\n"
+    "1000)\n";
+
+/* Split in two: C11 promises string literals of 4095 bytes only. */
+const char config_usage_limits[] =
+    "limits (what happens when one is hit: docs/protocol.md section 10):\n"
+    "  --max-inflight N        requests in flight per connection; above it\n"
+    "                          the node stops reading that connection\n"
+    "                          (default 64)\n"
+    "  --max-inflight-node N   requests in flight on the node; above it\n"
+    "                          requests get UNAVAILABLE (default 16384)\n"
+    "  --output-budget BYTES   responses queued on all connections; above it\n"
+    "                          reads wait and connections pause (default\n"
+    "                          268435456)\n"
+    "  --input-budget BYTES    unfinished frames buffered on all connections;\n"
+    "                          above it the connection adding to them is\n"
+    "                          closed (default 268435456)\n"
+    "  --sub-budget BYTES      events queued to all subscribers; above it the\n"
+    "                          slowest are cut off (default 268435456)\n"
+    "  --idle-timeout-ms N     close a connection idle this long, 0 = never\n"
+    "                          (default 300000; subscribers are exempt)\n"
+    "  --frame-timeout-ms N    close a connection that leaves a frame\n"
+    "                          unfinished this long (default 30000)\n"
+    "  --sub-snapshot-ms N     longest a subscription snapshot may hold its\n"
+    "                          read view (default 30000)\n"
+    "  --sub-snapshot-pin BYTES  most the node may write while a snapshot\n"
+    "                          holds its read view (LMDB cannot reuse pages\n"
+    "                          freed meanwhile; default 67108864)\n"
+    "  --fd-reserve N          descriptors kept for raft and the store; the\n"
+    "                          connection limit is at most RLIMIT_NOFILE\n"
+    "                          minus this (default 64)\n"
     "  --help                  this text\n"
     "\n"
     "Environment: FLIP_TRACE=1 adds trace lines, LIBRAFT_TRACE=1 traces "
@@ -226,6 +255,24 @@ static const struct opt numeric_opts[] = {
       offsetof(struct config, sub_buffer), 9 },
     { "--sub-heartbeat-ms", 20, 60000,
       offsetof(struct config, sub_heartbeat_ms), 4 },
+    { "--max-inflight", 1, 100000, offsetof(struct config, max_inflight), 4 },
+    { "--max-inflight-node", 1, 10000000,
+      offsetof(struct config, node_inflight), 4 },
+    { "--output-budget", 1024u * 1024u, UINT64_C(1) << 40,
+      offsetof(struct config, output_budget), 9 },
+    { "--input-budget", 1024u * 1024u, UINT64_C(1) << 40,
+      offsetof(struct config, input_budget), 9 },
+    { "--sub-budget", 1024u * 1024u, UINT64_C(1) << 40,
+      offsetof(struct config, sub_budget), 9 },
+    { "--idle-timeout-ms", 0, 86400000,
+      offsetof(struct config, idle_timeout_ms), 4 },
+    { "--frame-timeout-ms", 100, 3600000,
+      offsetof(struct config, frame_timeout_ms), 4 },
+    { "--sub-snapshot-ms", 100, 3600000,
+      offsetof(struct config, sub_snapshot_ms), 4 },
+    { "--fd-reserve", 16, 100000, offsetof(struct config, fd_reserve), 4 },
+    { "--sub-snapshot-pin", 1024u * 1024u, UINT64_C(1) << 40,
+      offsetof(struct config, sub_snapshot_pin), 9 },
 };
 
 static void defaults(struct config *c)
@@ -241,6 +288,16 @@ static void defaults(struct config *c)
     c->max_conns = 100000;
     c->sub_buffer = 4u * 1024u * 1024u;
     c->sub_heartbeat_ms = 1000;
+    c->max_inflight = 64;
+    c->node_inflight = 16384;
+    c->output_budget = 256u * 1024u * 1024u;
+    c->sub_budget = 256u * 1024u * 1024u;
+    c->input_budget = 256u * 1024u * 1024u;
+    c->idle_timeout_ms = 300000;
+    c->frame_timeout_ms = 30000;
+    c->sub_snapshot_ms = 30000;
+    c->fd_reserve = 64;
+    c->sub_snapshot_pin = 64u * 1024u * 1024u;
 }
 
 static int set_string(char *dst, size_t cap, const char *val)

@@ -28,6 +28,17 @@ struct config
     size_t segment_size;
     size_t sub_buffer; /* per-subscriber output bound, bytes */
     unsigned sub_heartbeat_ms;
+    /* resource bounds (docs/protocol.md section 10) */
+    unsigned max_inflight;     /* requests in flight per connection */
+    unsigned node_inflight;    /* requests in flight on this node */
+    size_t output_budget;      /* queued responses, all request conns */
+    size_t input_budget;       /* unfinished frames buffered, all conns */
+    size_t sub_budget;         /* queued events, all subscribers */
+    unsigned idle_timeout_ms;  /* 0 = never; request connections only */
+    unsigned frame_timeout_ms; /* to finish a frame once begun */
+    unsigned sub_snapshot_ms;  /* a snapshot may pin its view this long */
+    size_t sub_snapshot_pin;   /* bytes written while a view is pinned */
+    unsigned fd_reserve;       /* descriptors kept from client sockets */
 };
 
 /* Fills `c` from argv. Returns FLIP_OK, or FLIP_INVALID with a message in
@@ -46,5 +57,6 @@ int config_split_address(const char *addr,
                          int *port);
 
 extern const char config_usage[];
+extern const char config_usage_limits[]; /* printed after config_usage */
 
 #endif

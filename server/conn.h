@@ -48,6 +48,17 @@ struct conn
     struct sub *sub;     /* this connection's subscription, if any */
     char *client_name;   /* from Hello; owned */
     char peer[64];
+
+    /* Resource bounds (conn.c's header comment). */
+    struct queue ready;      /* struct op whose answer waits for output room */
+    struct queue deferred;   /* in srv->deferred while `ready` is not empty */
+    unsigned n_ops;          /* ops in flight (in `ops` or `ready`) */
+    size_t accounted;        /* backlog counted in srv->out_req or out_sub */
+    int accounted_sub;       /* which of the two counters holds it */
+    size_t in_accounted;     /* buffered input counted in srv->in_partial */
+    uint64_t active_ms;      /* last request read or answer written */
+    uint64_t frame_begun_ms; /* when `in` last went from empty to not */
+    int refused;             /* over the connection limit; never counted */
 };
 
 /* Accepts a connection from the listener. Logs and drops it on failure. */
@@ -75,5 +86,15 @@ size_t conn_backlog(const struct conn *c);
 void conn_stop_reading(struct conn *c);
 /* Closes now, dropping unsent output: for a flush that never completes. */
 void conn_abort(struct conn *c);
+/* An op of `c` finished or was queued: reading may resume (at the next
+ * flush, never from inside the caller's callback). */
+void conn_ops_changed(struct conn *c);
+/* True when an answer to `c` may be queued now without passing the
+ * per-connection or the node-wide output bound. */
+int conn_has_room(const struct conn *c);
+/* Re-counts c's backlog in the server's node-wide output totals. */
+void conn_account(struct conn *c);
+/* Idle, frame-completion deadlines; called by the server's sweep. */
+void conn_check_deadlines(struct conn *c, uint64_t now);
 
 #endif

@@ -2,6 +2,7 @@
 #include "dispatch.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "lib/err.h"
 #include "lib/heap.h"
@@ -9,24 +10,82 @@
 #include "proto/codec.h"
 #include "server.h"
 
+/* Frees the unknown fields of `m` and of every message inside it. A
+ * request kept in flight (up to --max-inflight of them per connection)
+ * then holds only what the server reads. */
+void dispatch_strip_unknown(ProtobufCMessage *m)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+
+    for (unsigned i = 0; i < m->n_unknown_fields; i++) {
+        flip_free(m->unknown_fields[i].data);
+    }
+    flip_free(m->unknown_fields);
+    m->unknown_fields = NULL;
+    m->n_unknown_fields = 0;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        char *member = (char *)m + f->offset;
+
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE) {
+            continue;
+        }
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n;
+            ProtobufCMessage **arr;
+            memcpy(&n, (char *)m + f->quantifier_offset, sizeof n);
+            memcpy(&arr, member, sizeof arr);
+            for (size_t j = 0; j < n; j++) {
+                if (arr[j] != NULL) {
+                    dispatch_strip_unknown(arr[j]);
+                }
+            }
+            continue;
+        }
+        if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+            uint32_t which;
+            memcpy(&which, (char *)m + f->quantifier_offset, sizeof which);
+            if (which != f->id) {
+                continue; /* another member of the oneof is set */
+            }
+        }
+        {
+            ProtobufCMessage *sub;
+            memcpy(&sub, member, sizeof sub);
+            if (sub != NULL) {
+                dispatch_strip_unknown(sub);
+            }
+        }
+    }
+}
+
 struct op *op_new(struct conn *c, Flip__Request *req)
 {
     struct op *op = flip_calloc(1, sizeof *op);
     if (op == NULL) {
         return NULL;
     }
+    dispatch_strip_unknown(&req->base);
     op->conn = c;
     op->req = req;
     op->proposal.data = op;
     op->read.data = op;
     queue_insert_tail(&c->ops, &op->link);
+    c->n_ops++;
+    c->srv->n_ops++;
+    op->srv = c->srv;
     return op;
 }
 
 void op_free(struct op *op)
 {
-    if (op->conn != NULL) {
+    struct conn *c = op->conn;
+
+    op->srv->n_ops--;
+    if (c != NULL) {
         queue_remove(&op->link);
+        c->n_ops--;
+        conn_ops_changed(c);
     }
     codec_request_free(op->req);
     flip_free(op);
@@ -34,11 +93,56 @@ void op_free(struct op *op)
 
 void dispatch_detach(struct conn *c)
 {
+    while (!queue_empty(&c->ready)) {
+        /* answers that waited for room: nothing else refers to them */
+        struct op *op = CONTAINER_OF(queue_head(&c->ready), struct op, link);
+        queue_remove(&op->link);
+        op->conn = NULL;
+        op_free(op);
+    }
+    if (!queue_empty(&c->deferred)) {
+        queue_remove(&c->deferred);
+    }
     while (!queue_empty(&c->ops)) {
         struct queue *e = queue_head(&c->ops);
         struct op *op = CONTAINER_OF(e, struct op, link);
         queue_remove(e);
         op->conn = NULL;
+    }
+    c->n_ops = 0;
+}
+
+void dispatch_serve(struct op *op, dispatch_serve_fn serve)
+{
+    struct conn *c = op->conn;
+
+    if (queue_empty(&c->ready) && conn_has_room(c)) {
+        serve(c, op->req);
+        op_free(op);
+        return;
+    }
+    op->serve = serve;
+    queue_remove(&op->link);
+    queue_insert_tail(&c->ready, &op->link);
+    if (queue_empty(&c->deferred)) {
+        queue_insert_tail(&c->srv->deferred, &c->deferred);
+    }
+}
+
+void dispatch_serve_ready(struct conn *c)
+{
+    while (c->state == CONN_OPEN && !queue_empty(&c->ready) &&
+           conn_has_room(c)) {
+        struct op *op = CONTAINER_OF(queue_head(&c->ready), struct op, link);
+        /* back among the ops in flight: if serving closes the connection,
+         * dispatch_detach then only detaches it, and op_free below frees */
+        queue_remove(&op->link);
+        queue_insert_tail(&c->ops, &op->link);
+        op->serve(c, op->req);
+        op_free(op);
+    }
+    if (queue_empty(&c->ready) && !queue_empty(&c->deferred)) {
+        queue_remove(&c->deferred);
     }
 }
 
@@ -118,6 +222,16 @@ void dispatch_request(struct conn *c, Flip__Request *req)
     if (!c->hello_done && req->op_case != FLIP__REQUEST__OP_HELLO) {
         conn_send_error(c, id, FLIP__STATUS__INVALID_ARGUMENT,
                         "the first request must be Hello");
+        codec_request_free(req);
+        return;
+    }
+    if (c->srv->n_ops >= c->srv->config.node_inflight &&
+        req->op_case != FLIP__REQUEST__OP_HELLO &&
+        req->op_case != FLIP__REQUEST__OP_SUBSCRIBE) {
+        /* --max-inflight-node: nothing was started, so a retry is safe */
+        c->srv->n_refused_busy++;
+        conn_send_error(c, id, FLIP__STATUS__UNAVAILABLE,
+                        "node has too many requests in flight; retry");
         codec_request_free(req);
         return;
     }

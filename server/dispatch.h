@@ -13,13 +13,18 @@
 #include "flip.pb-c.h"
 #include "raft/propose.h"
 
+typedef void (*dispatch_serve_fn)(struct conn *c, const Flip__Request *req);
+
 struct op
 {
     struct conn *conn;  /* NULL once the connection went away */
-    struct queue link;  /* in conn->ops */
+    struct queue link;  /* in conn->ops, or conn->ready once it may answer */
     Flip__Request *req; /* owned */
     struct proposal proposal;
     struct read_wait read;
+    dispatch_serve_fn serve; /* set while waiting in conn->ready */
+    struct server *srv;      /* counts the op while it lives */
+    struct queue wait_link;  /* in a server-wide wait list (state hash) */
 };
 
 #define REQUEST_TYPES(X)                    \
@@ -39,11 +44,24 @@ REQUEST_TYPES(DECLARE_HANDLER)
 /* Routes one decoded request; takes ownership of `req`. */
 void dispatch_request(struct conn *c, Flip__Request *req);
 
-/* op lifecycle shared by the handlers. */
+/* op lifecycle shared by the handlers. op_new drops the request's unknown
+ * fields (protobuf-c keeps each one, about 30x the wire bytes; F11), counts
+ * the op against the connection's and the node's in-flight bounds, and
+ * op_free uncounts it. */
 struct op *op_new(struct conn *c, Flip__Request *req);
 void op_free(struct op *op);
+/* Frees the unknown fields of `m` and of every message set inside it
+ * (what op_new does to the request it keeps). */
+void dispatch_strip_unknown(ProtobufCMessage *m);
 /* Detaches every op of a closing connection. */
 void dispatch_detach(struct conn *c);
+/* Answers `op` (whose connection is open) with `serve` now if the
+ * connection and the node have output room, else once they do (F4: a
+ * barrier that releases many reads must not queue all their answers in one
+ * turn). Takes ownership of `op`. */
+void dispatch_serve(struct op *op, dispatch_serve_fn serve);
+/* Serves c's waiting answers while there is room; from the flush hook. */
+void dispatch_serve_ready(struct conn *c);
 
 /* Replies NOT_LEADER with the leader's client address, or UNAVAILABLE when
  * no leader is known. */

@@ -35,6 +35,7 @@ int main(int argc, char **argv)
     rv = config_parse(&config, argc, argv, &help, err, sizeof err);
     if (help) {
         fputs(config_usage, stdout);
+        fputs(config_usage_limits, stdout);
         return 0;
     }
     if (rv != FLIP_OK) {

@@ -14,7 +14,6 @@
 #define PUMP_CHUNK      (256u * 1024u) /* queue this much, then wait to drain */
 #define SCAN_ROWS       256            /* rows per store scan in the pump */
 #define WAIT_MIN_MS     2000           /* bound on waiting for a future F */
-#define SNAPSHOT_MAX_MS 60000 /* a snapshot may not pin a view longer */
 #define TICK_MS         50
 #define REVISION_ABSURD (UINT64_C(1) << 62)
 
@@ -49,18 +48,24 @@ static int encode_event(struct pubsub *ps, const Flip__Event *ev)
 static const char resync_too_large[] =
     "the changes of one revision do not fit in a frame (--max-frame)";
 
-static void slow_consumer(struct sub *sub)
+/* Cuts a subscriber off with SLOW_CONSUMER; `why` says which bound (NULL:
+ * its own output bound). */
+static void slow_consumer(struct sub *sub, const char *why)
 {
     struct conn *c = sub->sub_conn;
     Flip__Response resp = FLIP__RESPONSE__INIT;
     Flip__Error err = FLIP__ERROR__INIT;
-    char msg[160];
+    char msg[200];
 
     sub->sub_ps->n_slow++;
-    snprintf(msg, sizeof msg,
-             "subscriber fell more than %zu bytes behind; resume from your "
-             "last revision",
-             sub->sub_ps->bound);
+    if (why != NULL) {
+        snprintf(msg, sizeof msg, "%s; resume from your last revision", why);
+    } else {
+        snprintf(msg, sizeof msg,
+                 "subscriber fell more than %zu bytes behind; resume from "
+                 "your last revision",
+                 sub->sub_ps->bound);
+    }
     /* Drop what it has not taken: the error is all it needs now. */
     buf_reset(&c->out);
     resp.has_id = 1; /* 0: connection level, like every such error */
@@ -71,7 +76,7 @@ static void slow_consumer(struct sub *sub)
     err.resume_revision = sub->sub_rev;
     resp.error = &err;
     conn_send(c, &resp);
-    conn_close(c, "slow subscriber cut off");
+    conn_close(c, why != NULL ? why : "slow subscriber cut off");
 }
 
 /* Queues the frame in ps->scratch to `sub`; enforces the output bound.
@@ -88,7 +93,19 @@ static int deliver(struct sub *sub)
     /* Only LIVE output is pushed regardless of the reader's pace; the pump
      * limits itself (pump_limit). */
     if (sub->sub_state == SUB_LIVE && conn_backlog(c) > ps->bound) {
-        slow_consumer(sub);
+        slow_consumer(sub, NULL);
+        return 0;
+    }
+    /* F9: the node-wide budget. When it is spent, whoever holds more
+     * than twice an even share of it goes (the largest backlogs are the
+     * stalled readers); a subscriber that keeps up holds a frame or two and
+     * stays. The total stays under about twice the budget. */
+    if (sub->sub_state == SUB_LIVE &&
+        ps->srv->out_sub + ps->sub_mem > ps->srv->config.sub_budget &&
+        conn_backlog(c) >= pump_limit(ps) &&
+        conn_backlog(c) > 2 * (ps->srv->config.sub_budget / ps->n_subs)) {
+        ps->n_cut_budget++;
+        slow_consumer(sub, "the node's subscriber output budget is spent");
         return 0;
     }
     return 1;
@@ -173,6 +190,7 @@ static void pump_del(struct sub *sub)
 
 static void sub_free(struct sub *sub)
 {
+    sub->sub_ps->sub_mem -= sub->sub_mem;
     if (sub->sub_reader != NULL) {
         sub->sub_ps->n_readers--;
     }
@@ -260,7 +278,8 @@ static int start_snapshot(struct sub *sub, int resync, const char *why)
     sub->sub_snap_prefix = 0;
     buf_reset(&sub->sub_snap_after);
     sub->sub_resync = resync;
-    sub->sub_deadline = uv_now(ps->srv->loop) + SNAPSHOT_MAX_MS;
+    sub->sub_deadline = uv_now(ps->srv->loop) + ps->srv->config.sub_snapshot_ms;
+    sub->sub_pin_mark = ps->written;
     if (resync) {
         ps->n_resyncs++;
         flip_infof("pubsub: resync for conn %llu at revision %llu: %s",
@@ -626,6 +645,7 @@ static int copy_prefixes(const Flip__SubscribeRequest *req,
                          const char **why)
 {
     size_t n = req->n_prefixes;
+    size_t bytes = 0;
     const char *err = NULL;
 
     if (n > PUBSUB_MAX_PREFIXES) {
@@ -639,6 +659,11 @@ static int copy_prefixes(const Flip__SubscribeRequest *req,
                 "A-Z a-z 0-9 . _ - / : (no wildcards)";
             return FLIP_INVALID;
         }
+        bytes += strlen(req->prefixes[i]);
+    }
+    if (bytes > PUBSUB_MAX_PREFIX_BYTES) {
+        *why = "the prefixes of one subscription total at most 8192 bytes";
+        return FLIP_TOOBIG;
     }
     sub->sub_prefixes = flip_calloc(n == 0 ? 1 : n, sizeof(char *));
     if (sub->sub_prefixes == NULL) {
@@ -661,6 +686,18 @@ static int copy_prefixes(const Flip__SubscribeRequest *req,
     }
     normalise(sub->sub_prefixes, &sub->sub_n_prefixes);
     return FLIP_OK;
+}
+
+/* What a subscription costs the node beyond its output: the struct, the
+ * prefix copies and about one trie node (~100 bytes) per prefix byte. */
+static size_t sub_cost(const struct sub *sub)
+{
+    size_t cost = sizeof *sub;
+
+    for (size_t i = 0; i < sub->sub_n_prefixes; i++) {
+        cost += 64 + strlen(sub->sub_prefixes[i]) * 112;
+    }
+    return cost;
 }
 
 static int register_sub(struct pubsub *ps, struct sub *sub)
@@ -712,17 +749,28 @@ void pubsub_subscribe(struct pubsub *ps,
     sub->sub_conn = c;
     buf_init(&sub->sub_snap_after);
     rv = copy_prefixes(req, sub, &why);
+    if (rv == FLIP_OK && ps->sub_mem + sub_cost(sub) + ps->srv->out_sub >
+                             ps->srv->config.sub_budget) {
+        rv = FLIP_BUSY;
+        why =
+            "the node's subscription memory budget is spent; try another "
+            "node or retry";
+    }
     if (rv == FLIP_OK) {
         rv = register_sub(ps, sub);
     }
     if (rv != FLIP_OK) {
         conn_send_error(c, req_id,
-                        rv == FLIP_INVALID ? FLIP__STATUS__INVALID_ARGUMENT
-                                           : FLIP__STATUS__INTERNAL,
+                        rv == FLIP_INVALID  ? FLIP__STATUS__INVALID_ARGUMENT
+                        : rv == FLIP_TOOBIG ? FLIP__STATUS__TOO_LARGE
+                        : rv == FLIP_BUSY   ? FLIP__STATUS__UNAVAILABLE
+                                            : FLIP__STATUS__INTERNAL,
                         why != NULL ? why : "out of memory");
         sub_free(sub);
         return;
     }
+    sub->sub_mem = sub_cost(sub);
+    ps->sub_mem += sub->sub_mem;
     c->sub = sub;
     if (!reply_subscribed(ps, c, req_id)) {
         return;
@@ -873,6 +921,26 @@ static void deliver_changes(struct pubsub *ps,
     }
 }
 
+/* About what applying `cmd` wrote to LMDB: each change is a flag record
+ * and a change-log row. */
+static uint64_t written_bytes(const Flipcmd__Command *cmd)
+{
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < cmd->n_changes; i++) {
+        const Flipcmd__Change *ch = cmd->changes[i];
+        size_t one = 128;
+        if (ch->key != NULL) {
+            one += strlen(ch->key);
+        }
+        if (ch->value != NULL) {
+            one += flip__value__get_packed_size(ch->value);
+        }
+        n += 2 * one;
+    }
+    return n;
+}
+
 void pubsub_on_applied(struct pubsub *ps,
                        uint64_t index,
                        const Flipcmd__Command *cmd,
@@ -894,6 +962,9 @@ void pubsub_on_applied(struct pubsub *ps,
                 start_catchup(sub);
             }
         }
+    }
+    if (cmd != NULL && ps->n_readers > 0) {
+        ps->written += written_bytes(cmd); /* F3: what pinned views cost */
     }
     if (cmd == NULL || ps->n_subs == 0) {
         return;
@@ -1045,8 +1116,18 @@ static void expire(struct pubsub *ps, uint64_t now)
                             "from_revision is ahead of what this node has "
                             "applied; try another node");
             conn_close(c, "subscriber ahead of this node");
-        } else if (sub->sub_state == SUB_SNAPSHOT && now > sub->sub_deadline) {
-            slow_consumer(sub);
+        } else if (sub->sub_state == SUB_SNAPSHOT &&
+                   (now > sub->sub_deadline ||
+                    ps->written - sub->sub_pin_mark >
+                        ps->srv->config.sub_snapshot_pin)) {
+            /* F3: while the view is pinned LMDB cannot reuse a page freed
+             * after it, so every write grows the map: bound both. */
+            ps->n_cut_pinned++;
+            slow_consumer(sub, now > sub->sub_deadline
+                                   ? "snapshot took longer than the node "
+                                     "lets a read view stay open"
+                                   : "snapshot held its read view while the "
+                                     "node wrote more than it allows");
         }
     }
 }

@@ -16,6 +16,12 @@
  *     node): a resync snapshot, marked as such; never a silent gap;
  *   - a subscriber whose queued output passes the bound: SLOW_CONSUMER
  *     error, connection closed; it resumes from its last revision;
+ *   - the node-wide --sub-budget (queued events plus estimated prefix
+ *     memory) is spent: new subscriptions get UNAVAILABLE, and LIVE
+ *     subscribers far behind (twice an even share) are cut as slow;
+ *   - a snapshot keeps its LMDB view past --sub-snapshot-ms, or while the
+ *     node wrote --sub-snapshot-pin bytes (pages LMDB cannot reuse): cut
+ *     as slow, so the view and its pages are released;
  *   - F ahead of this node for longer than the wait bound: AHEAD_OF_NODE;
  *   - this node installs a raft snapshot: LIVE subscribers drop back to
  *     CATCHUP, which yields exactly the missing changes or a resync. */
@@ -36,6 +42,10 @@
 #include "storage/store.h"
 
 #define PUBSUB_MAX_PREFIXES 256
+
+/* Total prefix bytes of one subscription (F8: each prefix byte costs a
+ * trie node of ~100 bytes). */
+#define PUBSUB_MAX_PREFIX_BYTES 8192
 
 struct server;
 struct conn;
@@ -69,6 +79,8 @@ struct sub
     int sub_resync;
     const char *sub_wait_why; /* SNAPSHOT_WAIT: the resync reason (static) */
     uint64_t sub_deadline;    /* WAITING / SNAPSHOT deadline, uv_now ms */
+    uint64_t sub_pin_mark;    /* ps->written when the view was pinned */
+    size_t sub_mem;           /* estimated bytes, counted in ps->sub_mem */
     /* fan-out */
     uint64_t sub_gen;      /* dedup stamp: matched in this entry already */
     struct queue sub_link; /* in ps->subs */
@@ -101,6 +113,10 @@ struct pubsub
     uint64_t n_encoded;    /* CHANGE frames encoded */
     uint64_t n_slow;       /* subscribers cut off as slow */
     uint64_t n_resyncs;
+    size_t sub_mem;        /* estimated subscription memory (F8) */
+    uint64_t written;      /* bytes applied to the store, ever (F3) */
+    uint64_t n_cut_budget; /* cut off by the node-wide budget (F9) */
+    uint64_t n_cut_pinned; /* snapshots cut for pinning too long (F3) */
 };
 
 void pubsub_init(struct pubsub *ps, struct server *srv);

@@ -8,8 +8,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "conn.h"
+#include "dispatch.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "peercheck.h"
@@ -43,12 +45,27 @@ static void on_restored(void *data, uint64_t index)
     pubsub_on_restored(&s->pubsub, index);
 }
 
+/* Answers held back for output room (dispatch_serve), each connection
+ * as far as its room allows now. */
+static void serve_deferred(struct server *s)
+{
+    struct queue *e;
+    struct queue *next;
+
+    for (e = s->deferred.next; e != &s->deferred; e = next) {
+        struct conn *c = CONTAINER_OF(e, struct conn, deferred);
+        next = e->next; /* serving c may unlink c, never another conn */
+        dispatch_serve_ready(c);
+    }
+}
+
 /* redis's beforeSleep: one write per dirty connection per loop turn. */
 static void flush_dirty(uv_prepare_t *h)
 {
     struct server *s = h->data;
 
     pubsub_pump(&s->pubsub);
+    serve_deferred(s);
     while (!queue_empty(&s->dirty)) {
         struct queue *e = queue_head(&s->dirty);
         struct conn *c = CONTAINER_OF(e, struct conn, dirty);
@@ -117,7 +134,17 @@ static void sweep_tick(uv_timer_t *t)
             conn_send_error(c, 0, FLIP__STATUS__PROTOCOL_ERROR,
                             "no Hello within 10 seconds");
             conn_close(c, "no Hello within 10 seconds");
+        } else {
+            conn_check_deadlines(c, now);
         }
+    }
+    if (s->n_refused_conns != s->logged_refused_conns) {
+        /* one line per sweep, not one per connection of a flood */
+        flip_warnf(
+            "server: refused %llu connections over the limit of %u",
+            (unsigned long long)(s->n_refused_conns - s->logged_refused_conns),
+            s->max_conns);
+        s->logged_refused_conns = s->n_refused_conns;
     }
     for (e = s->closing.next; e != &s->closing; e = next) {
         struct conn *c = CONTAINER_OF(e, struct conn, link);
@@ -133,6 +160,34 @@ static void sweep_tick(uv_timer_t *t)
             s->sync_busy = 1;
         }
     }
+}
+
+/* F5: client sockets, raft's peer sockets and segment files, snapshots
+ * and LMDB share one descriptor table. Clients get what the limit leaves
+ * after --fd-reserve, so a flood of connections cannot starve raft (which
+ * does not survive a failed open; docs/known-issues.md #7). */
+static unsigned conn_limit(const struct config *c)
+{
+    struct rlimit rl;
+    rlim_t room;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) {
+        return c->max_conns;
+    }
+    room = rl.rlim_cur > c->fd_reserve ? rl.rlim_cur - c->fd_reserve : 0;
+    if (room < 1) {
+        room = 1;
+    }
+    if (room >= c->max_conns) {
+        return c->max_conns;
+    }
+    flip_warnf(
+        "server: --max-conns %u does not fit the descriptor limit "
+        "%llu minus %u kept for raft and the store; serving at most "
+        "%u connections (raise LimitNOFILE / ulimit -n)",
+        c->max_conns, (unsigned long long)rl.rlim_cur, c->fd_reserve,
+        (unsigned)room);
+    return (unsigned)room;
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -199,6 +254,10 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
     queue_init(&s->dirty);
     queue_init(&s->closing);
     queue_init(&s->dirty_subs);
+    queue_init(&s->deferred);
+    queue_init(&s->hash_running);
+    queue_init(&s->hash_waiting);
+    s->max_conns = conn_limit(c);
 
     memset(&nc, 0, sizeof nc);
     nc.id = c->id;
@@ -306,6 +365,14 @@ void server_stop(struct server *s)
     if (s->listener_started) {
         uv_close((uv_handle_t *)&s->listener, NULL);
     }
+    if (s->hash_busy) {
+        return; /* the walk reads the store; hash_done goes on from here */
+    }
+    server_stop_after_hash(s);
+}
+
+void server_stop_after_hash(struct server *s)
+{
     /* Clients stay connected while leadership moves and raft settles what
      * was proposed: a proposed write must be answered with its real outcome
      * (committed, or LEADERSHIP_LOST: unknown), never with a blanket

@@ -46,6 +46,24 @@ struct server
     unsigned sweep_ticks;
     int exit_code;
     uint64_t next_conn_id;
+
+    /* Resource bounds (docs/protocol.md section 10). */
+    struct queue deferred;    /* conns holding answers until output drains */
+    unsigned max_conns;       /* --max-conns clamped to the fd limit */
+    unsigned n_ops;           /* requests in flight, every connection */
+    size_t out_req;           /* bytes queued to request connections */
+    size_t out_sub;           /* bytes queued to subscribers */
+    size_t in_partial;        /* bytes of unfinished frames, all conns */
+    uint64_t n_refused_busy;  /* requests refused at --max-inflight-node */
+    uint64_t n_refused_conns; /* connections refused at the limit */
+    uint64_t logged_refused_conns;
+    /* the state hash (cmd_admin.c): one walk at a time, off the loop */
+    uv_work_t hash_req;
+    int hash_busy;
+    uint64_t hash_value;       /* written by the worker, read in hash_done */
+    struct queue hash_running; /* ops the walk in progress answers */
+    struct queue hash_waiting; /* ops for the next walk */
+    size_t hash_n_waiting;
 };
 
 /* Starts everything on `loop`. On failure returns a FLIP_* code with a
@@ -55,5 +73,8 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c);
  * accepting, close clients, transfer leadership, close raft. uv_run
  * returns when done. */
 void server_stop(struct server *s);
+/* The rest of a stop that waited for a state-hash walk to leave the store
+ * (raft closes the store). */
+void server_stop_after_hash(struct server *s);
 
 #endif
