@@ -321,29 +321,6 @@ static struct flip_write_opts write_opts(const struct cli *cli)
     return o;
 }
 
-/* --type auto on an existing flag means the flag's own type: a value that
- * merely looks like another type must not turn a bool kill switch into a
- * string every service ignores. *type stays FLIP_TYPE_AUTO for a new flag.
- * Returns 0 or the exit code of a failed read. */
-static int existing_type(struct cli *cli, const char *key, enum flip_type *type)
-{
-    struct flip_flag f;
-    char what[300];
-    int rv;
-
-    rv = flip_get(cli->client, key, 0, &f);
-    if (rv == FLIP_NOTFOUND) {
-        return 0;
-    }
-    if (rv != FLIP_OK) {
-        snprintf(what, sizeof what, "set %s: reading its type", key);
-        return fail(cli, what, rv);
-    }
-    *type = f.value.type;
-    flip_flag_clear(&f);
-    return 0;
-}
-
 static int cmd_set(struct cli *cli)
 {
     const char *key = cli->pos[1];
@@ -362,26 +339,29 @@ static int cmd_set(struct cli *cli)
         return usage_error("set: --change-type needs --type T");
     }
     snprintf(what, sizeof what, "set %s", key);
-    if (type == FLIP_TYPE_AUTO) {
-        rv = existing_type(cli, key, &type);
-        if (rv != 0) {
-            return rv;
-        }
-        if (type != FLIP_TYPE_AUTO &&
-            flip_value_parse(text, type, &value) != FLIP_OK) {
-            return usage_error("set: %s is a %s flag and '%s' is not a %s "
-                               "value (--type T --change-type changes the "
-                               "type)",
-                               key, flip_type_name(type), text,
-                               flip_type_name(type));
-        }
-    }
     if (flip_value_parse(text, type, &value) != FLIP_OK) {
         return usage_error("set: '%s' is not a valid %s value", text,
                            flip_type_name(type));
     }
     o.change_type = cli->change_type;
     rv = flip_set(cli->client, key, &value, &o, &rev);
+    /* --type auto on an existing flag means the flag's own type: text
+     * that merely looks like another type must not turn a bool kill
+     * switch into a string every service ignores. The server refused it
+     * (nothing applied) and named the type: read the text as that. One
+     * round trip when the guess is right, two when not. */
+    if (rv == FLIP_TYPEMISMATCH && type == FLIP_TYPE_AUTO &&
+        flip_client_conflict_type(cli->client) != FLIP_TYPE_AUTO) {
+        type = flip_client_conflict_type(cli->client);
+        if (flip_value_parse(text, type, &value) != FLIP_OK) {
+            return usage_error("set: %s is a %s flag and '%s' is not a %s "
+                               "value (--type T --change-type changes the "
+                               "type)",
+                               key, flip_type_name(type), text,
+                               flip_type_name(type));
+        }
+        rv = flip_set(cli->client, key, &value, &o, &rev);
+    }
     if (rv != FLIP_OK) {
         return fail(cli, what, rv);
     }

@@ -64,6 +64,11 @@ uint64_t flip_client_conflict_revision(const struct flip_client *c)
     return c->conflict_revision;
 }
 
+enum flip_type flip_client_conflict_type(const struct flip_client *c)
+{
+    return c->conflict_type;
+}
+
 /* ---- request ids ------------------------------------------------------- */
 
 /* 128 random bits: two client processes must never share an id, or one's
@@ -363,6 +368,10 @@ static int on_status(struct flip_client *c,
     case FLIP__STATUS__TYPE_MISMATCH:
         c->conflict_revision =
             e->has_current_revision ? e->current_revision : 0;
+        if (e->current_type == NULL ||
+            flip_type_parse(e->current_type, &c->conflict_type) != FLIP_OK) {
+            c->conflict_type = FLIP_TYPE_AUTO;
+        }
         client_set_err(c, "%s", client_err_text(e));
         return FLIP_TYPEMISMATCH;
     case FLIP__STATUS__STORE_FULL:
@@ -474,6 +483,7 @@ int client_call(struct flip_client *c,
     r.deadline = wire_now_ms() + c->timeout_ms;
     c->errmsg[0] = '\0';
     c->conflict_revision = 0;
+    c->conflict_type = FLIP_TYPE_AUTO;
     for (;;) {
         if (wire_now_ms() >= r.deadline) {
             return give_up(c, &r);

@@ -54,6 +54,7 @@ struct flip_client
     char *name; /* Hello.client_name; owned, may be NULL */
     uint64_t rng;
     uint64_t conflict_revision;
+    enum flip_type conflict_type; /* after TYPE_MISMATCH; AUTO: unknown */
     /* Request ids (exactly-once writes): random per handle, and the last
      * sequence number used. */
     uint8_t client_id[16];

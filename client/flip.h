@@ -224,6 +224,10 @@ const char *flip_client_errmsg(const struct flip_client *c);
  * it (0 when the flag does not exist). 0 after any other result. */
 uint64_t flip_client_conflict_revision(const struct flip_client *c);
 
+/* After FLIP_TYPEMISMATCH: the flag's type as the server reported it;
+ * FLIP_TYPE_AUTO when it did not say (or after any other result). */
+enum flip_type flip_client_conflict_type(const struct flip_client *c);
+
 /* @defgroup ops Flag operations */
 
 /* Sets a flag, creating it if absent. Served by the leader.

@@ -19,6 +19,48 @@
 
 /* ---- writes -------------------------------------------------------------- */
 
+static int kind_of_record(void *arg,
+                          const void *key,
+                          size_t klen,
+                          const void *val,
+                          size_t vlen)
+{
+    Flip__Flag *rec = NULL;
+
+    (void)key;
+    (void)klen;
+    if (fsm_decode_record(val, vlen, &rec) == FLIP_OK && rec->value != NULL) {
+        *(Flip__Value__KindCase *)arg = rec->value->kind_case;
+    }
+    fsm_free_record(rec);
+    return 1;
+}
+
+/* The stored flag's type name, for a TYPE_MISMATCH answer: the client
+ * can then read its text as that type (flipctl set's auto type). NULL
+ * when it cannot be read. */
+static const char *stored_type(struct conn *c, const char *key)
+{
+    Flip__Value__KindCase kind = FLIP__VALUE__KIND__NOT_SET;
+
+    (void)store_get(c->srv->node.store, STORE_FLAGS, key, strlen(key),
+                    kind_of_record, &kind);
+    switch (kind) {
+    case FLIP__VALUE__KIND_BOOL_VALUE:
+        return "bool";
+    case FLIP__VALUE__KIND_INT_VALUE:
+        return "int";
+    case FLIP__VALUE__KIND_DOUBLE_VALUE:
+        return "double";
+    case FLIP__VALUE__KIND_STRING_VALUE:
+        return "string";
+    case FLIP__VALUE__KIND_JSON_VALUE:
+        return "json";
+    default:
+        return NULL;
+    }
+}
+
 static void write_done(struct proposal *p, int status)
 {
     struct op *op = p->data;
@@ -27,6 +69,7 @@ static void write_done(struct proposal *p, int status)
     Flip__SetResult set = FLIP__SET_RESULT__INIT;
     Flip__DeleteResult del = FLIP__DELETE_RESULT__INIT;
     Flip__Error err = FLIP__ERROR__INIT;
+    const char *type_name = NULL;
     uint64_t id = op->req->id;
 
     if (c == NULL) {
@@ -80,6 +123,8 @@ static void write_done(struct proposal *p, int status)
                               "change_type to change it";
         err.has_current_revision = 1;
         err.current_revision = p->outcome.revision;
+        type_name = stored_type(c, op->req->set->key);
+        err.current_type = (char *)(uintptr_t)type_name;
         resp.error = &err;
         conn_send(c, &resp);
         break;

@@ -8,7 +8,10 @@ set -euo pipefail
 . "$(dirname "$0")/boundlib.sh"
 . "$(dirname "$0")/sublib.sh"
 
-FLIPD_ARGS+=(--sub-budget 16777216 --sub-buffer 16777216)
+# --max-frame 16 MiB: fill pipelines its writes, so one revision can hold
+# many of them, and an event over the frame limit would become a resync
+# snapshot (paced by the socket, not counted against the budget)
+FLIPD_ARGS+=(--sub-budget 16777216 --sub-buffer 16777216 --max-frame 16777216)
 cluster_start 1
 wait_leader 20 >/dev/null || fail "no leader"
 addr=$(client_addr 1)
