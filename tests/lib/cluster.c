@@ -70,25 +70,17 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
     free(req);
 }
 
-uint64_t cluster_set(struct cluster *c,
-                     const char *key,
+void cluster_command(const char *key,
                      const char *value,
                      int cas,
-                     uint64_t expected)
+                     uint64_t expected,
+                     struct raft_buffer *out)
 {
     Flipcmd__Command cmd = FLIPCMD__COMMAND__INIT;
     Flipcmd__Change ch = FLIPCMD__CHANGE__INIT;
     Flipcmd__Change *chs[1] = { &ch };
     Flip__Value v = FLIP__VALUE__INIT;
-    struct raft_buffer buf;
-    struct raft_apply *req;
-    int leader = cluster_leader(c);
-    struct raft *r;
 
-    if (leader < 0) {
-        return 0;
-    }
-    r = raft_fixture_get(&c->f, (unsigned)leader);
     cmd.has_time_ms = 1;
     cmd.time_ms = 1700000000000;
     cmd.has_changelog_keep = 1;
@@ -104,10 +96,29 @@ uint64_t cluster_set(struct cluster *c,
     ch.expected_revision = expected;
     v.kind_case = FLIP__VALUE__KIND_STRING_VALUE;
     v.string_value = (char *)value;
-    buf.len = command_size(&cmd);
-    CHECK(buf.len % 8 == 0);
-    buf.base = raft_malloc(buf.len);
-    command_write(&cmd, buf.base);
+    out->len = command_size(&cmd);
+    CHECK(out->len % 8 == 0);
+    out->base = raft_malloc(out->len);
+    CHECK(out->base != NULL);
+    command_write(&cmd, out->base);
+}
+
+uint64_t cluster_set(struct cluster *c,
+                     const char *key,
+                     const char *value,
+                     int cas,
+                     uint64_t expected)
+{
+    struct raft_buffer buf;
+    struct raft_apply *req;
+    int leader = cluster_leader(c);
+    struct raft *r;
+
+    if (leader < 0) {
+        return 0;
+    }
+    r = raft_fixture_get(&c->f, (unsigned)leader);
+    cluster_command(key, value, cas, expected, &buf);
     req = calloc(1, sizeof *req);
     req->data = c;
     if (raft_apply(r, req, &buf, 1, apply_cb) != 0) {

@@ -33,6 +33,12 @@ uint64_t cluster_set(struct cluster *c,
                      const char *value,
                      int cas,
                      uint64_t expected);
+/* Encodes the entry cluster_set proposes into `out` (raft_malloc'd). */
+void cluster_command(const char *key,
+                     const char *value,
+                     int cas,
+                     uint64_t expected,
+                     struct raft_buffer *out);
 /* Steps until every live server applied `index` (bounded); 1 on success. */
 int cluster_wait_applied(struct cluster *c, uint64_t index, unsigned max_ms);
 int cluster_leader(struct cluster *c); /* index, or -1 */
