@@ -571,6 +571,7 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
         die("restore", rv);
     }
     raft_free(buf->base);
+    index = store_applied_index(f->store); /* the content's (store.h) */
     f->n_restored++;
     flip_infof("fsm: restored snapshot at index %llu",
                (unsigned long long)index);

@@ -714,6 +714,7 @@ int store_restore(struct store *s, const void *buf, size_t len)
 {
     struct store_txn *t = NULL;
     uint64_t index;
+    uint64_t applied;
     int rv;
     int rc;
 
@@ -737,10 +738,12 @@ int store_restore(struct store *s, const void *buf, size_t len)
     if (rv != FLIP_OK) {
         goto err;
     }
-    /* The header index is the content's own (snapshot.h); the meta row
-     * says the same for snapshots written since M4, and the header wins
-     * for older ones. */
-    rv = store_txn_set_applied(t, index);
+    /* The content's own applied index, written with it, is the truth: a
+     * snapshot of an older flipd may carry raft's index in its header
+     * instead (review M4). The header only stands in for a snapshot
+     * without that row (an empty store). */
+    applied = meta_u64(t->txn, s->dbi[STORE_META], "applied_index");
+    rv = store_txn_set_applied(t, applied != 0 ? applied : index);
     if (rv != FLIP_OK) {
         goto err;
     }

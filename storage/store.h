@@ -143,9 +143,10 @@ int store_snapshot(struct store *s,
                    size_t *len);
 /* Reads the index from a snapshot header; FLIP_CORRUPT if malformed. */
 int store_snapshot_index(const void *buf, size_t len, uint64_t *index);
-/* Replaces the whole store with the snapshot's content in one txn and sets
- * applied_index to its index. FLIP_CORRUPT (store unchanged) when the buffer
- * fails validation. */
+/* Replaces the whole store with the snapshot's content in one txn; the
+ * applied index is the one the content carries in its meta rows (the header's
+ * when it has none). FLIP_CORRUPT (store unchanged) when the buffer fails
+ * validation. */
 int store_restore(struct store *s, const void *buf, size_t len);
 
 /* Content hash of every db (tests compare nodes with it). */
