@@ -261,6 +261,7 @@ struct fsm_snap_job
     struct store_reader *reader; /* the view at raft's snapshot index */
     struct raft_buffer buf;      /* what raft's bufs[] points at */
     int queued;                  /* the thread or its wake-up is pending */
+    atomic_int cancel;           /* raft_close: stop writing */
     /* the put this job stands in front of */
     struct raft_io *io;
     unsigned trailing;
@@ -341,6 +342,7 @@ static int fsm_snapshot(struct raft_fsm *rf,
     if (j == NULL) {
         return RAFT_NOMEM;
     }
+    atomic_init(&j->cancel, 0);
     j->f = f;
     rv = store_reader_open(f->store, &j->reader);
     if (rv != FLIP_OK) {
@@ -351,8 +353,8 @@ static int fsm_snapshot(struct raft_fsm *rf,
     }
     if (f->loop == NULL) {
         /* no loop to hand the work to (raft_fixture): write it now */
-        rv = snapshot_write(j->reader, raft_malloc, &j->buf.base, &j->buf.len,
-                            &index);
+        rv = snapshot_write(j->reader, raft_malloc, NULL, &j->buf.base,
+                            &j->buf.len, &index);
         store_reader_close(j->reader);
         j->reader = NULL;
         if (rv != FLIP_OK) {
@@ -396,8 +398,8 @@ static void job_thread(void *arg)
 
     /* Linux: the nice value of this thread only; failure costs nothing */
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
-    j->rv =
-        snapshot_write(j->reader, raft_malloc, &j->data, &j->len, &j->index);
+    j->rv = snapshot_write(j->reader, raft_malloc, &j->cancel, &j->data,
+                           &j->len, &j->index);
     j->took_us = (uv_hrtime() - t0) / 1000;
     uv_async_send(&j->wake);
 }
@@ -500,6 +502,8 @@ static void offload_close(struct raft_io *io, raft_io_close_cb cb)
     struct fsm *f = fsm_of_io(io);
 
     if (f->job != NULL && f->job->queued) {
+        /* a stop need not wait for a snapshot nobody will keep */
+        atomic_store(&f->job->cancel, 1);
         f->close_cb = cb; /* job_done closes */
         f->close_io = io;
         return;

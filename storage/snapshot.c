@@ -30,6 +30,8 @@ struct snap_out
     uint64_t rows[STORE_NDB];
     enum store_db db;
     int overflow; /* pass 2 found more than pass 1 counted */
+    const atomic_int *cancel;
+    int cancelled;
 };
 
 static void emit(struct snap_out *o, const void *data, size_t n)
@@ -70,7 +72,11 @@ static int emit_row(void *arg,
     if (o->p == NULL) {
         o->rows[o->db]++;
     }
-    return o->overflow;
+    if (o->cancel != NULL &&
+        atomic_load_explicit(o->cancel, memory_order_relaxed)) {
+        o->cancelled = 1;
+    }
+    return o->overflow || o->cancelled;
 }
 
 static int emit_all(struct store_reader *r, struct snap_out *o, uint64_t index)
@@ -96,11 +102,15 @@ static int emit_all(struct store_reader *r, struct snap_out *o, uint64_t index)
             return rv;
         }
     }
+    if (o->cancelled) {
+        return FLIP_AGAIN;
+    }
     return o->overflow ? FLIP_INTERNAL : FLIP_OK;
 }
 
 int snapshot_write(struct store_reader *r,
                    void *(*alloc)(size_t),
+                   const atomic_int *cancel,
                    void **buf,
                    size_t *len,
                    uint64_t *index)
@@ -111,6 +121,7 @@ int snapshot_write(struct store_reader *r,
     int rv;
 
     memset(&o, 0, sizeof o);
+    o.cancel = cancel;
     rv = emit_all(r, &o, at);
     if (rv != FLIP_OK) {
         return rv;

@@ -20,6 +20,7 @@
 #ifndef FLIP_STORAGE_SNAPSHOT_H
 #define FLIP_STORAGE_SNAPSHOT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,9 +31,11 @@
 /* Serialises the reader's view into one buffer from `alloc` (the caller's
  * on success; nothing allocated on failure). One pass sizes the rows (no
  * hashing), one writes and hashes them. *index is the view's applied
- * index, also written into the header. */
+ * index, also written into the header. `cancel` (NULL: never) is polled
+ * between rows: once another thread sets it, FLIP_AGAIN. */
 int snapshot_write(struct store_reader *r,
                    void *(*alloc)(size_t),
+                   const atomic_int *cancel,
                    void **buf,
                    size_t *len,
                    uint64_t *index);

@@ -690,7 +690,7 @@ int store_snapshot(struct store *s,
         store_reader_close(r);
         return FLIP_INVALID;
     }
-    rv = snapshot_write(r, alloc, buf, len, &at);
+    rv = snapshot_write(r, alloc, NULL, buf, len, &at);
     store_reader_close(r);
     return rv;
 }
