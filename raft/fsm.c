@@ -431,6 +431,8 @@ static void job_done(uv_handle_t *h)
     if (f->close_cb != NULL) {
         raft_io_close_cb close_cb = f->close_cb;
         f->close_cb = NULL;
+        flip_infof("fsm: snapshot of raft index %llu abandoned: stopping",
+                   (unsigned long long)j->snapshot->index);
         cb(req, RAFT_CANCELED); /* raft finalizes: j is gone */
         f->next_close(f->close_io, close_cb);
         return;
