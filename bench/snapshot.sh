@@ -6,13 +6,16 @@
 # Three flipd processes on 127.0.0.1 with flipd's default timeouts (election
 # 500 ms, heartbeat 10 ms) and snapshot settings; bench/snapshot_stall fills
 # FILL_MB (default 210) MB of 60 KB values (fewer entries than the 4096 of
-# the snapshot threshold, so no snapshot yet), then for MEASURE_S (default
+# the snapshot threshold, so no snapshot yet; each value is stored twice,
+# flag and change log, so the store holds about 420 MB), then for MEASURE_S (default
 # 20) seconds writes small values one at a time (every node crosses its
 # threshold and snapshots the whole store, several times) while probing the
 # leader's status every 2 ms. Reports the probe's latency (its max bounds
 # the longest loop stall), the snapshots taken and the leadership changes,
 # counted in the node logs. Nothing is asserted: benchmarks never gate on a
-# time. About a minute; needs about 3 GB of disk under TMPDIR.
+# time. About 45 s; needs about 3 GB of disk under TMPDIR. THRESHOLD=N sets
+# --snapshot-threshold (make bench-snapshot first runs it with none taken,
+# to show what the machine's own load costs the probe).
 #
 # SNAPSHOT_STALL=path runs another build of the probe (e.g. this one against
 # an older flipd: it only speaks the client protocol). KEEP=1 keeps logs.
