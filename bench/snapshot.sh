@@ -22,6 +22,7 @@
 set -euo pipefail
 FILL_MB=${FILL_MB:-210}
 MEASURE_S=${MEASURE_S:-20}
+# shellcheck disable=SC2034 # read by lib.sh (its defaults only when unset)
 FLIPD_ARGS=(--snapshot-threshold "${THRESHOLD:-4096}" --snapshot-trailing 1024)
 . "$(dirname "$0")/../tests/integration/lib.sh" "$@"
 STALL=${SNAPSHOT_STALL:-$BUILD/bench/snapshot_stall}
