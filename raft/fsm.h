@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include <raft.h>
+#include <uv.h>
 
 #include "command.pb-c.h"
 #include "storage/store.h"
@@ -83,6 +84,8 @@ struct fsm_observer
  * retries on a later apply). See node.c for why a node declines. */
 typedef int (*fsm_snapshot_gate)(void *data);
 
+struct fsm_snap_job; /* fsm.c: the local snapshot being written */
+
 struct fsm
 {
     struct raft_fsm raft_fsm; /* handed to raft_init */
@@ -98,11 +101,32 @@ struct fsm
     uint64_t n_rejected; /* changes refused as invalid by apply */
     uint64_t n_duplicate; /* changes answered from the dedup table */
     uint64_t n_restored; /* snapshots loaded */
+    /* Off-loop snapshots (fsm_offload_snapshots; loop NULL = written on
+     * the caller's thread, as under raft_fixture). */
+    uv_loop_t *loop;
+    struct fsm_snap_job *job; /* at most one: libraft takes one at a time */
+    int (*next_put)(struct raft_io *io,
+                    unsigned trailing,
+                    struct raft_io_snapshot_put *req,
+                    const struct raft_snapshot *snapshot,
+                    raft_io_snapshot_put_cb cb);
+    void (*next_close)(struct raft_io *io, raft_io_close_cb cb);
+    raft_io_close_cb close_cb; /* raft_close waiting for the job */
+    struct raft_io *close_io;
+    uint64_t n_snapshots;    /* local snapshots written */
+    uint64_t snapshot_bytes; /* size of the last one */
+    uint64_t snapshot_us;    /* time the last one took to write */
 };
 
 /* Prepares `f` over `store`; `raft` must be set (fsm->raft) before
  * raft_start. Nothing is allocated. */
 void fsm_init(struct fsm *f, struct store *store);
+
+/* Moves local snapshots off the loop thread (raft/fsm.c explains how):
+ * wraps io->snapshot_put and io->close. Call after raft_init and before
+ * anything else wraps io->snapshot_put (raft/ioshim.c must sit above it, so
+ * that it sees the local snapshot as in progress from the start). */
+void fsm_offload_snapshots(struct fsm *f, uv_loop_t *loop, struct raft_io *io);
 
 /* Encodes a record for the flags db / change log (proto/ Flag); exposed for
  * storage readers in server/ and tests. */

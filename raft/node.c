@@ -764,6 +764,8 @@ int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
         goto err_after_io;
     }
     n->fsm.raft = &n->raft;
+    /* below the shim, so it counts a local snapshot from its start */
+    fsm_offload_snapshots(&n->fsm, loop, &n->io);
     shim_install(n);
     raft_set_election_timeout(&n->raft, cfg->election_ms);
     raft_set_heartbeat_timeout(&n->raft, cfg->heartbeat_ms);

@@ -163,10 +163,10 @@ int store_reader_scan(struct store_reader *r,
 /* ---- snapshots ----------------------------------------------------------- */
 
 /* Serialises every database into one buffer obtained from `alloc` (owned by
- * the caller on success; nothing allocated on failure). `index` is written
- * into the header. Format: "FLS1" | u32be version | u64be index |
- * per db: u32be db | u64be rows | rows of (u32be klen | u32be vlen | k | v)
- * | u64be FNV-1a of everything before. */
+ * the caller; on failure it may hold a partial buffer with *len = 0, also
+ * the caller's to free). `index` must be the store's applied index (the
+ * header carries the content's own index, review M4): FLIP_INVALID
+ * otherwise. Format and the off-loop path: storage/snapshot.h. */
 int store_snapshot(struct store *s,
                    uint64_t index,
                    void *(*alloc)(size_t),
@@ -174,9 +174,10 @@ int store_snapshot(struct store *s,
                    size_t *len);
 /* Reads the index from a snapshot header; FLIP_CORRUPT if malformed. */
 int store_snapshot_index(const void *buf, size_t len, uint64_t *index);
-/* Replaces the whole store with the snapshot's content in one txn and sets
- * applied_index to its index. FLIP_CORRUPT (store unchanged) when the buffer
- * fails validation. */
+/* Replaces the whole store with the snapshot's content in one txn; the
+ * applied index is the one the content carries in its meta rows (the header's
+ * when it has none). FLIP_CORRUPT (store unchanged) when the buffer fails
+ * validation. */
 int store_restore(struct store *s, const void *buf, size_t len);
 
 /* Content hash of every db (tests compare nodes with it). */

@@ -70,11 +70,20 @@ static void apply_cb(struct raft_apply *req, int status, void *result)
     free(req);
 }
 
-uint64_t cluster_set(struct cluster *c,
-                     const char *key,
+static void encode(const Flipcmd__Command *cmd, struct raft_buffer *out)
+{
+    out->len = command_size(cmd);
+    CHECK(out->len % 8 == 0);
+    out->base = raft_malloc(out->len);
+    CHECK(out->base != NULL);
+    command_write(cmd, out->base);
+}
+
+void cluster_command(const char *key,
                      const char *value,
                      int cas,
-                     uint64_t expected)
+                     uint64_t expected,
+                     struct raft_buffer *out)
 {
     Flipcmd__Command cmd = FLIPCMD__COMMAND__INIT;
     Flipcmd__Change ch = FLIPCMD__CHANGE__INIT;
@@ -96,32 +105,49 @@ uint64_t cluster_set(struct cluster *c,
     ch.expected_revision = expected;
     v.kind_case = FLIP__VALUE__KIND_STRING_VALUE;
     v.string_value = (char *)value;
-    return cluster_apply(c, &cmd);
+    encode(&cmd, out);
 }
 
-uint64_t cluster_apply(struct cluster *c, const Flipcmd__Command *cmd)
+/* Proposes `buf` (handed to raft) on the leader; its index, or 0. */
+static uint64_t propose(struct cluster *c, struct raft_buffer *buf)
 {
-    struct raft_buffer buf;
     struct raft_apply *req;
     int leader = cluster_leader(c);
     struct raft *r;
 
     if (leader < 0) {
+        raft_free(buf->base);
         return 0;
     }
     r = raft_fixture_get(&c->f, (unsigned)leader);
-    buf.len = command_size(cmd);
-    CHECK(buf.len % 8 == 0);
-    buf.base = raft_malloc(buf.len);
-    command_write(cmd, buf.base);
     req = calloc(1, sizeof *req);
     req->data = c;
-    if (raft_apply(r, req, &buf, 1, apply_cb) != 0) {
-        raft_free(buf.base);
+    if (raft_apply(r, req, buf, 1, apply_cb) != 0) {
+        raft_free(buf->base);
         free(req);
         return 0;
     }
     return req->index;
+}
+
+uint64_t cluster_set(struct cluster *c,
+                     const char *key,
+                     const char *value,
+                     int cas,
+                     uint64_t expected)
+{
+    struct raft_buffer buf;
+
+    cluster_command(key, value, cas, expected, &buf);
+    return propose(c, &buf);
+}
+
+uint64_t cluster_apply(struct cluster *c, const Flipcmd__Command *cmd)
+{
+    struct raft_buffer buf;
+
+    encode(cmd, &buf);
+    return propose(c, &buf);
 }
 
 int cluster_wait_applied(struct cluster *c, uint64_t index, unsigned max_ms)

@@ -36,6 +36,12 @@ uint64_t cluster_set(struct cluster *c,
 /* Proposes `cmd` as one entry on the current leader; returns its raft
  * index, 0 if there is no leader. */
 uint64_t cluster_apply(struct cluster *c, const Flipcmd__Command *cmd);
+/* Encodes the entry cluster_set proposes into `out` (raft_malloc'd). */
+void cluster_command(const char *key,
+                     const char *value,
+                     int cas,
+                     uint64_t expected,
+                     struct raft_buffer *out);
 /* Steps until every live server applied `index` (bounded); 1 on success. */
 int cluster_wait_applied(struct cluster *c, uint64_t index, unsigned max_ms);
 int cluster_leader(struct cluster *c); /* index, or -1 */
