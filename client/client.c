@@ -84,6 +84,7 @@ static void new_client_id(struct flip_client *c)
         }
         got += (size_t)n;
     }
+    c->id_pid = (long)getpid();
     if (got < sizeof c->client_id) {
         /* no kernel randomness: clock, pid and address, mixed */
         uint64_t a = c->rng ^ ((uint64_t)wire_now_ms() * 0x9e3779b97f4a7c15ull);
@@ -95,6 +96,10 @@ static void new_client_id(struct flip_client *c)
 
 void client_next_request_id(struct flip_client *c, Flip__RequestId *rid)
 {
+    if (c->id_pid != (long)getpid()) {
+        new_client_id(c);
+        c->write_seq = 0;
+    }
     flip__request_id__init(rid);
     rid->has_client_id = 1;
     rid->client_id.data = c->client_id;
@@ -256,6 +261,7 @@ struct retry
     size_t failures;     /* transport failures since the last answer */
     unsigned hops;       /* redirects followed */
     int last_rv;         /* what to return if the deadline passes now */
+    unsigned attempts;   /* CLIENT_WRITE_ONCE attempts sent */
     /* A write with a request id was sent and not answered for certain:
      * past the deadline its outcome is unknown, whatever came after. */
     int unknown_rv;
@@ -457,7 +463,8 @@ static int give_up(struct flip_client *c, const struct retry *r)
  * deadline, so it is resent elsewhere when a node stops answering. */
 static int64_t attempt_deadline(enum client_op kind, const struct retry *r)
 {
-    int64_t cap = wire_now_ms() + CLIENT_ATTEMPT_MS;
+    unsigned shift = r->attempts < 4 ? r->attempts : 4;
+    int64_t cap = wire_now_ms() + ((int64_t)CLIENT_ATTEMPT_MS << shift);
 
     if (kind == CLIENT_WRITE_ONCE && cap < r->deadline) {
         return cap;
@@ -496,10 +503,19 @@ int client_call(struct flip_client *c,
                        open_deadline < r.deadline ? open_deadline : r.deadline);
         if (rv == FLIP_OK) {
             rv = wire_call(w, req, attempt_deadline(kind, &r), &resp, &sent);
+            r.attempts += sent != 0;
         }
         /* Local or definitive failures: another node would say the same. */
         if (rv == FLIP_NOMEM || rv == FLIP_TOOBIG || rv == FLIP_UNSUPPORTED ||
             rv == FLIP_INVALID || (rv == FLIP_PROTO && sent)) {
+            if (r.unknown_rv != FLIP_OK) {
+                /* an earlier attempt may have applied: say so, not this */
+                client_set_err(c,
+                               "%s; an earlier attempt was sent, so the "
+                               "write may or may not have been applied",
+                               w->errmsg);
+                return r.unknown_rv;
+            }
             client_set_err(c, "%s", w->errmsg);
             return rv;
         }

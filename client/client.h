@@ -37,9 +37,11 @@ enum client_op
     CLIENT_WRITE_ONCE
 };
 
-/* One attempt of a CLIENT_WRITE_ONCE waits at most this long for its
- * answer before the write is resent elsewhere (a paused leader would
- * otherwise hold the whole deadline). */
+/* The first attempt of a CLIENT_WRITE_ONCE waits at most this long for
+ * its answer before the write is resent elsewhere (a paused leader would
+ * otherwise hold the whole deadline); each later attempt waits twice as
+ * long as the one before, so a merely slow cluster is not sent the same
+ * write again and again. */
 #define CLIENT_ATTEMPT_MS 1500
 
 struct flip_client
@@ -59,6 +61,9 @@ struct flip_client
      * sequence number used. */
     uint8_t client_id[16];
     uint64_t write_seq;
+    /* the process the id belongs to: a fork()ed child must not share it
+     * (its writes would be answered with the parent's outcomes) */
+    long id_pid;
     char errmsg[512];
 };
 

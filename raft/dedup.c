@@ -5,16 +5,19 @@
 
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "lib/log.h"
 
 #define ROW_PREFIX "rq/"
 #define AGE_PREFIX "rt/"
 #define PREFIX_LEN 3
 #define ROW_KEY    (PREFIX_LEN + DEDUP_CLIENT_LEN + 8)
 #define AGE_KEY    (PREFIX_LEN + 8 + DEDUP_CLIENT_LEN + 8)
-#define ROW_VAL    (8 + 1 + 8)
+#define ROW_VAL    (8 + 1 + 8 + 8)
 #define COUNT_KEY  "dedup_rows"
+#define CLOCK_KEY  "dedup_clock"
 
-int dedup_id_parse(const Flip__RequestId *w, struct dedup_id *out,
+int dedup_id_parse(const Flip__RequestId *w,
+                   struct dedup_id *out,
                    const char **why)
 {
     if (!w->has_client_id || w->client_id.len != DEDUP_CLIENT_LEN) {
@@ -27,20 +30,93 @@ int dedup_id_parse(const Flip__RequestId *w, struct dedup_id *out,
     }
     memcpy(out->client, w->client_id.data, DEDUP_CLIENT_LEN);
     out->seq = w->seq;
+    out->digest = 0;
     return FLIP_OK;
 }
+
+/* ---- content digest ---------------------------------------------------- */
+
+#define FNV_OFFSET 14695981039346656037ull
+#define FNV_PRIME  1099511628211ull
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ b[i]) * FNV_PRIME;
+    }
+    return h;
+}
+
+static uint64_t fnv_u64(uint64_t h, uint64_t x)
+{
+    uint8_t raw[8];
+
+    buf_put_u64be(raw, x);
+    return fnv(h, raw, sizeof raw);
+}
+
+/* Strings are hashed with their length, so "ab"+"c" and "a"+"bc" differ. */
+static uint64_t fnv_str(uint64_t h, const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+
+    return fnv(fnv_u64(h, n), s != NULL ? s : "", n);
+}
+
+static uint64_t value_digest(uint64_t h, const Flip__Value *v)
+{
+    uint64_t bits = 0;
+
+    if (v == NULL) {
+        return fnv_u64(h, 0);
+    }
+    h = fnv_u64(h, (uint64_t)v->kind_case);
+    switch (v->kind_case) {
+    case FLIP__VALUE__KIND_BOOL_VALUE:
+        return fnv_u64(h, v->bool_value != 0);
+    case FLIP__VALUE__KIND_INT_VALUE:
+        return fnv_u64(h, (uint64_t)v->int_value);
+    case FLIP__VALUE__KIND_DOUBLE_VALUE:
+        memcpy(&bits, &v->double_value, sizeof bits);
+        return fnv_u64(h, bits);
+    case FLIP__VALUE__KIND_STRING_VALUE:
+        return fnv_str(h, v->string_value);
+    case FLIP__VALUE__KIND_JSON_VALUE:
+        return fnv_str(h, v->json_value);
+    default:
+        return h;
+    }
+}
+
+int dedup_id_of(const Flipcmd__Change *ch,
+                struct dedup_id *out,
+                const char **why)
+{
+    uint64_t h = FNV_OFFSET;
+    int rv = dedup_id_parse(ch->request_id, out, why);
+
+    if (rv != FLIP_OK) {
+        return rv;
+    }
+    h = fnv_u64(h, (uint64_t)ch->op);
+    h = fnv_str(h, ch->key);
+    h = value_digest(h, ch->op == FLIPCMD__OP__SET ? ch->value : NULL);
+    h = fnv_u64(h, ch->has_expected_revision != 0);
+    h = fnv_u64(h, ch->has_expected_revision ? ch->expected_revision : 0);
+    h = fnv_u64(h, ch->has_change_type && ch->change_type);
+    out->digest = h;
+    return FLIP_OK;
+}
+
+/* ---- rows ---------------------------------------------------------------- */
 
 static void row_key(uint8_t *k, const struct dedup_id *id)
 {
     memcpy(k, ROW_PREFIX, PREFIX_LEN);
     memcpy(k + PREFIX_LEN, id->client, DEDUP_CLIENT_LEN);
     buf_put_u64be(k + PREFIX_LEN + DEDUP_CLIENT_LEN, id->seq);
-}
-
-/* Negative leader times (a clock before 1970) age as 0. */
-static uint64_t age_of(int64_t time_ms)
-{
-    return time_ms < 0 ? 0 : (uint64_t)time_ms;
 }
 
 static void age_key(uint8_t *k, uint64_t age, const struct dedup_id *id)
@@ -51,29 +127,44 @@ static void age_key(uint8_t *k, uint64_t age, const struct dedup_id *id)
     buf_put_u64be(k + PREFIX_LEN + 8 + DEDUP_CLIENT_LEN, id->seq);
 }
 
-uint64_t dedup_rows(struct store_txn *txn)
+static uint64_t meta_get(struct store_txn *txn, const char *name)
 {
     const void *v = NULL;
     size_t vlen = 0;
 
-    if (store_txn_get(txn, STORE_META, COUNT_KEY, strlen(COUNT_KEY), &v,
-                      &vlen) != FLIP_OK ||
+    if (store_txn_get(txn, STORE_META, name, strlen(name), &v, &vlen) !=
+            FLIP_OK ||
         vlen != 8) {
         return 0;
     }
     return buf_get_u64be(v);
 }
 
-static int set_rows(struct store_txn *txn, uint64_t n)
+/* A counter row exists only while it is not 0. */
+static int meta_set(struct store_txn *txn, const char *name, uint64_t n)
 {
     uint8_t raw[8];
 
     if (n == 0) {
-        int rv = store_del(txn, STORE_META, COUNT_KEY, strlen(COUNT_KEY));
+        int rv = store_del(txn, STORE_META, name, strlen(name));
         return rv == FLIP_NOTFOUND ? FLIP_OK : rv;
     }
     buf_put_u64be(raw, n);
-    return store_put(txn, STORE_META, COUNT_KEY, strlen(COUNT_KEY), raw, 8);
+    return store_put(txn, STORE_META, name, strlen(name), raw, 8);
+}
+
+uint64_t dedup_rows(struct store_txn *txn)
+{
+    return meta_get(txn, COUNT_KEY);
+}
+
+int dedup_clock(struct store_txn *txn, int64_t time_ms, uint64_t *now)
+{
+    uint64_t prev = meta_get(txn, CLOCK_KEY);
+    uint64_t t = time_ms < 0 ? 0 : (uint64_t)time_ms;
+
+    *now = t > prev ? t : prev;
+    return *now != prev ? meta_set(txn, CLOCK_KEY, *now) : FLIP_OK;
 }
 
 int dedup_lookup(struct store_txn *txn,
@@ -91,8 +182,16 @@ int dedup_lookup(struct store_txn *txn,
         return rv;
     }
     if (vlen != ROW_VAL) {
-        return FLIP_CORRUPT;
+        /* every replica holds the same row: treating it as absent is
+         * deterministic, and aborting apply on it would be for ever */
+        flip_warnf("dedup: a row of %zu bytes, expected %d; ignored", vlen,
+                   ROW_VAL);
+        return FLIP_NOTFOUND;
     }
+    if (buf_get_u64be(v + 17) != id->digest) {
+        return FLIP_CONFLICT;
+    }
+    memset(out, 0, sizeof *out);
     out->status = (enum fsm_status)v[8];
     out->revision = buf_get_u64be(v + 9);
     out->duplicate = 1;
@@ -101,7 +200,7 @@ int dedup_lookup(struct store_txn *txn,
 
 int dedup_record(struct store_txn *txn,
                  const struct dedup_id *id,
-                 int64_t time_ms,
+                 uint64_t now,
                  const struct fsm_outcome *o)
 {
     uint8_t k[ROW_KEY];
@@ -111,27 +210,47 @@ int dedup_record(struct store_txn *txn,
     int rv;
 
     row_key(k, id);
-    age_key(a, age_of(time_ms), id);
-    buf_put_u64be(v, age_of(time_ms));
+    age_key(a, now, id);
+    buf_put_u64be(v, now);
     v[8] = (uint8_t)o->status;
     buf_put_u64be(v + 9, o->revision);
+    buf_put_u64be(v + 17, id->digest);
     rv = store_put(txn, STORE_META, k, sizeof k, v, sizeof v);
     if (rv == FLIP_OK) {
         rv = store_put(txn, STORE_META, a, sizeof a, &empty, 1);
     }
     if (rv == FLIP_OK) {
-        rv = set_rows(txn, dedup_rows(txn) + 1);
+        rv = meta_set(txn, COUNT_KEY, dedup_rows(txn) + 1);
     }
     return rv;
 }
 
+/* Deletes the age row `key` and the row it indexes (NOTFOUND is fine:
+ * nothing else deletes them, but a missing one must not stop apply). */
+static int drop(struct store_txn *txn, const uint8_t *key)
+{
+    struct dedup_id id;
+    uint8_t ak[AGE_KEY];
+    uint8_t rk[ROW_KEY];
+    int rv;
+
+    memcpy(ak, key, AGE_KEY);
+    memcpy(id.client, key + PREFIX_LEN + 8, DEDUP_CLIENT_LEN);
+    id.seq = buf_get_u64be(key + PREFIX_LEN + 8 + DEDUP_CLIENT_LEN);
+    row_key(rk, &id);
+    rv = store_del(txn, STORE_META, ak, sizeof ak);
+    if (rv == FLIP_OK || rv == FLIP_NOTFOUND) {
+        rv = store_del(txn, STORE_META, rk, sizeof rk);
+    }
+    return rv == FLIP_NOTFOUND ? FLIP_OK : rv;
+}
+
 int dedup_expire(struct store_txn *txn,
-                 int64_t now_ms,
+                 uint64_t now,
                  uint64_t window_ms,
                  size_t max_ops)
 {
     uint64_t rows = dedup_rows(txn);
-    uint64_t now = age_of(now_ms);
     uint64_t start = rows;
     int rv = FLIP_OK;
 
@@ -140,43 +259,61 @@ int dedup_expire(struct store_txn *txn,
         const void *val = NULL;
         size_t klen = 0;
         size_t vlen = 0;
-        struct dedup_id id;
-        uint8_t rk[ROW_KEY];
-        uint8_t ak[AGE_KEY];
-        uint64_t age;
 
         rv = store_txn_first(txn, STORE_META, AGE_PREFIX, PREFIX_LEN,
                              (const void **)&key, &klen, &val, &vlen);
         if (rv == FLIP_NOTFOUND) {
             rv = FLIP_OK;
+            rows = 0; /* the count drifted; no row is left */
             break;
         }
         if (rv != FLIP_OK) {
             break;
         }
         if (klen != AGE_KEY) {
-            rv = FLIP_CORRUPT;
-            break;
+            /* cannot be: only dedup_record writes "rt/" rows */
+            rv = store_del(txn, STORE_META, key, klen);
+            if (rv != FLIP_OK) {
+                break;
+            }
+            continue;
         }
-        age = buf_get_u64be(key + PREFIX_LEN);
-        if (rows <= DEDUP_MAX_ROWS && age + window_ms >= now) {
+        if (rows <= DEDUP_MAX_ROWS &&
+            buf_get_u64be(key + PREFIX_LEN) + window_ms >= now) {
             break; /* the oldest row is young enough: so are the rest */
         }
-        memcpy(ak, key, AGE_KEY);
-        memcpy(id.client, key + PREFIX_LEN + 8, DEDUP_CLIENT_LEN);
-        id.seq = buf_get_u64be(key + PREFIX_LEN + 8 + DEDUP_CLIENT_LEN);
-        row_key(rk, &id);
-        rv = store_del(txn, STORE_META, ak, sizeof ak);
-        if (rv == FLIP_OK) {
-            rv = store_del(txn, STORE_META, rk, sizeof rk);
-        }
+        rv = drop(txn, key);
         if (rv != FLIP_OK) {
             break;
         }
         rows--;
     }
     if (rv == FLIP_OK && rows != start) {
-        rv = set_rows(txn, rows);
+        rv = meta_set(txn, COUNT_KEY, rows);
     }
     return rv;
+}
+
+static int row_seen(void *arg,
+                    const void *key,
+                    size_t klen,
+                    const void *val,
+                    size_t vlen)
+{
+    (void)key;
+    (void)klen;
+    (void)val;
+    (void)vlen;
+    *(int *)arg = 1;
+    return 1;
+}
+
+int dedup_known(struct store *s, const struct dedup_id *id)
+{
+    uint8_t k[ROW_KEY];
+    int seen = 0;
+
+    row_key(k, id);
+    (void)store_get(s, STORE_META, k, sizeof k, row_seen, &seen);
+    return seen;
 }

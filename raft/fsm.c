@@ -172,13 +172,16 @@ static uint64_t growth(const struct current *cur, size_t klen, size_t plen)
 }
 
 /* Room for a SET that grows the store by `grow` bytes: the oldest
- * change-log rows (history, not state) go first; FSM_STORE_FULL when the
- * live flags alone leave no room. Deterministic: it depends only on the
- * entry and the store. */
+ * change-log rows (history, not state) go first. *full when even without
+ * any history it would not fit; then history is dropped only for a set
+ * that goes ahead anyway (`applies`: one that does not grow the live
+ * state), never for one about to be refused. Deterministic: it depends
+ * only on the entry and the store. */
 static int make_room(struct store_txn *txn,
                      uint64_t max,
                      uint64_t grow,
                      uint64_t index,
+                     int applies,
                      int *full)
 {
     int rv;
@@ -187,11 +190,11 @@ static int make_room(struct store_txn *txn,
     if (max == 0 || store_txn_bytes(txn) + grow <= max) {
         return FLIP_OK;
     }
-    if (grow > max) {
-        *full = 1;
+    *full = store_txn_floor_bytes(txn) + grow > max;
+    if (*full && !applies) {
         return FLIP_OK;
     }
-    rv = store_change_trim_bytes(txn, max - grow, index);
+    rv = store_change_trim_bytes(txn, max > grow ? max - grow : 0, index);
     if (rv == FLIP_OK && store_txn_bytes(txn) + grow > max) {
         *full = 1;
     }
@@ -254,7 +257,7 @@ static int apply_change(struct fsm *f,
             return FLIP_OK;
         }
         rv = make_room(txn, cmd->max_store_bytes, growth(&cur, klen, plen),
-                       index, &full);
+                       index, klen + plen <= cur.bytes, &full);
         if (rv != FLIP_OK) {
             return rv;
         }
@@ -286,12 +289,14 @@ static int apply_change(struct fsm *f,
 }
 
 /* One change: a repeat of a recorded request id gets the recorded
- * outcome; otherwise it is applied and, with an id, its outcome recorded. */
+ * outcome; otherwise it is applied and, with an id, its outcome recorded
+ * at the table's time `now`. */
 static int apply_one(struct fsm *f,
                      struct store_txn *txn,
                      const Flipcmd__Command *cmd,
                      size_t i,
                      uint64_t index,
+                     uint64_t now,
                      struct fsm_outcome *out)
 {
     const Flipcmd__Change *ch = cmd->changes[i];
@@ -305,12 +310,17 @@ static int apply_one(struct fsm *f,
         return FLIP_OK;
     }
     if (ch->request_id != NULL) {
-        have_id = dedup_id_parse(ch->request_id, &id, &why) == FLIP_OK;
+        have_id = dedup_id_of(ch, &id, &why) == FLIP_OK;
     }
     if (have_id) {
         rv = dedup_lookup(txn, &id, out);
         if (rv == FLIP_OK) {
             f->n_duplicate++;
+            return FLIP_OK;
+        }
+        if (rv == FLIP_CONFLICT) {
+            reject(f, ch, index,
+                   "request id already used for another change", out);
             return FLIP_OK;
         }
         if (rv != FLIP_NOTFOUND) {
@@ -326,7 +336,7 @@ static int apply_one(struct fsm *f,
         }
     }
     if (have_id) {
-        return dedup_record(txn, &id, cmd->time_ms, out);
+        return dedup_record(txn, &id, now, out);
     }
     return FLIP_OK;
 }
@@ -341,16 +351,20 @@ static int apply_command(struct fsm *f,
                                                 : FSM_MAX_CHANGES;
     uint64_t window = cmd->dedup_window_ms != 0 ? cmd->dedup_window_ms
                                                 : DEDUP_WINDOW_DEFAULT_MS;
+    uint64_t now = 0;
     int rv = FLIP_OK;
 
+    if (cmd->has_time_ms) {
+        rv = dedup_clock(txn, cmd->time_ms, &now);
+    }
     for (size_t i = 0; i < n && rv == FLIP_OK; i++) {
-        rv = apply_one(f, txn, cmd, i, index, &outcomes[i]);
+        rv = apply_one(f, txn, cmd, i, index, now, &outcomes[i]);
     }
     if (rv == FLIP_OK) {
         rv = store_change_trim(txn, cmd->changelog_keep);
     }
     if (rv == FLIP_OK && cmd->has_time_ms) {
-        rv = dedup_expire(txn, cmd->time_ms, window, n + DEDUP_EXPIRE_SLACK);
+        rv = dedup_expire(txn, now, window, n + DEDUP_EXPIRE_SLACK);
     }
     return rv;
 }

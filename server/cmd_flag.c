@@ -221,8 +221,19 @@ static int check_budget(struct conn *c, uint64_t id, const Flip__SetRequest *r)
     size_t old = 0;
     uint64_t rec;
     Flip__Value v;
+    struct dedup_id rid;
+    const char *why = NULL;
 
-    if (max == 0) {
+    /* Only the leader, and not for a resend: the answer to a write whose
+     * id was (or may yet be) applied is its first outcome, which only
+     * apply knows. A follower answers NOT_LEADER instead. */
+    if (max == 0 || !node_is_leader(&c->srv->node)) {
+        return FLIP_OK;
+    }
+    if (r->request_id != NULL &&
+        (propose_outstanding(&c->srv->propose) ||
+         (dedup_id_parse(r->request_id, &rid, &why) == FLIP_OK &&
+          dedup_known(st, &rid)))) {
         return FLIP_OK;
     }
     command_value_copy(r->value, &v);

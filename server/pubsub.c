@@ -1061,6 +1061,10 @@ static int encode_heartbeat(struct pubsub *ps)
      * knows a leader but has not applied what it committed (stuck,
      * restoring, far behind): then it says it is catching up */
     hb.stale = node_is_stale(ps) || !node_live(n);
+    hb.has_store_bytes = 1;
+    hb.store_bytes = store_bytes(n->store);
+    hb.has_max_store_bytes = 1;
+    hb.max_store_bytes = ps->srv->config.max_store_bytes;
     hb.has_catching_up = 1;
     hb.catching_up = hb.stale && leader != NULL;
     hb.has_term = 1;

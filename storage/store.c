@@ -35,6 +35,7 @@ struct store_txn
     uint64_t applied;
     uint64_t compacted;
     uint64_t bytes[2]; /* flags, changes as of this txn (see store_bytes) */
+    uint64_t appended; /* bytes of the change rows this txn appended */
     int bytes_dirty; /* bytes changed: written to meta at commit */
 };
 
@@ -419,6 +420,11 @@ uint64_t store_txn_bytes(const struct store_txn *t)
     return t->bytes[STORE_FLAGS] + t->bytes[STORE_CHANGES];
 }
 
+uint64_t store_txn_floor_bytes(const struct store_txn *t)
+{
+    return t->bytes[STORE_FLAGS] + t->appended;
+}
+
 uint64_t store_count(struct store *s, enum store_db db)
 {
     MDB_txn *txn = NULL;
@@ -450,6 +456,7 @@ int store_begin(struct store *s, struct store_txn **out)
     t->compacted = s->compacted;
     memcpy(t->bytes, s->bytes, sizeof t->bytes);
     t->bytes_dirty = 0;
+    t->appended = 0;
     rc = mdb_txn_begin(s->env, NULL, 0, &t->txn);
     if (rc != MDB_SUCCESS) {
         flip_free(t);
@@ -606,10 +613,15 @@ int store_change_append(struct store_txn *t,
                         size_t vlen)
 {
     uint8_t key[STORE_CHANGE_KEY];
+    int rv;
 
     buf_put_u64be(key, revision);
     buf_put_u32be(key + 8, position);
-    return store_put(t, STORE_CHANGES, key, sizeof key, val, vlen);
+    rv = store_put(t, STORE_CHANGES, key, sizeof key, val, vlen);
+    if (rv == FLIP_OK) {
+        t->appended += sizeof key + vlen;
+    }
+    return rv;
 }
 
 /* Deletes the oldest change rows, whole revisions at a time and never

@@ -76,6 +76,10 @@ int store_txn_get(struct store_txn *txn,
 int store_txn_set_applied(struct store_txn *txn, uint64_t index);
 /* store_bytes as of this txn's own writes. */
 uint64_t store_txn_bytes(const struct store_txn *txn);
+/* The part of store_txn_bytes that trimming the change log cannot remove:
+ * the flags, and the change rows this txn appended itself (one txn applies
+ * one entry, so those are at its own revision). */
+uint64_t store_txn_floor_bytes(const struct store_txn *txn);
 /* The first row of `db` whose key starts with `prefix` (plen 0: the first
  * row). FLIP_NOTFOUND when none. Pointers valid until the next write on
  * this txn. */

@@ -7,10 +7,12 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../lib/fakewire.h"
 #include "../lib/runner.h"
+#include "client/client.h"
 #include "client/flip.h"
 #include "lib/buf.h"
 #include "lib/err.h"
@@ -235,4 +237,44 @@ TEST(client_write_unknown_at_deadline, 20)
     CHECK(rv == FLIP_LEADERSHIPLOST || rv == FLIP_TIMEOUT);
     check_same_id(&l);
     leader_stop(&l);
+}
+
+/* A fork()ed child gets its own request ids: sharing the parent's would
+ * have its writes answered with the parent's outcomes. */
+TEST(client_request_id_per_process, 10)
+{
+    struct flip_client *c = NULL;
+    Flip__RequestId a;
+    Flip__RequestId b;
+    uint8_t parent[16];
+    uint8_t child[16] = { 0 };
+    uint64_t child_seq = 0;
+    int fds[2];
+    pid_t pid;
+    int st = 0;
+
+    CHECK_EQ_INT(flip_client_new(&c, "127.0.0.1:1", "fork-test"), FLIP_OK);
+    client_next_request_id(c, &a);
+    memcpy(parent, a.client_id.data, sizeof parent);
+    client_next_request_id(c, &b);
+    CHECK(b.seq == a.seq + 1);
+    CHECK(memcmp(b.client_id.data, parent, sizeof parent) == 0);
+    CHECK(pipe(fds) == 0);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        client_next_request_id(c, &b);
+        (void)!write(fds[1], b.client_id.data, 16);
+        (void)!write(fds[1], &b.seq, sizeof b.seq);
+        _exit(0);
+    }
+    CHECK(read(fds[0], child, sizeof child) == (ssize_t)sizeof child);
+    CHECK(read(fds[0], &child_seq, sizeof child_seq) ==
+          (ssize_t)sizeof child_seq);
+    CHECK(waitpid(pid, &st, 0) == pid);
+    close(fds[0]);
+    close(fds[1]);
+    CHECK(memcmp(child, parent, sizeof parent) != 0);
+    CHECK(child_seq == 1);
+    flip_client_free(c);
 }

@@ -361,3 +361,102 @@ TEST(fsm_type_is_fixed, 30)
     check_identical(&c);
     cluster_stop(&c);
 }
+
+/* A set refused for size costs nothing: the change log it could not have
+ * made room in anyway is left as it was (subscribers behind keep their
+ * resume point). */
+TEST(fsm_refused_set_keeps_history, 30)
+{
+    struct cluster c;
+    struct write w;
+    static char mid[3000];
+    static char big[40000];
+    char key[32];
+    uint64_t rows;
+    uint64_t compacted;
+    uint64_t idx;
+
+    start(&c);
+    memset(mid, 'm', sizeof mid - 1);
+    memset(big, 'b', sizeof big - 1);
+    for (int i = 0; i < 20; i++) {
+        snprintf(key, sizeof key, "mid.%d", i);
+        write_init(&w, key, mid, 1000 + i);
+        w.cmd.has_max_store_bytes = 1;
+        w.cmd.max_store_bytes = 100000;
+        idx = apply(&c, &w);
+        CHECK(outcome_at(idx).status == FSM_OK);
+    }
+    rows = store_count(c.stores[0], STORE_CHANGES);
+    compacted = store_compacted(c.stores[0]);
+    CHECK(rows > 0);
+    write_init(&w, "big.one", big, 2000);
+    w.cmd.has_max_store_bytes = 1;
+    w.cmd.max_store_bytes = 100000;
+    idx = apply(&c, &w);
+    CHECK(outcome_at(idx).status == FSM_STORE_FULL);
+    CHECK_EQ_INT(store_count(c.stores[0], STORE_CHANGES), rows);
+    CHECK_EQ_INT(store_compacted(c.stores[0]), compacted);
+    check_identical(&c);
+    cluster_stop(&c);
+}
+
+/* A request id reused for another change (two processes sharing one after
+ * a fork, a client bug) is refused, never answered with the first
+ * change's outcome; the first change is untouched. */
+TEST(fsm_request_id_reused_for_other_content, 30)
+{
+    struct cluster c;
+    struct write w;
+    uint64_t first;
+    uint64_t idx;
+
+    start(&c);
+    write_init(&w, "a.one", "1", 1000);
+    write_id(&w, 9, 1);
+    first = apply(&c, &w);
+    CHECK(outcome_at(first).status == FSM_OK);
+    write_init(&w, "a.two", "2", 1001);
+    write_id(&w, 9, 1);
+    idx = apply(&c, &w);
+    CHECK(outcome_at(idx).status == FSM_INVALID);
+    CHECK(!outcome_at(idx).duplicate);
+    CHECK_EQ_INT(store_count(c.stores[0], STORE_FLAGS), 1);
+    /* the same content again is still a resend */
+    write_init(&w, "a.one", "1", 1002);
+    write_id(&w, 9, 1);
+    idx = apply(&c, &w);
+    CHECK(outcome_at(idx).duplicate && outcome_at(idx).revision == first);
+    check_identical(&c);
+    cluster_stop(&c);
+}
+
+/* A leader whose clock is behind does not make new rows look old: the
+ * table keeps time by the highest stamp seen, so rows written under the
+ * slow clock stay for the whole window after it. */
+TEST(fsm_request_id_clock_never_goes_back, 30)
+{
+    struct cluster c;
+    struct write w;
+    struct write other;
+    uint64_t idx;
+
+    start(&c);
+    write_init(&other, "x.y", "1", 100000);
+    other.cmd.has_dedup_window_ms = 1;
+    other.cmd.dedup_window_ms = 500;
+    apply(&c, &other);
+    write_init(&w, "a.b", "1", 1000); /* a leader 99 s behind */
+    w.cmd.has_dedup_window_ms = 1;
+    w.cmd.dedup_window_ms = 500;
+    write_id(&w, 5, 1);
+    idx = apply(&c, &w);
+    CHECK(outcome_at(idx).status == FSM_OK);
+    other.cmd.time_ms = 100400; /* inside the window of the table's clock */
+    apply(&c, &other);
+    CHECK_EQ_INT(dedup_count(c.stores[0]), 1);
+    idx = apply(&c, &w); /* the resend is still recognised */
+    CHECK(outcome_at(idx).duplicate);
+    check_identical(&c);
+    cluster_stop(&c);
+}
