@@ -46,6 +46,8 @@
  *
  *   NOT_FOUND            FLIP_NOTFOUND
  *   CAS_CONFLICT         FLIP_CONFLICT (see flip_client_conflict_revision)
+ *   TYPE_MISMATCH        FLIP_TYPEMISMATCH (see flip_client_conflict_type)
+ *   STORE_FULL           FLIP_STOREFULL
  *   INVALID_ARGUMENT     FLIP_INVALID
  *   TOO_LARGE            FLIP_TOOBIG
  *   UNAVAILABLE          FLIP_UNAVAILABLE (after retrying until the deadline)
