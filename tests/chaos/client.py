@@ -1,12 +1,28 @@
 """A small synchronous flipd client for the chaos workload: Hello, set,
-compare-and-set and get, following NOT_LEADER redirects, every call bounded
-by a deadline. Outcomes are classified for the checker:
+compare-and-set, delete and get, following NOT_LEADER redirects, every call
+bounded by a deadline. Outcomes are classified for the checker:
 
   ok       the node answered with a result
   fail     definitely not applied (refused before it was proposed: no
-           leader, not the leader, CAS conflict, invalid)
+           leader, not the leader, CAS conflict, NOT_FOUND on a delete,
+           STORE_FULL, invalid)
   unknown  may or may not be applied (timeout or connection lost after the
            request was sent, LEADERSHIP_LOST)
+
+Writes carry a request id (docs/protocol.md section 6), as the C library
+does: a random 16-byte client id per Client object and a seq per write. An
+outcome-unknown attempt (no answer within `attempt_timeout`, connection lost
+after sending, LEADERSHIP_LOST, INTERNAL) is resent with the SAME id, on
+any node, until the call's deadline; the cluster applies an id at most once
+and answers a resend with the recorded outcome. Only a write still unknown
+at the deadline is "unknown". After an ambiguous attempt a refusal that
+proves nothing about the earlier attempt (NOT_LEADER, UNAVAILABLE,
+NO_SPACE) keeps the write unknown; a final answer (OK, CAS_CONFLICT,
+NOT_FOUND, STORE_FULL, ...) is the id's real outcome.
+
+request_ids=False sends no ids and gives up at the first ambiguous attempt
+(the old behaviour): the workload then retries as a new write, the way a
+client without ids would, which the checker must catch applying twice.
 """
 import os
 import socket
@@ -16,6 +32,13 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 from rawclient import field_bytes, field_varint, frame, parse, STATUS  # noqa: E402
+
+# statuses added with request ids and the store budget (proto/flip.proto)
+STATUSES = dict(STATUS)
+STATUSES.update({15: "TYPE_MISMATCH", 16: "STORE_FULL", 17: "REQUEST_EXPIRED"})
+# answers that say this attempt was not proposed, and nothing about earlier
+# ones
+NOT_PROPOSED = ("UNAVAILABLE", "NOT_LEADER", "NO_SPACE")
 
 
 def _value_text(v):
@@ -34,9 +57,15 @@ def _value_text(v):
 
 
 class Client:
-    def __init__(self, endpoints, name, op_timeout=2.0, source=None):
+    def __init__(self, endpoints, name, op_timeout=2.0, source=None, request_ids=True,
+                 attempt_timeout=1.5):
         self.endpoints = list(endpoints)
         self.name = name
+        self.request_ids = request_ids
+        self.client_id = os.urandom(16)  # one per Client, as the C library's handle
+        self.write_seq = 0
+        self.attempt_timeout = attempt_timeout
+        self.resends = 0  # writes resent with their id after an ambiguous attempt
         # the local address to connect from (netns mode: the address of the
         # client's home side, so a partition can cut it); None: any
         self.source = source
@@ -100,8 +129,9 @@ class Client:
         """Returns (outcome, node_addr, response dict or None, status)."""
         deadline = time.monotonic() + self.op_timeout
         target = None
-        sent = False
         status = None
+        ambiguous = False  # an earlier attempt of this write may have applied
+        resend = is_write and self.request_ids
         while time.monotonic() < deadline:
             sent = False  # only a request lost in flight is ambiguous
             try:
@@ -114,35 +144,68 @@ class Client:
                 self.next_id += 1
                 self._send(field_varint(1, req_id) + field_bytes(op_field, body))
                 sent = True
+                wait = min(deadline, time.monotonic() + self.attempt_timeout) if resend \
+                    else deadline
                 while True:
-                    resp = self._recv(deadline)
+                    resp = self._recv(wait)
                     if resp.get(1, [0])[0] == req_id:
                         break
             except (OSError, TimeoutError, ConnectionError):
                 self.close(abort=True)
                 if sent and is_write:
-                    return "unknown", self.addr, None, "LOST"
+                    if not resend:
+                        return "unknown", self.addr, None, "LOST"
+                    ambiguous = True
+                    status = "LOST"
+                    self.resends += 1
+                    self.rr += 1  # the resend tries the next node first
                 time.sleep(0.02)
                 continue
             if 2 not in resp:
                 return "ok", self.addr, resp, "OK"
             err = parse(resp[2][0])
-            status = STATUS.get(err.get(1, [0])[0], "?")
+            status = STATUSES.get(err.get(1, [0])[0], "?")
             if status == "NOT_LEADER" and 3 in err:
                 target = err[3][0].decode()
                 continue
-            if status in ("UNAVAILABLE", "NOT_LEADER"):
+            if status in NOT_PROPOSED:
                 time.sleep(0.02)
                 self.close()
                 continue
             if status in ("LEADERSHIP_LOST", "INTERNAL") and is_write:
-                return "unknown", self.addr, resp, status
+                if not resend:
+                    return "unknown", self.addr, resp, status
+                ambiguous = True
+                self.resends += 1
+                time.sleep(0.05)
+                self.close()
+                continue
             if status == "LEADERSHIP_LOST":
                 continue
             return "fail", self.addr, resp, status
-        # every attempt was refused before it was proposed (a lost answer
-        # returns "unknown" above)
+        if ambiguous:
+            # the deadline passed while an attempt's fate was open
+            return "unknown", self.addr, None, status
+        # every attempt was refused before it was proposed
         return "fail", self.addr, None, status or "TIMEOUT"
+
+    def write(self, op_field, body, id_field):
+        """A set (op_field 11) or delete (12) with a request id in field
+        id_field (unless ids are off): (outcome, node, revision, status);
+        the revision is the acked one, or on CAS_CONFLICT the one the
+        server found (0: absent), which the checker holds the refused value
+        against."""
+        if self.request_ids:
+            self.write_seq += 1
+            body += field_bytes(id_field, field_bytes(1, self.client_id) +
+                                field_varint(2, self.write_seq))
+        outcome, node, resp, status = self.call(op_field, body, True)
+        rev = None
+        if outcome == "ok":
+            rev = parse(resp[op_field][0]).get(1, [0])[0]
+        elif status == "CAS_CONFLICT" and resp is not None:
+            rev = parse(resp[2][0]).get(5, [0])[0]
+        return outcome, node, rev, status
 
     # ---- operations ------------------------------------------------------
 
@@ -150,11 +213,10 @@ class Client:
         body = field_bytes(1, key.encode()) + field_bytes(2, field_bytes(4, value.encode()))
         if expected is not None:
             body += field_varint(5, expected)
-        outcome, node, resp, status = self.call(11, body, True)
-        rev = None
-        if outcome == "ok":
-            rev = parse(resp[11][0]).get(1, [0])[0]
-        return outcome, node, rev, status
+        return self.write(11, body, 6)
+
+    def delete(self, key):
+        return self.write(12, field_bytes(1, key.encode()), 5)
 
     def get(self, key, stale=False):
         body = field_bytes(1, key.encode()) + (field_varint(2, 1) if stale else b"")
