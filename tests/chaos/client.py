@@ -229,6 +229,51 @@ class Client:
             return "ok", node, None, 0
         return outcome, node, None, None
 
+    def change_history(self, prefix, timeout=20.0):
+        """Subscribes to `prefix` from revision 0 on this client's first
+        endpoint and returns the events up to the first heartbeat (the node
+        sends it once the catch-up is done) as checker subscriber records
+        without sub, node and time: changes, or a resync snapshot when the
+        node's change log no longer reaches back (docs/protocol.md section
+        15). Raises on a lost connection or an error."""
+        deadline = time.monotonic() + timeout
+        self._connect(self.endpoints[0], deadline)
+        self._send(field_varint(1, 2) + field_bytes(16, field_bytes(1, prefix.encode()) +
+                                                   field_varint(2, 0)))
+        out = []
+        for _ in range(10000000):
+            resp = self._recv(deadline)
+            if 2 in resp:
+                err = parse(resp[2][0])
+                raise ConnectionError("subscribe: " + STATUSES.get(err.get(1, [0])[0], "?"))
+            if 17 not in resp:
+                continue  # the SubscribeResult
+            ev = parse(resp[17][0])
+            typ = {1: "begin", 2: "item", 3: "end", 4: "change", 5: "heartbeat"}.get(
+                ev.get(1, [0])[0])
+            rec = {"type": typ, "revision": ev.get(2, [0])[0]}
+            if typ == "heartbeat":
+                hb = parse(ev[6][0])
+                rec.update({"applied": hb.get(2, [0])[0], "stale": bool(hb.get(6, [0])[0])})
+                out.append(rec)
+                return out
+            if ev.get(4, [0])[0]:
+                rec["resync"] = True
+            flags = []
+            for raw in ev.get(3, []):
+                f = parse(raw)
+                fl = {"key": f[1][0].decode(), "revision": f.get(3, [rec["revision"]])[0]}
+                if f.get(8, [0])[0]:
+                    fl["deleted"] = True
+                else:
+                    fl["value"] = _value_text(parse(f[2][0])) if 2 in f else None
+                flags.append(fl)
+            if flags:
+                rec["flags"] = flags
+            if typ is not None:
+                out.append(rec)
+        return out
+
     def status(self):
         outcome, node, resp, _ = self.call(15, b"", False)
         if outcome != "ok":

@@ -64,6 +64,7 @@ class Writer(threading.Thread):
         self.seq = 0
         self.known_rev = {}
         self.counts = {"ok": 0, "fail": 0, "unknown": 0}
+        self.status_counts = {}  # answers by status, plus "del:OK"
 
     def run(self):
         while not self.stop_ev.is_set():
@@ -110,6 +111,8 @@ class Writer(threading.Thread):
         if outcome != "ok":
             rec["error"] = status
         self.counts[outcome] += 1
+        for k in (status, f"{op}:{status}"):
+            self.status_counts[k] = self.status_counts.get(k, 0) + 1
         self.rec.write(rec)
 
 

@@ -4,7 +4,7 @@
     check.py HISTORY_DIR [--json] [--read-search-budget N]
              [--converge-bound-ms MS] [--stale-bound-ms MS]
              [--cut-bound-ms MS] [--partition-grace-ms MS] [--unique-revisions]
-             [--max-report N]
+             [--live-lag-bound-ms MS] [--max-report N]
 
 Exit status: 0 valid, 1 invalid or unknown (a property could not be decided,
 e.g. the read search ran out of budget: counts as a failure), 2 usage error
@@ -31,9 +31,10 @@ General rules
 * Node ids, proc ids and sub ids may be numbers or strings; they are
   compared as strings ("1" == 1).
 * Values written by the harness must be UNIQUE across the whole run (e.g.
-  the string "w3:17" = writer 3, sequence 17), must not be JSON null, and a
-  write is never blindly resent with the same value (a retry is a new op
-  with a new value).  Values are compared as JSON (any JSON type works;
+  the string "w3:17" = writer 3, sequence 17), must not be JSON null, and
+  two ops never write the same value (a resend with the same request id is
+  the same op; a retry as a new write gets a new value), so a value seen at
+  two revisions is one write applied twice (ONCE).  Values are compared as JSON (any JSON type works;
   strings are recommended).  Two writes with the same value are a history
   error (exit 2).
 * The cluster starts EMPTY (fresh data dirs): every key is absent before
@@ -171,6 +172,10 @@ W3   one value per (key, revision) across all sources; a write is seen at
      one revision only, and an ok write at exactly its acked revision.
      Different keys may share a revision (group commit puts concurrent
      writes in one raft entry); --unique-revisions forbids that.
+ONCE exactly once: a written value seen at two revisions (applied twice);
+     a write answered "fail" whose value is seen (applied despite the
+     refusal; a CAS conflict naming the write's own revision is called out);
+     a deletion only a refused delete of the key explains.
 W4   real time: a write with a known revision (ok, or observed unknown)
      must have revision > G(its invoke): if any index >= it was committed
      before the write was sent, the order is broken (covers "ok A completed
@@ -216,6 +221,13 @@ L    leaderless nodes tell their subscribers: a session on a minority node
      unless the partition ended first.  A session the partition cuts from
      its node ("cut") must end instead, within --cut-bound-ms (default
      4000: the client library gives up after 3 silent 1 s heartbeats).
+LIVE a live subscriber is not behind an ack: a subscriber is live on a node
+     from a heartbeat with stale=false until a stale heartbeat, disconnect,
+     error, stop, subscribe, resume, snapshot begin or a record from another
+     node.  For every ok write of a watched key (revision R, completed at
+     A): at D = max(A, live start) + --live-lag-bound-ms (default 5000), if
+     still live on that node, the subscriber's position (highest change,
+     snapshot end or heartbeat revision) must be >= R.
 """
 
 import argparse

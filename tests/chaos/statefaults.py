@@ -1,0 +1,286 @@
+"""Chaos scenarios that attack a node's state rather than its network:
+the faults that found the exactly-once and store findings of issue 8
+(../shared/reviews/2026-12-07-correctness.md H1, H2, H3).
+
+  deposed-limbo   the leader stops hearing its peers (its INPUT cut), its
+                  writes keep coming and go into limbo; 60 ms later it is
+                  paused 5-12 s while the others elect a leader, commit
+                  those writes and snapshot past them (small snapshot
+                  settings); it resumes, steps down, the cut heals and it
+                  catches up by InstallSnapshot. Its limbo writes must be
+                  answered "unknown" (resent with the same id) and applied
+                  once. At least one episode must really install a snapshot
+                  on the deposed leader, or the scenario did not test it.
+  crash-reboot    crash loop with a simulated reboot: kill -9 a node, give
+                  its store a different kernel boot id (storage/store.c
+                  check_markers then discards data.mdb, as after a power
+                  cut), restart it; crash or pause whoever leads until the
+                  rebooted node wins an election, then isolate it at once
+                  (writes it took as the new leader are uncommitted).
+  lose-data       kill -9 a node, delete its whole data directory, restart
+                  it with the same flags.
+  old-backup      stop a node cleanly, copy its data directory, restart it;
+                  later kill -9 it, put the old copy back, restart it.
+  store-full      a 1 MiB --max-store-bytes, writers of 6-20 KB values over
+                  60 keys and deletes: sets are refused with STORE_FULL
+                  ("fail": definitely not applied), deletes keep working and
+                  make room; one node is killed and restarted while full.
+
+lose-data and old-backup accept either reaction of the node: it refuses to
+start (it exits by itself with a non-zero status and a log line, no crash:
+it then stays down and the run goes on with the others) or it rejoins and
+catches up. Either way the checker must find no stale value served as live,
+no lost and no doubled write.
+"""
+import os
+import shutil
+import signal
+import time
+import uuid
+
+from hostfaults import CRASH_MARKS
+
+# --snapshot-trailing may not go below 64 (server/config.c)
+SMALL_SNAPSHOTS = ["--snapshot-threshold", "32", "--snapshot-trailing", "64"]
+
+
+def log_size(run, i):
+    try:
+        return os.path.getsize(os.path.join(run.out, f"n{i}.log"))
+    except OSError:
+        return 0
+
+
+def log_since(run, i, offset):
+    try:
+        with open(os.path.join(run.out, f"n{i}.log"), errors="replace") as f:
+            f.seek(offset)
+            return f.read()
+    except OSError:
+        return ""
+
+
+def episodes(run, seconds, most):
+    """Yields episode numbers 0.. for `seconds` (at least one, at most
+    `most`), after a seeded 2-4 s pause each."""
+    end = time.monotonic() + seconds
+    for k in range(most):
+        if k and time.monotonic() >= end:
+            return
+        time.sleep(run.rng.uniform(2, 4))
+        yield k
+
+
+# ---- (a) deposed leader catches up by snapshot with writes in limbo -------------
+
+def scenario_deposed_limbo(run, seconds):
+    installs = 0
+    for _ in episodes(run, seconds, 4):
+        ids = run.cluster.ids()
+        leader = run.cluster.leader(10)
+        if leader is None:
+            continue
+        others = [i for i in ids if i != leader]
+        mark = log_size(run, leader)
+        pause = run.rng.uniform(5, 12)
+        # not a partition for the checker: the leader is paused most of the
+        # time and cannot tell its subscribers anything (L does not apply)
+        run.log("deposed-limbo", "start", [leader], deaf_from=others, pause_s=round(pause, 2))
+        run.proxy.set_blocked({(o, leader) for o in others})
+        time.sleep(0.06)
+        run.cluster.signal(leader, signal.SIGSTOP)
+        time.sleep(pause)
+        run.cluster.signal(leader, signal.SIGCONT)
+        # it hears no acks, steps down after an election timeout; its
+        # batch goes to limbo; then the cut heals and the new leader sends
+        # it a snapshot
+        time.sleep(run.rng.uniform(0.8, 1.5))
+        run.proxy.set_blocked(set())
+        run.log("deposed-limbo", "stop", [leader])
+        for _ in range(50):
+            if "restored snapshot" in log_since(run, leader, mark):
+                installs += 1
+                break
+            time.sleep(0.2)
+    if installs == 0:
+        run.failures.append("no deposed leader caught up by snapshot install: the "
+                            "scenario did not exercise H1")
+    else:
+        run.notes.append(f"deposed leaders caught up by snapshot install: {installs}")
+
+
+# ---- (b) crash loop with a simulated reboot, then the node wins ---------------------
+
+def simulate_reboot(run, i):
+    """While node i is down: another kernel boot id in its store's marker
+    file and no clean marker, so the next start discards data.mdb."""
+    fsm = os.path.join(run.cluster.data_dir(i), "fsm")
+    if not os.path.isdir(fsm):
+        return False
+    with open(os.path.join(fsm, "boot_id"), "w") as f:
+        f.write(str(uuid.UUID(int=run.rng.getrandbits(128))) + "\n")
+    try:
+        os.unlink(os.path.join(fsm, "clean"))
+    except FileNotFoundError:
+        pass
+    return True
+
+
+def scenario_crash_reboot(run, seconds):
+    won = 0
+    for _ in episodes(run, seconds, 4):
+        ids = run.cluster.ids()
+        leader = run.cluster.leader(10)
+        victim = leader if leader is not None and run.rng.random() < 0.5 else run.rng.choice(ids)
+        run.log("crash-reboot", "start", [victim])
+        for _ in range(run.rng.randint(1, 3)):  # the crash loop
+            run.cluster.kill(victim)
+            rebooted = simulate_reboot(run, victim)
+            time.sleep(run.rng.uniform(0.3, 1.5))
+            run.cluster.start(victim)
+            time.sleep(run.rng.uniform(0.2, 1.0))
+        run.log("crash-reboot", "stop", [victim], rebooted=rebooted)
+        # depose whoever leads until the rebooted node wins (bounded)
+        for _ in range(6):
+            leader = run.cluster.leader(10)
+            if leader is None or leader == victim:
+                break
+            if run.rng.random() < 0.5:
+                run.pause(leader, 1.5, "pause-leader")
+            else:
+                run.log("kill-leader", "start", [leader])
+                run.cluster.kill(leader)
+                time.sleep(1)
+                run.cluster.start(leader)
+                run.log("kill-leader", "stop", [leader])
+            time.sleep(0.5)
+        if run.cluster.leader(5) == victim:
+            won += 1
+            # cut it off before its first writes as the new leader commit
+            run.isolate(victim, "isolate-rebooted-leader")
+            time.sleep(run.rng.uniform(1.5, 3))
+            run.unblock("isolate-rebooted-leader", [victim])
+    if won == 0:
+        run.failures.append("a rebooted node never won an election: the scenario did "
+                            "not exercise H2")
+    else:
+        run.notes.append(f"rebooted nodes that won an election: {won}")
+
+
+# ---- (c) lost data directory, (d) old copy of it ------------------------------------
+
+def refused(run, rec):
+    """Whether node rec["node"]'s own exit is the accepted refusal to start
+    on a lost or old data directory: the node we did that to, a plain exit
+    with a non-zero status (not a signal: no abort), a log line saying
+    something, and no sanitizer report or failed assertion."""
+    why = run.excused.get(rec["node"])
+    if why is None or rec.get("code") is None or rec["code"] <= 0:
+        return False
+    log = rec.get("log", "")
+    return bool(log.strip()) and not any(m in log for m in CRASH_MARKS)
+
+
+def settle(run, i, what):
+    """After node i was restarted on a lost or old data directory: either
+    it refuses to start (exits by itself; it then stays down, retired) or
+    it rejoins and catches up with the leader. Returns "refused",
+    "rejoined" or None (neither: a failure is recorded)."""
+    run.excused[i] = what
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if not run.cluster.alive(i):
+            tail = run.cluster.process_log(i).strip().splitlines()[-1:] or ["(empty log)"]
+            run.cluster.retired.add(i)
+            run.log(f"stays-down-{what}", "start", [i])
+            run.notes.append(f"n{i} refused to start on {what} (exit "
+                             f"{run.cluster.exit_code(i)}): {tail[0]}")
+            return "refused"
+        sts = run.cluster.statuses()
+        leader = run.cluster.leader(2)
+        if leader is not None and i in sts and leader in sts and \
+                sts[i]["applied"] >= sts[leader]["commit"] - 64:
+            run.notes.append(f"n{i} rejoined after {what} and caught up")
+            return "rejoined"
+        time.sleep(0.2)
+    run.failures.append(f"n{i} neither refused to start nor caught up within 20 s "
+                        f"after {what}")
+    return None
+
+
+def scenario_lose_data(run, seconds):
+    for k in episodes(run, seconds, 2):
+        up = [i for i in run.cluster.ids() if i not in run.cluster.retired]
+        if len(up) < len(run.cluster.ids()):
+            return  # one node already stays down: keep the majority
+        leader = run.cluster.leader(10)
+        # first a follower, then whoever leads
+        victim = leader if k and leader is not None else \
+            run.rng.choice([i for i in up if i != leader])
+        run.log("wipe-data", "start", [victim])
+        run.cluster.kill(victim)
+        shutil.rmtree(run.cluster.data_dir(victim), ignore_errors=True)
+        time.sleep(run.rng.uniform(0.5, 2))
+        run.cluster.start(victim)
+        run.log("wipe-data", "stop", [victim])
+        settle(run, victim, "a lost data directory")
+        time.sleep(run.rng.uniform(3, 6))
+
+
+def scenario_old_backup(run, seconds):
+    ids = run.cluster.ids()
+    victim = run.rng.choice(ids)
+    backup = os.path.join(run.out, f"n{victim}.backup")
+    time.sleep(run.rng.uniform(2, 4))
+    run.log("restart-for-backup", "start", [victim])
+    run.cluster.stop(victim)
+    shutil.copytree(run.cluster.data_dir(victim), backup, symlinks=True)
+    run.cluster.start(victim)
+    run.log("restart-for-backup", "stop", [victim])
+    # writes (and snapshots) go on past the copy
+    time.sleep(max(8, seconds - 10))
+    run.log("restart-old-backup", "start", [victim])
+    run.cluster.kill(victim)
+    shutil.rmtree(run.cluster.data_dir(victim), ignore_errors=True)
+    shutil.copytree(backup, run.cluster.data_dir(victim), symlinks=True)
+    run.cluster.start(victim)
+    run.log("restart-old-backup", "stop", [victim])
+    settle(run, victim, "an old copy of its data directory")
+    time.sleep(3)
+
+
+# ---- (e) store driven to its budget -------------------------------------------------
+
+STORE_FULL_KEYS = [f"chaos.b{i}" for i in range(60)]
+
+
+def prepare_store_full(run):
+    """Before the cluster starts: 60 keys, values of 6-20 KB, a third of
+    the writes deletes (a 1 MiB budget holds about 80 such values)."""
+    run.keys = STORE_FULL_KEYS
+    run.writer_args = {"del_ratio": 0.3, "value_size": (6000, 20000), "cas_ratio": 0.1}
+
+
+def scenario_store_full(run, seconds):
+    end = time.monotonic() + seconds
+    killed = False
+    while time.monotonic() < end:
+        time.sleep(min(run.rng.uniform(4, 8), max(0.1, end - time.monotonic())))
+        if not killed and time.monotonic() > end - seconds / 2:
+            victim = run.rng.choice(run.cluster.ids())
+            run.log("kill-random", "start", [victim])
+            run.cluster.kill(victim)
+            time.sleep(run.rng.uniform(1, 3))
+            run.cluster.start(victim)
+            run.log("kill-random", "stop", [victim])
+            killed = True
+    full = dels = 0
+    for w in run.writers:
+        full += w.status_counts.get("STORE_FULL", 0)
+        dels += w.status_counts.get("del:OK", 0)
+    run.notes.append(f"STORE_FULL answers {full}, deletes acknowledged {dels}")
+    if full == 0:
+        run.failures.append("no set was refused with STORE_FULL: the store never "
+                            "reached its budget")
+    if dels == 0:
+        run.failures.append("no delete was acknowledged")
