@@ -377,6 +377,15 @@ class Run:
         self.proxy.set_blocked(set())
         self.log(fault, "stop", nodes)
 
+    def kill_random(self):
+        """kill -9 a random node, restart it 1-3 s later."""
+        victim = self.rng.choice(self.cluster.ids())
+        self.log("kill-random", "start", [victim])
+        self.cluster.kill(victim)
+        time.sleep(self.rng.uniform(1, 3))
+        self.cluster.start(victim)
+        self.log("kill-random", "stop", [victim])
+
     def pause(self, node, seconds, fault="pause"):
         self.log(fault, "start", [node])
         self.cluster.signal(node, signal.SIGSTOP)
@@ -439,12 +448,7 @@ def scenario_kill_random(run, seconds):
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         time.sleep(run.rng.uniform(3, 5))
-        victim = run.rng.choice(run.cluster.ids())
-        run.log("kill-random", "start", [victim])
-        run.cluster.kill(victim)
-        time.sleep(run.rng.uniform(1, 3))
-        run.cluster.start(victim)
-        run.log("kill-random", "stop", [victim])
+        run.kill_random()
 
 
 def scenario_kill_all(run, seconds):

@@ -267,12 +267,7 @@ def scenario_store_full(run, seconds):
     while time.monotonic() < end:
         time.sleep(min(run.rng.uniform(4, 8), max(0.1, end - time.monotonic())))
         if not killed and time.monotonic() > end - seconds / 2:
-            victim = run.rng.choice(run.cluster.ids())
-            run.log("kill-random", "start", [victim])
-            run.cluster.kill(victim)
-            time.sleep(run.rng.uniform(1, 3))
-            run.cluster.start(victim)
-            run.log("kill-random", "stop", [victim])
+            run.kill_random()
             killed = True
     full = dels = 0
     for w in run.writers:
