@@ -107,8 +107,10 @@ class H:
         if subs is not None:
             self.final["subscribers_final"] = subs
 
-    def fault(self, ms, fault, action, nodes, minority=None, cut=None):
+    def fault(self, ms, fault, action, nodes, minority=None, cut=None, subs=None):
         rec = {"t_ns": t(ms), "fault": fault, "action": action, "nodes": nodes}
+        if subs is not None:
+            rec["subs"] = subs
         if minority is not None:
             rec["minority"] = minority
         if cut is not None:
@@ -498,6 +500,23 @@ class CheckerTest(unittest.TestCase):
         self.assertEqual(res["properties"]["LIVE"]["first"]["sub"], "s2")
         # within the bound it is only lag, not a violation
         self.assertValid(h, live_lag_bound_ms=1000)
+
+    def test_valid_live_behind_while_the_harness_paused_it(self):
+        """The harness SIGSTOPped the subscriber itself: its backlog is
+        read late, which says nothing about its node."""
+        h = base()
+        h.ev("s2", 3, 1, "subscribe", prefixes=["k"])
+        h.snapshot("s2", 3, 2, 3, [])
+        h.ev("s2", 3, 3, "heartbeat", applied=3, stale=False)
+        h.fault(15, "pause-subscriber", "start", [], subs=["s2"])
+        h.fault(80, "pause-subscriber", "stop", [], subs=["s2"])
+        for rev, k, v in ((5, "k1", "w1:1"), (6, "k2", "w2:1"), (8, "k1", "w1:2"),
+                          (9, "k2", None), (11, "k1", "w1:3")):
+            h.change("s2", 3, 95, rev, k, v)
+        h.ev("s2", 3, 99, "stop")
+        self.assertValid(h, live_lag_bound_ms=20)
+        h.nemesis = []
+        self.assertCaught(h, "LIVE", live_lag_bound_ms=20)
 
     def test_valid_live_then_stale_behind(self):
         """Behind, but it said stale in time: not a live answer."""
