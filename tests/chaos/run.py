@@ -92,7 +92,8 @@ import netns  # noqa: E402
 from workload import KEYS, Reader, Subscriber, Writer, epoch_keys  # noqa: E402
 from hostfaults import (Skip, excused_exit, prepare_clock, prepare_disk_full,  # noqa: E402
                         scenario_clock, scenario_disk_full)
-from statefaults import (SMALL_SNAPSHOTS, prepare_store_full, refused,  # noqa: E402
+from statefaults import (LIMBO_ARGS, SMALL_SNAPSHOTS, prepare_deposed_limbo, prepare_store_full,  # noqa: E402
+                         refused,
                          scenario_crash_reboot, scenario_deposed_limbo, scenario_lose_data,
                          scenario_old_backup, scenario_store_full)
 
@@ -134,6 +135,7 @@ class Run:
         self.failures = []        # expectations a scenario saw broken (fail the run)
         self.excused = {}         # node -> why its own exit is accepted (statefaults.py)
         self.writer_args = {}     # extra Writer arguments a scenario sets (statefaults.py)
+        self.extra_writers = []   # Writer arguments of more writers, on every node, never cut
 
     def _pick_base(self, nodes):
         ids = range(1, nodes + 1)
@@ -195,6 +197,12 @@ class Run:
                                        random.Random(seed * 31 + w), keys=self.keys,
                                        source=self.proxy.client_source(home),
                                        request_ids=self.request_ids, **self.writer_args))
+        for spec in self.extra_writers:
+            # from the control address (netns: never cut), any node first
+            w = len(self.writers)
+            self.writers.append(Writer(w, self.cluster.endpoints(), self.node_of, self.out,
+                                       random.Random(seed * 31 + w), keys=self.keys,
+                                       request_ids=self.request_ids, **spec))
         home = ids[writers % len(ids)]
         self.readers.append(Reader(0, self.home_first(home), self.node_of, self.out,
                                    random.Random(seed * 17), keys=self.keys,
@@ -611,7 +619,7 @@ SCENARIOS = {
     "one-way": (scenario_one_way, 90, []),
     "net-quality": (scenario_net_quality, 90, []),
     # a node's state (tests/chaos/statefaults.py)
-    "deposed-limbo": (scenario_deposed_limbo, 60, SMALL_SNAPSHOTS),
+    "deposed-limbo": (scenario_deposed_limbo, 60, LIMBO_ARGS),
     "crash-reboot": (scenario_crash_reboot, 60, SMALL_SNAPSHOTS),
     "lose-data": (scenario_lose_data, 40, SMALL_SNAPSHOTS),
     "old-backup": (scenario_old_backup, 40, SMALL_SNAPSHOTS),
@@ -624,6 +632,7 @@ PREPARE = {
     "disk-full": prepare_disk_full,
     "one-way": needs_netns,
     "net-quality": needs_netns,
+    "deposed-limbo": prepare_deposed_limbo,
     "store-full": prepare_store_full,
 }
 QUICK = ["kill-leader", "isolate-leader", "subscriber-install"]

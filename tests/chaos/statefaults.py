@@ -2,12 +2,16 @@
 the faults that found the exactly-once and store findings of issue 8
 (../shared/reviews/2026-12-07-correctness.md H1, H2, H3).
 
-  deposed-limbo   the leader stops hearing its peers (its INPUT cut), its
+  deposed-limbo   the leader stops hearing its peers (their raft
+                  connections to it reset, clients not cut), its
                   writes keep coming and go into limbo; 60 ms later it is
                   paused 5-12 s while the others elect a leader, commit
                   those writes and snapshot past them (small snapshot
-                  settings); it resumes, steps down, the cut heals and it
-                  catches up by InstallSnapshot. Its limbo writes must be
+                  settings, a 2 s election timeout); the cut heals at once
+                  (the peers reconnect to the paused node: the schedule
+                  that reproduced H1), late in the pause, or after it
+                  resumed and stepped down; it catches up by
+                  InstallSnapshot. Its limbo writes must be
                   answered "unknown" (resent with the same id) and applied
                   once. At least one episode must really install a snapshot
                   on the deposed leader, or the scenario did not test it.
@@ -42,6 +46,10 @@ from hostfaults import CRASH_MARKS
 
 # --snapshot-trailing may not go below 64 (server/config.c)
 SMALL_SNAPSHOTS = ["--snapshot-threshold", "32", "--snapshot-trailing", "64"]
+# deposed-limbo: a deposed leader keeps a write in limbo for one election
+# timeout; 2 s (as in the review's demoB) widens the window in which it must
+# install the snapshot, the logic is the same as at 500 ms
+LIMBO_ARGS = SMALL_SNAPSHOTS + ["--election-ms", "2000"]
 
 
 def log_size(run, i):
@@ -73,6 +81,16 @@ def episodes(run, seconds, most):
 
 # ---- (a) deposed leader catches up by snapshot with writes in limbo -------------
 
+def prepare_deposed_limbo(run):
+    """One more writer, patient: it waits up to 15 s for an attempt's answer
+    (20 s per write) from anywhere, so it hears what the deposed leader
+    answers for its limbo write instead of giving up first. With request ids
+    that answer must be LEADERSHIP_LOST (the resend then gets the real
+    outcome); without them (--no-request-ids), a wrong NOT_LEADER makes it
+    follow the redirect and send the write again: applied twice (ONCE)."""
+    run.extra_writers = [{"deadline_s": 20.0, "attempt_s": 15.0}]
+
+
 def scenario_deposed_limbo(run, seconds):
     installs = 0
     for _ in episodes(run, seconds, 4):
@@ -83,19 +101,36 @@ def scenario_deposed_limbo(run, seconds):
         others = [i for i in ids if i != leader]
         mark = log_size(run, leader)
         pause = run.rng.uniform(5, 12)
+        # the cut resets its peers' connections (they reconnect the moment
+        # it heals, nothing stale is held back). It heals at once, before
+        # the pause (the schedule that reproduced H1 from the outside: on
+        # resume it reads the buffered messages, steps down and installs
+        # the snapshot within the limbo's election timeout), late in the
+        # pause after the others snapshotted past the limbo writes, or
+        # after it resumed and stepped down by itself.
+        heal = run.rng.choice(["before-pause", "in-pause", "after-resume"])
+        heal_before = run.rng.uniform(0.5, 2.0)
         # not a partition for the checker: the leader is paused most of the
         # time and cannot tell its subscribers anything (L does not apply)
-        run.log("deposed-limbo", "start", [leader], deaf_from=others, pause_s=round(pause, 2))
-        run.proxy.set_blocked({(o, leader) for o in others})
+        run.log("deposed-limbo", "start", [leader], deaf_from=others, pause_s=round(pause, 2),
+                heal=heal)
+        run.proxy.set_blocked({(o, leader) for o in others}, reset=True)
         time.sleep(0.06)
+        if heal == "before-pause":
+            run.proxy.set_blocked(set())
         run.cluster.signal(leader, signal.SIGSTOP)
-        time.sleep(pause)
+        if heal == "in-pause":
+            time.sleep(pause - heal_before)
+            run.proxy.set_blocked(set())
+            time.sleep(heal_before)
+        else:
+            time.sleep(pause)
         run.cluster.signal(leader, signal.SIGCONT)
-        # it hears no acks, steps down after an election timeout; its
-        # batch goes to limbo; then the cut heals and the new leader sends
-        # it a snapshot
-        time.sleep(run.rng.uniform(0.8, 1.5))
-        run.proxy.set_blocked(set())
+        if heal == "after-resume":
+            # it hears no acks, steps down after an election timeout with
+            # its batch in limbo; then the new leader reaches it
+            time.sleep(run.rng.uniform(2.5, 3.5))
+            run.proxy.set_blocked(set())
         run.log("deposed-limbo", "stop", [leader])
         for _ in range(50):
             if "restored snapshot" in log_since(run, leader, mark):

@@ -43,16 +43,22 @@ class Writer(threading.Thread):
     request_ids (default): every write carries a request id and an
     ambiguous attempt is resent with it until a 5 s deadline (client.py);
     False: no ids, each call gives up after 1.5 s (the old client), so a
-    write the cluster applied but answered wrongly can be applied twice."""
+    write the cluster applied but answered wrongly can be applied twice.
+    deadline_s / attempt_s override the call's deadline and how long one
+    attempt waits for its answer (a patient client waits out a paused
+    node and hears its answer)."""
 
     def __init__(self, proc, endpoints, node_of, outdir, rng, pause_s=0.05, cas_ratio=0.15,
-                 keys=KEYS, source=None, request_ids=True, del_ratio=0.0, value_size=None):
+                 keys=KEYS, source=None, request_ids=True, del_ratio=0.0, value_size=None,
+                 deadline_s=None, attempt_s=1.5):
         super().__init__(daemon=True)
         self.proc = proc
         self.keys = list(keys)
         # source: the address of the writer's home side (netns mode)
-        self.client = Client(endpoints, f"chaos-w{proc}", op_timeout=5.0 if request_ids else 1.5,
-                             source=source, request_ids=request_ids)
+        if deadline_s is None:
+            deadline_s = 5.0 if request_ids else 1.5
+        self.client = Client(endpoints, f"chaos-w{proc}", op_timeout=deadline_s,
+                             source=source, request_ids=request_ids, attempt_timeout=attempt_s)
         self.del_ratio = del_ratio
         self.value_size = value_size
         self.node_of = node_of
