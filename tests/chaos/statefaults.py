@@ -25,8 +25,8 @@ the faults that found the exactly-once and store findings of issue 8
                   it with the same flags.
   old-backup      stop a node cleanly, copy its data directory, restart it;
                   later kill -9 it, put the old copy back, restart it.
-  store-full      a 1 MiB --max-store-bytes, writers of 6-20 KB values over
-                  60 keys and deletes: sets are refused with STORE_FULL
+  store-full      a 1 MiB --max-store-bytes, writers of 12-28 KB values over
+                  80 keys and deletes: sets are refused with STORE_FULL
                   ("fail": definitely not applied), deletes keep working and
                   make room; one node is killed and restarted while full.
 
@@ -293,14 +293,17 @@ def scenario_old_backup(run, seconds):
 
 # ---- (e) store driven to its budget -------------------------------------------------
 
-STORE_FULL_KEYS = [f"chaos.b{i}" for i in range(60)]
+STORE_FULL_KEYS = [f"chaos.b{i}" for i in range(80)]
 
 
 def prepare_store_full(run):
-    """Before the cluster starts: 60 keys, values of 6-20 KB, a third of
-    the writes deletes (a 1 MiB budget holds about 80 such values)."""
+    """Before the cluster starts: 80 keys, values of 12-28 KB, 15% of the
+    writes deletes: about 68 keys exist at a time, ~1.3 MB against the
+    1 MiB budget, so new keys keep meeting STORE_FULL until deletes make
+    room. Slower writers keep the history small."""
     run.keys = STORE_FULL_KEYS
-    run.writer_args = {"del_ratio": 0.3, "value_size": (6000, 20000), "cas_ratio": 0.1}
+    run.writer_args = {"del_ratio": 0.15, "value_size": (12000, 28000), "cas_ratio": 0.1,
+                       "pause_s": 0.15}
 
 
 def scenario_store_full(run, seconds):
