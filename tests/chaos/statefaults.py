@@ -234,7 +234,7 @@ def settle(run, i, what):
         if not run.cluster.alive(i):
             tail = run.cluster.process_log(i).strip().splitlines()[-1:] or ["(empty log)"]
             run.cluster.retired.add(i)
-            run.log(f"stays-down-{what}", "start", [i])
+            run.log("stays-down", "start", [i], why=what)
             run.notes.append(f"n{i} refused to start on {what} (exit "
                              f"{run.cluster.exit_code(i)}): {tail[0]}")
             return "refused"
@@ -251,10 +251,14 @@ def settle(run, i, what):
 
 
 def scenario_lose_data(run, seconds):
+    end = time.monotonic() + seconds
     for k in episodes(run, seconds, 2):
         up = [i for i in run.cluster.ids() if i not in run.cluster.retired]
         if len(up) < len(run.cluster.ids()):
-            return  # one node already stays down: keep the majority
+            # one node stays down: no second wipe (keep the majority), the
+            # workload runs on with the others
+            time.sleep(max(0, end - time.monotonic()))
+            return
         leader = run.cluster.leader(10)
         # first a follower, then whoever leads
         victim = leader if k and leader is not None else \
