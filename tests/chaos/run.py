@@ -8,8 +8,10 @@ For every scenario: a fresh 3-node cluster, writers, linearizable readers
 and one subscriber per node (the client library, tests/chaos/chaos_sub.c),
 a seeded fault schedule (printed, so a failure replays with --seed), then
 heal everything, wait for one leader and for every node to catch up, read
-every key on every node, and run tests/chaos/checker/check.py on the
-history. Prints a summary per scenario and the closing line
+every key on every node, read every node's whole change history (a
+subscription from revision 0, recorded as subscriber hist<i>: a write
+applied twice shows there even when no subscriber was connected), and run
+tests/chaos/checker/check.py on the history. Prints a summary per scenario and the closing line
 "chaos: N passed, N failed, N skipped". A failing scenario keeps its folder (history, node
 logs, data dirs, seed) and prints how to replay it.
 
