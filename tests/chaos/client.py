@@ -20,9 +20,11 @@ proves nothing about the earlier attempt (NOT_LEADER, UNAVAILABLE,
 NO_SPACE) keeps the write unknown; a final answer (OK, CAS_CONFLICT,
 NOT_FOUND, STORE_FULL, ...) is the id's real outcome.
 
-request_ids=False sends no ids and gives up at the first ambiguous attempt
-(the old behaviour): the workload then retries as a new write, the way a
-client without ids would, which the checker must catch applying twice.
+request_ids=False resends exactly the same way but without an id: what
+the ids prevent. The cluster cannot tell such a resend from a new write, so
+a first attempt that did apply is applied again, which the checker must
+catch (ONCE: one value at two revisions; a CAS told CONFLICT with its own
+revision; a delete told NOT_FOUND).
 """
 import os
 import socket
@@ -131,7 +133,7 @@ class Client:
         target = None
         status = None
         ambiguous = False  # an earlier attempt of this write may have applied
-        resend = is_write and self.request_ids
+        resend = is_write
         while time.monotonic() < deadline:
             sent = False  # only a request lost in flight is ambiguous
             try:
@@ -153,8 +155,6 @@ class Client:
             except (OSError, TimeoutError, ConnectionError):
                 self.close(abort=True)
                 if sent and is_write:
-                    if not resend:
-                        return "unknown", self.addr, None, "LOST"
                     ambiguous = True
                     status = "LOST"
                     self.resends += 1
@@ -173,8 +173,6 @@ class Client:
                 self.close()
                 continue
             if status in ("LEADERSHIP_LOST", "INTERNAL") and is_write:
-                if not resend:
-                    return "unknown", self.addr, resp, status
                 ambiguous = True
                 self.resends += 1
                 time.sleep(0.05)

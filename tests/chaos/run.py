@@ -65,7 +65,8 @@ budget, big values, deletes).
 
 Writers send a request id with every write and resend an ambiguous one
 with the same id until their 5 s deadline (client.py); --no-request-ids
-runs the old client, to show what the checker's ONCE catches without them.
+resends the same way without ids, to show the double applies the ids
+prevent (the checker's ONCE must then fail).
 The closing line is "chaos: N passed, N failed, N skipped"; every skipped
 scenario is listed above it with the reason.
 
@@ -753,8 +754,8 @@ def main():
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--out")
     ap.add_argument("--no-request-ids", action="store_true",
-                    help="writers send no request ids and give up at the first ambiguous "
-                    "attempt (the client before exactly-once): shows what the ids prevent")
+                    help="writers resend ambiguous writes without request ids: shows the "
+                    "double applies the ids prevent (the checker's ONCE must fail)")
     ap.add_argument("--soak", type=float, metavar="MINUTES",
                     help="soak mode (tests/chaos/soak.py): one cluster, mixed faults, "
                     "checked in epochs")

@@ -86,8 +86,8 @@ def prepare_deposed_limbo(run):
     (20 s per write) from anywhere, so it hears what the deposed leader
     answers for its limbo write instead of giving up first. With request ids
     that answer must be LEADERSHIP_LOST (the resend then gets the real
-    outcome); without them (--no-request-ids), a wrong NOT_LEADER makes it
-    follow the redirect and send the write again: applied twice (ONCE)."""
+    outcome); without them (--no-request-ids) the resend of a write that
+    did commit applies it again (ONCE)."""
     run.extra_writers = [{"deadline_s": 20.0, "attempt_s": 15.0}]
 
 

@@ -42,8 +42,8 @@ class Writer(threading.Thread):
 
     request_ids (default): every write carries a request id and an
     ambiguous attempt is resent with it until a 5 s deadline (client.py);
-    False: no ids, each call gives up after 1.5 s (the old client), so a
-    write the cluster applied but answered wrongly can be applied twice.
+    False: resent the same way without an id, so a first attempt that
+    applied is applied again (what the ids prevent; the checker's ONCE).
     deadline_s / attempt_s override the call's deadline and how long one
     attempt waits for its answer (a patient client waits out a paused
     node and hears its answer)."""
@@ -56,7 +56,7 @@ class Writer(threading.Thread):
         self.keys = list(keys)
         # source: the address of the writer's home side (netns mode)
         if deadline_s is None:
-            deadline_s = 5.0 if request_ids else 1.5
+            deadline_s = 5.0
         self.client = Client(endpoints, f"chaos-w{proc}", op_timeout=deadline_s,
                              source=source, request_ids=request_ids, attempt_timeout=attempt_s)
         self.del_ratio = del_ratio
