@@ -855,7 +855,8 @@ def main():
         else:
             failed += 1
             print(f"  FAILED: kept {outdir}; replay: tests/chaos/run.py {a.build} "
-                  f"--scenario {name} --seed {seed + idx}", flush=True)
+                  f"--scenario {name} --seed {seed + idx}"
+                  f"{' --no-request-ids' if a.no_request_ids else ''}", flush=True)
     print(f"summary: ops {totals['ops']}, faults {totals['faults']}", flush=True)
     for name, why in skipped:
         print(f"skipped {name}: {why}", flush=True)

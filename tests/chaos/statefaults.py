@@ -89,6 +89,10 @@ def prepare_deposed_limbo(run):
     outcome); without them (--no-request-ids) the resend of a write that
     did commit applies it again (ONCE)."""
     run.extra_writers = [{"deadline_s": 20.0, "attempt_s": 15.0}]
+    # the others resend for 10 s: long enough to outlast the 2 s election
+    # and reach the new leader (which commits the limbo writes), so their
+    # resends give the real outcome, or without ids apply them again
+    run.writer_args = {"deadline_s": 10.0}
 
 
 def scenario_deposed_limbo(run, seconds):

@@ -92,6 +92,7 @@ class Writer(threading.Thread):
     def write_op(self, key, value, expected):
         """One set (value, expected None), cas (expected) or delete (value
         None), recorded."""
+        resends = self.client.resends
         t0 = time.monotonic_ns()
         if value is None:
             outcome, node, rev, status = self.client.delete(key)
@@ -102,7 +103,8 @@ class Writer(threading.Thread):
         t1 = time.monotonic_ns()
         rec = {"proc": f"w{self.proc}", "seq": self.seq, "op": op, "key": key,
                "invoke_ns": t0, "complete_ns": t1, "outcome": outcome,
-               "node": self.node_of(node), "status": status}
+               "node": self.node_of(node), "status": status,
+               "resends": self.client.resends - resends}
         if value is not None:
             rec["value"] = value
         if expected is not None:
