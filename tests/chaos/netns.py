@@ -309,6 +309,7 @@ class NetnsNet:
         self.ns = ns_names(tag, total)
         self.helper = os.path.join(build, "tests", "chaos", "nfq", "nfqdelay")
         self.blocked = set()
+        self.reset = False  # set_blocked(reset=True): raft links reset, clients not cut
         self.quality = {}   # node -> (loss, delay_ms, jitter_ms)
         self.delayers = {}  # node -> (nfqdelay Popen, its (loss, delay, jitter))
         self.applied = {}   # namespace -> rules last loaded
@@ -337,7 +338,8 @@ class NetnsNet:
     def cut_off(self, home, node):
         """Whether the faults now keep the clients homed at `home` from
         `node` (either direction is enough: TCP needs both)."""
-        return home != node and bool({(home, node), (node, home)} & self.blocked)
+        return home != node and not self.reset and \
+            bool({(home, node), (node, home)} & self.blocked)
 
     # ---- LinkProxy's interface ---------------------------------------------
 
@@ -348,10 +350,14 @@ class NetnsNet:
     def stop(self):
         self.heal()
 
-    def set_blocked(self, pairs):
+    def set_blocked(self, pairs, reset=False):
         """Cuts exactly the (src, dst) links in `pairs`: packets from src's
-        side to dst's side are dropped (one direction per pair)."""
+        side to dst's side are dropped (one direction per pair). reset:
+        only src's node (its raft connections) is cut, and with a TCP reset
+        instead of a drop, so its connections fail at once and reconnect as
+        soon as the cut heals, with nothing stale retransmitted."""
         self.blocked = set(pairs)
+        self.reset = reset
         self._apply()
 
     def isolate(self, node):
@@ -384,6 +390,7 @@ class NetnsNet:
 
     def heal(self):
         self.blocked = set()
+        self.reset = False
         self.quality = {}
         try:
             self._apply()
@@ -397,6 +404,10 @@ class NetnsNet:
         out = {ns: [] for ns in self._hosts()}
         drv = self.ns["d"]
         for src, dst in sorted(self.blocked):
+            if self.reset:
+                out[self.ns["n"][dst]].append(f"-A INPUT -s {node_ip(src)} -p tcp -j REJECT "
+                                              "--reject-with tcp-reset")
+                continue
             # everything on src's side -> everything on dst's side
             for s in (node_ip(src), home_ip(src), sub_ip(src)):
                 out[self.ns["n"][dst]].append(f"-A INPUT -s {s} -j DROP")

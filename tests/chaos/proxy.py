@@ -29,6 +29,7 @@ class LinkProxy:
         self.nodes = list(nodes)
         self.port = port
         self.blocked = set()  # (src, dst) pairs that are cut
+        self.reset = False    # cut links are closed (reset), not paused
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.servers = []
@@ -47,11 +48,14 @@ class LinkProxy:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
 
-    def set_blocked(self, pairs):
+    def set_blocked(self, pairs, reset=False):
         """Replaces the set of cut (src, dst) links; both directions of a
-        TCP connection stop when either direction is cut."""
+        TCP connection stop when either direction is cut. reset: instead of
+        pausing them, close their connections and every new one at once (a
+        peer then reconnects as soon as the cut heals, with nothing stale
+        held back)."""
         pairs = set(pairs)
-        self.loop.call_soon_threadsafe(self._apply, pairs)
+        self.loop.call_soon_threadsafe(self._apply, pairs, reset)
 
     def isolate(self, node):
         others = [n for n in self.nodes if n != node]
@@ -98,11 +102,15 @@ class LinkProxy:
         self.ready.set()
         self.loop.run_forever()
 
-    def _apply(self, pairs):
+    def _apply(self, pairs, reset=False):
         self.blocked = pairs
-        for (src, dst, ev) in list(self.links):
+        self.reset = reset
+        for (src, dst, ev, conns) in list(self.links):
             if (src, dst) in pairs or (dst, src) in pairs:
                 ev.clear()
+                if reset:
+                    for w in conns:
+                        w.transport.abort()
             else:
                 ev.set()
 
@@ -122,10 +130,14 @@ class LinkProxy:
             gate = asyncio.Event()
             if self._open(src, dst):
                 gate.set()
-            link = (src, dst, gate)
+            elif self.reset:
+                return
+            conns = [writer]
+            link = (src, dst, gate, conns)
             self.links.append(link)
             await gate.wait()
             up_r, up_w = await asyncio.open_connection(f"127.0.1.{dst}", self.port)
+            conns.append(up_w)
             up_w.write(hdr + rest)
             await asyncio.gather(self._pump(reader, up_w, gate),
                                  self._pump(up_r, writer, gate))

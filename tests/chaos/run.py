@@ -8,9 +8,11 @@ For every scenario: a fresh 3-node cluster, writers, linearizable readers
 and one subscriber per node (the client library, tests/chaos/chaos_sub.c),
 a seeded fault schedule (printed, so a failure replays with --seed), then
 heal everything, wait for one leader and for every node to catch up, read
-every key on every node, and run tests/chaos/checker/check.py on the
-history. Prints a summary per scenario and the closing line
-"N passed, N failed". A failing scenario keeps its folder (history, node
+every key on every node, read every node's whole change history (a
+subscription from revision 0, recorded as subscriber hist<i>: a write
+applied twice shows there even when no subscriber was connected), and run
+tests/chaos/checker/check.py on the history. Prints a summary per scenario and the closing line
+"chaos: N passed, N failed, N skipped". A failing scenario keeps its folder (history, node
 logs, data dirs, seed) and prints how to replay it.
 
 The network (--net; the header line says which one a run uses):
@@ -53,6 +55,21 @@ Host-fault scenarios (full run only, tests/chaos/hostfaults.py):
              error while its disk was full). Mounts are always removed
              (Ctrl-C and SIGTERM included).
 
+State scenarios (full run only, tests/chaos/statefaults.py, which
+describes them): deposed-limbo (H1: a deposed leader catches up by
+snapshot while its writes are in limbo), crash-reboot (H2: crash loops
+with a simulated reboot that discards the store, then the node wins an
+election), lose-data (a node's data directory deleted), old-backup (a node
+restored from an old copy of it), store-full (a 1 MiB --max-store-bytes
+budget, big values, deletes).
+
+Writers send a request id with every write and resend an ambiguous one
+with the same id until their 5 s deadline (client.py); --no-request-ids
+resends the same way without ids, to show the double applies the ids
+prevent (the checker's ONCE must then fail).
+The closing line is "chaos: N passed, N failed, N skipped"; every skipped
+scenario is listed above it with the reason.
+
   tests/chaos/run.py BUILD_DIR --soak MINUTES [--nodes 5] [--epochs N]
 runs one long-lived cluster (5 nodes) under a seeded mix of every fault,
 one every 10-20 s, checked in epochs (tests/chaos/soak.py; make soak).
@@ -78,6 +95,10 @@ import netns  # noqa: E402
 from workload import KEYS, Reader, Subscriber, Writer, epoch_keys  # noqa: E402
 from hostfaults import (Skip, excused_exit, prepare_clock, prepare_disk_full,  # noqa: E402
                         scenario_clock, scenario_disk_full)
+from statefaults import (LIMBO_ARGS, SMALL_SNAPSHOTS, prepare_deposed_limbo, prepare_store_full,  # noqa: E402
+                         refused,
+                         scenario_crash_reboot, scenario_deposed_limbo, scenario_lose_data,
+                         scenario_old_backup, scenario_store_full)
 
 CHECKER = os.path.join(HERE, "checker", "check.py")
 
@@ -89,8 +110,9 @@ def now_ns():
 class Run:
     """One scenario: cluster, proxy, workload, nemesis log."""
 
-    def __init__(self, build, outdir, seed, flipd_args, nodes=3):
+    def __init__(self, build, outdir, seed, flipd_args, nodes=3, request_ids=True):
         self.build = build
+        self.request_ids = request_ids  # the writers' (client.py); False: --no-request-ids
         self.out = outdir
         self.rng = random.Random(seed)
         self.seed = seed
@@ -114,6 +136,9 @@ class Run:
         self.cleanups = []        # after the nodes are stopped (unmounts), by close()
         self.notes = []           # warnings for the summary (not failures)
         self.failures = []        # expectations a scenario saw broken (fail the run)
+        self.excused = {}         # node -> why its own exit is accepted (statefaults.py)
+        self.writer_args = {}     # extra Writer arguments a scenario sets (statefaults.py)
+        self.extra_writers = []   # Writer arguments of more writers, on every node, never cut
 
     def _pick_base(self, nodes):
         ids = range(1, nodes + 1)
@@ -173,7 +198,14 @@ class Run:
             home = ids[w % len(ids)]
             self.writers.append(Writer(w, self.home_first(home), self.node_of, self.out,
                                        random.Random(seed * 31 + w), keys=self.keys,
-                                       source=self.proxy.client_source(home)))
+                                       source=self.proxy.client_source(home),
+                                       request_ids=self.request_ids, **self.writer_args))
+        for spec in self.extra_writers:
+            # from the control address (netns: never cut), any node first
+            w = len(self.writers)
+            self.writers.append(Writer(w, self.cluster.endpoints(), self.node_of, self.out,
+                                       random.Random(seed * 31 + w), keys=self.keys,
+                                       request_ids=self.request_ids, **spec))
         home = ids[writers % len(ids)]
         self.readers.append(Reader(0, self.home_first(home), self.node_of, self.out,
                                    random.Random(seed * 17), keys=self.keys,
@@ -210,7 +242,7 @@ class Run:
         for i in self.cluster.ids():
             if i in self.cluster.stopped:
                 self.cluster.signal(i, signal.SIGCONT)
-            if not self.cluster.alive(i):
+            if not self.cluster.alive(i) and i not in self.cluster.retired:
                 self.cluster.start(i)
         self.log("all", "stop", self.cluster.ids())
 
@@ -236,7 +268,8 @@ class Run:
             leader = self.cluster.leader(10) or leader
             commit = self.cluster.statuses().get(leader, {}).get("commit", 0)
             ok = self.cluster.wait_applied(commit, 30)
-        for i in self.cluster.ids():
+        live = [i for i in self.cluster.ids() if i not in self.cluster.retired]
+        for i in live:
             c = Client([self.cluster.client_addr(i)], "chaos-final", op_timeout=3)
             reads[i] = {}
             for k in self.keys:
@@ -245,6 +278,8 @@ class Run:
                     reads[i][k] = None if value is None else {"value": value, "revision": rev}
             c.close()
         reads_done = now_ns()
+        for i in live:
+            self.change_history(i)
         # let subscribers converge (bounded), then stop them
         time.sleep(min(converge_s, 3))
         for s in self.subs:
@@ -254,6 +289,30 @@ class Run:
                        "reads_done_ns": reads_done, "leader": leader}, f)
         self.convert_subs()
         return ok
+
+    def change_history(self, i):
+        """Node i's whole change history of the workload's keys (a
+        subscription from revision 0, read until its first heartbeat: the
+        catch-up is then complete) as subscriber "hist<i>", stopped at the
+        end: the checker sees every change the node applied, so a write
+        applied twice shows even where no subscriber was connected."""
+        c = Client([self.cluster.client_addr(i)], "chaos-history", op_timeout=10)
+        sub = f"hist{i}"
+        with open(os.path.join(self.out, f"subs.{sub}.jsonl"), "w") as f:
+            def put(rec):
+                rec.update({"sub": sub, "node": i})
+                f.write(json.dumps(rec) + "\n")
+            put({"type": "resume", "revision": 0, "t_ns": now_ns(), "prefixes": [self.prefix]})
+            try:
+                for ev in c.change_history(self.prefix):
+                    ev["t_ns"] = now_ns()
+                    put(ev)
+            except (OSError, TimeoutError, ConnectionError) as e:
+                self.notes.append(f"change history of n{i} incomplete: {e!r}")
+                put({"type": "disconnect", "t_ns": now_ns()})
+            finally:
+                c.close()
+            put({"type": "stop", "t_ns": now_ns()})
 
     def convert_subs(self):
         """chaos_sub lines -> the checker's subscriber records."""
@@ -274,6 +333,12 @@ class Run:
                         if st == "stale":
                             rec["type"] = "heartbeat"
                             rec["stale"] = True
+                        elif st == "live":
+                            # the library holds the state at `revision`
+                            # and trusts its node: the checker's LIVE
+                            rec["type"] = "heartbeat"
+                            rec["stale"] = False
+                            rec["applied"] = rec["revision"]
                         elif st in ("connecting", "disconnected"):
                             rec["type"] = "disconnect"
                         else:
@@ -322,6 +387,15 @@ class Run:
     def unblock(self, fault, nodes):
         self.proxy.set_blocked(set())
         self.log(fault, "stop", nodes)
+
+    def kill_random(self):
+        """kill -9 a random node, restart it 1-3 s later."""
+        victim = self.rng.choice(self.cluster.ids())
+        self.log("kill-random", "start", [victim])
+        self.cluster.kill(victim)
+        time.sleep(self.rng.uniform(1, 3))
+        self.cluster.start(victim)
+        self.log("kill-random", "stop", [victim])
 
     def pause(self, node, seconds, fault="pause"):
         self.log(fault, "start", [node])
@@ -385,12 +459,7 @@ def scenario_kill_random(run, seconds):
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         time.sleep(run.rng.uniform(3, 5))
-        victim = run.rng.choice(run.cluster.ids())
-        run.log("kill-random", "start", [victim])
-        run.cluster.kill(victim)
-        time.sleep(run.rng.uniform(1, 3))
-        run.cluster.start(victim)
-        run.log("kill-random", "stop", [victim])
+        run.kill_random()
 
 
 def scenario_kill_all(run, seconds):
@@ -552,6 +621,12 @@ SCENARIOS = {
     # netns mode only (skipped, not failed, with the proxy)
     "one-way": (scenario_one_way, 90, []),
     "net-quality": (scenario_net_quality, 90, []),
+    # a node's state (tests/chaos/statefaults.py)
+    "deposed-limbo": (scenario_deposed_limbo, 60, LIMBO_ARGS),
+    "crash-reboot": (scenario_crash_reboot, 60, SMALL_SNAPSHOTS),
+    "lose-data": (scenario_lose_data, 40, SMALL_SNAPSHOTS),
+    "old-backup": (scenario_old_backup, 40, SMALL_SNAPSHOTS),
+    "store-full": (scenario_store_full, 40, ["--max-store-bytes", "1048576"]),
 }
 # Host setup a scenario needs before its cluster starts; raises Skip when
 # the machine cannot do it.
@@ -560,6 +635,8 @@ PREPARE = {
     "disk-full": prepare_disk_full,
     "one-way": needs_netns,
     "net-quality": needs_netns,
+    "deposed-limbo": prepare_deposed_limbo,
+    "store-full": prepare_store_full,
 }
 QUICK = ["kill-leader", "isolate-leader", "subscriber-install"]
 
@@ -634,13 +711,18 @@ def prepare(run, name):
 
 def bad_exits(run, records):
     """Node processes that ended by themselves count as failures, except a
-    node that stopped with a clear log line on the disk we made full."""
+    node that stopped with a clear log line on the disk we made full, or
+    one that refused to start on a lost or old data directory
+    (statefaults.refused)."""
     bad = []
     for rec in records:
         tail = " | ".join(rec.get("log", "").strip().splitlines()[-2:])
         if excused_exit(run, rec):
             print(f"  node {rec['node']} stopped on its full disk (exit {rec['code']}), "
                   f"allowed: {tail}", flush=True)
+        elif refused(run, rec):
+            print(f"  node {rec['node']} refused to start on {run.excused[rec['node']]} "
+                  f"(exit {rec['code']}), allowed: {tail}", flush=True)
         else:
             bad.append(rec["node"])
             print(f"  node {rec['node']} exited on its own (code {rec['code']}): {tail}",
@@ -671,6 +753,9 @@ def main():
     ap.add_argument("--scenario", action="append")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--out")
+    ap.add_argument("--no-request-ids", action="store_true",
+                    help="writers resend ambiguous writes without request ids: shows the "
+                    "double applies the ids prevent (the checker's ONCE must fail)")
     ap.add_argument("--soak", type=float, metavar="MINUTES",
                     help="soak mode (tests/chaos/soak.py): one cluster, mixed faults, "
                     "checked in epochs")
@@ -721,12 +806,12 @@ def main():
         with open(os.path.join(outdir, "seed"), "w") as f:
             f.write(f"{seed + idx}\n")
         print(f"== {name} ({seconds} s of faults, seed {seed + idx})", flush=True)
-        run = Run(build, outdir, seed + idx, ["--election-ms", "500", "--heartbeat-ms", "50"] + args)
+        run = Run(build, outdir, seed + idx, ["--election-ms", "500", "--heartbeat-ms", "50"] + args,
+                  request_ids=not a.no_request_ids)
         why = prepare(run, name)
         if why is not None:
             print(f"  skipped: {why}", flush=True)
-            skipped.append(name)
-            passed += 1
+            skipped.append((name, why))
             continue
         ok = True
         t0 = time.monotonic()
@@ -770,15 +855,16 @@ def main():
         else:
             failed += 1
             print(f"  FAILED: kept {outdir}; replay: tests/chaos/run.py {a.build} "
-                  f"--scenario {name} --seed {seed + idx}", flush=True)
+                  f"--scenario {name} --seed {seed + idx}"
+                  f"{' --no-request-ids' if a.no_request_ids else ''}", flush=True)
     print(f"summary: ops {totals['ops']}, faults {totals['faults']}", flush=True)
-    if skipped:
-        print(f"skipped (counted as passed): {', '.join(skipped)}", flush=True)
+    for name, why in skipped:
+        print(f"skipped {name}: {why}", flush=True)
     if failed == 0 and not a.keep and not a.out:
         shutil.rmtree(root, ignore_errors=True)
     else:
         print(f"histories in {root}", flush=True)
-    print(f"chaos: {passed} passed, {failed} failed", flush=True)
+    print(f"chaos: {passed} passed, {failed} failed, {len(skipped)} skipped", flush=True)
     return 0 if failed == 0 else 1
 
 

@@ -4,7 +4,7 @@
     check.py HISTORY_DIR [--json] [--read-search-budget N]
              [--converge-bound-ms MS] [--stale-bound-ms MS]
              [--cut-bound-ms MS] [--partition-grace-ms MS] [--unique-revisions]
-             [--max-report N]
+             [--live-lag-bound-ms MS] [--max-report N]
 
 Exit status: 0 valid, 1 invalid or unknown (a property could not be decided,
 e.g. the read search ran out of budget: counts as a failure), 2 usage error
@@ -31,9 +31,10 @@ General rules
 * Node ids, proc ids and sub ids may be numbers or strings; they are
   compared as strings ("1" == 1).
 * Values written by the harness must be UNIQUE across the whole run (e.g.
-  the string "w3:17" = writer 3, sequence 17), must not be JSON null, and a
-  write is never blindly resent with the same value (a retry is a new op
-  with a new value).  Values are compared as JSON (any JSON type works;
+  the string "w3:17" = writer 3, sequence 17), must not be JSON null, and
+  two ops never write the same value (a resend with the same request id is
+  the same op; a retry as a new write gets a new value), so a value seen at
+  two revisions is one write applied twice (ONCE).  Values are compared as JSON (any JSON type works;
   strings are recommended).  Two writes with the same value are a history
   error (exit 2).
 * The cluster starts EMPTY (fresh data dirs): every key is absent before
@@ -171,6 +172,10 @@ W3   one value per (key, revision) across all sources; a write is seen at
      one revision only, and an ok write at exactly its acked revision.
      Different keys may share a revision (group commit puts concurrent
      writes in one raft entry); --unique-revisions forbids that.
+ONCE exactly once: a written value seen at two revisions (applied twice);
+     a write answered "fail" whose value is seen (applied despite the
+     refusal; a CAS conflict naming the write's own revision is called out);
+     a deletion only a refused delete of the key explains.
 W4   real time: a write with a known revision (ok, or observed unknown)
      must have revision > G(its invoke): if any index >= it was committed
      before the write was sent, the order is broken (covers "ok A completed
@@ -216,6 +221,13 @@ L    leaderless nodes tell their subscribers: a session on a minority node
      unless the partition ended first.  A session the partition cuts from
      its node ("cut") must end instead, within --cut-bound-ms (default
      4000: the client library gives up after 3 silent 1 s heartbeats).
+LIVE a live subscriber is not behind an ack: a subscriber is live on a node
+     from a heartbeat with stale=false until a stale heartbeat, disconnect,
+     error, stop, subscribe, resume, snapshot begin or a record from another
+     node.  For every ok write of a watched key (revision R, completed at
+     A): at D = max(A, live start) + --live-lag-bound-ms (default 5000), if
+     still live on that node, the subscriber's position (highest change,
+     snapshot end or heartbeat revision) must be >= R.
 """
 
 import argparse
@@ -233,6 +245,7 @@ PROPERTIES = [
     ("W2", "no value that was never written"),
     ("W3", "one value per (key, revision)"),
     ("W4", "real-time order of writes"),
+    ("ONCE", "no write applied twice or despite a refusal"),
     ("R", "reads linearizable / consistent"),
     ("S-order", "subscriber revisions strictly increase"),
     ("S-dup", "no duplicate event"),
@@ -242,6 +255,7 @@ PROPERTIES = [
     ("CONV", "convergence after healing"),
     ("P", "minority acknowledges nothing"),
     ("L", "leaderless node tells its subscribers"),
+    ("LIVE", "a live subscriber is not behind an ack"),
 ]
 RESTART_RE = re.compile(r"kill|crash|restart|power|wipe|lose|corrupt", re.I)
 
@@ -467,12 +481,13 @@ def wgl_search(ops, budget):
 class Checker:
     def __init__(self, hdir, search_budget=500000, converge_bound_ms=10000,
                  stale_bound_ms=2000, partition_grace_ms=0, cut_bound_ms=4000,
-                 unique_revisions=False):
+                 unique_revisions=False, live_lag_bound_ms=5000):
         self.hdir = hdir
         self.budget = search_budget
         self.conv_bound = converge_bound_ms * 1000000
         self.stale_bound = stale_bound_ms * 1000000
         self.cut_bound = cut_bound_ms * 1000000
+        self.live_bound = live_lag_bound_ms * 1000000
         self.grace = partition_grace_ms * 1000000
         self.unique_revs = unique_revisions
         self.violations = {p: [] for p, _ in PROPERTIES}
@@ -571,6 +586,7 @@ class Checker:
                     "minority": [sid(x) for x in rec.get("minority") or []],
                     "cut": {(sid(p[0]), sid(p[1])) for p in rec.get("cut") or []
                             if isinstance(p, list) and len(p) == 2},
+                    "subs": [sid(x) for x in rec.get("subs") or []],
                     "action": act, "id": rec.get("id"), "src": src})
         del np_
         self.nemesis.sort(key=lambda r: r["t"])
@@ -770,7 +786,17 @@ class Checker:
                     if d.bound_rev is None and d.invoke < t:
                         pick = d
                         break
-                if pick is None:
+                refused = [d for d in self.dels.get(k, []) if d.outcome == "fail"
+                           and d.invoke < t and d.bound_rev is None]
+                if pick is None and refused:
+                    refused[0].bound_rev = rev
+                    self.bad_keys.add(k)
+                    self.phantom.add((k, rev))
+                    self.violate("ONCE", t, "applied despite a refusal: deletion of %s at rev "
+                                 "%d that only a refused delete explains: %s; seen in %s"
+                                 % (k, rev, refused[0].desc(self), src), key=k, revision=rev,
+                                 proc=refused[0].proc)
+                elif pick is None:
                     self.bad_keys.add(k)
                     self.phantom.add((k, rev))
                     self.violate("W2", t, "deletion of %s at rev %d that no pending "
@@ -800,7 +826,7 @@ class Checker:
             elif o.key != k:
                 why = "it was written to key %s (%s)" % (o.key, o.src)
             elif o.outcome == "fail":
-                why = "its write failed definitely (%s)" % o.desc(self)
+                self.refused_seen(o, k, rev, t, src)
             elif t < o.invoke:
                 why = "it was seen before its write was invoked (%s)" % o.desc(self)
             if why:
@@ -844,9 +870,23 @@ class Checker:
                 self.value_rev[vk] = (rev, src)
             elif pv[0] != rev:
                 self.bad_keys.add(k)
-                self.violate("W3", t, "write %s of %s seen at two revisions: %d (%s) "
-                             "and %d (%s): applied twice?"
+                self.violate("ONCE", t, "applied twice: write %s of %s seen at two "
+                             "revisions: %d (%s) and %d (%s)"
                              % (vk, k, pv[0], pv[1], rev, src), key=k, value=vk)
+
+    def refused_seen(self, o, k, rev, t, src):
+        """ONCE: write o was answered "fail" (definitely not applied), yet
+        its value was seen."""
+        self.bad_keys.add(k)
+        self.phantom.add((k, rev))
+        what = o.error or "fail"
+        extra = ""
+        if o.current_rev is not None and rev is not None and o.current_rev == rev:
+            extra = " (the conflict named the write's own revision as the current one)"
+        self.violate("ONCE", t, "applied despite a refusal: %s was told %s, yet its value "
+                     "is in the history%s%s; seen in %s"
+                     % (o.desc(self), what, "" if rev is None else " at rev %d" % rev,
+                        extra, src), key=k, value=o.vk, revision=rev, proc=o.proc)
 
     def latest_le(self, k, x):
         """(rev, vk) of the last committed change of k with rev <= x."""
@@ -1760,6 +1800,88 @@ class Checker:
                                       self.ft(f["end"]), self.cut_bound // 1000000),
                      sub=s["sub"], node=s["node"])
 
+    # ---- LIVE: a live subscriber is not behind -----------------------------
+
+    def live_intervals(self, recs):
+        """[(start, end, node, [(t, pos)...])]: the spans in which the
+        subscriber was live on one node (from a heartbeat with stale=false,
+        or the client library's "live" state logged as one, until a stale
+        heartbeat, a disconnect, an error, a stop, a new subscription, a
+        snapshot or a move to another node), each with the subscriber's
+        position (highest revision it holds: change, snapshot end,
+        heartbeat) over time."""
+        out = []
+        cur = None
+        pos = None
+        for r in recs:
+            if r.type in ("change", "end") and r.revision is not None:
+                pos = r.revision if pos is None else max(pos, r.revision)
+            elif r.type == "heartbeat" and r.applied is not None:
+                pos = r.applied if pos is None else max(pos, r.applied)
+            elif r.type == "resume":
+                pos = r.revision
+            elif r.type == "subscribe":
+                pos = None
+            ends = r.type in ("disconnect", "error", "stop", "subscribe", "resume", "begin") \
+                or (r.type == "heartbeat" and r.stale) \
+                or (cur is not None and r.node is not None and cur[2] is not None
+                    and r.node != cur[2])
+            if cur is not None and ends:
+                out.append((cur[0], r.t, cur[2], cur[3]))
+                cur = None
+            if cur is None and r.type == "heartbeat" and not r.stale:
+                cur = (r.t, None, r.node, [])
+            if cur is not None and pos is not None:
+                cur[3].append((r.t, pos))
+        if cur is not None:
+            out.append((cur[0], INF, cur[2], cur[3]))
+        return out
+
+    def check_live(self):
+        """LIVE: while a subscriber is live on a node, every acknowledged
+        write of a watched key reaches it within --live-lag-bound-ms: at
+        max(ack, live start) + bound, if the subscriber is still live there,
+        its position must be >= the write's revision. A node that serves
+        "live" (not stale) while it is behind the acknowledged history
+        beyond the bound (e.g. restored from an old copy and not catching
+        up) fails this. The bound must exceed the time a subscriber needs to
+        notice a silent node (3 heartbeats) and a follower's normal lag."""
+        # a subscriber the harness paused itself (fault with "subs") reads
+        # its backlog late: not a node's fault
+        held = {}
+        for f in self.intervals():
+            for sub in f.get("subs") or []:
+                held.setdefault(sub, []).append((f["start"], f["end"] + self.live_bound))
+        acks = sorted(((o.complete, o.revision, o) for o in self.ops
+                       if o.is_write() and o.outcome == "ok" and o.revision is not None),
+                      key=lambda a: (a[0], a[1]))
+        for sub, recs in sorted(self.subrecs.items()):
+            done = False
+            for start, end, node, timeline in self.live_intervals(recs):
+                times = [x[0] for x in timeline]
+                for ta, rev, o in acks:
+                    if not self.watched(sub, o.key) or (o.key, rev) in self.phantom:
+                        continue
+                    due = max(ta, start) + self.live_bound
+                    if due >= end:
+                        continue
+                    i = bisect.bisect_right(times, due)
+                    pos = timeline[i - 1][1] if i else None
+                    if pos is not None and pos >= rev:
+                        continue
+                    if any(a <= due <= b for a, b in held.get(sub, ())):
+                        continue
+                    self.violate("LIVE", due, "sub %s was live on node %s from %s until %s "
+                                 "but %d ms after %s was acknowledged at %s it held only rev "
+                                 "%s: a node behind the acknowledged history served it as live"
+                                 % (sub, node, self.ft(start), self.ft(end),
+                                    self.live_bound // 1000000, o.desc(self), self.ft(ta),
+                                    pos), sub=sub, node=node, key=o.key, revision=rev)
+                    done = True
+                    break  # one report per sub is enough
+                if done:
+                    break
+
     # ---- driver -----------------------------------------------------------
 
     def run(self):
@@ -1774,6 +1896,7 @@ class Checker:
         self.check_subs()
         self.check_conv()
         self.check_nemesis()
+        self.check_live()
         return self.result()
 
     def result(self):
@@ -1869,6 +1992,8 @@ def main(argv=None):
     ap.add_argument("--cut-bound-ms", type=int, default=4000,
                     help="L: how soon a subscriber cut from its minority node must leave it")
     ap.add_argument("--partition-grace-ms", type=int, default=0)
+    ap.add_argument("--live-lag-bound-ms", type=int, default=5000,
+                    help="LIVE: how long after an ack a live subscriber may still lack it")
     ap.add_argument("--unique-revisions", action="store_true",
                     help="two keys may never share a revision (no group commit)")
     ap.add_argument("--max-report", type=int, default=1,
@@ -1879,7 +2004,8 @@ def main(argv=None):
                         converge_bound_ms=a.converge_bound_ms,
                         stale_bound_ms=a.stale_bound_ms, cut_bound_ms=a.cut_bound_ms,
                         partition_grace_ms=a.partition_grace_ms,
-                        unique_revisions=a.unique_revisions)
+                        unique_revisions=a.unique_revisions,
+                        live_lag_bound_ms=a.live_lag_bound_ms)
     except HistoryError as e:
         print("check.py: malformed history: %s" % e, file=sys.stderr)
         return 2

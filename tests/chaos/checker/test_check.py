@@ -107,8 +107,10 @@ class H:
         if subs is not None:
             self.final["subscribers_final"] = subs
 
-    def fault(self, ms, fault, action, nodes, minority=None, cut=None):
+    def fault(self, ms, fault, action, nodes, minority=None, cut=None, subs=None):
         rec = {"t_ns": t(ms), "fault": fault, "action": action, "nodes": nodes}
+        if subs is not None:
+            rec["subs"] = subs
         if minority is not None:
             rec["minority"] = minority
         if cut is not None:
@@ -423,7 +425,110 @@ class CheckerTest(unittest.TestCase):
         h.cas("w3", "k2", "w3:cas", 9, 95, 96, outcome="fail", error="CAS_CONFLICT",
               current_revision=0)
         h.change("s1", 2, 101, 12, "k2", "w3:cas")
-        self.assertCaught(h, "W2")
+        self.assertCaught(h, "ONCE")
+
+    # ------------------------------------------- exactly-once (ONCE)
+
+    def test_applied_twice_seen_by_subscriber(self):
+        """H1: a write committed by the new leader, answered NOT_LEADER by
+        the deposed one, resent and applied again: one value, two revs."""
+        h = base()
+        h.set("w3", "k1", "w3:dup", 95, 105, rev=14)
+        h.change("s1", 2, 101, 12, "k1", "w3:dup")
+        h.change("s1", 2, 104, 14, "k1", "w3:dup")
+        h.final_reads({"k1": ("w3:dup", 14), "k2": None}, healed=110)
+        res = self.assertCaught(h, "ONCE")
+        self.assertIn("applied twice", res["properties"]["ONCE"]["first"]["message"])
+
+    def test_applied_twice_only_in_final_change_history(self):
+        """No live subscriber saw it; the final change history (a resume
+        from revision 0 after healing) holds the value at two revisions."""
+        h = base()
+        h.set("w3", "k1", "w3:dup", 95, 105, rev=14)
+        h.final_reads({"k1": ("w3:dup", 14), "k2": None}, healed=110)
+        h.ev("hist1", 1, 111, "resume", revision=0)
+        for rev, k, v in ((5, "k1", "w1:1"), (6, "k2", "w2:1"), (8, "k1", "w1:2"),
+                          (9, "k2", None), (11, "k1", "w1:3"), (12, "k1", "w3:dup"),
+                          (14, "k1", "w3:dup")):
+            h.change("hist1", 1, 112, rev, k, v)
+        h.ev("hist1", 1, 113, "stop")
+        self.assertCaught(h, "ONCE")
+
+    def test_cas_told_conflict_with_its_own_revision(self):
+        h = base()
+        h.cas("w3", "k2", "w3:cas", 0, 95, 99, outcome="fail", error="CAS_CONFLICT",
+              current_revision=12)
+        h.change("s1", 2, 97, 12, "k2", "w3:cas")
+        h.final_reads({"k1": ("w1:3", 11), "k2": ("w3:cas", 12)}, healed=110)
+        res = self.assertCaught(h, "ONCE")
+        self.assertIn("own revision", res["properties"]["ONCE"]["first"]["message"])
+
+    def test_delete_told_not_found_but_applied(self):
+        h = base()
+        h.delete("w3", "k1", 95, 99, outcome="fail", error="NOT_FOUND")
+        h.change("s1", 2, 97, 12, "k1", None)
+        h.final_reads({"k1": None, "k2": None}, healed=110)
+        self.assertCaught(h, "ONCE")
+
+    def test_valid_resent_write_applied_once(self):
+        """With request ids a resend is one op: ok at its one revision,
+        seen once; unknown writes seen once are fine too."""
+        h = base()
+        h.set("w3", "k1", "w3:1", 95, 105, rev=12, error=None)
+        h.set("w4", "k2", "w4:1", 96, 106, outcome="unknown", error="LOST")
+        h.change("s1", 2, 101, 12, "k1", "w3:1")
+        h.change("s1", 2, 103, 13, "k2", "w4:1")
+        h.final_reads({"k1": ("w3:1", 12), "k2": ("w4:1", 13)}, healed=110)
+        self.assertValid(h)
+
+    # --------------------------------------------- live but behind (LIVE)
+
+    def test_live_subscriber_behind_an_ack(self):
+        """A node restored from an old copy serves its subscriber as live
+        (stale=false) at rev 6 while writes up to rev 11 were acked long
+        before."""
+        h = base()
+        h.ev("s2", 3, 1, "subscribe", prefixes=["k"])
+        h.snapshot("s2", 3, 2, 3, [])
+        h.ev("s2", 3, 3, "heartbeat", applied=3, stale=False)
+        h.change("s2", 3, 21, 5, "k1", "w1:1")
+        h.change("s2", 3, 26, 6, "k2", "w2:1")
+        h.ev("s2", 3, 30, "heartbeat", applied=6, stale=False)
+        h.ev("s2", 3, 95, "heartbeat", applied=6, stale=False)
+        h.ev("s2", 3, 99, "stop")
+        res = self.assertCaught(h, "LIVE", live_lag_bound_ms=20)
+        self.assertEqual(res["properties"]["LIVE"]["first"]["sub"], "s2")
+        # within the bound it is only lag, not a violation
+        self.assertValid(h, live_lag_bound_ms=1000)
+
+    def test_valid_live_behind_while_the_harness_paused_it(self):
+        """The harness SIGSTOPped the subscriber itself: its backlog is
+        read late, which says nothing about its node."""
+        h = base()
+        h.ev("s2", 3, 1, "subscribe", prefixes=["k"])
+        h.snapshot("s2", 3, 2, 3, [])
+        h.ev("s2", 3, 3, "heartbeat", applied=3, stale=False)
+        h.fault(15, "pause-subscriber", "start", [], subs=["s2"])
+        h.fault(80, "pause-subscriber", "stop", [], subs=["s2"])
+        for rev, k, v in ((5, "k1", "w1:1"), (6, "k2", "w2:1"), (8, "k1", "w1:2"),
+                          (9, "k2", None), (11, "k1", "w1:3")):
+            h.change("s2", 3, 95, rev, k, v)
+        h.ev("s2", 3, 99, "stop")
+        self.assertValid(h, live_lag_bound_ms=20)
+        h.nemesis = []
+        self.assertCaught(h, "LIVE", live_lag_bound_ms=20)
+
+    def test_valid_live_then_stale_behind(self):
+        """Behind, but it said stale in time: not a live answer."""
+        h = base()
+        h.ev("s2", 3, 1, "subscribe", prefixes=["k"])
+        h.snapshot("s2", 3, 2, 3, [])
+        h.ev("s2", 3, 3, "heartbeat", applied=3, stale=False)
+        h.change("s2", 3, 21, 5, "k1", "w1:1")
+        h.ev("s2", 3, 30, "heartbeat", applied=5, stale=True)
+        h.ev("s2", 3, 95, "disconnect")
+        h.ev("s2", 3, 99, "stop")
+        self.assertValid(h, live_lag_bound_ms=20)
 
     def test_phantom_deletion(self):
         h = base()
