@@ -36,6 +36,13 @@ void runner_register(const char *name, test_fn fn, int timeout_s)
     n_tests++;
 }
 
+int runner_under_valgrind(void)
+{
+    const char *p = getenv("LD_PRELOAD");
+
+    return p != NULL && strstr(p, "vgpreload") != NULL;
+}
+
 void runner_skip(const char *why)
 {
     fprintf(stderr, "  skipped: %s\n", why);

@@ -17,6 +17,9 @@ typedef void (*test_fn)(void);
 void runner_register(const char *name, test_fn fn, int timeout_s);
 /* Marks the running test as skipped and ends it. */
 void runner_skip(const char *why) __attribute__((noreturn));
+/* True when the test runs under valgrind (everything is ~50x slower):
+ * for sizes that only measure speed, not for skipping checks. */
+int runner_under_valgrind(void);
 /* The seed for this run (FLIP_SEED, or time-based); printed on failure. */
 unsigned runner_seed(void);
 
