@@ -493,8 +493,16 @@ static void read_ready(struct read_wait *w, int status)
             dispatch_serve(op, serve); /* now, or once output drains */
             return;
         } else {
+            /* the barrier is a log entry: it fails for what fails writes,
+             * and only a lost leadership means "retry elsewhere" */
             dispatch_error(op->conn, op->req->id, status,
-                           "leadership changed during the read; retry");
+                           status == FLIP_LEADERSHIPLOST ||
+                                   status == FLIP_NOTLEADER
+                               ? "leadership changed during the read; retry"
+                           : status == FLIP_NOSPACE
+                               ? "the read barrier could not be appended to "
+                                 "the raft log: no space"
+                               : NULL);
         }
     }
     op_free(op);
