@@ -294,26 +294,10 @@ int dedup_expire(struct store_txn *txn,
     return rv;
 }
 
-static int row_seen(void *arg,
-                    const void *key,
-                    size_t klen,
-                    const void *val,
-                    size_t vlen)
-{
-    (void)key;
-    (void)klen;
-    (void)val;
-    (void)vlen;
-    *(int *)arg = 1;
-    return 1;
-}
-
 int dedup_known(struct store *s, const struct dedup_id *id)
 {
     uint8_t k[ROW_KEY];
-    int seen = 0;
 
     row_key(k, id);
-    (void)store_get(s, STORE_META, k, sizeof k, row_seen, &seen);
-    return seen;
+    return store_has(s, STORE_META, k, sizeof k);
 }

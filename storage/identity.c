@@ -77,28 +77,12 @@ static void joined_key(uint8_t *key, uint64_t id)
     buf_put_u64be(key + sizeof KEY_JOINED - 1, id);
 }
 
-static int found(void *arg,
-                 const void *key,
-                 size_t klen,
-                 const void *val,
-                 size_t vlen)
-{
-    (void)key;
-    (void)klen;
-    (void)val;
-    (void)vlen;
-    *(int *)arg = 1;
-    return 1;
-}
-
 int identity_joined(struct store *s, uint64_t id)
 {
     uint8_t key[JOINED_LEN];
-    int yes = 0;
 
     joined_key(key, id);
-    store_get(s, STORE_META, key, sizeof key, found, &yes);
-    return yes;
+    return store_has(s, STORE_META, key, sizeof key);
 }
 
 int identity_txn_apply(struct store_txn *txn,

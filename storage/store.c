@@ -798,6 +798,28 @@ static int scan_txn(struct store *s,
     return rv;
 }
 
+static int note_seen(void *arg,
+                     const void *key,
+                     size_t klen,
+                     const void *val,
+                     size_t vlen)
+{
+    (void)key;
+    (void)klen;
+    (void)val;
+    (void)vlen;
+    *(int *)arg = 1;
+    return 1;
+}
+
+int store_has(struct store *s, enum store_db db, const void *key, size_t klen)
+{
+    int seen = 0;
+
+    (void)store_get(s, db, key, klen, note_seen, &seen);
+    return seen;
+}
+
 int store_scan(struct store *s,
                enum store_db db,
                const void *prefix,

@@ -125,6 +125,9 @@ int store_get(struct store *s,
               size_t klen,
               store_visit_cb cb,
               void *arg);
+/* True when `db` holds `key` (a short read txn; errors read as absent). */
+int store_has(struct store *s, enum store_db db, const void *key, size_t klen);
+
 /* Visits rows of `db` whose key starts with `prefix`, in key order, starting
  * after `after` (NULL = from the start), at most `limit` rows (0 = all).
  * *more is set when rows remained past the limit. */
