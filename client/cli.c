@@ -139,7 +139,7 @@ const char *escaped_copy(char *out, size_t cap, const char *s)
     buf_init(&b);
     if (escape_text_into(&b, s) == FLIP_OK) {
         snprintf(out, cap, "%.*s", (int)buf_len(&b),
-                 (const char *)buf_head(&b));
+                 buf_len(&b) > 0 ? (const char *)buf_head(&b) : "");
     } else {
         snprintf(out, cap, "?");
     }
@@ -266,7 +266,7 @@ int put_escaped(const char *text)
 
     buf_init(&b);
     rv = escape_text_into(&b, text);
-    if (rv == FLIP_OK) {
+    if (rv == FLIP_OK && buf_len(&b) > 0) { /* an empty buf has no head */
         fwrite(buf_head(&b), 1, buf_len(&b), stdout);
     }
     buf_close(&b);
