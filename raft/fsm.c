@@ -107,7 +107,7 @@ static void reject(struct fsm *f,
                    struct fsm_outcome *out)
 {
     f->n_rejected++;
-    flip_warnf("fsm: entry %llu: change to %s refused: %s",
+    flip_infof("fsm: entry %llu: change to %s refused: %s",
                (unsigned long long)index, ch->key != NULL ? ch->key : "?",
                why);
     set_outcome(out, FSM_INVALID, 0);
@@ -388,7 +388,7 @@ static int fsm_apply(struct raft_fsm *rf,
     }
     if (command_decode(buf->base, buf->len, &cmd) != FLIP_OK) {
         f->n_invalid++;
-        flip_warnf("fsm: entry %llu does not decode; recorded as a no-op",
+        flip_infof("fsm: entry %llu does not decode; recorded as a no-op",
                    (unsigned long long)index);
         cmd = NULL;
     }
