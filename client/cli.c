@@ -354,11 +354,11 @@ static int cmd_set(struct cli *cli)
         flip_client_conflict_type(cli->client) != FLIP_TYPE_AUTO) {
         type = flip_client_conflict_type(cli->client);
         if (flip_value_parse(text, type, &value) != FLIP_OK) {
-            return usage_error("set: %s is a %s flag and '%s' is not a %s "
-                               "value (--type T --change-type changes the "
-                               "type)",
-                               key, flip_type_name(type), text,
-                               flip_type_name(type));
+            return usage_error(
+                "set: %s is a %s flag and '%s' is not a %s "
+                "value (--type T --change-type changes the "
+                "type)",
+                key, flip_type_name(type), text, flip_type_name(type));
         }
         rv = flip_set(cli->client, key, &value, &o, &rev);
     }

@@ -27,7 +27,7 @@
     X(FLIP_TIMEOUT, 16, "timed out")                               \
     X(FLIP_CLOSED, 17, "connection closed")                        \
     X(FLIP_INTERNAL, 18, "internal error")                         \
-    X(FLIP_TYPEMISMATCH, 19, "value type differs from the flag's")  \
+    X(FLIP_TYPEMISMATCH, 19, "value type differs from the flag's") \
     X(FLIP_STOREFULL, 20, "store size budget exceeded")
 
 enum flip_err

@@ -7,11 +7,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "dedup.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "proto/codec.h"
 #include "proto/command.h"
-#include "dedup.h"
 #include "storage/identity.h"
 #include "storage/snapshot.h"
 
@@ -108,8 +108,7 @@ static void reject(struct fsm *f,
 {
     f->n_rejected++;
     flip_infof("fsm: entry %llu: change to %s refused: %s",
-               (unsigned long long)index, ch->key != NULL ? ch->key : "?",
-               why);
+               (unsigned long long)index, ch->key != NULL ? ch->key : "?", why);
     set_outcome(out, FSM_INVALID, 0);
 }
 
@@ -147,8 +146,8 @@ static int read_current(struct store_txn *txn,
     cur->rev = rec->revision;
     cur->create_rev =
         rec->has_create_revision ? rec->create_revision : rec->revision;
-    cur->kind = rec->value != NULL ? rec->value->kind_case
-                                   : FLIP__VALUE__KIND__NOT_SET;
+    cur->kind =
+        rec->value != NULL ? rec->value->kind_case : FLIP__VALUE__KIND__NOT_SET;
     cur->bytes = klen + old_len;
     fsm_free_record(rec);
     return FLIP_OK;
@@ -319,8 +318,8 @@ static int apply_one(struct fsm *f,
             return FLIP_OK;
         }
         if (rv == FLIP_CONFLICT) {
-            reject(f, ch, index,
-                   "request id already used for another change", out);
+            reject(f, ch, index, "request id already used for another change",
+                   out);
             return FLIP_OK;
         }
         if (rv != FLIP_NOTFOUND) {
@@ -347,8 +346,8 @@ static int apply_command(struct fsm *f,
                          uint64_t index,
                          struct fsm_outcome *outcomes)
 {
-    size_t n = cmd->n_changes < FSM_MAX_CHANGES ? cmd->n_changes
-                                                : FSM_MAX_CHANGES;
+    size_t n =
+        cmd->n_changes < FSM_MAX_CHANGES ? cmd->n_changes : FSM_MAX_CHANGES;
     uint64_t window = cmd->dedup_window_ms != 0 ? cmd->dedup_window_ms
                                                 : DEDUP_WINDOW_DEFAULT_MS;
     uint64_t now = 0;

@@ -95,12 +95,12 @@ struct fsm
     struct raft *raft;   /* set before raft_start: index of an apply */
     struct store *store; /* not owned */
     struct fsm_observer observer;
-    uint64_t n_applied;  /* entries applied since start */
-    uint64_t n_skipped;  /* replayed entries skipped */
-    uint64_t n_invalid;  /* entries that failed to decode */
-    uint64_t n_rejected; /* changes refused as invalid by apply */
+    uint64_t n_applied;   /* entries applied since start */
+    uint64_t n_skipped;   /* replayed entries skipped */
+    uint64_t n_invalid;   /* entries that failed to decode */
+    uint64_t n_rejected;  /* changes refused as invalid by apply */
     uint64_t n_duplicate; /* changes answered from the dedup table */
-    uint64_t n_restored; /* snapshots loaded */
+    uint64_t n_restored;  /* snapshots loaded */
     /* Off-loop snapshots (fsm_offload_snapshots; loop NULL = written on
      * the caller's thread, as under raft_fixture). */
     uv_loop_t *loop;

@@ -42,7 +42,7 @@ struct node_config
     unsigned heartbeat_ms;
     unsigned snapshot_threshold;
     unsigned snapshot_trailing;
-    size_t segment_size; /* 0 = raft_uv default (8 MiB) */
+    size_t segment_size;      /* 0 = raft_uv default (8 MiB) */
     uint64_t max_store_bytes; /* store budget; sizes the LMDB map */
 };
 

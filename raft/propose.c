@@ -6,10 +6,10 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "dedup.h"
 #include "lib/err.h"
 #include "lib/heap.h"
 #include "lib/log.h"
-#include "dedup.h"
 #include "proto/command.h"
 
 static int64_t wall_ms(void)
@@ -373,9 +373,8 @@ static int batch_has_key(const struct propose_batch *b, const char *key)
 
 static void copy_request_id(const Flip__RequestId *r, struct proposal *p)
 {
-    size_t n = r->client_id.len < sizeof p->rid_client
-                   ? r->client_id.len
-                   : sizeof p->rid_client;
+    size_t n = r->client_id.len < sizeof p->rid_client ? r->client_id.len
+                                                       : sizeof p->rid_client;
 
     flip__request_id__init(&p->rid);
     memcpy(p->rid_client, r->client_id.data, n);

@@ -76,8 +76,8 @@ struct propose
 {
     struct node *node;
     uint64_t seq;
-    uint64_t incarnation; /* random per process: see the top of this file */
-    uint64_t restored;    /* highest index a snapshot install covered */
+    uint64_t incarnation;     /* random per process: see the top of this file */
+    uint64_t restored;        /* highest index a snapshot install covered */
     uint64_t max_store_bytes; /* stamped into every entry (0: none) */
     uint64_t changelog_keep;
     struct queue pending;       /* batches raft owns, submit order */

@@ -495,14 +495,14 @@ static void read_ready(struct read_wait *w, int status)
         } else {
             /* the barrier is a log entry: it fails for what fails writes,
              * and only a lost leadership means "retry elsewhere" */
-            dispatch_error(op->conn, op->req->id, status,
-                           status == FLIP_LEADERSHIPLOST ||
-                                   status == FLIP_NOTLEADER
-                               ? "leadership changed during the read; retry"
-                           : status == FLIP_NOSPACE
-                               ? "the read barrier could not be appended to "
-                                 "the raft log: no space"
-                               : NULL);
+            dispatch_error(
+                op->conn, op->req->id, status,
+                status == FLIP_LEADERSHIPLOST || status == FLIP_NOTLEADER
+                    ? "leadership changed during the read; retry"
+                : status == FLIP_NOSPACE
+                    ? "the read barrier could not be appended to "
+                      "the raft log: no space"
+                    : NULL);
         }
     }
     op_free(op);

@@ -36,7 +36,7 @@ struct store_txn
     uint64_t compacted;
     uint64_t bytes[2]; /* flags, changes as of this txn (see store_bytes) */
     uint64_t appended; /* bytes of the change rows this txn appended */
-    int bytes_dirty; /* bytes changed: written to meta at commit */
+    int bytes_dirty;   /* bytes changed: written to meta at commit */
 };
 
 static int map_err(int rc, const char *what)
@@ -496,9 +496,7 @@ void store_abort(struct store_txn *t)
 
 /* What the row at `k` counts in store_bytes now (0: absent or not
  * counted). */
-static uint64_t stored_bytes(struct store_txn *t,
-                             enum store_db db,
-                             MDB_val *k)
+static uint64_t stored_bytes(struct store_txn *t, enum store_db db, MDB_val *k)
 {
     MDB_val old;
 

@@ -27,7 +27,7 @@ struct store_txn;
 size_t store_mapsize(uint64_t budget);
 /* LMDB reader slots (one per open read view). Past it readers get
  * FLIP_BUSY; pubsub also bounds how many snapshots stream at once. */
-#define STORE_MAX_READERS     1024
+#define STORE_MAX_READERS 1024
 
 /* Opens (creating if needed) the store in directory `dir`, which must
  * exist. On success *out is owned by the caller (store_close). */

@@ -69,7 +69,7 @@ TEST(client_value_auto, 5)
     CHECK(v.type == FLIP_TYPE_JSON);
 
     /* Everything else stays the literal text. */
-    const char *strings[] = { "007", "1e999", "yes", "{bad", "\"q\"", "",
+    const char *strings[] = { "007", "1e999", "yes",  "{bad", "\"q\"", "",
                               "-",   "1.",    "0x10", "null", "1 2" };
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
         v = parsed(strings[i], FLIP_TYPE_AUTO);

@@ -207,8 +207,7 @@ TEST(client_write_resent_after_lost_connection, 15)
  * (the latter after the per-attempt wait). */
 TEST(client_write_resent_after_unknown_outcomes, 20)
 {
-    static const enum reaction plan[] = { LEADERSHIP_LOST, SILENCE,
-                                          ANSWER_OK };
+    static const enum reaction plan[] = { LEADERSHIP_LOST, SILENCE, ANSWER_OK };
     struct leader l;
     uint64_t rev = 0;
 

@@ -11,9 +11,8 @@
 #define propose_nudge_now   tp_propose_nudge_now
 #define propose_on_applied  tp_propose_on_applied
 #define propose_on_restored tp_propose_on_restored
-#include "raft/propose.c"
-
 #include "../lib/runner.h"
+#include "raft/propose.c"
 
 struct probe
 {
