@@ -28,7 +28,10 @@
  *           longest gap between two consecutive acks.
  *
  * Client model (both systems):
- *   - A flip is one request: flipd SetRequest{key, bool value}; etcd
+ *   - A flip is one request: flipd SetRequest{key, bool value} with a
+ *     request id (a random client id per run and the flip's number, as the
+ *     client library sends: the deduplication table is on the measured
+ *     path; a redirected flip keeps its id); etcd
  *     POST /v3/kv/put {"key", "value": "true"|"false"} (writer mode: the
  *     flip's number instead, as an int / decimal text, so that a flip
  *     applied twice can be found in the key's history). Latency runs from
@@ -81,6 +84,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -231,6 +235,7 @@ struct ctx
     int stopping;
     int truncated;
     uint64_t next_seq;
+    uint8_t client_id[16]; /* request ids: this run's client */
 
     uint64_t *lat;
     size_t n_lat;
@@ -772,6 +777,7 @@ static int queue_flip(struct ctx *x, struct conn *c, struct slot *s)
         Flip__Request req = FLIP__REQUEST__INIT;
         Flip__SetRequest set = FLIP__SET_REQUEST__INIT;
         Flip__Value v = FLIP__VALUE__INIT;
+        Flip__RequestId rid;
 
         if (x->o->mode == MODE_WRITER) {
             /* Unique values: a flip applied twice shows in the history. */
@@ -783,6 +789,13 @@ static int queue_flip(struct ctx *x, struct conn *c, struct slot *s)
         }
         set.key = key;
         set.value = &v;
+        flip__request_id__init(&rid);
+        rid.has_client_id = 1;
+        rid.client_id.data = x->client_id;
+        rid.client_id.len = sizeof x->client_id;
+        rid.has_seq = 1;
+        rid.seq = s->seq + 1;
+        set.request_id = &rid;
         req.has_id = 1;
         req.id = s->id = c->next_id++;
         req.op_case = FLIP__REQUEST__OP_SET;
@@ -1601,6 +1614,12 @@ static int setup(struct ctx *x, const struct opts *o)
     x->o = o;
     x->epfd = -1;
     x->pr.prog = PROG;
+    if (getrandom(x->client_id, sizeof x->client_id, 0) !=
+        (ssize_t)sizeof x->client_id) {
+        /* distinct from another run's is all that matters here */
+        uint64_t t = bench_mono_ns() ^ ((uint64_t)getpid() << 40);
+        memcpy(x->client_id, &t, sizeof t);
+    }
     x->pr.limit = o->errors;
     if (parse_endpoints(x, o->endpoints) != 0) {
         return -1;
