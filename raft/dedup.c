@@ -219,9 +219,6 @@ int dedup_record(struct store_txn *txn,
     if (rv == FLIP_OK) {
         rv = store_put(txn, STORE_META, a, sizeof a, &empty, 1);
     }
-    if (rv == FLIP_OK) {
-        rv = meta_set(txn, COUNT_KEY, dedup_rows(txn) + 1);
-    }
     return rv;
 }
 
@@ -248,10 +245,11 @@ static int drop(struct store_txn *txn, const uint8_t *key)
 int dedup_expire(struct store_txn *txn,
                  uint64_t now,
                  uint64_t window_ms,
+                 uint64_t added,
                  size_t max_ops)
 {
-    uint64_t rows = dedup_rows(txn);
-    uint64_t start = rows;
+    uint64_t start = dedup_rows(txn);
+    uint64_t rows = start + added;
     int rv = FLIP_OK;
 
     for (size_t i = 0; i < max_ops && rows > 0; i++) {

@@ -84,17 +84,20 @@ int dedup_lookup(struct store_txn *txn,
                  const struct dedup_id *id,
                  struct fsm_outcome *out);
 
-/* Records the outcome of `id`, applied at table time `now`. */
+/* Records the outcome of `id`, applied at table time `now`. The row count
+ * is brought up to date by dedup_expire, once per entry. */
 int dedup_record(struct store_txn *txn,
                  const struct dedup_id *id,
                  uint64_t now,
                  const struct fsm_outcome *o);
 
-/* Deletes rows older than `window_ms` before `now`, and the oldest rows
- * past DEDUP_MAX_ROWS; at most `max_ops` rows. */
+/* After an entry recorded `added` rows: deletes rows older than
+ * `window_ms` before `now`, and the oldest rows past DEDUP_MAX_ROWS, at
+ * most `max_ops` of them, and stores the row count (once per entry). */
 int dedup_expire(struct store_txn *txn,
                  uint64_t now,
                  uint64_t window_ms,
+                 uint64_t added,
                  size_t max_ops);
 
 /* True when the store (outside any txn) holds a row for `id`: the leader

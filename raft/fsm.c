@@ -296,6 +296,7 @@ static int apply_one(struct fsm *f,
                      size_t i,
                      uint64_t index,
                      uint64_t now,
+                     uint64_t *recorded,
                      struct fsm_outcome *out)
 {
     const Flipcmd__Change *ch = cmd->changes[i];
@@ -335,6 +336,7 @@ static int apply_one(struct fsm *f,
         }
     }
     if (have_id) {
+        (*recorded)++;
         return dedup_record(txn, &id, now, out);
     }
     return FLIP_OK;
@@ -351,19 +353,20 @@ static int apply_command(struct fsm *f,
     uint64_t window = cmd->dedup_window_ms != 0 ? cmd->dedup_window_ms
                                                 : DEDUP_WINDOW_DEFAULT_MS;
     uint64_t now = 0;
+    uint64_t recorded = 0;
     int rv = FLIP_OK;
 
     if (cmd->has_time_ms) {
         rv = dedup_clock(txn, cmd->time_ms, &now);
     }
     for (size_t i = 0; i < n && rv == FLIP_OK; i++) {
-        rv = apply_one(f, txn, cmd, i, index, now, &outcomes[i]);
+        rv = apply_one(f, txn, cmd, i, index, now, &recorded, &outcomes[i]);
     }
     if (rv == FLIP_OK) {
         rv = store_change_trim(txn, cmd->changelog_keep);
     }
-    if (rv == FLIP_OK && cmd->has_time_ms) {
-        rv = dedup_expire(txn, now, window, n + DEDUP_EXPIRE_SLACK);
+    if (rv == FLIP_OK && (cmd->has_time_ms || recorded > 0)) {
+        rv = dedup_expire(txn, now, window, recorded, n + DEDUP_EXPIRE_SLACK);
     }
     return rv;
 }

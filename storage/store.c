@@ -506,6 +506,24 @@ static uint64_t stored_bytes(struct store_txn *t, enum store_db db, MDB_val *k)
     return 0;
 }
 
+/* Puts a row that replaces one of `before` counted bytes (0: a new row). */
+static int put_row(struct store_txn *t,
+                   enum store_db db,
+                   MDB_val *k,
+                   const void *val,
+                   size_t vlen,
+                   uint64_t before)
+{
+    MDB_val v = { vlen, (void *)(uintptr_t)val };
+    int rc = mdb_put(t->txn, t->s->dbi[db], k, &v, 0);
+
+    if (rc == MDB_SUCCESS && counted(db)) {
+        t->bytes[db] = t->bytes[db] - before + row_bytes(k, &v);
+        t->bytes_dirty = 1;
+    }
+    return map_err(rc, "put");
+}
+
 int store_put(struct store_txn *t,
               enum store_db db,
               const void *key,
@@ -514,16 +532,8 @@ int store_put(struct store_txn *t,
               size_t vlen)
 {
     MDB_val k = { klen, (void *)(uintptr_t)key };
-    MDB_val v = { vlen, (void *)(uintptr_t)val };
-    uint64_t before = stored_bytes(t, db, &k);
-    int rc;
 
-    rc = mdb_put(t->txn, t->s->dbi[db], &k, &v, 0);
-    if (rc == MDB_SUCCESS && counted(db)) {
-        t->bytes[db] = t->bytes[db] - before + row_bytes(&k, &v);
-        t->bytes_dirty = 1;
-    }
-    return map_err(rc, "put");
+    return put_row(t, db, &k, val, vlen, stored_bytes(t, db, &k));
 }
 
 int store_del(struct store_txn *t,
@@ -611,11 +621,14 @@ int store_change_append(struct store_txn *t,
                         size_t vlen)
 {
     uint8_t key[STORE_CHANGE_KEY];
+    MDB_val k = { sizeof key, key };
     int rv;
 
     buf_put_u64be(key, revision);
     buf_put_u32be(key + 8, position);
-    rv = store_put(t, STORE_CHANGES, key, sizeof key, val, vlen);
+    /* A change row is always new (its revision is the entry being
+     * applied), so the apply path skips looking up a row to replace. */
+    rv = put_row(t, STORE_CHANGES, &k, val, vlen, 0);
     if (rv == FLIP_OK) {
         t->appended += sizeof key + vlen;
     }
