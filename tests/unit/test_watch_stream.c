@@ -711,7 +711,7 @@ TEST(watch_snapshot_changes_and_typed_reads, 15)
     p.fd = flip_watch_fd(w);
     p.events = POLLIN;
     p.revents = 0;
-    CHECK_EQ_INT(poll(&p, 1, 0), 1);
+    CHECK_EQ_INT(poll(&p, 1, 2000), 1); /* the notify follows the store */
     while (read(p.fd, buf, sizeof buf) > 0) {
     }
     CHECK_EQ_INT(poll(&p, 1, 0), 0);
@@ -1595,7 +1595,7 @@ TEST(watch_live_at_first_heartbeat_revision_never_backwards, 15)
     }
     s.step = 2;
     WAIT_FOR(flip_watch_revision(w) == 20, 3000);
-    CHECK_EQ_INT(poll(&p, 1, 0), 1); /* the revision moved */
+    CHECK_EQ_INT(poll(&p, 1, 2000), 1); /* the revision moved; the wake follows it */
     s.step = 3;
     WAIT_FOR(flip_watch_int(w, "a", 0, NULL) == 3, 3000);
     CHECK_EQ_INT(flip_watch_revision(w), 21);
