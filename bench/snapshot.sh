@@ -55,9 +55,10 @@ fi
 if [ -n "${STRACE:-}" ]; then
     kill -INT "$strace_pid" 2>/dev/null || true
     wait "$strace_pid" 2>/dev/null || true
-    # "TID io_destroy(CTX) = 0 <SECONDS>", one line per call
+    # "TID io_destroy(CTX) = 0 <SECONDS>", one line per call, or its
+    # "TID <... io_destroy resumed>) = 0 <SECONDS>" half when calls overlap
     awk -v loop="$(node_pid "$leader")" '
-        /io_destroy\(/ && match($0, /<[0-9.]+>/) {
+        /io_destroy(\(| resumed>)/ && match($0, /<[0-9.]+>$/) {
             t = substr($0, RSTART + 1, RLENGTH - 2) * 1000
             k = ($1 == loop) ? "loop_thread" : "other_threads"
             n[k]++; sum[k] += t; if (t > max[k]) max[k] = t

@@ -10,7 +10,9 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,12 +73,16 @@ static void submit_poll(aio_context_t ctx, const int fds[2])
 }
 
 /* The process's syscall() is the module's (the one libraft.so and libuv
- * bind to), and it forwards other numbers untouched, errno included. */
+ * bind to), and it forwards other numbers untouched: all six arguments
+ * (mmap's sixth, the file offset, selects the page), the result, errno. */
 TEST(aiodefer_interposes_and_forwards_syscall, 10)
 {
     long (*ours)(long, ...) = syscall;
     void *global = dlsym(RTLD_DEFAULT, "syscall");
     void *mine;
+    char pages[8192];
+    FILE *f = tmpfile();
+    long p;
 
     memcpy(&mine, &ours, sizeof mine);
     CHECK(global == mine);
@@ -84,6 +90,18 @@ TEST(aiodefer_interposes_and_forwards_syscall, 10)
     errno = 0;
     CHECK_EQ_INT(syscall(SYS_close, -1L), -1);
     CHECK_EQ_INT(errno, EBADF);
+
+    CHECK(f != NULL);
+    memset(pages, 'a', 4096);
+    memset(pages + 4096, 'b', 4096);
+    CHECK(fwrite(pages, 1, sizeof pages, f) == sizeof pages);
+    CHECK(fflush(f) == 0);
+    p = syscall(SYS_mmap, 0L, 4096L, (long)PROT_READ, (long)MAP_SHARED,
+                (long)fileno(f), 4096L);
+    CHECK(p != -1);
+    CHECK(*(const char *)(uintptr_t)p == 'b');
+    CHECK(munmap((void *)(uintptr_t)p, 4096) == 0);
+    fclose(f);
 }
 
 /* Armed, an idle context's io_destroy returns at once and the module's
