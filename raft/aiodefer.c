@@ -52,10 +52,11 @@
  * the thread after the loop has stopped. A crash loses nothing: the kernel
  * destroys what was queued.
  *
- * Everything else is forwarded untouched: syscall() numbers other than the
- * four AIO ones, from any library. Only the executables that link this file
- * (flipd and the test programs) interpose; until aiodefer_start they only
- * count. */
+ * Everything else is forwarded untouched: every syscall() number but the
+ * AIO ones it follows (io_setup, io_submit, io_getevents, io_pgetevents,
+ * io_destroy), from any library (libuv uses syscall() too). Only the
+ * executables that link this file (flipd and the test programs) interpose;
+ * until aiodefer_start they only count. */
 #define _GNU_SOURCE /* RTLD_NEXT */
 #include "aiodefer.h"
 
