@@ -27,10 +27,14 @@
  * uvFinalizeCurrentAliveSegmentOnceIdle check that no write is in flight;
  * raft_io close waits for the write in flight the same way). UvWriterClose
  * can still cancel requests in its poll queue: it fires their callbacks
- * with RAFT_CANCELED, and their buffers may be freed while the kernel still
- * reads them; only a synchronous io_destroy (which waits for them) keeps
- * that window as short as today. So the module does not trust the call
- * site: it counts, per context, the requests submitted and not yet reaped
+ * with RAFT_CANCELED while the kernel still has them, then destroys the
+ * context and frees the segment and its write buffer in the close callback
+ * that follows. That is safe only because io_destroy waits until the kernel
+ * is done with every request of the context ("otherwise kernel keep using
+ * user-space buffers even if user thinks the context is destroyed",
+ * fs/aio.c); deferred, the buffer would be freed under a running write. So
+ * the module does not trust the call site: it counts, per context, the
+ * requests submitted and not yet reaped
  * (io_submit adds before the call, io_getevents subtracts after it, so the
  * count never falls below the truth), and defers only a context whose count
  * is 0.
