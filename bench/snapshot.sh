@@ -19,6 +19,10 @@
 #
 # SNAPSHOT_STALL=path runs another build of the probe (e.g. this one against
 # an older flipd: it only speaks the client protocol). KEEP=1 keeps logs.
+# STRACE=1 also traces the probed leader's io_destroy calls during the
+# measurement (strace -f -T; attaching slows every syscall of the leader, so
+# take the stall figures from a run without it) and reports them per thread:
+# the loop thread (tid = pid) and the others (known-issues #11).
 set -euo pipefail
 FILL_MB=${FILL_MB:-210}
 MEASURE_S=${MEASURE_S:-20}
@@ -40,8 +44,34 @@ snaps0=$(count "$snap_re")
 leaders0=$(count '-> leader')
 leader=$(wait_leader 30) || fail "no leader after the fill"
 say "measuring for $MEASURE_S s, probing node $leader"
+if [ -n "${STRACE:-}" ]; then
+    strace -f -T -e trace=io_destroy -o "$TMP/strace.txt" \
+        -p "$(node_pid "$leader")" 2>/dev/null &
+    strace_pid=$!
+    sleep 1 # attached
+fi
 "$STALL" --endpoints "$(endpoints)" --probe "$(client_addr "$leader")" \
     --seconds "$MEASURE_S" | tee "$TMP/measure.txt"
+if [ -n "${STRACE:-}" ]; then
+    kill -INT "$strace_pid" 2>/dev/null || true
+    wait "$strace_pid" 2>/dev/null || true
+    # "TID io_destroy(CTX) = 0 <SECONDS>", one line per call, or its
+    # "TID <... io_destroy resumed>) = 0 <SECONDS>" half when calls overlap
+    awk -v loop="$(node_pid "$leader")" '
+        /io_destroy(\(| resumed>)/ && match($0, /<[0-9.]+>$/) {
+            t = substr($0, RSTART + 1, RLENGTH - 2) * 1000
+            k = ($1 == loop) ? "loop_thread" : "other_threads"
+            n[k]++; sum[k] += t; if (t > max[k]) max[k] = t
+        }
+        END {
+            split("loop_thread other_threads", ks, " ")
+            for (i = 1; i <= 2; i++) {
+                k = ks[i]
+                printf "io_destroy_%s %d calls, mean %.1f ms, max %.1f ms\n",
+                    k, n[k], n[k] ? sum[k] / n[k] : 0, max[k]
+            }
+        }' "$TMP/strace.txt"
+fi
 snaps=$(($(count "$snap_re") - snaps0))
 leader_snaps=$(grep -cE -- "$snap_re" "$(node_log "$leader")" || true)
 changes=$(($(count '-> leader') - leaders0))

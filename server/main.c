@@ -7,6 +7,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "raft/aiodefer.h"
 #include "server.h"
 
 /* The process's server: the one piece of global mutable state. */
@@ -57,7 +58,11 @@ int main(int argc, char **argv)
         uv_loop_close(&loop); /* frees it when nothing was left open */
         return 1;
     }
+    /* raft runs: segment closes now destroy their AIO context off the loop
+     * (known-issues #11); server_stop disarms it before raft closes */
+    aiodefer_start();
     uv_run(&loop, UV_RUN_DEFAULT);
+    aiodefer_stop();
     uv_loop_close(&loop);
     flip_infof("flipd: stopped");
     return 0;

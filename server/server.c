@@ -15,6 +15,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "peercheck.h"
+#include "raft/aiodefer.h"
 
 #define HELLO_DEADLINE_MS 10000
 #define SWEEP_MS          1000
@@ -362,6 +363,9 @@ void server_stop(struct server *s)
         return;
     }
     s->stopping = 1;
+    /* raft_uv's close path may cancel writes still in the kernel: from here
+     * on it destroys their AIO contexts itself, synchronously */
+    aiodefer_disarm();
     if (s->listener_started) {
         uv_close((uv_handle_t *)&s->listener, NULL);
     }
