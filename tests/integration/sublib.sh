@@ -75,6 +75,8 @@ acked_top() {
 #   stream_verify LOG ARGS..         streamcheck.py verify LOG ACKED ARGS..
 #   stream_follow NAME NODE ARGS..   background subscriber logging every frame
 #       to $TMP/follow.NAME (pid in SUB_PIDS[NAME]; stop it with sub_stop)
+#   stream_follow_at NAME REV        true once that subscriber is live at REV
+#       or later (a heartbeat: every change up to it was sent before it)
 #   stream_top                       echoes the highest acked revision
 #   stream_node_applied I REV        true once node I applied raft index REV
 #   stream_require_back_to_back      fail unless the truth holds a group entry
@@ -105,6 +107,20 @@ stream_follow() {
         >"$TMP/follow.$name" 2>>"$TMP/follow.$name.err" &
     SUB_PIDS[$name]=$!
     NODE_PIDS+=("$!") # cleanup kills it with the nodes
+}
+
+stream_follow_at() {
+    python3 - "$TMP/follow.$1" "$2" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        ev = json.loads(line)
+    except ValueError:
+        continue
+    if ev.get("type") == "heartbeat" and ev["applied"] >= int(sys.argv[2]):
+        sys.exit(0)
+sys.exit(1)
+PY
 }
 
 stream_top() {
