@@ -22,7 +22,7 @@ usage:
   streamcheck.py reads ADDR N
       N linearizable gets one after another: N read-barrier log entries.
   streamcheck.py check ADDR ACKED --expect MODE [--prefix P]...
-                 [--from R | --from-range A B] [--leader ADDR --live BATCHES]
+                 [--from R]... [--from-range A B] [--leader ADDR --live BATCHES]
       One subscriber per from-revision (--from-range: every R in A..B, B =
       "top" for the node's applied revision), all open at once. MODE:
         snapshot  no from_revision: a snapshot of the state, then live
@@ -363,7 +363,7 @@ class Sub:
         raise Failed(f"{self.name()}: no end after {limit} events")
 
 
-def live_top(subs, leader, batches, acked_path):
+def live_top(leader, batches, acked_path):
     """Writes the batches; returns the highest revision written."""
     revs = write_batches(leader, acked_path, batches)
     return max(max(b) for b in revs)
@@ -384,7 +384,7 @@ def check(args):
     elif mode == "snapshot":
         froms = [None]
     else:
-        froms = [args.__dict__["from"]]
+        froms = args.__dict__["from"] or [None]
     subs = [Sub(args.addr, args.prefix, f) for f in froms]
     if mode == "ahead":
         for s in subs:
@@ -402,7 +402,7 @@ def check(args):
         for s in subs:
             if s.applied >= s.from_rev:
                 raise Failed(f"{s.name()}: the node is at {s.applied}, not behind")
-        top = live_top(subs, args.leader, json.loads(args.live), args.acked)
+        top = live_top(args.leader, json.loads(args.live), args.acked)
         truth = Truth(args.acked)
         for s in subs:
             s.read_until(lambda ev: ev["type"] == "heartbeat" and ev["applied"] >= top)
@@ -422,7 +422,7 @@ def check(args):
     print(f"ok: {len(subs)} subscribers ({mode}, from {froms[0]}..{froms[-1]}) got exactly "
           f"what they should ({n} change events in all)")
     if args.live:
-        top = live_top(subs, args.leader, json.loads(args.live), args.acked)
+        top = live_top(args.leader, json.loads(args.live), args.acked)
         truth = Truth(args.acked)
         for s in subs:
             s.read_until(lambda ev: ev["type"] == "heartbeat" and ev["applied"] >= top)
@@ -478,13 +478,15 @@ def main():
         if name != "follow":
             p.add_argument("acked")
         p.add_argument("--prefix", action="append", default=[])
-        p.add_argument("--from", type=int)
         if name == "check":
+            p.add_argument("--from", type=int, action="append")
             p.add_argument("--expect", required=True,
                            choices=["snapshot", "catchup", "resync", "ahead", "wait"])
             p.add_argument("--from-range", nargs=2)
             p.add_argument("--leader")
             p.add_argument("--live")
+        else:
+            p.add_argument("--from", type=int)
         if name == "follow":
             p.add_argument("--seconds", type=float, default=120)
         if name == "verify":
