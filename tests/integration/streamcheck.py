@@ -44,7 +44,6 @@ Exit status 0 when every check holds, 1 otherwise (one line says why).
 Every socket operation has a timeout; every loop is bounded."""
 import json
 import socket
-import struct
 import sys
 import time
 
@@ -192,6 +191,12 @@ def del_req(req_id, key, reason=None):
     return frame(field_varint(1, req_id) + field_bytes(12, body))
 
 
+def op_reason(op):
+    """The REASON of ["set", KEY, VALUE, REASON] or ["del", KEY, REASON]."""
+    n = 4 if op[0] == "set" else 3
+    return op[n - 1] if len(op) >= n else None
+
+
 def write_batches(addr, acked_path, batches):
     """Writes each batch in one send; returns [[rev, ...], ...]."""
     c = connect(addr)
@@ -204,8 +209,7 @@ def write_batches(addr, acked_path, batches):
             for op in batch:
                 req_id += 1
                 ids[req_id] = op
-                reason = op[3] if op[0] == "set" and len(op) > 3 else (op[2] if op[0] == "del" and len(op) > 2 else None)
-                data += set_req(req_id, op[1], op[2], reason) if op[0] == "set" else del_req(req_id, op[1], reason)
+                data += set_req(req_id, op[1], op[2], op_reason(op)) if op[0] == "set" else del_req(req_id, op[1], op_reason(op))
             c.send(data)
             revs = {}
             for _ in range(len(batch)):
@@ -224,10 +228,9 @@ def write_batches(addr, acked_path, batches):
                 if op[0] == "del" and not res.get(2, [0])[0]:
                     raise Failed(f"{op}: the flag did not exist")
             for rid, op in ids.items():
-                reason = op[3] if op[0] == "set" and len(op) > 3 else (op[2] if op[0] == "del" and len(op) > 2 else None)
                 acked.write(json.dumps({"rev": revs[rid], "key": op[1],
                                         "value": op[2] if op[0] == "set" else None,
-                                        "reason": reason}) + "\n")
+                                        "reason": op_reason(op)}) + "\n")
             out.append([revs[rid] for rid in ids])
     c.s.close()
     return out

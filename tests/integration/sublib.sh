@@ -110,17 +110,10 @@ stream_follow() {
 }
 
 stream_follow_at() {
-    python3 - "$TMP/follow.$1" "$2" <<'PY'
-import json, sys
-for line in open(sys.argv[1]):
-    try:
-        ev = json.loads(line)
-    except ValueError:
-        continue
-    if ev.get("type") == "heartbeat" and ev["applied"] >= int(sys.argv[2]):
-        sys.exit(0)
-sys.exit(1)
-PY
+    local last
+    last=$(grep -o '"type": "heartbeat", "revision": [0-9]*, "has_id": false, "applied": [0-9]*' \
+        "$TMP/follow.$1" | tail -1) || return 1
+    [ -n "$last" ] && [ "${last##* }" -ge "$2" ]
 }
 
 stream_top() {

@@ -12,6 +12,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 . "$(dirname "$0")/sublib.sh"
 
+# shellcheck disable=SC2034 # read by lib.sh
 FLIPD_ARGS=(--election-ms 1500 --heartbeat-ms 30 --sub-heartbeat-ms 100)
 cluster_start 1
 wait_leader 20 >/dev/null || fail "no leader"
