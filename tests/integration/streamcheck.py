@@ -383,7 +383,7 @@ def check(args):
             probe.c.s.close()
         else:
             hi = int(args.from_range[1])
-        froms = list(range(lo, hi + 1))
+        froms = (args.__dict__["from"] or []) + list(range(lo, hi + 1))
     elif mode == "snapshot":
         froms = [None]
     else:
@@ -422,7 +422,7 @@ def check(args):
             raise Failed(f"{s.name()}: live at {s.events[-1]['applied']}, below acked {truth.top}")
         verify(s.events, truth, s.prefixes, s.from_rev, 1 if mode == "resync" else 0)
     n = sum(1 for s in subs for e in s.events if e["type"] == "change")
-    print(f"ok: {len(subs)} subscribers ({mode}, from {froms[0]}..{froms[-1]}) got exactly "
+    print(f"ok: {len(subs)} subscribers ({mode}, from {froms[0]}, .., {froms[-1]}) got exactly "
           f"what they should ({n} change events in all)")
     if args.live:
         top = live_top(args.leader, json.loads(args.live), args.acked)

@@ -42,3 +42,16 @@ for node in "$follower" "$leader"; do
         --leader "$L" --live "$live" || fail "resume on n$node is not exact"
 done
 say "resume from each of $top+ revisions was exact on the follower and the leader"
+
+# A catch-up longer than one scan of the change log (256 rows): 40 entries
+# of 8 changes each, so scans stop at revision boundaries inside groups'
+# reach; resuming from 0 and from every revision of the bulk is exact.
+before=$(stream_top)
+bulk=$(python3 -c 'import json
+print(json.dumps([[["set", "r.g%d" % k, "%d.%d" % (i, k)] for k in range(8)] for i in range(40)]))')
+stream_write "$L" "$bulk"
+top=$(stream_top)
+wait_until 20 stream_node_applied "$follower" "$top" || fail "follower never applied $top"
+stream_check "$(client_addr "$follower")" --expect catchup --from 0 --from "$before" \
+    --from-range $((top - 3)) top || fail "a long catch-up is not exact"
+say "catch-ups over more than one scan of the change log exact"
