@@ -18,13 +18,14 @@ leader=$(wait_leader 20) || fail "no leader"
 follower=$(((leader % 3) + 1))
 L=$(client_addr "$leader")
 
-stream_write "$L" '[[["set","r.a","1"]]]'
-stream_write "$L" '[[["set","r.b","1"],["set","r.c","1","grouped"],["set","s.x","1"]]]'
-# r.a three times: three entries at consecutive indexes; the delete shares
-# the first with r.a=2
-stream_write "$L" '[[["set","r.a","2"],["set","r.a","3"],["del","r.b","gone"],["set","r.a","4"]]]'
-stream_write "$L" '[[["del","r.c"]]]'
-stream_write "$L" '[[["set","r.d","1"],["set","r.d","2"],["set","r.b","5"]]]'
+# one batch after another, each sent in one write: a single change; a group
+# of three; r.a three times (three entries at consecutive indexes, the
+# delete sharing the first with r.a=2); a delete; r.d twice
+stream_write "$L" '[[["set","r.a","1"]],
+    [["set","r.b","1"],["set","r.c","1","grouped"],["set","s.x","1"]],
+    [["set","r.a","2"],["set","r.a","3"],["del","r.b","gone"],["set","r.a","4"]],
+    [["del","r.c"]],
+    [["set","r.d","1"],["set","r.d","2"],["set","r.b","5"]]]'
 stream_require_back_to_back
 
 # the nodes must all have applied the writes before the subscriptions
@@ -44,8 +45,9 @@ done
 say "resume from each of $top+ revisions was exact on the follower and the leader"
 
 # A catch-up longer than one scan of the change log (256 rows): 40 entries
-# of 8 changes each, so scans stop at revision boundaries inside groups'
-# reach; resuming from 0 and from every revision of the bulk is exact.
+# of 8 changes each, so the pump's scan stops at a revision boundary and
+# goes on from there; resuming from 0, from just before the bulk and from
+# each of its last revisions is exact.
 before=$(stream_top)
 bulk=$(python3 -c 'import json
 print(json.dumps([[["set", "r.g%d" % k, "%d.%d" % (i, k)] for k in range(8)] for i in range(40)]))')
