@@ -69,6 +69,14 @@ stream_write "$L" "$batches"
 top=$(stream_top)
 wait_until 20 stream_node_applied "$follower" "$top" || fail "follower never applied $top"
 say "change log compacted past $r0"
+# The edge: the last 20 entries hold one change each, so the 16 rows kept
+# are the last 16 revisions and the compacted point is the 17th last. From
+# it: exactly the 16 changes; from one below: a resync.
+edge=$(python3 -c 'import json, sys
+print(sorted({json.loads(l)["rev"] for l in open(sys.argv[1])})[-17])' "$TMP/stream.acked")
+stream_check "$F" --expect catchup --from "$edge" || fail "resume from the compacted point $edge is not exact"
+stream_check "$F" --expect resync --from $((edge - 1)) ||
+    fail "resume from below the compacted point $edge is not an exact resync"
 for n in "${names[@]}"; do
     # shellcheck disable=SC2086
     stream_check "$F" --expect resync --from "$r0" ${prefixes[$n]} --leader "$L" \
