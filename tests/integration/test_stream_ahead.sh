@@ -18,6 +18,12 @@ cluster_start 1
 wait_leader 20 >/dev/null || fail "no leader"
 say "leader elected"
 A=$(client_addr 1)
+# The node's own identity entries (cluster id, then "joined") are log
+# entries too and would wake a subscriber waiting one revision ahead.
+joined() {
+    [ "$({ fctl_node 1 --json status 2>/dev/null || true; } | json_get 0 joined 2>/dev/null)" = true ]
+}
+wait_until 20 joined || fail "the node never recorded itself as joined"
 stream_write "$A" '[[["set","ah.a","1"]],[["set","ah.b","1"],["set","ah.c","1"]]]'
 top=$(stream_top)
 wait_until 20 stream_node_applied 1 "$top" || fail "node never applied $top"
