@@ -45,7 +45,9 @@ wait "$wpid" || true
 oks=$(grep -c '^ok' "$TMP/writes")
 unknown=$(grep -c '^unknown' "$TMP/writes" || true)
 say "$oks acked writes, $unknown with unknown outcome"
-[ "$oks" -ge 300 ] || fail "only $oks writes acknowledged"
+# Writes went on under the new leader (waited for above); how many a
+# failover costs is timing, which `make bench` measures (kill -9 leader ->
+# next flip acked). Here: no acked write is lost, whatever their number.
 
 # The restarted node catches up: same state everywhere.
 top=$({ fctl status --json || true; } | json_get 0 commit_index)
