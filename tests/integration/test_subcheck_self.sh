@@ -12,7 +12,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/flipd-test_subcheck_self.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 cd "$TMP"
-printf '%s\n' "5 p.k1 1" "6 p.k2 2" "10 p.k1 3" "11 p.k2 4" "12 p.k1 5" >acked
+printf '%s\n' "5 p.k1 1" "6 p.k2 2" "10 p.k1 3" "11 p.k2 4" "12 p.k1 5" "13 p.k2 6" >acked
 python3 - <<'PY'
 import json
 def log(name, evs):
@@ -30,20 +30,25 @@ head = [sub, {"type": "begin", "revision": 4}, {"type": "end", "revision": 4}]
 def resync(k1):
     return [{"type": "begin", "revision": 10, "resync": True}, k1,
             item(6, "p.k2", 2), {"type": "end", "revision": 10}]
+# each key is written again after every event a defect drops, so that the
+# final values alone cannot show the defect
 good = head + [change(5, "p.k1", 1), change(6, "p.k2", 2)] + \
-    resync(item(10, "p.k1", 3)) + [change(11, "p.k2", 4), change(12, "p.k1", 5)]
+    resync(item(10, "p.k1", 3)) + [change(11, "p.k2", 4), change(12, "p.k1", 5),
+                                   change(13, "p.k2", 6)]
 log("good", good)
 log("gap-after-resync", [e for e in good if e.get("revision") != 11])
 log("gap-before-resync", [e for e in good if not (e["type"] == "change" and e["revision"] == 5)])
 log("stale-resync", head + [change(5, "p.k1", 1), change(6, "p.k2", 2)] +
-    resync(item(5, "p.k1", 1)) + [change(11, "p.k2", 4), change(12, "p.k1", 5)])
+    resync(item(5, "p.k1", 1)) + [change(11, "p.k2", 4), change(12, "p.k1", 5),
+                                  change(13, "p.k2", 6)])
 plain = head + [change(r, k, v) for (r, k, v) in
                 [(5, "p.k1", 1), (6, "p.k2", 2), (10, "p.k1", 3), (11, "p.k2", 4)]]
-log("plain", plain + [change(12, "p.k1", 5)])
-log("wrong-type", plain + [change(12, "p.k1", "5", "string")])
+tail = [change(13, "p.k2", 6)]
+log("plain", plain + [change(12, "p.k1", 5)] + tail)
+log("wrong-type", plain + [change(12, "p.k1", "5", "string")] + tail)
 log("outside-prefix", plain + [{"type": "change", "revision": 12, "flags": [
-    flag(12, "p.k1", 5), flag(12, "q.other", 1)]}])
-log("duplicate", plain + [change(11, "p.k2", 4), change(12, "p.k1", 5)])
+    flag(12, "p.k1", 5), flag(12, "q.other", 1)]}] + tail)
+log("duplicate", plain + [change(11, "p.k2", 4), change(12, "p.k1", 5)] + tail)
 PY
 check() { # WANT(ok|FAILED) LOG [ARGS]
     local want=$1 f=$2 out
