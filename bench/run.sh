@@ -40,7 +40,7 @@
 #    <date>-quick.md; a second run the same day is appended) and stdout.
 #
 # --quick: reduced sizes, under 2 minutes. --smoke: flipd only, tiny sizes,
-# under 30 s, nothing saved; exits 1 unless every flipd figure was
+# about a minute, nothing saved; exits 1 unless every flipd figure was
 # produced (it asserts nothing about the values). --out FILE also writes
 # the report there; --no-save skips bench/results.
 #
