@@ -28,6 +28,11 @@
 #         first acked flip (5 trials, the node restarted in between); then
 #         SIGTERM of the leader: failed flips, longest gap between acks,
 #         and whether a flip was applied twice (from the key's history).
+#      f. flipd only, on a fresh cluster, the documents' time promises
+#         (bench/promises.py): leader lost -> subscriber told stale;
+#         slow consumer cut off -> connection let go; every node down ->
+#         `flipctl eval` from the last-known-good file. Each row shows
+#         its documented target.
 #    etcd also gets a) and b) over its native gRPC API (bench/etcd_grpc),
 #    reported apart as a reference for what the JSON gateway costs it.
 # 3. One table: figure, flipd, etcd, ratio flipd/etcd, floor; with the
@@ -35,7 +40,7 @@
 #    <date>-quick.md; a second run the same day is appended) and stdout.
 #
 # --quick: reduced sizes, under 2 minutes. --smoke: flipd only, tiny sizes,
-# under 30 s, nothing saved; exits 1 unless every flipd figure was
+# about a minute, nothing saved; exits 1 unless every flipd figure was
 # produced (it asserts nothing about the values). --out FILE also writes
 # the report there; --no-save skips bench/results.
 #
@@ -149,18 +154,21 @@ full)
     DISK_N=1000 SEQ_N=2000 IDLE_N=200 LOAD_S=10 LOAD_WARM=1
     FAN_SIZES=(100 1000 10000) FAN_FLIPS=50 FILL=100000
     KILL_TRIALS=5 TERM_TRIALS=3 SIGNAL_AFTER_MS=1000 AFTER_MS=1000
+    STALE_TRIALS=5
     ;;
 quick)
     SYSTEMS=(flipd etcd)
     DISK_N=300 SEQ_N=300 IDLE_N=20 LOAD_S=3 LOAD_WARM=1
     FAN_SIZES=(100 1000) FAN_FLIPS=10 FILL=10000
     KILL_TRIALS=2 TERM_TRIALS=1 SIGNAL_AFTER_MS=500 AFTER_MS=500
+    STALE_TRIALS=3
     ;;
 smoke)
     SYSTEMS=(flipd)
     DISK_N=50 SEQ_N=30 IDLE_N=3 LOAD_S=1 LOAD_WARM=0
     FAN_SIZES=(50) FAN_FLIPS=5 FILL=2000
     KILL_TRIALS=1 TERM_TRIALS=1 SIGNAL_AFTER_MS=500 AFTER_MS=500
+    STALE_TRIALS=1
     ;;
 esac
 FAN_GAP_MS=20
@@ -314,6 +322,7 @@ json.dump({
     "load_s": $LOAD_S,
     "kill_trials": $KILL_TRIALS,
     "term_trials": $TERM_TRIALS,
+    "stale_trials": $STALE_TRIALS,
     "writer_interval_ms": $WRITER_INTERVAL_MS,
     "nofile": "$NOFILE",
 }, open(sys.argv[1], "w"), indent=1)
@@ -634,6 +643,45 @@ bench_system() { # SYS
     done
 }
 
+# The documents' time promises (flipd only, default flags): the stale
+# notice after leader loss, the slow-consumer close, fail-static start
+# (bench/promises.py). The failover promise is the kill -9 rows above.
+bench_promises() {
+    local dir=$TMP/flipd/c trial w x i key rev
+    say "flipd: documented time promises on a fresh cluster"
+    cluster_start flipd "$dir" || { anomaly "flipd: promises cluster did not converge"; cluster_stop flipd; return; }
+    for ((trial = 1; trial <= STALE_TRIALS; trial++)); do
+        wait_converged flipd "$dir" 60 || { anomaly "flipd: no leader before stale trial $trial"; break; }
+        w=$((LEADER % 3 + 1))
+        x=$((w % 3 + 1))
+        say "flipd: stale trial $trial: subscriber on n$w, kill -9 of n$LEADER and n$x"
+        run_tool "flipd-stale$trial" 60 python3 "$REPO/bench/promises.py" stale \
+            "$(caddr flipd "$w")" "${PIDS[flipd:$LEADER]}" "${PIDS[flipd:$x]}"
+        for i in "$LEADER" "$x"; do
+            wait "${PIDS[flipd:$i]}" 2>/dev/null
+            PIDS[flipd:$i]=""
+            node_start flipd "$i" "$dir"
+        done
+    done
+    wait_converged flipd "$dir" 60 || anomaly "flipd: no leader before the slow-consumer trial"
+    say "flipd: slow consumer on n$LEADER: cut-off -> connection let go"
+    run_tool flipd-slow 150 python3 "$REPO/bench/promises.py" slow \
+        "$(caddr flipd "$LEADER")" "$dir/n$LEADER.log"
+    key=bench.promise.static
+    rev=$(timeout 10 "$FLIPCTL" --endpoints "$(all_endpoints flipd)" set "$key" false --type bool 2>/dev/null)
+    timeout 10 "$FLIPCTL" --endpoints "$(all_endpoints flipd)" watch bench.promise. \
+        --cache "$dir/lkg" --until-revision "${rev:-1}" --timeout 5000 >/dev/null 2>&1 ||
+        anomaly "flipd: the watch wrote no last-known-good file"
+    for i in "${NODES[@]}"; do
+        kill -9 "${PIDS[flipd:$i]}" 2>/dev/null
+        wait "${PIDS[flipd:$i]}" 2>/dev/null
+        PIDS[flipd:$i]=""
+    done
+    say "flipd: fail-static: eval with every node down"
+    run_tool flipd-failstatic 60 python3 "$REPO/bench/promises.py" failstatic \
+        "$FLIPCTL" "$(all_endpoints flipd)" "$dir/lkg" "$key"
+}
+
 say "disk floor: $DISK_N x 4 KiB write + fdatasync in $TMP"
 run_tool disk 120 "$DISK" --dir "$TMP" --n "$DISK_N" --json
 for n in "${FAN_SIZES[@]}"; do
@@ -647,6 +695,7 @@ done
 for sys in "${SYSTEMS[@]}"; do
     bench_system "$sys"
 done
+bench_promises
 
 # ---- report ------------------------------------------------------------------
 

@@ -17,6 +17,10 @@
 # NAME filters  optional substrings: only unit tests / scripts whose name
 #              contains one of them run.
 #
+# A skipped test says why: a script prints a line "skip: REASON" (lib.sh's
+# skip does), a unit test "skipped: REASON" (runner_skip). Before the last
+# line the run lists every skipped test with its reason.
+#
 # The last line is always exactly "N passed, N failed, N skipped"; the exit
 # status is non-zero when anything failed.
 set -uo pipefail
@@ -60,6 +64,7 @@ mkdir -p "$LOGDIR"
 passed=0
 failed=0
 skipped=0
+skip_reasons=() # "NAME: REASON", one per skipped test
 
 now_ms() {
     local t
@@ -107,6 +112,11 @@ run_unit() {
     passed=$((passed + up))
     failed=$((failed + uf))
     skipped=$((skipped + us))
+    # the runner prints the child's "  skipped: WHY" before "skip  NAME"
+    while IFS= read -r line; do
+        skip_reasons+=("unit $line")
+    done < <(awk '/^  skipped: / { why = substr($0, 12) }
+        /^skip  / { print $2 ": " (why == "" ? "no reason printed" : why); why = "" }' "$out")
     if [ "$rc" != 0 ] && [ "$uf" = 0 ]; then
         echo "FAIL  unit: runner exited $rc"
         failed=$((failed + 1))
@@ -117,7 +127,7 @@ run_unit() {
 # ---- integration ------------------------------------------------------------
 
 run_integration() {
-    local scripts=() s name log rc t0 took
+    local scripts=() s name log rc t0 took why
     for s in tests/integration/test_*.sh tests/chaos/test_*.sh; do
         [ -e "$s" ] && scripts+=("$s")
     done
@@ -141,8 +151,9 @@ run_integration() {
             rm -f "$log"
             ;;
         77)
-            printf 'skip  %-48s %6ss  (%s)\n' "$name" "$took" \
-                "$(grep -i 'skip' "$log" | tail -n 1 | cut -c1-100)"
+            why=$(sed -n 's/.*skip: //p' "$log" | tail -n 1 | cut -c1-200)
+            printf 'skip  %-48s %6ss  (%s)\n' "$name" "$took" "${why:-no reason printed}"
+            skip_reasons+=("$name: ${why:-no reason printed}")
             skipped=$((skipped + 1))
             rm -f "$log"
             ;;
@@ -171,5 +182,9 @@ all)
 esac
 
 rmdir "$LOGDIR" 2>/dev/null
+if [ ${#skip_reasons[@]} -gt 0 ]; then
+    echo "skipped, and why:"
+    printf '  %s\n' "${skip_reasons[@]}"
+fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]

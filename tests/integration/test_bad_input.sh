@@ -7,6 +7,10 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 
+# A short frame timeout, so that the truncated-frame probe sees the node
+# close the connection it left unfinished (rawclient.py waits for it).
+FLIPD_ARGS+=(--frame-timeout-ms 1000)
+export FRAME_TIMEOUT_MS=1000
 cluster_start 3
 leader=$(wait_leader 20) || fail "no leader"
 fctl set bi.k before --type string >/dev/null || fail "seed write"
@@ -21,7 +25,7 @@ time.sleep(30)
 silent=$!
 
 for node in "$leader" $(((leader % 3) + 1)); do
-    for probe in oversized garbage random-bytes truncated no-hello bad-version \
+    for probe in oversized garbage random-bytes truncated-hello truncated no-hello bad-version \
         unknown-type invalid-key invalid-value wrong-type pipeline; do
         python3 "$(dirname "$0")/rawclient.py" "$(client_addr "$node")" "$probe" ||
             fail "probe $probe against node $node"

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The benchmarks' smoke pass, so they do not rot: bench/run.sh --smoke runs
 # every flipd figure of `make bench` at tiny sizes against a small cluster
-# (no etcd) and fails unless each one was produced. It asserts nothing
-# about the values: benchmarks never gate on a time.
+# (no etcd) and fails unless each one was produced. Then every figure must
+# be a sane number: finite, not negative; positive where zero is
+# impossible (latencies, flips/s, memory, bytes on disk); p50 <= p99 <= max
+# and median <= max within a group; no flip applied twice. Nothing is
+# compared with a time target: benchmarks never gate on a time.
 #   test_bench_smoke.sh BUILD_DIR
 set -euo pipefail
 BUILD=${1:?usage: test_bench_smoke.sh BUILD_DIR}
@@ -17,4 +20,47 @@ grep -q '^| figure |' "$report" || {
     echo "bench smoke: no table in the report" >&2
     exit 1
 }
-echo "bench smoke: every flipd figure produced"
+python3 - "$report" <<'PY' || exit 1
+import math, re, sys
+rows = []
+for line in open(sys.argv[1]):
+    if not line.startswith("| ") or line.startswith("| figure") or line.startswith("|---"):
+        continue
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    if cells[0].startswith("**"):
+        continue
+    rows.append((cells[0], cells[1]))
+bad = []
+vals = {}
+for name, cell in rows:
+    parts = [p.strip() for p in cell.split("/")]
+    try:
+        nums = [float(p.replace(",", "")) for p in parts]
+    except ValueError:
+        bad.append(f"{name}: {cell!r} is not a number")
+        continue
+    if any(not math.isfinite(x) or x < 0 for x in nums):
+        bad.append(f"{name}: {cell} is negative or not finite")
+        continue
+    vals[name] = nums[0] if len(nums) == 1 else None
+    positive = re.search(r"p50|p99|max|median|flips/s|RSS|bytes on disk|apparent|"
+                         r"time to write|told|let go|cached value", name)
+    if positive and min(nums) <= 0:
+        bad.append(f"{name}: {cell}, want > 0")
+    if "applied twice" in name and max(nums) != 0:
+        bad.append(f"{name}: {cell}: a flip applied twice")
+# p50 <= p99 <= max, median <= max, within one group of rows
+for name, v in vals.items():
+    for lo, hi in (("p50", "p99"), ("p99", "max"), ("median", "max")):
+        if v is None or not re.search(r"\b%s\b" % lo, name):
+            continue
+        other = re.sub(r"\b%s\b" % lo, hi, name)
+        w = vals.get(other)
+        if w is not None and v > w:
+            bad.append(f"{name} = {v} > {other} = {w}")
+for b in bad:
+    print("bench smoke: " + b, file=sys.stderr)
+print(f"bench smoke: {len(rows)} figures checked, {len(bad)} not sane")
+sys.exit(1 if bad else 0)
+PY
+echo "bench smoke: every flipd figure produced and sane"

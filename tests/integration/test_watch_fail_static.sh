@@ -21,16 +21,15 @@ for n in 1 2 3; do
 done
 say "whole cluster down"
 
-t0=$(now_ms)
-out=$("$FLIPCTL" --endpoints "$(endpoints)" --json eval fs.kill_switch \
-    --default true --type bool --cache "$TMP/lkg" --wait-ms 1000) || fail "eval with cache failed"
-t1=$(now_ms)
+# Never hangs: a generous bound (how soon it answers is a `make bench`
+# row, bench/promises.py); then the content.
+out=$(timeout -k 2 60 "$FLIPCTL" --endpoints "$(endpoints)" --json eval fs.kill_switch \
+    --default true --type bool --cache "$TMP/lkg" --wait-ms 1000) || fail "eval with cache failed or hung"
 assert_eq "$(echo "$out" | json_get value)" false "cached value"
 assert_eq "$(echo "$out" | json_get reason)" cached "reason with the cluster down"
-[ $((t1 - t0)) -lt 5000 ] || fail "eval took $((t1 - t0)) ms with the cluster down"
 
-out=$("$FLIPCTL" --endpoints "$(endpoints)" --json eval fs.kill_switch \
-    --default true --type bool --wait-ms 500) || fail "eval without cache failed"
+out=$(timeout -k 2 60 "$FLIPCTL" --endpoints "$(endpoints)" --json eval fs.kill_switch \
+    --default true --type bool --wait-ms 500) || fail "eval without cache failed or hung"
 assert_eq "$(echo "$out" | json_get value)" true "default value"
 assert_eq "$(echo "$out" | json_get reason)" default "reason without a cache"
 

@@ -14,7 +14,7 @@ others=""
 for n in 1 2 3; do
     [ "$n" = "$victim" ] || others+="${others:+,}$(client_addr "$n")"
 done
-fctl set wf.k0 0 --type int >/dev/null || fail "seed"
+seed_rev=$(fctl set wf.k0 0 --type int) || fail "seed"
 
 # The watch lists the victim first, so it attaches there.
 "$FLIPCTL" --endpoints "$(client_addr "$victim"),$others" --json watch wf. \
@@ -52,28 +52,42 @@ wait_until 20 watch_has || fail "the watch never reached revision $top after fai
 kill "$wpid"
 wait "$wpid" || true
 
-# Convert flipctl's JSON lines into the event log subcheck reads.
-python3 - "$TMP/watch.out" >"$TMP/events" <<'PY'
+# Convert flipctl's JSON lines into the event log subcheck reads. flipctl
+# prints no SNAPSHOT_END; the snapshot's end is the revision the node
+# served, which the watch states when it goes live ("caught up to revision
+# N", from the node's first heartbeat after the snapshot). No write runs
+# between the seed and that line, so no change falls between the two.
+served=$(sed -n 's/.*live:.*caught up to revision \([0-9][0-9]*\).*/\1/p' "$TMP/watch.err" | head -n 1)
+[ -n "$served" ] || fail "the watch's live line names no revision: $(head -n 3 "$TMP/watch.err")"
+[ "$served" -ge "$seed_rev" ] || fail "the watch went live at $served, before the seed at $seed_rev"
+python3 - "$TMP/watch.out" "$served" >"$TMP/events" <<'PY' || fail "the watch's output does not follow its snapshot"
 import json, sys
-print(json.dumps({"type": "begin", "revision": 0}))
-snap_rev = 0
+served = int(sys.argv[2])
+def flag(e):
+    f = {"key": e["key"], "revision": e["revision"]}
+    if e.get("deleted"):
+        f["deleted"] = True
+    elif e.get("type") is not None:
+        f["value"], f["vtype"] = e["value"], e["type"]
+    return f
+print(json.dumps({"type": "subscribed", "status": "OK", "prefixes": ["wf."]}))
+print(json.dumps({"type": "begin", "revision": served}))
 snapshot_done = False
 for l in open(sys.argv[1]):
     e = json.loads(l)
-    ev = e["event"]
-    if ev in ("snapshot", "resync"):
-        print(json.dumps({"type": "item", "flags": [{"key": e["key"], "value": e.get("value")}]}))
-        snap_rev = max(snap_rev, e["revision"])
+    if e["event"] in ("snapshot", "resync"):
+        if snapshot_done:
+            sys.exit(f"snapshot item after the snapshot: {l.strip()}")
+        if e["revision"] > served:
+            sys.exit(f"snapshot item newer than the revision served ({served}): {l.strip()}")
+        print(json.dumps({"type": "item", "flags": [flag(e)]}))
         continue
     if not snapshot_done:
-        print(json.dumps({"type": "end", "revision": snap_rev}))
+        print(json.dumps({"type": "end", "revision": served}))
         snapshot_done = True
-    f = {"key": e["key"], "value": e.get("value")}
-    if ev == "delete":
-        f["deleted"] = True
-    print(json.dumps({"type": "change", "revision": e["revision"], "flags": [f]}))
+    print(json.dumps({"type": "change", "revision": e["revision"], "flags": [flag(e)]}))
 if not snapshot_done:
-    print(json.dumps({"type": "end", "revision": snap_rev}))
+    print(json.dumps({"type": "end", "revision": served}))
 PY
 grep -q "resync" "$TMP/watch.out" && fail "failover needed a resync (the change log should cover it)"
 python3 "$SUBCHECK" "$TMP/acked" "$TMP/events" --prefix wf. || fail "watch missed or repeated a flip"

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "tmpdir.h"
 
 #define RUNNER_MAX 512
 #define SKIP_EXIT  77
@@ -74,21 +75,44 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Runs one test in a child; returns 0 pass, 1 fail, 2 skip. */
+/* Removes a test's temporary directory, which holds every flipd-test-*
+ * directory it made: a failing test (CHECK exits at once) never reaches its
+ * own cleanup. KEEP=1 keeps it after a failure, to look at. */
+static void drop_tmp(const char *dir, int failed)
+{
+    const char *keep = getenv("KEEP");
+
+    if (failed && keep != NULL && strcmp(keep, "1") == 0) {
+        printf("      kept %s (KEEP=1)\n", dir);
+        return;
+    }
+    tmpdir_remove(dir);
+}
+
+/* Runs one test in a child; returns 0 pass, 1 fail, 2 skip. The child's
+ * TMPDIR is a fresh directory, removed once it ended. */
 static int run_one(const struct test_entry *t)
 {
     double start = now_s();
     int status = 0;
+    char dir[1024];
     pid_t pid;
     pid_t w;
+    int rv;
 
+    tmpdir_make(dir, sizeof dir);
     fflush(NULL);
     pid = fork();
     if (pid < 0) {
         perror("fork");
+        tmpdir_remove(dir);
         return 1;
     }
     if (pid == 0) {
+        if (setenv("TMPDIR", dir, 1) != 0) {
+            perror("setenv");
+            _exit(1);
+        }
         alarm((unsigned)t->timeout_s);
         t->fn();
         fflush(NULL);
@@ -100,23 +124,25 @@ static int run_one(const struct test_entry *t)
     double took = now_s() - start;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         printf("ok    %-48s %6.2fs\n", t->name, took);
-        return 0;
-    }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == SKIP_EXIT) {
+        rv = 0;
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) == SKIP_EXIT) {
         printf("skip  %s\n", t->name);
-        return 2;
-    }
-    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
+        rv = 2;
+    } else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
         printf("FAIL  %s: timed out after %ds (seed %u)\n", t->name,
                t->timeout_s, seed);
+        rv = 1;
     } else if (WIFSIGNALED(status)) {
         printf("FAIL  %s: killed by signal %d (seed %u)\n", t->name,
                WTERMSIG(status), seed);
+        rv = 1;
     } else {
         printf("FAIL  %s: exit %d (seed %u)\n", t->name, WEXITSTATUS(status),
                seed);
+        rv = 1;
     }
-    return 1;
+    drop_tmp(dir, rv == 1);
+    return rv;
 }
 
 int main(int argc, char **argv)

@@ -3,8 +3,8 @@
  *   fixture_stress [--seeds A..B | --seeds N] [--nodes 3|5] [--jobs J]
  *                  [--chaos-ms MS] [--gate prod|off] [--no-shim]
  *                  [--io-faults off|on|seed] [--timeout S] [--dir DIR]
- *                  [--progress K] [--strict] [--trace] [--verbose]
- *                  [--no-fork] [--aslr] [--mutate N] [--raw]
+ *                  [--progress K] [--known FILE] [--strict] [--trace]
+ *                  [--verbose] [--no-fork] [--aslr] [--mutate N] [--raw]
  *
  *   --nodes     force 3 or 5 servers (default: a quarter of seeds use 5)
  *   --gate      prod: raft/node.c's snapshot hold (default); off: none
@@ -12,7 +12,12 @@
  *               and its io (on by default, as in flipd)
  *   --io-faults raft_fixture_io_fault injection; libraft 0.22.1 does not
  *               survive I/O errors, so this is for exploring, not for CI
- *   --strict    seeds that hit a known libraft bug count as failed
+ *   --known     the seeds allowed to hit a known libraft bug, one per line
+ *               as "SEED reason" (# comments); default
+ *               tests/stress/known-seeds.txt (relative to the working
+ *               directory, as make runs it); a missing default file is an
+ *               empty list, a missing named one an error
+ *   --strict    listed seeds that hit a known libraft bug fail too
  *   --raw       do not intercept known libraft bugs: see them crash
  *   --trace     libraft's own log on stderr (for replaying one seed)
  *   --no-fork   run in this process (gdb, valgrind on one seed)
@@ -40,9 +45,11 @@
  * Output: a progress line every K seeds, a line per failing seed, totals,
  * the failing seeds with a replay command, and always last exactly
  *   fixture-stress: N passed, N failed
- * Seeds that hit a documented libraft bug (detected by its signature before
- * it does damage; see stress_run.c) are listed and count as passed unless
- * --strict. Exit status 0 iff nothing failed. */
+ * A seed that hits a documented libraft bug (detected by its signature
+ * before it does damage; see stress_run.c) fails unless the --known file
+ * lists that seed with its reason: a new seed hitting one is news, never a
+ * silent pass. Listed seeds that hit one count as passed (unless --strict)
+ * and are printed with their reason. Exit status 0 iff nothing failed. */
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -64,6 +71,8 @@
 #define DEFAULT_CHAOS_MS 10000
 #define MAX_RECS         64
 #define MAX_JOBS         64
+#define MAX_KNOWN        256
+#define KNOWN_DEFAULT    "tests/stress/known-seeds.txt"
 
 /* Child exit codes; anything else is a crash. */
 #define EXIT_PASS  0
@@ -122,6 +131,15 @@ static uint64_t last_seed = DEFAULT_LAST;
 static unsigned timeout_s = 120;
 static char base_dir[512];
 
+/* The --known list: seeds allowed to hit a known libraft bug. */
+struct known_seed
+{
+    uint64_t seed;
+    char reason[200];
+};
+static struct known_seed known[MAX_KNOWN];
+static unsigned n_known;
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -136,8 +154,8 @@ static void usage(void)
             "[--jobs J]\n"
             "         [--chaos-ms MS] [--gate prod|off] [--no-shim] "
             "[--io-faults off|on|seed]\n"
-            "         [--timeout S] [--dir DIR] [--progress K] [--strict] "
-            "[--trace]\n"
+            "         [--timeout S] [--dir DIR] [--progress K] [--known FILE]\n"
+            "         [--strict] [--trace]\n"
             "         [--verbose] [--no-fork] [--aslr] [--mutate N] [--raw]\n"
             "defaults: --seeds %d..%d, nodes from each seed, --chaos-ms %d, "
             "--gate prod\n"
@@ -213,6 +231,85 @@ static void describe_opts(const struct stress_opts *o, char *out, size_t n)
         snprintf(out + len, n - (size_t)len, " --io-faults %s",
                  o->io_faults > 0 ? "on" : "seed");
     }
+}
+
+/* Reads the --known list; exits 2 on a malformed line or, unless the file
+ * is the default one, a missing file. */
+static void load_known(const char *path, int is_default)
+{
+    FILE *f = fopen(path, "r");
+    char line[512];
+    unsigned lineno = 0;
+
+    if (f == NULL) {
+        if (is_default && errno == ENOENT) {
+            return;
+        }
+        fprintf(stderr, "fixture_stress: --known %s: %s\n", path,
+                strerror(errno));
+        exit(2);
+    }
+    while (fgets(line, sizeof line, f) != NULL) {
+        char *p = line;
+        char *end;
+        unsigned long long seed;
+        size_t len;
+
+        lineno++;
+        while (*p == ' ' || *p == '\t') {
+            p++;
+        }
+        if (*p == '#' || *p == '\n' || *p == '\0') {
+            continue;
+        }
+        errno = 0;
+        seed = strtoull(p, &end, 10);
+        if (errno != 0 || end == p || (*end != ' ' && *end != '\t')) {
+            goto bad;
+        }
+        while (*end == ' ' || *end == '\t') {
+            end++;
+        }
+        len = strcspn(end, "\n");
+        if (len == 0) {
+            goto bad; /* a seed without its reason */
+        }
+        if (n_known == MAX_KNOWN) {
+            fprintf(stderr, "fixture_stress: %s: more than %d seeds\n", path,
+                    MAX_KNOWN);
+            exit(2);
+        }
+        known[n_known].seed = seed;
+        snprintf(known[n_known].reason, sizeof known[n_known].reason, "%.*s",
+                 (int)len, end);
+        n_known++;
+    }
+    fclose(f);
+    return;
+bad:
+    fprintf(stderr, "fixture_stress: %s:%u: want \"SEED reason\"\n", path,
+            lineno);
+    exit(2);
+}
+
+/* The reason a seed is listed for, or NULL when it is not. */
+static const char *known_reason(uint64_t seed)
+{
+    for (unsigned k = 0; k < n_known; k++) {
+        if (known[k].seed == seed) {
+            return known[k].reason;
+        }
+    }
+    return NULL;
+}
+
+/* Whether a seed with status st counts as failed. */
+static int seed_failed(uint64_t seed, unsigned char st, int strict)
+{
+    if (st == ST_FAIL || st == ST_CRASH) {
+        return 1;
+    }
+    return st == ST_KNOWN && (strict || known_reason(seed) == NULL);
 }
 
 /* Zeroes the stack below the caller, so uninitialised reads in libraft see
@@ -463,6 +560,8 @@ int main(int argc, char **argv)
     int no_fork = 0;
     int strict = 0;
     int aslr = 0;
+    const char *known_path = NULL;
+    uint64_t n_unlisted = 0;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -547,10 +646,15 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--dir") == 0) {
             dir = v;
             i++;
+        } else if (strcmp(a, "--known") == 0) {
+            known_path = v;
+            i++;
         } else {
             usage();
         }
     }
+    load_known(known_path != NULL ? known_path : KNOWN_DEFAULT,
+               known_path == NULL);
     if (!aslr) {
         no_aslr(argv);
     }
@@ -645,7 +749,7 @@ int main(int argc, char **argv)
         done++;
         if (done % progress == 0 || done == count) {
             printf(
-                "[%6llu/%llu] %llu passed, %llu failed, %llu known "
+                "[%6llu/%llu] %llu passed, %llu failed, %llu known signature "
                 "(%.1fs, %.0f seeds/s)\n",
                 (unsigned long long)done, (unsigned long long)count,
                 (unsigned long long)n_st[ST_PASS],
@@ -679,18 +783,31 @@ int main(int argc, char **argv)
         (unsigned long long)sh->t.fixups, (unsigned long long)sh->t.shimmed,
         (unsigned long long)sh->t.deferred, (unsigned long long)sh->t.leaks);
     if (n_st[ST_KNOWN] > 0) {
-        printf(
-            "known libraft bugs (%s): %llu seeds:",
-            strict ? "failures with --strict" : "passed; --strict fails them",
-            (unsigned long long)n_st[ST_KNOWN]);
+        printf("known libraft bug signatures: %llu seeds\n",
+               (unsigned long long)n_st[ST_KNOWN]);
         for (uint64_t s = first_seed; s <= last_seed; s++) {
-            if (sh->status[s - first_seed] == ST_KNOWN) {
-                printf(" %llu", (unsigned long long)s);
+            const char *why;
+            if (sh->status[s - first_seed] != ST_KNOWN) {
+                continue;
             }
+            why = known_reason(s);
+            if (why == NULL) {
+                n_unlisted++;
+            }
+            printf("  seed %llu: %s\n", (unsigned long long)s,
+                   why == NULL ? "NOT LISTED in the --known file: failed"
+                   : strict    ? "listed, failed by --strict"
+                               : why);
         }
-        printf("\n");
     }
-    failed = n_st[ST_FAIL] + n_st[ST_CRASH] + (strict ? n_st[ST_KNOWN] : 0);
+    if (n_unlisted > 0) {
+        printf(
+            "a seed not in %s hit a known libraft bug: list it there "
+            "(\"SEED reason\") only once its cause is understood\n",
+            known_path != NULL ? known_path : KNOWN_DEFAULT);
+    }
+    failed =
+        n_st[ST_FAIL] + n_st[ST_CRASH] + (strict ? n_st[ST_KNOWN] : n_unlisted);
     passed = count - failed;
     if (failed > 0) {
         unsigned n = sh->n_recs < MAX_RECS ? sh->n_recs : MAX_RECS;
@@ -698,7 +815,7 @@ int main(int argc, char **argv)
         printf("failing seeds:");
         for (uint64_t s = first_seed; s <= last_seed; s++) {
             unsigned char st = sh->status[s - first_seed];
-            if (st == ST_FAIL || st == ST_CRASH || (strict && st == ST_KNOWN)) {
+            if (seed_failed(s, st, strict)) {
                 printf(" %llu", (unsigned long long)s);
                 if (one == 0) {
                     one = s;

@@ -1218,7 +1218,6 @@ TEST(watch_cluster_down_serves_lkg_then_goes_live, 20)
     char buf[64];
     uint16_t p1 = free_port();
     uint16_t p2 = free_port();
-    int64_t t0;
 
     tmpdir_make(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/flags.lkg", dir);
@@ -1226,9 +1225,9 @@ TEST(watch_cluster_down_serves_lkg_then_goes_live, 20)
     snprintf(eps, sizeof eps, "127.0.0.1:%u,127.0.0.1:%u", (unsigned)p1,
              (unsigned)p2);
     scenario_init(&s, session_after_outage, 8);
-    t0 = now_ms();
+    /* "at once" is a time promise: `make bench` measures it (fail-static
+     * start). Here: the file's values, before any node answered. */
     w = start_watch(eps, path, 0, 0);
-    CHECK(now_ms() - t0 < 200);
     CHECK_EQ_INT(flip_watch_string(w, "a", "", buf, sizeof buf, &why), FLIP_OK);
     CHECK(strcmp(buf, "{\"v\":1}") == 0);
     CHECK_EQ_INT(why, FLIP_REASON_CACHED);
@@ -1348,11 +1347,15 @@ TEST(watch_stop_is_prompt, 10)
     scenario_init(&s, session_plain, 5);
     fake_start(&f, &s, 1, 0);
     f.blackhole = 1;
+    t0 = now_ms();
     w = start_watch(f.addr, NULL, 0, 0);
     sleep_ms(150); /* inside the Hello wait */
-    t0 = now_ms();
     flip_watch_stop(w);
-    CHECK(now_ms() - t0 < 300);
+    /* Order: the stop returned before the Hello wait it interrupted could
+     * have ended by itself (its deadline is WATCH_CONNECT_MS after the
+     * connect, which came after t0); a stop that waited it out would
+     * return after that deadline. */
+    CHECK(now_ms() < t0 + WATCH_CONNECT_MS);
     fakes_stop(&s, &f, 1);
 }
 
@@ -1595,7 +1598,8 @@ TEST(watch_live_at_first_heartbeat_revision_never_backwards, 15)
     }
     s.step = 2;
     WAIT_FOR(flip_watch_revision(w) == 20, 3000);
-    CHECK_EQ_INT(poll(&p, 1, 2000), 1); /* the revision moved; the wake follows it */
+    CHECK_EQ_INT(poll(&p, 1, 2000),
+                 1); /* the revision moved; the wake follows it */
     s.step = 3;
     WAIT_FOR(flip_watch_int(w, "a", 0, NULL) == 3, 3000);
     CHECK_EQ_INT(flip_watch_revision(w), 21);
@@ -1660,7 +1664,7 @@ static void session_stale_everywhere(struct scenario *s, int fd, int nth)
     }
 }
 
-TEST(watch_switches_between_nodes_are_spaced, 15)
+TEST(watch_switches_between_nodes_are_spaced, 30)
 {
     struct scenario s;
     struct fake f[2];
@@ -1673,8 +1677,10 @@ TEST(watch_switches_between_nodes_are_spaced, 15)
     fake_start(&f[1], &s, 2, 0);
     snprintf(eps, sizeof eps, "%s,%s", f[0].addr, f[1].addr);
     w = start_watch(eps, NULL, 0, 0);
-    WAIT_FOR(sessions(&s) >= 1, 3000);
-    sleep_ms(1000);
+    /* at once, then +50, +100, +200, +400 ms: each switch waits at least
+     * twice the one before (hundreds a second without the spacing). Lower
+     * bounds only: a slow machine stretches them, never shortens them. */
+    WAIT_FOR(sessions(&s) >= 5, 15000);
     n = sessions(&s);
     flip_watch_stop(w);
     fakes_stop(&s, f, 2);
@@ -1684,12 +1690,9 @@ TEST(watch_switches_between_nodes_are_spaced, 15)
                     (long long)(s.at[i] - s.at[i - 1]));
         }
     }
-    /* at once, +50, +100, +200, +400 ms: 5 or 6 sessions in a second
-     * (hundreds without the spacing) */
-    CHECK(n >= 3);
-    CHECK(n <= 7);
     CHECK(s.at[2] - s.at[1] >= 40);
     CHECK(s.at[3] - s.at[2] >= 85);
+    CHECK(s.at[4] - s.at[3] >= 170);
     CHECK(rec_find("leaving", 0) >= 0);
 }
 
@@ -1808,7 +1811,7 @@ static void session_behind_heartbeat(struct scenario *s, int fd, int nth)
  * its last heartbeat (15). A node that has applied only 12 would make a
  * subscription from 15 wait (then AHEAD_OF_NODE): the watch subscribes
  * again at once from 12, and is LIVE without a snapshot. */
-TEST(watch_resumes_from_node_revision_between_change_and_heartbeat, 15)
+TEST(watch_resumes_from_node_revision_between_change_and_heartbeat, 30)
 {
     struct scenario s;
     struct fake f[2];
@@ -1822,12 +1825,15 @@ TEST(watch_resumes_from_node_revision_between_change_and_heartbeat, 15)
     w = start_watch(eps, NULL, 5000, 0);
     WAIT_FOR(flip_watch_revision(w) == 15, 3000);
     s.step = 1;
-    WAIT_FOR(flip_watch_revision(w) == 16, 3000);
-    WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_LIVE, 2000);
+    WAIT_FOR(flip_watch_revision(w) == 16, 15000);
+    WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_LIVE, 5000);
     CHECK_EQ_INT(sessions(&s), 3);
     CHECK(s.has_from[1] && s.from[1] == 15);
     CHECK(s.has_from[2] && s.from[2] == 12);
-    CHECK(s.at[2] - s.at[1] < 500); /* at once, not after a wait */
+    /* at once, not after waiting out the silent node: no silence bound
+     * ran out, no subscribe answer was awaited in vain */
+    CHECK_EQ_INT(rec_count("no event or heartbeat"), 0);
+    CHECK_EQ_INT(rec_count("no answer within the deadline"), 0);
     CHECK(s.node[2] == s.node[1] && s.node[1] != s.node[0]); /* again */
     CHECK_EQ_INT(rec_count("begin"), 1);
     CHECK_EQ_INT(rec_count("AHEAD_OF_NODE"), 0);
