@@ -1858,6 +1858,7 @@ static void session_huge(struct scenario *s, int fd, int nth)
     Flip__Value *v = flip_calloc(HUGE_N, sizeof *v);
     Flip__Flag **fl = flip_calloc(HUGE_N, sizeof *fl);
     char(*keys)[16] = flip_calloc(HUGE_N, sizeof *keys);
+    int bad;
 
     CHECK(f != NULL && v != NULL && fl != NULL && keys != NULL);
     if (nth > 1 && s->from[nth < 32 ? nth : 31] >= 11) {
@@ -1880,15 +1881,21 @@ static void session_huge(struct scenario *s, int fd, int nth)
         fk_fill(&f[i], &v[i], 11, keys[i], "true");
         fl[i] = &f[i];
     }
-    if (nth == 0) {
+    /* The bad CHANGE until the watch has refused one: under valgrind on a
+     * loaded machine the first session can be left (silent while this
+     * CHANGE is built) before the watch ever reads it. */
+    bad = rec_find("names a key twice", 0) < 0;
+    if (bad) {
         f[HUGE_N - 1].key = keys[0];
+    } else {
+        atomic_store(&s->step, 100 + nth); /* who sent the good one */
     }
     fk_event(fd, FLIP__EVENT_TYPE__CHANGE, 11, fl, HUGE_N, 0, NULL);
     flip_free(f);
     flip_free(v);
     flip_free(fl);
     flip_free(keys);
-    fk_hold(s, fd, 20000, nth == 0 ? 10 : 11);
+    fk_hold(s, fd, 20000, bad ? 10 : 11);
 }
 
 /* A CHANGE of 200000 flags is checked for repeated keys in O(n log n):
@@ -1903,13 +1910,16 @@ TEST(watch_huge_change_checked_in_n_log_n, 60)
     struct fake f;
     struct flip_watch *w;
     char last[16];
+    int good;
 
     scenario_init(&s, session_huge, 10);
     fake_start(&f, &s, 1, 0);
     w = start_watch(f.addr, NULL, 0, 0);
     WAIT_FOR(flip_watch_revision(w) == 11, 40000);
     CHECK(rec_find("names a key twice", 0) >= 0);
-    CHECK(s.has_from[1] && s.from[1] == 10);
+    good = atomic_load(&s.step) - 100;
+    CHECK(good >= 1 && good < 32);
+    CHECK(s.has_from[good] && s.from[good] == 10);
     CHECK_EQ_INT(flip_watch_bool(w, "h.0000000", 0, NULL), 1);
     snprintf(last, sizeof last, "h.%07d", HUGE_N - 1);
     CHECK_EQ_INT(flip_watch_bool(w, last, 0, NULL), 1);
