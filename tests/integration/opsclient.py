@@ -150,14 +150,7 @@ def answer(resp):
 def closed(c, seconds=10):
     """True once the node closes the connection (EOF or reset)."""
     c.s.settimeout(seconds)
-    try:
-        while True:
-            if c.recv_frame() is None:
-                return True
-    except (ConnectionResetError, BrokenPipeError):
-        return True
-    except (TimeoutError, socket.timeout):
-        return False
+    return c.closed_by_peer()
 
 
 # ---- modes ---------------------------------------------------------------
