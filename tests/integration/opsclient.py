@@ -9,6 +9,8 @@ usage:
         one request (OP: set, del, get, list; list takes KEY as prefix) on
         a fresh Hello'd connection: {"status", "revision", "current_revision",
         "leader_id", "leader_address", "value", "keys", ...}
+  opsclient.py status ADDR
+        the node's status: {"status", "role", "leader_id", "term", "applied"}
   opsclient.py frame ADDR SIZE [--prefix-first]
         a valid Status request padded (unknown field) to a payload of
         exactly SIZE bytes: {"status", "id", "closed"}. --prefix-first:
@@ -177,6 +179,17 @@ def mode_req(addr, op, key, rest):
         return 1
     c.send(request(2, op, body_of(op, key, value, cas, stale)))
     c.s.settimeout(WAIT_S)
+    out(answer(c.recv_frame()))
+    return 0
+
+
+def mode_status(addr):
+    c, st = hello_conn(addr)
+    if st != "OK":
+        out({"status": "HELLO_" + st})
+        return 1
+    c.send(request(2, "status", b""))
+    c.s.settimeout(5)
     out(answer(c.recv_frame()))
     return 0
 
@@ -508,6 +521,8 @@ def main(argv):
     mode = argv[1]
     if mode == "req":
         return mode_req(argv[2], argv[3], argv[4], argv[5:])
+    if mode == "status":
+        return mode_status(argv[2])
     if mode == "frame":
         return mode_frame(argv[2], int(argv[3]), argv[4:] == ["--prefix-first"])
     if mode == "conns":
