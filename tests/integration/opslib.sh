@@ -11,6 +11,8 @@
 #                          LinkProxy: call before cluster_start; node I then
 #                          listens for peers on 127.0.1.I and is reached
 #                          through 127.0.2.I (same port, RAFT_PORT)
+#   proxy_cluster N       proxy_start, then nodes 1..N behind it
+#   other_leader OLD       true once a node other than OLD is leader (NEW)
 #   proxy_set "isolate I" | "heal"   cut (pause) or restore every raft link
 #                          of node I; returns once the proxy applied it
 
@@ -25,7 +27,7 @@ resume_all() {
     done
     return 0
 }
-trap 'lib_rc=$?; resume_all; (exit $lib_rc); cleanup' EXIT
+trap 'lib_rc=$?; resume_all; set +e; (exit $lib_rc); cleanup' EXIT
 
 status_field() {
     python3 "$OPS" status "$(client_addr "$1")" 2>/dev/null | json_get "$2" 2>/dev/null
@@ -47,8 +49,74 @@ proxy_bind() {
     echo "--raft-bind 127.0.1.$1:$RAFT_PORT"
 }
 
+# proxy_cluster N: the proxy, then nodes 1..N behind it
+proxy_cluster() {
+    local i
+    proxy_start "$1"
+    CLUSTER_SIZE=$1
+    for ((i = 1; i <= $1; i++)); do
+        # shellcheck disable=SC2046 # two words
+        node_start "$i" $(proxy_bind "$i")
+    done
+}
+
+# other_leader OLD: true once a node other than OLD says it is leader; sets
+# NEW to its id (asks the nodes themselves: OLD may be paused)
+other_leader() {
+    local j
+    for ((j = 1; j <= CLUSTER_SIZE; j++)); do
+        [ "$j" != "$1" ] || continue
+        if [ "$(status_field "$j" role)" = leader ]; then
+            NEW=$j
+            return 0
+        fi
+    done
+    return 1
+}
+
 proxy_set() {
     echo "$1" >"$PROXY_CTL"
     wait_until 10 grep -qx "$1" "$PROXY_CTL.ack" || fail "the raft proxy did not apply '$1'"
     say "raft links: $1"
+}
+
+# burst_start NODE PREFIX: opsclient.py burst against NODE (4 connections,
+# 32 writes in flight each) until $TMP/burst.stop; answers in $TMP/burst.out
+burst_start() {
+    python3 "$OPS" burst "$(client_addr "$1")" 4 32 "$2" "$TMP/burst.stop" \
+        "$TMP/burst.progress" >"$TMP/burst.out" 2>"$TMP/burst.err" &
+    NODE_PIDS+=("$!")
+    BURST_PID=$!
+}
+
+# counts_at_least STATUS=N ..: the verdict's counts reach each N
+counts_at_least() {
+    python3 -c '
+import json, sys
+c = json.load(open(sys.argv[1]))["counts"]
+short = [a for a in sys.argv[2:] if c.get(a.split("=")[0], 0) < int(a.split("=")[1])]
+sys.exit("counts %s: fewer than %s" % (c, ", ".join(short)) if short else 0)' "$TMP/verdict" "$@" ||
+        fail "the answers do not show the path this test is for"
+}
+
+burst_acks() {
+    local n
+    n=$(awk '{print $2}' "$TMP/burst.progress" 2>/dev/null)
+    [ "${n:-0}" -ge "$1" ]
+}
+
+# burst_verify PREFIX [--forbid S,..]: stops the burst, waits for its
+# answers, checks them against the cluster (opsclient.py verify); the
+# verdict goes to $TMP/verdict and the log. Not in $(...): it waits.
+burst_verify() {
+    local prefix=$1 rc=0
+    shift
+    touch "$TMP/burst.stop"
+    wait_until 60 eval '! kill -0 "$BURST_PID" 2>/dev/null' ||
+        fail "the burst client did not finish"
+    wait "$BURST_PID" || fail "burst client failed: $(tail -n 5 "$TMP/burst.err")"
+    python3 "$OPS" verify "$TMP/burst.out" "$(endpoints)" "$prefix" "$@" \
+        >"$TMP/verdict" 2>&1 || rc=$?
+    say "answers of the writes in flight: $(cat "$TMP/verdict")"
+    [ "$rc" = 0 ] || fail "writes answered wrongly"
 }

@@ -21,12 +21,7 @@ set -euo pipefail
 . "$(dirname "$0")/opslib.sh"
 
 FLIPD_ARGS=(--election-ms 500 --heartbeat-ms 30)
-proxy_start 3
-CLUSTER_SIZE=3
-for i in 1 2 3; do
-    # shellcheck disable=SC2046 # two words
-    node_start "$i" $(proxy_bind "$i")
-done
+proxy_cluster 3
 leader=$(wait_leader 20) || fail "no leader"
 
 # converged VALUE: every node has applied lr.k = VALUE
@@ -102,19 +97,8 @@ for round in 1 2 3; do
     pipe_start "$old" "B$round"
     node_kill "$old" STOP
     proxy_set "isolate $old"
-    new=""
-    new_leader() {
-        local j
-        for j in 1 2 3; do
-            [ "$j" != "$old" ] || continue
-            if [ "$(status_field "$j" role)" = leader ]; then
-                new=$j
-                return 0
-            fi
-        done
-        return 1
-    }
-    wait_until 20 new_leader || fail "no new leader while n$old is paused"
+    wait_until 20 other_leader "$old" || fail "no new leader while n$old is paused"
+    new=$NEW
     fctl_node "$new" set lr.k "v3.$round" >/dev/null || fail "set on the new leader n$new"
     touch "$TMP/go.B$round"
     wait_until 10 grep -q '"sent"' "$TMP/pipe.B$round" || fail "requests not sent to n$old"
