@@ -84,6 +84,15 @@ def hello_conn(addr):
     return c, answer(r)["status"]
 
 
+def opened(addr):
+    """A Hello'd connection, or None (and a HELLO_<status> line)."""
+    c, st = hello_conn(addr)
+    if st != "OK":
+        out({"status": "HELLO_" + st})
+        return None
+    return c
+
+
 def request(req_id, op, body):
     return frame(field_varint(1, req_id) + field_bytes(OPS[op], body))
 
@@ -173,9 +182,8 @@ def mode_req(addr, op, key, rest):
         else:
             value = rest[i]
             i += 1
-    c, st = hello_conn(addr)
-    if st != "OK":
-        out({"status": "HELLO_" + st})
+    c = opened(addr)
+    if c is None:
         return 1
     c.send(request(2, op, body_of(op, key, value, cas, stale)))
     c.s.settimeout(WAIT_S)
@@ -184,9 +192,8 @@ def mode_req(addr, op, key, rest):
 
 
 def mode_status(addr):
-    c, st = hello_conn(addr)
-    if st != "OK":
-        out({"status": "HELLO_" + st})
+    c = opened(addr)
+    if c is None:
         return 1
     c.send(request(2, "status", b""))
     c.s.settimeout(5)
@@ -202,9 +209,8 @@ def mode_frame(addr, size, prefix_first):
         pad -= 1
     payload = base + tag + varint(pad) + b"x" * pad
     assert len(payload) == size, (len(payload), size)
-    c, st = hello_conn(addr)
-    if st != "OK":
-        out({"status": "HELLO_" + st})
+    c = opened(addr)
+    if c is None:
         return 1
     c.s.settimeout(WAIT_S)
     whole = frame(payload)
@@ -280,9 +286,8 @@ def mode_conns(addr, keep):
 
 
 def mode_pipe(addr, key, go):
-    c, st = hello_conn(addr)
-    if st != "OK":
-        out({"status": "HELLO_" + st})
+    c = opened(addr)
+    if c is None:
         return 1
     out({"ready": True})
     if not wait_file(go, 120):
@@ -308,9 +313,8 @@ def mode_pipe(addr, key, go):
 
 
 def mode_same(addr, key, n):
-    c, st = hello_conn(addr)
-    if st != "OK":
-        out({"status": "HELLO_" + st})
+    c = opened(addr)
+    if c is None:
         return 1
     c.send(b"".join(request(10 + i, "set", body_of("set", key, str(i))) for i in range(n)))
     ok = 0

@@ -89,6 +89,19 @@ burst_start() {
     BURST_PID=$!
 }
 
+# burst_then_depose PREFIX: a burst against the leader (OLD); once 100
+# writes are acked its raft links are cut, it proposes alone for a moment,
+# is paused (SIGSTOP), and another node becomes leader (NEW)
+burst_then_depose() {
+    OLD=$(wait_leader 20) || fail "no leader"
+    burst_start "$OLD" "$1"
+    wait_until 30 burst_acks 100 || fail "the burst got no acks: $(cat "$TMP/burst.err")"
+    proxy_set "isolate $OLD"
+    sleep 0.2 # it proposes what it reads meanwhile, alone
+    node_kill "$OLD" STOP
+    wait_until 20 other_leader "$OLD" || fail "no new leader while n$OLD is paused"
+}
+
 # counts_at_least STATUS=N ..: the verdict's counts reach each N
 counts_at_least() {
     python3 -c '

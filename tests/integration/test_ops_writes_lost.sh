@@ -16,18 +16,11 @@ set -euo pipefail
 
 FLIPD_ARGS=(--election-ms 500 --heartbeat-ms 30)
 proxy_cluster 3
-old=$(wait_leader 20) || fail "no leader"
-
-burst_start "$old" wl.c
-wait_until 30 burst_acks 100 || fail "the burst got no acks: $(cat "$TMP/burst.err")"
-proxy_set "isolate $old"
-sleep 0.2 # it proposes what it reads meanwhile, alone
-node_kill "$old" STOP
-wait_until 20 other_leader "$old" || fail "no new leader while n$old is paused"
+burst_then_depose wl.c
 a=$(python3 "$OPS" same "$(client_addr "$NEW")" wl.marker 100) || fail "marker writes: $a"
 assert_eq "$(json_get ok <<<"$a")" 100 "marker writes on the new leader n$NEW"
 proxy_set heal
-node_kill "$old" CONT
+node_kill "$OLD" CONT
 burst_verify wl.c
 counts_at_least OK=100 NOT_LEADER=1
 say "OK only when committed, NOT_LEADER only when not applied"

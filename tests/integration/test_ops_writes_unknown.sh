@@ -15,15 +15,8 @@ set -euo pipefail
 
 FLIPD_ARGS=(--election-ms 500 --heartbeat-ms 30)
 proxy_cluster 3
-old=$(wait_leader 20) || fail "no leader"
-
-burst_start "$old" wu.c
-wait_until 30 burst_acks 100 || fail "the burst got no acks: $(cat "$TMP/burst.err")"
-proxy_set "isolate $old"
-sleep 0.2 # it proposes what it reads meanwhile, alone
-node_kill "$old" STOP
-wait_until 20 other_leader "$old" || fail "no new leader while n$old is paused"
-node_kill "$old" CONT
+burst_then_depose wu.c
+node_kill "$OLD" CONT
 burst_verify wu.c
 counts_at_least OK=100 LEADERSHIP_LOST=1
 proxy_set heal
