@@ -42,8 +42,13 @@ usage:
         Prints {"counts", "violations"}; exit 1 on a violation
   opsclient.py proxy PORT NODES CONTROL
         tests/chaos/proxy.py's LinkProxy in front of the raft ports of
-        NODES (comma-separated ids): CONTROL holds "heal" or "isolate I";
-        each change is applied, then copied to CONTROL.ack
+        NODES (comma-separated ids): CONTROL holds "heal", "isolate I"
+        (node I's links paused) or "reset I" (closed, and every new one,
+        so nothing sent across the cut arrives later), "mute I" or
+        "mute-reset I" (the same for what the others send to I only: I's
+        own messages still arrive); each change is
+        applied, then copied to CONTROL.ack; CONTROL.links lists the links
+        open end to end, one "SRC>DST" per line
 """
 import json
 import os
@@ -493,12 +498,42 @@ def mode_verify(results_file, endpoints, prefix, forbid):
 def mode_proxy(port, nodes, control):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "chaos"))
     from proxy import LinkProxy
-    p = LinkProxy(nodes, port)
+
+    class OneWay(LinkProxy):
+        """Blocks (src, dst) pairs one way: libraft sends each node's
+        messages on that node's own connection, so a link carries one
+        direction of traffic."""
+
+        def _open(self, src, dst):
+            return (src, dst) not in self.blocked
+
+        def _apply(self, pairs, reset=False):
+            self.blocked = pairs
+            self.reset = reset
+            for (src, dst, ev, conns) in list(self.links):
+                if (src, dst) in pairs:
+                    ev.clear()
+                    if reset:
+                        for w in conns:
+                            w.transport.abort()
+                else:
+                    ev.set()
+
+    p = OneWay(nodes, port)
     p.start()
     applied = None
     with open(control + ".ack", "w") as f:
         f.write("started\n")
+    links = None
     while True:
+        # the raft links open end to end, "SRC>DST" per line
+        now = sorted("%d>%d" % (src, dst) for (src, dst, gate, conns) in list(p.links)
+                     if gate.is_set() and len(conns) == 2)
+        if now != links:
+            links = now
+            with open(control + ".links.tmp", "w") as f:
+                f.write("".join(x + "\n" for x in links))
+            os.replace(control + ".links.tmp", control + ".links")
         try:
             with open(control) as f:
                 want = f.read().strip()
@@ -506,8 +541,12 @@ def mode_proxy(port, nodes, control):
             want = "heal"
         if want != applied:
             words = want.split()
-            if words and words[0] == "isolate":
-                p.set_blocked(p.isolate(int(words[1])))
+            if words and words[0] in ("isolate", "reset"):
+                p.set_blocked(p.isolate(int(words[1])), reset=words[0] == "reset")
+            elif words and words[0] in ("mute", "mute-reset"):
+                n = int(words[1])
+                p.set_blocked({(o, n) for o in nodes if o != n},
+                              reset=words[0] == "mute-reset")
             else:
                 p.heal()
             time.sleep(0.05)  # set_blocked runs on the proxy's own loop

@@ -13,8 +13,11 @@
 #                          through 127.0.2.I (same port, RAFT_PORT)
 #   proxy_cluster N       proxy_start, then nodes 1..N behind it
 #   other_leader OLD       true once a node other than OLD is leader (NEW)
-#   proxy_set "isolate I" | "heal"   cut (pause) or restore every raft link
-#                          of node I; returns once the proxy applied it
+#   proxy_set "isolate I" | "reset I" | "heal"   cut (pause, or close and
+#                          keep closing) or restore every raft link of
+#                          node I; "mute I" | "mute-reset I": only what the
+#                          others send to I; returns once applied
+#   proxy_link_up SRC DST  SRC's raft connection to DST is open end to end
 
 OPS=$(dirname "${BASH_SOURCE[0]}")/opsclient.py
 
@@ -74,6 +77,11 @@ other_leader() {
     return 1
 }
 
+# proxy_link_up SRC DST: SRC's raft connection to DST is open end to end
+proxy_link_up() {
+    grep -qx "$1>$2" "$PROXY_CTL.links" 2>/dev/null
+}
+
 proxy_set() {
     echo "$1" >"$PROXY_CTL"
     wait_until 10 grep -qx "$1" "$PROXY_CTL.ack" || fail "the raft proxy did not apply '$1'"
@@ -89,14 +97,15 @@ burst_start() {
     BURST_PID=$!
 }
 
-# burst_then_depose PREFIX: a burst against the leader (OLD); once 100
-# writes are acked its raft links are cut, it proposes alone for a moment,
-# is paused (SIGSTOP), and another node becomes leader (NEW)
+# burst_then_depose PREFIX [CUT]: a burst against the leader (OLD); once 100
+# writes are acked its raft links are cut (proxy_set "CUT OLD", default
+# isolate), it proposes alone for a moment, is paused (SIGSTOP), and
+# another node becomes leader (NEW)
 burst_then_depose() {
     OLD=$(wait_leader 20) || fail "no leader"
     burst_start "$OLD" "$1"
     wait_until 30 burst_acks 100 || fail "the burst got no acks: $(cat "$TMP/burst.err")"
-    proxy_set "isolate $OLD"
+    proxy_set "${2:-isolate} $OLD"
     sleep 0.2 # it proposes what it reads meanwhile, alone
     node_kill "$OLD" STOP
     wait_until 20 other_leader "$OLD" || fail "no new leader while n$OLD is paused"
