@@ -33,7 +33,9 @@ usage:
         CONNS connections each keep WINDOW writes with request ids in
         flight to distinct keys PREFIX<c>.<seq> until STOP_FILE exists,
         then wait (bounded) for the outstanding answers; one line per
-        write: {"key", "value", "status", "revision"} ("NONE": no answer)
+        write: {"key", "value", "status", "revision"} ("NONE": no answer).
+        Once STOP_FILE.extra exists, one more connection sends WINDOW
+        writes at once and STOP_FILE.extra.sent is written
   opsclient.py verify RESULTS ENDPOINTS PREFIX [--forbid STATUS,...]
         reads every flag under PREFIX linearizably (following redirects)
         and checks each write of RESULTS: OK must be there with its value
@@ -395,7 +397,20 @@ def mode_burst(addr, conns, window, prefix, stop, progress):
     reported = 0
     hard = time.monotonic() + 120
     stopped_at = None
+    extra = None
     while time.monotonic() < hard:
+        if extra is None and os.path.exists(stop + ".extra"):
+            # one more connection, its writes sent after the test cut the
+            # node off: the node proposes them alone
+            extra = Burst(addr, conns, prefix, window)
+            bursts.append(extra)
+            extra.fill()
+            while extra.outbuf and extra.open:
+                extra.c.s.setblocking(True)
+                extra.flush()
+            extra.c.s.setblocking(False)
+            with open(stop + ".extra.sent", "w") as f:
+                f.write("sent %d\n" % len(extra.pending))
         stopping = os.path.exists(stop)
         if stopping and stopped_at is None:
             stopped_at = time.monotonic()

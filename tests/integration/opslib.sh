@@ -99,14 +99,18 @@ burst_start() {
 
 # burst_then_depose PREFIX [CUT]: a burst against the leader (OLD); once 100
 # writes are acked its raft links are cut (proxy_set "CUT OLD", default
-# isolate), it proposes alone for a moment, is paused (SIGSTOP), and
-# another node becomes leader (NEW)
+# isolate), 32 more writes are sent to it on another connection, it
+# proposes alone for a moment, is paused (SIGSTOP), and another node
+# becomes leader (NEW)
 burst_then_depose() {
     OLD=$(wait_leader 20) || fail "no leader"
     burst_start "$OLD" "$1"
     wait_until 30 burst_acks 100 || fail "the burst got no acks: $(cat "$TMP/burst.err")"
     proxy_set "${2:-isolate} $OLD"
-    sleep 0.2 # it proposes what it reads meanwhile, alone
+    # 32 more writes on another connection: it proposes them alone
+    touch "$TMP/burst.stop.extra"
+    wait_until 20 test -f "$TMP/burst.stop.extra.sent" || fail "the extra writes were not sent"
+    sleep 0.2 # time to read and propose them
     node_kill "$OLD" STOP
     wait_until 20 other_leader "$OLD" || fail "no new leader while n$OLD is paused"
 }

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# tier: check
 # Linearizable reads never return stale data (docs/protocol.md section 7),
 # tried where a local read WOULD be stale, with the raft links of one node
 # cut by a proxy (tests/chaos/proxy.py):
@@ -15,7 +16,6 @@
 #    follower that knows no leader), never the old value. A round in which
 #    it had already stepped down (UNAVAILABLE) proves nothing and is
 #    repeated, at most 3 rounds.
-# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 . "$(dirname "$0")/opslib.sh"
