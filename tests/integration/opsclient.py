@@ -26,6 +26,9 @@ usage:
         status, linearizable get KEY, linearizable list KEY, stale get KEY;
         print {"sent"} and then every answer: {"status": {...}, "get": {...},
         "list": {...}, "stale": {...}}
+  opsclient.py unread ADDR N PREFIX GO_FILE
+        N stale lists of PREFIX sent at once, none read until GO_FILE
+        exists: {"sent"}, then {"answered", "of", "statuses"} (each id once)
   opsclient.py same ADDR KEY N
         N writes of one key pipelined (each its own log entry):
         {"ok", "of"}
@@ -319,6 +322,35 @@ def mode_pipe(addr, key, go):
     return 0
 
 
+def mode_unread(addr, n, prefix, go):
+    c = opened(addr)
+    if c is None:
+        return 1
+    c.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+    c.send(b"".join(request(10 + i, "list", body_of("list", prefix, stale=True))
+                    for i in range(n)))
+    out({"sent": n})
+    if not wait_file(go, 120):
+        out({"status": "NO_GO"})
+        return 1
+    seen = {}
+    statuses = {}
+    c.s.settimeout(WAIT_S)
+    try:
+        while len(seen) < n:
+            a = answer(c.recv_frame())
+            if a["status"] == "EOF":
+                break
+            seen[a.get("id")] = seen.get(a.get("id"), 0) + 1
+            statuses[a["status"]] = statuses.get(a["status"], 0) + 1
+    except (OSError, TimeoutError) as e:
+        statuses[type(e).__name__] = 1
+    once = sum(1 for i in range(n) if seen.get(10 + i) == 1)
+    out({"answered": once, "of": n, "statuses": statuses,
+         "largest": getattr(c, "largest", 0)})
+    return 0
+
+
 def mode_same(addr, key, n):
     c = opened(addr)
     if c is None:
@@ -587,6 +619,8 @@ def main(argv):
         return mode_conns(argv[2], int(argv[3]))
     if mode == "pipe":
         return mode_pipe(argv[2], argv[3], argv[4])
+    if mode == "unread":
+        return mode_unread(argv[2], int(argv[3]), argv[4], argv[5])
     if mode == "same":
         return mode_same(argv[2], argv[3], int(argv[4]))
     if mode == "burst":
