@@ -30,7 +30,14 @@ resume_all() {
     done
     return 0
 }
-trap 'lib_rc=$?; resume_all; set +e; (exit $lib_rc); cleanup' EXIT
+ops_exit() {
+    local rc=$?
+    resume_all
+    set +e
+    (exit "$rc")
+    cleanup
+}
+trap ops_exit EXIT
 
 status_field() {
     python3 "$OPS" status "$(client_addr "$1")" 2>/dev/null | json_get "$2" 2>/dev/null
@@ -44,6 +51,7 @@ proxy_start() {
         >"$TMP/proxy.log" 2>&1 &
     NODE_PIDS+=("$!")
     wait_until 10 test -f "$PROXY_CTL.ack" || fail "the raft proxy did not start"
+    # shellcheck disable=SC2317 # replaces lib.sh's, called from there
     raft_addr() { echo "127.0.2.$1:$RAFT_PORT"; }
 }
 
@@ -70,6 +78,7 @@ other_leader() {
     for ((j = 1; j <= CLUSTER_SIZE; j++)); do
         [ "$j" != "$1" ] || continue
         if [ "$(status_field "$j" role)" = leader ]; then
+            # shellcheck disable=SC2034 # read by the test scripts
             NEW=$j
             return 0
         fi
@@ -125,6 +134,10 @@ sys.exit("counts %s: fewer than %s" % (c, ", ".join(short)) if short else 0)' "$
         fail "the answers do not show the path this test is for"
 }
 
+burst_done() {
+    ! kill -0 "$BURST_PID" 2>/dev/null
+}
+
 burst_acks() {
     local n
     n=$(awk '{print $2}' "$TMP/burst.progress" 2>/dev/null)
@@ -138,8 +151,7 @@ burst_verify() {
     local prefix=$1 rc=0
     shift
     touch "$TMP/burst.stop"
-    wait_until 60 eval '! kill -0 "$BURST_PID" 2>/dev/null' ||
-        fail "the burst client did not finish"
+    wait_until 60 burst_done || fail "the burst client did not finish"
     wait "$BURST_PID" || fail "burst client failed: $(tail -n 5 "$TMP/burst.err")"
     python3 "$OPS" verify "$TMP/burst.out" "$(endpoints)" "$prefix" "$@" \
         >"$TMP/verdict" 2>&1 || rc=$?
