@@ -932,20 +932,50 @@ static void transfer_timeout(uv_timer_t *t)
     do_close(n);
 }
 
+/* A planned stop first lets what this leader proposed commit while it
+ * still leads (new work is refused meanwhile), bounded by an election
+ * timeout, and only then hands leadership over: libraft 0.22.1 sends
+ * TimeoutNow to a target that is still receiving entries, which ignores
+ * it, and the transfer then hangs for an election timeout; writes still
+ * in flight when it gave up failed LEADERSHIP_LOST (test_ops_writes_stop). */
+static void predrain_tick(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    int leader = raft_state(&n->raft) == RAFT_LEADER;
+
+    if (leader && n->outstanding != NULL &&
+        n->outstanding(n->outstanding_data) &&
+        uv_now(n->loop) < n->drain_deadline) {
+        return;
+    }
+    uv_timer_stop(t);
+    n->transfer.data = n;
+    if (leader &&
+        raft_transfer(&n->raft, &n->transfer, 0, transfer_done) == 0) {
+        uv_timer_start(t, transfer_timeout, n->config.election_ms, 0);
+        return;
+    }
+    /* no longer leader (or no transfer possible): what it proposed
+     * drains as after a transfer */
+    if (n->outstanding != NULL && n->outstanding(n->outstanding_data)) {
+        n->drain_deadline = uv_now(n->loop) + n->config.election_ms;
+        uv_timer_start(t, drain_tick, 5, 5);
+        return;
+    }
+    do_close(n);
+}
+
 void node_close(struct node *n, void (*cb)(struct node *n))
 {
     n->close_cb = cb;
     if (raft_state(&n->raft) == RAFT_LEADER && n->config.n_members > 1) {
-        n->transfer.data = n;
-        if (raft_transfer(&n->raft, &n->transfer, 0, transfer_done) == 0) {
-            n->closing = 1; /* refuse new work while the transfer runs */
-            uv_timer_init(n->loop, &n->transfer_timer);
-            n->transfer_timer.data = n;
-            n->transfer_timer_started = 1;
-            uv_timer_start(&n->transfer_timer, transfer_timeout,
-                           n->config.election_ms, 0);
-            return;
-        }
+        n->closing = 1; /* refuse new work while the stop runs */
+        uv_timer_init(n->loop, &n->transfer_timer);
+        n->transfer_timer.data = n;
+        n->transfer_timer_started = 1;
+        n->drain_deadline = uv_now(n->loop) + n->config.election_ms;
+        uv_timer_start(&n->transfer_timer, predrain_tick, 0, 5);
+        return;
     }
     do_close(n);
 }
