@@ -176,3 +176,178 @@ TEST(store_snapshot_round_trip, 10)
     tmpdir_remove(d1);
     tmpdir_remove(d2);
 }
+
+/* ---- snapshot refusals ---------------------------------------------------
+ * The format (storage/snapshot.h): "FLS1" | u32be version | u64be index,
+ * per db: u32be db | u64be rows | rows of (u32be klen | u32be vlen | k | v),
+ * then u64be FNV-1a of everything before it. */
+
+static void put_be(uint8_t *p, uint64_t x, int n)
+{
+    for (int i = 0; i < n; i++) {
+        p[i] = (uint8_t)(x >> (8 * (n - 1 - i)));
+    }
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           p[3];
+}
+
+/* Recomputes the checksum, so that only the structure is wrong. */
+static void reseal(uint8_t *p, size_t len)
+{
+    uint64_t h = 1469598103934665603ull;
+
+    for (size_t i = 0; i < len - 8; i++) {
+        h = (h ^ p[i]) * 1099511628211ull;
+    }
+    put_be(p + len - 8, h, 8);
+}
+
+struct shape
+{
+    uint64_t hash;
+    uint64_t applied;
+    uint64_t compacted;
+    uint64_t bytes;
+};
+
+static struct shape shape_of(struct store *s)
+{
+    struct shape sh = { store_hash(s), store_applied_index(s),
+                        store_compacted(s), store_bytes(s) };
+    return sh;
+}
+
+static void check_shape(struct store *s, const struct shape *want)
+{
+    struct shape got = shape_of(s);
+
+    CHECK(got.hash == want->hash);
+    CHECK_EQ_INT(got.applied, want->applied);
+    CHECK_EQ_INT(got.compacted, want->compacted);
+    CHECK_EQ_INT(got.bytes, want->bytes);
+}
+
+/* Every malformed snapshot (short, another magic, a newer version, a bad
+ * checksum; and, with a valid checksum, dbs out of order, a row count or a
+ * length past the end, an empty key, bytes left over) is refused with
+ * FLIP_CORRUPT before the target is touched: content, applied index,
+ * compacted point and size unchanged. A good one then restores all four
+ * as the source has them, the in-memory compacted point included. */
+TEST(store_restore_refusals, 20)
+{
+    char d1[256];
+    char d2[256];
+    struct store *a = NULL;
+    struct store *b = NULL;
+    struct store_txn *t = NULL;
+    uint8_t *snap = NULL;
+    uint8_t *bad = NULL;
+    size_t len = 0;
+    size_t first_row; /* offset of the flags db's first row */
+    struct shape target;
+    struct shape source;
+    uint64_t idx = 0;
+
+    tmpdir_make(d1, sizeof d1);
+    tmpdir_make(d2, sizeof d2);
+    CHECK_EQ_INT(store_open(&a, d1, 1u << 24), FLIP_OK);
+    CHECK_EQ_INT(store_open(&b, d2, 1u << 24), FLIP_OK);
+    for (uint64_t i = 1; i <= 30; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "flag.%02llu", (unsigned long long)(i % 9));
+        put(a, k, "value", i);
+    }
+    CHECK_EQ_INT(store_begin(a, &t), FLIP_OK);
+    CHECK_EQ_INT(store_change_trim(t, 10), FLIP_OK);
+    CHECK_EQ_INT(store_commit(t), FLIP_OK);
+    CHECK_EQ_INT(store_compacted(a), 20);
+    source = shape_of(a);
+    put(b, "other", "junk", 3);
+    target = shape_of(b);
+    CHECK_EQ_INT(store_snapshot(a, 30, malloc, (void **)&snap, &len), FLIP_OK);
+    bad = malloc(len + 16);
+    CHECK(bad != NULL);
+    first_row = 16 + 12;
+
+    /* a store_snapshot at another index than the applied one is refused */
+    {
+        void *other = NULL;
+        size_t olen = 0;
+        CHECK_EQ_INT(store_snapshot(a, 29, malloc, &other, &olen),
+                     FLIP_INVALID);
+        CHECK(other == NULL);
+    }
+
+#define REFUSED(buf, n)                                           \
+    do {                                                          \
+        CHECK_EQ_INT(store_restore(b, (buf), (n)), FLIP_CORRUPT); \
+        check_shape(b, &target);                                  \
+    } while (0)
+
+    REFUSED(snap, 0);
+    REFUSED(snap, 23); /* header + checksum is 24 */
+    CHECK_EQ_INT(store_snapshot_index(snap, 23, &idx), FLIP_CORRUPT);
+    memcpy(bad, snap, len);
+    bad[0] = 'X'; /* another magic */
+    reseal(bad, len);
+    REFUSED(bad, len);
+    memcpy(bad, snap, len);
+    put_be(bad + 4, 2, 4); /* a newer format */
+    reseal(bad, len);
+    REFUSED(bad, len);
+    CHECK_EQ_INT(store_snapshot_index(bad, len, &idx), FLIP_CORRUPT);
+    memcpy(bad, snap, len);
+    bad[len / 2] ^= 0x01; /* checksum mismatch */
+    REFUSED(bad, len);
+    memcpy(bad, snap, len);
+    put_be(bad + 16, 1, 4); /* the changes db where flags belong */
+    reseal(bad, len);
+    REFUSED(bad, len);
+    memcpy(bad, snap, len);
+    put_be(bad + 20, 1000000, 8); /* more rows than bytes */
+    reseal(bad, len);
+    REFUSED(bad, len);
+    memcpy(bad, snap, len);
+    /* an empty key: the first row's key bytes become part of its value,
+     * so every length still adds up */
+    put_be(
+        bad + first_row + 4,
+        (uint64_t)get_be32(snap + first_row) + get_be32(snap + first_row + 4),
+        4);
+    put_be(bad + first_row, 0, 4);
+    reseal(bad, len);
+    REFUSED(bad, len);
+    memcpy(bad, snap, len);
+    put_be(bad + first_row, 1u << 30, 4); /* a key past the end */
+    reseal(bad, len);
+    REFUSED(bad, len);
+    memcpy(bad, snap, len);
+    put_be(bad + first_row + 4, 1u << 30, 4); /* a value past the end */
+    reseal(bad, len);
+    REFUSED(bad, len);
+    memcpy(bad, snap, len - 8); /* bytes left over after the last db */
+    memset(bad + len - 8, 0, 8);
+    reseal(bad, len + 8);
+    REFUSED(bad, len + 8);
+    memcpy(bad, snap, len);
+    put_be(bad + 20, 0, 8); /* rows dropped: the next db header is off */
+    reseal(bad, len);
+    REFUSED(bad, len);
+#undef REFUSED
+
+    CHECK_EQ_INT(store_restore(b, snap, len), FLIP_OK);
+    check_shape(b, &source);
+    store_close(b);
+    CHECK_EQ_INT(store_open(&b, d2, 1u << 24), FLIP_OK);
+    check_shape(b, &source);
+    free(bad);
+    free(snap);
+    store_close(a);
+    store_close(b);
+    tmpdir_remove(d1);
+    tmpdir_remove(d2);
+}
