@@ -24,8 +24,14 @@ static void die(const char *what, int rv)
 
 int fsm_decode_record(const void *buf, size_t len, Flip__Flag **out)
 {
-    *out = flip__flag__unpack(&codec_allocator, len, buf);
-    return *out == NULL ? FLIP_CORRUPT : FLIP_OK;
+    int short_of_memory = 0;
+    ProtobufCAllocator a = codec_allocator_noting(&short_of_memory);
+
+    *out = flip__flag__unpack(&a, len, buf);
+    if (*out == NULL) {
+        return short_of_memory ? FLIP_NOMEM : FLIP_CORRUPT;
+    }
+    return FLIP_OK;
 }
 
 void fsm_free_record(Flip__Flag *flag)
@@ -140,8 +146,9 @@ static int read_current(struct store_txn *txn,
     if (rv != FLIP_OK) {
         return rv;
     }
-    if (fsm_decode_record(old, old_len, &rec) != FLIP_OK) {
-        return FLIP_CORRUPT;
+    rv = fsm_decode_record(old, old_len, &rec);
+    if (rv != FLIP_OK) {
+        return rv; /* FLIP_CORRUPT: refused; FLIP_NOMEM: local, abort */
     }
     cur->rev = rec->revision;
     cur->create_rev =
@@ -388,7 +395,11 @@ static int fsm_apply(struct raft_fsm *rf,
         f->n_skipped++;
         return 0;
     }
-    if (command_decode(buf->base, buf->len, &cmd) != FLIP_OK) {
+    rv = command_decode(buf->base, buf->len, &cmd);
+    if (rv == FLIP_NOMEM) {
+        die("decode", rv); /* local: never taken for an invalid entry */
+    }
+    if (rv != FLIP_OK) {
         f->n_invalid++;
         flip_infof("fsm: entry %llu does not decode; recorded as a no-op",
                    (unsigned long long)index);

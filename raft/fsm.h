@@ -128,8 +128,9 @@ void fsm_init(struct fsm *f, struct store *store);
  * that it sees the local snapshot as in progress from the start). */
 void fsm_offload_snapshots(struct fsm *f, uv_loop_t *loop, struct raft_io *io);
 
-/* Encodes a record for the flags db / change log (proto/ Flag); exposed for
- * storage readers in server/ and tests. */
+/* Decodes a record of the flags db / change log (proto/ Flag); exposed for
+ * storage readers in server/ and tests. FLIP_CORRUPT for bytes that are not
+ * a record, FLIP_NOMEM when an allocation failed. */
 int fsm_decode_record(const void *buf, size_t len, Flip__Flag **out);
 void fsm_free_record(Flip__Flag *flag);
 

@@ -496,15 +496,25 @@ void store_abort(struct store_txn *t)
 }
 
 /* What the row at `k` counts in store_bytes now (0: absent or not
- * counted). */
-static uint64_t stored_bytes(struct store_txn *t, enum store_db db, MDB_val *k)
+ * counted), in *out; a read error is returned, not counted as absent (the
+ * size would then differ from the other replicas'). */
+static int stored_bytes(struct store_txn *t,
+                        enum store_db db,
+                        MDB_val *k,
+                        uint64_t *out)
 {
     MDB_val old;
+    int rc;
 
-    if (counted(db) && mdb_get(t->txn, t->s->dbi[db], k, &old) == MDB_SUCCESS) {
-        return row_bytes(k, &old);
+    *out = 0;
+    if (!counted(db)) {
+        return MDB_SUCCESS;
     }
-    return 0;
+    rc = STORE_MDB("get", mdb_get(t->txn, t->s->dbi[db], k, &old));
+    if (rc == MDB_SUCCESS) {
+        *out = row_bytes(k, &old);
+    }
+    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
 }
 
 /* Puts a row that replaces one of `before` counted bytes (0: a new row). */
@@ -533,8 +543,13 @@ int store_put(struct store_txn *t,
               size_t vlen)
 {
     MDB_val k = { klen, (void *)(uintptr_t)key };
+    uint64_t before = 0;
+    int rc = stored_bytes(t, db, &k, &before);
 
-    return put_row(t, db, &k, val, vlen, stored_bytes(t, db, &k));
+    if (rc != MDB_SUCCESS) {
+        return map_err(rc, "get");
+    }
+    return put_row(t, db, &k, val, vlen, before);
 }
 
 int store_del(struct store_txn *t,
@@ -543,9 +558,12 @@ int store_del(struct store_txn *t,
               size_t klen)
 {
     MDB_val k = { klen, (void *)(uintptr_t)key };
-    uint64_t before = stored_bytes(t, db, &k);
-    int rc;
+    uint64_t before = 0;
+    int rc = stored_bytes(t, db, &k, &before);
 
+    if (rc != MDB_SUCCESS) {
+        return map_err(rc, "get");
+    }
     rc = STORE_MDB("del", mdb_del(t->txn, t->s->dbi[db], &k, NULL));
     if (rc == MDB_SUCCESS && counted(db)) {
         t->bytes[db] -= before;
@@ -695,6 +713,12 @@ static int trim(struct store_txn *t,
         }
         rows--;
         highest = rev;
+    }
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+        /* a read error is not the end of the log: trimming less than the
+         * other replicas would make this store differ from theirs */
+        rv = map_err(rc, "trim");
+        goto out;
     }
     if (highest != t->compacted) {
         rv = meta_put_u64(t->txn, t->s->dbi[STORE_META], "compacted", highest);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../lib/runner.h"
+#include "../lib/shape.h"
 #include "../lib/tmpdir.h"
 #include "lib/err.h"
 #include "storage/store.h"
@@ -206,31 +207,6 @@ static void reseal(uint8_t *p, size_t len)
     put_be(p + len - 8, h, 8);
 }
 
-struct shape
-{
-    uint64_t hash;
-    uint64_t applied;
-    uint64_t compacted;
-    uint64_t bytes;
-};
-
-static struct shape shape_of(struct store *s)
-{
-    struct shape sh = { store_hash(s), store_applied_index(s),
-                        store_compacted(s), store_bytes(s) };
-    return sh;
-}
-
-static void check_shape(struct store *s, const struct shape *want)
-{
-    struct shape got = shape_of(s);
-
-    CHECK(got.hash == want->hash);
-    CHECK_EQ_INT(got.applied, want->applied);
-    CHECK_EQ_INT(got.compacted, want->compacted);
-    CHECK_EQ_INT(got.bytes, want->bytes);
-}
-
 /* Every malformed snapshot (short, another magic, a newer version, a bad
  * checksum; and, with a valid checksum, dbs out of order, a row count or a
  * length past the end, an empty key, bytes left over) is refused with
@@ -250,6 +226,7 @@ TEST(store_restore_refusals, 20)
     size_t first_row; /* offset of the flags db's first row */
     struct shape target;
     struct shape source;
+    struct shape got;
     uint64_t idx = 0;
 
     tmpdir_make(d1, sizeof d1);
@@ -285,7 +262,8 @@ TEST(store_restore_refusals, 20)
 #define REFUSED(buf, n)                                           \
     do {                                                          \
         CHECK_EQ_INT(store_restore(b, (buf), (n)), FLIP_CORRUPT); \
-        check_shape(b, &target);                                  \
+        got = shape_of(b);                                        \
+        shape_check(&got, &target);                               \
     } while (0)
 
     REFUSED(snap, 0);
@@ -340,10 +318,12 @@ TEST(store_restore_refusals, 20)
 #undef REFUSED
 
     CHECK_EQ_INT(store_restore(b, snap, len), FLIP_OK);
-    check_shape(b, &source);
+    got = shape_of(b);
+    shape_check(&got, &source);
     store_close(b);
     CHECK_EQ_INT(store_open(&b, d2, 1u << 24), FLIP_OK);
-    check_shape(b, &source);
+    got = shape_of(b);
+    shape_check(&got, &source);
     free(bad);
     free(snap);
     store_close(a);
