@@ -22,7 +22,8 @@
  *     FSM_TYPE_MISMATCH; a SET that would take the store past the entry's
  *     max_store_bytes even after dropping the oldest change-log rows:
  *     FSM_STORE_FULL (deletes are never refused for size);
- *   - local failure (I/O error, no memory, LMDB map full: the map is sized
+ *   - local failure (I/O error, no memory, decoding the entry or a stored
+ *     record included, LMDB map full: the map is sized
  *     well above the budget, so only a local condition such as a reader
  *     pinning pages fills it): abort(). raft and the store recover on
  *     restart, where the map grows; a half-applied FSM would not.

@@ -204,6 +204,15 @@ uint64_t cluster_write(struct cluster *c, const struct cluster_entry *e)
     return propose(c, &buf);
 }
 
+uint64_t cluster_propose_raw(struct cluster *c, const void *bytes, size_t len)
+{
+    struct raft_buffer buf = { raft_malloc(len), len };
+
+    CHECK(buf.base != NULL);
+    memcpy(buf.base, bytes, len);
+    return propose(c, &buf);
+}
+
 struct fsm_outcome cluster_outcome(struct cluster *c,
                                    unsigned server,
                                    uint64_t index,

@@ -80,6 +80,9 @@ void cluster_command(const char *key,
 /* Proposes entry `e` on the current leader; its raft index, 0 if there is
  * no leader. */
 uint64_t cluster_write(struct cluster *c, const struct cluster_entry *e);
+/* Proposes `len` raw bytes as one entry (e.g. bytes that do not decode);
+ * its raft index, 0 if there is no leader. */
+uint64_t cluster_propose_raw(struct cluster *c, const void *bytes, size_t len);
 /* Encodes entry `e` into `out` (raft_malloc'd), as cluster_write sends it. */
 void cluster_encode(const struct cluster_entry *e, struct raft_buffer *out);
 /* The outcome server `server` applied for change `pos` of the entry at raft

@@ -1,0 +1,375 @@
+/* The FSM's refusals and the deduplication table's edges under libraft's
+ * fixture: what an entry or the store can hold that apply must answer
+ * alike on every replica (invalid changes, an entry that does not decode,
+ * a stored record that does not decode, more changes than an entry may
+ * carry, malformed or drifted dedup rows, every value kind in the
+ * request digest). Every test ends with the replicas byte-identical. */
+#include <stdio.h>
+#include <string.h>
+
+#include "../lib/cluster.h"
+#include "../lib/runner.h"
+#include "lib/err.h"
+#include "proto/codec.h"
+#include "raft/dedup.h"
+#include "storage/store.h"
+
+static void check_identical(struct cluster *c)
+{
+    for (unsigned i = 1; i < c->n; i++) {
+        CHECK(store_hash(c->stores[i]) == store_hash(c->stores[0]));
+        CHECK_EQ_INT(store_bytes(c->stores[i]), store_bytes(c->stores[0]));
+        CHECK_EQ_INT(store_applied_index(c->stores[i]),
+                     store_applied_index(c->stores[0]));
+    }
+}
+
+static void start(struct cluster *c)
+{
+    cluster_start(c, 3);
+    cluster_elect(c, 0);
+}
+
+static uint64_t wait_all(struct cluster *c, uint64_t index)
+{
+    CHECK(index != 0);
+    CHECK(cluster_wait_applied(c, index, 10000));
+    return index;
+}
+
+static void check_status(struct cluster *c,
+                         uint64_t index,
+                         size_t pos,
+                         enum fsm_status st)
+{
+    for (unsigned s = 0; s < c->n; s++) {
+        struct fsm_outcome o = cluster_outcome(c, s, index, pos);
+        if (o.status != st) {
+            fprintf(stderr, "  server %u change %zu: status %d, expected %d\n",
+                    s, pos, (int)o.status, (int)st);
+            CHECK(0);
+        }
+    }
+}
+
+/* The same row written into every server's store (as if every replica
+ * had it: they hold the same state). */
+static void plant(struct cluster *c,
+                  enum store_db db,
+                  const void *key,
+                  size_t klen,
+                  const void *val,
+                  size_t vlen)
+{
+    for (unsigned s = 0; s < c->n; s++) {
+        struct store_txn *t = NULL;
+        CHECK_EQ_INT(store_begin(c->stores[s], &t), FLIP_OK);
+        CHECK_EQ_INT(store_put(t, db, key, klen, val, vlen), FLIP_OK);
+        CHECK_EQ_INT(store_commit(t), FLIP_OK);
+    }
+}
+
+static uint64_t dedup_count(struct store *s)
+{
+    struct store_txn *t = NULL;
+    uint64_t n;
+
+    CHECK_EQ_INT(store_begin(s, &t), FLIP_OK);
+    n = dedup_rows(t);
+    store_abort(t);
+    return n;
+}
+
+/* A one-change command over caller-owned parts. */
+struct one
+{
+    Flipcmd__Command cmd;
+    Flipcmd__Change ch;
+    Flipcmd__Change *chs[1];
+    Flip__Value v;
+    Flip__RequestId rid;
+    uint8_t client[16];
+};
+
+static void one_init(struct one *o, const char *key, int64_t t)
+{
+    memset(o, 0, sizeof *o);
+    flipcmd__command__init(&o->cmd);
+    flipcmd__change__init(&o->ch);
+    flip__value__init(&o->v);
+    flip__request_id__init(&o->rid);
+    o->chs[0] = &o->ch;
+    o->cmd.has_time_ms = 1;
+    o->cmd.time_ms = t;
+    o->cmd.n_changes = 1;
+    o->cmd.changes = o->chs;
+    o->ch.has_op = 1;
+    o->ch.op = FLIPCMD__OP__SET;
+    o->ch.key = (char *)key;
+    o->ch.actor = "test";
+    o->ch.value = &o->v;
+    o->v.kind_case = FLIP__VALUE__KIND_STRING_VALUE;
+    o->v.string_value = "v";
+}
+
+static void one_id(struct one *o, uint8_t client, uint64_t seq)
+{
+    memset(o->client, client, sizeof o->client);
+    o->rid.has_client_id = 1;
+    o->rid.client_id.data = o->client;
+    o->rid.client_id.len = sizeof o->client;
+    o->rid.has_seq = 1;
+    o->rid.seq = seq;
+    o->ch.request_id = &o->rid;
+}
+
+/* Changes no replica may apply (no op, an unknown op, a bad key, a set
+ * without a value, an over-long actor or reason) are refused as invalid,
+ * each on its own, beside a valid change of the same entry; an entry that
+ * does not decode at all is recorded as a no-op. The counters agree. */
+TEST(fsm_edge_invalid_changes, 30)
+{
+    struct cluster c;
+    char actor[CODEC_ACTOR_MAX + 2];
+    char reason[CODEC_REASON_MAX + 2];
+    Flipcmd__Command cmd = FLIPCMD__COMMAND__INIT;
+    Flipcmd__Change ch[7];
+    Flipcmd__Change *chs[7];
+    Flip__Value v = FLIP__VALUE__INIT;
+    Flip__Value none = FLIP__VALUE__INIT;
+    const char *keys[7] = { "e.noop",  "e.badop",  "e bad key", "e.noval",
+                            "e.actor", "e.reason", "e.ok" };
+    uint8_t junk[16];
+    uint64_t i;
+
+    memset(actor, 'a', sizeof actor - 1);
+    actor[sizeof actor - 1] = '\0';
+    memset(reason, 'r', sizeof reason - 1);
+    reason[sizeof reason - 1] = '\0';
+    v.kind_case = FLIP__VALUE__KIND_BOOL_VALUE;
+    v.bool_value = 1;
+    for (int k = 0; k < 7; k++) {
+        flipcmd__change__init(&ch[k]);
+        chs[k] = &ch[k];
+        ch[k].has_op = 1;
+        ch[k].op = FLIPCMD__OP__SET;
+        ch[k].key = (char *)keys[k];
+        ch[k].actor = "test";
+        ch[k].value = &v;
+    }
+    ch[0].has_op = 0;
+    ch[1].op = (Flipcmd__Op)7;
+    ch[3].value = &none;
+    ch[4].actor = actor;
+    ch[5].reason = reason;
+    cmd.n_changes = 7;
+    cmd.changes = chs;
+
+    start(&c);
+    i = wait_all(&c, cluster_apply(&c, &cmd));
+    for (size_t k = 0; k < 6; k++) {
+        check_status(&c, i, k, FSM_INVALID);
+    }
+    check_status(&c, i, 6, FSM_OK);
+    CHECK_EQ_INT(store_count(c.stores[1], STORE_FLAGS), 1);
+    memset(junk, 0xee, sizeof junk);
+    i = wait_all(&c, cluster_propose_raw(&c, junk, sizeof junk));
+    for (unsigned s = 0; s < 3; s++) {
+        CHECK_EQ_INT(c.fsms[s].n_rejected, 6);
+        CHECK_EQ_INT(c.fsms[s].n_invalid, 1);
+        CHECK_EQ_INT(store_applied_index(c.stores[s]), i);
+    }
+    check_identical(&c);
+    cluster_stop(&c);
+}
+
+/* A stored record that does not decode (written by a broken flipd, or a
+ * bit flip every replica shares) is never overwritten or deleted on a
+ * guess: a set or a delete of its key is refused as invalid, everywhere
+ * alike, and the row stays as it is. */
+TEST(fsm_edge_stored_record_does_not_decode, 30)
+{
+    struct cluster c;
+    struct one o;
+    const uint8_t garbage[5] = { 0xff, 0xff, 0xff, 0xff, 0x0f };
+    uint64_t i;
+
+    start(&c);
+    plant(&c, STORE_FLAGS, "bad.k", 5, garbage, sizeof garbage);
+    one_init(&o, "bad.k", 1000);
+    i = wait_all(&c, cluster_apply(&c, &o.cmd));
+    check_status(&c, i, 0, FSM_INVALID);
+    o.ch.op = FLIPCMD__OP__DELETE;
+    o.ch.value = NULL;
+    i = wait_all(&c, cluster_apply(&c, &o.cmd));
+    check_status(&c, i, 0, FSM_INVALID);
+    CHECK(store_has(c.stores[2], STORE_FLAGS, "bad.k", 5));
+    CHECK_EQ_INT(store_count(c.stores[0], STORE_CHANGES), 0);
+    check_identical(&c);
+    cluster_stop(&c);
+}
+
+/* An entry applies at most FSM_MAX_CHANGES changes; the rest are not
+ * applied anywhere. */
+TEST(fsm_edge_max_changes, 60)
+{
+    struct cluster c;
+    enum
+    {
+        N = FSM_MAX_CHANGES + 3
+    };
+    static Flipcmd__Change ch[N];
+    static Flipcmd__Change *chs[N];
+    static char keys[N][16];
+    Flipcmd__Command cmd = FLIPCMD__COMMAND__INIT;
+    Flip__Value v = FLIP__VALUE__INIT;
+    uint64_t i;
+
+    v.kind_case = FLIP__VALUE__KIND_INT_VALUE;
+    v.int_value = 1;
+    for (int k = 0; k < N; k++) {
+        snprintf(keys[k], sizeof keys[k], "cap.%04d", k);
+        flipcmd__change__init(&ch[k]);
+        chs[k] = &ch[k];
+        ch[k].has_op = 1;
+        ch[k].op = FLIPCMD__OP__SET;
+        ch[k].key = keys[k];
+        ch[k].actor = "test";
+        ch[k].value = &v;
+    }
+    cmd.n_changes = N;
+    cmd.changes = chs;
+    start(&c);
+    i = wait_all(&c, cluster_apply(&c, &cmd));
+    for (unsigned s = 0; s < 3; s++) {
+        CHECK_EQ_INT(store_count(c.stores[s], STORE_FLAGS), FSM_MAX_CHANGES);
+        CHECK(store_has(c.stores[s], STORE_FLAGS, keys[FSM_MAX_CHANGES - 1],
+                        strlen(keys[FSM_MAX_CHANGES - 1])));
+        CHECK(!store_has(c.stores[s], STORE_FLAGS, keys[FSM_MAX_CHANGES],
+                         strlen(keys[FSM_MAX_CHANGES])));
+        CHECK_EQ_INT(store_applied_index(c.stores[s]), i);
+    }
+    check_identical(&c);
+    cluster_stop(&c);
+}
+
+/* Dedup rows no flipd writes (a request row of another size, an age row
+ * of another key length) and a row count that drifted from the rows:
+ * the malformed request row reads as absent (the write applies, and its
+ * row is written anew), the odd age row is deleted when the table
+ * expires, and a count with no rows behind it goes back to 0. */
+TEST(fsm_edge_dedup_malformed_rows, 30)
+{
+    struct cluster c;
+    struct one o;
+    uint8_t rq[3 + 16 + 8];
+    const uint8_t short_row[4] = { 1, 2, 3, 4 };
+    const uint8_t odd_age[4] = { 'r', 't', '/', 0 };
+    uint8_t five[8] = { 0, 0, 0, 0, 0, 0, 0, 5 };
+    struct fsm_outcome out;
+    uint64_t i;
+
+    start(&c);
+    memcpy(rq, "rq/", 3);
+    memset(rq + 3, 0x42, 16);
+    memset(rq + 19, 0, 8);
+    rq[26] = 9; /* seq 9 */
+    plant(&c, STORE_META, rq, sizeof rq, short_row, sizeof short_row);
+    one_init(&o, "dd.a", 1000);
+    one_id(&o, 0x42, 9);
+    i = wait_all(&c, cluster_apply(&c, &o.cmd));
+    out = cluster_outcome(&c, 1, i, 0);
+    CHECK(out.status == FSM_OK && !out.duplicate && out.revision == i);
+    i = wait_all(&c, cluster_apply(&c, &o.cmd)); /* now a real duplicate */
+    out = cluster_outcome(&c, 2, i, 0);
+    CHECK(out.status == FSM_OK && out.duplicate);
+    CHECK_EQ_INT(dedup_count(c.stores[0]), 1);
+
+    /* an age row sorting first, of the wrong length; then a write far past
+     * the window: the odd row goes, and so does the real one */
+    plant(&c, STORE_META, odd_age, sizeof odd_age, "", 1);
+    one_init(&o, "dd.b", 1000 + 24 * 3600 * 1000);
+    one_id(&o, 0x43, 1);
+    i = wait_all(&c, cluster_apply(&c, &o.cmd));
+    for (unsigned s = 0; s < 3; s++) {
+        CHECK(!store_has(c.stores[s], STORE_META, odd_age, sizeof odd_age));
+        CHECK_EQ_INT(dedup_count(c.stores[s]), 1); /* dd.b's own */
+    }
+
+    /* a count of 5 with one row behind it, then past the window again */
+    plant(&c, STORE_META, "dedup_rows", 10, five, sizeof five);
+    one_init(&o, "dd.c", 1000 + 48 * 3600 * 1000);
+    i = wait_all(&c, cluster_apply(&c, &o.cmd));
+    for (unsigned s = 0; s < 3; s++) {
+        CHECK_EQ_INT(dedup_count(c.stores[s]), 0);
+        CHECK(!store_has(c.stores[s], STORE_META, "dedup_rows", 10));
+    }
+    CHECK_EQ_INT(store_applied_index(c.stores[0]), i);
+    check_identical(&c);
+    cluster_stop(&c);
+}
+
+/* The request digest covers every value kind: a resend with the same
+ * value is a duplicate, one with another value under the same id is
+ * refused as a reused id, for bool, int, double, JSON and string. */
+TEST(fsm_edge_dedup_digest_every_kind, 30)
+{
+    struct cluster c;
+    struct one o;
+    uint64_t i;
+
+    start(&c);
+    for (int kind = 0; kind < 5; kind++) {
+        char key[16];
+        snprintf(key, sizeof key, "dg.%d", kind);
+        one_init(&o, key, 1000 + kind);
+        one_id(&o, 0x50, (uint64_t)kind + 1);
+        switch (kind) {
+        case 0:
+            o.v.kind_case = FLIP__VALUE__KIND_BOOL_VALUE;
+            o.v.bool_value = 1;
+            break;
+        case 1:
+            o.v.kind_case = FLIP__VALUE__KIND_INT_VALUE;
+            o.v.int_value = 42;
+            break;
+        case 2:
+            o.v.kind_case = FLIP__VALUE__KIND_DOUBLE_VALUE;
+            o.v.double_value = 0.25;
+            break;
+        case 3:
+            o.v.kind_case = FLIP__VALUE__KIND_JSON_VALUE;
+            o.v.json_value = "{\"a\":1}";
+            break;
+        default:
+            o.v.string_value = "s";
+            break;
+        }
+        i = wait_all(&c, cluster_apply(&c, &o.cmd));
+        check_status(&c, i, 0, FSM_OK);
+        i = wait_all(&c, cluster_apply(&c, &o.cmd));
+        CHECK(cluster_outcome(&c, 0, i, 0).duplicate);
+        switch (kind) {
+        case 0:
+            o.v.bool_value = 0;
+            break;
+        case 1:
+            o.v.int_value = 43;
+            break;
+        case 2:
+            o.v.double_value = 0.5;
+            break;
+        case 3:
+            o.v.json_value = "{\"a\":2}";
+            break;
+        default:
+            o.v.string_value = "t";
+            break;
+        }
+        i = wait_all(&c, cluster_apply(&c, &o.cmd));
+        check_status(&c, i, 0, FSM_INVALID);
+    }
+    CHECK_EQ_INT(store_count(c.stores[0], STORE_FLAGS), 5);
+    check_identical(&c);
+    cluster_stop(&c);
+}
