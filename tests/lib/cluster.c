@@ -126,7 +126,10 @@ void cluster_encode(const struct cluster_entry *e, struct raft_buffer *out)
         ch->reason = (char *)c->reason;
         ch->has_expected_revision = c->cas;
         ch->expected_revision = c->expected;
-        if (c->value != NULL) {
+        if (c->v != NULL) {
+            ch->op = FLIPCMD__OP__SET;
+            ch->value = (Flip__Value *)c->v;
+        } else if (c->value != NULL) {
             ch->op = FLIPCMD__OP__SET;
             flip__value__init(&vs[i]);
             vs[i].kind_case = FLIP__VALUE__KIND_STRING_VALUE;
@@ -232,6 +235,27 @@ struct fsm_outcome cluster_outcome(struct cluster *c,
             server, pos, (unsigned long long)index);
     CHECK(0);
     return none;
+}
+
+void cluster_check_outcome(struct cluster *c,
+                           uint64_t index,
+                           size_t pos,
+                           enum fsm_status st,
+                           uint64_t revision)
+{
+    for (unsigned s = 0; s < c->n; s++) {
+        struct fsm_outcome o = cluster_outcome(c, s, index, pos);
+        if (o.status != st ||
+            (revision != CLUSTER_ANY_REVISION && o.revision != revision)) {
+            fprintf(stderr,
+                    "  server %u, entry %llu change %zu: status %d revision "
+                    "%llu, expected %d %llu\n",
+                    s, (unsigned long long)index, pos, (int)o.status,
+                    (unsigned long long)o.revision, (int)st,
+                    (unsigned long long)revision);
+            CHECK(0);
+        }
+    }
 }
 
 uint64_t cluster_apply(struct cluster *c, const Flipcmd__Command *cmd)

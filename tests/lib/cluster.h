@@ -23,6 +23,7 @@ struct cluster_change
     int cas;              /* carries expected_revision */
     uint64_t expected;    /* with cas: 0 = "must not exist" */
     uint64_t request_seq; /* 0: no request id; else (client 0x5a.., seq) */
+    const Flip__Value *v; /* instead of `value`: a value of any kind */
 };
 
 /* An entry: its changes and the leader-stamped fields. */
@@ -91,6 +92,15 @@ struct fsm_outcome cluster_outcome(struct cluster *c,
                                    unsigned server,
                                    uint64_t index,
                                    size_t pos);
+/* Any revision, for cluster_check_outcome. */
+#define CLUSTER_ANY_REVISION UINT64_MAX
+/* Fails the test unless every server answered change `pos` of the entry at
+ * `index` with `st` and `revision` (or any, CLUSTER_ANY_REVISION). */
+void cluster_check_outcome(struct cluster *c,
+                           uint64_t index,
+                           size_t pos,
+                           enum fsm_status st,
+                           uint64_t revision);
 /* Steps until every live server applied `index` (bounded); 1 on success. */
 int cluster_wait_applied(struct cluster *c, uint64_t index, unsigned max_ms);
 int cluster_leader(struct cluster *c); /* index, or -1 */

@@ -246,28 +246,6 @@ static uint64_t write_all(struct cluster *c,
     return i;
 }
 
-/* Every server answered change `pos` of entry `index` with `st` and
- * `revision`. */
-static void check_outcome(struct cluster *c,
-                          uint64_t index,
-                          size_t pos,
-                          enum fsm_status st,
-                          uint64_t revision)
-{
-    for (unsigned s = 0; s < c->n; s++) {
-        struct fsm_outcome o = cluster_outcome(c, s, index, pos);
-        if (o.status != st || o.revision != revision) {
-            fprintf(stderr,
-                    "  server %u, entry %llu change %zu: status %d revision "
-                    "%llu, expected %d %llu\n",
-                    s, (unsigned long long)index, pos, (int)o.status,
-                    (unsigned long long)o.revision, (int)st,
-                    (unsigned long long)revision);
-            CHECK(0);
-        }
-    }
-}
-
 static void check_flag(struct cluster *c,
                        const char *key,
                        const char *value,
@@ -299,38 +277,38 @@ TEST(fsm_cas_stale_future_zero, 30)
     cluster_start(&c, 3);
     cluster_elect(&c, 0);
     i1 = write_all(&c, &ch, 1); /* expected 0: absent, created */
-    check_outcome(&c, i1, 0, FSM_OK, i1);
+    cluster_check_outcome(&c, i1, 0, FSM_OK, i1);
     ch.value = "v2";
     ch.expected = i1;
     i2 = write_all(&c, &ch, 1); /* matches */
-    check_outcome(&c, i2, 0, FSM_OK, i2);
+    cluster_check_outcome(&c, i2, 0, FSM_OK, i2);
     check_flag(&c, "cas.k", "v2", i2);
 
     ch.value = "stale";
     ch.expected = i1;
     i = write_all(&c, &ch, 1);
-    check_outcome(&c, i, 0, FSM_CONFLICT, i2);
+    cluster_check_outcome(&c, i, 0, FSM_CONFLICT, i2);
     ch.value = "future";
     ch.expected = i2 + 1000;
     i = write_all(&c, &ch, 1);
-    check_outcome(&c, i, 0, FSM_CONFLICT, i2);
+    cluster_check_outcome(&c, i, 0, FSM_CONFLICT, i2);
     ch.value = "zero";
     ch.expected = 0;
     i = write_all(&c, &ch, 1);
-    check_outcome(&c, i, 0, FSM_CONFLICT, i2);
+    cluster_check_outcome(&c, i, 0, FSM_CONFLICT, i2);
     check_flag(&c, "cas.k", "v2", i2);
 
     ch.value = NULL; /* deletes: stale, future, then matching */
     ch.expected = i1;
     i = write_all(&c, &ch, 1);
-    check_outcome(&c, i, 0, FSM_CONFLICT, i2);
+    cluster_check_outcome(&c, i, 0, FSM_CONFLICT, i2);
     ch.expected = i2 + 1;
     i = write_all(&c, &ch, 1);
-    check_outcome(&c, i, 0, FSM_CONFLICT, i2);
+    cluster_check_outcome(&c, i, 0, FSM_CONFLICT, i2);
     check_flag(&c, "cas.k", "v2", i2);
     ch.expected = i2;
     i = write_all(&c, &ch, 1);
-    check_outcome(&c, i, 0, FSM_OK, i);
+    cluster_check_outcome(&c, i, 0, FSM_OK, i);
     check_flag(&c, "cas.k", NULL, 0);
     check_identical(&c);
     cluster_stop(&c);
@@ -355,13 +333,13 @@ TEST(fsm_delete_removes_the_flag, 30)
     i1 = write_all(&c, &set, 1);
     rows = store_count(c.stores[0], STORE_CHANGES);
     i2 = write_all(&c, &del, 1);
-    check_outcome(&c, i2, 0, FSM_OK, i2);
+    cluster_check_outcome(&c, i2, 0, FSM_OK, i2);
     check_flag(&c, "del.k", NULL, 0);
     CHECK_EQ_INT(store_count(c.stores[1], STORE_CHANGES), rows + 1);
     CHECK_EQ_INT(store_count(c.stores[2], STORE_FLAGS), 0);
     hash = store_hash(c.stores[1]);
     i3 = write_all(&c, &del, 1); /* nothing to delete */
-    check_outcome(&c, i3, 0, FSM_NOTFOUND, 0);
+    cluster_check_outcome(&c, i3, 0, FSM_NOTFOUND, 0);
     CHECK_EQ_INT(store_count(c.stores[1], STORE_CHANGES), rows + 1);
     CHECK(store_hash(c.stores[1]) != hash); /* only the applied index */
     i3 = write_all(&c, &set, 1);
@@ -389,8 +367,8 @@ TEST(fsm_multi_change_entry, 30)
     cluster_start(&c, 3);
     cluster_elect(&c, 0);
     base = write_all(&c, setup, 2);
-    check_outcome(&c, base, 0, FSM_OK, base);
-    check_outcome(&c, base, 1, FSM_OK, base);
+    cluster_check_outcome(&c, base, 0, FSM_OK, base);
+    cluster_check_outcome(&c, base, 1, FSM_OK, base);
     {
         struct cluster_change chs[5] = {
             { .key = "m.a", .value = "1", .reason = "ticket 7" },
@@ -401,11 +379,11 @@ TEST(fsm_multi_change_entry, 30)
         };
         i = write_all(&c, chs, 5);
     }
-    check_outcome(&c, i, 0, FSM_OK, i);
-    check_outcome(&c, i, 1, FSM_OK, i);
-    check_outcome(&c, i, 2, FSM_OK, i);
-    check_outcome(&c, i, 3, FSM_INVALID, 0);
-    check_outcome(&c, i, 4, FSM_CONFLICT, base);
+    cluster_check_outcome(&c, i, 0, FSM_OK, i);
+    cluster_check_outcome(&c, i, 1, FSM_OK, i);
+    cluster_check_outcome(&c, i, 2, FSM_OK, i);
+    cluster_check_outcome(&c, i, 3, FSM_INVALID, 0);
+    cluster_check_outcome(&c, i, 4, FSM_CONFLICT, base);
     check_flag(&c, "m.a", "1", i);
     check_flag(&c, "m.b", "2", i);
     check_flag(&c, "m.c", NULL, 0);

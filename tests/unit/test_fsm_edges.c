@@ -14,6 +14,9 @@
 #include "raft/dedup.h"
 #include "storage/store.h"
 
+#define T0     1700000000000
+#define DAY_MS (24 * 3600 * 1000)
+
 static void check_identical(struct cluster *c)
 {
     for (unsigned i = 1; i < c->n; i++) {
@@ -37,21 +40,6 @@ static uint64_t wait_all(struct cluster *c, uint64_t index)
     return index;
 }
 
-static void check_status(struct cluster *c,
-                         uint64_t index,
-                         size_t pos,
-                         enum fsm_status st)
-{
-    for (unsigned s = 0; s < c->n; s++) {
-        struct fsm_outcome o = cluster_outcome(c, s, index, pos);
-        if (o.status != st) {
-            fprintf(stderr, "  server %u change %zu: status %d, expected %d\n",
-                    s, pos, (int)o.status, (int)st);
-            CHECK(0);
-        }
-    }
-}
-
 /* The same row written into every server's store (as if every replica
  * had it: they hold the same state). */
 static void plant(struct cluster *c,
@@ -69,58 +57,40 @@ static void plant(struct cluster *c,
     }
 }
 
-static uint64_t dedup_count(struct store *s)
+/* The dedup table's row count as stored ("dedup_rows", raft/dedup.h). */
+static int count_visit(void *arg,
+                       const void *key,
+                       size_t klen,
+                       const void *val,
+                       size_t vlen)
 {
-    struct store_txn *t = NULL;
-    uint64_t n;
+    const uint8_t *p = val;
+    uint64_t *n = arg;
+    (void)key;
+    (void)klen;
+    CHECK_EQ_INT(vlen, 8);
+    for (size_t i = 0; i < 8; i++) {
+        *n = *n << 8 | p[i];
+    }
+    return 1;
+}
 
-    CHECK_EQ_INT(store_begin(s, &t), FLIP_OK);
-    n = dedup_rows(t);
-    store_abort(t);
+static uint64_t stored_rows(struct store *s)
+{
+    uint64_t n = 0;
+
+    (void)store_get(s, STORE_META, "dedup_rows", 10, count_visit, &n);
     return n;
 }
 
-/* A one-change command over caller-owned parts. */
-struct one
+/* One change, applied everywhere; its raft index. */
+static uint64_t write1(struct cluster *c,
+                       const struct cluster_change *ch,
+                       int64_t time_ms)
 {
-    Flipcmd__Command cmd;
-    Flipcmd__Change ch;
-    Flipcmd__Change *chs[1];
-    Flip__Value v;
-    Flip__RequestId rid;
-    uint8_t client[16];
-};
+    struct cluster_entry e = { .changes = ch, .n = 1, .time_ms = time_ms };
 
-static void one_init(struct one *o, const char *key, int64_t t)
-{
-    memset(o, 0, sizeof *o);
-    flipcmd__command__init(&o->cmd);
-    flipcmd__change__init(&o->ch);
-    flip__value__init(&o->v);
-    flip__request_id__init(&o->rid);
-    o->chs[0] = &o->ch;
-    o->cmd.has_time_ms = 1;
-    o->cmd.time_ms = t;
-    o->cmd.n_changes = 1;
-    o->cmd.changes = o->chs;
-    o->ch.has_op = 1;
-    o->ch.op = FLIPCMD__OP__SET;
-    o->ch.key = (char *)key;
-    o->ch.actor = "test";
-    o->ch.value = &o->v;
-    o->v.kind_case = FLIP__VALUE__KIND_STRING_VALUE;
-    o->v.string_value = "v";
-}
-
-static void one_id(struct one *o, uint8_t client, uint64_t seq)
-{
-    memset(o->client, client, sizeof o->client);
-    o->rid.has_client_id = 1;
-    o->rid.client_id.data = o->client;
-    o->rid.client_id.len = sizeof o->client;
-    o->rid.has_seq = 1;
-    o->rid.seq = seq;
-    o->ch.request_id = &o->rid;
+    return wait_all(c, cluster_write(c, &e));
 }
 
 /* Changes no replica may apply (no op, an unknown op, a bad key, a set
@@ -168,9 +138,9 @@ TEST(fsm_edge_invalid_changes, 30)
     start(&c);
     i = wait_all(&c, cluster_apply(&c, &cmd));
     for (size_t k = 0; k < 6; k++) {
-        check_status(&c, i, k, FSM_INVALID);
+        cluster_check_outcome(&c, i, k, FSM_INVALID, 0);
     }
-    check_status(&c, i, 6, FSM_OK);
+    cluster_check_outcome(&c, i, 6, FSM_OK, i);
     CHECK_EQ_INT(store_count(c.stores[1], STORE_FLAGS), 1);
     memset(junk, 0xee, sizeof junk);
     i = wait_all(&c, cluster_propose_raw(&c, junk, sizeof junk));
@@ -190,19 +160,17 @@ TEST(fsm_edge_invalid_changes, 30)
 TEST(fsm_edge_stored_record_does_not_decode, 30)
 {
     struct cluster c;
-    struct one o;
+    struct cluster_change set = { .key = "bad.k", .value = "v" };
+    struct cluster_change del = { .key = "bad.k" };
     const uint8_t garbage[5] = { 0xff, 0xff, 0xff, 0xff, 0x0f };
     uint64_t i;
 
     start(&c);
     plant(&c, STORE_FLAGS, "bad.k", 5, garbage, sizeof garbage);
-    one_init(&o, "bad.k", 1000);
-    i = wait_all(&c, cluster_apply(&c, &o.cmd));
-    check_status(&c, i, 0, FSM_INVALID);
-    o.ch.op = FLIPCMD__OP__DELETE;
-    o.ch.value = NULL;
-    i = wait_all(&c, cluster_apply(&c, &o.cmd));
-    check_status(&c, i, 0, FSM_INVALID);
+    i = write1(&c, &set, 0);
+    cluster_check_outcome(&c, i, 0, FSM_INVALID, 0);
+    i = write1(&c, &del, 0);
+    cluster_check_outcome(&c, i, 0, FSM_INVALID, 0);
     CHECK(store_has(c.stores[2], STORE_FLAGS, "bad.k", 5));
     CHECK_EQ_INT(store_count(c.stores[0], STORE_CHANGES), 0);
     check_identical(&c);
@@ -261,47 +229,46 @@ TEST(fsm_edge_max_changes, 60)
 TEST(fsm_edge_dedup_malformed_rows, 30)
 {
     struct cluster c;
-    struct one o;
+    struct cluster_change a = { .key = "dd.a", .value = "1", .request_seq = 9 };
+    struct cluster_change b = { .key = "dd.b",
+                                .value = "1",
+                                .request_seq = 10 };
+    struct cluster_change plain = { .key = "dd.c", .value = "1" };
     uint8_t rq[3 + 16 + 8];
     const uint8_t short_row[4] = { 1, 2, 3, 4 };
     const uint8_t odd_age[4] = { 'r', 't', '/', 0 };
-    uint8_t five[8] = { 0, 0, 0, 0, 0, 0, 0, 5 };
+    const uint8_t five[8] = { 0, 0, 0, 0, 0, 0, 0, 5 };
     struct fsm_outcome out;
     uint64_t i;
 
     start(&c);
     memcpy(rq, "rq/", 3);
-    memset(rq + 3, 0x42, 16);
+    memset(rq + 3, 0x5a, 16); /* cluster_write's client id */
     memset(rq + 19, 0, 8);
     rq[26] = 9; /* seq 9 */
     plant(&c, STORE_META, rq, sizeof rq, short_row, sizeof short_row);
-    one_init(&o, "dd.a", 1000);
-    one_id(&o, 0x42, 9);
-    i = wait_all(&c, cluster_apply(&c, &o.cmd));
+    i = write1(&c, &a, T0);
     out = cluster_outcome(&c, 1, i, 0);
     CHECK(out.status == FSM_OK && !out.duplicate && out.revision == i);
-    i = wait_all(&c, cluster_apply(&c, &o.cmd)); /* now a real duplicate */
+    i = write1(&c, &a, T0); /* now a real duplicate */
     out = cluster_outcome(&c, 2, i, 0);
     CHECK(out.status == FSM_OK && out.duplicate);
-    CHECK_EQ_INT(dedup_count(c.stores[0]), 1);
+    CHECK_EQ_INT(stored_rows(c.stores[0]), 1);
 
     /* an age row sorting first, of the wrong length; then a write far past
-     * the window: the odd row goes, and so does the real one */
+     * the window: the odd row goes, and so does dd.a's */
     plant(&c, STORE_META, odd_age, sizeof odd_age, "", 1);
-    one_init(&o, "dd.b", 1000 + 24 * 3600 * 1000);
-    one_id(&o, 0x43, 1);
-    i = wait_all(&c, cluster_apply(&c, &o.cmd));
+    write1(&c, &b, T0 + DAY_MS);
     for (unsigned s = 0; s < 3; s++) {
         CHECK(!store_has(c.stores[s], STORE_META, odd_age, sizeof odd_age));
-        CHECK_EQ_INT(dedup_count(c.stores[s]), 1); /* dd.b's own */
+        CHECK_EQ_INT(stored_rows(c.stores[s]), 1); /* dd.b's own */
     }
 
     /* a count of 5 with one row behind it, then past the window again */
     plant(&c, STORE_META, "dedup_rows", 10, five, sizeof five);
-    one_init(&o, "dd.c", 1000 + 48 * 3600 * 1000);
-    i = wait_all(&c, cluster_apply(&c, &o.cmd));
+    i = write1(&c, &plain, T0 + 2 * DAY_MS);
     for (unsigned s = 0; s < 3; s++) {
-        CHECK_EQ_INT(dedup_count(c.stores[s]), 0);
+        CHECK_EQ_INT(stored_rows(c.stores[s]), 0);
         CHECK(!store_has(c.stores[s], STORE_META, "dedup_rows", 10));
     }
     CHECK_EQ_INT(store_applied_index(c.stores[0]), i);
@@ -315,59 +282,42 @@ TEST(fsm_edge_dedup_malformed_rows, 30)
 TEST(fsm_edge_dedup_digest_every_kind, 30)
 {
     struct cluster c;
-    struct one o;
+    Flip__Value v[5][2];
     uint64_t i;
 
+    for (int k = 0; k < 5; k++) {
+        flip__value__init(&v[k][0]);
+        flip__value__init(&v[k][1]);
+    }
+    v[0][0].kind_case = v[0][1].kind_case = FLIP__VALUE__KIND_BOOL_VALUE;
+    v[0][0].bool_value = 1;
+    v[1][0].kind_case = v[1][1].kind_case = FLIP__VALUE__KIND_INT_VALUE;
+    v[1][0].int_value = 42;
+    v[1][1].int_value = 43;
+    v[2][0].kind_case = v[2][1].kind_case = FLIP__VALUE__KIND_DOUBLE_VALUE;
+    v[2][0].double_value = 0.25;
+    v[2][1].double_value = 0.5;
+    v[3][0].kind_case = v[3][1].kind_case = FLIP__VALUE__KIND_JSON_VALUE;
+    v[3][0].json_value = "{\"a\":1}";
+    v[3][1].json_value = "{\"a\":2}";
+    v[4][0].kind_case = v[4][1].kind_case = FLIP__VALUE__KIND_STRING_VALUE;
+    v[4][0].string_value = "s";
+    v[4][1].string_value = "t";
     start(&c);
-    for (int kind = 0; kind < 5; kind++) {
+    for (int k = 0; k < 5; k++) {
         char key[16];
-        snprintf(key, sizeof key, "dg.%d", kind);
-        one_init(&o, key, 1000 + kind);
-        one_id(&o, 0x50, (uint64_t)kind + 1);
-        switch (kind) {
-        case 0:
-            o.v.kind_case = FLIP__VALUE__KIND_BOOL_VALUE;
-            o.v.bool_value = 1;
-            break;
-        case 1:
-            o.v.kind_case = FLIP__VALUE__KIND_INT_VALUE;
-            o.v.int_value = 42;
-            break;
-        case 2:
-            o.v.kind_case = FLIP__VALUE__KIND_DOUBLE_VALUE;
-            o.v.double_value = 0.25;
-            break;
-        case 3:
-            o.v.kind_case = FLIP__VALUE__KIND_JSON_VALUE;
-            o.v.json_value = "{\"a\":1}";
-            break;
-        default:
-            o.v.string_value = "s";
-            break;
-        }
-        i = wait_all(&c, cluster_apply(&c, &o.cmd));
-        check_status(&c, i, 0, FSM_OK);
-        i = wait_all(&c, cluster_apply(&c, &o.cmd));
+        struct cluster_change ch = { .key = key,
+                                     .v = &v[k][0],
+                                     .request_seq = (uint64_t)k + 1 };
+
+        snprintf(key, sizeof key, "dg.%d", k);
+        i = write1(&c, &ch, T0 + k);
+        cluster_check_outcome(&c, i, 0, FSM_OK, i);
+        i = write1(&c, &ch, T0 + k);
         CHECK(cluster_outcome(&c, 0, i, 0).duplicate);
-        switch (kind) {
-        case 0:
-            o.v.bool_value = 0;
-            break;
-        case 1:
-            o.v.int_value = 43;
-            break;
-        case 2:
-            o.v.double_value = 0.5;
-            break;
-        case 3:
-            o.v.json_value = "{\"a\":2}";
-            break;
-        default:
-            o.v.string_value = "t";
-            break;
-        }
-        i = wait_all(&c, cluster_apply(&c, &o.cmd));
-        check_status(&c, i, 0, FSM_INVALID);
+        ch.v = &v[k][1];
+        i = write1(&c, &ch, T0 + k);
+        cluster_check_outcome(&c, i, 0, FSM_INVALID, 0);
     }
     CHECK_EQ_INT(store_count(c.stores[0], STORE_FLAGS), 5);
     check_identical(&c);
