@@ -114,6 +114,9 @@ void cluster_encode(const struct cluster_entry *e, struct raft_buffer *out)
     cmd.changelog_keep = e->changelog_keep != 0 ? e->changelog_keep : 50;
     cmd.n_changes = e->n;
     cmd.changes = ptrs;
+    cmd.cluster_id = (char *)e->cluster_id;
+    cmd.has_joined_member = e->joined_member != 0;
+    cmd.joined_member = e->joined_member;
     for (size_t i = 0; i < e->n; i++) {
         const struct cluster_change *c = &e->changes[i];
         Flipcmd__Change *ch = &chs[i];

@@ -33,6 +33,8 @@ struct cluster_entry
     size_t n;
     int64_t time_ms;         /* 0: 1700000000000 */
     uint64_t changelog_keep; /* 0: 50 */
+    const char *cluster_id;  /* NULL: none */
+    uint64_t joined_member;  /* 0: none */
 };
 
 /* What one server's observer saw applied. */

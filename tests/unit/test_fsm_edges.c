@@ -12,6 +12,7 @@
 #include "lib/err.h"
 #include "proto/codec.h"
 #include "raft/dedup.h"
+#include "storage/identity.h"
 #include "storage/store.h"
 
 #define T0     1700000000000
@@ -321,5 +322,48 @@ TEST(fsm_edge_dedup_digest_every_kind, 30)
     }
     CHECK_EQ_INT(store_count(c.stores[0], STORE_FLAGS), 5);
     check_identical(&c);
+    cluster_stop(&c);
+}
+
+/* The cluster identity an entry carries: the first well-formed id is
+ * stored and never replaced, malformed ones (not 32 lowercase hex digits)
+ * are ignored, each joined member is recorded; a stored id of the wrong
+ * length reads as none. Alike on every server. */
+TEST(fsm_edge_cluster_identity, 30)
+{
+    struct cluster c;
+    struct cluster_change ch = { .key = "id.k", .value = "v" };
+    const char *ids[5] = { "0123456789ABCDEF0123456789abcdef",   /* upper */
+                           "0123456789abcdef",                   /* short */
+                           "0123456789abcdef0123456789abcdefff", /* long */
+                           "0123456789abcdef0123456789abcdef",
+                           "fedcba9876543210fedcba9876543210" };
+    char got[IDENTITY_ID_LEN + 1];
+
+    start(&c);
+    CHECK_EQ_INT(identity_get(c.stores[0], got), FLIP_NOTFOUND);
+    for (int k = 0; k < 5; k++) {
+        struct cluster_entry e = { .changes = &ch,
+                                   .n = 1,
+                                   .cluster_id = ids[k],
+                                   .joined_member = k == 3 ? 7 : 0 };
+        wait_all(&c, cluster_write(&c, &e));
+        for (unsigned s = 0; s < 3; s++) {
+            CHECK_EQ_INT(identity_get(c.stores[s], got),
+                         k < 3 ? FLIP_NOTFOUND : FLIP_OK);
+            if (k >= 3) {
+                CHECK(strcmp(got, ids[3]) == 0);
+            }
+        }
+    }
+    CHECK(!identity_valid(NULL));
+    for (unsigned s = 0; s < 3; s++) {
+        CHECK(identity_joined(c.stores[s], 7));
+        CHECK(!identity_joined(c.stores[s], 4));
+    }
+    check_identical(&c);
+    plant(&c, STORE_META, "cluster_id", 10, "abc", 3);
+    CHECK_EQ_INT(identity_get(c.stores[1], got), FLIP_NOTFOUND);
+    CHECK_EQ_INT(got[0], '\0');
     cluster_stop(&c);
 }

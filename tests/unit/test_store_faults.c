@@ -94,7 +94,8 @@ static const struct cluster_change del_one[1] = {
     { .key = "f.a", .cas = 1, .expected = 2 },
 };
 /* a set, a delete, a create, a CAS conflict, a repeated id; a small
- * change log (trimmed) and a time past the dedup window (rows expire) */
+ * change log (trimmed), a time past the dedup window (rows expire), and
+ * the cluster identity rows */
 static const struct cluster_change batch[5] = {
     { .key = "f.a", .value = "x", .reason = "batch", .request_seq = 11 },
     { .key = "f.b" },
@@ -109,7 +110,9 @@ static const struct cluster_entry entries[3] = {
     { .changes = batch,
       .n = 5,
       .time_ms = T0 + 3600 * 1000,
-      .changelog_keep = 3 },
+      .changelog_keep = 3,
+      .cluster_id = "0123456789abcdef0123456789abcdef",
+      .joined_member = 4 },
 };
 
 /* ---- the injectors --------------------------------------------------------
