@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "../lib/runner.h"
 #include "../lib/shape.h"
@@ -330,4 +332,83 @@ TEST(store_restore_refusals, 20)
     store_close(b);
     tmpdir_remove(d1);
     tmpdir_remove(d2);
+}
+
+/* Writes `text` as the store directory's recorded boot id. */
+static void write_boot_id(const char *dir, const char *text)
+{
+    char path[600];
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/boot_id", dir);
+    f = fopen(path, "w");
+    CHECK(f != NULL);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A process that writes the entry at `idx` and dies without closing the
+ * store (no clean marker). */
+static void crash_after_put(const char *dir, const char *k, uint64_t idx)
+{
+    pid_t pid;
+    int status = 0;
+
+    fflush(NULL);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        struct store *s = NULL;
+        if (store_open(&s, dir, 1u << 24) != FLIP_OK) {
+            _exit(1);
+        }
+        put(s, k, "v", idx);
+        _exit(0);
+    }
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* The crash-consistency markers (storage/layout.h): after a reboot
+ * without a clean close the env (MDB_NOSYNC, maybe torn) is discarded and
+ * the store opens empty, for raft to replay into; after a clean close, or
+ * a crash within the same boot, it opens as it was. A directory path too
+ * long for the store, or one that does not exist, is refused. */
+TEST(store_reboot_markers, 20)
+{
+    char dir[256];
+    char path[600];
+    char longdir[700];
+    struct store *s = NULL;
+
+    tmpdir_make(dir, sizeof dir);
+    CHECK_EQ_INT(store_open(&s, dir, 1u << 24), FLIP_OK);
+    put(s, "k", "v", 7);
+    store_close(s); /* clean */
+    write_boot_id(dir, "another boot\n");
+    CHECK_EQ_INT(store_open(&s, dir, 1u << 24), FLIP_OK);
+    CHECK_EQ_INT(store_applied_index(s), 7); /* clean close: kept */
+    store_close(s);
+
+    crash_after_put(dir, "k2", 8); /* same boot: kept */
+    snprintf(path, sizeof path, "%s/clean", dir);
+    CHECK(access(path, F_OK) != 0);
+    CHECK_EQ_INT(store_open(&s, dir, 1u << 24), FLIP_OK);
+    CHECK_EQ_INT(store_applied_index(s), 8);
+    store_close(s);
+
+    crash_after_put(dir, "k3", 9); /* then a reboot: discarded */
+    write_boot_id(dir, "another boot\n");
+    CHECK_EQ_INT(store_open(&s, dir, 1u << 24), FLIP_OK);
+    CHECK_EQ_INT(store_applied_index(s), 0);
+    CHECK_EQ_INT(store_count(s, STORE_FLAGS), 0);
+    store_close(s);
+
+    memset(longdir, 'd', sizeof longdir - 1);
+    longdir[0] = '/';
+    longdir[sizeof longdir - 1] = '\0';
+    CHECK_EQ_INT(store_open(&s, longdir, 1u << 24), FLIP_INVALID);
+    snprintf(path, sizeof path, "%s/missing", dir);
+    CHECK(store_open(&s, path, 1u << 24) != FLIP_OK);
+    tmpdir_remove(dir);
 }
