@@ -46,6 +46,22 @@ void runner_register(const char *name, test_fn fn, int timeout_s)
     n_tests++;
 }
 
+#ifdef FLIP_COVERAGE
+static void abort_flush(int sig)
+{
+    COVERAGE_FLUSH();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+#endif
+
+void runner_coverage_on_abort(void)
+{
+#ifdef FLIP_COVERAGE
+    signal(SIGABRT, abort_flush);
+#endif
+}
+
 int runner_under_valgrind(void)
 {
     const char *p = getenv("LD_PRELOAD");

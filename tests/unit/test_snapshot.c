@@ -542,6 +542,7 @@ TEST(snapshot_failed_install_stops_the_node, 60)
     pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
+        runner_coverage_on_abort();
         setenv("TMPDIR", dir, 1);
         install_corrupt_snapshot();
         _exit(0);

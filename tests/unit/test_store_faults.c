@@ -220,6 +220,7 @@ static enum run_end run_child(const char *dir,
             _exit(2);
         }
         close(fds[0]);
+        runner_coverage_on_abort();
         memset(&nth, 0, sizeof nth);
         nth.pending = 1;
         nth.kind = kind;
