@@ -470,14 +470,20 @@ int store_begin(struct store *s, struct store_txn **out)
 int store_commit(struct store_txn *t)
 {
     struct store *s = t->s;
+    int rv = t->bytes_dirty ? save_bytes(t->txn, s->dbi, t->bytes) : FLIP_OK;
     int rc;
 
-    if (t->bytes_dirty && save_bytes(t->txn, s->dbi, t->bytes) != FLIP_OK) {
+    if (rv != FLIP_OK) {
         mdb_txn_abort(t->txn);
         flip_free(t);
-        return FLIP_IOERR;
+        return rv; /* e.g. FLIP_NOSPACE for a full map, as store.h says */
     }
-    rc = STORE_MDB("commit", mdb_txn_commit(t->txn));
+    rc = store_fault("commit");
+    if (rc != 0) {
+        mdb_txn_abort(t->txn); /* as a failed mdb_txn_commit does */
+    } else {
+        rc = mdb_txn_commit(t->txn);
+    }
     if (rc == MDB_SUCCESS) {
         s->applied = t->applied;
         s->compacted = t->compacted;

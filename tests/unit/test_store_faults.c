@@ -26,6 +26,7 @@
 #include "../lib/tmpdir.h"
 #include "lib/err.h"
 #include "lib/heap.h"
+#include "lib/log.h"
 #include "storage/fault.h"
 #include "storage/store.h"
 
@@ -431,4 +432,121 @@ TEST(fault_nth_in_snapshot_restore, 120)
         CHECK(faults >= 1);
     }
     raft_free(sn.buf);
+}
+
+/* ---- the store's own write functions --------------------------------------
+ */
+
+/* One write txn touching every write function: a new row, a replaced
+ * row, a delete, change rows, both trims, a lookup, the applied index. */
+static int txn_ops(struct store *s, uint64_t idx)
+{
+    struct store_txn *t = NULL;
+    const void *k = NULL;
+    const void *v = NULL;
+    size_t kl = 0;
+    size_t vl = 0;
+    char key[16];
+    int rv = store_begin(s, &t);
+
+    if (rv != FLIP_OK) {
+        return rv;
+    }
+    snprintf(key, sizeof key, "n.%llu", (unsigned long long)idx);
+    rv = store_put(t, STORE_FLAGS, key, strlen(key), "new", 3);
+    if (rv == FLIP_OK) {
+        rv = store_put(t, STORE_FLAGS, "keep", 4, "replaced", 8);
+    }
+    if (rv == FLIP_OK) {
+        rv = store_del(t, STORE_FLAGS, "gone", 4);
+        rv = rv == FLIP_NOTFOUND ? FLIP_OK : rv;
+    }
+    for (uint32_t pos = 0; pos < 3 && rv == FLIP_OK; pos++) {
+        rv = store_change_append(t, idx, pos, "row", 3);
+    }
+    if (rv == FLIP_OK) {
+        rv = store_change_trim(t, 4);
+    }
+    if (rv == FLIP_OK) {
+        rv = store_change_trim_bytes(t, store_txn_bytes(t) - 1, idx);
+    }
+    if (rv == FLIP_OK) {
+        rv = store_txn_first(t, STORE_FLAGS, "n.", 2, &k, &kl, &v, &vl);
+    }
+    if (rv == FLIP_OK) {
+        rv = store_txn_get(t, STORE_FLAGS, "keep", 4, &v, &vl);
+    }
+    if (rv == FLIP_OK) {
+        rv = store_txn_set_applied(t, idx);
+    }
+    if (rv != FLIP_OK) {
+        store_abort(t);
+        return rv;
+    }
+    return store_commit(t);
+}
+
+/* Every LMDB call of that txn failing in turn, with each error LMDB
+ * returns: the function that met it returns the code store.h names for it
+ * (map full and ENOSPC: FLIP_NOSPACE, ENOMEM: FLIP_NOMEM, no reader slot:
+ * FLIP_BUSY, anything else: FLIP_IOERR), and once the txn is aborted the
+ * store, its in-memory applied index, compacted point and size included,
+ * is exactly as before. Without the fault the same txn then commits. */
+TEST(fault_store_write_functions, 60)
+{
+    const struct
+    {
+        int err;
+        int want;
+    } codes[] = {
+        { EIO, FLIP_IOERR },
+        { -30792 /* MAP_FULL */, FLIP_NOSPACE },
+        { ENOSPC, FLIP_NOSPACE },
+        { ENOMEM, FLIP_NOMEM },
+        { -30790 /* READERS_FULL */, FLIP_BUSY },
+    };
+    char dir[256];
+    struct store *s = NULL;
+    uint64_t idx = 1;
+
+    /* each injected error is logged as a real one would be: not here */
+    flip_log_set_level((enum flip_log_level)(FLIP_LOG_ERROR + 1));
+    tmpdir_make(dir, sizeof dir);
+    CHECK_EQ_INT(store_open(&s, dir, 1u << 24), FLIP_OK);
+    for (; idx <= 4; idx++) {
+        CHECK_EQ_INT(txn_ops(s, idx), FLIP_OK);
+    }
+    for (size_t c = 0; c < sizeof codes / sizeof codes[0]; c++) {
+        unsigned n;
+        for (n = 1; n <= FAULT_MAX_N; n++) {
+            struct shape before = shape_of(s);
+            struct shape got;
+            int rv;
+
+            memset(&nth, 0, sizeof nth);
+            nth.n = n;
+            nth.err = codes[c].err;
+            store_fault_set(lmdb_nth, &nth);
+            rv = txn_ops(s, idx);
+            disarm();
+            if (!nth.hit) {
+                CHECK_EQ_INT(rv, FLIP_OK);
+                idx++;
+                break;
+            }
+            if (rv != codes[c].want) {
+                fprintf(stderr, "  call %u (error %d): %d, expected %d\n", n,
+                        codes[c].err, rv, codes[c].want);
+                CHECK(0);
+            }
+            got = shape_of(s);
+            shape_check(&got, &before);
+        }
+        CHECK(n > 10);
+    }
+    store_close(s);
+    CHECK_EQ_INT(store_open(&s, dir, 1u << 24), FLIP_OK);
+    CHECK_EQ_INT(store_applied_index(s), idx - 1);
+    store_close(s);
+    tmpdir_remove(dir);
 }
