@@ -9,8 +9,9 @@
  *   - entry at or below the stored applied_index (replay after restart):
  *     skipped, counted;
  *   - malformed envelope or invalid change (bad key, bad value, bad request
- *     id, duplicate key in one entry, a record past its size bound, a
- *     stored record that does not decode): a deterministic no-op for that
+ *     id, duplicate key in one entry, a stored record that does not
+ *     decode; a valid change's record always fits, fsm.c shows why): a
+ *     deterministic no-op for that
  *     change, recorded as FSM_INVALID, logged and counted (n_rejected), the
  *     index still recorded. Anything a client could have put into an entry
  *     ends here: every replica would hit it alike, so apply never aborts

@@ -367,3 +367,30 @@ TEST(fsm_edge_cluster_identity, 30)
     CHECK_EQ_INT(got[0], '\0');
     cluster_stop(&c);
 }
+
+/* A record at the bounds of a valid change (a 64 KiB value, a 256-byte
+ * key, a 1 KiB reason) is applied, not refused: fsm.c's FSM_RECORD_MAX
+ * holds it by construction. One byte more of value is refused as
+ * invalid. */
+TEST(fsm_edge_largest_record, 30)
+{
+    struct cluster c;
+    static char value[CODEC_VALUE_MAX + 2];
+    static char key[CODEC_KEY_MAX + 1];
+    static char reason[CODEC_REASON_MAX + 1];
+    struct cluster_change ch = { .key = key, .value = value, .reason = reason };
+    uint64_t i;
+
+    memset(value, 'v', CODEC_VALUE_MAX);
+    memset(key, 'k', CODEC_KEY_MAX);
+    memset(reason, 'r', CODEC_REASON_MAX);
+    start(&c);
+    i = write1(&c, &ch, 0);
+    cluster_check_outcome(&c, i, 0, FSM_OK, i);
+    CHECK_EQ_INT(store_count(c.stores[2], STORE_FLAGS), 1);
+    value[CODEC_VALUE_MAX] = 'v';
+    i = write1(&c, &ch, 0);
+    cluster_check_outcome(&c, i, 0, FSM_INVALID, 0);
+    check_identical(&c);
+    cluster_stop(&c);
+}
