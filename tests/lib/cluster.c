@@ -108,8 +108,8 @@ void cluster_encode(const struct cluster_entry *e, struct raft_buffer *out)
 
     CHECK(e->n <= CLUSTER_SEEN_CHANGES);
     memset(client, 0x5a, sizeof client);
-    cmd.has_time_ms = 1;
-    cmd.time_ms = e->time_ms != 0 ? e->time_ms : 1700000000000;
+    cmd.has_time_ms = e->time_ms != -1;
+    cmd.time_ms = e->time_ms > 0 ? e->time_ms : 1700000000000;
     cmd.has_changelog_keep = 1;
     cmd.changelog_keep = e->changelog_keep != 0 ? e->changelog_keep : 50;
     cmd.n_changes = e->n;

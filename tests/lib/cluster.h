@@ -12,7 +12,7 @@
 /* Outcomes each server's observer keeps: the last CLUSTER_SEEN entries, of
  * at most CLUSTER_SEEN_CHANGES changes each. */
 #define CLUSTER_SEEN         128
-#define CLUSTER_SEEN_CHANGES 8
+#define CLUSTER_SEEN_CHANGES 16
 
 /* One change of an entry (cluster_write / cluster_encode). */
 struct cluster_change
@@ -31,7 +31,7 @@ struct cluster_entry
 {
     const struct cluster_change *changes;
     size_t n;
-    int64_t time_ms;         /* 0: 1700000000000 */
+    int64_t time_ms;         /* 0: 1700000000000; -1: no time_ms */
     uint64_t changelog_keep; /* 0: 50 */
     const char *cluster_id;  /* NULL: none */
     uint64_t joined_member;  /* 0: none */

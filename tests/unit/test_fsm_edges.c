@@ -95,7 +95,8 @@ static uint64_t write1(struct cluster *c,
 }
 
 /* Changes no replica may apply (no op, an unknown op, a bad key, a set
- * without a value, an over-long actor or reason) are refused as invalid,
+ * without a value, an over-long actor or reason, a request id without a
+ * client id or without a sequence number) are refused as invalid,
  * each on its own, beside a valid change of the same entry; an entry that
  * does not decode at all is recorded as a no-op. The counters agree. */
 TEST(fsm_edge_invalid_changes, 30)
@@ -104,12 +105,16 @@ TEST(fsm_edge_invalid_changes, 30)
     char actor[CODEC_ACTOR_MAX + 2];
     char reason[CODEC_REASON_MAX + 2];
     Flipcmd__Command cmd = FLIPCMD__COMMAND__INIT;
-    Flipcmd__Change ch[7];
-    Flipcmd__Change *chs[7];
+    Flipcmd__Change ch[9];
+    Flipcmd__Change *chs[9];
     Flip__Value v = FLIP__VALUE__INIT;
     Flip__Value none = FLIP__VALUE__INIT;
-    const char *keys[7] = { "e.noop",  "e.badop",  "e bad key", "e.noval",
-                            "e.actor", "e.reason", "e.ok" };
+    const char *keys[9] = { "e.noop",     "e.badop", "e bad key",
+                            "e.noval",    "e.actor", "e.reason",
+                            "e.noclient", "e.noseq", "e.ok" };
+    Flip__RequestId no_client = FLIP__REQUEST_ID__INIT;
+    Flip__RequestId no_seq = FLIP__REQUEST_ID__INIT;
+    uint8_t client[16] = { 0 };
     uint8_t junk[16];
     uint64_t i;
 
@@ -119,7 +124,7 @@ TEST(fsm_edge_invalid_changes, 30)
     reason[sizeof reason - 1] = '\0';
     v.kind_case = FLIP__VALUE__KIND_BOOL_VALUE;
     v.bool_value = 1;
-    for (int k = 0; k < 7; k++) {
+    for (int k = 0; k < 9; k++) {
         flipcmd__change__init(&ch[k]);
         chs[k] = &ch[k];
         ch[k].has_op = 1;
@@ -133,20 +138,27 @@ TEST(fsm_edge_invalid_changes, 30)
     ch[3].value = &none;
     ch[4].actor = actor;
     ch[5].reason = reason;
-    cmd.n_changes = 7;
+    no_client.has_seq = 1;
+    no_client.seq = 1;
+    no_seq.has_client_id = 1;
+    no_seq.client_id.data = client;
+    no_seq.client_id.len = sizeof client;
+    ch[6].request_id = &no_client;
+    ch[7].request_id = &no_seq;
+    cmd.n_changes = 9;
     cmd.changes = chs;
 
     start(&c);
     i = wait_all(&c, cluster_apply(&c, &cmd));
-    for (size_t k = 0; k < 6; k++) {
+    for (size_t k = 0; k < 8; k++) {
         cluster_check_outcome(&c, i, k, FSM_INVALID, 0);
     }
-    cluster_check_outcome(&c, i, 6, FSM_OK, i);
+    cluster_check_outcome(&c, i, 8, FSM_OK, i);
     CHECK_EQ_INT(store_count(c.stores[1], STORE_FLAGS), 1);
     memset(junk, 0xee, sizeof junk);
     i = wait_all(&c, cluster_propose_raw(&c, junk, sizeof junk));
     for (unsigned s = 0; s < 3; s++) {
-        CHECK_EQ_INT(c.fsms[s].n_rejected, 6);
+        CHECK_EQ_INT(c.fsms[s].n_rejected, 8);
         CHECK_EQ_INT(c.fsms[s].n_invalid, 1);
         CHECK_EQ_INT(store_applied_index(c.stores[s]), i);
     }
@@ -391,6 +403,62 @@ TEST(fsm_edge_largest_record, 30)
     value[CODEC_VALUE_MAX] = 'v';
     i = write1(&c, &ch, 0);
     cluster_check_outcome(&c, i, 0, FSM_INVALID, 0);
+    check_identical(&c);
+    cluster_stop(&c);
+}
+
+/* Expiry is bounded per entry (n_changes + DEDUP_EXPIRE_SLACK rows), so a
+ * write long after many others expires some of them now and the rest with
+ * later entries. An entry without a leader time (every leader stamps one;
+ * an older flipd's entry may not) still records its id, at time 0, and
+ * expires nothing. */
+TEST(fsm_edge_dedup_expiry_is_bounded, 60)
+{
+    struct cluster c;
+    struct cluster_change ch = { .key = "ex.k", .value = "v" };
+    const uint64_t n = 2 * DEDUP_EXPIRE_SLACK + 8;
+    uint64_t i = 0;
+
+    start(&c);
+    for (uint64_t k = 1; k <= n; k++) {
+        ch.request_seq = k;
+        write1(&c, &ch, T0);
+    }
+    CHECK_EQ_INT(stored_rows(c.stores[0]), n);
+    ch.request_seq = n + 1;
+    write1(&c, &ch, T0 + DAY_MS); /* one change: 1 + slack expire */
+    CHECK_EQ_INT(stored_rows(c.stores[1]), n + 1 - (1 + DEDUP_EXPIRE_SLACK));
+    ch.request_seq = n + 2;
+    i = write1(&c, &ch, -1);
+    cluster_check_outcome(&c, i, 0, FSM_OK, i);
+    CHECK_EQ_INT(stored_rows(c.stores[2]), n + 2 - (1 + DEDUP_EXPIRE_SLACK));
+    check_identical(&c);
+    cluster_stop(&c);
+}
+
+/* A stored record of an older flipd, without create_revision, counts its
+ * revision as its creation: a set on it keeps that as create_revision. */
+TEST(fsm_edge_record_without_create_revision, 30)
+{
+    struct cluster c;
+    struct cluster_change ch = { .key = "old.k", .value = "new" };
+    Flip__Flag rec = FLIP__FLAG__INIT;
+    Flip__Value v = FLIP__VALUE__INIT;
+    uint8_t packed[256];
+    size_t len;
+    uint64_t i;
+
+    v.kind_case = FLIP__VALUE__KIND_STRING_VALUE;
+    v.string_value = "old";
+    rec.value = &v;
+    rec.has_revision = 1;
+    rec.revision = 1;
+    len = flip__flag__pack(&rec, packed);
+    start(&c);
+    plant(&c, STORE_FLAGS, "old.k", 5, packed, len);
+    i = write1(&c, &ch, 0);
+    cluster_check_outcome(&c, i, 0, FSM_OK, i);
+    CHECK_EQ_INT(cluster_outcome(&c, 0, i, 0).create_revision, 1);
     check_identical(&c);
     cluster_stop(&c);
 }
