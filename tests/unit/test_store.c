@@ -10,6 +10,7 @@
 #include "../lib/shape.h"
 #include "../lib/tmpdir.h"
 #include "lib/err.h"
+#include "storage/snapshot.h"
 #include "storage/store.h"
 
 struct collect
@@ -318,6 +319,12 @@ TEST(store_restore_refusals, 20)
     reseal(bad, len);
     REFUSED(bad, len);
 #undef REFUSED
+    /* the readers on their own, below store_restore's first check */
+    CHECK_EQ_INT(snapshot_check(snap, 23), FLIP_CORRUPT);
+    CHECK_EQ_INT(snapshot_rows(snap, 23, NULL, NULL), FLIP_CORRUPT);
+    memcpy(bad, snap, 16); /* a header and nothing else */
+    reseal(bad, 24);
+    CHECK_EQ_INT(snapshot_check(bad, 24), FLIP_CORRUPT);
 
     CHECK_EQ_INT(store_restore(b, snap, len), FLIP_OK);
     got = shape_of(b);
@@ -410,5 +417,70 @@ TEST(store_reboot_markers, 20)
     CHECK_EQ_INT(store_open(&s, longdir, 1u << 24), FLIP_INVALID);
     snprintf(path, sizeof path, "%s/missing", dir);
     CHECK(store_open(&s, path, 1u << 24) != FLIP_OK);
+    tmpdir_remove(dir);
+}
+
+/* A store written before the sizes were kept (rows, but no size rows in
+ * meta) gets them counted when it opens, to the same figures; a data file
+ * larger than the map asked for grows the map. Scans that start after a
+ * key below the prefix or between rows, and first-row lookups that miss,
+ * answer as store.h says. */
+TEST(store_sizes_counted_and_scan_edges, 20)
+{
+    char dir[256];
+    char key[16];
+    struct store *s = NULL;
+    struct store_txn *t = NULL;
+    struct collect c;
+    const void *k = NULL;
+    const void *v = NULL;
+    size_t kl = 0;
+    size_t vl = 0;
+    uint64_t bytes;
+    uint64_t flag_bytes;
+    int more = 0;
+
+    tmpdir_make(dir, sizeof dir);
+    CHECK_EQ_INT(store_open(&s, dir, 1u << 20), FLIP_OK);
+    for (uint64_t i = 1; i <= 40; i++) {
+        snprintf(key, sizeof key, "c.%02llu", (unsigned long long)i);
+        put(s, key, "0123456789abcdef0123456789abcdef", i);
+    }
+    bytes = store_bytes(s);
+    flag_bytes = store_flag_bytes(s);
+    CHECK(bytes > flag_bytes && flag_bytes > 0);
+    CHECK_EQ_INT(store_begin(s, &t), FLIP_OK);
+    CHECK_EQ_INT(store_del(t, STORE_META, "flag_bytes", 10), FLIP_OK);
+    CHECK_EQ_INT(store_del(t, STORE_META, "change_bytes", 12), FLIP_OK);
+    CHECK_EQ_INT(store_commit(t), FLIP_OK);
+    store_close(s);
+    CHECK_EQ_INT(store_open(&s, dir, 4096), FLIP_OK); /* map grown */
+    CHECK_EQ_INT(store_bytes(s), bytes);
+    CHECK_EQ_INT(store_flag_bytes(s), flag_bytes);
+    CHECK(store_has(s, STORE_META, "flag_bytes", 10)); /* recorded again */
+
+    memset(&c, 0, sizeof c);
+    CHECK_EQ_INT(store_scan(s, STORE_FLAGS, "c.3", 3, "b", 1, 0, collect_visit,
+                            &c, &more),
+                 FLIP_OK); /* `after` below the prefix: from its start */
+    CHECK_EQ_INT(c.n, 10);
+    CHECK(strcmp(c.keys[0], "c.30") == 0);
+    CHECK(!more);
+    memset(&c, 0, sizeof c);
+    CHECK_EQ_INT(store_scan(s, STORE_FLAGS, NULL, 0, "c.395", 5, 0,
+                            collect_visit, &c, &more),
+                 FLIP_OK); /* `after` between rows: from the next one */
+    CHECK_EQ_INT(c.n, 1);
+    CHECK(strcmp(c.keys[0], "c.40") == 0);
+    CHECK_EQ_INT(store_begin(s, &t), FLIP_OK);
+    CHECK_EQ_INT(store_txn_first(t, STORE_FLAGS, "d.", 2, &k, &kl, &v, &vl),
+                 FLIP_NOTFOUND);
+    CHECK_EQ_INT(store_txn_first(t, STORE_FLAGS, "c.41", 4, &k, &kl, &v, &vl),
+                 FLIP_NOTFOUND);
+    CHECK_EQ_INT(store_txn_first(t, STORE_FLAGS, NULL, 0, &k, &kl, &v, &vl),
+                 FLIP_OK);
+    CHECK(kl == 4 && memcmp(k, "c.01", 4) == 0);
+    store_abort(t);
+    store_close(s);
     tmpdir_remove(dir);
 }
