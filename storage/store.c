@@ -603,7 +603,8 @@ int store_txn_first(struct store_txn *t,
     if (rc != MDB_SUCCESS) {
         return map_err(rc, "first");
     }
-    if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0) {
+    if (plen > 0 &&
+        (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)) {
         return FLIP_NOTFOUND;
     }
     *key = k.mv_data;
