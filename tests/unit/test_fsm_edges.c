@@ -277,6 +277,24 @@ TEST(fsm_edge_dedup_malformed_rows, 30)
         CHECK_EQ_INT(stored_rows(c.stores[s]), 1); /* dd.b's own */
     }
 
+    /* an old age row whose request row is gone: expired all the same; a
+     * malformed clock row reads as 0 and is written anew */
+    {
+        uint8_t age[3 + 8 + 16 + 8];
+        memcpy(age, "rt/", 3);
+        memset(age + 3, 0, 8);
+        age[10] = 1; /* time 1 */
+        memset(age + 11, 0x77, 16);
+        memset(age + 27, 0, 8);
+        age[34] = 1;
+        plant(&c, STORE_META, age, sizeof age, "", 1);
+        plant(&c, STORE_META, "dedup_clock", 11, "bad", 3);
+        write1(&c, &b, T0 + DAY_MS + 1); /* a duplicate of dd.b's id */
+        for (unsigned s = 0; s < 3; s++) {
+            CHECK(!store_has(c.stores[s], STORE_META, age, sizeof age));
+        }
+    }
+
     /* a count of 5 with one row behind it, then past the window again */
     plant(&c, STORE_META, "dedup_rows", 10, five, sizeof five);
     i = write1(&c, &plain, T0 + 2 * DAY_MS);
@@ -437,7 +455,8 @@ TEST(fsm_edge_dedup_expiry_is_bounded, 60)
 }
 
 /* A stored record of an older flipd, without create_revision, counts its
- * revision as its creation: a set on it keeps that as create_revision. */
+ * revision as its creation: a set on it keeps that as create_revision.
+ * One without a value (no flipd writes it) is replaced by a set. */
 TEST(fsm_edge_record_without_create_revision, 30)
 {
     struct cluster c;
@@ -459,6 +478,11 @@ TEST(fsm_edge_record_without_create_revision, 30)
     i = write1(&c, &ch, 0);
     cluster_check_outcome(&c, i, 0, FSM_OK, i);
     CHECK_EQ_INT(cluster_outcome(&c, 0, i, 0).create_revision, 1);
+    rec.value = NULL;
+    len = flip__flag__pack(&rec, packed);
+    plant(&c, STORE_FLAGS, "old.k", 5, packed, len);
+    i = write1(&c, &ch, 0);
+    cluster_check_outcome(&c, i, 0, FSM_OK, i);
     check_identical(&c);
     cluster_stop(&c);
 }

@@ -223,6 +223,65 @@ TEST(snapshot_declined_and_failed, 20)
     rig_close(&a);
 }
 
+/* A raft heap whose malloc (the snapshot buffer) or calloc (the job)
+ * fails; everything else as raft's default heap does. */
+static int heap_fail_calloc;
+
+static void *heap_malloc(void *data, size_t n)
+{
+    (void)data;
+    (void)n;
+    return NULL;
+}
+
+static void heap_free(void *data, void *p)
+{
+    (void)data;
+    free(p);
+}
+
+static void *heap_calloc(void *data, size_t n, size_t size)
+{
+    (void)data;
+    return heap_fail_calloc ? NULL : calloc(n, size);
+}
+
+/* A local snapshot written on the caller's thread (no loop, as under
+ * raft_fixture) that gets no memory for its job or its buffer is answered
+ * RAFT_NOMEM and leaves no job behind; a finalize of buffers that are not
+ * the job's leaves the job alone. */
+TEST(snapshot_no_memory_without_loop, 20)
+{
+    struct rig a;
+    struct raft_heap heap = { NULL, heap_malloc, heap_free, heap_calloc,
+                              NULL, NULL,        NULL };
+    struct raft_buffer *bufs = NULL;
+    struct raft_buffer stranger = { NULL, 0 };
+    struct raft_buffer *sp = &stranger;
+    unsigned n = 0;
+    unsigned one = 1;
+
+    rig_open(&a);
+    rig_set(&a, "h.k", "v");
+    raft_heap_set(&heap);
+    heap_fail_calloc = 1;
+    CHECK_EQ_INT(a.fsm.raft_fsm.snapshot(&a.fsm.raft_fsm, &bufs, &n),
+                 RAFT_NOMEM);
+    heap_fail_calloc = 0;
+    CHECK_EQ_INT(a.fsm.raft_fsm.snapshot(&a.fsm.raft_fsm, &bufs, &n),
+                 RAFT_NOMEM);
+    raft_heap_set_default();
+    CHECK(a.fsm.job == NULL);
+    CHECK_EQ_INT(a.fsm.n_snapshots, 0);
+    CHECK_EQ_INT(a.fsm.raft_fsm.snapshot(&a.fsm.raft_fsm, &bufs, &n), 0);
+    CHECK_EQ_INT(a.fsm.raft_fsm.snapshot_finalize(&a.fsm.raft_fsm, &sp, &one),
+                 0);
+    CHECK(a.fsm.job != NULL);
+    release(&a, bufs, n);
+    CHECK(a.fsm.job == NULL);
+    rig_close(&a);
+}
+
 /* Restore at start-up (raft_start, commit index still 0): a snapshot that
  * LMDB already holds (index at or below the store's) is skipped, and one
  * that fails validation is answered RAFT_CORRUPT, so raft_start fails and
