@@ -4,6 +4,7 @@
 #   make test         install missing packages, build, run every test
 #   make SANITIZE=1   ASan+UBSan build (CI uses it)
 #   make bench-snapshot  loop stall and leader changes of a 420 MB snapshot
+#   make coverage     line and branch coverage of the test tiers (HTML report)
 #   make format / format-check / check-layers / clean
 
 BUILD    ?= build
@@ -226,6 +227,20 @@ soak: all
 valgrind: all
 	@if [ -n "$(SANITIZE)" ]; then echo "valgrind needs a build without SANITIZE" >&2; exit 2; fi
 	@$(VALGRIND_CMD) $(BUILD)/tests/unit
+
+# ---- coverage (tests/coverage.sh) -----------------------------------------
+# An instrumented tree (gcc --coverage, -O0) in COV_BUILD runs the tiers of
+# make test (chaos only with COVERAGE_CHAOS=1); the HTML report goes to
+# COV_OUT/index.html and the output ends with one line per folder:
+# "coverage FOLDER lines L% branches B%". Installs lcov when missing.
+COV_BUILD ?= build/coverage-build
+COV_OUT   ?= build/coverage
+.PHONY: coverage
+coverage:
+	@deploy/install-deps.sh --coverage
+	@$(MAKE) --no-print-directory BUILD=$(COV_BUILD) SANITIZE= \
+	    OPT="-O0 -g" SAN="--coverage -DFLIP_COVERAGE" all
+	@tests/coverage.sh $(COV_BUILD) $(COV_OUT)
 
 # ---- fuzzing (tests/fuzz/README.md) ---------------------------------------
 # libFuzzer harnesses, one per decoder of untrusted bytes, built with clang,

@@ -6,9 +6,20 @@
 # backports suite is enabled on the mirror the machine already uses, read from
 # its apt sources, so no mirror host is written here.
 #
-# Usage: deploy/install-deps.sh [--check]   (--check: report only, exit 1 if
-# something is missing)
+# Usage: deploy/install-deps.sh [--check] [--coverage]   (--check: report
+# only, exit 1 if something is missing; --coverage: also lcov, for make
+# coverage)
 set -eu
+
+check=0
+COVERAGE_PKGS=""
+for a in "$@"; do
+    case "$a" in
+    --check) check=1 ;;
+    --coverage) COVERAGE_PKGS="lcov" ;;
+    *) echo "usage: deploy/install-deps.sh [--check] [--coverage]" >&2; exit 2 ;;
+    esac
+done
 
 PKGS="libuv1-dev liblmdb-dev libprotobuf-c-dev protobuf-c-compiler pkg-config gcc make"
 # iptables and libnetfilter-queue-dev: the chaos suite's netns mode (its
@@ -19,7 +30,7 @@ PKGS="libuv1-dev liblmdb-dev libprotobuf-c-dev protobuf-c-compiler pkg-config gc
 TOOLS_PKGS="iproute2 procps psmisc python3 valgrind iptables libnetfilter-queue-dev faketime clang libclang-rt-14-dev"
 
 missing=""
-for p in $PKGS $TOOLS_PKGS; do
+for p in $PKGS $TOOLS_PKGS $COVERAGE_PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
         missing="$missing $p"
 done
@@ -33,7 +44,7 @@ fi
 if [ -z "$missing" ] && [ "$raft_ok" = 1 ]; then
     exit 0
 fi
-if [ "${1:-}" = "--check" ]; then
+if [ "$check" = 1 ]; then
     echo "missing:$missing $( [ $raft_ok = 1 ] || echo 'libraft-dev(>=0.22 from backports)')"
     exit 1
 fi

@@ -22,6 +22,25 @@ static void codec_release(void *data, void *ptr)
 
 ProtobufCAllocator codec_allocator = { codec_alloc, codec_release, NULL };
 
+static void *codec_alloc_noting(void *data, size_t size)
+{
+    void *p = flip_malloc(size);
+
+    if (p == NULL) {
+        *(int *)data = 1;
+    }
+    return p;
+}
+
+ProtobufCAllocator codec_allocator_noting(int *short_of_memory)
+{
+    ProtobufCAllocator a = { codec_alloc_noting, codec_release,
+                             short_of_memory };
+
+    *short_of_memory = 0;
+    return a;
+}
+
 int codec_request_decode(const uint8_t *p, size_t n, Flip__Request **out)
 {
     /* protobuf-c cannot tell a short allocation from a malformed message;

@@ -31,6 +31,12 @@
 /* The allocator handed to protobuf-c: routes through lib/heap. */
 extern ProtobufCAllocator codec_allocator;
 
+/* codec_allocator that also sets *short_of_memory when an allocation fails:
+ * protobuf-c's unpack returns NULL alike for a malformed message and for a
+ * short allocation, and the FSM must not take the second for the first.
+ * Memory from it is freed with codec_allocator. */
+ProtobufCAllocator codec_allocator_noting(int *short_of_memory);
+
 /* Unpacks one Request. On success *out is owned by the caller and freed
  * with codec_request_free. Returns FLIP_PROTO when the bytes are not a
  * Request, FLIP_NOMEM on allocation failure. An unknown `op` is not an error

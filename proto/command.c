@@ -26,6 +26,8 @@ void command_write(const Flipcmd__Command *cmd, uint8_t *out)
 int command_decode(const uint8_t *buf, size_t len, Flipcmd__Command **out)
 {
     uint32_t packed;
+    int short_of_memory = 0;
+    ProtobufCAllocator a = codec_allocator_noting(&short_of_memory);
 
     *out = NULL;
     if (len < COMMAND_HEADER || len % 8 != 0) {
@@ -41,9 +43,11 @@ int command_decode(const uint8_t *buf, size_t len, Flipcmd__Command **out)
             return FLIP_CORRUPT;
         }
     }
-    *out = flipcmd__command__unpack(&codec_allocator, packed,
-                                    buf + COMMAND_HEADER);
-    return *out == NULL ? FLIP_CORRUPT : FLIP_OK;
+    *out = flipcmd__command__unpack(&a, packed, buf + COMMAND_HEADER);
+    if (*out == NULL) {
+        return short_of_memory ? FLIP_NOMEM : FLIP_CORRUPT;
+    }
+    return FLIP_OK;
 }
 
 void command_free(Flipcmd__Command *cmd)

@@ -127,17 +127,23 @@ static void age_key(uint8_t *k, uint64_t age, const struct dedup_id *id)
     buf_put_u64be(k + PREFIX_LEN + 8 + DEDUP_CLIENT_LEN, id->seq);
 }
 
-static uint64_t meta_get(struct store_txn *txn, const char *name)
+/* A counter row: absent (or malformed) reads as 0; a store error is
+ * returned, never read as 0: a count or clock that differs on one replica
+ * would make its table differ from the others' for ever. */
+static int meta_get(struct store_txn *txn, const char *name, uint64_t *out)
 {
     const void *v = NULL;
     size_t vlen = 0;
+    int rv = store_txn_get(txn, STORE_META, name, strlen(name), &v, &vlen);
 
-    if (store_txn_get(txn, STORE_META, name, strlen(name), &v, &vlen) !=
-            FLIP_OK ||
-        vlen != 8) {
-        return 0;
+    *out = 0;
+    if (rv == FLIP_NOTFOUND || (rv == FLIP_OK && vlen != 8)) {
+        return FLIP_OK;
     }
-    return buf_get_u64be(v);
+    if (rv == FLIP_OK) {
+        *out = buf_get_u64be(v);
+    }
+    return rv;
 }
 
 /* A counter row exists only while it is not 0. */
@@ -155,14 +161,21 @@ static int meta_set(struct store_txn *txn, const char *name, uint64_t n)
 
 uint64_t dedup_rows(struct store_txn *txn)
 {
-    return meta_get(txn, COUNT_KEY);
+    uint64_t n = 0;
+
+    (void)meta_get(txn, COUNT_KEY, &n);
+    return n;
 }
 
 int dedup_clock(struct store_txn *txn, int64_t time_ms, uint64_t *now)
 {
-    uint64_t prev = meta_get(txn, CLOCK_KEY);
+    uint64_t prev = 0;
     uint64_t t = time_ms < 0 ? 0 : (uint64_t)time_ms;
+    int rv = meta_get(txn, CLOCK_KEY, &prev);
 
+    if (rv != FLIP_OK) {
+        return rv;
+    }
     *now = t > prev ? t : prev;
     return *now != prev ? meta_set(txn, CLOCK_KEY, *now) : FLIP_OK;
 }
@@ -248,9 +261,14 @@ int dedup_expire(struct store_txn *txn,
                  uint64_t added,
                  size_t max_ops)
 {
-    uint64_t start = dedup_rows(txn);
-    uint64_t rows = start + added;
-    int rv = FLIP_OK;
+    uint64_t start = 0;
+    uint64_t rows;
+    int rv = meta_get(txn, COUNT_KEY, &start);
+
+    if (rv != FLIP_OK) {
+        return rv;
+    }
+    rows = start + added;
 
     for (size_t i = 0; i < max_ops && rows > 0; i++) {
         const uint8_t *key = NULL;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "dedup.h"
+#include "lib/assert.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "proto/codec.h"
@@ -24,8 +25,14 @@ static void die(const char *what, int rv)
 
 int fsm_decode_record(const void *buf, size_t len, Flip__Flag **out)
 {
-    *out = flip__flag__unpack(&codec_allocator, len, buf);
-    return *out == NULL ? FLIP_CORRUPT : FLIP_OK;
+    int short_of_memory = 0;
+    ProtobufCAllocator a = codec_allocator_noting(&short_of_memory);
+
+    *out = flip__flag__unpack(&a, len, buf);
+    if (*out == NULL) {
+        return short_of_memory ? FLIP_NOMEM : FLIP_CORRUPT;
+    }
+    return FLIP_OK;
 }
 
 void fsm_free_record(Flip__Flag *flag)
@@ -35,21 +42,28 @@ void fsm_free_record(Flip__Flag *flag)
     }
 }
 
-/* A packed record: at most a 64 KiB value, a 256-byte key, 128-byte actor,
- * 1 KiB reason and a few varints (change_valid checked the sizes). */
+/* A packed record's bound, by construction: change_valid admits at most a
+ * CODEC_VALUE_MAX value, a CODEC_KEY_MAX key, a CODEC_ACTOR_MAX actor and a
+ * CODEC_REASON_MAX reason (bytes), command_value_copy keeps only the
+ * value's known members, and apply adds three varints (revision,
+ * create_revision, time_ms). Each field costs at most a tag byte and a
+ * 3-byte length besides (the value twice: Flag.value holds a Value), each
+ * varint at most 11 bytes. So every record fits (checked at compile
+ * time), and apply has no "record too big" path to take or to test. */
 #define FSM_RECORD_MAX (CODEC_VALUE_MAX + 4096)
+_Static_assert(FSM_RECORD_MAX >= CODEC_VALUE_MAX + 2 * 4 + CODEC_KEY_MAX + 4 +
+                                     CODEC_ACTOR_MAX + 4 + CODEC_REASON_MAX +
+                                     4 + 3 * 11,
+               "a valid change's record must fit FSM_RECORD_MAX");
 
 /* Packs `flag` into `out` (FSM_RECORD_MAX bytes, the caller's stack: no
- * allocation on the apply path; LMDB copies it on put). FLIP_TOOBIG when
- * it does not fit: every replica computes the same size. */
-static int pack_flag(const Flip__Flag *flag, uint8_t *out, size_t *len)
+ * allocation on the apply path; LMDB copies it on put); its length. */
+static size_t pack_flag(const Flip__Flag *flag, uint8_t *out)
 {
-    *len = flip__flag__get_packed_size(flag);
-    if (*len > FSM_RECORD_MAX) {
-        return FLIP_TOOBIG;
-    }
-    flip__flag__pack(flag, out);
-    return FLIP_OK;
+    size_t len = flip__flag__get_packed_size(flag);
+
+    flip_assert(len <= FSM_RECORD_MAX); /* by construction, see above */
+    return flip__flag__pack(flag, out);
 }
 
 static int change_valid(const Flipcmd__Change *ch)
@@ -140,8 +154,9 @@ static int read_current(struct store_txn *txn,
     if (rv != FLIP_OK) {
         return rv;
     }
-    if (fsm_decode_record(old, old_len, &rec) != FLIP_OK) {
-        return FLIP_CORRUPT;
+    rv = fsm_decode_record(old, old_len, &rec);
+    if (rv != FLIP_OK) {
+        return rv; /* FLIP_CORRUPT: refused; FLIP_NOMEM: local, abort */
     }
     cur->rev = rec->revision;
     cur->create_rev =
@@ -251,10 +266,7 @@ static int apply_change(struct fsm *f,
     if (ch->op == FLIPCMD__OP__SET) {
         command_value_copy(ch->value, &value);
         rec.value = &value;
-        if (pack_flag(&rec, packed, &plen) != FLIP_OK) {
-            reject(f, ch, index, "record larger than its bound", out);
-            return FLIP_OK;
-        }
+        plen = pack_flag(&rec, packed);
         rv = make_room(txn, cmd->max_store_bytes, growth(&cur, klen, plen),
                        index, klen + plen <= cur.bytes, &full);
         if (rv != FLIP_OK) {
@@ -275,9 +287,7 @@ static int apply_change(struct fsm *f,
     }
     /* The change row carries the key; a deletion is a row without value. */
     rec.key = ch->key;
-    if (pack_flag(&rec, packed, &plen) != FLIP_OK) {
-        return FLIP_TOOBIG; /* cannot be: the record without key fit */
-    }
+    plen = pack_flag(&rec, packed);
     rv = store_change_append(txn, index, (uint32_t)pos, packed, plen);
     if (rv != FLIP_OK) {
         return rv;
@@ -388,7 +398,11 @@ static int fsm_apply(struct raft_fsm *rf,
         f->n_skipped++;
         return 0;
     }
-    if (command_decode(buf->base, buf->len, &cmd) != FLIP_OK) {
+    rv = command_decode(buf->base, buf->len, &cmd);
+    if (rv == FLIP_NOMEM) {
+        die("decode", rv); /* local: never taken for an invalid entry */
+    }
+    if (rv != FLIP_OK) {
         f->n_invalid++;
         flip_infof("fsm: entry %llu does not decode; recorded as a no-op",
                    (unsigned long long)index);

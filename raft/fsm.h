@@ -9,8 +9,9 @@
  *   - entry at or below the stored applied_index (replay after restart):
  *     skipped, counted;
  *   - malformed envelope or invalid change (bad key, bad value, bad request
- *     id, duplicate key in one entry, a record past its size bound, a
- *     stored record that does not decode): a deterministic no-op for that
+ *     id, duplicate key in one entry, a stored record that does not
+ *     decode; a valid change's record always fits, fsm.c shows why): a
+ *     deterministic no-op for that
  *     change, recorded as FSM_INVALID, logged and counted (n_rejected), the
  *     index still recorded. Anything a client could have put into an entry
  *     ends here: every replica would hit it alike, so apply never aborts
@@ -22,7 +23,8 @@
  *     FSM_TYPE_MISMATCH; a SET that would take the store past the entry's
  *     max_store_bytes even after dropping the oldest change-log rows:
  *     FSM_STORE_FULL (deletes are never refused for size);
- *   - local failure (I/O error, no memory, LMDB map full: the map is sized
+ *   - local failure (I/O error, no memory, decoding the entry or a stored
+ *     record included, LMDB map full: the map is sized
  *     well above the budget, so only a local condition such as a reader
  *     pinning pages fills it): abort(). raft and the store recover on
  *     restart, where the map grows; a half-applied FSM would not.
@@ -128,8 +130,9 @@ void fsm_init(struct fsm *f, struct store *store);
  * that it sees the local snapshot as in progress from the start). */
 void fsm_offload_snapshots(struct fsm *f, uv_loop_t *loop, struct raft_io *io);
 
-/* Encodes a record for the flags db / change log (proto/ Flag); exposed for
- * storage readers in server/ and tests. */
+/* Decodes a record of the flags db / change log (proto/ Flag); exposed for
+ * storage readers in server/ and tests. FLIP_CORRUPT for bytes that are not
+ * a record, FLIP_NOMEM when an allocation failed. */
 int fsm_decode_record(const void *buf, size_t len, Flip__Flag **out);
 void fsm_free_record(Flip__Flag *flag);
 

@@ -10,6 +10,7 @@
 
 #include <lmdb.h>
 
+#include "fault.h"
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/heap.h"
@@ -80,7 +81,7 @@ static int meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t x)
     MDB_val v = { 8, raw };
 
     buf_put_u64be(raw, x);
-    return map_err(mdb_put(txn, dbi, &k, &v, 0), "meta put");
+    return map_err(STORE_MDB("put", mdb_put(txn, dbi, &k, &v, 0)), "meta put");
 }
 
 /* ---- logical size (the budget's measure, see store_bytes) ---------------- */
@@ -106,7 +107,7 @@ static int recount_bytes(MDB_txn *txn, const MDB_dbi *dbi, uint64_t *out)
         MDB_cursor *cur = NULL;
         MDB_val k;
         MDB_val v;
-        int rc = mdb_cursor_open(txn, dbi[db], &cur);
+        int rc = STORE_MDB("cursor_open", mdb_cursor_open(txn, dbi[db], &cur));
         if (rc != MDB_SUCCESS) {
             return map_err(rc, "cursor");
         }
@@ -134,7 +135,7 @@ static int save_bytes(MDB_txn *txn, const MDB_dbi *dbi, const uint64_t *bytes)
         if (bytes[db] > 0) {
             rv = meta_put_u64(txn, dbi[STORE_META], name, bytes[db]);
         } else {
-            int rc = mdb_del(txn, dbi[STORE_META], &k, NULL);
+            int rc = STORE_MDB("del", mdb_del(txn, dbi[STORE_META], &k, NULL));
             rv = rc == MDB_NOTFOUND ? FLIP_OK : map_err(rc, "meta del");
         }
         if (rv != FLIP_OK) {
@@ -457,7 +458,7 @@ int store_begin(struct store *s, struct store_txn **out)
     memcpy(t->bytes, s->bytes, sizeof t->bytes);
     t->bytes_dirty = 0;
     t->appended = 0;
-    rc = mdb_txn_begin(s->env, NULL, 0, &t->txn);
+    rc = STORE_MDB("txn_begin", mdb_txn_begin(s->env, NULL, 0, &t->txn));
     if (rc != MDB_SUCCESS) {
         flip_free(t);
         return map_err(rc, "txn begin");
@@ -469,14 +470,20 @@ int store_begin(struct store *s, struct store_txn **out)
 int store_commit(struct store_txn *t)
 {
     struct store *s = t->s;
+    int rv = t->bytes_dirty ? save_bytes(t->txn, s->dbi, t->bytes) : FLIP_OK;
     int rc;
 
-    if (t->bytes_dirty && save_bytes(t->txn, s->dbi, t->bytes) != FLIP_OK) {
+    if (rv != FLIP_OK) {
         mdb_txn_abort(t->txn);
         flip_free(t);
-        return FLIP_IOERR;
+        return rv; /* e.g. FLIP_NOSPACE for a full map, as store.h says */
     }
-    rc = mdb_txn_commit(t->txn);
+    rc = store_fault("commit");
+    if (rc != 0) {
+        mdb_txn_abort(t->txn); /* as a failed mdb_txn_commit does */
+    } else {
+        rc = mdb_txn_commit(t->txn);
+    }
     if (rc == MDB_SUCCESS) {
         s->applied = t->applied;
         s->compacted = t->compacted;
@@ -495,15 +502,25 @@ void store_abort(struct store_txn *t)
 }
 
 /* What the row at `k` counts in store_bytes now (0: absent or not
- * counted). */
-static uint64_t stored_bytes(struct store_txn *t, enum store_db db, MDB_val *k)
+ * counted), in *out; a read error is returned, not counted as absent (the
+ * size would then differ from the other replicas'). */
+static int stored_bytes(struct store_txn *t,
+                        enum store_db db,
+                        MDB_val *k,
+                        uint64_t *out)
 {
     MDB_val old;
+    int rc;
 
-    if (counted(db) && mdb_get(t->txn, t->s->dbi[db], k, &old) == MDB_SUCCESS) {
-        return row_bytes(k, &old);
+    *out = 0;
+    if (!counted(db)) {
+        return MDB_SUCCESS;
     }
-    return 0;
+    rc = STORE_MDB("get", mdb_get(t->txn, t->s->dbi[db], k, &old));
+    if (rc == MDB_SUCCESS) {
+        *out = row_bytes(k, &old);
+    }
+    return rc == MDB_NOTFOUND ? MDB_SUCCESS : rc;
 }
 
 /* Puts a row that replaces one of `before` counted bytes (0: a new row). */
@@ -515,7 +532,7 @@ static int put_row(struct store_txn *t,
                    uint64_t before)
 {
     MDB_val v = { vlen, (void *)(uintptr_t)val };
-    int rc = mdb_put(t->txn, t->s->dbi[db], k, &v, 0);
+    int rc = STORE_MDB("put", mdb_put(t->txn, t->s->dbi[db], k, &v, 0));
 
     if (rc == MDB_SUCCESS && counted(db)) {
         t->bytes[db] = t->bytes[db] - before + row_bytes(k, &v);
@@ -532,8 +549,13 @@ int store_put(struct store_txn *t,
               size_t vlen)
 {
     MDB_val k = { klen, (void *)(uintptr_t)key };
+    uint64_t before = 0;
+    int rc = stored_bytes(t, db, &k, &before);
 
-    return put_row(t, db, &k, val, vlen, stored_bytes(t, db, &k));
+    if (rc != MDB_SUCCESS) {
+        return map_err(rc, "get");
+    }
+    return put_row(t, db, &k, val, vlen, before);
 }
 
 int store_del(struct store_txn *t,
@@ -542,10 +564,13 @@ int store_del(struct store_txn *t,
               size_t klen)
 {
     MDB_val k = { klen, (void *)(uintptr_t)key };
-    uint64_t before = stored_bytes(t, db, &k);
-    int rc;
+    uint64_t before = 0;
+    int rc = stored_bytes(t, db, &k, &before);
 
-    rc = mdb_del(t->txn, t->s->dbi[db], &k, NULL);
+    if (rc != MDB_SUCCESS) {
+        return map_err(rc, "get");
+    }
+    rc = STORE_MDB("del", mdb_del(t->txn, t->s->dbi[db], &k, NULL));
     if (rc == MDB_SUCCESS && counted(db)) {
         t->bytes[db] -= before;
         t->bytes_dirty = 1;
@@ -565,17 +590,21 @@ int store_txn_first(struct store_txn *t,
     MDB_cursor *cur = NULL;
     MDB_val k = { plen, (void *)(uintptr_t)prefix };
     MDB_val v;
-    int rc = mdb_cursor_open(t->txn, t->s->dbi[db], &cur);
+    int rc =
+        STORE_MDB("cursor_open", mdb_cursor_open(t->txn, t->s->dbi[db], &cur));
 
     if (rc != MDB_SUCCESS) {
         return map_err(rc, "cursor");
     }
-    rc = mdb_cursor_get(cur, &k, &v, plen > 0 ? MDB_SET_RANGE : MDB_FIRST);
+    rc = STORE_MDB(
+        "cursor_get",
+        mdb_cursor_get(cur, &k, &v, plen > 0 ? MDB_SET_RANGE : MDB_FIRST));
     mdb_cursor_close(cur);
     if (rc != MDB_SUCCESS) {
         return map_err(rc, "first");
     }
-    if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0) {
+    if (plen > 0 &&
+        (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)) {
         return FLIP_NOTFOUND;
     }
     *key = k.mv_data;
@@ -594,7 +623,7 @@ int store_txn_get(struct store_txn *t,
 {
     MDB_val k = { klen, (void *)(uintptr_t)key };
     MDB_val v;
-    int rc = mdb_get(t->txn, t->s->dbi[db], &k, &v);
+    int rc = STORE_MDB("get", mdb_get(t->txn, t->s->dbi[db], &k, &v));
 
     if (rc != MDB_SUCCESS) {
         return map_err(rc, "get");
@@ -652,7 +681,7 @@ static int trim(struct store_txn *t,
     int rc;
     int rv = FLIP_OK;
 
-    rc = mdb_stat(t->txn, t->s->dbi[STORE_CHANGES], &st);
+    rc = STORE_MDB("stat", mdb_stat(t->txn, t->s->dbi[STORE_CHANGES], &st));
     if (rc != MDB_SUCCESS) {
         return map_err(rc, "stat");
     }
@@ -661,7 +690,8 @@ static int trim(struct store_txn *t,
         (max_bytes == 0 || store_txn_bytes(t) <= max_bytes)) {
         return FLIP_OK;
     }
-    rc = mdb_cursor_open(t->txn, t->s->dbi[STORE_CHANGES], &cur);
+    rc = STORE_MDB("cursor_open",
+                   mdb_cursor_open(t->txn, t->s->dbi[STORE_CHANGES], &cur));
     if (rc != MDB_SUCCESS) {
         return map_err(rc, "cursor");
     }
@@ -669,7 +699,7 @@ static int trim(struct store_txn *t,
      * fully compacted: resume logic compares against `compacted`. */
     for (;;) {
         uint64_t rev;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        rc = STORE_MDB("cursor_get", mdb_cursor_get(cur, &k, &v, MDB_FIRST));
         if (rc != MDB_SUCCESS || k.mv_size != STORE_CHANGE_KEY) {
             break;
         }
@@ -683,13 +713,19 @@ static int trim(struct store_txn *t,
         }
         t->bytes[STORE_CHANGES] -= row_bytes(&k, &v);
         t->bytes_dirty = 1;
-        rc = mdb_cursor_del(cur, 0);
+        rc = STORE_MDB("cursor_del", mdb_cursor_del(cur, 0));
         if (rc != MDB_SUCCESS) {
             rv = map_err(rc, "trim");
             goto out;
         }
         rows--;
         highest = rev;
+    }
+    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
+        /* a read error is not the end of the log: trimming less than the
+         * other replicas would make this store differ from theirs */
+        rv = map_err(rc, "trim");
+        goto out;
     }
     if (highest != t->compacted) {
         rv = meta_put_u64(t->txn, t->s->dbi[STORE_META], "compacted", highest);
@@ -1030,7 +1066,7 @@ int store_restore(struct store *s, const void *buf, size_t len)
         return rv;
     }
     for (int db = 0; db < STORE_NDB; db++) {
-        rc = mdb_drop(t->txn, s->dbi[db], 0);
+        rc = STORE_MDB("drop", mdb_drop(t->txn, s->dbi[db], 0));
         if (rc != MDB_SUCCESS) {
             rv = map_err(rc, "drop");
             goto err;

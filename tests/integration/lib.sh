@@ -55,8 +55,9 @@
 #   assert_eq GOT WANT [WHAT]  fail unless equal
 #   say MSG / fail MSG / skip WHY
 #
-# cleanup (trap on EXIT; INT/TERM exit 130/143 and so run it too) kills -9
-# every process this test started, reaps them, fails the test if any node log
+# cleanup (trap on EXIT; INT/TERM exit 130/143 and so run it too) stops
+# every process this test started (SIGTERM, then SIGKILL after
+# LIB_CLEANUP_WAIT_S, default 10), reaps them, fails the test if any node log
 # holds a sanitizer report, and removes TMP unless KEEP=1 or the test failed:
 # then it prints the tail of each node log and where the logs are.
 #
@@ -118,6 +119,24 @@ is_our_child() {
     [ -n "$1" ] && [ "$(awk '{print $4}' "/proc/$1/stat" 2>/dev/null)" = "$LIB_MAIN_PID" ]
 }
 
+# Waits (at most TIMEOUT_S, in 0.05 s steps) until no node process of this
+# test is still running; a zombie counts as ended.
+cleanup_wait() {
+    local deadline=$(($(now_ms) + $1 * 1000)) n pid live
+    for ((n = 0; n < $1 * 20 + 1; n++)); do
+        live=0
+        for pid in "${NODE_PIDS[@]}"; do
+            if is_our_child "$pid" &&
+                [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]; then
+                live=1
+                break
+            fi
+        done
+        [ "$live" = 1 ] && [ "$(now_ms)" -lt "$deadline" ] || return 0
+        sleep 0.05
+    done
+}
+
 LIB_SAN_RE='ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (Address|Undefined|Leak)Sanitizer'
 
 cleanup() {
@@ -128,6 +147,16 @@ cleanup() {
     trap - INT TERM
     # bash reports "NNN Killed ..." for each job; that is noise here.
     exec 3>&2 2>/dev/null
+    # SIGTERM first (continued, in case a test paused it), so that a node
+    # leaves through its orderly exit and a coverage build writes its
+    # counters; whatever still runs after LIB_CLEANUP_WAIT_S gets SIGKILL.
+    for pid in "${NODE_PIDS[@]}"; do
+        if is_our_child "$pid"; then
+            kill -TERM "$pid" 2>/dev/null || true
+            kill -CONT "$pid" 2>/dev/null || true
+        fi
+    done
+    cleanup_wait "${LIB_CLEANUP_WAIT_S:-10}"
     for pid in "${NODE_PIDS[@]}"; do
         if is_our_child "$pid"; then
             kill -9 "$pid" 2>/dev/null || true

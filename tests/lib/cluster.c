@@ -19,6 +19,22 @@ static void silent_emit(struct raft_tracer *t, int type, const void *info)
 
 static struct raft_tracer silent_tracer = { NULL, 2, silent_emit };
 
+static void record(void *data,
+                   uint64_t index,
+                   const Flipcmd__Command *cmd,
+                   const struct fsm_outcome *outcomes)
+{
+    struct cluster_seen *seen = data;
+    size_t at = seen->next++ % CLUSTER_SEEN;
+    size_t n = cmd != NULL ? cmd->n_changes : 0;
+
+    seen->index[at] = index;
+    seen->n_changes[at] = n;
+    for (size_t i = 0; i < n && i < CLUSTER_SEEN_CHANGES; i++) {
+        seen->out[at][i] = outcomes[i];
+    }
+}
+
 void cluster_start(struct cluster *c, unsigned n)
 {
     struct raft_configuration conf;
@@ -30,6 +46,8 @@ void cluster_start(struct cluster *c, unsigned n)
         tmpdir_make(c->dirs[i], sizeof c->dirs[i]);
         CHECK_EQ_INT(store_open(&c->stores[i], c->dirs[i], 1u << 26), FLIP_OK);
         fsm_init(&c->fsms[i], c->stores[i]);
+        c->fsms[i].observer.data = &c->seen[i];
+        c->fsms[i].observer.on_applied = record;
         CHECK_EQ_INT(raft_fixture_grow(&c->f, &c->fsms[i].raft_fsm), 0);
         c->fsms[i].raft = raft_fixture_get(&c->f, i);
         c->fsms[i].raft->tracer = &silent_tracer;
@@ -79,33 +97,75 @@ static void encode(const Flipcmd__Command *cmd, struct raft_buffer *out)
     command_write(cmd, out->base);
 }
 
+void cluster_encode(const struct cluster_entry *e, struct raft_buffer *out)
+{
+    Flipcmd__Command cmd = FLIPCMD__COMMAND__INIT;
+    Flipcmd__Change chs[CLUSTER_SEEN_CHANGES];
+    Flipcmd__Change *ptrs[CLUSTER_SEEN_CHANGES];
+    Flip__Value vs[CLUSTER_SEEN_CHANGES];
+    Flip__RequestId ids[CLUSTER_SEEN_CHANGES];
+    uint8_t client[16];
+
+    CHECK(e->n <= CLUSTER_SEEN_CHANGES);
+    memset(client, 0x5a, sizeof client);
+    cmd.has_time_ms = e->time_ms != -1;
+    cmd.time_ms = e->time_ms > 0 ? e->time_ms : 1700000000000;
+    cmd.has_changelog_keep = 1;
+    cmd.changelog_keep = e->changelog_keep != 0 ? e->changelog_keep : 50;
+    cmd.n_changes = e->n;
+    cmd.changes = ptrs;
+    cmd.cluster_id = (char *)e->cluster_id;
+    cmd.has_joined_member = e->joined_member != 0;
+    cmd.joined_member = e->joined_member;
+    for (size_t i = 0; i < e->n; i++) {
+        const struct cluster_change *c = &e->changes[i];
+        Flipcmd__Change *ch = &chs[i];
+
+        flipcmd__change__init(ch);
+        ptrs[i] = ch;
+        ch->has_op = 1;
+        ch->key = (char *)c->key;
+        ch->actor = "test";
+        ch->reason = (char *)c->reason;
+        ch->has_expected_revision = c->cas;
+        ch->expected_revision = c->expected;
+        if (c->v != NULL) {
+            ch->op = FLIPCMD__OP__SET;
+            ch->value = (Flip__Value *)c->v;
+        } else if (c->value != NULL) {
+            ch->op = FLIPCMD__OP__SET;
+            flip__value__init(&vs[i]);
+            vs[i].kind_case = FLIP__VALUE__KIND_STRING_VALUE;
+            vs[i].string_value = (char *)c->value;
+            ch->value = &vs[i];
+        } else {
+            ch->op = FLIPCMD__OP__DELETE;
+        }
+        if (c->request_seq != 0) {
+            flip__request_id__init(&ids[i]);
+            ids[i].has_client_id = 1;
+            ids[i].client_id.data = client;
+            ids[i].client_id.len = sizeof client;
+            ids[i].has_seq = 1;
+            ids[i].seq = c->request_seq;
+            ch->request_id = &ids[i];
+        }
+    }
+    encode(&cmd, out);
+}
+
 void cluster_command(const char *key,
                      const char *value,
                      int cas,
                      uint64_t expected,
                      struct raft_buffer *out)
 {
-    Flipcmd__Command cmd = FLIPCMD__COMMAND__INIT;
-    Flipcmd__Change ch = FLIPCMD__CHANGE__INIT;
-    Flipcmd__Change *chs[1] = { &ch };
-    Flip__Value v = FLIP__VALUE__INIT;
+    struct cluster_change ch = {
+        .key = key, .value = value, .cas = cas, .expected = expected
+    };
+    struct cluster_entry e = { .changes = &ch, .n = 1 };
 
-    cmd.has_time_ms = 1;
-    cmd.time_ms = 1700000000000;
-    cmd.has_changelog_keep = 1;
-    cmd.changelog_keep = 50;
-    cmd.n_changes = 1;
-    cmd.changes = chs;
-    ch.has_op = 1;
-    ch.op = FLIPCMD__OP__SET;
-    ch.key = (char *)key;
-    ch.value = &v;
-    ch.actor = "test";
-    ch.has_expected_revision = cas;
-    ch.expected_revision = expected;
-    v.kind_case = FLIP__VALUE__KIND_STRING_VALUE;
-    v.string_value = (char *)value;
-    encode(&cmd, out);
+    cluster_encode(&e, out);
 }
 
 /* Proposes `buf` (handed to raft) on the leader; its index, or 0. */
@@ -140,6 +200,65 @@ uint64_t cluster_set(struct cluster *c,
 
     cluster_command(key, value, cas, expected, &buf);
     return propose(c, &buf);
+}
+
+uint64_t cluster_write(struct cluster *c, const struct cluster_entry *e)
+{
+    struct raft_buffer buf;
+
+    cluster_encode(e, &buf);
+    return propose(c, &buf);
+}
+
+uint64_t cluster_propose_raw(struct cluster *c, const void *bytes, size_t len)
+{
+    struct raft_buffer buf = { raft_malloc(len), len };
+
+    CHECK(buf.base != NULL);
+    memcpy(buf.base, bytes, len);
+    return propose(c, &buf);
+}
+
+struct fsm_outcome cluster_outcome(struct cluster *c,
+                                   unsigned server,
+                                   uint64_t index,
+                                   size_t pos)
+{
+    struct cluster_seen *seen = &c->seen[server];
+    struct fsm_outcome none;
+
+    memset(&none, 0, sizeof none);
+    for (size_t i = 0; i < CLUSTER_SEEN && i < seen->next; i++) {
+        if (seen->index[i] == index && pos < seen->n_changes[i] &&
+            pos < CLUSTER_SEEN_CHANGES) {
+            return seen->out[i][pos];
+        }
+    }
+    fprintf(stderr, "  server %u has no outcome for change %zu of entry %llu\n",
+            server, pos, (unsigned long long)index);
+    CHECK(0);
+    return none;
+}
+
+void cluster_check_outcome(struct cluster *c,
+                           uint64_t index,
+                           size_t pos,
+                           enum fsm_status st,
+                           uint64_t revision)
+{
+    for (unsigned s = 0; s < c->n; s++) {
+        struct fsm_outcome o = cluster_outcome(c, s, index, pos);
+        if (o.status != st ||
+            (revision != CLUSTER_ANY_REVISION && o.revision != revision)) {
+            fprintf(stderr,
+                    "  server %u, entry %llu change %zu: status %d revision "
+                    "%llu, expected %d %llu\n",
+                    s, (unsigned long long)index, pos, (int)o.status,
+                    (unsigned long long)o.revision, (int)st,
+                    (unsigned long long)revision);
+            CHECK(0);
+        }
+    }
 }
 
 uint64_t cluster_apply(struct cluster *c, const Flipcmd__Command *cmd)

@@ -22,6 +22,10 @@ void runner_skip(const char *why) __attribute__((noreturn));
 int runner_under_valgrind(void);
 /* The seed for this run (FLIP_SEED, or time-based); printed on failure. */
 unsigned runner_seed(void);
+/* In a process a test forks that is expected to abort (the FSM's stop on
+ * a local failure): a coverage build writes its counters before it dies.
+ * Nothing otherwise. */
+void runner_coverage_on_abort(void);
 
 #define TEST(name, timeout_s)                                 \
     static void test_##name(void);                            \
