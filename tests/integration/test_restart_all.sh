@@ -2,6 +2,7 @@
 # kill -9 of all three nodes at once, then a restart: every acknowledged
 # write is there on every node, replay applies nothing twice, and the
 # cluster takes writes again.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 

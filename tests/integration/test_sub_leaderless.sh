@@ -7,6 +7,7 @@
 # that names no leader has leaderless_ms below one election timeout
 # (the old rule, "leaderless for longer than an election timeout", made
 # the signal take up to three).
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 . "$(dirname "$0")/sublib.sh"
