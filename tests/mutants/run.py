@@ -15,7 +15,7 @@ written. For each mutant, one at a time: its `find` line is replaced there
 (a line found other than exactly once is a stale mutant: an error, not a
 survivor), `make -j2 WERROR=` rebuilds into BUILD/mutants/build (it persists across
 the mutants, so only the changed file recompiles), then the mutant's hint
-tests run first, then `tests/run.sh B check --fail-fast`, then for raft/ and
+tests run first, then `tests/run.sh B check --fail-fast -j2`, then for raft/ and
 storage/ `fixture_stress --seeds 1..2000`. The first failure kills it. The
 file is restored before the next mutant. The scratch copy is removed at the
 end (KEEP=1 keeps it). The last line is exactly "N killed, N survived"; the
@@ -210,7 +210,7 @@ def steps_for(mu, scratch):
     if script_hints:
         out.append(("hint", [run, b, "integration", "--fail-fast"] +
                      script_hints))
-    out.append(("check", [run, b, "check", "--fail-fast"]))
+    out.append(("check", [run, b, "check", "--fail-fast", "-j2"]))
     if mu["file"].startswith(STRESS_DIRS):
         out.append(("stress", [os.path.join(b, "tests", "fixture_stress"),
                                "--seeds", STRESS_SEEDS]))
@@ -255,7 +255,7 @@ def run(build, ids):
         mutants = [m for m in mutants if m["id"] in ids]
     scratch = Scratch(build)
     env = dict(os.environ)
-    env.setdefault("TEST_TIMEOUT", "120")
+    env.setdefault("TEST_TIMEOUT", "60")
     env.setdefault("UNIT_TIMEOUT", "600")
     env.pop("MAKEFLAGS", None)  # our own make -j2, not the caller's jobserver
     env.pop("MFLAGS", None)
