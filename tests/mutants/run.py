@@ -178,6 +178,27 @@ def make(scratch, logf):
 FAIL_RE = re.compile(r"^FAIL\s+(\S+?):?\s")
 
 
+CURRENT = {"sid": None}
+
+
+def end_session(sid):
+    """SIGTERM to every process of session `sid` (a step started with
+    start_new_session: run.sh, timeout's own process groups, nodes)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # field 6 of stat: the session id
+            try:
+                os.kill(int(pid), signal.SIGTERM)
+            except OSError:
+                pass
+
+
 def run_step(scratch, cmd, logf, env):
     """Runs one test step; returns the name of what failed, or None."""
     logf.write(f"\n$ {' '.join(cmd)}\n")
@@ -185,17 +206,36 @@ def run_step(scratch, cmd, logf, env):
     p = subprocess.Popen(cmd, cwd=scratch.tree, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, env=env,
                          start_new_session=True)
+    CURRENT["sid"] = p.pid
     first = None
-    for raw in p.stdout:
-        line = raw.decode(errors="replace")
-        logf.write(line)
-        m = FAIL_RE.match(line)
-        if m and first is None:
-            first = m.group(1)
-    rc = p.wait()
+    try:
+        for raw in p.stdout:
+            line = raw.decode(errors="replace")
+            logf.write(line)
+            m = FAIL_RE.match(line)
+            if m and first is None:
+                first = m.group(1)
+        rc = p.wait()
+    finally:
+        CURRENT["sid"] = None
     if rc == 0:
         return None
     return first or f"{os.path.basename(cmd[0])} (exit {rc})"
+
+
+def confirmed(scratch, who, logf, env):
+    """A test that failed is run once more on its own: a test that passes
+    then failed for a reason outside the mutant (a port taken by another
+    process on a shared machine, a loaded core), not a kill."""
+    run = os.path.join(scratch.tree, "tests", "run.sh")
+    if who.startswith("test_"):
+        cmd = [run, scratch.build, "integration", who]
+    elif re.fullmatch(r"[a-z0-9_]+", who) and who != "unit":
+        cmd = [run, scratch.build, "unit", who]
+    else:
+        return True  # a runner or stress failure: no test to repeat
+    logf.write(f"\n# confirming the failure of {who}\n")
+    return run_step(scratch, cmd, logf, env) is not None
 
 
 def steps_for(mu, scratch):
@@ -232,12 +272,19 @@ def run_one(mu, scratch, env):
                 f.write(mutated(lines, i, mu))
             if not make(scratch, logf):
                 return "broken", "does not build", time.monotonic() - t0
+            flaky = []
             for label, cmd in steps_for(mu, scratch):
-                who = run_step(scratch, cmd, logf, env)
-                if who is not None:
-                    return ("killed", f"{label}: {who}",
-                            time.monotonic() - t0)
-            return "survived", "", time.monotonic() - t0
+                for attempt in (1, 2):
+                    who = run_step(scratch, cmd, logf, env)
+                    if who is None:
+                        break
+                    if attempt == 2 or confirmed(scratch, who, logf, env):
+                        note = f" (flaky once: {', '.join(flaky)})" if flaky else ""
+                        return ("killed", f"{label}: {who}{note}",
+                                time.monotonic() - t0)
+                    flaky.append(who)
+            note = f"flaky once: {', '.join(flaky)}" if flaky else ""
+            return "survived", note, time.monotonic() - t0
         finally:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(original)
@@ -259,7 +306,12 @@ def run(build, ids):
     env.setdefault("UNIT_TIMEOUT", "600")
     env.pop("MAKEFLAGS", None)  # our own make -j2, not the caller's jobserver
     env.pop("MFLAGS", None)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    def on_term(*_):
+        if CURRENT["sid"] is not None:
+            end_session(CURRENT["sid"])
+        sys.exit(143)
+
+    signal.signal(signal.SIGTERM, on_term)
     t_all = time.monotonic()
     results = []
     try:
@@ -280,6 +332,8 @@ def run(build, ids):
         with open(os.path.join(scratch.log, "build.log"), "a") as logf:
             make(scratch, logf)
     except KeyboardInterrupt:
+        if CURRENT["sid"] is not None:
+            end_session(CURRENT["sid"])
         print("mutants: interrupted", file=sys.stderr)
         return 130
     finally:
