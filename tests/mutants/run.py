@@ -278,7 +278,8 @@ def run_one(mu, scratch, env):
                     who = run_step(scratch, cmd, logf, env)
                     if who is None:
                         break
-                    if attempt == 2 or confirmed(scratch, who, logf, env):
+                    if (attempt == 2 or label == "stress" or
+                            confirmed(scratch, who, logf, env)):
                         note = f" (flaky once: {', '.join(flaky)})" if flaky else ""
                         return ("killed", f"{label}: {who}{note}",
                                 time.monotonic() - t0)
@@ -307,13 +308,12 @@ def run(build, ids):
     env.pop("MAKEFLAGS", None)  # our own make -j2, not the caller's jobserver
     env.pop("MFLAGS", None)
     def on_term(*_):
-        if CURRENT["sid"] is not None:
-            end_session(CURRENT["sid"])
-        sys.exit(143)
+        sys.exit(143)  # SystemExit: the run ends its step and reports
 
     signal.signal(signal.SIGTERM, on_term)
     t_all = time.monotonic()
     results = []
+    status = None
     try:
         rev = scratch.setup()
         print(f"== mutants: {len(mutants)}, tree {rev[:12]} copied to "
@@ -328,14 +328,12 @@ def run(build, ids):
             results.append((mu, verdict, detail, took))
             print(f"{n:3}/{len(mutants)} {verdict:8} {mu['id']:34} "
                   f"{took:6.1f}s  {detail}", flush=True)
-        # restored files must still build: the tree is as it was
-        with open(os.path.join(scratch.log, "build.log"), "a") as logf:
-            make(scratch, logf)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         if CURRENT["sid"] is not None:
             end_session(CURRENT["sid"])
-        print("mutants: interrupted", file=sys.stderr)
-        return 130
+        print(f"mutants: interrupted after {len(results)} of "
+              f"{len(mutants)}", file=sys.stderr)
+        status = 130
     finally:
         bad = [r for r in results if r[1] != "killed"]
         if bad and os.environ.get("KEEP") != "1":
@@ -345,6 +343,11 @@ def run(build, ids):
                 shutil.copytree(scratch.log, keep)
                 print(f"logs of this run: {keep}")
         scratch.remove()
+    rv = report(results, time.monotonic() - t_all)
+    return status if status is not None else rv
+
+
+def report(results, took_all):
     print()
     print(f"{'mutant':34} {'file':22} {'verdict':8} {'secs':>6}  by")
     for mu, verdict, detail, took in results:
@@ -358,7 +361,7 @@ def run(build, ids):
     for mu, verdict, _, _ in results:
         if verdict == "survived":
             print(f"SURVIVED {mu['id']} ({mu['file']}): {mu['why']}")
-    print(f"wall time {time.monotonic() - t_all:.0f} s")
+    print(f"wall time {took_all:.0f} s")
     print(f"{killed} killed, {survived} survived")
     return 0 if survived == 0 and not errors else 1
 
