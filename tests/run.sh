@@ -113,6 +113,7 @@ selected() {
 unit_fail_fast() {
     local bin=$1 out=$2 pid tpid
     unit_stopped=0
+    : >"$out" # before tail opens it
     timeout -k 10 "$UNIT_TIMEOUT" "$bin" ${filters[@]+"${filters[@]}"} \
         >"$out" 2>&1 </dev/null &
     pid=$!

@@ -16,8 +16,10 @@ written. For each mutant, one at a time: its `find` line is replaced there
 survivor), `make -j2 WERROR=` rebuilds into BUILD/mutants/build (it persists across
 the mutants, so only the changed file recompiles), then the mutant's hint
 tests run first, then `tests/run.sh B check --fail-fast -j2`, then for raft/ and
-storage/ `fixture_stress --seeds 1..2000`. The first failure kills it. The
-file is restored before the next mutant. The scratch copy is removed at the
+storage/ `fixture_stress --seeds 1..2000`. The first failure kills it if
+that test passes on BUILD/mutants/pristine (the same tree unmutated);
+otherwise it was flaky and the step runs once more (twice flaky: verdict
+"flaky", an error). The file is restored before the next mutant. The scratch copy is removed at the
 end (KEEP=1 keeps it). The last line is exactly "N killed, N survived"; the
 exit status is non-zero when a mutant survived, was stale or did not build.
 """
@@ -151,6 +153,7 @@ class Scratch:
         self.base = os.path.join(os.path.abspath(build), "mutants")
         self.tree = os.path.join(self.base, "tree")
         self.build = os.path.join(self.base, "build")
+        self.pristine = os.path.join(self.base, "pristine")
         self.log = os.path.join(self.base, "logs")
 
     def setup(self):
@@ -167,10 +170,10 @@ class Scratch:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def make(scratch, logf):
+def make(scratch, logf, build=None):
     # WERROR= : a mutant may leave a helper unused; that is not a kill
-    r = subprocess.run(["make", "-j2", f"BUILD={scratch.build}", "WERROR=",
-                        "all"],
+    r = subprocess.run(["make", "-j2", f"BUILD={build or scratch.build}",
+                        "WERROR=", "all"],
                        cwd=scratch.tree, stdout=logf, stderr=subprocess.STDOUT)
     return r.returncode == 0
 
@@ -224,18 +227,19 @@ def run_step(scratch, cmd, logf, env):
 
 
 def confirmed(scratch, who, logf, env):
-    """A test that failed is run once more on its own: a test that passes
-    then failed for a reason outside the mutant (a port taken by another
-    process on a shared machine, a loaded core), not a kill."""
+    """A test that failed with the mutant must pass without it (the
+    pristine build of the same tree) to count as a kill: one that fails
+    there too failed for a reason outside the mutant (a port taken by
+    another process on a shared machine, a timing bound on a loaded core)."""
     run = os.path.join(scratch.tree, "tests", "run.sh")
     if who.startswith("test_"):
-        cmd = [run, scratch.build, "integration", who]
+        cmd = [run, scratch.pristine, "integration", who]
     elif re.fullmatch(r"[a-z0-9_]+", who) and who != "unit":
-        cmd = [run, scratch.build, "unit", who]
+        cmd = [run, scratch.pristine, "unit", who]
     else:
-        return True  # a runner or stress failure: no test to repeat
-    logf.write(f"\n# confirming the failure of {who}\n")
-    return run_step(scratch, cmd, logf, env) is not None
+        return True  # a runner failure: no one test to repeat
+    logf.write(f"\n# does {who} pass without the mutant?\n")
+    return run_step(scratch, cmd, logf, env) is None
 
 
 def steps_for(mu, scratch):
@@ -278,14 +282,18 @@ def run_one(mu, scratch, env):
                     who = run_step(scratch, cmd, logf, env)
                     if who is None:
                         break
-                    if (attempt == 2 or label == "stress" or
-                            confirmed(scratch, who, logf, env)):
-                        note = f" (flaky once: {', '.join(flaky)})" if flaky else ""
+                    if label == "stress" or confirmed(scratch, who, logf,
+                                                      env):
+                        note = (f" (failed without the mutant too: "
+                                f"{', '.join(flaky)})" if flaky else "")
                         return ("killed", f"{label}: {who}{note}",
                                 time.monotonic() - t0)
                     flaky.append(who)
-            note = f"flaky once: {', '.join(flaky)}" if flaky else ""
-            return "survived", note, time.monotonic() - t0
+                    if attempt == 2:
+                        return ("flaky", f"{label}: {', '.join(flaky)} "
+                                "failed without the mutant too",
+                                time.monotonic() - t0)
+            return "survived", "", time.monotonic() - t0
         finally:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(original)
@@ -319,7 +327,8 @@ def run(build, ids):
         print(f"== mutants: {len(mutants)}, tree {rev[:12]} copied to "
               f"{scratch.tree}")
         with open(os.path.join(scratch.log, "build.log"), "w") as logf:
-            if not make(scratch, logf):
+            if not (make(scratch, logf) and
+                    make(scratch, logf, scratch.pristine)):
                 print("mutants: the unmutated tree does not build "
                       f"(see {scratch.log}/build.log)", file=sys.stderr)
                 return 2
@@ -355,7 +364,7 @@ def report(results, took_all):
               f"{detail}")
     killed = sum(1 for r in results if r[1] == "killed")
     survived = sum(1 for r in results if r[1] == "survived")
-    errors = [r for r in results if r[1] in ("stale", "broken")]
+    errors = [r for r in results if r[1] in ("stale", "broken", "flaky")]
     for mu, verdict, detail, _ in errors:
         print(f"ERROR {mu['id']}: {verdict}: {detail}")
     for mu, verdict, _, _ in results:
