@@ -219,21 +219,37 @@ TEST(client_write_resent_after_unknown_outcomes, 20)
     leader_stop(&l);
 }
 
+static const enum reaction all_lost[WRITES_MAX] = {
+    LEADERSHIP_LOST, LEADERSHIP_LOST, LEADERSHIP_LOST, LEADERSHIP_LOST,
+    LEADERSHIP_LOST, LEADERSHIP_LOST, LEADERSHIP_LOST, LEADERSHIP_LOST
+};
+
 /* When every attempt stays unanswered until the deadline, the caller is
  * told the outcome is unknown, never "not applied". */
 TEST(client_write_unknown_at_deadline, 20)
 {
-    static const enum reaction plan[] = { LEADERSHIP_LOST, LEADERSHIP_LOST,
-                                          LEADERSHIP_LOST, LEADERSHIP_LOST,
-                                          LEADERSHIP_LOST, LEADERSHIP_LOST,
-                                          LEADERSHIP_LOST, LEADERSHIP_LOST };
     struct leader l;
     uint64_t rev = 0;
     int rv;
 
-    leader_start(&l, plan, 8);
+    leader_start(&l, all_lost, WRITES_MAX);
     rv = set_once(&l, 1000, &rev);
     CHECK(rv == FLIP_LEADERSHIPLOST || rv == FLIP_TIMEOUT);
+    check_same_id(&l);
+    leader_stop(&l);
+}
+
+/* The first attempts are answered LEADERSHIP_LOST (and any past the
+ * fake's plan not at all) until the deadline: the write may have been
+ * applied, so the caller gets exactly FLIP_LEADERSHIPLOST, the first
+ * "outcome unknown" seen, never the "nothing happened" UNAVAILABLE. */
+TEST(client_write_lost_every_time_is_unknown, 10)
+{
+    struct leader l;
+    uint64_t rev = 0;
+
+    leader_start(&l, all_lost, WRITES_MAX);
+    CHECK_EQ_INT(set_once(&l, 1000, &rev), FLIP_LEADERSHIPLOST);
     check_same_id(&l);
     leader_stop(&l);
 }
