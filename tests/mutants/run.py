@@ -282,6 +282,8 @@ def run_one(mu, scratch, env):
                     who = run_step(scratch, cmd, logf, env)
                     if who is None:
                         break
+                    if label == "stress":
+                        who = f"fixture_stress --seeds {STRESS_SEEDS}"
                     if label == "stress" or confirmed(scratch, who, logf,
                                                       env):
                         note = (f" (failed without the mutant too: "
