@@ -2,6 +2,8 @@
 #
 #   make run          install missing packages, build, start a local 3-node cluster
 #   make test         install missing packages, build, run every test
+#   make check        the fast tier: unit + `# tier: check` scripts (~2 min)
+#   make mutants      mutation testing (tests/mutants/); make mutants-list
 #   make SANITIZE=1   ASan+UBSan build (CI uses it)
 #   make bench-snapshot  loop stall and leader changes of a 420 MB snapshot
 #   make coverage     line and branch coverage of the test tiers (HTML report)
@@ -180,6 +182,25 @@ test-unit: all
 
 test-integration: all
 	@tests/run.sh $(BUILD) integration
+
+# ---- fast tier and mutation testing ---------------------------------------
+# check: unit tests, then the integration scripts whose header has the line
+# `# tier: check` (tests/run.sh), CHECK_JOBS at a time; about 2 minutes on
+# 2 cores. `make test` stays the full run.
+# mutants: every one-line bug of tests/mutants/catalogue, one at a time in a
+# scratch copy under BUILD/mutants (tests/mutants/README.md): build, run
+# check (and the fixture stress for raft/ and storage/), killed or survived.
+# MUTANT=id runs one. Not part of `make test`.
+CHECK_JOBS ?= 2
+.PHONY: check mutants mutants-list
+check: all
+	@tests/run.sh $(BUILD) check -j$(CHECK_JOBS)
+
+mutants:
+	@python3 tests/mutants/run.py $(BUILD) $(MUTANT)
+
+mutants-list:
+	@python3 tests/mutants/run.py --list
 
 # flipd against etcd and the disk, on this machine (bench/README.md): one
 # table, saved under bench/results/. QUICK=1: reduced, under 2 minutes.

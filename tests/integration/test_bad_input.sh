@@ -4,6 +4,7 @@
 # client that never sends anything. Each gets an error (and the connection
 # closed where the stream cannot continue); the node keeps serving everyone
 # else and its state is unchanged.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 

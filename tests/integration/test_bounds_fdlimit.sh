@@ -5,6 +5,7 @@
 # over a held connection all commit; the leader stays up with its term
 # (before, client sockets took the descriptors raft needed to open a
 # segment, raft_apply failed and the leader crashed in libraft).
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 . "$(dirname "$0")/boundlib.sh"

@@ -4,6 +4,7 @@
 # leader keeps its term and answers another client's writes (the walk used
 # to run on the event loop: 60 walks stalled the leader past its election
 # timeout and it was deposed); a stop during the walks exits cleanly.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 . "$(dirname "$0")/boundlib.sh"

@@ -3,6 +3,7 @@
 # at once instead of being started: a client pipelining 100 linearizable
 # lists gets an answer to every one, some of them UNAVAILABLE, and the node
 # serves the next client normally.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 . "$(dirname "$0")/boundlib.sh"

@@ -4,6 +4,7 @@
 # leader's memory bounded; once they read, each gets every answer exactly
 # once (a connection paused for the node's budget is woken again, never
 # starved), and writes from another client are answered meanwhile.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 . "$(dirname "$0")/boundlib.sh"

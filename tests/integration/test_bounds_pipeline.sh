@@ -4,6 +4,7 @@
 # released read barrier used to be queued all at once: ~1 MiB per 15-byte
 # request), while another client's writes are answered and the leader keeps
 # its term; once the client reads, every request is answered exactly once.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 . "$(dirname "$0")/boundlib.sh"

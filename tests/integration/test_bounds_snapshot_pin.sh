@@ -5,6 +5,7 @@
 # freed pages: data.mdb grows by well under what they wrote (before, the
 # view stayed pinned for 60 s and every overwrite grew the map, until
 # MDB_MAP_FULL aborted the node).
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 . "$(dirname "$0")/boundlib.sh"

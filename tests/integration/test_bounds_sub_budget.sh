@@ -3,6 +3,7 @@
 # of 60 KB (12 MB each) are cut off by the node-wide budget (each alone stays
 # under its own 16 MiB --sub-buffer, so before they held ~8 x 12 MB), while
 # a subscriber that reads receives every flip.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 . "$(dirname "$0")/boundlib.sh"

@@ -4,6 +4,7 @@
 # request) are refused with TOO_LARGE; with --sub-budget 1 MiB one
 # subscription of 256 x 32 bytes fits, a second is refused with UNAVAILABLE,
 # and once the first closes a new one is accepted again.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 . "$(dirname "$0")/boundlib.sh"

@@ -5,6 +5,7 @@
 # forever), while a subscriber idle just as long keeps its subscription and
 # receives the next flip; a subscriber that stops reading mid-snapshot is cut
 # off after --sub-snapshot-ms, which releases its LMDB read view.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 . "$(dirname "$0")/boundlib.sh"

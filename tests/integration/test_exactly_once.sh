@@ -6,6 +6,7 @@
 # carries 70 KB of unknown fields (F1 of the robustness review, which
 # aborted every node for good) is stored without them, and every node
 # survives it and a restart.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 

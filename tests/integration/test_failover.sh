@@ -2,6 +2,7 @@
 # kill -9 of the leader in the middle of a write stream: a new leader takes
 # over, writes go on, the killed node restarts and catches up, and no
 # acknowledged write is lost.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 

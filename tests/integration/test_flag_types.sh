@@ -4,6 +4,7 @@
 # every service ignored). flipctl's auto type is the existing flag's type,
 # with the usual bool spellings; another type is refused unless
 # --change-type is given, and the server refuses it too.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 

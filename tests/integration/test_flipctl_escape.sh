@@ -3,6 +3,7 @@
 # (F13): a value, actor and reason holding ESC, BEL, DEL, a C1 CSI and a
 # bidi override come out escaped in get, list and watch, and --json gives
 # valid JSON that decodes to exactly the bytes that were set.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 

@@ -2,6 +2,7 @@
 # A node whose data directory belongs to another cluster (a backup of the
 # cluster that was rebuilt since) refuses to start instead of exchanging
 # raft messages with the new cluster, and says what to do.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 

@@ -4,6 +4,7 @@
 # has applied what the leader committed meanwhile, and live again only
 # once it has; `flipctl status` exits 5 (degraded) while a member does not
 # answer, 0 once every member is live, and 6 when no node knows a leader.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 . "$(dirname "$0")/sublib.sh"

@@ -5,6 +5,7 @@
 # leader ignored the restored follower's rejections at or below its old
 # match index, so the node stayed at the backup's revision; see
 # docs/known-issues.md.)
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 . "$(dirname "$0")/sublib.sh"

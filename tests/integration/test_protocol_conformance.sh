@@ -4,6 +4,7 @@
 # no event frame over --max-frame, Hello rules, limits and their statuses,
 # JSON edge cases, revision kinds, AHEAD_OF_NODE, shutdown), on a cluster
 # run at the smallest --max-frame a node accepts.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 

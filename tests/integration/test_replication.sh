@@ -2,6 +2,7 @@
 # 1000 writes spread over all three nodes' client ports (followers redirect
 # to the leader) end identical on every node, and a linearizable get from
 # each node returns the last acknowledged value of every key.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 

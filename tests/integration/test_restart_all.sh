@@ -8,6 +8,7 @@
 # not prove the store's skip of those entries (raft/fsm.c): re-applying
 # them in order, with their request ids, ends on the same rows. The unit
 # test fsm_skips_replayed_entries does.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 

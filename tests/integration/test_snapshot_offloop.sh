@@ -3,6 +3,7 @@
 # correctly labelled: a follower stopped past the leader's compaction is
 # caught up by installing one, and every node ends with the same state
 # hash at the same revision (review M3/M4; docs/known-issues.md #11).
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 . "$(dirname "$0")/sublib.sh"

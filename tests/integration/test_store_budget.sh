@@ -4,6 +4,7 @@
 # the reviews: a full LMDB map aborted every replica for good); deletes
 # still work and make room; every node stays up, also across a restart,
 # and the replicas hold the same state.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 

@@ -2,6 +2,7 @@
 # Bad subscribe requests (wildcard or oversized prefixes, thousands of
 # prefixes, an absurd from_revision, a second subscription on one
 # connection) get a clear error; other subscribers and writes carry on.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 . "$(dirname "$0")/sublib.sh"

@@ -9,6 +9,7 @@
 # the signal take up to three). The election timeout is 1 s here, so that
 # bound is 20 times the expected 50 ms, not a race with a loaded machine.
 # How long the notice takes after the leader dies is a `make bench` row.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 . "$(dirname "$0")/sublib.sh"

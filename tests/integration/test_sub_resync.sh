@@ -2,6 +2,7 @@
 # Resuming from a revision older than the retained change log gets an
 # explicit resync (a snapshot marked as such) and then the correct live
 # stream; resuming inside the log gets exactly the missed changes.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 . "$(dirname "$0")/sublib.sh"

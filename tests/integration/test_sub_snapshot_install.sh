@@ -2,6 +2,7 @@
 # A follower stopped while the leader snapshots past it is caught up by
 # snapshot install when it resumes; its subscribers then get exactly the
 # changes they missed (or an explicit resync), never nothing.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 . "$(dirname "$0")/sublib.sh"

@@ -3,6 +3,7 @@
 # survives kill -9 of that node during a flip stream: it fails over and
 # resumes on another node with no gap and no duplicate, and ends on the
 # last acknowledged value.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 . "$(dirname "$0")/sublib.sh"

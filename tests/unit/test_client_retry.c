@@ -219,20 +219,21 @@ TEST(client_write_resent_after_unknown_outcomes, 20)
     leader_stop(&l);
 }
 
+static const enum reaction all_lost[WRITES_MAX] = {
+    LEADERSHIP_LOST, LEADERSHIP_LOST, LEADERSHIP_LOST, LEADERSHIP_LOST,
+    LEADERSHIP_LOST, LEADERSHIP_LOST, LEADERSHIP_LOST, LEADERSHIP_LOST
+};
+
 /* When every attempt is answered LEADERSHIP_LOST until the deadline, the
  * caller is told the outcome is unknown (FLIP_LEADERSHIPLOST, the first
  * unknown outcome seen; client/flip.h), never "not applied". */
 TEST(client_write_unknown_at_deadline, 20)
 {
-    static const enum reaction plan[] = { LEADERSHIP_LOST, LEADERSHIP_LOST,
-                                          LEADERSHIP_LOST, LEADERSHIP_LOST,
-                                          LEADERSHIP_LOST, LEADERSHIP_LOST,
-                                          LEADERSHIP_LOST, LEADERSHIP_LOST };
     struct leader l;
     uint64_t rev = 0;
     int rv;
 
-    leader_start(&l, plan, 8);
+    leader_start(&l, all_lost, WRITES_MAX);
     rv = set_once(&l, 1000, &rev);
     CHECK_EQ_INT(rv, FLIP_LEADERSHIPLOST); /* the first outcome seen */
     check_same_id(&l);

@@ -242,3 +242,46 @@ TEST(propose_entry_drops_unknown_value_fields, 10)
     g.value.base.unknown_fields = NULL;
     rig_stop(&g);
 }
+
+/* A batch in limbo whose index another entry took can never commit: it is
+ * answered exactly NOT_LEADER, which tells the client "not applied, safe
+ * to resend" (docs/protocol.md), not the "outcome unknown" of
+ * LEADERSHIP_LOST. */
+TEST(propose_limbo_passed_is_not_leader, 10)
+{
+    struct rig g;
+    struct propose_batch *b;
+
+    rig_start(&g);
+    b = rig_proposed(&g, 120);
+    g.node.raft.state = RAFT_FOLLOWER;
+    apply_done(&b->req, RAFT_LEADERSHIPLOST, NULL);
+    CHECK_EQ_INT(g.pr.n_limbo, 1);
+    CHECK_EQ_INT(probe.fired, 0);
+    rig_apply(&g, 120, 2, 77, 5);
+    CHECK_EQ_INT(probe.fired, 1);
+    CHECK_EQ_INT(probe.status, FLIP_NOTLEADER);
+    CHECK_EQ_INT(g.pr.n_limbo, 0);
+    rig_stop(&g);
+}
+
+/* A batch applied here before libraft reports leadership lost was
+ * committed: it is answered OK with its revision at once, not parked in
+ * limbo to be answered otherwise later. */
+TEST(propose_applied_before_lost_is_ok, 10)
+{
+    struct rig g;
+    struct propose_batch *b;
+
+    rig_start(&g);
+    b = rig_proposed(&g, 40);
+    rig_apply(&g, 40, 1, g.pr.incarnation, b->seq);
+    CHECK_EQ_INT(probe.fired, 0);
+    g.node.raft.state = RAFT_FOLLOWER;
+    apply_done(&b->req, RAFT_LEADERSHIPLOST, NULL);
+    CHECK_EQ_INT(probe.fired, 1);
+    CHECK_EQ_INT(probe.status, FLIP_OK);
+    CHECK_EQ_INT(probe.outcome.revision, 40);
+    CHECK_EQ_INT(g.pr.n_limbo, 0);
+    rig_stop(&g);
+}
