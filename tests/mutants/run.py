@@ -219,6 +219,9 @@ def run_step(scratch, cmd, logf, env):
             if m and first is None:
                 first = m.group(1)
         rc = p.wait()
+    except BaseException:  # interrupted: end the step's processes too
+        end_session(p.pid)
+        raise
     finally:
         CURRENT["sid"] = None
     if rc == 0:
