@@ -328,6 +328,38 @@ TEST(fsm_store_budget, 60)
     cluster_stop(&c);
 }
 
+/* A store over its budget (an operator lowered --max-store-bytes below the
+ * live state) still flips an existing switch: a set that does not grow the
+ * live state goes through even when not even its change row fits, and one
+ * that grows it is refused STORE_FULL. */
+TEST(fsm_store_over_budget_still_flips, 30)
+{
+    struct cluster c;
+    struct write w;
+    char key[32];
+    uint64_t idx;
+
+    start(&c);
+    for (int i = 0; i < 4; i++) {
+        snprintf(key, sizeof key, "k.%d", i);
+        write_init(&w, key, "on", 1000 + i);
+        idx = apply(&c, &w);
+        CHECK(outcome_at(idx).status == FSM_OK);
+    }
+    write_init(&w, "k.1", "no", 2000);
+    w.cmd.has_max_store_bytes = 1;
+    w.cmd.max_store_bytes = 1;
+    idx = apply(&c, &w);
+    CHECK(outcome_at(idx).status == FSM_OK);
+    write_init(&w, "k.new", "on", 2001);
+    w.cmd.has_max_store_bytes = 1;
+    w.cmd.max_store_bytes = 1;
+    idx = apply(&c, &w);
+    CHECK(outcome_at(idx).status == FSM_STORE_FULL);
+    check_identical(&c);
+    cluster_stop(&c);
+}
+
 /* A flag's value type is fixed unless the change says change_type; an
  * entry from before the rule (no change_type at all) is not checked. */
 TEST(fsm_type_is_fixed, 30)
