@@ -6,7 +6,8 @@
 # A. a follower cut off while the leader commits a new value: its stale get
 #    shows the old value; its linearizable get and list are answered
 #    NOT_LEADER naming the leader (or UNAVAILABLE, if by then it knows no
-#    leader, as its own status in the same batch says), never served.
+#    leader, as its own status in the same batch says), never served; and
+#    `flipctl status` says degraded (exit 5): the follower answers, not live.
 # B. the leader paused (SIGSTOP) and cut off while the others elect a new
 #    leader and commit a new value, then continued with a get, a list and a
 #    stale get already waiting in its socket: while it still says "leader"
@@ -86,6 +87,14 @@ else
 fi
 assert_eq "$gst $gid $gaddr" "$want" "linearizable get at a lagging follower"
 assert_eq "$lst $lid $laddr" "$want" "linearizable list at a lagging follower"
+# flipctl status: the cut-off follower still answers, but not live: the
+# cluster is degraded (exit 5), never "ok" (0)
+status_exit_is() {
+    local rc=0
+    fctl_node "$leader" status --timeout 1000 >/dev/null 2>&1 || rc=$?
+    [ "$rc" = "$1" ]
+}
+wait_until 20 status_exit_is 5 || fail "status never exited 5 with n$f cut off"
 proxy_set heal
 wait_until 20 converged v2 || fail "v2 not applied everywhere after the heal"
 
