@@ -71,6 +71,28 @@ TEST(frame_oversized_refused_early, 5)
     buf_close(&in);
 }
 
+/* No frame is encoded over its limit: a message of exactly `max` bytes is
+ * framed, one byte over is FLIP_TOOBIG with nothing written. */
+TEST(codec_encode_at_its_limit, 5)
+{
+    Flip__Request req = FLIP__REQUEST__INIT;
+    Flip__GetRequest get = FLIP__GET_REQUEST__INIT;
+    struct buf out;
+    size_t n;
+
+    req.id = 7;
+    req.op_case = FLIP__REQUEST__OP_GET;
+    req.get = &get;
+    get.key = "checkout.new_flow";
+    n = protobuf_c_message_get_packed_size(&req.base);
+    buf_init(&out);
+    CHECK_EQ_INT(codec_request_encode(&req, n - 1, &out), FLIP_TOOBIG);
+    CHECK_EQ_INT(buf_len(&out), 0);
+    CHECK_EQ_INT(codec_request_encode(&req, n, &out), FLIP_OK);
+    CHECK_EQ_INT(buf_len(&out), FRAME_HEADER + n);
+    buf_close(&out);
+}
+
 /* Garbage bytes do not decode as a Request; a truncated message neither. */
 TEST(codec_garbage_and_truncated, 5)
 {
