@@ -1610,6 +1610,48 @@ TEST(watch_live_at_first_heartbeat_revision_never_backwards, 15)
     fakes_stop(&s, &f, 1);
 }
 
+/* The second session answers the resume from 10 with a snapshot at 5 (a
+ * node that lost data, or a bug): older than the copy, so refused as a
+ * protocol error; the copy keeps revision 10 and its values. Later
+ * sessions are a good node at 10. */
+static void session_old_snapshot(struct scenario *s, int fd, int nth)
+{
+    if (nth == 0) {
+        fk_begin(fd, 10, 0);
+        fk_item(fd, 10, "a", "1");
+        fk_end(fd, 10);
+        fk_heartbeat(fd, 10, 0);
+        fk_hold(s, fd, 300, 10);
+        return;
+    }
+    if (nth == 1) {
+        fk_begin(fd, 5, 1);
+        fk_item(fd, 5, "a", "0");
+        fk_end(fd, 5);
+        fk_heartbeat(fd, 5, 0);
+        fk_hold(s, fd, 2000, 5);
+        return;
+    }
+    fk_hold(s, fd, 10000, 10);
+}
+
+TEST(watch_older_snapshot_is_refused, 15)
+{
+    struct scenario s;
+    struct fake f;
+    struct flip_watch *w;
+
+    scenario_init(&s, session_old_snapshot, 10);
+    fake_start(&f, &s, 1, 0);
+    w = start_watch(f.addr, NULL, 0, 0);
+    WAIT_FOR(rec_find("snapshot older than the revision", 0) >= 0, 10000);
+    CHECK_EQ_INT(flip_watch_revision(w), 10);
+    CHECK_EQ_INT(flip_watch_int(w, "a", 7, NULL), 1);
+    CHECK(s.has_from[1] && s.from[1] == 10);
+    flip_watch_stop(w);
+    fakes_stop(&s, &f, 1);
+}
+
 /* ---- switching nodes: never on a heartbeat that names a leader, and
  * never in a tight loop ------------------------------------------------- */
 
