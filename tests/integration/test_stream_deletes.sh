@@ -40,6 +40,8 @@ say "subscribers live"
 stream_write "$L" '[[["set","a.1","1"],["set","a.b.1","1"],["set","c.1","1"]]]'
 stream_write "$L" '[[["del","a.1","cleanup"]]]'
 stream_write "$L" '[[["set","a.b.2","2"],["del","a.b.1"],["set","c.2","2"],["set","z.1","1"]]]'
+# neighbours of each prefix, one character short of it: matched by none
+stream_write "$L" '[[["set","a.bx","n"],["set","ab.0","n"],["set","zz.1","n"]]]'
 stream_write "$L" '[[["set","a.1","2","again"]]]'
 stream_write "$L" '[[["del","a.0"],["del","c.0"]]]'
 top=$(stream_top)
