@@ -89,7 +89,7 @@ prepare() {
     # The Debian package may have started a default etcd (systemd); it
     # listens on 2379/2380, apart from the ports used here.
     if [ -x "$build/bench/etcd_grpc" ] &&
-        "$build/bench/etcd_grpc" 2>&1 | grep -q 'built without gRPC headers'; then
+        "$build/bench/etcd_grpc" 2>&1 | grep 'built without gRPC headers' >/dev/null; then
         rm -f "$build/bench/etcd_grpc" "$build/obj/bench/etcd_grpc.o"
     fi
     return 0

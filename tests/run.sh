@@ -192,7 +192,7 @@ run_unit() {
 # ---- integration ------------------------------------------------------------
 
 in_check_tier() {
-    head -n 15 "$1" | grep -qx '# tier: check'
+    head -n 15 "$1" | grep -x '# tier: check' >/dev/null # not -q: no SIGPIPE under pipefail
 }
 
 # Runs one script; writes "RC MS" to LOGDIR/.NAME.rc when done.
