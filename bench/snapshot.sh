@@ -23,6 +23,10 @@
 # measurement (strace -f -T; attaching slows every syscall of the leader, so
 # take the stall figures from a run without it) and reports them per thread:
 # the loop thread (tid = pid) and the others (known-issues #11).
+# PERF=FILE also samples every node's loop thread with call graphs during
+# the measurement (perf record -g: cpu-clock, and sched_switch for where it
+# blocks) into FILE, to find what a slow turn (a node's "loop: one turn
+# held the loop" warning, Status loop_*) spends its time in.
 set -euo pipefail
 FILL_MB=${FILL_MB:-210}
 MEASURE_S=${MEASURE_S:-20}
@@ -50,8 +54,17 @@ if [ -n "${STRACE:-}" ]; then
     strace_pid=$!
     sleep 1 # attached
 fi
+if [ -n "${PERF:-}" ]; then
+    perf record -q -e cpu-clock -e sched:sched_switch -g -o "$PERF" \
+        -t "$(node_pid 1),$(node_pid 2),$(node_pid 3)" 2>/dev/null &
+    perf_pid=$!
+fi
 "$STALL" --endpoints "$(endpoints)" --probe "$(client_addr "$leader")" \
     --seconds "$MEASURE_S" | tee "$TMP/measure.txt"
+if [ -n "${PERF:-}" ]; then
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+fi
 if [ -n "${STRACE:-}" ]; then
     kill -INT "$strace_pid" 2>/dev/null || true
     wait "$strace_pid" 2>/dev/null || true

@@ -14,7 +14,10 @@
  * request is answered from the node's loop without raft or disk, so its
  * latency is the loop's responsiveness plus a loopback round trip: its
  * maximum bounds the longest loop stall that overlapped the run. The
- * probe also counts how often the (term, leader) pair it reports changed.
+ * probe also counts how often the (term, leader) pair it reports changed,
+ * and reads the node's own loop meter (Status.loop_*: the longest busy
+ * turn since the node started, and the turns over 1 and 10 ms during the
+ * run), which leaves out the machine's scheduling the latency includes.
  *
  * Prints one "key value" line per figure. Bounded: every call has a 5 s
  * deadline and each phase its own time limit. Exit status: 0 done, 1 a
@@ -60,6 +63,10 @@ struct probe
     unsigned changes;
     uint64_t term;
     uint64_t leader;
+    /* the node's own loop meter, at the first and the last answer */
+    int have_first;
+    struct flip_node_status first;
+    struct flip_node_status last;
 };
 
 static const char usage_text[] =
@@ -151,6 +158,17 @@ static void *probe_run(void *arg)
             }
             p->term = st.term;
             p->leader = st.leader_id;
+            if (!p->have_first) {
+                p->have_first = 1;
+                p->first.loop_turns_over_1ms = st.loop_turns_over_1ms;
+                p->first.loop_turns_over_10ms = st.loop_turns_over_10ms;
+                p->first.loop_stalls_over_10ms = st.loop_stalls_over_10ms;
+            }
+            p->last.loop_cpu_max_us = st.loop_cpu_max_us;
+            p->last.loop_stalls_over_10ms = st.loop_stalls_over_10ms;
+            p->last.loop_busy_max_us = st.loop_busy_max_us;
+            p->last.loop_turns_over_1ms = st.loop_turns_over_1ms;
+            p->last.loop_turns_over_10ms = st.loop_turns_over_10ms;
         }
         flip_node_status_clear(&st);
         sleep_ms(p->o->gap_ms);
@@ -207,6 +225,23 @@ static int measure(const struct opts *o, struct flip_client *c)
                (double)p.lat_ns[p.n - 1] / 1e6);
     }
     printf("probe_leader_changes %u\n", p.changes);
+    if (p.have_first) {
+        /* the node's own figure: its loop's busy time, without the wait
+         * for a CPU that the probe's latency also holds */
+        printf(
+            "loop_busy_max_ms_since_start %.1f\n"
+            "loop_cpu_max_ms_since_start %.1f\n"
+            "loop_turns_over_1ms %llu\nloop_turns_over_10ms %llu\n"
+            "loop_stalls_over_10ms %llu\n",
+            (double)p.last.loop_busy_max_us / 1e3,
+            (double)p.last.loop_cpu_max_us / 1e3,
+            (unsigned long long)(p.last.loop_turns_over_1ms -
+                                 p.first.loop_turns_over_1ms),
+            (unsigned long long)(p.last.loop_turns_over_10ms -
+                                 p.first.loop_turns_over_10ms),
+            (unsigned long long)(p.last.loop_stalls_over_10ms -
+                                 p.first.loop_stalls_over_10ms));
+    }
     free(p.lat_ns);
     return p.n == 0 ? EXIT_FAILED : 0;
 }

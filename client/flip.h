@@ -166,6 +166,16 @@ struct flip_node_status
     uint64_t flag_count;
     uint64_t store_bytes;     /* size the budget is measured in */
     uint64_t max_store_bytes; /* the node's budget; 0: none */
+    /* The node's event loop since it started (0 from a server that does
+     * not say; docs/protocol.md, StatusResult.loop_*): the longest busy
+     * turn, the most CPU one turn used, the turns busy over 1 ms and over
+     * 10 ms, and of the latter those the node caused (work or blocking,
+     * not waiting for a CPU). */
+    uint64_t loop_busy_max_us;
+    uint64_t loop_cpu_max_us;
+    uint64_t loop_turns_over_1ms;
+    uint64_t loop_turns_over_10ms;
+    uint64_t loop_stalls_over_10ms;
     char *raft_address;
     char *client_address;
     /* With FLIP_STATUS_HASH: a hash of every stored row, equal on two nodes

@@ -484,6 +484,11 @@ static int status_from_wire(const Flip__StatusResult *w,
     s->flag_count = w->flag_count;
     s->store_bytes = w->store_bytes;
     s->max_store_bytes = w->max_store_bytes;
+    s->loop_busy_max_us = w->loop_busy_max_us;
+    s->loop_turns_over_1ms = w->loop_turns_over_1ms;
+    s->loop_turns_over_10ms = w->loop_turns_over_10ms;
+    s->loop_cpu_max_us = w->loop_cpu_max_us;
+    s->loop_stalls_over_10ms = w->loop_stalls_over_10ms;
     s->has_state_hash = w->has_state_hash != 0;
     s->state_hash = w->state_hash;
     s->role = dup_or_empty(w->role);

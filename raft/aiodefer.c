@@ -56,6 +56,21 @@
  * the thread after the loop has stopped. A crash loses nothing: the kernel
  * destroys what was queued.
  *
+ * Writes. raft_uv's probe finds that this kernel takes io_submit with
+ * RWF_NOWAIT, so it submits each segment write from the loop thread and
+ * waits for the eventfd. But RWF_NOWAIT only covers waiting for locks and
+ * allocation: with RWF_DSYNC, when the direct write completes inside the
+ * call (a fast virtual disk does), ext4 issues the cache flush right there
+ * (iomap_dio_complete -> ext4_sync_file -> blkdev_issue_flush), so the
+ * loop waited for the disk on every write, up to 130 ms while snapshots
+ * were being written (perf sched_switch stacks, bench/snapshot.sh PERF=).
+ * While armed, an io_submit with RWF_NOWAIT on the loop thread fails with
+ * EAGAIN before reaching the kernel; raft_uv's writer then takes its own
+ * documented fallback and runs the same request on a pool thread, where
+ * io_submit without RWF_NOWAIT blocks instead of the loop. Before
+ * aiodefer_start (raft_uv's start-up probe) and after disarm, submits go
+ * through untouched.
+ *
  * Everything else is forwarded untouched: every syscall() number but the
  * AIO ones it follows (io_setup, io_submit, io_getevents, io_pgetevents,
  * io_destroy), from any library (libuv uses syscall() too). Only the
@@ -74,6 +89,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/uio.h> /* RWF_NOWAIT */
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -201,6 +217,37 @@ static int aiodefer_take(aio_context_t ctx)
     return queued;
 }
 
+/* 1 if an io_submit is raft_uv's loop-thread fast path and must go to its
+ * thread pool instead (see aiodefer.h: a write with RWF_NOWAIT still
+ * flushes the disk inside io_submit). The caller then answers EAGAIN, the
+ * answer raft_uv's writer takes as "would block" and resubmits the same
+ * request from a pool thread without RWF_NOWAIT (uvWriterSubmit). */
+static int aiodefer_nowait_on_loop(long nr, long iocbpp)
+{
+    struct iocb **v = (struct iocb **)(uintptr_t)iocbpp;
+    int nowait = 0;
+    int refuse = 0;
+
+    if (v == NULL) {
+        return 0;
+    }
+    for (long i = 0; i < nr; i++) {
+        if (v[i] != NULL && (v[i]->aio_rw_flags & RWF_NOWAIT) != 0) {
+            nowait = 1;
+        }
+    }
+    if (!nowait) {
+        return 0;
+    }
+    pthread_mutex_lock(&aiodefer_mu);
+    if (aiodefer_armed && pthread_equal(pthread_self(), aiodefer_loop)) {
+        aiodefer_st.to_pool++;
+        refuse = 1;
+    }
+    pthread_mutex_unlock(&aiodefer_mu);
+    return refuse;
+}
+
 /* Preempts glibc's syscall() for the whole process (see the top of the
  * file). Reads six long arguments whatever the number, like glibc's and
  * musl's: the kernel ignores the ones a call does not take. The sixth comes
@@ -232,6 +279,10 @@ __attribute__((no_sanitize_address)) long syscall(long number, ...)
          * thread) before this call returns */
         if (a[1] <= 0) {
             break;
+        }
+        if (aiodefer_nowait_on_loop(a[1], a[2])) {
+            errno = EAGAIN;
+            return -1;
         }
         aiodefer_count((aio_context_t)a[0], a[1]);
         rv = next(number, a[0], a[1], a[2], a[3], a[4], a[5]);
@@ -354,12 +405,12 @@ void aiodefer_stop(void)
         "raft: io_destroy off the loop: %llu deferred, %llu done, %llu "
         "failed; on the loop while running: %llu (%llu in flight, %llu "
         "queue full, %llu unknown); not armed: %llu; other threads: "
-        "%llu",
+        "%llu; writes sent to the pool: %llu",
         (unsigned long long)s.deferred, (unsigned long long)s.destroyed,
         (unsigned long long)s.failed, (unsigned long long)s.loop_running,
         (unsigned long long)s.loop_inflight, (unsigned long long)s.loop_full,
         (unsigned long long)s.loop_unknown, (unsigned long long)s.disarmed,
-        (unsigned long long)s.other_thread);
+        (unsigned long long)s.other_thread, (unsigned long long)s.to_pool);
 }
 
 void aiodefer_get_stats(struct aiodefer_stats *out)

@@ -10,7 +10,11 @@
  * the dynamic linker's search order, so libraft.so's (and libuv's) PLT
  * references to glibc's `syscall` bind to it (`LD_DEBUG=bindings`). It
  * forwards every call to glibc's, and hands an idle context's io_destroy to
- * a thread of its own. See aiodefer.c for the rules. */
+ * a thread of its own. The same way, it keeps raft_uv's segment writes off
+ * the loop: on this kernel an io_submit with RWF_NOWAIT|RWF_DSYNC can wait
+ * for the disk's cache flush inside the call, so the loop's own submits
+ * are answered EAGAIN and raft_uv resubmits them from its thread pool. See
+ * aiodefer.c for the rules. */
 #ifndef FLIPD_RAFT_AIODEFER_H
 #define FLIPD_RAFT_AIODEFER_H
 
@@ -29,13 +33,15 @@ struct aiodefer_stats
     uint64_t loop_unknown;  /*   a context this module did not see set up */
     uint64_t disarmed;      /* synchronous: not armed (start-up, close) */
     uint64_t other_thread;  /* synchronous: called on another thread */
+    uint64_t to_pool;       /* loop-thread RWF_NOWAIT writes refused (EAGAIN)
+                               so raft_uv runs them on its thread pool */
 };
 
 /* Arms deferral for io_destroy calls made on the calling thread (the loop
- * thread), and starts the thread that performs them. Call once raft is
- * running (after raft_start). Returns 0, or an errno value when the thread
- * cannot be started: io_destroy then stays synchronous, as without this
- * module (nothing else changes). */
+ * thread) and the pool redirect of its RWF_NOWAIT writes, and starts the thread
+ * that performs them. Call once raft is running (after raft_start). Returns 0,
+ * or an errno value when the thread cannot be started: io_destroy then stays
+ * synchronous, as without this module (nothing else changes). */
 int aiodefer_start(void);
 
 /* From now on every io_destroy is synchronous again; contexts already

@@ -3,6 +3,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>  /* the snapshot thread's "done" */
+#include <sys/mman.h>     /* madvise: a big buffer's pages, a slice at a time */
 #include <sys/resource.h> /* the snapshot thread's priority */
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -465,12 +467,13 @@ static int fsm_apply(struct raft_fsm *rf,
  *      once into one buffer, touching nothing but the reader and malloc;
  *      MDB_NOTLS lets the txn move threads, and apply's write txns go on
  *      committing on the loop meanwhile (LMDB MVCC). Then it wakes the
- *      loop (uv_async_send) and ends.
+ *      loop (one write to an eventfd the loop polls) and ends.
  *   4. loop: the thread is joined, the reader closed, the buffer filled in,
  *      and the put passed on to raft_uv, which writes the file on its pool
  *      and calls raft back; raft then calls snapshot_finalize, which frees
  *      the job and hands the buffer to the pool to free (munmap of a few
- *      hundred MB took 50-150 ms on the loop).
+ *      hundred MB took 50-150 ms on the loop), a slice at a time
+ *      (free_sliced: one big munmap held the loop's brk back as long).
  * On the loop that leaves opening a read txn and three short callbacks.
  * raft_close while a job runs: offload_close holds raft_uv's close until
  * the job is back, answers the put RAFT_CANCELED (as raft_uv does for a put
@@ -487,7 +490,14 @@ struct fsm_snap_job
     struct fsm *f;
     uv_thread_t thread;
     int thread_started;
-    uv_async_t wake;             /* the thread's "done" */
+    /* The thread's "done": an eventfd it writes once, polled by the loop.
+     * Not a uv_async_t: uv_async_send leaves a "send in progress" mark
+     * that the loop spins on (sched_yield) until the sender clears it, and
+     * the sender here runs at nice 19, so a sender preempted right after
+     * its write kept the loop spinning for 16 ms (perf, bench/snapshot.sh
+     * PERF=). A write(2) is done or not done; nothing to wait for. */
+    uv_poll_t wake;
+    int wake_fd;
     struct store_reader *reader; /* the view at raft's snapshot index */
     struct raft_buffer buf;      /* what raft's bufs[] points at */
     int queued;                  /* the thread or its wake-up is pending */
@@ -510,11 +520,40 @@ struct free_work
 {
     uv_work_t work;
     void *p;
+    size_t len;
 };
+
+/* Pages handed back per madvise call when a big buffer is freed. */
+#define FREE_SLICE ((size_t)4 << 20)
+
+/* Frees a buffer of hundreds of MB without holding the process's mmap lock
+ * for long. A single munmap of 270 MB kept it for 30-50 ms, and the loop
+ * thread's malloc, which grows and trims the heap with brk (it needs that
+ * lock for writing), waited the whole time (perf sched_switch stacks:
+ * rwsem_down_write_slowpath <- __do_sys_brk, 48 ms; bench/snapshot.sh
+ * PERF=). madvise(MADV_DONTNEED) over 4 MB slices drops the pages while
+ * holding the lock for a slice at a time; the free() that follows unmaps
+ * what is by then an empty range. Only whole pages strictly inside the
+ * buffer are dropped, so the allocator's bookkeeping around it is never
+ * touched; the contents are garbage from here on, which a buffer being
+ * freed may be. */
+static void free_sliced(void *p, size_t len)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t start = ((uintptr_t)p + page - 1) / page * page;
+    uintptr_t end = ((uintptr_t)p + len) / page * page;
+
+    for (uintptr_t a = start; a < end; a += FREE_SLICE) {
+        size_t n = end - a < FREE_SLICE ? end - a : FREE_SLICE;
+        (void)madvise((void *)a, n, MADV_DONTNEED); /* only an optimisation */
+    }
+    raft_free(p);
+}
 
 static void free_run(uv_work_t *w)
 {
-    raft_free(((struct free_work *)w->data)->p);
+    struct free_work *fw = w->data;
+    free_sliced(fw->p, fw->len);
 }
 
 static void free_done(uv_work_t *w, int status)
@@ -523,8 +562,9 @@ static void free_done(uv_work_t *w, int status)
     raft_free(w->data);
 }
 
-/* Frees a snapshot buffer on the thread pool when there is a loop. */
-static void free_big(struct fsm *f, void *p)
+/* Frees a snapshot buffer of len bytes on the thread pool when there is a
+ * loop. */
+static void free_big(struct fsm *f, void *p, size_t len)
 {
     struct free_work *fw;
 
@@ -534,20 +574,21 @@ static void free_big(struct fsm *f, void *p)
     fw = f->loop != NULL ? raft_malloc(sizeof *fw) : NULL;
     if (fw != NULL) {
         fw->p = p;
+        fw->len = len;
         fw->work.data = fw;
         if (uv_queue_work(f->loop, &fw->work, free_run, free_done) == 0) {
             return;
         }
         raft_free(fw);
     }
-    raft_free(p);
+    free_sliced(p, len);
 }
 
 static void job_free(struct fsm_snap_job *j)
 {
     store_reader_close(j->reader);
-    free_big(j->f, j->buf.base);
-    free_big(j->f, j->data);
+    free_big(j->f, j->buf.base, j->buf.len);
+    free_big(j->f, j->data, j->len);
     raft_free(j);
 }
 
@@ -620,6 +661,14 @@ static int fsm_snapshot_finalize(struct raft_fsm *rf,
     return 0;
 }
 
+/* Wakes the loop: the job is done (or never started). */
+static void job_signal(struct fsm_snap_job *j)
+{
+    uint64_t one = 1;
+    ssize_t n = write(j->wake_fd, &one, sizeof one);
+    (void)n; /* cannot fail: a fresh eventfd, one write */
+}
+
 /* The snapshot thread: no raft, no loop (but the wake-up), no log. */
 static void job_thread(void *arg)
 {
@@ -631,14 +680,17 @@ static void job_thread(void *arg)
     j->rv = snapshot_write(j->reader, raft_malloc, &j->cancel, &j->data,
                            &j->len, &j->index);
     j->took_us = (uv_hrtime() - t0) / 1000;
-    uv_async_send(&j->wake);
+    job_signal(j);
 }
 
 static void job_done(uv_handle_t *h);
 
-static void job_wake(uv_async_t *a)
+static void job_wake(uv_poll_t *p, int status, int events)
 {
-    struct fsm_snap_job *j = a->data;
+    struct fsm_snap_job *j = p->data;
+
+    (void)status; /* an error on an eventfd: the thread still ends */
+    (void)events;
 
     if (j->thread_started) {
         uv_thread_join(&j->thread); /* it has sent its wake-up: ending */
@@ -656,6 +708,8 @@ static void job_done(uv_handle_t *h)
     int rv;
 
     j->queued = 0;
+    close(j->wake_fd); /* the poll handle is closed: the fd may go */
+    j->wake_fd = -1;
     store_reader_close(j->reader); /* unpin the view as soon as possible */
     j->reader = NULL;
     if (f->close_cb != NULL) {
@@ -715,14 +769,20 @@ static int offload_put(struct raft_io *io,
     j->req = req;
     j->snapshot = snapshot;
     j->cb = cb;
-    j->wake.data = j;
-    if (uv_async_init(f->loop, &j->wake, job_wake) != 0) {
+    j->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (j->wake_fd < 0) {
         return RAFT_IOERR; /* raft finalizes */
     }
+    if (uv_poll_init(f->loop, &j->wake, j->wake_fd) != 0) {
+        close(j->wake_fd);
+        return RAFT_IOERR;
+    }
+    j->wake.data = j;
+    uv_poll_start(&j->wake, UV_READABLE, job_wake);
     j->queued = 1;
     if (uv_thread_create(&j->thread, job_thread, j) != 0) {
         j->rv = FLIP_NOMEM; /* answered from the loop like any failure */
-        uv_async_send(&j->wake);
+        job_signal(j);
         return 0;
     }
     j->thread_started = 1;

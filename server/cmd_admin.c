@@ -114,6 +114,16 @@ static void reply_status(struct conn *c,
     res.changes_rejected = n->fsm.n_rejected;
     res.has_changes_deduplicated = 1;
     res.changes_deduplicated = n->fsm.n_duplicate;
+    res.has_loop_busy_max_us = 1;
+    res.loop_busy_max_us = s->loopstat.busy_max_ns / 1000;
+    res.has_loop_turns_over_1ms = 1;
+    res.loop_turns_over_1ms = s->loopstat.over_1ms;
+    res.has_loop_turns_over_10ms = 1;
+    res.loop_turns_over_10ms = s->loopstat.over_slow;
+    res.has_loop_cpu_max_us = 1;
+    res.loop_cpu_max_us = s->loopstat.cpu_max_ns / 1000;
+    res.has_loop_stalls_over_10ms = 1;
+    res.loop_stalls_over_10ms = s->loopstat.over_slow_own;
     if (hash != NULL) {
         res.has_state_hash = 1;
         res.state_hash = *hash;

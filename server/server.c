@@ -313,6 +313,11 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
     uv_prepare_init(loop, &s->flush);
     s->flush.data = s;
     uv_prepare_start(&s->flush, flush_dirty);
+    if (loopstat_start(&s->loopstat, loop) != FLIP_OK) {
+        flip_warnf(
+            "server: the loop stall meter is off (libuv refused "
+            "idle-time metrics)");
+    }
     uv_timer_init(loop, &s->sweep);
     s->sweep.data = s;
     uv_timer_start(&s->sweep, sweep_tick, SWEEP_MS, SWEEP_MS);
@@ -350,6 +355,7 @@ static void node_closed(struct node *n)
     flush_dirty(&s->flush);
     s->flush_closed = 1; /* conns now write without waiting for the hook */
     uv_close((uv_handle_t *)&s->flush, NULL);
+    loopstat_stop(&s->loopstat);
     /* the sweep stays until the last connection is gone (see sweep_tick) */
     uv_timer_start(&s->sweep, sweep_tick, 50, 50);
     uv_close((uv_handle_t *)&s->sigint, NULL);

@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "lib/queue.h"
+#include "loopstat.h"
 #include "pubsub.h"
 #include "raft/node.h"
 #include "raft/propose.h"
@@ -27,8 +28,9 @@ struct server
     struct propose propose;
     struct pubsub pubsub;
     uv_tcp_t listener;
-    uv_prepare_t flush; /* per-turn output flush */
-    uv_timer_t sweep;   /* handshake deadlines */
+    uv_prepare_t flush;       /* per-turn output flush */
+    struct loopstat loopstat; /* how long each turn held the loop */
+    uv_timer_t sweep;         /* handshake deadlines */
     uv_signal_t sigint;
     uv_signal_t sigterm;
     uv_signal_t sigpipe;

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h> /* RWF_NOWAIT, RWF_DSYNC */
 #include <time.h>
 #include <unistd.h>
 
@@ -191,4 +193,100 @@ TEST(aiodefer_defers_only_on_the_armed_loop_thread, 30)
     CHECK_EQ_INT(stats().disarmed, 2);
     CHECK_EQ_INT(stats().deferred, 0);
     aiodefer_stop();
+}
+
+/* A one-page write of `c` at offset 0 of fd, with `rw_flags`. */
+static long submit_write(aio_context_t ctx, int fd, char *page, int rw_flags)
+{
+    struct iocb cb;
+    struct iocb *cbs[1] = { &cb };
+
+    memset(&cb, 0, sizeof cb);
+    cb.aio_lio_opcode = IOCB_CMD_PWRITE;
+    cb.aio_fildes = (uint32_t)fd;
+    cb.aio_buf = (uint64_t)(uintptr_t)page;
+    cb.aio_nbytes = 4096;
+    cb.aio_rw_flags = rw_flags;
+    return syscall(SYS_io_submit, ctx, 1L, cbs);
+}
+
+static void *submit_nowait_elsewhere(void *arg)
+{
+    const long *a = arg; /* ctx, fd, page */
+    static long rv;
+
+    rv = submit_write((aio_context_t)a[0], (int)a[1], (char *)(uintptr_t)a[2],
+                      RWF_NOWAIT);
+    return &rv;
+}
+
+/* The loop thread's RWF_NOWAIT writes (raft_uv's in-loop fast path, whose
+ * RWF_DSYNC flush can run inside io_submit) are answered EAGAIN before the
+ * kernel sees them, so raft_uv resubmits them from its pool: only while
+ * armed, only on the loop thread, only with RWF_NOWAIT. A refused submit
+ * leaves the context idle (its io_destroy is still deferred). */
+TEST(aiodefer_sends_loop_nowait_writes_to_the_pool, 30)
+{
+    static char page[4096];
+    FILE *f = tmpfile();
+    aio_context_t ctx;
+    struct io_event ev;
+    struct stat st;
+    pthread_t t;
+    long args[3];
+    void *res;
+    long rv;
+
+    CHECK(f != NULL);
+    memset(page, 'w', sizeof page);
+    ctx = ctx_setup();
+    /* not armed (raft_uv's start-up probe): to the kernel */
+    rv = submit_write(ctx, fileno(f), page, RWF_NOWAIT);
+    if (rv == 1) {
+        CHECK(syscall(SYS_io_getevents, ctx, 1L, 1L, &ev, NULL) == 1);
+    }
+    CHECK_EQ_INT(stats().to_pool, 0);
+    CHECK(ftruncate(fileno(f), 0) == 0);
+
+    CHECK_EQ_INT(aiodefer_start(), 0);
+    errno = 0;
+    CHECK_EQ_INT(submit_write(ctx, fileno(f), page, RWF_NOWAIT), -1);
+    CHECK_EQ_INT(errno, EAGAIN);
+    CHECK_EQ_INT(stats().to_pool, 1);
+    CHECK(fstat(fileno(f), &st) == 0);
+    CHECK_EQ_INT(st.st_size, 0); /* the kernel never saw it */
+
+    /* the pool's resubmission (no RWF_NOWAIT) goes through, even here */
+    CHECK_EQ_INT(submit_write(ctx, fileno(f), page, RWF_DSYNC), 1);
+    CHECK(syscall(SYS_io_getevents, ctx, 1L, 1L, &ev, NULL) == 1);
+    CHECK_EQ_INT(ev.res, 4096);
+    CHECK(fstat(fileno(f), &st) == 0);
+    CHECK_EQ_INT(st.st_size, 4096);
+
+    /* another thread's RWF_NOWAIT write is not the loop's: untouched */
+    args[0] = (long)ctx;
+    args[1] = fileno(f);
+    args[2] = (long)(uintptr_t)page;
+    CHECK(pthread_create(&t, NULL, submit_nowait_elsewhere, args) == 0);
+    CHECK(pthread_join(t, &res) == 0);
+    if (*(long *)res == 1) {
+        CHECK(syscall(SYS_io_getevents, ctx, 1L, 1L, &ev, NULL) == 1);
+    }
+    CHECK_EQ_INT(stats().to_pool, 1);
+
+    /* nothing in flight: the context's io_destroy is deferred as usual */
+    CHECK_EQ_INT(syscall(SYS_io_destroy, ctx), 0);
+    wait_destroyed(1);
+    CHECK_EQ_INT(stats().deferred, 1);
+
+    aiodefer_disarm();
+    ctx = ctx_setup();
+    rv = submit_write(ctx, fileno(f), page, RWF_NOWAIT);
+    if (rv == 1) {
+        CHECK(syscall(SYS_io_getevents, ctx, 1L, 1L, &ev, NULL) == 1);
+    }
+    CHECK_EQ_INT(stats().to_pool, 1);
+    CHECK_EQ_INT(syscall(SYS_io_destroy, ctx), 0);
+    aiodefer_stop();
+    fclose(f);
 }
