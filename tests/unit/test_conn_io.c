@@ -1,0 +1,288 @@
+/* server/conn.c over real sockets (tests/lib/fakeserver.h): what a client
+ * sees when an answer is too large, when its connection is at
+ * --max-inflight, stops being read, is aborted, resets, or leaves more
+ * output unread than a connection may hold. */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../lib/fakeserver.h"
+#include "../lib/runner.h"
+#include "lib/err.h"
+#include "proto/codec.h"
+
+static void expect_error(struct fakeserver *f,
+                         int fd,
+                         uint64_t id,
+                         Flip__Status status,
+                         const char *message)
+{
+    Flip__Response *r = fs_recv(f, fd);
+
+    CHECK(r != NULL);
+    CHECK(r->error != NULL);
+    CHECK_EQ_INT(r->id, id);
+    CHECK_EQ_INT(r->error->status, status);
+    CHECK(strcmp(r->error->message, message) == 0);
+    codec_response_free(r);
+}
+
+/* An answer over --max-frame (here a page of three 60 KiB flags against
+ * the smallest frame, 128 KiB) goes out as TOO_LARGE for its request id,
+ * and the connection stays usable. */
+TEST(conn_answer_over_frame_limit_is_too_large, 20)
+{
+    const char *args[] = { "--max-frame", "131072" };
+    struct fakeserver f;
+    struct conn *c = NULL;
+    Flip__Response resp = FLIP__RESPONSE__INIT;
+    Flip__ListResult res = FLIP__LIST_RESULT__INIT;
+    Flip__Flag fl[3];
+    Flip__Flag *ptrs[3];
+    Flip__Value v = FLIP__VALUE__INIT;
+    char *big = malloc(60001);
+    int fd;
+
+    CHECK(big != NULL);
+    memset(big, 'x', 60000);
+    big[60000] = '\0';
+    v.kind_case = FLIP__VALUE__KIND_STRING_VALUE;
+    v.string_value = big;
+    for (int i = 0; i < 3; i++) {
+        flip__flag__init(&fl[i]);
+        fl[i].key = "k";
+        fl[i].value = &v;
+        ptrs[i] = &fl[i];
+    }
+    res.n_flags = 3;
+    res.flags = ptrs;
+    resp.has_id = 1;
+    resp.id = 9;
+    resp.result_case = FLIP__RESPONSE__RESULT_LIST;
+    resp.list = &res;
+
+    fs_start(&f, args, 2);
+    fd = fs_connect(&f, &c);
+    fs_hello(&f, fd, 1);
+    conn_send(c, &resp);
+    expect_error(&f, fd, 9, FLIP__STATUS__TOO_LARGE,
+                 "response exceeds the frame limit");
+    CHECK_EQ_INT(c->state, CONN_OPEN);
+    fs_send_hello(fd, 10);
+    fs_expect_hello(&f, fd, 10);
+    close(fd);
+    fs_stop(&f);
+    free(big);
+}
+
+/* At --max-inflight the connection's next request waits unread until one
+ * in flight finishes (here the two in flight are counted by hand: no raft
+ * runs); then it is read and answered. */
+TEST(conn_waits_at_max_inflight, 20)
+{
+    const char *args[] = { "--max-inflight", "2" };
+    struct fakeserver f;
+    struct conn *c = NULL;
+    int fd;
+
+    fs_start(&f, args, 2);
+    fd = fs_connect(&f, &c);
+    fs_hello(&f, fd, 1);
+    c->n_ops = 2;
+    fs_send_hello(fd, 5);
+    CHECK(fs_quiet(&f, fd, 20));
+    CHECK(!c->reading);
+    CHECK(buf_len(&c->in) > 0); /* read, not started */
+    c->n_ops = 1;
+    conn_ops_changed(c);
+    fs_expect_hello(&f, fd, 5);
+    CHECK(c->reading);
+    close(fd);
+    fs_stop(&f);
+}
+
+/* conn_stop_reading (shutdown): later requests are not read, also when an
+ * op finishes; what was queued before is still written, and the close
+ * that follows reaches the client. */
+TEST(conn_stopped_reading_reads_no_more, 20)
+{
+    struct fakeserver f;
+    struct conn *c = NULL;
+    int fd;
+
+    fs_start(&f, NULL, 0);
+    fd = fs_connect(&f, &c);
+    fs_hello(&f, fd, 1);
+    conn_send_error(c, 3, FLIP__STATUS__UNAVAILABLE, "queued before");
+    conn_stop_reading(c);
+    conn_stop_reading(c); /* idempotent */
+    fs_send_hello(fd, 4);
+    expect_error(&f, fd, 3, FLIP__STATUS__UNAVAILABLE, "queued before");
+    CHECK(fs_quiet(&f, fd, 20));
+    conn_ops_changed(c);
+    CHECK(fs_quiet(&f, fd, 20));
+    CHECK(!c->reading);
+    conn_close(c, "test closes");
+    CHECK(fs_recv(&f, fd) == NULL); /* EOF, hello 4 never answered */
+    CHECK_EQ_INT(f.s.n_conns, 0);
+    close(fd);
+    fs_stop(&f);
+}
+
+/* conn_abort drops what was queued: the client sees the connection end
+ * without the queued answer. */
+TEST(conn_abort_drops_queued_output, 20)
+{
+    struct fakeserver f;
+    struct conn *c = NULL;
+    int fd;
+
+    fs_start(&f, NULL, 0);
+    fd = fs_connect(&f, &c);
+    fs_hello(&f, fd, 1);
+    conn_send_error(c, 3, FLIP__STATUS__UNAVAILABLE, "never sent");
+    conn_abort(c);
+    CHECK(queue_empty(&f.s.dirty));
+    CHECK_EQ_INT(f.s.n_conns, 0);
+    CHECK(fs_recv(&f, fd) == NULL);
+    close(fd);
+    fs_stop(&f);
+}
+
+/* Waits (bounded) until the server side of `c` sees the client's reset. */
+static void wait_reset(struct conn *c)
+{
+    uv_os_fd_t sfd;
+    struct pollfd p;
+
+    CHECK_EQ_INT(uv_fileno((uv_handle_t *)&c->tcp, &sfd), 0);
+    p.fd = sfd;
+    p.events = POLLIN;
+    p.revents = 0;
+    CHECK_EQ_INT(poll(&p, 1, 5000), 1);
+}
+
+static void reset_client(int fd)
+{
+    struct linger l = { 1, 0 };
+
+    CHECK_EQ_INT(setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l), 0);
+    close(fd);
+}
+
+/* A client that reset its connection: the next answer's write fails and
+ * the connection is closed and freed at once. */
+TEST(conn_write_to_reset_client_closes, 20)
+{
+    struct fakeserver f;
+    struct conn *c = NULL;
+    int fd;
+
+    fs_start(&f, NULL, 0);
+    fd = fs_connect(&f, &c);
+    fs_hello(&f, fd, 1);
+    reset_client(fd);
+    wait_reset(c);
+    conn_send_error(c, 3, FLIP__STATUS__UNAVAILABLE, "to nobody");
+    conn_flush(c); /* before the loop reads the reset */
+    CHECK_EQ_INT(f.s.n_conns, 0);
+    CHECK(queue_empty(&f.s.conns));
+    fs_turn(&f);
+    CHECK(queue_empty(&f.s.closing));
+    fs_stop(&f);
+}
+
+/* A client that resets in the middle of a frame: the connection closes
+ * and its unfinished input is no longer counted against --input-budget. */
+TEST(conn_reset_mid_frame_closes, 20)
+{
+    struct fakeserver f;
+    struct conn *c = NULL;
+    uint8_t half[6] = { 0, 0, 0, 40, 0x08, 0x01 };
+    int fd;
+
+    fs_start(&f, NULL, 0);
+    fd = fs_connect(&f, &c);
+    fs_hello(&f, fd, 1);
+    CHECK_EQ_INT(write(fd, half, sizeof half), (ssize_t)sizeof half);
+    for (int i = 0; i < 1000 && f.s.in_partial == 0; i++) {
+        fs_turn(&f);
+    }
+    CHECK_EQ_INT(f.s.in_partial, sizeof half);
+    reset_client(fd);
+    for (int i = 0; i < 1000 && f.s.n_conns > 0; i++) {
+        fs_turn(&f);
+    }
+    CHECK_EQ_INT(f.s.n_conns, 0);
+    fs_turn(&f);
+    CHECK_EQ_INT(f.s.in_partial, 0);
+    fs_stop(&f);
+}
+
+/* Queues `mib` frames of 1 MiB to c without flushing. */
+static void queue_mib(struct conn *c, unsigned mib)
+{
+    size_t n = 1024u * 1024u;
+    uint8_t *frame = calloc(1, n);
+
+    CHECK(frame != NULL);
+    for (unsigned i = 0; i < mib; i++) {
+        conn_send_frame(c, frame, n);
+    }
+    free(frame);
+}
+
+/* More than 64 MiB queued for a client that does not read: the output is
+ * dropped and the connection closed, without a byte of it sent; a
+ * connection already closing is closed the same way. */
+TEST(conn_output_past_max_is_cut, 60)
+{
+    struct fakeserver f;
+    struct conn *c = NULL;
+    int fd;
+    int fd2;
+
+    fs_start(&f, NULL, 0);
+    fd = fs_connect(&f, &c);
+    queue_mib(c, 65);
+    CHECK(conn_backlog(c) > 64u * 1024u * 1024u);
+    conn_flush(c);
+    CHECK_EQ_INT(c->state, CONN_CLOSING);
+    CHECK_EQ_INT(f.s.n_conns, 0);
+    CHECK(fs_recv(&f, fd) == NULL);
+    close(fd);
+
+    fd2 = fs_connect(&f, &c);
+    queue_mib(c, 65);
+    conn_close(c, "test closes with output queued");
+    conn_send_frame(c, (const uint8_t *)"x", 1); /* ignored once closing */
+    conn_flush(c);
+    CHECK(queue_empty(&f.s.closing));
+    CHECK(fs_recv(&f, fd2) == NULL);
+    close(fd2);
+    fs_stop(&f);
+}
+
+/* The sweep leaves a connection alone before its Hello, and with
+ * --idle-timeout-ms 0 never closes it for idling. */
+TEST(conn_deadlines_wait_for_hello, 20)
+{
+    const char *args[] = { "--idle-timeout-ms", "0" };
+    struct fakeserver f;
+    struct conn *c = NULL;
+    int fd;
+
+    fs_start(&f, args, 2);
+    fd = fs_connect(&f, &c);
+    conn_check_deadlines(c, c->active_ms + 86400000u);
+    CHECK(fs_quiet(&f, fd, 5));
+    fs_hello(&f, fd, 1);
+    conn_check_deadlines(c, c->active_ms + 86400000u);
+    CHECK(fs_quiet(&f, fd, 5));
+    CHECK_EQ_INT(c->state, CONN_OPEN);
+    close(fd);
+    fs_stop(&f);
+}
