@@ -286,3 +286,153 @@ TEST(conn_deadlines_wait_for_hello, 20)
     close(fd);
     fs_stop(&f);
 }
+
+/* An error answer that itself cannot be encoded within --max-frame (its
+ * message is longer than a frame) closes the connection: there is nothing
+ * smaller to say. Closing again, or an op finishing, changes nothing. */
+TEST(conn_unencodable_error_closes, 20)
+{
+    const char *args[] = { "--max-frame", "131072" };
+    struct fakeserver f;
+    struct conn *c = NULL;
+    char *msg = malloc(140001);
+    int fd;
+
+    CHECK(msg != NULL);
+    memset(msg, 'm', 140000);
+    msg[140000] = '\0';
+    fs_start(&f, args, 2);
+    fd = fs_connect(&f, &c);
+    fs_hello(&f, fd, 1);
+    conn_send_error(c, 3, FLIP__STATUS__INTERNAL, msg);
+    CHECK_EQ_INT(c->state, CONN_CLOSING);
+    conn_close(c, "again");
+    conn_ops_changed(c);
+    conn_check_deadlines(c, c->active_ms + 86400000u);
+    CHECK(fs_recv(&f, fd) == NULL);
+    CHECK_EQ_INT(f.s.n_conns, 0);
+    close(fd);
+    fs_stop(&f);
+    free(msg);
+}
+
+/* A client with small socket buffers, connected; *c is the server side,
+ * whose send buffer is small too. */
+static int slow_client(struct fakeserver *f, struct conn **c)
+{
+    int small = 32768;
+    uv_os_fd_t sfd;
+    int fd = fs_connect(f, c);
+
+    CHECK_EQ_INT(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small),
+                 0);
+    CHECK_EQ_INT(uv_fileno((uv_handle_t *)&(*c)->tcp, &sfd), 0);
+    CHECK_EQ_INT(setsockopt(sfd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small),
+                 0);
+    return fd;
+}
+
+static char *long_message(void)
+{
+    char *msg = malloc(30001);
+
+    CHECK(msg != NULL);
+    memset(msg, 'm', 30000);
+    msg[30000] = '\0';
+    return msg;
+}
+
+/* Queues 40 errors of 30 KB (ids from..from+39) and flushes: more than
+ * the socket takes, so part of it waits in a write request. */
+static void queue_long_answers(struct conn *c, uint64_t from, const char *msg)
+{
+    for (uint64_t id = from; id < from + 40; id++) {
+        conn_send_error(c, id, FLIP__STATUS__UNAVAILABLE, msg);
+    }
+    conn_flush(c);
+    CHECK(c->write_inflight);
+}
+
+/* A server and a slow client Hello'd, with answers 10..49 partly in a
+ * write request; returns the client's fd. */
+static int write_in_flight(struct fakeserver *f,
+                           struct conn **c,
+                           const char *msg)
+{
+    int fd;
+
+    fs_start(f, NULL, 0);
+    fd = slow_client(f, c);
+    fs_hello(f, fd, 1);
+    queue_long_answers(*c, 10, msg);
+    return fd;
+}
+
+/* A connection closed while a write is in flight and more is queued
+ * writes everything queued before the close, in order, then closes. */
+TEST(conn_close_writes_the_queue_first, 30)
+{
+    struct fakeserver f;
+    struct conn *c = NULL;
+    char *msg = long_message();
+    int fd;
+
+    fd = write_in_flight(&f, &c, msg);
+    queue_long_answers(c, 50, msg); /* queued behind the write */
+    CHECK(buf_len(&c->out) > 0);
+    conn_close(c, "test closes");
+    CHECK_EQ_INT(f.s.n_conns, 0);
+    for (uint64_t id = 10; id < 90; id++) {
+        expect_error(&f, fd, id, FLIP__STATUS__UNAVAILABLE, msg);
+    }
+    CHECK(fs_recv(&f, fd) == NULL);
+    close(fd);
+    fs_stop(&f);
+    free(msg);
+}
+
+/* Aborted while a write is in flight: the write is cancelled, the
+ * connection freed, the client sees the end of the stream. */
+TEST(conn_abort_cancels_the_write, 30)
+{
+    struct fakeserver f;
+    struct conn *c = NULL;
+    char *msg = long_message();
+    int fd;
+
+    fd = write_in_flight(&f, &c, msg);
+    conn_abort(c);
+    CHECK_EQ_INT(f.s.n_conns, 0);
+    CHECK(fs_closed(&f, fd));
+    fs_turn(&f);
+    CHECK(queue_empty(&f.s.closing));
+    CHECK_EQ_INT(f.s.out_req, 0);
+    close(fd);
+    fs_stop(&f);
+    free(msg);
+}
+
+/* A client that resets while a write to it is in flight: the connection
+ * is closed and its queued bytes no longer count against the node's
+ * --output-budget. */
+TEST(conn_reset_during_write_closes, 30)
+{
+    struct fakeserver f;
+    struct conn *c = NULL;
+    char *msg = long_message();
+    int fd;
+
+    fd = write_in_flight(&f, &c, msg);
+    CHECK(f.s.out_req > 0);
+    reset_client(fd);
+    for (int i = 0; i < 1000 && f.s.n_conns > 0; i++) {
+        fs_turn(&f);
+    }
+    CHECK_EQ_INT(f.s.n_conns, 0);
+    fs_turn(&f);
+    CHECK(queue_empty(&f.s.conns));
+    CHECK(queue_empty(&f.s.closing));
+    CHECK_EQ_INT(f.s.out_req, 0);
+    fs_stop(&f);
+    free(msg);
+}

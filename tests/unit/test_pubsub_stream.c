@@ -205,3 +205,217 @@ TEST(pubsub_changes_during_snapshot_caught_up, 30)
     close(fd);
     fs_stop(&f);
 }
+
+/* Resuming from a revision this node has not applied yet waits: entries
+ * below it send nothing, the one that reaches it turns the subscriber LIVE
+ * (nothing up to it is sent: the client has it) and the next is sent. */
+TEST(pubsub_resume_ahead_waits_for_the_node, 30)
+{
+    struct fakeserver f;
+    int fd;
+    int fd9;
+
+    fs_start(&f, NULL, 0);
+    fs_apply_one(&f, 5, "a.1", "x");
+    fd = subscriber(&f, "a.", 1, 8, 5);
+    fd9 = subscriber(&f, "a.", 1, 9, 5);
+    CHECK_EQ_INT(f.s.pubsub.n_waiting, 2);
+    fs_apply_one(&f, 6, "a.2", "y");
+    CHECK(fs_quiet(&f, fd, 5));
+    CHECK(fs_quiet(&f, fd9, 0));
+    fs_apply_one(&f, 8, "a.3", "z");
+    expect_live(&f, fd, 8);
+    CHECK(fs_quiet(&f, fd9, 5));
+    CHECK_EQ_INT(f.s.pubsub.n_waiting, 1);
+    fs_apply_one(&f, 9, "a.4", "w");
+    expect_one(&f, fd, 9, "a.4", "w");
+    expect_live(&f, fd9, 9);
+    CHECK_EQ_INT(f.s.pubsub.n_waiting, 0);
+    fs_apply_one(&f, 10, "a.5", "v");
+    expect_one(&f, fd, 10, "a.5", "v");
+    expect_one(&f, fd9, 10, "a.5", "v");
+    close(fd);
+    close(fd9);
+    fs_stop(&f);
+}
+
+/* After a restore moved the store forward without fan-out, a LIVE
+ * subscriber is sent what it missed from the change log, a waiting one
+ * the restore reached turns LIVE, and one it did not reach keeps
+ * waiting. */
+TEST(pubsub_restore_catches_subscribers_up, 30)
+{
+    struct fakeserver f;
+    int live;
+    int wait7;
+    int wait9;
+
+    fs_start(&f, NULL, 0);
+    fs_apply_one(&f, 5, "a.1", "x");
+    live = subscriber(&f, "", 0, 0, 5);
+    expect(&f, live, FLIP__EVENT_TYPE__SNAPSHOT_BEGIN, 5);
+    expect_item(&f, live, 5, "a.1", "x");
+    expect(&f, live, FLIP__EVENT_TYPE__SNAPSHOT_END, 5);
+    expect_live(&f, live, 5);
+    wait7 = subscriber(&f, "", 1, 7, 5);
+    wait9 = subscriber(&f, "", 1, 9, 5);
+    f.s.node.fsm.observer.on_applied = NULL; /* as a restore: no fan-out */
+    fs_apply_one(&f, 6, "a.2", "y");
+    fs_apply_one(&f, 7, "a.1", NULL);
+    pubsub_on_restored(&f.s.pubsub, 7);
+    expect_one(&f, live, 6, "a.2", "y");
+    expect_one(&f, live, 7, "a.1", NULL);
+    expect_live(&f, live, 7);
+    expect_live(&f, wait7, 7);
+    CHECK(fs_quiet(&f, wait9, 5));
+    CHECK_EQ_INT(f.s.pubsub.n_waiting, 1);
+    close(live);
+    close(wait7);
+    close(wait9);
+    fs_stop(&f);
+}
+
+/* An entry of several changes: subscribers of every key get all of them
+ * in one CHANGE, a prefix subscriber only its keys; changes that applied
+ * nothing (a compare-and-set conflict, a request id applied before) send
+ * nothing to anyone. */
+TEST(pubsub_entry_of_several_changes, 30)
+{
+    static const char *const ab_keys[] = { "a.1", "b.1" };
+    static const char *const ab_vals[] = { "1", "2" };
+    struct cluster_change two[2] = { { .key = "a.1", .value = "1" },
+                                     { .key = "b.1", .value = "2" } };
+    struct cluster_change mixed[2] = {
+        { .key = "a.2", .value = "3", .cas = 1, .expected = 99 },
+        { .key = "b.2", .value = "4", .request_seq = 7 }
+    };
+    struct cluster_change again = { .key = "b.2",
+                                    .value = "4",
+                                    .request_seq = 7 };
+    struct cluster_entry e2 = { .changes = two, .n = 2 };
+    struct cluster_entry e3 = { .changes = mixed, .n = 2 };
+    struct cluster_entry e4 = { .changes = &again, .n = 1 };
+    struct fakeserver f;
+    int all1;
+    int pre;
+    int all2;
+
+    fs_start(&f, NULL, 0);
+    fs_apply_one(&f, 1, "x.0", "0");
+    all1 = subscriber(&f, "", 1, 1, 1);
+    pre = subscriber(&f, "a.", 1, 1, 1);
+    all2 = subscriber(&f, "", 1, 1, 1);
+    expect_live(&f, all1, 1);
+    expect_live(&f, pre, 1);
+    expect_live(&f, all2, 1);
+    fs_apply(&f, 2, &e2);
+    fs_apply(&f, 3, &e3);
+    fs_apply(&f, 4, &e4);
+    fs_apply_one(&f, 5, "a.3", "5");
+    expect_change(&f, all1, 2, 2, ab_keys, ab_vals);
+    expect_one(&f, all1, 3, "b.2", "4");
+    expect_one(&f, all1, 5, "a.3", "5");
+    expect_change(&f, all2, 2, 2, ab_keys, ab_vals);
+    expect_one(&f, all2, 3, "b.2", "4");
+    expect_one(&f, all2, 5, "a.3", "5");
+    expect_one(&f, pre, 2, "a.1", "1");
+    expect_one(&f, pre, 5, "a.3", "5");
+    CHECK(fs_quiet(&f, all1, 2));
+    CHECK(fs_quiet(&f, pre, 0));
+    CHECK(fs_quiet(&f, all2, 0));
+    close(all1);
+    close(pre);
+    close(all2);
+    fs_stop(&f);
+}
+
+/* Catch-up replays an entry of many matching changes as one CHANGE with
+ * every one of them, in the entry's order, and skips the others. */
+TEST(pubsub_catch_up_of_a_large_entry, 30)
+{
+    struct cluster_change ch[16];
+    const char *keys[16];
+    const char *vals[16];
+    char names[16][8];
+    struct cluster_entry e = { .changes = ch, .n = 16 };
+    struct fakeserver f;
+    size_t n = 0;
+    int fd;
+
+    memset(ch, 0, sizeof ch);
+    for (int i = 0; i < 16; i++) {
+        snprintf(names[i], sizeof names[i], "%c.%02d", i % 4 == 3 ? 'h' : 'g',
+                 15 - i);
+        ch[i].key = names[i];
+        ch[i].value = names[i];
+        if (names[i][0] == 'g') {
+            keys[n] = names[i];
+            vals[n] = names[i];
+            n++;
+        }
+    }
+    CHECK_EQ_INT(n, 12);
+    fs_start(&f, NULL, 0);
+    fs_apply_one(&f, 1, "g.x", "0");
+    fs_apply(&f, 2, &e);
+    fd = subscriber(&f, "g.", 1, 1, 2);
+    expect_change(&f, fd, 2, n, keys, vals);
+    expect_live(&f, fd, 2);
+    close(fd);
+    fs_stop(&f);
+}
+
+/* A snapshot of 300 flags (about 300 KB) to a client behind small socket
+ * buffers, with --sub-buffer 64 KiB: it is streamed in parts as the client
+ * reads, every flag exactly once and in key order, then the subscriber is
+ * LIVE. */
+TEST(pubsub_snapshot_streams_as_the_client_reads, 30)
+{
+    const char *args[] = { "--sub-buffer", "65536" };
+    static char names[300][8];
+    struct cluster_change ch[15];
+    struct cluster_entry e = { .changes = ch, .n = 15 };
+    struct fakeserver f;
+    struct conn *c = NULL;
+    char *value = malloc(1001);
+    int small = 32768;
+    uv_os_fd_t sfd;
+    int fd;
+
+    CHECK(value != NULL);
+    memset(value, 'v', 1000);
+    value[1000] = '\0';
+    fs_start(&f, args, 2);
+    for (int k = 0; k < 300; k++) {
+        snprintf(names[k], sizeof names[k], "s.%03d", k);
+    }
+    for (int entry = 0; entry < 20; entry++) {
+        memset(ch, 0, sizeof ch);
+        for (int i = 0; i < 15; i++) {
+            /* spread the keys over the entries */
+            ch[i].key = names[i * 20 + entry];
+            ch[i].value = value;
+        }
+        fs_apply(&f, (uint64_t)entry + 1, &e);
+    }
+    fd = fs_connect(&f, &c);
+    CHECK_EQ_INT(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small),
+                 0);
+    CHECK_EQ_INT(uv_fileno((uv_handle_t *)&c->tcp, &sfd), 0);
+    CHECK_EQ_INT(setsockopt(sfd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small),
+                 0);
+    fs_hello(&f, fd, 1);
+    subscribe(&f, fd, "s.", 0, 0, 20);
+    expect(&f, fd, FLIP__EVENT_TYPE__SNAPSHOT_BEGIN, 20);
+    for (int k = 0; k < 300; k++) {
+        expect_item(&f, fd, 20, names[k], value);
+    }
+    expect(&f, fd, FLIP__EVENT_TYPE__SNAPSHOT_END, 20);
+    expect_live(&f, fd, 20);
+    CHECK_EQ_INT(f.s.pubsub.n_readers, 0);
+    fs_apply_one(&f, 21, "s.000", "new");
+    expect_one(&f, fd, 21, "s.000", "new");
+    close(fd);
+    fs_stop(&f);
+    free(value);
+}
