@@ -295,20 +295,41 @@ void fs_hello(struct fakeserver *f, int fd, uint64_t id)
     fs_expect_hello(f, fd, id);
 }
 
+/* Applies `buf` (raft_malloc'd, freed here) at `index`. */
+static void apply_buffer(struct fakeserver *f,
+                         uint64_t index,
+                         struct raft_buffer *buf)
+{
+    void *result = NULL;
+    struct fsm *fsm = &f->s.node.fsm;
+
+    f->s.node.raft.last_applied = index - 1;
+    CHECK_EQ_INT(fsm->raft_fsm.apply(&fsm->raft_fsm, buf, &result), 0);
+    f->s.node.raft.last_applied = index;
+    raft_free(buf->base);
+    CHECK_EQ_INT(store_applied_index(f->store), index);
+}
+
 void fs_apply(struct fakeserver *f,
               uint64_t index,
               const struct cluster_entry *e)
 {
     struct raft_buffer buf;
-    void *result = NULL;
-    struct fsm *fsm = &f->s.node.fsm;
 
     cluster_encode(e, &buf);
-    f->s.node.raft.last_applied = index - 1;
-    CHECK_EQ_INT(fsm->raft_fsm.apply(&fsm->raft_fsm, &buf, &result), 0);
-    f->s.node.raft.last_applied = index;
-    raft_free(buf.base);
-    CHECK_EQ_INT(store_applied_index(f->store), index);
+    apply_buffer(f, index, &buf);
+}
+
+void fs_apply_raw(struct fakeserver *f,
+                  uint64_t index,
+                  const void *bytes,
+                  size_t len)
+{
+    struct raft_buffer buf = { raft_malloc(len), len };
+
+    CHECK(buf.base != NULL);
+    memcpy(buf.base, bytes, len);
+    apply_buffer(f, index, &buf);
 }
 
 void fs_apply_one(struct fakeserver *f,

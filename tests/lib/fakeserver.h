@@ -65,6 +65,12 @@ void fs_hello(struct fakeserver *f, int fd, uint64_t id);
 void fs_apply(struct fakeserver *f,
               uint64_t index,
               const struct cluster_entry *e);
+/* Applies `len` raw bytes as the entry at `index` (e.g. bytes that do not
+ * decode: the FSM records a no-op). */
+void fs_apply_raw(struct fakeserver *f,
+                  uint64_t index,
+                  const void *bytes,
+                  size_t len);
 /* One SET of a string value (value NULL: a DELETE) at `index`. */
 void fs_apply_one(struct fakeserver *f,
                   uint64_t index,

@@ -96,6 +96,9 @@ TEST(conn_waits_at_max_inflight, 20)
     CHECK(fs_quiet(&f, fd, 20));
     CHECK(!c->reading);
     CHECK(buf_len(&c->in) > 0); /* read, not started */
+    conn_ops_changed(c);        /* an op was queued: still at the bound */
+    CHECK(fs_quiet(&f, fd, 5));
+    CHECK(!c->reading);
     c->n_ops = 1;
     conn_ops_changed(c);
     fs_expect_hello(&f, fd, 5);
@@ -192,6 +195,17 @@ TEST(conn_write_to_reset_client_closes, 20)
     CHECK(queue_empty(&f.s.conns));
     fs_turn(&f);
     CHECK(queue_empty(&f.s.closing));
+
+    /* the same while the connection is closing: its last answer fails */
+    fd = fs_connect(&f, &c);
+    fs_hello(&f, fd, 1);
+    conn_send_error(c, 4, FLIP__STATUS__UNAVAILABLE, "last words");
+    conn_close(c, "test closes");
+    CHECK(!queue_empty(&f.s.closing));
+    reset_client(fd);
+    wait_reset(c);
+    conn_flush(c);
+    CHECK(queue_empty(&f.s.closing));
     fs_stop(&f);
 }
 
@@ -283,6 +297,57 @@ TEST(conn_deadlines_wait_for_hello, 20)
     conn_check_deadlines(c, c->active_ms + 86400000u);
     CHECK(fs_quiet(&f, fd, 5));
     CHECK_EQ_INT(c->state, CONN_OPEN);
+    close(fd);
+    fs_stop(&f);
+}
+
+/* A frame left unfinished is cut at --frame-timeout-ms after its first
+ * bytes, not before: PROTOCOL_ERROR, then the close. */
+TEST(conn_unfinished_frame_times_out, 20)
+{
+    const char *args[] = { "--frame-timeout-ms", "500" };
+    uint8_t half[6] = { 0, 0, 0, 40, 0x08, 0x01 };
+    struct fakeserver f;
+    struct conn *c = NULL;
+    uint64_t begun;
+    int fd;
+
+    fs_start(&f, args, 2);
+    fd = fs_connect(&f, &c);
+    fs_hello(&f, fd, 1);
+    CHECK_EQ_INT(write(fd, half, sizeof half), (ssize_t)sizeof half);
+    for (int i = 0; i < 1000 && c->frame_begun_ms == 0; i++) {
+        fs_turn(&f);
+    }
+    begun = c->frame_begun_ms;
+    CHECK(begun != 0);
+    conn_check_deadlines(c, begun + 500);
+    CHECK(fs_quiet(&f, fd, 5));
+    conn_check_deadlines(c, begun + 501);
+    expect_error(&f, fd, 0, FLIP__STATUS__PROTOCOL_ERROR,
+                 "frame not completed within 500 ms");
+    CHECK(fs_recv(&f, fd) == NULL);
+    close(fd);
+    fs_stop(&f);
+}
+
+/* While the server shuts down (no per-turn hook any more), an answer is
+ * handed to the socket at once. */
+TEST(conn_shutdown_writes_at_once, 20)
+{
+    struct fakeserver f;
+    struct conn *c = NULL;
+    uint8_t b;
+    int fd;
+
+    fs_start(&f, NULL, 0);
+    fd = fs_connect(&f, &c);
+    fs_hello(&f, fd, 1);
+    f.s.flush_closed = 1;
+    conn_send_error(c, 3, FLIP__STATUS__UNAVAILABLE, "shutting down");
+    CHECK(queue_empty(&f.s.dirty));
+    CHECK_EQ_INT(recv(fd, &b, 1, MSG_PEEK), 1); /* no loop turn needed */
+    expect_error(&f, fd, 3, FLIP__STATUS__UNAVAILABLE, "shutting down");
     close(fd);
     fs_stop(&f);
 }
@@ -401,6 +466,8 @@ TEST(conn_abort_cancels_the_write, 30)
     int fd;
 
     fd = write_in_flight(&f, &c, msg);
+    conn_close(c, "test closes"); /* the client never reads: stuck */
+    CHECK(!queue_empty(&f.s.closing));
     conn_abort(c);
     CHECK_EQ_INT(f.s.n_conns, 0);
     CHECK(fs_closed(&f, fd));
@@ -432,6 +499,18 @@ TEST(conn_reset_during_write_closes, 30)
     fs_turn(&f);
     CHECK(queue_empty(&f.s.conns));
     CHECK(queue_empty(&f.s.closing));
+    CHECK_EQ_INT(f.s.out_req, 0);
+
+    /* a connection no longer read (shutdown) learns it from the write */
+    fd = slow_client(&f, &c);
+    fs_hello(&f, fd, 1);
+    queue_long_answers(c, 10, msg);
+    conn_stop_reading(c);
+    reset_client(fd);
+    for (int i = 0; i < 1000 && f.s.n_conns > 0; i++) {
+        fs_turn(&f);
+    }
+    CHECK_EQ_INT(f.s.n_conns, 0);
     CHECK_EQ_INT(f.s.out_req, 0);
     fs_stop(&f);
     free(msg);

@@ -158,6 +158,37 @@ TEST(pubsub_first_revision_after_snapshot, 30)
     fs_stop(&f);
 }
 
+/* Subscribes c's client fd to every key, without running the pump: the
+ * snapshot's view is pinned at the store's revision and nothing of it is
+ * sent yet (only the answer is queued). */
+static void subscribe_pinned(struct fakeserver *f, int fd, struct conn *c)
+{
+    Flip__Request req = FLIP__REQUEST__INIT;
+    Flip__SubscribeRequest sr = FLIP__SUBSCRIBE_REQUEST__INIT;
+    size_t readers = f->s.pubsub.n_readers;
+
+    req.has_id = 1;
+    req.id = 2;
+    req.op_case = FLIP__REQUEST__OP_SUBSCRIBE;
+    req.subscribe = &sr;
+    fs_send(fd, &req);
+    for (int i = 0; i < 1000 && c->sub == NULL; i++) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    }
+    CHECK(c->sub != NULL);
+    CHECK_EQ_INT(f->s.pubsub.n_readers, readers + 1);
+}
+
+static void expect_subscribed(struct fakeserver *f, int fd, uint64_t applied)
+{
+    Flip__Response *r = fs_recv(f, fd);
+
+    CHECK(r != NULL && r->error == NULL);
+    CHECK_EQ_INT(r->result_case, FLIP__RESPONSE__RESULT_SUBSCRIBE);
+    CHECK_EQ_INT(r->subscribe->applied_revision, applied);
+    codec_response_free(r);
+}
+
 /* Entries applied while the snapshot streams are not sent live (the view
  * is older): the snapshot shows revision 5, and catch-up then sends 6 and
  * 7 from the change log, nothing twice, nothing skipped. */
@@ -165,34 +196,17 @@ TEST(pubsub_changes_during_snapshot_caught_up, 30)
 {
     struct fakeserver f;
     struct conn *c = NULL;
-    Flip__Request req = FLIP__REQUEST__INIT;
-    Flip__SubscribeRequest sr = FLIP__SUBSCRIBE_REQUEST__INIT;
-    Flip__Response *r;
     int fd;
 
     fs_start(&f, NULL, 0);
     fs_apply_one(&f, 5, "a.1", "x");
     fd = fs_connect(&f, &c);
     fs_hello(&f, fd, 1);
-    req.has_id = 1;
-    req.id = 2;
-    req.op_case = FLIP__REQUEST__OP_SUBSCRIBE;
-    req.subscribe = &sr;
-    fs_send(fd, &req);
-    /* the request is read and the view pinned at 5; no pump yet */
-    for (int i = 0; i < 1000 && c->sub == NULL; i++) {
-        uv_run(&f.loop, UV_RUN_NOWAIT);
-    }
-    CHECK(c->sub != NULL);
-    CHECK_EQ_INT(f.s.pubsub.n_readers, 1);
+    subscribe_pinned(&f, fd, c);
     fs_apply_one(&f, 6, "a.1", NULL); /* delete: written while pinned */
     fs_apply_one(&f, 7, "b.1", "z");
     CHECK(f.s.pubsub.written > 0);
-    r = fs_recv(&f, fd);
-    CHECK(r != NULL && r->error == NULL);
-    CHECK_EQ_INT(r->result_case, FLIP__RESPONSE__RESULT_SUBSCRIBE);
-    CHECK_EQ_INT(r->subscribe->applied_revision, 5);
-    codec_response_free(r);
+    expect_subscribed(&f, fd, 5);
     expect(&f, fd, FLIP__EVENT_TYPE__SNAPSHOT_BEGIN, 5);
     expect_item(&f, fd, 5, "a.1", "x");
     expect(&f, fd, FLIP__EVENT_TYPE__SNAPSHOT_END, 5);
@@ -298,15 +312,18 @@ TEST(pubsub_entry_of_several_changes, 30)
     struct fakeserver f;
     int all1;
     int pre;
+    int preb;
     int all2;
 
     fs_start(&f, NULL, 0);
     fs_apply_one(&f, 1, "x.0", "0");
     all1 = subscriber(&f, "", 1, 1, 1);
     pre = subscriber(&f, "a.", 1, 1, 1);
+    preb = subscriber(&f, "b.", 1, 1, 1);
     all2 = subscriber(&f, "", 1, 1, 1);
     expect_live(&f, all1, 1);
     expect_live(&f, pre, 1);
+    expect_live(&f, preb, 1);
     expect_live(&f, all2, 1);
     fs_apply(&f, 2, &e2);
     fs_apply(&f, 3, &e3);
@@ -320,11 +337,15 @@ TEST(pubsub_entry_of_several_changes, 30)
     expect_one(&f, all2, 5, "a.3", "5");
     expect_one(&f, pre, 2, "a.1", "1");
     expect_one(&f, pre, 5, "a.3", "5");
+    expect_one(&f, preb, 2, "b.1", "2");
+    expect_one(&f, preb, 3, "b.2", "4");
     CHECK(fs_quiet(&f, all1, 2));
     CHECK(fs_quiet(&f, pre, 0));
+    CHECK(fs_quiet(&f, preb, 0));
     CHECK(fs_quiet(&f, all2, 0));
     close(all1);
     close(pre);
+    close(preb);
     close(all2);
     fs_stop(&f);
 }
@@ -378,7 +399,7 @@ TEST(pubsub_snapshot_streams_as_the_client_reads, 30)
     struct fakeserver f;
     struct conn *c = NULL;
     char *value = malloc(1001);
-    int small = 32768;
+    int small = 16384;
     uv_os_fd_t sfd;
     int fd;
 
@@ -418,4 +439,99 @@ TEST(pubsub_snapshot_streams_as_the_client_reads, 30)
     close(fd);
     fs_stop(&f);
     free(value);
+}
+
+/* An entry that does not decode (applied as a no-op) sends nothing, also
+ * while a snapshot is pinned; the stream goes on with the next entry. A
+ * subscriber's further requests are still read, also when they come in
+ * pieces. */
+TEST(pubsub_undecodable_entry_sends_nothing, 30)
+{
+    static const uint8_t junk[16] = { 0, 0, 0, 8, 0, 0, 0, 9 };
+    struct fakeserver f;
+    struct conn *c = NULL;
+    uint8_t hello[64];
+    struct buf b;
+    Flip__Request req = FLIP__REQUEST__INIT;
+    Flip__Hello h = FLIP__HELLO__INIT;
+    int fd;
+    int pinned;
+    int late;
+
+    fs_start(&f, NULL, 0);
+    fs_apply_one(&f, 5, "a.1", "x");
+    fd = subscriber(&f, "a.", 1, 5, 5);
+    expect_live(&f, fd, 5);
+    pinned = fs_connect(&f, &c);
+    fs_hello(&f, pinned, 1);
+    subscribe_pinned(&f, pinned, c);
+    fs_apply_raw(&f, 6, junk, sizeof junk);
+    CHECK_EQ_INT(f.s.node.fsm.n_invalid, 1);
+    /* resumed from 5: nothing to send, LIVE at 6 */
+    late = subscriber(&f, "a.", 1, 5, 6);
+    expect_live(&f, late, 6);
+    fs_apply_one(&f, 7, "a.2", "y");
+    expect_one(&f, fd, 7, "a.2", "y");
+    expect_subscribed(&f, pinned, 5);
+    expect(&f, pinned, FLIP__EVENT_TYPE__SNAPSHOT_BEGIN, 5);
+    expect_item(&f, pinned, 5, "a.1", "x");
+    expect(&f, pinned, FLIP__EVENT_TYPE__SNAPSHOT_END, 5);
+    expect_live(&f, pinned, 6); /* streamed while `late` subscribed */
+    expect_one(&f, pinned, 7, "a.2", "y");
+    expect_one(&f, late, 7, "a.2", "y");
+    close(late);
+
+    h.has_protocol_version = 1;
+    h.protocol_version = CODEC_PROTOCOL_VERSION;
+    req.has_id = 1;
+    req.id = 8;
+    req.op_case = FLIP__REQUEST__OP_HELLO;
+    req.hello = &h;
+    buf_init(&b);
+    CHECK_EQ_INT(codec_request_encode(&req, sizeof hello, &b), FLIP_OK);
+    CHECK(buf_len(&b) > 4);
+    memcpy(hello, buf_head(&b), buf_len(&b));
+    CHECK_EQ_INT(write(fd, hello, 3), 3);
+    CHECK(fs_quiet(&f, fd, 5));
+    CHECK_EQ_INT(write(fd, hello + 3, buf_len(&b) - 3),
+                 (ssize_t)(buf_len(&b) - 3));
+    fs_expect_hello(&f, fd, 8);
+    buf_close(&b);
+    close(fd);
+    close(pinned);
+    fs_stop(&f);
+}
+
+/* A snapshot of more flags than one store scan reads (256) goes on with
+ * the next scan where the last one stopped: 300 small flags, each once, in
+ * key order. */
+TEST(pubsub_snapshot_longer_than_one_scan, 30)
+{
+    static char names[300][8];
+    struct cluster_change ch[15];
+    struct cluster_entry e = { .changes = ch, .n = 15 };
+    struct fakeserver f;
+    int fd;
+
+    fs_start(&f, NULL, 0);
+    for (int k = 0; k < 300; k++) {
+        snprintf(names[k], sizeof names[k], "t.%03d", k);
+    }
+    for (int entry = 0; entry < 20; entry++) {
+        memset(ch, 0, sizeof ch);
+        for (int i = 0; i < 15; i++) {
+            ch[i].key = names[entry * 15 + i];
+            ch[i].value = names[entry * 15 + i];
+        }
+        fs_apply(&f, (uint64_t)entry + 1, &e);
+    }
+    fd = subscriber(&f, "t.", 0, 0, 20);
+    expect(&f, fd, FLIP__EVENT_TYPE__SNAPSHOT_BEGIN, 20);
+    for (int k = 0; k < 300; k++) {
+        expect_item(&f, fd, 20, names[k], names[k]);
+    }
+    expect(&f, fd, FLIP__EVENT_TYPE__SNAPSHOT_END, 20);
+    expect_live(&f, fd, 20);
+    close(fd);
+    fs_stop(&f);
 }
