@@ -3,7 +3,9 @@
  * a snapshot, a resume, a restore and entries of several changes, with the
  * test choosing when each entry applies relative to the stream. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "../lib/fakeserver.h"
@@ -165,7 +167,6 @@ static void subscribe_pinned(struct fakeserver *f, int fd, struct conn *c)
 {
     Flip__Request req = FLIP__REQUEST__INIT;
     Flip__SubscribeRequest sr = FLIP__SUBSCRIBE_REQUEST__INIT;
-    size_t readers = f->s.pubsub.n_readers;
 
     req.has_id = 1;
     req.id = 2;
@@ -176,7 +177,6 @@ static void subscribe_pinned(struct fakeserver *f, int fd, struct conn *c)
         uv_run(&f->loop, UV_RUN_NOWAIT);
     }
     CHECK(c->sub != NULL);
-    CHECK_EQ_INT(f->s.pubsub.n_readers, readers + 1);
 }
 
 static void expect_subscribed(struct fakeserver *f, int fd, uint64_t applied)
@@ -203,6 +203,7 @@ TEST(pubsub_changes_during_snapshot_caught_up, 30)
     fd = fs_connect(&f, &c);
     fs_hello(&f, fd, 1);
     subscribe_pinned(&f, fd, c);
+    CHECK_EQ_INT(f.s.pubsub.n_readers, 1);
     fs_apply_one(&f, 6, "a.1", NULL); /* delete: written while pinned */
     fs_apply_one(&f, 7, "b.1", "z");
     CHECK(f.s.pubsub.written > 0);
@@ -465,6 +466,7 @@ TEST(pubsub_undecodable_entry_sends_nothing, 30)
     pinned = fs_connect(&f, &c);
     fs_hello(&f, pinned, 1);
     subscribe_pinned(&f, pinned, c);
+    CHECK_EQ_INT(f.s.pubsub.n_readers, 1);
     fs_apply_raw(&f, 6, junk, sizeof junk);
     CHECK_EQ_INT(f.s.node.fsm.n_invalid, 1);
     /* resumed from 5: nothing to send, LIVE at 6 */
@@ -534,4 +536,59 @@ TEST(pubsub_snapshot_longer_than_one_scan, 30)
     expect_live(&f, fd, 20);
     close(fd);
     fs_stop(&f);
+}
+
+/* At most PUBSUB_MAX_SNAPSHOTS snapshots stream at once: one more
+ * subscriber waits, then gets its whole snapshot once views are free;
+ * every one of the others gets its own, complete. */
+TEST(pubsub_snapshots_past_the_limit_wait, 120)
+{
+    enum
+    {
+        N = PUBSUB_MAX_SNAPSHOTS + 1
+    };
+    const rlim_t need = 2 * N + 64;
+    struct rlimit rl;
+    struct fakeserver f;
+    struct conn **cs = calloc(N, sizeof *cs);
+    int *fds = calloc(N, sizeof *fds);
+
+    CHECK(fds != NULL && cs != NULL);
+    CHECK_EQ_INT(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < need) {
+        rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
+        CHECK_EQ_INT(setrlimit(RLIMIT_NOFILE, &rl), 0);
+        if (rl.rlim_cur < need) {
+            runner_skip("too few file descriptors");
+        }
+    }
+    fs_start(&f, NULL, 0);
+    f.s.max_conns = N + 8;
+    fs_apply_one(&f, 5, "a.1", "x");
+    for (int i = 0; i < N; i++) {
+        fds[i] = fs_connect(&f, &cs[i]);
+        fs_hello(&f, fds[i], 1);
+    }
+    /* no pump runs from here until every one subscribed */
+    for (int i = 0; i < N; i++) {
+        subscribe_pinned(&f, fds[i], cs[i]);
+    }
+    CHECK_EQ_INT(f.s.pubsub.n_readers, PUBSUB_MAX_SNAPSHOTS);
+    CHECK_EQ_INT(cs[N - 2]->sub->sub_state, SUB_SNAPSHOT);
+    CHECK_EQ_INT(cs[N - 1]->sub->sub_state, SUB_SNAPSHOT_WAIT);
+    for (int k = 0; k < N; k++) {
+        int i = N - 1 - k; /* the waiting one first */
+        expect_subscribed(&f, fds[i], 5);
+        expect(&f, fds[i], FLIP__EVENT_TYPE__SNAPSHOT_BEGIN, 5);
+        expect_item(&f, fds[i], 5, "a.1", "x");
+        expect(&f, fds[i], FLIP__EVENT_TYPE__SNAPSHOT_END, 5);
+        expect_live(&f, fds[i], 5);
+    }
+    CHECK_EQ_INT(f.s.pubsub.n_readers, 0);
+    for (int i = 0; i < N; i++) {
+        close(fds[i]);
+    }
+    fs_stop(&f);
+    free(fds);
+    free(cs);
 }
