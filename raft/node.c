@@ -685,7 +685,7 @@ static void init_failed_closed(struct raft *r)
     struct node *n = r->data;
 
     raft_uv_close(&n->io);
-    raft_uv_tcp_close(&n->transport);
+    raft_uv_tcp_close(&n->peers.transport);
     n->init_closed = 1;
 }
 
@@ -731,23 +731,25 @@ int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
     n->fsm.gate = snapshot_gate;
     n->snapshot_hold_off = getenv("FLIP_NO_SNAPSHOT_HOLD") != NULL;
     n->fsm.gate_data = n;
-    n->transport.version = 1; /* 0.22: RAFT_INVALID otherwise */
-    rv = raft_uv_tcp_init(&n->transport, loop);
+    n->peers.transport.version = 1; /* 0.22: RAFT_INVALID otherwise */
+    rv = raft_uv_tcp_init(&n->peers.transport, loop);
     if (rv != 0) {
         snprintf(n->errmsg, sizeof n->errmsg, "raft transport: %s",
                  raft_strerror(rv));
         goto err_after_store;
     }
     if (cfg->bind_address != NULL) {
-        rv = raft_uv_tcp_set_bind_address(&n->transport, cfg->bind_address);
+        rv = raft_uv_tcp_set_bind_address(&n->peers.transport,
+                                          cfg->bind_address);
         if (rv != 0) {
             snprintf(n->errmsg, sizeof n->errmsg, "raft bind address %s: %s",
                      cfg->bind_address, raft_strerror(rv));
-            raft_uv_tcp_close(&n->transport);
+            raft_uv_tcp_close(&n->peers.transport);
             goto err_after_store;
         }
     }
-    rv = raft_uv_init(&n->io, loop, n->raft_dir, &n->transport);
+    peertcp_wrap(&n->peers);
+    rv = raft_uv_init(&n->io, loop, n->raft_dir, &n->peers.transport);
     if (rv != 0) {
         snprintf(n->errmsg, sizeof n->errmsg, "raft io in %s: %s", n->raft_dir,
                  n->io.errmsg);
@@ -802,7 +804,7 @@ err_after_raft:
 err_after_io:
     raft_uv_close(&n->io);
 err_after_transport:
-    raft_uv_tcp_close(&n->transport);
+    raft_uv_tcp_close(&n->peers.transport);
 err_after_store:
     store_close(n->store);
     n->store = NULL;
@@ -861,8 +863,11 @@ static void raft_closed(struct raft *r)
         (unsigned long long)n->shim.n_freed,
         (unsigned long long)n->shim.n_repeats,
         (unsigned long long)n->shim.n_room_checks);
+    flip_infof("raft: TCP_NODELAY set on %llu peer connections (%llu refused)",
+               (unsigned long long)n->peers.n_nodelay,
+               (unsigned long long)n->peers.n_failed);
     raft_uv_close(&n->io);
-    raft_uv_tcp_close(&n->transport);
+    raft_uv_tcp_close(&n->peers.transport);
     if (n->monitor_started) {
         uv_close((uv_handle_t *)&n->monitor, monitor_closed);
     } else {

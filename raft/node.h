@@ -19,6 +19,7 @@
 
 #include "fsm.h"
 #include "ioshim.h"
+#include "peertcp.h"
 #include "storage/identity.h"
 
 #define NODE_ADDR_MAX    64
@@ -69,9 +70,9 @@ struct node
     struct node_config config;
     struct raft raft;
     struct raft_io io;
-    struct ioshim shim; /* between raft and io: libraft workarounds */
-    char raft_dir[600]; /* raft_uv's directory, for the shim's room check */
-    struct raft_uv_transport transport;
+    struct ioshim shim;   /* between raft and io: libraft workarounds */
+    char raft_dir[600];   /* raft_uv's directory, for the shim's room check */
+    struct peertcp peers; /* raft_uv_tcp, TCP_NODELAY on its streams */
     struct raft_transfer transfer;
     struct fsm fsm;
     struct store *store;

@@ -1,0 +1,103 @@
+/* TCP_NODELAY on raft's peer streams; see peertcp.h.
+ *
+ * Inbound: raft_uv listens once, with its accept callback; the wrapper
+ * keeps that callback and passes its own, which sets the option on the
+ * stream and hands it on. Outbound: raft_uv starts every connect with the
+ * same callback and its client in req->data, and reads req->data back
+ * there (uvClientConnectCb; while a connect is pending it only tests it
+ * for NULL). The wrapper parks both in a small record, puts the record in
+ * req->data for the duration (non-NULL, as raft_uv expects), and restores
+ * them before raft_uv's callback runs, on success, failure or
+ * cancellation alike. If the option cannot be set the stream is used
+ * anyway: latency, not correctness, is at stake. */
+#include "peertcp.h"
+
+#include <stddef.h>
+
+#include <uv.h>
+
+struct peertcp_connect
+{
+    struct peertcp *p;
+    void *data;            /* raft_uv's req->data */
+    raft_uv_connect_cb cb; /* raft_uv's callback */
+};
+
+static void set_nodelay(struct peertcp *p, struct uv_stream_s *stream)
+{
+    if (stream == NULL || stream->type != UV_TCP) {
+        return;
+    }
+    if (uv_tcp_nodelay((uv_tcp_t *)stream, 1) == 0) {
+        p->n_nodelay++;
+    } else {
+        p->n_failed++;
+    }
+}
+
+static void on_accepted(struct raft_uv_transport *t,
+                        raft_id id,
+                        const char *address,
+                        struct uv_stream_s *stream)
+{
+    struct peertcp *p = (struct peertcp *)(void *)t; /* first member */
+
+    set_nodelay(p, stream);
+    p->accept_cb(t, id, address, stream);
+}
+
+static int wrapped_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
+{
+    struct peertcp *p = (struct peertcp *)(void *)t;
+
+    p->accept_cb = cb;
+    return p->next_listen(t, on_accepted);
+}
+
+static void on_connected(struct raft_uv_connect *req,
+                         struct uv_stream_s *stream,
+                         int status)
+{
+    struct peertcp_connect *pc = req->data;
+    raft_uv_connect_cb cb = pc->cb;
+
+    req->data = pc->data;
+    if (status == 0) {
+        set_nodelay(pc->p, stream);
+    }
+    raft_free(pc);
+    cb(req, stream, status);
+}
+
+static int wrapped_connect(struct raft_uv_transport *t,
+                           struct raft_uv_connect *req,
+                           raft_id id,
+                           const char *address,
+                           raft_uv_connect_cb cb)
+{
+    struct peertcp *p = (struct peertcp *)(void *)t;
+    struct peertcp_connect *pc = raft_malloc(sizeof *pc);
+    int rv;
+
+    if (pc == NULL) {
+        return RAFT_NOMEM; /* raft_uv retries the connect later */
+    }
+    pc->p = p;
+    pc->data = req->data;
+    pc->cb = cb;
+    req->data = pc;
+    rv = p->next_connect(t, req, id, address, on_connected);
+    if (rv != 0) {
+        req->data = pc->data; /* no callback will come */
+        raft_free(pc);
+    }
+    return rv;
+}
+
+void peertcp_wrap(struct peertcp *p)
+{
+    p->next_listen = p->transport.listen;
+    p->next_connect = p->transport.connect;
+    p->transport.listen = wrapped_listen;
+    p->transport.connect = wrapped_connect;
+}
