@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""Request handling edges of a single flipd node (test_srv_requests.sh),
+over raw frames: the answers docs/protocol.md gives to malformed ids, keys
+and paging, type mismatches of each stored type, a reused request id, a
+connection that closes with requests in flight, a flood of state-hash
+requests, and the size budget (early and at apply).
+
+usage: srvcheck.py ADDR     (the node runs with --max-store-bytes 1048576
+                             and --max-inflight 1000)
+
+Prints one "ok:"/"FAILED:" line per check; exit status 1 if any failed.
+Every read has a timeout and every loop a bound.
+"""
+import socket
+import struct
+import sys
+import time
+
+from conformance import (answer, call, connect, err_of, field_bytes, field_varint, flag_of, frame,
+                         parse, result, st, sval)
+from rawclient import STATUS
+
+FAILED = []
+STATUS.setdefault(15, "TYPE_MISMATCH")
+STATUS.setdefault(16, "STORE_FULL")
+SET, DELETE, GET, LIST, STATUS = 11, 12, 13, 14, 15
+BUDGET_MSG = ("the store is at its size budget (--max-store-bytes); "
+              "delete flags to make room")
+
+
+def check(cond, what):
+    print(("ok: " if cond else "FAILED: ") + what, flush=True)
+    if not cond:
+        FAILED.append(what)
+    return cond
+
+
+def check_err(resp, status, message, what):
+    e = err_of(resp)
+    got = (e["status"], e["message"]) if e else (st(resp), None)
+    return check(got == (status, message), f"{what}: {got}")
+
+
+def zigzag(n):
+    return (n << 1) ^ (n >> 63)
+
+
+def ival(n):
+    return field_varint(2, zigzag(n))
+
+
+def dval(x):
+    return bytes([3 << 3 | 1]) + struct.pack("<d", x)
+
+
+def jval(text):
+    return field_bytes(5, text)
+
+
+def rid(client_id, seq):
+    return field_bytes(1, client_id) + field_varint(2, seq)
+
+
+def set_req(req_id, key, value, extra=b""):
+    return frame(field_varint(1, req_id) +
+                 field_bytes(SET, field_bytes(1, key) + field_bytes(2, value) + extra))
+
+
+def get_value(c, req_id, key):
+    r = call(c, req_id, GET, field_bytes(1, key))
+    if st(r) != "OK":
+        return st(r), None
+    return "OK", flag_of(result(r, GET)[1][0])
+
+
+def check_types(addr):
+    """TYPE_MISMATCH names the stored type, for each type."""
+    c = connect(addr, b"srvcheck")
+    n = 10
+    for key, first, name in ((b"t.int", ival(5), "int"), (b"t.dbl", dval(1.5), "double"),
+                             (b"t.json", jval(b'{"a":1}'), "json")):
+        r = call(c, n, SET, field_bytes(1, key) + field_bytes(2, first))
+        check(st(r) == "OK", f"set {key!r} as {name}")
+        r = call(c, n + 1, SET, field_bytes(1, key) + field_bytes(2, sval(b"x")))
+        e = parse(r[2][0]) if r is not None and 2 in r else {}
+        check(st(r) == "TYPE_MISMATCH" and e.get(7, [b""])[0] == name.encode(),
+              f"string over {name}: {st(r)}, current_type {e.get(7)}")
+        n += 2
+    c.s.close()
+
+
+def check_bad_input(addr):
+    """Malformed request ids, keys and paging keys: INVALID_ARGUMENT with
+    the reason; nothing is written."""
+    c = connect(addr, b"srvcheck")
+    r = call(c, 2, SET, field_bytes(1, b"r.a") + field_bytes(2, sval(b"v")) +
+             field_bytes(6, rid(b"abc", 1)))
+    check_err(r, "INVALID_ARGUMENT", "request_id.client_id must be exactly 16 bytes",
+              "set with a 3-byte client id")
+    r = call(c, 3, DELETE, field_bytes(1, b"r.a") + field_bytes(5, rid(b"C" * 16, 0)))
+    check_err(r, "INVALID_ARGUMENT", "request_id.seq must be at least 1",
+              "delete with seq 0")
+    r = call(c, 4, DELETE, field_bytes(1, b"bad key"))
+    check_err(r, "INVALID_ARGUMENT", "key may only contain A-Z a-z 0-9 . _ - / :",
+              "delete of a bad key")
+    r = call(c, 5, GET, field_bytes(1, b""))
+    check_err(r, "INVALID_ARGUMENT", "key is empty", "get of an empty key")
+    r = call(c, 6, LIST, field_bytes(1, b"r.") + field_bytes(3, b"bad key"))
+    check_err(r, "INVALID_ARGUMENT", "key may only contain A-Z a-z 0-9 . _ - / :",
+              "list after a bad key")
+    check(get_value(c, 7, b"r.a")[0] == "NOT_FOUND", "the refused set wrote nothing")
+    c.s.close()
+
+
+def list_keys(c, req_id, body):
+    r = call(c, req_id, LIST, body)
+    if st(r) != "OK":
+        return st(r), None, None
+    res = result(r, LIST)
+    return "OK", [flag_of(f)["key"] for f in res.get(1, [])], res.get(3, [0])[0]
+
+
+def check_list(addr):
+    """Paging: an empty start_after is no start; limit 0 is the default; a
+    limit above 10000 is cut to 10000, not refused; no prefix is every key."""
+    c = connect(addr, b"srvcheck")
+    for i, k in enumerate((b"l.a", b"l.b", b"l.c")):
+        check(st(call(c, 10 + i, SET, field_bytes(1, k) + field_bytes(2, sval(b"v")))) == "OK",
+              f"set {k!r}")
+    want = ("OK", ["l.a", "l.b", "l.c"], 0)
+    check(list_keys(c, 20, field_bytes(1, b"l.") + field_bytes(3, b"")) == want,
+          "list with an empty start_after")
+    check(list_keys(c, 21, field_bytes(1, b"l.") + field_varint(4, 0)) == want,
+          "list with limit 0")
+    check(list_keys(c, 22, field_bytes(1, b"l.") + field_varint(4, 20000)) == want,
+          "list with limit 20000")
+    check(list_keys(c, 23, field_bytes(1, b"l.") + field_varint(4, 2)) ==
+          ("OK", ["l.a", "l.b"], 1), "list with limit 2: more")
+    got = list_keys(c, 24, b"")
+    check(got[0] == "OK" and [k for k in got[1] if k.startswith("l.")] == want[1],
+          f"list without a prefix: {got}")
+    c.s.close()
+
+
+def check_actor_and_rid(addr):
+    """Without an actor or a Hello name the peer address is the actor; a
+    request id resent for another change is refused at apply; resent for
+    the same change it answers the first outcome."""
+    c = connect(addr, name=b"")
+    me = "%s:%d" % c.s.getsockname()
+    r = call(c, 2, SET, field_bytes(1, b"a.peer") + field_bytes(2, sval(b"v")))
+    check(st(r) == "OK", "set without actor")
+    got = get_value(c, 3, b"a.peer")
+    check(got[0] == "OK" and got[1]["actor"] == me, f"actor is the peer address: {got}")
+    cid = b"R" * 16
+    r1 = call(c, 4, SET, field_bytes(1, b"a.x") + field_bytes(2, sval(b"1")) +
+              field_bytes(6, rid(cid, 1)))
+    rev = result(r1, SET).get(1, [None])[0]
+    check(st(r1) == "OK" and rev is not None, "set with a request id")
+    r2 = call(c, 5, SET, field_bytes(1, b"a.x") + field_bytes(2, sval(b"1")) +
+              field_bytes(6, rid(cid, 1)))
+    check(st(r2) == "OK" and result(r2, SET).get(1, [None])[0] == rev,
+          "same change resent: first revision")
+    r3 = call(c, 6, SET, field_bytes(1, b"a.y") + field_bytes(2, sval(b"2")) +
+              field_bytes(6, rid(cid, 1)))
+    check_err(r3, "INVALID_ARGUMENT", "the change was rejected by the state machine",
+              "request id reused for another key")
+    check(get_value(c, 7, b"a.y")[0] == "NOT_FOUND", "the reused id wrote nothing")
+    c.s.close()
+
+
+def check_closed_in_flight(addr):
+    """A connection closed with a write, a read and a state hash in flight:
+    the write still commits, the node keeps serving."""
+    c = connect(addr, b"srvcheck")
+    c.send(set_req(2, b"f.k", sval(b"kept"), field_bytes(6, rid(b"F" * 16, 1))) +
+           frame(field_varint(1, 3) + field_bytes(GET, field_bytes(1, b"f.k"))) +
+           frame(field_varint(1, 4) + field_bytes(STATUS, field_varint(1, 1))))
+    c.s.close()
+    c = connect(addr, b"srvcheck")
+    got = None
+    for n in range(100):
+        got = get_value(c, 10 + n, b"f.k")
+        if got[0] == "OK":
+            break
+        time.sleep(0.05)
+    check(got[0] == "OK" and got[1]["value"] == {4: [b"kept"]},
+          f"write of the closed connection: {got}")
+    c.s.close()
+
+
+def check_hash_flood(addr):
+    """300 state-hash requests in one write: one walk runs, 256 wait for
+    the next, the 43 beyond get UNAVAILABLE; the rest one equal hash."""
+    c = connect(addr, b"srvcheck")
+    n = 300
+    c.send(b"".join(frame(field_varint(1, 100 + i) + field_bytes(STATUS, field_varint(1, 1)))
+                    for i in range(n)))
+    answers = {}
+    deadline = time.monotonic() + 30
+    while len(answers) < n and time.monotonic() < deadline:
+        _, resp = c.recv_raw(max(0.1, deadline - time.monotonic()))
+        if resp is None:
+            break
+        answers[resp.get(1, [0])[0]] = resp
+    check(sorted(answers) == list(range(100, 100 + n)), f"{len(answers)} of {n} answered")
+    refused = [i for i, r in sorted(answers.items()) if st(r) != "OK"]
+    check(refused == list(range(100 + 257, 100 + n)), f"refused ids {refused[:3]}...")
+    check(all(err_of(answers[i]) == {"status": "UNAVAILABLE", "resume": None,
+                                     "message": "too many state hashes waiting; retry"}
+              for i in refused), "refusals: UNAVAILABLE, retry")
+    hashes = {result(r, STATUS).get(13, [None])[0] for r in answers.values() if st(r) == "OK"}
+    check(len(hashes) == 1 and None not in hashes, f"one hash: {hashes}")
+    c.s.close()
+
+
+def check_budget(addr):
+    """Sets of 60 KB fill the 1 MiB budget: the first that cannot fit is
+    refused early; one pipelined behind an outstanding write (so only
+    apply decides) gets the same answer; a small one still fits."""
+    c = connect(addr, b"srvcheck")
+    big = sval(b"v" * 60000)
+    refused_at = None
+    for i in range(40):
+        r = call(c, 10 + i, SET, field_bytes(1, b"b.%d" % i) + field_bytes(2, big))
+        if st(r) != "OK":
+            refused_at = i
+            check_err(r, "STORE_FULL", BUDGET_MSG, f"set {i} refused early")
+            break
+    check(refused_at is not None and refused_at > 5, f"budget reached at set {refused_at}")
+    c.send(set_req(100, b"s.small", sval(b"s"), field_bytes(6, rid(b"B" * 16, 1))) +
+           set_req(101, b"s.big", big, field_bytes(6, rid(b"B" * 16, 2))))
+    r1 = answer(c, 100)
+    r2 = answer(c, 101)
+    check(st(r1) == "OK", "small set pipelined first")
+    check_err(r2, "STORE_FULL", BUDGET_MSG, "big set behind it, refused at apply")
+    c.s.close()
+
+
+def main():
+    addr = sys.argv[1]
+    for fn in (check_types, check_bad_input, check_list, check_actor_and_rid,
+               check_closed_in_flight, check_hash_flood, check_budget):
+        try:
+            fn(addr)
+        except (OSError, TimeoutError, KeyError, IndexError, AssertionError) as e:
+            check(False, f"{fn.__name__}: {e!r}")
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# flipd's own edges on one node: the command line (--help, a refused
+# option: exact text and exit status), a start that fails (data directory
+# that is a file; client port taken) exits 1 cleanly, the descriptor limit
+# raised to the hard limit and a connection limit clamped to it, SIGINT
+# stops it like SIGTERM; and request handling edges over raw frames
+# (srvcheck.py: bad ids/keys/paging, type mismatch per stored type, a
+# reused request id, a connection closed with requests in flight, a flood
+# of state-hash requests, the size budget early and at apply).
+# tier: check
+set -euo pipefail
+. "$(dirname "$0")/lib.sh" "$@"
+
+# ---- the command line --------------------------------------------------------
+out=$("$FLIPD" --help) || fail "--help exited $?"
+assert_eq "$(printf '%s\n' "$out" | head -n 1)" \
+    "usage: flipd --id N --data DIR --client HOST:PORT --raft HOST:PORT" "--help, first line"
+printf '%s\n' "$out" | grep -qx '  --help                  this text' ||
+    fail "--help lacks the limits part"
+rc=0
+err=$("$FLIPD" --id 1 --data "$TMP/x" 2>&1 >/dev/null) || rc=$?
+assert_eq "$rc" 2 "exit status of a refused command line"
+assert_eq "$err" "flipd: --id, --data, --client, --raft and --cluster are required (see --help)" \
+    "message of a refused command line"
+
+# ---- one node, under a lowered soft descriptor limit ----------------------------
+cat >"$TMP/flipd-softfd" <<WRAP
+#!/usr/bin/env bash
+ulimit -Sn 256 || exit 9
+exec "$FLIPD" "\$@"
+WRAP
+chmod +x "$TMP/flipd-softfd"
+REAL_FLIPD=$FLIPD
+FLIPD=$TMP/flipd-softfd
+FLIPD_ARGS+=(--max-store-bytes 1048576 --max-inflight 1000)
+cluster_start 1
+wait_leader 20 >/dev/null || fail "no leader"
+FLIPD=$REAL_FLIPD
+pid=$(node_pid 1)
+soft=$(awk '/^Max open files/ {print $4}' "/proc/$pid/limits")
+hard=$(awk '/^Max open files/ {print $5}' "/proc/$pid/limits")
+[ "$hard" = unlimited ] || [ "$hard" -gt 256 ] || skip "hard descriptor limit $hard"
+assert_eq "$soft" "$hard" "soft descriptor limit raised to the hard one"
+
+# ---- starts that fail: exit 1, a reason, nothing left behind -----------------------
+touch "$TMP/afile"
+rc=0
+"$FLIPD" --id 1 --data "$TMP/afile" --client "$(client_addr 1)" --raft "$(raft_addr 1)" \
+    --cluster "$(cluster_spec)" >"$TMP/file.log" 2>&1 || rc=$?
+assert_eq "$rc" 1 "exit status with a file as data directory"
+grep -q '^flipd: failed to start: ' "$TMP/file.log" || fail "no start failure line: $(cat "$TMP/file.log")"
+
+# the client port is node 1's: descriptors for 1 connection only (limit 40,
+# 64 reserved), then the listener fails before raft starts
+cat >"$TMP/flipd-fd40" <<WRAP
+#!/usr/bin/env bash
+ulimit -n 40 || exit 9
+exec "$FLIPD" "\$@"
+WRAP
+chmod +x "$TMP/flipd-fd40"
+rc=0
+"$TMP/flipd-fd40" --id 1 --data "$TMP/clash" --client "$(client_addr 1)" --raft "$(raft_addr 1)" \
+    --cluster "$(cluster_spec)" "${FLIPD_ARGS[@]}" >"$TMP/clash.log" 2>&1 || rc=$?
+assert_eq "$rc" 1 "exit status when the client port is taken"
+grep -q "serving at most 1 connections" "$TMP/clash.log" ||
+    fail "connection limit not clamped: $(cat "$TMP/clash.log")"
+grep -q "server: cannot listen on $(client_addr 1): address already in use" "$TMP/clash.log" ||
+    fail "no listen failure: $(cat "$TMP/clash.log")"
+grep -qx 'flipd: failed to start: I/O error' "$TMP/clash.log" ||
+    fail "no start failure line: $(cat "$TMP/clash.log")"
+node_alive 1 || fail "the running node died"
+
+# ---- requests ------------------------------------------------------------------
+PYTHONPATH="$(dirname "$0")" python3 "$(dirname "$0")/srvcheck.py" "$(client_addr 1)" ||
+    fail "srvcheck failed"
+
+# ---- SIGINT stops like SIGTERM ----------------------------------------------------
+node_kill 1 INT
+assert_eq "${NODE_RC[1]}" 0 "exit status after SIGINT"
+grep -q "server: received SIGINT, stopping" "$(node_log 1)" || fail "SIGINT not logged"
+say "ok"
