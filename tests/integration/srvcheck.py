@@ -214,26 +214,39 @@ def check_hash_flood(addr):
     c.s.close()
 
 
-def check_budget(addr):
-    """Sets of 60 KB fill the 1 MiB budget: the first that cannot fit is
-    refused early; one pipelined behind an outstanding write (so only
-    apply decides) gets the same answer; a small one still fits."""
-    c = connect(addr, b"srvcheck")
-    big = sval(b"v" * 60000)
-    refused_at = None
-    for i in range(40):
-        r = call(c, 10 + i, SET, field_bytes(1, b"b.%d" % i) + field_bytes(2, big))
+def fill(c, req_id, prefix, size, bound):
+    """Sets of `size` bytes until one is refused; returns (sets that fit,
+    the refusal, the next request id)."""
+    for i in range(bound):
+        r = call(c, req_id, SET, field_bytes(1, b"%s.%d" % (prefix, i)) +
+                 field_bytes(2, sval(b"v" * size)))
+        req_id += 1
         if st(r) != "OK":
-            refused_at = i
-            check_err(r, "STORE_FULL", BUDGET_MSG, f"set {i} refused early")
-            break
-    check(refused_at is not None and refused_at > 5, f"budget reached at set {refused_at}")
-    c.send(set_req(100, b"s.small", sval(b"s"), field_bytes(6, rid(b"B" * 16, 1))) +
-           set_req(101, b"s.big", big, field_bytes(6, rid(b"B" * 16, 2))))
-    r1 = answer(c, 100)
-    r2 = answer(c, 101)
-    check(st(r1) == "OK", "small set pipelined first")
-    check_err(r2, "STORE_FULL", BUDGET_MSG, "big set behind it, refused at apply")
+            return i, r, req_id
+    return bound, None, req_id
+
+
+def check_budget(addr):
+    """Sets of 60 KB fill the 1 MiB budget: apply refuses the first whose
+    flag and change-log row do not fit (also one pipelined behind an
+    outstanding write, which skips the early check); once smaller sets
+    have filled the flags up to the budget, a big set cannot fit even with
+    the whole change log dropped and is refused before it is proposed."""
+    c = connect(addr, b"srvcheck")
+    n, r, req_id = fill(c, 10, b"b", 60000, 40)
+    check(n > 5, f"{n} sets of 60 KB fit")
+    check_err(r, "STORE_FULL", BUDGET_MSG, f"set {n} of 60 KB refused")
+    c.send(set_req(1000, b"s.small", sval(b"s"), field_bytes(6, rid(b"B" * 16, 1))) +
+           set_req(1001, b"s.big", sval(b"v" * 60000), field_bytes(6, rid(b"B" * 16, 2))))
+    check(st(answer(c, 1000)) == "OK", "small set pipelined first")
+    check_err(answer(c, 1001), "STORE_FULL", BUDGET_MSG, "big set behind it, refused at apply")
+    for size, prefix in ((4000, b"m"), (400, b"n"), (40, b"o")):
+        n, r, req_id = fill(c, req_id, prefix, size, 400)
+        check_err(r, "STORE_FULL", BUDGET_MSG, f"set {n} of {size} bytes refused")
+    r = call(c, req_id, SET, field_bytes(1, b"b.0") + field_bytes(2, sval(b"w" * 60000)))
+    check(st(r) == "OK", "replacing a value of the same size still fits")
+    r = call(c, req_id + 1, SET, field_bytes(1, b"p.big") + field_bytes(2, sval(b"v" * 60000)))
+    check_err(r, "STORE_FULL", BUDGET_MSG, "a new 60 KB set refused early")
     c.s.close()
 
 
