@@ -5,8 +5,8 @@ and paging, type mismatches of each stored type, a reused request id, a
 connection that closes with requests in flight, a flood of state-hash
 requests, and the size budget (early and at apply).
 
-usage: srvcheck.py ADDR     (the node runs with --max-store-bytes 1048576
-                             and --max-inflight 1000)
+usage: srvcheck.py ADDR     (the node runs with --max-store-bytes 1048576,
+                             --max-inflight 1000 and --max-frame 131072)
 
 Prints one "ok:"/"FAILED:" line per check; exit status 1 if any failed.
 Every read has a timeout and every loop a bound.
@@ -86,6 +86,15 @@ def check_types(addr):
         check(st(r) == "TYPE_MISMATCH" and e.get(7, [b""])[0] == name.encode(),
               f"string over {name}: {st(r)}, current_type {e.get(7)}")
         n += 2
+    # change_type present but false is no type change; true is
+    r = call(c, n, SET, field_bytes(1, b"t.int") + field_bytes(2, sval(b"x")) +
+             field_varint(7, 0))
+    check(st(r) == "TYPE_MISMATCH", f"change_type false: {st(r)}")
+    r = call(c, n + 1, SET, field_bytes(1, b"t.chg") + field_bytes(2, ival(1)))
+    r = call(c, n + 2, SET, field_bytes(1, b"t.chg") + field_bytes(2, sval(b"x")) +
+             field_varint(7, 1))
+    got = get_value(c, n + 3, b"t.chg")
+    check(st(r) == "OK" and got[1]["value"] == {4: [b"x"]}, f"change_type true: {got}")
     c.s.close()
 
 
@@ -136,6 +145,11 @@ def check_list(addr):
           "list with limit 20000")
     check(list_keys(c, 23, field_bytes(1, b"l.") + field_varint(4, 2)) ==
           ("OK", ["l.a", "l.b"], 1), "list with limit 2: more")
+    check(list_keys(c, 25, field_bytes(1, b"l.") + field_varint(2, 0)) == want,
+          "list with stale false")
+    r = call(c, 26, GET, field_bytes(1, b"l.b") + field_varint(2, 0))
+    check(st(r) == "OK" and flag_of(result(r, GET)[1][0])["key"] == "l.b",
+          "get with stale false")
     got = list_keys(c, 24, b"")
     check(got[0] == "OK" and [k for k in got[1] if k.startswith("l.")] == want[1],
           f"list without a prefix: {got}")
@@ -228,8 +242,8 @@ def fill(c, req_id, prefix, size, bound):
 
 def check_budget(addr):
     """Sets of 60 KB fill the 1 MiB budget: apply refuses the first whose
-    flag and change-log row do not fit (also one pipelined behind an
-    outstanding write, which skips the early check); once smaller sets
+    flag and change-log row do not fit (also one pipelined behind another
+    write); a list of them is cut at the frame size; once smaller sets
     have filled the flags up to the budget, a big set cannot fit even with
     the whole change log dropped and is refused before it is proposed."""
     c = connect(addr, b"srvcheck")
@@ -240,6 +254,9 @@ def check_budget(addr):
            set_req(1001, b"s.big", sval(b"v" * 60000), field_bytes(6, rid(b"B" * 16, 2))))
     check(st(answer(c, 1000)) == "OK", "small set pipelined first")
     check_err(answer(c, 1001), "STORE_FULL", BUDGET_MSG, "big set behind it, refused at apply")
+    # --max-frame 131072: two 60 KB flags fill a list answer, "more" says so
+    check(list_keys(c, 1002, field_bytes(1, b"b.")) == ("OK", ["b.0", "b.1"], 1),
+          "a list answer cut at the frame size")
     for size, prefix in ((4000, b"m"), (400, b"n"), (40, b"o")):
         n, r, req_id = fill(c, req_id, prefix, size, 400)
         check_err(r, "STORE_FULL", BUDGET_MSG, f"set {n} of {size} bytes refused")

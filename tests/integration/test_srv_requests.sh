@@ -32,7 +32,7 @@ WRAP
 chmod +x "$TMP/flipd-softfd"
 REAL_FLIPD=$FLIPD
 FLIPD=$TMP/flipd-softfd
-FLIPD_ARGS+=(--max-store-bytes 1048576 --max-inflight 1000)
+FLIPD_ARGS+=(--max-store-bytes 1048576 --max-inflight 1000 --max-frame 131072)
 cluster_start 1
 wait_leader 20 >/dev/null || fail "no leader"
 FLIPD=$REAL_FLIPD
@@ -68,6 +68,25 @@ grep -q "server: cannot listen on $(client_addr 1): address already in use" "$TM
     fail "no listen failure: $(cat "$TMP/clash.log")"
 grep -qx 'flipd: failed to start: I/O error' "$TMP/clash.log" ||
     fail "no start failure line: $(cat "$TMP/clash.log")"
+# the raft port is node 1's: the client listener works, raft cannot start
+rc=0
+"$FLIPD" --id 1 --data "$TMP/raftclash" --client "$(client_addr 2)" --raft "$(raft_addr 1)" \
+    --cluster "1=$(raft_addr 1)/$(client_addr 2)" "${FLIPD_ARGS[@]}" >"$TMP/raftclash.log" 2>&1 || rc=$?
+assert_eq "$rc" 1 "exit status when the raft port is taken"
+grep -q "server: serving clients on $(client_addr 2)" "$TMP/raftclash.log" ||
+    fail "the listener did not start first: $(cat "$TMP/raftclash.log")"
+grep -q "server: raft start on $(raft_addr 1): I/O error" "$TMP/raftclash.log" ||
+    fail "raft's failure does not name the address: $(cat "$TMP/raftclash.log")"
+grep -qx 'flipd: failed to start: I/O error' "$TMP/raftclash.log" ||
+    fail "no start failure line: $(cat "$TMP/raftclash.log")"
+# a client address this machine does not have (TEST-NET-1): bind fails,
+# nothing is sent anywhere
+rc=0
+"$FLIPD" --id 1 --data "$TMP/nobind" --client 192.0.2.1:7001 --raft "$(raft_addr 3)" \
+    --cluster "1=$(raft_addr 3)/192.0.2.1:7001" "${FLIPD_ARGS[@]}" >"$TMP/nobind.log" 2>&1 || rc=$?
+assert_eq "$rc" 1 "exit status when the client address cannot be bound"
+grep -q "server: cannot listen on 192.0.2.1:7001: " "$TMP/nobind.log" ||
+    fail "no listen failure: $(cat "$TMP/nobind.log")"
 node_alive 1 || fail "the running node died"
 
 # ---- requests ------------------------------------------------------------------
