@@ -42,51 +42,50 @@ hard=$(awk '/^Max open files/ {print $5}' "/proc/$pid/limits")
 [ "$hard" = unlimited ] || [ "$hard" -gt 256 ] || skip "hard descriptor limit $hard"
 assert_eq "$soft" "$hard" "soft descriptor limit raised to the hard one"
 
-# ---- starts that fail: exit 1, a reason, nothing left behind -----------------------
+# ---- starts that fail: exit 1 and the reason ---------------------------------------
+# start_fails NAME RAFT CLIENT [ARGS..]: runs flipd as node 1 at RAFT/CLIENT
+# on a fresh data dir (ARGS may override it), expects exit 1 with the last
+# line "flipd: failed to start: I/O error"; the output is in $TMP/NAME.log
+start_fails() {
+    local name=$1 raft=$2 client=$3 rc=0
+    shift 3
+    "$FLIPD" --id 1 --data "$TMP/$name" --client "$client" --raft "$raft" \
+        --cluster "1=$raft/$client" "${FLIPD_ARGS[@]}" "$@" >"$TMP/$name.log" 2>&1 || rc=$?
+    assert_eq "$rc" 1 "exit status of start $name"
+    assert_eq "$(tail -n 1 "$TMP/$name.log")" "flipd: failed to start: I/O error" \
+        "last line of start $name"
+}
+must_log() {
+    grep -q "$2" "$TMP/$1.log" || fail "start $1 did not log '$2': $(cat "$TMP/$1.log")"
+}
+
 touch "$TMP/afile"
-rc=0
-"$FLIPD" --id 1 --data "$TMP/afile" --client "$(client_addr 1)" --raft "$(raft_addr 1)" \
-    --cluster "$(cluster_spec)" >"$TMP/file.log" 2>&1 || rc=$?
-assert_eq "$rc" 1 "exit status with a file as data directory"
-grep -q '^flipd: failed to start: ' "$TMP/file.log" || fail "no start failure line: $(cat "$TMP/file.log")"
+start_fails file "$(raft_addr 1)" "$(client_addr 1)" --data "$TMP/afile"
+must_log file "server: cannot create $TMP/afile: Not a directory"
 
 # the client port is node 1's: descriptors for 1 connection only (limit 40,
 # 64 reserved), then the listener fails before raft starts
 cat >"$TMP/flipd-fd40" <<WRAP
 #!/usr/bin/env bash
 ulimit -n 40 || exit 9
-exec "$FLIPD" "\$@"
+exec "$REAL_FLIPD" "\$@"
 WRAP
 chmod +x "$TMP/flipd-fd40"
-rc=0
-"$TMP/flipd-fd40" --id 1 --data "$TMP/clash" --client "$(client_addr 1)" --raft "$(raft_addr 1)" \
-    --cluster "$(cluster_spec)" "${FLIPD_ARGS[@]}" >"$TMP/clash.log" 2>&1 || rc=$?
-assert_eq "$rc" 1 "exit status when the client port is taken"
-grep -q "serving at most 1 connections" "$TMP/clash.log" ||
-    fail "connection limit not clamped: $(cat "$TMP/clash.log")"
-grep -q "server: cannot listen on $(client_addr 1): address already in use" "$TMP/clash.log" ||
-    fail "no listen failure: $(cat "$TMP/clash.log")"
-grep -qx 'flipd: failed to start: I/O error' "$TMP/clash.log" ||
-    fail "no start failure line: $(cat "$TMP/clash.log")"
+FLIPD=$TMP/flipd-fd40
+start_fails clash "$(raft_addr 1)" "$(client_addr 1)"
+FLIPD=$REAL_FLIPD
+must_log clash "serving at most 1 connections"
+must_log clash "server: cannot listen on $(client_addr 1): address already in use"
+
 # the raft port is node 1's: the client listener works, raft cannot start
-rc=0
-"$FLIPD" --id 1 --data "$TMP/raftclash" --client "$(client_addr 2)" --raft "$(raft_addr 1)" \
-    --cluster "1=$(raft_addr 1)/$(client_addr 2)" "${FLIPD_ARGS[@]}" >"$TMP/raftclash.log" 2>&1 || rc=$?
-assert_eq "$rc" 1 "exit status when the raft port is taken"
-grep -q "server: serving clients on $(client_addr 2)" "$TMP/raftclash.log" ||
-    fail "the listener did not start first: $(cat "$TMP/raftclash.log")"
-grep -q "server: raft start on $(raft_addr 1): I/O error" "$TMP/raftclash.log" ||
-    fail "raft's failure does not name the address: $(cat "$TMP/raftclash.log")"
-grep -qx 'flipd: failed to start: I/O error' "$TMP/raftclash.log" ||
-    fail "no start failure line: $(cat "$TMP/raftclash.log")"
+start_fails raftclash "$(raft_addr 1)" "$(client_addr 2)"
+must_log raftclash "server: serving clients on $(client_addr 2)"
+must_log raftclash "server: raft start on $(raft_addr 1): I/O error"
+
 # a client address this machine does not have (TEST-NET-1): bind fails,
 # nothing is sent anywhere
-rc=0
-"$FLIPD" --id 1 --data "$TMP/nobind" --client 192.0.2.1:7001 --raft "$(raft_addr 3)" \
-    --cluster "1=$(raft_addr 3)/192.0.2.1:7001" "${FLIPD_ARGS[@]}" >"$TMP/nobind.log" 2>&1 || rc=$?
-assert_eq "$rc" 1 "exit status when the client address cannot be bound"
-grep -q "server: cannot listen on 192.0.2.1:7001: " "$TMP/nobind.log" ||
-    fail "no listen failure: $(cat "$TMP/nobind.log")"
+start_fails nobind "$(raft_addr 3)" 192.0.2.1:7001
+must_log nobind "server: cannot listen on 192.0.2.1:7001: address not available"
 node_alive 1 || fail "the running node died"
 
 # ---- requests ------------------------------------------------------------------
