@@ -8,6 +8,8 @@ requests, and the size budget (early and at apply).
 usage: srvcheck.py ADDR     (the node runs with --max-store-bytes 1048576,
                              --max-inflight 1000 and --max-frame 131072)
 
+       srvcheck.py ADDR stuck N  (N lists of the b. flags never read)
+
 Prints one "ok:"/"FAILED:" line per check; exit status 1 if any failed.
 Every read has a timeout and every loop a bound.
 """
@@ -267,8 +269,21 @@ def check_budget(addr):
     c.s.close()
 
 
+def stuck(addr, n):
+    """A client that asks for n lists of the b. flags and never reads the
+    answers; prints "sent", then holds the connection (at most 60 s)."""
+    c = connect(addr, b"stuck")
+    c.send(b"".join(frame(field_varint(1, 10 + i) + field_bytes(LIST, field_bytes(1, b"b.")))
+                    for i in range(n)))
+    print("sent", flush=True)
+    time.sleep(60)
+    return 0
+
+
 def main():
     addr = sys.argv[1]
+    if len(sys.argv) > 2 and sys.argv[2] == "stuck":
+        return stuck(addr, int(sys.argv[3]))
     for fn in (check_types, check_bad_input, check_list, check_actor_and_rid,
                check_closed_in_flight, check_hash_flood, check_budget):
         try:

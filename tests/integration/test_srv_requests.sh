@@ -92,8 +92,28 @@ node_alive 1 || fail "the running node died"
 PYTHONPATH="$(dirname "$0")" python3 "$(dirname "$0")/srvcheck.py" "$(client_addr 1)" ||
     fail "srvcheck failed"
 
-# ---- SIGINT stops like SIGTERM ----------------------------------------------------
+# ---- a stop with a client that never reads, and two signals -------------------------
+# The stuck client's answers back up (the later ones wait for room); the
+# stop still ends: its connection is cut a second after the node closed.
+: >"$TMP/stuck.out"
+PYTHONPATH="$(dirname "$0")" python3 "$(dirname "$0")/srvcheck.py" "$(client_addr 1)" stuck 200 \
+    >"$TMP/stuck.out" 2>&1 &
+NODE_PIDS+=("$!")
+wait_until 20 grep -qx sent "$TMP/stuck.out" || fail "the stuck client did not send"
+# bytes the node's client port holds unsent (the stuck client's answers)
+sendq() {
+    ss -Htn state established "( sport = :$(client_port 1) )" | awk '{s += $2} END {print s + 0}'
+}
+backed_up() { [ "$(sendq)" -gt 1000000 ]; }
+wait_until 20 backed_up || fail "no answers backed up: send queue $(sendq)"
+say "send queue of the stuck client: $(sendq) bytes"
+# SIGINT and SIGTERM arrive together: one stop
+node_kill 1 STOP
+kill -s TERM "$(node_pid 1)"
 node_kill 1 INT
-assert_eq "${NODE_RC[1]}" 0 "exit status after SIGINT"
-grep -q "server: received SIGINT, stopping" "$(node_log 1)" || fail "SIGINT not logged"
+assert_eq "${NODE_RC[1]}" 0 "exit status after SIGINT and SIGTERM"
+for sig in SIGINT SIGTERM; do
+    grep -q "server: received $sig, stopping" "$(node_log 1)" || fail "$sig not logged"
+done
+assert_eq "$(grep -c 'flipd: stopped' "$(node_log 1)")" 1 "stops logged"
 say "ok"
