@@ -93,8 +93,9 @@ PYTHONPATH="$(dirname "$0")" python3 "$(dirname "$0")/srvcheck.py" "$(client_add
     fail "srvcheck failed"
 
 # ---- a stop with a client that never reads, and two signals -------------------------
-# The stuck client's answers back up (the later ones wait for room); the
-# stop still ends: its connection is cut a second after the node closed.
+# The stuck client's answers back up (later ones wait for room, the rest
+# stay unread); the stop still ends: its connection is cut a second after
+# the node closed.
 : >"$TMP/stuck.out"
 PYTHONPATH="$(dirname "$0")" python3 "$(dirname "$0")/srvcheck.py" "$(client_addr 1)" stuck 200 \
     >"$TMP/stuck.out" 2>&1 &

@@ -41,6 +41,7 @@ struct fake
     enum mode mode;
     const char *cluster_id; /* in the Status answer; NULL: none */
     uint64_t joined_id;     /* member listed as joined (0: none) */
+    int no_joined_field;    /* member 1's "joined" absent, not false */
     uint64_t applied;
     int lfd;
     int port;
@@ -132,10 +133,10 @@ static void answer(struct fake *f, int fd)
         return;
     }
     /* member 1 (the node checking): joined only if scripted (else the
-     * field is present and false); member 9 joined */
+     * field is false or absent); member 9 joined */
     m1.has_id = 1;
     m1.id = 1;
-    m1.has_joined = 1;
+    m1.has_joined = !f->no_joined_field;
     m1.joined = f->joined_id == 1;
     m2.has_id = 1;
     m2.id = 9;
@@ -291,13 +292,14 @@ TEST(peercheck_refuses_wiped_member, 20)
 }
 
 /* Bootstraps when no answer holds this node: a cluster that never
- * recorded it (late first start), a malformed cluster id, garbage, a
- * closed connection, a Hello-only answer, a refused port, an address
- * that is no IPv4 HOST:PORT. Every member was still asked. */
+ * recorded it (late first start; "joined" false or absent), a malformed cluster
+ * id, garbage, a closed connection, a Hello-only answer, a refused port, an
+ * address that is no IPv4 HOST:PORT. Every member was still asked. */
 TEST(peercheck_bootstraps_without_evidence, 20)
 {
-    struct fake f[6] = {
+    struct fake f[7] = {
         { .mode = M_STATUS, .cluster_id = CLUSTER_A, .joined_id = 0 },
+        { .mode = M_STATUS, .cluster_id = CLUSTER_A, .no_joined_field = 1 },
         { .mode = M_STATUS, .cluster_id = "NOT-A-CLUSTER-ID", .joined_id = 1 },
         { .mode = M_GARBAGE },
         { .mode = M_CLOSE },
@@ -307,20 +309,21 @@ TEST(peercheck_bootstraps_without_evidence, 20)
     struct config c;
     char err[256] = "untouched";
 
-    start_all(f, 6);
-    make_config(&c, f, 6);
-    c.n_members = 8;
-    c.members[7].id = 8;
-    snprintf(c.members[7].client_address, NODE_ADDR_MAX, "no-address");
+    start_all(f, 7);
+    make_config(&c, f, 7);
+    c.n_members = 9;
+    c.members[8].id = 9;
+    snprintf(c.members[8].client_address, NODE_ADDR_MAX, "no-address");
     CHECK_EQ_INT(peercheck_run(&c, err, sizeof err), FLIP_OK);
-    join_all(f, 6);
+    join_all(f, 7);
     CHECK(strcmp(err, "untouched") == 0);
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         CHECK_EQ_INT(f[i].accepted, 1);
     }
     CHECK_EQ_INT(f[0].n_req, 2);
     CHECK_EQ_INT(f[1].n_req, 2);
-    CHECK_EQ_INT(f[4].n_req, 2);
+    CHECK_EQ_INT(f[2].n_req, 2);
+    CHECK_EQ_INT(f[5].n_req, 2);
 }
 
 /* One member that accepts and never answers costs only its share of the
