@@ -5,15 +5,16 @@ and paging, type mismatches of each stored type, a reused request id, a
 connection that closes with requests in flight, a flood of state-hash
 requests, and the size budget (early and at apply).
 
-usage: srvcheck.py ADDR     (the node runs with --max-store-bytes 1048576,
-                             --max-inflight 1000 and --max-frame 131072)
-
-       srvcheck.py ADDR stuck N  (N lists of the b. flags never read)
+usage: srvcheck.py ADDR PID   (the node, process PID, runs with
+                               --max-store-bytes 1048576, --max-inflight
+                               1000 and --max-frame 131072)
+       srvcheck.py ADDR stuck N (N lists of the b. flags never read)
 
 Prints one "ok:"/"FAILED:" line per check; exit status 1 if any failed.
 Every read has a timeout and every loop a bound.
 """
-import socket
+import os
+import signal
 import struct
 import sys
 import time
@@ -23,6 +24,7 @@ from conformance import (answer, call, connect, err_of, field_bytes, field_varin
 from rawclient import STATUS
 
 FAILED = []
+NODE_PID = 0
 STATUS.setdefault(15, "TYPE_MISMATCH")
 STATUS.setdefault(16, "STORE_FULL")
 SET, DELETE, GET, LIST, STATUS = 11, 12, 13, 14, 15
@@ -187,12 +189,18 @@ def check_actor_and_rid(addr):
 
 def check_closed_in_flight(addr):
     """A connection closed with a write, a read and a state hash in flight:
-    the write still commits, the node keeps serving."""
+    the write still commits, the node keeps serving. The node is stopped
+    (SIGSTOP) meanwhile, so that it finds the requests and the close
+    together."""
     c = connect(addr, b"srvcheck")
-    c.send(set_req(2, b"f.k", sval(b"kept"), field_bytes(6, rid(b"F" * 16, 1))) +
-           frame(field_varint(1, 3) + field_bytes(GET, field_bytes(1, b"f.k"))) +
-           frame(field_varint(1, 4) + field_bytes(STATUS, field_varint(1, 1))))
-    c.s.close()
+    os.kill(NODE_PID, signal.SIGSTOP)
+    try:
+        c.send(set_req(2, b"f.k", sval(b"kept"), field_bytes(6, rid(b"F" * 16, 1))) +
+               frame(field_varint(1, 3) + field_bytes(GET, field_bytes(1, b"f.k"))) +
+               frame(field_varint(1, 4) + field_bytes(STATUS, field_varint(1, 1))))
+        c.s.close()
+    finally:
+        os.kill(NODE_PID, signal.SIGCONT)
     c = connect(addr, b"srvcheck")
     got = None
     for n in range(100):
@@ -281,9 +289,11 @@ def stuck(addr, n):
 
 
 def main():
+    global NODE_PID
     addr = sys.argv[1]
     if len(sys.argv) > 2 and sys.argv[2] == "stuck":
         return stuck(addr, int(sys.argv[3]))
+    NODE_PID = int(sys.argv[2])
     for fn in (check_types, check_bad_input, check_list, check_actor_and_rid,
                check_closed_in_flight, check_hash_flood, check_budget):
         try:

@@ -89,7 +89,7 @@ must_log nobind "server: cannot listen on 192.0.2.1:7001: address not available"
 node_alive 1 || fail "the running node died"
 
 # ---- requests ------------------------------------------------------------------
-PYTHONPATH="$(dirname "$0")" python3 "$(dirname "$0")/srvcheck.py" "$(client_addr 1)" ||
+PYTHONPATH="$(dirname "$0")" python3 "$(dirname "$0")/srvcheck.py" "$(client_addr 1)" "$(node_pid 1)" ||
     fail "srvcheck failed"
 
 # ---- a stop with a client that never reads, and two signals -------------------------
