@@ -134,8 +134,9 @@ def list_keys(c, req_id, body):
 
 
 def check_list(addr):
-    """Paging: an empty start_after is no start; limit 0 is the default; a
-    limit above 10000 is cut to 10000, not refused; no prefix is every key."""
+    """Paging: an empty start_after is no start; limit 0 (or none) is the
+    default 1000; a limit above 10000 is cut to 10000, not refused; no
+    prefix is every key."""
     c = connect(addr, b"srvcheck")
     for i, k in enumerate((b"l.a", b"l.b", b"l.c")):
         check(st(call(c, 10 + i, SET, field_bytes(1, k) + field_bytes(2, sval(b"v")))) == "OK",
@@ -157,6 +158,21 @@ def check_list(addr):
     got = list_keys(c, 24, b"")
     check(got[0] == "OK" and [k for k in got[1] if k.startswith("l.")] == want[1],
           f"list without a prefix: {got}")
+    # 1001 flags: limit 0 (and none) is the default 1000, limit 20000 all
+    keys = [b"d.%04d" % i for i in range(1001)]
+    for lo in range(0, len(keys), 500):
+        c.send(b"".join(set_req(1000 + i, keys[i], sval(b"1"))
+                        for i in range(lo, min(lo + 500, len(keys)))))
+        for i in range(lo, min(lo + 500, len(keys))):
+            if st(answer(c, 1000 + i)) != "OK":
+                check(False, f"set {keys[i]!r}")
+    names = [k.decode() for k in keys]
+    check(list_keys(c, 30, field_bytes(1, b"d.") + field_varint(4, 0)) ==
+          ("OK", names[:1000], 1), "1001 flags, limit 0: the first 1000, more")
+    check(list_keys(c, 31, field_bytes(1, b"d.")) == ("OK", names[:1000], 1),
+          "1001 flags, no limit: the first 1000, more")
+    check(list_keys(c, 32, field_bytes(1, b"d.") + field_varint(4, 20000)) ==
+          ("OK", names, 0), "1001 flags, limit 20000: all")
     c.s.close()
 
 
@@ -270,8 +286,9 @@ def check_budget(addr):
     for size, prefix in ((4000, b"m"), (400, b"n"), (40, b"o")):
         n, r, req_id = fill(c, req_id, prefix, size, 400)
         check_err(r, "STORE_FULL", BUDGET_MSG, f"set {n} of {size} bytes refused")
-    r = call(c, req_id, SET, field_bytes(1, b"b.0") + field_bytes(2, sval(b"w" * 60000)))
-    check(st(r) == "OK", "replacing a value of the same size still fits")
+    # a set that does not grow the live state goes ahead on a full store
+    r = call(c, req_id, SET, field_bytes(1, b"b.0") + field_bytes(2, sval(b"w" * 59000)))
+    check(st(r) == "OK", "a smaller value still replaces one on a full store")
     r = call(c, req_id + 1, SET, field_bytes(1, b"p.big") + field_bytes(2, sval(b"v" * 60000)))
     check_err(r, "STORE_FULL", BUDGET_MSG, "a new 60 KB set refused early")
     c.s.close()
