@@ -106,8 +106,12 @@ sendq() {
     ss -Htn state established "( sport = :$(client_port 1) )" | awk '{s += $2} END {print s + 0}'
 }
 backed_up() { [ "$(sendq)" -gt 1000000 ]; }
-wait_until 20 backed_up || fail "no answers backed up: send queue $(sendq)"
-say "send queue of the stuck client: $(sendq) bytes"
+if command -v ss >/dev/null 2>&1; then
+    wait_until 20 backed_up || fail "no answers backed up: send queue $(sendq)"
+    say "send queue of the stuck client: $(sendq) bytes"
+else
+    say "no ss(8): not waiting to see the answers back up"
+fi
 # SIGINT and SIGTERM arrive together: one stop
 node_kill 1 STOP
 kill -s TERM "$(node_pid 1)"
