@@ -816,8 +816,14 @@ int node_start(struct node *n)
     int rv = raft_start(&n->raft);
 
     if (rv != 0) {
-        snprintf(n->errmsg, sizeof n->errmsg, "raft start: %s",
-                 raft_errmsg(&n->raft));
+        /* raft leaves its message empty when it cannot listen (the raft
+         * port taken): name the address and the code at least */
+        const char *why = raft_errmsg(&n->raft);
+        snprintf(n->errmsg, sizeof n->errmsg, "raft start on %s: %s",
+                 n->config.bind_address != NULL
+                     ? n->config.bind_address
+                     : node_member_by_id(n, n->config.id)->raft_address,
+                 why[0] != '\0' ? why : raft_strerror(rv));
         return raft_to_flip(rv);
     }
     n->role = raft_state(&n->raft);

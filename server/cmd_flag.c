@@ -387,7 +387,6 @@ struct list_ctx
     size_t cap;
     size_t bytes;  /* running packed-size estimate */
     size_t budget; /* stop before the response would exceed the frame */
-    int full;
     int failed;
 };
 
@@ -401,8 +400,7 @@ static int list_visit(void *arg,
     Flip__Flag *f = NULL;
 
     if (l->bytes + vlen + klen + 16 > l->budget) {
-        l->full = 1;
-        return 1;
+        return 1; /* full: store_scan then sets *more */
     }
     if (l->n == l->cap) {
         size_t cap = l->cap == 0 ? 64 : l->cap * 2;
@@ -434,7 +432,7 @@ static void serve_list(struct conn *c, const Flip__Request *req)
 {
     struct server *s = c->srv;
     const Flip__ListRequest *r = req->list;
-    struct list_ctx l = { NULL, 0, 0, 0, 0, 0, 0 };
+    struct list_ctx l = { NULL, 0, 0, 0, 0, 0 };
     Flip__Response resp = FLIP__RESPONSE__INIT;
     Flip__ListResult res = FLIP__LIST_RESULT__INIT;
     const char *prefix = r->prefix != NULL ? r->prefix : "";
@@ -462,7 +460,7 @@ static void serve_list(struct conn *c, const Flip__Request *req)
     res.has_applied_revision = 1;
     res.applied_revision = node_applied(&s->node);
     res.has_more = 1;
-    res.more = more || l.full;
+    res.more = more;
     resp.result_case = FLIP__RESPONSE__RESULT_LIST;
     resp.list = &res;
     conn_send(c, &resp);
