@@ -169,7 +169,8 @@ static void fault_off(void)
     flip_heap_set_fault(NULL, NULL);
 }
 
-/* ---- the command line ----------------------------------------------------- */
+/* ---- the command line -----------------------------------------------------
+ */
 
 /* Every malformed command line exits 2 with its own message, before any
  * connection is tried (the endpoint is a port where nothing listens). */
@@ -196,17 +197,21 @@ TEST(cli_usage_errors, 20)
     check_usage(&o, "option --timeout needs a value");
 
     run(&o, "--timeout", "0", "get", "k", NULL);
-    check_usage(&o, "--timeout: '0' is not a number of ms between 1 and "
-                    "3600000");
+    check_usage(&o,
+                "--timeout: '0' is not a number of ms between 1 and "
+                "3600000");
     run(&o, "--timeout=3600001", "get", "k", NULL);
-    check_usage(&o, "--timeout: '3600001' is not a number of ms between 1 "
-                    "and 3600000");
+    check_usage(&o,
+                "--timeout: '3600001' is not a number of ms between 1 "
+                "and 3600000");
     run(&o, "--timeout", "5s", "get", "k", NULL);
-    check_usage(&o, "--timeout: '5s' is not a number of ms between 1 and "
-                    "3600000");
+    check_usage(&o,
+                "--timeout: '5s' is not a number of ms between 1 and "
+                "3600000");
     run(&o, "--timeout", "-5", "get", "k", NULL);
-    check_usage(&o, "--timeout: '-5' is not a number of ms between 1 and "
-                    "3600000");
+    check_usage(&o,
+                "--timeout: '-5' is not a number of ms between 1 and "
+                "3600000");
     run(&o, "del", "k", "--if-revision", "x", NULL);
     check_usage(&o, "--if-revision: 'x' is not a revision");
     run(&o, "watch", "--from-revision", " 1", NULL);
@@ -220,8 +225,9 @@ TEST(cli_usage_errors, 20)
     run(&o, "watch", "--count=two", NULL);
     check_usage(&o, "--count: 'two' is not a positive number");
     run(&o, "eval", "k", "--wait-ms", "3600001", NULL);
-    check_usage(&o, "--wait-ms: '3600001' is not a number of ms up to "
-                    "3600000");
+    check_usage(&o,
+                "--wait-ms: '3600001' is not a number of ms up to "
+                "3600000");
     run(&o, "eval", "k", "--wait-ms", "+1", NULL);
     check_usage(&o, "--wait-ms: '+1' is not a number of ms up to 3600000");
 
@@ -248,19 +254,23 @@ TEST(cli_usage_errors, 20)
         o.code = flipctl_main(259, argv);
         capture_end(&c, o.out, o.err);
     }
-    check_usage(&o, "watch: expected at most 256 arguments, got more than "
-                    "256");
+    check_usage(&o,
+                "watch: expected at most 256 arguments, got more than "
+                "256");
 
     /* options a command does not take */
     run(&o, "get", "k", "--hash", NULL);
-    check_usage(&o, "get: option not valid for this command (see 'flipctl "
-                    "--help')");
+    check_usage(&o,
+                "get: option not valid for this command (see 'flipctl "
+                "--help')");
     run(&o, "status", "--stale", NULL);
-    check_usage(&o, "status: option not valid for this command (see "
-                    "'flipctl --help')");
+    check_usage(&o,
+                "status: option not valid for this command (see "
+                "'flipctl --help')");
     run(&o, "delete", "k", "--change-type", NULL);
-    check_usage(&o, "del: option not valid for this command (see 'flipctl "
-                    "--help')");
+    check_usage(&o,
+                "del: option not valid for this command (see 'flipctl "
+                "--help')");
     run(&o, "--endpoints", ep, "set", "k", "v", "--type", "float", NULL);
     check_usage(&o, "set: unknown --type 'float'");
     run(&o, "--endpoints", ep, "set", "k", "v", "--change-type", NULL);
@@ -275,17 +285,20 @@ TEST(cli_usage_errors, 20)
     run(&o, "--endpoints", ep, "eval", "bad key!", NULL);
     check_usage(&o, "eval: invalid endpoint list or key 'bad key!'");
     run(&o, "--endpoints", ep, "watch", "bad prefix!", NULL);
-    check_usage(&o, "watch: invalid endpoint list or prefix (a prefix is up "
-                    "to 256 characters of A-Z a-z 0-9 . _ - / :)");
+    check_usage(&o,
+                "watch: invalid endpoint list or prefix (a prefix is up "
+                "to 256 characters of A-Z a-z 0-9 . _ - / :)");
 
     /* endpoints: the option, else $FLIPCTL_ENDPOINTS, else the default */
     run(&o, "--endpoints", "nope", "get", "k", NULL);
-    check_usage(&o, "invalid endpoint list 'nope' (expected "
-                    "host:port[,host:port...], at most 16)");
+    check_usage(&o,
+                "invalid endpoint list 'nope' (expected "
+                "host:port[,host:port...], at most 16)");
     CHECK(setenv("FLIPCTL_ENDPOINTS", "env-nope", 1) == 0);
     run(&o, "get", "k", NULL);
-    check_usage(&o, "invalid endpoint list 'env-nope' (expected "
-                    "host:port[,host:port...], at most 16)");
+    check_usage(&o,
+                "invalid endpoint list 'env-nope' (expected "
+                "host:port[,host:port...], at most 16)");
     snprintf(msg, sizeof msg, "%s", ep);
     CHECK(setenv("FLIPCTL_ENDPOINTS", msg, 1) == 0);
     run(&o, "--timeout", "200", "get", "k", NULL);
@@ -537,7 +550,8 @@ TEST(cli_put_nomem, 10)
     check_str(err, "flipctl: what: out of memory\n", "nomem");
 }
 
-/* ---- status over hand-made answers ---------------------------------------- */
+/* ---- status over hand-made answers ----------------------------------------
+ */
 
 static struct flip_member members3[3];
 
@@ -818,8 +832,9 @@ TEST(cli_status_verdict, 5)
               "flipctl: status: degraded: node 3 is not live (900 behind its "
               "leader)\n",
               "not live");
-    CHECK(strstr(out, "\n3   r:3   c:3     follower     4      103  900"
-                      "       1  no    yes\n") != NULL);
+    CHECK(strstr(out,
+                 "\n3   r:3   c:3     follower     4      103  900"
+                 "       1  no    yes\n") != NULL);
     s->live = 1;
     s->cluster_id = "c2";
     put_status(r, 0, 0, out, err, &code);
@@ -914,8 +929,10 @@ TEST(cli_commands_unreachable, 20)
 
     {
         struct capture c;
-        char *argv[] = { "flipctl",   "--endpoints", (char *)ep, "eval", "k",
-                         "--default", "1",           "--wait-ms", "0", NULL };
+        char *argv[] = {
+            "flipctl",   "--endpoints", (char *)ep,  "eval", "k",
+            "--default", "1",           "--wait-ms", "0",    NULL
+        };
         int fd = open("/dev/full", O_WRONLY);
 
         if (fd < 0) {
@@ -944,8 +961,8 @@ TEST(cli_eval_watch_unreachable, 20)
         "double", "--wait-ms", "50", NULL);
     CHECK_EQ_INT(o.code, 0);
     check_str(o.out, "5\n", "eval default as text");
-    check_prefix(o.err, "flipctl: eval k: reason=default state=",
-                 "eval default reason");
+    check_prefix(
+        o.err, "flipctl: eval k: reason=default state=", "eval default reason");
     CHECK(strchr(o.err, '\n') == o.err + strlen(o.err) - 1);
     CHECK(strstr(o.err, "revision=") == NULL);
 
@@ -971,8 +988,10 @@ TEST(cli_eval_watch_unreachable, 20)
         "--until-revision", "9", NULL);
     CHECK_EQ_INT(o.code, EXIT_FAIL);
     check_str(o.out, "", "watch, goal not reached");
-    snprintf(want, sizeof want, "flipctl: watch: %s: connect: Connection "
-                                "refused\n", ep);
+    snprintf(want, sizeof want,
+             "flipctl: watch: %s: connect: Connection "
+             "refused\n",
+             ep);
     check_prefix(o.err, want, "watch notice");
     CHECK(strstr(o.err, "flipctl: watch: timed out after 100 ms\n") != NULL);
 }
