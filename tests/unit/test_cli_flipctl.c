@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -378,7 +379,7 @@ TEST(cli_client_name, 5)
     CHECK(setenv("USER", "", 1) == 0);
     client_name(name, sizeof name);
     check_str(name, "flipctl", "empty USER");
-    CHECK(setenv("USER", "Ann.o_b-9@x y!z\xc3\xa9/Z0", 1) == 0);
+    CHECK(setenv("USER", "Ann.o_b-9@x y!z\xc3\xa9/Z0~{", 1) == 0);
     client_name(name, sizeof name);
     check_str(name, "flipctl:Ann.o_b-9@xyzZ0", "odd USER");
     client_name(name, 9); /* "flipctl" + ':' + NUL: no room for more */
@@ -994,4 +995,289 @@ TEST(cli_eval_watch_unreachable, 20)
              ep);
     check_prefix(o.err, want, "watch notice");
     CHECK(strstr(o.err, "flipctl: watch: timed out after 100 ms\n") != NULL);
+}
+
+/* ---- watch and eval events ------------------------------------------------
+ */
+
+static struct flip_flag ev_flag(const char *key, int64_t v, uint64_t rev)
+{
+    struct flip_flag f;
+
+    memset(&f, 0, sizeof f);
+    f.key = (char *)key;
+    f.actor = "ann";
+    f.reason = "r\x1b";
+    f.value.type = FLIP_TYPE_INT;
+    f.value.u.i = v;
+    f.revision = rev;
+    f.create_revision = 1;
+    f.time_ms = 0;
+    return f;
+}
+
+static struct flip_watch_event ev(enum flip_watch_event_type type,
+                                  int resync,
+                                  const struct flip_flag *f,
+                                  uint64_t rev,
+                                  const char *detail)
+{
+    return (struct flip_watch_event){ .type = type,
+                                      .resync = resync,
+                                      .flag = f,
+                                      .revision = rev,
+                                      .state = FLIP_WATCH_LIVE,
+                                      .node = "n\x1b:1",
+                                      .detail = detail };
+}
+
+/* Bytes waiting in the self-pipe (drained). */
+static int wakeups(void)
+{
+    char b[16];
+    ssize_t n = read(wake_fds[0], b, sizeof b);
+
+    return n < 0 ? 0 : (int)n;
+}
+
+/* What watch prints for each event: a resync announced on stderr (with
+ * the node's reason, or "no reason given"), its items as "resync" and
+ * its deletes uncounted; state and notices on stderr, escaped; --count
+ * reached at the second change, after which nothing more is printed. */
+TEST(cli_watch_events, 5)
+{
+    struct cli cli;
+    struct watch_out o;
+    struct flip_flag k1 = ev_flag("k1", 7, 40);
+    struct flip_flag k2 = ev_flag("k2", 8, 30);
+    struct flip_flag k1b = ev_flag("k1", 9, 41);
+    struct flip_watch_event e[11];
+    struct capture c;
+    char out[CAP];
+    char err[CAP];
+
+    memset(&cli, 0, sizeof cli);
+    cli.given = OPT_COUNT;
+    cli.count = 2;
+    memset(&o, 0, sizeof o);
+    o.cli = &cli;
+    CHECK_EQ_INT(setup_wake(), FLIP_OK);
+    k2.value.type = FLIP_TYPE_AUTO; /* a resync delete: no value */
+    e[0] = ev(FLIP_EV_SNAPSHOT_BEGIN, 1, NULL, 40, "gap\n");
+    e[1] = ev(FLIP_EV_SNAPSHOT_BEGIN, 1, NULL, 40, "");
+    e[2] = ev(FLIP_EV_SNAPSHOT_BEGIN, 0, NULL, 40, "");
+    e[3] = ev(FLIP_EV_SNAPSHOT_ITEM, 1, &k1, 40, "");
+    e[4] = ev(FLIP_EV_DELETE, 1, &k2, 40, "");
+    e[5] = ev(FLIP_EV_SNAPSHOT_END, 1, NULL, 40, "");
+    e[6] = ev(FLIP_EV_CHANGE, 0, &k1b, 41, "");
+    e[7] = ev(FLIP_EV_STATE, 0, NULL, 41, "ok\t");
+    e[8] = ev(FLIP_EV_NOTICE, 0, NULL, 41, "note\a");
+    e[9] = ev(FLIP_EV_DELETE, 0, &k1b, 42, "");
+    e[10] = ev(FLIP_EV_CHANGE, 0, &k1b, 43, "");
+    capture_begin(&c);
+    for (int i = 0; i < 11; i++) {
+        on_watch_event(&o, &e[i]);
+        if (i == 8) {
+            CHECK_EQ_INT(wakeups(), 0);
+        }
+    }
+    capture_end(&c, out, err);
+    check_str(out,
+              "resync\tk1\t7\tint\t40\tann\tr\\x1b\n"
+              "delete\tk2\t-\t-\t40\tann\tr\\x1b\n"
+              "change\tk1\t9\tint\t41\tann\tr\\x1b\n"
+              "delete\tk1\t-\t-\t42\tann\tr\\x1b\n",
+              "watch events");
+    check_str(err,
+              "flipctl: watch: resync: snapshot at revision 40 from n\\x1b:1 "
+              "replaces the state (gap\\n)\n"
+              "flipctl: watch: resync: snapshot at revision 40 from n\\x1b:1 "
+              "replaces the state (no reason given)\n"
+              "flipctl: watch: live: ok\\t\n"
+              "flipctl: watch: note\\x07\n",
+              "watch stderr");
+    CHECK_EQ_INT(o.changes, 2);
+    CHECK_EQ_INT(o.done, 1);
+    CHECK_EQ_INT(wakeups(), 1);
+
+    /* --until-revision: a snapshot end at R is the goal; --json names the
+     * event, marks a delete. */
+    memset(&o, 0, sizeof o);
+    o.cli = &cli;
+    cli.json = 1;
+    cli.given = OPT_UNTIL;
+    cli.until_revision = 41;
+    k2.revision = 44;
+    capture_begin(&c);
+    on_watch_event(&o, &e[3]);
+    on_watch_event(&o, &e[4]);
+    on_watch_event(&o, &e[5]); /* revision 40: not yet */
+    CHECK_EQ_INT(o.done, 0);
+    e[5].revision = 41;
+    on_watch_event(&o, &e[5]);
+    capture_end(&c, out, err);
+    CHECK_EQ_INT(o.done, 1);
+    CHECK_EQ_INT(o.changes, 0);
+    CHECK_EQ_INT(wakeups(), 1);
+    check_str(
+        out,
+        "{\"event\":\"resync\",\"key\":\"k1\",\"value\":7,\"type\":\"int\","
+        "\"revision\":40,\"create_revision\":1,\"actor\":\"ann\","
+        "\"reason\":\"r\\u001b\",\"time\":\"1970-01-01T00:00:00.000Z\","
+        "\"time_ms\":0}\n"
+        "{\"event\":\"delete\",\"key\":\"k2\",\"value\":null,"
+        "\"type\":null,\"revision\":40,\"create_revision\":1,"
+        "\"actor\":\"ann\",\"reason\":\"r\\u001b\","
+        "\"time\":\"1970-01-01T00:00:00.000Z\",\"time_ms\":0,"
+        "\"deleted\":true}\n",
+        "watch --json events");
+    check_str(err, "", "watch --json stderr");
+}
+
+/* A flag watch cannot render for want of memory is reported on stderr,
+ * whichever part failed (key, value, actor, reason), as text and as
+ * JSON. */
+TEST(cli_watch_event_nomem, 5)
+{
+    struct cli cli;
+    struct watch_out o;
+    struct flip_flag f = ev_flag("k", 1, 5);
+    struct flip_watch_event e;
+    struct capture c;
+    char out[CAP];
+    char err[CAP];
+    int n;
+
+    f.value.type = FLIP_TYPE_STRING;
+    f.value.u.s = "s";
+    e = ev(FLIP_EV_CHANGE, 0, &f, 5, "");
+    for (int json = 0; json < 2; json++) {
+        memset(&cli, 0, sizeof cli);
+        cli.json = json;
+        for (n = 0; n < 40; n++) {
+            memset(&o, 0, sizeof o);
+            o.cli = &cli;
+            capture_begin(&c);
+            fault_arm(n);
+            on_watch_event(&o, &e);
+            fault_off();
+            capture_end(&c, out, err);
+            CHECK_EQ_INT(o.changes, 1);
+            if (fault_seen <= n) { /* no allocation failed */
+                check_str(err, "", "watch, enough memory");
+                break;
+            }
+            check_str(err, "flipctl: watch: out of memory\n", "watch nomem");
+        }
+        CHECK(n >= 4 && n < 40);
+        check_str(out,
+                  json ? "{\"event\":\"change\",\"key\":\"k\",\"value\":"
+                         "\"s\",\"type\":\"string\",\"revision\":5,"
+                         "\"create_revision\":1,\"actor\":\"ann\","
+                         "\"reason\":\"r\\u001b\",\"time\":"
+                         "\"1970-01-01T00:00:00.000Z\",\"time_ms\":0}\n"
+                       : "change\tk\ts\tstring\t5\tann\tr\\x1b\n",
+                  "watch, enough memory");
+    }
+}
+
+/* eval wakes for a state change, a change, a delete and a snapshot's
+ * end, for nothing else. */
+TEST(cli_eval_wakeups, 5)
+{
+    static const int want[] = {
+        [FLIP_EV_SNAPSHOT_BEGIN] = 0, [FLIP_EV_SNAPSHOT_ITEM] = 0,
+        [FLIP_EV_SNAPSHOT_END] = 1,   [FLIP_EV_CHANGE] = 1,
+        [FLIP_EV_DELETE] = 1,         [FLIP_EV_STATE] = 1,
+        [FLIP_EV_NOTICE] = 0,
+    };
+    struct flip_watch_event e;
+
+    CHECK_EQ_INT(setup_wake(), FLIP_OK);
+    for (int t = FLIP_EV_SNAPSHOT_BEGIN; t <= FLIP_EV_NOTICE; t++) {
+        e = ev((enum flip_watch_event_type)t, 0, NULL, 1, "");
+        on_eval_event(NULL, &e);
+        CHECK_EQ_INT(wakeups(), want[t]);
+    }
+}
+
+/* eval's output when memory runs out: "out of memory" on stderr, and no
+ * value on stdout when the value itself could not be rendered. */
+TEST(cli_eval_put_nomem, 5)
+{
+    struct cli cli;
+    struct eval_result r;
+    struct capture c;
+    char out[CAP];
+    char err[CAP];
+
+    memset(&cli, 0, sizeof cli);
+    memset(&r, 0, sizeof r);
+    r.has_value = 1;
+    r.value.type = FLIP_TYPE_STRING;
+    r.value.u.s = "v";
+    r.why = FLIP_REASON_CACHED;
+    r.state = FLIP_WATCH_STALE;
+    capture_begin(&c);
+    fault_arm(0);
+    put_eval(&cli, "k", &r);
+    fault_off();
+    capture_end(&c, out, err);
+    check_str(out, "", "eval nomem stdout");
+    check_str(err, "flipctl: eval: out of memory\n", "eval nomem");
+
+    cli.json = 1;
+    capture_begin(&c);
+    fault_arm(1); /* the value renders, the key does not */
+    put_eval(&cli, "k", &r);
+    fault_off();
+    capture_end(&c, out, err);
+    check_str(out,
+              "{\"key\":,\"value\":\"v\",\"type\":\"string\",\"reason\":"
+              "\"cached\",\"state\":\"stale\",\"revision\":null,"
+              "\"watch_revision\":0}\n",
+              "eval --json nomem stdout");
+    check_str(err, "flipctl: eval: out of memory\n", "eval --json nomem");
+}
+
+/* SIGTERM (or SIGINT) ends watch and eval at once with exit 0, whatever
+ * the goal or the wait: watch prints no "timed out", eval its default. */
+static void *term_when_ready(void *arg)
+{
+    struct sigaction sa;
+
+    (void)arg;
+    for (int i = 0; i < 20000; i++) { /* 20 s */
+        sigaction(SIGTERM, NULL, &sa);
+        if (sa.sa_handler == on_signal) {
+            kill(getpid(), SIGTERM);
+            return NULL;
+        }
+        usleep(1000);
+    }
+    return NULL;
+}
+
+TEST(cli_watch_eval_signal, 30)
+{
+    const char *ep = dead_endpoint();
+    pthread_t th;
+    struct out o;
+
+    CHECK(pthread_create(&th, NULL, term_when_ready, NULL) == 0);
+    run(&o, "--endpoints", ep, "--timeout", "3600000", "watch", "--count", "5",
+        NULL);
+    pthread_join(th, NULL);
+    CHECK_EQ_INT(o.code, 0);
+    check_str(o.out, "", "watch, signalled");
+    CHECK(strstr(o.err, "timed out") == NULL);
+
+    signal(SIGTERM, SIG_DFL);
+    got_signal = 0;
+    CHECK(pthread_create(&th, NULL, term_when_ready, NULL) == 0);
+    run(&o, "--endpoints", ep, "eval", "k", "--default", "on", "--type", "bool",
+        "--wait-ms", "3600000", NULL);
+    pthread_join(th, NULL);
+    CHECK_EQ_INT(o.code, 0);
+    check_str(o.out, "true\n", "eval, signalled");
 }
