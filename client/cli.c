@@ -446,9 +446,11 @@ static int cmd_list(struct cli *cli)
             rv = put_flag_json(&flags[i]);
             continue;
         }
-        put_escaped(flags[i].key);
+        rv = put_escaped(flags[i].key);
         putchar('\t');
-        rv = put_list_value(&flags[i].value);
+        if (put_list_value(&flags[i].value) != FLIP_OK) {
+            rv = FLIP_NOMEM;
+        }
         printf("\t%s\t%" PRIu64 "\n", flip_type_name(flags[i].value.type),
                flags[i].revision);
     }

@@ -12,6 +12,7 @@
  * sets up stay there. */
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -19,8 +20,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../lib/fakewire.h"
 #include "../lib/runner.h"
 #include "lib/heap.h"
+#include "proto/codec.h"
 
 int flipctl_main(int argc, char **argv);
 #define main flipctl_main
@@ -123,11 +126,10 @@ static void check_usage(const struct out *o, const char *msg)
     check_str(o->err, want, "stderr");
 }
 
-/* A TCP port on 127.0.0.1 where nothing listens (bound, never listening:
- * a connect is refused at once). The socket stays open for the test. */
-static const char *dead_endpoint(void)
+/* A TCP socket bound to a free port of 127.0.0.1, its "host:port" in
+ * addr; listening or not (then a connect to it is refused at once). */
+static int loopback(char addr[32], int listening)
 {
-    static char addr[32];
     struct sockaddr_in a;
     socklen_t len = sizeof a;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -137,8 +139,18 @@ static const char *dead_endpoint(void)
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     CHECK(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    CHECK(!listening || listen(fd, 8) == 0);
     CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-    snprintf(addr, sizeof addr, "127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+    snprintf(addr, 32, "127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+    return fd;
+}
+
+/* An endpoint where nothing listens; the socket stays open for the test. */
+static const char *dead_endpoint(void)
+{
+    static char addr[32];
+
+    (void)loopback(addr, 0);
     return addr;
 }
 
@@ -1280,4 +1292,345 @@ TEST(cli_watch_eval_signal, 30)
     pthread_join(th, NULL);
     CHECK_EQ_INT(o.code, 0);
     check_str(o.out, "true\n", "eval, signalled");
+}
+
+/* ---- commands against a fake node ------------------------------------------
+ */
+
+/* One node on a loopback port, on its own thread, that answers every
+ * request from a fixed script: Set gives revision 7 (key "mism": a type
+ * mismatch that names no type), Get a string flag, Delete revision 8
+ * ("gone": OK but existed false), List two flags, Status a one-member
+ * cluster led by itself. */
+struct fake
+{
+    int lfd;
+    char addr[32];
+    pthread_t th;
+    volatile int stop;
+};
+
+static void fake_flag(Flip__Flag *f, Flip__Value *v, const char *key)
+{
+    v->kind_case = FLIP__VALUE__KIND_STRING_VALUE;
+    v->string_value = "v\x1b";
+    f->key = (char *)key;
+    f->value = v;
+    f->has_revision = f->has_create_revision = f->has_time_ms = 1;
+    f->revision = 7;
+    f->create_revision = 2;
+    f->time_ms = 1000;
+    f->actor = "ann";
+    f->reason = "";
+}
+
+static void fake_answer(struct fake *fk, int fd, Flip__Request *req)
+{
+    Flip__Response r = FLIP__RESPONSE__INIT;
+    Flip__HelloResult h = FLIP__HELLO_RESULT__INIT;
+    Flip__SetResult set = FLIP__SET_RESULT__INIT;
+    Flip__DeleteResult del = FLIP__DELETE_RESULT__INIT;
+    Flip__GetResult get = FLIP__GET_RESULT__INIT;
+    Flip__ListResult list = FLIP__LIST_RESULT__INIT;
+    Flip__StatusResult st = FLIP__STATUS_RESULT__INIT;
+    Flip__Member m = FLIP__MEMBER__INIT;
+    Flip__Member *ms[1] = { &m };
+    Flip__Error e = FLIP__ERROR__INIT;
+    Flip__Flag f[2] = { FLIP__FLAG__INIT, FLIP__FLAG__INIT };
+    Flip__Flag *fs[2] = { &f[0], &f[1] };
+    Flip__Value v[2] = { FLIP__VALUE__INIT, FLIP__VALUE__INIT };
+
+    switch (req->op_case) {
+    case FLIP__REQUEST__OP_HELLO:
+        h.has_protocol_version = h.has_node_id = 1;
+        h.protocol_version = 1;
+        h.node_id = 1;
+        r.result_case = FLIP__RESPONSE__RESULT_HELLO;
+        r.hello = &h;
+        break;
+    case FLIP__REQUEST__OP_SET:
+        if (strcmp(req->set->key, "mism") == 0) {
+            e.status = FLIP__STATUS__TYPE_MISMATCH;
+            e.message = "another type";
+            break;
+        }
+        set.has_revision = 1;
+        set.revision = 7;
+        r.result_case = FLIP__RESPONSE__RESULT_SET;
+        r.set = &set;
+        break;
+    case FLIP__REQUEST__OP_DELETE:
+        del.has_revision = del.has_existed = 1;
+        del.revision = 8;
+        del.existed = strcmp(req->delete_->key, "gone") != 0;
+        r.result_case = FLIP__RESPONSE__RESULT_DELETE;
+        r.delete_ = &del;
+        break;
+    case FLIP__REQUEST__OP_GET:
+        fake_flag(&f[0], &v[0], req->get->key);
+        get.flag = &f[0];
+        r.result_case = FLIP__RESPONSE__RESULT_GET;
+        r.get = &get;
+        break;
+    case FLIP__REQUEST__OP_LIST:
+        fake_flag(&f[0], &v[0], "a.1");
+        fake_flag(&f[1], &v[1], "a.2");
+        v[1].kind_case = FLIP__VALUE__KIND_JSON_VALUE;
+        v[1].json_value = "[1, 2]";
+        list.n_flags = 2;
+        list.flags = fs;
+        r.result_case = FLIP__RESPONSE__RESULT_LIST;
+        r.list = &list;
+        break;
+    case FLIP__REQUEST__OP_STATUS:
+        st.has_node_id = st.has_term = st.has_leader_id = 1;
+        st.node_id = st.term = st.leader_id = 1;
+        st.role = "leader";
+        st.leader_address = fk->addr;
+        st.raft_address = "r:1";
+        st.client_address = fk->addr;
+        st.cluster_id = "c1";
+        st.has_live = st.live = 1;
+        m.has_id = m.has_joined = 1;
+        m.id = 1;
+        m.joined = 1;
+        m.raft_address = "r:1";
+        m.client_address = fk->addr;
+        st.n_members = 1;
+        st.members = ms;
+        r.result_case = FLIP__RESPONSE__RESULT_STATUS;
+        r.status = &st;
+        break;
+    default:
+        e.status = FLIP__STATUS__UNKNOWN_TYPE;
+        break;
+    }
+    if (r.result_case == FLIP__RESPONSE__RESULT__NOT_SET) {
+        e.has_status = 1;
+        r.error = &e;
+    }
+    r.has_id = 1;
+    r.id = req->id;
+    fakewire_send(fd, &r);
+}
+
+static void *fake_main(void *arg)
+{
+    struct fake *fk = arg;
+    struct pollfd p;
+    Flip__Request *req;
+    int fd;
+
+    while (!fk->stop) {
+        p.fd = fk->lfd;
+        p.events = POLLIN;
+        p.revents = 0;
+        if (poll(&p, 1, 20) <= 0) {
+            continue;
+        }
+        fd = accept(fk->lfd, NULL, NULL);
+        if (fd < 0) {
+            continue;
+        }
+        while (!fk->stop && (req = fakewire_recv(fd)) != NULL) {
+            fake_answer(fk, fd, req);
+            codec_request_free(req);
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+static void fake_start(struct fake *fk)
+{
+    memset(fk, 0, sizeof *fk);
+    fk->lfd = loopback(fk->addr, 1);
+    CHECK(pthread_create(&fk->th, NULL, fake_main, fk) == 0);
+}
+
+static void fake_stop(struct fake *fk)
+{
+    fk->stop = 1;
+    pthread_join(fk->th, NULL);
+    close(fk->lfd);
+}
+
+/* What each command prints for the fake's answers, exactly. */
+TEST(cli_fake_node_output, 20)
+{
+    struct fake fk;
+    struct out o;
+    char want[1024];
+
+    fake_start(&fk);
+    run(&o, "--endpoints", fk.addr, "--json", "set", "k", "1", NULL);
+    CHECK_EQ_INT(o.code, 0);
+    check_str(o.out, "{\"key\":\"k\",\"revision\":7}\n", "set --json");
+    run(&o, "--endpoints", fk.addr, "set", "mism", "1", NULL);
+    CHECK_EQ_INT(o.code, EXIT_FAIL);
+    check_str(o.err,
+              "flipctl: set mism: another type (use --type T --change-type "
+              "to change the flag's type)\n",
+              "set, a mismatch naming no type: no second try");
+    run(&o, "--endpoints", fk.addr, "get", "k", NULL);
+    CHECK_EQ_INT(o.code, 0);
+    check_str(o.out, "v\\x1b\n", "get");
+    run(&o, "--endpoints", fk.addr, "--json", "get", "k", NULL);
+    CHECK_EQ_INT(o.code, 0);
+    check_str(o.out,
+              "{\"key\":\"k\",\"value\":\"v\\u001b\",\"type\":\"string\","
+              "\"revision\":7,\"create_revision\":2,\"actor\":\"ann\","
+              "\"reason\":\"\",\"time\":\"1970-01-01T00:00:01.000Z\","
+              "\"time_ms\":1000}\n",
+              "get --json");
+    run(&o, "--endpoints", fk.addr, "--json", "del", "k", NULL);
+    CHECK_EQ_INT(o.code, 0);
+    check_str(o.out, "{\"key\":\"k\",\"revision\":8}\n", "del --json");
+    run(&o, "--endpoints", fk.addr, "del", "gone", NULL);
+    CHECK_EQ_INT(o.code, EXIT_NOTFOUND);
+    check_str(o.out, "", "del, existed false");
+    check_str(o.err, "flipctl: del gone: not found\n", "del, existed false");
+    run(&o, "--endpoints", fk.addr, "list", NULL);
+    CHECK_EQ_INT(o.code, 0);
+    check_str(o.out,
+              "a.1\tv\\x1b\tstring\t7\n"
+              "a.2\t[1,2]\tjson\t7\n",
+              "list");
+    run(&o, "--endpoints", fk.addr, "status", NULL);
+    CHECK_EQ_INT(o.code, 0);
+    snprintf(want, sizeof want,
+             "ID  RAFT  CLIENT%*s  ROLE    TERM  APPLIED  LAG  LEADER  LIVE  "
+             "REACHABLE\n"
+             "1   r:1   %s  leader     1        0    0       1  yes   yes\n",
+             (int)strlen(fk.addr) - 6, "", fk.addr);
+    check_str(o.out, want, "status");
+    fake_stop(&fk);
+}
+
+static int ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s);
+    size_t k = strlen(tail);
+
+    return n >= k && strcmp(s + n - k, tail) == 0;
+}
+
+/* got has the words of want, but for some that are "?". */
+static int same_but_unknown(const char *got, const char *want)
+{
+    const char *sep = " \n";
+    size_t g;
+    size_t w;
+
+    for (;;) {
+        got += strspn(got, sep);
+        want += strspn(want, sep);
+        g = strcspn(got, sep);
+        w = strcspn(want, sep);
+        if (g == 0 || w == 0) {
+            return g == w;
+        }
+        if ((g != w || memcmp(got, want, g) != 0) &&
+            (g != 1 || got[0] != '?')) {
+            return 0;
+        }
+        got += g;
+        want += w;
+    }
+}
+
+/* Whichever allocation of flipctl's own thread fails, each command exits
+ * 1 with one "flipctl: ...: out of memory" line on stderr, or exits 0
+ * with its whole answer (once none fails, or when the library's retry got
+ * it; a status table cell it could not escape shows "?", as escaped_copy
+ * says). The library cannot tell a response it had no memory to decode from
+ * a malformed one: that is "undecodable response: protocol error". */
+TEST(cli_fake_node_nomem, 60)
+{
+    static const char *const cmds[][3] = {
+        { "--json", "set", "k" }, { "--json", "get", "k" },
+        { "--json", "del", "k" }, { "--json", "list", NULL },
+        { "list", NULL, NULL },   { "--json", "status", NULL },
+        { "status", NULL, NULL },
+    };
+    struct fake fk;
+    struct out o;
+    struct out full;
+    const char *oom = ": out of memory\n";
+    const char *undecodable = ": undecodable response: protocol error\n";
+    char *argv[10];
+    int argc;
+    int n;
+    int status;
+    size_t len;
+
+    fake_start(&fk);
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        argc = 0;
+        argv[argc++] = "flipctl";
+        argv[argc++] = "--endpoints";
+        argv[argc++] = fk.addr;
+        argv[argc++] = "--timeout";
+        argv[argc++] = "5000";
+        for (int k = 0; k < 3 && cmds[i][k] != NULL; k++) {
+            argv[argc++] = (char *)cmds[i][k];
+        }
+        if (strcmp(argv[argc - 1], "set") == 0 ||
+            strcmp(argv[argc - 2], "set") == 0) {
+            argv[argc++] = "1";
+        }
+        argv[argc] = NULL;
+        {
+            struct capture c;
+            capture_begin(&c);
+            full.code = flipctl_main(argc, argv);
+            capture_end(&c, full.out, full.err);
+        }
+        CHECK_EQ_INT(full.code, 0);
+        for (n = 0; n < 400; n++) {
+            struct capture c;
+
+            capture_begin(&c);
+            fault_arm(n);
+            o.code = flipctl_main(argc, argv);
+            fault_off();
+            capture_end(&c, o.out, o.err);
+            if (fault_seen <= n) {
+                CHECK_EQ_INT(o.code, 0);
+                check_str(o.out, full.out, "enough memory");
+                break;
+            }
+            status = strcmp(argv[argc - 1], "status") == 0;
+            if (o.code == 0) { /* the library tried again and got it */
+                if (status && strcmp(argv[argc - 2], "--json") != 0) {
+                    /* a table cell it could not escape shows "?" */
+                    CHECK(same_but_unknown(o.out, full.out));
+                    check_str(o.err, "", "recovered");
+                    continue;
+                }
+                check_str(o.out, full.out, "recovered");
+                check_str(o.err, "", "recovered");
+                continue;
+            }
+            /* status asks each node in turn: one that fails (its
+             * line, not with --json) is a node that did not answer */
+            len = strlen(o.err);
+            if (o.code != EXIT_FAIL ||
+                (!ends_with(o.err, oom) && !ends_with(o.err, undecodable) &&
+                 !(status && ends_with(o.err,
+                                       "flipctl: status: no node "
+                                       "answered\n"))) ||
+                strncmp(o.err, "flipctl: ", 9) != 0 ||
+                (!status && strchr(o.err, '\n') != o.err + len - 1)) {
+                fprintf(stderr,
+                        "  %s %s, allocation %d failed: exit %d, stderr "
+                        "[%s]\n",
+                        cmds[i][0], cmds[i][1] ? cmds[i][1] : "", n, o.code,
+                        o.err);
+                CHECK(0);
+            }
+        }
+        CHECK(n > 0 && n < 400);
+    }
+    fake_stop(&fk);
 }
