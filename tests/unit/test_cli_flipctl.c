@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -489,6 +490,8 @@ TEST(cli_put_text, 5)
               "text");
     check_str(escaped_copy(small, sizeof small, "a\nbcdefgh"), "a\\nbcde",
               "escaped_copy cut to fit");
+    check_str(escaped_copy(small, sizeof small, ""), "",
+              "escaped_copy of \"\"");
 }
 
 /* Each helper returns FLIP_NOMEM when any one of its allocations fails
@@ -1144,6 +1147,24 @@ TEST(cli_watch_events, 5)
         "\"deleted\":true}\n",
         "watch --json events");
     check_str(err, "", "watch --json stderr");
+    /* a change at R is the goal too (not one before it) */
+    memset(&o, 0, sizeof o);
+    o.cli = &cli;
+    cli.json = 0;
+    capture_begin(&c);
+    e[6].revision = 40;
+    on_watch_event(&o, &e[6]);
+    CHECK_EQ_INT(o.done, 0);
+    e[6].revision = 41;
+    on_watch_event(&o, &e[6]);
+    capture_end(&c, out, err);
+    CHECK_EQ_INT(o.done, 1);
+    CHECK_EQ_INT(o.changes, 2);
+    CHECK_EQ_INT(wakeups(), 1);
+    check_str(out,
+              "change\tk1\t9\tint\t41\tann\tr\\x1b\n"
+              "change\tk1\t9\tint\t41\tann\tr\\x1b\n",
+              "watch, change at R"); /* the flag's own revision */
 }
 
 /* A flag watch cannot render for want of memory is reported on stderr,
@@ -1190,6 +1211,55 @@ TEST(cli_watch_event_nomem, 5)
                          "\"1970-01-01T00:00:00.000Z\",\"time_ms\":0}\n"
                        : "change\tk\ts\tstring\t5\tann\tr\\x1b\n",
                   "watch, enough memory");
+    }
+}
+
+/* A wakeup never blocks: with the self-pipe full, wake() returns (the
+ * reader is awake anyway); the pipe then holds what it could. */
+TEST(cli_wake_pipe_full, 10)
+{
+    int n = 0;
+
+    CHECK_EQ_INT(setup_wake(), FLIP_OK);
+    for (int i = 0; i < 70000; i++) { /* a Linux pipe holds 65536 bytes */
+        wake();
+    }
+    while (wakeups() > 0 && n < 100000) {
+        n++;
+    }
+    CHECK(n >= 65536 / 16 && n < 100000); /* drained 16 bytes a read */
+}
+
+/* Without a free descriptor for its self-pipe, watch and eval fail at
+ * once: exit 1, "I/O error". */
+TEST(cli_watch_eval_no_fds, 10)
+{
+    const char *ep = dead_endpoint();
+    struct rlimit old;
+    struct rlimit none;
+    struct capture c;
+    struct out o;
+    char *watch[] = { "flipctl", "--endpoints", (char *)ep, "watch", NULL };
+    char *eval[] = { "flipctl", "--endpoints", (char *)ep, "eval", "k", NULL };
+    int fd;
+
+    CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+    for (int i = 0; i < 2; i++) {
+        capture_begin(&c);
+        fd = dup(0); /* the lowest free descriptor: every one below is used */
+        close(fd);
+        none = old;
+        none.rlim_cur = (rlim_t)fd;
+        CHECK(setrlimit(RLIMIT_NOFILE, &none) == 0);
+        o.code = i == 0 ? flipctl_main(4, watch) : flipctl_main(5, eval);
+        CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+        capture_end(&c, o.out, o.err);
+        CHECK_EQ_INT(o.code, EXIT_FAIL);
+        check_str(o.out, "", "no fds");
+        check_str(o.err,
+                  i == 0 ? "flipctl: watch: I/O error\n"
+                         : "flipctl: eval: I/O error\n",
+                  "no fds");
     }
 }
 
