@@ -914,7 +914,8 @@ TEST(cli_status_json_nomem, 10)
 /* ---- commands against endpoints where nothing listens ------------------- */
 
 /* Each command exits 1 and says why; status lists the endpoint as not
- * reachable (--json: quietly); a write to /dev/full exits 1. */
+ * reachable (--json: quietly); output that cannot be written (/dev/full)
+ * exits 1, help's too. */
 TEST(cli_commands_unreachable, 20)
 {
     const char *ep = dead_endpoint();
@@ -961,6 +962,21 @@ TEST(cli_commands_unreachable, 20)
         close(fd);
         CHECK_EQ_INT(o.code, EXIT_FAIL);
         CHECK(strstr(o.err, "flipctl: writing the output failed\n") != NULL);
+    }
+    /* help too (was: exit 0) */
+    for (int i = 0; i < 2; i++) {
+        struct capture c;
+        char *argv[] = { "flipctl", i == 0 ? "help" : "--help", NULL };
+        int fd = open("/dev/full", O_WRONLY);
+
+        CHECK(fd >= 0);
+        capture_begin(&c);
+        CHECK(dup2(fd, 1) == 1);
+        o.code = flipctl_main(2, argv);
+        capture_end(&c, o.out, o.err);
+        close(fd);
+        CHECK_EQ_INT(o.code, EXIT_FAIL);
+        check_str(o.err, "flipctl: writing the output failed\n", argv[1]);
     }
 }
 
