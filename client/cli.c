@@ -446,9 +446,11 @@ static int cmd_list(struct cli *cli)
             rv = put_flag_json(&flags[i]);
             continue;
         }
-        put_escaped(flags[i].key);
+        rv = put_escaped(flags[i].key);
         putchar('\t');
-        rv = put_list_value(&flags[i].value);
+        if (put_list_value(&flags[i].value) != FLIP_OK) {
+            rv = FLIP_NOMEM;
+        }
         printf("\t%s\t%" PRIu64 "\n", flip_type_name(flags[i].value.type),
                flags[i].revision);
     }
@@ -1119,6 +1121,16 @@ static void client_name(char *out, size_t len)
     out[n] = '\0';
 }
 
+/* code, unless stdout could not take the output: then 1 and a line. */
+static int flushed(int code)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "flipctl: writing the output failed\n");
+        return EXIT_FAIL;
+    }
+    return code;
+}
+
 int main(int argc, char **argv)
 {
     struct cli cli;
@@ -1134,9 +1146,7 @@ int main(int argc, char **argv)
         return code;
     }
     if (cli.help) {
-        fputs(usage_text, stdout);
-        fputs(usage_text_tail, stdout);
-        return 0;
+        return flushed(cmd_help(&cli));
     }
     if (cli.n_pos == 0) {
         return usage_error("no command given");
@@ -1146,7 +1156,7 @@ int main(int argc, char **argv)
         return usage_error("unknown command '%s'", cli.pos[0]);
     }
     if (cmd->run == cmd_help) {
-        return cmd_help(&cli);
+        return flushed(cmd_help(&cli));
     }
     if (cli.n_pos - 1 < cmd->min_args || cli.n_pos - 1 > cmd->max_args ||
         cli.too_many) {
@@ -1179,9 +1189,5 @@ int main(int argc, char **argv)
     flip_client_set_timeout(cli.client, cli.timeout_ms);
     code = cmd->run(&cli);
     flip_client_free(cli.client);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "flipctl: writing the output failed\n");
-        return EXIT_FAIL;
-    }
-    return code;
+    return flushed(code);
 }

@@ -139,19 +139,26 @@ static void print_flag(const struct watch_out *o,
         fputs(ev->type == FLIP_EV_DELETE ? ",\"deleted\":true}\n" : "}\n",
               stdout);
     } else {
+        /* each part may fail for want of memory: any failure is told */
         printf("%s\t", event_name(ev));
-        put_escaped(shown.key);
+        rv = put_escaped(shown.key);
         putchar('\t');
         if (shown.value.type != FLIP_TYPE_AUTO) {
-            rv = put_list_value(&shown.value);
+            if (put_list_value(&shown.value) != FLIP_OK) {
+                rv = FLIP_NOMEM;
+            }
             printf("\t%s", flip_type_name(shown.value.type));
         } else {
             fputs("-\t-", stdout);
         }
         printf("\t%" PRIu64 "\t", shown.revision);
-        put_escaped(shown.actor);
+        if (put_escaped(shown.actor) != FLIP_OK) {
+            rv = FLIP_NOMEM;
+        }
         putchar('\t');
-        put_escaped(shown.reason);
+        if (put_escaped(shown.reason) != FLIP_OK) {
+            rv = FLIP_NOMEM;
+        }
         putchar('\n');
     }
     if (rv != FLIP_OK) {

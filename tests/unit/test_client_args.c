@@ -18,6 +18,7 @@
 #include "client/wire.c"
 #include "client/wire.h"
 #include "lib/err.h"
+#include "lib/heap.h"
 
 static struct flip_value parsed(const char *text, enum flip_type type)
 {
@@ -337,4 +338,151 @@ TEST(client_unreachable, 10)
     CHECK(st.role == NULL);
     CHECK_EQ_INT(flip_status_node(c, "nonsense", 0, &st), FLIP_INVALID);
     flip_client_free(c);
+}
+
+/* The corners of the number grammar, whitespace before a JSON container,
+ * and what an unknown type or a NULL name gives. */
+TEST(client_value_edges, 5)
+{
+    struct flip_value v;
+    enum flip_type t = FLIP_TYPE_INT;
+
+    v = parsed("1e5", FLIP_TYPE_AUTO);
+    CHECK(v.type == FLIP_TYPE_DOUBLE && v.u.d > 99999.9 && v.u.d < 100000.1);
+    v = parsed("1E+2", FLIP_TYPE_AUTO);
+    CHECK(v.type == FLIP_TYPE_DOUBLE && v.u.d > 99.9 && v.u.d < 100.1);
+    v = parsed("25e-1", FLIP_TYPE_AUTO);
+    CHECK(v.type == FLIP_TYPE_DOUBLE && v.u.d > 2.49 && v.u.d < 2.51);
+    const char *strings[] = { "1e", "1e+", "1E-x", "0.5e" };
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+        v = parsed(strings[i], FLIP_TYPE_AUTO);
+        CHECK(v.type == FLIP_TYPE_STRING && v.u.s == strings[i]);
+    }
+    const char *containers[] = { "\t[1]", "\n{}", "\r[ ]", " \r\n\t{}" };
+    for (size_t i = 0; i < sizeof containers / sizeof containers[0]; i++) {
+        v = parsed(containers[i], FLIP_TYPE_AUTO);
+        CHECK(v.type == FLIP_TYPE_JSON && v.u.s == containers[i]);
+    }
+    CHECK_EQ_INT(flip_value_parse("1.5z", FLIP_TYPE_DOUBLE, &v), FLIP_INVALID);
+    CHECK_EQ_INT(flip_value_parse("1", (enum flip_type)99, &v), FLIP_INVALID);
+    CHECK_EQ_INT(flip_type_parse(NULL, &t), FLIP_INVALID);
+    CHECK_EQ_INT(t, FLIP_TYPE_INT); /* untouched */
+}
+
+/* A string or json value without text renders as the empty string, ""
+ * and null; JSON whitespace CR goes too; a NULL quoted is "". */
+TEST(client_format_null_text, 5)
+{
+    struct flip_value v;
+    char *s = NULL;
+
+    v.type = FLIP_TYPE_STRING;
+    v.u.s = NULL;
+    check_format(&v, 0, "");
+    check_format(&v, 1, "\"\"");
+    v.type = FLIP_TYPE_JSON;
+    check_format(&v, 0, "");
+    check_format(&v, 1, "null");
+    v.u.s = "{\r\n\"a\"\r:\r1}";
+    check_format(&v, 1, "{\"a\":1}");
+    CHECK_EQ_INT(flip_json_quote(NULL, &s), FLIP_OK);
+    CHECK(strcmp(s, "\"\"") == 0);
+    flip_text_free(s);
+}
+
+/* Overlong forms, code points past U+10FFFF and the isolate controls
+ * U+2066..U+2069 are escaped; U+206A, just past them, is not. */
+TEST(client_escape_utf8_edges, 5)
+{
+    check_escape("\xc1\xbf", "\\xc1\\xbf");                   /* 2-byte 0x7f */
+    check_escape("\xe0\x9f\xbf", "\\xe0\\x9f\\xbf");          /* 3-byte 0x7ff */
+    check_escape("\xf0\x8f\xbf\xbf", "\\xf0\\x8f\\xbf\\xbf"); /* 0xffff */
+    check_escape("\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80"); /* 0x110000 */
+    check_escape("\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf");     /* 0x10ffff */
+    check_escape("\xe2\x81\xa6i\xe2\x81\xa9", "\\u{2066}i\\u{2069}");
+    check_escape("\xe2\x81\xaa", "\xe2\x81\xaa");
+}
+
+static int allocs_left;
+
+static int fail_when_none_left(void *data)
+{
+    (void)data;
+    return allocs_left-- == 0;
+}
+
+/* Long text with something to escape every few hundred bytes: the
+ * buffer grows at several points of each renderer. */
+static void long_text(char *out, size_t cap, const char *sep)
+{
+    size_t n = 0;
+
+    for (int part = 0; part < 4; part++) {
+        for (int i = 0; i < 300 << part && n + 8 < cap; i++) {
+            out[n++] = (char)('a' + part);
+        }
+        n += (size_t)snprintf(out + n, cap - n, "%s", sep);
+    }
+    out[n] = '\0';
+}
+
+/* Whichever allocation fails, each renderer returns FLIP_NOMEM and hands
+ * out nothing; with enough memory it renders the whole text. */
+TEST(client_render_nomem, 10)
+{
+    static char text[8000];
+    static char json[8200];
+    static char want[8200];
+    struct flip_value v;
+    struct buf b;
+    char *s = NULL;
+    int rv = FLIP_NOMEM;
+    int n;
+
+    long_text(text, sizeof text, "\x01\\\n");
+    for (n = 0; n < 20 && rv != FLIP_OK; n++) {
+        allocs_left = n;
+        flip_heap_set_fault(fail_when_none_left, NULL);
+        rv = flip_json_quote(text, &s);
+        flip_heap_set_fault(NULL, NULL);
+        CHECK(rv == FLIP_OK ? s != NULL : rv == FLIP_NOMEM && s == NULL);
+    }
+    CHECK(n >= 5 && n < 20); /* 256 doubling to the ~5000 bytes needed */
+    CHECK_EQ_INT(strlen(s), strlen(text) + 2 + 4 * 7);
+    flip_text_free(s);
+
+    long_text(text, sizeof text, "\x7f");
+    snprintf(json, sizeof json, "[\"%s\", 1 ,\t2]", text);
+    long_text(text, sizeof text, "\\u007f");
+    snprintf(want, sizeof want, "[\"%s\",1,2]", text);
+    v.type = FLIP_TYPE_JSON;
+    v.u.s = json;
+    rv = FLIP_NOMEM;
+    for (n = 0; n < 20 && rv != FLIP_OK; n++) {
+        allocs_left = n;
+        flip_heap_set_fault(fail_when_none_left, NULL);
+        rv = flip_value_format(&v, 1, &s);
+        flip_heap_set_fault(NULL, NULL);
+        CHECK(rv == FLIP_OK ? s != NULL : rv == FLIP_NOMEM && s == NULL);
+    }
+    CHECK(n >= 5 && n < 20);
+    CHECK(strcmp(s, want) == 0);
+    flip_text_free(s);
+
+    long_text(text, sizeof text, "\x01\\\n");
+    rv = FLIP_NOMEM;
+    for (n = 0; n < 20 && rv != FLIP_OK; n++) {
+        buf_init(&b);
+        allocs_left = n;
+        flip_heap_set_fault(fail_when_none_left, NULL);
+        rv = escape_text_into(&b, text);
+        flip_heap_set_fault(NULL, NULL);
+        CHECK(rv == FLIP_OK || rv == FLIP_NOMEM);
+        if (rv == FLIP_OK) {
+            /* each part's separator: \x01 \\ \n */
+            CHECK_EQ_INT(buf_len(&b), strlen(text) + 4 * (3 + 1 + 1));
+        }
+        buf_close(&b);
+    }
+    CHECK(n >= 5 && n < 20);
 }
