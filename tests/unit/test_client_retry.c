@@ -3,11 +3,13 @@
  * answer (exactly-once writes, docs/protocol.md section 6), and reports
  * "outcome unknown" only when the deadline passes. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../lib/fakewire.h"
@@ -19,16 +21,53 @@
 #include "lib/heap.h"
 #include "proto/codec.h"
 
+/* ---- the retry loop's pauses ------------------------------------------ */
+
+/* client.c's back_off is the only caller of nanosleep in the client
+ * library. This definition stands in for libc's in the unit binary: while
+ * `pauses.on` it records each requested pause and returns at once, so a
+ * test sees the exact pause sequence without waiting for it (and without
+ * timing anything); otherwise it sleeps as libc's does. */
+#define PAUSES_MAX 32
+
+static struct
+{
+    int on;
+    int n;
+    long ms[PAUSES_MAX];
+} pauses;
+
+int nanosleep(const struct timespec *req, struct timespec *rem)
+{
+    int err;
+
+    if (pauses.on) {
+        if (pauses.n < PAUSES_MAX) {
+            pauses.ms[pauses.n] =
+                (long)req->tv_sec * 1000L + req->tv_nsec / 1000000L;
+        }
+        pauses.n++;
+        return 0;
+    }
+    err = clock_nanosleep(CLOCK_MONOTONIC, 0, req, rem);
+    if (err != 0) {
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
 /* What the fake does with the n-th write it receives. */
 enum reaction
 {
     ANSWER_OK,
     DROP_CONNECTION,
     LEADERSHIP_LOST,
+    UNAVAILABLE,
     SILENCE /* never answers that attempt */
 };
 
-#define WRITES_MAX 8
+#define WRITES_MAX 16
 
 struct leader
 {
@@ -97,9 +136,10 @@ static void serve(struct leader *l, int fd)
             r.result_case = FLIP__RESPONSE__RESULT_SET;
             r.set = &set;
             answer(fd, req->id, &r);
-        } else if (what == LEADERSHIP_LOST) {
+        } else if (what == LEADERSHIP_LOST || what == UNAVAILABLE) {
             e.has_status = 1;
-            e.status = FLIP__STATUS__LEADERSHIP_LOST;
+            e.status = what == UNAVAILABLE ? FLIP__STATUS__UNAVAILABLE
+                                           : FLIP__STATUS__LEADERSHIP_LOST;
             r.error = &e;
             answer(fd, req->id, &r);
         }
@@ -221,6 +261,8 @@ TEST(client_write_resent_after_unknown_outcomes, 20)
 
 static const enum reaction all_lost[WRITES_MAX] = {
     LEADERSHIP_LOST, LEADERSHIP_LOST, LEADERSHIP_LOST, LEADERSHIP_LOST,
+    LEADERSHIP_LOST, LEADERSHIP_LOST, LEADERSHIP_LOST, LEADERSHIP_LOST,
+    LEADERSHIP_LOST, LEADERSHIP_LOST, LEADERSHIP_LOST, LEADERSHIP_LOST,
     LEADERSHIP_LOST, LEADERSHIP_LOST, LEADERSHIP_LOST, LEADERSHIP_LOST
 };
 
@@ -237,6 +279,50 @@ TEST(client_write_unknown_at_deadline, 20)
     rv = set_once(&l, 1000, &rev);
     CHECK_EQ_INT(rv, FLIP_LEADERSHIPLOST); /* the first outcome seen */
     check_same_id(&l);
+    leader_stop(&l);
+}
+
+/* Retries back off exponentially (docs/protocol.md section 6): each pause
+ * is drawn from [b/2, b] with b = 10, 20, 40, ... ms, capped at 200, so
+ * two nodes answering UNAVAILABLE cannot make clients spin; the next
+ * call starts again from 10 ms. */
+TEST(client_retry_pauses_double_up_to_the_cap, 15)
+{
+    static const enum reaction plan[] = { UNAVAILABLE, UNAVAILABLE, UNAVAILABLE,
+                                          UNAVAILABLE, UNAVAILABLE, UNAVAILABLE,
+                                          UNAVAILABLE, UNAVAILABLE, ANSWER_OK,
+                                          UNAVAILABLE, ANSWER_OK };
+    static const long cap[] = { 10, 20, 40, 80, 160, 200, 200, 200 };
+    struct leader l;
+    struct flip_client *c = NULL;
+    struct flip_value v = { 0 };
+    uint64_t rev = 0;
+
+    leader_start(&l, plan, 11);
+    CHECK_EQ_INT(flip_client_new(&c, l.addr, "backoff-test"), FLIP_OK);
+    flip_client_set_timeout(c, 60000); /* no pause is cut by the deadline */
+    v.type = FLIP_TYPE_BOOL;
+    v.u.b = 1;
+    pauses.on = 1;
+    CHECK_EQ_INT(flip_set(c, "pay.kill", &v, NULL, &rev), FLIP_OK);
+    CHECK(rev == 7);
+    CHECK_EQ_INT(l.n_writes, 9);
+    CHECK_EQ_INT(pauses.n, 8);
+    for (int k = 0; k < 8; k++) {
+        if (pauses.ms[k] < cap[k] / 2 || pauses.ms[k] > cap[k]) {
+            fprintf(stderr, "  pause %d: %ld ms, want %ld..%ld\n", k,
+                    pauses.ms[k], cap[k] / 2, cap[k]);
+        }
+        CHECK(pauses.ms[k] >= cap[k] / 2 && pauses.ms[k] <= cap[k]);
+    }
+    /* A new call does not inherit the last one's pause. */
+    pauses.n = 0;
+    CHECK_EQ_INT(flip_set(c, "pay.kill", &v, NULL, &rev), FLIP_OK);
+    CHECK_EQ_INT(l.n_writes, 11);
+    CHECK_EQ_INT(pauses.n, 1);
+    CHECK(pauses.ms[0] >= 5 && pauses.ms[0] <= 10);
+    pauses.on = 0;
+    flip_client_free(c);
     leader_stop(&l);
 }
 
