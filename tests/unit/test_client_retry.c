@@ -2,9 +2,7 @@
  * resends the write with the same request id until it gets a certain
  * answer (exactly-once writes, docs/protocol.md section 6), and reports
  * "outcome unknown" only when the deadline passes. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../lib/fakelisten.h"
 #include "../lib/fakewire.h"
 #include "../lib/runner.h"
 #include "client/client.h"
@@ -153,17 +152,10 @@ static void serve(struct leader *l, int fd)
 static void *leader_main(void *arg)
 {
     struct leader *l = arg;
-    struct pollfd p;
     int fd;
 
     while (!l->stop) {
-        p.fd = l->lfd;
-        p.events = POLLIN;
-        p.revents = 0;
-        if (poll(&p, 1, 20) <= 0) {
-            continue;
-        }
-        fd = accept(l->lfd, NULL, NULL);
+        fd = fakelisten_accept(l->lfd, 20);
         if (fd >= 0) {
             serve(l, fd);
             close(fd);
@@ -174,23 +166,11 @@ static void *leader_main(void *arg)
 
 static void leader_start(struct leader *l, const enum reaction *plan, int n)
 {
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-
     memset(l, 0, sizeof *l);
     for (int i = 0; i < WRITES_MAX; i++) {
         l->plan[i] = i < n ? plan[i] : ANSWER_OK;
     }
-    l->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(l->lfd >= 0);
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK(bind(l->lfd, (struct sockaddr *)&a, sizeof a) == 0);
-    CHECK(listen(l->lfd, 8) == 0);
-    CHECK(getsockname(l->lfd, (struct sockaddr *)&a, &len) == 0);
-    snprintf(l->addr, sizeof l->addr, "127.0.0.1:%u",
-             (unsigned)ntohs(a.sin_port));
+    l->lfd = fakelisten_open(l->addr, sizeof l->addr);
     CHECK(pthread_create(&l->th, NULL, leader_main, l) == 0);
 }
 

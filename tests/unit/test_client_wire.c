@@ -1,0 +1,920 @@
+/* The client library against a scripted fake node: every value type and
+ * every answer shape of get, set, delete, list and status; every error
+ * status and what the retry loop does with it (docs/protocol.md section
+ * 6); the Hello outcomes; frames that are too large, undecodable or carry
+ * the wrong id; reconnecting after the server closed an idle connection;
+ * running out of memory while copying an answer.
+ *
+ * client.c, ops.c and wire.c are compiled into the unit binary by
+ * test_client_args.c; this file uses their headers. */
+#include <pthread.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../lib/fakelisten.h"
+#include "../lib/fakewire.h"
+#include "../lib/runner.h"
+#include "client/client.h"
+#include "client/flip.h"
+#include "client/wire.h"
+#include "lib/buf.h"
+#include "lib/err.h"
+#include "lib/heap.h"
+#include "proto/codec.h"
+#include "proto/frame.h"
+
+/* ---- the fake node ------------------------------------------------------ */
+
+struct fake;
+
+/* Answers one request (Hello included when it is on_hello); returns 0 to
+ * close the connection afterwards. */
+typedef int (*fake_fn)(struct fake *f, int fd, Flip__Request *req);
+
+#define SEEN_MAX 16
+
+struct fake
+{
+    int lfd;
+    char addr[32];
+    pthread_t th;
+    volatile int stop;
+    fake_fn on_request; /* every request but Hello */
+    fake_fn on_hello;   /* NULL: a plain HelloResult */
+    int step;           /* the test's script position, for on_request */
+    /* written by the fake's thread, read once the client call returned */
+    int n_requests;
+    int n_conns;
+    char seen[SEEN_MAX][80]; /* one line per request: what it asked */
+};
+
+static void reply(int fd, const Flip__Request *req, Flip__Response *r)
+{
+    r->has_id = 1;
+    r->id = req->id;
+    fakewire_send(fd, r);
+}
+
+static void plain_hello(int fd, const Flip__Request *req)
+{
+    Flip__Response r = FLIP__RESPONSE__INIT;
+    Flip__HelloResult h = FLIP__HELLO_RESULT__INIT;
+
+    h.has_protocol_version = 1;
+    h.protocol_version = 1;
+    h.has_node_id = 1;
+    h.node_id = 3;
+    r.result_case = FLIP__RESPONSE__RESULT_HELLO;
+    r.hello = &h;
+    reply(fd, req, &r);
+}
+
+static void note(struct fake *f, const Flip__Request *req)
+{
+    char *line;
+
+    if (f->n_requests >= SEEN_MAX) {
+        return;
+    }
+    line = f->seen[f->n_requests];
+    switch (req->op_case) {
+    case FLIP__REQUEST__OP_GET:
+        snprintf(line, 80, "get %s%s", req->get->key,
+                 req->get->stale ? " stale" : "");
+        break;
+    case FLIP__REQUEST__OP_SET:
+        snprintf(line, 80, "set %s cas=%d:%llu", req->set->key,
+                 req->set->has_expected_revision,
+                 (unsigned long long)req->set->expected_revision);
+        break;
+    case FLIP__REQUEST__OP_DELETE:
+        snprintf(line, 80, "delete %s cas=%d:%llu", req->delete_->key,
+                 req->delete_->has_expected_revision,
+                 (unsigned long long)req->delete_->expected_revision);
+        break;
+    case FLIP__REQUEST__OP_LIST:
+        snprintf(
+            line, 80, "list prefix=%s after=%s",
+            req->list->prefix != NULL ? req->list->prefix : "(none)",
+            req->list->start_after != NULL ? req->list->start_after : "(none)");
+        break;
+    case FLIP__REQUEST__OP_STATUS:
+        snprintf(line, 80, "status hash=%d", req->status->include_hash);
+        break;
+    default:
+        snprintf(line, 80, "op %d", (int)req->op_case);
+        break;
+    }
+}
+
+static void serve(struct fake *f, int fd)
+{
+    Flip__Request *req;
+    int keep = 1;
+
+    while (keep && !f->stop && (req = fakewire_recv(fd)) != NULL) {
+        if (req->op_case == FLIP__REQUEST__OP_HELLO) {
+            if (f->on_hello != NULL) {
+                keep = f->on_hello(f, fd, req);
+            } else {
+                plain_hello(fd, req);
+            }
+        } else {
+            note(f, req);
+            f->n_requests++;
+            keep = f->on_request(f, fd, req);
+        }
+        codec_request_free(req);
+    }
+}
+
+static void *fake_main(void *arg)
+{
+    struct fake *f = arg;
+    struct timeval tv = { 0, 100000 };
+    int fd;
+
+    while (!f->stop) {
+        fd = fakelisten_accept(f->lfd, 20);
+        if (fd < 0) {
+            continue;
+        }
+        /* a client that keeps the connection open must not stall the
+         * stop: the receive wakes every 100 ms */
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        f->n_conns++;
+        serve(f, fd);
+        close(fd);
+    }
+    return NULL;
+}
+
+static void fake_start(struct fake *f, fake_fn on_request, fake_fn on_hello)
+{
+    memset(f, 0, sizeof *f);
+    f->on_request = on_request;
+    f->on_hello = on_hello;
+    f->lfd = fakelisten_open(f->addr, sizeof f->addr);
+    CHECK(pthread_create(&f->th, NULL, fake_main, f) == 0);
+}
+
+static void fake_stop(struct fake *f)
+{
+    f->stop = 1;
+    pthread_join(f->th, NULL);
+    close(f->lfd);
+}
+
+static struct flip_client *client_for(const struct fake *f, unsigned ms)
+{
+    struct flip_client *c = NULL;
+
+    CHECK_EQ_INT(flip_client_new(&c, f->addr, "wire-test"), FLIP_OK);
+    flip_client_set_timeout(c, ms);
+    return c;
+}
+
+static void check_errmsg(const struct flip_client *c, const char *want)
+{
+    if (strcmp(flip_client_errmsg(c), want) != 0) {
+        fprintf(stderr, "  errmsg [%s], want [%s]\n", flip_client_errmsg(c),
+                want);
+    }
+    CHECK(strcmp(flip_client_errmsg(c), want) == 0);
+}
+
+/* ---- pure pieces -------------------------------------------------------- */
+
+/* Every wire status has its documented FLIP_* code (client/flip.h's
+ * table; TYPE_MISMATCH and STORE_FULL were once missing, and an error
+ * without a message then read "internal error"); a status this library
+ * does not know is an internal error. */
+TEST(client_wire_status_codes, 5)
+{
+    static const struct
+    {
+        Flip__Status status;
+        int rv;
+    } map[] = {
+        { FLIP__STATUS__OK, FLIP_OK },
+        { FLIP__STATUS__NOT_LEADER, FLIP_NOTLEADER },
+        { FLIP__STATUS__NOT_FOUND, FLIP_NOTFOUND },
+        { FLIP__STATUS__CAS_CONFLICT, FLIP_CONFLICT },
+        { FLIP__STATUS__INVALID_ARGUMENT, FLIP_INVALID },
+        { FLIP__STATUS__TOO_LARGE, FLIP_TOOBIG },
+        { FLIP__STATUS__UNAVAILABLE, FLIP_UNAVAILABLE },
+        { FLIP__STATUS__UNSUPPORTED_VERSION, FLIP_UNSUPPORTED },
+        { FLIP__STATUS__UNKNOWN_TYPE, FLIP_UNSUPPORTED },
+        { FLIP__STATUS__LEADERSHIP_LOST, FLIP_LEADERSHIPLOST },
+        { FLIP__STATUS__PROTOCOL_ERROR, FLIP_PROTO },
+        { FLIP__STATUS__NO_SPACE, FLIP_NOSPACE },
+        { FLIP__STATUS__INTERNAL, FLIP_INTERNAL },
+        { FLIP__STATUS__TYPE_MISMATCH, FLIP_TYPEMISMATCH },
+        { FLIP__STATUS__STORE_FULL, FLIP_STOREFULL },
+        { FLIP__STATUS__SLOW_CONSUMER, FLIP_INTERNAL },
+        { (Flip__Status)99, FLIP_INTERNAL },
+    };
+
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        CHECK_EQ_INT(wire_status_rv(map[i].status), map[i].rv);
+    }
+}
+
+/* Addresses: brackets only around a host, a port of digits in 1..65535,
+ * nothing empty; the endpoint list trims blanks and tabs, takes at most 16
+ * endpoints, and an allocation failure while building the handle leaves
+ * nothing behind. */
+TEST(client_wire_address_forms, 5)
+{
+    static const char *const bad[] = {
+        "[]:7001", "[::1:7001",    "[::1]x:7001",   ":7001",
+        "host:",   "host:+1",      "host:0",        "host:65536",
+        "host:1x", "host:1234567", "host:12345678", "a:b:7001",
+    };
+    char host[64];
+    char port[8];
+    char many[600];
+    char huge[WIRE_ADDR_MAX + 16];
+    struct flip_client *c = NULL;
+    struct wire w;
+    size_t len = 0;
+
+    CHECK_EQ_INT(
+        wire_addr_split("[::1]:7001", host, sizeof host, port, sizeof port),
+        FLIP_OK);
+    CHECK(strcmp(host, "::1") == 0 && strcmp(port, "7001") == 0);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (wire_addr_split(bad[i], host, sizeof host, port, sizeof port) !=
+            FLIP_INVALID) {
+            fprintf(stderr, "  accepted %s\n", bad[i]);
+        }
+        CHECK_EQ_INT(
+            wire_addr_split(bad[i], host, sizeof host, port, sizeof port),
+            FLIP_INVALID);
+    }
+    CHECK_EQ_INT(wire_addr_split(NULL, host, sizeof host, port, sizeof port),
+                 FLIP_INVALID);
+    CHECK_EQ_INT(wire_init(&w, NULL), FLIP_INVALID);
+    CHECK_EQ_INT(
+        flip_client_new(&c, "\t127.0.0.1:7001 , \t,127.0.0.1:7002\t", NULL),
+        FLIP_OK);
+    CHECK_EQ_INT(c->n_eps, 2);
+    CHECK(strcmp(c->eps[0].addr, "127.0.0.1:7001") == 0);
+    CHECK(strcmp(c->eps[1].addr, "127.0.0.1:7002") == 0);
+    CHECK(c->name == NULL);
+    flip_client_free(c);
+    for (int i = 0; i < CLIENT_MAX_GIVEN + 1; i++) {
+        len += (size_t)snprintf(many + len, sizeof many - len, "%s127.0.0.1:%d",
+                                i > 0 ? "," : "", 7001 + i);
+    }
+    CHECK_EQ_INT(flip_client_new(&c, many, NULL), FLIP_INVALID);
+    CHECK(c == NULL);
+    memset(huge, 'h', sizeof huge - 1);
+    memcpy(huge + sizeof huge - 6, ":7001", 6);
+    CHECK_EQ_INT(flip_client_new(&c, huge, NULL), FLIP_INVALID);
+    CHECK_EQ_INT(flip_client_new(&c, NULL, NULL), FLIP_INVALID);
+}
+
+static int fail_at;
+static int allocs;
+static pthread_t victim; /* only this thread's allocations are counted */
+
+static int fault_nth(void *data)
+{
+    (void)data;
+    if (!pthread_equal(pthread_self(), victim)) {
+        return 0;
+    }
+    return ++allocs == fail_at;
+}
+
+static void fault_on(int nth)
+{
+    victim = pthread_self();
+    fail_at = nth;
+    allocs = 0;
+    flip_heap_set_fault(fault_nth, NULL);
+}
+
+static void fault_off(void)
+{
+    flip_heap_set_fault(NULL, NULL);
+}
+
+/* flip_client_new makes the handle, one address copy per endpoint and the
+ * name copy: any of them failing gives FLIP_NOMEM and no handle. */
+TEST(client_wire_new_out_of_memory, 5)
+{
+    struct flip_client *c = NULL;
+
+    for (int nth = 1; nth <= 3; nth++) {
+        fault_on(nth);
+        CHECK_EQ_INT(flip_client_new(&c, "127.0.0.1:7001", "name"), FLIP_NOMEM);
+        fault_off();
+        CHECK(c == NULL);
+    }
+    fault_on(4);
+    CHECK_EQ_INT(flip_client_new(&c, "127.0.0.1:7001", "name"), FLIP_OK);
+    fault_off();
+    CHECK(strcmp(c->name, "name") == 0);
+    flip_client_free(c);
+}
+
+/* ---- answers of every shape --------------------------------------------- */
+
+/* Get answers by key: one flag of each type, a flag without a value, one
+ * whose value has no type, one without a key, no flag, and a result of
+ * the wrong kind. */
+static int answer_get(struct fake *f, int fd, Flip__Request *req)
+{
+    Flip__Response r = FLIP__RESPONSE__INIT;
+    Flip__GetResult g = FLIP__GET_RESULT__INIT;
+    Flip__SetResult s = FLIP__SET_RESULT__INIT;
+    Flip__Flag fl = FLIP__FLAG__INIT;
+    Flip__Value v = FLIP__VALUE__INIT;
+    const char *key = req->get->key;
+
+    (void)f;
+    fl.key = (char *)key;
+    fl.value = &v;
+    fl.has_revision = 1;
+    fl.revision = 8;
+    fl.has_create_revision = 1;
+    fl.create_revision = 2;
+    fl.has_time_ms = 1;
+    fl.time_ms = 1700000000123;
+    fl.actor = "alice";
+    fl.reason = "because";
+    g.flag = &fl;
+    r.result_case = FLIP__RESPONSE__RESULT_GET;
+    r.get = &g;
+    if (strcmp(key, "b") == 0) {
+        v.kind_case = FLIP__VALUE__KIND_BOOL_VALUE;
+        v.bool_value = 1;
+    } else if (strcmp(key, "i") == 0) {
+        v.kind_case = FLIP__VALUE__KIND_INT_VALUE;
+        v.int_value = -42;
+    } else if (strcmp(key, "d") == 0) {
+        v.kind_case = FLIP__VALUE__KIND_DOUBLE_VALUE;
+        v.double_value = 2.5;
+        fl.actor = NULL; /* an old server: no audit fields */
+        fl.reason = NULL;
+    } else if (strcmp(key, "s") == 0) {
+        v.kind_case = FLIP__VALUE__KIND_STRING_VALUE;
+        v.string_value = "text";
+    } else if (strcmp(key, "j") == 0) {
+        v.kind_case = FLIP__VALUE__KIND_JSON_VALUE;
+        v.json_value = "{\"a\":1}";
+    } else if (strcmp(key, "novalue") == 0) {
+        fl.value = NULL;
+    } else if (strcmp(key, "notype") == 0) {
+        v.kind_case = FLIP__VALUE__KIND__NOT_SET;
+    } else if (strcmp(key, "nokey") == 0) {
+        v.kind_case = FLIP__VALUE__KIND_BOOL_VALUE;
+        fl.key = NULL;
+    } else if (strcmp(key, "absent") == 0) {
+        g.flag = NULL;
+    } else { /* "wrong": a set result */
+        r.result_case = FLIP__RESPONSE__RESULT_SET;
+        r.set = &s;
+    }
+    reply(fd, req, &r);
+    return 1;
+}
+
+/* Each value type comes back as it was sent, with its revisions and audit
+ * fields (absent ones as ""); answers that are not a flag are protocol
+ * errors, and no flag is FLIP_NOTFOUND. */
+TEST(client_wire_get_every_answer, 10)
+{
+    struct fake f;
+    struct flip_client *c;
+    struct flip_flag fl;
+    char want[200];
+
+    fake_start(&f, answer_get, NULL);
+    c = client_for(&f, 5000);
+    CHECK_EQ_INT(flip_get(c, "b", 0, &fl), FLIP_OK);
+    CHECK_EQ_INT(fl.value.type, FLIP_TYPE_BOOL);
+    CHECK_EQ_INT(fl.value.u.b, 1);
+    CHECK_EQ_INT(fl.revision, 8);
+    CHECK_EQ_INT(fl.create_revision, 2);
+    CHECK(fl.time_ms == 1700000000123);
+    CHECK(strcmp(fl.actor, "alice") == 0 && strcmp(fl.reason, "because") == 0);
+    flip_flag_clear(&fl);
+    CHECK_EQ_INT(flip_get(c, "i", 1, &fl), FLIP_OK);
+    CHECK_EQ_INT(fl.value.type, FLIP_TYPE_INT);
+    CHECK(fl.value.u.i == -42);
+    flip_flag_clear(&fl);
+    CHECK_EQ_INT(flip_get(c, "d", 0, &fl), FLIP_OK);
+    CHECK_EQ_INT(fl.value.type, FLIP_TYPE_DOUBLE);
+    CHECK(fl.value.u.d > 2.49 && fl.value.u.d < 2.51);
+    CHECK(strcmp(fl.actor, "") == 0 && strcmp(fl.reason, "") == 0);
+    flip_flag_clear(&fl);
+    CHECK_EQ_INT(flip_get(c, "s", 0, &fl), FLIP_OK);
+    CHECK_EQ_INT(fl.value.type, FLIP_TYPE_STRING);
+    CHECK(strcmp(fl.value.u.s, "text") == 0);
+    flip_flag_clear(&fl);
+    CHECK_EQ_INT(flip_get(c, "j", 0, &fl), FLIP_OK);
+    CHECK_EQ_INT(fl.value.type, FLIP_TYPE_JSON);
+    CHECK(strcmp(fl.value.u.s, "{\"a\":1}") == 0);
+    flip_flag_clear(&fl);
+    CHECK_EQ_INT(flip_get(c, "novalue", 0, &fl), FLIP_PROTO);
+    check_errmsg(c, "flag without value in answer");
+    CHECK(fl.key == NULL);
+    CHECK_EQ_INT(flip_get(c, "nokey", 0, &fl), FLIP_PROTO);
+    check_errmsg(c, "flag without key in answer");
+    CHECK_EQ_INT(flip_get(c, "notype", 0, &fl), FLIP_PROTO);
+    check_errmsg(c, "flag notype: value of unknown type");
+    CHECK(fl.key == NULL);
+    CHECK_EQ_INT(flip_get(c, "absent", 0, &fl), FLIP_NOTFOUND);
+    check_errmsg(c, "absent: not found");
+    CHECK_EQ_INT(flip_get(c, "wrong", 0, &fl), FLIP_PROTO);
+    snprintf(want, sizeof want, "server answered with result %d, expected %d",
+             (int)FLIP__RESPONSE__RESULT_SET, (int)FLIP__RESPONSE__RESULT_GET);
+    check_errmsg(c, want);
+    flip_client_free(c);
+    fake_stop(&f);
+    CHECK_EQ_INT(f.n_requests, 10);
+    CHECK(strcmp(f.seen[1], "get i stale") == 0);
+    CHECK_EQ_INT(f.n_conns, 1); /* one connection served every call */
+}
+
+/* A get of a string flag on an open connection: every allocation after
+ * the answer arrived (the copies of value, key, actor and reason) may
+ * fail, and then the caller gets FLIP_NOMEM and an empty flag. */
+TEST(client_wire_get_copy_out_of_memory, 10)
+{
+    struct fake f;
+    struct flip_client *c;
+    struct flip_flag fl;
+    int total;
+
+    fake_start(&f, answer_get, NULL);
+    c = client_for(&f, 5000);
+    CHECK_EQ_INT(flip_get(c, "s", 0, &fl), FLIP_OK); /* opens the connection */
+    flip_flag_clear(&fl);
+    fault_on(0); /* counts, never fails */
+    CHECK_EQ_INT(flip_get(c, "s", 0, &fl), FLIP_OK);
+    total = allocs;
+    fault_off();
+    flip_flag_clear(&fl);
+    for (int k = 0; k < 4; k++) {
+        fault_on(total - k);
+        CHECK_EQ_INT(flip_get(c, "s", 0, &fl), FLIP_NOMEM);
+        fault_off();
+        check_errmsg(c, "out of memory");
+        CHECK(fl.key == NULL && fl.actor == NULL && fl.reason == NULL);
+        CHECK_EQ_INT(fl.value.type, 0);
+    }
+    flip_client_free(c);
+    fake_stop(&f);
+    CHECK_EQ_INT(f.n_conns, 1);
+}
+
+/* Writes: set and delete answers, with and without the optional parts. */
+static int answer_write(struct fake *f, int fd, Flip__Request *req)
+{
+    Flip__Response r = FLIP__RESPONSE__INIT;
+    Flip__SetResult s = FLIP__SET_RESULT__INIT;
+    Flip__DeleteResult d = FLIP__DELETE_RESULT__INIT;
+
+    (void)f;
+    if (req->op_case == FLIP__REQUEST__OP_SET) {
+        s.has_revision = 1;
+        s.revision = 21;
+        r.result_case = FLIP__RESPONSE__RESULT_SET;
+        r.set = &s;
+    } else {
+        d.has_revision = 1;
+        d.revision = 22;
+        if (strcmp(req->delete_->key, "gone") == 0) {
+            d.has_existed = 1;
+            d.existed = 0;
+        } else if (strcmp(req->delete_->key, "here") == 0) {
+            d.has_existed = 1;
+            d.existed = 1;
+        } /* else an old server that does not say */
+        r.result_case = FLIP__RESPONSE__RESULT_DELETE;
+        r.delete_ = &d;
+    }
+    reply(fd, req, &r);
+    return 1;
+}
+
+/* A delete reports whether the flag existed (an old server that does not
+ * say is taken as "it did": it answered OK, not NOT_FOUND); compare-and-
+ * set revisions reach the server; optional outputs may be NULL; a bad
+ * actor or value never leaves the client. */
+TEST(client_wire_writes, 10)
+{
+    struct fake f;
+    struct flip_client *c;
+    struct flip_write_opts o = { 0 };
+    struct flip_value v = { 0 };
+    uint64_t rev = 0;
+    int existed = -1;
+
+    fake_start(&f, answer_write, NULL);
+    c = client_for(&f, 5000);
+    CHECK_EQ_INT(flip_delete(c, "gone", NULL, &rev, &existed), FLIP_OK);
+    CHECK_EQ_INT(rev, 22);
+    CHECK_EQ_INT(existed, 0);
+    CHECK_EQ_INT(flip_delete(c, "here", NULL, &rev, &existed), FLIP_OK);
+    CHECK_EQ_INT(existed, 1);
+    existed = 0;
+    CHECK_EQ_INT(flip_delete(c, "old", NULL, NULL, &existed), FLIP_OK);
+    CHECK_EQ_INT(existed, 1);
+    o.use_cas = 1;
+    o.expected_revision = 5;
+    CHECK_EQ_INT(flip_delete(c, "old", &o, NULL, NULL), FLIP_OK);
+    v.type = FLIP_TYPE_STRING;
+    v.u.s = "on";
+    o.expected_revision = 6;
+    o.change_type = 1;
+    CHECK_EQ_INT(flip_set(c, "k", &v, &o, NULL), FLIP_OK);
+    CHECK_EQ_INT(f.n_requests, 5);
+    CHECK(strcmp(f.seen[2], "delete old cas=0:0") == 0);
+    CHECK(strcmp(f.seen[3], "delete old cas=1:5") == 0);
+    CHECK(strcmp(f.seen[4], "set k cas=1:6") == 0);
+    /* Refused before anything is sent. */
+    o.actor = "\xff";
+    CHECK_EQ_INT(flip_set(c, "k", &v, &o, NULL), FLIP_INVALID);
+    CHECK(strncmp(flip_client_errmsg(c), "actor: ", 7) == 0);
+    o.actor = NULL;
+    v.u.s = NULL;
+    CHECK_EQ_INT(flip_set(c, "k", &v, NULL, &rev), FLIP_INVALID);
+    check_errmsg(c, "value: NULL string");
+    CHECK_EQ_INT(rev, 0);
+    v.type = FLIP_TYPE_JSON;
+    CHECK_EQ_INT(flip_set(c, "k", &v, NULL, NULL), FLIP_INVALID);
+    check_errmsg(c, "value: NULL string");
+    v.type = (enum flip_type)99;
+    CHECK_EQ_INT(flip_set(c, "k", &v, NULL, NULL), FLIP_INVALID);
+    check_errmsg(c, "value: unknown type 99");
+    flip_client_free(c);
+    fake_stop(&f);
+    CHECK_EQ_INT(f.n_requests, 5);
+}
+
+/* List pages of two flags: keys k0..k4 and `more` until the last page;
+ * step 1 answers "more" with no flags, step 2 answers keys out of order. */
+static int answer_list(struct fake *f, int fd, Flip__Request *req)
+{
+    Flip__Response r = FLIP__RESPONSE__INIT;
+    Flip__ListResult l = FLIP__LIST_RESULT__INIT;
+    Flip__Flag fl[2] = { FLIP__FLAG__INIT, FLIP__FLAG__INIT };
+    Flip__Flag *pf[2] = { &fl[0], &fl[1] };
+    Flip__Value v = FLIP__VALUE__INIT;
+    char keys[2][8];
+    int from = 0;
+
+    v.kind_case = FLIP__VALUE__KIND_INT_VALUE;
+    if (req->list->start_after != NULL) {
+        from = req->list->start_after[1] - '0' + 1;
+    }
+    for (int k = 0; k < 2 && from + k < 5; k++) {
+        snprintf(keys[k], sizeof keys[k], "k%d", from + k);
+        fl[k].key = keys[k];
+        fl[k].value = &v;
+        l.n_flags++;
+    }
+    l.flags = pf;
+    l.has_more = 1;
+    l.more = from + 2 < 5;
+    if (f->step == 1) {
+        l.n_flags = 0;
+        l.more = 1;
+    } else if (f->step == 2) {
+        fl[1].key = "a";
+    }
+    r.result_case = FLIP__RESPONSE__RESULT_LIST;
+    r.list = &l;
+    reply(fd, req, &r);
+    return 1;
+}
+
+/* A list follows `more` page by page, each page starting after the last
+ * key it holds; a page that says more but holds nothing, or keys out of
+ * order, would loop or skip flags: FLIP_PROTO, and nothing handed out. */
+TEST(client_wire_list_pages, 10)
+{
+    struct fake f;
+    struct flip_client *c;
+    struct flip_flag *flags = NULL;
+    size_t n = 0;
+
+    fake_start(&f, answer_list, NULL);
+    c = client_for(&f, 5000);
+    CHECK_EQ_INT(flip_list(c, "", 0, &flags, &n), FLIP_OK);
+    CHECK_EQ_INT(n, 5);
+    for (size_t i = 0; i < n; i++) {
+        char want[8];
+        snprintf(want, sizeof want, "k%zu", i);
+        CHECK(strcmp(flags[i].key, want) == 0);
+    }
+    flip_flags_free(flags, n);
+    flip_flags_free(NULL, 0);
+    CHECK_EQ_INT(f.n_requests, 3);
+    CHECK(strcmp(f.seen[0], "list prefix=(none) after=(none)") == 0);
+    CHECK(strcmp(f.seen[1], "list prefix=(none) after=k1") == 0);
+    CHECK(strcmp(f.seen[2], "list prefix=(none) after=k3") == 0);
+    f.step = 1;
+    CHECK_EQ_INT(flip_list(c, "k", 1, &flags, &n), FLIP_PROTO);
+    check_errmsg(c, "list answer says more but holds no flags");
+    CHECK(flags == NULL && n == 0);
+    CHECK(strcmp(f.seen[3], "list prefix=k after=(none)") == 0);
+    f.step = 2;
+    CHECK_EQ_INT(flip_list(c, NULL, 0, &flags, &n), FLIP_PROTO);
+    check_errmsg(c, "list answer out of key order at a");
+    CHECK(flags == NULL && n == 0);
+    flip_client_free(c);
+    fake_stop(&f);
+}
+
+/* ---- error statuses ----------------------------------------------------- */
+
+/* f->step selects the answer to every request (see the table of
+ * client_wire_error_statuses); a retried status is answered once, then
+ * the request succeeds. */
+enum
+{
+    ST_TYPE_MISMATCH = 1,
+    ST_TYPE_MISMATCH_BARE,
+    ST_STORE_FULL,
+    ST_CAS_BARE,
+    ST_NOT_FOUND_NO_TEXT,
+    ST_INVALID,
+    ST_TOO_LARGE,
+    ST_UNSUPPORTED,
+    ST_UNKNOWN_TYPE,
+    ST_PROTOCOL_ERROR,
+    ST_NO_SPACE_ONCE,
+    ST_INTERNAL_ONCE,
+    ST_UNKNOWN_ONCE,
+    ST_OK_WITH_ERROR,
+    ST_CONN_ERROR,
+    ST_WRONG_ID,
+    ST_LOST_THEN_WRONG_ID,
+    ST_NOT_LEADER_BAD_ADDR,
+};
+
+static int answer_status(struct fake *f, int fd, Flip__Request *req)
+{
+    Flip__Response r = FLIP__RESPONSE__INIT;
+    Flip__Error e = FLIP__ERROR__INIT;
+    Flip__GetResult g = FLIP__GET_RESULT__INIT;
+    Flip__SetResult s = FLIP__SET_RESULT__INIT;
+    int first = f->n_requests == 1;
+
+    e.has_status = 1;
+    switch (f->step) {
+    case ST_TYPE_MISMATCH:
+        e.status = FLIP__STATUS__TYPE_MISMATCH;
+        e.message = "k holds an int";
+        e.current_type = "int";
+        e.has_current_revision = 1;
+        e.current_revision = 9;
+        break;
+    case ST_TYPE_MISMATCH_BARE:
+        e.status = FLIP__STATUS__TYPE_MISMATCH;
+        break;
+    case ST_STORE_FULL:
+        e.status = FLIP__STATUS__STORE_FULL;
+        e.message = "full";
+        break;
+    case ST_CAS_BARE:
+        e.status = FLIP__STATUS__CAS_CONFLICT;
+        break;
+    case ST_NOT_FOUND_NO_TEXT:
+        e.status = FLIP__STATUS__NOT_FOUND;
+        e.message = "";
+        break;
+    case ST_INVALID:
+        e.status = FLIP__STATUS__INVALID_ARGUMENT;
+        e.message = "bad";
+        break;
+    case ST_TOO_LARGE:
+        e.status = FLIP__STATUS__TOO_LARGE;
+        break;
+    case ST_UNSUPPORTED:
+        e.status = FLIP__STATUS__UNSUPPORTED_VERSION;
+        break;
+    case ST_UNKNOWN_TYPE:
+        e.status = FLIP__STATUS__UNKNOWN_TYPE;
+        break;
+    case ST_PROTOCOL_ERROR:
+        e.status = FLIP__STATUS__PROTOCOL_ERROR;
+        e.message = "garbled";
+        break;
+    case ST_NO_SPACE_ONCE:
+        e.status = FLIP__STATUS__NO_SPACE;
+        break;
+    case ST_INTERNAL_ONCE:
+        e.status = FLIP__STATUS__INTERNAL;
+        break;
+    case ST_UNKNOWN_ONCE:
+        e.status = (Flip__Status)77;
+        break;
+    case ST_OK_WITH_ERROR:
+        e.status = FLIP__STATUS__OK;
+        first = 1; /* an error part saying OK is no error */
+        break;
+    case ST_CONN_ERROR: /* id 0: the connection's error, then it closes */
+        r.has_id = 1;
+        r.id = 0;
+        e.status = FLIP__STATUS__TOO_LARGE;
+        e.message = "frame too large";
+        r.error = &e;
+        fakewire_send(fd, &r);
+        return 0;
+    case ST_WRONG_ID:
+        g.flag = NULL;
+        r.result_case = FLIP__RESPONSE__RESULT_GET;
+        r.get = &g;
+        r.has_id = 1;
+        r.id = req->id + 100;
+        fakewire_send(fd, &r);
+        return 1;
+    case ST_LOST_THEN_WRONG_ID:
+        if (!first) {
+            r.result_case = FLIP__RESPONSE__RESULT_SET;
+            r.set = &s;
+            r.has_id = 1;
+            r.id = req->id + 100;
+            fakewire_send(fd, &r);
+            return 1;
+        }
+        e.status = FLIP__STATUS__LEADERSHIP_LOST;
+        break;
+    case ST_NOT_LEADER_BAD_ADDR:
+        e.status = FLIP__STATUS__NOT_LEADER;
+        e.leader_address = "no-port-here";
+        break;
+    default:
+        CHECK(0);
+    }
+    if (first || f->step < ST_NO_SPACE_ONCE || f->step > ST_UNKNOWN_ONCE) {
+        r.error = &e;
+    }
+    if (r.error == NULL || e.status == FLIP__STATUS__OK) {
+        if (req->op_case == FLIP__REQUEST__OP_SET) {
+            s.has_revision = 1;
+            s.revision = 30;
+            r.result_case = FLIP__RESPONSE__RESULT_SET;
+            r.set = &s;
+        } else {
+            r.result_case = FLIP__RESPONSE__RESULT_GET;
+            r.get = &g; /* no flag: not found */
+        }
+    }
+    reply(fd, req, &r);
+    return 1;
+}
+
+/* Runs one set against f answering with `step`; returns its code. */
+static int set_with(struct fake *f, struct flip_client *c, int step)
+{
+    struct flip_value v = { .type = FLIP_TYPE_BOOL };
+
+    f->step = step;
+    f->n_requests = 0;
+    return flip_set(c, "k", &v, NULL, NULL);
+}
+
+static int get_with(struct fake *f, struct flip_client *c, int step)
+{
+    struct flip_flag fl;
+
+    f->step = step;
+    f->n_requests = 0;
+    return flip_get(c, "k", 0, &fl);
+}
+
+/* Final statuses map to their codes at once, with the details the error
+ * carries (conflict revision and type, message or the code's text);
+ * NO_SPACE, INTERNAL and an unknown status are retried; PROTOCOL_ERROR
+ * closes the connection. */
+TEST(client_wire_error_statuses, 20)
+{
+    struct fake f;
+    struct flip_client *c;
+
+    fake_start(&f, answer_status, NULL);
+    c = client_for(&f, 5000);
+    CHECK_EQ_INT(set_with(&f, c, ST_TYPE_MISMATCH), FLIP_TYPEMISMATCH);
+    check_errmsg(c, "k holds an int");
+    CHECK(flip_client_conflict_type(c) == FLIP_TYPE_INT);
+    CHECK_EQ_INT(flip_client_conflict_revision(c), 9);
+    CHECK_EQ_INT(set_with(&f, c, ST_TYPE_MISMATCH_BARE), FLIP_TYPEMISMATCH);
+    check_errmsg(c, "value type differs from the flag's");
+    CHECK(flip_client_conflict_type(c) == FLIP_TYPE_AUTO);
+    CHECK_EQ_INT(flip_client_conflict_revision(c), 0);
+    CHECK_EQ_INT(set_with(&f, c, ST_STORE_FULL), FLIP_STOREFULL);
+    check_errmsg(c, "full");
+    CHECK_EQ_INT(set_with(&f, c, ST_CAS_BARE), FLIP_CONFLICT);
+    CHECK_EQ_INT(flip_client_conflict_revision(c), 0);
+    CHECK_EQ_INT(get_with(&f, c, ST_NOT_FOUND_NO_TEXT), FLIP_NOTFOUND);
+    check_errmsg(c, "not found");
+    CHECK_EQ_INT(set_with(&f, c, ST_INVALID), FLIP_INVALID);
+    check_errmsg(c, "bad");
+    CHECK_EQ_INT(set_with(&f, c, ST_TOO_LARGE), FLIP_TOOBIG);
+    CHECK_EQ_INT(get_with(&f, c, ST_UNSUPPORTED), FLIP_UNSUPPORTED);
+    CHECK_EQ_INT(get_with(&f, c, ST_UNKNOWN_TYPE), FLIP_UNSUPPORTED);
+    CHECK_EQ_INT(f.n_conns, 1);
+    CHECK_EQ_INT(get_with(&f, c, ST_PROTOCOL_ERROR), FLIP_PROTO);
+    CHECK_EQ_INT(f.n_requests, 1);
+    CHECK(strstr(flip_client_errmsg(c), ": garbled") != NULL);
+    CHECK(c->eps[0].fd < 0); /* closed, as the server closes it */
+    CHECK_EQ_INT(set_with(&f, c, ST_NO_SPACE_ONCE), FLIP_OK);
+    CHECK_EQ_INT(f.n_requests, 2);
+    CHECK_EQ_INT(get_with(&f, c, ST_INTERNAL_ONCE), FLIP_NOTFOUND);
+    CHECK_EQ_INT(f.n_requests, 2);
+    CHECK_EQ_INT(get_with(&f, c, ST_UNKNOWN_ONCE), FLIP_NOTFOUND);
+    CHECK_EQ_INT(f.n_requests, 2);
+    CHECK_EQ_INT(set_with(&f, c, ST_OK_WITH_ERROR), FLIP_OK);
+    CHECK_EQ_INT(f.n_requests, 1);
+    CHECK_EQ_INT(f.n_conns, 2);
+    flip_client_free(c);
+    fake_stop(&f);
+}
+
+/* A connection-level error (id 0) answers the request in flight and the
+ * connection is closed; an answer with another request's id means the
+ * stream is confused: FLIP_PROTO at once, and for a write that an earlier
+ * attempt may have applied, the earlier unknown outcome instead. */
+TEST(client_wire_answer_ids, 20)
+{
+    struct fake f;
+    struct flip_client *c;
+
+    fake_start(&f, answer_status, NULL);
+    c = client_for(&f, 5000);
+    CHECK_EQ_INT(get_with(&f, c, ST_CONN_ERROR), FLIP_TOOBIG);
+    check_errmsg(c, "frame too large");
+    CHECK(c->eps[0].fd < 0);
+    CHECK_EQ_INT(get_with(&f, c, ST_WRONG_ID), FLIP_PROTO);
+    CHECK(strstr(flip_client_errmsg(c), "response id 102 for request 2") !=
+          NULL);
+    CHECK(c->eps[0].fd < 0);
+    CHECK_EQ_INT(set_with(&f, c, ST_LOST_THEN_WRONG_ID), FLIP_LEADERSHIPLOST);
+    CHECK_EQ_INT(f.n_requests, 2);
+    CHECK(strstr(flip_client_errmsg(c),
+                 "an earlier attempt was sent, so the write may or may not "
+                 "have been applied") != NULL);
+    flip_client_free(c);
+    fake_stop(&f);
+}
+
+/* CLIENT_WRITE (a write without a request id) is never resent once
+ * written: LEADERSHIP_LOST and INTERNAL stop it with "outcome unknown",
+ * and so does a connection lost after the write. */
+TEST(client_wire_write_without_id_is_not_resent, 20)
+{
+    struct fake f;
+    struct flip_client *c;
+    Flip__Request req = FLIP__REQUEST__INIT;
+    Flip__SetRequest set = FLIP__SET_REQUEST__INIT;
+    Flip__Value v = FLIP__VALUE__INIT;
+    Flip__Response *resp = NULL;
+
+    fake_start(&f, answer_status, NULL);
+    c = client_for(&f, 5000);
+    v.kind_case = FLIP__VALUE__KIND_BOOL_VALUE;
+    set.key = "k";
+    set.value = &v;
+    req.op_case = FLIP__REQUEST__OP_SET;
+    req.set = &set;
+    f.step = ST_LOST_THEN_WRONG_ID; /* LEADERSHIP_LOST first */
+    CHECK_EQ_INT(client_call(c, CLIENT_WRITE, &req, &resp),
+                 FLIP_LEADERSHIPLOST);
+    CHECK(resp == NULL);
+    CHECK_EQ_INT(f.n_requests, 1);
+    CHECK(strstr(flip_client_errmsg(c),
+                 "leadership lost before the write "
+                 "committed") != NULL);
+    f.n_requests = 0;
+    f.step = ST_INTERNAL_ONCE;
+    CHECK_EQ_INT(client_call(c, CLIENT_WRITE, &req, &resp), FLIP_INTERNAL);
+    CHECK_EQ_INT(f.n_requests, 1);
+    CHECK(strstr(flip_client_errmsg(c),
+                 "the write may or may not have "
+                 "been applied") != NULL);
+    f.n_requests = 0;
+    f.step = ST_CONN_ERROR; /* no: id 0 counts as the answer */
+    CHECK_EQ_INT(client_call(c, CLIENT_WRITE, &req, &resp), FLIP_TOOBIG);
+    /* A read redirected to an address that is not one: nobody to ask,
+     * retried until the deadline, unavailable. */
+    flip_client_set_timeout(c, 300);
+    f.n_requests = 0;
+    f.step = ST_NOT_LEADER_BAD_ADDR;
+    CHECK_EQ_INT(get_with(&f, c, ST_NOT_LEADER_BAD_ADDR), FLIP_UNAVAILABLE);
+    CHECK(strstr(flip_client_errmsg(c), "gave up after 300 ms: ") != NULL);
+    CHECK(strstr(flip_client_errmsg(c), "not leader, and no leader known") !=
+          NULL);
+    CHECK(f.n_requests >= 2);
+    CHECK_EQ_INT(c->n_eps, 1); /* the bad address was not learned */
+    flip_client_free(c);
+    fake_stop(&f);
+}
