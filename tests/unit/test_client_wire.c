@@ -7,7 +7,9 @@
  *
  * client.c, ops.c and wire.c are compiled into the unit binary by
  * test_client_args.c; this file uses their headers. */
+#include <poll.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -917,4 +919,499 @@ TEST(client_wire_write_without_id_is_not_resent, 20)
     CHECK_EQ_INT(c->n_eps, 1); /* the bad address was not learned */
     flip_client_free(c);
     fake_stop(&f);
+}
+
+/* ---- Hello -------------------------------------------------------------- */
+
+enum
+{
+    HELLO_REFUSED = 1,
+    HELLO_WRONG_RESULT,
+    HELLO_VERSION_2,
+    HELLO_DETAILS,
+    HELLO_ODD_DETAILS,
+    HELLO_HANG_UP,
+};
+
+static int answer_hello(struct fake *f, int fd, Flip__Request *req)
+{
+    Flip__Response r = FLIP__RESPONSE__INIT;
+    Flip__HelloResult h = FLIP__HELLO_RESULT__INIT;
+    Flip__SetResult s = FLIP__SET_RESULT__INIT;
+    Flip__Error e = FLIP__ERROR__INIT;
+    static char long_id[80];
+
+    r.result_case = FLIP__RESPONSE__RESULT_HELLO;
+    r.hello = &h;
+    switch (f->step) {
+    case HELLO_REFUSED:
+        e.has_status = 1;
+        e.status = FLIP__STATUS__UNAVAILABLE;
+        r.error = &e;
+        break;
+    case HELLO_WRONG_RESULT:
+        r.result_case = FLIP__RESPONSE__RESULT_SET;
+        r.set = &s;
+        break;
+    case HELLO_VERSION_2:
+        h.has_protocol_version = 1;
+        h.protocol_version = 2;
+        break;
+    case HELLO_DETAILS:
+        h.has_node_id = 1;
+        h.node_id = 7;
+        h.cluster_id = "0123abcd";
+        h.has_max_frame = 1;
+        h.max_frame = 3 * WIRE_FRAME_CAP; /* never above the cap */
+        break;
+    case HELLO_ODD_DETAILS: /* no version, an id too long to keep */
+        memset(long_id, 'a', sizeof long_id - 1);
+        h.cluster_id = long_id;
+        h.has_max_frame = 1;
+        h.max_frame = 0;
+        break;
+    default: /* HELLO_HANG_UP */
+        return 0;
+    }
+    reply(fd, req, &r);
+    return 1;
+}
+
+static int answer_nothing(struct fake *f, int fd, Flip__Request *req)
+{
+    (void)f;
+    (void)fd;
+    (void)req;
+    return 1;
+}
+
+/* A refused Hello, an answer that is not a HelloResult, another protocol
+ * version and a server that hangs up each fail the connection with their
+ * own code and message; a HelloResult's node id, cluster id and frame
+ * limit are kept (the limit capped, an overlong id dropped). */
+TEST(client_wire_hello_outcomes, 20)
+{
+    struct fake f;
+    struct flip_client *c;
+    struct flip_node_status st;
+    struct wire w;
+    char want[200];
+
+    fake_start(&f, answer_nothing, answer_hello);
+    c = client_for(&f, 5000);
+    f.step = HELLO_REFUSED;
+    CHECK_EQ_INT(flip_status_node(c, f.addr, 0, &st), FLIP_UNAVAILABLE);
+    snprintf(want, sizeof want, "%s: hello refused: unavailable", f.addr);
+    check_errmsg(c, want);
+    f.step = HELLO_WRONG_RESULT;
+    CHECK_EQ_INT(flip_status_node(c, f.addr, 0, &st), FLIP_PROTO);
+    snprintf(want, sizeof want, "%s: hello: unexpected answer", f.addr);
+    check_errmsg(c, want);
+    f.step = HELLO_VERSION_2;
+    CHECK_EQ_INT(flip_status_node(c, f.addr, 0, &st), FLIP_UNSUPPORTED);
+    snprintf(want, sizeof want, "%s: server speaks protocol version 2", f.addr);
+    check_errmsg(c, want);
+    /* A read stops at once: another node would say the same. */
+    CHECK_EQ_INT(get_with(&f, c, HELLO_VERSION_2), FLIP_UNSUPPORTED);
+    check_errmsg(c, want);
+    f.step = HELLO_HANG_UP;
+    CHECK_EQ_INT(flip_status_node(c, f.addr, 0, &st), FLIP_UNAVAILABLE);
+    snprintf(want, sizeof want, "%s: connection closed by server", f.addr);
+    check_errmsg(c, want);
+    CHECK(c->eps[0].fd < 0);
+    flip_client_free(c);
+    CHECK_EQ_INT(wire_init(&w, f.addr), FLIP_OK);
+    f.step = HELLO_DETAILS;
+    CHECK_EQ_INT(wire_open(&w, NULL, wire_now_ms() + 5000), FLIP_OK);
+    CHECK_EQ_INT(w.node_id, 7);
+    CHECK(strcmp(w.cluster_id, "0123abcd") == 0);
+    CHECK_EQ_INT(w.max_frame, WIRE_FRAME_CAP);
+    wire_close(&w);
+    CHECK_EQ_INT(w.node_id, 0);
+    CHECK_EQ_INT(w.cluster_id[0], '\0');
+    f.step = HELLO_ODD_DETAILS;
+    CHECK_EQ_INT(wire_open(&w, "name", wire_now_ms() + 5000), FLIP_OK);
+    CHECK_EQ_INT(w.node_id, 0);
+    CHECK_EQ_INT(w.cluster_id[0], '\0');
+    CHECK_EQ_INT(w.max_frame, FRAME_MAX_DEFAULT);
+    wire_destroy(&w);
+    fake_stop(&f);
+    CHECK_EQ_INT(f.n_requests, 0);
+}
+
+/* ---- frames ------------------------------------------------------------- */
+
+enum
+{
+    FR_SILENT = 1,
+    FR_TWO_ANSWERS,
+    FR_GARBAGE,
+    FR_OVERSIZE,
+    FR_HANG_UP,
+    FR_ANSWER_THEN_CLOSE,
+    FR_ANSWER_THEN_STRAY,
+};
+
+static void send_raw(int fd, const void *p, size_t n)
+{
+    CHECK(send(fd, p, n, MSG_NOSIGNAL) == (ssize_t)n);
+}
+
+static int answer_frames(struct fake *f, int fd, Flip__Request *req)
+{
+    Flip__Response r = FLIP__RESPONSE__INIT;
+    Flip__GetResult g = FLIP__GET_RESULT__INIT;
+    struct buf two;
+    uint8_t hdr[4];
+
+    r.result_case = FLIP__RESPONSE__RESULT_GET;
+    r.get = &g;
+    /* send_get's requests carry their step: the next may be set before
+     * the fake has read this one */
+    switch (strncmp(req->get->key, "step", 4) == 0 ? atoi(req->get->key + 4)
+                                                   : f->step) {
+    case FR_SILENT:
+        return 1;
+    case FR_TWO_ANSWERS:
+        reply(fd, req, &r);
+        reply(fd, req, &r);
+        return 1;
+    case FR_GARBAGE:
+        buf_put_u32be(hdr, 3);
+        send_raw(fd, hdr, 4);
+        send_raw(fd, "\xff\xff\xff", 3);
+        return 1;
+    case FR_OVERSIZE:
+        buf_put_u32be(hdr, FRAME_MAX_DEFAULT + 1);
+        send_raw(fd, hdr, 4);
+        return 1;
+    case FR_HANG_UP:
+        return 0;
+    case FR_ANSWER_THEN_CLOSE:
+        reply(fd, req, &r);
+        return 0;
+    default: /* FR_ANSWER_THEN_STRAY: an answer nobody asked for, in
+              * the same segment, so it is there before the next call */
+        r.has_id = 1;
+        r.id = req->id;
+        buf_init(&two);
+        CHECK_EQ_INT(codec_response_encode(&r, FRAME_MAX_DEFAULT, &two),
+                     FLIP_OK);
+        CHECK_EQ_INT(codec_response_encode(&r, FRAME_MAX_DEFAULT, &two),
+                     FLIP_OK);
+        send_raw(fd, buf_head(&two), buf_len(&two));
+        buf_close(&two);
+        return 1;
+    }
+}
+
+/* A get request on w; the fake reacts to it as f->step says. */
+static void send_get(struct fake *f, struct wire *w, int step)
+{
+    Flip__Request req = FLIP__REQUEST__INIT;
+    Flip__GetRequest get = FLIP__GET_REQUEST__INIT;
+    char key[16];
+
+    (void)f;
+    snprintf(key, sizeof key, "step%d", step);
+    get.key = key;
+    req.op_case = FLIP__REQUEST__OP_GET;
+    req.get = &get;
+    if (w->fd < 0) {
+        CHECK_EQ_INT(wire_open(w, NULL, wire_now_ms() + 5000), FLIP_OK);
+    }
+    CHECK_EQ_INT(wire_send(w, &req, wire_now_ms() + 5000), FLIP_OK);
+}
+
+/* wire_try_recv until it stops saying FLIP_AGAIN (bounded: 5 s). */
+static int try_recv_wait(struct wire *w, Flip__Response **out)
+{
+    int64_t until = wire_now_ms() + 5000;
+    int rv;
+
+    while ((rv = wire_try_recv(w, out)) == FLIP_AGAIN &&
+           wire_now_ms() < until) {
+        struct pollfd p = { w->fd, POLLIN, 0 };
+        (void)poll(&p, 1, 50);
+    }
+    return rv;
+}
+
+/* The stream calls: on a closed connection they fail without touching a
+ * socket; wire_try_recv says FLIP_AGAIN while no whole frame is there and
+ * returns frames already buffered; a frame that does not decode or is
+ * over the limit, and a server that hangs up, close the connection with
+ * their own code and message. */
+TEST(client_wire_stream_frames, 20)
+{
+    struct fake f;
+    struct wire w;
+    Flip__Request req = FLIP__REQUEST__INIT;
+    Flip__Response *resp = NULL;
+    char want[200];
+
+    fake_start(&f, answer_frames, NULL);
+    CHECK_EQ_INT(wire_init(&w, f.addr), FLIP_OK);
+    snprintf(want, sizeof want, "%s: not connected", f.addr);
+    CHECK_EQ_INT(wire_send(&w, &req, wire_now_ms() + 100), FLIP_CLOSED);
+    CHECK(strcmp(w.errmsg, want) == 0);
+    CHECK_EQ_INT(wire_recv(&w, wire_now_ms() + 100, &resp), FLIP_CLOSED);
+    CHECK_EQ_INT(wire_try_recv(&w, &resp), FLIP_CLOSED);
+    CHECK(strcmp(w.errmsg, want) == 0);
+    CHECK(resp == NULL);
+    send_get(&f, &w, FR_SILENT);
+    CHECK_EQ_INT(wire_try_recv(&w, &resp), FLIP_AGAIN);
+    CHECK(w.fd >= 0);
+    send_get(&f, &w, FR_TWO_ANSWERS);
+    CHECK_EQ_INT(wire_recv(&w, wire_now_ms() + 5000, &resp), FLIP_OK);
+    CHECK(resp->id == 3 && resp->result_case == FLIP__RESPONSE__RESULT_GET);
+    codec_response_free(resp);
+    CHECK_EQ_INT(try_recv_wait(&w, &resp), FLIP_OK);
+    CHECK(resp->id == 3);
+    codec_response_free(resp);
+    send_get(&f, &w, FR_GARBAGE);
+    CHECK_EQ_INT(wire_recv(&w, wire_now_ms() + 5000, &resp), FLIP_PROTO);
+    snprintf(want, sizeof want, "%s: undecodable response: protocol error",
+             f.addr);
+    CHECK(strcmp(w.errmsg, want) == 0);
+    CHECK(w.fd < 0 && resp == NULL);
+    send_get(&f, &w, FR_GARBAGE);
+    CHECK_EQ_INT(try_recv_wait(&w, &resp), FLIP_PROTO);
+    CHECK(strcmp(w.errmsg, want) == 0);
+    CHECK(w.fd < 0);
+    send_get(&f, &w, FR_OVERSIZE);
+    CHECK_EQ_INT(wire_recv(&w, wire_now_ms() + 5000, &resp), FLIP_TOOBIG);
+    snprintf(want, sizeof want, "%s: response frame over the %u-byte limit",
+             f.addr, FRAME_MAX_DEFAULT);
+    CHECK(strcmp(w.errmsg, want) == 0);
+    CHECK(w.fd < 0);
+    send_get(&f, &w, FR_OVERSIZE);
+    CHECK_EQ_INT(try_recv_wait(&w, &resp), FLIP_TOOBIG);
+    CHECK(strcmp(w.errmsg, want) == 0);
+    send_get(&f, &w, FR_HANG_UP);
+    CHECK_EQ_INT(try_recv_wait(&w, &resp), FLIP_CLOSED);
+    snprintf(want, sizeof want, "%s: connection closed by server", f.addr);
+    CHECK(strcmp(w.errmsg, want) == 0);
+    CHECK(w.fd < 0);
+    wire_destroy(&w);
+    fake_stop(&f);
+}
+
+/* A connection the server closed while idle, or on which it sent bytes
+ * nobody asked for, is never used for the next request: the call opens a
+ * new one and succeeds. */
+TEST(client_wire_dead_idle_connection_is_replaced, 20)
+{
+    struct fake f;
+    struct flip_client *c;
+
+    fake_start(&f, answer_frames, NULL);
+    c = client_for(&f, 5000);
+    CHECK_EQ_INT(get_with(&f, c, FR_ANSWER_THEN_CLOSE), FLIP_NOTFOUND);
+    CHECK_EQ_INT(get_with(&f, c, FR_ANSWER_THEN_STRAY), FLIP_NOTFOUND);
+    CHECK_EQ_INT(f.n_requests, 1);
+    CHECK_EQ_INT(get_with(&f, c, FR_ANSWER_THEN_CLOSE), FLIP_NOTFOUND);
+    CHECK_EQ_INT(f.n_requests, 1); /* not resent: the first one did it */
+    flip_client_free(c);
+    fake_stop(&f);
+    CHECK_EQ_INT(f.n_conns, 3);
+}
+
+/* ---- status and redirects ----------------------------------------------- */
+
+enum
+{
+    SN_FULL = 1,
+    SN_BARE,
+    SN_ERROR,
+    SN_WRONG_RESULT,
+};
+
+static int answer_node_status(struct fake *f, int fd, Flip__Request *req)
+{
+    Flip__Response r = FLIP__RESPONSE__INIT;
+    Flip__StatusResult st = FLIP__STATUS_RESULT__INIT;
+    Flip__Member m[2] = { FLIP__MEMBER__INIT, FLIP__MEMBER__INIT };
+    Flip__Member *pm[2] = { &m[0], &m[1] };
+    Flip__GetResult g = FLIP__GET_RESULT__INIT;
+    Flip__Error e = FLIP__ERROR__INIT;
+
+    if (req->op_case == FLIP__REQUEST__OP_GET) {
+        r.result_case = FLIP__RESPONSE__RESULT_GET;
+        r.get = &g;
+        reply(fd, req, &r);
+        return 1;
+    }
+    r.result_case = FLIP__RESPONSE__RESULT_STATUS;
+    r.status = &st;
+    switch (f->step) {
+    case SN_FULL:
+        st.has_node_id = 1;
+        st.node_id = 2;
+        st.role = "leader";
+        st.has_term = 1;
+        st.term = 4;
+        st.leader_address = "127.0.0.1:7002";
+        st.raft_address = "127.0.0.1:8002";
+        st.client_address = "127.0.0.1:7002";
+        st.cluster_id = "feed";
+        st.has_state_hash = req->status->include_hash;
+        st.state_hash = 0xabcdef;
+        st.has_live = 1;
+        st.live = 1;
+        m[0].has_id = 1;
+        m[0].id = 1;
+        m[0].raft_address = "127.0.0.1:8001";
+        m[0].client_address = "127.0.0.1:7001";
+        m[0].has_voter = 1;
+        m[0].voter = 1;
+        m[1].has_id = 1;
+        m[1].id = 2;
+        m[1].has_joined = 1;
+        m[1].joined = 1; /* no addresses: an old member record */
+        st.members = pm;
+        st.n_members = 2;
+        break;
+    case SN_BARE:
+        break;
+    case SN_ERROR:
+        e.has_status = 1;
+        e.status = FLIP__STATUS__UNAVAILABLE;
+        e.message = "shutting down";
+        r.error = &e;
+        r.result_case = FLIP__RESPONSE__RESULT__NOT_SET;
+        break;
+    default: /* SN_WRONG_RESULT */
+        r.result_case = FLIP__RESPONSE__RESULT_GET;
+        r.get = &g;
+        break;
+    }
+    reply(fd, req, &r);
+    return 1;
+}
+
+/* A node's status comes back whole (members included, absent texts as
+ * ""), on the handle's own connection when the endpoint is one of its
+ * own; an error status is that status's code with its message; a result
+ * of another kind is a protocol error; no endpoint is invalid; and no
+ * memory for the copy gives FLIP_NOMEM and an empty status. */
+TEST(client_wire_node_status, 20)
+{
+    struct fake f;
+    struct flip_client *c;
+    struct flip_node_status st;
+    struct flip_flag fl;
+    char want[200];
+    int total;
+
+    fake_start(&f, answer_node_status, NULL);
+    c = client_for(&f, 5000);
+    CHECK_EQ_INT(flip_get(c, "k", 0, &fl), FLIP_NOTFOUND);
+    f.step = SN_FULL;
+    CHECK_EQ_INT(flip_status_node(c, f.addr, FLIP_STATUS_HASH, &st), FLIP_OK);
+    CHECK_EQ_INT(st.id, 2);
+    CHECK_EQ_INT(st.term, 4);
+    CHECK(strcmp(st.role, "leader") == 0);
+    CHECK(strcmp(st.leader_address, "127.0.0.1:7002") == 0);
+    CHECK(strcmp(st.raft_address, "127.0.0.1:8002") == 0);
+    CHECK(strcmp(st.cluster_id, "feed") == 0);
+    CHECK(st.has_state_hash && st.state_hash == 0xabcdef);
+    CHECK(st.has_live && st.live);
+    CHECK_EQ_INT(st.n_members, 2);
+    CHECK(st.members[0].id == 1 && st.members[0].voter &&
+          !st.members[0].joined);
+    CHECK(strcmp(st.members[0].client_address, "127.0.0.1:7001") == 0);
+    CHECK(st.members[1].id == 2 && !st.members[1].voter &&
+          st.members[1].joined);
+    CHECK(strcmp(st.members[1].raft_address, "") == 0);
+    CHECK(strcmp(st.members[1].client_address, "") == 0);
+    flip_node_status_clear(&st);
+    CHECK(strcmp(f.seen[1], "status hash=1") == 0);
+    f.step = SN_BARE;
+    CHECK_EQ_INT(flip_status_node(c, f.addr, 0, &st), FLIP_OK);
+    CHECK(strcmp(st.role, "") == 0 && strcmp(st.cluster_id, "") == 0);
+    CHECK(st.n_members == 0 && st.members == NULL && !st.has_state_hash);
+    flip_node_status_clear(&st);
+    CHECK(strcmp(f.seen[2], "status hash=0") == 0);
+    CHECK_EQ_INT(f.n_conns, 1); /* the handle's connection, reused */
+    f.step = SN_ERROR;
+    CHECK_EQ_INT(flip_status_node(c, f.addr, 0, &st), FLIP_UNAVAILABLE);
+    snprintf(want, sizeof want, "%s: shutting down", f.addr);
+    check_errmsg(c, want);
+    CHECK(st.role == NULL);
+    f.step = SN_WRONG_RESULT;
+    CHECK_EQ_INT(flip_status_node(c, f.addr, 0, &st), FLIP_PROTO);
+    CHECK(st.role == NULL);
+    CHECK_EQ_INT(flip_status_node(c, NULL, 0, &st), FLIP_INVALID);
+    check_errmsg(c, "(null): not a host:port address");
+    /* The copy's allocations are the last ones of the call: 5 texts, the
+     * member array, 2 texts per member. */
+    f.step = SN_FULL;
+    fault_on(0);
+    CHECK_EQ_INT(flip_status_node(c, f.addr, 0, &st), FLIP_OK);
+    total = allocs;
+    fault_off();
+    flip_node_status_clear(&st);
+    for (int k = 0; k < 10; k++) {
+        fault_on(total - k);
+        CHECK_EQ_INT(flip_status_node(c, f.addr, 0, &st), FLIP_NOMEM);
+        fault_off();
+        check_errmsg(c, "out of memory");
+        CHECK(st.role == NULL && st.members == NULL && st.n_members == 0);
+    }
+    flip_client_free(c);
+    fake_stop(&f);
+    CHECK_EQ_INT(f.n_conns, 1);
+}
+
+/* The leader's address in NOT_LEADER, for every call. */
+static char redirect_to[32];
+
+static int answer_redirect(struct fake *f, int fd, Flip__Request *req)
+{
+    Flip__Response r = FLIP__RESPONSE__INIT;
+    Flip__Error e = FLIP__ERROR__INIT;
+
+    (void)f;
+    e.has_status = 1;
+    e.status = FLIP__STATUS__NOT_LEADER;
+    e.leader_address = redirect_to;
+    r.error = &e;
+    reply(fd, req, &r);
+    return 1;
+}
+
+/* NOT_LEADER with an address sends the call there, learning the address
+ * (once) and remembering it as the leader for the next call; a node that
+ * names itself is not followed. */
+TEST(client_wire_redirect_is_followed_and_learned, 20)
+{
+    struct fake follower;
+    struct fake leader;
+    struct flip_client *c;
+    struct flip_flag fl;
+
+    fake_start(&leader, answer_node_status, NULL);
+    fake_start(&follower, answer_redirect, NULL);
+    snprintf(redirect_to, sizeof redirect_to, "%s", leader.addr);
+    c = client_for(&follower, 5000);
+    CHECK_EQ_INT(flip_get(c, "k", 0, &fl), FLIP_NOTFOUND);
+    CHECK_EQ_INT(c->n_eps, 2);
+    CHECK(strcmp(c->eps[1].addr, leader.addr) == 0);
+    CHECK_EQ_INT(c->leader, 1);
+    CHECK_EQ_INT(flip_get(c, "k", 0, &fl), FLIP_NOTFOUND);
+    CHECK_EQ_INT(follower.n_requests, 1);
+    CHECK_EQ_INT(leader.n_requests, 2);
+    CHECK_EQ_INT(c->n_eps, 2);
+    /* A node naming itself: nobody else to ask, retried to the deadline. */
+    flip_client_free(c);
+    snprintf(redirect_to, sizeof redirect_to, "%s", follower.addr);
+    c = client_for(&follower, 300);
+    CHECK_EQ_INT(flip_get(c, "k", 0, &fl), FLIP_UNAVAILABLE);
+    CHECK(strstr(flip_client_errmsg(c), "not leader, and no leader known") !=
+          NULL);
+    CHECK_EQ_INT(c->n_eps, 1);
+    flip_client_free(c);
+    fake_stop(&follower);
+    fake_stop(&leader);
 }
