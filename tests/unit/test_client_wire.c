@@ -16,6 +16,7 @@
 
 #include "../lib/fakelisten.h"
 #include "../lib/fakewire.h"
+#include "../lib/faultnth.h"
 #include "../lib/runner.h"
 #include "client/client.h"
 #include "client/flip.h"
@@ -278,32 +279,6 @@ TEST(client_wire_address_forms, 5)
     CHECK_EQ_INT(flip_client_new(&c, NULL, NULL), FLIP_INVALID);
 }
 
-static int fail_at;
-static int allocs;
-static pthread_t victim; /* only this thread's allocations are counted */
-
-static int fault_nth(void *data)
-{
-    (void)data;
-    if (!pthread_equal(pthread_self(), victim)) {
-        return 0;
-    }
-    return ++allocs == fail_at;
-}
-
-static void fault_on(int nth)
-{
-    victim = pthread_self();
-    fail_at = nth;
-    allocs = 0;
-    flip_heap_set_fault(fault_nth, NULL);
-}
-
-static void fault_off(void)
-{
-    flip_heap_set_fault(NULL, NULL);
-}
-
 /* flip_client_new makes the handle, one address copy per endpoint and the
  * name copy: any of them failing gives FLIP_NOMEM and no handle. */
 TEST(client_wire_new_out_of_memory, 5)
@@ -311,14 +286,14 @@ TEST(client_wire_new_out_of_memory, 5)
     struct flip_client *c = NULL;
 
     for (int nth = 1; nth <= 3; nth++) {
-        fault_on(nth);
+        faultnth_start(nth);
         CHECK_EQ_INT(flip_client_new(&c, "127.0.0.1:7001", "name"), FLIP_NOMEM);
-        fault_off();
+        faultnth_stop();
         CHECK(c == NULL);
     }
-    fault_on(4);
+    faultnth_start(4);
     CHECK_EQ_INT(flip_client_new(&c, "127.0.0.1:7001", "name"), FLIP_OK);
-    fault_off();
+    faultnth_stop();
     CHECK(strcmp(c->name, "name") == 0);
     flip_client_free(c);
 }
@@ -457,15 +432,15 @@ TEST(client_wire_get_copy_out_of_memory, 10)
     c = client_for(&f, 5000);
     CHECK_EQ_INT(flip_get(c, "s", 0, &fl), FLIP_OK); /* opens the connection */
     flip_flag_clear(&fl);
-    fault_on(0); /* counts, never fails */
+    faultnth_start(0); /* counts, never fails */
     CHECK_EQ_INT(flip_get(c, "s", 0, &fl), FLIP_OK);
-    total = allocs;
-    fault_off();
+    total = faultnth_count();
+    faultnth_stop();
     flip_flag_clear(&fl);
     for (int k = 0; k < 4; k++) {
-        fault_on(total - k);
+        faultnth_start(total - k);
         CHECK_EQ_INT(flip_get(c, "s", 0, &fl), FLIP_NOMEM);
-        fault_off();
+        faultnth_stop();
         check_errmsg(c, "out of memory");
         CHECK(fl.key == NULL && fl.actor == NULL && fl.reason == NULL);
         CHECK_EQ_INT(fl.value.type, 0);
@@ -1347,15 +1322,15 @@ TEST(client_wire_node_status, 20)
     /* The copy's allocations are the last ones of the call: 5 texts, the
      * member array, 2 texts per member. */
     f.step = SN_FULL;
-    fault_on(0);
+    faultnth_start(0);
     CHECK_EQ_INT(flip_status_node(c, f.addr, 0, &st), FLIP_OK);
-    total = allocs;
-    fault_off();
+    total = faultnth_count();
+    faultnth_stop();
     flip_node_status_clear(&st);
     for (int k = 0; k < 10; k++) {
-        fault_on(total - k);
+        faultnth_start(total - k);
         CHECK_EQ_INT(flip_status_node(c, f.addr, 0, &st), FLIP_NOMEM);
-        fault_off();
+        faultnth_stop();
         check_errmsg(c, "out of memory");
         CHECK(st.role == NULL && st.members == NULL && st.n_members == 0);
     }
