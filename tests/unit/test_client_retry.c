@@ -63,7 +63,8 @@ enum reaction
     DROP_CONNECTION,
     LEADERSHIP_LOST,
     UNAVAILABLE,
-    SILENCE /* never answers that attempt */
+    REDIRECT, /* NOT_LEADER naming redirect_to[n] */
+    SILENCE   /* never answers that attempt */
 };
 
 #define WRITES_MAX 16
@@ -79,6 +80,9 @@ struct leader
     uint8_t client_id[WRITES_MAX][16];
     size_t client_len[WRITES_MAX];
     uint64_t seq[WRITES_MAX];
+    /* the first n_redirects writes are answered REDIRECT */
+    int n_redirects;
+    char (*redirect_to)[32];
 };
 
 static void answer(int fd, uint64_t id, Flip__Response *r)
@@ -93,6 +97,10 @@ static enum reaction note_write(struct leader *l, const Flip__RequestId *rid)
 {
     int n = l->n_writes++;
 
+    if (n < l->n_redirects) {
+        return REDIRECT;
+    }
+    n -= l->n_redirects; /* the plan starts after the redirects */
     if (n >= WRITES_MAX) {
         return SILENCE;
     }
@@ -134,6 +142,12 @@ static void serve(struct leader *l, int fd)
             set.revision = 7;
             r.result_case = FLIP__RESPONSE__RESULT_SET;
             r.set = &set;
+            answer(fd, req->id, &r);
+        } else if (what == REDIRECT) {
+            e.has_status = 1;
+            e.status = FLIP__STATUS__NOT_LEADER;
+            e.leader_address = l->redirect_to[l->n_writes - 1];
+            r.error = &e;
             answer(fd, req->id, &r);
         } else if (what == LEADERSHIP_LOST || what == UNAVAILABLE) {
             e.has_status = 1;
@@ -304,6 +318,58 @@ TEST(client_retry_pauses_double_up_to_the_cap, 15)
     pauses.on = 0;
     flip_client_free(c);
     leader_stop(&l);
+}
+
+/* Redirects to REDIRECTS addresses where nothing listens, one new address
+ * per attempt, then an answer. */
+#define REDIRECTS 70
+static char redirect_addrs[REDIRECTS][32];
+
+/* Leader addresses learned from redirects take at most the table's free
+ * slots: past them the oldest learned address is recycled round the
+ * learned slots only, the given endpoints are kept, and the write still
+ * gets its answer (the pauses are recorded, not slept). */
+TEST(client_learned_addresses_are_bounded, 20)
+{
+    static const enum reaction plan[] = { ANSWER_OK };
+    struct leader l;
+    struct flip_client *c = NULL;
+    struct flip_value v = { .type = FLIP_TYPE_BOOL };
+    char eps[80];
+    char given[32];
+    int holds[REDIRECTS];
+    int given_hold;
+    int learned = CLIENT_MAX_EPS - 2;
+
+    for (int k = 0; k < REDIRECTS; k++) {
+        holds[k] =
+            fakelisten_refusing(redirect_addrs[k], sizeof redirect_addrs[k]);
+    }
+    given_hold = fakelisten_refusing(given, sizeof given);
+    leader_start(&l, plan, 1);
+    l.n_redirects = REDIRECTS;
+    l.redirect_to = redirect_addrs;
+    snprintf(eps, sizeof eps, "%s,%s", given, l.addr);
+    CHECK_EQ_INT(flip_client_new(&c, eps, "learn-test"), FLIP_OK);
+    flip_client_set_timeout(c, 60000);
+    pauses.on = 1;
+    CHECK_EQ_INT(flip_set(c, "k", &v, NULL, NULL), FLIP_OK);
+    pauses.on = 0;
+    CHECK_EQ_INT(l.n_writes, REDIRECTS + 1);
+    CHECK_EQ_INT(c->n_eps, CLIENT_MAX_EPS);
+    CHECK(strcmp(c->eps[0].addr, given) == 0);
+    CHECK(strcmp(c->eps[1].addr, l.addr) == 0);
+    /* the 30 most recent, each once */
+    for (int k = 0; k < REDIRECTS; k++) {
+        CHECK((client_find_endpoint(c, redirect_addrs[k]) != CLIENT_NONE) ==
+              (k >= REDIRECTS - learned));
+    }
+    flip_client_free(c);
+    leader_stop(&l);
+    close(given_hold);
+    for (int k = 0; k < REDIRECTS; k++) {
+        close(holds[k]);
+    }
 }
 
 /* A fork()ed child gets its own request ids: sharing the parent's would
