@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -2316,4 +2317,53 @@ TEST(watch_subscribe_answers, 20)
     CHECK(rec_find(want, at) > at);
     flip_watch_stop(w);
     fakes_stop(&s, &f, 1);
+}
+
+static void session_unwritable(struct scenario *s, int fd, int nth)
+{
+    (void)nth;
+    fk_begin(fd, 5, 0);
+    fk_item(fd, 5, "a", "1");
+    fk_end(fd, 5);
+    fk_heartbeat(fd, 5, 0);
+    if (fk_wait_step(s, fd, 1)) {
+        fk_change(fd, 6, "a", "2");
+        fk_hold(s, fd, 10000, 6);
+    }
+}
+
+/* A last-known-good file that cannot be written is reported in a notice
+ * naming the file and the error; once it can be written again the next
+ * save says so, and the file holds the copy. */
+TEST(watch_lkg_unwritable_then_written_again, 20)
+{
+    struct scenario s;
+    struct fake f;
+    struct flip_watch *w;
+    char dir[256];
+    char sub[300];
+    char path[320];
+    char want[400];
+    char json[16];
+
+    tmpdir_make(dir, sizeof dir);
+    snprintf(sub, sizeof sub, "%s/later", dir);
+    snprintf(path, sizeof path, "%s/app.lkg", sub);
+    scenario_init(&s, session_unwritable, 5);
+    fake_start(&f, &s, 1, 0);
+    w = start_watch(f.addr, path, 0, 0);
+    snprintf(want, sizeof want, "notice creating %s: %s", path,
+             strerror(ENOENT));
+    WAIT_FOR(rec_find(want, 0) >= 0, 5000);
+    CHECK(mkdir(sub, 0755) == 0);
+    s.step = 1;
+    snprintf(want, sizeof want, "notice last-known-good file %s written again",
+             path);
+    WAIT_FOR(rec_find(want, 0) >= 0, 5000);
+    snprintf(want, sizeof want, "notice creating %s", path);
+    CHECK_EQ_INT(rec_count(want), 1);
+    WAIT_FOR(lkg_revision(path, json, sizeof json) == 6, 5000);
+    flip_watch_stop(w);
+    fakes_stop(&s, &f, 1);
+    tmpdir_remove(dir);
 }
