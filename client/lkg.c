@@ -138,6 +138,7 @@ int lkg_encode(const struct wcache *c,
     uint8_t *h;
     int rv;
 
+    buf_reset(out); /* start 0: buf_reserve never moves the image */
     if (c->n > 0) {
         sorted = flip_malloc(c->n * sizeof *sorted);
         if (sorted == NULL) {
@@ -150,7 +151,6 @@ int lkg_encode(const struct wcache *c,
     if (k > 0) {
         qsort(sorted, k, sizeof *sorted, cmp_flag);
     }
-    buf_reset(out); /* start 0: buf_reserve never moves the image */
     rv = buf_reserve(out, LKG_HEADER);
     if (rv != FLIP_OK) {
         goto out;
@@ -289,20 +289,28 @@ static int read_flag(struct reader *r,
     const uint8_t *rec;
     size_t len;
     int deleted = 0;
+    int short_of_memory = 0;
+    ProtobufCAllocator a = codec_allocator_noting(&short_of_memory);
     int rv;
 
     if (next_record(r, &rec, &len) != FLIP_OK) {
         *why = "flag record overruns the file";
         return FLIP_CORRUPT;
     }
-    w = flip__flag__unpack(&codec_allocator, len, rec);
+    /* protobuf-c answers NULL for garbage and for a short allocation
+     * alike: a good file must not be refused (and later overwritten) for
+     * want of memory. */
+    w = flip__flag__unpack(&a, len, rec);
     if (w == NULL) {
+        if (short_of_memory) {
+            return FLIP_NOMEM;
+        }
         *why = "flag record does not decode";
         return FLIP_CORRUPT;
     }
     f = wcache_flag_new();
     rv = f != NULL ? wcache_flag_from_wire(w, f, &deleted, why) : FLIP_NOMEM;
-    flip__flag__free_unpacked(w, &codec_allocator);
+    flip__flag__free_unpacked(w, &a);
     if (rv == FLIP_PROTO || (rv == FLIP_OK && deleted)) {
         *why = rv == FLIP_OK ? "flag record marked deleted" : *why;
         rv = FLIP_CORRUPT;
@@ -430,8 +438,9 @@ int lkg_load(const char *path,
         errno_msg(msg, msg_len, "last-known-good file", path, err);
         return err == ENOENT ? FLIP_NOTFOUND : FLIP_IOERR;
     }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        err = errno;
+    /* errno only means something when fstat failed */
+    err = fstat(fd, &st) != 0 ? errno : 0;
+    if (err != 0 || !S_ISREG(st.st_mode)) {
         if (err == 0) {
             snprintf(msg, msg_len, "last-known-good file %s: not a file", path);
         } else {

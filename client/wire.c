@@ -170,6 +170,10 @@ int wire_status_rv(Flip__Status status)
         return FLIP_PROTO;
     case FLIP__STATUS__NO_SPACE:
         return FLIP_NOSPACE;
+    case FLIP__STATUS__TYPE_MISMATCH:
+        return FLIP_TYPEMISMATCH;
+    case FLIP__STATUS__STORE_FULL:
+        return FLIP_STOREFULL;
     default:
         return FLIP_INTERNAL;
     }

@@ -2,14 +2,15 @@
  * resends the write with the same request id until it gets a certain
  * answer (exactly-once writes, docs/protocol.md section 6), and reports
  * "outcome unknown" only when the deadline passes. */
-#include <arpa/inet.h>
-#include <poll.h>
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "../lib/fakelisten.h"
 #include "../lib/fakewire.h"
 #include "../lib/runner.h"
 #include "client/client.h"
@@ -19,16 +20,54 @@
 #include "lib/heap.h"
 #include "proto/codec.h"
 
+/* ---- the retry loop's pauses ------------------------------------------ */
+
+/* client.c's back_off is the only caller of nanosleep in the client
+ * library. This definition stands in for libc's in the unit binary: while
+ * `pauses.on` it records each requested pause and returns at once, so a
+ * test sees the exact pause sequence without waiting for it (and without
+ * timing anything); otherwise it sleeps as libc's does. */
+#define PAUSES_MAX 32
+
+static struct
+{
+    int on;
+    int n;
+    long ms[PAUSES_MAX];
+} pauses;
+
+int nanosleep(const struct timespec *req, struct timespec *rem)
+{
+    int err;
+
+    if (pauses.on) {
+        if (pauses.n < PAUSES_MAX) {
+            pauses.ms[pauses.n] =
+                (long)req->tv_sec * 1000L + req->tv_nsec / 1000000L;
+        }
+        pauses.n++;
+        return 0;
+    }
+    err = clock_nanosleep(CLOCK_MONOTONIC, 0, req, rem);
+    if (err != 0) {
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
 /* What the fake does with the n-th write it receives. */
 enum reaction
 {
     ANSWER_OK,
     DROP_CONNECTION,
     LEADERSHIP_LOST,
-    SILENCE /* never answers that attempt */
+    UNAVAILABLE,
+    REDIRECT, /* NOT_LEADER naming redirect_to[n] */
+    SILENCE   /* never answers that attempt */
 };
 
-#define WRITES_MAX 8
+#define WRITES_MAX 16
 
 struct leader
 {
@@ -41,6 +80,9 @@ struct leader
     uint8_t client_id[WRITES_MAX][16];
     size_t client_len[WRITES_MAX];
     uint64_t seq[WRITES_MAX];
+    /* the first n_redirects writes are answered REDIRECT */
+    int n_redirects;
+    char (*redirect_to)[32];
 };
 
 static void answer(int fd, uint64_t id, Flip__Response *r)
@@ -55,6 +97,10 @@ static enum reaction note_write(struct leader *l, const Flip__RequestId *rid)
 {
     int n = l->n_writes++;
 
+    if (n < l->n_redirects) {
+        return REDIRECT;
+    }
+    n -= l->n_redirects; /* the plan starts after the redirects */
     if (n >= WRITES_MAX) {
         return SILENCE;
     }
@@ -97,9 +143,16 @@ static void serve(struct leader *l, int fd)
             r.result_case = FLIP__RESPONSE__RESULT_SET;
             r.set = &set;
             answer(fd, req->id, &r);
-        } else if (what == LEADERSHIP_LOST) {
+        } else if (what == REDIRECT) {
             e.has_status = 1;
-            e.status = FLIP__STATUS__LEADERSHIP_LOST;
+            e.status = FLIP__STATUS__NOT_LEADER;
+            e.leader_address = l->redirect_to[l->n_writes - 1];
+            r.error = &e;
+            answer(fd, req->id, &r);
+        } else if (what == LEADERSHIP_LOST || what == UNAVAILABLE) {
+            e.has_status = 1;
+            e.status = what == UNAVAILABLE ? FLIP__STATUS__UNAVAILABLE
+                                           : FLIP__STATUS__LEADERSHIP_LOST;
             r.error = &e;
             answer(fd, req->id, &r);
         }
@@ -113,17 +166,10 @@ static void serve(struct leader *l, int fd)
 static void *leader_main(void *arg)
 {
     struct leader *l = arg;
-    struct pollfd p;
     int fd;
 
     while (!l->stop) {
-        p.fd = l->lfd;
-        p.events = POLLIN;
-        p.revents = 0;
-        if (poll(&p, 1, 20) <= 0) {
-            continue;
-        }
-        fd = accept(l->lfd, NULL, NULL);
+        fd = fakelisten_accept(l->lfd, 20);
         if (fd >= 0) {
             serve(l, fd);
             close(fd);
@@ -134,23 +180,11 @@ static void *leader_main(void *arg)
 
 static void leader_start(struct leader *l, const enum reaction *plan, int n)
 {
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-
     memset(l, 0, sizeof *l);
     for (int i = 0; i < WRITES_MAX; i++) {
         l->plan[i] = i < n ? plan[i] : ANSWER_OK;
     }
-    l->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(l->lfd >= 0);
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK(bind(l->lfd, (struct sockaddr *)&a, sizeof a) == 0);
-    CHECK(listen(l->lfd, 8) == 0);
-    CHECK(getsockname(l->lfd, (struct sockaddr *)&a, &len) == 0);
-    snprintf(l->addr, sizeof l->addr, "127.0.0.1:%u",
-             (unsigned)ntohs(a.sin_port));
+    l->lfd = fakelisten_open(l->addr, sizeof l->addr);
     CHECK(pthread_create(&l->th, NULL, leader_main, l) == 0);
 }
 
@@ -221,6 +255,8 @@ TEST(client_write_resent_after_unknown_outcomes, 20)
 
 static const enum reaction all_lost[WRITES_MAX] = {
     LEADERSHIP_LOST, LEADERSHIP_LOST, LEADERSHIP_LOST, LEADERSHIP_LOST,
+    LEADERSHIP_LOST, LEADERSHIP_LOST, LEADERSHIP_LOST, LEADERSHIP_LOST,
+    LEADERSHIP_LOST, LEADERSHIP_LOST, LEADERSHIP_LOST, LEADERSHIP_LOST,
     LEADERSHIP_LOST, LEADERSHIP_LOST, LEADERSHIP_LOST, LEADERSHIP_LOST
 };
 
@@ -238,6 +274,102 @@ TEST(client_write_unknown_at_deadline, 20)
     CHECK_EQ_INT(rv, FLIP_LEADERSHIPLOST); /* the first outcome seen */
     check_same_id(&l);
     leader_stop(&l);
+}
+
+/* Retries back off exponentially (docs/protocol.md section 6): each pause
+ * is drawn from [b/2, b] with b = 10, 20, 40, ... ms, capped at 200, so
+ * two nodes answering UNAVAILABLE cannot make clients spin; the next
+ * call starts again from 10 ms. */
+TEST(client_retry_pauses_double_up_to_the_cap, 15)
+{
+    static const enum reaction plan[] = { UNAVAILABLE, UNAVAILABLE, UNAVAILABLE,
+                                          UNAVAILABLE, UNAVAILABLE, UNAVAILABLE,
+                                          UNAVAILABLE, UNAVAILABLE, ANSWER_OK,
+                                          UNAVAILABLE, ANSWER_OK };
+    static const long cap[] = { 10, 20, 40, 80, 160, 200, 200, 200 };
+    struct leader l;
+    struct flip_client *c = NULL;
+    struct flip_value v = { 0 };
+    uint64_t rev = 0;
+
+    leader_start(&l, plan, 11);
+    CHECK_EQ_INT(flip_client_new(&c, l.addr, "backoff-test"), FLIP_OK);
+    flip_client_set_timeout(c, 60000); /* no pause is cut by the deadline */
+    v.type = FLIP_TYPE_BOOL;
+    v.u.b = 1;
+    pauses.on = 1;
+    CHECK_EQ_INT(flip_set(c, "pay.kill", &v, NULL, &rev), FLIP_OK);
+    CHECK(rev == 7);
+    CHECK_EQ_INT(l.n_writes, 9);
+    CHECK_EQ_INT(pauses.n, 8);
+    for (int k = 0; k < 8; k++) {
+        if (pauses.ms[k] < cap[k] / 2 || pauses.ms[k] > cap[k]) {
+            fprintf(stderr, "  pause %d: %ld ms, want %ld..%ld\n", k,
+                    pauses.ms[k], cap[k] / 2, cap[k]);
+        }
+        CHECK(pauses.ms[k] >= cap[k] / 2 && pauses.ms[k] <= cap[k]);
+    }
+    /* A new call does not inherit the last one's pause. */
+    pauses.n = 0;
+    CHECK_EQ_INT(flip_set(c, "pay.kill", &v, NULL, &rev), FLIP_OK);
+    CHECK_EQ_INT(l.n_writes, 11);
+    CHECK_EQ_INT(pauses.n, 1);
+    CHECK(pauses.ms[0] >= 5 && pauses.ms[0] <= 10);
+    pauses.on = 0;
+    flip_client_free(c);
+    leader_stop(&l);
+}
+
+/* Redirects to REDIRECTS addresses where nothing listens, one new address
+ * per attempt, then an answer. */
+#define REDIRECTS 70
+static char redirect_addrs[REDIRECTS][32];
+
+/* Leader addresses learned from redirects take at most the table's free
+ * slots: past them the oldest learned address is recycled round the
+ * learned slots only, the given endpoints are kept, and the write still
+ * gets its answer (the pauses are recorded, not slept). */
+TEST(client_learned_addresses_are_bounded, 20)
+{
+    static const enum reaction plan[] = { ANSWER_OK };
+    struct leader l;
+    struct flip_client *c = NULL;
+    struct flip_value v = { .type = FLIP_TYPE_BOOL };
+    char eps[80];
+    char given[32];
+    int holds[REDIRECTS];
+    int given_hold;
+    int learned = CLIENT_MAX_EPS - 2;
+
+    for (int k = 0; k < REDIRECTS; k++) {
+        holds[k] =
+            fakelisten_refusing(redirect_addrs[k], sizeof redirect_addrs[k]);
+    }
+    given_hold = fakelisten_refusing(given, sizeof given);
+    leader_start(&l, plan, 1);
+    l.n_redirects = REDIRECTS;
+    l.redirect_to = redirect_addrs;
+    snprintf(eps, sizeof eps, "%s,%s", given, l.addr);
+    CHECK_EQ_INT(flip_client_new(&c, eps, "learn-test"), FLIP_OK);
+    flip_client_set_timeout(c, 60000);
+    pauses.on = 1;
+    CHECK_EQ_INT(flip_set(c, "k", &v, NULL, NULL), FLIP_OK);
+    pauses.on = 0;
+    CHECK_EQ_INT(l.n_writes, REDIRECTS + 1);
+    CHECK_EQ_INT(c->n_eps, CLIENT_MAX_EPS);
+    CHECK(strcmp(c->eps[0].addr, given) == 0);
+    CHECK(strcmp(c->eps[1].addr, l.addr) == 0);
+    /* the 30 most recent, each once */
+    for (int k = 0; k < REDIRECTS; k++) {
+        CHECK((client_find_endpoint(c, redirect_addrs[k]) != CLIENT_NONE) ==
+              (k >= REDIRECTS - learned));
+    }
+    flip_client_free(c);
+    leader_stop(&l);
+    close(given_hold);
+    for (int k = 0; k < REDIRECTS; k++) {
+        close(holds[k]);
+    }
 }
 
 /* A fork()ed child gets its own request ids: sharing the parent's would

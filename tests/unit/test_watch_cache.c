@@ -733,3 +733,163 @@ TEST(watch_lkg_crc32_known_value, 5)
                            (const uint8_t *)"56789", 5),
                  0xcbf43926u);
 }
+
+/* ---- edges -------------------------------------------------------------- */
+
+/* Keys whose home slot in a table of WCACHE_MIN_CAP slots is `home`. */
+static void keys_with_home(size_t home, int n, char out[][16])
+{
+    int found = 0;
+
+    for (int k = 0; found < n && k < 100000; k++) {
+        char key[16];
+        snprintf(key, sizeof key, "w%d", k);
+        if (((size_t)hash_key(key) & (WCACHE_MIN_CAP - 1)) == home) {
+            memcpy(out[found++], key, sizeof key);
+        }
+    }
+    CHECK_EQ_INT(found, n);
+}
+
+/* A probe run that wraps past the table's last slot: removing any one of
+ * its keys (backward shift across the end) leaves every other key
+ * findable and the count right. */
+TEST(watch_cache_take_across_the_end, 10)
+{
+    /* homes 14, 15, 15, 0, 0, 1, 1 fill slots 14, 15, 0, 1, ..., 4 */
+    char keys[7][16];
+
+    keys_with_home(WCACHE_MIN_CAP - 2, 1, keys);
+    keys_with_home(WCACHE_MIN_CAP - 1, 2, keys + 1);
+    keys_with_home(0, 2, keys + 3);
+    keys_with_home(1, 2, keys + 5);
+    for (int gone = 0; gone < 7; gone++) {
+        struct wcache c;
+        struct flip_flag *f;
+
+        wcache_init(&c);
+        for (int k = 0; k < 7; k++) {
+            put(&c, keys[k], k, 1);
+        }
+        CHECK_EQ_INT(c.cap, WCACHE_MIN_CAP); /* 7 of 16: no growth */
+        f = wcache_take(&c, keys[gone]);
+        CHECK(f != NULL && strcmp(f->key, keys[gone]) == 0);
+        wcache_flag_free(f);
+        CHECK_EQ_INT(c.n, 6);
+        for (int k = 0; k < 7; k++) {
+            if (k == gone) {
+                CHECK(wcache_get(&c, keys[k]) == NULL);
+            } else {
+                CHECK_EQ_INT(int_of(&c, keys[k]), k);
+            }
+        }
+        wcache_clear(&c);
+    }
+}
+
+/* The table's small promises: taking from an empty table finds nothing,
+ * an impossible reservation fails without touching the table, a copy
+ * gives "" for absent texts and fails whole when short of memory, a NULL
+ * prefix is refused by name, and a CHANGE with no flags only moves the
+ * revision. */
+TEST(watch_cache_edges, 10)
+{
+    static const char *const with_null[] = { "a.", NULL };
+    struct wcache c;
+    struct wprefixes ps;
+    struct flip_flag *f;
+    struct flip_flag copy;
+    struct wbatch b;
+    Flip__Event ev;
+    const char *why = NULL;
+
+    wcache_init(&c);
+    CHECK(wcache_take(&c, "a") == NULL);
+    put(&c, "a", 1, 1);
+    CHECK_EQ_INT(wcache_reserve(&c, SIZE_MAX), FLIP_NOMEM);
+    CHECK_EQ_INT(c.n, 1);
+    CHECK_EQ_INT(int_of(&c, "a"), 1);
+    f = mk_flag("s", 0, 3);
+    f->value.type = FLIP_TYPE_STRING;
+    f->value.u.s = flip_strdup("text");
+    flip_free(f->actor);
+    f->actor = NULL;
+    CHECK_EQ_INT(wcache_flag_copy(f, &copy), FLIP_OK);
+    CHECK(strcmp(copy.actor, "") == 0 && strcmp(copy.value.u.s, "text") == 0);
+    flip_flag_clear(&copy);
+    for (fail_at = 1; fail_at <= 4; fail_at++) {
+        allocs = 0;
+        flip_heap_set_fault(fault_nth, NULL);
+        CHECK_EQ_INT(wcache_flag_copy(f, &copy), FLIP_NOMEM);
+        flip_heap_set_fault(NULL, NULL);
+        CHECK(copy.key == NULL && copy.actor == NULL && copy.reason == NULL);
+        CHECK(copy.value.type == FLIP_TYPE_AUTO && copy.value.u.s == NULL);
+    }
+    wcache_flag_free(f);
+    CHECK_EQ_INT(wprefixes_make(&ps, with_null, 2, &why), FLIP_INVALID);
+    CHECK(strcmp(why, "NULL prefix") == 0);
+    mk_prefixes(&ps, NULL, 0);
+    c.revision = 4;
+    change_event(&ev, 9, NULL, 0);
+    CHECK_EQ_INT(wbatch_prepare(&b, &c, &ps, &ev, &why), FLIP_OK);
+    CHECK_EQ_INT(b.n, 0);
+    CHECK_EQ_INT(wbatch_commit(&b, &c), FLIP_OK);
+    wbatch_free(&b);
+    CHECK_EQ_INT(c.revision, 9);
+    CHECK_EQ_INT(c.n, 1);
+    wcache_clear(&c);
+    wprefixes_clear(&ps);
+}
+
+/* A snapshot item must hold exactly one flag, not a deletion, inside the
+ * prefixes; "deleted: false" is no deletion; with no memory for the flag
+ * nothing is staged. */
+TEST(watch_cache_stage_item_checks, 10)
+{
+    static const char *const a_only[] = { "a." };
+    struct wcache staging;
+    struct wprefixes ps;
+    struct wflag w[2];
+    Flip__Flag *fl[2];
+    Flip__Event ev;
+    const struct flip_flag *added = NULL;
+    const char *why = NULL;
+
+    wcache_init(&staging);
+    mk_prefixes(&ps, a_only, 1);
+    flip__event__init(&ev);
+    fl[0] = wire_int(&w[0], "a.1", 1);
+    fl[1] = wire_int(&w[1], "a.2", 2);
+    ev.flags = fl;
+    ev.n_flags = 2;
+    CHECK_EQ_INT(wcache_stage_item(&staging, &ps, &ev, &added, &why),
+                 FLIP_PROTO);
+    CHECK(strcmp(why, "snapshot item without exactly one flag") == 0);
+    ev.n_flags = 1;
+    w[0].f.has_deleted = 1;
+    w[0].f.deleted = 1;
+    CHECK_EQ_INT(wcache_stage_item(&staging, &ps, &ev, &added, &why),
+                 FLIP_PROTO);
+    CHECK(strcmp(why, "snapshot item marked deleted") == 0);
+    fl[0] = wire_int(&w[0], "b.1", 1);
+    CHECK_EQ_INT(wcache_stage_item(&staging, &ps, &ev, &added, &why),
+                 FLIP_PROTO);
+    CHECK(strcmp(why, "snapshot item outside the subscribed prefixes") == 0);
+    CHECK(added == NULL);
+    fl[0] = wire_int(&w[0], "a.1", 1);
+    fail_at = 1;
+    allocs = 0;
+    flip_heap_set_fault(fault_nth, NULL);
+    CHECK_EQ_INT(wcache_stage_item(&staging, &ps, &ev, &added, &why),
+                 FLIP_NOMEM);
+    flip_heap_set_fault(NULL, NULL);
+    CHECK(added == NULL);
+    CHECK_EQ_INT(staging.n, 0);
+    w[0].f.has_deleted = 1;
+    w[0].f.deleted = 0;
+    CHECK_EQ_INT(wcache_stage_item(&staging, &ps, &ev, &added, &why), FLIP_OK);
+    CHECK(added != NULL && strcmp(added->key, "a.1") == 0);
+    CHECK_EQ_INT(int_of(&staging, "a.1"), 1);
+    wcache_clear(&staging);
+    wprefixes_clear(&ps);
+}

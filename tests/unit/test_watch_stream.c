@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -180,6 +181,17 @@ struct fake
     atomic_int subscribes; /* Subscribe requests it got */
     char cluster_id[40];   /* Hello/Subscribe answer; "" = none */
     atomic_int not_live;   /* Status: live = false (catching up) */
+    /* How to answer the n-th Subscribe: 0 as usual; SUB_REFUSE,
+     * SUB_NOT_SUBSCRIBE_RESULT, SUB_BARE (no heartbeat period, node id or
+     * revision) */
+    int sub_script[4];
+};
+
+enum
+{
+    SUB_REFUSE = 1,
+    SUB_NOT_SUBSCRIBE_RESULT,
+    SUB_BARE,
 };
 
 static Flip__Request *fk_recv(int fd)
@@ -374,6 +386,17 @@ static int fk_wait_step(struct scenario *s, int fd, int n)
     return 1;
 }
 
+/* A frame that is not an event: a SetResult. */
+static void fk_not_event(int fd)
+{
+    Flip__Response r = FLIP__RESPONSE__INIT;
+    Flip__SetResult sr = FLIP__SET_RESULT__INIT;
+
+    r.result_case = FLIP__RESPONSE__RESULT_SET;
+    r.set = &sr;
+    fk_send(fd, &r);
+}
+
 static void fk_error(int fd, Flip__Status st, uint64_t resume)
 {
     Flip__Response r = FLIP__RESPONSE__INIT;
@@ -464,6 +487,15 @@ static void fk_serve(struct fake *f, int fd)
             fk_reply(fd, req->id, &r);
             break;
         case FLIP__REQUEST__OP_SUBSCRIBE:
+            if (f->subscribes < 4 && f->sub_script[f->subscribes] != 0 &&
+                f->sub_script[f->subscribes] != SUB_BARE) {
+                if (f->sub_script[f->subscribes++] == SUB_REFUSE) {
+                    fk_error(fd, FLIP__STATUS__UNAVAILABLE, 0);
+                } else {
+                    fk_not_event(fd);
+                }
+                break;
+            }
             pthread_mutex_lock(&s->mu);
             nth = s->sessions++;
             f->subscribes++;
@@ -474,12 +506,14 @@ static void fk_serve(struct fake *f, int fd)
                 s->node[nth] = f->node_id;
             }
             pthread_mutex_unlock(&s->mu);
-            sr.has_node_id = 1;
-            sr.node_id = f->node_id;
-            sr.has_applied_revision = 1;
-            sr.applied_revision = s->applied;
-            sr.has_heartbeat_ms = 1;
-            sr.heartbeat_ms = 100;
+            if (nth >= 4 || f->sub_script[f->subscribes - 1] != SUB_BARE) {
+                sr.has_node_id = 1;
+                sr.node_id = f->node_id;
+                sr.has_applied_revision = 1;
+                sr.applied_revision = s->applied;
+                sr.has_heartbeat_ms = 1;
+                sr.heartbeat_ms = 100;
+            }
             sr.cluster_id = f->cluster_id[0] ? f->cluster_id : NULL;
             r.result_case = FLIP__RESPONSE__RESULT_SUBSCRIBE;
             r.subscribe = &sr;
@@ -2136,4 +2170,200 @@ TEST(watch_catching_up_node_is_left_for_a_live_one, 15)
     CHECK_EQ_INT(why, FLIP_REASON_LIVE);
     flip_watch_stop(w);
     fakes_stop(&s, f, 2);
+}
+
+/* ---- frames a node must not send ------------------------------------------
+ */
+
+static void fk_error_status(int fd, int status, const char *message)
+{
+    Flip__Response r = FLIP__RESPONSE__INIT;
+    Flip__Error e = FLIP__ERROR__INIT;
+
+    e.has_status = 1;
+    e.status = (Flip__Status)status;
+    e.message = (char *)message;
+    r.error = &e;
+    fk_send(fd, &r);
+}
+
+static void session_violations(struct scenario *s, int fd, int nth)
+{
+    Flip__Response r = FLIP__RESPONSE__INIT;
+    Flip__Event ev = FLIP__EVENT__INIT;
+
+    switch (nth) {
+    case 0:
+        fk_end(fd, 5);
+        break;
+    case 1:
+        fk_change(fd, 6, "a", "1");
+        break;
+    case 2: /* an event without a type is skipped; then a SetResult */
+        r.result_case = FLIP__RESPONSE__RESULT_EVENT;
+        r.event = &ev;
+        fk_send(fd, &r);
+        fk_not_event(fd);
+        break;
+    case 3: /* a newer server's event type is skipped */
+        fk_event(fd, (Flip__EventType)99, 5, NULL, 0, 0, NULL);
+        fk_error_status(fd, FLIP__STATUS__INTERNAL, "");
+        break;
+    case 4:
+        fk_error_status(fd, 99, "from the future");
+        break;
+    default:
+        fk_begin(fd, 5, 0);
+        fk_item(fd, 5, "a", "1");
+        fk_end(fd, 5);
+        fk_heartbeat(fd, 5, 0);
+        break;
+    }
+    fk_hold(s, fd, 10000, 0);
+}
+
+/* Each frame a node must not send ends the session with a notice that
+ * names it (a snapshot end outside a snapshot, a change before any
+ * snapshot, a frame that is not an event, an error status, known or not),
+ * and nothing of it is applied; events without a type or of a type this
+ * library does not know are skipped. The session after them goes live.
+ * A cluster id that is not letters and digits is not taken. */
+TEST(watch_stream_violations_are_named, 20)
+{
+    struct scenario s;
+    struct fake f;
+    struct flip_watch *w;
+    char want[200];
+    int at;
+
+    scenario_init(&s, session_violations, 5);
+    fake_start(&f, &s, 1, 0);
+    snprintf(f.cluster_id, sizeof f.cluster_id, "not-an-id!");
+    w = start_watch(f.addr, NULL, 0, 0);
+    WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_LIVE, 10000);
+    CHECK_EQ_INT(sessions(&s), 6);
+    CHECK_EQ_INT(flip_watch_int(w, "a", 0, NULL), 1);
+    CHECK_EQ_INT(rec_count("change a=1"), 0);
+    snprintf(want, sizeof want,
+             "%s: protocol error at revision 5: snapshot end outside a "
+             "snapshot",
+             f.addr);
+    at = rec_find(want, 0);
+    CHECK(at >= 0);
+    snprintf(want, sizeof want,
+             "%s: protocol error at revision 6: change before any snapshot",
+             f.addr);
+    CHECK(rec_find(want, at) > at);
+    at = rec_find(want, at);
+    snprintf(want, sizeof want,
+             "%s: unexpected frame (result 11) in the stream", f.addr);
+    CHECK(rec_find(want, at) > at);
+    at = rec_find(want, at);
+    snprintf(want, sizeof want, "%s: INTERNAL: -", f.addr);
+    CHECK(rec_find(want, at) > at);
+    at = rec_find(want, at);
+    snprintf(want, sizeof want, "%s: unknown status: from the future", f.addr);
+    CHECK(rec_find(want, at) > at);
+    pthread_rwlock_rdlock(&w->lock);
+    CHECK_EQ_INT(w->live.cluster_id[0], '\0');
+    pthread_rwlock_unlock(&w->lock);
+    flip_watch_stop(w);
+    fakes_stop(&s, &f, 1);
+}
+
+static void session_prefixed(struct scenario *s, int fd, int nth)
+{
+    (void)nth;
+    fk_begin(fd, 5, 0);
+    fk_item(fd, 5, "a.x", "1");
+    fk_end(fd, 5);
+    fk_heartbeat(fd, 5, 0);
+    fk_hold(s, fd, 10000, 0);
+}
+
+/* A refused Subscribe and an answer that is not a SubscribeResult each
+ * end the attempt with a notice naming them; a SubscribeResult without
+ * heartbeat period, node id or revision is enough to go on with. */
+TEST(watch_subscribe_answers, 20)
+{
+    static const char *const a_only[] = { "a." };
+    struct flip_watch_options o;
+    struct scenario s;
+    struct fake f;
+    struct flip_watch *w = NULL;
+    char want[200];
+    int at;
+
+    scenario_init(&s, session_prefixed, 5);
+    fake_start(&f, &s, 1, 0);
+    f.sub_script[0] = SUB_REFUSE;
+    f.sub_script[1] = SUB_NOT_SUBSCRIBE_RESULT;
+    f.sub_script[2] = SUB_BARE;
+    memset(&o, 0, sizeof o);
+    o.endpoints = f.addr;
+    o.prefixes = a_only;
+    o.n_prefixes = 1;
+    o.on_event = rec_on_event;
+    CHECK_EQ_INT(flip_watch_start(&w, &o), FLIP_OK);
+    WAIT_FOR(flip_watch_state(w) == FLIP_WATCH_LIVE, 10000);
+    CHECK_EQ_INT(sessions(&s), 1);
+    CHECK_EQ_INT(f.subscribes, 3);
+    CHECK_EQ_INT(flip_watch_int(w, "a.x", 0, NULL), 1);
+    snprintf(want, sizeof want,
+             "%s: subscribe refused: UNAVAILABLE: fake error", f.addr);
+    at = rec_find(want, 0);
+    CHECK(at >= 0);
+    snprintf(want, sizeof want, "%s: unexpected answer to subscribe", f.addr);
+    CHECK(rec_find(want, at) > at);
+    flip_watch_stop(w);
+    fakes_stop(&s, &f, 1);
+}
+
+static void session_unwritable(struct scenario *s, int fd, int nth)
+{
+    (void)nth;
+    fk_begin(fd, 5, 0);
+    fk_item(fd, 5, "a", "1");
+    fk_end(fd, 5);
+    fk_heartbeat(fd, 5, 0);
+    if (fk_wait_step(s, fd, 1)) {
+        fk_change(fd, 6, "a", "2");
+        fk_hold(s, fd, 10000, 6);
+    }
+}
+
+/* A last-known-good file that cannot be written is reported in a notice
+ * naming the file and the error; once it can be written again the next
+ * save says so, and the file holds the copy. */
+TEST(watch_lkg_unwritable_then_written_again, 20)
+{
+    struct scenario s;
+    struct fake f;
+    struct flip_watch *w;
+    char dir[256];
+    char sub[300];
+    char path[320];
+    char want[400];
+    char json[16];
+
+    tmpdir_make(dir, sizeof dir);
+    snprintf(sub, sizeof sub, "%s/later", dir);
+    snprintf(path, sizeof path, "%s/app.lkg", sub);
+    scenario_init(&s, session_unwritable, 5);
+    fake_start(&f, &s, 1, 0);
+    w = start_watch(f.addr, path, 0, 0);
+    snprintf(want, sizeof want, "notice creating %s: %s", path,
+             strerror(ENOENT));
+    WAIT_FOR(rec_find(want, 0) >= 0, 5000);
+    CHECK(mkdir(sub, 0755) == 0);
+    s.step = 1;
+    snprintf(want, sizeof want, "notice last-known-good file %s written again",
+             path);
+    WAIT_FOR(rec_find(want, 0) >= 0, 5000);
+    snprintf(want, sizeof want, "notice creating %s", path);
+    CHECK_EQ_INT(rec_count(want), 1);
+    WAIT_FOR(lkg_revision(path, json, sizeof json) == 6, 5000);
+    flip_watch_stop(w);
+    fakes_stop(&s, &f, 1);
+    tmpdir_remove(dir);
 }
