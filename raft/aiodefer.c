@@ -64,12 +64,15 @@
  * (iomap_dio_complete -> ext4_sync_file -> blkdev_issue_flush), so the
  * loop waited for the disk on every write, up to 130 ms while snapshots
  * were being written (perf sched_switch stacks, bench/snapshot.sh PERF=).
- * While armed, an io_submit with RWF_NOWAIT on the loop thread fails with
- * EAGAIN before reaching the kernel; raft_uv's writer then takes its own
- * documented fallback and runs the same request on a pool thread, where
- * io_submit without RWF_NOWAIT blocks instead of the loop. Before
- * aiodefer_start (raft_uv's start-up probe) and after disarm, submits go
- * through untouched.
+ * From aiodefer_start to aiodefer_stop (not only while armed: a planned
+ * stop keeps raft writing through the hand-over, and the redirect is as
+ * safe during raft_uv's close as before it: UvWriterClose waits for a
+ * request in its pool queue), an io_submit with RWF_NOWAIT on the loop
+ * thread fails with EAGAIN before reaching the kernel; raft_uv's writer then
+ * takes its own documented fallback and runs the same request on a pool thread,
+ * where io_submit without RWF_NOWAIT blocks instead of the loop. Before
+ * aiodefer_start (raft_uv's start-up probe) and after aiodefer_stop,
+ * submits go through untouched.
  *
  * Everything else is forwarded untouched: every syscall() number but the
  * AIO ones it follows (io_setup, io_submit, io_getevents, io_pgetevents,
@@ -104,7 +107,8 @@ static _Atomic(aiodefer_syscall_fn) aiodefer_real;
 static pthread_mutex_t aiodefer_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t aiodefer_cv = PTHREAD_COND_INITIALIZER;
 static int aiodefer_armed;
-static int aiodefer_running; /* the thread exists */
+static int aiodefer_redirect; /* the write redirect: start to stop */
+static int aiodefer_running;  /* the thread exists */
 static int aiodefer_stopping;
 static pthread_t aiodefer_loop;
 static pthread_t aiodefer_thread;
@@ -240,7 +244,7 @@ static int aiodefer_nowait_on_loop(long nr, long iocbpp)
         return 0;
     }
     pthread_mutex_lock(&aiodefer_mu);
-    if (aiodefer_armed && pthread_equal(pthread_self(), aiodefer_loop)) {
+    if (aiodefer_redirect && pthread_equal(pthread_self(), aiodefer_loop)) {
         aiodefer_st.to_pool++;
         refuse = 1;
     }
@@ -364,6 +368,7 @@ int aiodefer_start(void)
         aiodefer_running = 1;
         aiodefer_loop = pthread_self();
         aiodefer_armed = 1;
+        aiodefer_redirect = 1;
     }
     pthread_mutex_unlock(&aiodefer_mu);
     if (rv != 0) {
@@ -388,6 +393,7 @@ void aiodefer_stop(void)
 
     pthread_mutex_lock(&aiodefer_mu);
     aiodefer_armed = 0;
+    aiodefer_redirect = 0;
     if (!aiodefer_running) {
         pthread_mutex_unlock(&aiodefer_mu);
         return;

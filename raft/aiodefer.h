@@ -45,7 +45,8 @@ struct aiodefer_stats
 int aiodefer_start(void);
 
 /* From now on every io_destroy is synchronous again; contexts already
- * queued are still destroyed by the thread. Call when raft starts closing:
+ * queued are still destroyed by the thread. The write redirect stays
+ * until aiodefer_stop. Call when raft starts closing:
  * raft_uv's close path may cancel writes still in the kernel. Idempotent;
  * a no-op before aiodefer_start. */
 void aiodefer_disarm(void);

@@ -1,6 +1,8 @@
 /* The raft FSM over LMDB; see fsm.h for the happy path and failure modes. */
 #include "fsm.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>  /* the snapshot thread's "done" */
@@ -468,10 +470,10 @@ static int fsm_apply(struct raft_fsm *rf,
  *      MDB_NOTLS lets the txn move threads, and apply's write txns go on
  *      committing on the loop meanwhile (LMDB MVCC). Then it wakes the
  *      loop (one write to an eventfd the loop polls) and ends.
- *   4. loop: the thread is joined, the reader closed, the buffer filled in,
- *      and the put passed on to raft_uv, which writes the file on its pool
- *      and calls raft back; raft then calls snapshot_finalize, which frees
- *      the job and hands the buffer to the pool to free (munmap of a few
+ *   4. loop: the wake-up read (the thread, detached, is ending), the reader
+ * closed, the buffer filled in, and the put passed on to raft_uv, which writes
+ * the file on its pool and calls raft back; raft then calls snapshot_finalize,
+ * which frees the job and hands the buffer to the pool to free (munmap of a few
  *      hundred MB took 50-150 ms on the loop), a slice at a time
  *      (free_sliced: one big munmap held the loop's brk back as long).
  * On the loop that leaves opening a read txn and three short callbacks.
@@ -488,14 +490,15 @@ static int fsm_apply(struct raft_fsm *rf,
 struct fsm_snap_job
 {
     struct fsm *f;
-    uv_thread_t thread;
-    int thread_started;
+    uv_thread_t thread; /* detached once started */
+    atomic_int done;    /* the thread's results are written */
     /* The thread's "done": an eventfd it writes once, polled by the loop.
      * Not a uv_async_t: uv_async_send leaves a "send in progress" mark
      * that the loop spins on (sched_yield) until the sender clears it, and
      * the sender here runs at nice 19, so a sender preempted right after
      * its write kept the loop spinning for 16 ms (perf, bench/snapshot.sh
-     * PERF=). A write(2) is done or not done; nothing to wait for. */
+     * PERF=). The loop reads the results and never waits for the thread
+     * (it is detached). */
     uv_poll_t wake;
     int wake_fd;
     struct store_reader *reader; /* the view at raft's snapshot index */
@@ -680,7 +683,8 @@ static void job_thread(void *arg)
     j->rv = snapshot_write(j->reader, raft_malloc, &j->cancel, &j->data,
                            &j->len, &j->index);
     j->took_us = (uv_hrtime() - t0) / 1000;
-    job_signal(j);
+    atomic_store_explicit(&j->done, 1, memory_order_release);
+    job_signal(j); /* j is not touched after this: the loop may free it */
 }
 
 static void job_done(uv_handle_t *h);
@@ -691,11 +695,11 @@ static void job_wake(uv_poll_t *p, int status, int events)
 
     (void)status; /* an error on an eventfd: the thread still ends */
     (void)events;
-
-    if (j->thread_started) {
-        uv_thread_join(&j->thread); /* it has sent its wake-up: ending */
-        j->thread_started = 0;
-    }
+    /* pairs with the thread's release: its results are visible. The
+     * thread is detached, not joined: what is left of it after the write
+     * (returning, its stack released) runs at nice 19 and a join waited
+     * for it up to 140 ms on a busy machine (review of the eventfd change) */
+    (void)atomic_load_explicit(&j->done, memory_order_acquire);
     uv_close((uv_handle_t *)&j->wake, job_done);
 }
 
@@ -771,10 +775,13 @@ static int offload_put(struct raft_io *io,
     j->cb = cb;
     j->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (j->wake_fd < 0) {
-        return RAFT_IOERR; /* raft finalizes */
+        flip_errorf("fsm: snapshot: no eventfd: %s", strerror(errno));
+        return RAFT_IOERR; /* raft finalizes; it tries again later */
     }
     if (uv_poll_init(f->loop, &j->wake, j->wake_fd) != 0) {
+        flip_errorf("fsm: snapshot: cannot watch its eventfd");
         close(j->wake_fd);
+        j->wake_fd = -1;
         return RAFT_IOERR;
     }
     j->wake.data = j;
@@ -785,7 +792,7 @@ static int offload_put(struct raft_io *io,
         job_signal(j);
         return 0;
     }
-    j->thread_started = 1;
+    (void)pthread_detach(j->thread); /* uv_thread_t is a pthread_t */
     return 0;
 }
 

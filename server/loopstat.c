@@ -5,69 +5,95 @@
  * callbacks all lie between. libuv's idle-time metric counts the time
  * spent blocked in the poll inside that span, so busy = span - idle.
  *
- * Busy wall time still mixes three things, and only the first two are the
- * node's doing: time on the CPU (work), time blocked in the kernel outside
- * the poll (a disk write throttled behind dirty pages, a page fault, a
- * lock) and time runnable but waiting for a CPU other processes hold. The
- * thread's own rusage, read once a turn (one getrusage call), separates
- * them: its CPU time, and whether it gave up the CPU voluntarily (blocked)
- * during the turn. A turn over LOOPSTAT_SLOW_MS that neither worked nor
- * blocked that long was the machine's scheduling, not the node. */
-#define _GNU_SOURCE /* RUSAGE_THREAD */
+ * Busy wall time mixes three things: time on the CPU (work), time blocked
+ * in the kernel outside the poll (a disk flush, a lock, a page fault) and
+ * time runnable but waiting for a CPU other threads held. The first two
+ * are the node's doing. The thread's exact CPU time comes from
+ * CLOCK_THREAD_CPUTIME_ID (getrusage lags by up to a scheduler tick for a
+ * running thread) and its total wait for a CPU from the second field of
+ * /proc/thread-self/schedstat (run_delay, updated whenever it is switched
+ * in). Reading both costs two system calls, so they are sampled at most
+ * once a millisecond; every turn busy for more than 1 ms spans more than a
+ * millisecond and so ends with a sample, whose window starts at most 1 ms
+ * before the turn. A slow turn's own share is busy minus the CPU wait in
+ * that window, and never less than its CPU time: an estimate. It counts
+ * blocking too little when the thread also waited for a CPU just before
+ * the turn (after the poll woke it: libuv counts that as idle), and too
+ * much when libuv 1.44 fails to count a
+ * sleep as idle (a wake-up by an fd no callback is left for: libuv then
+ * restarts its idle clock without adding what it slept). */
+#define _GNU_SOURCE /* O_CLOEXEC in fcntl.h under -std=c11 */
 #include "loopstat.h"
 
-#include <sys/resource.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "lib/err.h"
 #include "lib/log.h"
 
 #define NS_PER_MS     1000000ull
+#define SAMPLE_NS     NS_PER_MS
 #define WARN_EVERY_NS (1000ull * NS_PER_MS)
 
-static uint64_t tv_ns(struct timeval tv)
+static uint64_t thread_cpu_ns(void)
 {
-    return (uint64_t)tv.tv_sec * 1000000000ull + (uint64_t)tv.tv_usec * 1000u;
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) {
+        return 0;
+    }
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* The calling thread's CPU time and voluntary switches; zeros when the
- * kernel does not say (the wall-time figures still hold). */
-static void thread_usage(uint64_t *cpu_ns, uint64_t *waits)
+/* The thread's total wait on a run queue, in ns; 0 when unknown. */
+static uint64_t run_delay_ns(int fd)
 {
-    struct rusage ru;
+    char text[96];
+    ssize_t n;
+    char *end;
 
-    if (getrusage(RUSAGE_THREAD, &ru) != 0) {
-        *cpu_ns = 0;
-        *waits = 0;
-        return;
+    if (fd < 0) {
+        return 0;
     }
-    *cpu_ns = tv_ns(ru.ru_utime) + tv_ns(ru.ru_stime);
-    *waits = (uint64_t)ru.ru_nvcsw;
+    n = pread(fd, text, sizeof text - 1, 0);
+    if (n <= 0) {
+        return 0;
+    }
+    text[n] = '\0';
+    (void)strtoull(text, &end, 10); /* time on the CPU: lags, not used */
+    return strtoull(end, NULL, 10);
 }
 
 static void slow_turn(struct loopstat *ls,
                       uint64_t now,
                       uint64_t busy,
                       uint64_t cpu,
-                      uint64_t waits)
+                      uint64_t delay)
 {
-    const char *why = cpu > LOOPSTAT_SLOW_MS * NS_PER_MS ? "working"
-                      : waits > 0 ? "blocked in the kernel"
-                                  : "waiting for a CPU";
+    uint64_t own = busy > delay ? busy - delay : 0;
+
+    if (own < cpu) {
+        own = cpu; /* exact, whatever the wait before the turn was */
+    }
 
     ls->over_slow++;
-    if (waits > 0 || cpu > LOOPSTAT_SLOW_MS * NS_PER_MS) {
+    if (own > LOOPSTAT_SLOW_MS * NS_PER_MS) {
         ls->over_slow_own++;
     }
-    /* at most one line a second: a stalling loop must not also flood */
     if (ls->warned_ns != 0 && now - ls->warned_ns < WARN_EVERY_NS) {
-        return;
+        return; /* a stalling loop must not also flood its log */
     }
     ls->warned_ns = now;
     flip_warnf(
-        "loop: one turn held the loop for %llu ms, %llu ms of it on "
-        "the CPU, mostly %s (%llu turns over %u ms since start)",
+        "loop: one turn held the loop for %llu ms: %llu ms on the "
+        "CPU, about %llu ms waiting for a CPU, the rest blocked in "
+        "the kernel (%llu turns over %u ms since start)",
         (unsigned long long)(busy / NS_PER_MS),
-        (unsigned long long)(cpu / NS_PER_MS), why,
+        (unsigned long long)(cpu / NS_PER_MS),
+        (unsigned long long)(delay / NS_PER_MS),
         (unsigned long long)ls->over_slow, LOOPSTAT_SLOW_MS);
 }
 
@@ -80,32 +106,34 @@ static void on_turn(uv_prepare_t *h)
     uint64_t slept = idle - ls->last_idle_ns;
     uint64_t busy = span > slept ? span - slept : 0;
     uint64_t cpu_ns;
-    uint64_t waits;
+    uint64_t delay_ns;
     uint64_t cpu;
-    uint64_t turn_waits;
+    uint64_t delay;
 
-    thread_usage(&cpu_ns, &waits);
-    cpu = cpu_ns > ls->last_cpu_ns ? cpu_ns - ls->last_cpu_ns : 0;
-    /* the poll's own sleep is one voluntary switch when it slept */
-    turn_waits = waits - ls->last_waits;
-    if (slept > 0 && turn_waits > 0) {
-        turn_waits--;
-    }
     ls->last_turn_ns = now;
     ls->last_idle_ns = idle;
-    ls->last_cpu_ns = cpu_ns;
-    ls->last_waits = waits;
     if (busy > ls->busy_max_ns) {
         ls->busy_max_ns = busy;
     }
-    if (cpu > ls->cpu_max_ns) {
-        ls->cpu_max_ns = cpu;
+    if (now - ls->sample_ns < SAMPLE_NS) {
+        return; /* a turn this short is busy for under 1 ms */
     }
-    if (busy > NS_PER_MS) {
-        ls->over_1ms++;
+    cpu_ns = thread_cpu_ns();
+    delay_ns = run_delay_ns(ls->schedstat_fd);
+    cpu = cpu_ns > ls->sample_cpu_ns ? cpu_ns - ls->sample_cpu_ns : 0;
+    delay = delay_ns > ls->sample_delay_ns ? delay_ns - ls->sample_delay_ns : 0;
+    ls->sample_ns = now;
+    ls->sample_cpu_ns = cpu_ns;
+    ls->sample_delay_ns = delay_ns;
+    if (busy <= NS_PER_MS) {
+        return;
+    }
+    ls->over_1ms++;
+    if (cpu > ls->cpu_max_ns) {
+        ls->cpu_max_ns = cpu < busy ? cpu : busy;
     }
     if (busy > LOOPSTAT_SLOW_MS * NS_PER_MS) {
-        slow_turn(ls, now, busy, cpu, turn_waits);
+        slow_turn(ls, now, busy, cpu, delay);
     }
 }
 
@@ -114,11 +142,16 @@ int loopstat_start(struct loopstat *ls, uv_loop_t *loop)
     if (uv_loop_configure(loop, UV_METRICS_IDLE_TIME) != 0) {
         return FLIP_INTERNAL;
     }
+    /* without it the CPU wait reads 0: every slow turn counts as own */
+    ls->schedstat_fd =
+        open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
     uv_prepare_init(loop, &ls->hook);
     ls->hook.data = ls;
     ls->last_turn_ns = uv_hrtime();
     ls->last_idle_ns = uv_metrics_idle_time(loop);
-    thread_usage(&ls->last_cpu_ns, &ls->last_waits);
+    ls->sample_ns = ls->last_turn_ns;
+    ls->sample_cpu_ns = thread_cpu_ns();
+    ls->sample_delay_ns = run_delay_ns(ls->schedstat_fd);
     uv_prepare_start(&ls->hook, on_turn);
     uv_unref((uv_handle_t *)&ls->hook); /* never keeps the loop alive */
     ls->started = 1;
@@ -130,5 +163,9 @@ void loopstat_stop(struct loopstat *ls)
     if (ls->started) {
         ls->started = 0;
         uv_close((uv_handle_t *)&ls->hook, NULL);
+        if (ls->schedstat_fd >= 0) {
+            close(ls->schedstat_fd);
+            ls->schedstat_fd = -1;
+        }
     }
 }

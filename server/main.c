@@ -1,5 +1,6 @@
 /* flipd: argv -> config -> server -> uv_run -> orderly exit. No logic. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -44,6 +45,12 @@ int main(int argc, char **argv)
         return 2;
     }
     raise_fd_limit();
+    /* libuv's thread pool (4 threads unless told) carries every raft log
+     * write (raft/aiodefer.c sends them there), snapshot files, LMDB syncs,
+     * state-hash walks and big frees: with four, a hash walk and a
+     * snapshot could leave log writes queued. Read once, at its first use;
+     * an operator's own setting wins. */
+    (void)setenv("UV_THREADPOOL_SIZE", "8", 0);
     snprintf(tag, sizeof tag, "n%llu", (unsigned long long)config.id);
     flip_log_init(tag);
     uv_loop_init(&loop);

@@ -310,14 +310,16 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
         return rv;
     }
     s->hooks_started = 1;
-    uv_prepare_init(loop, &s->flush);
-    s->flush.data = s;
-    uv_prepare_start(&s->flush, flush_dirty);
+    /* the meter first: libuv runs the prepare hook started last first, and
+     * the meter must come after the flush to count it in its own turn */
     if (loopstat_start(&s->loopstat, loop) != FLIP_OK) {
         flip_warnf(
             "server: the loop stall meter is off (libuv refused "
             "idle-time metrics)");
     }
+    uv_prepare_init(loop, &s->flush);
+    s->flush.data = s;
+    uv_prepare_start(&s->flush, flush_dirty);
     uv_timer_init(loop, &s->sweep);
     s->sweep.data = s;
     uv_timer_start(&s->sweep, sweep_tick, SWEEP_MS, SWEEP_MS);

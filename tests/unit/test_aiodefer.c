@@ -222,8 +222,9 @@ static void *submit_nowait_elsewhere(void *arg)
 
 /* The loop thread's RWF_NOWAIT writes (raft_uv's in-loop fast path, whose
  * RWF_DSYNC flush can run inside io_submit) are answered EAGAIN before the
- * kernel sees them, so raft_uv resubmits them from its pool: only while
- * armed, only on the loop thread, only with RWF_NOWAIT. A refused submit
+ * kernel sees them, so raft_uv resubmits them from its pool: only from
+ * aiodefer_start to aiodefer_stop (through a disarm), only on the loop
+ * thread, only with RWF_NOWAIT. A refused submit
  * leaves the context idle (its io_destroy is still deferred). */
 TEST(aiodefer_sends_loop_nowait_writes_to_the_pool, 30)
 {
@@ -279,14 +280,22 @@ TEST(aiodefer_sends_loop_nowait_writes_to_the_pool, 30)
     wait_destroyed(1);
     CHECK_EQ_INT(stats().deferred, 1);
 
+    /* disarmed (a planned stop: raft still writes through the hand-over):
+     * io_destroy is synchronous again, the redirect stays */
     aiodefer_disarm();
     ctx = ctx_setup();
+    errno = 0;
+    CHECK_EQ_INT(submit_write(ctx, fileno(f), page, RWF_NOWAIT), -1);
+    CHECK_EQ_INT(errno, EAGAIN);
+    CHECK_EQ_INT(stats().to_pool, 2);
+
+    /* stopped: untouched */
+    aiodefer_stop();
     rv = submit_write(ctx, fileno(f), page, RWF_NOWAIT);
     if (rv == 1) {
         CHECK(syscall(SYS_io_getevents, ctx, 1L, 1L, &ev, NULL) == 1);
     }
-    CHECK_EQ_INT(stats().to_pool, 1);
+    CHECK_EQ_INT(stats().to_pool, 2);
     CHECK_EQ_INT(syscall(SYS_io_destroy, ctx), 0);
-    aiodefer_stop();
     fclose(f);
 }
