@@ -25,8 +25,11 @@
 # the loop thread (tid = pid) and the others (known-issues #11).
 # PERF=FILE also samples every node's loop thread with call graphs during
 # the measurement (perf record -g: cpu-clock, and sched_switch for where it
-# blocks) into FILE, to find what a slow turn (a node's "loop: one turn
-# held the loop" warning, Status loop_*) spends its time in.
+# blocks) into FILE, and reports per loop thread its longest turn of work
+# and its longest wait outside epoll_wait (bench/perfloop.py): the exact
+# figures behind a node's "loop: one turn held the loop" warnings and its
+# Status loop_* (whose split between blocking and waiting for a CPU is an
+# estimate). Needs perf (linux-perf).
 set -euo pipefail
 FILL_MB=${FILL_MB:-210}
 MEASURE_S=${MEASURE_S:-20}
@@ -64,6 +67,9 @@ fi
 if [ -n "${PERF:-}" ]; then
     kill -INT "$perf_pid" 2>/dev/null || true
     wait "$perf_pid" 2>/dev/null || true
+    perf script -i "$PERF" -F tid,time,period,event,trace,ip,sym \
+        >"$TMP/perf.txt" 2>/dev/null || true
+    python3 "$(dirname "$0")/perfloop.py" "$TMP/perf.txt" || true
 fi
 if [ -n "${STRACE:-}" ]; then
     kill -INT "$strace_pid" 2>/dev/null || true
