@@ -52,6 +52,16 @@ struct opts
     unsigned gap_ms;
 };
 
+/* The node's own loop meter (Status loop_*), as one answer gave it. */
+struct loop_meter
+{
+    uint64_t busy_max_us;
+    uint64_t cpu_max_us;
+    uint64_t over_1ms;
+    uint64_t over_10ms;
+    uint64_t stalls;
+};
+
 struct probe
 {
     const struct opts *o;
@@ -65,9 +75,17 @@ struct probe
     uint64_t leader;
     /* the node's own loop meter, at the first and the last answer */
     int have_first;
-    struct flip_node_status first;
-    struct flip_node_status last;
+    struct loop_meter first;
+    struct loop_meter last;
 };
+
+static struct loop_meter meter_of(const struct flip_node_status *st)
+{
+    struct loop_meter m = { st->loop_busy_max_us, st->loop_cpu_max_us,
+                            st->loop_turns_over_1ms, st->loop_turns_over_10ms,
+                            st->loop_stalls_over_10ms };
+    return m;
+}
 
 static const char usage_text[] =
     "usage: snapshot_stall --endpoints H:P,... --probe H:P [options]\n"
@@ -160,15 +178,9 @@ static void *probe_run(void *arg)
             p->leader = st.leader_id;
             if (!p->have_first) {
                 p->have_first = 1;
-                p->first.loop_turns_over_1ms = st.loop_turns_over_1ms;
-                p->first.loop_turns_over_10ms = st.loop_turns_over_10ms;
-                p->first.loop_stalls_over_10ms = st.loop_stalls_over_10ms;
+                p->first = meter_of(&st);
             }
-            p->last.loop_cpu_max_us = st.loop_cpu_max_us;
-            p->last.loop_stalls_over_10ms = st.loop_stalls_over_10ms;
-            p->last.loop_busy_max_us = st.loop_busy_max_us;
-            p->last.loop_turns_over_1ms = st.loop_turns_over_1ms;
-            p->last.loop_turns_over_10ms = st.loop_turns_over_10ms;
+            p->last = meter_of(&st);
         }
         flip_node_status_clear(&st);
         sleep_ms(p->o->gap_ms);
@@ -233,14 +245,10 @@ static int measure(const struct opts *o, struct flip_client *c)
             "loop_cpu_max_ms_since_start %.1f\n"
             "loop_turns_over_1ms %llu\nloop_turns_over_10ms %llu\n"
             "loop_stalls_over_10ms %llu\n",
-            (double)p.last.loop_busy_max_us / 1e3,
-            (double)p.last.loop_cpu_max_us / 1e3,
-            (unsigned long long)(p.last.loop_turns_over_1ms -
-                                 p.first.loop_turns_over_1ms),
-            (unsigned long long)(p.last.loop_turns_over_10ms -
-                                 p.first.loop_turns_over_10ms),
-            (unsigned long long)(p.last.loop_stalls_over_10ms -
-                                 p.first.loop_stalls_over_10ms));
+            (double)p.last.busy_max_us / 1e3, (double)p.last.cpu_max_us / 1e3,
+            (unsigned long long)(p.last.over_1ms - p.first.over_1ms),
+            (unsigned long long)(p.last.over_10ms - p.first.over_10ms),
+            (unsigned long long)(p.last.stalls - p.first.stalls));
     }
     free(p.lat_ns);
     return p.n == 0 ? EXIT_FAILED : 0;

@@ -490,8 +490,7 @@ static int fsm_apply(struct raft_fsm *rf,
 struct fsm_snap_job
 {
     struct fsm *f;
-    uv_thread_t thread; /* detached once started */
-    atomic_int done;    /* the thread's results are written */
+    atomic_int done; /* the thread's results are written */
     /* The thread's "done": an eventfd it writes once, polled by the loop.
      * Not a uv_async_t: uv_async_send leaves a "send in progress" mark
      * that the loop spins on (sched_yield) until the sender clears it, and
@@ -762,6 +761,7 @@ static int offload_put(struct raft_io *io,
 {
     struct fsm *f = fsm_of_io(io);
     struct fsm_snap_job *j = f->job;
+    uv_thread_t thread; /* detached at once: nothing waits for it */
 
     /* installs (trailing 0) carry the leader's bytes: straight through */
     if (trailing == 0 || j == NULL || snapshot->bufs != &j->buf ||
@@ -787,12 +787,12 @@ static int offload_put(struct raft_io *io,
     j->wake.data = j;
     uv_poll_start(&j->wake, UV_READABLE, job_wake);
     j->queued = 1;
-    if (uv_thread_create(&j->thread, job_thread, j) != 0) {
+    if (uv_thread_create(&thread, job_thread, j) != 0) {
         j->rv = FLIP_NOMEM; /* answered from the loop like any failure */
         job_signal(j);
         return 0;
     }
-    (void)pthread_detach(j->thread); /* uv_thread_t is a pthread_t */
+    (void)pthread_detach(thread); /* uv_thread_t is a pthread_t */
     return 0;
 }
 

@@ -129,8 +129,11 @@ static void on_turn(uv_prepare_t *h)
         return;
     }
     ls->over_1ms++;
+    if (cpu > busy) {
+        cpu = busy; /* the window may reach up to 1 ms before the turn */
+    }
     if (cpu > ls->cpu_max_ns) {
-        ls->cpu_max_ns = cpu < busy ? cpu : busy;
+        ls->cpu_max_ns = cpu;
     }
     if (busy > LOOPSTAT_SLOW_MS * NS_PER_MS) {
         slow_turn(ls, now, busy, cpu, delay);
