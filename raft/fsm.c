@@ -15,6 +15,7 @@
 #include "lib/assert.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "prealloc.h"
 #include "proto/codec.h"
 #include "proto/command.h"
 #include "storage/identity.h"
@@ -385,6 +386,14 @@ static int apply_command(struct fsm *f,
     return rv;
 }
 
+/* After a commit: keeps the store's blocks allocated ahead (prealloc.h). */
+static void note_file_end(struct fsm *f)
+{
+    if (f->prealloc != NULL) {
+        prealloc_note(f->prealloc, store_data_end(f->store));
+    }
+}
+
 static int fsm_apply(struct raft_fsm *rf,
                      const struct raft_buffer *buf,
                      void **result)
@@ -434,6 +443,7 @@ static int fsm_apply(struct raft_fsm *rf,
     if (rv != FLIP_OK) {
         die("commit", rv);
     }
+    note_file_end(f);
     f->n_applied++;
     if (f->observer.on_applied != NULL) {
         f->observer.on_applied(f->observer.data, index, cmd, outcomes);
@@ -800,6 +810,8 @@ static void offload_close(struct raft_io *io, raft_io_close_cb cb)
 {
     struct fsm *f = fsm_of_io(io);
 
+    prealloc_close(f->prealloc);
+    f->prealloc = NULL;
     if (f->job != NULL && f->job->queued) {
         /* a stop need not wait for a snapshot nobody will keep */
         atomic_store(&f->job->cancel, 1);
@@ -812,6 +824,12 @@ static void offload_close(struct raft_io *io, raft_io_close_cb cb)
 
 void fsm_offload_snapshots(struct fsm *f, uv_loop_t *loop, struct raft_io *io)
 {
+    int fd = store_data_fd(f->store);
+
+    if (fd < 0 || prealloc_open(&f->prealloc, loop, fd) != FLIP_OK) {
+        flip_warnf("fsm: the store's file is not allocated ahead (%s)",
+                   fd < 0 ? strerror(errno) : "no memory");
+    }
     f->loop = loop;
     f->next_put = io->snapshot_put;
     f->next_close = io->close;
@@ -874,6 +892,7 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
         die("restore", rv);
     }
     raft_free(buf->base);
+    note_file_end(f);
     index = store_applied_index(f->store); /* the content's (store.h) */
     f->n_restored++;
     flip_infof("fsm: restored snapshot at index %llu",

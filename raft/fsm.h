@@ -87,6 +87,7 @@ struct fsm_observer
 typedef int (*fsm_snapshot_gate)(void *data);
 
 struct fsm_snap_job; /* fsm.c: the local snapshot being written */
+struct prealloc;     /* prealloc.h */
 
 struct fsm
 {
@@ -115,9 +116,10 @@ struct fsm
     void (*next_close)(struct raft_io *io, raft_io_close_cb cb);
     raft_io_close_cb close_cb; /* raft_close waiting for the job */
     struct raft_io *close_io;
-    uint64_t n_snapshots;    /* local snapshots written */
-    uint64_t snapshot_bytes; /* size of the last one */
-    uint64_t snapshot_us;    /* time the last one took to write */
+    uint64_t n_snapshots;      /* local snapshots written */
+    uint64_t snapshot_bytes;   /* size of the last one */
+    uint64_t snapshot_us;      /* time the last one took to write */
+    struct prealloc *prealloc; /* with a loop: the store's blocks ahead */
 };
 
 /* Prepares `f` over `store`; `raft` must be set (fsm->raft) before
@@ -125,7 +127,9 @@ struct fsm
 void fsm_init(struct fsm *f, struct store *store);
 
 /* Moves local snapshots off the loop thread (raft/fsm.c explains how):
- * wraps io->snapshot_put and io->close. Call after raft_init and before
+ * wraps io->snapshot_put and io->close. With the loop also comes the
+ * store's file allocated ahead of the commits (raft/prealloc.h), until
+ * io->close. Call after raft_init and before
  * anything else wraps io->snapshot_put (raft/ioshim.c must sit above it, so
  * that it sees the local snapshot as in progress from the start). */
 void fsm_offload_snapshots(struct fsm *f, uv_loop_t *loop, struct raft_io *io);

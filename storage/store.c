@@ -396,6 +396,29 @@ int store_sync(struct store *s)
     return map_err(mdb_env_sync(s->env, 1), "sync");
 }
 
+uint64_t store_data_end(struct store *s)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+
+    if (mdb_env_info(s->env, &info) != MDB_SUCCESS ||
+        mdb_env_stat(s->env, &st) != MDB_SUCCESS) {
+        return 0;
+    }
+    return ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+}
+
+int store_data_fd(struct store *s)
+{
+    mdb_filehandle_t fd;
+
+    if (mdb_env_get_fd(s->env, &fd) != MDB_SUCCESS) {
+        errno = EBADF;
+        return -1;
+    }
+    return fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
 uint64_t store_applied_index(struct store *s)
 {
     return s->applied;

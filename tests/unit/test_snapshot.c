@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include "../lib/tmpdir.h"
 #include "lib/err.h"
 #include "lib/heap.h"
+#include "raft/prealloc.h"
 #include "storage/snapshot.h"
 #include "storage/store.h"
 
@@ -440,6 +442,18 @@ static void offload_setup(struct rig *a, uv_loop_t *loop)
     fsm_offload_snapshots(&a->fsm, loop, &a->io);
 }
 
+/* Disk space the store's data file holds, blocks allocated past its size
+ * included. */
+static uint64_t allocated_bytes(const char *dir)
+{
+    char path[300];
+    struct stat st;
+
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    CHECK_EQ_INT(stat(path, &st), 0);
+    return (uint64_t)st.st_blocks * 512;
+}
+
 /* Starts a local snapshot as libraft does: fsm->snapshot, then the io's
  * put at once, on the loop thread. */
 static void take(struct rig *a,
@@ -510,7 +524,16 @@ TEST(snapshot_off_loop_while_applying, 60)
     CHECK(store_hash(b.store) == at_snapshot);
     CHECK_EQ_INT(store_applied_index(b.store), 20);
     raft_free(below.got.base);
+    /* While the view pinned its pages, the commits appended past the
+     * file's end, into blocks allocated ahead of them (prealloc.h). */
+    CHECK(a.fsm.prealloc != NULL);
+    CHECK(prealloc_jobs(a.fsm.prealloc) >= 1);
+    CHECK(prealloc_reserved(a.fsm.prealloc) >= store_data_end(a.store));
+    CHECK(allocated_bytes(a.dir) >= prealloc_reserved(a.fsm.prealloc));
+    a.io.close(&a.io, io_closed);
     uv_run(&loop, UV_RUN_DEFAULT); /* the buffer is freed on the pool */
+    CHECK_EQ_INT(below.close_cb_fired, 1);
+    CHECK(a.fsm.prealloc == NULL);
     CHECK_EQ_INT(uv_loop_close(&loop), 0);
     rig_close(&a);
     rig_close(&b);
