@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>  /* the snapshot thread's "done" */
-#include <sys/mman.h>     /* madvise: a big buffer's pages, a slice at a time */
 #include <sys/resource.h> /* the snapshot thread's priority */
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -483,9 +482,9 @@ static int fsm_apply(struct raft_fsm *rf,
  *   4. loop: the wake-up read (the thread, detached, is ending), the reader
  * closed, the buffer filled in, and the put passed on to raft_uv, which writes
  * the file on its pool and calls raft back; raft then calls snapshot_finalize,
- * which frees the job and hands the buffer to the pool to free (munmap of a few
- *      hundred MB took 50-150 ms on the loop), a slice at a time
- *      (free_sliced: one big munmap held the loop's brk back as long).
+ * which frees the job and the buffer: flipd's libraft heap (raft/bigfree.h)
+ * frees a buffer that big on a thread of its own (a munmap of a few hundred
+ * MB took 50-150 ms on the loop), a slice at a time.
  * On the loop that leaves opening a read txn and three short callbacks.
  * raft_close while a job runs: offload_close holds raft_uv's close until
  * the job is back, answers the put RAFT_CANCELED (as raft_uv does for a put
@@ -528,79 +527,11 @@ struct fsm_snap_job
     uint64_t took_us;
 };
 
-struct free_work
-{
-    uv_work_t work;
-    void *p;
-    size_t len;
-};
-
-/* Pages handed back per madvise call when a big buffer is freed. */
-#define FREE_SLICE ((size_t)4 << 20)
-
-/* Frees a buffer of hundreds of MB without holding the process's mmap lock
- * for long. A single munmap of 270 MB kept it for 30-50 ms, and the loop
- * thread's malloc, which grows and trims the heap with brk (it needs that
- * lock for writing), waited the whole time (perf sched_switch stacks:
- * rwsem_down_write_slowpath <- __do_sys_brk, 48 ms; bench/snapshot.sh
- * PERF=). madvise(MADV_DONTNEED) over 4 MB slices drops the pages while
- * holding the lock for a slice at a time; the free() that follows unmaps
- * what is by then an empty range. Only whole pages strictly inside the
- * buffer are dropped, so the allocator's bookkeeping around it is never
- * touched; the contents are garbage from here on, which a buffer being
- * freed may be. */
-static void free_sliced(void *p, size_t len)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    uintptr_t start = ((uintptr_t)p + page - 1) / page * page;
-    uintptr_t end = ((uintptr_t)p + len) / page * page;
-
-    for (uintptr_t a = start; a < end; a += FREE_SLICE) {
-        size_t n = end - a < FREE_SLICE ? end - a : FREE_SLICE;
-        (void)madvise((void *)a, n, MADV_DONTNEED); /* only an optimisation */
-    }
-    raft_free(p);
-}
-
-static void free_run(uv_work_t *w)
-{
-    struct free_work *fw = w->data;
-    free_sliced(fw->p, fw->len);
-}
-
-static void free_done(uv_work_t *w, int status)
-{
-    (void)status;
-    raft_free(w->data);
-}
-
-/* Frees a snapshot buffer of len bytes on the thread pool when there is a
- * loop. */
-static void free_big(struct fsm *f, void *p, size_t len)
-{
-    struct free_work *fw;
-
-    if (p == NULL) {
-        return;
-    }
-    fw = f->loop != NULL ? raft_malloc(sizeof *fw) : NULL;
-    if (fw != NULL) {
-        fw->p = p;
-        fw->len = len;
-        fw->work.data = fw;
-        if (uv_queue_work(f->loop, &fw->work, free_run, free_done) == 0) {
-            return;
-        }
-        raft_free(fw);
-    }
-    free_sliced(p, len);
-}
-
 static void job_free(struct fsm_snap_job *j)
 {
     store_reader_close(j->reader);
-    free_big(j->f, j->buf.base, j->buf.len);
-    free_big(j->f, j->data, j->len);
+    raft_free(j->buf.base); /* hundreds of MB: see raft/bigfree.h */
+    raft_free(j->data);
     raft_free(j);
 }
 

@@ -9,6 +9,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "raft/aiodefer.h"
+#include "raft/bigfree.h"
 #include "server.h"
 
 /* The process's server: the one piece of global mutable state. */
@@ -31,6 +32,9 @@ int main(int argc, char **argv)
     char err[512] = "";
     char tag[24];
     uv_loop_t loop;
+    struct bigfree bigfree = { 0 };
+    uint64_t big_deferred;
+    uint64_t big_freed;
     int help = 0;
     int rv;
 
@@ -54,6 +58,10 @@ int main(int argc, char **argv)
     snprintf(tag, sizeof tag, "n%llu", (unsigned long long)config.id);
     flip_log_init(tag);
     uv_loop_init(&loop);
+    /* libraft's frees of whole snapshots go to a thread (raft/bigfree.h) */
+    if (bigfree_start(&bigfree) != 0) {
+        flip_warnf("flipd: big buffers are freed on the loop (no thread)");
+    }
     rv = server_start(&server, &loop, &config);
     if (rv != FLIP_OK) {
         /* Let raft and handles finish closing before exiting. */
@@ -63,6 +71,7 @@ int main(int argc, char **argv)
         }
         fprintf(stderr, "flipd: failed to start: %s\n", flip_strerror(rv));
         uv_loop_close(&loop); /* frees it when nothing was left open */
+        bigfree_stop(&bigfree);
         return 1;
     }
     /* raft runs: segment closes now destroy their AIO context off the loop
@@ -71,6 +80,11 @@ int main(int argc, char **argv)
     uv_run(&loop, UV_RUN_DEFAULT);
     aiodefer_stop();
     uv_loop_close(&loop);
-    flip_infof("flipd: stopped");
+    bigfree_stop(&bigfree);
+    bigfree_counts(&bigfree, &big_deferred, &big_freed);
+    flip_infof(
+        "flipd: stopped (big buffers freed off the loop: %llu of "
+        "%llu)",
+        (unsigned long long)big_freed, (unsigned long long)big_deferred);
     return 0;
 }
