@@ -1,7 +1,9 @@
 /* libraft's heap with big frees on a thread; see bigfree.h.
  *
  * glibc's malloc_usable_size tells a big block from the rest at the cost of
- * reading its header, so every other free goes straight through. A queued
+ * reading its header, so every other free goes straight through; with the
+ * mmap threshold fixed at BIGFREE_MIN (bigfree_start), exactly the blocks
+ * in a mapping of their own are big. A queued
  * block's first word links the list (every block here is megabytes long);
  * the thread takes the whole list at once and frees it outside the lock. */
 #define _GNU_SOURCE
@@ -63,6 +65,11 @@ static void heap_free(void *data, void *ptr)
         return;
     }
     pthread_mutex_lock(&b->mu);
+    if (b->stop) { /* a late free while stopping: the thread may be gone */
+        pthread_mutex_unlock(&b->mu);
+        free(ptr);
+        return;
+    }
     *(void **)ptr = b->head;
     b->head = ptr;
     b->n_deferred++;
@@ -132,6 +139,15 @@ int bigfree_start(struct bigfree *b)
         return rv;
     }
     b->running = 1;
+    /* glibc serves a block from its own mapping only above a threshold
+     * that it raises, up to 32 MiB, each time such a block is freed; from
+     * then on blocks of 4-32 MiB would come from the main arena, and the
+     * thread's free of one would hold the arena's mutex (and trim the heap
+     * with brk) while the loop waits to malloc. A fixed threshold keeps
+     * every block of BIGFREE_MIN or more in a mapping of its own; the trim
+     * threshold, fixed with it, is set where the dynamic one would be. */
+    (void)mallopt(M_MMAP_THRESHOLD, (int)BIGFREE_MIN);
+    (void)mallopt(M_TRIM_THRESHOLD, (int)(2 * BIGFREE_MIN));
     raft_heap_set(&b->heap);
     return 0;
 }

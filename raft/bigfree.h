@@ -3,8 +3,9 @@
  * libraft 0.22.1 frees a whole snapshot with one raft_free on the loop
  * thread: the leader after sending it to a follower (legacy.c, the send
  * callback), a follower after restoring one, flipd's FSM after writing
- * its own. glibc serves such a buffer with its own mapping, so the free is
- * a munmap of hundreds of MB: 30-50 ms holding the process's mmap lock
+ * its own. glibc serves such a buffer with a mapping of its own (bigfree
+ * fixes glibc's threshold for that at BIGFREE_MIN), so the free is a
+ * munmap of hundreds of MB: 30-50 ms holding the process's mmap lock
  * (the loop thread stood still, or waited in brk behind it, for as long;
  * docs/known-issues.md #11). raft_heap_set lets the process choose
  * libraft's allocator: bigfree's passes everything to glibc, except a free
@@ -16,7 +17,8 @@
  * FSM allocate and free as usual; bigfree_stop, once the loop has
  * stopped, puts libraft's default heap back and waits for the queue.
  * Failure modes: the thread cannot start: the heap is not installed,
- * frees stay synchronous (as without this module). The queue needs no
+ * frees stay synchronous (as without this module). A free that arrives
+ * while it stops is done at once. The queue needs no
  * memory: a block waits in a list threaded through its own first bytes.
  *
  * libraft's heap is one per process, so there is one bigfree per process,

@@ -388,8 +388,12 @@ static int apply_command(struct fsm *f,
 /* After a commit: keeps the store's blocks allocated ahead (prealloc.h). */
 static void note_file_end(struct fsm *f)
 {
-    if (f->prealloc != NULL) {
-        prealloc_note(f->prealloc, store_data_end(f->store));
+    uint64_t end;
+    uint64_t limit;
+
+    if (f->prealloc != NULL &&
+        store_data_extent(f->store, &end, &limit) == FLIP_OK) {
+        prealloc_note(f->prealloc, end, limit);
     }
 }
 
@@ -757,7 +761,8 @@ void fsm_offload_snapshots(struct fsm *f, uv_loop_t *loop, struct raft_io *io)
 {
     int fd = store_data_fd(f->store);
 
-    if (fd < 0 || prealloc_open(&f->prealloc, loop, fd) != FLIP_OK) {
+    if (fd < 0 ||
+        prealloc_open(&f->prealloc, loop, fd, PREALLOC_KEEP_FREE) != FLIP_OK) {
         flip_warnf("fsm: the store's file is not allocated ahead (%s)",
                    fd < 0 ? strerror(errno) : "no memory");
     }

@@ -51,16 +51,16 @@ int main(int argc, char **argv)
     raise_fd_limit();
     /* libuv's thread pool (4 threads unless told) carries every raft log
      * write (raft/aiodefer.c sends them there), snapshot files, LMDB syncs,
-     * state-hash walks and big frees: with four, a hash walk and a
-     * snapshot could leave log writes queued. Read once, at its first use;
-     * an operator's own setting wins. */
+     * state-hash walks and the store file's preallocation: with four, a
+     * hash walk and a snapshot could leave log writes queued. Read once, at its
+     * first use; an operator's own setting wins. */
     (void)setenv("UV_THREADPOOL_SIZE", "8", 0);
     snprintf(tag, sizeof tag, "n%llu", (unsigned long long)config.id);
     flip_log_init(tag);
     uv_loop_init(&loop);
     /* libraft's frees of whole snapshots go to a thread (raft/bigfree.h) */
     if (bigfree_start(&bigfree) != 0) {
-        flip_warnf("flipd: big buffers are freed on the loop (no thread)");
+        flip_errorf("flipd: big buffers are freed on the loop (no thread)");
     }
     rv = server_start(&server, &loop, &config);
     if (rv != FLIP_OK) {
@@ -71,8 +71,7 @@ int main(int argc, char **argv)
         }
         fprintf(stderr, "flipd: failed to start: %s\n", flip_strerror(rv));
         uv_loop_close(&loop); /* frees it when nothing was left open */
-        bigfree_stop(&bigfree);
-        return 1;
+        return 1;             /* bigfree's thread ends with the process */
     }
     /* raft runs: segment closes now destroy their AIO context off the loop
      * (known-issues #11); server_stop disarms it before raft closes */

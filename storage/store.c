@@ -27,6 +27,7 @@ struct store
     uint64_t applied;   /* cache of meta applied_index */
     uint64_t compacted; /* cache of meta compacted */
     uint64_t bytes[2];  /* cache of meta flag_bytes, change_bytes */
+    unsigned psize;     /* LMDB's page size */
 };
 
 struct store_txn
@@ -314,6 +315,7 @@ int store_open(struct store **out, const char *dir, size_t mapsize)
 {
     struct store *s = NULL;
     MDB_txn *txn = NULL;
+    MDB_stat st;
     int rv;
     int rc;
 
@@ -344,6 +346,12 @@ int store_open(struct store **out, const char *dir, size_t mapsize)
         rv = map_err(rc, "env open");
         goto err_after_env;
     }
+    rc = mdb_env_stat(s->env, &st);
+    if (rc != MDB_SUCCESS) {
+        rv = map_err(rc, "env stat");
+        goto err_after_env;
+    }
+    s->psize = st.ms_psize;
     rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc != MDB_SUCCESS) {
         rv = map_err(rc, "txn begin");
@@ -396,16 +404,16 @@ int store_sync(struct store *s)
     return map_err(mdb_env_sync(s->env, 1), "sync");
 }
 
-uint64_t store_data_end(struct store *s)
+int store_data_extent(struct store *s, uint64_t *end, uint64_t *limit)
 {
     MDB_envinfo info;
-    MDB_stat st;
 
-    if (mdb_env_info(s->env, &info) != MDB_SUCCESS ||
-        mdb_env_stat(s->env, &st) != MDB_SUCCESS) {
-        return 0;
+    if (mdb_env_info(s->env, &info) != MDB_SUCCESS) {
+        return FLIP_IOERR;
     }
-    return ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+    *end = ((uint64_t)info.me_last_pgno + 1) * s->psize;
+    *limit = info.me_mapsize;
+    return FLIP_OK;
 }
 
 int store_data_fd(struct store *s)

@@ -36,10 +36,11 @@ int store_open(struct store **out, const char *dir, size_t mapsize);
 void store_close(struct store *s);
 /* Forces data to disk (MDB_NOSYNC defers it). */
 int store_sync(struct store *s);
-/* The data file as far as LMDB uses it: the byte after its last page
- * (commits write past it only to grow the file). Reads LMDB's meta page,
- * no lock: call it on the writer's thread. */
-uint64_t store_data_end(struct store *s);
+/* The data file as far as LMDB uses it: *end is the byte after its last
+ * page (commits write past it only to grow the file), *limit the map size
+ * (the file never grows past it). Reads LMDB's meta page, no lock: call it
+ * on the writer's thread. FLIP_OK or FLIP_IOERR. */
+int store_data_extent(struct store *s, uint64_t *end, uint64_t *limit);
 /* A new descriptor of the data file, owned by the caller (close it), for
  * raft/prealloc.c, which allocates the file's blocks ahead of LMDB from
  * another thread; -1 (errno set) on failure. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -454,6 +455,22 @@ static uint64_t allocated_bytes(const char *dir)
     return (uint64_t)st.st_blocks * 512;
 }
 
+static int on_ext4(const char *dir)
+{
+    struct statfs fs;
+
+    return statfs(dir, &fs) == 0 && fs.f_type == 0xEF53;
+}
+
+/* Runs the loop until no allocation job is running. */
+static void settle(struct rig *a, uv_loop_t *loop)
+{
+    for (int i = 0; i < 1000 && prealloc_busy(a->fsm.prealloc); i++) {
+        uv_run(loop, UV_RUN_ONCE);
+    }
+    CHECK(!prealloc_busy(a->fsm.prealloc));
+}
+
 /* Starts a local snapshot as libraft does: fsm->snapshot, then the io's
  * put at once, on the loop thread. */
 static void take(struct rig *a,
@@ -525,13 +542,23 @@ TEST(snapshot_off_loop_while_applying, 60)
     CHECK_EQ_INT(store_applied_index(b.store), 20);
     raft_free(below.got.base);
     /* While the view pinned its pages, the commits appended past the
-     * file's end, into blocks allocated ahead of them (prealloc.h). */
+     * file's end, into blocks allocated ahead of them (prealloc.h; on
+     * ext4 only). Once the last job is back, one more commit: the blocks
+     * then reach past the end in use. */
     CHECK(a.fsm.prealloc != NULL);
-    CHECK(prealloc_jobs(a.fsm.prealloc) >= 1);
-    CHECK(prealloc_reserved(a.fsm.prealloc) >= store_data_end(a.store));
-    CHECK(allocated_bytes(a.dir) >= prealloc_reserved(a.fsm.prealloc));
+    if (on_ext4(a.dir)) {
+        uint64_t end = 0;
+        uint64_t limit = 0;
+        settle(&a, &loop);
+        rig_set(&a, "m3.last", "after");
+        settle(&a, &loop);
+        CHECK(prealloc_jobs(a.fsm.prealloc) >= 1);
+        CHECK_EQ_INT(store_data_extent(a.store, &end, &limit), FLIP_OK);
+        CHECK(prealloc_reserved(a.fsm.prealloc) >= end);
+        CHECK(allocated_bytes(a.dir) >= prealloc_reserved(a.fsm.prealloc));
+    }
     a.io.close(&a.io, io_closed);
-    uv_run(&loop, UV_RUN_DEFAULT); /* the buffer is freed on the pool */
+    uv_run(&loop, UV_RUN_DEFAULT);
     CHECK_EQ_INT(below.close_cb_fired, 1);
     CHECK(a.fsm.prealloc == NULL);
     CHECK_EQ_INT(uv_loop_close(&loop), 0);
@@ -565,7 +592,7 @@ TEST(snapshot_off_loop_close_waits_for_the_job, 60)
     CHECK_EQ_INT(below.closes, 1);
     CHECK_EQ_INT(below.close_cb_fired, 1);
     CHECK(a.fsm.job == NULL);
-    uv_run(&loop, UV_RUN_DEFAULT); /* the buffer is freed on the pool */
+    uv_run(&loop, UV_RUN_DEFAULT);
     CHECK_EQ_INT(uv_loop_close(&loop), 0);
     rig_close(&a);
 }
