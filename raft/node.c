@@ -748,7 +748,7 @@ int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
             goto err_after_store;
         }
     }
-    peertcp_wrap(&n->peers);
+    peertcp_wrap(&n->peers, peertcp_user_timeout_ms(cfg->election_ms));
     rv = raft_uv_init(&n->io, loop, n->raft_dir, &n->peers.transport);
     if (rv != 0) {
         snprintf(n->errmsg, sizeof n->errmsg, "raft io in %s: %s", n->raft_dir,
@@ -869,9 +869,11 @@ static void raft_closed(struct raft *r)
         (unsigned long long)n->shim.n_freed,
         (unsigned long long)n->shim.n_repeats,
         (unsigned long long)n->shim.n_room_checks);
-    flip_infof("raft: TCP_NODELAY set on %llu peer connections (%llu refused)",
-               (unsigned long long)n->peers.n_nodelay,
-               (unsigned long long)n->peers.n_failed);
+    flip_infof(
+        "raft: TCP_NODELAY and a %u ms user timeout set on %llu peer "
+        "connections (%llu refused)",
+        n->peers.user_timeout_ms, (unsigned long long)n->peers.n_nodelay,
+        (unsigned long long)n->peers.n_failed);
     raft_uv_close(&n->io);
     raft_uv_tcp_close(&n->peers.transport);
     if (n->monitor_started) {

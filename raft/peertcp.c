@@ -9,10 +9,13 @@
  * req->data for the duration (non-NULL, as raft_uv expects), and restores
  * them before raft_uv's callback runs, on success, failure or
  * cancellation alike. If the option cannot be set the stream is used
- * anyway: latency, not correctness, is at stake. */
+ * anyway: latency and recovery time, not correctness, are at stake. */
 #include "peertcp.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 #include <uv.h>
 
@@ -23,12 +26,18 @@ struct peertcp_connect
     raft_uv_connect_cb cb; /* raft_uv's callback */
 };
 
-static void set_nodelay(struct peertcp *p, struct uv_stream_s *stream)
+static void set_options(struct peertcp *p, struct uv_stream_s *stream)
 {
+    unsigned timeout = p->user_timeout_ms;
+    uv_os_fd_t fd;
+
     if (stream == NULL || stream->type != UV_TCP) {
         return;
     }
-    if (uv_tcp_nodelay((uv_tcp_t *)stream, 1) == 0) {
+    if (uv_tcp_nodelay((uv_tcp_t *)stream, 1) == 0 &&
+        uv_fileno((uv_handle_t *)stream, &fd) == 0 &&
+        setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout,
+                   sizeof timeout) == 0) {
         p->n_nodelay++;
     } else {
         p->n_failed++;
@@ -42,7 +51,7 @@ static void on_accepted(struct raft_uv_transport *t,
 {
     struct peertcp *p = (struct peertcp *)(void *)t; /* first member */
 
-    set_nodelay(p, stream);
+    set_options(p, stream);
     p->accept_cb(t, id, address, stream);
 }
 
@@ -63,7 +72,7 @@ static void on_connected(struct raft_uv_connect *req,
 
     req->data = pc->data;
     if (status == 0) {
-        set_nodelay(pc->p, stream);
+        set_options(pc->p, stream);
     }
     raft_free(pc);
     cb(req, stream, status);
@@ -94,8 +103,14 @@ static int wrapped_connect(struct raft_uv_transport *t,
     return rv;
 }
 
-void peertcp_wrap(struct peertcp *p)
+unsigned peertcp_user_timeout_ms(unsigned election_ms)
 {
+    return election_ms * 4 > 2000 ? election_ms * 4 : 2000;
+}
+
+void peertcp_wrap(struct peertcp *p, unsigned user_timeout_ms)
+{
+    p->user_timeout_ms = user_timeout_ms;
     p->next_listen = p->transport.listen;
     p->next_connect = p->transport.connect;
     p->transport.listen = wrapped_listen;

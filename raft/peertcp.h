@@ -7,8 +7,18 @@
  * writes waited 40 ms (Linux's delayed ACK) at their tail (issue 9).
  * raft_uv takes any struct raft_uv_transport, so flipd keeps raft_uv_tcp
  * and puts itself in front of its listen and connect: every stream either
- * hands to raft gets TCP_NODELAY first. Nothing else about the transport
- * changes. */
+ * hands to raft gets TCP_NODELAY first.
+ *
+ * And TCP_USER_TIMEOUT. A peer cut off by the network (a partition, a dead
+ * switch port) leaves the sender's segments unacknowledged, and the kernel
+ * retransmits them at doubling intervals; over a few partitions in a row
+ * the next try came 50-70 s after the network had healed, and raft_uv,
+ * which has no timeout of its own, kept writing into that connection: a
+ * follower stayed cut off long after the partition (the chaos `split`
+ * scenario, 2026-12-07, a message of term 10 delivered 70 s late). With a
+ * user timeout the kernel drops a connection whose data has waited that
+ * long for an acknowledgement; raft_uv's next write fails and it connects
+ * anew at once. Nothing else about the transport changes. */
 #ifndef FLIP_RAFT_PEERTCP_H
 #define FLIP_RAFT_PEERTCP_H
 
@@ -29,12 +39,19 @@ struct peertcp
                         const char *address,
                         raft_uv_connect_cb cb);
     raft_uv_accept_cb accept_cb; /* raft_uv's */
+    unsigned user_timeout_ms;    /* TCP_USER_TIMEOUT of every stream */
     uint64_t n_nodelay;          /* streams set */
-    uint64_t n_failed;           /* streams the kernel refused it for */
+    uint64_t n_failed;           /* streams the kernel refused an option */
 };
+
+/* The user timeout for an election timeout: long enough that a loaded but
+ * live peer always acknowledges in time (the kernel acknowledges, not the
+ * process: even a paused peer does until its receive buffer fills), short
+ * enough that a follower is back within seconds of a healed partition. */
+unsigned peertcp_user_timeout_ms(unsigned election_ms);
 
 /* Call after raft_uv_tcp_init(&p->transport, ...) and before raft_uv_init:
  * puts the wrapper in front of the transport's listen and connect. */
-void peertcp_wrap(struct peertcp *p);
+void peertcp_wrap(struct peertcp *p, unsigned user_timeout_ms);
 
 #endif

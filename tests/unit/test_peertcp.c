@@ -1,7 +1,7 @@
-/* raft/peertcp.c: both ends of a raft peer connection get TCP_NODELAY, and
- * raft_uv's connect request comes back to it as it left (req->data, the
- * callback), on success and on failure. Real raft_uv_tcp transports over
- * 127.0.0.1. */
+/* raft/peertcp.c: both ends of a raft peer connection get TCP_NODELAY and
+ * TCP_USER_TIMEOUT, and raft_uv's connect request comes back to it as it
+ * left (req->data, the callback), on success and on failure. Real raft_uv_tcp
+ * transports over 127.0.0.1. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -29,15 +29,22 @@ struct seen
 
 static struct seen seen;
 
+#define USER_TIMEOUT_MS 2345u
+
+/* 1 if the stream has TCP_NODELAY and the wrapper's user timeout. */
 static int nodelay_of(uv_stream_t *s)
 {
     uv_os_fd_t fd;
     int on = 0;
+    unsigned timeout = 0;
     socklen_t len = sizeof on;
+    socklen_t tlen = sizeof timeout;
 
     CHECK_EQ_INT(uv_fileno((uv_handle_t *)s, &fd), 0);
     CHECK_EQ_INT(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len), 0);
-    return on != 0;
+    CHECK_EQ_INT(getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, &tlen),
+                 0);
+    return on != 0 && timeout == USER_TIMEOUT_MS;
 }
 
 static void on_accept(struct raft_uv_transport *t,
@@ -106,7 +113,7 @@ static void start(struct peertcp *p, uv_loop_t *loop, raft_id id, const char *a)
     memset(p, 0, sizeof *p);
     p->transport.version = 1;
     CHECK_EQ_INT(raft_uv_tcp_init(&p->transport, loop), 0);
-    peertcp_wrap(p);
+    peertcp_wrap(p, USER_TIMEOUT_MS);
     CHECK_EQ_INT(p->transport.init(&p->transport, id, a), 0);
 }
 
@@ -181,4 +188,12 @@ TEST(peertcp_failed_connect_comes_back_unchanged, 30)
     stop(&client, &loop);
     uv_run(&loop, UV_RUN_DEFAULT);
     CHECK_EQ_INT(uv_loop_close(&loop), 0);
+}
+
+/* The user timeout follows the election timeout, never under 2 s. */
+TEST(peertcp_user_timeout_follows_the_election_timeout, 5)
+{
+    CHECK_EQ_INT(peertcp_user_timeout_ms(150), 2000);
+    CHECK_EQ_INT(peertcp_user_timeout_ms(500), 2000);
+    CHECK_EQ_INT(peertcp_user_timeout_ms(1000), 4000);
 }
