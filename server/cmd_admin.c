@@ -34,22 +34,18 @@ void cmd_hello(struct conn *c, Flip__Request *req)
         codec_request_free(req);
         return;
     }
-    flip_free(c->client_name);
-    c->client_name = NULL;
-    if (h->client_name != NULL && h->client_name[0] != '\0') {
-        c->client_name = flip_strdup(h->client_name);
-    }
-    c->hello_done = 1;
+    (void)session_set_name(session_of(c), h->client_name);
+    session_of(c)->hello_done = 1;
     resp.has_id = 1;
     resp.id = req->id;
     res.has_protocol_version = 1;
     res.protocol_version = CODEC_PROTOCOL_VERSION;
     res.has_node_id = 1;
-    res.node_id = c->srv->config.id;
+    res.node_id = server_of(c)->config.id;
     res.has_max_frame = 1;
-    res.max_frame = c->srv->config.max_frame;
+    res.max_frame = server_of(c)->config.max_frame;
     res.server_version = (char *)FLIPD_VERSION;
-    res.cluster_id = node_cluster_id(&c->srv->node);
+    res.cluster_id = node_cluster_id(&server_of(c)->node);
     resp.result_case = FLIP__RESPONSE__RESULT_HELLO;
     resp.hello = &res;
     conn_send(c, &resp);
@@ -62,7 +58,7 @@ static void reply_status(struct conn *c,
                          const Flip__Request *req,
                          const uint64_t *hash)
 {
-    struct server *s = c->srv;
+    struct server *s = server_of(c);
     struct node *n = &s->node;
     Flip__Response resp = FLIP__RESPONSE__INIT;
     Flip__StatusResult res = FLIP__STATUS_RESULT__INIT;
@@ -109,7 +105,7 @@ static void reply_status(struct conn *c,
     res.has_store_bytes = 1;
     res.store_bytes = store_bytes(n->store);
     res.has_max_store_bytes = 1;
-    res.max_store_bytes = c->srv->config.max_store_bytes;
+    res.max_store_bytes = server_of(c)->config.max_store_bytes;
     res.has_changes_rejected = 1;
     res.changes_rejected = n->fsm.n_rejected;
     res.has_changes_deduplicated = 1;
@@ -222,7 +218,7 @@ static void hash_start(struct server *s)
 
 void cmd_status(struct conn *c, Flip__Request *req)
 {
-    struct server *s = c->srv;
+    struct server *s = server_of(c);
     struct op *op;
 
     if (!req->status->has_include_hash || !req->status->include_hash) {

@@ -6,6 +6,6 @@
 
 void cmd_subscribe(struct conn *c, Flip__Request *req)
 {
-    pubsub_subscribe(&c->srv->pubsub, c, req->id, req->subscribe);
+    pubsub_subscribe(&server_of(c)->pubsub, c, req->id, req->subscribe);
     codec_request_free(req);
 }

@@ -10,6 +10,7 @@
 #include "lib/log.h"
 #include "proto/codec.h"
 #include "server.h"
+#include "session.h"
 
 #define PUMP_CHUNK      (256u * 1024u) /* queue this much, then wait to drain */
 #define SCAN_ROWS       256            /* rows per store scan in the pump */
@@ -67,7 +68,7 @@ static void slow_consumer(struct sub *sub, const char *why)
                  sub->sub_ps->bound);
     }
     /* Drop what it has not taken: the error is all it needs now. */
-    buf_reset(&c->out);
+    conn_discard_output(c);
     resp.has_id = 1; /* 0: connection level, like every such error */
     err.has_status = 1;
     err.status = FLIP__STATUS__SLOW_CONSUMER;
@@ -101,7 +102,7 @@ static int deliver(struct sub *sub)
      * stalled readers); a subscriber that keeps up holds a frame or two and
      * stays. The total stays under about twice the budget. */
     if (sub->sub_state == SUB_LIVE &&
-        ps->srv->out_sub + ps->sub_mem > ps->srv->config.sub_budget &&
+        ps->srv->clients.out_bulk + ps->sub_mem > ps->srv->config.sub_budget &&
         conn_backlog(c) >= pump_limit(ps) &&
         conn_backlog(c) > 2 * (ps->srv->config.sub_budget / ps->n_subs)) {
         ps->n_cut_budget++;
@@ -728,7 +729,7 @@ void pubsub_subscribe(struct pubsub *ps,
     uint64_t from = req->from_revision;
     int rv;
 
-    if (c->sub != NULL) {
+    if (session_of(c)->sub != NULL) {
         conn_send_error(c, req_id, FLIP__STATUS__INVALID_ARGUMENT,
                         "this connection is already subscribed; open another "
                         "connection for a second subscription");
@@ -749,8 +750,9 @@ void pubsub_subscribe(struct pubsub *ps,
     sub->sub_conn = c;
     buf_init(&sub->sub_snap_after);
     rv = copy_prefixes(req, sub, &why);
-    if (rv == FLIP_OK && ps->sub_mem + sub_cost(sub) + ps->srv->out_sub >
-                             ps->srv->config.sub_budget) {
+    if (rv == FLIP_OK &&
+        ps->sub_mem + sub_cost(sub) + ps->srv->clients.out_bulk >
+            ps->srv->config.sub_budget) {
         rv = FLIP_BUSY;
         why =
             "the node's subscription memory budget is spent; try another "
@@ -771,7 +773,8 @@ void pubsub_subscribe(struct pubsub *ps,
     }
     sub->sub_mem = sub_cost(sub);
     ps->sub_mem += sub->sub_mem;
-    c->sub = sub;
+    session_of(c)->sub = sub;
+    conn_set_bulk(c, 1);
     if (!reply_subscribed(ps, c, req_id)) {
         return;
     }
