@@ -74,6 +74,63 @@ static void flush_dirty(uv_prepare_t *h)
 
 static void node_closed(struct node *n);
 
+/* pubsub's view of the node */
+static void read_node(void *data, struct pubsub_node_state *out)
+{
+    struct node *n = data;
+    const struct node_member *leader = node_leader(n);
+
+    out->leader_id = leader != NULL ? leader->id : 0;
+    out->leader_address = leader != NULL ? leader->client_address : NULL;
+    out->leaderless_ms = node_leaderless_ms(n);
+    out->live = node_live(n);
+    out->term = n->term;
+    out->cluster_id = node_cluster_id(n);
+    out->leader_commit = node_leader_commit(n);
+    out->lag = node_lag(n);
+}
+
+void server_clients_init(struct server *s)
+{
+    const struct config *c = &s->config;
+
+    conn_set_init(&s->clients, s->loop);
+    s->clients.limits.max_frame = c->max_frame;
+    s->clients.limits.max_inflight = c->max_inflight;
+    s->clients.limits.output_budget = c->output_budget;
+    s->clients.limits.input_budget = c->input_budget;
+    s->clients.limits.frame_timeout_ms = c->frame_timeout_ms;
+    s->clients.limits.idle_timeout_ms = c->idle_timeout_ms;
+    s->clients.h = &dispatch_conn_handler;
+    s->clients.h_data = &s->disp;
+    dispatch_init(&s->disp, s, &s->node);
+    s->disp.self_id = c->id;
+    s->disp.node_inflight = c->node_inflight;
+    queue_init(&s->hash_running);
+    queue_init(&s->hash_waiting);
+}
+
+void server_pubsub_init(struct server *s)
+{
+    const struct config *c = &s->config;
+    struct pubsub_config pc;
+    struct pubsub_node view = { &s->node, read_node };
+    struct pubsub_sink sink;
+
+    memset(&pc, 0, sizeof pc);
+    pc.node_id = c->id;
+    pc.max_frame = c->max_frame;
+    pc.sub_buffer = c->sub_buffer;
+    pc.heartbeat_ms = c->sub_heartbeat_ms;
+    pc.sub_budget = c->sub_budget;
+    pc.snapshot_ms = c->sub_snapshot_ms;
+    pc.snapshot_pin = c->sub_snapshot_pin;
+    pc.election_ms = c->election_ms;
+    pc.max_store_bytes = c->max_store_bytes;
+    session_sink(&sink, &s->clients);
+    pubsub_init(&s->pubsub, s->loop, s->node.store, &pc, &view, &sink);
+}
+
 static void sync_run(uv_work_t *req)
 {
     struct server *s = req->data;
@@ -231,21 +288,8 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
     memset(s, 0, sizeof *s);
     s->loop = loop;
     s->config = *c;
-    conn_set_init(&s->clients, loop);
+    server_clients_init(s);
     s->clients.max_conns = conn_limit(c);
-    s->clients.limits.max_frame = c->max_frame;
-    s->clients.limits.max_inflight = c->max_inflight;
-    s->clients.limits.output_budget = c->output_budget;
-    s->clients.limits.input_budget = c->input_budget;
-    s->clients.limits.frame_timeout_ms = c->frame_timeout_ms;
-    s->clients.limits.idle_timeout_ms = c->idle_timeout_ms;
-    s->clients.h = &dispatch_conn_handler;
-    s->clients.h_data = &s->disp;
-    dispatch_init(&s->disp, s, &s->node);
-    s->disp.self_id = c->id;
-    s->disp.node_inflight = c->node_inflight;
-    queue_init(&s->hash_running);
-    queue_init(&s->hash_waiting);
 
     memset(&nc, 0, sizeof nc);
     nc.id = c->id;
@@ -279,7 +323,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
     s->propose.max_store_bytes = c->max_store_bytes;
     s->node.outstanding = writes_outstanding;
     s->node.outstanding_data = &s->propose;
-    pubsub_init(&s->pubsub, s);
+    server_pubsub_init(s);
     rv = identity_get(s->node.store, cid);
     if (rv == FLIP_OK && peercheck_cluster(&s->config, cid, s->node.errmsg,
                                            sizeof s->node.errmsg) != FLIP_OK) {

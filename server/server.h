@@ -58,6 +58,13 @@ struct server
 /* Starts everything on `loop`. On failure returns a FLIP_* code with a
  * message already logged. */
 int server_start(struct server *s, uv_loop_t *loop, const struct config *c);
+/* Sets up s->clients (limits from s->config; the handler table over
+ * sessions), s->disp and the state-hash queues on s->loop; max_conns is
+ * the caller's. */
+void server_clients_init(struct server *s);
+/* Builds s->pubsub over s->node's store, a view of s->node and the
+ * client connections (after node_init; server_start calls it). */
+void server_pubsub_init(struct server *s);
 /* Begins an orderly stop (also triggered by SIGINT/SIGTERM): stop
  * accepting, close clients, transfer leadership, close raft. uv_run
  * returns when done. */

@@ -14,9 +14,9 @@
 
 #include "conn.h"
 #include "lib/queue.h"
+#include "pubsub.h"
 
 struct dispatch;
-struct sub;
 
 struct session
 {
@@ -48,6 +48,10 @@ const char *session_actor(const struct session *se, const char *explicit_actor);
 /* The sweep's deadlines: Hello within SESSION_HELLO_MS of accept, then
  * the transport's own (conn_check_deadlines). */
 void session_check_deadlines(struct conn *c, uint64_t now);
+
+/* The sink pubsub writes through: peers are connections of `set` whose
+ * session takes the subscription (and turns the connection bulk). */
+void session_sink(struct pubsub_sink *out, struct conn_set *set);
 
 #define SESSION_HELLO_MS 10000
 

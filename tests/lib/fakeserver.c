@@ -85,21 +85,8 @@ void fs_start(struct fakeserver *f, const char **args, int n)
     CHECK_EQ_INT(store_open(&f->store, f->dir, 64u * 1024u * 1024u), FLIP_OK);
 
     s->loop = &f->loop;
-    conn_set_init(&s->clients, &f->loop);
+    server_clients_init(s);
     s->clients.max_conns = 64;
-    s->clients.limits.max_frame = s->config.max_frame;
-    s->clients.limits.max_inflight = s->config.max_inflight;
-    s->clients.limits.output_budget = s->config.output_budget;
-    s->clients.limits.input_budget = s->config.input_budget;
-    s->clients.limits.frame_timeout_ms = s->config.frame_timeout_ms;
-    s->clients.limits.idle_timeout_ms = s->config.idle_timeout_ms;
-    s->clients.h = &dispatch_conn_handler;
-    s->clients.h_data = &s->disp;
-    dispatch_init(&s->disp, s, &s->node);
-    s->disp.self_id = s->config.id;
-    s->disp.node_inflight = s->config.node_inflight;
-    queue_init(&s->hash_running);
-    queue_init(&s->hash_waiting);
     /* the node: a store and an FSM; raft is never started (node_leader
      * reads no raft state while raft_closing is set) */
     s->node.loop = &f->loop;
@@ -109,7 +96,7 @@ void fs_start(struct fakeserver *f, const char **args, int n)
     s->node.fsm.raft = &s->node.raft;
     s->node.fsm.observer.data = s;
     s->node.fsm.observer.on_applied = on_applied;
-    pubsub_init(&s->pubsub, s);
+    server_pubsub_init(s);
     uv_timer_stop(&s->pubsub.tick); /* no heartbeats: tests are exact */
 
     CHECK_EQ_INT(uv_tcp_init(&f->loop, &s->listener), 0);
