@@ -25,13 +25,11 @@ void cmd_hello(struct conn *c, Flip__Request *req)
                  h->has_protocol_version ? h->protocol_version : 0,
                  CODEC_PROTOCOL_VERSION);
         conn_send_error(c, req->id, FLIP__STATUS__UNSUPPORTED_VERSION, msg);
-        codec_request_free(req);
         return;
     }
     if (codec_check_text(h->client_name, CODEC_ACTOR_MAX, &why) != FLIP_OK) {
         conn_send_error(c, req->id, FLIP__STATUS__INVALID_ARGUMENT,
                         "client_name: at most 128 bytes of UTF-8");
-        codec_request_free(req);
         return;
     }
     (void)session_set_name(session_of(c), h->client_name);
@@ -49,7 +47,6 @@ void cmd_hello(struct conn *c, Flip__Request *req)
     resp.result_case = FLIP__RESPONSE__RESULT_HELLO;
     resp.hello = &res;
     conn_send(c, &resp);
-    codec_request_free(req);
 }
 
 /* Answers a Status request; `hash` is NULL unless the state hash was
@@ -223,20 +220,17 @@ void cmd_status(struct conn *c, Flip__Request *req)
 
     if (!req->status->has_include_hash || !req->status->include_hash) {
         reply_status(c, req, NULL);
-        codec_request_free(req);
         return;
     }
     if (s->stopping || s->hash_n_waiting >= HASH_MAX_WAITING) {
         conn_send_error(c, req->id, FLIP__STATUS__UNAVAILABLE,
                         s->stopping ? "node is shutting down"
                                     : "too many state hashes waiting; retry");
-        codec_request_free(req);
         return;
     }
     op = op_new(c, req);
     if (op == NULL) {
         dispatch_error(c, req->id, FLIP_NOMEM, NULL);
-        codec_request_free(req);
         return;
     }
     queue_insert_tail(&s->hash_waiting, &op->wait_link);

@@ -251,13 +251,11 @@ static void submit(struct conn *c, Flip__Request *req, Flipcmd__Change *ch)
 
     if (!node_is_leader(&server_of(c)->node)) {
         dispatch_not_leader(c, req->id);
-        codec_request_free(req);
         return;
     }
     op = op_new(c, req);
     if (op == NULL) {
         dispatch_error(c, req->id, FLIP_NOMEM, NULL);
-        codec_request_free(req);
         return;
     }
     rv = propose_submit(&server_of(c)->propose, &op->proposal, ch, write_done);
@@ -275,18 +273,15 @@ void cmd_set(struct conn *c, Flip__Request *req)
     int rv;
 
     if (check_common(c, req->id, r->key, r->actor, r->reason) != FLIP_OK) {
-        codec_request_free(req);
         return;
     }
     rv = codec_check_value(r->value, &why);
     if (rv != FLIP_OK) {
         dispatch_error(c, req->id, rv, why);
-        codec_request_free(req);
         return;
     }
     if (check_request_id(c, req->id, r->request_id, &ch) != FLIP_OK ||
         check_budget(c, req->id, r) != FLIP_OK) {
-        codec_request_free(req);
         return;
     }
     ch.has_change_type = 1;
@@ -309,7 +304,6 @@ void cmd_delete(struct conn *c, Flip__Request *req)
 
     if (check_common(c, req->id, r->key, r->actor, r->reason) != FLIP_OK ||
         check_request_id(c, req->id, r->request_id, &ch) != FLIP_OK) {
-        codec_request_free(req);
         return;
     }
     ch.has_op = 1;
@@ -509,18 +503,15 @@ static void read_request(struct conn *c, Flip__Request *req, int stale)
 
     if (stale) {
         serve(c, req);
-        codec_request_free(req);
         return;
     }
     if (!node_is_leader(&server_of(c)->node)) {
         dispatch_not_leader(c, req->id);
-        codec_request_free(req);
         return;
     }
     op = op_new(c, req);
     if (op == NULL) {
         dispatch_error(c, req->id, FLIP_NOMEM, NULL);
-        codec_request_free(req);
         return;
     }
     rv = propose_read(&server_of(c)->propose, &op->read, read_ready);
@@ -537,7 +528,6 @@ void cmd_get(struct conn *c, Flip__Request *req)
 
     if (rv != FLIP_OK) {
         dispatch_error(c, req->id, rv, why);
-        codec_request_free(req);
         return;
     }
     read_request(c, req, req->get->has_stale && req->get->stale);
@@ -554,7 +544,6 @@ void cmd_list(struct conn *c, Flip__Request *req)
     }
     if (rv != FLIP_OK) {
         dispatch_error(c, req->id, rv, why);
-        codec_request_free(req);
         return;
     }
     read_request(c, req, req->list->has_stale && req->list->stale);

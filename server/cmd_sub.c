@@ -1,7 +1,6 @@
 /* Subscription requests: one subscription per session, handed to the
  * pubsub registry (which attaches it through the session's sink). */
 #include "dispatch.h"
-#include "proto/codec.h"
 #include "pubsub.h"
 #include "server.h"
 #include "session.h"
@@ -15,5 +14,4 @@ void cmd_subscribe(struct conn *c, Flip__Request *req)
     } else {
         pubsub_subscribe(&server_of(c)->pubsub, c, req->id, req->subscribe);
     }
-    codec_request_free(req);
 }

@@ -66,6 +66,9 @@ struct op *op_new(struct conn *c, Flip__Request *req)
     if (op == NULL) {
         return NULL;
     }
+    if (se->req == req) {
+        se->req = NULL; /* the op frees it now (op_free) */
+    }
     dispatch_strip_unknown(&req->base);
     op->conn = c;
     op->req = req;
@@ -237,7 +240,8 @@ void dispatch_error(struct conn *c, uint64_t id, int rv, const char *message)
     conn_send_error(c, id, st, message != NULL ? message : flip_strerror(rv));
 }
 
-void dispatch_request(struct conn *c, Flip__Request *req)
+/* The hello gate, the node-wide bound, then the handler. */
+static void route(struct conn *c, Flip__Request *req)
 {
     struct session *se = session_of(c);
     struct dispatch *d = se->d;
@@ -246,7 +250,6 @@ void dispatch_request(struct conn *c, Flip__Request *req)
     if (!se->hello_done && req->op_case != FLIP__REQUEST__OP_HELLO) {
         conn_send_error(c, id, FLIP__STATUS__INVALID_ARGUMENT,
                         "the first request must be Hello");
-        codec_request_free(req);
         return;
     }
     if (d->n_ops >= d->node_inflight &&
@@ -256,7 +259,6 @@ void dispatch_request(struct conn *c, Flip__Request *req)
         d->n_refused_busy++;
         conn_send_error(c, id, FLIP__STATUS__UNAVAILABLE,
                         "node has too many requests in flight; retry");
-        codec_request_free(req);
         return;
     }
     switch (req->op_case) {
@@ -269,8 +271,30 @@ void dispatch_request(struct conn *c, Flip__Request *req)
     default:
         conn_send_error(c, id, FLIP__STATUS__UNKNOWN_TYPE,
                         "unknown request type for protocol version 1");
-        codec_request_free(req);
         return;
+    }
+}
+
+/* Owns `req`: frees it once, after the handler, unless an op took it. A
+ * request whose frame holds a NUL is refused before any handler sees it
+ * (checked on the frame: the decoded strings cannot show a NUL). */
+static void dispatch_request(struct conn *c, Flip__Request *req, int nul)
+{
+    struct session *se = session_of(c);
+
+    se->req = req;
+    if (nul) {
+        conn_send_error(c, req->id, FLIP__STATUS__INVALID_ARGUMENT,
+                        "a text field contains U+0000 (NUL), which "
+                        "flipd does not store");
+    } else {
+        route(c, req);
+    }
+    /* not taken by op_new: the one place a request is freed outside op_free
+     * (the session outlives every handler: it is freed with the handle) */
+    if (se->req != NULL) {
+        codec_request_free(se->req);
+        se->req = NULL;
     }
 }
 
@@ -294,15 +318,7 @@ static void on_frame(struct conn *c, const uint8_t *payload, size_t len)
         conn_close(c, "undecodable frame");
         return;
     }
-    /* checked on the frame: the decoded strings cannot show a NUL */
-    if (codec_request_has_nul(payload, len)) {
-        conn_send_error(c, req->id, FLIP__STATUS__INVALID_ARGUMENT,
-                        "a text field contains U+0000 (NUL), which "
-                        "flipd does not store");
-        codec_request_free(req);
-        return;
-    }
-    dispatch_request(c, req);
+    dispatch_request(c, req, codec_request_has_nul(payload, len));
 }
 
 static void on_drained(struct conn *c)

@@ -68,15 +68,15 @@ struct op
     X(FLIP__REQUEST__OP_STATUS, cmd_status) \
     X(FLIP__REQUEST__OP_SUBSCRIBE, cmd_subscribe)
 
-/* Each handler takes ownership of `req`. */
+/* A handler borrows `req`: dispatch_request frees it when the handler
+ * returns, unless the handler kept it in an op (op_new), which then owns it
+ * and frees it in op_free. */
 #define DECLARE_HANDLER(op, fn) void fn(struct conn *c, Flip__Request *req);
 REQUEST_TYPES(DECLARE_HANDLER)
 #undef DECLARE_HANDLER
 
-/* Routes one decoded request; takes ownership of `req`. */
-void dispatch_request(struct conn *c, Flip__Request *req);
-
-/* op lifecycle shared by the handlers. op_new drops the request's unknown
+/* op lifecycle shared by the handlers. op_new takes `req` (the op frees
+ * it in op_free; a NULL return takes nothing), drops the request's unknown
  * fields (protobuf-c keeps each one, about 30x the wire bytes; F11), counts
  * the op against the connection's and the node's in-flight bounds, and
  * op_free uncounts it. */

@@ -28,6 +28,7 @@ struct session
     struct queue ready;    /* struct op whose answer waits for output room */
     struct queue deferred; /* in d->deferred while `ready` is not empty */
     struct sub *sub;       /* the subscription, if any (pubsub.h) */
+    Flip__Request *req;    /* being handled, until an op takes it */
 };
 
 /* The session of an open connection. */
