@@ -143,7 +143,7 @@ static void reply_status(struct conn *c,
  * at a time per node. Requests that arrive meanwhile wait for the next
  * walk, which starts after they arrived, and share its result; more than
  * HASH_MAX_WAITING waiting get UNAVAILABLE. A stop waits for the walk
- * (server_stop_after_hash), since the store closes with raft. */
+ * (s->hash_stopped), since the store closes with raft. */
 
 #define HASH_MAX_WAITING 256
 
@@ -188,7 +188,9 @@ static void hash_done(uv_work_t *w, int status)
             }
             op_free(op);
         }
-        server_stop_after_hash(s);
+        if (s->hash_stopped != NULL) {
+            s->hash_stopped(s);
+        }
         return;
     }
     if (!queue_empty(&s->hash_waiting)) {

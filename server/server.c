@@ -290,6 +290,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
     s->config = *c;
     server_clients_init(s);
     s->clients.max_conns = conn_limit(c);
+    s->hash_stopped = server_stop_after_hash;
 
     memset(&nc, 0, sizeof nc);
     nc.id = c->id;

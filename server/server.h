@@ -53,6 +53,9 @@ struct server
     struct queue hash_running; /* ops the walk in progress answers */
     struct queue hash_waiting; /* ops for the next walk */
     size_t hash_n_waiting;
+    /* called by the walk that a stop waited for (server_stop_after_hash,
+     * set by server_start): the handlers never call up into server.c */
+    void (*hash_stopped)(struct server *s);
 };
 
 /* Starts everything on `loop`. On failure returns a FLIP_* code with a
@@ -70,7 +73,7 @@ void server_pubsub_init(struct server *s);
  * returns when done. */
 void server_stop(struct server *s);
 /* The rest of a stop that waited for a state-hash walk to leave the store
- * (raft closes the store). */
+ * (raft closes the store); s->hash_stopped. */
 void server_stop_after_hash(struct server *s);
 
 #endif
