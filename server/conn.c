@@ -451,6 +451,18 @@ static void write_done(uv_write_t *req, int status)
     }
 }
 
+/* Drops `b` (output that cannot be written) and closes: at once if the
+ * connection was already closing, else after conn_close's own steps. */
+static void give_up(struct conn *c, struct buf *b, const char *why)
+{
+    buf_reset(b);
+    if (c->state == CONN_OPEN) {
+        conn_close(c, why);
+    } else {
+        finish_close(c);
+    }
+}
+
 void conn_flush(struct conn *c)
 {
     struct buf tmp;
@@ -468,12 +480,7 @@ void conn_flush(struct conn *c)
         return;
     }
     if (buf_len(&c->out) > CONN_OUT_MAX) {
-        buf_reset(&c->out);
-        if (c->state == CONN_OPEN) {
-            conn_close(c, "client is not reading its responses");
-        } else {
-            finish_close(c);
-        }
+        give_up(c, &c->out, "client is not reading its responses");
         return;
     }
     /* Most flushes fit in the socket buffer: hand them to the kernel at
@@ -504,12 +511,7 @@ void conn_flush(struct conn *c)
     if (rv > 0) {
         buf_consume(&c->out, (size_t)rv);
     } else if (rv != UV_EAGAIN && rv != UV_ENOSYS) {
-        buf_reset(&c->out);
-        if (c->state == CONN_OPEN) {
-            conn_close(c, uv_strerror(rv));
-        } else {
-            finish_close(c);
-        }
+        give_up(c, &c->out, uv_strerror(rv));
         return;
     }
     /* swap: the filled buffer goes to the kernel, the empty one collects */
@@ -521,12 +523,7 @@ void conn_flush(struct conn *c)
     c->wreq.data = c;
     rv = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, write_done);
     if (rv != 0) {
-        buf_reset(&c->writing);
-        if (c->state == CONN_OPEN) {
-            conn_close(c, uv_strerror(rv));
-        } else {
-            finish_close(c);
-        }
+        give_up(c, &c->writing, uv_strerror(rv));
         return;
     }
     c->write_inflight = 1;
