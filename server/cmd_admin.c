@@ -25,35 +25,28 @@ void cmd_hello(struct conn *c, Flip__Request *req)
                  h->has_protocol_version ? h->protocol_version : 0,
                  CODEC_PROTOCOL_VERSION);
         conn_send_error(c, req->id, FLIP__STATUS__UNSUPPORTED_VERSION, msg);
-        codec_request_free(req);
         return;
     }
     if (codec_check_text(h->client_name, CODEC_ACTOR_MAX, &why) != FLIP_OK) {
         conn_send_error(c, req->id, FLIP__STATUS__INVALID_ARGUMENT,
                         "client_name: at most 128 bytes of UTF-8");
-        codec_request_free(req);
         return;
     }
-    flip_free(c->client_name);
-    c->client_name = NULL;
-    if (h->client_name != NULL && h->client_name[0] != '\0') {
-        c->client_name = flip_strdup(h->client_name);
-    }
-    c->hello_done = 1;
+    (void)session_set_name(session_of(c), h->client_name);
+    session_of(c)->hello_done = 1;
     resp.has_id = 1;
     resp.id = req->id;
     res.has_protocol_version = 1;
     res.protocol_version = CODEC_PROTOCOL_VERSION;
     res.has_node_id = 1;
-    res.node_id = c->srv->config.id;
+    res.node_id = server_of(c)->config.id;
     res.has_max_frame = 1;
-    res.max_frame = c->srv->config.max_frame;
+    res.max_frame = server_of(c)->config.max_frame;
     res.server_version = (char *)FLIPD_VERSION;
-    res.cluster_id = node_cluster_id(&c->srv->node);
+    res.cluster_id = node_cluster_id(&server_of(c)->node);
     resp.result_case = FLIP__RESPONSE__RESULT_HELLO;
     resp.hello = &res;
     conn_send(c, &resp);
-    codec_request_free(req);
 }
 
 /* Answers a Status request; `hash` is NULL unless the state hash was
@@ -62,7 +55,7 @@ static void reply_status(struct conn *c,
                          const Flip__Request *req,
                          const uint64_t *hash)
 {
-    struct server *s = c->srv;
+    struct server *s = server_of(c);
     struct node *n = &s->node;
     Flip__Response resp = FLIP__RESPONSE__INIT;
     Flip__StatusResult res = FLIP__STATUS_RESULT__INIT;
@@ -109,7 +102,7 @@ static void reply_status(struct conn *c,
     res.has_store_bytes = 1;
     res.store_bytes = store_bytes(n->store);
     res.has_max_store_bytes = 1;
-    res.max_store_bytes = c->srv->config.max_store_bytes;
+    res.max_store_bytes = server_of(c)->config.max_store_bytes;
     res.has_changes_rejected = 1;
     res.changes_rejected = n->fsm.n_rejected;
     res.has_changes_deduplicated = 1;
@@ -150,7 +143,7 @@ static void reply_status(struct conn *c,
  * at a time per node. Requests that arrive meanwhile wait for the next
  * walk, which starts after they arrived, and share its result; more than
  * HASH_MAX_WAITING waiting get UNAVAILABLE. A stop waits for the walk
- * (server_stop_after_hash), since the store closes with raft. */
+ * (s->hash_stopped), since the store closes with raft. */
 
 #define HASH_MAX_WAITING 256
 
@@ -195,7 +188,9 @@ static void hash_done(uv_work_t *w, int status)
             }
             op_free(op);
         }
-        server_stop_after_hash(s);
+        if (s->hash_stopped != NULL) {
+            s->hash_stopped(s);
+        }
         return;
     }
     if (!queue_empty(&s->hash_waiting)) {
@@ -222,25 +217,22 @@ static void hash_start(struct server *s)
 
 void cmd_status(struct conn *c, Flip__Request *req)
 {
-    struct server *s = c->srv;
+    struct server *s = server_of(c);
     struct op *op;
 
     if (!req->status->has_include_hash || !req->status->include_hash) {
         reply_status(c, req, NULL);
-        codec_request_free(req);
         return;
     }
     if (s->stopping || s->hash_n_waiting >= HASH_MAX_WAITING) {
         conn_send_error(c, req->id, FLIP__STATUS__UNAVAILABLE,
                         s->stopping ? "node is shutting down"
                                     : "too many state hashes waiting; retry");
-        codec_request_free(req);
         return;
     }
     op = op_new(c, req);
     if (op == NULL) {
         dispatch_error(c, req->id, FLIP_NOMEM, NULL);
-        codec_request_free(req);
         return;
     }
     queue_insert_tail(&s->hash_waiting, &op->wait_link);

@@ -43,7 +43,7 @@ static const char *stored_type(struct conn *c, const char *key)
 {
     Flip__Value__KindCase kind = FLIP__VALUE__KIND__NOT_SET;
 
-    (void)store_get(c->srv->node.store, STORE_FLAGS, key, strlen(key),
+    (void)store_get(server_of(c)->node.store, STORE_FLAGS, key, strlen(key),
                     kind_of_record, &kind);
     switch (kind) {
     case FLIP__VALUE__KIND_BOOL_VALUE:
@@ -145,13 +145,9 @@ static void write_done(struct proposal *p, int status)
  * peer address. */
 static char *actor_of(struct conn *c, char *explicit_actor)
 {
-    if (explicit_actor != NULL && explicit_actor[0] != '\0') {
-        return explicit_actor;
-    }
-    if (c->client_name != NULL && c->client_name[0] != '\0') {
-        return c->client_name;
-    }
-    return c->peer;
+    const char *actor = session_actor(session_of(c), explicit_actor);
+
+    return (char *)(uintptr_t)actor;
 }
 
 static int check_common(struct conn *c,
@@ -215,8 +211,8 @@ static int record_len(void *arg,
  * decides for real, on every replica alike. */
 static int check_budget(struct conn *c, uint64_t id, const Flip__SetRequest *r)
 {
-    struct store *st = c->srv->node.store;
-    uint64_t max = c->srv->config.max_store_bytes;
+    struct store *st = server_of(c)->node.store;
+    uint64_t max = server_of(c)->config.max_store_bytes;
     size_t klen = strlen(r->key);
     size_t old = 0;
     uint64_t rec;
@@ -227,11 +223,11 @@ static int check_budget(struct conn *c, uint64_t id, const Flip__SetRequest *r)
     /* Only the leader, and not for a resend: the answer to a write whose
      * id was (or may yet be) applied is its first outcome, which only
      * apply knows. A follower answers NOT_LEADER instead. */
-    if (max == 0 || !node_is_leader(&c->srv->node)) {
+    if (max == 0 || !node_is_leader(&server_of(c)->node)) {
         return FLIP_OK;
     }
     if (r->request_id != NULL &&
-        (propose_outstanding(&c->srv->propose) ||
+        (propose_outstanding(&server_of(c)->propose) ||
          (dedup_id_parse(r->request_id, &rid, &why) == FLIP_OK &&
           dedup_known(st, &rid)))) {
         return FLIP_OK;
@@ -253,18 +249,16 @@ static void submit(struct conn *c, Flip__Request *req, Flipcmd__Change *ch)
     struct op *op;
     int rv;
 
-    if (!node_is_leader(&c->srv->node)) {
+    if (!node_is_leader(&server_of(c)->node)) {
         dispatch_not_leader(c, req->id);
-        codec_request_free(req);
         return;
     }
     op = op_new(c, req);
     if (op == NULL) {
         dispatch_error(c, req->id, FLIP_NOMEM, NULL);
-        codec_request_free(req);
         return;
     }
-    rv = propose_submit(&c->srv->propose, &op->proposal, ch, write_done);
+    rv = propose_submit(&server_of(c)->propose, &op->proposal, ch, write_done);
     if (rv != FLIP_OK) {
         dispatch_error(c, req->id, rv, NULL);
         op_free(op);
@@ -279,18 +273,15 @@ void cmd_set(struct conn *c, Flip__Request *req)
     int rv;
 
     if (check_common(c, req->id, r->key, r->actor, r->reason) != FLIP_OK) {
-        codec_request_free(req);
         return;
     }
     rv = codec_check_value(r->value, &why);
     if (rv != FLIP_OK) {
         dispatch_error(c, req->id, rv, why);
-        codec_request_free(req);
         return;
     }
     if (check_request_id(c, req->id, r->request_id, &ch) != FLIP_OK ||
         check_budget(c, req->id, r) != FLIP_OK) {
-        codec_request_free(req);
         return;
     }
     ch.has_change_type = 1;
@@ -313,7 +304,6 @@ void cmd_delete(struct conn *c, Flip__Request *req)
 
     if (check_common(c, req->id, r->key, r->actor, r->reason) != FLIP_OK ||
         check_request_id(c, req->id, r->request_id, &ch) != FLIP_OK) {
-        codec_request_free(req);
         return;
     }
     ch.has_op = 1;
@@ -350,7 +340,7 @@ static int get_visit(void *arg,
 
 static void serve_get(struct conn *c, const Flip__Request *req)
 {
-    struct server *s = c->srv;
+    struct server *s = server_of(c);
     struct get_ctx g = { NULL };
     Flip__Response resp = FLIP__RESPONSE__INIT;
     Flip__GetResult res = FLIP__GET_RESULT__INIT;
@@ -430,7 +420,7 @@ static int list_visit(void *arg,
 
 static void serve_list(struct conn *c, const Flip__Request *req)
 {
-    struct server *s = c->srv;
+    struct server *s = server_of(c);
     const Flip__ListRequest *r = req->list;
     struct list_ctx l = { NULL, 0, 0, 0, 0, 0 };
     Flip__Response resp = FLIP__RESPONSE__INIT;
@@ -513,21 +503,18 @@ static void read_request(struct conn *c, Flip__Request *req, int stale)
 
     if (stale) {
         serve(c, req);
-        codec_request_free(req);
         return;
     }
-    if (!node_is_leader(&c->srv->node)) {
+    if (!node_is_leader(&server_of(c)->node)) {
         dispatch_not_leader(c, req->id);
-        codec_request_free(req);
         return;
     }
     op = op_new(c, req);
     if (op == NULL) {
         dispatch_error(c, req->id, FLIP_NOMEM, NULL);
-        codec_request_free(req);
         return;
     }
-    rv = propose_read(&c->srv->propose, &op->read, read_ready);
+    rv = propose_read(&server_of(c)->propose, &op->read, read_ready);
     if (rv != FLIP_OK) {
         dispatch_error(c, req->id, rv, NULL);
         op_free(op);
@@ -541,7 +528,6 @@ void cmd_get(struct conn *c, Flip__Request *req)
 
     if (rv != FLIP_OK) {
         dispatch_error(c, req->id, rv, why);
-        codec_request_free(req);
         return;
     }
     read_request(c, req, req->get->has_stale && req->get->stale);
@@ -558,7 +544,6 @@ void cmd_list(struct conn *c, Flip__Request *req)
     }
     if (rv != FLIP_OK) {
         dispatch_error(c, req->id, rv, why);
-        codec_request_free(req);
         return;
     }
     read_request(c, req, req->list->has_stale && req->list->stale);

@@ -1,9 +1,9 @@
-/* Client connections; see conn.h for the state machine.
+/* Client connections as a transport; see conn.h for the state machine.
  *
- * Happy path: read_cb appends to `in`, frames are cut with proto/frame,
- * decoded with proto/codec and handed to dispatch; responses are appended
- * to `out`; the server's prepare hook calls conn_flush, which moves `out`
- * into `writing` and issues one uv_write.
+ * Happy path: read_cb appends to `in`, frames are cut with proto/frame and
+ * handed up (h->on_frame); responses are encoded with proto/codec and
+ * appended to `out`; the server's prepare hook calls conn_flush, which
+ * hands `out` to the kernel (uv_try_write, the rest through one uv_write).
  *
  * Failure modes: an oversized length prefix or undecodable frame gets an
  * error frame and the connection closes after it is flushed (the stream
@@ -16,26 +16,24 @@
  * requests of one connection are in flight; at that count reading stops
  * and resumes from the flush hook once one completes, so a pipelining
  * client is slowed, never refused. Answers that wait for a read barrier
- * are queued behind the connection's output bound (dispatch_serve), so a
+ * are queued behind the connection's output bound (by the layer above:
+ * conn_has_room; dispatch_serve), so a
  * batch of barrier waiters is served across loop turns as the socket
  * drains. Every connection's backlog is counted in node-wide totals
  * (conn_account) checked against --output-budget and --sub-budget. After
  * Hello, a connection idle for --idle-timeout-ms (no request, nothing
- * queued; subscribers excepted) or that leaves a frame unfinished for
+ * queued; bulk streams excepted) or that leaves a frame unfinished for
  * --frame-timeout-ms is closed by the sweep. */
 #include "conn.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "dispatch.h"
 #include "lib/err.h"
 #include "lib/heap.h"
 #include "lib/log.h"
 #include "proto/codec.h"
 #include "proto/frame.h"
-#include "pubsub.h"
-#include "server.h"
 
 #define CONN_READ_CHUNK (64u * 1024u)
 #define CONN_OUT_HIGH   (4u * 1024u * 1024u)
@@ -46,12 +44,14 @@ static void conn_closed(uv_handle_t *h)
     struct conn *c = h->data;
 
     conn_account(c); /* closed: counts as nothing queued */
-    c->srv->in_partial -= c->in_accounted;
+    c->set->in_partial -= c->in_accounted;
 
     buf_close(&c->in);
     buf_close(&c->out);
     buf_close(&c->writing);
-    flip_free(c->client_name);
+    if (c->owner != NULL) {
+        c->set->h->on_free(c);
+    }
     flip_free(c);
 }
 
@@ -63,7 +63,7 @@ static void finish_close(struct conn *c)
         return;
     }
     c->closed = 1;
-    queue_remove(&c->link); /* from srv->closing */
+    queue_remove(&c->link); /* from set->closing */
     if (!queue_empty(&c->dirty)) {
         queue_remove(&c->dirty);
     }
@@ -101,16 +101,14 @@ void conn_close(struct conn *c, const char *why)
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = 0;
     queue_remove(&c->link);
-    queue_insert_tail(&c->srv->closing, &c->link);
-    c->closing_ms = uv_now(c->srv->loop);
+    queue_insert_tail(&c->set->closing, &c->link);
+    c->closing_ms = uv_now(c->set->loop);
     if (!c->refused) {
-        c->srv->n_conns--;
+        c->set->n_conns--;
     }
-    if (c->sub != NULL) {
-        pubsub_unsubscribe(c->sub);
-        c->sub = NULL;
+    if (c->owner != NULL) {
+        c->set->h->on_close(c);
     }
-    dispatch_detach(c);
     if (!c->write_inflight && buf_len(&c->out) == 0) {
         finish_close(c);
         return;
@@ -120,23 +118,35 @@ void conn_close(struct conn *c, const char *why)
     mark_dirty(c);
 }
 
-/* Subscribers are flushed after request/response connections, so a
- * writer's ack is not queued behind thousands of event writes. */
+/* Bulk streams are flushed after interactive connections, so a writer's
+ * ack is not queued behind thousands of event writes. */
 static void mark_dirty(struct conn *c)
 {
-    if (c->srv->flush_closed) {
+    if (c->set->flush_closed) {
         conn_flush(c); /* shutting down: the per-turn hook is gone */
         return;
     }
     if (queue_empty(&c->dirty)) {
-        queue_insert_tail(c->sub != NULL ? &c->srv->dirty_subs : &c->srv->dirty,
+        queue_insert_tail(c->bulk ? &c->set->dirty_bulk : &c->set->dirty,
                           &c->dirty);
     }
 }
 
+void conn_set_bulk(struct conn *c, int bulk)
+{
+    c->bulk = bulk;
+    conn_account(c);
+}
+
+void conn_discard_output(struct conn *c)
+{
+    buf_reset(&c->out);
+    conn_account(c);
+}
+
 void conn_send(struct conn *c, const Flip__Response *resp)
 {
-    int rv = codec_response_encode(resp, c->srv->config.max_frame, &c->out);
+    int rv = codec_response_encode(resp, c->set->limits.max_frame, &c->out);
 
     if (rv == FLIP_TOOBIG && resp->error == NULL) {
         conn_send_error(c, resp->id, FLIP__STATUS__TOO_LARGE,
@@ -161,27 +171,27 @@ void conn_send(struct conn *c, const Flip__Response *resp)
 int conn_has_room(const struct conn *c)
 {
     return conn_backlog(c) <= CONN_OUT_HIGH &&
-           c->srv->out_req <= c->srv->config.output_budget;
+           c->set->out_req <= c->set->limits.output_budget;
 }
 
 void conn_account(struct conn *c)
 {
-    struct server *s = c->srv;
+    struct conn_set *set = c->set;
     /* A closing connection's last bytes go within the close deadline;
      * they do not count against the others' budget. */
     size_t now = c->state == CONN_OPEN ? conn_backlog(c) : 0;
 
-    if (c->accounted_sub) {
-        s->out_sub -= c->accounted;
+    if (c->accounted_bulk) {
+        set->out_bulk -= c->accounted;
     } else {
-        s->out_req -= c->accounted;
+        set->out_req -= c->accounted;
     }
-    c->accounted_sub = c->sub != NULL;
+    c->accounted_bulk = c->bulk;
     c->accounted = now;
-    if (c->accounted_sub) {
-        s->out_sub += now;
+    if (c->accounted_bulk) {
+        set->out_bulk += now;
     } else {
-        s->out_req += now;
+        set->out_req += now;
     }
 }
 
@@ -196,10 +206,10 @@ void conn_ops_changed(struct conn *c)
 
 void conn_check_deadlines(struct conn *c, uint64_t now)
 {
-    const struct config *cf = &c->srv->config;
+    const struct conn_limits *cf = &c->set->limits;
     char msg[96];
 
-    if (c->state != CONN_OPEN || !c->hello_done) {
+    if (c->state != CONN_OPEN) {
         return;
     }
     if (c->reading && c->frame_begun_ms != 0 && buf_len(&c->in) > 0 &&
@@ -210,7 +220,7 @@ void conn_check_deadlines(struct conn *c, uint64_t now)
         conn_close(c, msg);
         return;
     }
-    if (cf->idle_timeout_ms != 0 && c->sub == NULL && c->n_ops == 0 &&
+    if (cf->idle_timeout_ms != 0 && !c->bulk && c->n_ops == 0 &&
         conn_backlog(c) == 0 && buf_len(&c->in) == 0 &&
         now - c->active_ms > cf->idle_timeout_ms) {
         snprintf(msg, sizeof msg, "idle for more than %u ms",
@@ -277,8 +287,8 @@ static void pause_reading(struct conn *c)
     }
 }
 
-/* Cuts and dispatches every complete frame while the connection may take
- * more requests; returns how many it dispatched. */
+/* Cuts every complete frame and hands it up while the connection may take
+ * more requests; returns how many it handed up. */
 static unsigned handle_frames(struct conn *c)
 {
     const uint8_t *payload = NULL;
@@ -287,47 +297,32 @@ static unsigned handle_frames(struct conn *c)
     unsigned n = 0;
 
     while (c->state == CONN_OPEN && c->reading) {
-        Flip__Request *req = NULL;
-        int nul;
         int rv;
 
-        if (c->n_ops >= c->srv->config.max_inflight) {
+        if (c->n_ops >= c->set->limits.max_inflight) {
             /* F11: a pipelining client waits here, its frames unread in
              * the socket; conn_ops_changed brings it back. */
             pause_reading(c);
             return n;
         }
-        rv = frame_next(&c->in, c->srv->config.max_frame, &payload, &len);
+        rv = frame_next(&c->in, c->set->limits.max_frame, &payload, &len);
         if (rv == FLIP_AGAIN) {
             return n;
         }
         if (rv == FLIP_TOOBIG) {
             snprintf(msg, sizeof msg,
                      "frame of %u bytes exceeds the limit of %u bytes",
-                     buf_get_u32be(buf_head(&c->in)), c->srv->config.max_frame);
+                     buf_get_u32be(buf_head(&c->in)), c->set->limits.max_frame);
             conn_send_error(c, 0, FLIP__STATUS__TOO_LARGE, msg);
             conn_close(c, msg);
             return n;
         }
-        rv = codec_request_decode(payload, len, &req);
-        /* checked on the frame: the decoded strings cannot show a NUL */
-        nul = rv == FLIP_OK && codec_request_has_nul(payload, len);
+        /* Consumed first (a handler may re-enter handle_frames at
+         * shutdown); consuming moves no bytes, and nothing appends to `in`
+         * before on_frame returns, so the payload stays valid. */
         buf_consume(&c->in, FRAME_HEADER + len);
-        if (rv != FLIP_OK) {
-            conn_send_error(c, 0, FLIP__STATUS__PROTOCOL_ERROR,
-                            "frame is not a valid Request message");
-            conn_close(c, "undecodable frame");
-            return n;
-        }
         n++;
-        if (nul) {
-            conn_send_error(c, req->id, FLIP__STATUS__INVALID_ARGUMENT,
-                            "a text field contains U+0000 (NUL), which "
-                            "flipd does not store");
-            codec_request_free(req);
-            continue;
-        }
-        dispatch_request(c, req);
+        c->set->h->on_frame(c, payload, len);
     }
     return n;
 }
@@ -337,19 +332,19 @@ static unsigned handle_frames(struct conn *c)
  * cannot be dropped without losing the stream). Returns 0 if closed. */
 static int input_within_budget(struct conn *c)
 {
-    struct server *s = c->srv;
+    struct conn_set *set = c->set;
     char msg[96];
 
-    s->in_partial -= c->in_accounted;
+    set->in_partial -= c->in_accounted;
     c->in_accounted = c->state == CONN_OPEN ? buf_len(&c->in) : 0;
-    s->in_partial += c->in_accounted;
-    if (c->in_accounted == 0 || s->in_partial <= s->config.input_budget) {
+    set->in_partial += c->in_accounted;
+    if (c->in_accounted == 0 || set->in_partial <= set->limits.input_budget) {
         return 1;
     }
     snprintf(msg, sizeof msg,
              "unfinished frames on this node pass %zu bytes; retry",
-             s->config.input_budget);
-    s->in_partial -= c->in_accounted;
+             set->limits.input_budget);
+    set->in_partial -= c->in_accounted;
     c->in_accounted = 0;
     conn_send_error(c, 0, FLIP__STATUS__UNAVAILABLE, msg);
     conn_close(c, "input budget of the node spent");
@@ -363,7 +358,7 @@ static void note_partial_frame(struct conn *c, int fresh)
     if (buf_len(&c->in) == 0) {
         c->frame_begun_ms = 0;
     } else if (fresh || c->frame_begun_ms == 0) {
-        c->frame_begun_ms = uv_now(c->srv->loop);
+        c->frame_begun_ms = uv_now(c->set->loop);
     }
 }
 
@@ -390,14 +385,14 @@ static void read_done(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
         }
         return;
     }
-    c->active_ms = uv_now(c->srv->loop);
+    c->active_ms = uv_now(c->set->loop);
     buf_commit(&c->in, (size_t)n);
     note_partial_frame(c, handle_frames(c) > 0);
     if (!input_within_budget(c)) {
         return;
     }
-    if (c->sub != NULL && buf_len(&c->in) == 0) {
-        buf_close(&c->in); /* an idle subscriber keeps no read buffer */
+    if (c->bulk && buf_len(&c->in) == 0) {
+        buf_close(&c->in); /* an idle stream keeps no read buffer */
     }
 }
 
@@ -407,7 +402,7 @@ static void start_reading(struct conn *c)
      * connection no longer adds to the node's, and nothing else would wake
      * it (the node-wide budget pauses it again at its next answer). */
     if (c->state != CONN_OPEN || c->reading || c->no_more_reads ||
-        c->n_ops >= c->srv->config.max_inflight ||
+        c->n_ops >= c->set->limits.max_inflight ||
         conn_backlog(c) > CONN_OUT_HIGH) {
         return;
     }
@@ -430,9 +425,9 @@ static void write_done(uv_write_t *req, int status)
     }
     buf_reset(&c->writing);
     conn_account(c);
-    c->active_ms = uv_now(c->srv->loop);
-    if (c->sub != NULL && c->writing.cap > 16u * 1024u) {
-        /* subscribers are many and mostly idle: give memory back */
+    c->active_ms = uv_now(c->set->loop);
+    if (c->bulk && c->writing.cap > 16u * 1024u) {
+        /* streams are many and mostly idle: give memory back */
         buf_close(&c->writing);
     }
     if (status < 0 && c->state == CONN_OPEN) {
@@ -451,8 +446,20 @@ static void write_done(uv_write_t *req, int status)
     } else if (!c->reading) {
         start_reading(c);
     }
-    if (c->sub != NULL) {
-        pubsub_drained(c->sub);
+    if (c->owner != NULL) {
+        c->set->h->on_drained(c);
+    }
+}
+
+/* Drops `b` (output that cannot be written) and closes: at once if the
+ * connection was already closing, else after conn_close's own steps. */
+static void give_up(struct conn *c, struct buf *b, const char *why)
+{
+    buf_reset(b);
+    if (c->state == CONN_OPEN) {
+        conn_close(c, why);
+    } else {
+        finish_close(c);
     }
 }
 
@@ -473,12 +480,7 @@ void conn_flush(struct conn *c)
         return;
     }
     if (buf_len(&c->out) > CONN_OUT_MAX) {
-        buf_reset(&c->out);
-        if (c->state == CONN_OPEN) {
-            conn_close(c, "client is not reading its responses");
-        } else {
-            finish_close(c);
-        }
+        give_up(c, &c->out, "client is not reading its responses");
         return;
     }
     /* Most flushes fit in the socket buffer: hand them to the kernel at
@@ -491,7 +493,7 @@ void conn_flush(struct conn *c)
     if (rv == (int)b.len) {
         buf_reset(&c->out);
         conn_account(c);
-        if (c->sub != NULL && c->out.cap > 16u * 1024u) {
+        if (c->bulk && c->out.cap > 16u * 1024u) {
             buf_close(&c->out);
         }
         if (c->state == CONN_CLOSING) {
@@ -501,20 +503,15 @@ void conn_flush(struct conn *c)
         if (!c->reading) {
             start_reading(c);
         }
-        if (c->sub != NULL) {
-            pubsub_drained(c->sub);
+        if (c->owner != NULL) {
+            c->set->h->on_drained(c);
         }
         return;
     }
     if (rv > 0) {
         buf_consume(&c->out, (size_t)rv);
     } else if (rv != UV_EAGAIN && rv != UV_ENOSYS) {
-        buf_reset(&c->out);
-        if (c->state == CONN_OPEN) {
-            conn_close(c, uv_strerror(rv));
-        } else {
-            finish_close(c);
-        }
+        give_up(c, &c->out, uv_strerror(rv));
         return;
     }
     /* swap: the filled buffer goes to the kernel, the empty one collects */
@@ -526,19 +523,24 @@ void conn_flush(struct conn *c)
     c->wreq.data = c;
     rv = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, write_done);
     if (rv != 0) {
-        buf_reset(&c->writing);
-        if (c->state == CONN_OPEN) {
-            conn_close(c, uv_strerror(rv));
-        } else {
-            finish_close(c);
-        }
+        give_up(c, &c->writing, uv_strerror(rv));
         return;
     }
     c->write_inflight = 1;
     conn_account(c);
 }
 
-void conn_accept(struct server *s)
+void conn_set_init(struct conn_set *set, uv_loop_t *loop)
+{
+    memset(set, 0, sizeof *set);
+    set->loop = loop;
+    queue_init(&set->conns);
+    queue_init(&set->dirty);
+    queue_init(&set->dirty_bulk);
+    queue_init(&set->closing);
+}
+
+void conn_accept(struct conn_set *set, uv_stream_t *listener)
 {
     struct conn *c = flip_calloc(1, sizeof *c);
     struct sockaddr_storage ss;
@@ -549,18 +551,15 @@ void conn_accept(struct server *s)
         flip_errorf("listener: out of memory for a connection");
         return;
     }
-    c->srv = s;
-    c->id = ++s->next_conn_id;
+    c->set = set;
+    c->id = ++set->next_conn_id;
     queue_init(&c->dirty);
-    queue_init(&c->ops);
-    queue_init(&c->ready);
-    queue_init(&c->deferred);
     buf_init(&c->in);
     buf_init(&c->out);
     buf_init(&c->writing);
-    uv_tcp_init(s->loop, &c->tcp);
+    uv_tcp_init(set->loop, &c->tcp);
     c->tcp.data = c;
-    rv = uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&c->tcp);
+    rv = uv_accept(listener, (uv_stream_t *)&c->tcp);
     if (rv != 0) {
         flip_warnf("listener: accept: %s", uv_strerror(rv));
         uv_close((uv_handle_t *)&c->tcp, conn_closed);
@@ -575,20 +574,24 @@ void conn_accept(struct server *s)
         uv_ip4_name(in, host, sizeof host);
         snprintf(c->peer, sizeof c->peer, "%s:%d", host, ntohs(in->sin_port));
     }
-    c->accepted_ms = uv_now(s->loop);
+    c->accepted_ms = uv_now(set->loop);
     c->active_ms = c->accepted_ms;
     c->state = CONN_OPEN;
-    queue_insert_tail(&s->conns, &c->link);
-    if (s->n_conns >= s->max_conns) {
+    queue_insert_tail(&set->conns, &c->link);
+    if (set->n_conns >= set->max_conns) {
         /* Not counted: the limit keeps descriptors for raft and the
          * store (F5), and this one goes as soon as its error is out. */
         c->refused = 1;
-        s->n_refused_conns++;
+        set->n_refused_conns++;
         conn_send_error(c, 0, FLIP__STATUS__UNAVAILABLE,
                         "too many connections on this node");
         conn_close(c, NULL);
         return;
     }
-    s->n_conns++;
+    set->n_conns++;
+    if (set->h->on_open(set->h_data, c) != 0) {
+        conn_close(c, "out of memory for a session");
+        return;
+    }
     start_reading(c);
 }

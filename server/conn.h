@@ -1,14 +1,21 @@
-/* One client connection: bytes in -> frames -> dispatch; responses out
- * through a per-connection buffer flushed once per loop turn.
+/* One client connection, as a transport: bytes in -> frames handed up;
+ * frames out through a per-connection buffer flushed once per loop turn.
+ * It knows nothing of what the frames mean: the layer above (the session,
+ * wired by server.c) gets them through a small handler table, and owns
+ * whatever it hangs on the connection (c->owner).
  *
- * States: OPEN (reading, dispatching) -> CLOSING (no more reads; flush what
- * is queued, e.g. the error frame that explains the close, then uv_close)
- * -> freed in the close callback. Requests still in flight when the
- * connection closes (proposals, read barriers) are detached: they complete
- * later and free themselves without replying. */
+ * States: OPEN (reading, handing frames up) -> CLOSING (no more reads;
+ * flush what is queued, e.g. the error frame that explains the close, then
+ * uv_close) -> freed in the close callback, after h->on_free.
+ *
+ * One flag shapes the transport's policy: `bulk` (set by the layer above
+ * for a long-lived stream, e.g. a subscription) means flushed after the
+ * interactive connections, counted in the bulk output total, exempt from
+ * the idle timeout, and holding no buffer memory while idle. */
 #ifndef FLIP_SERVER_CONN_H
 #define FLIP_SERVER_CONN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <uv.h>
@@ -17,7 +24,61 @@
 #include "lib/buf.h"
 #include "lib/queue.h"
 
-struct server;
+struct conn;
+
+/* Calls up from the transport; every one runs on the loop, never from
+ * inside a conn_* call the layer above made, except on_close (from
+ * conn_close, which the layer above may call itself). */
+struct conn_handler
+{
+    /* Accepted: hang the owner on c->owner. Non-zero refuses the
+     * connection (out of memory); it is closed at once. */
+    int (*on_open)(void *data, struct conn *c);
+    /* One complete frame's payload (header cut off); valid during the
+     * call only. */
+    void (*on_frame)(struct conn *c, const uint8_t *payload, size_t len);
+    /* Queued output was handed to the kernel (a write completed, or a
+     * flush took all of it): a stream may queue more. */
+    void (*on_drained)(struct conn *c);
+    /* The connection is closing: nothing more is read, nothing queued
+     * from now on is sent. Called once. */
+    void (*on_close)(struct conn *c);
+    /* The connection is gone: free the owner. Called once, after
+     * on_close (also for a connection refused at accept). */
+    void (*on_free)(struct conn *c);
+};
+
+/* The limits of every connection (a subset of the server's config). */
+struct conn_limits
+{
+    unsigned max_frame;        /* --max-frame */
+    unsigned max_inflight;     /* --max-inflight: c->n_ops that stop reads */
+    size_t output_budget;      /* --output-budget: interactive backlog */
+    size_t input_budget;       /* --input-budget: unfinished frames */
+    unsigned frame_timeout_ms; /* --frame-timeout-ms */
+    unsigned idle_timeout_ms;  /* --idle-timeout-ms; 0: never */
+};
+
+/* Every connection of one listener, and the node-wide totals they share. */
+struct conn_set
+{
+    uv_loop_t *loop;
+    const struct conn_handler *h;
+    void *h_data; /* handed to h->on_open */
+    struct conn_limits limits;
+    struct queue conns;       /* every open struct conn */
+    struct queue dirty;       /* conns with output to write */
+    struct queue dirty_bulk;  /* bulk conns with output, flushed last */
+    struct queue closing;     /* conns flushing their last bytes */
+    unsigned n_conns;         /* open, not refused */
+    unsigned max_conns;       /* --max-conns clamped to the fd limit */
+    uint64_t n_refused_conns; /* connections refused at the limit */
+    uint64_t next_conn_id;
+    int flush_closed;  /* shutting down: conns flush without a hook */
+    size_t out_req;    /* bytes queued to interactive connections */
+    size_t out_bulk;   /* bytes queued to bulk connections */
+    size_t in_partial; /* bytes of unfinished frames, all conns */
+};
 
 enum conn_state
 {
@@ -27,42 +88,44 @@ enum conn_state
 
 struct conn
 {
-    struct server *srv;
+    struct conn_set *set;
+    void *owner; /* the layer above's, from h->on_open */
     uv_tcp_t tcp;
     uint64_t id;
     enum conn_state state;
-    struct queue link;  /* in srv->conns */
-    struct queue dirty; /* in srv->dirty while out has bytes to write */
-    struct queue ops;   /* struct op in flight for this connection */
+    struct queue link;  /* in set->conns, then set->closing */
+    struct queue dirty; /* in set->dirty(_bulk) while out has bytes */
     struct buf in;      /* received bytes not yet framed */
     struct buf out;     /* frames queued for the next flush */
     struct buf writing; /* bytes owned by the in-flight uv_write */
     uv_write_t wreq;
     int write_inflight;
     int reading;
-    int hello_done;
+    int bulk; /* a long-lived stream (see the header comment) */
     uint64_t accepted_ms;
     uint64_t closing_ms; /* when conn_close ran; bounds a stuck flush */
     int closed;          /* uv_close issued */
     int no_more_reads;   /* shutdown: answer what is in flight, read no more */
-    struct sub *sub;     /* this connection's subscription, if any */
-    char *client_name;   /* from Hello; owned */
     char peer[64];
 
     /* Resource bounds (conn.c's header comment). */
-    struct queue ready;      /* struct op whose answer waits for output room */
-    struct queue deferred;   /* in srv->deferred while `ready` is not empty */
-    unsigned n_ops;          /* ops in flight (in `ops` or `ready`) */
-    size_t accounted;        /* backlog counted in srv->out_req or out_sub */
-    int accounted_sub;       /* which of the two counters holds it */
-    size_t in_accounted;     /* buffered input counted in srv->in_partial */
-    uint64_t active_ms;      /* last request read or answer written */
+    unsigned n_ops;          /* frames handed up and not yet answered, as
+                              * the layer above counts them (it changes
+                              * n_ops and calls conn_ops_changed) */
+    size_t accounted;        /* backlog counted in set->out_req or out_bulk */
+    int accounted_bulk;      /* which of the two counters holds it */
+    size_t in_accounted;     /* buffered input counted in set->in_partial */
+    uint64_t active_ms;      /* last frame read or answer written */
     uint64_t frame_begun_ms; /* when `in` last went from empty to not */
     int refused;             /* over the connection limit; never counted */
 };
 
-/* Accepts a connection from the listener. Logs and drops it on failure. */
-void conn_accept(struct server *s);
+/* Initialises an empty set on `loop`; the caller fills limits, max_conns,
+ * h and h_data. */
+void conn_set_init(struct conn_set *set, uv_loop_t *loop);
+
+/* Accepts a connection from `listener`. Logs and drops it on failure. */
+void conn_accept(struct conn_set *set, uv_stream_t *listener);
 
 /* Queues one response frame. Encoding failures (too big, no memory) are
  * turned into an error response; the connection stays usable. */
@@ -76,6 +139,11 @@ void conn_send_error(struct conn *c,
 void conn_close(struct conn *c, const char *why);
 /* Hands queued output to the kernel; called by the server's flush hook. */
 void conn_flush(struct conn *c);
+/* Drops the output queued and not yet handed to the kernel (a stream cut
+ * off: the error that explains it is all the peer needs now). */
+void conn_discard_output(struct conn *c);
+/* Marks c as a bulk stream (see the header comment), or not. */
+void conn_set_bulk(struct conn *c, int bulk);
 /* Queues an already-encoded frame (header included), e.g. one event shared
  * by every subscriber. FLIP_NOMEM closes the connection. */
 void conn_send_frame(struct conn *c, const uint8_t *frame, size_t len);
@@ -92,9 +160,10 @@ void conn_ops_changed(struct conn *c);
 /* True when an answer to `c` may be queued now without passing the
  * per-connection or the node-wide output bound. */
 int conn_has_room(const struct conn *c);
-/* Re-counts c's backlog in the server's node-wide output totals. */
+/* Re-counts c's backlog in the set's node-wide output totals. */
 void conn_account(struct conn *c);
-/* Idle, frame-completion deadlines; called by the server's sweep. */
+/* Idle, frame-completion deadlines; called by the sweep once the layer
+ * above let the client in (its handshake deadline is its own). */
 void conn_check_deadlines(struct conn *c, uint64_t now);
 
 #endif

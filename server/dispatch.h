@@ -1,6 +1,10 @@
-/* What a request means: the handshake gate, then one handler per request
- * type, chosen from the REQUEST_TYPES table. Handlers live in cmd_flag.c
- * (set/delete/get/list) and cmd_admin.c (hello/status).
+/* What a request means: the connection handler table (frame -> decoded
+ * request), the handshake gate, then one handler per request type, chosen
+ * from the REQUEST_TYPES table. Handlers live in cmd_flag.c
+ * (set/delete/get/list), cmd_admin.c (hello/status) and cmd_sub.c
+ * (subscribe). The per-client state they read and write is the session's
+ * (session.h); the node's is struct server's, which dispatch.c itself never
+ * reads (it holds only the pointer the handlers get from server_of).
  *
  * A request that cannot be answered at once becomes a struct op: it owns
  * the decoded request and embeds the raft-side waiter (proposal or read
@@ -11,19 +15,47 @@
 
 #include "conn.h"
 #include "flip.pb-c.h"
+#include "raft/node.h"
 #include "raft/propose.h"
+#include "session.h"
+
+struct server;
+
+/* The node's request context, one per server. */
+struct dispatch
+{
+    struct server *srv;      /* for the handlers (server_of); opaque here */
+    struct node *node;       /* who leads, for NOT_LEADER answers */
+    uint64_t self_id;        /* this node's id */
+    unsigned node_inflight;  /* --max-inflight-node */
+    unsigned n_ops;          /* requests in flight, every connection */
+    uint64_t n_refused_busy; /* requests refused at --max-inflight-node */
+    struct queue deferred;   /* sessions holding answers until output drains */
+};
+
+/* The connection handler table over sessions; h_data is the struct
+ * dispatch. */
+extern const struct conn_handler dispatch_conn_handler;
+
+void dispatch_init(struct dispatch *d, struct server *srv, struct node *node);
+
+/* The server a handler serves `c` for. */
+static inline struct server *server_of(const struct conn *c)
+{
+    return session_of(c)->d->srv;
+}
 
 typedef void (*dispatch_serve_fn)(struct conn *c, const Flip__Request *req);
 
 struct op
 {
     struct conn *conn;  /* NULL once the connection went away */
-    struct queue link;  /* in conn->ops, or conn->ready once it may answer */
+    struct queue link;  /* in session->ops, or ->ready once it may answer */
     Flip__Request *req; /* owned */
     struct proposal proposal;
     struct read_wait read;
-    dispatch_serve_fn serve; /* set while waiting in conn->ready */
-    struct server *srv;      /* counts the op while it lives */
+    dispatch_serve_fn serve; /* set while waiting in session->ready */
+    struct dispatch *d;      /* counts the op while it lives */
     struct queue wait_link;  /* in a server-wide wait list (state hash) */
 };
 
@@ -36,15 +68,15 @@ struct op
     X(FLIP__REQUEST__OP_STATUS, cmd_status) \
     X(FLIP__REQUEST__OP_SUBSCRIBE, cmd_subscribe)
 
-/* Each handler takes ownership of `req`. */
+/* A handler borrows `req`: dispatch_request frees it when the handler
+ * returns, unless the handler kept it in an op (op_new), which then owns it
+ * and frees it in op_free. */
 #define DECLARE_HANDLER(op, fn) void fn(struct conn *c, Flip__Request *req);
 REQUEST_TYPES(DECLARE_HANDLER)
 #undef DECLARE_HANDLER
 
-/* Routes one decoded request; takes ownership of `req`. */
-void dispatch_request(struct conn *c, Flip__Request *req);
-
-/* op lifecycle shared by the handlers. op_new drops the request's unknown
+/* op lifecycle shared by the handlers. op_new takes `req` (the op frees
+ * it in op_free; a NULL return takes nothing), drops the request's unknown
  * fields (protobuf-c keeps each one, about 30x the wire bytes; F11), counts
  * the op against the connection's and the node's in-flight bounds, and
  * op_free uncounts it. */
@@ -60,8 +92,9 @@ void dispatch_detach(struct conn *c);
  * barrier that releases many reads must not queue all their answers in one
  * turn). Takes ownership of `op`. */
 void dispatch_serve(struct op *op, dispatch_serve_fn serve);
-/* Serves c's waiting answers while there is room; from the flush hook. */
-void dispatch_serve_ready(struct conn *c);
+/* Serves every session's waiting answers while there is room; from the
+ * flush hook. */
+void dispatch_serve_deferred(struct dispatch *d);
 
 /* Replies NOT_LEADER with the leader's client address, or UNAVAILABLE when
  * no leader is known. */

@@ -4,12 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conn.h"
 #include "lib/err.h"
 #include "lib/heap.h"
 #include "lib/log.h"
 #include "proto/codec.h"
-#include "server.h"
 
 #define PUMP_CHUNK      (256u * 1024u) /* queue this much, then wait to drain */
 #define SCAN_ROWS       256            /* rows per store scan in the pump */
@@ -24,6 +22,29 @@ static size_t pump_limit(const struct pubsub *ps)
     return ps->bound / 2 < PUMP_CHUNK ? ps->bound / 2 : PUMP_CHUNK;
 }
 
+/* ---- the sink ------------------------------------------------------------ */
+
+static void sink_close(struct sub *sub, const char *why)
+{
+    struct pubsub *ps = sub->sub_ps;
+    ps->sink.close(sub->sub_to, why);
+}
+
+static size_t sink_backlog(const struct sub *sub)
+{
+    const struct pubsub *ps = sub->sub_ps;
+    return ps->sink.backlog(sub->sub_to);
+}
+
+static void sink_error(struct sub *sub,
+                       uint64_t id,
+                       Flip__Status status,
+                       const char *message)
+{
+    struct pubsub *ps = sub->sub_ps;
+    ps->sink.send_error(sub->sub_to, id, status, message);
+}
+
 /* ---- encoding ------------------------------------------------------------ */
 
 /* Encodes one event frame into ps->scratch; FLIP_OK, FLIP_TOOBIG when the
@@ -36,8 +57,7 @@ static int encode_event(struct pubsub *ps, const Flip__Event *ev)
     resp.result_case = FLIP__RESPONSE__RESULT_EVENT;
     resp.event = (Flip__Event *)(uintptr_t)ev;
     buf_reset(&ps->scratch);
-    return codec_response_encode(&resp, ps->srv->config.max_frame,
-                                 &ps->scratch);
+    return codec_response_encode(&resp, ps->cfg.max_frame, &ps->scratch);
 }
 
 /* Why a subscriber is resynced instead of sent one CHANGE: the changes of
@@ -52,7 +72,8 @@ static const char resync_too_large[] =
  * its own output bound). */
 static void slow_consumer(struct sub *sub, const char *why)
 {
-    struct conn *c = sub->sub_conn;
+    struct pubsub *ps = sub->sub_ps;
+    void *to = sub->sub_to;
     Flip__Response resp = FLIP__RESPONSE__INIT;
     Flip__Error err = FLIP__ERROR__INIT;
     char msg[200];
@@ -67,7 +88,7 @@ static void slow_consumer(struct sub *sub, const char *why)
                  sub->sub_ps->bound);
     }
     /* Drop what it has not taken: the error is all it needs now. */
-    buf_reset(&c->out);
+    ps->sink.discard(to);
     resp.has_id = 1; /* 0: connection level, like every such error */
     err.has_status = 1;
     err.status = FLIP__STATUS__SLOW_CONSUMER;
@@ -75,8 +96,8 @@ static void slow_consumer(struct sub *sub, const char *why)
     err.has_resume_revision = 1;
     err.resume_revision = sub->sub_rev;
     resp.error = &err;
-    conn_send(c, &resp);
-    conn_close(c, why != NULL ? why : "slow subscriber cut off");
+    ps->sink.send(to, &resp);
+    ps->sink.close(to, why != NULL ? why : "slow subscriber cut off");
 }
 
 /* Queues the frame in ps->scratch to `sub`; enforces the output bound.
@@ -84,15 +105,15 @@ static void slow_consumer(struct sub *sub, const char *why)
 static int deliver(struct sub *sub)
 {
     struct pubsub *ps = sub->sub_ps;
-    struct conn *c = sub->sub_conn;
+    void *to = sub->sub_to;
 
-    conn_send_frame(c, buf_head(&ps->scratch), buf_len(&ps->scratch));
-    if (c->state != CONN_OPEN) {
+    ps->sink.send_frame(to, buf_head(&ps->scratch), buf_len(&ps->scratch));
+    if (!ps->sink.is_open(to)) {
         return 0;
     }
     /* Only LIVE output is pushed regardless of the reader's pace; the pump
      * limits itself (pump_limit). */
-    if (sub->sub_state == SUB_LIVE && conn_backlog(c) > ps->bound) {
+    if (sub->sub_state == SUB_LIVE && ps->sink.backlog(to) > ps->bound) {
         slow_consumer(sub, NULL);
         return 0;
     }
@@ -101,9 +122,9 @@ static int deliver(struct sub *sub)
      * stalled readers); a subscriber that keeps up holds a frame or two and
      * stays. The total stays under about twice the budget. */
     if (sub->sub_state == SUB_LIVE &&
-        ps->srv->out_sub + ps->sub_mem > ps->srv->config.sub_budget &&
-        conn_backlog(c) >= pump_limit(ps) &&
-        conn_backlog(c) > 2 * (ps->srv->config.sub_budget / ps->n_subs)) {
+        ps->sink.total(ps->sink.data) + ps->sub_mem > ps->cfg.sub_budget &&
+        ps->sink.backlog(to) >= pump_limit(ps) &&
+        ps->sink.backlog(to) > 2 * (ps->cfg.sub_budget / ps->n_subs)) {
         ps->n_cut_budget++;
         slow_consumer(sub, "the node's subscriber output budget is spent");
         return 0;
@@ -129,7 +150,7 @@ static int send_simple(struct sub *sub,
         ev.reason = (char *)(uintptr_t)reason;
     }
     if (encode_event(sub->sub_ps, &ev) != FLIP_OK) {
-        conn_close(sub->sub_conn, "cannot encode event");
+        sink_close(sub, "cannot encode event");
         return 0;
     }
     return deliver(sub);
@@ -220,7 +241,7 @@ void pubsub_unsubscribe(struct sub *sub)
         ps->n_waiting--;
     }
     sub->sub_dead = 1;
-    sub->sub_conn = NULL;
+    sub->sub_to = NULL;
     queue_insert_tail(&ps->dead, &sub->sub_link);
 }
 
@@ -235,7 +256,7 @@ static void reap_dead(struct pubsub *ps)
 
 static struct store *store_of(struct pubsub *ps)
 {
-    return ps->srv->node.store;
+    return ps->store;
 }
 
 /* Starts a (re)snapshot at the store's current state. */
@@ -267,9 +288,9 @@ static int start_snapshot(struct sub *sub, int resync, const char *why)
         return 1;
     }
     if (rv != FLIP_OK) {
-        conn_send_error(sub->sub_conn, 0, FLIP__STATUS__UNAVAILABLE,
-                        "cannot open a read view for a snapshot; retry");
-        conn_close(sub->sub_conn, "cannot open a read view for a snapshot");
+        sink_error(sub, 0, FLIP__STATUS__UNAVAILABLE,
+                   "cannot open a read view for a snapshot; retry");
+        sink_close(sub, "cannot open a read view for a snapshot");
         return 0;
     }
     ps->n_readers++;
@@ -278,12 +299,12 @@ static int start_snapshot(struct sub *sub, int resync, const char *why)
     sub->sub_snap_prefix = 0;
     buf_reset(&sub->sub_snap_after);
     sub->sub_resync = resync;
-    sub->sub_deadline = uv_now(ps->srv->loop) + ps->srv->config.sub_snapshot_ms;
+    sub->sub_deadline = uv_now(ps->loop) + ps->cfg.snapshot_ms;
     sub->sub_pin_mark = ps->written;
     if (resync) {
         ps->n_resyncs++;
         flip_infof("pubsub: resync for conn %llu at revision %llu: %s",
-                   (unsigned long long)sub->sub_conn->id,
+                   (unsigned long long)ps->sink.id(sub->sub_to),
                    (unsigned long long)sub->sub_snap_rev, why);
     }
     pump_add(sub);
@@ -329,7 +350,7 @@ static int snap_visit(void *arg,
     if (k == NULL) {
         fsm_free_record(flag);
         sc->alive = 0;
-        conn_close(sub->sub_conn, "out of memory");
+        sink_close(sub, "out of memory");
         return 1;
     }
     flag->key = k;
@@ -345,7 +366,7 @@ static int snap_visit(void *arg,
     if (rv != FLIP_OK) {
         /* one flag always fits a frame (CODEC_FRAME_MIN): out of memory */
         sc->alive = 0;
-        conn_close(sub->sub_conn, "cannot encode a snapshot item");
+        sink_close(sub, "cannot encode a snapshot item");
         return 1;
     }
     if (!deliver(sub)) {
@@ -355,10 +376,10 @@ static int snap_visit(void *arg,
     buf_reset(&sub->sub_snap_after);
     if (buf_append(&sub->sub_snap_after, key, klen) != FLIP_OK) {
         sc->alive = 0;
-        conn_close(sub->sub_conn, "out of memory");
+        sink_close(sub, "out of memory");
         return 1;
     }
-    return conn_backlog(sub->sub_conn) >= pump_limit(sub->sub_ps);
+    return sink_backlog(sub) >= pump_limit(sub->sub_ps);
 }
 
 /* Streams snapshot items until the socket is full; 1 while alive. */
@@ -378,11 +399,11 @@ static int pump_snapshot(struct sub *sub)
             return 0;
         }
         if (rv != FLIP_OK) {
-            conn_close(sub->sub_conn, "snapshot read failed");
+            sink_close(sub, "snapshot read failed");
             return 0;
         }
         if (more) {
-            if (conn_backlog(sub->sub_conn) >= pump_limit(sub->sub_ps)) {
+            if (sink_backlog(sub) >= pump_limit(sub->sub_ps)) {
                 return 1; /* wait for the socket to drain */
             }
             continue;
@@ -450,7 +471,7 @@ static int group_flush(struct catchup_ctx *cc)
         }
         if (rv != FLIP_OK) {
             cc->alive = 0;
-            conn_close(sub->sub_conn, "cannot encode a change event");
+            sink_close(sub, "cannot encode a change event");
             return 0;
         }
         if (!deliver(sub)) {
@@ -482,7 +503,7 @@ static int catchup_visit(void *arg,
         }
         /* stop at a revision boundary once the socket has enough */
         if (cc->rows >= SCAN_ROWS ||
-            conn_backlog(cc->sub->sub_conn) >= pump_limit(cc->sub->sub_ps)) {
+            sink_backlog(cc->sub) >= pump_limit(cc->sub->sub_ps)) {
             cc->stopped_early = 1;
             return 1;
         }
@@ -504,7 +525,7 @@ static int catchup_visit(void *arg,
             /* dropping a row would be a silent gap: cut the subscriber */
             fsm_free_record(flag);
             cc->alive = 0;
-            conn_close(cc->sub->sub_conn, "out of memory during catch-up");
+            sink_close(cc->sub, "out of memory during catch-up");
             return 1;
         }
         cc->group = grown;
@@ -557,13 +578,13 @@ static int pump_catchup(struct sub *sub)
             return 1; /* no reader slot free now; the pump retries */
         }
         if (rv != FLIP_OK) {
-            conn_send_error(sub->sub_conn, 0, FLIP__STATUS__UNAVAILABLE,
-                            "change log read failed; retry");
-            conn_close(sub->sub_conn, "change log read failed");
+            sink_error(sub, 0, FLIP__STATUS__UNAVAILABLE,
+                       "change log read failed; retry");
+            sink_close(sub, "change log read failed");
             return 0;
         }
         if (cc.stopped_early) {
-            if (conn_backlog(sub->sub_conn) >= pump_limit(sub->sub_ps)) {
+            if (sink_backlog(sub) >= pump_limit(sub->sub_ps)) {
                 return 1;
             }
             continue;
@@ -590,7 +611,7 @@ void pubsub_pump(struct pubsub *ps)
     for (e = ps->pump.next; e != &ps->pump; e = next) {
         struct sub *sub = CONTAINER_OF(e, struct sub, sub_pump);
         next = e->next;
-        if (conn_backlog(sub->sub_conn) >= pump_limit(sub->sub_ps)) {
+        if (sink_backlog(sub) >= pump_limit(sub->sub_ps)) {
             continue; /* pubsub_drained brings it back */
         }
         /* a callback below may free `sub`, and with it the next entry's
@@ -619,24 +640,26 @@ void pubsub_drained(struct sub *sub)
 
 /* ---- subscribe ----------------------------------------------------------- */
 
-static int reply_subscribed(struct pubsub *ps, struct conn *c, uint64_t id)
+static int reply_subscribed(struct pubsub *ps, void *to, uint64_t id)
 {
     Flip__Response resp = FLIP__RESPONSE__INIT;
     Flip__SubscribeResult res = FLIP__SUBSCRIBE_RESULT__INIT;
+    struct pubsub_node_state ns;
 
+    ps->node.read(ps->node.data, &ns);
     resp.has_id = 1;
     resp.id = id;
     res.has_node_id = 1;
-    res.node_id = ps->srv->config.id;
+    res.node_id = ps->cfg.node_id;
     res.has_applied_revision = 1;
     res.applied_revision = store_applied_index(store_of(ps));
     res.has_heartbeat_ms = 1;
     res.heartbeat_ms = ps->heartbeat_ms;
-    res.cluster_id = node_cluster_id(&ps->srv->node);
+    res.cluster_id = ns.cluster_id;
     resp.result_case = FLIP__RESPONSE__RESULT_SUBSCRIBE;
     resp.subscribe = &res;
-    conn_send(c, &resp);
-    return c->state == CONN_OPEN;
+    ps->sink.send(to, &resp);
+    return ps->sink.is_open(to);
 }
 
 /* Validates and copies the prefixes; FLIP_OK or an error with *why. */
@@ -718,7 +741,7 @@ static int register_sub(struct pubsub *ps, struct sub *sub)
 }
 
 void pubsub_subscribe(struct pubsub *ps,
-                      struct conn *c,
+                      void *to,
                       uint64_t req_id,
                       const Flip__SubscribeRequest *req)
 {
@@ -728,29 +751,26 @@ void pubsub_subscribe(struct pubsub *ps,
     uint64_t from = req->from_revision;
     int rv;
 
-    if (c->sub != NULL) {
-        conn_send_error(c, req_id, FLIP__STATUS__INVALID_ARGUMENT,
-                        "this connection is already subscribed; open another "
-                        "connection for a second subscription");
-        return;
-    }
     if (req->has_from_revision && from >= REVISION_ABSURD) {
-        conn_send_error(c, req_id, FLIP__STATUS__INVALID_ARGUMENT,
-                        "from_revision is beyond any revision a cluster can "
-                        "reach");
+        ps->sink.send_error(
+            to, req_id, FLIP__STATUS__INVALID_ARGUMENT,
+            "from_revision is beyond any revision a cluster can "
+            "reach");
         return;
     }
     sub = flip_calloc(1, sizeof *sub);
     if (sub == NULL) {
-        conn_send_error(c, req_id, FLIP__STATUS__INTERNAL, "out of memory");
+        ps->sink.send_error(to, req_id, FLIP__STATUS__INTERNAL,
+                            "out of memory");
         return;
     }
     sub->sub_ps = ps;
-    sub->sub_conn = c;
+    sub->sub_to = to;
     buf_init(&sub->sub_snap_after);
     rv = copy_prefixes(req, sub, &why);
-    if (rv == FLIP_OK && ps->sub_mem + sub_cost(sub) + ps->srv->out_sub >
-                             ps->srv->config.sub_budget) {
+    if (rv == FLIP_OK &&
+        ps->sub_mem + sub_cost(sub) + ps->sink.total(ps->sink.data) >
+            ps->cfg.sub_budget) {
         rv = FLIP_BUSY;
         why =
             "the node's subscription memory budget is spent; try another "
@@ -760,19 +780,19 @@ void pubsub_subscribe(struct pubsub *ps,
         rv = register_sub(ps, sub);
     }
     if (rv != FLIP_OK) {
-        conn_send_error(c, req_id,
-                        rv == FLIP_INVALID  ? FLIP__STATUS__INVALID_ARGUMENT
-                        : rv == FLIP_TOOBIG ? FLIP__STATUS__TOO_LARGE
-                        : rv == FLIP_BUSY   ? FLIP__STATUS__UNAVAILABLE
-                                            : FLIP__STATUS__INTERNAL,
-                        why != NULL ? why : "out of memory");
+        ps->sink.send_error(to, req_id,
+                            rv == FLIP_INVALID  ? FLIP__STATUS__INVALID_ARGUMENT
+                            : rv == FLIP_TOOBIG ? FLIP__STATUS__TOO_LARGE
+                            : rv == FLIP_BUSY   ? FLIP__STATUS__UNAVAILABLE
+                                                : FLIP__STATUS__INTERNAL,
+                            why != NULL ? why : "out of memory");
         sub_free(sub);
         return;
     }
     sub->sub_mem = sub_cost(sub);
     ps->sub_mem += sub->sub_mem;
-    c->sub = sub;
-    if (!reply_subscribed(ps, c, req_id)) {
+    ps->sink.attach(to, sub);
+    if (!reply_subscribed(ps, to, req_id)) {
         return;
     }
     if (!req->has_from_revision) {
@@ -783,11 +803,11 @@ void pubsub_subscribe(struct pubsub *ps,
     if (from > store_applied_index(st)) {
         /* This node is behind the client: wait (bounded) for it to catch
          * up rather than send anything older than the client has. */
-        unsigned wait = 2 * ps->srv->config.election_ms;
+        unsigned wait = 2 * ps->cfg.election_ms;
         sub->sub_state = SUB_WAITING;
         ps->n_waiting++;
         sub->sub_deadline =
-            uv_now(ps->srv->loop) + (wait > WAIT_MIN_MS ? wait : WAIT_MIN_MS);
+            uv_now(ps->loop) + (wait > WAIT_MIN_MS ? wait : WAIT_MIN_MS);
         return;
     }
     start_catchup(sub);
@@ -811,8 +831,8 @@ static void collect_hit(void *arg, void *item)
             /* Cannot queue the event to this subscriber: cut it off so it
              * resumes and misses nothing. */
             flip_errorf("pubsub: out of memory during fan-out");
-            if (sub->sub_conn != NULL) {
-                conn_close(sub->sub_conn, "out of memory during fan-out");
+            if (sub->sub_to != NULL) {
+                sink_close(sub, "out of memory during fan-out");
             }
             return;
         }
@@ -912,7 +932,7 @@ static void deliver_changes(struct pubsub *ps,
     }
     if (rv != FLIP_OK) {
         /* dropping the event would be a silent gap: it resumes instead */
-        conn_close(sub->sub_conn, "cannot encode a change event");
+        sink_close(sub, "cannot encode a change event");
         return;
     }
     ps->n_events++;
@@ -1029,51 +1049,50 @@ void pubsub_on_restored(struct pubsub *ps, uint64_t index)
  * raft/node.c) + STALE_GRACE_MS + TICK_MS, documented in protocol.md. */
 #define STALE_GRACE_MS 50
 
-static int node_is_stale(struct pubsub *ps)
+static int node_is_stale(const struct pubsub_node_state *ns)
 {
-    return node_leaderless_ms(&ps->srv->node) >= STALE_GRACE_MS;
+    return ns->leaderless_ms >= STALE_GRACE_MS;
 }
 
 /* Encodes the node's heartbeat into ps->scratch. */
 static int encode_heartbeat(struct pubsub *ps)
 {
-    struct node *n = &ps->srv->node;
-    const struct node_member *leader = node_leader(n);
+    struct pubsub_node_state ns;
     Flip__Event ev = FLIP__EVENT__INIT;
     Flip__Heartbeat hb = FLIP__HEARTBEAT__INIT;
 
+    ps->node.read(ps->node.data, &ns);
     hb.has_node_id = 1;
-    hb.node_id = ps->srv->config.id;
+    hb.node_id = ps->cfg.node_id;
     hb.has_applied_revision = 1;
     /* the store's index, not raft's: entries without changes (barriers,
      * the commit nudge) never reach the store, and a heartbeat's revision
      * must be a from_revision every node will accept */
     hb.applied_revision = store_applied_index(store_of(ps));
     hb.has_leader_id = 1;
-    hb.leader_id = leader != NULL ? leader->id : 0;
-    hb.leader_address =
-        leader != NULL ? (char *)(uintptr_t)leader->client_address : NULL;
+    hb.leader_id = ns.leader_id;
+    hb.leader_address = (char *)(uintptr_t)ns.leader_address;
     hb.has_leaderless_ms = 1;
-    hb.leaderless_ms = node_leaderless_ms(n);
+    hb.leaderless_ms = ns.leaderless_ms;
     hb.has_stale = 1;
     /* computed now, not from the last tick. Stale when leaderless (past
      * a short grace), and, since live means caught up, also when the node
      * knows a leader but has not applied what it committed (stuck,
      * restoring, far behind): then it says it is catching up */
-    hb.stale = node_is_stale(ps) || !node_live(n);
+    hb.stale = node_is_stale(&ns) || !ns.live;
     hb.has_store_bytes = 1;
-    hb.store_bytes = store_bytes(n->store);
+    hb.store_bytes = store_bytes(ps->store);
     hb.has_max_store_bytes = 1;
-    hb.max_store_bytes = ps->srv->config.max_store_bytes;
+    hb.max_store_bytes = ps->cfg.max_store_bytes;
     hb.has_catching_up = 1;
-    hb.catching_up = hb.stale && leader != NULL;
+    hb.catching_up = hb.stale && ns.leader_id != 0;
     hb.has_term = 1;
-    hb.term = n->term;
-    hb.cluster_id = node_cluster_id(n);
+    hb.term = ns.term;
+    hb.cluster_id = ns.cluster_id;
     hb.has_leader_commit = 1;
-    hb.leader_commit = node_leader_commit(n);
+    hb.leader_commit = ns.leader_commit;
     hb.has_lag = 1;
-    hb.lag = node_lag(n);
+    hb.lag = ns.lag;
     ev.has_type = 1;
     ev.type = FLIP__EVENT_TYPE__HEARTBEAT;
     ev.heartbeat = &hb;
@@ -1113,17 +1132,15 @@ static void expire(struct pubsub *ps, uint64_t now)
 
     for (e = ps->subs.next; e != &ps->subs; e = next) {
         struct sub *sub = CONTAINER_OF(e, struct sub, sub_link);
-        struct conn *c = sub->sub_conn;
         next = e->next;
         if (sub->sub_state == SUB_WAITING && now > sub->sub_deadline) {
-            conn_send_error(c, 0, FLIP__STATUS__AHEAD_OF_NODE,
-                            "from_revision is ahead of what this node has "
-                            "applied; try another node");
-            conn_close(c, "subscriber ahead of this node");
+            sink_error(sub, 0, FLIP__STATUS__AHEAD_OF_NODE,
+                       "from_revision is ahead of what this node has "
+                       "applied; try another node");
+            sink_close(sub, "subscriber ahead of this node");
         } else if (sub->sub_state == SUB_SNAPSHOT &&
                    (now > sub->sub_deadline ||
-                    ps->written - sub->sub_pin_mark >
-                        ps->srv->config.sub_snapshot_pin)) {
+                    ps->written - sub->sub_pin_mark > ps->cfg.snapshot_pin)) {
             /* F3: while the view is pinned LMDB cannot reuse a page freed
              * after it, so every write grows the map: bound both. */
             ps->n_cut_pinned++;
@@ -1136,22 +1153,22 @@ static void expire(struct pubsub *ps, uint64_t now)
     }
 }
 
-static void tick(uv_timer_t *t)
+void pubsub_tick(struct pubsub *ps, uint64_t now)
 {
-    struct pubsub *ps = t->data;
-    struct node *n = &ps->srv->node;
-    uint64_t now = uv_now(ps->srv->loop);
-    int stale = node_is_stale(ps) || !node_live(n);
+    struct pubsub_node_state ns;
+    int stale;
 
+    ps->node.read(ps->node.data, &ns);
+    stale = node_is_stale(&ns) || !ns.live;
     expire(ps, now);
     if (now - ps->last_heartbeat >= ps->heartbeat_ms ||
         stale != ps->last_stale) {
         if (stale != ps->last_stale) {
             flip_infof("pubsub: telling %zu subscribers this node is %s",
                        ps->n_subs,
-                       !stale                   ? "live again"
-                       : node_leader(n) != NULL ? "catching up with its leader"
-                                                : "stale (no leader)");
+                       !stale              ? "live again"
+                       : ns.leader_id != 0 ? "catching up with its leader"
+                                           : "stale (no leader)");
         }
         ps->last_heartbeat = now;
         ps->last_stale = stale;
@@ -1160,18 +1177,33 @@ static void tick(uv_timer_t *t)
     reap_dead(ps);
 }
 
-void pubsub_init(struct pubsub *ps, struct server *srv)
+static void tick(uv_timer_t *t)
+{
+    struct pubsub *ps = t->data;
+    pubsub_tick(ps, uv_now(ps->loop));
+}
+
+void pubsub_init(struct pubsub *ps,
+                 uv_loop_t *loop,
+                 struct store *store,
+                 const struct pubsub_config *cfg,
+                 const struct pubsub_node *node,
+                 const struct pubsub_sink *sink)
 {
     memset(ps, 0, sizeof *ps);
-    ps->srv = srv;
+    ps->loop = loop;
+    ps->store = store;
+    ps->cfg = *cfg;
+    ps->node = *node;
+    ps->sink = *sink;
     trie_init(&ps->trie);
     queue_init(&ps->subs);
     queue_init(&ps->pump);
     queue_init(&ps->dead);
     buf_init(&ps->scratch);
-    ps->bound = srv->config.sub_buffer;
-    ps->heartbeat_ms = srv->config.sub_heartbeat_ms;
-    uv_timer_init(srv->loop, &ps->tick);
+    ps->bound = cfg->sub_buffer;
+    ps->heartbeat_ms = cfg->heartbeat_ms;
+    uv_timer_init(loop, &ps->tick);
     ps->tick.data = ps;
     uv_timer_start(&ps->tick, tick, TICK_MS, TICK_MS);
 }

@@ -24,7 +24,14 @@
  *     as slow, so the view and its pages are released;
  *   - F ahead of this node for longer than the wait bound: AHEAD_OF_NODE;
  *   - this node installs a raft snapshot: LIVE subscribers drop back to
- *     CATCHUP, which yields exactly the missing changes or a resync. */
+ *     CATCHUP, which yields exactly the missing changes or a resync.
+ *
+ * What it is built from (pubsub_init): the store it reads snapshots and the
+ * change log from, a view of the node (leader, leaderless time, liveness:
+ * struct pubsub_node) and an output sink (struct pubsub_sink) through which
+ * it talks to each subscriber's peer, an opaque pointer. It knows nothing
+ * of connections or of the server: server.c's sink queues frames on a
+ * connection, tests/unit/test_pubsub.c's on a plain buffer. */
 #ifndef FLIP_SERVER_PUBSUB_H
 #define FLIP_SERVER_PUBSUB_H
 
@@ -47,9 +54,73 @@
  * trie node of ~100 bytes). */
 #define PUBSUB_MAX_PREFIX_BYTES 8192
 
-struct server;
-struct conn;
 struct pubsub;
+struct sub;
+
+/* The node as pubsub sees it, read each time it is needed. */
+struct pubsub_node_state
+{
+    uint64_t leader_id;         /* 0: no leader known */
+    const char *leader_address; /* its client address; NULL if none */
+    uint64_t leaderless_ms;     /* how long no leader has been known */
+    int live;                   /* caught up with what is committed */
+    uint64_t term;
+    char *cluster_id;
+    uint64_t leader_commit;
+    uint64_t lag;
+};
+
+struct pubsub_node
+{
+    void *data;
+    void (*read)(void *data, struct pubsub_node_state *out);
+};
+
+/* Where subscribers' output goes. `to` is the peer handed to
+ * pubsub_subscribe; every call but total() is about one peer. */
+struct pubsub_sink
+{
+    void *data; /* for total() */
+    /* Queues one response (encoding failures are the sink's to answer). */
+    void (*send)(void *to, const Flip__Response *resp);
+    /* Queues an error response for request `id` (0: the whole stream). */
+    void (*send_error)(void *to,
+                       uint64_t id,
+                       Flip__Status status,
+                       const char *message);
+    /* Queues an encoded frame, header included. */
+    void (*send_frame)(void *to, const uint8_t *frame, size_t len);
+    /* False once the peer is closing: nothing queued now is sent. */
+    int (*is_open)(const void *to);
+    /* Bytes queued to the peer and not taken yet. */
+    size_t (*backlog)(const void *to);
+    /* Drops what is queued and not yet taken. */
+    void (*discard)(void *to);
+    /* Closes the peer (after what is queued); it later calls
+     * pubsub_unsubscribe if it was attached. */
+    void (*close)(void *to, const char *why);
+    /* `sub` now serves the peer: it must call pubsub_drained when output
+     * drains and pubsub_unsubscribe when it closes. */
+    void (*attach)(void *to, struct sub *sub);
+    /* The peer's id, for logs. */
+    uint64_t (*id)(const void *to);
+    /* Bytes queued to every subscriber of the node (the --sub-budget). */
+    size_t (*total)(void *data);
+};
+
+/* The node's settings pubsub follows. */
+struct pubsub_config
+{
+    uint64_t node_id;
+    unsigned max_frame;       /* --max-frame */
+    size_t sub_buffer;        /* --sub-buffer: per-subscriber bound */
+    unsigned heartbeat_ms;    /* --sub-heartbeat-ms */
+    size_t sub_budget;        /* --sub-budget */
+    unsigned snapshot_ms;     /* --sub-snapshot-ms */
+    size_t snapshot_pin;      /* --sub-snapshot-pin */
+    unsigned election_ms;     /* bounds the wait for a future revision */
+    uint64_t max_store_bytes; /* reported in heartbeats */
+};
 
 enum sub_state
 {
@@ -66,7 +137,7 @@ enum sub_state
 struct sub
 {
     struct pubsub *sub_ps;
-    struct conn *sub_conn;
+    void *sub_to; /* the sink's peer; NULL once unsubscribed */
     enum sub_state sub_state;
     char **sub_prefixes; /* normalised: sorted, none covers another; owned */
     size_t sub_n_prefixes;
@@ -91,7 +162,11 @@ struct sub
 
 struct pubsub
 {
-    struct server *srv;
+    uv_loop_t *loop;
+    struct store *store;
+    struct pubsub_config cfg;
+    struct pubsub_node node;
+    struct pubsub_sink sink;
     struct trie trie;  /* prefix -> struct sub */
     struct queue subs; /* every subscriber */
     struct queue pump; /* subscribers in SNAPSHOT/CATCHUP with work */
@@ -119,13 +194,20 @@ struct pubsub
     uint64_t n_cut_pinned; /* snapshots cut for pinning too long (F3) */
 };
 
-void pubsub_init(struct pubsub *ps, struct server *srv);
+/* Starts the heartbeat timer on `loop`; copies cfg, node and sink. */
+void pubsub_init(struct pubsub *ps,
+                 uv_loop_t *loop,
+                 struct store *store,
+                 const struct pubsub_config *cfg,
+                 const struct pubsub_node *node,
+                 const struct pubsub_sink *sink);
 void pubsub_close(struct pubsub *ps);
 
-/* Handles a Subscribe request on `c` (which owns `req`'s lifetime: this
- * only reads it). Replies with SubscribeResult or an error. */
+/* Handles a Subscribe request from peer `to` (the caller owns `req`: this
+ * only reads it). Replies with SubscribeResult or an error; on success the
+ * sink's attach() hands the peer its struct sub. */
 void pubsub_subscribe(struct pubsub *ps,
-                      struct conn *c,
+                      void *to,
                       uint64_t req_id,
                       const Flip__SubscribeRequest *req);
 /* Forgets the subscriber of a closing connection. */
@@ -143,5 +225,8 @@ void pubsub_on_restored(struct pubsub *ps, uint64_t index);
 void pubsub_pump(struct pubsub *ps);
 /* The subscriber's socket drained: it may take more catch-up work. */
 void pubsub_drained(struct sub *sub);
+/* Heartbeats, staleness and deadlines at time `now` (uv_now ms); the timer
+ * calls it every 50 ms (tests call it themselves). */
+void pubsub_tick(struct pubsub *ps, uint64_t now);
 
 #endif

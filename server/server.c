@@ -16,8 +16,8 @@
 #include "lib/log.h"
 #include "peercheck.h"
 #include "raft/aiodefer.h"
+#include "session.h"
 
-#define HELLO_DEADLINE_MS 10000
 #define SWEEP_MS          1000
 #define SYNC_EVERY_TICKS  5    /* LMDB is MDB_NOSYNC; flush it every 5 s */
 #define CLOSE_DEADLINE_MS 5000 /* a peer that never reads its last bytes */
@@ -46,40 +46,26 @@ static void on_restored(void *data, uint64_t index)
     pubsub_on_restored(&s->pubsub, index);
 }
 
-/* Answers held back for output room (dispatch_serve), each connection
- * as far as its room allows now. */
-static void serve_deferred(struct server *s)
-{
-    struct queue *e;
-    struct queue *next;
-
-    for (e = s->deferred.next; e != &s->deferred; e = next) {
-        struct conn *c = CONTAINER_OF(e, struct conn, deferred);
-        next = e->next; /* serving c may unlink c, never another conn */
-        dispatch_serve_ready(c);
-    }
-}
-
 /* redis's beforeSleep: one write per dirty connection per loop turn. */
 static void flush_dirty(uv_prepare_t *h)
 {
     struct server *s = h->data;
 
     pubsub_pump(&s->pubsub);
-    serve_deferred(s);
-    while (!queue_empty(&s->dirty)) {
-        struct queue *e = queue_head(&s->dirty);
+    dispatch_serve_deferred(&s->disp);
+    while (!queue_empty(&s->clients.dirty)) {
+        struct queue *e = queue_head(&s->clients.dirty);
         struct conn *c = CONTAINER_OF(e, struct conn, dirty);
         queue_remove(e);
         conn_flush(c);
     }
-    if (!queue_empty(&s->dirty_subs)) {
+    if (!queue_empty(&s->clients.dirty_bulk)) {
         /* The followers' subscribers wait for the commit index, and this
          * node's own fan-out below takes a while with many subscribers. */
         propose_nudge_now(&s->propose);
     }
-    while (!queue_empty(&s->dirty_subs)) {
-        struct queue *e = queue_head(&s->dirty_subs);
+    while (!queue_empty(&s->clients.dirty_bulk)) {
+        struct queue *e = queue_head(&s->clients.dirty_bulk);
         struct conn *c = CONTAINER_OF(e, struct conn, dirty);
         queue_remove(e);
         conn_flush(c);
@@ -87,6 +73,63 @@ static void flush_dirty(uv_prepare_t *h)
 }
 
 static void node_closed(struct node *n);
+
+/* pubsub's view of the node */
+static void read_node(void *data, struct pubsub_node_state *out)
+{
+    struct node *n = data;
+    const struct node_member *leader = node_leader(n);
+
+    out->leader_id = leader != NULL ? leader->id : 0;
+    out->leader_address = leader != NULL ? leader->client_address : NULL;
+    out->leaderless_ms = node_leaderless_ms(n);
+    out->live = node_live(n);
+    out->term = n->term;
+    out->cluster_id = node_cluster_id(n);
+    out->leader_commit = node_leader_commit(n);
+    out->lag = node_lag(n);
+}
+
+void server_clients_init(struct server *s)
+{
+    const struct config *c = &s->config;
+
+    conn_set_init(&s->clients, s->loop);
+    s->clients.limits.max_frame = c->max_frame;
+    s->clients.limits.max_inflight = c->max_inflight;
+    s->clients.limits.output_budget = c->output_budget;
+    s->clients.limits.input_budget = c->input_budget;
+    s->clients.limits.frame_timeout_ms = c->frame_timeout_ms;
+    s->clients.limits.idle_timeout_ms = c->idle_timeout_ms;
+    s->clients.h = &dispatch_conn_handler;
+    s->clients.h_data = &s->disp;
+    dispatch_init(&s->disp, s, &s->node);
+    s->disp.self_id = c->id;
+    s->disp.node_inflight = c->node_inflight;
+    queue_init(&s->hash_running);
+    queue_init(&s->hash_waiting);
+}
+
+void server_pubsub_init(struct server *s)
+{
+    const struct config *c = &s->config;
+    struct pubsub_config pc;
+    struct pubsub_node view = { &s->node, read_node };
+    struct pubsub_sink sink;
+
+    memset(&pc, 0, sizeof pc);
+    pc.node_id = c->id;
+    pc.max_frame = c->max_frame;
+    pc.sub_buffer = c->sub_buffer;
+    pc.heartbeat_ms = c->sub_heartbeat_ms;
+    pc.sub_budget = c->sub_budget;
+    pc.snapshot_ms = c->sub_snapshot_ms;
+    pc.snapshot_pin = c->sub_snapshot_pin;
+    pc.election_ms = c->election_ms;
+    pc.max_store_bytes = c->max_store_bytes;
+    session_sink(&sink, &s->clients);
+    pubsub_init(&s->pubsub, s->loop, s->node.store, &pc, &view, &sink);
+}
 
 static void sync_run(uv_work_t *req)
 {
@@ -113,41 +156,35 @@ static void sweep_tick(uv_timer_t *t)
     struct queue *e;
     struct queue *next;
 
-    if (s->flush_closed) {
+    if (s->clients.flush_closed) {
         /* shutting down: give peers a second to take their last answers */
-        for (e = s->closing.next; e != &s->closing; e = next) {
+        for (e = s->clients.closing.next; e != &s->clients.closing; e = next) {
             struct conn *c = CONTAINER_OF(e, struct conn, link);
             next = e->next;
             if (now - c->closing_ms > 1000) {
                 conn_abort(c);
             }
         }
-        if (queue_empty(&s->closing)) {
+        if (queue_empty(&s->clients.closing)) {
             uv_close((uv_handle_t *)&s->sweep, NULL);
         }
         return;
     }
 
-    for (e = s->conns.next; e != &s->conns; e = next) {
+    for (e = s->clients.conns.next; e != &s->clients.conns; e = next) {
         struct conn *c = CONTAINER_OF(e, struct conn, link);
         next = e->next;
-        if (!c->hello_done && now - c->accepted_ms > HELLO_DEADLINE_MS) {
-            conn_send_error(c, 0, FLIP__STATUS__PROTOCOL_ERROR,
-                            "no Hello within 10 seconds");
-            conn_close(c, "no Hello within 10 seconds");
-        } else {
-            conn_check_deadlines(c, now);
-        }
+        session_check_deadlines(c, now);
     }
-    if (s->n_refused_conns != s->logged_refused_conns) {
+    if (s->clients.n_refused_conns != s->logged_refused_conns) {
         /* one line per sweep, not one per connection of a flood */
-        flip_warnf(
-            "server: refused %llu connections over the limit of %u",
-            (unsigned long long)(s->n_refused_conns - s->logged_refused_conns),
-            s->max_conns);
-        s->logged_refused_conns = s->n_refused_conns;
+        flip_warnf("server: refused %llu connections over the limit of %u",
+                   (unsigned long long)(s->clients.n_refused_conns -
+                                        s->logged_refused_conns),
+                   s->clients.max_conns);
+        s->logged_refused_conns = s->clients.n_refused_conns;
     }
-    for (e = s->closing.next; e != &s->closing; e = next) {
+    for (e = s->clients.closing.next; e != &s->clients.closing; e = next) {
         struct conn *c = CONTAINER_OF(e, struct conn, link);
         next = e->next;
         if (now - c->closing_ms > CLOSE_DEADLINE_MS) {
@@ -202,7 +239,7 @@ static void on_connection(uv_stream_t *listener, int status)
     if (s->stopping) {
         return;
     }
-    conn_accept(s);
+    conn_accept(&s->clients, listener);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -251,14 +288,9 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
     memset(s, 0, sizeof *s);
     s->loop = loop;
     s->config = *c;
-    queue_init(&s->conns);
-    queue_init(&s->dirty);
-    queue_init(&s->closing);
-    queue_init(&s->dirty_subs);
-    queue_init(&s->deferred);
-    queue_init(&s->hash_running);
-    queue_init(&s->hash_waiting);
-    s->max_conns = conn_limit(c);
+    server_clients_init(s);
+    s->clients.max_conns = conn_limit(c);
+    s->hash_stopped = server_stop_after_hash;
 
     memset(&nc, 0, sizeof nc);
     nc.id = c->id;
@@ -292,7 +324,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
     s->propose.max_store_bytes = c->max_store_bytes;
     s->node.outstanding = writes_outstanding;
     s->node.outstanding_data = &s->propose;
-    pubsub_init(&s->pubsub, s);
+    server_pubsub_init(s);
     rv = identity_get(s->node.store, cid);
     if (rv == FLIP_OK && peercheck_cluster(&s->config, cid, s->node.errmsg,
                                            sizeof s->node.errmsg) != FLIP_OK) {
@@ -344,8 +376,9 @@ static void node_closed(struct node *n)
     propose_close(&s->propose);
     /* raft has answered every proposal by now; the last connections go
      * once their answers are written (conn_close flushes first). */
-    while (!queue_empty(&s->conns)) {
-        struct conn *c = CONTAINER_OF(queue_head(&s->conns), struct conn, link);
+    while (!queue_empty(&s->clients.conns)) {
+        struct conn *c =
+            CONTAINER_OF(queue_head(&s->clients.conns), struct conn, link);
         conn_send_error(c, 0, FLIP__STATUS__UNAVAILABLE,
                         "node is shutting down");
         conn_close(c, NULL);
@@ -355,7 +388,7 @@ static void node_closed(struct node *n)
         return;
     }
     flush_dirty(&s->flush);
-    s->flush_closed = 1; /* conns now write without waiting for the hook */
+    s->clients.flush_closed = 1; /* conns now write without the hook */
     uv_close((uv_handle_t *)&s->flush, NULL);
     loopstat_stop(&s->loopstat);
     /* the sweep stays until the last connection is gone (see sweep_tick) */

@@ -14,6 +14,8 @@
 #include <uv.h>
 
 #include "config.h"
+#include "conn.h"
+#include "dispatch.h"
 #include "lib/queue.h"
 #include "loopstat.h"
 #include "pubsub.h"
@@ -34,31 +36,16 @@ struct server
     uv_signal_t sigint;
     uv_signal_t sigterm;
     uv_signal_t sigpipe;
-    struct queue conns;      /* every open struct conn */
-    struct queue dirty;      /* conns with output to write */
-    struct queue closing;    /* conns flushing their last bytes */
-    struct queue dirty_subs; /* subscriber conns with output, flushed last */
-    unsigned n_conns;
+    struct conn_set clients; /* every client connection, and their bounds */
+    struct dispatch disp;    /* requests in flight, node-wide */
     int stopping;
     int listener_started;
     int hooks_started;
-    int flush_closed;   /* shutting down: conns flush without the hook */
     uv_work_t sync_req; /* periodic LMDB flush off the loop */
     int sync_busy;
     unsigned sweep_ticks;
     int exit_code;
-    uint64_t next_conn_id;
-
-    /* Resource bounds (docs/protocol.md section 10). */
-    struct queue deferred;    /* conns holding answers until output drains */
-    unsigned max_conns;       /* --max-conns clamped to the fd limit */
-    unsigned n_ops;           /* requests in flight, every connection */
-    size_t out_req;           /* bytes queued to request connections */
-    size_t out_sub;           /* bytes queued to subscribers */
-    size_t in_partial;        /* bytes of unfinished frames, all conns */
-    uint64_t n_refused_busy;  /* requests refused at --max-inflight-node */
-    uint64_t n_refused_conns; /* connections refused at the limit */
-    uint64_t logged_refused_conns;
+    uint64_t logged_refused_conns; /* clients.n_refused_conns, last logged */
     /* the state hash (cmd_admin.c): one walk at a time, off the loop */
     uv_work_t hash_req;
     int hash_busy;
@@ -66,17 +53,27 @@ struct server
     struct queue hash_running; /* ops the walk in progress answers */
     struct queue hash_waiting; /* ops for the next walk */
     size_t hash_n_waiting;
+    /* called by the walk that a stop waited for (server_stop_after_hash,
+     * set by server_start): the handlers never call up into server.c */
+    void (*hash_stopped)(struct server *s);
 };
 
 /* Starts everything on `loop`. On failure returns a FLIP_* code with a
  * message already logged. */
 int server_start(struct server *s, uv_loop_t *loop, const struct config *c);
+/* Sets up s->clients (limits from s->config; the handler table over
+ * sessions), s->disp and the state-hash queues on s->loop; max_conns is
+ * the caller's. */
+void server_clients_init(struct server *s);
+/* Builds s->pubsub over s->node's store, a view of s->node and the
+ * client connections (after node_init; server_start calls it). */
+void server_pubsub_init(struct server *s);
 /* Begins an orderly stop (also triggered by SIGINT/SIGTERM): stop
  * accepting, close clients, transfer leadership, close raft. uv_run
  * returns when done. */
 void server_stop(struct server *s);
 /* The rest of a stop that waited for a state-hash walk to leave the store
- * (raft closes the store). */
+ * (raft closes the store); s->hash_stopped. */
 void server_stop_after_hash(struct server *s);
 
 #endif

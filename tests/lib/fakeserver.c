@@ -30,8 +30,10 @@ static uint64_t now_ms(void)
 
 static void on_connection(uv_stream_t *listener, int status)
 {
+    struct server *s = listener->data;
+
     CHECK_EQ_INT(status, 0);
-    conn_accept(listener->data);
+    conn_accept(&s->clients, listener);
 }
 
 static void on_applied(void *data,
@@ -83,14 +85,8 @@ void fs_start(struct fakeserver *f, const char **args, int n)
     CHECK_EQ_INT(store_open(&f->store, f->dir, 64u * 1024u * 1024u), FLIP_OK);
 
     s->loop = &f->loop;
-    queue_init(&s->conns);
-    queue_init(&s->dirty);
-    queue_init(&s->closing);
-    queue_init(&s->dirty_subs);
-    queue_init(&s->deferred);
-    queue_init(&s->hash_running);
-    queue_init(&s->hash_waiting);
-    s->max_conns = 64;
+    server_clients_init(s);
+    s->clients.max_conns = 64;
     /* the node: a store and an FSM; raft is never started (node_leader
      * reads no raft state while raft_closing is set) */
     s->node.loop = &f->loop;
@@ -100,7 +96,7 @@ void fs_start(struct fakeserver *f, const char **args, int n)
     s->node.fsm.raft = &s->node.raft;
     s->node.fsm.observer.data = s;
     s->node.fsm.observer.on_applied = on_applied;
-    pubsub_init(&s->pubsub, s);
+    server_pubsub_init(s);
     uv_timer_stop(&s->pubsub.tick); /* no heartbeats: tests are exact */
 
     CHECK_EQ_INT(uv_tcp_init(&f->loop, &s->listener), 0);
@@ -117,12 +113,14 @@ void fs_stop(struct fakeserver *f)
 {
     struct server *s = &f->s;
 
-    s->flush_closed = 1;
-    while (!queue_empty(&s->conns)) {
-        conn_abort(CONTAINER_OF(queue_head(&s->conns), struct conn, link));
+    s->clients.flush_closed = 1;
+    while (!queue_empty(&s->clients.conns)) {
+        conn_abort(
+            CONTAINER_OF(queue_head(&s->clients.conns), struct conn, link));
     }
-    while (!queue_empty(&s->closing)) {
-        conn_abort(CONTAINER_OF(queue_head(&s->closing), struct conn, link));
+    while (!queue_empty(&s->clients.closing)) {
+        conn_abort(
+            CONTAINER_OF(queue_head(&s->clients.closing), struct conn, link));
     }
     pubsub_close(&s->pubsub);
     uv_close((uv_handle_t *)&s->listener, NULL);
@@ -137,13 +135,13 @@ void fs_flush(struct fakeserver *f)
     struct server *s = &f->s;
 
     pubsub_pump(&s->pubsub);
-    while (!queue_empty(&s->dirty)) {
-        struct queue *e = queue_head(&s->dirty);
+    while (!queue_empty(&s->clients.dirty)) {
+        struct queue *e = queue_head(&s->clients.dirty);
         queue_remove(e);
         conn_flush(CONTAINER_OF(e, struct conn, dirty));
     }
-    while (!queue_empty(&s->dirty_subs)) {
-        struct queue *e = queue_head(&s->dirty_subs);
+    while (!queue_empty(&s->clients.dirty_bulk)) {
+        struct queue *e = queue_head(&s->clients.dirty_bulk);
         queue_remove(e);
         conn_flush(CONTAINER_OF(e, struct conn, dirty));
     }
@@ -160,7 +158,7 @@ int fs_connect(struct fakeserver *f, struct conn **c)
 {
     struct sockaddr_in addr;
     struct timeval tv = { 5, 0 };
-    unsigned before = f->s.n_conns;
+    unsigned before = f->s.clients.n_conns;
     uint64_t deadline = now_ms() + FS_WAIT_MS;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
 
@@ -171,12 +169,12 @@ int fs_connect(struct fakeserver *f, struct conn **c)
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     CHECK_EQ_INT(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
     CHECK_EQ_INT(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
-    while (f->s.n_conns == before && now_ms() < deadline) {
+    while (f->s.clients.n_conns == before && now_ms() < deadline) {
         fs_turn(f);
     }
-    CHECK_EQ_INT(f->s.n_conns, before + 1);
+    CHECK_EQ_INT(f->s.clients.n_conns, before + 1);
     if (c != NULL) {
-        *c = CONTAINER_OF(f->s.conns.prev, struct conn, link);
+        *c = CONTAINER_OF(f->s.clients.conns.prev, struct conn, link);
     }
     return fd;
 }

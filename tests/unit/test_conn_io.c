@@ -130,7 +130,7 @@ TEST(conn_stopped_reading_reads_no_more, 20)
     CHECK(!c->reading);
     conn_close(c, "test closes");
     CHECK(fs_recv(&f, fd) == NULL); /* EOF, hello 4 never answered */
-    CHECK_EQ_INT(f.s.n_conns, 0);
+    CHECK_EQ_INT(f.s.clients.n_conns, 0);
     close(fd);
     fs_stop(&f);
 }
@@ -148,8 +148,8 @@ TEST(conn_abort_drops_queued_output, 20)
     fs_hello(&f, fd, 1);
     conn_send_error(c, 3, FLIP__STATUS__UNAVAILABLE, "never sent");
     conn_abort(c);
-    CHECK(queue_empty(&f.s.dirty));
-    CHECK_EQ_INT(f.s.n_conns, 0);
+    CHECK(queue_empty(&f.s.clients.dirty));
+    CHECK_EQ_INT(f.s.clients.n_conns, 0);
     CHECK(fs_recv(&f, fd) == NULL);
     close(fd);
     fs_stop(&f);
@@ -191,21 +191,21 @@ TEST(conn_write_to_reset_client_closes, 20)
     wait_reset(c);
     conn_send_error(c, 3, FLIP__STATUS__UNAVAILABLE, "to nobody");
     conn_flush(c); /* before the loop reads the reset */
-    CHECK_EQ_INT(f.s.n_conns, 0);
-    CHECK(queue_empty(&f.s.conns));
+    CHECK_EQ_INT(f.s.clients.n_conns, 0);
+    CHECK(queue_empty(&f.s.clients.conns));
     fs_turn(&f);
-    CHECK(queue_empty(&f.s.closing));
+    CHECK(queue_empty(&f.s.clients.closing));
 
     /* the same while the connection is closing: its last answer fails */
     fd = fs_connect(&f, &c);
     fs_hello(&f, fd, 1);
     conn_send_error(c, 4, FLIP__STATUS__UNAVAILABLE, "last words");
     conn_close(c, "test closes");
-    CHECK(!queue_empty(&f.s.closing));
+    CHECK(!queue_empty(&f.s.clients.closing));
     reset_client(fd);
     wait_reset(c);
     conn_flush(c);
-    CHECK(queue_empty(&f.s.closing));
+    CHECK(queue_empty(&f.s.clients.closing));
     fs_stop(&f);
 }
 
@@ -222,17 +222,17 @@ TEST(conn_reset_mid_frame_closes, 20)
     fd = fs_connect(&f, &c);
     fs_hello(&f, fd, 1);
     CHECK_EQ_INT(write(fd, half, sizeof half), (ssize_t)sizeof half);
-    for (int i = 0; i < 1000 && f.s.in_partial == 0; i++) {
+    for (int i = 0; i < 1000 && f.s.clients.in_partial == 0; i++) {
         fs_turn(&f);
     }
-    CHECK_EQ_INT(f.s.in_partial, sizeof half);
+    CHECK_EQ_INT(f.s.clients.in_partial, sizeof half);
     reset_client(fd);
-    for (int i = 0; i < 1000 && f.s.n_conns > 0; i++) {
+    for (int i = 0; i < 1000 && f.s.clients.n_conns > 0; i++) {
         fs_turn(&f);
     }
-    CHECK_EQ_INT(f.s.n_conns, 0);
+    CHECK_EQ_INT(f.s.clients.n_conns, 0);
     fs_turn(&f);
-    CHECK_EQ_INT(f.s.in_partial, 0);
+    CHECK_EQ_INT(f.s.clients.in_partial, 0);
     fs_stop(&f);
 }
 
@@ -265,7 +265,7 @@ TEST(conn_output_past_max_is_cut, 60)
     CHECK(conn_backlog(c) > 64u * 1024u * 1024u);
     conn_flush(c);
     CHECK_EQ_INT(c->state, CONN_CLOSING);
-    CHECK_EQ_INT(f.s.n_conns, 0);
+    CHECK_EQ_INT(f.s.clients.n_conns, 0);
     CHECK(fs_recv(&f, fd) == NULL);
     close(fd);
 
@@ -274,7 +274,7 @@ TEST(conn_output_past_max_is_cut, 60)
     conn_close(c, "test closes with output queued");
     conn_send_frame(c, (const uint8_t *)"x", 1); /* ignored once closing */
     conn_flush(c);
-    CHECK(queue_empty(&f.s.closing));
+    CHECK(queue_empty(&f.s.clients.closing));
     CHECK(fs_recv(&f, fd2) == NULL);
     close(fd2);
     fs_stop(&f);
@@ -343,9 +343,9 @@ TEST(conn_shutdown_writes_at_once, 20)
     fs_start(&f, NULL, 0);
     fd = fs_connect(&f, &c);
     fs_hello(&f, fd, 1);
-    f.s.flush_closed = 1;
+    f.s.clients.flush_closed = 1;
     conn_send_error(c, 3, FLIP__STATUS__UNAVAILABLE, "shutting down");
-    CHECK(queue_empty(&f.s.dirty));
+    CHECK(queue_empty(&f.s.clients.dirty));
     CHECK_EQ_INT(recv(fd, &b, 1, MSG_PEEK), 1); /* no loop turn needed */
     expect_error(&f, fd, 3, FLIP__STATUS__UNAVAILABLE, "shutting down");
     close(fd);
@@ -375,7 +375,7 @@ TEST(conn_unencodable_error_closes, 20)
     conn_ops_changed(c);
     conn_check_deadlines(c, c->active_ms + 86400000u);
     CHECK(fs_recv(&f, fd) == NULL);
-    CHECK_EQ_INT(f.s.n_conns, 0);
+    CHECK_EQ_INT(f.s.clients.n_conns, 0);
     close(fd);
     fs_stop(&f);
     free(msg);
@@ -446,7 +446,7 @@ TEST(conn_close_writes_the_queue_first, 30)
     queue_long_answers(c, 50, msg); /* queued behind the write */
     CHECK(buf_len(&c->out) > 0);
     conn_close(c, "test closes");
-    CHECK_EQ_INT(f.s.n_conns, 0);
+    CHECK_EQ_INT(f.s.clients.n_conns, 0);
     for (uint64_t id = 10; id < 90; id++) {
         expect_error(&f, fd, id, FLIP__STATUS__UNAVAILABLE, msg);
     }
@@ -467,13 +467,13 @@ TEST(conn_abort_cancels_the_write, 30)
 
     fd = write_in_flight(&f, &c, msg);
     conn_close(c, "test closes"); /* the client never reads: stuck */
-    CHECK(!queue_empty(&f.s.closing));
+    CHECK(!queue_empty(&f.s.clients.closing));
     conn_abort(c);
-    CHECK_EQ_INT(f.s.n_conns, 0);
+    CHECK_EQ_INT(f.s.clients.n_conns, 0);
     CHECK(fs_closed(&f, fd));
     fs_turn(&f);
-    CHECK(queue_empty(&f.s.closing));
-    CHECK_EQ_INT(f.s.out_req, 0);
+    CHECK(queue_empty(&f.s.clients.closing));
+    CHECK_EQ_INT(f.s.clients.out_req, 0);
     close(fd);
     fs_stop(&f);
     free(msg);
@@ -490,16 +490,16 @@ TEST(conn_reset_during_write_closes, 30)
     int fd;
 
     fd = write_in_flight(&f, &c, msg);
-    CHECK(f.s.out_req > 0);
+    CHECK(f.s.clients.out_req > 0);
     reset_client(fd);
-    for (int i = 0; i < 1000 && f.s.n_conns > 0; i++) {
+    for (int i = 0; i < 1000 && f.s.clients.n_conns > 0; i++) {
         fs_turn(&f);
     }
-    CHECK_EQ_INT(f.s.n_conns, 0);
+    CHECK_EQ_INT(f.s.clients.n_conns, 0);
     fs_turn(&f);
-    CHECK(queue_empty(&f.s.conns));
-    CHECK(queue_empty(&f.s.closing));
-    CHECK_EQ_INT(f.s.out_req, 0);
+    CHECK(queue_empty(&f.s.clients.conns));
+    CHECK(queue_empty(&f.s.clients.closing));
+    CHECK_EQ_INT(f.s.clients.out_req, 0);
 
     /* a connection no longer read (shutdown) learns it from the write */
     fd = slow_client(&f, &c);
@@ -507,11 +507,11 @@ TEST(conn_reset_during_write_closes, 30)
     queue_long_answers(c, 10, msg);
     conn_stop_reading(c);
     reset_client(fd);
-    for (int i = 0; i < 1000 && f.s.n_conns > 0; i++) {
+    for (int i = 0; i < 1000 && f.s.clients.n_conns > 0; i++) {
         fs_turn(&f);
     }
-    CHECK_EQ_INT(f.s.n_conns, 0);
-    CHECK_EQ_INT(f.s.out_req, 0);
+    CHECK_EQ_INT(f.s.clients.n_conns, 0);
+    CHECK_EQ_INT(f.s.clients.out_req, 0);
     fs_stop(&f);
     free(msg);
 }

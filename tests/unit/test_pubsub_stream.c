@@ -173,10 +173,10 @@ static void subscribe_pinned(struct fakeserver *f, int fd, struct conn *c)
     req.op_case = FLIP__REQUEST__OP_SUBSCRIBE;
     req.subscribe = &sr;
     fs_send(fd, &req);
-    for (int i = 0; i < 1000 && c->sub == NULL; i++) {
+    for (int i = 0; i < 1000 && session_of(c)->sub == NULL; i++) {
         uv_run(&f->loop, UV_RUN_NOWAIT);
     }
-    CHECK(c->sub != NULL);
+    CHECK(session_of(c)->sub != NULL);
 }
 
 static void expect_subscribed(struct fakeserver *f, int fd, uint64_t applied)
@@ -563,7 +563,7 @@ TEST(pubsub_snapshots_past_the_limit_wait, 120)
         }
     }
     fs_start(&f, NULL, 0);
-    f.s.max_conns = N + 8;
+    f.s.clients.max_conns = N + 8;
     fs_apply_one(&f, 5, "a.1", "x");
     for (int i = 0; i < N; i++) {
         fds[i] = fs_connect(&f, &cs[i]);
@@ -574,8 +574,8 @@ TEST(pubsub_snapshots_past_the_limit_wait, 120)
         subscribe_pinned(&f, fds[i], cs[i]);
     }
     CHECK_EQ_INT(f.s.pubsub.n_readers, PUBSUB_MAX_SNAPSHOTS);
-    CHECK_EQ_INT(cs[N - 2]->sub->sub_state, SUB_SNAPSHOT);
-    CHECK_EQ_INT(cs[N - 1]->sub->sub_state, SUB_SNAPSHOT_WAIT);
+    CHECK_EQ_INT(session_of(cs[N - 2])->sub->sub_state, SUB_SNAPSHOT);
+    CHECK_EQ_INT(session_of(cs[N - 1])->sub->sub_state, SUB_SNAPSHOT_WAIT);
     for (int k = 0; k < N; k++) {
         int i = N - 1 - k; /* the waiting one first */
         expect_subscribed(&f, fds[i], 5);
