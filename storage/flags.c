@@ -180,16 +180,18 @@ int flags_row_decode(const struct flags_row *row, Flip__Flag **out)
         *out = NULL;
         return rv;
     }
-    if (row->key != NULL) {
-        /* the record does not hold its key: give the decoded copy one */
-        key = flip_strndup(row->key, row->klen);
-        if (key == NULL) {
-            flags_free(*out);
-            *out = NULL;
-            return FLIP_NOMEM;
-        }
+    if (row->key == NULL) {
+        flags_as_read(*out, (*out)->key); /* a change row holds its key */
+        return FLIP_OK;
     }
-    flags_as_read(*out, key != NULL ? key : (*out)->key);
+    /* the record does not hold its key: give the decoded copy one */
+    key = flip_strndup(row->key, row->klen);
+    if (key == NULL) {
+        flags_free(*out);
+        *out = NULL;
+        return FLIP_NOMEM;
+    }
+    (*out)->key = key;
     return FLIP_OK;
 }
 

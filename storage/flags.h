@@ -21,8 +21,8 @@
  *   deleted          never stored              never stored
  *
  * A flag as read (flags_get, flags_row_decode, an event) carries its key,
- * and a deletion reads as deleted = 1 without value: the form the
- * protocol carries. Those bytes must never change: data directories of
+ * and a change-log row without value (a deletion) reads as deleted = 1:
+ * the form the protocol carries. Those bytes must never change: data directories of
  * earlier versions are read as they are (tests/unit/test_flags.c holds
  * rows written before this module existed).
  *
@@ -143,8 +143,9 @@ struct flags_row
 typedef int (*flags_row_cb)(void *arg, const struct flags_row *row);
 
 /* The flag of `row` as read, owned by the caller (flags_free): a flags db
- * row gets a copy of its key; a change-log row without value reads as
- * deleted. FLIP_CORRUPT when the record does not decode. */
+ * row gets a copy of its key (and stays as stored otherwise); a change-log
+ * row without value reads as deleted. FLIP_CORRUPT when the record does
+ * not decode, FLIP_NOMEM. */
 int flags_row_decode(const struct flags_row *row, Flip__Flag **out);
 
 /* Visits the flags whose key starts with `prefix` (NULL: all), in key

@@ -208,13 +208,13 @@ static struct store *golden_store(char *dir, size_t n)
     return s;
 }
 
-/* A flags row whose record does not decode. */
-static void plant_garbage(struct store *s)
+/* A flags row of any bytes. */
+static void plant(struct store *s, const char *key, const char *rec, size_t n)
 {
     struct store_txn *t = NULL;
 
     CHECK_EQ_INT(store_begin(s, &t), FLIP_OK);
-    CHECK_EQ_INT(store_put(t, STORE_FLAGS, "z.bad", 5, "\xff\xff", 2), FLIP_OK);
+    CHECK_EQ_INT(store_put(t, STORE_FLAGS, key, strlen(key), rec, n), FLIP_OK);
     CHECK_EQ_INT(store_commit(t), FLIP_OK);
 }
 
@@ -306,12 +306,18 @@ TEST(flags_read_golden_flags, 10)
     CHECK(more);
     CHECK(strcmp(seen.text, "d.double@4(4)/0:3 ") == 0);
     /* a row whose record does not decode: its size, no flag */
-    plant_garbage(s);
+    plant(s, "z.bad", "\xff\xff", 2);
     CHECK_EQ_INT(flags_head(s, "z.bad", 5, &h), FLIP_CORRUPT);
     CHECK_EQ_INT(h.bytes, 5 + 2);
     CHECK_EQ_INT(h.kind, FLIP__VALUE__KIND__NOT_SET);
     CHECK_EQ_INT(flags_get(s, "z.bad", &f), FLIP_CORRUPT);
     CHECK(f == NULL);
+    /* a flags row without value (no flipd writes one) reads as stored */
+    plant(s, "y.none", "\x18\x07", 2);
+    CHECK_EQ_INT(flags_get(s, "y.none", &f), FLIP_OK);
+    CHECK(f->value == NULL && !f->has_deleted);
+    CHECK_EQ_INT(f->revision, 7);
+    flags_free(f);
     store_close(s);
     tmpdir_remove(dir);
 }
