@@ -20,11 +20,11 @@
  *   time_ms
  *   deleted          never stored              never stored
  *
- * A flag as read (flags_get, flags_row_decode, an event) carries its key,
- * and a change-log row without value (a deletion) reads as deleted = 1:
- * the form the protocol carries. Those bytes must never change: data directories of
- * earlier versions are read as they are (tests/unit/test_flags.c holds
- * rows written before this module existed).
+ * The stored bytes never change: data directories of earlier versions
+ * are read as they are (tests/unit/test_flags.c holds rows written before
+ * this module existed). A flag as read (flags_get, flags_row_decode, an
+ * event) carries its key, and a change-log row without value (a deletion)
+ * reads as deleted = 1: the form the protocol carries.
  *
  * Errors: FLIP_CORRUPT for bytes that are not a record, FLIP_NOMEM, and
  * the store's own (store.h). Decoded flags are owned by the caller
