@@ -281,32 +281,22 @@ struct get_ctx
     int rv;
 };
 
-static int get_visit(void *arg,
-                     const void *key,
-                     size_t klen,
-                     const void *val,
-                     size_t vlen)
+static int get_row(void *arg, const struct flags_row *row)
 {
     struct get_ctx *g = arg;
-    struct flags_row row;
 
-    memset(&row, 0, sizeof row);
-    row.key = key;
-    row.klen = klen;
-    row.bytes = klen + vlen;
-    row.rec = val;
-    row.rlen = vlen;
-    g->rv = flags_row_decode(&row, &g->flag);
+    g->rv = flags_row_decode(row, &g->flag);
     return 1;
 }
 
 int flags_get(struct store *s, const char *key, Flip__Flag **out)
 {
     struct get_ctx g = { NULL, FLIP_OK };
+    struct scan_ctx sc = { get_row, &g, 0 };
     int rv;
 
     *out = NULL;
-    rv = store_get(s, STORE_FLAGS, key, strlen(key), get_visit, &g);
+    rv = store_get(s, STORE_FLAGS, key, strlen(key), row_visit, &sc);
     if (rv == FLIP_OK && g.rv != FLIP_OK) {
         rv = g.rv;
     }
