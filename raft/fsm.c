@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "dedup.h"
-#include "lib/assert.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "prealloc.h"
