@@ -11,12 +11,12 @@
 #include <unistd.h>
 
 #include "dedup.h"
-#include "lib/assert.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "prealloc.h"
 #include "proto/codec.h"
 #include "proto/command.h"
+#include "storage/flags.h"
 #include "storage/identity.h"
 #include "storage/snapshot.h"
 
@@ -25,49 +25,6 @@ static void die(const char *what, int rv)
     flip_errorf("fsm: %s: %s; aborting so raft can replay on restart", what,
                 flip_strerror(rv));
     abort();
-}
-
-int fsm_decode_record(const void *buf, size_t len, Flip__Flag **out)
-{
-    int short_of_memory = 0;
-    ProtobufCAllocator a = codec_allocator_noting(&short_of_memory);
-
-    *out = flip__flag__unpack(&a, len, buf);
-    if (*out == NULL) {
-        return short_of_memory ? FLIP_NOMEM : FLIP_CORRUPT;
-    }
-    return FLIP_OK;
-}
-
-void fsm_free_record(Flip__Flag *flag)
-{
-    if (flag != NULL) {
-        flip__flag__free_unpacked(flag, &codec_allocator);
-    }
-}
-
-/* A packed record's bound, by construction: change_valid admits at most a
- * CODEC_VALUE_MAX value, a CODEC_KEY_MAX key, a CODEC_ACTOR_MAX actor and a
- * CODEC_REASON_MAX reason (bytes), command_value_copy keeps only the
- * value's known members, and apply adds three varints (revision,
- * create_revision, time_ms). Each field costs at most a tag byte and a
- * 3-byte length besides (the value twice: Flag.value holds a Value), each
- * varint at most 11 bytes. So every record fits (checked at compile
- * time), and apply has no "record too big" path to take or to test. */
-#define FSM_RECORD_MAX (CODEC_VALUE_MAX + 4096)
-_Static_assert(FSM_RECORD_MAX >= CODEC_VALUE_MAX + 2 * 4 + CODEC_KEY_MAX + 4 +
-                                     CODEC_ACTOR_MAX + 4 + CODEC_REASON_MAX +
-                                     4 + 3 * 11,
-               "a valid change's record must fit FSM_RECORD_MAX");
-
-/* Packs `flag` into `out` (FSM_RECORD_MAX bytes, the caller's stack: no
- * allocation on the apply path; LMDB copies it on put); its length. */
-static size_t pack_flag(const Flip__Flag *flag, uint8_t *out)
-{
-    size_t len = flip__flag__get_packed_size(flag);
-
-    flip_assert(len <= FSM_RECORD_MAX); /* by construction, see above */
-    return flip__flag__pack(flag, out);
 }
 
 static int change_valid(const Flipcmd__Change *ch)
@@ -130,63 +87,14 @@ static void reject(struct fsm *f,
     set_outcome(out, FSM_INVALID, 0);
 }
 
-/* The flag as stored now: revision (0 = absent), create revision, value
- * type. FLIP_CORRUPT for a record that does not decode. */
-struct current
-{
-    uint64_t rev;
-    uint64_t create_rev;
-    Flip__Value__KindCase kind;
-    size_t bytes; /* key + record, as store_bytes counts it */
-};
-
-static int read_current(struct store_txn *txn,
-                        const char *key,
-                        size_t klen,
-                        struct current *cur)
-{
-    Flip__Flag *rec = NULL;
-    const void *old = NULL;
-    size_t old_len = 0;
-    int rv;
-
-    memset(cur, 0, sizeof *cur);
-    rv = store_txn_get(txn, STORE_FLAGS, key, klen, &old, &old_len);
-    if (rv == FLIP_NOTFOUND) {
-        return FLIP_OK;
-    }
-    if (rv != FLIP_OK) {
-        return rv;
-    }
-    rv = fsm_decode_record(old, old_len, &rec);
-    if (rv != FLIP_OK) {
-        return rv; /* FLIP_CORRUPT: refused; FLIP_NOMEM: local, abort */
-    }
-    cur->rev = rec->revision;
-    cur->create_rev =
-        rec->has_create_revision ? rec->create_revision : rec->revision;
-    cur->kind =
-        rec->value != NULL ? rec->value->kind_case : FLIP__VALUE__KIND__NOT_SET;
-    cur->bytes = klen + old_len;
-    fsm_free_record(rec);
-    return FLIP_OK;
-}
-
-/* Size of the change row that goes with a flag record of `plen` bytes:
- * the row key, the record and its key field (tag + length + key). */
-static uint64_t change_row_bytes(size_t plen, size_t klen)
-{
-    return STORE_CHANGE_KEY + plen + klen + 3;
-}
-
 /* What a SET adds to store_bytes: its record's growth (0 for a record no
  * larger than the one it replaces) and its change row. */
-static uint64_t growth(const struct current *cur, size_t klen, size_t plen)
+static uint64_t growth(const struct flags_head *cur, size_t klen, size_t plen)
 {
     uint64_t rec = klen + plen;
 
     return (rec > cur->bytes ? rec - cur->bytes : 0) +
-           change_row_bytes(plen, klen);
+           flags_change_row_bytes(plen, klen);
 }
 
 /* Room for a SET that grows the store by `grow` bytes: the oldest
@@ -229,48 +137,42 @@ static int apply_change(struct fsm *f,
                         struct fsm_outcome *out)
 {
     const Flipcmd__Change *ch = cmd->changes[pos];
-    Flip__Flag rec = FLIP__FLAG__INIT;
+    Flip__Flag rec;
     Flip__Value value;
-    struct current cur;
+    struct flags_head cur;
     size_t klen = strlen(ch->key);
-    uint8_t packed[FSM_RECORD_MAX];
+    uint8_t packed[FLAGS_RECORD_MAX];
     size_t plen = 0;
     int full = 0;
     int rv;
 
-    rv = read_current(txn, ch->key, klen, &cur);
+    rv = flags_txn_head(txn, ch->key, klen, &cur);
     if (rv == FLIP_CORRUPT) {
         reject(f, ch, index, "the stored record does not decode", out);
         return FLIP_OK;
     }
     if (rv != FLIP_OK) {
-        return rv;
+        return rv; /* FLIP_NOMEM included: local, abort */
     }
-    if (ch->has_expected_revision && ch->expected_revision != cur.rev) {
-        set_outcome(out, FSM_CONFLICT, cur.rev);
+    if (ch->has_expected_revision && ch->expected_revision != cur.revision) {
+        set_outcome(out, FSM_CONFLICT, cur.revision);
         return FLIP_OK;
     }
-    if (ch->op == FLIPCMD__OP__DELETE && cur.rev == 0) {
+    if (ch->op == FLIPCMD__OP__DELETE && cur.revision == 0) {
         set_outcome(out, FSM_NOTFOUND, 0);
         return FLIP_OK;
     }
-    if (ch->op == FLIPCMD__OP__SET && cur.rev != 0 && ch->has_change_type &&
-        !ch->change_type && cur.kind != ch->value->kind_case) {
-        set_outcome(out, FSM_TYPE_MISMATCH, cur.rev);
+    if (ch->op == FLIPCMD__OP__SET && cur.revision != 0 &&
+        ch->has_change_type && !ch->change_type &&
+        cur.kind != ch->value->kind_case) {
+        set_outcome(out, FSM_TYPE_MISMATCH, cur.revision);
         return FLIP_OK;
     }
-    rec.has_revision = 1;
-    rec.revision = index;
-    rec.has_create_revision = 1;
-    rec.create_revision = cur.rev != 0 ? cur.create_rev : index;
-    rec.actor = ch->actor;
-    rec.reason = ch->reason;
-    rec.has_time_ms = cmd->has_time_ms;
-    rec.time_ms = cmd->time_ms;
+    flags_record_of_change(cmd, pos, index,
+                           cur.revision != 0 ? cur.create_revision : index,
+                           &rec, &value);
     if (ch->op == FLIPCMD__OP__SET) {
-        command_value_copy(ch->value, &value);
-        rec.value = &value;
-        plen = pack_flag(&rec, packed);
+        plen = flags_pack(&rec, packed);
         rv = make_room(txn, cmd->max_store_bytes, growth(&cur, klen, plen),
                        index, klen + plen <= cur.bytes, &full);
         if (rv != FLIP_OK) {
@@ -279,20 +181,16 @@ static int apply_change(struct fsm *f,
         /* Only a set that grows the live state is refused: flipping an
          * existing kill switch must work on a full store. */
         if (full && klen + plen > cur.bytes) {
-            set_outcome(out, FSM_STORE_FULL, cur.rev);
+            set_outcome(out, FSM_STORE_FULL, cur.revision);
             return FLIP_OK;
         }
-        rv = store_put(txn, STORE_FLAGS, ch->key, klen, packed, plen);
+        rv = flags_txn_put(txn, ch->key, klen, packed, plen);
     } else {
-        rv = store_del(txn, STORE_FLAGS, ch->key, klen);
+        rv = flags_txn_del(txn, ch->key, klen);
     }
-    if (rv != FLIP_OK) {
-        return rv;
+    if (rv == FLIP_OK) {
+        rv = flags_txn_log(txn, index, (uint32_t)pos, ch->key, &rec);
     }
-    /* The change row carries the key; a deletion is a row without value. */
-    rec.key = ch->key;
-    plen = pack_flag(&rec, packed);
-    rv = store_change_append(txn, index, (uint32_t)pos, packed, plen);
     if (rv != FLIP_OK) {
         return rv;
     }

@@ -13,39 +13,22 @@
 #include "raft/dedup.h"
 #include "raft/fsm.h"
 #include "server.h"
+#include "storage/flags.h"
 
 #define LIST_DEFAULT 1000
 #define LIST_MAX     10000
 
 /* ---- writes -------------------------------------------------------------- */
 
-static int kind_of_record(void *arg,
-                          const void *key,
-                          size_t klen,
-                          const void *val,
-                          size_t vlen)
-{
-    Flip__Flag *rec = NULL;
-
-    (void)key;
-    (void)klen;
-    if (fsm_decode_record(val, vlen, &rec) == FLIP_OK && rec->value != NULL) {
-        *(Flip__Value__KindCase *)arg = rec->value->kind_case;
-    }
-    fsm_free_record(rec);
-    return 1;
-}
-
 /* The stored flag's type name, for a TYPE_MISMATCH answer: the client
  * can then read its text as that type (flipctl set's auto type). NULL
  * when it cannot be read. */
 static const char *stored_type(struct conn *c, const char *key)
 {
-    Flip__Value__KindCase kind = FLIP__VALUE__KIND__NOT_SET;
+    struct flags_head head;
 
-    (void)store_get(server_of(c)->node.store, STORE_FLAGS, key, strlen(key),
-                    kind_of_record, &kind);
-    switch (kind) {
+    (void)flags_head(server_of(c)->node.store, key, strlen(key), &head);
+    switch (head.kind) {
     case FLIP__VALUE__KIND_BOOL_VALUE:
         return "bool";
     case FLIP__VALUE__KIND_INT_VALUE:
@@ -193,18 +176,6 @@ static int check_request_id(struct conn *c,
     return FLIP_OK;
 }
 
-static int record_len(void *arg,
-                      const void *key,
-                      size_t klen,
-                      const void *val,
-                      size_t vlen)
-{
-    (void)key;
-    (void)val;
-    *(size_t *)arg = klen + vlen;
-    return 1;
-}
-
 /* Early refusal of a set that cannot fit even with the whole change log
  * dropped: its key and value alone (a lower bound of its record) grow the
  * live flags past the budget. Never refuses what apply would accept; apply
@@ -214,7 +185,7 @@ static int check_budget(struct conn *c, uint64_t id, const Flip__SetRequest *r)
     struct store *st = server_of(c)->node.store;
     uint64_t max = server_of(c)->config.max_store_bytes;
     size_t klen = strlen(r->key);
-    size_t old = 0;
+    struct flags_head head;
     uint64_t rec;
     Flip__Value v;
     struct dedup_id rid;
@@ -234,8 +205,8 @@ static int check_budget(struct conn *c, uint64_t id, const Flip__SetRequest *r)
     }
     command_value_copy(r->value, &v);
     rec = klen + flip__value__get_packed_size(&v);
-    (void)store_get(st, STORE_FLAGS, r->key, klen, record_len, &old);
-    if (rec > old && store_flag_bytes(st) + (rec - old) > max) {
+    (void)flags_head(st, r->key, klen, &head);
+    if (rec > head.bytes && store_flag_bytes(st) + (rec - head.bytes) > max) {
         dispatch_error(c, id, FLIP_STOREFULL,
                        "the store is at its size budget (--max-store-bytes); "
                        "delete flags to make room");
@@ -318,56 +289,33 @@ void cmd_delete(struct conn *c, Flip__Request *req)
 
 /* ---- reads --------------------------------------------------------------- */
 
-struct get_ctx
-{
-    Flip__Flag *flag; /* decoded copy, owned */
-};
-
-static int get_visit(void *arg,
-                     const void *key,
-                     size_t klen,
-                     const void *val,
-                     size_t vlen)
-{
-    struct get_ctx *g = arg;
-    (void)key;
-    (void)klen;
-    if (fsm_decode_record(val, vlen, &g->flag) != FLIP_OK) {
-        g->flag = NULL;
-    }
-    return 1;
-}
-
 static void serve_get(struct conn *c, const Flip__Request *req)
 {
     struct server *s = server_of(c);
-    struct get_ctx g = { NULL };
+    Flip__Flag *flag = NULL;
     Flip__Response resp = FLIP__RESPONSE__INIT;
     Flip__GetResult res = FLIP__GET_RESULT__INIT;
     const char *key = req->get->key;
     int rv;
 
-    rv = store_get(s->node.store, STORE_FLAGS, key, strlen(key), get_visit, &g);
+    rv = flags_get(s->node.store, key, &flag);
     if (rv == FLIP_NOTFOUND) {
         conn_send_error(c, req->id, FLIP__STATUS__NOT_FOUND, "no such flag");
         return;
     }
-    if (rv != FLIP_OK || g.flag == NULL) {
-        dispatch_error(c, req->id, rv != FLIP_OK ? rv : FLIP_CORRUPT,
-                       "cannot read the flag");
+    if (rv != FLIP_OK) {
+        dispatch_error(c, req->id, rv, "cannot read the flag");
         return;
     }
-    g.flag->key = (char *)(uintptr_t)key; /* not owned by the record */
     resp.has_id = 1;
     resp.id = req->id;
-    res.flag = g.flag;
+    res.flag = flag;
     res.has_applied_revision = 1;
     res.applied_revision = node_applied(&s->node);
     resp.result_case = FLIP__RESPONSE__RESULT_GET;
     resp.get = &res;
     conn_send(c, &resp);
-    g.flag->key = NULL;
-    fsm_free_record(g.flag);
+    flags_free(flag);
 }
 
 struct list_ctx
@@ -380,17 +328,13 @@ struct list_ctx
     int failed;
 };
 
-static int list_visit(void *arg,
-                      const void *key,
-                      size_t klen,
-                      const void *val,
-                      size_t vlen)
+static int list_visit(void *arg, const struct flags_row *row)
 {
     struct list_ctx *l = arg;
     Flip__Flag *f = NULL;
 
-    if (l->bytes + vlen + klen + 16 > l->budget) {
-        return 1; /* full: store_scan then sets *more */
+    if (l->bytes + row->bytes + 16 > l->budget) {
+        return 1; /* full: flags_scan then sets *more */
     }
     if (l->n == l->cap) {
         size_t cap = l->cap == 0 ? 64 : l->cap * 2;
@@ -402,19 +346,12 @@ static int list_visit(void *arg,
         l->flags = grown;
         l->cap = cap;
     }
-    if (fsm_decode_record(val, vlen, &f) != FLIP_OK) {
-        l->failed = 1;
-        return 1;
-    }
-    /* The record does not hold its key; give the decoded copy one. */
-    f->key = flip_strndup(key, klen);
-    if (f->key == NULL) {
-        fsm_free_record(f);
+    if (flags_row_decode(row, &f) != FLIP_OK) {
         l->failed = 1;
         return 1;
     }
     l->flags[l->n++] = f;
-    l->bytes += vlen + klen + 16;
+    l->bytes += row->bytes + 16;
     return 0;
 }
 
@@ -434,8 +371,7 @@ static void serve_list(struct conn *c, const Flip__Request *req)
         limit = LIST_MAX;
     }
     l.budget = s->config.max_frame - 1024;
-    rv = store_scan(s->node.store, STORE_FLAGS, prefix, strlen(prefix),
-                    r->start_after,
+    rv = flags_scan(s->node.store, prefix, r->start_after,
                     r->start_after != NULL ? strlen(r->start_after) : 0, limit,
                     list_visit, &l, &more);
     if (rv != FLIP_OK || l.failed) {
@@ -456,9 +392,7 @@ static void serve_list(struct conn *c, const Flip__Request *req)
     conn_send(c, &resp);
 out:
     for (size_t i = 0; i < l.n; i++) {
-        flip_free(l.flags[i]->key);
-        l.flags[i]->key = NULL;
-        fsm_free_record(l.flags[i]);
+        flags_free(l.flags[i]);
     }
     flip_free(l.flags);
 }

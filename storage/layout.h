@@ -12,6 +12,10 @@
  *                                              from `changes` (0 = none)
  *            "format"                          u32be: STORE_FORMAT
  *
+ * What a flags/changes value holds, and the only code that reads or writes
+ * one: storage/flags.h. The change key's codec is below (store.c and
+ * flags.c use it; nothing else builds one).
+ *
  * `applied_index` is written in the same write transaction as the changes of
  * that entry, so a replayed entry is recognised and skipped. `changes` is
  * trimmed inside apply to the count stamped in each entry, so every node
@@ -24,6 +28,10 @@
 #ifndef FLIP_STORAGE_LAYOUT_H
 #define FLIP_STORAGE_LAYOUT_H
 
+#include <stdint.h>
+
+#include "lib/buf.h"
+
 #define STORE_FORMAT 1
 
 enum store_db
@@ -35,5 +43,24 @@ enum store_db
 };
 
 #define STORE_CHANGE_KEY 12 /* u64be revision + u32be position */
+
+static inline void store_change_key(uint8_t *key,
+                                    uint64_t revision,
+                                    uint32_t position)
+{
+    buf_put_u64be(key, revision);
+    buf_put_u32be(key + 8, position);
+}
+
+/* Of a key of STORE_CHANGE_KEY bytes. */
+static inline uint64_t store_change_key_revision(const void *key)
+{
+    return buf_get_u64be(key);
+}
+
+static inline uint32_t store_change_key_position(const void *key)
+{
+    return buf_get_u32be((const uint8_t *)key + 8);
+}
 
 #endif

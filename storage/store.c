@@ -684,8 +684,7 @@ int store_change_append(struct store_txn *t,
     MDB_val k = { sizeof key, key };
     int rv;
 
-    buf_put_u64be(key, revision);
-    buf_put_u32be(key + 8, position);
+    store_change_key(key, revision, position);
     /* A change row is always new (its revision is the entry being
      * applied), so the apply path skips looking up a row to replace. */
     rv = put_row(t, STORE_CHANGES, &k, val, vlen, 0);
@@ -734,7 +733,7 @@ static int trim(struct store_txn *t,
         if (rc != MDB_SUCCESS || k.mv_size != STORE_CHANGE_KEY) {
             break;
         }
-        rev = buf_get_u64be(k.mv_data);
+        rev = store_change_key_revision(k.mv_data);
         if (rev >= below) {
             break;
         }

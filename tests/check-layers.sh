@@ -11,7 +11,7 @@
 #   folder    may include (project)                 may include (<deps>)
 #   lib/      lib                                   libc only
 #   proto/    lib proto (+ generated *.pb-c.h)      protobuf-c
-#   storage/  lib storage                           lmdb
+#   storage/  lib proto storage                     lmdb, protobuf-c
 #   raft/     lib proto storage raft                raft, uv
 #   server/   lib proto storage raft server         uv
 #   client/   lib proto client                      -
@@ -43,7 +43,7 @@ allowed_project() {
     case "$1" in
     lib) echo "lib" ;;
     proto) echo "lib proto" ;;
-    storage) echo "lib storage" ;;
+    storage) echo "lib proto storage" ;;
     raft) echo "lib proto storage raft" ;;
     server) echo "lib proto storage raft server" ;;
     client) echo "lib proto client" ;;
@@ -56,7 +56,7 @@ allowed_project() {
 allowed_deps() {
     case "$1" in
     proto) echo "protobuf-c" ;;
-    storage) echo "lmdb" ;;
+    storage) echo "lmdb protobuf-c" ;;
     raft) echo "raft uv" ;;
     server) echo "uv" ;;
     tests) echo "ANY" ;;

@@ -67,6 +67,7 @@
 #include "proto/command.h"
 #include "raft/fsm.h"
 #include "raft/ioshim.h"
+#include "storage/flags.h"
 #include "storage/store.h"
 #include "stress.h"
 
@@ -1309,30 +1310,17 @@ static int step_until(struct run *r,
 /* ---- proposals --------------------------------------------------------------
  */
 
-static int rev_visit(void *arg,
-                     const void *key,
-                     size_t klen,
-                     const void *val,
-                     size_t vlen)
-{
-    uint64_t *rev = arg;
-    Flip__Flag *f = NULL;
-    (void)key;
-    (void)klen;
-    if (fsm_decode_record(val, vlen, &f) == FLIP_OK) {
-        rev[0] = f->revision;
-        rev[1] = f->has_create_revision ? f->create_revision : 0;
-        fsm_free_record(f);
-    }
-    return 1;
-}
-
 /* Revision and create revision of key slot k in server i's store. */
 static void store_rev(struct run *r, unsigned i, int k, uint64_t out[2])
 {
+    Flip__Flag *f = NULL;
+
     out[0] = out[1] = 0;
-    store_get(r->s[i].store, STORE_FLAGS, keys[k], strlen(keys[k]), rev_visit,
-              out);
+    if (flags_get(r->s[i].store, keys[k], &f) == FLIP_OK) {
+        out[0] = f->revision;
+        out[1] = f->has_create_revision ? f->create_revision : 0;
+        flags_free(f);
+    }
 }
 
 static void apply_cb(struct raft_apply *req, int status, void *result)

@@ -7,6 +7,7 @@
 #include "../lib/cluster.h"
 #include "../lib/runner.h"
 #include "lib/err.h"
+#include "storage/flags.h"
 #include "storage/store.h"
 
 static void check_identical(struct cluster *c)
@@ -145,10 +146,10 @@ static int rev_visit(void *arg,
     Flip__Flag *f = NULL;
     (void)key;
     (void)klen;
-    CHECK_EQ_INT(fsm_decode_record(val, vlen, &f), FLIP_OK);
+    CHECK_EQ_INT(flags_decode(val, vlen, &f), FLIP_OK);
     fr->revision = f->revision;
     snprintf(fr->value, sizeof fr->value, "%s", f->value->string_value);
-    fsm_free_record(f);
+    flags_free(f);
     return 1;
 }
 
@@ -210,7 +211,7 @@ static int state_visit(void *arg,
     Flip__Flag *f = NULL;
     (void)key;
     (void)klen;
-    CHECK_EQ_INT(fsm_decode_record(val, vlen, &f), FLIP_OK);
+    CHECK_EQ_INT(flags_decode(val, vlen, &f), FLIP_OK);
     st->found = 1;
     st->revision = f->revision;
     st->create_revision = f->create_revision;
@@ -218,7 +219,7 @@ static int state_visit(void *arg,
              f->value != NULL ? f->value->string_value : "");
     snprintf(st->reason, sizeof st->reason, "%s",
              f->reason != NULL ? f->reason : "");
-    fsm_free_record(f);
+    flags_free(f);
     return 1;
 }
 
