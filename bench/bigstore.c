@@ -561,7 +561,7 @@ static int wait_flipd(const struct opts *o)
     uint64_t applied = 0;
     unsigned polls = 0;
     long rss_max = -1;
-    int over = 0;
+    double over_ms = -1;
 
     if (flip_client_new(&c, o->node, PROG) != FLIP_OK) {
         return EXIT_USAGE;
@@ -590,7 +590,7 @@ static int wait_flipd(const struct opts *o)
 
             rss_max = kb > rss_max ? kb : rss_max;
             if (o->rss_limit_mb > 0 && kb > (long)o->rss_limit_mb * 1024) {
-                over = 1;
+                over_ms = (double)(bench_real_ns() - t0) / 1e6;
                 break;
             }
         }
@@ -622,7 +622,10 @@ static int wait_flipd(const struct opts *o)
     }
     if (o->watch_pid != NULL) {
         printf(",\"watch_rss_anon_max_kb\":%ld,\"rss_limit_hit\":%s", rss_max,
-               over ? "true" : "false");
+               over_ms >= 0 ? "true" : "false");
+        if (over_ms >= 0) {
+            printf(",\"gave_up_ms\":%.1f", over_ms);
+        }
     }
     probe_finish(&p);
     printf("}\n");

@@ -296,9 +296,9 @@ def issue9_table(res, meta, systems):
         row("  writes/s", {s: f(s, tag + "-fill", "writes_s")
                            for s in systems}, "higher")
         probe = lambda name, *p: f("flipd", tag + "-" + name, "probe", *p)
-        row("  leader's snapshots during the fill: count, longest written "
-            "off the loop (ms)", {"flipd": f("flipd", tag + "-fill-snaps",
-                                             "max_ms")},
+        row("  leader's snapshots during the fill: longest, written off "
+            "the loop (ms)", {"flipd": f("flipd", tag + "-fill-snaps",
+                                         "max_ms")},
             only_flipd=True, required=False,
             floor="%s snapshots" % fmt(f("flipd", tag + "-fill-snaps",
                                           "count")))
@@ -328,13 +328,21 @@ def issue9_table(res, meta, systems):
             only_flipd=True, floor="CPU %s ms" % fmt(
                 probe("churn", "loop_cpu_max_ms_since_start")))
         changes = f("flipd", tag + "-changes", "leader_changes")
-        row("leadership changes, fill to restart", {"flipd": changes},
+        row("leadership changes, fill to catch-up", {"flipd": changes},
             only_flipd=True, floor="target: 0", required=True)
         cu = lambda *p: f("flipd", tag + "-catchup", *p)
         installs = f("flipd", tag + "-installs", "installs")
-        row("follower catch-up: restart -> applied the leader's index (ms)",
-            {"flipd": cu("live_ms")}, only_flipd=True,
-            floor="InstallSnapshots: %s (node log)" % fmt(installs))
+        if cu("rss_limit_hit"):
+            t.row("follower catch-up: restart -> applied the leader's index "
+                  "(ms)", {}, None, cells={
+                      "etcd": "n/a", "flipd": "not caught up: leader killed "
+                      "by the memory guard %s ms after the restart" %
+                      fmt(cu("gave_up_ms"))},
+                  floor="InstallSnapshots: %s (node log)" % fmt(installs))
+        else:
+            row("follower catch-up: restart -> applied the leader's index "
+                "(ms)", {"flipd": cu("live_ms")}, only_flipd=True,
+                floor="InstallSnapshots: %s (node log)" % fmt(installs))
         peak = cu("watch_rss_anon_max_kb")
         row("  leader's anonymous memory meanwhile, largest (RssAnon, MiB)",
             {"flipd": peak / 1024.0 if peak and peak > 0 else None},
@@ -368,11 +376,14 @@ def issue9_table(res, meta, systems):
         c, tot = mib_cells(tag + "-rss-catchup", "anon_kb", only=("flipd",))
         t.row("  of which anonymous memory (RssAnon, MiB)",
               {"flipd": tot.get("flipd")}, None, cells=c)
-        c, tot = mib_cells(tag + "-rss-restart", "hwm_kb")
+        c, tot = mib_cells(tag + "-rss-catchup", "hwm_kb", only=("flipd",))
+        ce, tote = mib_cells(tag + "-rss-restart", "hwm_kb")
+        c["etcd"], tot["etcd"] = ce.get("etcd"), tote.get("etcd")
         c.update(cells)
-        t.row("  peak RSS per node (VmHWM) at the end (MiB)", tot if
-              with_etcd else {"flipd": tot.get("flipd")}, "lower"
-              if with_etcd else None, cells=c)
+        t.row("  peak RSS per node (VmHWM; flipd: after the catch-up, etcd: "
+              "after the restart; MiB)", tot if with_etcd else
+              {"flipd": tot.get("flipd")}, "lower" if with_etcd else None,
+              cells=c)
         du = {s: f(s, tag + "-du", "allocated") for s in systems}
         row("leader's data directory (MiB, allocated)",
             {s: du[s] / 1048576.0 if du[s] else None for s in systems})
@@ -436,8 +447,14 @@ def issue9_table(res, meta, systems):
                   {"flipd": d}, None, cells={"etcd": "n/a", "flipd": "%s -> "
                                              "%s" % (fmt(b), fmt(d))},
                   required=b is not None or d is not None)
+        changed = get(fl, "roles_changed")
+        t.row("  leader lost its leadership during the flood", {}, None,
+              cells={"etcd": "n/a", "flipd": "-" if changed is None else
+                     ("yes" if changed else "no")})
         checks.append(("flood: every subscriber attached",
                        None if fl is None else get(fl, "attached") == fn))
+        checks.append(("flood: the leader kept its leadership",
+                       None if changed is None else not changed))
     out = [t.markdown(), ""]
     if checks:
         out.append("Targets (issue 9):")
@@ -452,9 +469,12 @@ def issue9_table(res, meta, systems):
                "follower stopped, %s small writes (one at a time: one raft "
                "entry each) make the "
                "leader snapshot and drop its log past the follower; the "
-               "follower restarted catches up by InstallSnapshot. Cold "
-               "restart: that follower stopped (SIGTERM) and started again."
-               % fmt(meta.get("big_churn", 9000)))
+               "follower restarted catches up by InstallSnapshot, the "
+               "leader's RssAnon watched (past %s MiB the run kills it). "
+               "Cold restart, before that: the same follower stopped "
+               "(SIGTERM) and started again, caught up at the time."
+               % (fmt(meta.get("big_churn", 9000)),
+                  fmt(meta.get("big_rss_limit_mb", 6144))))
     return out, t.missing
 
 
