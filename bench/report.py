@@ -398,9 +398,9 @@ def issue9_table(res, meta, systems):
                        None if None in turns else sum(turns) == 0))
         checks.append(("%s flags: no leadership change" % fmt(n),
                        None if changes is None else changes == 0))
-        checks.append(("%s flags: the follower caught up by InstallSnapshot"
+        checks.append(("%s flags: the follower caught up, by InstallSnapshot"
                        % fmt(n), None if installs is None else
-                       installs > 0))
+                       installs > 0 and cu("live_ms") is not None))
 
     fn = meta.get("flood_n")
     if fn:

@@ -745,7 +745,8 @@ lines_of() { # FILE... -> lines in all of them
 #    (through an InstallSnapshot: its log says "restored snapshot"), the
 #    leader probed and its RssAnon watched: past BIG_RSS_LIMIT_MB the
 #    leader is killed (a guard for the machine) and the size ends there.
-# Leadership changes are counted in the node logs over the whole.
+# Leadership changes are counted in the node logs from the fill to the end
+# of the catch-up (before any guard kill).
 bench_bigstore() { # N
     local n=$1 tag=big$1 dir=$TMP/flipd/big$1 leader f t0 snaps lc fsnaps
     FLIPD_EXTRA=(--max-store-bytes 1073741824)
@@ -802,6 +803,8 @@ bench_bigstore() { # N
         --probe "$(caddr flipd "$leader")" --t0-ns "$t0" --max-seconds 240 \
         --watch-pid "${PIDS[flipd:$leader]}" --rss-limit-mb "$BIG_RSS_LIMIT_MB"
     nodes_rss_json flipd >"$RES/flipd-$tag-rss-catchup.json"
+    echo "{\"leader_changes\":$(($(cat "$dir"/n*.log | grep -c -- '-> leader') - lc))}" \
+        >"$RES/flipd-$tag-changes.json"
     if grep -q '"rss_limit_hit":true' "$RES/flipd-$tag-catchup.json"; then
         anomaly "flipd: $tag: the leader's RssAnon passed $BIG_RSS_LIMIT_MB MiB during the catch-up: leader killed"
         kill -9 "${PIDS[flipd:$leader]}" 2>/dev/null
@@ -810,8 +813,6 @@ bench_bigstore() { # N
     fi
     echo "{\"installs\":$(tail -n +"$((fsnaps + 1))" "$dir/n$f.log" | grep -c 'fsm: restored snapshot')}" \
         >"$RES/flipd-$tag-installs.json"
-    echo "{\"leader_changes\":$(($(cat "$dir"/n*.log | grep -c -- '-> leader') - lc))}" \
-        >"$RES/flipd-$tag-changes.json"
     check_alive flipd "$dir"
     cluster_stop flipd
     FLIPD_EXTRA=()
