@@ -2,6 +2,7 @@
 # flipd against etcd, and both against the disk, in one run on one machine.
 #
 #   bench/run.sh BUILD_DIR [--quick | --smoke] [--out FILE] [--no-save]
+#                [--only-issue9]
 #   bench/run.sh BUILD_DIR --prepare
 #
 # (`make bench` runs --prepare, builds, then runs it; `make bench QUICK=1`
@@ -35,11 +36,22 @@
 #         its documented target.
 #    etcd also gets a) and b) over its native gRPC API (bench/etcd_grpc),
 #    reported apart as a reference for what the JSON gateway costs it.
+#      g. a large store (issue 9, bench/bigstore; bench_bigstore): per
+#         size, a fresh cluster filled with 1 KiB values, the leader
+#         probed; a follower's cold restart; the leader's whole-store
+#         snapshot and that follower's catch-up by InstallSnapshot, the
+#         leader probed and its memory watched (a leader whose RssAnon
+#         passes BENCH_RSS_LIMIT_MB, default 6144, is killed); RSS. etcd,
+#         first size only: fill, `etcdctl snapshot save`, defrag, restart.
+#      h. flipd only: N subscribers connecting at once to the leader of a
+#         fresh cluster (bench/fanout, window N), a writer and a probe of
+#         the leader beside them (bench_flood).
 # 3. One table: figure, flipd, etcd, ratio flipd/etcd, floor; with the
 #    machine facts, written to bench/results/<date>.md (--quick:
 #    <date>-quick.md; a second run the same day is appended) and stdout.
 #
-# --quick: reduced sizes, under 2 minutes. --smoke: flipd only, tiny sizes,
+# --quick: reduced sizes, about 3 minutes. --only-issue9: g and h alone
+# (full sizes: about 4 minutes). --smoke: flipd only, tiny sizes,
 # about a minute, nothing saved; exits 1 unless every flipd figure was
 # produced (it asserts nothing about the values). --out FILE also writes
 # the report there; --no-save skips bench/results.
