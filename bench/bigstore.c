@@ -9,8 +9,8 @@
  *                   [--probe H:P] [--t0-ns NS] [--max-seconds 300]
  *                   [--watch-pid PID [--rss-limit-mb N]]
  *   bigstore writer --endpoints H:P,... [--interval-ms 10] [--seconds 60]
- *                   [--key bench.big.w]
- *   bigstore probe  --probe H:P [--seconds 60]
+ *                   [--key bench.big.w] [--ready-file PATH]
+ *   bigstore probe  --probe H:P [--seconds 60] [--ready-file PATH]
  *
  * fill: --threads connections (flipd: the client library, one flip_set at
  * a time each, redirected to the leader; etcd: one keep-alive HTTP/1.1
@@ -43,6 +43,10 @@
  *
  * probe (flipd): the --probe thread alone, until SIGTERM/SIGINT or
  * --seconds.
+ *
+ * writer and probe: --ready-file PATH is created once the signal handlers
+ * are in place and the run has begun (a caller that stops them with
+ * SIGTERM waits for it first).
  *
  * Prints one JSON object. Bounded: every call has a 5 s deadline, every
  * phase --max-seconds. Exit status: 0 done, 1 a phase failed or was cut
@@ -93,6 +97,7 @@ struct opts
     const char *key;
     const char *t0_ns;
     const char *watch_pid;
+    const char *ready_file;
     unsigned n;
     unsigned keys;
     unsigned value_bytes;
@@ -686,6 +691,20 @@ static int wait_etcd(const struct opts *o)
 
 /* ---- writer --------------------------------------------------------------- */
 
+/* Creates o->ready_file, if any. */
+static void say_ready(const struct opts *o)
+{
+    FILE *f;
+
+    if (o->ready_file == NULL) {
+        return;
+    }
+    f = fopen(o->ready_file, "w");
+    if (f != NULL) {
+        fclose(f);
+    }
+}
+
 static int run_writer(const struct opts *o)
 {
     struct flip_client *c = NULL;
@@ -710,6 +729,9 @@ static int run_writer(const struct opts *o)
             failed++;
         } else {
             lat[n++] = bench_mono_ns() - w0;
+        }
+        if (n + failed == 1) {
+            say_ready(o);
         }
         {
             uint64_t next = w0 + (uint64_t)o->interval_ms * NS_PER_MS;
@@ -742,6 +764,7 @@ static int run_probe(const struct opts *o)
     if (probe_start(&p, o->probe) != 0) {
         return EXIT_FAILED;
     }
+    say_ready(o);
     while (!stop_signal && bench_mono_ns() < end) {
         sleep_ms(10);
     }
@@ -761,8 +784,8 @@ static const char usage_text[] =
     "                [--probe H:P] [--t0-ns NS] [--max-seconds 300]\n"
     "                [--watch-pid PID [--rss-limit-mb N]]\n"
     "       bigstore writer --endpoints H:P,... [--interval-ms 10]\n"
-    "                [--seconds 60] [--key bench.big.w]\n"
-    "       bigstore probe --probe H:P [--seconds 60]\n";
+    "                [--seconds 60] [--key bench.big.w] [--ready-file F]\n"
+    "       bigstore probe --probe H:P [--seconds 60] [--ready-file F]\n";
 
 int main(int argc, char **argv)
 {
@@ -786,6 +809,7 @@ int main(int argc, char **argv)
         BENCH_STROPT(struct opts, "--key", key),
         BENCH_STROPT(struct opts, "--t0-ns", t0_ns),
         BENCH_STROPT(struct opts, "--watch-pid", watch_pid),
+        BENCH_STROPT(struct opts, "--ready-file", ready_file),
     };
     struct opts o;
     struct sigaction sa;

@@ -888,7 +888,7 @@ bench_bigstore_etcd() { # N
 # leader's RSS before and with them attached, and a writer flipping another
 # key every FLOOD_WRITER_MS: its latency before the flood and during it.
 bench_flood() {
-    local dir=$TMP/flipd/flood leader eps wpid ppid pid
+    local dir=$TMP/flipd/flood leader eps wpid ppid pid i
     say "flipd: subscriber flood: $FLOOD_N at once on the leader, fresh cluster"
     if ! cluster_start flipd "$dir"; then
         anomaly "flipd: flood cluster did not converge"
@@ -907,13 +907,20 @@ bench_flood() {
     echo "{\"rss_kb\":$(rss_of "$pid")}" >"$RES/flipd-flood-rss-before.json"
     timeout -k 5 300 "$BIGSTORE" writer --endpoints "$eps" \
         --interval-ms "$FLOOD_WRITER_MS" --seconds 280 --key bench.floodw \
+        --ready-file "$TMP/flood-writer.ready" \
         >"$RES/flipd-flood-writer.json" 2>"$RES/flipd-flood-writer.err" &
     wpid=$!
     PIDS[bench:floodwriter]=$wpid
     timeout -k 5 300 "$BIGSTORE" probe --probe "$(caddr flipd "$leader")" \
-        --seconds 280 >"$RES/flipd-flood-probe.json" 2>"$RES/flipd-flood-probe.err" &
+        --seconds 280 --ready-file "$TMP/flood-probe.ready" \
+        >"$RES/flipd-flood-probe.json" 2>"$RES/flipd-flood-probe.err" &
     ppid=$!
     PIDS[bench:floodprobe]=$ppid
+    # both running (their SIGTERM handlers in place), at most 10 s
+    for ((i = 0; i < 100; i++)); do
+        [ -e "$TMP/flood-writer.ready" ] && [ -e "$TMP/flood-probe.ready" ] && break
+        sleep 0.1
+    done
     sleep 0.3
     run_tool flipd-flood 300 "$FANOUT" --endpoints "$(caddr flipd "$leader")" \
         --n "$FLOOD_N" --window "$FLOOD_N" --flips 5 --gap-ms 20 \
