@@ -745,6 +745,24 @@ lines_of() { # FILE... -> lines in all of them
     cat "$@" 2>/dev/null | wc -l
 }
 
+# Once converged (else LEADER=FALLBACK), a follower stopped (SIGTERM) and
+# started again, timed by `bigstore wait` into SYS-TAG-restart.json: flipd
+# until live with the leader's applied index, etcd until a linearizable
+# range is answered there.
+cold_restart() { # SYS DIR TAG FALLBACK_LEADER
+    local sys=$1 dir=$2 tag=$3 f t0
+    wait_converged "$sys" "$dir" 60 || anomaly "$sys: $tag not converged before the restart"
+    LEADER=${LEADER:-$4}
+    f=$((LEADER % 3 + 1))
+    say "$sys: $tag: n$f stopped and cold-started"
+    node_stop "$sys" "$f"
+    t0=$(date +%s%N)
+    node_start "$sys" "$f" "$dir"
+    run_tool "$sys-$tag-restart" 300 "$BIGSTORE" wait --system "$sys" \
+        --node "$(caddr "$sys" "$f")" --leader "$(caddr "$sys" "$LEADER")" \
+        --t0-ns "$t0" --max-seconds 240
+}
+
 # flipd with N flags of BIG_VALUE bytes on a fresh cluster (default flags
 # but for a 1 GiB store budget), RSS after each step:
 # 1. the fill, the leader probed;
@@ -782,17 +800,9 @@ bench_bigstore() { # N
     nodes_rss_json flipd >"$RES/flipd-$tag-rss-fill.json"
     echo "{\"allocated\":$(du -s --block-size=1 "$dir/n$leader" | cut -f1)}" \
         >"$RES/flipd-$tag-du.json"
-    wait_converged flipd "$dir" 60 || anomaly "flipd: $tag not converged after the fill"
-    leader=${LEADER:-$leader}
+    cold_restart flipd "$dir" "$tag" "$leader"
+    leader=$LEADER
     f=$((leader % 3 + 1))
-
-    say "flipd: $tag: n$f stopped and cold-started"
-    node_stop flipd "$f"
-    t0=$(date +%s%N)
-    node_start flipd "$f" "$dir"
-    run_tool "flipd-$tag-restart" 300 "$BIGSTORE" wait --system flipd \
-        --node "$(caddr flipd "$f")" --leader "$(caddr flipd "$leader")" \
-        --t0-ns "$t0" --max-seconds 240
     nodes_rss_json flipd >"$RES/flipd-$tag-rss-restart.json"
 
     say "flipd: $tag: n$f stopped; $BIG_CHURN small writes (leader n$leader snapshots the store)"
@@ -834,7 +844,7 @@ bench_bigstore() { # N
 # fill, `etcdctl snapshot save` from the leader, defrag of the leader, a
 # follower's cold restart (until it serves a linearizable range), RSS.
 bench_bigstore_etcd() { # N
-    local n=$1 tag=big$1 dir=$TMP/etcd/big$1 leader f t0 t1
+    local n=$1 tag=big$1 dir=$TMP/etcd/big$1 leader t0 t1
     say "etcd: large store: $n values of $BIG_VALUE bytes, fresh cluster"
     if ! cluster_start etcd "$dir"; then
         anomaly "etcd: $tag cluster did not converge"
@@ -865,15 +875,8 @@ bench_bigstore_etcd() { # N
     else
         anomaly "etcd: defrag failed: $(head -c 200 "$RES/etcd-$tag-defrag.err")"
     fi
-    wait_converged etcd "$dir" 60 || anomaly "etcd: $tag not converged before the restart"
-    leader=${LEADER:-$leader}
-    f=$((leader % 3 + 1))
-    say "etcd: $tag: n$f stopped and cold-started"
-    node_stop etcd "$f"
-    t0=$(date +%s%N)
-    node_start etcd "$f" "$dir"
-    run_tool "etcd-$tag-restart" 300 "$BIGSTORE" wait --system etcd \
-        --node "$(caddr etcd "$f")" --t0-ns "$t0" --max-seconds 240
+    cold_restart etcd "$dir" "$tag" "$leader"
+    leader=$LEADER
     nodes_rss_json etcd >"$RES/etcd-$tag-rss-restart.json"
     echo "{\"allocated\":$(du -s --block-size=1 "$dir/n$leader" | cut -f1)}" \
         >"$RES/etcd-$tag-du.json"
