@@ -70,20 +70,20 @@
 #include "bench/lib/bstat.h"
 #include "client/flip.h"
 
-#define PROG          "bigstore"
-#define THREADS_MAX   256u
-#define VALUE_MAX     65536u
-#define PROBES_MAX    2000000u
-#define WRITES_MAX    2000000u
-#define SLOW_MS       10u
-#define CALL_MS       5000u
-#define POLL_MS       5u
-#define HTTP_BUF      (256u * 1024u)
-#define EXIT_FAILED   1
-#define EXIT_USAGE    2
-#define NS_PER_MS     1000000ull
-#define NS_PER_S      1000000000ull
-#define KEY_MAX       300u
+#define PROG        "bigstore"
+#define THREADS_MAX 256u
+#define VALUE_MAX   65536u
+#define PROBES_MAX  2000000u
+#define WRITES_MAX  2000000u
+#define SLOW_MS     10u
+#define CALL_MS     5000u
+#define POLL_MS     5u
+#define HTTP_BUF    (256u * 1024u)
+#define EXIT_FAILED 1
+#define EXIT_USAGE  2
+#define NS_PER_MS   1000000ull
+#define NS_PER_S    1000000000ull
+#define KEY_MAX     300u
 
 struct opts
 {
@@ -127,7 +127,8 @@ static int is_etcd(const struct opts *o)
     return strcmp(o->system, "etcd") == 0;
 }
 
-/* ---- the probe ------------------------------------------------------------ */
+/* ---- the probe ------------------------------------------------------------
+ */
 
 struct probe
 {
@@ -234,12 +235,13 @@ static void probe_finish(struct probe *p)
     }
     printf(",\"leader_changes\":%u", p->changes);
     if (p->have) {
-        printf(",\"loop_busy_max_ms_since_start\":%.1f"
-               ",\"loop_cpu_max_ms_since_start\":%.1f"
-               ",\"loop_turns_over_10ms\":%llu,\"loop_stalls_over_10ms\":%llu",
-               (double)p->busy_max_us / 1e3, (double)p->cpu_max_us / 1e3,
-               (unsigned long long)(p->over10_last - p->over10_first),
-               (unsigned long long)(p->stalls_last - p->stalls_first));
+        printf(
+            ",\"loop_busy_max_ms_since_start\":%.1f"
+            ",\"loop_cpu_max_ms_since_start\":%.1f"
+            ",\"loop_turns_over_10ms\":%llu,\"loop_stalls_over_10ms\":%llu",
+            (double)p->busy_max_us / 1e3, (double)p->cpu_max_us / 1e3,
+            (unsigned long long)(p->over10_last - p->over10_first),
+            (unsigned long long)(p->stalls_last - p->stalls_first));
     }
     printf("}");
     free(p->lat_ns);
@@ -247,7 +249,8 @@ static void probe_finish(struct probe *p)
     p->running = 0;
 }
 
-/* ---- etcd over its JSON gateway, blocking ----------------------------------- */
+/* ---- etcd over its JSON gateway, blocking -----------------------------------
+ */
 
 struct http_conn
 {
@@ -320,7 +323,8 @@ static int http_call(struct http_conn *h, const char *req, size_t len)
     for (;;) {
         struct http_head hd;
         size_t blen = 0;
-        long used = http_response(h->in, h->n_in, &hd, body, sizeof body, &blen);
+        long used =
+            http_response(h->in, h->n_in, &hd, body, sizeof body, &blen);
         ssize_t r;
 
         if (used < 0) {
@@ -342,7 +346,8 @@ static int http_call(struct http_conn *h, const char *req, size_t len)
     }
 }
 
-/* ---- fill ----------------------------------------------------------------- */
+/* ---- fill -----------------------------------------------------------------
+ */
 
 struct filler
 {
@@ -458,7 +463,8 @@ static void *fill_etcd(void *arg)
         st = len == 0 ? -1 : http_call(&h, req, len);
         if (st != 200) {
             if (f->failed++ < 3) {
-                fprintf(stderr, PROG ": put %s on %s: status %d\n", key, ep, st);
+                fprintf(stderr, PROG ": put %s on %s: status %d\n", key, ep,
+                        st);
             }
             http_close(&h);
             continue;
@@ -506,12 +512,13 @@ static int run_fill(const struct opts *o)
     {
         double s = (double)(bench_mono_ns() - t0) / 1e9;
 
-        printf("{\"system\":\"%s\",\"writes\":%u,\"keys\":%u,\"value_bytes\":%u"
-               ",\"threads\":%u,\"acked\":%u,\"failed\":%u,\"seconds\":%.3f"
-               ",\"writes_s\":%.1f,\"mb_s\":%.2f",
-               o->system, o->n, o->keys, o->value_bytes, started, done, failed,
-               s, s > 0 ? done / s : 0.0,
-               s > 0 ? (double)done * o->value_bytes / 1e6 / s : 0.0);
+        printf(
+            "{\"system\":\"%s\",\"writes\":%u,\"keys\":%u,\"value_bytes\":%u"
+            ",\"threads\":%u,\"acked\":%u,\"failed\":%u,\"seconds\":%.3f"
+            ",\"writes_s\":%.1f,\"mb_s\":%.2f",
+            o->system, o->n, o->keys, o->value_bytes, started, done, failed, s,
+            s > 0 ? done / s : 0.0,
+            s > 0 ? (double)done * o->value_bytes / 1e6 / s : 0.0);
     }
     probe_finish(&p);
     printf("}\n");
@@ -519,7 +526,8 @@ static int run_fill(const struct opts *o)
     return done == o->n ? 0 : EXIT_FAILED;
 }
 
-/* ---- wait ----------------------------------------------------------------- */
+/* ---- wait -----------------------------------------------------------------
+ */
 
 static uint64_t t0_real(const struct opts *o)
 {
@@ -615,10 +623,11 @@ static int wait_flipd(const struct opts *o)
         flip_node_status_clear(&st);
         sleep_ms(POLL_MS);
     }
-    printf("{\"system\":\"flipd\",\"node\":\"%s\",\"target_index\":%llu"
-           ",\"applied_index\":%llu,\"polls\":%u",
-           o->node, (unsigned long long)target, (unsigned long long)applied,
-           polls);
+    printf(
+        "{\"system\":\"flipd\",\"node\":\"%s\",\"target_index\":%llu"
+        ",\"applied_index\":%llu,\"polls\":%u",
+        o->node, (unsigned long long)target, (unsigned long long)applied,
+        polls);
     if (first_ms >= 0) {
         printf(",\"first_answer_ms\":%.1f", first_ms);
     }
@@ -655,7 +664,8 @@ static int wait_etcd(const struct opts *o)
     h.in = malloc(HTTP_BUF);
     snprintf(host, sizeof host, "%s", o->node);
     /* key "x" (eA==), linearizable: the default of a range */
-    len = http_post(req, sizeof req, host, "/v3/kv/range", "{\"key\":\"eA==\"}");
+    len =
+        http_post(req, sizeof req, host, "/v3/kv/range", "{\"key\":\"eA==\"}");
     while (h.in != NULL && len > 0 && bench_mono_ns() < deadline &&
            !stop_signal) {
         int st;
@@ -689,7 +699,8 @@ static int wait_etcd(const struct opts *o)
     return live_ms >= 0 ? 0 : EXIT_FAILED;
 }
 
-/* ---- writer --------------------------------------------------------------- */
+/* ---- writer ---------------------------------------------------------------
+ */
 
 /* Creates o->ready_file, if any. */
 static void say_ready(const struct opts *o)
@@ -774,7 +785,8 @@ static int run_probe(const struct opts *o)
     return 0;
 }
 
-/* ---- main ----------------------------------------------------------------- */
+/* ---- main -----------------------------------------------------------------
+ */
 
 static const char usage_text[] =
     "usage: bigstore fill --system flipd|etcd --endpoints H:P,... --n N\n"

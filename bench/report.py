@@ -245,7 +245,7 @@ def read_anomalies(res):
         return []
 
 
-# ---- issue 9: large store, subscriber flood ------------------------------------
+# ---- issue 9: large store, subscriber flood ----------------------------------
 
 PUBSUB_MAX_SNAPSHOTS = 512  # server/pubsub.h: snapshots streaming at once
 STALL_TARGET_MS = 10        # issue 9: no loop stall over 10 ms

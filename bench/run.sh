@@ -720,7 +720,7 @@ bench_promises() {
         "$FLIPCTL" "$(all_endpoints flipd)" "$dir/lkg" "$key"
 }
 
-# ---- large store and subscriber flood (issue 9) --------------------------------
+# ---- large store and subscriber flood (issue 9) -----------------------------
 
 # {"rss_kb":[...],"hwm_kb":[...]} of the three nodes of SYS (-1: not running).
 # {"rss_kb":[...],"hwm_kb":[...],"anon_kb":[...],"file_kb":[...]} of the
