@@ -15,6 +15,12 @@
       flip applied twice; "complete" says the history reached the writer's
       last acked revision.
 
+  report.py snaplog LOG SKIP_LINES
+      Reads a flipd node log past its first SKIP_LINES lines and prints the
+      snapshots it wrote off the loop as JSON: {"count", "max_ms",
+      "last_ms", "last_bytes", "max_bytes"} (from "fsm: snapshot of index
+      ... N bytes, written off the loop in M ms").
+
   report.py table RESULTS_DIR
       Prints the markdown report from run.sh's results directory. Exit
       status 1 if a figure is missing for a system that was benchmarked.
@@ -23,6 +29,7 @@ import base64
 import collections
 import json
 import os
+import re
 import statistics
 import sys
 
@@ -94,6 +101,25 @@ def cmd_dups(system, path, last_rev):
                       "duplicates": sum(n - 1 for n in c.values() if n > 1),
                       "dup_values": dups[:20], "resync": resync,
                       "complete": top >= last_rev}))
+
+
+def cmd_snaplog(path, skip):
+    pat = re.compile(r"fsm: snapshot of index \d+ \(raft \d+\), (\d+) "
+                     r"bytes, written off the loop in (\d+) ms")
+    snaps = []
+    with open(path, errors="replace") as f:
+        for i, line in enumerate(f):
+            if i < skip:
+                continue
+            m = pat.search(line)
+            if m:
+                snaps.append((int(m.group(1)), int(m.group(2))))
+    out = {"count": len(snaps)}
+    if snaps:
+        out.update({"max_ms": max(ms for _, ms in snaps),
+                    "last_ms": snaps[-1][1], "last_bytes": snaps[-1][0],
+                    "max_bytes": max(b for b, _ in snaps)})
+    print(json.dumps(out))
 
 
 # ---- table -------------------------------------------------------------------
@@ -207,6 +233,275 @@ def median(xs):
     return statistics.median(xs) if xs else None
 
 
+def verdict(ok):
+    return "-" if ok is None else ("met" if ok else "NOT met")
+
+
+def read_anomalies(res):
+    try:
+        with open(os.path.join(res, "anomalies.txt")) as fh:
+            return [a.strip() for a in fh if a.strip()]
+    except OSError:
+        return []
+
+
+# ---- issue 9: large store, subscriber flood ----------------------------------
+
+PUBSUB_MAX_SNAPSHOTS = 512  # server/pubsub.h: snapshots streaming at once
+STALL_TARGET_MS = 10        # issue 9: no loop stall over 10 ms
+
+
+def issue9_table(res, meta, systems):
+    """The large-store and flood rows: (markdown lines, missing figures)."""
+    sizes = [int(n) for n in meta.get("big_sizes", "").split()]
+    value = meta.get("big_value", 1024)
+    t = Table(systems)
+    na = {"etcd": "n/a"}
+    checks = []
+
+    def f(s, name, *path):
+        return get(load(res, "%s-%s.json" % (s, name)), *path)
+
+    def mib_cells(name, key="rss_kb", only=None):
+        out, tot = {}, {}
+        for s in systems:
+            kb = f(s, name, key)
+            if only and s not in only:
+                out[s], tot[s] = "n/a", None
+                continue
+            if not kb:
+                out[s], tot[s] = "-", None
+                continue
+            out[s] = " / ".join("%.0f" % (k / 1024.0) if k > 0 else "down"
+                                for k in kb)
+            tot[s] = sum(k for k in kb if k > 0) / 1024.0
+        return out, tot
+
+    for i, n in enumerate(sizes):
+        tag = "big%d" % n
+        with_etcd = i == 0 and "etcd" in systems
+        cells = {} if with_etcd else {"etcd": "not run"}
+        t.section("Large store: %s flags of %s bytes on a fresh cluster "
+                  "(flipd: --max-store-bytes 1 GiB, else defaults; etcd: "
+                  "defaults)" % (fmt(n), fmt(value)))
+
+        def row(name, vals, better="lower", floor="", only_flipd=False,
+                required=True):
+            c = dict(na if only_flipd else cells)
+            t.row(name, vals, better if not only_flipd and with_etcd
+                  else None, floor, cells=c,
+                  required=required)
+        row("fill, 32 writers: time (s)",
+            {s: f(s, tag + "-fill", "seconds") for s in systems})
+        row("  writes/s", {s: f(s, tag + "-fill", "writes_s")
+                           for s in systems}, "higher")
+        probe = lambda name, *p: f("flipd", tag + "-" + name, "probe", *p)
+        if f("flipd", tag + "-fill-snaps", "count"):
+            # writes in flight together share a raft entry: a small fill
+            # may take no snapshot
+            row("  leader's snapshots during the fill: longest, written "
+                "off the loop (ms)", {"flipd": f("flipd", tag + "-fill-snaps",
+                                                 "max_ms")},
+                only_flipd=True, floor="%s snapshots" % fmt(
+                    f("flipd", tag + "-fill-snaps", "count")))
+        row("  leader probe during the fill: max (ms)",
+            {"flipd": probe("fill", "max_ms")}, only_flipd=True,
+            floor="loop turns over 10 ms: %s (node's own: %s)" % (
+                fmt(probe("fill", "loop_turns_over_10ms")),
+                fmt(probe("fill", "loop_stalls_over_10ms"))))
+        snap_ms = f("flipd", tag + "-churn-snaps", "last_ms")
+        snap_b = f("flipd", tag + "-churn-snaps", "last_bytes")
+        row("snapshot of the whole store on the leader (ms)",
+            {"flipd": snap_ms, "etcd": f("etcd", tag + "-snapsave", "ms")},
+            floor="flipd: raft snapshot written off the loop, %s MiB "
+            "(node log); etcd: `etcdctl snapshot save`, %s MiB" % (
+                fmt(snap_b / 1048576.0) if snap_b else "-",
+                fmt(f("etcd", tag + "-snapsave", "bytes") / 1048576.0)
+                if f("etcd", tag + "-snapsave", "bytes") else "-"))
+        row("leader loop during those snapshots: probe max (ms)",
+            {"flipd": probe("churn", "max_ms")}, only_flipd=True,
+            floor="target: no stall over %d ms" % STALL_TARGET_MS)
+        row("  loop turns over 10 ms (node's own, no CPU wait)",
+            {"flipd": probe("churn", "loop_turns_over_10ms")},
+            only_flipd=True, floor="node's own: %s" % fmt(
+                probe("churn", "loop_stalls_over_10ms")))
+        row("  longest busy turn since start, wall / CPU (ms)",
+            {"flipd": probe("churn", "loop_busy_max_ms_since_start")},
+            only_flipd=True, floor="CPU %s ms" % fmt(
+                probe("churn", "loop_cpu_max_ms_since_start")))
+        changes = f("flipd", tag + "-changes", "leader_changes")
+        row("leadership changes, fill to catch-up", {"flipd": changes},
+            only_flipd=True, floor="target: 0", required=True)
+        cu = lambda *p: f("flipd", tag + "-catchup", *p)
+        installs = f("flipd", tag + "-installs", "installs")
+        if cu("rss_limit_hit"):
+            t.row("follower catch-up: restart -> applied the leader's index "
+                  "(ms)", {}, None, cells={
+                      "etcd": "n/a", "flipd": "not caught up: leader killed "
+                      "by the memory guard %s ms after the restart" %
+                      fmt(cu("gave_up_ms"))},
+                  floor="InstallSnapshots: %s (node log)" % fmt(installs))
+        else:
+            row("follower catch-up: restart -> applied the leader's index "
+                "(ms)", {"flipd": cu("live_ms")}, only_flipd=True,
+                floor="InstallSnapshots: %s (node log)" % fmt(installs))
+        peak = cu("watch_rss_anon_max_kb")
+        row("  leader's anonymous memory meanwhile, largest (RssAnon, MiB)",
+            {"flipd": peak / 1024.0 if peak and peak > 0 else None},
+            only_flipd=True, floor="guard: the run kills a leader past "
+            "it" if cu("rss_limit_hit") else "")
+        row("  leader probe meanwhile: max (ms)",
+            {"flipd": cu("probe", "max_ms")}, only_flipd=True,
+            floor="loop turns over 10 ms: %s (node's own: %s)" % (
+                fmt(cu("probe", "loop_turns_over_10ms")),
+                fmt(cu("probe", "loop_stalls_over_10ms"))))
+        row("cold restart of a follower: start -> live and caught up (ms)",
+            {"flipd": f("flipd", tag + "-restart", "live_ms"),
+             "etcd": f("etcd", tag + "-restart", "live_ms")},
+            floor="etcd: start -> a linearizable range answered there")
+        row("  start -> first status / answer (ms)",
+            {"flipd": f("flipd", tag + "-restart", "first_answer_ms"),
+             "etcd": f("etcd", tag + "-restart", "first_answer_ms")},
+            required=False)
+        if with_etcd:
+            t.row("etcd defrag of the leader (ms)",
+                  {"etcd": f("etcd", tag + "-defrag", "ms")}, None,
+                  cells={"flipd": "n/a"})
+        c, tot = mib_cells(tag + "-rss-fill")
+        c.update(cells)
+        t.row("RSS per node after the fill (MiB)", tot if with_etcd else
+              {"flipd": tot.get("flipd")}, "lower" if with_etcd else None,
+              cells=c)
+        c, tot = mib_cells(tag + "-rss-catchup", only=("flipd",))
+        t.row("RSS per node after the catch-up (MiB)",
+              {"flipd": tot.get("flipd")}, None, cells=c)
+        c, tot = mib_cells(tag + "-rss-catchup", "anon_kb", only=("flipd",))
+        t.row("  of which anonymous memory (RssAnon, MiB)",
+              {"flipd": tot.get("flipd")}, None, cells=c)
+        c, tot = mib_cells(tag + "-rss-catchup", "hwm_kb", only=("flipd",))
+        ce, tote = mib_cells(tag + "-rss-restart", "hwm_kb")
+        c["etcd"], tot["etcd"] = ce.get("etcd"), tote.get("etcd")
+        c.update(cells)
+        t.row("  peak RSS per node (VmHWM; flipd: after the catch-up, etcd: "
+              "after the restart; MiB)", tot if with_etcd else
+              {"flipd": tot.get("flipd")}, "lower" if with_etcd else None,
+              cells=c)
+        du = {s: f(s, tag + "-du", "allocated") for s in systems}
+        row("leader's data directory (MiB, allocated)",
+            {s: du[s] / 1048576.0 if du[s] else None for s in systems})
+        stalls = [probe("churn", "loop_stalls_over_10ms"),
+                  cu("probe", "loop_stalls_over_10ms")]
+        checks.append(("%s flags: no leader loop stall over 10 ms (node's "
+                       "own) during the snapshots and the catch-up" % fmt(n),
+                       None if None in stalls else sum(stalls) == 0))
+        turns = [probe("churn", "loop_turns_over_10ms"),
+                 cu("probe", "loop_turns_over_10ms")]
+        checks.append(("  nor any turn over 10 ms, CPU wait included",
+                       None if None in turns else sum(turns) == 0))
+        checks.append(("%s flags: no leadership change" % fmt(n),
+                       None if changes is None else changes == 0))
+        checks.append(("%s flags: the follower caught up, by InstallSnapshot"
+                       % fmt(n), None if installs is None else
+                       installs > 0 and cu("live_ms") is not None))
+
+    fn = meta.get("flood_n")
+    if fn:
+        fl = load(res, "flipd-flood.json")
+        t.section("Subscriber flood: %s subscribers connecting at once to "
+                  "the leader, each a prefix of 100 flags (snapshots "
+                  "streaming at once: at most %d per node, "
+                  "server/pubsub.h)" % (fmt(fn), PUBSUB_MAX_SNAPSHOTS))
+        attach = get(fl, "attach_s")
+        shown = {"etcd": "n/a"}
+        if fl is not None and get(fl, "attached") != fn:
+            shown["flipd"] = "only %s of %s (%s failed) in %s s" % (
+                fmt(get(fl, "attached")), fmt(fn),
+                fmt(get(fl, "attach_failed")), fmt(attach))
+        t.row("connect -> every subscriber has its snapshot (ms)",
+              {"flipd": attach * 1000.0 if attach is not None else None},
+              None, cells=shown, required="flipd" not in shown)
+        rb = f("flipd", "flood-rss-before", "rss_kb")
+        ra = get(fl, "rss_attached", 0, "rss_kb")
+        rh = get(fl, "rss_after", 0, "hwm_kb") or \
+            get(fl, "rss_attached", 0, "hwm_kb")
+        rf = f("flipd", "flood-rss-after", "rss_kb")
+        t.row("leader RSS: before / with them attached / after they left "
+              "(MiB)", {"flipd": ra / 1024.0 if ra else None}, None,
+              cells={"etcd": "n/a", "flipd": " / ".join(
+                  fmt(x / 1024.0) if x else "-" for x in (rb, ra, rf))},
+              floor="peak (VmHWM) %s MiB" % (fmt(rh / 1024.0) if rh
+                                               else "-"))
+        t.row("  delivery of a flip to all of them afterwards, p50 (ms)",
+              {"flipd": get(fl, "last_after_send_ms", "p50")}, None,
+              cells={"etcd": "n/a"}, required=False)
+        pr = lambda *p: f("flipd", "flood-probe", "probe", *p)
+        t.row("  leader probe during the flood: max (ms)",
+              {"flipd": pr("max_ms")}, None, cells={"etcd": "n/a"},
+              floor="loop turns over 10 ms: %s (node's own: %s)" % (
+                  fmt(pr("loop_turns_over_10ms")),
+                  fmt(pr("loop_stalls_over_10ms"))))
+        for name, when in (("flood-base", "without the flood"),
+                           ("flood-writer", "during the flood")):
+            for q in ("p50", "p99", "max"):
+                t.row("writer on the leader (a flip every %s ms) %s: %s "
+                      "(ms)" % (meta.get("flood_writer_ms", 5), when, q),
+                      {"flipd": f("flipd", name, q + "_ms")}, None,
+                      cells={"etcd": "n/a"})
+        changed = get(fl, "roles_changed")
+        t.row("  a node's role changed during the flood (1 = yes)",
+              {"flipd": None if changed is None else int(changed)}, None,
+              cells={"etcd": "n/a"})
+        checks.append(("flood: every subscriber attached",
+                       None if fl is None else get(fl, "attached") == fn))
+        checks.append(("flood: the leader kept its leadership",
+                       None if changed is None else not changed))
+    out = [t.markdown(), ""]
+    if checks:
+        out.append("Targets (issue 9):")
+        out.extend("- %s: %s" % (label, verdict(ok)) for label, ok in checks)
+        out.append("")
+    out.append("Method (issue 9 rows, bench/bigstore.c): the fill is 32 "
+               "writers, one write in flight each (flipd: the client "
+               "library; etcd: the v3 JSON gateway); the leader is probed "
+               "by a status request every 2 ms (its latency bounds a loop "
+               "stall, and includes this machine's scheduling) and its "
+               "Status loop meter is read. The whole-store snapshot: a "
+               "follower stopped, %s small writes (one at a time: one raft "
+               "entry each) make the "
+               "leader snapshot and drop its log past the follower; the "
+               "follower restarted catches up by InstallSnapshot, the "
+               "leader's RssAnon watched (past %s MiB the run kills it). "
+               "Cold restart, before that: the same follower stopped "
+               "(SIGTERM) and started again, caught up at the time."
+               % (fmt(meta.get("big_churn", 9000)),
+                  fmt(meta.get("big_rss_limit_mb", 6144))))
+    return out, t.missing
+
+
+def issue9_only(res, meta, systems):
+    """run.sh --only-issue9: the machine, then those rows alone."""
+    lines, missing = issue9_table(res, meta, systems)
+    out = ["# flipd vs etcd, %s: large store and subscriber flood only%s"
+           % (meta.get("date", "?"), " (QUICK: reduced sizes)"
+              if meta.get("mode") == "quick" else ""), "",
+           "Machine: %s cores (%s), %s GiB RAM, kernel %s; data on %s (%s). "
+           "Load average %s at the start, %s at the end; run took %s s. "
+           "flipd %s, etcd %s." % (
+               meta.get("cores"), meta.get("cpu"), meta.get("ram_gib"),
+               meta.get("kernel"), meta.get("fs"), meta.get("fs_dev"),
+               meta.get("load_start"), meta.get("load_end"),
+               meta.get("elapsed_s"), meta.get("flipd_rev"),
+               meta.get("etcd_version")), ""]
+    out.extend(lines)
+    anomalies = read_anomalies(res)
+    anomalies.extend("missing figure: " + m for m in missing)
+    out.append("")
+    out.extend(["Anomalies:"] + ["- " + a for a in anomalies]
+               if anomalies else ["Anomalies: none."])
+    print("\n".join(out))
+    return 1 if missing else 0
+
+
 def cmd_table(res):
     meta = load(res, "meta.json") or {}
     systems = meta.get("systems", "flipd etcd").split()
@@ -215,6 +510,8 @@ def cmd_table(res):
     fl = {k: get(disk, "overwrite", k) for k in
           ("p50_ms", "p99_ms", "max_ms")}
     floor_p50 = fl["p50_ms"]
+    if meta.get("only") == "issue9":
+        return issue9_only(res, meta, systems)
     t = Table(systems)
 
     def per(name):
@@ -587,14 +884,15 @@ def cmd_table(res):
                "Failover writer: one flip in flight, a 1 s deadline per "
                "flip, retries only where the system guarantees nothing was "
                "applied (see bench/README.md)." % (20, 50))
-    anomalies = []
-    try:
-        with open(os.path.join(res, "anomalies.txt")) as fh:
-            anomalies = [a.strip() for a in fh if a.strip()]
-    except OSError:
-        pass
-    if t.missing:
-        anomalies.extend("missing figure: " + m for m in t.missing)
+    big_lines, big_missing = issue9_table(res, meta, systems)
+    out.append("")
+    out.append("Large store and subscriber flood (issue 9):")
+    out.append("")
+    out.extend(big_lines)
+    anomalies = read_anomalies(res)
+    missing = t.missing + big_missing
+    if missing:
+        anomalies.extend("missing figure: " + m for m in missing)
     out.append("")
     if anomalies:
         out.append("Anomalies:")
@@ -602,7 +900,7 @@ def cmd_table(res):
     else:
         out.append("Anomalies: none.")
     print("\n".join(out))
-    return 1 if t.missing else 0
+    return 1 if missing else 0
 
 
 def main():
@@ -611,6 +909,9 @@ def main():
         return 0
     if len(sys.argv) == 5 and sys.argv[1] == "dups":
         cmd_dups(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return 0
+    if len(sys.argv) == 4 and sys.argv[1] == "snaplog":
+        cmd_snaplog(sys.argv[2], int(sys.argv[3]))
         return 0
     if len(sys.argv) == 3 and sys.argv[1] == "table":
         return cmd_table(sys.argv[2])

@@ -2,6 +2,7 @@
 # flipd against etcd, and both against the disk, in one run on one machine.
 #
 #   bench/run.sh BUILD_DIR [--quick | --smoke] [--out FILE] [--no-save]
+#                [--only-issue9]
 #   bench/run.sh BUILD_DIR --prepare
 #
 # (`make bench` runs --prepare, builds, then runs it; `make bench QUICK=1`
@@ -35,11 +36,22 @@
 #         its documented target.
 #    etcd also gets a) and b) over its native gRPC API (bench/etcd_grpc),
 #    reported apart as a reference for what the JSON gateway costs it.
+#      g. a large store (issue 9, bench/bigstore; bench_bigstore): per
+#         size, a fresh cluster filled with 1 KiB values, the leader
+#         probed; a follower's cold restart; the leader's whole-store
+#         snapshot and that follower's catch-up by InstallSnapshot, the
+#         leader probed and its memory watched (a leader whose RssAnon
+#         passes BENCH_RSS_LIMIT_MB, default 6144, is killed); RSS. etcd,
+#         first size only: fill, `etcdctl snapshot save`, defrag, restart.
+#      h. flipd only: N subscribers connecting at once to the leader of a
+#         fresh cluster (bench/fanout, window N), a writer and a probe of
+#         the leader beside them (bench_flood).
 # 3. One table: figure, flipd, etcd, ratio flipd/etcd, floor; with the
 #    machine facts, written to bench/results/<date>.md (--quick:
 #    <date>-quick.md; a second run the same day is appended) and stdout.
 #
-# --quick: reduced sizes, under 2 minutes. --smoke: flipd only, tiny sizes,
+# --quick: reduced sizes, about 3 minutes. --only-issue9: g and h alone
+# (full sizes: about 4 minutes). --smoke: flipd only, tiny sizes,
 # about a minute, nothing saved; exits 1 unless every flipd figure was
 # produced (it asserts nothing about the values). --out FILE also writes
 # the report there; --no-save skips bench/results.
@@ -64,7 +76,7 @@
 set -uo pipefail
 
 usage() {
-    echo "usage: $0 BUILD_DIR [--quick | --smoke] [--out FILE] [--no-save]" >&2
+    echo "usage: $0 BUILD_DIR [--quick | --smoke] [--out FILE] [--no-save] [--only-issue9]" >&2
     echo "       $0 BUILD_DIR --prepare" >&2
     exit 2
 }
@@ -109,11 +121,13 @@ shift
 MODE=full
 OUT=""
 SAVE=1
+ONLY=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) MODE=quick ;;
     --smoke) MODE=smoke ;;
     --no-save) SAVE=0 ;;
+    --only-issue9) ONLY=issue9 ;;
     --out)
         [ $# -ge 2 ] || usage
         OUT=$2
@@ -135,7 +149,8 @@ EGRPC=$BUILD/bench/etcd_grpc
 DISK=$BUILD/bench/disk_floor
 FLOOR=$BUILD/bench/fanout_floor
 REPORT=$REPO/bench/report.py
-for bin in "$FLIPD" "$FLIPCTL" "$KV" "$FANOUT" "$EFANOUT" "$EGRPC" "$DISK" "$FLOOR"; do
+BIGSTORE=$BUILD/bench/bigstore
+for bin in "$FLIPD" "$FLIPCTL" "$KV" "$FANOUT" "$EFANOUT" "$EGRPC" "$DISK" "$FLOOR" "$BIGSTORE"; do
     [ -x "$bin" ] || {
         echo "run.sh: $bin is missing (make all)" >&2
         exit 2
@@ -171,6 +186,20 @@ smoke)
     STALE_TRIALS=1
     ;;
 esac
+# The large store and the subscriber flood (issue 9; bench_bigstore and
+# bench_flood below): flags of BIG_VALUE bytes, one fresh cluster per size
+# (etcd: the first size only); FLOOD_N subscribers at once on one node.
+case "$MODE" in
+full) BIG_SIZES=(100000 200000) FLOOD_N=10000 ;;
+quick) BIG_SIZES=(20000) FLOOD_N=2000 ;;
+smoke) BIG_SIZES=(2000) FLOOD_N=200 ;;
+esac
+BIG_VALUE=1024
+BIG_CHURN=9000    # small writes past a stopped follower, one at a time
+                  # (one raft entry each): > 2 x 4096, see bench_bigstore
+BIG_RSS_LIMIT_MB=${BENCH_RSS_LIMIT_MB:-6144} # guard: a leader past it is killed
+FLOOD_WRITER_MS=5 # the writer beside the flood: a flip every 5 ms
+FLOOD_BASE_S=3    # its run before the flood
 FAN_GAP_MS=20
 FAN_JITTER_MS=50 # flips fall at random points between raft heartbeats
 WRITER_INTERVAL_MS=10
@@ -181,6 +210,7 @@ SOURCE=${BENCH_SOURCE:-127.0.0.2}
 NODES=(1 2 3)
 
 MAIN_PID=$$
+FLIPD_EXTRA=() # flags added to every flipd started (bench_bigstore)
 declare -A PIDS=()   # "flipd:1" -> pid
 ANOMALIES=()
 START_S=$(date +%s)
@@ -268,7 +298,7 @@ done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 NOFILE=$(ulimit -n)
 MAXN=0
-for n in "${FAN_SIZES[@]}"; do
+for n in "${FAN_SIZES[@]}" "$FLOOD_N"; do
     [ "$n" -gt "$MAXN" ] && MAXN=$n
 done
 if [ "$NOFILE" != unlimited ] && [ $((MAXN + 100)) -gt "$NOFILE" ]; then
@@ -325,6 +355,13 @@ json.dump({
     "stale_trials": $STALE_TRIALS,
     "writer_interval_ms": $WRITER_INTERVAL_MS,
     "nofile": "$NOFILE",
+    "only": "$ONLY",
+    "big_sizes": "${BIG_SIZES[*]}",
+    "big_value": $BIG_VALUE,
+    "flood_n": $FLOOD_N,
+    "flood_writer_ms": $FLOOD_WRITER_MS,
+    "big_churn": $BIG_CHURN,
+    "big_rss_limit_mb": $BIG_RSS_LIMIT_MB,
 }, open(sys.argv[1], "w"), indent=1)
 EOF
 say "bench ($MODE): data in $TMP ($FS_TYPE on $FS_DEV), load $LOAD_START"
@@ -366,6 +403,7 @@ node_start() { # SYS I DIR
     if [ "$sys" = flipd ]; then
         "$FLIPD" --id "$i" --data "$dir/n$i" --client "$(caddr flipd "$i")" \
             --raft "127.0.0.1:$((FB + 50 + i))" --cluster "$FLIPD_CLUSTER" \
+            ${FLIPD_EXTRA[@]+"${FLIPD_EXTRA[@]}"} \
             >>"$dir/n$i.log" 2>&1 </dev/null &
     else
         # Debian's etcd 3.4 defaults: heartbeat 100 ms, election 1000 ms,
@@ -682,20 +720,256 @@ bench_promises() {
         "$FLIPCTL" "$(all_endpoints flipd)" "$dir/lkg" "$key"
 }
 
-say "disk floor: $DISK_N x 4 KiB write + fdatasync in $TMP"
-run_tool disk 120 "$DISK" --dir "$TMP" --n "$DISK_N" --json
-for n in "${FAN_SIZES[@]}"; do
-    say "fan-out floor: one frame to $n loopback subscribers from 3 processes"
-    run_tool "floor-fan$n" 180 "$FLOOR" --n "$n" --senders 3 \
-        --rounds "$FAN_FLIPS" --max-seconds 120 --json \
-        ${SOURCE_ARGS[@]+"${SOURCE_ARGS[@]}"}
-    sleep 1
-done
+# ---- large store and subscriber flood (issue 9) -----------------------------
 
-for sys in "${SYSTEMS[@]}"; do
-    bench_system "$sys"
-done
-bench_promises
+# {"rss_kb":[...],"hwm_kb":[...]} of the three nodes of SYS (-1: not running).
+# {"rss_kb":[...],"hwm_kb":[...],"anon_kb":[...],"file_kb":[...]} of the
+# three nodes of SYS (-1: not running).
+nodes_rss_json() { # SYS
+    local i pid f k
+    local -A v=()
+    for i in "${NODES[@]}"; do
+        pid=${PIDS[$1:$i]:-}
+        for f in VmRSS VmHWM RssAnon RssFile; do
+            k=-1
+            if [ -n "$pid" ] && [ -r "/proc/$pid/status" ]; then
+                k=$(awk -v f="$f:" '$1 == f {print $2}' "/proc/$pid/status")
+            fi
+            v[$f]+="${v[$f]:+,}${k:--1}"
+        done
+    done
+    echo "{\"rss_kb\":[${v[VmRSS]}],\"hwm_kb\":[${v[VmHWM]}],\"anon_kb\":[${v[RssAnon]}],\"file_kb\":[${v[RssFile]}]}"
+}
+
+lines_of() { # FILE... -> lines in all of them
+    cat "$@" 2>/dev/null | wc -l
+}
+
+# Once converged (else LEADER=FALLBACK), a follower stopped (SIGTERM) and
+# started again, timed by `bigstore wait` into SYS-TAG-restart.json: flipd
+# until live with the leader's applied index, etcd until a linearizable
+# range is answered there.
+cold_restart() { # SYS DIR TAG FALLBACK_LEADER
+    local sys=$1 dir=$2 tag=$3 f t0
+    wait_converged "$sys" "$dir" 60 || anomaly "$sys: $tag not converged before the restart"
+    LEADER=${LEADER:-$4}
+    f=$((LEADER % 3 + 1))
+    say "$sys: $tag: n$f stopped and cold-started"
+    node_stop "$sys" "$f"
+    t0=$(date +%s%N)
+    node_start "$sys" "$f" "$dir"
+    run_tool "$sys-$tag-restart" 300 "$BIGSTORE" wait --system "$sys" \
+        --node "$(caddr "$sys" "$f")" --leader "$(caddr "$sys" "$LEADER")" \
+        --t0-ns "$t0" --max-seconds 240
+}
+
+# flipd with N flags of BIG_VALUE bytes on a fresh cluster (default flags
+# but for a 1 GiB store budget), RSS after each step:
+# 1. the fill, the leader probed;
+# 2. a follower stopped (SIGTERM) and cold-started, timed until live;
+# 3. that follower stopped again; small writes, one at a time (one raft
+#    entry each), make the leader snapshot the whole store and drop its
+#    log past it, the leader probed: with threshold 4096 and trailing 1024
+#    the second snapshot after the stop is sure to, so BIG_CHURN > 2 x 4096;
+# 4. the follower restarted and timed until it applied the leader's index
+#    (through an InstallSnapshot: its log says "restored snapshot"), the
+#    leader probed and its RssAnon watched: past BIG_RSS_LIMIT_MB the
+#    leader is killed (a guard for the machine) and the size ends there.
+# Leadership changes are counted in the node logs from the fill to the end
+# of the catch-up (before any guard kill).
+bench_bigstore() { # N
+    local n=$1 tag=big$1 dir=$TMP/flipd/big$1 leader f t0 snaps lc fsnaps
+    FLIPD_EXTRA=(--max-store-bytes 1073741824)
+    say "flipd: large store: $n flags of $BIG_VALUE bytes, fresh cluster"
+    if ! cluster_start flipd "$dir"; then
+        anomaly "flipd: $tag cluster did not converge"
+        cluster_stop flipd
+        FLIPD_EXTRA=()
+        return
+    fi
+    leader=$LEADER
+    lc=$(cat "$dir"/n*.log | grep -c -- '-> leader')
+    snaps=$(lines_of "$dir/n$leader.log")
+    run_tool "flipd-$tag-fill" 900 "$BIGSTORE" fill --system flipd \
+        --endpoints "$(leader_first flipd "$leader")" --n "$n" \
+        --value-bytes "$BIG_VALUE" --threads 32 \
+        --probe "$(caddr flipd "$leader")" --max-seconds 800
+    python3 "$REPORT" snaplog "$dir/n$leader.log" "$snaps" \
+        >"$RES/flipd-$tag-fill-snaps.json"
+    sleep 1
+    nodes_rss_json flipd >"$RES/flipd-$tag-rss-fill.json"
+    echo "{\"allocated\":$(du -s --block-size=1 "$dir/n$leader" | cut -f1)}" \
+        >"$RES/flipd-$tag-du.json"
+    cold_restart flipd "$dir" "$tag" "$leader"
+    leader=$LEADER
+    f=$((leader % 3 + 1))
+    nodes_rss_json flipd >"$RES/flipd-$tag-rss-restart.json"
+
+    say "flipd: $tag: n$f stopped; $BIG_CHURN small writes (leader n$leader snapshots the store)"
+    node_stop flipd "$f"
+    snaps=$(lines_of "$dir/n$leader.log")
+    run_tool "flipd-$tag-churn" 300 "$BIGSTORE" fill --system flipd \
+        --endpoints "$(leader_first flipd "$leader")" --n "$BIG_CHURN" \
+        --keys 64 --value-bytes 16 --prefix big.tick. --threads 1 \
+        --probe "$(caddr flipd "$leader")" --max-seconds 240
+    sleep 2 # the last snapshot finishes off the loop
+    python3 "$REPORT" snaplog "$dir/n$leader.log" "$snaps" \
+        >"$RES/flipd-$tag-churn-snaps.json"
+
+    say "flipd: $tag: n$f restarted: catch-up by InstallSnapshot"
+    fsnaps=$(lines_of "$dir/n$f.log")
+    t0=$(date +%s%N)
+    node_start flipd "$f" "$dir"
+    run_tool "flipd-$tag-catchup" 300 "$BIGSTORE" wait --system flipd \
+        --node "$(caddr flipd "$f")" --leader "$(caddr flipd "$leader")" \
+        --probe "$(caddr flipd "$leader")" --t0-ns "$t0" --max-seconds 240 \
+        --watch-pid "${PIDS[flipd:$leader]}" --rss-limit-mb "$BIG_RSS_LIMIT_MB"
+    nodes_rss_json flipd >"$RES/flipd-$tag-rss-catchup.json"
+    echo "{\"leader_changes\":$(($(cat "$dir"/n*.log | grep -c -- '-> leader') - lc))}" \
+        >"$RES/flipd-$tag-changes.json"
+    if grep -q '"rss_limit_hit":true' "$RES/flipd-$tag-catchup.json"; then
+        anomaly "flipd: $tag: the leader's RssAnon passed $BIG_RSS_LIMIT_MB MiB during the catch-up: leader killed"
+        kill -9 "${PIDS[flipd:$leader]}" 2>/dev/null
+        wait "${PIDS[flipd:$leader]}" 2>/dev/null
+        PIDS[flipd:$leader]=""
+    fi
+    echo "{\"installs\":$(tail -n +"$((fsnaps + 1))" "$dir/n$f.log" | grep -c 'fsm: restored snapshot')}" \
+        >"$RES/flipd-$tag-installs.json"
+    check_alive flipd "$dir"
+    cluster_stop flipd
+    FLIPD_EXTRA=()
+}
+
+# etcd with the same N values on a fresh cluster (Debian's defaults): the
+# fill, `etcdctl snapshot save` from the leader, defrag of the leader, a
+# follower's cold restart (until it serves a linearizable range), RSS.
+bench_bigstore_etcd() { # N
+    local n=$1 tag=big$1 dir=$TMP/etcd/big$1 leader t0 t1
+    say "etcd: large store: $n values of $BIG_VALUE bytes, fresh cluster"
+    if ! cluster_start etcd "$dir"; then
+        anomaly "etcd: $tag cluster did not converge"
+        cluster_stop etcd
+        return
+    fi
+    leader=$LEADER
+    run_tool "etcd-$tag-fill" 900 "$BIGSTORE" fill --system etcd \
+        --endpoints "$(all_endpoints etcd)" --n "$n" \
+        --value-bytes "$BIG_VALUE" --threads 32 --max-seconds 800
+    sleep 1
+    nodes_rss_json etcd >"$RES/etcd-$tag-rss-fill.json"
+    t0=$(date +%s%N)
+    if timeout 300 etcdctl --endpoints "$(caddr etcd "$leader")" snapshot save \
+        "$dir/snap.db" >"$RES/etcd-$tag-snapsave.err" 2>&1; then
+        t1=$(date +%s%N)
+        echo "{\"ms\":$(((t1 - t0) / 1000000)),\"bytes\":$(stat -c %s "$dir/snap.db")}" \
+            >"$RES/etcd-$tag-snapsave.json"
+    else
+        anomaly "etcd: snapshot save failed: $(head -c 200 "$RES/etcd-$tag-snapsave.err")"
+    fi
+    rm -f "$dir/snap.db"
+    t0=$(date +%s%N)
+    if timeout 300 etcdctl --endpoints "$(caddr etcd "$leader")" \
+        --command-timeout=240s defrag >"$RES/etcd-$tag-defrag.err" 2>&1; then
+        t1=$(date +%s%N)
+        echo "{\"ms\":$(((t1 - t0) / 1000000))}" >"$RES/etcd-$tag-defrag.json"
+    else
+        anomaly "etcd: defrag failed: $(head -c 200 "$RES/etcd-$tag-defrag.err")"
+    fi
+    cold_restart etcd "$dir" "$tag" "$leader"
+    leader=$LEADER
+    nodes_rss_json etcd >"$RES/etcd-$tag-rss-restart.json"
+    echo "{\"allocated\":$(du -s --block-size=1 "$dir/n$leader" | cut -f1)}" \
+        >"$RES/etcd-$tag-du.json"
+    check_alive etcd "$dir"
+    cluster_stop etcd
+}
+
+# FLOOD_N subscribers (one TCP connection each, bench/fanout with a window
+# of all of them) connecting at once to the leader of a fresh cluster, each
+# to a prefix of 100 flags: time until every one has its snapshot
+# (SNAPSHOT_END; the node sends the live heartbeat right after), the
+# leader's RSS before and with them attached, and a writer flipping another
+# key every FLOOD_WRITER_MS: its latency before the flood and during it.
+bench_flood() {
+    local dir=$TMP/flipd/flood leader eps wpid ppid pid i
+    say "flipd: subscriber flood: $FLOOD_N at once on the leader, fresh cluster"
+    if ! cluster_start flipd "$dir"; then
+        anomaly "flipd: flood cluster did not converge"
+        cluster_stop flipd
+        return
+    fi
+    leader=$LEADER
+    pid=${PIDS[flipd:$leader]}
+    eps=$(leader_first flipd "$leader")
+    run_tool flipd-flood-seed 120 "$BIGSTORE" fill --system flipd \
+        --endpoints "$eps" --n 100 --value-bytes 64 --threads 4 \
+        --prefix bench.flood. --max-seconds 100
+    run_tool flipd-flood-base 120 "$BIGSTORE" writer --endpoints "$eps" \
+        --interval-ms "$FLOOD_WRITER_MS" --seconds "$FLOOD_BASE_S" \
+        --key bench.floodw
+    echo "{\"rss_kb\":$(rss_of "$pid")}" >"$RES/flipd-flood-rss-before.json"
+    timeout -k 5 300 "$BIGSTORE" writer --endpoints "$eps" \
+        --interval-ms "$FLOOD_WRITER_MS" --seconds 280 --key bench.floodw \
+        --ready-file "$TMP/flood-writer.ready" \
+        >"$RES/flipd-flood-writer.json" 2>"$RES/flipd-flood-writer.err" &
+    wpid=$!
+    PIDS[bench:floodwriter]=$wpid
+    timeout -k 5 300 "$BIGSTORE" probe --probe "$(caddr flipd "$leader")" \
+        --seconds 280 --ready-file "$TMP/flood-probe.ready" \
+        >"$RES/flipd-flood-probe.json" 2>"$RES/flipd-flood-probe.err" &
+    ppid=$!
+    PIDS[bench:floodprobe]=$ppid
+    # both running (their SIGTERM handlers in place), at most 10 s
+    for ((i = 0; i < 100; i++)); do
+        [ -e "$TMP/flood-writer.ready" ] && [ -e "$TMP/flood-probe.ready" ] && break
+        sleep 0.1
+    done
+    sleep 0.3
+    run_tool flipd-flood 300 "$FANOUT" --endpoints "$(caddr flipd "$leader")" \
+        --n "$FLOOD_N" --window "$FLOOD_N" --flips 5 --gap-ms 20 \
+        --prefix bench.flood. --key bench.flood.k --attach-seconds 120 \
+        --max-seconds 240 --rss-pids "$pid" --json \
+        ${SOURCE_ARGS[@]+"${SOURCE_ARGS[@]}"}
+    kill -TERM "$wpid" "$ppid" 2>/dev/null
+    wait "$wpid" "$ppid" 2>/dev/null
+    PIDS[bench:floodwriter]=""
+    PIDS[bench:floodprobe]=""
+    sed 's/^/    /' "$RES/flipd-flood.err" | head -n 5 >&2
+    sleep 1
+    echo "{\"rss_kb\":$(rss_of "$pid")}" >"$RES/flipd-flood-rss-after.json"
+    check_alive flipd "$dir"
+    cluster_stop flipd
+}
+
+bench_issue9() {
+    local n first=1
+    for n in "${BIG_SIZES[@]}"; do
+        bench_bigstore "$n"
+        if [ "$first" = 1 ] && [[ " ${SYSTEMS[*]} " == *" etcd "* ]]; then
+            bench_bigstore_etcd "$n"
+        fi
+        first=0
+    done
+    bench_flood
+}
+
+if [ -z "$ONLY" ]; then
+    say "disk floor: $DISK_N x 4 KiB write + fdatasync in $TMP"
+    run_tool disk 120 "$DISK" --dir "$TMP" --n "$DISK_N" --json
+    for n in "${FAN_SIZES[@]}"; do
+        say "fan-out floor: one frame to $n loopback subscribers from 3 processes"
+        run_tool "floor-fan$n" 180 "$FLOOR" --n "$n" --senders 3 \
+            --rounds "$FAN_FLIPS" --max-seconds 120 --json \
+            ${SOURCE_ARGS[@]+"${SOURCE_ARGS[@]}"}
+        sleep 1
+    done
+
+    for sys in "${SYSTEMS[@]}"; do
+        bench_system "$sys"
+    done
+    bench_promises
+fi
+bench_issue9
 
 # ---- report ------------------------------------------------------------------
 
