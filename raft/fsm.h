@@ -42,7 +42,6 @@
 #include <uv.h>
 
 #include "command.pb-c.h"
-#include "storage/flags.h"
 #include "storage/store.h"
 
 /* Largest number of changes one entry may carry; extra ones are invalid. */
@@ -136,19 +135,5 @@ void fsm_init(struct fsm *f, struct store *store);
  * anything else wraps io->snapshot_put (raft/ioshim.c must sit above it, so
  * that it sees the local snapshot as in progress from the start). */
 void fsm_offload_snapshots(struct fsm *f, uv_loop_t *loop, struct raft_io *io);
-
-/* Until server/pubsub.c reads through storage/flags.h (its owner switches
- * it): the record decoder under its old names. Delete with its last use. */
-static inline int fsm_decode_record(const void *buf,
-                                    size_t len,
-                                    Flip__Flag **out)
-{
-    return flags_decode(buf, len, out);
-}
-
-static inline void fsm_free_record(Flip__Flag *flag)
-{
-    flags_free(flag);
-}
 
 #endif

@@ -8,6 +8,7 @@
 #include "lib/heap.h"
 #include "lib/log.h"
 #include "proto/codec.h"
+#include "storage/flags.h"
 
 #define PUMP_CHUNK      (256u * 1024u) /* queue this much, then wait to drain */
 #define SCAN_ROWS       256            /* rows per store scan in the pump */
@@ -328,32 +329,25 @@ struct snap_ctx
     int alive;
 };
 
-static int snap_visit(void *arg,
-                      const void *key,
-                      size_t klen,
-                      const void *val,
-                      size_t vlen)
+static int snap_visit(void *arg, const struct flags_row *row)
 {
     struct snap_ctx *sc = arg;
     struct sub *sub = sc->sub;
     Flip__Flag *flag = NULL;
     Flip__Flag *flags[1];
     Flip__Event ev = FLIP__EVENT__INIT;
-    char *k = NULL;
     int rv;
 
-    if (fsm_decode_record(val, vlen, &flag) != FLIP_OK) {
+    rv = flags_row_decode(row, &flag);
+    if (rv == FLIP_CORRUPT) {
         flip_errorf("pubsub: a stored record does not decode; skipped");
         return 0;
     }
-    k = flip_strndup(key, klen);
-    if (k == NULL) {
-        fsm_free_record(flag);
+    if (rv != FLIP_OK) {
         sc->alive = 0;
         sink_close(sub, "out of memory");
         return 1;
     }
-    flag->key = k;
     flags[0] = flag;
     ev.has_type = 1;
     ev.type = FLIP__EVENT_TYPE__SNAPSHOT_ITEM;
@@ -362,7 +356,7 @@ static int snap_visit(void *arg,
     ev.n_flags = 1;
     ev.flags = flags;
     rv = encode_event(sub->sub_ps, &ev);
-    fsm_free_record(flag); /* frees k as the record's key */
+    flags_free(flag);
     if (rv != FLIP_OK) {
         /* one flag always fits a frame (CODEC_FRAME_MIN): out of memory */
         sc->alive = 0;
@@ -374,7 +368,7 @@ static int snap_visit(void *arg,
         return 1;
     }
     buf_reset(&sub->sub_snap_after);
-    if (buf_append(&sub->sub_snap_after, key, klen) != FLIP_OK) {
+    if (buf_append(&sub->sub_snap_after, row->key, row->klen) != FLIP_OK) {
         sc->alive = 0;
         sink_close(sub, "out of memory");
         return 1;
@@ -390,10 +384,11 @@ static int pump_snapshot(struct sub *sub)
     while (sub->sub_snap_prefix < sub->sub_n_prefixes) {
         const char *prefix = sub->sub_prefixes[sub->sub_snap_prefix];
         int more = 0;
-        int rv = store_reader_scan(
-            sub->sub_reader, STORE_FLAGS, prefix, strlen(prefix),
-            buf_len(&sub->sub_snap_after) > 0 ? buf_head(&sub->sub_snap_after)
-                                              : NULL,
+        int rv = flags_reader_scan(
+            sub->sub_reader, prefix,
+            buf_len(&sub->sub_snap_after) > 0
+                ? (const char *)buf_head(&sub->sub_snap_after)
+                : NULL,
             buf_len(&sub->sub_snap_after), SCAN_ROWS, snap_visit, &sc, &more);
         if (!sc.alive) {
             return 0;
@@ -441,7 +436,7 @@ struct catchup_ctx
 static void group_clear(struct catchup_ctx *cc)
 {
     for (size_t i = 0; i < cc->n_group; i++) {
-        fsm_free_record(cc->group[i]);
+        flags_free(cc->group[i]);
     }
     cc->n_group = 0;
 }
@@ -483,21 +478,12 @@ static int group_flush(struct catchup_ctx *cc)
     return 1;
 }
 
-static int catchup_visit(void *arg,
-                         const void *key,
-                         size_t klen,
-                         const void *val,
-                         size_t vlen)
+static int catchup_visit(void *arg, const struct flags_row *row)
 {
     struct catchup_ctx *cc = arg;
     Flip__Flag *flag = NULL;
-    uint64_t rev;
 
-    if (klen != STORE_CHANGE_KEY) {
-        return 0;
-    }
-    rev = buf_get_u64be(key);
-    if (rev != cc->group_rev) {
+    if (row->revision != cc->group_rev) {
         if (!group_flush(cc)) {
             return 1;
         }
@@ -507,15 +493,15 @@ static int catchup_visit(void *arg,
             cc->stopped_early = 1;
             return 1;
         }
-        cc->group_rev = rev;
+        cc->group_rev = row->revision;
     }
     cc->rows++;
-    if (fsm_decode_record(val, vlen, &flag) != FLIP_OK) {
+    if (flags_row_decode(row, &flag) != FLIP_OK) {
         flip_errorf("pubsub: a change-log row does not decode; skipped");
         return 0;
     }
     if (flag->key == NULL || !sub_matches(cc->sub, flag->key)) {
-        fsm_free_record(flag);
+        flags_free(flag);
         return 0;
     }
     if (cc->n_group == cc->cap_group) {
@@ -523,7 +509,7 @@ static int catchup_visit(void *arg,
         Flip__Flag **grown = flip_realloc(cc->group, cap * sizeof *grown);
         if (grown == NULL) {
             /* dropping a row would be a silent gap: cut the subscriber */
-            fsm_free_record(flag);
+            flags_free(flag);
             cc->alive = 0;
             sink_close(cc->sub, "out of memory during catch-up");
             return 1;
@@ -531,11 +517,7 @@ static int catchup_visit(void *arg,
         cc->group = grown;
         cc->cap_group = cap;
     }
-    if (flag->value == NULL) {
-        flag->has_deleted = 1;
-        flag->deleted = 1;
-    }
-    cc->group[cc->n_group++] = flag;
+    cc->group[cc->n_group++] = flag; /* a deletion reads as deleted */
     return 0;
 }
 
@@ -544,11 +526,9 @@ static int catchup_visit(void *arg,
 static int pump_catchup(struct sub *sub)
 {
     struct store *st = store_of(sub->sub_ps);
-    uint8_t after[STORE_CHANGE_KEY];
 
     for (;;) {
         struct catchup_ctx cc;
-        int more = 0;
         int rv;
 
         if (store_compacted(st) > sub->sub_rev) {
@@ -559,10 +539,7 @@ static int pump_catchup(struct sub *sub)
         memset(&cc, 0, sizeof cc);
         cc.sub = sub;
         cc.alive = 1;
-        buf_put_u64be(after, sub->sub_rev);
-        buf_put_u32be(after + 8, UINT32_MAX);
-        rv = store_scan(st, STORE_CHANGES, NULL, 0, after, sizeof after, 0,
-                        catchup_visit, &cc, &more);
+        rv = changes_after(st, sub->sub_rev, catchup_visit, &cc);
         if (cc.alive && !cc.stopped_early && !cc.too_large && rv == FLIP_OK) {
             group_flush(&cc); /* the last revision of the log */
         }
@@ -843,32 +820,17 @@ static void collect_hit(void *arg, void *item)
 }
 
 /* The Flag of change i as an event carries it: value or deletion. It has
- * the same fields as the change-log row a catch-up replays (fsm.c), so a
- * live CHANGE and a replayed one are the same bytes. */
+ * the same fields as the change-log row a catch-up replays (both come
+ * from storage/flags.c), so a live CHANGE and a replayed one are the same
+ * bytes. */
 static void change_flag(const Flipcmd__Command *cmd,
                         size_t i,
                         uint64_t index,
                         const struct fsm_outcome *out,
                         Flip__Flag *f)
 {
-    const Flipcmd__Change *ch = cmd->changes[i];
-
-    flip__flag__init(f);
-    f->key = ch->key;
-    f->has_revision = 1;
-    f->revision = index;
-    f->has_create_revision = 1;
-    f->create_revision = out->create_revision;
-    f->actor = ch->actor;
-    f->reason = ch->reason;
-    f->has_time_ms = cmd->has_time_ms;
-    f->time_ms = cmd->time_ms;
-    if (ch->op == FLIPCMD__OP__SET) {
-        f->value = ch->value;
-    } else {
-        f->has_deleted = 1;
-        f->deleted = 1;
-    }
+    flags_record_of_change(cmd, i, index, out->create_revision, f, NULL);
+    flags_as_read(f, cmd->changes[i]->key);
 }
 
 /* What ps->scratch holds of the encoding every whole-entry taker shares. */
