@@ -39,6 +39,12 @@
 #    machine facts, written to bench/results/<date>.md (--quick:
 #    <date>-quick.md; a second run the same day is appended) and stdout.
 #
+# ONLY=failover (environment): only the failover rows (e, for every
+# system, on a fresh cluster without the 100,000 flips) and the stale
+# notice of f; KILL_TRIALS=N and STALE_TRIALS=N override the trial
+# counts, so that an A/B of election timings gets a stable median in a
+# few minutes (e.g. ONLY=failover KILL_TRIALS=7 with --quick).
+#
 # --quick: reduced sizes, under 2 minutes. --smoke: flipd only, tiny sizes,
 # about a minute, nothing saved; exits 1 unless every flipd figure was
 # produced (it asserts nothing about the values). --out FILE also writes
@@ -148,6 +154,8 @@ command -v python3 >/dev/null 2>&1 || {
 
 # ---- sizes -------------------------------------------------------------------
 
+WANT_KILL_TRIALS=${KILL_TRIALS:-}
+WANT_STALE_TRIALS=${STALE_TRIALS:-}
 case "$MODE" in
 full)
     SYSTEMS=(flipd etcd)
@@ -171,6 +179,17 @@ smoke)
     STALE_TRIALS=1
     ;;
 esac
+ONLY=${ONLY:-}
+case "$ONLY" in
+"" | failover) ;;
+*) echo "run.sh: ONLY must be empty or failover" >&2; exit 2 ;;
+esac
+for v in "$WANT_KILL_TRIALS" "$WANT_STALE_TRIALS"; do
+    [[ "$v" =~ ^[0-9]{0,2}$ ]] || { echo "run.sh: trial counts are 1-99" >&2; exit 2; }
+done
+[ -n "$ONLY" ] && FAN_SIZES=()
+KILL_TRIALS=${WANT_KILL_TRIALS:-$KILL_TRIALS}
+STALE_TRIALS=${WANT_STALE_TRIALS:-$STALE_TRIALS}
 FAN_GAP_MS=20
 FAN_JITTER_MS=50 # flips fall at random points between raft heartbeats
 WRITER_INTERVAL_MS=10
@@ -536,6 +555,7 @@ bench_system() { # SYS
     local kv=("$KV" --system "$sys" --json)
 
     # a-c on one cluster.
+    if [ -z "$ONLY" ]; then
     say "$sys: starting 3 nodes"
     cluster_start "$sys" "$dir/a" || { anomaly "$sys: cluster did not converge"; cluster_stop "$sys"; return; }
     leader=$LEADER
@@ -574,10 +594,13 @@ bench_system() { # SYS
     done
     check_alive "$sys" "$dir/a"
     cluster_stop "$sys"
+    fi
 
     # d-e on a fresh cluster.
-    say "$sys: fresh cluster; $FILL flips, 128 in flight"
+    say "$sys: fresh cluster${ONLY:+ for the failover trials}"
     cluster_start "$sys" "$dir/b" || { anomaly "$sys: fresh cluster did not converge"; cluster_stop "$sys"; return; }
+    if [ -z "$ONLY" ]; then
+    say "$sys: $FILL flips, 128 in flight"
     run_tool "$sys-fill" 600 "${kv[@]}" --endpoints "$(all_endpoints "$sys")" \
         --mode load --inflight 128 --count "$FILL" --keys 1000 \
         --prefix bench.fill. --max-seconds 500
@@ -593,6 +616,7 @@ bench_system() { # SYS
         done
         printf ']}\n'
     } >"$RES/$sys-du.json"
+    fi
 
     for kind in kill term; do
         local trials=$KILL_TRIALS sig=9
@@ -663,6 +687,12 @@ bench_promises() {
             node_start flipd "$i" "$dir"
         done
     done
+    if [ -n "$ONLY" ]; then
+        # the restarted nodes must be up (signal handlers set) before SIGTERM
+        wait_converged flipd "$dir" 60 || anomaly "flipd: no leader after the stale trials"
+        cluster_stop flipd
+        return
+    fi
     wait_converged flipd "$dir" 60 || anomaly "flipd: no leader before the slow-consumer trial"
     say "flipd: slow consumer on n$LEADER: cut-off -> connection let go"
     run_tool flipd-slow 150 python3 "$REPO/bench/promises.py" slow \
@@ -684,7 +714,7 @@ bench_promises() {
 
 say "disk floor: $DISK_N x 4 KiB write + fdatasync in $TMP"
 run_tool disk 120 "$DISK" --dir "$TMP" --n "$DISK_N" --json
-for n in "${FAN_SIZES[@]}"; do
+for n in ${FAN_SIZES[@]+"${FAN_SIZES[@]}"}; do
     say "fan-out floor: one frame to $n loopback subscribers from 3 processes"
     run_tool "floor-fan$n" 180 "$FLOOR" --n "$n" --senders 3 \
         --rounds "$FAN_FLIPS" --max-seconds 120 --json \

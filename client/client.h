@@ -18,8 +18,13 @@
 #define CLIENT_TIMEOUT_MS     5000
 /* Bound on connect + Hello, so one dead node cannot eat the deadline. */
 #define CLIENT_CONNECT_MS     1000
+/* Pauses between rounds that found no leader: 10 ms doubling to 50 (a
+ * round costs a node one small answer). The cap is a third of the default
+ * election timeout, so a client learns of a new leader within about 50 ms
+ * of it, not a 200 ms pause later: the failover a caller sees stays close
+ * to the election's (docs/protocol.md section 18). */
 #define CLIENT_BACKOFF_MIN_MS 10
-#define CLIENT_BACKOFF_MAX_MS 200
+#define CLIENT_BACKOFF_MAX_MS 50
 /* The server also cuts a page short to fit its frame limit. */
 #define CLIENT_LIST_PAGE      1000
 /* flip_list stops with FLIP_TOOBIG past this many flags: a server that

@@ -1025,8 +1025,12 @@ void pubsub_on_restored(struct pubsub *ps, uint64_t index)
  * longer than an election timeout" the flag stands for; waiting another
  * election timeout on top (as this once did) made the signal take up to
  * three. The grace keeps a quick election (a few ms without a leader)
- * from flapping the flag. Bound: 2 x election-ms + MONITOR_MS (10 ms,
- * raft/node.c) + STALE_GRACE_MS + TICK_MS, documented in protocol.md. */
+ * from flapping the flag. The catching-up notice (the leader it names has
+ * been silent for an election timeout, raft/node.c's node_live) comes
+ * first, within one election timeout + MONITOR_MS + TICK_MS; the notice
+ * naming no leader when raft gives the leader up (on_leader: at once, so
+ * within 2 x election-ms + raft's tick + MONITOR_MS of the leader's last
+ * message), documented in protocol.md section 15. */
 #define STALE_GRACE_MS 50
 
 static int node_is_stale(struct pubsub *ps)
@@ -1136,27 +1140,49 @@ static void expire(struct pubsub *ps, uint64_t now)
     }
 }
 
+/* Heartbeats now if `due`, or if what they say about the leader changed:
+ * `stale`, or the leader the node names (a node that gives its leader up
+ * says so at once, not with the next regular heartbeat; so does one that
+ * learns a new leader, whose address the heartbeat carries). */
+static void announce(struct pubsub *ps, uint64_t now, int due)
+{
+    struct node *n = &ps->srv->node;
+    const struct node_member *leader = node_leader(n);
+    uint64_t leader_id = leader != NULL ? leader->id : 0;
+    int stale = node_is_stale(ps) || !node_live(n);
+
+    if (!due && stale == ps->last_stale && leader_id == ps->last_leader) {
+        return;
+    }
+    if (stale != ps->last_stale) {
+        flip_infof("pubsub: telling %zu subscribers this node is %s",
+                   ps->n_subs,
+                   !stale           ? "live again"
+                   : leader != NULL ? "catching up with its leader"
+                                    : "stale (no leader)");
+    }
+    ps->last_heartbeat = now;
+    ps->last_stale = stale;
+    ps->last_leader = leader_id;
+    send_heartbeats(ps);
+}
+
+/* The node's monitor saw raft name another leader, or none. */
+static void on_leader(void *data, uint64_t leader_id)
+{
+    struct pubsub *ps = data;
+
+    (void)leader_id; /* announce asks the node, as a heartbeat does */
+    announce(ps, uv_now(ps->srv->loop), 0);
+}
+
 static void tick(uv_timer_t *t)
 {
     struct pubsub *ps = t->data;
-    struct node *n = &ps->srv->node;
     uint64_t now = uv_now(ps->srv->loop);
-    int stale = node_is_stale(ps) || !node_live(n);
 
     expire(ps, now);
-    if (now - ps->last_heartbeat >= ps->heartbeat_ms ||
-        stale != ps->last_stale) {
-        if (stale != ps->last_stale) {
-            flip_infof("pubsub: telling %zu subscribers this node is %s",
-                       ps->n_subs,
-                       !stale                   ? "live again"
-                       : node_leader(n) != NULL ? "catching up with its leader"
-                                                : "stale (no leader)");
-        }
-        ps->last_heartbeat = now;
-        ps->last_stale = stale;
-        send_heartbeats(ps);
-    }
+    announce(ps, now, now - ps->last_heartbeat >= ps->heartbeat_ms);
     reap_dead(ps);
 }
 
@@ -1174,11 +1200,14 @@ void pubsub_init(struct pubsub *ps, struct server *srv)
     uv_timer_init(srv->loop, &ps->tick);
     ps->tick.data = ps;
     uv_timer_start(&ps->tick, tick, TICK_MS, TICK_MS);
+    srv->node.observer.data = ps;
+    srv->node.observer.on_leader = on_leader;
 }
 
 void pubsub_close(struct pubsub *ps)
 {
     /* Connections were closed first, so every subscriber is dead. */
+    ps->srv->node.observer.on_leader = NULL;
     reap_dead(ps);
     uv_close((uv_handle_t *)&ps->tick, NULL);
     trie_close(&ps->trie);

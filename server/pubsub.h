@@ -107,6 +107,7 @@ struct pubsub
     uv_timer_t tick;    /* heartbeats, staleness, deadlines */
     uint64_t last_heartbeat;
     int last_stale;
+    uint64_t last_leader;  /* leader id the last heartbeat named, 0 none */
     size_t bound;          /* per-subscriber output bound, bytes */
     unsigned heartbeat_ms; /* heartbeat interval */
     uint64_t n_events;     /* CHANGE frames queued, all subscribers */
