@@ -43,7 +43,8 @@
 # system, on a fresh cluster without the 100,000 flips) and the stale
 # notice of f; KILL_TRIALS=N and STALE_TRIALS=N override the trial
 # counts, so that an A/B of election timings gets a stable median in a
-# few minutes (e.g. ONLY=failover KILL_TRIALS=7 with --quick).
+# few minutes (e.g. ONLY=failover KILL_TRIALS=7 with --quick). The other
+# rows are then missing, so the exit status is 1.
 #
 # --quick: reduced sizes, under 2 minutes. --smoke: flipd only, tiny sizes,
 # about a minute, nothing saved; exits 1 unless every flipd figure was
