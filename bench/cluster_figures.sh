@@ -20,7 +20,7 @@
 #
 # Environment:
 #   FLIPD_ARGS         flags for every node (default
-#                      "--election-ms 150 --heartbeat-ms 10", the flipd
+#                      "--election-ms 500 --heartbeat-ms 10", the flipd
 #                      defaults)
 #   FIG_BASE_PORT      see above (default 26000)
 #   FIG_COLD_TRIALS    cold starts for figure a (default 5)
@@ -67,7 +67,7 @@ WRITER_TRIALS=${FIG_WRITER_TRIALS:-3}
 SET_N=${FIG_SET_N:-2000}
 GET_N=${FIG_GET_N:-2000}
 IDLE_N=${FIG_IDLE_N:-200}
-read -r -a NODE_ARGS <<<"${FLIPD_ARGS:---election-ms 150 --heartbeat-ms 10}"
+read -r -a NODE_ARGS <<<"${FLIPD_ARGS:---election-ms 500 --heartbeat-ms 10}"
 
 NODES=(1 2 3)
 CADDR=()

@@ -4,7 +4,7 @@
 # the leadership changes it causes.
 #
 # Three flipd processes on 127.0.0.1 with flipd's default timeouts (election
-# 150 ms, heartbeat 10 ms) and snapshot settings; bench/snapshot_stall fills
+# 500 ms, heartbeat 10 ms) and snapshot settings; bench/snapshot_stall fills
 # FILL_MB (default 210) MB of 60 KB values (fewer entries than the 4096 of
 # the snapshot threshold, so no snapshot yet; each value is stored twice,
 # flag and change log, so the store holds about 420 MB), then for MEASURE_S (default

@@ -29,10 +29,11 @@ const char config_usage[] =
     "                          test proxy in front of the node)\n"
     "  --cluster LIST          every initial member: ID=RAFT/CLIENT,...\n"
     "options:\n"
-    "  --election-ms N         election timeout (default 150): a follower\n"
-    "                          gives a silent leader up after 1-2x this, so a\n"
-    "                          dead leader is replaced in about 1.7x it; keep\n"
-    "                          it far above the longest stall of a node or\n"
+    "  --election-ms N         election timeout (default 500): followers\n"
+    "                          give up a leader they have not heard from\n"
+    "                          after 1-2x this (a leader whose process died\n"
+    "                          is found at once: its port refuses); keep it\n"
+    "                          far above the longest stall of a node or\n"
     "                          link (docs/protocol.md section 18)\n"
     "  --heartbeat-ms N        heartbeat interval (default 10; see\n"
     "                          docs/known-issues.md #4 for why so short)\n"
@@ -282,7 +283,7 @@ static const struct opt numeric_opts[] = {
 static void defaults(struct config *c)
 {
     memset(c, 0, sizeof *c);
-    c->election_ms = 150;
+    c->election_ms = 500;
     c->heartbeat_ms = 10;
     c->snapshot_threshold = 4096;
     c->snapshot_trailing = 1024;

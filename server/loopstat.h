@@ -3,7 +3,7 @@
  * the node itself caused.
  *
  * Why: every timing promise of a node (10 ms heartbeats to subscribers and
- * followers, the 150 ms election timeout, the stale notice) assumes that no
+ * followers, the 500 ms election timeout, the stale notice) assumes that no
  * callback holds the loop for long; review M3 asked for proof that a
  * snapshot of a 200 MB store costs the loop under 10 ms. A client probe
  * measures that plus the machine's scheduling of every process on it; this

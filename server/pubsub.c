@@ -1141,9 +1141,10 @@ static void expire(struct pubsub *ps, uint64_t now)
 }
 
 /* Heartbeats now if `due`, or if what they say about the leader changed:
- * `stale`, or the leader the node names (a node that gives its leader up
- * says so at once, not with the next regular heartbeat; so does one that
- * learns a new leader, whose address the heartbeat carries). */
+ * `stale`, or the leader the node names (a node that learns a new leader
+ * says so at once, with its address; one that gives its leader up, once
+ * that has lasted STALE_GRACE_MS, checked every TICK_MS: not with the next
+ * regular heartbeat). */
 static void announce(struct pubsub *ps, uint64_t now, int due)
 {
     struct node *n = &ps->srv->node;
@@ -1151,7 +1152,10 @@ static void announce(struct pubsub *ps, uint64_t now, int due)
     uint64_t leader_id = leader != NULL ? leader->id : 0;
     int stale = node_is_stale(ps) || !node_live(n);
 
-    if (!due && stale == ps->last_stale && leader_id == ps->last_leader) {
+    if (!due && stale == ps->last_stale &&
+        (leader_id == ps->last_leader ||
+         (leader_id == 0 &&
+          node_leaderless_ms(n) < STALE_GRACE_MS))) { /* a quick election */
         return;
     }
     if (stale != ps->last_stale) {

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# After a kill -9 of the leader, the follower whose election timer fires
-# first asks the other for a (pre-)vote. libraft refuses votes while it
-# still names a leader, however long that leader has been silent; flipd's
-# node gives a leader silent for an election timeout up when a peer asks
-# (raft/node.c, give_up_silent_leader), so the election does not wait for
-# the second follower's own timer. Checked on the nodes' logs, not on the
-# clock: a survivor logs that it gave the dead leader up, and the new
-# leader is one of the survivors. Two followers can time out within a
-# heartbeat of each other (then neither names a leader when asked, and
-# nothing is given up), so up to three kills are tried.
+# A leader that stops answering without dying (SIGSTOP: its raft port
+# still accepts connections, as a stalled or CPU-starved leader's does)
+# is not declared dead: no follower logs that its process is gone. Its
+# followers still replace it once it has been silent for an election
+# timeout: the follower whose timer fires first asks the other for a
+# (pre-)vote, and libraft, which refuses votes while it still names a
+# leader however long that leader has been silent, would make the
+# election wait for the second follower's own timer; flipd's node gives a
+# leader silent for an election timeout up when a peer asks
+# (raft/node.c, give_up_silent_leader). Checked on the nodes' logs, not on
+# the clock. Two followers can time out within a heartbeat of each other
+# (then neither names a leader when asked, and nothing is given up), so up
+# to three stops are tried.
 # tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
@@ -19,20 +22,23 @@ FLIPD_ARGS=(--election-ms 1000 --heartbeat-ms 20)
 cluster_start 3
 gave_up=0
 for attempt in 1 2 3; do
-    leader=$(wait_leader 30) || fail "no leader before kill $attempt"
-    node_kill "$leader"
-    new=$(wait_leader 30) || fail "no new leader after kill $attempt"
-    [ "$new" != "$leader" ] || fail "the killed node is still named leader"
+    leader=$(wait_leader 30) || fail "no leader before stop $attempt"
+    node_kill "$leader" STOP
+    new=$(wait_leader 30) || fail "no new leader while n$leader is stopped ($attempt)"
+    [ "$new" != "$leader" ] || fail "the stopped node is still named leader"
     for n in 1 2 3; do
         [ "$n" = "$leader" ] && continue
+        if grep -q "leader $leader .*its process is gone" "$(node_log "$n")"; then
+            fail "n$n declared stopped leader $leader's process gone (its port still accepts)"
+        fi
         if grep -q "leader $leader has been silent for .* giving it up" "$(node_log "$n")"; then
-            say "kill $attempt: node $n gave leader $leader up when asked for a vote; node $new leads"
+            say "stop $attempt: n$n gave leader $leader up when asked for a vote; n$new leads"
             gave_up=1
         fi
     done
+    node_kill "$leader" CONT
     [ "$gave_up" = 1 ] && break
-    say "kill $attempt: the followers timed out together; trying again"
-    node_start "$leader"
+    say "stop $attempt: the followers timed out together; trying again"
 done
-[ "$gave_up" = 1 ] || fail "no follower gave a silent leader up when asked for a vote (3 kills)"
+[ "$gave_up" = 1 ] || fail "no follower gave a silent leader up when asked for a vote (3 stops)"
 expect_rc 0 fctl set fo.after true --type bool
