@@ -50,6 +50,13 @@
 #    machine facts, written to bench/results/<date>.md (--quick:
 #    <date>-quick.md; a second run the same day is appended) and stdout.
 #
+# --only-failover: only the failover rows (e, for every system, on a
+# fresh cluster without the 100,000 flips) and the stale notice of f;
+# KILL_TRIALS=N and STALE_TRIALS=N (environment) override the trial
+# counts, so that an A/B of election timings gets a stable median in a few
+# minutes (e.g. KILL_TRIALS=7 with --quick). The other rows are then
+# missing, so the exit status is 1.
+#
 # --quick: reduced sizes, about 3 minutes. --only-issue9: g and h alone
 # (full sizes: about 4 minutes). --smoke: flipd only, tiny sizes,
 # about a minute, nothing saved; exits 1 unless every flipd figure was
@@ -76,7 +83,7 @@
 set -uo pipefail
 
 usage() {
-    echo "usage: $0 BUILD_DIR [--quick | --smoke] [--out FILE] [--no-save] [--only-issue9]" >&2
+    echo "usage: $0 BUILD_DIR [--quick | --smoke] [--out FILE] [--no-save] [--only-issue9 | --only-failover]" >&2
     echo "       $0 BUILD_DIR --prepare" >&2
     exit 2
 }
@@ -128,6 +135,7 @@ while [ $# -gt 0 ]; do
     --smoke) MODE=smoke ;;
     --no-save) SAVE=0 ;;
     --only-issue9) ONLY=issue9 ;;
+    --only-failover) ONLY=failover ;;
     --out)
         [ $# -ge 2 ] || usage
         OUT=$2
@@ -163,6 +171,8 @@ command -v python3 >/dev/null 2>&1 || {
 
 # ---- sizes -------------------------------------------------------------------
 
+WANT_KILL_TRIALS=${KILL_TRIALS:-}
+WANT_STALE_TRIALS=${STALE_TRIALS:-}
 case "$MODE" in
 full)
     SYSTEMS=(flipd etcd)
@@ -200,6 +210,12 @@ BIG_CHURN=9000    # small writes past a stopped follower, one at a time
 BIG_RSS_LIMIT_MB=${BENCH_RSS_LIMIT_MB:-6144} # guard: a leader past it is killed
 FLOOD_WRITER_MS=5 # the writer beside the flood: a flip every 5 ms
 FLOOD_BASE_S=3    # its run before the flood
+for v in "$WANT_KILL_TRIALS" "$WANT_STALE_TRIALS"; do
+    [[ "$v" =~ ^[0-9]{0,2}$ ]] || { echo "run.sh: trial counts are 1-99" >&2; exit 2; }
+done
+[ "$ONLY" = failover ] && FAN_SIZES=()
+KILL_TRIALS=${WANT_KILL_TRIALS:-$KILL_TRIALS}
+STALE_TRIALS=${WANT_STALE_TRIALS:-$STALE_TRIALS}
 FAN_GAP_MS=20
 FAN_JITTER_MS=50 # flips fall at random points between raft heartbeats
 WRITER_INTERVAL_MS=10
@@ -574,6 +590,7 @@ bench_system() { # SYS
     local kv=("$KV" --system "$sys" --json)
 
     # a-c on one cluster.
+    if [ -z "$ONLY" ]; then
     say "$sys: starting 3 nodes"
     cluster_start "$sys" "$dir/a" || { anomaly "$sys: cluster did not converge"; cluster_stop "$sys"; return; }
     leader=$LEADER
@@ -612,10 +629,13 @@ bench_system() { # SYS
     done
     check_alive "$sys" "$dir/a"
     cluster_stop "$sys"
+    fi
 
     # d-e on a fresh cluster.
-    say "$sys: fresh cluster; $FILL flips, 128 in flight"
+    say "$sys: fresh cluster${ONLY:+ for the failover trials}"
     cluster_start "$sys" "$dir/b" || { anomaly "$sys: fresh cluster did not converge"; cluster_stop "$sys"; return; }
+    if [ -z "$ONLY" ]; then
+    say "$sys: $FILL flips, 128 in flight"
     run_tool "$sys-fill" 600 "${kv[@]}" --endpoints "$(all_endpoints "$sys")" \
         --mode load --inflight 128 --count "$FILL" --keys 1000 \
         --prefix bench.fill. --max-seconds 500
@@ -631,6 +651,7 @@ bench_system() { # SYS
         done
         printf ']}\n'
     } >"$RES/$sys-du.json"
+    fi
 
     for kind in kill term; do
         local trials=$KILL_TRIALS sig=9
@@ -701,6 +722,12 @@ bench_promises() {
             node_start flipd "$i" "$dir"
         done
     done
+    if [ -n "$ONLY" ]; then
+        # the restarted nodes must be up (signal handlers set) before SIGTERM
+        wait_converged flipd "$dir" 60 || anomaly "flipd: no leader after the stale trials"
+        cluster_stop flipd
+        return
+    fi
     wait_converged flipd "$dir" 60 || anomaly "flipd: no leader before the slow-consumer trial"
     say "flipd: slow consumer on n$LEADER: cut-off -> connection let go"
     run_tool flipd-slow 150 python3 "$REPO/bench/promises.py" slow \
@@ -953,10 +980,10 @@ bench_issue9() {
     bench_flood
 }
 
-if [ -z "$ONLY" ]; then
+if [ "$ONLY" != issue9 ]; then
     say "disk floor: $DISK_N x 4 KiB write + fdatasync in $TMP"
     run_tool disk 120 "$DISK" --dir "$TMP" --n "$DISK_N" --json
-    for n in "${FAN_SIZES[@]}"; do
+    for n in ${FAN_SIZES[@]+"${FAN_SIZES[@]}"}; do
         say "fan-out floor: one frame to $n loopback subscribers from 3 processes"
         run_tool "floor-fan$n" 180 "$FLOOR" --n "$n" --senders 3 \
             --rounds "$FAN_FLIPS" --max-seconds 120 --json \
@@ -969,7 +996,7 @@ if [ -z "$ONLY" ]; then
     done
     bench_promises
 fi
-bench_issue9
+[ "$ONLY" = failover ] || bench_issue9
 
 # ---- report ------------------------------------------------------------------
 

@@ -18,8 +18,14 @@
 #define CLIENT_TIMEOUT_MS     5000
 /* Bound on connect + Hello, so one dead node cannot eat the deadline. */
 #define CLIENT_CONNECT_MS     1000
+/* Pauses between rounds that found no leader: 10 ms doubling to 50 (a
+ * round costs a node one small answer). A leader whose process died is
+ * replaced in about 100 ms (raft/node.c finds its port refusing), so a
+ * cap of 200 ms made the failover a caller sees twice the cluster's; at
+ * 50 a client hears of the new leader within 50 ms of it
+ * (docs/protocol.md section 18). */
 #define CLIENT_BACKOFF_MIN_MS 10
-#define CLIENT_BACKOFF_MAX_MS 200
+#define CLIENT_BACKOFF_MAX_MS 50
 /* The server also cuts a page short to fit its frame limit. */
 #define CLIENT_LIST_PAGE      1000
 /* flip_list stops with FLIP_TOOBIG past this many flags: a server that

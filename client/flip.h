@@ -19,7 +19,7 @@
  *
  *   - Connection refused, reset, or timed out before the request was fully
  *     written: the next endpoint is tried. After every endpoint has failed
- *     once, the client waits a jittered backoff (10 ms doubling to 200 ms)
+ *     once, the client waits a jittered backoff (10 ms doubling to 50 ms)
  *     before the next round.
  *   - UNAVAILABLE (no leader yet, node shutting down), NO_SPACE and
  *     NOT_LEADER without a leader address: nothing was done; retried on the

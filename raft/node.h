@@ -117,6 +117,24 @@ struct node
     uint64_t behind_since[NODE_MAX_MEMBERS]; /* uv_now, 0 = not seen */
     uint64_t behind_last[NODE_MAX_MEMBERS];  /* its last index then */
     uint64_t last_unstick;                   /* uv_now of the last handover */
+    /* A follower asked for a vote while its leader is silent gives that
+     * leader up at once (see give_up_silent_leader in node.c): raft's
+     * clock runs this far ahead of the loop's. */
+    raft_time (*loop_time)(struct raft_io *io); /* raft_uv's io->time */
+    uint64_t time_ahead;      /* ms added to raft's clock so far */
+    uint64_t time_ahead_at;   /* uv_now of the last addition, 0 = none */
+    uint64_t leader_heard_at; /* uv_now of the last message from leader_id */
+    uint64_t n_gave_up;       /* leaders given up on a vote request */
+    /* A silent leader's raft port probed (probe_tick in node.c): refused
+     * means its process is gone. */
+    struct node_probe *probe; /* connect in flight, or NULL */
+    uint64_t probed_at;       /* uv_now of the last probe */
+    uint64_t probe_heard_at;  /* leader_heard_at the silence began at */
+    uint64_t probe_after;     /* silence (ms) at which to probe next */
+    uint64_t dead_leader;     /* leader id whose port refused, 0 = none */
+    uint64_t give_up_at;      /* uv_now to give it up at, 0 = none */
+    uint64_t n_probes;        /* probes started */
+    uint64_t n_refused;       /* probes refused: leader process gone */
     struct raft_transfer unstick_req;
     int unstick_busy;
     uint64_t n_unstuck; /* handovers done for it */

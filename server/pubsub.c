@@ -1007,8 +1007,12 @@ void pubsub_on_restored(struct pubsub *ps, uint64_t index)
  * longer than an election timeout" the flag stands for; waiting another
  * election timeout on top (as this once did) made the signal take up to
  * three. The grace keeps a quick election (a few ms without a leader)
- * from flapping the flag. Bound: 2 x election-ms + MONITOR_MS (10 ms,
- * raft/node.c) + STALE_GRACE_MS + TICK_MS, documented in protocol.md. */
+ * from flapping the flag. The catching-up notice (the leader it names has
+ * been silent for an election timeout, raft/node.c's node_live) comes
+ * first, within one election timeout + MONITOR_MS + TICK_MS; the notice
+ * naming no leader when raft gives the leader up (on_leader: at once, so
+ * within 2 x election-ms + raft's tick + MONITOR_MS of the leader's last
+ * message), documented in protocol.md section 15. */
 #define STALE_GRACE_MS 50
 
 static int node_is_stale(const struct pubsub_node_state *ns)
@@ -1115,27 +1119,46 @@ static void expire(struct pubsub *ps, uint64_t now)
     }
 }
 
-void pubsub_tick(struct pubsub *ps, uint64_t now)
+/* Heartbeats now if `due`, or if what they say about the leader changed:
+ * `stale`, or the leader the node names (a node that learns a new leader
+ * says so at once, with its address; one that gives its leader up, once
+ * that has lasted STALE_GRACE_MS, checked every TICK_MS: not with the next
+ * regular heartbeat). */
+static void announce(struct pubsub *ps, uint64_t now, int due)
 {
     struct pubsub_node_state ns;
     int stale;
 
     ps->node.read(ps->node.data, &ns);
     stale = node_is_stale(&ns) || !ns.live;
-    expire(ps, now);
-    if (now - ps->last_heartbeat >= ps->heartbeat_ms ||
-        stale != ps->last_stale) {
-        if (stale != ps->last_stale) {
-            flip_infof("pubsub: telling %zu subscribers this node is %s",
-                       ps->n_subs,
-                       !stale              ? "live again"
-                       : ns.leader_id != 0 ? "catching up with its leader"
-                                           : "stale (no leader)");
-        }
-        ps->last_heartbeat = now;
-        ps->last_stale = stale;
-        send_heartbeats(ps);
+    if (!due && stale == ps->last_stale &&
+        (ns.leader_id == ps->last_leader ||
+         (ns.leader_id == 0 &&
+          ns.leaderless_ms < STALE_GRACE_MS))) { /* a quick election */
+        return;
     }
+    if (stale != ps->last_stale) {
+        flip_infof("pubsub: telling %zu subscribers this node is %s",
+                   ps->n_subs,
+                   !stale              ? "live again"
+                   : ns.leader_id != 0 ? "catching up with its leader"
+                                       : "stale (no leader)");
+    }
+    ps->last_heartbeat = now;
+    ps->last_stale = stale;
+    ps->last_leader = ns.leader_id;
+    send_heartbeats(ps);
+}
+
+void pubsub_on_leader(struct pubsub *ps)
+{
+    announce(ps, uv_now(ps->loop), 0);
+}
+
+void pubsub_tick(struct pubsub *ps, uint64_t now)
+{
+    expire(ps, now);
+    announce(ps, now, now - ps->last_heartbeat >= ps->heartbeat_ms);
     reap_dead(ps);
 }
 

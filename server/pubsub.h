@@ -182,6 +182,7 @@ struct pubsub
     uv_timer_t tick;    /* heartbeats, staleness, deadlines */
     uint64_t last_heartbeat;
     int last_stale;
+    uint64_t last_leader;  /* leader id the last heartbeat named, 0 none */
     size_t bound;          /* per-subscriber output bound, bytes */
     unsigned heartbeat_ms; /* heartbeat interval */
     uint64_t n_events;     /* CHANGE frames queued, all subscribers */
@@ -228,5 +229,9 @@ void pubsub_drained(struct sub *sub);
 /* Heartbeats, staleness and deadlines at time `now` (uv_now ms); the timer
  * calls it every 50 ms (tests call it themselves). */
 void pubsub_tick(struct pubsub *ps, uint64_t now);
+/* The node names another leader, or none: subscribers hear it now, not
+ * with the next regular heartbeat (a change to none once it has lasted
+ * the grace pubsub.c gives a quick election). */
+void pubsub_on_leader(struct pubsub *ps);
 
 #endif

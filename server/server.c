@@ -46,6 +46,15 @@ static void on_restored(void *data, uint64_t index)
     pubsub_on_restored(&s->pubsub, index);
 }
 
+/* The node's monitor saw raft name another leader, or none. */
+static void on_leader(void *data, uint64_t leader_id)
+{
+    struct server *s = data;
+
+    (void)leader_id; /* pubsub asks the node view, as a heartbeat does */
+    pubsub_on_leader(&s->pubsub);
+}
+
 /* redis's beforeSleep: one write per dirty connection per loop turn. */
 static void flush_dirty(uv_prepare_t *h)
 {
@@ -325,6 +334,8 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
     s->node.outstanding = writes_outstanding;
     s->node.outstanding_data = &s->propose;
     server_pubsub_init(s);
+    s->node.observer.data = s;
+    s->node.observer.on_leader = on_leader;
     rv = identity_get(s->node.store, cid);
     if (rv == FLIP_OK && peercheck_cluster(&s->config, cid, s->node.errmsg,
                                            sizeof s->node.errmsg) != FLIP_OK) {
@@ -383,6 +394,7 @@ static void node_closed(struct node *n)
                         "node is shutting down");
         conn_close(c, NULL);
     }
+    s->node.observer.on_leader = NULL;
     pubsub_close(&s->pubsub);
     if (!s->hooks_started) {
         return;

@@ -277,7 +277,7 @@ TEST(client_write_unknown_at_deadline, 20)
 }
 
 /* Retries back off exponentially (docs/protocol.md section 6): each pause
- * is drawn from [b/2, b] with b = 10, 20, 40, ... ms, capped at 200, so
+ * is drawn from [b/2, b] with b = 10, 20, 40, ... ms, capped at 50, so
  * two nodes answering UNAVAILABLE cannot make clients spin; the next
  * call starts again from 10 ms. */
 TEST(client_retry_pauses_double_up_to_the_cap, 15)
@@ -286,7 +286,7 @@ TEST(client_retry_pauses_double_up_to_the_cap, 15)
                                           UNAVAILABLE, UNAVAILABLE, UNAVAILABLE,
                                           UNAVAILABLE, UNAVAILABLE, ANSWER_OK,
                                           UNAVAILABLE, ANSWER_OK };
-    static const long cap[] = { 10, 20, 40, 80, 160, 200, 200, 200 };
+    static const long cap[] = { 10, 20, 40, 50, 50, 50, 50, 50 };
     struct leader l;
     struct flip_client *c = NULL;
     struct flip_value v = { 0 };
