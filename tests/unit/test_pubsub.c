@@ -581,19 +581,26 @@ TEST(pubsub_unit_staleness, 20)
     CHECK_EQ_INT(r->event->heartbeat->leaderless_ms, 500);
     codec_response_free(r);
 
+    /* a leader named again: said at once (with who it is), though the
+     * node is still stale until it has caught up */
     f.node.leader_id = 2;
     f.node.leaderless_ms = 0;
     f.node.live = 0;
-    pubsub_tick(&f.ps, T0 + 150); /* still stale: no new heartbeat yet */
-    CHECK(take(&f, p) == NULL);
-    pubsub_tick(&f.ps, T0 + 1100);
+    pubsub_tick(&f.ps, T0 + 150);
     r = expect_heartbeat(&f, p, 1);
     CHECK(r->event->heartbeat->stale);
     CHECK(r->event->heartbeat->catching_up);
+    CHECK_EQ_INT(r->event->heartbeat->leader_id, 2);
+    codec_response_free(r);
+    pubsub_tick(&f.ps, T0 + 1100); /* nothing changed, not yet due */
+    CHECK(take(&f, p) == NULL);
+    pubsub_tick(&f.ps, T0 + 1150);
+    r = expect_heartbeat(&f, p, 1);
+    CHECK(r->event->heartbeat->stale);
     codec_response_free(r);
 
     f.node.live = 1;
-    pubsub_tick(&f.ps, T0 + 1150);
+    pubsub_tick(&f.ps, T0 + 1200);
     r = expect_heartbeat(&f, p, 1);
     CHECK(!r->event->heartbeat->stale);
     codec_response_free(r);
