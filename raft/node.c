@@ -336,6 +336,10 @@ static void note_follower_log(struct node *n, const struct raft_message *m)
         raft_state(&n->raft) != RAFT_LEADER) {
         return;
     }
+    if (m->append_entries_result.rejected == 0 &&
+        m->append_entries_result.last_log_index == 0) {
+        return; /* a follower installing a snapshot: it claims nothing */
+    }
     for (unsigned i = 0; i < n->config.n_members; i++) {
         if (n->config.members[i].id != m->server_id) {
             continue;
@@ -877,15 +881,16 @@ static void raft_closed(struct raft *r)
         (unsigned long long)n->shim.n_freed,
         (unsigned long long)n->shim.n_repeats,
         (unsigned long long)n->shim.n_room_checks);
-    flip_infof("raft: InstallSnapshot: %llu received; %llu snapshots loaded "
-               "and %llu sent to followers, %llu rejections of followers "
-               "waiting for one turned into contact, %llu ticks a quiet "
-               "one was kept (known-issues #19)",
-               (unsigned long long)n->shim.n_installs_in,
-               (unsigned long long)n->shim.n_loads,
-               (unsigned long long)n->shim.n_installs_out,
-               (unsigned long long)n->shim.n_absorbed,
-               (unsigned long long)n->shim.n_kept);
+    flip_infof(
+        "raft: InstallSnapshot: %llu received; %llu snapshots loaded "
+        "and %llu sent to followers, %llu rejections of followers "
+        "waiting for one turned into contact, %llu ticks a quiet "
+        "one was kept (known-issues #19)",
+        (unsigned long long)n->shim.n_installs_in,
+        (unsigned long long)n->shim.n_loads,
+        (unsigned long long)n->shim.n_installs_out,
+        (unsigned long long)n->shim.n_absorbed,
+        (unsigned long long)n->shim.n_kept);
     flip_infof(
         "raft: TCP_NODELAY and a %u ms user timeout set on %llu peer "
         "connections (%llu refused)",
