@@ -223,7 +223,7 @@ static void keep_quiet_followers(struct ioshim *sh)
     struct raft *r = sh->raft;
     raft_time now = sh->io->time(sh->io);
 
-    if (raft_state(r) != RAFT_LEADER) {
+    if (raft_state(r) != RAFT_LEADER || sh->closed || r->legacy.closing) {
         return;
     }
     for (unsigned k = 0; k < IOSHIM_PEERS; k++) {
