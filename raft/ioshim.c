@@ -261,13 +261,21 @@ int ioshim_snapshot_get(struct ioshim *sh,
                         raft_io_snapshot_get_cb cb)
 {
     sh->n_loads++;
-    if (sh->rejected_from != 0) {
+    if (sh->rejecting != NULL) {
         /* libraft answers this follower's rejection with a snapshot: the
          * newest one, which is what it loads */
-        raft_index index = sh->rejected_at > sh->last_snapshot
-                               ? sh->rejected_at
+        const struct raft_append_entries_result *res =
+            &sh->rejecting->append_entries_result;
+        raft_index index = res->rejected > sh->last_snapshot
+                               ? res->rejected
                                : sh->last_snapshot;
-        sending_open(sh, sh->rejected_from, index, sending_base_ms(sh));
+        struct ioshim_sending *w = sending_open(sh, sh->rejecting->server_id,
+                                                index, sending_base_ms(sh));
+        if (w != NULL) {
+            w->features = res->features;
+            w->capacity = res->capacity;
+            w->got_result = 1;
+        }
     }
     return sh->next_snapshot_get(sh->io, req, cb);
 }
@@ -461,11 +469,11 @@ void ioshim_recv(struct ioshim *sh, struct raft_message *m)
             return;
         }
         /* a snapshot load started meanwhile is for this follower (#19) */
-        sh->rejected_from =
-            m->append_entries_result.rejected != 0 ? m->server_id : 0;
-        sh->rejected_at = m->append_entries_result.rejected;
+        sh->rejecting =
+            m->append_entries_result.rejected != 0 && m->server_id != 0 ? m
+                                                                        : NULL;
         sh->raft_recv(sh->io, m);
-        sh->rejected_from = 0;
+        sh->rejecting = NULL;
         return;
     }
     recv_message(sh, m);

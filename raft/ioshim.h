@@ -166,8 +166,8 @@ struct ioshim
     struct ioshim_sending sending[IOSHIM_PEERS];
     unsigned sending_gen;
     raft_index last_snapshot; /* newest snapshot this node stored or loaded */
-    raft_id rejected_from;    /* while a rejection is being delivered */
-    raft_index rejected_at;
+    /* the rejection being delivered, if any */
+    const struct raft_message *rejecting;
     int closed;
     /* counters, for logs and tests */
     uint64_t n_terms_fixed;
