@@ -13,8 +13,10 @@ set -euo pipefail
 BS=$BUILD/bench/bigstore
 [ -x "$BS" ] || skip "$BS is missing (make all)"
 
-# flipd's default timing (a heartbeat every 10 ms: many rejections)
-FLIPD_ARGS=(--election-ms 500 --heartbeat-ms 10 --snapshot-threshold 64
+# flipd's default heartbeat (every 10 ms: many rejections); an election
+# timeout shorter than the install, so that an installing follower's
+# answers for index 0 last longer than the restored-backup check waits
+FLIPD_ARGS=(--election-ms 200 --heartbeat-ms 10 --snapshot-threshold 64
     --snapshot-trailing 64 --max-store-bytes 268435456)
 cluster_start 3
 leader=$(wait_leader 20) || fail "no leader"
