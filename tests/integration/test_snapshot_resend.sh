@@ -8,6 +8,7 @@
 # while one snapshot is in flight; this counts the loads and sends on the
 # leader and the installs the follower received, and checks that the leader
 # did not take the installing follower for one restored from a backup.
+# tier: check
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 BS=$BUILD/bench/bigstore
