@@ -17,6 +17,7 @@ BS=$BUILD/bench/bigstore
 # flipd's default heartbeat (every 10 ms: many rejections); an election
 # timeout shorter than the install, so that an installing follower's
 # answers for index 0 last longer than the restored-backup check waits
+# shellcheck disable=SC2034 # read by lib.sh
 FLIPD_ARGS=(--election-ms 200 --heartbeat-ms 10 --snapshot-threshold 64
     --snapshot-trailing 64 --max-store-bytes 268435456)
 cluster_start 3
