@@ -19,6 +19,7 @@ void ioshim_init(struct ioshim *sh, struct raft *raft, struct raft_io *io)
     sh->next_truncate = io->truncate;
     sh->next_append = io->append;
     sh->next_snapshot_put = io->snapshot_put;
+    sh->next_snapshot_get = io->snapshot_get;
 }
 
 /* ---- #13: a real truncation needs room ---------------------------------- */
@@ -39,6 +40,9 @@ int ioshim_load(struct ioshim *sh,
 {
     int rv = sh->next_load(sh->io, term, voted_for, snapshot, start_index,
                            entries, n_entries);
+    if (rv == 0 && *snapshot != NULL) {
+        sh->last_snapshot = (*snapshot)->index;
+    }
     if (rv == 0) {
         /* raft_uv's own rule (uvLoad) */
         sh->append_next = *start_index + *n_entries;
@@ -119,6 +123,218 @@ static void note_answer(struct ioshim *sh, const struct raft_message *m)
     sh->repeats_left = IOSHIM_REPEATS;
 }
 
+/* ---- #19: one snapshot in flight per follower ---------------------------- */
+
+static struct ioshim_sending *sending_find(struct ioshim *sh, raft_id id)
+{
+    for (unsigned k = 0; k < IOSHIM_PEERS; k++) {
+        if (sh->sending[k].id == id) {
+            return &sh->sending[k];
+        }
+    }
+    return NULL;
+}
+
+/* Opens (or extends) the window of follower `id`: a snapshot up to `index`
+ * is on its way there, for `ms` more. */
+static struct ioshim_sending *sending_open(struct ioshim *sh,
+                                           raft_id id,
+                                           raft_index index,
+                                           raft_time ms)
+{
+    struct raft *r = sh->raft;
+    struct ioshim_sending *w = sending_find(sh, id);
+    raft_time until = sh->io->time(sh->io) + ms;
+
+    if (w == NULL) {
+        w = sending_find(sh, 0);
+    }
+    if (w == NULL) {
+        return NULL; /* more followers than slots: libraft's own way */
+    }
+    if (w->id != id || w->term != r->current_term) {
+        w->id = id;
+        w->term = r->current_term;
+        w->index = 0;
+        w->until = 0;
+        w->heard = sh->io->time(sh->io);
+        w->got_result = 0;
+    }
+    if (index > w->index) {
+        w->index = index;
+    }
+    if (until > w->until) {
+        w->until = until;
+    }
+    w->gen = ++sh->sending_gen;
+    return w;
+}
+
+static raft_time sending_base_ms(const struct ioshim *sh)
+{
+    return (raft_time)IOSHIM_SEND_ELECTIONS * sh->raft->election_timeout;
+}
+
+/* Decides about an AppendEntries result from a follower with a snapshot in
+ * flight: a rejection at or below the snapshot's index only says that the
+ * follower has not read the snapshot yet, and libraft would answer it by
+ * starting the snapshot again. It becomes a success for index 0, which
+ * libraft takes as contact (last_recv, features, capacity) and nothing
+ * else: no index moves. Returns whether it did. */
+static int absorb_rejection(struct ioshim *sh, struct raft_message *m)
+{
+    struct raft *r = sh->raft;
+    struct raft_append_entries_result *res = &m->append_entries_result;
+    struct ioshim_sending *w = sending_find(sh, m->server_id);
+
+    if (w == NULL || m->server_id == 0) {
+        return 0;
+    }
+    w->heard = sh->io->time(sh->io);
+    w->features = res->features;
+    w->capacity = res->capacity;
+    w->got_result = 1;
+    if (raft_state(r) != RAFT_LEADER || r->current_term != w->term ||
+        sh->io->time(sh->io) >= w->until) {
+        w->id = 0; /* over: libraft's own way again */
+        return 0;
+    }
+    if (res->term != w->term) {
+        return 0; /* stale or newer: libraft deals with it */
+    }
+    if (res->rejected == 0) {
+        w->id = 0; /* the follower has it (or is installing it) */
+        return 0;
+    }
+    if (res->rejected > w->index) {
+        return 0;
+    }
+    res->rejected = 0;
+    res->last_log_index = 0;
+    sh->n_absorbed++;
+    return 1;
+}
+
+/* Before a leader tick: a follower with a snapshot in flight that was heard
+ * within an election timeout is quiet because it is reading the snapshot;
+ * libraft would call it unreachable and start the snapshot again. */
+static void keep_quiet_followers(struct ioshim *sh)
+{
+    struct raft *r = sh->raft;
+    raft_time now = sh->io->time(sh->io);
+
+    if (raft_state(r) != RAFT_LEADER || sh->closed || r->legacy.closing) {
+        return;
+    }
+    for (unsigned k = 0; k < IOSHIM_PEERS; k++) {
+        struct ioshim_sending *w = &sh->sending[k];
+        struct raft_message m;
+        const char *addr = NULL;
+
+        if (w->id == 0 || !w->got_result || w->term != r->current_term ||
+            now >= w->until || now - w->heard >= r->election_timeout) {
+            continue;
+        }
+        for (unsigned i = 0; i < r->configuration.n; i++) {
+            if (r->configuration.servers[i].id == w->id) {
+                addr = r->configuration.servers[i].address;
+            }
+        }
+        if (addr == NULL) {
+            continue;
+        }
+        memset(&m, 0, sizeof m);
+        m.type = RAFT_APPEND_ENTRIES_RESULT;
+        m.server_id = w->id;
+        m.server_address = addr;
+        m.append_entries_result.term = w->term;
+        m.append_entries_result.version = 1;
+        m.append_entries_result.features = w->features;
+        m.append_entries_result.capacity = w->capacity;
+        sh->n_kept++;
+        sh->raft_recv(sh->io, &m);
+    }
+}
+
+int ioshim_snapshot_get(struct ioshim *sh,
+                        struct raft_io_snapshot_get *req,
+                        raft_io_snapshot_get_cb cb)
+{
+    sh->n_loads++;
+    if (sh->rejecting != NULL) {
+        /* libraft answers this follower's rejection with a snapshot: the
+         * newest one, which is what it loads */
+        const struct raft_append_entries_result *res =
+            &sh->rejecting->append_entries_result;
+        raft_index index = res->rejected > sh->last_snapshot
+                               ? res->rejected
+                               : sh->last_snapshot;
+        struct ioshim_sending *w = sending_open(sh, sh->rejecting->server_id,
+                                                index, sending_base_ms(sh));
+        if (w != NULL) {
+            w->features = res->features;
+            w->capacity = res->capacity;
+            w->got_result = 1;
+        }
+    }
+    return sh->next_snapshot_get(sh->io, req, cb);
+}
+
+struct send_ctx
+{
+    struct ioshim *sh;
+    raft_io_send_cb cb;
+    void *data; /* the request's own data, restored before cb */
+    raft_id id;
+    unsigned gen;
+};
+
+static void install_sent(struct raft_io_send *req, int status)
+{
+    struct send_ctx c = *(struct send_ctx *)req->data;
+    struct ioshim_sending *w = sending_find(c.sh, c.id);
+
+    flip_free(req->data);
+    req->data = c.data;
+    if (status != 0 && w != NULL && w->gen == c.gen) {
+        w->id = 0; /* never left: the next rejection may start another */
+    }
+    c.cb(req, status);
+}
+
+static int send_install(struct ioshim *sh,
+                        struct raft_io_send *req,
+                        const struct raft_message *m,
+                        raft_io_send_cb cb)
+{
+    const struct raft_install_snapshot *is = &m->install_snapshot;
+    struct ioshim_sending *w;
+    struct send_ctx *c;
+    int rv;
+
+    sh->n_installs_out++;
+    w = sending_open(
+        sh, m->server_id, is->last_index,
+        sending_base_ms(sh) + is->data.len / IOSHIM_SEND_BYTES_PER_MS);
+    c = w != NULL ? flip_malloc(sizeof *c) : NULL;
+    if (c == NULL) {
+        return sh->next_send(sh->io, req, m, cb);
+    }
+    c->sh = sh;
+    c->cb = cb;
+    c->data = req->data;
+    c->id = m->server_id;
+    c->gen = w->gen;
+    req->data = c;
+    rv = sh->next_send(sh->io, req, m, install_sent);
+    if (rv != 0) {
+        req->data = c->data;
+        flip_free(c);
+        w->id = 0;
+    }
+    return rv;
+}
+
 int ioshim_send(struct ioshim *sh,
                 struct raft_io_send *req,
                 const struct raft_message *m,
@@ -139,9 +355,10 @@ int ioshim_send(struct ioshim *sh,
                 struct raft_message fixed = *m;
                 fixed.install_snapshot.last_term = sh->stored[k].term;
                 sh->n_terms_fixed++;
-                return sh->next_send(sh->io, req, &fixed, cb);
+                return send_install(sh, req, &fixed, cb);
             }
         }
+        return send_install(sh, req, m, cb);
     }
     return sh->next_send(sh->io, req, m, cb);
 }
@@ -167,6 +384,7 @@ int ioshim_start(struct ioshim *sh,
 }
 
 static void release_held(struct ioshim *sh);
+static void recv_message(struct ioshim *sh, struct raft_message *m);
 
 static void repeat_sent(struct raft_io_send *req, int status)
 {
@@ -179,6 +397,7 @@ void ioshim_tick(struct ioshim *sh)
 {
     struct raft *r = sh->raft;
 
+    keep_quiet_followers(sh);
     sh->raft_tick(sh->io);
     release_held(sh); /* an install may end without a put of ours */
     if (sh->repeats_left == 0 || sh->repeat_inflight || sh->closed ||
@@ -236,10 +455,31 @@ static void release_held(struct ioshim *sh)
         free_install(&m.install_snapshot);
         return;
     }
-    ioshim_recv(sh, &m);
+    recv_message(sh, &m);
 }
 
 void ioshim_recv(struct ioshim *sh, struct raft_message *m)
+{
+    if (m->type == RAFT_INSTALL_SNAPSHOT) {
+        sh->n_installs_in++;
+    }
+    if (m->type == RAFT_APPEND_ENTRIES_RESULT) {
+        if (absorb_rejection(sh, m)) {
+            sh->raft_recv(sh->io, m);
+            return;
+        }
+        /* a snapshot load started meanwhile is for this follower (#19) */
+        sh->rejecting =
+            m->append_entries_result.rejected != 0 && m->server_id != 0 ? m
+                                                                        : NULL;
+        sh->raft_recv(sh->io, m);
+        sh->rejecting = NULL;
+        return;
+    }
+    recv_message(sh, m);
+}
+
+static void recv_message(struct ioshim *sh, struct raft_message *m)
 {
     struct raft *r = sh->raft;
     struct raft_install_snapshot held;
@@ -307,6 +547,9 @@ static void put_done(struct raft_io_snapshot_put *req, int status)
         /* an installed snapshot: raft_uv appends after it next */
         sh->append_next = c.index + 1;
         sh->append_next_known = 1;
+    }
+    if (status == 0 && c.index > sh->last_snapshot) {
+        sh->last_snapshot = c.index;
     }
     if (status == 0) {
         unsigned k = sh->n_stored++ % IOSHIM_STORED;

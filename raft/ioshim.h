@@ -1,5 +1,5 @@
 /* A thin layer between libraft 0.22.1 and its raft_io that works around
- * five of its bugs (docs/known-issues.md #1, #4, #6, #9, #12):
+ * some of its bugs (docs/known-issues.md #1, #4, #6, #9, #12, #13, #19):
  *
  *   #6  a leader that stored a newer snapshot while loading one to send
  *       puts the new last_index with the old snapshot's term into
@@ -41,12 +41,34 @@
  *       its next ticks (at most IOSHIM_REPEATS, until a heartbeat arrives),
  *       so the leader hears from it in every interval. A repeated success
  *       result is an ordinary duplicate message to raft: it moves nothing.
+ *   #19 a leader that sends a follower InstallSnapshot starts it again at
+ *       each rejection of a heartbeat anchored at the snapshot's index
+ *       (progressMaybeDecrement aborts snapshot mode), and the follower
+ *       rejects every such heartbeat it reads before the snapshot itself:
+ *       those sent while the leader loads the file and those queued while
+ *       it was away. Each restart loads the whole file again (109 copies
+ *       of a 29 MB snapshot for one catch-up). From the moment libraft
+ *       loads a snapshot for a follower (io->snapshot_get while the shim
+ *       delivers that follower's rejection, or io->send of the
+ *       InstallSnapshot) until the follower first answers without
+ *       rejecting, the send fails, the term changes, or a deadline (a few
+ *       election timeouts plus time in proportion to the snapshot's size)
+ *       passes, the leader's shim turns that follower's rejections at or
+ *       below the snapshot's index into contact alone (a success for index
+ *       0, which moves no index), so libraft keeps waiting for the one
+ *       snapshot in flight. libraft also aborts the snapshot at any tick
+ *       where that follower sent nothing since the last one (#4's rule),
+ *       which a follower reading a large message cannot: while the window
+ *       is open and the follower was heard within an election timeout
+ *       (libraft's own "online"), each leader tick first gives libraft
+ *       that same contact-only result from it.
  *
  * The shim is not a raft_io itself: the embedding program (raft/node.c over
  * raft_uv; tests/stress over raft_fixture) replaces io->send, io->start,
  * io->snapshot_put (and, for #13, io->load, io->truncate and io->append)
  * with its own three-line functions that find their shim and call
- * ioshim_send / ioshim_start / ... (and gives ioshim_start its tick and
+ * ioshim_send / ioshim_start / ... (and, for #19, io->snapshot_get:
+ * ioshim_snapshot_get) (and gives ioshim_start its tick and
  * receive entry points). The #1 and #9 checks
  * read libraft's own struct raft fields (snapshot.installing, current_term);
  * they are specific to 0.22.1, which node.c requires. */
@@ -57,9 +79,28 @@
 
 #include <raft.h>
 
-#define IOSHIM_STORED  16  /* snapshots remembered for the term check */
-#define IOSHIM_REPEATS 3   /* ticks an AppendEntries answer is repeated */
-#define IOSHIM_ADDR    128 /* longest raft address the repeat keeps */
+#define IOSHIM_STORED            16 /* snapshots remembered for the term check */
+#define IOSHIM_REPEATS           3 /* ticks an AppendEntries answer is repeated */
+#define IOSHIM_ADDR              128 /* longest raft address the repeat keeps */
+#define IOSHIM_PEERS             16 /* #19: followers with a snapshot in flight */
+/* #19: how long a snapshot in flight keeps a follower's rejections from
+ * restarting it: IOSHIM_SEND_ELECTIONS election timeouts, plus one ms per
+ * IOSHIM_SEND_BYTES_PER_MS bytes of snapshot (10 MB/s) */
+#define IOSHIM_SEND_ELECTIONS    4
+#define IOSHIM_SEND_BYTES_PER_MS 10000
+
+/* #19: a snapshot the leader is loading or sending to follower `id` */
+struct ioshim_sending
+{
+    raft_id id; /* 0: free slot */
+    raft_term term;
+    raft_index index; /* rejections at or below it wait for this one */
+    raft_time until;
+    raft_time heard;                   /* the follower's last real message */
+    unsigned short features, capacity; /* from its last result */
+    int got_result;                    /* features and capacity are known */
+    unsigned gen; /* tells a send's callback whether the slot is still its */
+};
 
 struct ioshim
 {
@@ -92,6 +133,9 @@ struct ioshim
                              struct raft_io_snapshot_put *req,
                              const struct raft_snapshot *snapshot,
                              raft_io_snapshot_put_cb cb);
+    int (*next_snapshot_get)(struct raft_io *io,
+                             struct raft_io_snapshot_get *req,
+                             raft_io_snapshot_get_cb cb);
     raft_io_recv_cb raft_recv; /* libraft's receive callback */
     raft_io_tick_cb raft_tick; /* libraft's tick callback */
     struct
@@ -118,14 +162,25 @@ struct ioshim
     struct raft_message repeat;
     char repeat_addr[IOSHIM_ADDR];
     struct raft_io_send repeat_req;
+    /* #19 */
+    struct ioshim_sending sending[IOSHIM_PEERS];
+    unsigned sending_gen;
+    raft_index last_snapshot; /* newest snapshot this node stored or loaded */
+    /* the rejection being delivered, if any */
+    const struct raft_message *rejecting;
     int closed;
     /* counters, for logs and tests */
     uint64_t n_terms_fixed;
     uint64_t n_deferred;
-    uint64_t n_dropped;     /* held installs replaced by a newer one */
-    uint64_t n_freed;       /* ignored installs kept (no longer leaked) */
-    uint64_t n_repeats;     /* AppendEntries answers repeated */
-    uint64_t n_room_checks; /* #13: truncations whose room was checked */
+    uint64_t n_dropped;      /* held installs replaced by a newer one */
+    uint64_t n_freed;        /* ignored installs kept (no longer leaked) */
+    uint64_t n_repeats;      /* AppendEntries answers repeated */
+    uint64_t n_room_checks;  /* #13: truncations whose room was checked */
+    uint64_t n_installs_in;  /* InstallSnapshot messages received */
+    uint64_t n_loads;        /* #19: snapshots loaded to be sent */
+    uint64_t n_installs_out; /* #19: InstallSnapshot messages sent */
+    uint64_t n_absorbed;     /* #19: rejections turned into contact */
+    uint64_t n_kept;         /* #19: ticks a quiet follower was kept */
 };
 
 /* Remembers io's current entry points as the next layer; the caller then
@@ -180,6 +235,11 @@ int ioshim_snapshot_put(struct ioshim *sh,
                         struct raft_io_snapshot_put *req,
                         const struct raft_snapshot *snapshot,
                         raft_io_snapshot_put_cb cb);
+
+/* #19: libraft loads a snapshot to send it to a follower. */
+int ioshim_snapshot_get(struct ioshim *sh,
+                        struct raft_io_snapshot_get *req,
+                        raft_io_snapshot_get_cb cb);
 
 /* After raft_close has completed: frees a held message. */
 void ioshim_close(struct ioshim *sh);

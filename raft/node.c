@@ -336,6 +336,10 @@ static void note_follower_log(struct node *n, const struct raft_message *m)
         raft_state(&n->raft) != RAFT_LEADER) {
         return;
     }
+    if (m->append_entries_result.rejected == 0 &&
+        m->append_entries_result.last_log_index == 0) {
+        return; /* a follower installing a snapshot: it claims nothing */
+    }
     for (unsigned i = 0; i < n->config.n_members; i++) {
         if (n->config.members[i].id != m->server_id) {
             continue;
@@ -871,6 +875,13 @@ static int shim_snapshot_put(struct raft_io *io,
     return ioshim_snapshot_put(shim_of(io), trailing, req, snapshot, cb);
 }
 
+static int shim_snapshot_get(struct raft_io *io,
+                             struct raft_io_snapshot_get *req,
+                             raft_io_snapshot_get_cb cb)
+{
+    return ioshim_snapshot_get(shim_of(io), req, cb);
+}
+
 /* libraft refuses every write and barrier (RAFT_NOSPACE) while a majority
  * of voters report less reserved log space than its capacity threshold
  * (4 MiB by default). raft_uv 0.22 reports that space in a 16-bit KiB
@@ -903,6 +914,7 @@ static void shim_install(struct node *n)
     n->io.send = shim_send;
     n->io.start = shim_start;
     n->io.snapshot_put = shim_snapshot_put;
+    n->io.snapshot_get = shim_snapshot_get;
     n->io.load = shim_load;
     n->io.truncate = shim_truncate;
     n->io.append = shim_append;
@@ -1104,6 +1116,16 @@ static void raft_closed(struct raft *r)
         (unsigned long long)n->shim.n_freed,
         (unsigned long long)n->shim.n_repeats,
         (unsigned long long)n->shim.n_room_checks);
+    flip_infof(
+        "raft: InstallSnapshot: %llu received; %llu snapshots loaded "
+        "and %llu sent to followers, %llu rejections of followers "
+        "waiting for one turned into contact, %llu ticks a quiet "
+        "one was kept (known-issues #19)",
+        (unsigned long long)n->shim.n_installs_in,
+        (unsigned long long)n->shim.n_loads,
+        (unsigned long long)n->shim.n_installs_out,
+        (unsigned long long)n->shim.n_absorbed,
+        (unsigned long long)n->shim.n_kept);
     flip_infof(
         "raft: TCP_NODELAY and a %u ms user timeout set on %llu peer "
         "connections (%llu refused)",

@@ -50,8 +50,13 @@ for n in 1 2 3; do
     node_stop "$n" || fail "node $n exited with status $?"
 done
 # the leader freed each snapshot it wrote and the one it sent; the
-# follower each it wrote and the one it restored (every one over 4 MiB)
-wrote() { grep -c 'written off the loop' "$(node_log "$1")" || true; }
+# follower each it wrote and the one it restored: those of 4 MiB or more
+# (raft/bigfree.h; the first, at index 64, is under). The leader sends one
+# snapshot since known-issues #19 (before, many copies hid this count).
+wrote() {
+    sed -nE 's/.* ([0-9]+) bytes, written off the loop.*/\1/p' "$(node_log "$1")" |
+        awk '$1 >= 4194304 { n++ } END { print n + 0 }'
+}
 for n in "$leader" "$follower"; do
     line=$(grep -F 'big buffers freed off the loop:' "$(node_log "$n")" | tail -1)
     freed=$(sed -nE 's/.*off the loop: ([0-9]+) of ([0-9]+)\).*/\1/p' <<<"$line")

@@ -1089,6 +1089,13 @@ static int shim_snapshot_put(struct raft_io *io,
                                snapshot, cb);
 }
 
+static int shim_snapshot_get(struct raft_io *io,
+                             struct raft_io_snapshot_get *req,
+                             raft_io_snapshot_get_cb cb)
+{
+    return ioshim_snapshot_get(&srv_of_io(current_run, io)->shim, req, cb);
+}
+
 static int shim_load(struct raft_io *io,
                      raft_term *term,
                      raft_id *voted_for,
@@ -1987,6 +1994,7 @@ static int setup(struct run *r, unsigned snap_threshold, unsigned trailing)
             s->io->send = shim_send;
             s->io->start = shim_start;
             s->io->snapshot_put = shim_snapshot_put;
+            s->io->snapshot_get = shim_snapshot_get;
             s->io->load = shim_load;
             s->io->truncate = shim_truncate;
             s->io->append = shim_append;
