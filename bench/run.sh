@@ -50,8 +50,8 @@
 #    machine facts, written to bench/results/<date>.md (--quick:
 #    <date>-quick.md; a second run the same day is appended) and stdout.
 #
-# --only-failover: only the failover rows (e, for every system, on a
-# fresh cluster without the 100,000 flips) and the stale notice of f;
+# --only-failover: the disk floor, the failover rows (e, for every system,
+# on a fresh cluster without the 100,000 flips) and the stale notice of f;
 # KILL_TRIALS=N and STALE_TRIALS=N (environment) override the trial
 # counts, so that an A/B of election timings gets a stable median in a few
 # minutes (e.g. KILL_TRIALS=7 with --quick). The other rows are then
@@ -211,7 +211,7 @@ BIG_RSS_LIMIT_MB=${BENCH_RSS_LIMIT_MB:-6144} # guard: a leader past it is killed
 FLOOD_WRITER_MS=5 # the writer beside the flood: a flip every 5 ms
 FLOOD_BASE_S=3    # its run before the flood
 for v in "$WANT_KILL_TRIALS" "$WANT_STALE_TRIALS"; do
-    [[ "$v" =~ ^[0-9]{0,2}$ ]] || { echo "run.sh: trial counts are 1-99" >&2; exit 2; }
+    [[ "$v" =~ ^([1-9][0-9]?)?$ ]] || { echo "run.sh: trial counts are 1-99" >&2; exit 2; }
 done
 [ "$ONLY" = failover ] && FAN_SIZES=()
 KILL_TRIALS=${WANT_KILL_TRIALS:-$KILL_TRIALS}
@@ -632,7 +632,7 @@ bench_system() { # SYS
     fi
 
     # d-e on a fresh cluster.
-    say "$sys: fresh cluster${ONLY:+ for the failover trials}"
+    say "$sys: fresh cluster$([ "$ONLY" = failover ] && echo " for the failover trials")"
     cluster_start "$sys" "$dir/b" || { anomaly "$sys: fresh cluster did not converge"; cluster_stop "$sys"; return; }
     if [ -z "$ONLY" ]; then
     say "$sys: $FILL flips, 128 in flight"
@@ -722,7 +722,7 @@ bench_promises() {
             node_start flipd "$i" "$dir"
         done
     done
-    if [ -n "$ONLY" ]; then
+    if [ "$ONLY" = failover ]; then
         # the restarted nodes must be up (signal handlers set) before SIGTERM
         wait_converged flipd "$dir" 60 || anomaly "flipd: no leader after the stale trials"
         cluster_stop flipd

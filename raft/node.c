@@ -338,7 +338,10 @@ static void note_follower_log(struct node *n, const struct raft_message *m)
     }
     if (m->append_entries_result.rejected == 0 &&
         m->append_entries_result.last_log_index == 0) {
-        return; /* a follower installing a snapshot: it claims nothing */
+        /* a follower installing a snapshot answers heartbeats so: it
+         * claims nothing. (Only real answers reach here: the shim's
+         * contact-only results, raft/ioshim.c, go to raft after this.) */
+        return;
     }
     for (unsigned i = 0; i < n->config.n_members; i++) {
         if (n->config.members[i].id != m->server_id) {

@@ -1010,9 +1010,11 @@ void pubsub_on_restored(struct pubsub *ps, uint64_t index)
  * from flapping the flag. The catching-up notice (the leader it names has
  * been silent for an election timeout, raft/node.c's node_live) comes
  * first, within one election timeout + MONITOR_MS + TICK_MS; the notice
- * naming no leader when raft gives the leader up (on_leader: at once, so
- * within 2 x election-ms + raft's tick + MONITOR_MS of the leader's last
- * message), documented in protocol.md section 15. */
+ * naming no leader when raft gives the leader up (pubsub_on_leader: at
+ * once if the node was already stale, so within 2 x election-ms + raft's
+ * tick + MONITOR_MS of the leader's last message; after the grace if it
+ * was still live, which only happens before one election timeout),
+ * documented in protocol.md section 15. */
 #define STALE_GRACE_MS 50
 
 static int node_is_stale(const struct pubsub_node_state *ns)
@@ -1121,9 +1123,10 @@ static void expire(struct pubsub *ps, uint64_t now)
 
 /* Heartbeats now if `due`, or if what they say about the leader changed:
  * `stale`, or the leader the node names (a node that learns a new leader
- * says so at once, with its address; one that gives its leader up, once
- * that has lasted STALE_GRACE_MS, checked every TICK_MS: not with the next
- * regular heartbeat). */
+ * says so at once, with its address; one that gives its leader up says so
+ * at once if it was already stale, else once that has lasted
+ * STALE_GRACE_MS, checked every TICK_MS: never with the next regular
+ * heartbeat). */
 static void announce(struct pubsub *ps, uint64_t now, int due)
 {
     struct pubsub_node_state ns;
@@ -1133,7 +1136,7 @@ static void announce(struct pubsub *ps, uint64_t now, int due)
     stale = node_is_stale(&ns) || !ns.live;
     if (!due && stale == ps->last_stale &&
         (ns.leader_id == ps->last_leader ||
-         (ns.leader_id == 0 &&
+         (ns.leader_id == 0 && !ps->last_stale &&
           ns.leaderless_ms < STALE_GRACE_MS))) { /* a quick election */
         return;
     }
@@ -1150,9 +1153,9 @@ static void announce(struct pubsub *ps, uint64_t now, int due)
     send_heartbeats(ps);
 }
 
-void pubsub_on_leader(struct pubsub *ps)
+void pubsub_on_leader(struct pubsub *ps, uint64_t now)
 {
-    announce(ps, uv_now(ps->loop), 0);
+    announce(ps, now, 0);
 }
 
 void pubsub_tick(struct pubsub *ps, uint64_t now)

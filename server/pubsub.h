@@ -30,7 +30,7 @@
  * change log from, a view of the node (leader, leaderless time, liveness:
  * struct pubsub_node) and an output sink (struct pubsub_sink) through which
  * it talks to each subscriber's peer, an opaque pointer. It knows nothing
- * of connections or of the server: server.c's sink queues frames on a
+ * of connections or of the server: session.c's sink queues frames on a
  * connection, tests/unit/test_pubsub.c's on a plain buffer. */
 #ifndef FLIP_SERVER_PUBSUB_H
 #define FLIP_SERVER_PUBSUB_H
@@ -229,9 +229,10 @@ void pubsub_drained(struct sub *sub);
 /* Heartbeats, staleness and deadlines at time `now` (uv_now ms); the timer
  * calls it every 50 ms (tests call it themselves). */
 void pubsub_tick(struct pubsub *ps, uint64_t now);
-/* The node names another leader, or none: subscribers hear it now, not
- * with the next regular heartbeat (a change to none once it has lasted
- * the grace pubsub.c gives a quick election). */
-void pubsub_on_leader(struct pubsub *ps);
+/* The node names another leader, or none, at `now` (uv_now ms, the clock
+ * of pubsub_tick): subscribers hear it now, not with the next regular
+ * heartbeat (a change to none of a node still live: from pubsub_tick,
+ * once it has lasted the grace pubsub.c gives a quick election). */
+void pubsub_on_leader(struct pubsub *ps, uint64_t now);
 
 #endif

@@ -52,7 +52,7 @@ static void on_leader(void *data, uint64_t leader_id)
     struct server *s = data;
 
     (void)leader_id; /* pubsub asks the node view, as a heartbeat does */
-    pubsub_on_leader(&s->pubsub);
+    pubsub_on_leader(&s->pubsub, uv_now(s->loop));
 }
 
 /* redis's beforeSleep: one write per dirty connection per loop turn. */

@@ -552,6 +552,21 @@ TEST(pubsub_unit_heartbeats, 20)
     fix_stop(&f);
 }
 
+/* A live subscriber past its first regular heartbeat (at T0), then the
+ * node's leader gone (how long: the caller's leaderless_ms). */
+static struct peer *start_live_then_leaderless(struct fix *f)
+{
+    struct peer *p;
+
+    fix_start(f, 1u << 20);
+    p = live_peer(f);
+    pubsub_tick(&f->ps, T0);
+    codec_response_free(expect_heartbeat(f, p, 1));
+    f->node.leader_id = 0;
+    f->node.leader_address = NULL;
+    return p;
+}
+
 /* Staleness: a node without a leader (past a short grace) says stale at
  * once, not at the next heartbeat; one that knows a leader but is not live
  * (not caught up) says stale and catching up; back to live says so at once
@@ -562,13 +577,7 @@ TEST(pubsub_unit_staleness, 20)
     struct peer *p;
     Flip__Response *r;
 
-    fix_start(&f, 1u << 20);
-    p = live_peer(&f);
-    pubsub_tick(&f.ps, T0);
-    codec_response_free(expect_heartbeat(&f, p, 1));
-
-    f.node.leader_id = 0;
-    f.node.leader_address = NULL;
+    p = start_live_then_leaderless(&f);
     f.node.leaderless_ms = 10; /* within the grace: not yet */
     pubsub_tick(&f.ps, T0 + 50);
     CHECK(take(&f, p) == NULL);
@@ -637,6 +646,47 @@ TEST(pubsub_unit_ahead_of_node, 20)
     r = take(&f, q);
     CHECK(r != NULL && r->error != NULL);
     CHECK_EQ_INT(r->error->status, FLIP__STATUS__AHEAD_OF_NODE);
+    codec_response_free(r);
+    fix_stop(&f);
+}
+
+/* Raft gives the leader up (pubsub_on_leader, from the node's monitor): a
+ * node already stale says "no leader" at once; a node still live waits
+ * out the grace, so that a quick election does not flap the flag. */
+TEST(pubsub_unit_leader_given_up, 20)
+{
+    struct fix f;
+    struct peer *p;
+    Flip__Response *r;
+
+    /* live, leader gone 5 ms ago: within the grace, nothing yet */
+    p = start_live_then_leaderless(&f);
+    f.node.leaderless_ms = 5;
+    pubsub_on_leader(&f.ps, T0 + 10);
+    CHECK(take(&f, p) == NULL);
+
+    /* another leader named while still live is said at once */
+    f.node.leader_id = 3;
+    f.node.leaderless_ms = 0;
+    pubsub_on_leader(&f.ps, T0 + 20);
+    r = expect_heartbeat(&f, p, 1);
+    CHECK(!r->event->heartbeat->stale);
+    CHECK_EQ_INT(r->event->heartbeat->leader_id, 3);
+    codec_response_free(r);
+
+    /* catching up (the leader silent for an election timeout) */
+    f.node.live = 0;
+    pubsub_tick(&f.ps, T0 + 70);
+    r = expect_heartbeat(&f, p, 1);
+    CHECK(r->event->heartbeat->catching_up);
+    codec_response_free(r);
+    /* then raft gives it up: "no leader" at once, no grace */
+    f.node.leader_id = 0;
+    f.node.leaderless_ms = 1;
+    pubsub_on_leader(&f.ps, T0 + 80);
+    r = expect_heartbeat(&f, p, 1);
+    CHECK(r->event->heartbeat->stale);
+    CHECK_EQ_INT(r->event->heartbeat->leader_id, 0);
     codec_response_free(r);
     fix_stop(&f);
 }
