@@ -2,7 +2,7 @@
 # Installs what flipd needs to build and test, only when something is missing.
 #
 # libraft must be 0.22.x from <codename>-backports: bookworm's own 0.15 commits
-# entries without a real majority (see docs/libraft.md in shared docs). The
+# entries without a real majority (a libraft bug fixed in later releases). The
 # backports suite is enabled on the mirror the machine already uses, read from
 # its apt sources, so no mirror host is written here.
 #

@@ -1,7 +1,7 @@
 /* Flag requests: set, delete (proposed through raft on the leader) and
- * get, list (served from this node's applied state; linearizable unless
- * the client asks for stale, in which case a read barrier runs first on
- * the leader). */
+ * get, list (served from this node's applied state; linearizable by
+ * default: a read barrier runs first on the leader, and a client that asks
+ * for stale skips it and reads whatever this node has applied). */
 #include <stdio.h>
 #include <string.h>
 

@@ -1,5 +1,5 @@
 """Host faults for the chaos suite: clock skew and a full disk
-(docs: reliability.md sections 3.4 and 3.5).
+(each fault and what it must not break is described below).
 
 Clock: every node of a "clock" run starts under libfaketime
 (LD_PRELOAD) with its own timestamp file holding its wall-clock offset;

@@ -14,8 +14,8 @@ read every key on every node, run the checker on that epoch's folder
 history stays small enough for the checker. An epoch fails on a checker
 `invalid`, a node exiting by itself, no convergence, or a broken
 expectation a fault reports (run.failures, e.g. a node that does not catch
-up once its disk is freed); a checker `unknown` is a warning (section 4.4
-of reliability.md). Closing line:
+up once its disk is freed); a checker `unknown` is a warning, since a long
+run may leave a read without its final value. Closing line:
 "soak: N passed, N failed", N counting epochs.
 """
 import math

@@ -1,6 +1,7 @@
 """Chaos scenarios that attack a node's state rather than its network:
 the faults that found the exactly-once and store findings of issue 8
-(../shared/reviews/2026-12-07-correctness.md H1, H2, H3).
+(findings H1, H2, H3 of the 2026-12-07 correctness review; the commits
+that fixed them say what each one was).
 
   deposed-limbo   the leader stops hearing its peers (their raft
                   connections to it reset, clients not cut), its

@@ -313,7 +313,7 @@ TEST(snapshot_restore_at_start, 20)
     CHECK_EQ_INT(rig_restore(&b, &bufs[0]), 0); /* the index is read first */
     ((uint8_t *)bufs[0].base)[4] ^= 1; /* the version: undecodable header */
     {
-        /* on failure the buffer stays raft's (docs/libraft.md) */
+        /* on failure the buffer stays raft's: libraft frees it itself */
         struct raft_buffer copy = { raft_malloc(bufs[0].len), bufs[0].len };
         CHECK(copy.base != NULL);
         memcpy(copy.base, bufs[0].base, copy.len);

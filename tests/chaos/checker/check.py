@@ -11,7 +11,7 @@ e.g. the read search ran out of budget: counts as a failure), 2 usage error
 or malformed history (the message names FILE:LINE).
 
 It reads a history written by the chaos harness and verifies the properties
-of ../shared/docs/reliability.md (beside the repository) section 2 (W1-W4, R1/R2, S1-S9, L1's
+listed in README.md beside this file (W1-W4, R1/R2, S1-S9, L1's
 "a minority acks nothing").  For every violated property it names the first
 counter-example (earliest in time) with times, keys, values, revisions,
 proc/sub ids and the FILE:LINE of every record involved.
