@@ -10,8 +10,9 @@
  *
  * One flag shapes the transport's policy: `bulk` (set by the layer above
  * for a long-lived stream, e.g. a subscription) means flushed after the
- * interactive connections, counted in the bulk output total, exempt from
- * the idle timeout, and holding no buffer memory while idle. */
+ * interactive connections, a bounded number of them per loop turn
+ * (conn_set_flush), counted in the bulk output total, exempt from the
+ * idle timeout, and holding no buffer memory while idle. */
 #ifndef FLIP_SERVER_CONN_H
 #define FLIP_SERVER_CONN_H
 
@@ -75,6 +76,8 @@ struct conn_set
     uint64_t n_refused_conns; /* connections refused at the limit */
     uint64_t next_conn_id;
     int flush_closed;  /* shutting down: conns flush without a hook */
+    uv_idle_t more;    /* active while bulk output waits for a turn */
+    int more_init;     /* `more` initialised (conn_set_flush) */
     size_t out_req;    /* bytes queued to interactive connections */
     size_t out_bulk;   /* bytes queued to bulk connections */
     size_t in_partial; /* bytes of unfinished frames, all conns */
@@ -139,6 +142,14 @@ void conn_send_error(struct conn *c,
 void conn_close(struct conn *c, const char *why);
 /* Hands queued output to the kernel; called by the server's flush hook. */
 void conn_flush(struct conn *c);
+/* The per-turn flush: every interactive connection with output, then at
+ * most `max_bulk` bulk streams, oldest first. Bulk streams left over are
+ * written by the next calls, and meanwhile the loop does not sleep. So
+ * a fan-out to thousands of streams takes several turns, and the loop
+ * serves other work between them. */
+void conn_set_flush(struct conn_set *set, unsigned max_bulk);
+/* Closes the set's own handle (before the loop is closed). */
+void conn_set_close(struct conn_set *set);
 /* Drops the output queued and not yet handed to the kernel (a stream cut
  * off: the error that explains it is all the peer needs now). */
 void conn_discard_output(struct conn *c);
