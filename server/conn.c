@@ -544,6 +544,14 @@ static void flush_more(uv_idle_t *h)
 void conn_set_flush(struct conn_set *set, unsigned max_bulk)
 {
     unsigned n = 0;
+    uv_stream_t *held = set->held;
+
+    set->accepted = 0;
+    set->held = NULL;
+    if (held != NULL && !set->flush_closed &&
+        !uv_is_closing((uv_handle_t *)held)) {
+        conn_accept(set, held); /* uv_accept watches the listener again */
+    }
 
     while (!queue_empty(&set->dirty)) {
         struct queue *e = queue_head(&set->dirty);
@@ -587,11 +595,17 @@ void conn_set_init(struct conn_set *set, uv_loop_t *loop)
 
 void conn_accept(struct conn_set *set, uv_stream_t *listener)
 {
-    struct conn *c = flip_calloc(1, sizeof *c);
+    struct conn *c;
     struct sockaddr_storage ss;
     int sslen = sizeof ss;
     int rv;
 
+    if (set->max_accepts != 0 && set->accepted >= set->max_accepts) {
+        set->held = listener;
+        return;
+    }
+    set->accepted++;
+    c = flip_calloc(1, sizeof *c);
     if (c == NULL) {
         flip_errorf("listener: out of memory for a connection");
         return;
