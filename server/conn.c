@@ -134,6 +134,12 @@ static void mark_dirty(struct conn *c)
 
 void conn_set_bulk(struct conn *c, int bulk)
 {
+    if (!queue_empty(&c->dirty) && c->bulk != bulk) {
+        /* output queued before (a Hello answer) goes with the stream's */
+        queue_remove(&c->dirty);
+        queue_insert_tail(bulk ? &c->set->dirty_bulk : &c->set->dirty,
+                          &c->dirty);
+    }
     c->bulk = bulk;
     conn_account(c);
 }
@@ -530,6 +536,53 @@ void conn_flush(struct conn *c)
     conn_account(c);
 }
 
+static void flush_more(uv_idle_t *h)
+{
+    (void)h; /* only keeps the loop from sleeping: the next flush goes on */
+}
+
+void conn_set_flush(struct conn_set *set, unsigned max_bulk)
+{
+    unsigned n = 0;
+    uv_stream_t *held = set->held;
+
+    set->accepted = 0;
+    set->held = NULL;
+    if (held != NULL && !set->flush_closed &&
+        !uv_is_closing((uv_handle_t *)held)) {
+        conn_accept(set, held); /* uv_accept watches the listener again */
+    }
+
+    while (!queue_empty(&set->dirty)) {
+        struct queue *e = queue_head(&set->dirty);
+        queue_remove(e);
+        conn_flush(CONTAINER_OF(e, struct conn, dirty));
+    }
+    while (!queue_empty(&set->dirty_bulk) && n < max_bulk) {
+        struct queue *e = queue_head(&set->dirty_bulk);
+        queue_remove(e);
+        conn_flush(CONTAINER_OF(e, struct conn, dirty));
+        n++;
+    }
+    if (!set->more_init) {
+        uv_idle_init(set->loop, &set->more);
+        set->more_init = 1;
+    }
+    if (queue_empty(&set->dirty_bulk) ||
+        uv_is_closing((uv_handle_t *)&set->more)) {
+        uv_idle_stop(&set->more);
+    } else {
+        uv_idle_start(&set->more, flush_more);
+    }
+}
+
+void conn_set_close(struct conn_set *set)
+{
+    if (set->more_init && !uv_is_closing((uv_handle_t *)&set->more)) {
+        uv_close((uv_handle_t *)&set->more, NULL);
+    }
+}
+
 void conn_set_init(struct conn_set *set, uv_loop_t *loop)
 {
     memset(set, 0, sizeof *set);
@@ -542,11 +595,17 @@ void conn_set_init(struct conn_set *set, uv_loop_t *loop)
 
 void conn_accept(struct conn_set *set, uv_stream_t *listener)
 {
-    struct conn *c = flip_calloc(1, sizeof *c);
+    struct conn *c;
     struct sockaddr_storage ss;
     int sslen = sizeof ss;
     int rv;
 
+    if (set->max_accepts != 0 && set->accepted >= set->max_accepts) {
+        set->held = listener;
+        return;
+    }
+    set->accepted++;
+    c = flip_calloc(1, sizeof *c);
     if (c == NULL) {
         flip_errorf("listener: out of memory for a connection");
         return;

@@ -10,8 +10,9 @@
  *
  * One flag shapes the transport's policy: `bulk` (set by the layer above
  * for a long-lived stream, e.g. a subscription) means flushed after the
- * interactive connections, counted in the bulk output total, exempt from
- * the idle timeout, and holding no buffer memory while idle. */
+ * interactive connections, a bounded number of them per loop turn
+ * (conn_set_flush), counted in the bulk output total, exempt from the
+ * idle timeout, and holding no buffer memory while idle. */
 #ifndef FLIP_SERVER_CONN_H
 #define FLIP_SERVER_CONN_H
 
@@ -74,7 +75,15 @@ struct conn_set
     unsigned max_conns;       /* --max-conns clamped to the fd limit */
     uint64_t n_refused_conns; /* connections refused at the limit */
     uint64_t next_conn_id;
-    int flush_closed;  /* shutting down: conns flush without a hook */
+    int flush_closed; /* shutting down: conns flush without a hook */
+    uv_idle_t more;   /* active while bulk output waits for a turn */
+    int more_init;    /* `more` initialised (conn_set_flush) */
+    /* Accepts per loop turn (0: no bound). Past it, libuv holds the next
+     * connection and stops watching the listener until conn_set_flush
+     * takes it: a reconnect storm is let in a bounded number per turn. */
+    unsigned max_accepts;
+    unsigned accepted; /* since the last conn_set_flush */
+    uv_stream_t *held; /* its listener holds a connection for us */
     size_t out_req;    /* bytes queued to interactive connections */
     size_t out_bulk;   /* bytes queued to bulk connections */
     size_t in_partial; /* bytes of unfinished frames, all conns */
@@ -124,7 +133,8 @@ struct conn
  * h and h_data. */
 void conn_set_init(struct conn_set *set, uv_loop_t *loop);
 
-/* Accepts a connection from `listener`. Logs and drops it on failure. */
+/* Accepts a connection from `listener`. Logs and drops it on failure.
+ * Past max_accepts this turn, leaves it for conn_set_flush. */
 void conn_accept(struct conn_set *set, uv_stream_t *listener);
 
 /* Queues one response frame. Encoding failures (too big, no memory) are
@@ -139,6 +149,15 @@ void conn_send_error(struct conn *c,
 void conn_close(struct conn *c, const char *why);
 /* Hands queued output to the kernel; called by the server's flush hook. */
 void conn_flush(struct conn *c);
+/* The per-turn flush: accepts a connection held back by max_accepts, then
+ * writes every interactive connection with output, then at most
+ * `max_bulk` bulk streams, oldest first. Bulk streams left over are
+ * written by the next calls, and meanwhile the loop does not sleep. So
+ * a fan-out to thousands of streams takes several turns, and the loop
+ * serves other work between them. */
+void conn_set_flush(struct conn_set *set, unsigned max_bulk);
+/* Closes the set's own handle (before the loop is closed). */
+void conn_set_close(struct conn_set *set);
 /* Drops the output queued and not yet handed to the kernel (a stream cut
  * off: the error that explains it is all the peer needs now). */
 void conn_discard_output(struct conn *c);

@@ -46,6 +46,19 @@ static void sink_error(struct sub *sub,
     ps->sink.send_error(sub->sub_to, id, status, message);
 }
 
+/* This pump call queued its share of the loop turn (pubsub.h). */
+static int pump_spent(const struct pubsub *ps)
+{
+    return ps->pumped >= PUBSUB_PUMP_TURN_BYTES;
+}
+
+/* A scan stops once the socket has enough or the turn has its share. */
+static int pump_full(const struct sub *sub)
+{
+    return sink_backlog(sub) >= pump_limit(sub->sub_ps) ||
+           pump_spent(sub->sub_ps);
+}
+
 /* ---- encoding ------------------------------------------------------------ */
 
 /* Encodes one event frame into ps->scratch; FLIP_OK, FLIP_TOOBIG when the
@@ -109,6 +122,7 @@ static int deliver(struct sub *sub)
     void *to = sub->sub_to;
 
     ps->sink.send_frame(to, buf_head(&ps->scratch), buf_len(&ps->scratch));
+    ps->pumped += buf_len(&ps->scratch); /* pubsub_pump resets it */
     if (!ps->sink.is_open(to)) {
         return 0;
     }
@@ -373,10 +387,11 @@ static int snap_visit(void *arg, const struct flags_row *row)
         sink_close(sub, "out of memory");
         return 1;
     }
-    return sink_backlog(sub) >= pump_limit(sub->sub_ps);
+    return pump_full(sub);
 }
 
-/* Streams snapshot items until the socket is full; 1 while alive. */
+/* Streams snapshot items until the socket or the turn is full; 1 while
+ * alive. */
 static int pump_snapshot(struct sub *sub)
 {
     struct snap_ctx sc = { sub, 1 };
@@ -398,8 +413,8 @@ static int pump_snapshot(struct sub *sub)
             return 0;
         }
         if (more) {
-            if (sink_backlog(sub) >= pump_limit(sub->sub_ps)) {
-                return 1; /* wait for the socket to drain */
+            if (pump_full(sub)) {
+                return 1; /* wait for the socket to drain, or a turn */
             }
             continue;
         }
@@ -488,8 +503,7 @@ static int catchup_visit(void *arg, const struct flags_row *row)
             return 1;
         }
         /* stop at a revision boundary once the socket has enough */
-        if (cc->rows >= SCAN_ROWS ||
-            sink_backlog(cc->sub) >= pump_limit(cc->sub->sub_ps)) {
+        if (cc->rows >= SCAN_ROWS || pump_full(cc->sub)) {
             cc->stopped_early = 1;
             return 1;
         }
@@ -561,7 +575,7 @@ static int pump_catchup(struct sub *sub)
             return 0;
         }
         if (cc.stopped_early) {
-            if (sink_backlog(sub) >= pump_limit(sub->sub_ps)) {
+            if (pump_full(sub)) {
                 return 1;
             }
             continue;
@@ -580,22 +594,39 @@ static int pump_catchup(struct sub *sub)
     }
 }
 
+static void more_work(uv_idle_t *h)
+{
+    (void)h; /* only keeps the loop from sleeping: the pump runs next */
+}
+
 void pubsub_pump(struct pubsub *ps)
 {
     struct queue *e;
     struct queue *next;
+    int spent = 0;
 
+    ps->pumped = 0;
+    /* First come, first served, each to the end of its snapshot or its
+     * socket's room: a started snapshot finishes before the next opens,
+     * so few read views are open and the earliest subscribers go live
+     * first. */
     for (e = ps->pump.next; e != &ps->pump; e = next) {
         struct sub *sub = CONTAINER_OF(e, struct sub, sub_pump);
         next = e->next;
+        if (pump_spent(ps)) {
+            spent = 1;
+            break;
+        }
         if (sink_backlog(sub) >= pump_limit(sub->sub_ps)) {
             continue; /* pubsub_drained brings it back */
         }
         /* a callback below may free `sub`, and with it the next entry's
          * owner cannot change: only `sub` itself is touched */
         if (sub->sub_state == SUB_SNAPSHOT_WAIT) {
-            if (ps->n_readers < PUBSUB_MAX_SNAPSHOTS) {
-                start_snapshot(sub, sub->sub_resync, sub->sub_wait_why);
+            if (ps->n_readers < PUBSUB_MAX_SNAPSHOTS &&
+                start_snapshot(sub, sub->sub_resync, sub->sub_wait_why) &&
+                sub->sub_state == SUB_SNAPSHOT) {
+                pump_snapshot(sub); /* BEGIN and the items in one write */
             }
         } else if (sub->sub_state == SUB_SNAPSHOT) {
             pump_snapshot(sub);
@@ -604,6 +635,12 @@ void pubsub_pump(struct pubsub *ps)
         } else {
             pump_del(sub);
         }
+    }
+    if (spent && !uv_is_closing((uv_handle_t *)&ps->more)) {
+        ps->n_pump_full++;
+        uv_idle_start(&ps->more, more_work);
+    } else {
+        uv_idle_stop(&ps->more);
     }
     reap_dead(ps);
 }
@@ -1194,6 +1231,7 @@ void pubsub_init(struct pubsub *ps,
     uv_timer_init(loop, &ps->tick);
     ps->tick.data = ps;
     uv_timer_start(&ps->tick, tick, TICK_MS, TICK_MS);
+    uv_idle_init(loop, &ps->more);
 }
 
 void pubsub_close(struct pubsub *ps)
@@ -1201,6 +1239,7 @@ void pubsub_close(struct pubsub *ps)
     /* Connections were closed first, so every subscriber is dead. */
     reap_dead(ps);
     uv_close((uv_handle_t *)&ps->tick, NULL);
+    uv_close((uv_handle_t *)&ps->more, NULL);
     trie_close(&ps->trie);
     flip_free(ps->hits);
     buf_close(&ps->scratch);

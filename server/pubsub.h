@@ -134,6 +134,15 @@ enum sub_state
 /* Snapshots streaming at once per node; more wait their turn. */
 #define PUBSUB_MAX_SNAPSHOTS 512
 
+/* Snapshot and catch-up bytes one call of pubsub_pump queues, over all
+ * subscribers (it stops at the first frame boundary past it). The server
+ * writes what the pump queued in the same loop turn, so this bounds the
+ * turn: without it a flood of new subscribers (every client of a failed
+ * node reconnecting) had one turn serve thousands of snapshots, and a
+ * writer on the node waited behind them (issue 9). Measured on loopback,
+ * writing costs the loop about 30 ms per MiB. */
+#define PUBSUB_PUMP_TURN_BYTES (64u * 1024u)
+
 struct sub
 {
     struct pubsub *sub_ps;
@@ -169,7 +178,8 @@ struct pubsub
     struct pubsub_sink sink;
     struct trie trie;  /* prefix -> struct sub */
     struct queue subs; /* every subscriber */
-    struct queue pump; /* subscribers in SNAPSHOT/CATCHUP with work */
+    struct queue pump; /* subscribers in SNAPSHOT/CATCHUP with work, and
+                        * SNAPSHOT_WAIT: served first come, first served */
     struct queue dead; /* unsubscribed, freed once nothing uses them */
     size_t n_subs;
     size_t n_waiting; /* subscribers in SUB_WAITING */
@@ -180,6 +190,12 @@ struct pubsub
     size_t cap_hits;
     struct buf scratch; /* scratch: one encoded frame */
     uv_timer_t tick;    /* heartbeats, staleness, deadlines */
+    /* Active while the pump stopped at PUBSUB_PUMP_TURN_BYTES with work
+     * left: the loop polls without blocking, and the next turn's pump
+     * goes on. */
+    uv_idle_t more;
+    size_t pumped;        /* bytes queued by the pump call running */
+    uint64_t n_pump_full; /* pump calls that stopped at the turn budget */
     uint64_t last_heartbeat;
     int last_stale;
     uint64_t last_leader;  /* leader id the last heartbeat named, 0 none */
@@ -221,8 +237,10 @@ void pubsub_on_applied(struct pubsub *ps,
                        const struct fsm_outcome *outcomes);
 void pubsub_on_restored(struct pubsub *ps, uint64_t index);
 
-/* Does snapshot / catch-up work while sockets have room; called from the
- * server's per-turn hook before output is flushed. */
+/* Does snapshot / catch-up work while sockets have room, at most about
+ * PUBSUB_PUMP_TURN_BYTES a call; called from the server's per-turn hook
+ * before output is flushed. Work left over keeps the loop from sleeping
+ * (ps->more), so the next turn's call goes on with it. */
 void pubsub_pump(struct pubsub *ps);
 /* The subscriber's socket drained: it may take more catch-up work. */
 void pubsub_drained(struct sub *sub);

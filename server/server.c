@@ -6,6 +6,7 @@
  * close the remaining handles so uv_run returns. */
 #include "server.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -18,9 +19,19 @@
 #include "raft/aiodefer.h"
 #include "session.h"
 
-#define SWEEP_MS          1000
-#define SYNC_EVERY_TICKS  5    /* LMDB is MDB_NOSYNC; flush it every 5 s */
-#define CLOSE_DEADLINE_MS 5000 /* a peer that never reads its last bytes */
+#define SWEEP_MS            1000
+#define SYNC_EVERY_TICKS    5    /* LMDB is MDB_NOSYNC; flush it every 5 s */
+#define CLOSE_DEADLINE_MS   5000 /* a peer that never reads its last bytes */
+/* Bulk streams (subscribers) written per loop turn. Each is one write(2),
+ * which on loopback costs the loop 10-30 us (the receiving side's TCP work
+ * runs in the writer's syscall): a heartbeat or a change to 10,000
+ * subscribers of one node held a turn for 100-300 ms, and a writer on the
+ * node waited behind it (issue 9). */
+#define FLUSH_BULK_PER_TURN 256
+/* Connections accepted per loop turn: each costs the loop about 20 us,
+ * and its Hello and Subscribe arrive a turn later; 10,000 clients
+ * reconnecting at once were accepted thousands in one turn (issue 9). */
+#define ACCEPTS_PER_TURN    64
 
 static void on_applied(void *data,
                        uint64_t index,
@@ -55,30 +66,23 @@ static void on_leader(void *data, uint64_t leader_id)
     pubsub_on_leader(&s->pubsub, uv_now(s->loop));
 }
 
-/* redis's beforeSleep: one write per dirty connection per loop turn. */
-static void flush_dirty(uv_prepare_t *h)
+/* redis's beforeSleep: one write per dirty connection per loop turn, at
+ * most `max_bulk` of them to bulk streams (the rest on the next turns). */
+static void flush_turn(struct server *s, unsigned max_bulk)
 {
-    struct server *s = h->data;
-
     pubsub_pump(&s->pubsub);
     dispatch_serve_deferred(&s->disp);
-    while (!queue_empty(&s->clients.dirty)) {
-        struct queue *e = queue_head(&s->clients.dirty);
-        struct conn *c = CONTAINER_OF(e, struct conn, dirty);
-        queue_remove(e);
-        conn_flush(c);
-    }
     if (!queue_empty(&s->clients.dirty_bulk)) {
         /* The followers' subscribers wait for the commit index, and this
-         * node's own fan-out below takes a while with many subscribers. */
+         * node's own fan-out takes a while with many subscribers. */
         propose_nudge_now(&s->propose);
     }
-    while (!queue_empty(&s->clients.dirty_bulk)) {
-        struct queue *e = queue_head(&s->clients.dirty_bulk);
-        struct conn *c = CONTAINER_OF(e, struct conn, dirty);
-        queue_remove(e);
-        conn_flush(c);
-    }
+    conn_set_flush(&s->clients, max_bulk);
+}
+
+static void flush_dirty(uv_prepare_t *h)
+{
+    flush_turn(h->data, FLUSH_BULK_PER_TURN);
 }
 
 static void node_closed(struct node *n);
@@ -299,6 +303,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
     s->config = *c;
     server_clients_init(s);
     s->clients.max_conns = conn_limit(c);
+    s->clients.max_accepts = ACCEPTS_PER_TURN;
     s->hash_stopped = server_stop_after_hash;
 
     memset(&nc, 0, sizeof nc);
@@ -399,9 +404,10 @@ static void node_closed(struct node *n)
     if (!s->hooks_started) {
         return;
     }
-    flush_dirty(&s->flush);
+    flush_turn(s, UINT_MAX);
     s->clients.flush_closed = 1; /* conns now write without the hook */
     uv_close((uv_handle_t *)&s->flush, NULL);
+    conn_set_close(&s->clients);
     loopstat_stop(&s->loopstat);
     /* the sweep stays until the last connection is gone (see sweep_tick) */
     uv_timer_start(&s->sweep, sweep_tick, 50, 50);

@@ -4,8 +4,10 @@
  *
  * Event-loop manners (redis's): handlers never write to sockets; they
  * append frames to the connection's output buffer and mark it dirty. One
- * uv_prepare hook (server_flush) hands every dirty buffer to uv_write once
- * per loop turn. Closing is deferred the same way. */
+ * uv_prepare hook (flush_dirty) hands every dirty buffer to uv_write once
+ * per loop turn, at most FLUSH_BULK_PER_TURN (server.c) of them to bulk
+ * streams, the others on the next turns. Closing is deferred the same
+ * way. */
 #ifndef FLIP_SERVER_SERVER_H
 #define FLIP_SERVER_SERVER_H
 

@@ -690,3 +690,73 @@ TEST(pubsub_unit_leader_given_up, 20)
     codec_response_free(r);
     fix_stop(&f);
 }
+
+/* One pump call queues at most PUBSUB_PUMP_TURN_BYTES of snapshots over
+ * all subscribers (plus the frame that crosses it), first come first
+ * served, and keeps the loop awake while some are left; later calls serve
+ * the rest, each snapshot complete. A flood of subscribers then costs each
+ * loop turn a bounded amount of writing (issue 9). */
+TEST(pubsub_unit_pump_turn_budget, 20)
+{
+    enum
+    {
+        FLAGS = 40,
+        VALUE = 1000
+    };
+    struct fix f;
+    struct peer *ps[MAX_PEERS];
+    size_t before = 0;
+    size_t after = 0;
+    char value[VALUE + 1];
+    char key[32];
+    int calls = 0;
+
+    fix_start(&f, 1u << 20);
+    memset(value, 'v', VALUE);
+    value[VALUE] = '\0';
+    for (int i = 0; i < FLAGS; i++) {
+        snprintf(key, sizeof key, "a.%02d", i);
+        apply(&f, (uint64_t)i + 1, key, value, 0);
+    }
+    for (int i = 0; i < MAX_PEERS; i++) {
+        ps[i] = peer(&f);
+        subscribe(&f, ps[i], "a.", 0, 0);
+        before += buf_len(&ps[i]->out);
+    }
+    /* four snapshots of about 40 KiB: more than one turn's share */
+    CHECK(MAX_PEERS * FLAGS * VALUE > 2 * PUBSUB_PUMP_TURN_BYTES);
+    pubsub_pump(&f.ps);
+    for (int i = 0; i < MAX_PEERS; i++) {
+        after += buf_len(&ps[i]->out);
+    }
+    CHECK(after - before >= PUBSUB_PUMP_TURN_BYTES);
+    CHECK(after - before <= PUBSUB_PUMP_TURN_BYTES + VALUE + 64);
+    CHECK(uv_is_active((uv_handle_t *)&f.ps.more));
+    /* the first subscriber was served first, the last not at all yet */
+    CHECK(buf_len(&ps[0]->out) > FLAGS * VALUE);
+    CHECK(buf_len(&ps[MAX_PEERS - 1]->out) < 256);
+    while (uv_is_active((uv_handle_t *)&f.ps.more)) {
+        CHECK(++calls < 10);
+        before = after;
+        pubsub_pump(&f.ps);
+        after = 0;
+        for (int i = 0; i < MAX_PEERS; i++) {
+            after += buf_len(&ps[i]->out);
+        }
+        CHECK(after - before <= PUBSUB_PUMP_TURN_BYTES + VALUE + 64);
+    }
+    for (int i = 0; i < MAX_PEERS; i++) {
+        expect_subscribed(&f, ps[i], FLAGS);
+        expect_plain(&f, ps[i], FLIP__EVENT_TYPE__SNAPSHOT_BEGIN, FLAGS);
+        for (int k = 0; k < FLAGS; k++) {
+            snprintf(key, sizeof key, "a.%02d", k);
+            expect_flag(&f, ps[i], FLIP__EVENT_TYPE__SNAPSHOT_ITEM, FLAGS, key,
+                        value);
+        }
+        expect_plain(&f, ps[i], FLIP__EVENT_TYPE__SNAPSHOT_END, FLAGS);
+        codec_response_free(expect_heartbeat(&f, ps[i], FLAGS));
+        CHECK(take(&f, ps[i]) == NULL);
+    }
+    CHECK(!uv_is_active((uv_handle_t *)&f.ps.more));
+    fix_stop(&f);
+}
