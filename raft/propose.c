@@ -358,6 +358,11 @@ static void batch_propose(struct propose *pr)
          * state; the client sees its connection drop, "outcome unknown".
          * Local memory or disk only: no client content leads here
          * (docs/known-issues.md #7). */
+        if (pr->env.fatal != NULL) {
+            pr->env.fatal(pr->env.data, rv);
+            batch_finish(b, FLIP_LEADERSHIPLOST);
+            return;
+        }
         flip_errorf(
             "propose: raft_apply failed after libraft took the "
             "entry: %s; stopping",

@@ -109,6 +109,11 @@ struct propose_env
     int (*raft_closing)(void *data);
     /* Last call of propose_close: the host may release its timers. */
     void (*release)(void *data);
+    /* raft_apply failed after libraft took the entry (see batch_propose):
+     * NULL (production) aborts the process, the only clean state. A test
+     * host may record it and return; the batch is then answered
+     * FLIP_LEADERSHIPLOST (outcome unknown). */
+    void (*fatal)(void *data, int raft_rv);
 };
 
 struct propose

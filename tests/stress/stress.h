@@ -60,6 +60,8 @@ struct stress_stats
     unsigned leaks;    /* libraft InstallSnapshot leaks freed (wrap_recv) */
     unsigned deferred; /* InstallSnapshots held back (ioshim) */
     unsigned mutated;  /* opts.mutate took effect */
+    unsigned restarts; /* proposer processes started (raft/propose.c) */
+    unsigned reads;    /* linearizable reads answered OK */
 };
 
 /* Runs one seed. Returns 0 when every check passed, 2 when the run hit a
