@@ -8,8 +8,11 @@
  *      raft/node.c does (opts.gate).
  *   2. Chaos for opts.chaos_ms of simulated time, one action every 5-255 or
  *      5-600 ms, in storm and calm windows: bursts of writes (set, delete,
- *      compare-and-set, multi-change, invalid change, undecodable entry) on
- *      a live leader, sometimes killing it right after; kill/revive;
+ *      compare-and-set, multi-change, invalid change) through the real
+ *      raft/propose.c of a live leader (an undecodable entry straight to
+ *      raft), and linearizable reads through its propose_read, sometimes
+ *      killing it right after; kill/revive (half the revives restart the
+ *      proposer process: a new incarnation, see struct host);
  *      one-way, two-way, refused and split partitions, isolating the leader;
  *      heals; election timeouts, network and disk latency; raft_io faults
  *      only with opts.io_faults. Calm windows only write, revive and heal.
@@ -26,10 +29,14 @@
  *   - model: the first application of each command is checked against an
  *     independent model of flag revisions (set, delete, compare-and-set,
  *     invalid changes), so the agreed sequence also has the right outcomes;
- *   - acknowledgements: a proposal acked with status 0 must be the entry
- *     the cluster applied at req->index, its outcome recorded by its own
- *     leader's observer at that index, OK outcomes with revision ==
- *     req->index; every accepted proposal gets exactly one callback;
+ *   - acknowledgements (propose.c's answers): a change answered OK was
+ *     applied by the cluster, with exactly the outcome it was told, OK
+ *     outcomes with revision == that index (no false ack); a change is
+ *     applied at most once, and never after its client was told NOT_LEADER
+ *     ("not applied": the client resends it; no double apply); every
+ *     accepted change and read gets exactly one callback;
+ *   - reads: a linearizable read answered OK comes from a state holding
+ *     every write acknowledged before it was issued;
  *   - snapshots: two snapshots at the same index carry the same content;
  *     a server that installed one holds exactly that content;
  *   - harness: each server's appends complete in submission order (a
