@@ -1263,7 +1263,8 @@ static uint64_t propose_host_now(void *data)
     return uv_now(n->loop);
 }
 
-/* The wall clock stamped into entries. */
+/* The wall clock stamped into entries: propose.c's clock source, kept here
+ * behind propose_env so one clock helper can replace it. */
 static int64_t propose_host_wall_ms(void *data)
 {
     struct timespec ts;
