@@ -142,7 +142,8 @@ $(BUILD)/tests/unit: $(SERVER_OBJ) \
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEP_LIBS)
 
-# The raft_fixture stress over the real FSM and LMDB (tests/stress). It has
+# The raft_fixture stress over the real FSM, LMDB and proposal code
+# (raft/propose.c, linked from CORE_OBJ; tests/stress). It has
 # its own main() (forked workers per seed batch), so no tests/lib runner.
 $(BUILD)/tests/fixture_stress: $(CORE_OBJ) $(call obj,$(STRESS_SRC))
 	@mkdir -p $(dir $@)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "lib/err.h"
 #include "lib/heap.h"
@@ -1252,4 +1253,141 @@ void node_close(struct node *n, void (*cb)(struct node *n))
         return;
     }
     do_close(n);
+}
+
+/* ---- the proposal path's host (raft/propose.h) -------------------------- */
+
+static uint64_t propose_host_now(void *data)
+{
+    struct node *n = data;
+    return uv_now(n->loop);
+}
+
+/* The wall clock stamped into entries: propose.c's clock source, kept here
+ * behind propose_env so one clock helper can replace it. */
+static int64_t propose_host_wall_ms(void *data)
+{
+    struct timespec ts;
+
+    (void)data;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void propose_flush_cb(uv_check_t *h)
+{
+    struct node *n = h->data;
+    uv_check_stop(h);
+    propose_fire(n->propose, PROPOSE_FLUSH);
+}
+
+static void propose_defer_cb(uv_idle_t *h)
+{
+    struct node *n = h->data;
+    uv_idle_stop(h);
+    propose_fire(n->propose, PROPOSE_DEFER);
+}
+
+static void propose_nudge_cb(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    propose_fire(n->propose, PROPOSE_NUDGE);
+}
+
+static void propose_limbo_cb(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    propose_fire(n->propose, PROPOSE_LIMBO);
+}
+
+static void propose_host_arm(void *data, enum propose_timer t, uint64_t ms)
+{
+    struct node *n = data;
+
+    switch (t) {
+    case PROPOSE_FLUSH:
+        uv_check_start(&n->propose_flush, propose_flush_cb);
+        break;
+    case PROPOSE_DEFER:
+        uv_idle_start(&n->propose_defer, propose_defer_cb);
+        break;
+    case PROPOSE_NUDGE:
+        uv_timer_start(&n->propose_nudge, propose_nudge_cb, ms, 0);
+        break;
+    case PROPOSE_LIMBO:
+        uv_timer_start(&n->propose_limbo, propose_limbo_cb, ms, 0);
+        break;
+    default:
+        break;
+    }
+}
+
+static void propose_host_disarm(void *data, enum propose_timer t)
+{
+    struct node *n = data;
+
+    switch (t) {
+    case PROPOSE_FLUSH:
+        uv_check_stop(&n->propose_flush);
+        break;
+    case PROPOSE_DEFER:
+        uv_idle_stop(&n->propose_defer);
+        break;
+    case PROPOSE_NUDGE:
+        uv_timer_stop(&n->propose_nudge);
+        break;
+    case PROPOSE_LIMBO:
+        uv_timer_stop(&n->propose_limbo);
+        break;
+    default:
+        break;
+    }
+}
+
+static int propose_host_closing(void *data)
+{
+    return ((struct node *)data)->closing;
+}
+
+static int propose_host_raft_closing(void *data)
+{
+    return ((struct node *)data)->raft_closing;
+}
+
+static void propose_host_release(void *data)
+{
+    struct node *n = data;
+
+    uv_close((uv_handle_t *)&n->propose_flush, NULL);
+    uv_close((uv_handle_t *)&n->propose_defer, NULL);
+    uv_close((uv_handle_t *)&n->propose_nudge, NULL);
+    uv_close((uv_handle_t *)&n->propose_limbo, NULL);
+}
+
+void node_propose_init(struct node *n, struct propose *pr, uint64_t keep)
+{
+    struct propose_env env = {
+        .raft = &n->raft,
+        .id = n->config.id,
+        .limbo_ms = n->config.election_ms,
+        .data = n,
+        .now = propose_host_now,
+        .wall_ms = propose_host_wall_ms,
+        .arm = propose_host_arm,
+        .disarm = propose_host_disarm,
+        .closing = propose_host_closing,
+        .raft_closing = propose_host_raft_closing,
+        .release = propose_host_release,
+    };
+
+    n->propose = pr;
+    uv_check_init(n->loop, &n->propose_flush);
+    uv_idle_init(n->loop, &n->propose_defer);
+    uv_timer_init(n->loop, &n->propose_nudge);
+    uv_timer_init(n->loop, &n->propose_limbo);
+    n->propose_flush.data = n;
+    n->propose_defer.data = n;
+    n->propose_nudge.data = n;
+    n->propose_limbo.data = n;
+    propose_init(pr, &env, keep);
 }

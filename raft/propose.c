@@ -4,20 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
 #include "dedup.h"
 #include "lib/err.h"
 #include "lib/heap.h"
 #include "lib/log.h"
 #include "proto/command.h"
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int status_from_raft(int rv)
 {
@@ -38,12 +30,10 @@ static int status_from_raft(int rv)
     }
 }
 
-static void fail_waiters(uv_idle_t *h)
+static void fail_waiters(struct propose *pr)
 {
-    struct propose *pr = h->data;
     struct queue q;
 
-    uv_idle_stop(h);
     /* Move out first: a callback may queue a new read. */
     queue_init(&q);
     while (!queue_empty(&pr->failed)) {
@@ -60,13 +50,29 @@ static void fail_waiters(uv_idle_t *h)
 }
 
 #define NUDGE_DELAY_MS 2
+#define LIMBO_TICK_MS  10
 
 struct propose_batch;
 static void batch_finish(struct propose_batch *b, int rv);
-static void limbo_tick(uv_timer_t *t);
+static void limbo_tick(struct propose *pr);
 static void limbo_drain(struct propose *pr);
 static void limbo_passed(struct propose *pr, uint64_t index);
-static void flush_open(uv_check_t *h);
+static void batch_propose(struct propose *pr);
+
+static int closing(const struct propose *pr)
+{
+    return pr->env.closing(pr->env.data);
+}
+
+static int raft_closing(const struct propose *pr)
+{
+    return pr->env.raft_closing(pr->env.data);
+}
+
+static int is_leader(const struct propose *pr)
+{
+    return !closing(pr) && raft_state(pr->env.raft) == RAFT_LEADER;
+}
 
 static void nudge_done(struct raft_barrier *req, int status)
 {
@@ -77,14 +83,12 @@ static void nudge_done(struct raft_barrier *req, int status)
 
 /* Runs on the loop turn after an apply: never inside libraft's apply
  * loop, where appending to the log is not safe. */
-static void nudge_fire(uv_timer_t *t)
+static void nudge_fire(struct propose *pr)
 {
-    struct propose *pr = t->data;
-    struct raft *r = &pr->node->raft;
+    struct raft *r = pr->env.raft;
 
     pr->nudge_armed = 0;
-    if (pr->nudge_inflight || pr->barrier_inflight || pr->node->closing ||
-        raft_state(r) != RAFT_LEADER ||
+    if (pr->nudge_inflight || pr->barrier_inflight || !is_leader(pr) ||
         raft_last_index(r) != raft_last_applied(r)) {
         return; /* later entries or a read barrier carry the commit index */
     }
@@ -98,61 +102,74 @@ static void nudge_fire(uv_timer_t *t)
 void propose_nudge_now(struct propose *pr)
 {
     if (pr->nudge_armed) {
-        uv_timer_stop(&pr->nudge_timer);
-        nudge_fire(&pr->nudge_timer);
+        pr->env.disarm(pr->env.data, PROPOSE_NUDGE);
+        nudge_fire(pr);
+    }
+}
+
+void propose_fire(struct propose *pr, enum propose_timer t)
+{
+    switch (t) {
+    case PROPOSE_FLUSH:
+        batch_propose(pr);
+        break;
+    case PROPOSE_DEFER:
+        fail_waiters(pr);
+        break;
+    case PROPOSE_NUDGE:
+        nudge_fire(pr);
+        break;
+    case PROPOSE_LIMBO:
+        limbo_tick(pr);
+        break;
+    default:
+        break;
     }
 }
 
 /* Random, so that no two processes of one node share it (H2 of the
  * correctness review: a restarted leader took its old entries for new
  * writes). The clock is mixed in should getrandom fail. */
-static uint64_t new_incarnation(void)
+static uint64_t new_incarnation(const struct propose_env *env)
 {
-    struct timespec ts;
     uint64_t x = 0;
 
     if (getrandom(&x, sizeof x, GRND_NONBLOCK) != (ssize_t)sizeof x) {
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        x ^= (uint64_t)ts.tv_nsec << 32 ^ (uint64_t)ts.tv_sec ^
-             (uint64_t)wall_ms() << 20;
+        x ^= env->now(env->data) << 32 ^ (uint64_t)env->wall_ms(env->data);
     }
     return x;
 }
 
-void propose_init(struct propose *pr, struct node *node, uint64_t keep)
+void propose_init(struct propose *pr,
+                  const struct propose_env *env,
+                  uint64_t keep)
 {
     memset(pr, 0, sizeof *pr);
-    pr->node = node;
-    pr->incarnation = new_incarnation();
+    pr->env = *env;
+    pr->incarnation =
+        env->incarnation != 0 ? env->incarnation : new_incarnation(env);
     pr->changelog_keep = keep;
     queue_init(&pr->pending);
     queue_init(&pr->served);
     queue_init(&pr->next);
     queue_init(&pr->failed);
-    uv_idle_init(node->loop, &pr->kick);
-    pr->kick.data = pr;
-    uv_timer_init(node->loop, &pr->nudge_timer);
-    pr->nudge_timer.data = pr;
     queue_init(&pr->limbo);
-    uv_timer_init(node->loop, &pr->limbo_timer);
-    pr->limbo_timer.data = pr;
-    uv_check_init(node->loop, &pr->flush);
-    pr->flush.data = pr;
-    uv_check_start(&pr->flush, flush_open);
 }
 
 void propose_close(struct propose *pr)
 {
-    uv_close((uv_handle_t *)&pr->kick, NULL);
-    uv_close((uv_handle_t *)&pr->nudge_timer, NULL);
-    uv_close((uv_handle_t *)&pr->flush, NULL);
     pr->closed = 1;
-    uv_close((uv_handle_t *)&pr->limbo_timer, NULL);
     limbo_drain(pr);
     if (pr->open != NULL) {
         struct propose_batch *b = pr->open;
         pr->open = NULL;
         batch_finish(b, FLIP_NOTLEADER);
+    }
+    for (int t = 0; t < PROPOSE_N_TIMERS; t++) {
+        pr->env.disarm(pr->env.data, (enum propose_timer)t);
+    }
+    if (pr->env.release != NULL) {
+        pr->env.release(pr->env.data);
     }
 }
 
@@ -210,11 +227,12 @@ static void limbo_add(struct propose *pr, struct propose_batch *b)
         batch_finish(b, FLIP_LEADERSHIPLOST);
         return;
     }
-    b->limbo_deadline = uv_now(pr->node->loop) + pr->node->config.election_ms;
+    b->limbo_deadline = pr->env.now(pr->env.data) + pr->env.limbo_ms;
     queue_insert_tail(&pr->limbo, &b->link);
     pr->n_limbo++;
-    if (!uv_is_active((uv_handle_t *)&pr->limbo_timer)) {
-        uv_timer_start(&pr->limbo_timer, limbo_tick, 10, 10);
+    if (!pr->limbo_armed) {
+        pr->limbo_armed = 1;
+        pr->env.arm(pr->env.data, PROPOSE_LIMBO, LIMBO_TICK_MS);
     }
 }
 
@@ -225,10 +243,9 @@ static void limbo_finish(struct propose *pr, struct propose_batch *b, int rv)
     batch_finish(b, rv);
 }
 
-static void limbo_tick(uv_timer_t *t)
+static void limbo_tick(struct propose *pr)
 {
-    struct propose *pr = t->data;
-    uint64_t now = uv_now(pr->node->loop);
+    uint64_t now = pr->env.now(pr->env.data);
     struct queue *e;
     struct queue *next;
 
@@ -239,8 +256,9 @@ static void limbo_tick(uv_timer_t *t)
             limbo_finish(pr, b, FLIP_LEADERSHIPLOST);
         }
     }
-    if (queue_empty(&pr->limbo)) {
-        uv_timer_stop(t);
+    pr->limbo_armed = !queue_empty(&pr->limbo);
+    if (pr->limbo_armed) {
+        pr->env.arm(pr->env.data, PROPOSE_LIMBO, LIMBO_TICK_MS);
     }
 }
 
@@ -269,8 +287,8 @@ static void apply_done(struct raft_apply *req, int status, void *result)
     if (rv == FLIP_LEADERSHIPLOST && batch_applied(b)) {
         rv = FLIP_OK; /* applied here before leadership went */
     }
-    if (rv == FLIP_LEADERSHIPLOST && req->index != 0 &&
-        !pr->node->raft_closing && !pr->closed) {
+    if (rv == FLIP_LEADERSHIPLOST && req->index != 0 && !raft_closing(pr) &&
+        !pr->closed) {
         limbo_add(pr, b);
         return;
     }
@@ -292,7 +310,7 @@ static void batch_propose(struct propose *pr)
         return;
     }
     pr->open = NULL;
-    if (pr->node->closing || raft_state(&pr->node->raft) != RAFT_LEADER) {
+    if (!is_leader(pr)) {
         batch_finish(b, FLIP_NOTLEADER);
         return;
     }
@@ -300,13 +318,13 @@ static void batch_propose(struct propose *pr)
         changes[i] = &b->items[i]->change;
     }
     cmd.has_time_ms = 1;
-    cmd.time_ms = wall_ms();
+    cmd.time_ms = pr->env.wall_ms(pr->env.data);
     cmd.has_changelog_keep = 1;
     cmd.changelog_keep = pr->changelog_keep;
     cmd.n_changes = b->n;
     cmd.changes = changes;
     cmd.has_origin_node = 1;
-    cmd.origin_node = pr->node->config.id;
+    cmd.origin_node = pr->env.id;
     cmd.has_origin_seq = 1;
     cmd.origin_seq = b->seq;
     cmd.has_origin_incarnation = 1;
@@ -324,7 +342,7 @@ static void batch_propose(struct propose *pr)
     }
     command_write(&cmd, buf.base);
     b->req.data = b;
-    rv = raft_apply(&pr->node->raft, &b->req, &buf, 1, apply_done);
+    rv = raft_apply(pr->env.raft, &b->req, &buf, 1, apply_done);
     if (rv == RAFT_INVALID) {
         /* raft already freed the buffer; an unpadded entry is a bug here */
         flip_errorf("propose: raft rejected an entry of %zu bytes", buf.len);
@@ -340,6 +358,11 @@ static void batch_propose(struct propose *pr)
          * state; the client sees its connection drop, "outcome unknown".
          * Local memory or disk only: no client content leads here
          * (docs/known-issues.md #7). */
+        if (pr->env.fatal != NULL) {
+            pr->env.fatal(pr->env.data, rv);
+            batch_finish(b, FLIP_LEADERSHIPLOST);
+            return;
+        }
         flip_errorf(
             "propose: raft_apply failed after libraft took the "
             "entry: %s; stopping",
@@ -354,11 +377,6 @@ static void batch_propose(struct propose *pr)
     queue_insert_tail(&pr->pending, &b->link);
     pr->n_entries++;
     pr->n_changes += b->n;
-}
-
-static void flush_open(uv_check_t *h)
-{
-    batch_propose(h->data);
 }
 
 static int batch_has_key(const struct propose_batch *b, const char *key)
@@ -393,7 +411,7 @@ int propose_submit(struct propose *pr,
 {
     size_t alen;
 
-    if (pr->node->closing || raft_state(&pr->node->raft) != RAFT_LEADER) {
+    if (!is_leader(pr)) {
         return FLIP_NOTLEADER;
     }
     alen = change->actor != NULL ? strlen(change->actor) : 0;
@@ -413,6 +431,7 @@ int propose_submit(struct propose *pr,
         }
         pr->open->pr = pr;
         pr->open->seq = ++pr->seq;
+        pr->env.arm(pr->env.data, PROPOSE_FLUSH, 0);
     }
     p->change = *change;
     if (change->value != NULL) {
@@ -432,6 +451,27 @@ int propose_submit(struct propose *pr,
     return FLIP_OK;
 }
 
+/* The entry applied at `index` is this batch's own: same process (the
+ * incarnation), same batch, and the index raft gave it (H2 of the
+ * correctness review). */
+static int batch_is_entry(const struct propose_batch *b,
+                          const Flipcmd__Command *cmd,
+                          uint64_t index)
+{
+    return cmd->origin_incarnation == b->pr->incarnation &&
+           cmd->origin_seq == b->seq && index == b->req.index;
+}
+
+static void batch_take_outcomes(struct propose_batch *b,
+                                const Flipcmd__Command *cmd,
+                                const struct fsm_outcome *outcomes)
+{
+    for (size_t i = 0; i < b->n && i < cmd->n_changes; i++) {
+        b->items[i]->outcome = outcomes[i];
+        b->items[i]->have_outcome = 1;
+    }
+}
+
 void propose_on_applied(struct propose *pr,
                         uint64_t index,
                         const Flipcmd__Command *cmd,
@@ -439,39 +479,29 @@ void propose_on_applied(struct propose *pr,
 {
     struct queue *e;
 
-    if (!pr->nudge_armed && !pr->node->closing &&
-        raft_state(&pr->node->raft) == RAFT_LEADER) {
+    struct propose_batch *b;
+
+    if (!pr->nudge_armed && is_leader(pr)) {
         pr->nudge_armed = 1;
         /* 2 ms: a client writing back to back sends its next write
          * sooner, and that entry carries the commit index for free */
-        uv_timer_start(&pr->nudge_timer, nudge_fire, NUDGE_DELAY_MS, 0);
+        pr->env.arm(pr->env.data, PROPOSE_NUDGE, NUDGE_DELAY_MS);
     }
-    if (cmd == NULL || cmd->origin_node != pr->node->config.id ||
-        cmd->origin_incarnation != pr->incarnation || cmd->n_changes == 0) {
-        if (pr->n_limbo > 0) {
-            limbo_passed(pr, index);
-        }
-        return;
-    }
-    QUEUE_FOREACH (e, &pr->pending) {
-        struct propose_batch *b = CONTAINER_OF(e, struct propose_batch, link);
-        if (b->seq == cmd->origin_seq && b->req.index == index) {
-            for (size_t i = 0; i < b->n && i < cmd->n_changes; i++) {
-                b->items[i]->outcome = outcomes[i];
-                b->items[i]->have_outcome = 1;
+    if (cmd != NULL && cmd->origin_node == pr->env.id && cmd->n_changes > 0) {
+        QUEUE_FOREACH (e, &pr->pending) {
+            b = CONTAINER_OF(e, struct propose_batch, link);
+            if (batch_is_entry(b, cmd, index)) {
+                batch_take_outcomes(b, cmd, outcomes);
+                return;
             }
-            return;
         }
-    }
-    QUEUE_FOREACH (e, &pr->limbo) {
-        struct propose_batch *b = CONTAINER_OF(e, struct propose_batch, link);
-        if (b->seq == cmd->origin_seq && b->req.index == index) {
-            for (size_t i = 0; i < b->n && i < cmd->n_changes; i++) {
-                b->items[i]->outcome = outcomes[i];
-                b->items[i]->have_outcome = 1;
+        QUEUE_FOREACH (e, &pr->limbo) {
+            b = CONTAINER_OF(e, struct propose_batch, link);
+            if (batch_is_entry(b, cmd, index)) {
+                batch_take_outcomes(b, cmd, outcomes);
+                limbo_finish(pr, b, FLIP_OK);
+                return;
             }
-            limbo_finish(pr, b, FLIP_OK);
-            return;
         }
     }
     if (pr->n_limbo > 0) {
@@ -479,25 +509,19 @@ void propose_on_applied(struct propose *pr,
     }
 }
 
+/* Every batch in limbo the snapshot covers ends "outcome unknown" (H1 of
+ * the correctness review): its index never passed through apply here. */
 void propose_on_restored(struct propose *pr, uint64_t index)
 {
-    struct queue *e;
-    struct queue *next;
-
     if (index > pr->restored) {
         pr->restored = index;
     }
-    for (e = pr->limbo.next; e != &pr->limbo; e = next) {
-        struct propose_batch *b = CONTAINER_OF(e, struct propose_batch, link);
-        next = e->next;
-        if (b->req.index <= index) {
-            limbo_finish(pr, b, FLIP_LEADERSHIPLOST);
-        }
-    }
+    limbo_passed(pr, index);
 }
 
 /* Every applied entry: a batch in limbo whose index has been passed by an
- * entry that is not ours can never commit. */
+ * entry that is not ours can never commit ("not applied"), unless a
+ * snapshot install passed it (outcome unknown). */
 static void limbo_passed(struct propose *pr, uint64_t index)
 {
     struct queue *e;
@@ -533,7 +557,7 @@ static void barrier_done(struct raft_barrier *req, int status)
      * reads join the right generation; but not inside raft_close (which
      * fires this): libraft 0.22.1 would take the barrier and never answer
      * it. Those waiters then lose their leader like the rest. */
-    if (!queue_empty(&pr->next) && !pr->node->raft_closing) {
+    if (!queue_empty(&pr->next) && !raft_closing(pr)) {
         barrier_start(pr);
     }
     while (!queue_empty(&q)) {
@@ -542,7 +566,7 @@ static void barrier_done(struct raft_barrier *req, int status)
         queue_remove(e);
         w->cb(w, rv);
     }
-    while (pr->node->raft_closing && !queue_empty(&pr->next)) {
+    while (raft_closing(pr) && !queue_empty(&pr->next)) {
         struct queue *e = queue_head(&pr->next);
         struct read_wait *w = CONTAINER_OF(e, struct read_wait, link);
         queue_remove(e);
@@ -560,7 +584,7 @@ static void barrier_start(struct propose *pr)
         queue_insert_tail(&pr->served, e);
     }
     pr->barrier.data = pr;
-    rv = raft_barrier(&pr->node->raft, &pr->barrier, barrier_done);
+    rv = raft_barrier(pr->env.raft, &pr->barrier, barrier_done);
     if (rv == 0) {
         pr->barrier_inflight = 1;
         return;
@@ -572,12 +596,12 @@ static void barrier_start(struct propose *pr)
         queue_insert_tail(&pr->failed, e);
     }
     pr->failed_status = status_from_raft(rv);
-    uv_idle_start(&pr->kick, fail_waiters);
+    pr->env.arm(pr->env.data, PROPOSE_DEFER, 0);
 }
 
 int propose_read(struct propose *pr, struct read_wait *w, read_wait_cb cb)
 {
-    if (pr->node->closing || raft_state(&pr->node->raft) != RAFT_LEADER) {
+    if (!is_leader(pr)) {
         return FLIP_NOTLEADER;
     }
     w->cb = cb;

@@ -39,7 +39,6 @@
 #include "command.pb-c.h"
 #include "fsm.h"
 #include "lib/queue.h"
-#include "node.h"
 #include "proto/codec.h"
 
 struct proposal;
@@ -72,9 +71,54 @@ struct read_wait
     read_wait_cb cb;
 };
 
+/* The deferred work propose.c asks its host to schedule. */
+enum propose_timer
+{
+    PROPOSE_FLUSH, /* at the end of this loop turn, after I/O: the open
+                      batch goes out (libuv: check phase) */
+    PROPOSE_DEFER, /* early in the next loop turn (libuv: idle) */
+    PROPOSE_NUDGE, /* after delay_ms */
+    PROPOSE_LIMBO, /* after delay_ms */
+    PROPOSE_N_TIMERS
+};
+
+/* What propose.c needs from its host. The host (the caller of
+ * propose_init) owns this struct and whatever implements it, keeps both
+ * alive until propose_close has returned, and runs everything on the
+ * thread that calls propose_*. */
+struct propose_env
+{
+    struct raft *raft;    /* entries and barriers go here */
+    uint64_t id;          /* this server's raft id: the origin of its entries */
+    uint64_t limbo_ms;    /* how long a batch waits in limbo (see propose.c) */
+    uint64_t incarnation; /* 0: a random one (production); else this value,
+                             for a deterministic test run */
+    void *data;           /* the host's, passed to every callback */
+    /* Monotonic milliseconds; wall-clock milliseconds stamped into entries
+     * (the FSM's time: apply stays deterministic). */
+    uint64_t (*now)(void *data);
+    int64_t (*wall_ms)(void *data);
+    /* Schedule one propose_fire(pr, t); arming an armed timer restarts it.
+     * Never fires from inside arm. delay_ms only counts for NUDGE/LIMBO. */
+    void (*arm)(void *data, enum propose_timer t, uint64_t delay_ms);
+    void (*disarm)(void *data, enum propose_timer t);
+    /* 1 while the node stops: no new entries, reads or nudges. */
+    int (*closing)(void *data);
+    /* 1 inside raft_close (callbacks fire synchronously there): nothing
+     * may be started on raft and nothing parked in limbo. */
+    int (*raft_closing)(void *data);
+    /* Last call of propose_close: the host may release its timers. */
+    void (*release)(void *data);
+    /* raft_apply failed after libraft took the entry (see batch_propose):
+     * NULL (production) aborts the process, the only clean state. A test
+     * host may record it and return; the batch is then answered
+     * FLIP_LEADERSHIPLOST (outcome unknown). */
+    void (*fatal)(void *data, int raft_rv);
+};
+
 struct propose
 {
-    struct node *node;
+    struct propose_env env;
     uint64_t seq;
     uint64_t incarnation;     /* random per process: see the top of this file */
     uint64_t restored;        /* highest index a snapshot install covered */
@@ -82,24 +126,21 @@ struct propose
     uint64_t changelog_keep;
     struct queue pending;       /* batches raft owns, submit order */
     struct propose_batch *open; /* collecting this loop turn, or NULL */
-    uv_check_t flush;           /* proposes the open batch after I/O */
     uint64_t n_entries;         /* entries proposed */
     struct queue limbo; /* batches whose leader was lost before commit */
     size_t n_limbo;
-    uv_timer_t limbo_timer;
+    int limbo_armed;
     int closed;
     uint64_t n_changes; /* changes proposed */
     struct raft_barrier barrier;
     int barrier_inflight;
     struct queue served; /* waiters the in-flight barrier answers */
     struct queue next;   /* waiters for the next barrier */
-    uv_idle_t kick;      /* defers error callbacks to a loop turn */
     /* Commit nudge: followers learn a new commit index only from the next
      * AppendEntries, i.e. up to a heartbeat later when writes are sparse.
      * After the leader applies an entry with nothing behind it, a barrier
      * entry goes out at once carrying the new commit index, so followers
      * apply (and notify their subscribers) within a round trip. */
-    uv_timer_t nudge_timer;
     struct raft_barrier nudge;
     int nudge_inflight;
     int nudge_armed;
@@ -108,11 +149,19 @@ struct propose
     int failed_status;
 };
 
-void propose_init(struct propose *pr, struct node *node, uint64_t keep);
+/* `env` is copied. */
+void propose_init(struct propose *pr,
+                  const struct propose_env *env,
+                  uint64_t keep);
+/* After raft has closed (every apply callback has fired): answers what
+ * is still open or in limbo, disarms every timer, then env->release. */
 void propose_close(struct propose *pr);
 
-/* Proposes one change. On FLIP_OK raft owns p->req until p->cb fires with
- * FLIP_OK (see p->outcome), FLIP_LEADERSHIPLOST (outcome unknown),
+/* The host's side of env->arm: runs timer `t`. */
+void propose_fire(struct propose *pr, enum propose_timer t);
+
+/* Proposes one change. On FLIP_OK the proposal is propose.c's until p->cb fires
+ * with FLIP_OK (see p->outcome), FLIP_LEADERSHIPLOST (outcome unknown),
  * FLIP_NOSPACE or FLIP_IOERR. On any other return (FLIP_NOTLEADER,
  * FLIP_NOMEM, FLIP_NOSPACE, FLIP_BUSY) nothing was proposed and cb will not
  * fire. `change` is only read during the call. */

@@ -15,7 +15,7 @@ written. For each mutant, one at a time: its `find` line is replaced there
 (a line found other than exactly once is a stale mutant: an error, not a
 survivor), `make -j2 WERROR=` rebuilds into BUILD/mutants/build (it persists across
 the mutants, so only the changed file recompiles), then the mutant's hint
-tests run first, then `tests/run.sh B check --fail-fast -j2`, then for raft/ and
+tests run first (`fixture_stress` among them: the stress first), then `tests/run.sh B check --fail-fast -j2`, then for raft/ and
 storage/ `fixture_stress --seeds 1..2000`. The first failure kills it if
 that test passes on BUILD/mutants/pristine (the same tree unmutated);
 otherwise it was flaky and the step runs once more (twice flaky: verdict
@@ -249,18 +249,23 @@ def steps_for(mu, scratch):
     """(label, command) in order: hints, check, stress."""
     b = scratch.build
     run = os.path.join(scratch.tree, "tests", "run.sh")
-    unit_hints = [t for t in mu["tests"] if not t.startswith("test_")]
+    stress_hint = "fixture_stress" in mu["tests"]
+    unit_hints = [t for t in mu["tests"]
+                  if not t.startswith("test_") and t != "fixture_stress"]
     script_hints = [t for t in mu["tests"] if t.startswith("test_")]
+    stress = ("stress", [os.path.join(b, "tests", "fixture_stress"),
+                         "--seeds", STRESS_SEEDS])
     out = []
+    if stress_hint:
+        out.append(stress)  # the hint: the stress must catch it by itself
     if unit_hints:
         out.append(("hint", [run, b, "unit", "--fail-fast"] + unit_hints))
     if script_hints:
         out.append(("hint", [run, b, "integration", "--fail-fast"] +
                      script_hints))
     out.append(("check", [run, b, "check", "--fail-fast", "-j2"]))
-    if mu["file"].startswith(STRESS_DIRS):
-        out.append(("stress", [os.path.join(b, "tests", "fixture_stress"),
-                               "--seeds", STRESS_SEEDS]))
+    if mu["file"].startswith(STRESS_DIRS) and not stress_hint:
+        out.append(stress)
     return out
 
 

@@ -99,7 +99,7 @@ struct totals
 {
     uint64_t proposed, acked, applied, snapshots, declined, restored, kills,
         cuts, faults, leaders, fixups, shimmed, leaks, deferred, steps, sim_ms,
-        last_index;
+        last_index, restarts, reads;
 };
 
 struct shared
@@ -354,6 +354,8 @@ static int run_seed(const struct stress_opts *base, uint64_t seed, unsigned j)
     ADD(steps);
     ADD(sim_ms);
     ADD(last_index);
+    ADD(restarts);
+    ADD(reads);
 #undef ADD
     if (rv == 2) {
         snprintf(line, sizeof line, "known seed %llu: %s\n",
@@ -768,7 +770,8 @@ int main(int argc, char **argv)
            (double)count / (now_s() - start), jobs);
     printf(
         "totals: %llu simulated s, %llu steps, final index %llu; %llu "
-        "writes proposed, %llu acked, %llu FSM applies; %llu snapshots "
+        "writes proposed, %llu acked, %llu linearizable reads, %llu "
+        "proposer processes (raft/propose.c); %llu FSM applies; %llu snapshots "
         "(%llu declined), %llu installs; %llu kills, %llu cuts, %llu io "
         "faults, %llu leaders; %llu fixture truncations fixed, %llu "
         "InstallSnapshot terms fixed, %llu installs held back, %llu libraft "
@@ -776,6 +779,7 @@ int main(int argc, char **argv)
         (unsigned long long)(sh->t.sim_ms / 1000),
         (unsigned long long)sh->t.steps, (unsigned long long)sh->t.last_index,
         (unsigned long long)sh->t.proposed, (unsigned long long)sh->t.acked,
+        (unsigned long long)sh->t.reads, (unsigned long long)sh->t.restarts,
         (unsigned long long)sh->t.applied, (unsigned long long)sh->t.snapshots,
         (unsigned long long)sh->t.declined, (unsigned long long)sh->t.restored,
         (unsigned long long)sh->t.kills, (unsigned long long)sh->t.cuts,

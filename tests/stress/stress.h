@@ -1,7 +1,9 @@
 /* Fixture stress: libraft's in-memory raft_fixture driving our real FSM
- * (raft/fsm.c over one LMDB store per server) through random kills,
- * partitions, slow disks and networks, with an oracle that every server
- * applied the same entry at every index.
+ * (raft/fsm.c over one LMDB store per server) and our real proposal code
+ * (raft/propose.c: batching, limbo, read barriers, commit nudge) through
+ * random kills, partitions, slow disks and networks, with an oracle that
+ * every server applied the same entry at every index, that no write is
+ * acknowledged falsely or applied twice, and that reads are linearizable.
  *
  * One seed = one deterministic run (stress_run_seed); fixture_stress.c runs
  * each seed in a forked child so a crash is pinned to its seed. */
@@ -60,6 +62,8 @@ struct stress_stats
     unsigned leaks;    /* libraft InstallSnapshot leaks freed (wrap_recv) */
     unsigned deferred; /* InstallSnapshots held back (ioshim) */
     unsigned mutated;  /* opts.mutate took effect */
+    unsigned restarts; /* proposer processes started (raft/propose.c) */
+    unsigned reads;    /* linearizable reads answered OK */
 };
 
 /* Runs one seed. Returns 0 when every check passed, 2 when the run hit a

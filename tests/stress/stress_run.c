@@ -8,8 +8,11 @@
  *      raft/node.c does (opts.gate).
  *   2. Chaos for opts.chaos_ms of simulated time, one action every 5-255 or
  *      5-600 ms, in storm and calm windows: bursts of writes (set, delete,
- *      compare-and-set, multi-change, invalid change, undecodable entry) on
- *      a live leader, sometimes killing it right after; kill/revive;
+ *      compare-and-set, multi-change, invalid change) through the real
+ *      raft/propose.c of a live leader (an undecodable entry straight to
+ *      raft), and linearizable reads through its propose_read, sometimes
+ *      killing it right after; kill/revive (half the revives restart the
+ *      proposer process: a new incarnation, see struct host);
  *      one-way, two-way, refused and split partitions, isolating the leader;
  *      heals; election timeouts, network and disk latency; raft_io faults
  *      only with opts.io_faults. Calm windows only write, revive and heal.
@@ -26,10 +29,14 @@
  *   - model: the first application of each command is checked against an
  *     independent model of flag revisions (set, delete, compare-and-set,
  *     invalid changes), so the agreed sequence also has the right outcomes;
- *   - acknowledgements: a proposal acked with status 0 must be the entry
- *     the cluster applied at req->index, its outcome recorded by its own
- *     leader's observer at that index, OK outcomes with revision ==
- *     req->index; every accepted proposal gets exactly one callback;
+ *   - acknowledgements (propose.c's answers): a change answered OK was
+ *     applied by the cluster, with exactly the outcome it was told, OK
+ *     outcomes with revision == that index (no false ack); a change is
+ *     applied at most once, and never after its client was told NOT_LEADER
+ *     ("not applied": the client resends it; no double apply); every
+ *     accepted change and read gets exactly one callback;
+ *   - reads: a linearizable read answered OK comes from a state holding
+ *     every write acknowledged before it was issued;
  *   - snapshots: two snapshots at the same index carry the same content;
  *     a server that installed one holds exactly that content;
  *   - harness: each server's appends complete in submission order (a
@@ -67,6 +74,7 @@
 #include "proto/command.h"
 #include "raft/fsm.h"
 #include "raft/ioshim.h"
+#include "raft/propose.h"
 #include "storage/flags.h"
 #include "storage/store.h"
 #include "stress.h"
@@ -75,7 +83,6 @@
 #define ELECTION_MS  1000 /* the fixture's election timeout */
 #define MAPSIZE      ((size_t)4 << 20)
 #define N_KEYS       6
-#define MAX_TRACKED  4 /* outcomes kept per proposal */
 #define STEP_BUDGET  20000000ull
 #define HOLD_EXTRA   3000 /* raft/node.c SNAPSHOT_HOLD_EXTRA_MS */
 #define SETTLE_MS    30000
@@ -173,25 +180,54 @@ struct srv
     unsigned n_apply;
     uint64_t last_seen;  /* highest index the FSM applied or restored */
     uint64_t hold_until; /* PROD gate: no local snapshot before this time */
+    struct host *host;   /* its proposer process now */
     unsigned disk_latency;
     unsigned disk_target; /* lowered latency waiting for a quiet disk */
 };
 
+/* One proposer process on a server: the real raft/propose.c, its host
+ * interface implemented over the fixture's clock (host_* below). A revive
+ * may restart it (a new incarnation, sequence numbers from 1 again, as a
+ * restarted flipd); the old one stays as a zombie until teardown, because
+ * libraft still holds its requests, and its answers reach no client. */
+struct host
+{
+    struct run *run;
+    unsigned i;
+    int zombie;
+    struct propose pr;
+    int armed[PROPOSE_N_TIMERS];
+    raft_time due[PROPOSE_N_TIMERS];
+    struct host *next; /* all hosts of the run */
+};
+
+/* One client change through propose_submit. Its actor "p<seq>" names it
+ * in the log, so the oracle knows where the cluster applied it. */
 struct prop
 {
-    struct raft_apply req;
+    struct proposal p;
     struct run *run;
+    struct host *host;
     unsigned server;
     int kind;
     uint64_t seq;
-    uint64_t entry;
-    unsigned n_changes;
-    int dup; /* MULTI: last change repeats the first key */
+    Flip__Value value;
+    char sbuf[24];
+    char actor[24];
     int n_cb;
     int status;
-    int have_outcome;
-    uint64_t applied_at;
-    struct fsm_outcome out[MAX_TRACKED];
+    uint64_t applied_at;        /* first index the cluster applied it at */
+    struct fsm_outcome cluster; /* its outcome there */
+};
+
+/* One linearizable read through propose_read. */
+struct sread
+{
+    struct read_wait w;
+    struct run *run;
+    struct host *host;
+    uint64_t need; /* highest index acknowledged when it was issued */
+    int n_cb;
 };
 
 struct model_key
@@ -231,6 +267,12 @@ struct run
     size_t n_props;
     size_t cap_props;
     uint64_t seq;
+    struct sread **reads;
+    size_t n_reads;
+    size_t cap_reads;
+    uint64_t acked_max; /* highest index of an acknowledged write */
+    struct host *hosts; /* every proposer process, zombies too */
+    uint64_t seed;
     raft_id leader_id;
     raft_term leader_term;
     uint64_t steps;
@@ -614,6 +656,50 @@ static int ref_check(struct run *r,
     return 0;
 }
 
+static struct prop *prop_of_actor(struct run *r, const char *actor)
+{
+    unsigned long long seq;
+    char end;
+
+    if (actor == NULL || sscanf(actor, "p%llu%c", &seq, &end) != 1 ||
+        seq == 0 || seq > r->n_props) {
+        return NULL;
+    }
+    return r->props[seq - 1];
+}
+
+/* The cluster applied index for the first time: which proposals it
+ * carries. One applied twice, or after its client was told NOT_LEADER
+ * ("not applied": it would send it again), is a double apply. */
+static void first_applied(struct run *r,
+                          uint64_t index,
+                          const Flipcmd__Command *cmd,
+                          const struct fsm_outcome *outcomes,
+                          size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        struct prop *p = prop_of_actor(r, cmd->changes[j]->actor);
+        if (p == NULL) {
+            continue;
+        }
+        if (p->applied_at != 0) {
+            fail(r, "DOUBLE APPLY: proposal %llu applied at %llu and %llu",
+                 (unsigned long long)p->seq, (unsigned long long)p->applied_at,
+                 (unsigned long long)index);
+            return;
+        }
+        if (p->n_cb > 0 && p->status == FLIP_NOTLEADER && !p->host->zombie) {
+            fail(r,
+                 "DOUBLE APPLY: proposal %llu answered NOT_LEADER (not "
+                 "applied, the client resends) is applied at %llu",
+                 (unsigned long long)p->seq, (unsigned long long)index);
+            return;
+        }
+        p->applied_at = index;
+        p->cluster = outcomes[j];
+    }
+}
+
 static void on_applied(void *data,
                        uint64_t index,
                        const Flipcmd__Command *cmd,
@@ -655,24 +741,14 @@ static void on_applied(void *data,
     }
     if (ref_check(r, s, index, REF_CMD, s->cur_entry, result)) {
         model_apply(r, index, s->cur_cmd, cmd, outcomes, s->i);
+        if (cmd != NULL) {
+            first_applied(r, index, cmd, outcomes, n);
+        }
     }
     s->last_seen = index;
-    if (cmd != NULL && cmd->has_origin_node && cmd->origin_node == s->i + 1 &&
-        cmd->has_origin_seq && cmd->origin_seq >= 1 &&
-        cmd->origin_seq <= r->n_props) {
-        struct prop *p = r->props[cmd->origin_seq - 1];
-        if (p != NULL && p->server == s->i) {
-            if (p->have_outcome) {
-                fail(r, "server %u applied proposal %llu twice (%llu, %llu)",
-                     s->i, (unsigned long long)p->seq,
-                     (unsigned long long)p->applied_at,
-                     (unsigned long long)index);
-            }
-            p->have_outcome = 1;
-            p->applied_at = index;
-            for (size_t i = 0; i < n && i < MAX_TRACKED; i++) {
-                p->out[i] = outcomes[i];
-            }
+    for (struct host *h = r->hosts; h != NULL; h = h->next) {
+        if (h->i == s->i) {
+            propose_on_applied(&h->pr, index, cmd, outcomes);
         }
     }
 }
@@ -708,6 +784,11 @@ static void on_restored(void *data, uint64_t index)
              s->i, (unsigned long long)index);
     }
     s->last_seen = index;
+    for (struct host *ho = r->hosts; ho != NULL; ho = ho->next) {
+        if (ho->i == s->i) {
+            propose_on_restored(&ho->pr, index);
+        }
+    }
 }
 
 static struct srv *srv_of_fsm(struct raft_fsm *rf)
@@ -1235,6 +1316,101 @@ static void unrefuse(struct run *r, unsigned i)
     }
 }
 
+/* ---- the proposer's host: raft/propose.h over fixture time -----------------
+ */
+
+static uint64_t host_now(void *data)
+{
+    struct host *h = data;
+    return now(h->run);
+}
+
+static int64_t host_wall_ms(void *data)
+{
+    return 1700000000000 + (int64_t)host_now(data);
+}
+
+static void host_arm(void *data, enum propose_timer t, uint64_t ms)
+{
+    struct host *h = data;
+
+    h->armed[t] = 1;
+    h->due[t] =
+        now(h->run) + (t == PROPOSE_NUDGE || t == PROPOSE_LIMBO ? ms : 0);
+}
+
+static void host_disarm(void *data, enum propose_timer t)
+{
+    struct host *h = data;
+    h->armed[t] = 0;
+}
+
+/* A zombie's process is gone: it starts nothing and parks nothing. */
+static int host_closing(void *data)
+{
+    struct host *h = data;
+    return h->zombie || h->run->closing;
+}
+
+static void host_fatal(void *data, int rv)
+{
+    struct host *h = data;
+    (void)rv;
+    h->run->st->apply_errors++; /* flipd aborts here; see propose.c */
+}
+
+static struct host *host_new(struct run *r, unsigned i)
+{
+    struct host *h = calloc(1, sizeof *h);
+    struct propose_env env = {
+        .raft = raft_of(r, i),
+        .id = i + 1,
+        .limbo_ms = ELECTION_MS,
+        .now = host_now,
+        .wall_ms = host_wall_ms,
+        .arm = host_arm,
+        .disarm = host_disarm,
+        .closing = host_closing,
+        .raft_closing = host_closing,
+        .fatal = host_fatal,
+    };
+
+    if (h == NULL) {
+        abort();
+    }
+    h->run = r;
+    h->i = i;
+    h->next = r->hosts;
+    r->hosts = h;
+    env.data = h;
+    /* deterministic per seed, server and restart; never 0 (random) */
+    env.incarnation =
+        fnv_u64(fnv_u64(fnv_u64(FNV0, r->seed), i), r->st->restarts++) | 1;
+    propose_init(&h->pr, &env, r->keep);
+    r->s[i].host = h;
+    return h;
+}
+
+/* What one loop turn of server i's process runs after its I/O: due
+ * timers, deferred work, then the batch collected this turn. A dead
+ * server's process is frozen. */
+static void host_turn(struct run *r, struct host *h)
+{
+    static const enum propose_timer order[] = { PROPOSE_NUDGE, PROPOSE_LIMBO,
+                                                PROPOSE_DEFER, PROPOSE_FLUSH };
+
+    if (h->zombie || !alive(r, h->i) || r->closing) {
+        return;
+    }
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+        enum propose_timer t = order[k];
+        if (h->armed[t] && h->due[t] <= now(r)) {
+            h->armed[t] = 0;
+            propose_fire(&h->pr, t);
+        }
+    }
+}
+
 static void kill_server(struct run *r, unsigned i)
 {
     unrefuse(r, i);
@@ -1243,8 +1419,13 @@ static void kill_server(struct run *r, unsigned i)
     r->st->kills++;
 }
 
-static void revive_server(struct run *r, unsigned i)
+static void revive_server(struct run *r, unsigned i, int restart)
 {
+    if (restart) {
+        /* a new flipd process over the same raft (see struct host) */
+        r->s[i].host->zombie = 1;
+        host_new(r, i);
+    }
     unrefuse(r, i);
     raft_fixture_revive(&r->f, i);
     sync_links(r);
@@ -1294,6 +1475,9 @@ static void step(struct run *r)
     }
     raft_fixture_step(&r->f);
     after_step(r);
+    for (unsigned i = 0; i < r->n && !r->failed; i++) {
+        host_turn(r, r->s[i].host);
+    }
 }
 
 static int step_until(struct run *r,
@@ -1330,81 +1514,82 @@ static void store_rev(struct run *r, unsigned i, int k, uint64_t out[2])
     }
 }
 
-static void apply_cb(struct raft_apply *req, int status, void *result)
+static void prop_cb(struct proposal *pp, int status)
 {
-    struct prop *p = req->data;
+    struct prop *p = CONTAINER_OF(pp, struct prop, p);
     struct run *r = p->run;
-    struct ref *x;
+    const struct fsm_outcome *o = &pp->outcome;
+    int ok;
 
-    (void)result;
     p->n_cb++;
     p->status = status;
     if (p->n_cb > 1) {
-        fail(r, "proposal %llu: apply callback fired %d times",
+        fail(r, "proposal %llu: callback fired %d times",
              (unsigned long long)p->seq, p->n_cb);
         return;
     }
-    if (status != 0) {
+    if (p->host->zombie) {
+        return; /* its process is gone: no client hears this */
+    }
+    if (status == FLIP_NOTLEADER && p->applied_at != 0) {
+        fail(r,
+             "DOUBLE APPLY: proposal %llu answered NOT_LEADER (not applied, "
+             "the client resends) but applied at %llu",
+             (unsigned long long)p->seq, (unsigned long long)p->applied_at);
+        return;
+    }
+    if (status == FLIP_INTERNAL) {
+        fail(r, "proposal %llu: committed without an outcome",
+             (unsigned long long)p->seq);
+        return;
+    }
+    if (status != FLIP_OK) {
         return;
     }
     r->st->acked++;
-    x = req->index < r->cap_refs ? &r->refs[req->index] : NULL;
-    if (x == NULL || x->kind != REF_CMD || x->entry != p->entry) {
+    if (p->applied_at == 0) {
         fail(r,
-             "LOST ACK: proposal %llu acked by server %u at index %llu, but "
-             "the cluster applied %s there",
-             (unsigned long long)p->seq, p->server,
-             (unsigned long long)req->index,
-             x == NULL            ? "nothing"
-             : x->kind == REF_CMD ? "another entry"
-                                  : kind_name(x->kind));
+             "FALSE ACK: proposal %llu acknowledged by server %u, but the "
+             "cluster never applied it",
+             (unsigned long long)p->seq, p->server);
         return;
     }
-    if (p->kind == P_GARBAGE) {
-        return;
-    }
-    if (!p->have_outcome || p->applied_at != req->index) {
+    if (o->status != p->cluster.status || o->revision != p->cluster.revision) {
         fail(r,
-             "proposal %llu acked at index %llu; its leader's observer saw "
-             "it at %llu",
-             (unsigned long long)p->seq, (unsigned long long)req->index,
-             (unsigned long long)(p->have_outcome ? p->applied_at : 0));
+             "FALSE ACK: proposal %llu acknowledged with %s@%llu, the cluster "
+             "applied it at %llu with %s@%llu",
+             (unsigned long long)p->seq, status_name(o->status),
+             (unsigned long long)o->revision, (unsigned long long)p->applied_at,
+             status_name(p->cluster.status),
+             (unsigned long long)p->cluster.revision);
         return;
     }
-    for (unsigned i = 0; i < p->n_changes && i < MAX_TRACKED; i++) {
-        const struct fsm_outcome *o = &p->out[i];
-        int ok;
-        switch (p->kind) {
-        case P_SET:
-            ok = o->status == FSM_OK;
-            break;
-        case P_DELETE:
-            ok = o->status == FSM_OK || o->status == FSM_NOTFOUND;
-            break;
-        case P_CAS:
-            ok = o->status == FSM_OK || o->status == FSM_CONFLICT ||
-                 o->status == FSM_NOTFOUND; /* delete of an absent key */
-            break;
-        case P_INVALID:
-            ok = o->status == FSM_INVALID;
-            break;
-        default: /* P_MULTI */
-            ok = (p->dup && i == p->n_changes - 1)
-                     ? o->status == FSM_INVALID
-                     : o->status == FSM_OK || o->status == FSM_NOTFOUND;
-            break;
-        }
-        if (o->status == FSM_OK && o->revision != req->index) {
-            ok = 0;
-        }
-        if (!ok) {
-            fail(r,
-                 "proposal %llu (kind %d) acked at index %llu with change "
-                 "%u outcome %s@%llu",
-                 (unsigned long long)p->seq, p->kind,
-                 (unsigned long long)req->index, i, status_name(o->status),
-                 (unsigned long long)o->revision);
-        }
+    if (p->applied_at > r->acked_max) {
+        r->acked_max = p->applied_at;
+    }
+    switch (p->kind) {
+    case P_SET:
+        ok = o->status == FSM_OK;
+        break;
+    case P_CAS:
+        ok = o->status == FSM_OK || o->status == FSM_CONFLICT ||
+             o->status == FSM_NOTFOUND; /* delete of an absent key */
+        break;
+    case P_INVALID:
+        ok = o->status == FSM_INVALID;
+        break;
+    default: /* P_DELETE, P_MULTI */
+        ok = o->status == FSM_OK || o->status == FSM_NOTFOUND;
+        break;
+    }
+    if (o->status == FSM_OK && o->revision != p->applied_at) {
+        ok = 0;
+    }
+    if (!ok) {
+        fail(r, "proposal %llu (kind %d) acknowledged at %llu with %s@%llu",
+             (unsigned long long)p->seq, p->kind,
+             (unsigned long long)p->applied_at, status_name(o->status),
+             (unsigned long long)o->revision);
     }
 }
 
@@ -1419,7 +1604,6 @@ static void fill_change(struct run *r,
     ch->has_op = 1;
     ch->op = del ? FLIPCMD__OP__DELETE : FLIPCMD__OP__SET;
     ch->key = (char *)key;
-    ch->actor = "stress";
     if (pct(r, 30)) {
         ch->reason = "because";
     }
@@ -1448,126 +1632,102 @@ static void fill_change(struct run *r,
     }
 }
 
-/* Proposes one random entry on server i (a leader). Returns 1 if raft
- * accepted it. */
-static int propose(struct run *r, unsigned i, int kind)
+/* One random change on server i through propose_submit, key slot k.
+ * Returns the proposal when propose.c took it. */
+static struct prop *submit(struct run *r, unsigned i, int kind, unsigned k)
 {
-    struct raft *rf = raft_of(r, i);
-    Flipcmd__Command cmd = FLIPCMD__COMMAND__INIT;
-    Flipcmd__Change chs[3] = { FLIPCMD__CHANGE__INIT, FLIPCMD__CHANGE__INIT,
-                               FLIPCMD__CHANGE__INIT };
-    Flipcmd__Change *chp[3] = { &chs[0], &chs[1], &chs[2] };
-    Flip__Value vals[3] = { FLIP__VALUE__INIT, FLIP__VALUE__INIT,
-                            FLIP__VALUE__INIT };
-    char sbuf[3][24];
-    struct raft_buffer buf;
-    struct prop *p;
-    unsigned k = below(r, N_KEYS);
+    Flipcmd__Change ch = FLIPCMD__CHANGE__INIT;
+    struct prop *p = calloc(1, sizeof *p);
     int rv;
 
-    p = calloc(1, sizeof *p);
     if (p == NULL) {
         abort();
     }
     p->run = r;
+    p->host = r->s[i].host;
     p->server = i;
     p->kind = kind;
-    p->seq = ++r->seq;
-    p->req.data = p;
-    cmd.has_time_ms = 1;
-    cmd.time_ms = 1700000000000 + (int64_t)now(r);
-    cmd.has_changelog_keep = 1;
-    cmd.changelog_keep = r->keep;
-    cmd.has_origin_node = 1;
-    cmd.origin_node = i + 1;
-    cmd.has_origin_seq = 1;
-    cmd.origin_seq = p->seq;
-    cmd.changes = chp;
-    cmd.n_changes = 1;
+    p->seq = r->n_props + 1;
+    flip__value__init(&p->value);
+    snprintf(p->actor, sizeof p->actor, "p%llu", (unsigned long long)p->seq);
     switch (kind) {
-    case P_SET:
-        fill_change(r, &chs[0], &vals[0], sbuf[0], sizeof sbuf[0], keys[k], 0);
-        break;
-    case P_DELETE:
-        fill_change(r, &chs[0], &vals[0], sbuf[0], sizeof sbuf[0], keys[k], 1);
-        break;
     case P_CAS: {
         uint64_t cur[2];
-        fill_change(r, &chs[0], &vals[0], sbuf[0], sizeof sbuf[0], keys[k],
+        fill_change(r, &ch, &p->value, p->sbuf, sizeof p->sbuf, keys[k],
                     pct(r, 20));
         store_rev(r, i, (int)k, cur);
-        chs[0].has_expected_revision = 1;
+        ch.has_expected_revision = 1;
         switch (below(r, 5)) {
         case 0:
-            chs[0].expected_revision = 0; /* create if absent */
+            ch.expected_revision = 0; /* create if absent */
             break;
         case 1:
-            chs[0].expected_revision = cur[0] > 0 ? cur[0] - 1 : 1; /* stale */
+            ch.expected_revision = cur[0] > 0 ? cur[0] - 1 : 1; /* stale */
             break;
         default:
-            chs[0].expected_revision = cur[0];
+            ch.expected_revision = cur[0];
             break;
         }
-        break;
-    }
-    case P_MULTI: {
-        unsigned n = between(r, 2, 3);
-        p->dup = pct(r, 25);
-        for (unsigned c = 0; c < n; c++) {
-            unsigned kk = (k + c) % N_KEYS;
-            if (p->dup && c == n - 1) {
-                kk = k;
-            }
-            fill_change(r, &chs[c], &vals[c], sbuf[c], sizeof sbuf[c], keys[kk],
-                        pct(r, 25));
-        }
-        cmd.n_changes = n;
         break;
     }
     case P_INVALID:
-        fill_change(r, &chs[0], &vals[0], sbuf[0], sizeof sbuf[0],
+        fill_change(r, &ch, &p->value, p->sbuf, sizeof p->sbuf,
                     pct(r, 50) ? "bad key!" : "", 0);
         break;
     default:
+        fill_change(r, &ch, &p->value, p->sbuf, sizeof p->sbuf, keys[k],
+                    kind == P_DELETE || (kind == P_MULTI && pct(r, 25)));
         break;
     }
-    p->n_changes = (unsigned)cmd.n_changes;
-    if (kind == P_GARBAGE) {
-        /* Unknown envelope format: decodes to nothing on every server. */
-        buf.len = 8 * (size_t)between(r, 1, 6);
-        buf.base = raft_malloc(buf.len);
-        if (buf.base == NULL) {
-            abort();
+    ch.actor = p->actor;
+    rv = propose_submit(&p->host->pr, &p->p, &ch, prop_cb);
+    if (rv != FLIP_OK) {
+        if (rv != FLIP_NOTLEADER) {
+            fail(r, "propose_submit on server %u: %d", i, rv);
         }
-        for (size_t b = 0; b < buf.len; b++) {
-            ((uint8_t *)buf.base)[b] = (uint8_t)rnd(r);
-        }
-        memset((uint8_t *)buf.base + 4, 0xff, 4);
-        p->n_changes = 0;
-    } else {
-        buf.len = command_size(&cmd);
-        buf.base = raft_malloc(buf.len);
-        if (buf.base == NULL) {
-            abort();
-        }
-        command_write(&cmd, buf.base);
-    }
-    if (buf.len % 8 != 0) {
-        fail(r, "harness: entry of %zu bytes", buf.len);
-        raft_free(buf.base);
         free(p);
-        return 0;
+        return NULL;
     }
-    p->entry = fnv(FNV0, buf.base, buf.len);
     r->props = grow(r->props, &r->cap_props, (size_t)p->seq, sizeof *r->props);
-    r->n_props = (size_t)p->seq;
-    rv = raft_apply(rf, &p->req, &buf, 1, apply_cb);
-    if (rv == RAFT_INVALID) {
-        /* raft freed the buffer (docs/libraft.md, rule 4) */
-        fail(r, "raft_apply returned RAFT_INVALID for %zu bytes", buf.len);
-        free(p);
-        return 0;
+    r->props[r->n_props++] = p;
+    r->st->proposed++;
+    return p;
+}
+
+/* An entry no FSM can decode, straight to raft: apply must treat it as a
+ * no-op on every server (propose.c never builds one). */
+struct garbage
+{
+    struct raft_apply req;
+};
+
+static void garbage_done(struct raft_apply *req, int status, void *result)
+{
+    (void)status;
+    (void)result;
+    free(req->data);
+}
+
+static void propose_garbage(struct run *r, unsigned i)
+{
+    struct garbage *g = calloc(1, sizeof *g);
+    struct raft_buffer buf;
+    int rv;
+
+    if (g == NULL) {
+        abort();
     }
+    buf.len = 8 * (size_t)between(r, 1, 6);
+    buf.base = raft_malloc(buf.len);
+    if (buf.base == NULL) {
+        abort();
+    }
+    for (size_t b = 0; b < buf.len; b++) {
+        ((uint8_t *)buf.base)[b] = (uint8_t)rnd(r);
+    }
+    memset((uint8_t *)buf.base + 4, 0xff, 4); /* unknown envelope format */
+    g->req.data = g;
+    rv = raft_apply(raft_of(r, i), &g->req, &buf, 1, garbage_done);
     if (rv != 0) {
         /* libraft 0.22.1 frees the entry before io->truncate/io->append
          * (legacyHandleUpdateEntries), so after an error from the io layer
@@ -1578,12 +1738,71 @@ static int propose(struct run *r, unsigned i, int kind)
         } else {
             r->st->apply_errors++;
         }
-        free(p);
-        return 0;
+        free(g);
     }
-    r->props[p->seq - 1] = p;
-    r->st->proposed++;
-    return 1;
+}
+
+/* Writes of one kind on leader i: MULTI is 2-3 changes to neighbouring
+ * keys in one loop turn, so propose.c batches them into one entry (a
+ * repeated key goes into the next one). */
+static void write_kind(struct run *r, unsigned i, int kind)
+{
+    unsigned k = below(r, N_KEYS);
+
+    if (kind == P_GARBAGE) {
+        propose_garbage(r, i);
+    } else if (kind == P_MULTI) {
+        unsigned n = between(r, 2, 3);
+        int dup = pct(r, 25);
+        for (unsigned c = 0; c < n; c++) {
+            submit(r, i, kind, dup && c == n - 1 ? k : (k + c) % N_KEYS);
+        }
+    } else {
+        submit(r, i, kind, k);
+    }
+}
+
+static void read_cb(struct read_wait *w, int status)
+{
+    struct sread *rd = CONTAINER_OF(w, struct sread, w);
+    struct run *r = rd->run;
+    struct srv *s = &r->s[rd->host->i];
+
+    rd->n_cb++;
+    if (rd->n_cb > 1) {
+        fail(r, "read on server %u: callback fired %d times", s->i, rd->n_cb);
+        return;
+    }
+    if (status == FLIP_OK) {
+        r->st->reads++;
+    }
+    if (status == FLIP_OK && !rd->host->zombie && s->last_seen < rd->need) {
+        fail(r,
+             "STALE READ: server %u answered a linearizable read at applied "
+             "index %llu; index %llu was acknowledged before it was issued",
+             s->i, (unsigned long long)s->last_seen,
+             (unsigned long long)rd->need);
+    }
+}
+
+/* A linearizable read on server i: once answered OK, its state must hold
+ * every write acknowledged before the read was issued. */
+static void read_on(struct run *r, unsigned i)
+{
+    struct sread *rd = calloc(1, sizeof *rd);
+
+    if (rd == NULL) {
+        abort();
+    }
+    rd->run = r;
+    rd->host = r->s[i].host;
+    rd->need = r->acked_max;
+    if (propose_read(&rd->host->pr, &rd->w, read_cb) != FLIP_OK) {
+        free(rd);
+        return;
+    }
+    r->reads = grow(r->reads, &r->cap_reads, r->n_reads + 1, sizeof *r->reads);
+    r->reads[r->n_reads++] = rd;
 }
 
 static int random_kind(struct run *r)
@@ -1719,8 +1938,12 @@ static void act(struct run *r)
             return;
         }
         for (unsigned b = 0; b < burst; b++) {
-            propose(r, (unsigned)i, random_kind(r));
+            write_kind(r, (unsigned)i, random_kind(r));
         }
+        for (unsigned b = below(r, 3); b > 0; b--) {
+            read_on(r, pct(r, 80) ? (unsigned)i : (unsigned)pick(r, 1));
+        }
+        host_turn(r, r->s[i].host); /* the loop turn ends: batch goes out */
         if (!r->calm && pct(r, 25) && n_alive(r) > 1) {
             kill_server(r, (unsigned)i);
         }
@@ -1732,7 +1955,7 @@ static void act(struct run *r)
     } else if (x < 64) {
         i = pick(r, 0);
         if (i >= 0) {
-            revive_server(r, (unsigned)i);
+            revive_server(r, (unsigned)i, pct(r, 50));
         }
     } else if (x < 73) {
         partition(r);
@@ -1808,14 +2031,14 @@ static uint64_t final_write(struct run *r)
             return 0;
         }
         li = raft_fixture_leader_index(&r->f);
-        if (!propose(r, li, P_SET)) {
+        p = submit(r, li, P_SET, below(r, N_KEYS));
+        if (p == NULL) {
             step(r);
             continue;
         }
-        p = r->props[r->seq - 1];
         step_until(r, prop_done, p, ACK_WAIT_MS);
-        if (p->n_cb > 0 && p->status == 0) {
-            return p->req.index;
+        if (p->n_cb > 0 && p->status == FLIP_OK) {
+            return p->applied_at;
         }
     }
     return 0;
@@ -1831,7 +2054,7 @@ static void final_checks(struct run *r)
     memset(r->cut_refuse, 0, sizeof r->cut_refuse);
     for (unsigned i = 0; i < r->n; i++) {
         if (!alive(r, i)) {
-            revive_server(r, i);
+            revive_server(r, i, 0);
         }
         raft_fixture_io_fault(&r->f, i, -1, 0);
         /* The fixture's election timeouts are fixed per server, not drawn
@@ -2020,6 +2243,7 @@ static int setup(struct run *r, unsigned snap_threshold, unsigned trailing)
     }
     for (unsigned i = 0; i < r->n; i++) {
         hold(&r->s[i]); /* node.c holds snapshots at start-up */
+        host_new(r, i);
     }
     return 0;
 }
@@ -2032,17 +2256,32 @@ static void teardown(struct run *r)
          * apply callback with RAFT_LEADERSHIPLOST. */
         raft_fixture_close(&r->f);
     }
+    /* Then what flipd does after raft closed: answer what is left. */
+    while (r->hosts != NULL) {
+        struct host *h = r->hosts;
+        r->hosts = h->next;
+        if (h->armed[PROPOSE_DEFER]) {
+            h->armed[PROPOSE_DEFER] = 0;
+            propose_fire(&h->pr, PROPOSE_DEFER);
+        }
+        propose_close(&h->pr);
+        free(h);
+    }
     for (size_t k = 0; k < r->n_props; k++) {
         struct prop *p = r->props[k];
-        if (p == NULL) {
-            continue;
-        }
         if (p->n_cb != 1 && r->fixture_up) {
-            fail(r, "proposal %llu got %d apply callbacks",
+            fail(r, "proposal %llu got %d callbacks",
                  (unsigned long long)p->seq, p->n_cb);
         }
         free(p);
     }
+    for (size_t k = 0; k < r->n_reads; k++) {
+        if (r->reads[k]->n_cb != 1 && r->fixture_up) {
+            fail(r, "read %zu got %d callbacks", k, r->reads[k]->n_cb);
+        }
+        free(r->reads[k]);
+    }
+    free(r->reads);
     for (unsigned i = 0; i < r->n; i++) {
         if (r->o->shim) {
             ioshim_close(&r->s[i].shim);
@@ -2085,6 +2324,7 @@ int stress_run_seed(uint64_t seed,
     r->err = err;
     r->errlen = errlen;
     r->rng = seed * 0x2545f4914f6cdd1dull + 0x9e3779b97f4a7c15ull;
+    r->seed = seed;
     r->fingerprint = FNV0;
     current_run = r;
 

@@ -163,7 +163,7 @@ TEST(propose_reads_answered_when_raft_closes, 30)
     one_node_config(&cfg, dir);
     CHECK_EQ_INT(node_init(&n, &loop, &cfg), FLIP_OK);
     CHECK_EQ_INT(node_start(&n), FLIP_OK);
-    propose_init(&pr, &n, 100);
+    node_propose_init(&n, &pr, 100);
     for (turns = 0; turns < 1000 && !node_is_leader(&n); turns++) {
         uv_run(&loop, UV_RUN_ONCE);
     }

@@ -11,6 +11,7 @@
 #define propose_nudge_now   tp_propose_nudge_now
 #define propose_on_applied  tp_propose_on_applied
 #define propose_on_restored tp_propose_on_restored
+#define propose_fire        tp_propose_fire
 #include "../lib/runner.h"
 #include "raft/propose.c"
 
@@ -32,24 +33,64 @@ static void on_done(struct proposal *p, int status)
 
 struct rig
 {
-    uv_loop_t loop;
-    struct node node;
+    struct raft raft;
+    int armed[PROPOSE_N_TIMERS];
     struct propose pr;
     struct proposal p;
     Flip__Value value;
 };
 
+/* A host whose timers never fire: the tests call what they would. */
+static uint64_t rig_now(void *data)
+{
+    (void)data;
+    return 1000;
+}
+
+static int64_t rig_wall_ms(void *data)
+{
+    (void)data;
+    return 1700000000000;
+}
+
+static void rig_arm(void *data, enum propose_timer t, uint64_t ms)
+{
+    struct rig *g = data;
+    (void)ms;
+    g->armed[t] = 1;
+}
+
+static void rig_disarm(void *data, enum propose_timer t)
+{
+    struct rig *g = data;
+    g->armed[t] = 0;
+}
+
+static int rig_no(void *data)
+{
+    (void)data;
+    return 0;
+}
+
 static void rig_start(struct rig *g)
 {
     Flipcmd__Change ch = FLIPCMD__CHANGE__INIT;
+    struct propose_env env = {
+        .raft = &g->raft,
+        .id = 1,
+        .limbo_ms = 500,
+        .data = g,
+        .now = rig_now,
+        .wall_ms = rig_wall_ms,
+        .arm = rig_arm,
+        .disarm = rig_disarm,
+        .closing = rig_no,
+        .raft_closing = rig_no,
+    };
 
     memset(g, 0, sizeof *g);
-    CHECK(uv_loop_init(&g->loop) == 0);
-    g->node.loop = &g->loop;
-    g->node.config.id = 1;
-    g->node.config.election_ms = 500;
-    g->node.raft.state = RAFT_LEADER;
-    propose_init(&g->pr, &g->node, 0);
+    g->raft.state = RAFT_LEADER;
+    propose_init(&g->pr, &env, 0);
     memset(&probe, 0, sizeof probe);
     probe.status = -1;
     flip__value__init(&g->value);
@@ -104,8 +145,9 @@ static void rig_apply(struct rig *g,
 static void rig_stop(struct rig *g)
 {
     propose_close(&g->pr);
-    uv_run(&g->loop, UV_RUN_NOWAIT);
-    CHECK(uv_loop_close(&g->loop) == 0);
+    for (int t = 0; t < PROPOSE_N_TIMERS; t++) {
+        CHECK_EQ_INT(g->armed[t], 0);
+    }
 }
 
 /* An entry of this node's previous process with the same sequence number
@@ -120,7 +162,7 @@ TEST(propose_old_incarnation_never_acknowledges, 10)
     rig_start(&g);
     b = rig_proposed(&g, 5002);
     CHECK(b->seq == 1);
-    g.node.raft.state = RAFT_FOLLOWER;
+    g.raft.state = RAFT_FOLLOWER;
     apply_done(&b->req, RAFT_LEADERSHIPLOST, NULL);
     CHECK_EQ_INT(g.pr.n_limbo, 1);
     /* node 1's previous process proposed seq 1 too; it commits at 4097 */
@@ -143,7 +185,7 @@ TEST(propose_old_incarnation_pending_not_applied, 10)
     rig_start(&g);
     b = rig_proposed(&g, 5002);
     rig_apply(&g, 4097, 1, g.pr.incarnation + 1, 1);
-    g.node.raft.state = RAFT_FOLLOWER;
+    g.raft.state = RAFT_FOLLOWER;
     apply_done(&b->req, RAFT_LEADERSHIPLOST, NULL);
     CHECK(probe.fired == 0 || probe.status != FLIP_OK);
     rig_stop(&g);
@@ -162,7 +204,7 @@ TEST(propose_own_entry_only_at_its_index, 10)
     b = rig_proposed(&g, 40);
     rig_apply(&g, 39, 1, g.pr.incarnation, b->seq);
     CHECK_EQ_INT(probe.fired, 0);
-    g.node.raft.state = RAFT_FOLLOWER;
+    g.raft.state = RAFT_FOLLOWER;
     apply_done(&b->req, RAFT_LEADERSHIPLOST, NULL); /* -> limbo */
     CHECK_EQ_INT(probe.fired, 0);
     rig_apply(&g, 40, 1, g.pr.incarnation, b->seq);
@@ -183,7 +225,7 @@ TEST(propose_snapshot_over_limbo_is_unknown, 10)
 
     rig_start(&g);
     b = rig_proposed(&g, 120);
-    g.node.raft.state = RAFT_FOLLOWER;
+    g.raft.state = RAFT_FOLLOWER;
     apply_done(&b->req, RAFT_LEADERSHIPLOST, NULL);
     CHECK_EQ_INT(g.pr.n_limbo, 1);
     propose_on_restored(&g.pr, 300);
@@ -203,7 +245,7 @@ TEST(propose_limbo_after_snapshot_is_unknown, 10)
     rig_start(&g);
     b = rig_proposed(&g, 120);
     propose_on_restored(&g.pr, 300);
-    g.node.raft.state = RAFT_FOLLOWER;
+    g.raft.state = RAFT_FOLLOWER;
     apply_done(&b->req, RAFT_LEADERSHIPLOST, NULL);
     CHECK_EQ_INT(probe.fired, 1);
     CHECK_EQ_INT(probe.status, FLIP_LEADERSHIPLOST);
@@ -254,7 +296,7 @@ TEST(propose_limbo_passed_is_not_leader, 10)
 
     rig_start(&g);
     b = rig_proposed(&g, 120);
-    g.node.raft.state = RAFT_FOLLOWER;
+    g.raft.state = RAFT_FOLLOWER;
     apply_done(&b->req, RAFT_LEADERSHIPLOST, NULL);
     CHECK_EQ_INT(g.pr.n_limbo, 1);
     CHECK_EQ_INT(probe.fired, 0);
@@ -277,7 +319,7 @@ TEST(propose_applied_before_lost_is_ok, 10)
     b = rig_proposed(&g, 40);
     rig_apply(&g, 40, 1, g.pr.incarnation, b->seq);
     CHECK_EQ_INT(probe.fired, 0);
-    g.node.raft.state = RAFT_FOLLOWER;
+    g.raft.state = RAFT_FOLLOWER;
     apply_done(&b->req, RAFT_LEADERSHIPLOST, NULL);
     CHECK_EQ_INT(probe.fired, 1);
     CHECK_EQ_INT(probe.status, FLIP_OK);
