@@ -124,6 +124,20 @@ static void stop(struct peertcp *p, uv_loop_t *loop)
     raft_uv_tcp_close(&p->transport);
 }
 
+/* Closes the streams seen, both transports and the loop. */
+static void finish(uv_loop_t *loop,
+                   struct peertcp *client,
+                   struct peertcp *server)
+{
+    for (int i = 0; i < seen.n_streams; i++) {
+        uv_close((uv_handle_t *)seen.streams[i], stream_closed);
+    }
+    stop(client, loop);
+    stop(server, loop);
+    uv_run(loop, UV_RUN_DEFAULT);
+    CHECK_EQ_INT(uv_loop_close(loop), 0);
+}
+
 TEST(peertcp_both_ends_get_nodelay, 30)
 {
     uv_loop_t loop;
@@ -155,13 +169,7 @@ TEST(peertcp_both_ends_get_nodelay, 30)
     CHECK_EQ_INT(client.n_nodelay, 1);
     CHECK_EQ_INT(server.n_nodelay, 1);
 
-    for (int i = 0; i < seen.n_streams; i++) {
-        uv_close((uv_handle_t *)seen.streams[i], stream_closed);
-    }
-    stop(&client, &loop);
-    stop(&server, &loop);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    CHECK_EQ_INT(uv_loop_close(&loop), 0);
+    finish(&loop, &client, &server);
 }
 
 TEST(peertcp_failed_connect_comes_back_unchanged, 30)
@@ -261,11 +269,5 @@ TEST(peertcp_refused_connects_reported_when_reached, 30)
     CHECK_EQ_INT((int)reached_id, 1);
     CHECK_EQ_INT((int)reached_refused, 2);
 
-    for (int i = 0; i < seen.n_streams; i++) {
-        uv_close((uv_handle_t *)seen.streams[i], stream_closed);
-    }
-    stop(&client, &loop);
-    stop(&server, &loop);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    CHECK_EQ_INT(uv_loop_close(&loop), 0);
+    finish(&loop, &client, &server);
 }
