@@ -11,6 +11,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh" "$@"
 
+# shellcheck disable=SC2034 # read by lib.sh
 FLIPD_ARGS=(--election-ms 300 --heartbeat-ms 30)
 cluster_start 3
 leader=$(wait_leader 60) || fail "no leader"
