@@ -106,21 +106,26 @@ int ioshim_append(struct ioshim *sh,
 
 /* ---- #6: the term of a snapshot being sent ------------------------------- */
 
-/* #4: keeps a success answer to an AppendEntries that carried entries, to
- * repeat on the next ticks; any other answer cancels the repeat. */
+/* #4: keeps the last success answer, heartbeats' too: one to an
+ * AppendEntries that carried entries is repeated on the next ticks; any
+ * other answer cancels the repeat, and a rejection forgets the answer. */
 static void note_answer(struct ioshim *sh, const struct raft_message *m)
 {
     size_t alen = m->server_address != NULL ? strlen(m->server_address) : 0;
 
     sh->repeats_left = 0;
-    if (m->append_entries_result.rejected != 0 || !sh->got_entries ||
-        alen == 0 || alen >= sizeof sh->repeat_addr) {
+    if (m->append_entries_result.rejected != 0 || alen == 0 ||
+        alen >= sizeof sh->repeat_addr) {
+        sh->have_answer = 0;
         return;
     }
     sh->repeat = *m;
     memcpy(sh->repeat_addr, m->server_address, alen + 1);
     sh->repeat.server_address = sh->repeat_addr;
-    sh->repeats_left = IOSHIM_REPEATS;
+    sh->have_answer = 1;
+    if (sh->got_entries) {
+        sh->repeats_left = IOSHIM_REPEATS;
+    }
 }
 
 /* ---- #19: one snapshot in flight per follower ---------------------------- */
@@ -491,9 +496,12 @@ static void recv_message(struct ioshim *sh, struct raft_message *m)
 
     if (m->type == RAFT_APPEND_ENTRIES) {
         sh->got_entries = m->append_entries.n_entries > 0;
-        if (!sh->got_entries) {
-            sh->repeats_left = 0; /* heartbeats flow: answers do too */
-        }
+        /* Heartbeats flow: answers do too. Entries are answered only once
+         * they are on disk, and a disk slower than the leader's tick left
+         * that tick without contact (#4): the previous answer, repeated
+         * on the ticks until the real one goes out, fills the gap. */
+        sh->repeats_left =
+            sh->got_entries && sh->have_answer ? IOSHIM_REPEATS : 0;
     }
 
     if (live && !ignored && sh->local_puts > 0) {

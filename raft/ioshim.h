@@ -41,6 +41,11 @@
  *       its next ticks (at most IOSHIM_REPEATS, until a heartbeat arrives),
  *       so the leader hears from it in every interval. A repeated success
  *       result is an ordinary duplicate message to raft: it moves nothing.
+ *       The same gap opens while the entries are being written: libraft
+ *       answers them once on disk, and a write slower than the leader's
+ *       tick (a loaded disk, 10-20 ms here) left a tick without contact,
+ *       so the follower repeats its previous success answer on its ticks
+ *       from the moment entries arrive until the real answer goes out.
  *   #19 a leader that sends a follower InstallSnapshot starts it again at
  *       each rejection of a heartbeat anchored at the snapshot's index
  *       (progressMaybeDecrement aborts snapshot mode), and the follower
@@ -157,6 +162,7 @@ struct ioshim
     int append_next_known;
     /* #4: the last success answer to an AppendEntries with entries */
     int got_entries; /* the last AppendEntries received carried entries */
+    int have_answer; /* `repeat` holds the last success answer sent */
     unsigned repeats_left;
     int repeat_inflight;
     struct raft_message repeat;

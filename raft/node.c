@@ -940,6 +940,24 @@ static void init_failed_closed(struct raft *r)
     n->init_closed = 1;
 }
 
+/* A peer reached again after refused connects: a restarted follower (the
+ * leader's side), a leader back up (the others'). The line says how long
+ * the peer went unreached and how many tries that took, against the retry
+ * delay raft_uv was given: test_peer_reconnect reads it. */
+static void peer_reached(struct peertcp *p,
+                         raft_id id,
+                         unsigned refused,
+                         uint64_t waited_ms)
+{
+    struct node *n = CONTAINER_OF(p, struct node, peers);
+
+    flip_infof(
+        "raft: peer %llu reached after %u refused connects in %llu ms "
+        "(retry delay %u ms)",
+        (unsigned long long)id, refused, (unsigned long long)waited_ms,
+        peertcp_retry_delay_ms(n->config.heartbeat_ms, n->config.election_ms));
+}
+
 int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
 {
     char fsm_dir[600];
@@ -999,13 +1017,16 @@ int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
             goto err_after_store;
         }
     }
-    peertcp_wrap(&n->peers, peertcp_user_timeout_ms(cfg->election_ms));
+    peertcp_wrap(&n->peers, loop, peertcp_user_timeout_ms(cfg->election_ms));
+    n->peers.reached_cb = peer_reached;
     rv = raft_uv_init(&n->io, loop, n->raft_dir, &n->peers.transport);
     if (rv != 0) {
         snprintf(n->errmsg, sizeof n->errmsg, "raft io in %s: %s", n->raft_dir,
                  n->io.errmsg);
         goto err_after_transport;
     }
+    raft_uv_set_connect_retry_delay(
+        &n->io, peertcp_retry_delay_ms(cfg->heartbeat_ms, cfg->election_ms));
     if (cfg->segment_size != 0) {
         raft_uv_set_segment_size(&n->io, cfg->segment_size);
     }

@@ -22,6 +22,7 @@
 struct peertcp_connect
 {
     struct peertcp *p;
+    raft_id id;
     void *data;            /* raft_uv's req->data */
     raft_uv_connect_cb cb; /* raft_uv's callback */
 };
@@ -63,6 +64,57 @@ static int wrapped_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
     return p->next_listen(t, on_accepted);
 }
 
+/* The peer's slot, taken if free; NULL when all are in use (then its
+ * refusals go uncounted, nothing else). */
+static struct peertcp_peer *peer_of(struct peertcp *p, raft_id id)
+{
+    struct peertcp_peer *free_slot = NULL;
+    unsigned i;
+
+    for (i = 0; i < PEERTCP_MAX_PEERS; i++) {
+        if (p->peer[i].id == id) {
+            return &p->peer[i];
+        }
+        if (p->peer[i].id == 0 && free_slot == NULL) {
+            free_slot = &p->peer[i];
+        }
+    }
+    if (free_slot != NULL) {
+        free_slot->id = id;
+        free_slot->refused = 0;
+    }
+    return free_slot;
+}
+
+static void note_refused(struct peertcp *p, raft_id id)
+{
+    struct peertcp_peer *peer = peer_of(p, id);
+
+    p->n_refused++;
+    if (peer == NULL) {
+        return;
+    }
+    if (peer->refused == 0 && p->loop != NULL) {
+        peer->first_at = uv_now(p->loop);
+    }
+    peer->refused++;
+}
+
+static void note_reached(struct peertcp *p, raft_id id)
+{
+    struct peertcp_peer *peer = peer_of(p, id);
+    unsigned refused;
+
+    if (peer == NULL || peer->refused == 0) {
+        return;
+    }
+    refused = peer->refused;
+    peer->refused = 0;
+    if (p->reached_cb != NULL && p->loop != NULL) {
+        p->reached_cb(p, id, refused, uv_now(p->loop) - peer->first_at);
+    }
+}
+
 static void on_connected(struct raft_uv_connect *req,
                          struct uv_stream_s *stream,
                          int status)
@@ -73,6 +125,9 @@ static void on_connected(struct raft_uv_connect *req,
     req->data = pc->data;
     if (status == 0) {
         set_options(pc->p, stream);
+        note_reached(pc->p, pc->id);
+    } else if (status != RAFT_CANCELED) {
+        note_refused(pc->p, pc->id);
     }
     raft_free(pc);
     cb(req, stream, status);
@@ -92,6 +147,7 @@ static int wrapped_connect(struct raft_uv_transport *t,
         return RAFT_NOMEM; /* raft_uv retries the connect later */
     }
     pc->p = p;
+    pc->id = id;
     pc->data = req->data;
     pc->cb = cb;
     req->data = pc;
@@ -99,6 +155,7 @@ static int wrapped_connect(struct raft_uv_transport *t,
     if (rv != 0) {
         req->data = pc->data; /* no callback will come */
         raft_free(pc);
+        note_refused(p, id);
     }
     return rv;
 }
@@ -108,8 +165,21 @@ unsigned peertcp_user_timeout_ms(unsigned election_ms)
     return election_ms * 4 > 2000 ? election_ms * 4 : 2000;
 }
 
-void peertcp_wrap(struct peertcp *p, unsigned user_timeout_ms)
+unsigned peertcp_retry_delay_ms(unsigned heartbeat_ms, unsigned election_ms)
 {
+    unsigned ms = election_ms / 10;
+
+    if (ms < heartbeat_ms) {
+        ms = heartbeat_ms;
+    }
+    return ms > 1000 ? 1000 : ms;
+}
+
+void peertcp_wrap(struct peertcp *p,
+                  struct uv_loop_s *loop,
+                  unsigned user_timeout_ms)
+{
+    p->loop = loop;
     p->user_timeout_ms = user_timeout_ms;
     p->next_listen = p->transport.listen;
     p->next_connect = p->transport.connect;

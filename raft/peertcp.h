@@ -27,6 +27,25 @@
 #include <raft.h>
 #include <raft/uv.h>
 
+struct uv_loop_s;
+struct peertcp;
+
+/* Called when a connect to peer `id` succeeds after `refused` failed ones,
+ * `waited_ms` (loop clock) after the first of them. */
+typedef void (*peertcp_reached_cb)(struct peertcp *p,
+                                   raft_id id,
+                                   unsigned refused,
+                                   uint64_t waited_ms);
+
+#define PEERTCP_MAX_PEERS 16 /* peers whose refusals are counted */
+
+struct peertcp_peer
+{
+    raft_id id;        /* 0 = free slot */
+    unsigned refused;  /* failed connects since the last success */
+    uint64_t first_at; /* uv_now of the first of them */
+};
+
 struct peertcp
 {
     /* raft_uv's transport; first, so the accept callback, which gets only
@@ -38,10 +57,14 @@ struct peertcp
                         raft_id id,
                         const char *address,
                         raft_uv_connect_cb cb);
-    raft_uv_accept_cb accept_cb; /* raft_uv's */
-    unsigned user_timeout_ms;    /* TCP_USER_TIMEOUT of every stream */
-    uint64_t n_nodelay;          /* streams set */
-    uint64_t n_failed;           /* streams the kernel refused an option */
+    raft_uv_accept_cb accept_cb;   /* raft_uv's */
+    unsigned user_timeout_ms;      /* TCP_USER_TIMEOUT of every stream */
+    uint64_t n_nodelay;            /* streams set */
+    uint64_t n_failed;             /* streams the kernel refused an option */
+    uint64_t n_refused;            /* connects that failed, all peers */
+    struct uv_loop_s *loop;        /* clock of waited_ms */
+    peertcp_reached_cb reached_cb; /* optional */
+    struct peertcp_peer peer[PEERTCP_MAX_PEERS];
 };
 
 /* The user timeout for an election timeout: long enough that a loaded but
@@ -50,8 +73,22 @@ struct peertcp
  * enough that a follower is back within seconds of a healed partition. */
 unsigned peertcp_user_timeout_ms(unsigned election_ms);
 
+/* How long raft_uv waits after a failed connect before the next one
+ * (raft_uv_set_connect_retry_delay; raft_uv's own default is 1 s). A peer
+ * that was stopped is reached again at most this long after it listens
+ * once more, so a restarted follower hears its leader within it, instead of
+ * 0-1000 ms later (500 ms on average, issue 9's cold restart row): a tenth
+ * of the election timeout, never under a heartbeat nor over raft_uv's
+ * 1 s. Refused connects to a dead peer on a LAN cost microseconds; one
+ * that goes unanswered stays pending (no new attempt) until the kernel
+ * gives up on it. */
+unsigned peertcp_retry_delay_ms(unsigned heartbeat_ms, unsigned election_ms);
+
 /* Call after raft_uv_tcp_init(&p->transport, ...) and before raft_uv_init:
- * puts the wrapper in front of the transport's listen and connect. */
-void peertcp_wrap(struct peertcp *p, unsigned user_timeout_ms);
+ * puts the wrapper in front of the transport's listen and connect. `loop`
+ * is the clock of the reached callback (p->reached_cb, set it any time). */
+void peertcp_wrap(struct peertcp *p,
+                  struct uv_loop_s *loop,
+                  unsigned user_timeout_ms);
 
 #endif

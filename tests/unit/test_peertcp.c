@@ -113,7 +113,7 @@ static void start(struct peertcp *p, uv_loop_t *loop, raft_id id, const char *a)
     memset(p, 0, sizeof *p);
     p->transport.version = 1;
     CHECK_EQ_INT(raft_uv_tcp_init(&p->transport, loop), 0);
-    peertcp_wrap(p, USER_TIMEOUT_MS);
+    peertcp_wrap(p, loop, USER_TIMEOUT_MS);
     CHECK_EQ_INT(p->transport.init(&p->transport, id, a), 0);
 }
 
@@ -122,6 +122,20 @@ static void stop(struct peertcp *p, uv_loop_t *loop)
     p->transport.close(&p->transport, transport_closed);
     uv_run(loop, UV_RUN_NOWAIT);
     raft_uv_tcp_close(&p->transport);
+}
+
+/* Closes the streams seen, both transports and the loop. */
+static void finish(uv_loop_t *loop,
+                   struct peertcp *client,
+                   struct peertcp *server)
+{
+    for (int i = 0; i < seen.n_streams; i++) {
+        uv_close((uv_handle_t *)seen.streams[i], stream_closed);
+    }
+    stop(client, loop);
+    stop(server, loop);
+    uv_run(loop, UV_RUN_DEFAULT);
+    CHECK_EQ_INT(uv_loop_close(loop), 0);
 }
 
 TEST(peertcp_both_ends_get_nodelay, 30)
@@ -155,13 +169,7 @@ TEST(peertcp_both_ends_get_nodelay, 30)
     CHECK_EQ_INT(client.n_nodelay, 1);
     CHECK_EQ_INT(server.n_nodelay, 1);
 
-    for (int i = 0; i < seen.n_streams; i++) {
-        uv_close((uv_handle_t *)seen.streams[i], stream_closed);
-    }
-    stop(&client, &loop);
-    stop(&server, &loop);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    CHECK_EQ_INT(uv_loop_close(&loop), 0);
+    finish(&loop, &client, &server);
 }
 
 TEST(peertcp_failed_connect_comes_back_unchanged, 30)
@@ -196,4 +204,70 @@ TEST(peertcp_user_timeout_follows_the_election_timeout, 5)
     CHECK_EQ_INT(peertcp_user_timeout_ms(150), 2000);
     CHECK_EQ_INT(peertcp_user_timeout_ms(500), 2000);
     CHECK_EQ_INT(peertcp_user_timeout_ms(1000), 4000);
+}
+
+/* A raft_uv retry delay: a tenth of the election timeout, at least a
+ * heartbeat, at most raft_uv's own 1 s. */
+TEST(peertcp_retry_delay_follows_the_timeouts, 5)
+{
+    CHECK_EQ_INT(peertcp_retry_delay_ms(10, 500), 50);
+    CHECK_EQ_INT(peertcp_retry_delay_ms(30, 300), 30);
+    CHECK_EQ_INT(peertcp_retry_delay_ms(100, 600000), 1000);
+}
+
+static raft_id reached_id;
+static unsigned reached_refused;
+static int reached_calls;
+
+static void on_reached(struct peertcp *p,
+                       raft_id id,
+                       unsigned refused,
+                       uint64_t waited_ms)
+{
+    (void)p;
+    (void)waited_ms;
+    reached_id = id;
+    reached_refused = refused;
+    reached_calls++;
+}
+
+/* Connects a peer refused are counted, and the first one it accepts
+ * reports them once (the leader's log line for a restarted follower). */
+TEST(peertcp_refused_connects_reported_when_reached, 30)
+{
+    uv_loop_t loop;
+    struct peertcp server;
+    struct peertcp client;
+    struct raft_uv_connect req;
+    char addr[32];
+
+    memset(&seen, 0, sizeof seen);
+    reached_calls = 0;
+    CHECK_EQ_INT(uv_loop_init(&loop), 0);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", free_port());
+    start(&client, &loop, 2, "127.0.0.1:9");
+    client.reached_cb = on_reached;
+    for (int i = 1; i <= 2; i++) {
+        CHECK_EQ_INT(client.transport.connect(&client.transport, &req, 1, addr,
+                                              on_connect),
+                     0);
+        run_until(&loop, &seen.connected);
+        CHECK(seen.connect_status != 0);
+        seen.connected = 0;
+        CHECK_EQ_INT((int)client.n_refused, i);
+    }
+    CHECK_EQ_INT(reached_calls, 0);
+    start(&server, &loop, 1, addr);
+    CHECK_EQ_INT(server.transport.listen(&server.transport, on_accept), 0);
+    CHECK_EQ_INT(
+        client.transport.connect(&client.transport, &req, 1, addr, on_connect),
+        0);
+    run_until(&loop, &seen.connected);
+    run_until(&loop, &seen.accepted);
+    CHECK_EQ_INT(seen.connect_status, 0);
+    CHECK_EQ_INT(reached_calls, 1);
+    CHECK_EQ_INT((int)reached_id, 1);
+    CHECK_EQ_INT((int)reached_refused, 2);
+
+    finish(&loop, &client, &server);
 }
