@@ -90,7 +90,6 @@
 
 #include "bench/lib/bfan.h"
 #include "bench/lib/bopt.h"
-#include "bench/lib/bpb.h"
 #include "bench/lib/breport.h"
 #include "bench/lib/bstat.h"
 #include "client/flip.h"
@@ -510,6 +509,24 @@ struct pb_field
     const uint8_t *p; /* LEN field: its bytes */
 };
 
+/* Reads one varint at *p (not past end) into *out and advances *p over
+ * it: 0, or -1 when it is truncated or longer than 64 bits. */
+static int pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+
+        v |= (uint64_t)(b & 0x7fu) << shift;
+        if ((b & 0x80u) == 0) {
+            *out = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 /* The next field of a message: 1 with *f filled, 0 at the end, -1 when the
  * bytes are malformed (groups are malformed too: flip.proto has none). */
 static int pb_next(const uint8_t **p, const uint8_t *end, struct pb_field *f)
@@ -519,7 +536,7 @@ static int pb_next(const uint8_t **p, const uint8_t *end, struct pb_field *f)
     if (*p >= end) {
         return 0;
     }
-    if (bench_pb_varint(p, end, &key) != 0 || (key >> 3) == 0 ||
+    if (pb_varint(p, end, &key) != 0 || (key >> 3) == 0 ||
         (key >> 3) > 0x1fffffffu) {
         return -1;
     }
@@ -529,7 +546,7 @@ static int pb_next(const uint8_t **p, const uint8_t *end, struct pb_field *f)
     f->v = 0;
     switch (f->wt) {
     case 0:
-        return bench_pb_varint(p, end, &f->v) == 0 ? 1 : -1;
+        return pb_varint(p, end, &f->v) == 0 ? 1 : -1;
     case 1:
         if (end - *p < 8) {
             return -1;
@@ -537,8 +554,7 @@ static int pb_next(const uint8_t **p, const uint8_t *end, struct pb_field *f)
         *p += 8;
         return 1;
     case 2:
-        if (bench_pb_varint(p, end, &f->v) != 0 ||
-            f->v > (uint64_t)(end - *p)) {
+        if (pb_varint(p, end, &f->v) != 0 || f->v > (uint64_t)(end - *p)) {
             return -1;
         }
         f->p = *p;
