@@ -211,6 +211,10 @@ FAN_JITTER_MS=50 # flips fall at random points between raft heartbeats
 WRITER_INTERVAL_MS=10
 
 FB=${BENCH_FLIPD_BASE:-62000}
+# shellcheck source=deploy/cluster.sh
+. "$REPO/deploy/cluster.sh"
+FLIPD_CLIENT_BASE=$FB
+FLIPD_RAFT_BASE=$((FB + 50))
 EB=${BENCH_ETCD_BASE:-63000}
 SOURCE=${BENCH_SOURCE:-127.0.0.2}
 NODES=(1 2 3)
@@ -289,13 +293,10 @@ if [[ " ${SYSTEMS[*]} " == *" etcd "* ]]; then
     command -v etcdctl >/dev/null 2>&1 || die "etcdctl missing (apt-get install etcd-client)"
 fi
 
-port_busy() {
-    [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
-}
 busy=""
 for i in "${NODES[@]}"; do
     for p in $((FB + i)) $((FB + 50 + i)) $((EB + i)) $((EB + 50 + i)); do
-        port_busy "$p" && busy+=" $p"
+        flipd_port_busy "$p" && busy+=" $p"
     done
 done
 [ -z "$busy" ] || die "port(s)$busy in use; set BENCH_FLIPD_BASE / BENCH_ETCD_BASE"
@@ -374,16 +375,17 @@ say "bench ($MODE): data in $TMP ($FS_TYPE on $FS_DEV), load $LOAD_START"
 
 # ---- clusters ----------------------------------------------------------------
 
-FLIPD_CLUSTER=""
+# flipd nodes start and stop through deploy/cluster.sh, as make run's
+# and the tests' do.
+FLIPD_CLUSTER=$(flipd_spec ${#NODES[@]})
 ETCD_CLUSTER=""
 for i in "${NODES[@]}"; do
-    FLIPD_CLUSTER+="${FLIPD_CLUSTER:+,}$i=127.0.0.1:$((FB + 50 + i))/127.0.0.1:$((FB + i))"
     ETCD_CLUSTER+="${ETCD_CLUSTER:+,}e$i=http://127.0.0.1:$((EB + 50 + i))"
 done
 
 caddr() { # SYS I -> client host:port
     if [ "$1" = flipd ]; then
-        echo "127.0.0.1:$((FB + $2))"
+        flipd_client_addr "$2"
     else
         echo "127.0.0.1:$((EB + $2))"
     fi
@@ -407,10 +409,11 @@ node_start() { # SYS I DIR
     local sys=$1 i=$2 dir=$3
     mkdir -p "$dir"
     if [ "$sys" = flipd ]; then
-        "$FLIPD" --id "$i" --data "$dir/n$i" --client "$(caddr flipd "$i")" \
-            --raft "127.0.0.1:$((FB + 50 + i))" --cluster "$FLIPD_CLUSTER" \
-            ${FLIPD_EXTRA[@]+"${FLIPD_EXTRA[@]}"} \
-            >>"$dir/n$i.log" 2>&1 </dev/null &
+        flipd_node_start "$FLIPD" "$i" "$dir/n$i" "$dir/n$i.log" \
+            "$(flipd_client_addr "$i")" "$(flipd_raft_addr "$i")" \
+            "$FLIPD_CLUSTER" ${FLIPD_EXTRA[@]+"${FLIPD_EXTRA[@]}"}
+        PIDS[$sys:$i]=$FLIPD_PID
+        return
     else
         # Debian's etcd 3.4 defaults: heartbeat 100 ms, election 1000 ms,
         # snapshot-count 100000, fsync on (no --unsafe-no-fsync).
@@ -445,22 +448,11 @@ check_alive() { # SYS DIR
 
 # SIGTERM, wait up to 15 s, else SIGKILL. Sets STOP_RC.
 node_stop() { # SYS I
-    local pid=${PIDS[$1:$2]:-} n
+    local pid=${PIDS[$1:$2]:-}
     STOP_RC=""
     [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null
-    for ((n = 0; n < 1500; n++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.01
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -9 "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-        STOP_RC=hung
-    else
-        STOP_RC=0
-        wait "$pid" 2>/dev/null || STOP_RC=$?
-    fi
+    flipd_node_stop "$pid" 15
+    STOP_RC=$FLIPD_STOP_RC
     PIDS[$1:$2]=""
 }
 
