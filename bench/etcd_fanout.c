@@ -216,37 +216,14 @@ static const char usage_text[] =
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-    static const struct bench_stropt strs[] = {
-        BENCH_FAN_STROPTS(struct opts),
-    };
-    static const struct bench_numopt nums[] = {
-        BENCH_FAN_NUMOPTS(struct opts),
+    static const struct bench_opt optab[] = {
+        BENCH_FAN_OPTS(struct opts),
     };
 
     *o = (struct opts){ BENCH_FAN_DEFAULTS };
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int r;
-
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(usage_text, stdout);
-            exit(0);
-        }
-        if (strcmp(a, "--json") == 0) {
-            o->json = 1;
-            continue;
-        }
-        r = bench_stropt(NULL, argc, argv, &i, strs,
-                         sizeof strs / sizeof strs[0], o);
-        if (r == 0) {
-            r = bench_numopt(NULL, argc, argv, &i, nums,
-                             sizeof nums / sizeof nums[0], o);
-        }
-        if (r != 1) {
-            fprintf(stderr, "etcd_fanout: bad or unknown argument %s\n%s", a,
-                    usage_text);
-            return EXIT_USAGE;
-        }
+    if (bench_getopt(PROG, usage_text, argc, argv, optab,
+                     sizeof optab / sizeof optab[0], o, 0) < 0) {
+        return EXIT_USAGE;
     }
     if (o->endpoints == NULL || o->endpoints[0] == '\0' ||
         o->prefix[0] == '\0' || strlen(o->prefix) > 200 ||

@@ -297,42 +297,15 @@ static int usage_error(const char *what, const char *arg)
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-    static const struct bench_stropt strs[] = {
-        BENCH_FAN_STROPTS(struct opts),
-    };
-    static const struct bench_numopt nums[] = {
-        BENCH_FAN_NUMOPTS(struct opts),
+    static const struct bench_opt optab[] = {
+        BENCH_FAN_OPTS(struct opts),
+        BENCH_FLAG(struct opts, "user-ts", user_ts),
     };
 
     *o = (struct opts){ BENCH_FAN_DEFAULTS };
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int r;
-
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(usage_text, stdout);
-            exit(0);
-        }
-        if (strcmp(a, "--json") == 0) {
-            o->json = 1;
-            continue;
-        }
-        if (strcmp(a, "--user-ts") == 0) {
-            o->user_ts = 1;
-            continue;
-        }
-        r = bench_stropt(PROG, argc, argv, &i, strs,
-                         sizeof strs / sizeof strs[0], o);
-        if (r == 0) {
-            r = bench_numopt(PROG, argc, argv, &i, nums,
-                             sizeof nums / sizeof nums[0], o);
-        }
-        if (r < 0) {
-            return EXIT_USAGE;
-        }
-        if (r == 0) {
-            return usage_error("unknown argument", a);
-        }
+    if (bench_getopt(PROG, usage_text, argc, argv, optab,
+                     sizeof optab / sizeof optab[0], o, 0) < 0) {
+        return EXIT_USAGE;
     }
     if (o->endpoints == NULL || o->endpoints[0] == '\0') {
         return usage_error("--endpoints is required", NULL);

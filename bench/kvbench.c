@@ -139,6 +139,8 @@ struct opts
 {
     enum sysk sys;
     enum modek mode;
+    const char *sys_name;
+    const char *mode_name;
     const char *endpoints;
     const char *prefix;
     unsigned n;
@@ -157,7 +159,7 @@ struct opts
     unsigned errors;
     unsigned signal_no;
     unsigned signal_after_ms;
-    long signal_pid;
+    unsigned signal_pid; /* 0: none */
     int json;
 };
 
@@ -305,40 +307,39 @@ static int usage_error(const char *what, const char *arg)
     return EXIT_USAGE;
 }
 
-static const struct bench_numopt numopts[] = {
-    BENCH_NUMOPT(struct opts, "--n", 1, N_MAX, n),
-    BENCH_NUMOPT(struct opts, "--idle-ms", 0, INTERVAL_MAX, idle_ms),
-    BENCH_NUMOPT(struct opts, "--warmup", 0, 10000, warmup),
-    BENCH_NUMOPT(struct opts, "--inflight", 1, INFLIGHT_MAX, inflight),
-    BENCH_NUMOPT(struct opts, "--conns", 1, INFLIGHT_MAX, conns),
-    BENCH_NUMOPT(struct opts, "--seconds", 1, SECONDS_MAX, seconds),
-    BENCH_NUMOPT(struct opts,
-                 "--warmup-seconds",
-                 0,
-                 SECONDS_MAX,
-                 warmup_seconds),
-    BENCH_NUMOPT(struct opts, "--count", 1, COUNT_MAX, count),
-    BENCH_NUMOPT(struct opts, "--keys", 1, KEYS_MAX, keys),
-    BENCH_NUMOPT(struct opts, "--timeout", 1, TIMEOUT_MAX, timeout_ms),
-    BENCH_NUMOPT(struct opts, "--interval-ms", 1, INTERVAL_MAX, interval_ms),
-    BENCH_NUMOPT(struct opts, "--after-ms", 0, TIMEOUT_MAX, after_ms),
-    BENCH_NUMOPT(struct opts, "--max-seconds", 1, SECONDS_MAX, max_seconds),
-    BENCH_NUMOPT(struct opts, "--errors", 0, 1000, errors),
-    BENCH_NUMOPT(struct opts, "--signal", 1, 64, signal_no),
-    BENCH_NUMOPT(struct opts,
-                 "--signal-after-ms",
-                 0,
-                 TIMEOUT_MAX,
-                 signal_after_ms),
+#define O(name, min, max, member) \
+    BENCH_UINT(struct opts, name, min, max, member)
+static const struct bench_opt optab[] = {
+    BENCH_STR(struct opts, "system", sys_name),
+    BENCH_STR(struct opts, "mode", mode_name),
+    BENCH_STR(struct opts, "endpoints", endpoints),
+    BENCH_STR(struct opts, "prefix", prefix),
+    BENCH_FLAG(struct opts, "json", json),
+    O("n", 1, N_MAX, n),
+    O("idle-ms", 0, INTERVAL_MAX, idle_ms),
+    O("warmup", 0, 10000, warmup),
+    O("inflight", 1, INFLIGHT_MAX, inflight),
+    O("conns", 1, INFLIGHT_MAX, conns),
+    O("seconds", 1, SECONDS_MAX, seconds),
+    O("warmup-seconds", 0, SECONDS_MAX, warmup_seconds),
+    O("count", 1, COUNT_MAX, count),
+    O("keys", 1, KEYS_MAX, keys),
+    O("timeout", 1, TIMEOUT_MAX, timeout_ms),
+    O("interval-ms", 1, INTERVAL_MAX, interval_ms),
+    O("after-ms", 0, TIMEOUT_MAX, after_ms),
+    O("max-seconds", 1, SECONDS_MAX, max_seconds),
+    O("errors", 0, 1000, errors),
+    O("signal", 1, 64, signal_no),
+    O("signal-after-ms", 0, TIMEOUT_MAX, signal_after_ms),
+    O("signal-pid", 2, 4194304, signal_pid), /* PID_MAX_LIMIT */
 };
+#undef O
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-    int have_timeout = 0;
-
     memset(o, 0, sizeof *o);
-    o->sys = SYS_FLIPD;
-    o->mode = MODE_SEQ;
+    o->sys_name = "flipd";
+    o->mode_name = "seq";
     o->prefix = "bench.kv.";
     o->n = 1000;
     o->warmup = 5;
@@ -346,81 +347,31 @@ static int parse_args(int argc, char **argv, struct opts *o)
     o->seconds = 10;
     o->warmup_seconds = 1;
     o->keys = 1000;
-    o->timeout_ms = 5000;
     o->interval_ms = 10;
     o->after_ms = 2000;
     o->max_seconds = 120;
     o->errors = 5;
     o->signal_no = SIGKILL;
     o->signal_after_ms = 1000;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int r;
-
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(usage_text, stdout);
-            exit(0);
-        }
-        if (strcmp(a, "--json") == 0) {
-            o->json = 1;
-            continue;
-        }
-        if (strcmp(a, "--system") == 0 && v != NULL) {
-            if (strcmp(v, "flipd") == 0) {
-                o->sys = SYS_FLIPD;
-            } else if (strcmp(v, "etcd") == 0) {
-                o->sys = SYS_ETCD;
-            } else {
-                return usage_error("--system wants flipd or etcd", v);
-            }
-            i++;
-            continue;
-        }
-        if (strcmp(a, "--mode") == 0 && v != NULL) {
-            if (strcmp(v, "seq") == 0) {
-                o->mode = MODE_SEQ;
-            } else if (strcmp(v, "load") == 0) {
-                o->mode = MODE_LOAD;
-            } else if (strcmp(v, "writer") == 0) {
-                o->mode = MODE_WRITER;
-            } else {
-                return usage_error("--mode wants seq, load or writer", v);
-            }
-            i++;
-            continue;
-        }
-        if (strcmp(a, "--endpoints") == 0 && v != NULL) {
-            o->endpoints = v;
-            i++;
-            continue;
-        }
-        if (strcmp(a, "--prefix") == 0 && v != NULL) {
-            o->prefix = v;
-            i++;
-            continue;
-        }
-        if (strcmp(a, "--signal-pid") == 0 && v != NULL) {
-            char *end = NULL;
-
-            o->signal_pid = strtol(v, &end, 10);
-            if (*end != '\0' || o->signal_pid <= 1) {
-                return usage_error("--signal-pid wants a pid above 1", v);
-            }
-            i++;
-            continue;
-        }
-        r = bench_numopt(PROG, argc, argv, &i, numopts,
-                         sizeof numopts / sizeof numopts[0], o);
-        if (r < 0) {
-            return EXIT_USAGE;
-        }
-        if (r == 0) {
-            return usage_error("unknown or incomplete argument", a);
-        }
-        if (strcmp(a, "--timeout") == 0) {
-            have_timeout = 1;
-        }
+    if (bench_getopt(PROG, usage_text, argc, argv, optab,
+                     sizeof optab / sizeof optab[0], o, 0) < 0) {
+        return EXIT_USAGE;
+    }
+    if (strcmp(o->sys_name, "flipd") == 0) {
+        o->sys = SYS_FLIPD;
+    } else if (strcmp(o->sys_name, "etcd") == 0) {
+        o->sys = SYS_ETCD;
+    } else {
+        return usage_error("--system wants flipd or etcd", o->sys_name);
+    }
+    if (strcmp(o->mode_name, "seq") == 0) {
+        o->mode = MODE_SEQ;
+    } else if (strcmp(o->mode_name, "load") == 0) {
+        o->mode = MODE_LOAD;
+    } else if (strcmp(o->mode_name, "writer") == 0) {
+        o->mode = MODE_WRITER;
+    } else {
+        return usage_error("--mode wants seq, load or writer", o->mode_name);
     }
     if (o->endpoints == NULL || o->endpoints[0] == '\0') {
         return usage_error("--endpoints is required", NULL);
@@ -428,8 +379,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
     if (strlen(o->prefix) > 200) {
         return usage_error("--prefix too long", NULL);
     }
-    if (o->mode == MODE_WRITER && !have_timeout) {
-        o->timeout_ms = 1000;
+    if (o->timeout_ms == 0) { /* not given */
+        o->timeout_ms = o->mode == MODE_WRITER ? 1000 : 5000;
     }
     if (o->mode != MODE_LOAD) {
         o->inflight = 1;
@@ -1312,7 +1263,7 @@ static uint64_t pump(struct ctx *x, uint64_t now)
             x->signalled = 1;
             if (kill((pid_t)o->signal_pid, (int)o->signal_no) != 0) {
                 x->signal_errno = errno;
-                bench_problem(&x->pr, "kill(%ld, %u): %s", o->signal_pid,
+                bench_problem(&x->pr, "kill(%u, %u): %s", o->signal_pid,
                               o->signal_no, strerror(errno));
             }
         } else if (o->signal_pid > 0 && !x->signalled) {
@@ -1579,7 +1530,7 @@ static void print_result(struct ctx *x)
         struct wsum w = writer_summary(x);
 
         printf(
-            ",\"interval_ms\":%u,\"signal\":%u,\"signal_pid\":%ld"
+            ",\"interval_ms\":%u,\"signal\":%u,\"signal_pid\":%u"
             ",\"signalled\":%s,\"flips\":%zu,\"flips_ok\":%zu"
             ",\"flips_failed\":%zu,\"failed_after_signal\":%zu",
             o->interval_ms, o->signal_pid > 0 ? o->signal_no : 0, o->signal_pid,
