@@ -116,12 +116,6 @@ static void on_signal(int sig)
     stop_signal = 1;
 }
 
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 static int is_etcd(const struct opts *o)
 {
     return strcmp(o->system, "etcd") == 0;
@@ -193,7 +187,7 @@ static void *probe_run(void *arg)
             p->cpu_max_us = st.loop_cpu_max_us;
         }
         flip_node_status_clear(&st);
-        sleep_ms(2);
+        bench_sleep_ms(2);
     }
     flip_client_free(c);
     return NULL;
@@ -451,7 +445,7 @@ static void *fill_etcd(void *arg)
         }
         if (h.fd < 0 && http_connect(&h, ep) != 0) {
             f->failed++;
-            sleep_ms(10);
+            bench_sleep_ms(10);
             continue;
         }
         snprintf(key, sizeof key, "%s%07u", o->prefix, i % o->keys);
@@ -621,7 +615,7 @@ static int wait_flipd(const struct opts *o)
             }
         }
         flip_node_status_clear(&st);
-        sleep_ms(POLL_MS);
+        bench_sleep_ms(POLL_MS);
     }
     printf(
         "{\"system\":\"flipd\",\"node\":\"%s\",\"target_index\":%llu"
@@ -672,7 +666,7 @@ static int wait_etcd(const struct opts *o)
 
         polls++;
         if (h.fd < 0 && http_connect(&h, o->node) != 0) {
-            sleep_ms(POLL_MS);
+            bench_sleep_ms(POLL_MS);
             continue;
         }
         st = http_call(&h, req, len);
@@ -684,7 +678,7 @@ static int wait_etcd(const struct opts *o)
             break;
         }
         http_close(&h);
-        sleep_ms(POLL_MS);
+        bench_sleep_ms(POLL_MS);
     }
     http_close(&h);
     free(h.in);
@@ -749,7 +743,7 @@ static int run_writer(const struct opts *o)
             uint64_t now = bench_mono_ns();
 
             if (next > now) {
-                sleep_ms((unsigned)((next - now) / NS_PER_MS));
+                bench_sleep_ms((unsigned)((next - now) / NS_PER_MS));
             }
         }
     }
@@ -777,7 +771,7 @@ static int run_probe(const struct opts *o)
     }
     say_ready(o);
     while (!stop_signal && bench_mono_ns() < end) {
-        sleep_ms(10);
+        bench_sleep_ms(10);
     }
     printf("{\"node\":\"%s\"", o->probe);
     probe_finish(&p);

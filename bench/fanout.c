@@ -88,6 +88,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/lib/baddr.h"
 #include "bench/lib/bfan.h"
 #include "bench/lib/bopt.h"
 #include "bench/lib/breport.h"
@@ -175,10 +176,7 @@ struct sub
 
 struct endpoint
 {
-    char name[WIRE_ADDR_MAX + 1];
-    struct sockaddr_storage sa;
-    socklen_t salen;
-    int family;
+    struct bench_addr a;
     char role[16]; /* from a status call before the run, "?" if none */
     uint32_t n_subs;
     uint32_t n_attached;
@@ -331,96 +329,33 @@ static const char *status_name(unsigned status)
 
 /* ---- setup --------------------------------------------------------------- */
 
-static int parse_endpoints(struct ctx *x, const char *csv)
+static struct bench_addr *ep_at(void *arg, size_t i)
 {
-    const char *p = csv;
+    struct endpoint *e = &((struct ctx *)arg)->ep[i];
 
-    while (*p != '\0') {
-        char one[WIRE_ADDR_MAX + 1];
-        char host[WIRE_ADDR_MAX + 1];
-        char port[16];
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        struct addrinfo hints;
-        struct addrinfo *res = NULL;
-        struct endpoint *e;
-        int rv;
-
-        if (x->n_ep == EP_MAX) {
-            fprintf(stderr, "fanout: at most %d endpoints\n", EP_MAX);
-            return -1;
-        }
-        if (len == 0 || len > WIRE_ADDR_MAX) {
-            fprintf(stderr, "fanout: bad endpoint list '%s'\n", csv);
-            return -1;
-        }
-        memcpy(one, p, len);
-        one[len] = '\0';
-        if (wire_addr_split(one, host, sizeof host, port, sizeof port) !=
-            FLIP_OK) {
-            fprintf(stderr, "fanout: bad endpoint '%s' (want host:port)\n",
-                    one);
-            return -1;
-        }
-        memset(&hints, 0, sizeof hints);
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        rv = getaddrinfo(host, port, &hints, &res);
-        if (rv != 0 || res == NULL) {
-            fprintf(stderr, "fanout: cannot resolve %s: %s\n", one,
-                    gai_strerror(rv));
-            return -1;
-        }
-        e = &x->ep[x->n_ep++];
-        memset(e, 0, sizeof *e);
-        snprintf(e->name, sizeof e->name, "%s", one);
-        memcpy(&e->sa, res->ai_addr, res->ai_addrlen);
-        e->salen = res->ai_addrlen;
-        e->family = res->ai_family;
-        snprintf(e->role, sizeof e->role, "?");
-        freeaddrinfo(res);
-        p += len;
-        if (*p == ',') {
-            p++;
-        }
-    }
-    if (x->n_ep == 0) {
-        fprintf(stderr, "fanout: no endpoints\n");
-        return -1;
-    }
-    return 0;
+    memset(e, 0, sizeof *e);
+    snprintf(e->role, sizeof e->role, "?");
+    return &e->a;
 }
 
-/* --source: an IP literal of the endpoints' family. */
+static int parse_endpoints(struct ctx *x, const char *csv)
+{
+    long n = bench_addr_list(PROG, csv, EP_MAX, ep_at, x);
+
+    x->n_ep = n > 0 ? (size_t)n : 0;
+    return n > 0 ? 0 : -1;
+}
+
 static int parse_source(struct ctx *x, const char *addr)
 {
-    struct addrinfo hints;
-    struct addrinfo *res = NULL;
-    int rv;
-
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = x->ep[0].family;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICHOST;
-    rv = getaddrinfo(addr, NULL, &hints, &res);
-    if (rv != 0 || res == NULL) {
-        fprintf(stderr,
-                "fanout: --source %s: not an address of the endpoints' "
-                "family: %s\n",
-                addr, gai_strerror(rv));
-        return -1;
-    }
     for (size_t e = 1; e < x->n_ep; e++) {
-        if (x->ep[e].family != res->ai_family) {
+        if (x->ep[e].a.family != x->ep[0].a.family) {
             fprintf(stderr, "fanout: --source needs endpoints of one family\n");
-            freeaddrinfo(res);
             return -1;
         }
     }
-    memcpy(&x->src, res->ai_addr, res->ai_addrlen);
-    x->src_len = res->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
+    return bench_addr_source(PROG, addr, x->ep[0].a.family, &x->src,
+                             &x->src_len);
 }
 
 /* Appends one frame holding `req` to x->greeting. */
@@ -687,7 +622,7 @@ static void sub_fail(struct ctx *x, uint32_t i, const char *what)
 {
     struct sub *s = &x->subs[i];
 
-    bench_problem(&x->pr, "subscriber %u (%s, %s): %s", i, x->ep[s->ep].name,
+    bench_problem(&x->pr, "subscriber %u (%s, %s): %s", i, x->ep[s->ep].a.name,
                   s->phase == SUB_LIVE ? "live" : "attaching", what);
     sub_close(x, i);
 }
@@ -700,7 +635,7 @@ static int sub_start(struct ctx *x, uint32_t i)
     int one = 1;
     int fd;
 
-    fd = socket(e->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = socket(e->a.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         bench_problem(&x->pr, "subscriber %u: socket: %s", i, strerror(errno));
         s->phase = SUB_DEAD;
@@ -713,7 +648,7 @@ static int sub_start(struct ctx *x, uint32_t i)
                       strerror(errno));
     }
     if (x->src_len > 0) {
-        if (e->family == AF_INET) {
+        if (e->a.family == AF_INET) {
             (void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
                              sizeof one);
         }
@@ -730,7 +665,7 @@ static int sub_start(struct ctx *x, uint32_t i)
     s->phase = SUB_CONNECTING;
     x->inflight++;
     x->ep_inflight[s->ep]++;
-    if (connect(fd, (const struct sockaddr *)&e->sa, e->salen) != 0 &&
+    if (connect(fd, (const struct sockaddr *)&e->a.sa, e->a.salen) != 0 &&
         errno != EINPROGRESS) {
         char msg[MSG_MAX];
 
@@ -1141,7 +1076,7 @@ static void endpoint_roles(struct ctx *x, struct flip_client *c, int check)
         const char *role = "?";
 
         memset(&st, 0, sizeof st);
-        if (flip_status_node(c, x->ep[k].name, 0, &st) == FLIP_OK) {
+        if (flip_status_node(c, x->ep[k].a.name, 0, &st) == FLIP_OK) {
             role = st.role;
         }
         if (!check) {
@@ -1149,7 +1084,7 @@ static void endpoint_roles(struct ctx *x, struct flip_client *c, int check)
         } else if (strcmp(role, x->ep[k].role) != 0) {
             x->roles_changed = 1;
             bench_problem(&x->pr, "%s was %s at the start and is %s at the end",
-                          x->ep[k].name, x->ep[k].role, role);
+                          x->ep[k].a.name, x->ep[k].role, role);
         }
         flip_node_status_clear(&st);
     }
@@ -1304,7 +1239,7 @@ static void print_json(const struct ctx *x,
         x->n, x->o->flips, x->o->gap_ms, x->o->jitter_ms, x->o->warmup);
     for (size_t e = 0; e < x->n_ep; e++) {
         printf("%s{\"addr\":", e ? "," : "");
-        put_json_str(x->ep[e].name);
+        put_json_str(x->ep[e].a.name);
         printf(",\"role\":");
         put_json_str(x->ep[e].role);
         printf(",\"subscribers\":%u,\"attached\":%u", x->ep[e].n_subs,
@@ -1406,7 +1341,7 @@ static void print_text(const struct ctx *x,
         x->o->jitter_ms, x->o->user_ts ? "read" : "kernel");
     for (size_t e = 0; e < x->n_ep; e++) {
         printf("  endpoint %-22s %-9s %u subscribers, %u attached\n",
-               x->ep[e].name, x->ep[e].role, x->ep[e].n_subs,
+               x->ep[e].a.name, x->ep[e].role, x->ep[e].n_subs,
                x->ep[e].n_attached);
     }
     printf("  attached %u/%u in %.3f s%s\n", x->n_attached, x->n,
@@ -1439,7 +1374,7 @@ static void print_text(const struct ctx *x,
     for (size_t e = 0; e < x->n_ep; e++) {
         char name[WIRE_ADDR_MAX + 48];
 
-        snprintf(name, sizeof name, "  %s %s", x->ep[e].name, x->ep[e].role);
+        snprintf(name, sizeof name, "  %s %s", x->ep[e].a.name, x->ep[e].role);
         text_dist(name, &sm->ep_last_ack[e]);
     }
     printf("  missing %" PRIu64 ", late %" PRIu64 ", duplicates %" PRIu64
@@ -1591,7 +1526,7 @@ int main(int argc, char **argv)
                 x.inflight, x.pr.first[0] ? "; first problem: " : "",
                 x.pr.first);
         for (size_t e = 0; e < x.n_ep; e++) {
-            fprintf(stderr, "fanout:   %s: %u of %u attached\n", x.ep[e].name,
+            fprintf(stderr, "fanout:   %s: %u of %u attached\n", x.ep[e].a.name,
                     x.ep[e].n_attached, x.ep[e].n_subs);
         }
         if (o.rss_pids != NULL) {

@@ -92,6 +92,7 @@
 #include <unistd.h>
 
 #include "bench/httpmini.h"
+#include "bench/lib/baddr.h"
 #include "bench/lib/bopt.h"
 #include "bench/lib/breport.h"
 #include "bench/lib/bstat.h"
@@ -165,9 +166,7 @@ struct opts
 
 struct endpoint
 {
-    char name[WIRE_ADDR_MAX + 1];
-    struct sockaddr_storage sa;
-    socklen_t salen;
+    struct bench_addr a;
 };
 
 struct slot
@@ -425,41 +424,16 @@ static const char *status_name(int status)
 
 static long ep_add(struct ctx *x, const char *addr, size_t len)
 {
-    char one[WIRE_ADDR_MAX + 1];
-    char host[WIRE_ADDR_MAX + 1];
-    char port[16];
-    struct addrinfo hints;
-    struct addrinfo *res = NULL;
-    struct endpoint *e;
-    int rv;
-
-    if (len == 0 || len > WIRE_ADDR_MAX) {
-        return -1;
-    }
-    memcpy(one, addr, len);
-    one[len] = '\0';
     for (size_t i = 0; i < x->n_ep; i++) {
-        if (strcmp(x->ep[i].name, one) == 0) {
+        if (strlen(x->ep[i].a.name) == len &&
+            memcmp(x->ep[i].a.name, addr, len) == 0) {
             return (long)i;
         }
     }
     if (x->n_ep == EP_MAX ||
-        wire_addr_split(one, host, sizeof host, port, sizeof port) != FLIP_OK) {
+        bench_addr_resolve(addr, len, &x->ep[x->n_ep].a) != 0) {
         return -1;
     }
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    rv = getaddrinfo(host, port, &hints, &res);
-    if (rv != 0 || res == NULL) {
-        return -1;
-    }
-    e = &x->ep[x->n_ep];
-    memset(e, 0, sizeof *e);
-    snprintf(e->name, sizeof e->name, "%s", one);
-    memcpy(&e->sa, res->ai_addr, res->ai_addrlen);
-    e->salen = res->ai_addrlen;
-    freeaddrinfo(res);
     return (long)x->n_ep++;
 }
 
@@ -760,7 +734,7 @@ static int queue_flip(struct ctx *x, struct conn *c, struct slot *s)
         size_t n;
 
         snprintf(num, sizeof num, "%" PRIu64, s->seq);
-        n = http_put_request(req, sizeof req, x->ep[c->ep].name, key,
+        n = http_put_request(req, sizeof req, x->ep[c->ep].a.name, key,
                              x->o->mode == MODE_WRITER ? num
                              : value                   ? "true"
                                                        : "false");
@@ -807,7 +781,8 @@ static int conn_open(struct ctx *x, struct conn *c)
     int one = 1;
     int fd;
 
-    fd = socket(e->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = socket(e->a.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                0);
     if (fd < 0) {
         bench_problem(&x->pr, "socket: %s", strerror(errno));
         return -1;
@@ -828,7 +803,7 @@ static int conn_open(struct ctx *x, struct conn *c)
         conn_close(c);
         return -1;
     }
-    if (connect(fd, (const struct sockaddr *)&e->sa, e->salen) != 0 &&
+    if (connect(fd, (const struct sockaddr *)&e->a.sa, e->a.salen) != 0 &&
         errno != EINPROGRESS) {
         return -1;
     }

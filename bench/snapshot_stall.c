@@ -94,12 +94,6 @@ static const char usage_text[] =
     "  --seconds N       measure for N seconds (default 20)\n"
     "  --probe-gap-ms N  pause between status probes (default 2)\n";
 
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 static int fill(const struct opts *o, struct flip_client *c)
 {
     size_t vlen = (size_t)o->value_kb * 1000;
@@ -183,7 +177,7 @@ static void *probe_run(void *arg)
             p->last = meter_of(&st);
         }
         flip_node_status_clear(&st);
-        sleep_ms(p->o->gap_ms);
+        bench_sleep_ms(p->o->gap_ms);
     }
     flip_client_free(c);
     return NULL;
@@ -217,7 +211,7 @@ static int measure(const struct opts *o, struct flip_client *c)
         v.u.i = (int64_t)writes;
         if (flip_set(c, key, &v, NULL, &rev) != FLIP_OK) {
             wfailed++;
-            sleep_ms(10);
+            bench_sleep_ms(10);
         } else if (bench_mono_ns() - w0 > wmax) {
             wmax = bench_mono_ns() - w0;
         }

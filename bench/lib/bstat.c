@@ -28,6 +28,13 @@ uint64_t bench_real_ns(void)
     return bench_clock_ns(CLOCK_REALTIME);
 }
 
+void bench_sleep_ms(unsigned ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+    nanosleep(&ts, NULL);
+}
+
 uint64_t bench_msg_stamp_ns(struct msghdr *m)
 {
     for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c != NULL;

@@ -20,6 +20,7 @@ struct msghdr;
 uint64_t bench_clock_ns(clockid_t id);
 uint64_t bench_mono_ns(void); /* CLOCK_MONOTONIC: intervals, deadlines */
 uint64_t bench_real_ns(void); /* CLOCK_REALTIME: what kernel stamps use */
+void bench_sleep_ms(unsigned ms);
 
 /* The SO_TIMESTAMPNS receive stamp (realtime ns) a recvmsg returned in its
  * control data, 0 if there is none. */
