@@ -11,12 +11,12 @@
  * (protocol version 1) and Subscribe{prefixes: [PREFIX]} pipelined in one
  * write, then reads Response frames (u32 big-endian length + protobuf)
  * incrementally. At most --window connections per endpoint are being set
- * up at once (connect, Hello, Subscribe, snapshot): a flipd node holds an
- * LMDB reader slot for every subscriber whose snapshot it is streaming,
- * LMDB's default is 126 slots and flipd does not raise it, so a larger
- * burst makes the node drop subscribers (see bench/README.md). The
- * attach phase ends when all N have seen SNAPSHOT_END, or fails after
- * --attach-seconds.
+ * up at once (connect, Hello, Subscribe, snapshot): a flipd node streams
+ * at most PUBSUB_MAX_SNAPSHOTS (server/pubsub.h, 512) snapshots at once,
+ * each on an LMDB reader slot (STORE_MAX_READERS, storage/store.h), and
+ * queues the rest; the window keeps the attach time a measure of the node
+ * rather than of that queue. The attach phase ends when all N have seen
+ * SNAPSHOT_END, or fails after --attach-seconds.
  *
  * Then a writer (the client library, client/flip.h) flips KEY one change at
  * a time: int values 1..F (after --warmup untimed flips of value 0). For
