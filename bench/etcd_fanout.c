@@ -866,21 +866,6 @@ static void do_flip(struct ctx *x, int64_t value, struct flip_rec *rec)
 
 /* ---- output -------------------------------------------------------------- */
 
-static void json_text(const char *s)
-{
-    putchar('"');
-    for (; *s != '\0'; s++) {
-        if (*s == '"' || *s == '\\') {
-            printf("\\%c", *s);
-        } else if ((unsigned char)*s < 0x20) {
-            printf("\\u%04x", (unsigned)(unsigned char)*s);
-        } else {
-            putchar(*s);
-        }
-    }
-    putchar('"');
-}
-
 static void print_report(struct ctx *x,
                          struct flip_rec *recs,
                          size_t n_recs,
@@ -966,7 +951,7 @@ static void print_report(struct ctx *x,
     printf(",\"endpoints\":[");
     for (size_t e = 0; e < x->n_ep; e++) {
         printf("%s{\"addr\":", e ? "," : "");
-        json_text(x->ep[e].a.name);
+        bench_json_str(x->ep[e].a.name);
         printf(",\"subscribers\":%u,\"attached\":%u}", x->ep[e].n_subs,
                x->ep[e].n_attached);
     }
@@ -985,7 +970,7 @@ static void print_report(struct ctx *x,
            x->n_unexpected, x->n_events, x->n_kts_ok, x->n_kts_bad);
     printf(",\"first_problem\":");
     if (x->pr.first[0] != '\0') {
-        json_text(x->pr.first);
+        bench_json_str(x->pr.first);
     } else {
         printf("null");
     }

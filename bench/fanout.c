@@ -1206,18 +1206,6 @@ static int summarise_run(struct ctx *x,
     return 0;
 }
 
-static void put_json_str(const char *s)
-{
-    char *q = NULL;
-
-    if (flip_json_quote(s, &q) == FLIP_OK) {
-        fputs(q, stdout);
-    } else {
-        fputs("null", stdout);
-    }
-    flip_text_free(q);
-}
-
 static double ms_or_none(int64_t ns)
 {
     return ns == INT64_MIN ? -1.0 : (double)ns / 1e6;
@@ -1239,16 +1227,16 @@ static void print_json(const struct ctx *x,
         x->n, x->o->flips, x->o->gap_ms, x->o->jitter_ms, x->o->warmup);
     for (size_t e = 0; e < x->n_ep; e++) {
         printf("%s{\"addr\":", e ? "," : "");
-        put_json_str(x->ep[e].a.name);
+        bench_json_str(x->ep[e].a.name);
         printf(",\"role\":");
-        put_json_str(x->ep[e].role);
+        bench_json_str(x->ep[e].role);
         printf(",\"subscribers\":%u,\"attached\":%u", x->ep[e].n_subs,
                x->ep[e].n_attached);
         bench_json_dist("last_after_ack_ms", &sm->ep_last_ack[e], 1);
         printf("}");
     }
     printf("],\"key\":");
-    put_json_str(x->o->key);
+    bench_json_str(x->o->key);
     printf(
         ",\"ts_source\":\"%s\",\"attached\":%u,\"attach_failed\":%u"
         ",\"attach_s\":%.3f,\"truncated\":%s,\"roles_changed\":%s",
@@ -1284,7 +1272,7 @@ static void print_json(const struct ctx *x,
     }
     printf("},\"first_problem\":");
     if (x->pr.first[0] != '\0') {
-        put_json_str(x->pr.first);
+        bench_json_str(x->pr.first);
     } else {
         fputs("null", stdout);
     }

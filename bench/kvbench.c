@@ -1341,23 +1341,13 @@ static void json_errors(const struct ctx *x)
 {
     printf(",\"errors\":{");
     for (size_t i = 0; i < x->n_errs; i++) {
-        char *q = NULL;
-
-        if (flip_json_quote(x->errs[i].name, &q) == FLIP_OK) {
-            printf("%s%s:%" PRIu64, i ? "," : "", q, x->errs[i].count);
-        }
-        flip_text_free(q);
+        printf("%s", i ? "," : "");
+        bench_json_str(x->errs[i].name);
+        printf(":%" PRIu64, x->errs[i].count);
     }
     printf("},\"first_error\":");
     if (x->pr.first[0] != '\0') {
-        char *q = NULL;
-
-        if (flip_json_quote(x->pr.first, &q) == FLIP_OK) {
-            fputs(q, stdout);
-        } else {
-            fputs("null", stdout);
-        }
-        flip_text_free(q);
+        bench_json_str(x->pr.first);
     } else {
         fputs("null", stdout);
     }
