@@ -150,7 +150,7 @@ REPORT=$REPO/bench/report.py
 BIGSTORE=$BUILD/bench/bigstore
 for bin in "$FLIPD" "$FLIPCTL" "$KV" "$FANOUT" "$EFANOUT" "$DISK" "$FLOOR" "$BIGSTORE"; do
     [ -x "$bin" ] || {
-        echo "run.sh: $bin is missing (make all)" >&2
+        echo "run.sh: $bin is missing (make all bench-build)" >&2
         exit 2
     }
 done
