@@ -5,6 +5,8 @@
 #   make check        the fast tier: unit + `# tier: check` scripts (~2 min)
 #   make mutants      mutation testing (tests/mutants/); make mutants-list
 #   make SANITIZE=1   ASan+UBSan build (CI uses it)
+#   make bench        flipd against etcd and the disk (bench/README.md)
+#   make bench-build  only build the benchmark programs (not part of `all`)
 #   make bench-snapshot  loop stall and leader changes of a 420 MB snapshot
 #   make coverage     line and branch coverage of the test tiers (HTML report)
 #   make format / format-check / check-layers / clean
@@ -92,7 +94,11 @@ CHAOS_BINS  := $(patsubst tests/chaos/%.c,$(BUILD)/tests/chaos/%,$(CHAOS_SRC))
 NFQ_LIBS    := $(shell pkg-config --libs libnetfilter_queue 2>/dev/null)
 NFQ_BINS    := $(if $(NFQ_LIBS),$(BUILD)/tests/chaos/nfq/nfqdelay)
 
-BINS := $(BUILD)/flipd $(BUILD)/flipctl $(BUILD)/tests/unit $(BENCH_BINS) \
+# bench/bigstore is also a test tool (test_snapshot_resend fills a store
+# with it, in the check tier), so `all` builds it; the other bench programs
+# only bench-build.
+BINS := $(BUILD)/flipd $(BUILD)/flipctl $(BUILD)/tests/unit \
+        $(BUILD)/bench/bigstore \
         $(BUILD)/tests/fixture_stress \
         $(CHAOS_BINS) $(NFQ_BINS)
 
@@ -175,7 +181,7 @@ run: deps
 	@deploy/local-cluster.sh $(BUILD)
 
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all bench-build
 	@tests/run.sh $(BUILD)
 
 test-unit: all
@@ -205,18 +211,22 @@ mutants-list:
 
 # flipd against etcd and the disk, on this machine (bench/README.md): one
 # table, saved under bench/results/. QUICK=1: reduced, under 2 minutes.
-# Not part of `make test`: benchmarks never gate on a time.
-.PHONY: bench
+# Not part of `make test`: benchmarks never gate on a time. The bench
+# programs are not part of `all`: bench-build builds them (`make test` does,
+# for tests/integration/test_bench_smoke.sh).
+.PHONY: bench bench-build
+bench-build: $(BENCH_BINS)
+
 bench: deps
 	@bench/run.sh $(BUILD) --prepare
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all bench-build
 	@bench/run.sh $(BUILD) $(if $(QUICK),--quick)
 
 # What a snapshot of a 420 MB store costs a 3-node cluster: leader loop
 # stall and leadership changes (bench/snapshot.sh), next to the same run
 # without snapshots (the machine's own noise). About 90 s.
 .PHONY: bench-snapshot
-bench-snapshot: all
+bench-snapshot: all $(BUILD)/bench/snapshot_stall
 	@echo "== no snapshot (threshold above the run's entries)"
 	@THRESHOLD=100000000 bench/snapshot.sh $(BUILD)
 	@echo "== snapshots every 4096 entries (the default)"
@@ -264,7 +274,7 @@ COV_OUT   ?= build/coverage
 coverage:
 	@deploy/install-deps.sh --coverage
 	@$(MAKE) --no-print-directory BUILD=$(COV_BUILD) SANITIZE= \
-	    OPT="-O0 -g" SAN="--coverage -DFLIP_COVERAGE" all
+	    OPT="-O0 -g" SAN="--coverage -DFLIP_COVERAGE" all bench-build
 	@tests/coverage.sh $(COV_BUILD) $(COV_OUT)
 
 # ---- fuzzing (tests/fuzz/README.md) ---------------------------------------

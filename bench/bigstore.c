@@ -116,12 +116,6 @@ static void on_signal(int sig)
     stop_signal = 1;
 }
 
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 static int is_etcd(const struct opts *o)
 {
     return strcmp(o->system, "etcd") == 0;
@@ -193,7 +187,7 @@ static void *probe_run(void *arg)
             p->cpu_max_us = st.loop_cpu_max_us;
         }
         flip_node_status_clear(&st);
-        sleep_ms(2);
+        bench_sleep_ms(2);
     }
     flip_client_free(c);
     return NULL;
@@ -451,7 +445,7 @@ static void *fill_etcd(void *arg)
         }
         if (h.fd < 0 && http_connect(&h, ep) != 0) {
             f->failed++;
-            sleep_ms(10);
+            bench_sleep_ms(10);
             continue;
         }
         snprintf(key, sizeof key, "%s%07u", o->prefix, i % o->keys);
@@ -621,7 +615,7 @@ static int wait_flipd(const struct opts *o)
             }
         }
         flip_node_status_clear(&st);
-        sleep_ms(POLL_MS);
+        bench_sleep_ms(POLL_MS);
     }
     printf(
         "{\"system\":\"flipd\",\"node\":\"%s\",\"target_index\":%llu"
@@ -672,7 +666,7 @@ static int wait_etcd(const struct opts *o)
 
         polls++;
         if (h.fd < 0 && http_connect(&h, o->node) != 0) {
-            sleep_ms(POLL_MS);
+            bench_sleep_ms(POLL_MS);
             continue;
         }
         st = http_call(&h, req, len);
@@ -684,7 +678,7 @@ static int wait_etcd(const struct opts *o)
             break;
         }
         http_close(&h);
-        sleep_ms(POLL_MS);
+        bench_sleep_ms(POLL_MS);
     }
     http_close(&h);
     free(h.in);
@@ -749,7 +743,7 @@ static int run_writer(const struct opts *o)
             uint64_t now = bench_mono_ns();
 
             if (next > now) {
-                sleep_ms((unsigned)((next - now) / NS_PER_MS));
+                bench_sleep_ms((unsigned)((next - now) / NS_PER_MS));
             }
         }
     }
@@ -777,7 +771,7 @@ static int run_probe(const struct opts *o)
     }
     say_ready(o);
     while (!stop_signal && bench_mono_ns() < end) {
-        sleep_ms(10);
+        bench_sleep_ms(10);
     }
     printf("{\"node\":\"%s\"", o->probe);
     probe_finish(&p);
@@ -801,28 +795,32 @@ static const char usage_text[] =
 
 int main(int argc, char **argv)
 {
-    static const struct bench_numopt nums[] = {
-        BENCH_NUMOPT(struct opts, "--n", 1, 100000000, n),
-        BENCH_NUMOPT(struct opts, "--keys", 1, 10000000, keys),
-        BENCH_NUMOPT(struct opts, "--value-bytes", 1, VALUE_MAX, value_bytes),
-        BENCH_NUMOPT(struct opts, "--threads", 1, THREADS_MAX, threads),
-        BENCH_NUMOPT(struct opts, "--max-seconds", 1, 86400, max_seconds),
-        BENCH_NUMOPT(struct opts, "--interval-ms", 1, 60000, interval_ms),
-        BENCH_NUMOPT(struct opts, "--seconds", 1, 86400, seconds),
-        BENCH_NUMOPT(struct opts, "--rss-limit-mb", 0, 10000000, rss_limit_mb),
+#define O(name, min, max, member) \
+    BENCH_UINT(struct opts, name, min, max, member)
+#define S(name, member) BENCH_STR(struct opts, name, member)
+    static const struct bench_opt optab[] = {
+        O("n", 1, 100000000, n),
+        O("keys", 1, 10000000, keys),
+        O("value-bytes", 1, VALUE_MAX, value_bytes),
+        O("threads", 1, THREADS_MAX, threads),
+        O("max-seconds", 1, 86400, max_seconds),
+        O("interval-ms", 1, 60000, interval_ms),
+        O("seconds", 1, 86400, seconds),
+        O("rss-limit-mb", 0, 10000000, rss_limit_mb),
+        S("system", system),
+        S("endpoints", endpoints),
+        S("node", node),
+        S("leader", leader),
+        S("probe", probe),
+        S("prefix", prefix),
+        S("key", key),
+        S("t0-ns", t0_ns),
+        S("watch-pid", watch_pid),
+        S("ready-file", ready_file),
     };
-    static const struct bench_stropt strs[] = {
-        BENCH_STROPT(struct opts, "--system", system),
-        BENCH_STROPT(struct opts, "--endpoints", endpoints),
-        BENCH_STROPT(struct opts, "--node", node),
-        BENCH_STROPT(struct opts, "--leader", leader),
-        BENCH_STROPT(struct opts, "--probe", probe),
-        BENCH_STROPT(struct opts, "--prefix", prefix),
-        BENCH_STROPT(struct opts, "--key", key),
-        BENCH_STROPT(struct opts, "--t0-ns", t0_ns),
-        BENCH_STROPT(struct opts, "--watch-pid", watch_pid),
-        BENCH_STROPT(struct opts, "--ready-file", ready_file),
-    };
+#undef O
+#undef S
+    int first;
     struct opts o;
     struct sigaction sa;
 
@@ -835,26 +833,16 @@ int main(int argc, char **argv)
     o.max_seconds = 600;
     o.interval_ms = 10;
     o.seconds = 60;
-    if (argc < 2) {
-        bench_usage_error(PROG, usage_text, "a mode is required", NULL);
+    first = bench_getopt(PROG, usage_text, argc, argv, optab,
+                         sizeof optab / sizeof optab[0], &o, 1);
+    if (first < 0) {
         return EXIT_USAGE;
     }
-    o.mode = argv[1];
-    for (int i = 2; i < argc; i++) {
-        int r = bench_numopt(PROG, argc, argv, &i, nums,
-                             sizeof nums / sizeof nums[0], &o);
-        if (r == 0) {
-            r = bench_stropt(PROG, argc, argv, &i, strs,
-                             sizeof strs / sizeof strs[0], &o);
-        }
-        if (r < 0) {
-            return EXIT_USAGE;
-        }
-        if (r == 0) {
-            bench_usage_error(PROG, usage_text, "unknown argument", argv[i]);
-            return EXIT_USAGE;
-        }
+    if (first != argc - 1) {
+        bench_usage_error(PROG, usage_text, "one mode is required", NULL);
+        return EXIT_USAGE;
     }
+    o.mode = argv[first];
     if (strcmp(o.system, "flipd") != 0 && !is_etcd(&o)) {
         bench_usage_error(PROG, usage_text, "--system wants flipd or etcd",
                           o.system);

@@ -40,8 +40,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/lib/bopt.h"
 #include "bench/lib/bstat.h"
 
+#define PROG        "disk_floor"
 #define N_MAX       100000u
 #define SIZE_MAX_B  (1024u * 1024u)
 #define RING_BLOCKS 4096u /* overwrite cycles over this many blocks */
@@ -66,52 +68,28 @@ struct series
     int truncated;
 };
 
-static int usage(const char *why)
-{
-    fprintf(stderr,
-            "disk_floor: %s\n"
-            "usage: disk_floor --dir DIR [--n 1000] [--size 4096] "
-            "[--max-seconds 30] [--json]\n",
-            why);
-    return EXIT_USAGE;
-}
+static const char usage_text[] = "usage: " PROG
+                                 " --dir DIR [--n 1000] [--size 4096] "
+                                 "[--max-seconds 30] [--json]\n";
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-    memset(o, 0, sizeof *o);
-    o->n = 1000;
-    o->size = 4096;
-    o->max_seconds = 30;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    static const struct bench_opt optab[] = {
+        BENCH_STR(struct opts, "dir", dir),
+        BENCH_UINT(struct opts, "n", 1, N_MAX, n),
+        BENCH_UINT(struct opts, "size", 1, SIZE_MAX_B, size),
+        BENCH_UINT(struct opts, "max-seconds", 1, 3600, max_seconds),
+        BENCH_FLAG(struct opts, "json", json),
+    };
 
-        if (strcmp(a, "--json") == 0) {
-            o->json = 1;
-        } else if (strcmp(a, "--dir") == 0 && v != NULL) {
-            o->dir = v;
-            i++;
-        } else if (strcmp(a, "--n") == 0) {
-            if (bench_parse_uint(v, 1, N_MAX, &o->n) != 0) {
-                return usage("--n wants 1..100000");
-            }
-            i++;
-        } else if (strcmp(a, "--size") == 0) {
-            if (bench_parse_uint(v, 1, SIZE_MAX_B, &o->size) != 0) {
-                return usage("--size wants 1..1048576");
-            }
-            i++;
-        } else if (strcmp(a, "--max-seconds") == 0) {
-            if (bench_parse_uint(v, 1, 3600, &o->max_seconds) != 0) {
-                return usage("--max-seconds wants 1..3600");
-            }
-            i++;
-        } else {
-            return usage("unknown or incomplete argument");
-        }
+    *o = (struct opts){ .n = 1000, .size = 4096, .max_seconds = 30 };
+    if (bench_getopt(PROG, usage_text, argc, argv, optab,
+                     sizeof optab / sizeof optab[0], o, 0) < 0) {
+        return EXIT_USAGE;
     }
     if (o->dir == NULL) {
-        return usage("--dir is required");
+        bench_usage_error(PROG, usage_text, "--dir is required", NULL);
+        return EXIT_USAGE;
     }
     return 0;
 }

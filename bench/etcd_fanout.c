@@ -59,13 +59,13 @@
 #include <unistd.h>
 
 #include "bench/httpmini.h"
+#include "bench/lib/baddr.h"
 #include "bench/lib/bfan.h"
 #include "bench/lib/bopt.h"
 #include "bench/lib/breport.h"
 #include "bench/lib/bstat.h"
 
 #define EP_MAX      16
-#define ADDR_MAX    300
 #define EVENTS_MAX  1024
 #define RAW_MAX     (1024u * 1024u) /* unparsed bytes kept per watcher */
 #define READ_BUF    65536u
@@ -122,10 +122,7 @@ struct watcher
 
 struct endpoint
 {
-    char name[ADDR_MAX + 1];
-    struct sockaddr_storage sa;
-    socklen_t salen;
-    int family;
+    struct bench_addr a;
     uint32_t n_subs;
     uint32_t n_attached;
 };
@@ -216,37 +213,14 @@ static const char usage_text[] =
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-    static const struct bench_stropt strs[] = {
-        BENCH_FAN_STROPTS(struct opts),
-    };
-    static const struct bench_numopt nums[] = {
-        BENCH_FAN_NUMOPTS(struct opts),
+    static const struct bench_opt optab[] = {
+        BENCH_FAN_OPTS(struct opts),
     };
 
     *o = (struct opts){ BENCH_FAN_DEFAULTS };
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int r;
-
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(usage_text, stdout);
-            exit(0);
-        }
-        if (strcmp(a, "--json") == 0) {
-            o->json = 1;
-            continue;
-        }
-        r = bench_stropt(NULL, argc, argv, &i, strs,
-                         sizeof strs / sizeof strs[0], o);
-        if (r == 0) {
-            r = bench_numopt(NULL, argc, argv, &i, nums,
-                             sizeof nums / sizeof nums[0], o);
-        }
-        if (r != 1) {
-            fprintf(stderr, "etcd_fanout: bad or unknown argument %s\n%s", a,
-                    usage_text);
-            return EXIT_USAGE;
-        }
+    if (bench_getopt(PROG, usage_text, argc, argv, optab,
+                     sizeof optab / sizeof optab[0], o, 0) < 0) {
+        return EXIT_USAGE;
     }
     if (o->endpoints == NULL || o->endpoints[0] == '\0' ||
         o->prefix[0] == '\0' || strlen(o->prefix) > 200 ||
@@ -266,82 +240,26 @@ static int parse_args(int argc, char **argv, struct opts *o)
 
 /* ---- setup --------------------------------------------------------------- */
 
-static int resolve(const char *one, struct endpoint *e)
+static struct bench_addr *ep_at(void *arg, size_t i)
 {
-    char host[ADDR_MAX + 1];
-    const char *colon = strrchr(one, ':');
-    struct addrinfo hints;
-    struct addrinfo *res = NULL;
-    size_t hl;
-    int rv;
+    struct endpoint *e = &((struct ctx *)arg)->ep[i];
 
-    if (colon == NULL || colon == one || strlen(one) > ADDR_MAX) {
-        return -1;
-    }
-    hl = (size_t)(colon - one);
-    memcpy(host, one, hl);
-    host[hl] = '\0';
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    rv = getaddrinfo(host, colon + 1, &hints, &res);
-    if (rv != 0 || res == NULL) {
-        return -1;
-    }
     memset(e, 0, sizeof *e);
-    snprintf(e->name, sizeof e->name, "%s", one);
-    memcpy(&e->sa, res->ai_addr, res->ai_addrlen);
-    e->salen = res->ai_addrlen;
-    e->family = res->ai_family;
-    freeaddrinfo(res);
-    return 0;
+    return &e->a;
 }
 
 static int parse_endpoints(struct ctx *x, const char *csv)
 {
-    const char *p = csv;
+    long n = bench_addr_list(PROG, csv, EP_MAX, ep_at, x);
 
-    while (*p != '\0') {
-        char one[ADDR_MAX + 1];
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-
-        if (x->n_ep == EP_MAX || len == 0 || len > ADDR_MAX) {
-            fprintf(stderr, "etcd_fanout: bad endpoint list '%s'\n", csv);
-            return -1;
-        }
-        memcpy(one, p, len);
-        one[len] = '\0';
-        if (resolve(one, &x->ep[x->n_ep]) != 0) {
-            fprintf(stderr, "etcd_fanout: cannot resolve '%s'\n", one);
-            return -1;
-        }
-        x->n_ep++;
-        p += len;
-        if (*p == ',') {
-            p++;
-        }
-    }
-    return x->n_ep > 0 ? 0 : -1;
+    x->n_ep = n > 0 ? (size_t)n : 0;
+    return n > 0 ? 0 : -1;
 }
 
 static int parse_source(struct ctx *x, const char *addr)
 {
-    struct addrinfo hints;
-    struct addrinfo *res = NULL;
-
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = x->ep[0].family;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICHOST;
-    if (getaddrinfo(addr, NULL, &hints, &res) != 0 || res == NULL) {
-        fprintf(stderr, "etcd_fanout: --source %s: not an address\n", addr);
-        return -1;
-    }
-    memcpy(&x->src, res->ai_addr, res->ai_addrlen);
-    x->src_len = res->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
+    return bench_addr_source(PROG, addr, x->ep[0].a.family, &x->src,
+                             &x->src_len);
 }
 
 /* The watch request; the Host header names the first endpoint (etcd does
@@ -361,7 +279,7 @@ static int build_request(struct ctx *x)
     snprintf(body, sizeof body,
              "{\"create_request\":{\"key\":\"%s\",\"range_end\":\"%s\"}}", k64,
              e64);
-    x->request_len = http_post(x->request, sizeof x->request, x->ep[0].name,
+    x->request_len = http_post(x->request, sizeof x->request, x->ep[0].a.name,
                                "/v3/watch", body);
     return x->request_len > 0 ? 0 : -1;
 }
@@ -393,7 +311,8 @@ static void w_close(struct ctx *x, uint32_t i)
 
 static void w_fail(struct ctx *x, uint32_t i, const char *what)
 {
-    bench_problem(&x->pr, "watcher %u (%s, %s): %s", i, x->ep[x->w[i].ep].name,
+    bench_problem(&x->pr, "watcher %u (%s, %s): %s", i,
+                  x->ep[x->w[i].ep].a.name,
                   x->w[i].phase == W_LIVE ? "live" : "attaching", what);
     w_close(x, i);
 }
@@ -404,7 +323,7 @@ static void w_start(struct ctx *x, uint32_t i)
     const struct endpoint *e = &x->ep[w->ep];
     struct epoll_event ev;
     int one = 1;
-    int fd = socket(e->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(e->a.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
     w->phase = W_CONNECTING;
     x->ep_inflight[w->ep]++;
@@ -417,7 +336,7 @@ static void w_start(struct ctx *x, uint32_t i)
     (void)setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (x->src_len > 0) {
-        if (e->family == AF_INET) {
+        if (e->a.family == AF_INET) {
             (void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
                              sizeof one);
         }
@@ -426,7 +345,7 @@ static void w_start(struct ctx *x, uint32_t i)
             return;
         }
     }
-    if (connect(fd, (const struct sockaddr *)&e->sa, e->salen) != 0 &&
+    if (connect(fd, (const struct sockaddr *)&e->a.sa, e->a.salen) != 0 &&
         errno != EINPROGRESS) {
         w_fail(x, i, strerror(errno));
         return;
@@ -838,10 +757,10 @@ static int writer_put(struct ctx *x, int64_t value, uint64_t *rev)
     if (x->wfd < 0) {
         int one = 1;
 
-        x->wfd = socket(e->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (x->wfd < 0 ||
-            connect(x->wfd, (const struct sockaddr *)&e->sa, e->salen) != 0) {
-            bench_problem(&x->pr, "writer: connect to %s: %s", e->name,
+        x->wfd = socket(e->a.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (x->wfd < 0 || connect(x->wfd, (const struct sockaddr *)&e->a.sa,
+                                  e->a.salen) != 0) {
+            bench_problem(&x->pr, "writer: connect to %s: %s", e->a.name,
                           strerror(errno));
             writer_close(x);
             return -1;
@@ -849,7 +768,7 @@ static int writer_put(struct ctx *x, int64_t value, uint64_t *rev)
         (void)setsockopt(x->wfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     snprintf(val, sizeof val, "%" PRId64, value);
-    len = http_put_request(req, sizeof req, e->name, x->o->key, val);
+    len = http_put_request(req, sizeof req, e->a.name, x->o->key, val);
     while (off < len) {
         ssize_t n = send(x->wfd, req + off, len - off, MSG_NOSIGNAL);
 
@@ -947,21 +866,6 @@ static void do_flip(struct ctx *x, int64_t value, struct flip_rec *rec)
 
 /* ---- output -------------------------------------------------------------- */
 
-static void json_text(const char *s)
-{
-    putchar('"');
-    for (; *s != '\0'; s++) {
-        if (*s == '"' || *s == '\\') {
-            printf("\\%c", *s);
-        } else if ((unsigned char)*s < 0x20) {
-            printf("\\u%04x", (unsigned)(unsigned char)*s);
-        } else {
-            putchar(*s);
-        }
-    }
-    putchar('"');
-}
-
 static void print_report(struct ctx *x,
                          struct flip_rec *recs,
                          size_t n_recs,
@@ -1047,7 +951,7 @@ static void print_report(struct ctx *x,
     printf(",\"endpoints\":[");
     for (size_t e = 0; e < x->n_ep; e++) {
         printf("%s{\"addr\":", e ? "," : "");
-        json_text(x->ep[e].name);
+        bench_json_str(x->ep[e].a.name);
         printf(",\"subscribers\":%u,\"attached\":%u}", x->ep[e].n_subs,
                x->ep[e].n_attached);
     }
@@ -1066,7 +970,7 @@ static void print_report(struct ctx *x,
            x->n_unexpected, x->n_events, x->n_kts_ok, x->n_kts_bad);
     printf(",\"first_problem\":");
     if (x->pr.first[0] != '\0') {
-        json_text(x->pr.first);
+        bench_json_str(x->pr.first);
     } else {
         printf("null");
     }

@@ -11,12 +11,12 @@
  * (protocol version 1) and Subscribe{prefixes: [PREFIX]} pipelined in one
  * write, then reads Response frames (u32 big-endian length + protobuf)
  * incrementally. At most --window connections per endpoint are being set
- * up at once (connect, Hello, Subscribe, snapshot): a flipd node holds an
- * LMDB reader slot for every subscriber whose snapshot it is streaming,
- * LMDB's default is 126 slots and flipd does not raise it, so a larger
- * burst makes the node drop subscribers (see bench/README.md). The
- * attach phase ends when all N have seen SNAPSHOT_END, or fails after
- * --attach-seconds.
+ * up at once (connect, Hello, Subscribe, snapshot): a flipd node streams
+ * at most PUBSUB_MAX_SNAPSHOTS (server/pubsub.h, 512) snapshots at once,
+ * each on an LMDB reader slot (STORE_MAX_READERS, storage/store.h), and
+ * queues the rest; the window keeps the attach time a measure of the node
+ * rather than of that queue. The attach phase ends when all N have seen
+ * SNAPSHOT_END, or fails after --attach-seconds.
  *
  * Then a writer (the client library, client/flip.h) flips KEY one change at
  * a time: int values 1..F (after --warmup untimed flips of value 0). For
@@ -88,9 +88,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/lib/baddr.h"
 #include "bench/lib/bfan.h"
 #include "bench/lib/bopt.h"
-#include "bench/lib/bpb.h"
 #include "bench/lib/breport.h"
 #include "bench/lib/bstat.h"
 #include "client/flip.h"
@@ -176,10 +176,7 @@ struct sub
 
 struct endpoint
 {
-    char name[WIRE_ADDR_MAX + 1];
-    struct sockaddr_storage sa;
-    socklen_t salen;
-    int family;
+    struct bench_addr a;
     char role[16]; /* from a status call before the run, "?" if none */
     uint32_t n_subs;
     uint32_t n_attached;
@@ -298,42 +295,15 @@ static int usage_error(const char *what, const char *arg)
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-    static const struct bench_stropt strs[] = {
-        BENCH_FAN_STROPTS(struct opts),
-    };
-    static const struct bench_numopt nums[] = {
-        BENCH_FAN_NUMOPTS(struct opts),
+    static const struct bench_opt optab[] = {
+        BENCH_FAN_OPTS(struct opts),
+        BENCH_FLAG(struct opts, "user-ts", user_ts),
     };
 
     *o = (struct opts){ BENCH_FAN_DEFAULTS };
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int r;
-
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(usage_text, stdout);
-            exit(0);
-        }
-        if (strcmp(a, "--json") == 0) {
-            o->json = 1;
-            continue;
-        }
-        if (strcmp(a, "--user-ts") == 0) {
-            o->user_ts = 1;
-            continue;
-        }
-        r = bench_stropt(PROG, argc, argv, &i, strs,
-                         sizeof strs / sizeof strs[0], o);
-        if (r == 0) {
-            r = bench_numopt(PROG, argc, argv, &i, nums,
-                             sizeof nums / sizeof nums[0], o);
-        }
-        if (r < 0) {
-            return EXIT_USAGE;
-        }
-        if (r == 0) {
-            return usage_error("unknown argument", a);
-        }
+    if (bench_getopt(PROG, usage_text, argc, argv, optab,
+                     sizeof optab / sizeof optab[0], o, 0) < 0) {
+        return EXIT_USAGE;
     }
     if (o->endpoints == NULL || o->endpoints[0] == '\0') {
         return usage_error("--endpoints is required", NULL);
@@ -359,96 +329,33 @@ static const char *status_name(unsigned status)
 
 /* ---- setup --------------------------------------------------------------- */
 
-static int parse_endpoints(struct ctx *x, const char *csv)
+static struct bench_addr *ep_at(void *arg, size_t i)
 {
-    const char *p = csv;
+    struct endpoint *e = &((struct ctx *)arg)->ep[i];
 
-    while (*p != '\0') {
-        char one[WIRE_ADDR_MAX + 1];
-        char host[WIRE_ADDR_MAX + 1];
-        char port[16];
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        struct addrinfo hints;
-        struct addrinfo *res = NULL;
-        struct endpoint *e;
-        int rv;
-
-        if (x->n_ep == EP_MAX) {
-            fprintf(stderr, "fanout: at most %d endpoints\n", EP_MAX);
-            return -1;
-        }
-        if (len == 0 || len > WIRE_ADDR_MAX) {
-            fprintf(stderr, "fanout: bad endpoint list '%s'\n", csv);
-            return -1;
-        }
-        memcpy(one, p, len);
-        one[len] = '\0';
-        if (wire_addr_split(one, host, sizeof host, port, sizeof port) !=
-            FLIP_OK) {
-            fprintf(stderr, "fanout: bad endpoint '%s' (want host:port)\n",
-                    one);
-            return -1;
-        }
-        memset(&hints, 0, sizeof hints);
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        rv = getaddrinfo(host, port, &hints, &res);
-        if (rv != 0 || res == NULL) {
-            fprintf(stderr, "fanout: cannot resolve %s: %s\n", one,
-                    gai_strerror(rv));
-            return -1;
-        }
-        e = &x->ep[x->n_ep++];
-        memset(e, 0, sizeof *e);
-        snprintf(e->name, sizeof e->name, "%s", one);
-        memcpy(&e->sa, res->ai_addr, res->ai_addrlen);
-        e->salen = res->ai_addrlen;
-        e->family = res->ai_family;
-        snprintf(e->role, sizeof e->role, "?");
-        freeaddrinfo(res);
-        p += len;
-        if (*p == ',') {
-            p++;
-        }
-    }
-    if (x->n_ep == 0) {
-        fprintf(stderr, "fanout: no endpoints\n");
-        return -1;
-    }
-    return 0;
+    memset(e, 0, sizeof *e);
+    snprintf(e->role, sizeof e->role, "?");
+    return &e->a;
 }
 
-/* --source: an IP literal of the endpoints' family. */
+static int parse_endpoints(struct ctx *x, const char *csv)
+{
+    long n = bench_addr_list(PROG, csv, EP_MAX, ep_at, x);
+
+    x->n_ep = n > 0 ? (size_t)n : 0;
+    return n > 0 ? 0 : -1;
+}
+
 static int parse_source(struct ctx *x, const char *addr)
 {
-    struct addrinfo hints;
-    struct addrinfo *res = NULL;
-    int rv;
-
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = x->ep[0].family;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICHOST;
-    rv = getaddrinfo(addr, NULL, &hints, &res);
-    if (rv != 0 || res == NULL) {
-        fprintf(stderr,
-                "fanout: --source %s: not an address of the endpoints' "
-                "family: %s\n",
-                addr, gai_strerror(rv));
-        return -1;
-    }
     for (size_t e = 1; e < x->n_ep; e++) {
-        if (x->ep[e].family != res->ai_family) {
+        if (x->ep[e].a.family != x->ep[0].a.family) {
             fprintf(stderr, "fanout: --source needs endpoints of one family\n");
-            freeaddrinfo(res);
             return -1;
         }
     }
-    memcpy(&x->src, res->ai_addr, res->ai_addrlen);
-    x->src_len = res->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
+    return bench_addr_source(PROG, addr, x->ep[0].a.family, &x->src,
+                             &x->src_len);
 }
 
 /* Appends one frame holding `req` to x->greeting. */
@@ -510,6 +417,24 @@ struct pb_field
     const uint8_t *p; /* LEN field: its bytes */
 };
 
+/* Reads one varint at *p (not past end) into *out and advances *p over
+ * it: 0, or -1 when it is truncated or longer than 64 bits. */
+static int pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+
+        v |= (uint64_t)(b & 0x7fu) << shift;
+        if ((b & 0x80u) == 0) {
+            *out = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 /* The next field of a message: 1 with *f filled, 0 at the end, -1 when the
  * bytes are malformed (groups are malformed too: flip.proto has none). */
 static int pb_next(const uint8_t **p, const uint8_t *end, struct pb_field *f)
@@ -519,7 +444,7 @@ static int pb_next(const uint8_t **p, const uint8_t *end, struct pb_field *f)
     if (*p >= end) {
         return 0;
     }
-    if (bench_pb_varint(p, end, &key) != 0 || (key >> 3) == 0 ||
+    if (pb_varint(p, end, &key) != 0 || (key >> 3) == 0 ||
         (key >> 3) > 0x1fffffffu) {
         return -1;
     }
@@ -529,7 +454,7 @@ static int pb_next(const uint8_t **p, const uint8_t *end, struct pb_field *f)
     f->v = 0;
     switch (f->wt) {
     case 0:
-        return bench_pb_varint(p, end, &f->v) == 0 ? 1 : -1;
+        return pb_varint(p, end, &f->v) == 0 ? 1 : -1;
     case 1:
         if (end - *p < 8) {
             return -1;
@@ -537,8 +462,7 @@ static int pb_next(const uint8_t **p, const uint8_t *end, struct pb_field *f)
         *p += 8;
         return 1;
     case 2:
-        if (bench_pb_varint(p, end, &f->v) != 0 ||
-            f->v > (uint64_t)(end - *p)) {
+        if (pb_varint(p, end, &f->v) != 0 || f->v > (uint64_t)(end - *p)) {
             return -1;
         }
         f->p = *p;
@@ -698,7 +622,7 @@ static void sub_fail(struct ctx *x, uint32_t i, const char *what)
 {
     struct sub *s = &x->subs[i];
 
-    bench_problem(&x->pr, "subscriber %u (%s, %s): %s", i, x->ep[s->ep].name,
+    bench_problem(&x->pr, "subscriber %u (%s, %s): %s", i, x->ep[s->ep].a.name,
                   s->phase == SUB_LIVE ? "live" : "attaching", what);
     sub_close(x, i);
 }
@@ -711,7 +635,7 @@ static int sub_start(struct ctx *x, uint32_t i)
     int one = 1;
     int fd;
 
-    fd = socket(e->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = socket(e->a.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         bench_problem(&x->pr, "subscriber %u: socket: %s", i, strerror(errno));
         s->phase = SUB_DEAD;
@@ -724,7 +648,7 @@ static int sub_start(struct ctx *x, uint32_t i)
                       strerror(errno));
     }
     if (x->src_len > 0) {
-        if (e->family == AF_INET) {
+        if (e->a.family == AF_INET) {
             (void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
                              sizeof one);
         }
@@ -741,7 +665,7 @@ static int sub_start(struct ctx *x, uint32_t i)
     s->phase = SUB_CONNECTING;
     x->inflight++;
     x->ep_inflight[s->ep]++;
-    if (connect(fd, (const struct sockaddr *)&e->sa, e->salen) != 0 &&
+    if (connect(fd, (const struct sockaddr *)&e->a.sa, e->a.salen) != 0 &&
         errno != EINPROGRESS) {
         char msg[MSG_MAX];
 
@@ -1152,7 +1076,7 @@ static void endpoint_roles(struct ctx *x, struct flip_client *c, int check)
         const char *role = "?";
 
         memset(&st, 0, sizeof st);
-        if (flip_status_node(c, x->ep[k].name, 0, &st) == FLIP_OK) {
+        if (flip_status_node(c, x->ep[k].a.name, 0, &st) == FLIP_OK) {
             role = st.role;
         }
         if (!check) {
@@ -1160,7 +1084,7 @@ static void endpoint_roles(struct ctx *x, struct flip_client *c, int check)
         } else if (strcmp(role, x->ep[k].role) != 0) {
             x->roles_changed = 1;
             bench_problem(&x->pr, "%s was %s at the start and is %s at the end",
-                          x->ep[k].name, x->ep[k].role, role);
+                          x->ep[k].a.name, x->ep[k].role, role);
         }
         flip_node_status_clear(&st);
     }
@@ -1282,18 +1206,6 @@ static int summarise_run(struct ctx *x,
     return 0;
 }
 
-static void put_json_str(const char *s)
-{
-    char *q = NULL;
-
-    if (flip_json_quote(s, &q) == FLIP_OK) {
-        fputs(q, stdout);
-    } else {
-        fputs("null", stdout);
-    }
-    flip_text_free(q);
-}
-
 static double ms_or_none(int64_t ns)
 {
     return ns == INT64_MIN ? -1.0 : (double)ns / 1e6;
@@ -1315,16 +1227,16 @@ static void print_json(const struct ctx *x,
         x->n, x->o->flips, x->o->gap_ms, x->o->jitter_ms, x->o->warmup);
     for (size_t e = 0; e < x->n_ep; e++) {
         printf("%s{\"addr\":", e ? "," : "");
-        put_json_str(x->ep[e].name);
+        bench_json_str(x->ep[e].a.name);
         printf(",\"role\":");
-        put_json_str(x->ep[e].role);
+        bench_json_str(x->ep[e].role);
         printf(",\"subscribers\":%u,\"attached\":%u", x->ep[e].n_subs,
                x->ep[e].n_attached);
         bench_json_dist("last_after_ack_ms", &sm->ep_last_ack[e], 1);
         printf("}");
     }
     printf("],\"key\":");
-    put_json_str(x->o->key);
+    bench_json_str(x->o->key);
     printf(
         ",\"ts_source\":\"%s\",\"attached\":%u,\"attach_failed\":%u"
         ",\"attach_s\":%.3f,\"truncated\":%s,\"roles_changed\":%s",
@@ -1360,7 +1272,7 @@ static void print_json(const struct ctx *x,
     }
     printf("},\"first_problem\":");
     if (x->pr.first[0] != '\0') {
-        put_json_str(x->pr.first);
+        bench_json_str(x->pr.first);
     } else {
         fputs("null", stdout);
     }
@@ -1417,7 +1329,7 @@ static void print_text(const struct ctx *x,
         x->o->jitter_ms, x->o->user_ts ? "read" : "kernel");
     for (size_t e = 0; e < x->n_ep; e++) {
         printf("  endpoint %-22s %-9s %u subscribers, %u attached\n",
-               x->ep[e].name, x->ep[e].role, x->ep[e].n_subs,
+               x->ep[e].a.name, x->ep[e].role, x->ep[e].n_subs,
                x->ep[e].n_attached);
     }
     printf("  attached %u/%u in %.3f s%s\n", x->n_attached, x->n,
@@ -1450,7 +1362,7 @@ static void print_text(const struct ctx *x,
     for (size_t e = 0; e < x->n_ep; e++) {
         char name[WIRE_ADDR_MAX + 48];
 
-        snprintf(name, sizeof name, "  %s %s", x->ep[e].name, x->ep[e].role);
+        snprintf(name, sizeof name, "  %s %s", x->ep[e].a.name, x->ep[e].role);
         text_dist(name, &sm->ep_last_ack[e]);
     }
     printf("  missing %" PRIu64 ", late %" PRIu64 ", duplicates %" PRIu64
@@ -1602,7 +1514,7 @@ int main(int argc, char **argv)
                 x.inflight, x.pr.first[0] ? "; first problem: " : "",
                 x.pr.first);
         for (size_t e = 0; e < x.n_ep; e++) {
-            fprintf(stderr, "fanout:   %s: %u of %u attached\n", x.ep[e].name,
+            fprintf(stderr, "fanout:   %s: %u of %u attached\n", x.ep[e].a.name,
                     x.ep[e].n_attached, x.ep[e].n_subs);
         }
         if (o.rss_pids != NULL) {

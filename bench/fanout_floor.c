@@ -42,6 +42,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench/lib/bopt.h"
 #include "bench/lib/bstat.h"
 
 #define PROG        "fanout_floor"
@@ -87,23 +88,30 @@ struct subs
     unsigned no_stamp;
 };
 
-static int usage(const char *why)
-{
-    fprintf(stderr,
-            PROG
-            ": %s\n"
-            "usage: " PROG
-            " [--n 1000] [--senders 3] [--rounds 50] [--warmup 2]\n"
-            "       [--frame 64] [--gap-ms 20] [--timeout 5000] "
-            "[--source ADDR]\n"
-            "       [--max-seconds 120] [--json]\n",
-            why);
-    return EXIT_USAGE;
-}
+static const char usage_text[] =
+    "usage: " PROG
+    " [--n 1000] [--senders 3] [--rounds 50] [--warmup 2]\n"
+    "       [--frame 64] [--gap-ms 20] [--timeout 5000] [--source ADDR]\n"
+    "       [--max-seconds 120] [--json]\n";
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-    memset(o, 0, sizeof *o);
+#define O(name, min, max, member) \
+    BENCH_UINT(struct opts, name, min, max, member)
+    static const struct bench_opt optab[] = {
+        O("n", 1, N_MAX, n),
+        O("senders", 1, SENDERS_MAX, senders),
+        O("rounds", 1, 10000, rounds),
+        O("warmup", 0, 100, warmup),
+        O("frame", 8, FRAME_MAX, frame),
+        O("gap-ms", 0, 10000, gap_ms),
+        O("timeout", 1, 60000, timeout_ms),
+        O("max-seconds", 1, 3600, max_seconds),
+        BENCH_STR(struct opts, "source", source),
+        BENCH_FLAG(struct opts, "json", json),
+    };
+#undef O
+
     *o = (struct opts){ .n = 1000,
                         .senders = 3,
                         .rounds = 50,
@@ -112,44 +120,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
                         .gap_ms = 20,
                         .timeout_ms = 5000,
                         .max_seconds = 120 };
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int bad = 0;
-
-        if (strcmp(a, "--json") == 0) {
-            o->json = 1;
-            continue;
-        }
-        if (v == NULL) {
-            return usage("an option is missing its value");
-        }
-        i++;
-        if (strcmp(a, "--n") == 0) {
-            bad = bench_parse_uint(v, 1, N_MAX, &o->n);
-        } else if (strcmp(a, "--senders") == 0) {
-            bad = bench_parse_uint(v, 1, SENDERS_MAX, &o->senders);
-        } else if (strcmp(a, "--rounds") == 0) {
-            bad = bench_parse_uint(v, 1, 10000, &o->rounds);
-        } else if (strcmp(a, "--warmup") == 0) {
-            bad = bench_parse_uint(v, 0, 100, &o->warmup);
-        } else if (strcmp(a, "--frame") == 0) {
-            bad = bench_parse_uint(v, 8, FRAME_MAX, &o->frame);
-        } else if (strcmp(a, "--gap-ms") == 0) {
-            bad = bench_parse_uint(v, 0, 10000, &o->gap_ms);
-        } else if (strcmp(a, "--timeout") == 0) {
-            bad = bench_parse_uint(v, 1, 60000, &o->timeout_ms);
-        } else if (strcmp(a, "--max-seconds") == 0) {
-            bad = bench_parse_uint(v, 1, 3600, &o->max_seconds);
-        } else if (strcmp(a, "--source") == 0) {
-            o->source = v;
-        } else {
-            return usage("unknown option");
-        }
-        if (bad != 0) {
-            fprintf(stderr, PROG ": bad value for %s: %s\n", a, v);
-            return EXIT_USAGE;
-        }
+    if (bench_getopt(PROG, usage_text, argc, argv, optab,
+                     sizeof optab / sizeof optab[0], o, 0) < 0) {
+        return EXIT_USAGE;
     }
     if (o->senders > o->n) {
         o->senders = o->n;

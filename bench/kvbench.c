@@ -92,6 +92,7 @@
 #include <unistd.h>
 
 #include "bench/httpmini.h"
+#include "bench/lib/baddr.h"
 #include "bench/lib/bopt.h"
 #include "bench/lib/breport.h"
 #include "bench/lib/bstat.h"
@@ -139,6 +140,8 @@ struct opts
 {
     enum sysk sys;
     enum modek mode;
+    const char *sys_name;
+    const char *mode_name;
     const char *endpoints;
     const char *prefix;
     unsigned n;
@@ -157,15 +160,13 @@ struct opts
     unsigned errors;
     unsigned signal_no;
     unsigned signal_after_ms;
-    long signal_pid;
+    unsigned signal_pid; /* 0: none */
     int json;
 };
 
 struct endpoint
 {
-    char name[WIRE_ADDR_MAX + 1];
-    struct sockaddr_storage sa;
-    socklen_t salen;
+    struct bench_addr a;
 };
 
 struct slot
@@ -305,40 +306,39 @@ static int usage_error(const char *what, const char *arg)
     return EXIT_USAGE;
 }
 
-static const struct bench_numopt numopts[] = {
-    BENCH_NUMOPT(struct opts, "--n", 1, N_MAX, n),
-    BENCH_NUMOPT(struct opts, "--idle-ms", 0, INTERVAL_MAX, idle_ms),
-    BENCH_NUMOPT(struct opts, "--warmup", 0, 10000, warmup),
-    BENCH_NUMOPT(struct opts, "--inflight", 1, INFLIGHT_MAX, inflight),
-    BENCH_NUMOPT(struct opts, "--conns", 1, INFLIGHT_MAX, conns),
-    BENCH_NUMOPT(struct opts, "--seconds", 1, SECONDS_MAX, seconds),
-    BENCH_NUMOPT(struct opts,
-                 "--warmup-seconds",
-                 0,
-                 SECONDS_MAX,
-                 warmup_seconds),
-    BENCH_NUMOPT(struct opts, "--count", 1, COUNT_MAX, count),
-    BENCH_NUMOPT(struct opts, "--keys", 1, KEYS_MAX, keys),
-    BENCH_NUMOPT(struct opts, "--timeout", 1, TIMEOUT_MAX, timeout_ms),
-    BENCH_NUMOPT(struct opts, "--interval-ms", 1, INTERVAL_MAX, interval_ms),
-    BENCH_NUMOPT(struct opts, "--after-ms", 0, TIMEOUT_MAX, after_ms),
-    BENCH_NUMOPT(struct opts, "--max-seconds", 1, SECONDS_MAX, max_seconds),
-    BENCH_NUMOPT(struct opts, "--errors", 0, 1000, errors),
-    BENCH_NUMOPT(struct opts, "--signal", 1, 64, signal_no),
-    BENCH_NUMOPT(struct opts,
-                 "--signal-after-ms",
-                 0,
-                 TIMEOUT_MAX,
-                 signal_after_ms),
+#define O(name, min, max, member) \
+    BENCH_UINT(struct opts, name, min, max, member)
+static const struct bench_opt optab[] = {
+    BENCH_STR(struct opts, "system", sys_name),
+    BENCH_STR(struct opts, "mode", mode_name),
+    BENCH_STR(struct opts, "endpoints", endpoints),
+    BENCH_STR(struct opts, "prefix", prefix),
+    BENCH_FLAG(struct opts, "json", json),
+    O("n", 1, N_MAX, n),
+    O("idle-ms", 0, INTERVAL_MAX, idle_ms),
+    O("warmup", 0, 10000, warmup),
+    O("inflight", 1, INFLIGHT_MAX, inflight),
+    O("conns", 1, INFLIGHT_MAX, conns),
+    O("seconds", 1, SECONDS_MAX, seconds),
+    O("warmup-seconds", 0, SECONDS_MAX, warmup_seconds),
+    O("count", 1, COUNT_MAX, count),
+    O("keys", 1, KEYS_MAX, keys),
+    O("timeout", 1, TIMEOUT_MAX, timeout_ms),
+    O("interval-ms", 1, INTERVAL_MAX, interval_ms),
+    O("after-ms", 0, TIMEOUT_MAX, after_ms),
+    O("max-seconds", 1, SECONDS_MAX, max_seconds),
+    O("errors", 0, 1000, errors),
+    O("signal", 1, 64, signal_no),
+    O("signal-after-ms", 0, TIMEOUT_MAX, signal_after_ms),
+    O("signal-pid", 2, 4194304, signal_pid), /* PID_MAX_LIMIT */
 };
+#undef O
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-    int have_timeout = 0;
-
     memset(o, 0, sizeof *o);
-    o->sys = SYS_FLIPD;
-    o->mode = MODE_SEQ;
+    o->sys_name = "flipd";
+    o->mode_name = "seq";
     o->prefix = "bench.kv.";
     o->n = 1000;
     o->warmup = 5;
@@ -346,81 +346,31 @@ static int parse_args(int argc, char **argv, struct opts *o)
     o->seconds = 10;
     o->warmup_seconds = 1;
     o->keys = 1000;
-    o->timeout_ms = 5000;
     o->interval_ms = 10;
     o->after_ms = 2000;
     o->max_seconds = 120;
     o->errors = 5;
     o->signal_no = SIGKILL;
     o->signal_after_ms = 1000;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int r;
-
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(usage_text, stdout);
-            exit(0);
-        }
-        if (strcmp(a, "--json") == 0) {
-            o->json = 1;
-            continue;
-        }
-        if (strcmp(a, "--system") == 0 && v != NULL) {
-            if (strcmp(v, "flipd") == 0) {
-                o->sys = SYS_FLIPD;
-            } else if (strcmp(v, "etcd") == 0) {
-                o->sys = SYS_ETCD;
-            } else {
-                return usage_error("--system wants flipd or etcd", v);
-            }
-            i++;
-            continue;
-        }
-        if (strcmp(a, "--mode") == 0 && v != NULL) {
-            if (strcmp(v, "seq") == 0) {
-                o->mode = MODE_SEQ;
-            } else if (strcmp(v, "load") == 0) {
-                o->mode = MODE_LOAD;
-            } else if (strcmp(v, "writer") == 0) {
-                o->mode = MODE_WRITER;
-            } else {
-                return usage_error("--mode wants seq, load or writer", v);
-            }
-            i++;
-            continue;
-        }
-        if (strcmp(a, "--endpoints") == 0 && v != NULL) {
-            o->endpoints = v;
-            i++;
-            continue;
-        }
-        if (strcmp(a, "--prefix") == 0 && v != NULL) {
-            o->prefix = v;
-            i++;
-            continue;
-        }
-        if (strcmp(a, "--signal-pid") == 0 && v != NULL) {
-            char *end = NULL;
-
-            o->signal_pid = strtol(v, &end, 10);
-            if (*end != '\0' || o->signal_pid <= 1) {
-                return usage_error("--signal-pid wants a pid above 1", v);
-            }
-            i++;
-            continue;
-        }
-        r = bench_numopt(PROG, argc, argv, &i, numopts,
-                         sizeof numopts / sizeof numopts[0], o);
-        if (r < 0) {
-            return EXIT_USAGE;
-        }
-        if (r == 0) {
-            return usage_error("unknown or incomplete argument", a);
-        }
-        if (strcmp(a, "--timeout") == 0) {
-            have_timeout = 1;
-        }
+    if (bench_getopt(PROG, usage_text, argc, argv, optab,
+                     sizeof optab / sizeof optab[0], o, 0) < 0) {
+        return EXIT_USAGE;
+    }
+    if (strcmp(o->sys_name, "flipd") == 0) {
+        o->sys = SYS_FLIPD;
+    } else if (strcmp(o->sys_name, "etcd") == 0) {
+        o->sys = SYS_ETCD;
+    } else {
+        return usage_error("--system wants flipd or etcd", o->sys_name);
+    }
+    if (strcmp(o->mode_name, "seq") == 0) {
+        o->mode = MODE_SEQ;
+    } else if (strcmp(o->mode_name, "load") == 0) {
+        o->mode = MODE_LOAD;
+    } else if (strcmp(o->mode_name, "writer") == 0) {
+        o->mode = MODE_WRITER;
+    } else {
+        return usage_error("--mode wants seq, load or writer", o->mode_name);
     }
     if (o->endpoints == NULL || o->endpoints[0] == '\0') {
         return usage_error("--endpoints is required", NULL);
@@ -428,8 +378,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
     if (strlen(o->prefix) > 200) {
         return usage_error("--prefix too long", NULL);
     }
-    if (o->mode == MODE_WRITER && !have_timeout) {
-        o->timeout_ms = 1000;
+    if (o->timeout_ms == 0) { /* not given */
+        o->timeout_ms = o->mode == MODE_WRITER ? 1000 : 5000;
     }
     if (o->mode != MODE_LOAD) {
         o->inflight = 1;
@@ -474,41 +424,16 @@ static const char *status_name(int status)
 
 static long ep_add(struct ctx *x, const char *addr, size_t len)
 {
-    char one[WIRE_ADDR_MAX + 1];
-    char host[WIRE_ADDR_MAX + 1];
-    char port[16];
-    struct addrinfo hints;
-    struct addrinfo *res = NULL;
-    struct endpoint *e;
-    int rv;
-
-    if (len == 0 || len > WIRE_ADDR_MAX) {
-        return -1;
-    }
-    memcpy(one, addr, len);
-    one[len] = '\0';
     for (size_t i = 0; i < x->n_ep; i++) {
-        if (strcmp(x->ep[i].name, one) == 0) {
+        if (strlen(x->ep[i].a.name) == len &&
+            memcmp(x->ep[i].a.name, addr, len) == 0) {
             return (long)i;
         }
     }
     if (x->n_ep == EP_MAX ||
-        wire_addr_split(one, host, sizeof host, port, sizeof port) != FLIP_OK) {
+        bench_addr_resolve(addr, len, &x->ep[x->n_ep].a) != 0) {
         return -1;
     }
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    rv = getaddrinfo(host, port, &hints, &res);
-    if (rv != 0 || res == NULL) {
-        return -1;
-    }
-    e = &x->ep[x->n_ep];
-    memset(e, 0, sizeof *e);
-    snprintf(e->name, sizeof e->name, "%s", one);
-    memcpy(&e->sa, res->ai_addr, res->ai_addrlen);
-    e->salen = res->ai_addrlen;
-    freeaddrinfo(res);
     return (long)x->n_ep++;
 }
 
@@ -809,7 +734,7 @@ static int queue_flip(struct ctx *x, struct conn *c, struct slot *s)
         size_t n;
 
         snprintf(num, sizeof num, "%" PRIu64, s->seq);
-        n = http_put_request(req, sizeof req, x->ep[c->ep].name, key,
+        n = http_put_request(req, sizeof req, x->ep[c->ep].a.name, key,
                              x->o->mode == MODE_WRITER ? num
                              : value                   ? "true"
                                                        : "false");
@@ -856,7 +781,8 @@ static int conn_open(struct ctx *x, struct conn *c)
     int one = 1;
     int fd;
 
-    fd = socket(e->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = socket(e->a.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                0);
     if (fd < 0) {
         bench_problem(&x->pr, "socket: %s", strerror(errno));
         return -1;
@@ -877,7 +803,7 @@ static int conn_open(struct ctx *x, struct conn *c)
         conn_close(c);
         return -1;
     }
-    if (connect(fd, (const struct sockaddr *)&e->sa, e->salen) != 0 &&
+    if (connect(fd, (const struct sockaddr *)&e->a.sa, e->a.salen) != 0 &&
         errno != EINPROGRESS) {
         return -1;
     }
@@ -1312,7 +1238,7 @@ static uint64_t pump(struct ctx *x, uint64_t now)
             x->signalled = 1;
             if (kill((pid_t)o->signal_pid, (int)o->signal_no) != 0) {
                 x->signal_errno = errno;
-                bench_problem(&x->pr, "kill(%ld, %u): %s", o->signal_pid,
+                bench_problem(&x->pr, "kill(%u, %u): %s", o->signal_pid,
                               o->signal_no, strerror(errno));
             }
         } else if (o->signal_pid > 0 && !x->signalled) {
@@ -1415,23 +1341,13 @@ static void json_errors(const struct ctx *x)
 {
     printf(",\"errors\":{");
     for (size_t i = 0; i < x->n_errs; i++) {
-        char *q = NULL;
-
-        if (flip_json_quote(x->errs[i].name, &q) == FLIP_OK) {
-            printf("%s%s:%" PRIu64, i ? "," : "", q, x->errs[i].count);
-        }
-        flip_text_free(q);
+        printf("%s", i ? "," : "");
+        bench_json_str(x->errs[i].name);
+        printf(":%" PRIu64, x->errs[i].count);
     }
     printf("},\"first_error\":");
     if (x->pr.first[0] != '\0') {
-        char *q = NULL;
-
-        if (flip_json_quote(x->pr.first, &q) == FLIP_OK) {
-            fputs(q, stdout);
-        } else {
-            fputs("null", stdout);
-        }
-        flip_text_free(q);
+        bench_json_str(x->pr.first);
     } else {
         fputs("null", stdout);
     }
@@ -1579,7 +1495,7 @@ static void print_result(struct ctx *x)
         struct wsum w = writer_summary(x);
 
         printf(
-            ",\"interval_ms\":%u,\"signal\":%u,\"signal_pid\":%ld"
+            ",\"interval_ms\":%u,\"signal\":%u,\"signal_pid\":%u"
             ",\"signalled\":%s,\"flips\":%zu,\"flips_ok\":%zu"
             ",\"flips_failed\":%zu,\"failed_after_signal\":%zu",
             o->interval_ms, o->signal_pid > 0 ? o->signal_no : 0, o->signal_pid,

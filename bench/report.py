@@ -779,43 +779,6 @@ def cmd_table(res):
         out.append("flipd fan-out by node, last subscriber after the ack, "
                    "p50 / max ms (port, role): " + ". ".join(lines) + ".")
         out.append("")
-    # etcd over native gRPC: the same rows for a and b, as a reference.
-    g = {k: load(res, "etcd-grpc-%s.json" % k)
-         for k in ("seq", "idle", "load32", "load128")}
-    if "etcd" in systems and g["seq"] is not None and \
-            not g["seq"].get("unavailable"):
-        gt = Table(["flipd", "etcd"])
-        fsys = {k: load(res, "flipd-%s.json" % k)
-                for k in ("seq", "idle", "load32", "load128")}
-        for name, label in (("seq", "sequential, back to back"),
-                            ("idle", "sequential, 100 ms idle")):
-            if g[name] is None:
-                continue
-            for k in ("p50", "p99", "max"):
-                gt.row("%s, %s (ms)" % (label, k),
-                       {"flipd": get(fsys[name], k + "_ms"),
-                        "etcd": get(g[name], k + "_ms")}, "lower",
-                       required=False)
-        for k in (32, 128):
-            n = "load%d" % k
-            gt.row("%d in flight: flips/s" % k,
-                   {"flipd": get(fsys[n], "throughput_ops_s"),
-                    "etcd": get(g[n], "throughput_ops_s")}, "higher",
-                   required=False)
-            for q in ("p50", "p99"):
-                gt.row("%d in flight: latency %s (ms)" % (k, q),
-                       {"flipd": get(fsys[n], q + "_ms"),
-                        "etcd": get(g[n], q + "_ms")}, "lower",
-                       required=False)
-        out.append("etcd over its native gRPC API instead of the JSON gateway "
-                   "(reference, bench/etcd_grpc.c through gRPC core's C API: "
-                   "one HTTP/2 connection per node with the calls "
-                   "multiplexed, as etcd's own clientv3 does; flipd column "
-                   "repeated from above):")
-        out.append("")
-        out.append(gt.markdown().replace("| etcd |", "| etcd gRPC |", 1)
-                   .replace("| flipd/etcd |", "| flipd/etcd gRPC |", 1))
-        out.append("")
     # Targets of issue 5, where both figures exist.
     f = lambda s, name, *p: get(load(res, "%s-%s.json" % (s, name)), *p)
     if "etcd" in systems:
@@ -827,18 +790,10 @@ def cmd_table(res):
         a, b = f("flipd", "seq", "p50_ms"), f("etcd", "seq", "p50_ms")
         check("sequential p50 <= half of etcd's",
               None if a is None or b is None else a <= b / 2)
-        b = f("etcd", "grpc-seq", "p50_ms")
-        if b is not None:
-            check("  same against etcd over native gRPC",
-                  None if a is None else a <= b / 2)
         a, b = (f("flipd", "load128", "throughput_ops_s"),
                 f("etcd", "load128", "throughput_ops_s"))
         check("throughput at 128 in flight >= 5x etcd's",
               None if a is None or b is None else a >= 5 * b)
-        b = f("etcd", "grpc-load128", "throughput_ops_s")
-        if b is not None:
-            check("  same against etcd over native gRPC",
-                  None if a is None else a >= 5 * b)
         if 1000 in sizes:
             a = f("flipd", "fan1000", "last_after_send_ms", "p99")
             b = f("etcd", "fan1000", "last_after_send_ms", "p99")

@@ -7,8 +7,7 @@
 #
 # (`make bench` runs --prepare, builds, then runs it; `make bench QUICK=1`
 # passes --quick.) --prepare installs what the run needs and is missing:
-# Debian's etcd-server and etcd-client, and libgrpc-dev for the native
-# gRPC reference (bench/etcd_grpc.c); nothing else.
+# Debian's etcd-server and etcd-client; nothing else.
 #
 # 1. The disk's floor in the data directory: 4 KiB write + fdatasync
 #    (bench/disk_floor); and the loopback fan-out floor for each N: one
@@ -34,8 +33,6 @@
 #         slow consumer cut off -> connection let go; every node down ->
 #         `flipctl eval` from the last-known-good file. Each row shows
 #         its documented target.
-#    etcd also gets a) and b) over its native gRPC API (bench/etcd_grpc),
-#    reported apart as a reference for what the JSON gateway costs it.
 #      g. a large store (issue 9, bench/bigstore; bench_bigstore): per
 #         size, a fresh cluster filled with 1 KiB values, the leader
 #         probed; a follower's cold restart; the leader's whole-store
@@ -88,13 +85,11 @@ usage() {
     exit 2
 }
 
-# Installs etcd-server, etcd-client and libgrpc-dev if missing; drops a
-# bench/etcd_grpc built without the gRPC headers so that make rebuilds it.
+# Installs etcd-server and etcd-client if missing.
 prepare() {
-    local build=$1 pkgs=()
+    local pkgs=()
     command -v etcd >/dev/null 2>&1 || pkgs+=(etcd-server)
     command -v etcdctl >/dev/null 2>&1 || pkgs+=(etcd-client)
-    [ -e /usr/include/grpc/grpc.h ] || pkgs+=(libgrpc-dev)
     if [ ${#pkgs[@]} -gt 0 ]; then
         if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
             echo "run.sh: missing ${pkgs[*]}; install them (needs root and apt-get)" >&2
@@ -107,17 +102,13 @@ prepare() {
     fi
     # The Debian package may have started a default etcd (systemd); it
     # listens on 2379/2380, apart from the ports used here.
-    if [ -x "$build/bench/etcd_grpc" ] &&
-        "$build/bench/etcd_grpc" 2>&1 | grep 'built without gRPC headers' >/dev/null; then
-        rm -f "$build/bench/etcd_grpc" "$build/obj/bench/etcd_grpc.o"
-    fi
     return 0
 }
 
 [ $# -ge 1 ] || usage
 if [ "${2:-}" = --prepare ]; then
     [ $# -eq 2 ] || usage
-    prepare "$1"
+    prepare
     exit $?
 fi
 BUILD=$(cd "$1" 2>/dev/null && pwd) || {
@@ -153,14 +144,13 @@ FLIPCTL=$BUILD/flipctl
 KV=$BUILD/bench/kvbench
 FANOUT=$BUILD/bench/fanout
 EFANOUT=$BUILD/bench/etcd_fanout
-EGRPC=$BUILD/bench/etcd_grpc
 DISK=$BUILD/bench/disk_floor
 FLOOR=$BUILD/bench/fanout_floor
 REPORT=$REPO/bench/report.py
 BIGSTORE=$BUILD/bench/bigstore
-for bin in "$FLIPD" "$FLIPCTL" "$KV" "$FANOUT" "$EFANOUT" "$EGRPC" "$DISK" "$FLOOR" "$BIGSTORE"; do
+for bin in "$FLIPD" "$FLIPCTL" "$KV" "$FANOUT" "$EFANOUT" "$DISK" "$FLOOR" "$BIGSTORE"; do
     [ -x "$bin" ] || {
-        echo "run.sh: $bin is missing (make all)" >&2
+        echo "run.sh: $bin is missing (make all bench-build)" >&2
         exit 2
     }
 done
@@ -221,6 +211,10 @@ FAN_JITTER_MS=50 # flips fall at random points between raft heartbeats
 WRITER_INTERVAL_MS=10
 
 FB=${BENCH_FLIPD_BASE:-62000}
+# shellcheck source=deploy/cluster.sh
+. "$REPO/deploy/cluster.sh"
+FLIPD_CLIENT_BASE=$FB
+FLIPD_RAFT_BASE=$((FB + 50))
 EB=${BENCH_ETCD_BASE:-63000}
 SOURCE=${BENCH_SOURCE:-127.0.0.2}
 NODES=(1 2 3)
@@ -299,13 +293,10 @@ if [[ " ${SYSTEMS[*]} " == *" etcd "* ]]; then
     command -v etcdctl >/dev/null 2>&1 || die "etcdctl missing (apt-get install etcd-client)"
 fi
 
-port_busy() {
-    [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
-}
 busy=""
 for i in "${NODES[@]}"; do
     for p in $((FB + i)) $((FB + 50 + i)) $((EB + i)) $((EB + 50 + i)); do
-        port_busy "$p" && busy+=" $p"
+        flipd_port_busy "$p" && busy+=" $p"
     done
 done
 [ -z "$busy" ] || die "port(s)$busy in use; set BENCH_FLIPD_BASE / BENCH_ETCD_BASE"
@@ -384,16 +375,17 @@ say "bench ($MODE): data in $TMP ($FS_TYPE on $FS_DEV), load $LOAD_START"
 
 # ---- clusters ----------------------------------------------------------------
 
-FLIPD_CLUSTER=""
+# flipd nodes start and stop through deploy/cluster.sh, as make run's
+# and the tests' do.
+FLIPD_CLUSTER=$(flipd_spec ${#NODES[@]})
 ETCD_CLUSTER=""
 for i in "${NODES[@]}"; do
-    FLIPD_CLUSTER+="${FLIPD_CLUSTER:+,}$i=127.0.0.1:$((FB + 50 + i))/127.0.0.1:$((FB + i))"
     ETCD_CLUSTER+="${ETCD_CLUSTER:+,}e$i=http://127.0.0.1:$((EB + 50 + i))"
 done
 
 caddr() { # SYS I -> client host:port
     if [ "$1" = flipd ]; then
-        echo "127.0.0.1:$((FB + $2))"
+        flipd_client_addr "$2"
     else
         echo "127.0.0.1:$((EB + $2))"
     fi
@@ -417,10 +409,11 @@ node_start() { # SYS I DIR
     local sys=$1 i=$2 dir=$3
     mkdir -p "$dir"
     if [ "$sys" = flipd ]; then
-        "$FLIPD" --id "$i" --data "$dir/n$i" --client "$(caddr flipd "$i")" \
-            --raft "127.0.0.1:$((FB + 50 + i))" --cluster "$FLIPD_CLUSTER" \
-            ${FLIPD_EXTRA[@]+"${FLIPD_EXTRA[@]}"} \
-            >>"$dir/n$i.log" 2>&1 </dev/null &
+        flipd_node_start "$FLIPD" "$i" "$dir/n$i" "$dir/n$i.log" \
+            "$(flipd_client_addr "$i")" "$(flipd_raft_addr "$i")" \
+            "$FLIPD_CLUSTER" ${FLIPD_EXTRA[@]+"${FLIPD_EXTRA[@]}"}
+        PIDS[$sys:$i]=$FLIPD_PID
+        return
     else
         # Debian's etcd 3.4 defaults: heartbeat 100 ms, election 1000 ms,
         # snapshot-count 100000, fsync on (no --unsafe-no-fsync).
@@ -455,22 +448,11 @@ check_alive() { # SYS DIR
 
 # SIGTERM, wait up to 15 s, else SIGKILL. Sets STOP_RC.
 node_stop() { # SYS I
-    local pid=${PIDS[$1:$2]:-} n
+    local pid=${PIDS[$1:$2]:-}
     STOP_RC=""
     [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null
-    for ((n = 0; n < 1500; n++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.01
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -9 "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-        STOP_RC=hung
-    else
-        STOP_RC=0
-        wait "$pid" 2>/dev/null || STOP_RC=$?
-    fi
+    flipd_node_stop "$pid" 15
+    STOP_RC=$FLIPD_STOP_RC
     PIDS[$1:$2]=""
 }
 
@@ -561,30 +543,6 @@ except Exception:
 
 # ---- the phases --------------------------------------------------------------
 
-# etcd over its native gRPC API: the reference rows (a and b).
-bench_etcd_grpc() { # DIR
-    local k rc=0
-    "$EGRPC" >/dev/null 2>&1 || rc=$?
-    if [ "$rc" = 3 ]; then
-        say "etcd gRPC reference skipped: $("$EGRPC" 2>&1 | head -n 1)"
-        echo "{\"unavailable\":true}" >"$RES/etcd-grpc-seq.json"
-        return 0
-    fi
-    say "etcd: native gRPC reference (bench/etcd_grpc)"
-    wait_converged etcd "$1" 30 || anomaly "etcd: not converged before gRPC runs"
-    run_tool etcd-grpc-seq 300 "$EGRPC" --endpoints "$(leader_first etcd "$LEADER")" \
-        --mode seq --n "$SEQ_N" --warmup 20 --max-seconds 240 --json
-    if [ "$MODE" = full ]; then
-        run_tool etcd-grpc-idle 300 "$EGRPC" --endpoints "$(leader_first etcd "$LEADER")" \
-            --mode seq --n "$IDLE_N" --idle-ms 100 --warmup 2 --max-seconds 240 --json
-    fi
-    for k in 32 128; do
-        run_tool "etcd-grpc-load$k" 120 "$EGRPC" --endpoints "$(all_endpoints etcd)" \
-            --mode load --inflight "$k" --seconds "$LOAD_S" \
-            --warmup-seconds "$LOAD_WARM" --max-seconds 90 --json
-    done
-}
-
 bench_system() { # SYS
     local sys=$1 dir=$TMP/$1 n pids i k trial fanbin leader eps pid
     local kv=("$KV" --system "$sys" --json)
@@ -607,9 +565,6 @@ bench_system() { # SYS
             --mode load --inflight "$k" --seconds "$LOAD_S" \
             --warmup-seconds "$LOAD_WARM" --max-seconds 90
     done
-    if [ "$sys" = etcd ]; then
-        bench_etcd_grpc "$dir/a"
-    fi
     pids="${PIDS[$sys:1]},${PIDS[$sys:2]},${PIDS[$sys:3]}"
     echo "{\"pids\":[${pids}],\"rss_kb\":[$(rss_of "${PIDS[$sys:1]}"),$(rss_of "${PIDS[$sys:2]}"),$(rss_of "${PIDS[$sys:3]}")]}" \
         >"$RES/$sys-rss-idle.json"

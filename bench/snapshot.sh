@@ -37,7 +37,7 @@ MEASURE_S=${MEASURE_S:-20}
 FLIPD_ARGS=(--snapshot-threshold "${THRESHOLD:-4096}" --snapshot-trailing 1024)
 . "$(dirname "$0")/../tests/integration/lib.sh" "$@"
 STALL=${SNAPSHOT_STALL:-$BUILD/bench/snapshot_stall}
-[ -x "$STALL" ] || fail "$STALL is missing (make all)"
+[ -x "$STALL" ] || fail "$STALL is missing (make bench-build)"
 
 snap_re='fsm: snapshot (at|of) index'
 count() { cat "$TMP"/n*.log | grep -cE -- "$1" || true; }

@@ -94,12 +94,6 @@ static const char usage_text[] =
     "  --seconds N       measure for N seconds (default 20)\n"
     "  --probe-gap-ms N  pause between status probes (default 2)\n";
 
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 static int fill(const struct opts *o, struct flip_client *c)
 {
     size_t vlen = (size_t)o->value_kb * 1000;
@@ -183,7 +177,7 @@ static void *probe_run(void *arg)
             p->last = meter_of(&st);
         }
         flip_node_status_clear(&st);
-        sleep_ms(p->o->gap_ms);
+        bench_sleep_ms(p->o->gap_ms);
     }
     flip_client_free(c);
     return NULL;
@@ -217,7 +211,7 @@ static int measure(const struct opts *o, struct flip_client *c)
         v.u.i = (int64_t)writes;
         if (flip_set(c, key, &v, NULL, &rev) != FLIP_OK) {
             wfailed++;
-            sleep_ms(10);
+            bench_sleep_ms(10);
         } else if (bench_mono_ns() - w0 > wmax) {
             wmax = bench_mono_ns() - w0;
         }
@@ -256,34 +250,21 @@ static int measure(const struct opts *o, struct flip_client *c)
 
 int main(int argc, char **argv)
 {
-    static const struct bench_numopt nums[] = {
-        BENCH_NUMOPT(struct opts, "--fill-mb", 0, 4000, fill_mb),
-        BENCH_NUMOPT(struct opts, "--value-kb", 1, 63, value_kb),
-        BENCH_NUMOPT(struct opts, "--seconds", 0, 600, seconds),
-        BENCH_NUMOPT(struct opts, "--probe-gap-ms", 0, 1000, gap_ms),
-    };
-    static const struct bench_stropt strs[] = {
-        BENCH_STROPT(struct opts, "--endpoints", endpoints),
-        BENCH_STROPT(struct opts, "--probe", probe),
+    static const struct bench_opt optab[] = {
+        BENCH_UINT(struct opts, "fill-mb", 0, 4000, fill_mb),
+        BENCH_UINT(struct opts, "value-kb", 1, 63, value_kb),
+        BENCH_UINT(struct opts, "seconds", 0, 600, seconds),
+        BENCH_UINT(struct opts, "probe-gap-ms", 0, 1000, gap_ms),
+        BENCH_STR(struct opts, "endpoints", endpoints),
+        BENCH_STR(struct opts, "probe", probe),
     };
     struct opts o = { NULL, NULL, 0, 60, 20, 2 };
     struct flip_client *c = NULL;
     int rv = 0;
 
-    for (int i = 1; i < argc; i++) {
-        int r = bench_numopt(PROG, argc, argv, &i, nums,
-                             sizeof nums / sizeof nums[0], &o);
-        if (r == 0) {
-            r = bench_stropt(PROG, argc, argv, &i, strs,
-                             sizeof strs / sizeof strs[0], &o);
-        }
-        if (r < 0) {
-            return EXIT_USAGE;
-        }
-        if (r == 0) {
-            bench_usage_error(PROG, usage_text, "unknown argument", argv[i]);
-            return EXIT_USAGE;
-        }
+    if (bench_getopt(PROG, usage_text, argc, argv, optab,
+                     sizeof optab / sizeof optab[0], &o, 0) < 0) {
+        return EXIT_USAGE;
     }
     if (o.endpoints == NULL || o.probe == NULL) {
         bench_usage_error(PROG, usage_text,

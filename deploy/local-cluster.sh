@@ -12,7 +12,8 @@
 # The data is kept: the first run bootstraps the cluster, later runs resume
 # it with the same flags. `rm -rf BUILD_DIR/run` starts over. Extra flipd
 # flags for every node can be given in FLIPD_ARGS (e.g.
-# FLIPD_ARGS="--election-ms 300 --heartbeat-ms 30").
+# FLIPD_ARGS="--election-ms 300 --heartbeat-ms 30"). Nodes start and stop
+# through deploy/cluster.sh, the launcher the tests and make bench share.
 set -euo pipefail
 
 BUILD_ARG=${1:-build}
@@ -28,24 +29,18 @@ for bin in "$FLIPD" "$BUILD/flipctl"; do
     }
 done
 
+# shellcheck source=deploy/cluster.sh
+. "$(dirname "${BASH_SOURCE[0]}")/cluster.sh"
 NODES=(1 2 3)
-client_port() { echo $((7000 + $1)); }
-raft_port() { echo $((9000 + $1)); }
+FLIPD_CLIENT_BASE=7000
+FLIPD_RAFT_BASE=9000
 
 # ---- refuse to start on busy ports ----------------------------------------
 
-port_busy() {
-    if command -v ss >/dev/null 2>&1; then
-        [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
-    else
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-    fi
-}
-
 busy=""
 for i in "${NODES[@]}"; do
-    for p in "$(client_port "$i")" "$(raft_port "$i")"; do
-        if port_busy "$p"; then
+    for p in $((FLIPD_CLIENT_BASE + i)) $((FLIPD_RAFT_BASE + i)); do
+        if flipd_port_busy "$p"; then
             busy+=" $p"
         fi
     done
@@ -60,11 +55,6 @@ fi
 
 # ---- start ------------------------------------------------------------------
 
-cluster=""
-for i in "${NODES[@]}"; do
-    cluster+="${cluster:+,}$i=127.0.0.1:$(raft_port "$i")/127.0.0.1:$(client_port "$i")"
-done
-
 read -r -a extra <<<"${FLIPD_ARGS:-}"
 pids=()
 names=()
@@ -72,23 +62,14 @@ reported=()
 stopping=0
 
 stop_all() {
-    local i pid n alive rc
+    local i pid rc
     [ "$stopping" = 0 ] || return 0
     stopping=1
     echo "local-cluster: stopping (SIGTERM, up to 5 s)..." >&2
     for pid in "${pids[@]}"; do
         kill -TERM "$pid" 2>/dev/null || true
     done
-    for ((n = 0; n < 50; n++)); do
-        alive=0
-        for pid in "${pids[@]}"; do
-            if kill -0 "$pid" 2>/dev/null; then
-                alive=1
-            fi
-        done
-        [ "$alive" = 1 ] || break
-        sleep 0.1
-    done
+    flipd_wait_gone 5 "${pids[@]}" || true
     for i in "${!pids[@]}"; do
         pid=${pids[$i]}
         if kill -0 "$pid" 2>/dev/null; then
@@ -110,16 +91,13 @@ trap 'stop_all; exit 0' INT TERM
 trap 'stop_all' EXIT
 
 for i in "${NODES[@]}"; do
-    data=$BUILD/run/n$i
-    mkdir -p "$data"
     # The prefixer ignores INT/TERM: on Ctrl-C it must stay alive to show
     # the nodes' last words and not hand them a SIGPIPE mid-shutdown.
-    "$FLIPD" --id "$i" --data "$data" \
-        --client "127.0.0.1:$(client_port "$i")" \
-        --raft "127.0.0.1:$(raft_port "$i")" \
-        --cluster "$cluster" ${extra[@]+"${extra[@]}"} \
-        > >(trap '' INT TERM; exec sed -u "s/^/n$i| /" >&2) 2>&1 </dev/null &
-    pids+=("$!")
+    flipd_node_start "$FLIPD" "$i" "$BUILD/run/n$i" \
+        >(trap '' INT TERM; exec sed -u "s/^/n$i| /" >&2) \
+        "$(flipd_client_addr "$i")" "$(flipd_raft_addr "$i")" \
+        "$(flipd_spec ${#NODES[@]})" ${extra[@]+"${extra[@]}"}
+    pids+=("$FLIPD_PID")
     names+=("n$i")
 done
 

@@ -15,7 +15,7 @@
 #   raft/     lib proto storage raft                raft, uv
 #   server/   lib proto storage raft server         uv
 #   client/   lib proto client                      -
-#   bench/    lib client raft storage bench         -
+#   bench/    lib client bench                      -
 #   tests/    anything                              anything
 #
 # Two rules hold everywhere: nothing outside server/ (and tests/, which may
@@ -47,7 +47,7 @@ allowed_project() {
     raft) echo "lib proto storage raft" ;;
     server) echo "lib proto storage raft server" ;;
     client) echo "lib proto client" ;;
-    bench) echo "lib client raft storage bench" ;;
+    bench) echo "lib client bench" ;;
     tests) echo "ANY" ;;
     *) echo "" ;;
     esac

@@ -9,29 +9,25 @@
 /* Bound on --n x --flips: the per-delivery samples are kept in memory. */
 #define BENCH_FAN_SAMPLES_MAX (64u * 1024u * 1024u)
 
-/* The bench_numopt entries over `type`, for its unsigned members n, flips,
+/* The bench_opt entries over `type`, for its unsigned members n, flips,
  * gap_ms, jitter_ms, warmup, timeout_ms, attach_seconds, window,
- * max_seconds and errors. */
-#define BENCH_FAN_NUMOPTS(type)                                           \
-    BENCH_NUMOPT(type, "--n", 1, 200000, n),                              \
-        BENCH_NUMOPT(type, "--flips", 1, 100000, flips),                  \
-        BENCH_NUMOPT(type, "--gap-ms", 0, 60000, gap_ms),                 \
-        BENCH_NUMOPT(type, "--gap-jitter-ms", 0, 60000, jitter_ms),       \
-        BENCH_NUMOPT(type, "--warmup", 0, 100, warmup),                   \
-        BENCH_NUMOPT(type, "--timeout", 1, 600000, timeout_ms),           \
-        BENCH_NUMOPT(type, "--attach-seconds", 1, 86400, attach_seconds), \
-        BENCH_NUMOPT(type, "--window", 1, 100000, window),                \
-        BENCH_NUMOPT(type, "--max-seconds", 1, 86400, max_seconds),       \
-        BENCH_NUMOPT(type, "--errors", 0, 1000, errors)
-
-/* The bench_stropt entries over `type`, for its const char * members
- * endpoints, prefix, key, rss_pids and source. */
-#define BENCH_FAN_STROPTS(type)                     \
-    BENCH_STROPT(type, "--endpoints", endpoints),   \
-        BENCH_STROPT(type, "--prefix", prefix),     \
-        BENCH_STROPT(type, "--key", key),           \
-        BENCH_STROPT(type, "--rss-pids", rss_pids), \
-        BENCH_STROPT(type, "--source", source)
+ * max_seconds and errors, its const char * members endpoints, prefix, key,
+ * rss_pids and source, and its int json. */
+#define BENCH_FAN_OPTS(type)                                            \
+    BENCH_UINT(type, "n", 1, 200000, n),                                \
+        BENCH_UINT(type, "flips", 1, 100000, flips),                    \
+        BENCH_UINT(type, "gap-ms", 0, 60000, gap_ms),                   \
+        BENCH_UINT(type, "gap-jitter-ms", 0, 60000, jitter_ms),         \
+        BENCH_UINT(type, "warmup", 0, 100, warmup),                     \
+        BENCH_UINT(type, "timeout", 1, 600000, timeout_ms),             \
+        BENCH_UINT(type, "attach-seconds", 1, 86400, attach_seconds),   \
+        BENCH_UINT(type, "window", 1, 100000, window),                  \
+        BENCH_UINT(type, "max-seconds", 1, 86400, max_seconds),         \
+        BENCH_UINT(type, "errors", 0, 1000, errors),                    \
+        BENCH_STR(type, "endpoints", endpoints),                        \
+        BENCH_STR(type, "prefix", prefix), BENCH_STR(type, "key", key), \
+        BENCH_STR(type, "rss-pids", rss_pids),                          \
+        BENCH_STR(type, "source", source), BENCH_FLAG(type, "json", json)
 
 /* Designated initialisers of the defaults of those members and of the
  * strings prefix and key. */

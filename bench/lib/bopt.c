@@ -1,63 +1,88 @@
 /* See bopt.h. */
 #include "bopt.h"
 
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
-#include <string.h>
+#include <stdlib.h>
 
-#include "bstat.h"
+#define OPTS_MAX 48
 
-int bench_numopt(const char *prog,
-                 int argc,
-                 char **argv,
-                 int *i,
-                 const struct bench_numopt *t,
-                 size_t n,
-                 void *opts)
+/* Decimal unsigned in [min, max] into *out; 0, or -1 when it is not. */
+static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 {
-    const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    char *end = NULL;
+    unsigned long long v;
 
-    for (size_t k = 0; k < n; k++) {
-        if (strcmp(argv[*i], t[k].name) != 0) {
-            continue;
-        }
-        if (bench_parse_uint(v, t[k].min, t[k].max,
-                             (unsigned *)(void *)((char *)opts + t[k].off)) !=
-            0) {
-            if (prog != NULL) {
-                fprintf(stderr, "%s: %s wants an integer in %u..%u\n", prog,
-                        t[k].name, t[k].min, t[k].max);
-            }
-            return -1;
-        }
-        (*i)++;
-        return 1;
+    if (s == NULL || *s < '0' || *s > '9') {
+        return -1;
     }
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max) {
+        return -1;
+    }
+    *out = (unsigned)v;
     return 0;
 }
 
-int bench_stropt(const char *prog,
+int bench_getopt(const char *prog,
+                 const char *usage,
                  int argc,
                  char **argv,
-                 int *i,
-                 const struct bench_stropt *t,
+                 const struct bench_opt *t,
                  size_t n,
-                 void *opts)
+                 void *opts,
+                 int max_operands)
 {
+    struct option lo[OPTS_MAX + 2] = { { "help", no_argument, NULL, 'h' } };
+    char msg[96];
+    int c;
+
+    if (n > OPTS_MAX) {
+        return -1;
+    }
     for (size_t k = 0; k < n; k++) {
-        if (strcmp(argv[*i], t[k].name) != 0) {
-            continue;
+        lo[k + 1].name = t[k].name;
+        lo[k + 1].has_arg =
+            t[k].kind == BENCH_OPT_FLAG ? no_argument : required_argument;
+        lo[k + 1].val = 256 + (int)k;
+    }
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        const struct bench_opt *o;
+        char *member;
+
+        if (c == 'h') {
+            fputs(usage, stdout);
+            exit(0);
         }
-        if (*i + 1 >= argc) {
-            if (prog != NULL) {
-                fprintf(stderr, "%s: missing value after %s\n", prog,
-                        t[k].name);
-            }
+        if (c < 256 || c >= 256 + (int)n) {
+            bench_usage_error(prog, usage, "unknown or incomplete argument",
+                              argv[optind - 1]);
             return -1;
         }
-        *(const char **)(void *)((char *)opts + t[k].off) = argv[++(*i)];
-        return 1;
+        o = &t[c - 256];
+        member = (char *)opts + o->off;
+        if (o->kind == BENCH_OPT_FLAG) {
+            *(int *)(void *)member = 1;
+        } else if (o->kind == BENCH_OPT_STR) {
+            *(const char **)(void *)member = optarg;
+        } else if (parse_uint(optarg, o->min, o->max,
+                              (unsigned *)(void *)member) != 0) {
+            snprintf(msg, sizeof msg, "--%s wants an integer in %u..%u",
+                     o->name, o->min, o->max);
+            bench_usage_error(prog, usage, msg, optarg);
+            return -1;
+        }
     }
-    return 0;
+    if (argc - optind > max_operands) {
+        bench_usage_error(prog, usage, "unknown argument",
+                          argv[optind + max_operands]);
+        return -1;
+    }
+    return optind;
 }
 
 void bench_usage_error(const char *prog,

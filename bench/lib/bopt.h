@@ -1,57 +1,56 @@
-/* Option parsing of the bench programs: table-driven options ("--name N"
- * with N a decimal in a range, stored in an unsigned member of the
- * program's options struct; "--name TEXT", stored in a const char *
- * member) and the usage error. Leaf code: libc only. */
+/* Option parsing of the bench programs: getopt_long(3) over one table per
+ * program. Each entry names a long option and where its value goes in the
+ * program's options struct: an unsigned in [min, max], a const char *, or
+ * an int set to 1 (a flag without a value). Leaf code: libc only. */
 #ifndef FLIPD_BENCH_BOPT_H
 #define FLIPD_BENCH_BOPT_H
 
 #include <stddef.h>
 
-struct bench_numopt
+enum bench_opt_kind
 {
-    const char *name; /* "--n" */
-    unsigned min;
+    BENCH_OPT_UINT,
+    BENCH_OPT_STR,
+    BENCH_OPT_FLAG
+};
+
+struct bench_opt
+{
+    const char *name; /* "n" for --n */
+    enum bench_opt_kind kind;
+    unsigned min; /* BENCH_OPT_UINT: the accepted range */
     unsigned max;
-    size_t off; /* of the unsigned member, in the options struct */
+    size_t off; /* of the member, in the options struct */
 };
 
-#define BENCH_NUMOPT(type, name, min, max, member)   \
-    {                                                \
-        (name), (min), (max), offsetof(type, member) \
+#define BENCH_UINT(type, name, min, max, member)                     \
+    {                                                                \
+        (name), BENCH_OPT_UINT, (min), (max), offsetof(type, member) \
+    }
+#define BENCH_STR(type, name, member)                       \
+    {                                                       \
+        (name), BENCH_OPT_STR, 0, 0, offsetof(type, member) \
+    }
+#define BENCH_FLAG(type, name, member)                       \
+    {                                                        \
+        (name), BENCH_OPT_FLAG, 0, 0, offsetof(type, member) \
     }
 
-/* If argv[*i] names an entry of t[0..n), parses argv[*i + 1] into that
- * member of *opts and steps *i over it: 1. 0 when no entry has that name,
- * -1 when the value is missing or out of range; then, unless prog is NULL,
- * "PROG: --name wants an integer in MIN..MAX" is printed on stderr. */
-int bench_numopt(const char *prog,
+/* Parses argv against t[0..n) (n at most 48) into *opts; members no
+ * option names keep their values. --help or -h prints usage on stdout
+ * and exits 0. Returns the index of the first operand (operands are moved
+ * after the options, as GNU getopt does; at most max_operands of them),
+ * or -1 after "PROG: WHAT: ARG" and the usage went to stderr: an unknown
+ * option or operand, a missing value, a number that is not a decimal in
+ * its range. */
+int bench_getopt(const char *prog,
+                 const char *usage,
                  int argc,
                  char **argv,
-                 int *i,
-                 const struct bench_numopt *t,
+                 const struct bench_opt *t,
                  size_t n,
-                 void *opts);
-
-struct bench_stropt
-{
-    const char *name; /* "--endpoints" */
-    size_t off;       /* of the const char * member */
-};
-
-#define BENCH_STROPT(type, name, member) \
-    {                                    \
-        (name), offsetof(type, member)   \
-    }
-
-/* The same for text options: -1 when the value is missing; then, unless
- * prog is NULL, "PROG: missing value after --name" is printed. */
-int bench_stropt(const char *prog,
-                 int argc,
-                 char **argv,
-                 int *i,
-                 const struct bench_stropt *t,
-                 size_t n,
-                 void *opts);
+                 void *opts,
+                 int max_operands);
 
 /* "PROG: WHAT[: ARG]" and then the usage text, on stderr. */
 void bench_usage_error(const char *prog,

@@ -79,3 +79,18 @@ void bench_json_dist(const char *name, const struct bench_dist *d, int comma)
     printf("%s\"%s\":{\"n\":%zu,\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f}",
            comma ? "," : "", name, d->n, d->p50, d->p99, d->max);
 }
+
+void bench_json_str(const char *s)
+{
+    putchar('"');
+    for (; *s != '\0'; s++) {
+        if (*s == '"' || *s == '\\') {
+            printf("\\%c", *s);
+        } else if ((unsigned char)*s < 0x20) {
+            printf("\\u%04x", (unsigned)(unsigned char)*s);
+        } else {
+            putchar(*s);
+        }
+    }
+    putchar('"');
+}

@@ -37,6 +37,10 @@ struct bench_rss
  * Returns how many entries of out were filled. */
 size_t bench_read_rss(const char *csv, struct bench_rss *out);
 
+/* s as a JSON string on stdout (control bytes escaped; other bytes as
+ * they are: the texts are addresses, keys and messages). */
+void bench_json_str(const char *s);
+
 /* ,"NAME":[{"pid":..,"rss_kb":..,"hwm_kb":..},...] on stdout. */
 void bench_json_rss(const char *name, const struct bench_rss *r, size_t n);
 

@@ -28,6 +28,13 @@ uint64_t bench_real_ns(void)
     return bench_clock_ns(CLOCK_REALTIME);
 }
 
+void bench_sleep_ms(unsigned ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+    nanosleep(&ts, NULL);
+}
+
 uint64_t bench_msg_stamp_ns(struct msghdr *m)
 {
     for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c != NULL;
@@ -54,23 +61,6 @@ uint64_t bench_gap_ns(unsigned gap_ms, unsigned jitter_ms, uint64_t *rng)
         ns += *rng % ((uint64_t)jitter_ms * 1000000u + 1u);
     }
     return ns;
-}
-
-int bench_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
-{
-    char *end = NULL;
-    unsigned long long v;
-
-    if (s == NULL || *s < '0' || *s > '9') {
-        return -1;
-    }
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-        return -1;
-    }
-    *out = (unsigned)v;
-    return 0;
 }
 
 static int cmp_i64(const void *a, const void *b)

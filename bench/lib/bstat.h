@@ -1,4 +1,4 @@
-/* Small helpers shared by the bench programs: clocks, option numbers,
+/* Small helpers shared by the bench programs: clocks,
  * percentiles, the descriptor limit. Leaf code: libc only. */
 #ifndef FLIPD_BENCH_BSTAT_H
 #define FLIPD_BENCH_BSTAT_H
@@ -20,6 +20,7 @@ struct msghdr;
 uint64_t bench_clock_ns(clockid_t id);
 uint64_t bench_mono_ns(void); /* CLOCK_MONOTONIC: intervals, deadlines */
 uint64_t bench_real_ns(void); /* CLOCK_REALTIME: what kernel stamps use */
+void bench_sleep_ms(unsigned ms);
 
 /* The SO_TIMESTAMPNS receive stamp (realtime ns) a recvmsg returned in its
  * control data, 0 if there is none. */
@@ -28,9 +29,6 @@ uint64_t bench_msg_stamp_ns(struct msghdr *m);
 /* A pause of gap_ms plus a uniformly random 0..jitter_ms, in ns; *rng is
  * the state of the generator (any non-zero seed). */
 uint64_t bench_gap_ns(unsigned gap_ms, unsigned jitter_ms, uint64_t *rng);
-
-/* Decimal unsigned in [min, max] into *out; 0, or -1 when it is not. */
-int bench_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);
 
 /* Nearest-rank percentile of a sorted array of nanoseconds, in ms. */
 double bench_pct_ms(const int64_t *v, size_t n, unsigned pct);

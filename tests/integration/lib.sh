@@ -256,27 +256,19 @@ if [ -z "${BASE_PORT:-}" ]; then
     pick_ports
 fi
 
+# Starting and stopping nodes is deploy/cluster.sh's, shared with make run
+# and make bench.
+# shellcheck source=deploy/cluster.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../deploy/cluster.sh"
+FLIPD_CLIENT_BASE=$BASE_PORT
+FLIPD_RAFT_BASE=$((BASE_PORT + 50))
+
 client_port() { echo $((BASE_PORT + $1)); }
 raft_port() { echo $((BASE_PORT + 50 + $1)); }
-client_addr() { echo "127.0.0.1:$((BASE_PORT + $1))"; }
-raft_addr() { echo "127.0.0.1:$((BASE_PORT + 50 + $1))"; }
-
-# "1=127.0.0.1:R1/127.0.0.1:C1,2=..." for nodes 1..CLUSTER_SIZE
-cluster_spec() {
-    local i spec=""
-    for ((i = 1; i <= CLUSTER_SIZE; i++)); do
-        spec+="${spec:+,}$i=$(raft_addr "$i")/$(client_addr "$i")"
-    done
-    echo "$spec"
-}
-
-endpoints() {
-    local i eps=""
-    for ((i = 1; i <= CLUSTER_SIZE; i++)); do
-        eps+="${eps:+,}$(client_addr "$i")"
-    done
-    echo "$eps"
-}
+client_addr() { flipd_client_addr "$1"; }
+raft_addr() { flipd_raft_addr "$1"; }
+cluster_spec() { flipd_spec "$CLUSTER_SIZE" raft_addr client_addr; }
+endpoints() { flipd_endpoints "$CLUSTER_SIZE"; }
 
 # ---- processes -------------------------------------------------------------
 
@@ -305,17 +297,15 @@ node_start() {
     if node_alive "$i"; then
         fail "node_start: n$i is already running (pid ${NODE_PIDS[$i]})"
     fi
-    mkdir -p "$TMP/n$i"
     {
         echo "=== $(date +%T.%3N) lib: start n$i: $FLIPD --id $i --data $TMP/n$i" \
             "--client $(client_addr "$i") --raft $(raft_addr "$i")" \
             "--cluster $(cluster_spec) ${FLIPD_ARGS[*]} $*"
     } >>"$TMP/n$i.log"
-    "$FLIPD" --id "$i" --data "$TMP/n$i" \
-        --client "$(client_addr "$i")" --raft "$(raft_addr "$i")" \
-        --cluster "$(cluster_spec)" "${FLIPD_ARGS[@]}" "$@" \
-        >>"$TMP/n$i.log" 2>&1 </dev/null &
-    pid=$!
+    flipd_node_start "$FLIPD" "$i" "$TMP/n$i" "$TMP/n$i.log" \
+        "$(client_addr "$i")" "$(raft_addr "$i")" "$(cluster_spec)" \
+        "${FLIPD_ARGS[@]}" "$@"
+    pid=$FLIPD_PID
     NODE_PIDS[i]=$pid
     NODE_RC[i]=""
     say "n$i started (pid $pid, client $(client_addr "$i"))"
@@ -341,18 +331,12 @@ cluster_start() {
 # in NODE_RC[I]. After TIMEOUT_S it escalates to SIGKILL. Called by
 # node_kill with stderr silenced and the real stderr on fd 3.
 node_reap() {
-    local i=$1 timeout=$2 pid=${NODE_PIDS[$1]:-} deadline n rc=0
+    local i=$1 timeout=$2 pid=${NODE_PIDS[$1]:-} rc=0
     [ -n "$pid" ] || return 0
-    deadline=$(($(now_ms) + timeout * 1000))
-    for ((n = 0; n < timeout * 50 + 1; n++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        if [ "$(now_ms)" -ge "$deadline" ]; then
-            say "n$i (pid $pid) still running after ${timeout}s; sending KILL" 2>&3
-            kill -9 "$pid" 2>/dev/null || true
-            break
-        fi
-        sleep 0.05
-    done
+    if ! flipd_wait_gone "$timeout" "$pid"; then
+        say "n$i (pid $pid) still running after ${timeout}s; sending KILL" 2>&3
+        kill -9 "$pid" 2>/dev/null || true
+    fi
     wait "$pid" || rc=$?
     NODE_RC[i]=$rc
     NODE_PIDS[i]=""

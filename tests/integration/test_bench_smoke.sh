@@ -6,10 +6,25 @@
 # impossible (latencies, flips/s, memory, bytes on disk); p50 <= p99 <= max
 # and median <= max within a group; no flip applied twice. Nothing is
 # compared with a time target: benchmarks never gate on a time.
+# The bench programs are not part of `make all`: `make test` builds them
+# (bench-build); run alone, this builds them into BUILD_DIR with the
+# sanitizers when BUILD_DIR is a SANITIZE=1 build.
 #   test_bench_smoke.sh BUILD_DIR
 set -euo pipefail
 BUILD=${1:?usage: test_bench_smoke.sh BUILD_DIR}
+BUILD=$(cd "$BUILD" && pwd)
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+san=
+if grep -q -- '-fsanitize=' "$BUILD/.flags" 2>/dev/null; then
+    san=SANITIZE=1
+fi
+# The build dir as the Makefile names it (relative to the repository),
+# since the flags it records hold that path: another spelling rebuilds all.
+rel=$(realpath --relative-to="$ROOT" "$BUILD")
+make -C "$ROOT" --no-print-directory -s BUILD="$rel" $san bench-build >&2 || {
+    echo "bench smoke: make bench-build failed" >&2
+    exit 1
+}
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
 if ! timeout -k 10 300 "$ROOT/bench/run.sh" "$BUILD" --smoke --no-save --out "$report"; then
