@@ -18,6 +18,7 @@
 #include "client/escape.h"
 #include "client/flip.h"
 #include "lib/buf.h"
+#include "lib/clock.h"
 
 #define DEFAULT_ENDPOINTS "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003"
 #define TIMEOUT_MAX_MS    3600000u
@@ -192,26 +193,6 @@ int put_json_str(const char *s)
     return FLIP_OK;
 }
 
-/* "2026-11-26T07:30:00.123Z" for ms since the epoch. */
-static void format_time(int64_t ms, char *out, size_t len)
-{
-    time_t secs = (time_t)(ms / 1000);
-    int frac = (int)(ms % 1000);
-    struct tm tm;
-    size_t n;
-
-    if (frac < 0) {
-        frac += 1000;
-        secs -= 1;
-    }
-    if (gmtime_r(&secs, &tm) == NULL) {
-        snprintf(out, len, "?");
-        return;
-    }
-    n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, len - n, ".%03dZ", frac);
-}
-
 int put_flag_json_fields(const struct flip_flag *f)
 {
     char *value = NULL;
@@ -242,7 +223,7 @@ int put_flag_json_fields(const struct flip_flag *f)
     if (rv == FLIP_OK) {
         rv = put_json_str(f->reason);
     }
-    format_time(f->time_ms, when, sizeof when);
+    clock_format_utc(f->time_ms, when, sizeof when);
     printf(",\"time\":\"%s\",\"time_ms\":%" PRId64, when, f->time_ms);
     flip_text_free(value);
     return rv;

@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/heap.h"
 #include "proto/codec.h"
 
@@ -87,7 +88,8 @@ static void new_client_id(struct flip_client *c)
     c->id_pid = (long)getpid();
     if (got < sizeof c->client_id) {
         /* no kernel randomness: clock, pid and address, mixed */
-        uint64_t a = c->rng ^ ((uint64_t)wire_now_ms() * 0x9e3779b97f4a7c15ull);
+        uint64_t a =
+            c->rng ^ ((uint64_t)clock_mono_ms() * 0x9e3779b97f4a7c15ull);
         uint64_t b = ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)c;
         memcpy(c->client_id, &a, 8);
         memcpy(c->client_id + 8, &b, 8);
@@ -181,7 +183,7 @@ int flip_client_new(struct flip_client **out,
         }
     }
     /* Jitter only has to differ between processes started together. */
-    c->rng = ((uint64_t)wire_now_ms() << 20) ^ (uint64_t)getpid() ^
+    c->rng = ((uint64_t)clock_mono_ms() << 20) ^ (uint64_t)getpid() ^
              (uint64_t)(uintptr_t)c;
     c->rng |= 1;
     new_client_id(c);
@@ -280,7 +282,7 @@ static uint64_t next_random(struct flip_client *c)
 static int back_off(struct flip_client *c, struct retry *r)
 {
     struct timespec ts;
-    int64_t left = r->deadline - wire_now_ms();
+    int64_t left = r->deadline - clock_mono_ms();
     int64_t ms;
 
     if (left <= 0) {
@@ -464,7 +466,7 @@ static int give_up(struct flip_client *c, const struct retry *r)
 static int64_t attempt_deadline(enum client_op kind, const struct retry *r)
 {
     unsigned shift = r->attempts < 4 ? r->attempts : 4;
-    int64_t cap = wire_now_ms() + ((int64_t)CLIENT_ATTEMPT_MS << shift);
+    int64_t cap = clock_mono_ms() + ((int64_t)CLIENT_ATTEMPT_MS << shift);
 
     if (kind == CLIENT_WRITE_ONCE && cap < r->deadline) {
         return cap;
@@ -487,18 +489,18 @@ int client_call(struct flip_client *c,
 
     *out = NULL;
     memset(&r, 0, sizeof r);
-    r.deadline = wire_now_ms() + c->timeout_ms;
+    r.deadline = clock_mono_ms() + c->timeout_ms;
     c->errmsg[0] = '\0';
     c->conflict_revision = 0;
     c->conflict_type = FLIP_TYPE_AUTO;
     for (;;) {
-        if (wire_now_ms() >= r.deadline) {
+        if (clock_mono_ms() >= r.deadline) {
             return give_up(c, &r);
         }
         i = pick(c, kind);
         w = &c->eps[i];
         sent = 0;
-        open_deadline = wire_now_ms() + CLIENT_CONNECT_MS;
+        open_deadline = clock_mono_ms() + CLIENT_CONNECT_MS;
         rv = wire_open(w, c->name,
                        open_deadline < r.deadline ? open_deadline : r.deadline);
         if (rv == FLIP_OK) {

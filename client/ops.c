@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "client/client.h"
+#include "lib/clock.h"
 #include "lib/heap.h"
 #include "proto/codec.h"
 
@@ -537,8 +538,8 @@ int flip_status_node(struct flip_client *c,
     Flip__Response *resp = NULL;
     struct wire tmp;
     struct wire *w = &tmp;
-    int64_t deadline = wire_now_ms() + c->timeout_ms;
-    int64_t open_deadline = wire_now_ms() + CLIENT_CONNECT_MS;
+    int64_t deadline = clock_mono_ms() + c->timeout_ms;
+    int64_t open_deadline = clock_mono_ms() + CLIENT_CONNECT_MS;
     size_t i;
     int sent = 0;
     int rv;

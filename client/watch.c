@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "client/lkg.h"
+#include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/heap.h"
 
@@ -309,7 +310,7 @@ int flip_watch_start(struct flip_watch **out,
     w->stale_after_opt = o->stale_after_ms;
     w->on_event = o->on_event;
     w->data = o->data;
-    w->rng = ((uint64_t)wire_now_ms() << 20) ^ (uint64_t)getpid() ^
+    w->rng = ((uint64_t)clock_mono_ms() << 20) ^ (uint64_t)getpid() ^
              (uint64_t)(uintptr_t)w;
     w->rng |= 1;
     atomic_store(&w->state, FLIP_WATCH_CONNECTING);

@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/heap.h"
 #include "proto/codec.h"
@@ -39,18 +40,10 @@
 
 #define WIRE_READ_CHUNK (64u * 1024u)
 
-int64_t wire_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* poll() timeout for an absolute deadline: 0 once it has passed. */
 static int remaining_ms(int64_t deadline)
 {
-    int64_t left = deadline - wire_now_ms();
+    int64_t left = deadline - clock_mono_ms();
 
     if (left <= 0) {
         return 0;

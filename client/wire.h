@@ -5,7 +5,7 @@
  * reused by the watch's subscription stream (client/wloop.c, which
  * polls the socket itself and reads with wire_try_recv).
  *
- * Every call takes an absolute deadline (wire_now_ms() clock) and never
+ * Every call takes an absolute deadline (clock_mono_ms() clock) and never
  * blocks past it: the socket is non-blocking and every wait is a poll().
  *
  * Failure contract: whenever a call fails for a reason that leaves the
@@ -111,8 +111,5 @@ int wire_addr_split(const char *addr,
 
 /* The FLIP_* code for a wire status (see client/flip.h for the table). */
 int wire_status_rv(Flip__Status status);
-
-/* Milliseconds on a monotonic clock: the unit of every deadline. */
-int64_t wire_now_ms(void);
 
 #endif

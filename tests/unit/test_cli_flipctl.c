@@ -460,9 +460,9 @@ TEST(cli_flag_json_fields, 5)
               "\"reason\":\"why \\\"so\\\"\","
               "\"time\":\"1969-12-31T23:59:59.999Z\",\"time_ms\":-1",
               "json fields");
-    format_time(-1000, when, sizeof when);
+    clock_format_utc(-1000, when, sizeof when);
     check_str(when, "1969-12-31T23:59:59.000Z", "whole second before 1970");
-    format_time(0, when, sizeof when);
+    clock_format_utc(0, when, sizeof when);
     check_str(when, "1970-01-01T00:00:00.000Z", "epoch");
 }
 
