@@ -27,7 +27,7 @@
  *     most CLIENT_ATTEMPT_MS, then the write is resent (a paused leader
  *     must not hold the whole deadline). Only when the deadline passes
  *     with the outcome still unknown does the caller see it.
- *   - any other status: final; mapped by wire_status_rv.
+ *   - any other status: final; mapped by status_to_flip.
  * These are the rules of docs/protocol.md section 6.
  * The deadline bounds everything, sleeps included. */
 #include "client/client.h"
@@ -43,6 +43,7 @@
 #include "lib/clock.h"
 #include "lib/heap.h"
 #include "proto/codec.h"
+#include "proto/status.h"
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -331,7 +332,7 @@ const char *client_err_text(const Flip__Error *e)
     if (e->message != NULL && e->message[0] != '\0') {
         return e->message;
     }
-    return flip_strerror(wire_status_rv(e->status));
+    return flip_strerror(status_to_flip(e->status));
 }
 
 /* What to do with an error status (protocol.md section 6): FLIP_AGAIN to
@@ -396,7 +397,7 @@ static int on_status(struct flip_client *c,
     case FLIP__STATUS__UNSUPPORTED_VERSION:
     case FLIP__STATUS__UNKNOWN_TYPE:
         client_set_err(c, "%s", client_err_text(e));
-        return wire_status_rv(e->status);
+        return status_to_flip(e->status);
     case FLIP__STATUS__PROTOCOL_ERROR:
         wire_close(&c->eps[i]); /* the server is closing it anyway */
         client_set_err(c, "%s: %s", addr, client_err_text(e));

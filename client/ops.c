@@ -7,6 +7,7 @@
 #include "lib/clock.h"
 #include "lib/heap.h"
 #include "proto/codec.h"
+#include "proto/status.h"
 
 /* ---- values and flags -------------------------------------------------- */
 
@@ -580,7 +581,7 @@ int flip_status_node(struct flip_client *c,
         goto out;
     }
     if (resp->error != NULL && resp->error->status != FLIP__STATUS__OK) {
-        rv = wire_status_rv(resp->error->status);
+        rv = status_to_flip(resp->error->status);
         client_set_err(c, "%s: %s", w->addr, client_err_text(resp->error));
         goto out;
     }

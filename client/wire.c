@@ -37,6 +37,7 @@
 #include "lib/heap.h"
 #include "proto/codec.h"
 #include "proto/frame.h"
+#include "proto/status.h"
 
 #define WIRE_READ_CHUNK (64u * 1024u)
 
@@ -135,41 +136,6 @@ int wire_addr_split(const char *addr,
     host[hn] = '\0';
     memcpy(port, colon + 1, pn + 1);
     return FLIP_OK;
-}
-
-int wire_status_rv(Flip__Status status)
-{
-    switch (status) {
-    case FLIP__STATUS__OK:
-        return FLIP_OK;
-    case FLIP__STATUS__NOT_LEADER:
-        return FLIP_NOTLEADER;
-    case FLIP__STATUS__NOT_FOUND:
-        return FLIP_NOTFOUND;
-    case FLIP__STATUS__CAS_CONFLICT:
-        return FLIP_CONFLICT;
-    case FLIP__STATUS__INVALID_ARGUMENT:
-        return FLIP_INVALID;
-    case FLIP__STATUS__TOO_LARGE:
-        return FLIP_TOOBIG;
-    case FLIP__STATUS__UNAVAILABLE:
-        return FLIP_UNAVAILABLE;
-    case FLIP__STATUS__UNSUPPORTED_VERSION:
-    case FLIP__STATUS__UNKNOWN_TYPE:
-        return FLIP_UNSUPPORTED;
-    case FLIP__STATUS__LEADERSHIP_LOST:
-        return FLIP_LEADERSHIPLOST;
-    case FLIP__STATUS__PROTOCOL_ERROR:
-        return FLIP_PROTO;
-    case FLIP__STATUS__NO_SPACE:
-        return FLIP_NOSPACE;
-    case FLIP__STATUS__TYPE_MISMATCH:
-        return FLIP_TYPEMISMATCH;
-    case FLIP__STATUS__STORE_FULL:
-        return FLIP_STOREFULL;
-    default:
-        return FLIP_INTERNAL;
-    }
 }
 
 int wire_init(struct wire *w, const char *addr)
@@ -376,7 +342,7 @@ static int hello(struct wire *w, const char *client_name, int64_t deadline)
         goto err;
     }
     if (resp->error != NULL && resp->error->status != FLIP__STATUS__OK) {
-        rv = wire_status_rv(resp->error->status);
+        rv = status_to_flip(resp->error->status);
         set_err(w, "hello refused: %s",
                 resp->error->message != NULL ? resp->error->message
                                              : flip_strerror(rv));

@@ -109,7 +109,4 @@ int wire_addr_split(const char *addr,
                     char *port,
                     size_t port_len);
 
-/* The FLIP_* code for a wire status (see client/flip.h for the table). */
-int wire_status_rv(Flip__Status status);
-
 #endif

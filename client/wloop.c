@@ -54,6 +54,7 @@
 #include "lib/clock.h"
 #include "lib/err.h"
 #include "proto/codec.h"
+#include "proto/status.h"
 
 /* A session shorter than this does not reset the backoff. */
 #define WATCH_GOOD_SESSION_MS 1000
@@ -770,7 +771,7 @@ static int subscribe_once(struct flip_watch *w,
         *ahead = e->status == FLIP__STATUS__AHEAD_OF_NODE;
         snprintf(why, len, "%s: subscribe refused: %s: %s", c->addr,
                  status_name(e->status), error_text(e));
-        rv = *ahead ? FLIP_AGAIN : wire_status_rv(e->status);
+        rv = *ahead ? FLIP_AGAIN : status_to_flip(e->status);
     } else if (resp->result_case != FLIP__RESPONSE__RESULT_SUBSCRIBE ||
                resp->subscribe == NULL || !resp->has_id || resp->id != id) {
         snprintf(why, len, "%s: unexpected answer to subscribe", c->addr);
