@@ -91,8 +91,6 @@ const char *escaped_copy(char *out, size_t cap, const char *s);
 int put_value_text(const struct flip_value *v);
 /* A value as on a list line: JSON compacted, then put_escaped. */
 int put_list_value(const struct flip_value *v);
-/* Decimal u64, digits only. FLIP_OK or FLIP_INVALID. */
-int parse_u64(const char *s, uint64_t *out);
 
 /* cli_watch.c */
 int cmd_watch(struct cli *cli);

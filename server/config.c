@@ -5,10 +5,10 @@
 #include <getopt.h>
 #include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "lib/err.h"
+#include "lib/num.h"
 #include "proto/codec.h"
 
 const char config_usage[] =
@@ -96,22 +96,6 @@ const char config_usage_limits[] =
     "Environment: FLIP_TRACE=1 adds trace lines, LIBRAFT_TRACE=1 traces "
     "libraft.\n";
 
-static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-    char *end = NULL;
-    unsigned long long v;
-
-    if (s == NULL || *s == '\0' || *s == '-') {
-        return FLIP_INVALID;
-    }
-    v = strtoull(s, &end, 10);
-    if (*end != '\0' || v < min || v > max) {
-        return FLIP_INVALID;
-    }
-    *out = v;
-    return FLIP_OK;
-}
-
 int config_split_address(const char *addr,
                          char *host,
                          size_t hostlen,
@@ -134,7 +118,7 @@ int config_split_address(const char *addr,
     if (inet_pton(AF_INET, host, &in) != 1) {
         return FLIP_INVALID;
     }
-    if (parse_u64(colon + 1, 1, 65535, &p) != FLIP_OK) {
+    if (num_parse_u64(colon + 1, 1, 65535, &p) != FLIP_OK) {
         return FLIP_INVALID;
     }
     *port = (int)p;
@@ -188,7 +172,7 @@ static int parse_cluster(struct config *c,
         }
         *eq = '\0';
         *slash = '\0';
-        if (parse_u64(item, 1, INT64_MAX, &id) != FLIP_OK) {
+        if (num_parse_u64(item, 1, INT64_MAX, &id) != FLIP_OK) {
             snprintf(err, errlen, "--cluster: bad node id '%s'", item);
             return FLIP_INVALID;
         }
@@ -288,7 +272,7 @@ static int set_number(struct config *c, const struct opt *o, const char *val)
     char *base = (char *)c + o->offset;
     uint64_t v;
 
-    if (parse_u64(val, o->min, o->max, &v) != FLIP_OK) {
+    if (num_parse_u64(val, o->min, o->max, &v) != FLIP_OK) {
         return FLIP_INVALID;
     }
     if (o->kind == OPT_UNSIGNED) {

@@ -135,7 +135,8 @@ TEST(config_numbers_refused, 10)
 {
     static const char *const bad[] = {
         "",    "-1", "-18446744073709551615", "+",
-        "12x", "0",  "9223372036854775808"
+        "12x", "0",  "9223372036854775808",   " 5",
+        "+5",  "0x5"
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char want[128];
