@@ -34,6 +34,7 @@
 #include "bench/lib/bopt.h"
 #include "bench/lib/bstat.h"
 #include "client/flip.h"
+#include "client/text.h"
 
 #define N_MAX       1000000u
 #define IDLE_MAX_MS 60000u

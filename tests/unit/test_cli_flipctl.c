@@ -1,4 +1,4 @@
-/* flipctl itself (client/cli.c, client/cli_watch.c) in process: the
+/* flipctl itself (tools/flipctl/cli.c, cli_watch.c) in process: the
  * command line (exit code 2 and its exact message for every kind of bad
  * argument), the output helpers (exact text, and FLIP_NOMEM when an
  * allocation fails), the status table, JSON and verdict over hand-made
@@ -29,9 +29,9 @@
 
 int flipctl_main(int argc, char **argv);
 #define main flipctl_main
-#include "client/cli.c"
+#include "tools/flipctl/cli.c"
 #undef main
-#include "client/cli_watch.c"
+#include "tools/flipctl/cli_watch.c"
 
 /* ---- capturing stdout and stderr ---------------------------------------- */
 

@@ -15,6 +15,7 @@
 #include "client/flip.h"
 #include "client/ops.c"
 #include "client/text.c"
+#include "client/text.h"
 #include "client/wire.c"
 #include "client/wire.h"
 #include "lib/err.h"

@@ -23,6 +23,7 @@
 #include "../lib/runner.h"
 #include "../lib/tmpdir.h"
 #include "client/lkg.h"
+#include "client/text.h"
 #include "client/watch.c"
 #include "client/wloop.c"
 #include "lib/clock.h"

@@ -5,7 +5,7 @@
  * Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 compare-and-set
  * conflict. Results go to stdout, diagnostics to stderr as
  * "flipctl: <what>: <reason>". */
-#include "client/cli.h"
+#include "tools/flipctl/cli.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -18,6 +18,7 @@
 
 #include "client/escape.h"
 #include "client/flip.h"
+#include "client/text.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/num.h"

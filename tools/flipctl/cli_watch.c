@@ -15,9 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client/cli.h"
 #include "client/flip.h"
+#include "client/text.h"
 #include "lib/clock.h"
+#include "tools/flipctl/cli.h"
 
 #define EVAL_WAIT_MS 2000 /* eval --wait-ms default */
 

@@ -1,9 +1,9 @@
 /* Private to flipctl: the parsed command line and the output helpers that
  * cli.c (flag, list and status commands) shares with cli_watch.c (watch
- * and eval). Not part of the library: the Makefile links client/cli*.c
- * into flipctl only. */
-#ifndef FLIP_CLIENT_CLI_H
-#define FLIP_CLIENT_CLI_H
+ * and eval). Not part of the library: tools/flipctl/ builds flipctl only,
+ * over the library of client/. */
+#ifndef FLIP_TOOLS_FLIPCTL_CLI_H
+#define FLIP_TOOLS_FLIPCTL_CLI_H
 
 #include <stdint.h>
 
