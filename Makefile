@@ -139,7 +139,7 @@ $(BUILD)/flipd: $(SERVER_OBJ) $(call obj,server/main.c)
 $(BUILD)/flipctl: $(CLIENT_OBJ) $(call obj,$(FLIPCTL_SRC))
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEP_LIBS)
 
-$(BUILD)/tests/unit: $(SERVER_OBJ) $(API_OBJ) \
+$(BUILD)/tests/unit: $(SERVER_OBJ) $(call obj,$(CLIENT_SRC)) $(API_OBJ) \
                      $(call obj,$(TESTLIB_SRC) $(UNIT_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEP_LIBS)

@@ -8,8 +8,6 @@
 #include "lib/heap.h"
 #include "proto/codec.h"
 
-#define WCACHE_MIN_CAP 16
-
 /* ---- flags -------------------------------------------------------------- */
 
 struct flip_flag *wcache_flag_new(void)
@@ -162,7 +160,7 @@ void wcache_swap(struct wcache *a, struct wcache *b)
 }
 
 /* FNV-1a: keys are short and come from our own store. */
-static uint64_t hash_key(const char *key)
+uint64_t wcache_hash_key(const char *key)
 {
     uint64_t h = 14695981039346656037ull;
 
@@ -177,7 +175,7 @@ static uint64_t hash_key(const char *key)
 static size_t find_slot(const struct wcache *c, const char *key)
 {
     size_t mask = c->cap - 1;
-    size_t i = (size_t)hash_key(key) & mask;
+    size_t i = (size_t)wcache_hash_key(key) & mask;
 
     while (c->slots[i] != NULL && strcmp(c->slots[i]->key, key) != 0) {
         i = (i + 1) & mask;
@@ -270,7 +268,7 @@ struct flip_flag *wcache_take(struct wcache *c, const char *key)
     /* Backward shift: pull up every later member of the probe run that
      * may no longer be found across the hole at i. */
     for (j = (i + 1) & mask; c->slots[j] != NULL; j = (j + 1) & mask) {
-        home = (size_t)hash_key(c->slots[j]->key) & mask;
+        home = (size_t)wcache_hash_key(c->slots[j]->key) & mask;
         /* The entry at j stays if its home lies cyclically in (i, j]. */
         if (i <= j ? (home > i && home <= j) : (home > i || home <= j)) {
             continue;

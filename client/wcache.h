@@ -159,4 +159,9 @@ int wcache_stage_item(struct wcache *staging,
                       const struct flip_flag **added,
                       const char **why);
 
+/* The table's smallest size (a power of two) and its hash: the tests
+ * choose keys by their home slot to stage collisions. */
+#define WCACHE_MIN_CAP 16
+uint64_t wcache_hash_key(const char *key);
+
 #endif

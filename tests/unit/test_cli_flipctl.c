@@ -5,9 +5,9 @@
  * node answers, and the commands against endpoints where nothing listens
  * (exit 1, eval's --default, watch's --timeout).
  *
- * flipctl's main() is compiled in here as flipctl_main(); the library it
- * calls is compiled into the unit binary by test_client_args.c,
- * test_watch_cache.c and test_watch_stream.c. Each test runs in its own
+ * flipctl's main() is compiled in here as flipctl_main() (its status
+ * table and watch helpers are static to the program); the library it
+ * calls is linked into the unit binary as objects. Each test runs in its own
  * forked process, so the signal handlers and the self-pipe cli_watch.c
  * sets up stay there. */
 #include <arpa/inet.h>

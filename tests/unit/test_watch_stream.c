@@ -3,12 +3,9 @@
  * failover, a silent node, a leaderless node, a resync, a slow-consumer
  * cut, a history reset or a cluster that is down.
  *
- * The watch's files are compiled in here (see test_watch_cache.c for
- * why); watch.c wants _GNU_SOURCE before any system header. */
-#ifdef __linux__
-#define _GNU_SOURCE
-#endif
+ * Through client/watch.h; the unit binary links the library's objects. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -24,8 +21,7 @@
 #include "../lib/tmpdir.h"
 #include "client/lkg.h"
 #include "client/text.h"
-#include "client/watch.c"
-#include "client/wloop.c"
+#include "client/watch.h"
 #include "lib/clock.h"
 #include "lib/heap.h"
 #include "proto/codec.h"
