@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "client/flag.h"
 #include "client/lkg.h"
 #include "lib/clock.h"
 #include "lib/err.h"
@@ -539,7 +540,7 @@ int flip_watch_get(struct flip_watch *w,
     if (f != NULL) {
         r = atomic_load(&w->state) == FLIP_WATCH_LIVE ? FLIP_REASON_LIVE
                                                       : FLIP_REASON_CACHED;
-        rv = wcache_flag_copy(f, out);
+        rv = flag_copy(f, out);
     }
     pthread_rwlock_unlock(&w->lock);
     if (why != NULL) {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/flag.h"
 #include "lib/err.h"
 #include "lib/heap.h"
 #include "proto/codec.h"
@@ -23,84 +24,19 @@ void wcache_flag_free(struct flip_flag *f)
     }
 }
 
-static char *dup_or_empty(const char *s)
-{
-    return flip_strdup(s != NULL ? s : "");
-}
-
-static int has_text(enum flip_type t)
-{
-    return t == FLIP_TYPE_STRING || t == FLIP_TYPE_JSON;
-}
-
-int wcache_flag_copy(const struct flip_flag *src, struct flip_flag *dst)
-{
-    memset(dst, 0, sizeof *dst);
-    dst->value = src->value;
-    if (has_text(src->value.type)) {
-        dst->value.u.s = dup_or_empty(src->value.u.s);
-        if (dst->value.u.s == NULL) {
-            dst->value.type = FLIP_TYPE_AUTO;
-            goto err;
-        }
-    }
-    dst->key = dup_or_empty(src->key);
-    dst->actor = dup_or_empty(src->actor);
-    dst->reason = dup_or_empty(src->reason);
-    if (dst->key == NULL || dst->actor == NULL || dst->reason == NULL) {
-        goto err;
-    }
-    dst->revision = src->revision;
-    dst->create_revision = src->create_revision;
-    dst->time_ms = src->time_ms;
-    return FLIP_OK;
-
-err:
-    flip_flag_clear(dst);
-    return FLIP_NOMEM;
-}
-
-/* The value of a wire flag; FLIP_PROTO when it has none or a bad one. */
+/* The value of a wire flag of an event: one the codec accepts (the
+ * server validated it, so anything else is a broken stream). */
 static int value_from_wire(const Flip__Value *w,
                            struct flip_value *v,
                            const char **why)
 {
-    const char *s = NULL;
-
-    if (codec_check_value(w, why) != FLIP_OK) {
+    if (w == NULL || codec_check_value(w, why) != FLIP_OK) {
+        if (w == NULL) {
+            *why = "flag without a value";
+        }
         return FLIP_PROTO;
     }
-    switch (w->kind_case) {
-    case FLIP__VALUE__KIND_BOOL_VALUE:
-        v->type = FLIP_TYPE_BOOL;
-        v->u.b = w->bool_value != 0;
-        return FLIP_OK;
-    case FLIP__VALUE__KIND_INT_VALUE:
-        v->type = FLIP_TYPE_INT;
-        v->u.i = w->int_value;
-        return FLIP_OK;
-    case FLIP__VALUE__KIND_DOUBLE_VALUE:
-        v->type = FLIP_TYPE_DOUBLE;
-        v->u.d = w->double_value;
-        return FLIP_OK;
-    case FLIP__VALUE__KIND_STRING_VALUE:
-        v->type = FLIP_TYPE_STRING;
-        s = w->string_value;
-        break;
-    case FLIP__VALUE__KIND_JSON_VALUE:
-        v->type = FLIP_TYPE_JSON;
-        s = w->json_value;
-        break;
-    default:
-        *why = "value of unknown type";
-        return FLIP_PROTO;
-    }
-    v->u.s = dup_or_empty(s);
-    if (v->u.s == NULL) {
-        v->type = FLIP_TYPE_AUTO;
-        return FLIP_NOMEM;
-    }
-    return FLIP_OK;
+    return flag_value_from_wire(w, v, why);
 }
 
 int wcache_flag_from_wire(const Flip__Flag *src,
@@ -122,17 +58,7 @@ int wcache_flag_from_wire(const Flip__Flag *src,
             return rv;
         }
     }
-    dst->key = flip_strdup(src->key);
-    dst->actor = dup_or_empty(src->actor);
-    dst->reason = dup_or_empty(src->reason);
-    if (dst->key == NULL || dst->actor == NULL || dst->reason == NULL) {
-        flip_flag_clear(dst);
-        return FLIP_NOMEM;
-    }
-    dst->revision = src->revision;
-    dst->create_revision = src->create_revision;
-    dst->time_ms = src->time_ms;
-    return FLIP_OK;
+    return flag_meta_from_wire(src, dst);
 }
 
 /* ---- the table ---------------------------------------------------------- */

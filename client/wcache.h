@@ -66,8 +66,6 @@ const struct flip_flag *wcache_next(const struct wcache *c, size_t *pos);
 struct flip_flag *wcache_flag_new(void);
 /* flip_flag_clear + free. NULL is a no-op. */
 void wcache_flag_free(struct flip_flag *f);
-/* Deep copy into *dst (overwritten). FLIP_OK or FLIP_NOMEM (*dst zeroed). */
-int wcache_flag_copy(const struct flip_flag *src, struct flip_flag *dst);
 
 /* Converts a wire flag of an event into *dst (overwritten). A deletion
  * (deleted = true) may come without a value: value.type is then

@@ -9,6 +9,7 @@
 
 #include "../lib/runner.h"
 #include "../lib/tmpdir.h"
+#include "client/flag.h"
 #include "client/lkg.h"
 #include "client/wcache.h"
 #include "lib/heap.h"
@@ -808,13 +809,13 @@ TEST(watch_cache_edges, 10)
     f->value.u.s = flip_strdup("text");
     flip_free(f->actor);
     f->actor = NULL;
-    CHECK_EQ_INT(wcache_flag_copy(f, &copy), FLIP_OK);
+    CHECK_EQ_INT(flag_copy(f, &copy), FLIP_OK);
     CHECK(strcmp(copy.actor, "") == 0 && strcmp(copy.value.u.s, "text") == 0);
     flip_flag_clear(&copy);
     for (fail_at = 1; fail_at <= 4; fail_at++) {
         allocs = 0;
         flip_heap_set_fault(fault_nth, NULL);
-        CHECK_EQ_INT(wcache_flag_copy(f, &copy), FLIP_NOMEM);
+        CHECK_EQ_INT(flag_copy(f, &copy), FLIP_NOMEM);
         flip_heap_set_fault(NULL, NULL);
         CHECK(copy.key == NULL && copy.actor == NULL && copy.reason == NULL);
         CHECK(copy.value.type == FLIP_TYPE_AUTO && copy.value.u.s == NULL);
