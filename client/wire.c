@@ -457,7 +457,9 @@ err:
     return rv;
 }
 
-/* Reads whatever the socket has (at least one byte) into w->in. */
+/* Reads what the socket has (at most one chunk), waiting for it until
+ * `deadline`; with WIRE_NO_WAIT, FLIP_AGAIN (nothing set, nothing closed)
+ * when there is nothing yet. */
 static int read_some(struct wire *w, int64_t deadline)
 {
     ssize_t n;
@@ -484,6 +486,9 @@ static int read_some(struct wire *w, int64_t deadline)
         if (!would_block(errno)) {
             set_errno(w, "recv", errno);
             return FLIP_IOERR;
+        }
+        if (deadline == WIRE_NO_WAIT) {
+            return FLIP_AGAIN;
         }
         rv = wait_fd(w, w->fd, POLLIN, deadline);
         if (rv == FLIP_TIMEOUT) {
@@ -522,68 +527,12 @@ int wire_recv(struct wire *w, int64_t deadline, Flip__Response **out)
             goto err;
         }
         rv = read_some(w, deadline);
+        if (rv == FLIP_AGAIN) {
+            return rv; /* WIRE_NO_WAIT: the stream is intact */
+        }
         if (rv != FLIP_OK) {
             goto err;
         }
-    }
-    rv = codec_response_decode(payload, len, out);
-    buf_consume(&w->in, FRAME_HEADER + len);
-    if (rv != FLIP_OK) {
-        set_err(w, "undecodable response: %s", flip_strerror(rv));
-        goto err;
-    }
-    return FLIP_OK;
-
-err:
-    wire_close(w);
-    return rv;
-}
-
-int wire_try_recv(struct wire *w, Flip__Response **out)
-{
-    const uint8_t *payload;
-    size_t len;
-    ssize_t n;
-    int rv;
-
-    *out = NULL;
-    if (w->fd < 0) {
-        set_err(w, "not connected");
-        return FLIP_CLOSED;
-    }
-    for (;;) {
-        rv = frame_next(&w->in, w->max_frame, &payload, &len);
-        if (rv == FLIP_OK) {
-            break;
-        }
-        if (rv == FLIP_TOOBIG) {
-            set_err(w, "response frame over the %zu-byte limit", w->max_frame);
-            goto err;
-        }
-        rv = buf_reserve(&w->in, WIRE_READ_CHUNK);
-        if (rv != FLIP_OK) {
-            set_err(w, "receive: out of memory");
-            goto err;
-        }
-        n = recv(w->fd, buf_tail(&w->in), WIRE_READ_CHUNK, 0);
-        if (n > 0) {
-            buf_commit(&w->in, (size_t)n);
-            continue;
-        }
-        if (n == 0) {
-            set_err(w, "connection closed by server");
-            rv = FLIP_CLOSED;
-            goto err;
-        }
-        if (errno == EINTR) {
-            continue;
-        }
-        if (would_block(errno)) {
-            return FLIP_AGAIN;
-        }
-        set_errno(w, "recv", errno);
-        rv = FLIP_IOERR;
-        goto err;
     }
     rv = codec_response_decode(payload, len, out);
     buf_consume(&w->in, FRAME_HEADER + len);

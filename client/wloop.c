@@ -873,7 +873,7 @@ static enum session_end stream(struct flip_watch *w, char *why, size_t len)
         if (stopping(w)) {
             return END_STOPPED;
         }
-        rv = wire_try_recv(c, &resp);
+        rv = wire_recv(c, WIRE_NO_WAIT, &resp);
         if (rv == FLIP_OK) {
             w->last_frame = clock_mono_ms();
             rv = on_frame(w, resp, why, len);

@@ -1100,13 +1100,13 @@ static void send_get(struct fake *f, struct wire *w, int step)
     CHECK_EQ_INT(wire_send(w, &req, clock_mono_ms() + 5000), FLIP_OK);
 }
 
-/* wire_try_recv until it stops saying FLIP_AGAIN (bounded: 5 s). */
+/* wire_recv(WIRE_NO_WAIT) until it stops saying FLIP_AGAIN (bounded: 5 s). */
 static int try_recv_wait(struct wire *w, Flip__Response **out)
 {
     int64_t until = clock_mono_ms() + 5000;
     int rv;
 
-    while ((rv = wire_try_recv(w, out)) == FLIP_AGAIN &&
+    while ((rv = wire_recv(w, WIRE_NO_WAIT, out)) == FLIP_AGAIN &&
            clock_mono_ms() < until) {
         struct pollfd p = { w->fd, POLLIN, 0 };
         (void)poll(&p, 1, 50);
@@ -1115,10 +1115,10 @@ static int try_recv_wait(struct wire *w, Flip__Response **out)
 }
 
 /* The stream calls: on a closed connection they fail without touching a
- * socket; wire_try_recv says FLIP_AGAIN while no whole frame is there and
- * returns frames already buffered; a frame that does not decode or is
- * over the limit, and a server that hangs up, close the connection with
- * their own code and message. */
+ * socket; wire_recv(WIRE_NO_WAIT) says FLIP_AGAIN while no whole frame is there
+ * and returns frames already buffered; a frame that does not decode or is over
+ * the limit, and a server that hangs up, close the connection with their own
+ * code and message. */
 TEST(client_wire_stream_frames, 20)
 {
     struct fake f;
@@ -1133,11 +1133,11 @@ TEST(client_wire_stream_frames, 20)
     CHECK_EQ_INT(wire_send(&w, &req, clock_mono_ms() + 100), FLIP_CLOSED);
     CHECK(strcmp(w.errmsg, want) == 0);
     CHECK_EQ_INT(wire_recv(&w, clock_mono_ms() + 100, &resp), FLIP_CLOSED);
-    CHECK_EQ_INT(wire_try_recv(&w, &resp), FLIP_CLOSED);
+    CHECK_EQ_INT(wire_recv(&w, WIRE_NO_WAIT, &resp), FLIP_CLOSED);
     CHECK(strcmp(w.errmsg, want) == 0);
     CHECK(resp == NULL);
     send_get(&f, &w, FR_SILENT);
-    CHECK_EQ_INT(wire_try_recv(&w, &resp), FLIP_AGAIN);
+    CHECK_EQ_INT(wire_recv(&w, WIRE_NO_WAIT, &resp), FLIP_AGAIN);
     CHECK(w.fd >= 0);
     send_get(&f, &w, FR_TWO_ANSWERS);
     CHECK_EQ_INT(wire_recv(&w, clock_mono_ms() + 5000, &resp), FLIP_OK);
