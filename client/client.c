@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client/endpoints.h"
 #include "lib/clock.h"
 #include "lib/heap.h"
 #include "proto/codec.h"
@@ -113,41 +114,11 @@ void client_next_request_id(struct flip_client *c, Flip__RequestId *rid)
 
 /* ---- lifecycle and endpoint table -------------------------------------- */
 
-static int add_endpoint(struct flip_client *c, const char *addr, size_t len)
-{
-    char one[WIRE_ADDR_MAX + 1];
-    int rv;
-
-    while (len > 0 && (*addr == ' ' || *addr == '\t')) {
-        addr++;
-        len--;
-    }
-    while (len > 0 && (addr[len - 1] == ' ' || addr[len - 1] == '\t')) {
-        len--;
-    }
-    if (len == 0) {
-        return FLIP_OK; /* "a,,b" and a trailing comma are harmless */
-    }
-    if (len > WIRE_ADDR_MAX || c->n_eps == CLIENT_MAX_GIVEN) {
-        return FLIP_INVALID;
-    }
-    memcpy(one, addr, len);
-    one[len] = '\0';
-    rv = wire_init(&c->eps[c->n_eps], one);
-    if (rv != FLIP_OK) {
-        return rv;
-    }
-    c->n_eps++;
-    return FLIP_OK;
-}
-
 int flip_client_new(struct flip_client **out,
                     const char *endpoints_csv,
                     const char *client_name)
 {
     struct flip_client *c = NULL;
-    const char *p;
-    const char *comma;
     int rv;
 
     *out = NULL;
@@ -160,18 +131,8 @@ int flip_client_new(struct flip_client **out,
     }
     c->leader = CLIENT_NONE;
     c->timeout_ms = CLIENT_TIMEOUT_MS;
-    for (p = endpoints_csv;; p = comma + 1) {
-        comma = strchr(p, ',');
-        rv = add_endpoint(c, p, comma ? (size_t)(comma - p) : strlen(p));
-        if (rv != FLIP_OK) {
-            goto err;
-        }
-        if (comma == NULL) {
-            break;
-        }
-    }
-    if (c->n_eps == 0) {
-        rv = FLIP_INVALID;
+    rv = endpoints_parse(endpoints_csv, c->eps, CLIENT_MAX_GIVEN, &c->n_eps);
+    if (rv != FLIP_OK) {
         goto err;
     }
     c->n_given = c->n_eps;
@@ -183,10 +144,7 @@ int flip_client_new(struct flip_client **out,
             goto err;
         }
     }
-    /* Jitter only has to differ between processes started together. */
-    c->rng = ((uint64_t)clock_mono_ms() << 20) ^ (uint64_t)getpid() ^
-             (uint64_t)(uintptr_t)c;
-    c->rng |= 1;
+    c->rng = endpoints_seed(c);
     new_client_id(c);
     *out = c;
     return FLIP_OK;
@@ -270,15 +228,6 @@ struct retry
     int unknown_rv;
 };
 
-static uint64_t next_random(struct flip_client *c)
-{
-    /* xorshift64*: per-client state, so no global mutable state. */
-    c->rng ^= c->rng >> 12;
-    c->rng ^= c->rng << 25;
-    c->rng ^= c->rng >> 27;
-    return c->rng * 2685821657736338717ull;
-}
-
 /* Sleeps a jittered backoff. FLIP_TIMEOUT when the deadline has passed. */
 static int back_off(struct flip_client *c, struct retry *r)
 {
@@ -289,15 +238,8 @@ static int back_off(struct flip_client *c, struct retry *r)
     if (left <= 0) {
         return FLIP_TIMEOUT;
     }
-    r->backoff_ms =
-        r->backoff_ms == 0 ? CLIENT_BACKOFF_MIN_MS : r->backoff_ms * 2;
-    if (r->backoff_ms > CLIENT_BACKOFF_MAX_MS) {
-        r->backoff_ms = CLIENT_BACKOFF_MAX_MS;
-    }
-    /* Uniform in [backoff/2, backoff], so clients woken by the same
-     * election do not all come back in the same millisecond. */
-    ms =
-        r->backoff_ms / 2 + (int64_t)(next_random(c) % (r->backoff_ms / 2 + 1));
+    ms = endpoints_backoff(&c->rng, &r->backoff_ms, CLIENT_BACKOFF_MIN_MS,
+                           CLIENT_BACKOFF_MAX_MS);
     if (ms > left) {
         ms = left;
     }

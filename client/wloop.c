@@ -49,6 +49,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client/endpoints.h"
 #include "client/lkg.h"
 #include "client/watch.h"
 #include "lib/clock.h"
@@ -70,14 +71,6 @@ enum session_end
 static int stopping(struct flip_watch *w)
 {
     return atomic_load(&w->stopping) != 0;
-}
-
-static uint64_t next_random(struct flip_watch *w)
-{
-    w->rng ^= w->rng >> 12;
-    w->rng ^= w->rng << 25;
-    w->rng ^= w->rng >> 27;
-    return w->rng * 2685821657736338717ull;
 }
 
 /* Waits ms, or less if the watch is being stopped. */
@@ -1013,15 +1006,8 @@ static void end_round(struct flip_watch *w, const char *why)
     w->tried = 0;
     watch_set_state(w, FLIP_WATCH_DISCONNECTED, "",
                     "no node could be subscribed to; last: %s", why);
-    w->backoff_ms =
-        w->backoff_ms == 0 ? WATCH_BACKOFF_MIN_MS : w->backoff_ms * 2;
-    if (w->backoff_ms > WATCH_BACKOFF_MAX_MS) {
-        w->backoff_ms = WATCH_BACKOFF_MAX_MS;
-    }
-    /* Uniform in [backoff/2, backoff]: clients that lost the same node
-     * do not all come back in the same millisecond. */
-    ms =
-        w->backoff_ms / 2 + (int64_t)(next_random(w) % (w->backoff_ms / 2 + 1));
+    ms = endpoints_backoff(&w->rng, &w->backoff_ms, WATCH_BACKOFF_MIN_MS,
+                           WATCH_BACKOFF_MAX_MS);
     pause_ms(w, ms);
 }
 
@@ -1037,7 +1023,7 @@ void *wloop_main(void *arg)
         watch_notice(w, "", "%s", w->start_notice);
     }
     /* Start at a random node, so many watchers spread over the cluster. */
-    w->cur = (size_t)(next_random(w) % w->n_eps);
+    w->cur = (size_t)(endpoints_random(&w->rng) % w->n_eps);
     while (!stopping(w)) {
         i = pick(w);
         why[0] = '\0';
