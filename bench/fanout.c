@@ -94,6 +94,7 @@
 #include "bench/lib/breport.h"
 #include "bench/lib/bstat.h"
 #include "client/flip.h"
+#include "client/text.h"
 #include "client/wire.h"
 #include "lib/buf.h"
 

@@ -27,7 +27,7 @@
  *     most CLIENT_ATTEMPT_MS, then the write is resent (a paused leader
  *     must not hold the whole deadline). Only when the deadline passes
  *     with the outcome still unknown does the caller see it.
- *   - any other status: final; mapped by wire_status_rv.
+ *   - any other status: final; mapped by status_to_flip.
  * These are the rules of docs/protocol.md section 6.
  * The deadline bounds everything, sleeps included. */
 #include "client/client.h"
@@ -40,8 +40,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client/endpoints.h"
+#include "lib/clock.h"
 #include "lib/heap.h"
 #include "proto/codec.h"
+#include "proto/status.h"
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -87,7 +90,8 @@ static void new_client_id(struct flip_client *c)
     c->id_pid = (long)getpid();
     if (got < sizeof c->client_id) {
         /* no kernel randomness: clock, pid and address, mixed */
-        uint64_t a = c->rng ^ ((uint64_t)wire_now_ms() * 0x9e3779b97f4a7c15ull);
+        uint64_t a =
+            c->rng ^ ((uint64_t)clock_mono_ms() * 0x9e3779b97f4a7c15ull);
         uint64_t b = ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)c;
         memcpy(c->client_id, &a, 8);
         memcpy(c->client_id + 8, &b, 8);
@@ -110,41 +114,11 @@ void client_next_request_id(struct flip_client *c, Flip__RequestId *rid)
 
 /* ---- lifecycle and endpoint table -------------------------------------- */
 
-static int add_endpoint(struct flip_client *c, const char *addr, size_t len)
-{
-    char one[WIRE_ADDR_MAX + 1];
-    int rv;
-
-    while (len > 0 && (*addr == ' ' || *addr == '\t')) {
-        addr++;
-        len--;
-    }
-    while (len > 0 && (addr[len - 1] == ' ' || addr[len - 1] == '\t')) {
-        len--;
-    }
-    if (len == 0) {
-        return FLIP_OK; /* "a,,b" and a trailing comma are harmless */
-    }
-    if (len > WIRE_ADDR_MAX || c->n_eps == CLIENT_MAX_GIVEN) {
-        return FLIP_INVALID;
-    }
-    memcpy(one, addr, len);
-    one[len] = '\0';
-    rv = wire_init(&c->eps[c->n_eps], one);
-    if (rv != FLIP_OK) {
-        return rv;
-    }
-    c->n_eps++;
-    return FLIP_OK;
-}
-
 int flip_client_new(struct flip_client **out,
                     const char *endpoints_csv,
                     const char *client_name)
 {
     struct flip_client *c = NULL;
-    const char *p;
-    const char *comma;
     int rv;
 
     *out = NULL;
@@ -157,18 +131,8 @@ int flip_client_new(struct flip_client **out,
     }
     c->leader = CLIENT_NONE;
     c->timeout_ms = CLIENT_TIMEOUT_MS;
-    for (p = endpoints_csv;; p = comma + 1) {
-        comma = strchr(p, ',');
-        rv = add_endpoint(c, p, comma ? (size_t)(comma - p) : strlen(p));
-        if (rv != FLIP_OK) {
-            goto err;
-        }
-        if (comma == NULL) {
-            break;
-        }
-    }
-    if (c->n_eps == 0) {
-        rv = FLIP_INVALID;
+    rv = endpoints_parse(endpoints_csv, c->eps, CLIENT_MAX_GIVEN, &c->n_eps);
+    if (rv != FLIP_OK) {
         goto err;
     }
     c->n_given = c->n_eps;
@@ -180,10 +144,7 @@ int flip_client_new(struct flip_client **out,
             goto err;
         }
     }
-    /* Jitter only has to differ between processes started together. */
-    c->rng = ((uint64_t)wire_now_ms() << 20) ^ (uint64_t)getpid() ^
-             (uint64_t)(uintptr_t)c;
-    c->rng |= 1;
+    c->rng = endpoints_seed(c);
     new_client_id(c);
     *out = c;
     return FLIP_OK;
@@ -267,34 +228,18 @@ struct retry
     int unknown_rv;
 };
 
-static uint64_t next_random(struct flip_client *c)
-{
-    /* xorshift64*: per-client state, so no global mutable state. */
-    c->rng ^= c->rng >> 12;
-    c->rng ^= c->rng << 25;
-    c->rng ^= c->rng >> 27;
-    return c->rng * 2685821657736338717ull;
-}
-
 /* Sleeps a jittered backoff. FLIP_TIMEOUT when the deadline has passed. */
 static int back_off(struct flip_client *c, struct retry *r)
 {
     struct timespec ts;
-    int64_t left = r->deadline - wire_now_ms();
+    int64_t left = r->deadline - clock_mono_ms();
     int64_t ms;
 
     if (left <= 0) {
         return FLIP_TIMEOUT;
     }
-    r->backoff_ms =
-        r->backoff_ms == 0 ? CLIENT_BACKOFF_MIN_MS : r->backoff_ms * 2;
-    if (r->backoff_ms > CLIENT_BACKOFF_MAX_MS) {
-        r->backoff_ms = CLIENT_BACKOFF_MAX_MS;
-    }
-    /* Uniform in [backoff/2, backoff], so clients woken by the same
-     * election do not all come back in the same millisecond. */
-    ms =
-        r->backoff_ms / 2 + (int64_t)(next_random(c) % (r->backoff_ms / 2 + 1));
+    ms = endpoints_backoff(&c->rng, &r->backoff_ms, CLIENT_BACKOFF_MIN_MS,
+                           CLIENT_BACKOFF_MAX_MS);
     if (ms > left) {
         ms = left;
     }
@@ -329,7 +274,7 @@ const char *client_err_text(const Flip__Error *e)
     if (e->message != NULL && e->message[0] != '\0') {
         return e->message;
     }
-    return flip_strerror(wire_status_rv(e->status));
+    return flip_strerror(status_to_flip(e->status));
 }
 
 /* What to do with an error status (protocol.md section 6): FLIP_AGAIN to
@@ -394,7 +339,7 @@ static int on_status(struct flip_client *c,
     case FLIP__STATUS__UNSUPPORTED_VERSION:
     case FLIP__STATUS__UNKNOWN_TYPE:
         client_set_err(c, "%s", client_err_text(e));
-        return wire_status_rv(e->status);
+        return status_to_flip(e->status);
     case FLIP__STATUS__PROTOCOL_ERROR:
         wire_close(&c->eps[i]); /* the server is closing it anyway */
         client_set_err(c, "%s: %s", addr, client_err_text(e));
@@ -464,7 +409,7 @@ static int give_up(struct flip_client *c, const struct retry *r)
 static int64_t attempt_deadline(enum client_op kind, const struct retry *r)
 {
     unsigned shift = r->attempts < 4 ? r->attempts : 4;
-    int64_t cap = wire_now_ms() + ((int64_t)CLIENT_ATTEMPT_MS << shift);
+    int64_t cap = clock_mono_ms() + ((int64_t)CLIENT_ATTEMPT_MS << shift);
 
     if (kind == CLIENT_WRITE_ONCE && cap < r->deadline) {
         return cap;
@@ -487,18 +432,18 @@ int client_call(struct flip_client *c,
 
     *out = NULL;
     memset(&r, 0, sizeof r);
-    r.deadline = wire_now_ms() + c->timeout_ms;
+    r.deadline = clock_mono_ms() + c->timeout_ms;
     c->errmsg[0] = '\0';
     c->conflict_revision = 0;
     c->conflict_type = FLIP_TYPE_AUTO;
     for (;;) {
-        if (wire_now_ms() >= r.deadline) {
+        if (clock_mono_ms() >= r.deadline) {
             return give_up(c, &r);
         }
         i = pick(c, kind);
         w = &c->eps[i];
         sent = 0;
-        open_deadline = wire_now_ms() + CLIENT_CONNECT_MS;
+        open_deadline = clock_mono_ms() + CLIENT_CONNECT_MS;
         rv = wire_open(w, c->name,
                        open_deadline < r.deadline ? open_deadline : r.deadline);
         if (rv == FLIP_OK) {

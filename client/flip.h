@@ -39,10 +39,10 @@
  *
  * @section errors Return codes
  *
- * Every function that can fail returns a FLIP_* code from lib/err.h (0 is
- * FLIP_OK); flip_strerror() gives its static text and flip_client_errmsg()
- * the detailed text of the last failure on that client. Server statuses map
- * as follows:
+ * Every function that can fail returns a FLIP_* code of enum flip_err below
+ * (0 is FLIP_OK); flip_strerror() gives its static text and
+ * flip_client_errmsg() the detailed text of the last failure on that client.
+ * Server statuses map as follows:
  *
  *   NOT_FOUND            FLIP_NOTFOUND
  *   CAS_CONFLICT         FLIP_CONFLICT (see flip_client_conflict_revision)
@@ -81,7 +81,42 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lib/err.h" /* FLIP_* codes and flip_strerror() */
+/* @defgroup codes Return codes
+ *
+ * The values are part of the API and never change. flipd's internal table
+ * (lib/err.h, not installed) holds the same codes with the same numbers;
+ * whichever of the two a file includes first defines them, and a unit test
+ * (test_public_api) checks that both lists agree entry by entry. */
+#ifndef FLIP_CODES_DEFINED
+#define FLIP_CODES_DEFINED
+enum flip_err
+{
+    FLIP_OK = 0,
+    FLIP_NOMEM = 1,
+    FLIP_INVALID = 2,
+    FLIP_TOOBIG = 3,
+    FLIP_NOTFOUND = 4,
+    FLIP_CONFLICT = 5,
+    FLIP_NOTLEADER = 6,
+    FLIP_UNAVAILABLE = 7,
+    FLIP_IOERR = 8,
+    FLIP_NOSPACE = 9,
+    FLIP_CORRUPT = 10,
+    FLIP_AGAIN = 11,
+    FLIP_BUSY = 12,
+    FLIP_LEADERSHIPLOST = 13,
+    FLIP_UNSUPPORTED = 14,
+    FLIP_PROTO = 15,
+    FLIP_TIMEOUT = 16,
+    FLIP_CLOSED = 17,
+    FLIP_INTERNAL = 18,
+    FLIP_TYPEMISMATCH = 19,
+    FLIP_STOREFULL = 20
+};
+#endif
+
+/* Static text for a FLIP_* code; never NULL. */
+const char *flip_strerror(int rv);
 
 /* @defgroup types Values and flags */
 
@@ -716,43 +751,5 @@ const char *flip_type_name(enum flip_type type);
 /* Parses a type name as printed by flip_type_name ("auto" included).
  * @return FLIP_OK or FLIP_INVALID. */
 int flip_type_parse(const char *name, enum flip_type *out);
-
-/* Turns command-line text into a value.
- *
- * FLIP_TYPE_AUTO guesses: "true"/"false" give a bool, a decimal integer
- * that fits in 64 bits (no leading zeros) an int, any other JSON number a
- * double, a valid JSON object or array a json value, anything else a
- * string. Explicit types are strict: bool takes true/false/1/0 (any case),
- * int a decimal integer in range, double a finite number, json valid JSON.
- *
- * @param[in]  text the text; for string and json results, out->u.s points
- *                  INTO text, which must outlive the value.
- * @param[in]  type the wanted type, or FLIP_TYPE_AUTO.
- * @param[out] out  the value.
- * @return FLIP_OK or FLIP_INVALID (text does not fit the type). */
-int flip_value_parse(const char *text,
-                     enum flip_type type,
-                     struct flip_value *out);
-
-/* Renders a value as text.
- *
- * @param[in]  v       the value.
- * @param[in]  as_json 0: plain (bool true/false, int decimal, double %.17g,
- *                     string and json raw). Non-zero: a JSON literal
- *                     (strings quoted and escaped, json compacted onto one
- *                     line, a non-finite double as null).
- * @param[out] out     a NUL-terminated string, freed with flip_text_free.
- * @return FLIP_OK, FLIP_INVALID (unknown type), FLIP_NOMEM. */
-int flip_value_format(const struct flip_value *v, int as_json, char **out);
-
-/* Quotes a string as a JSON string literal: '"', '\\' and control
- * characters are escaped; other bytes are copied as they are.
- *
- * @param[out] out the literal with its quotes, freed with flip_text_free.
- * @return FLIP_OK or FLIP_NOMEM. */
-int flip_json_quote(const char *s, char **out);
-
-/* Frees a string returned by flip_value_format or flip_json_quote. */
-void flip_text_free(char *s);
 
 #endif

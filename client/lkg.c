@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "client/flag.h"
 #include "lib/err.h"
 #include "lib/heap.h"
 #include "proto/codec.h"
@@ -50,34 +51,6 @@ static int cmp_flag(const void *a, const void *b)
     return strcmp(x->key, y->key);
 }
 
-static void value_to_wire(const struct flip_value *v, Flip__Value *w)
-{
-    switch (v->type) {
-    case FLIP_TYPE_BOOL:
-        w->kind_case = FLIP__VALUE__KIND_BOOL_VALUE;
-        w->bool_value = v->u.b != 0;
-        break;
-    case FLIP_TYPE_INT:
-        w->kind_case = FLIP__VALUE__KIND_INT_VALUE;
-        w->int_value = v->u.i;
-        break;
-    case FLIP_TYPE_DOUBLE:
-        w->kind_case = FLIP__VALUE__KIND_DOUBLE_VALUE;
-        w->double_value = v->u.d;
-        break;
-    case FLIP_TYPE_STRING:
-        w->kind_case = FLIP__VALUE__KIND_STRING_VALUE;
-        w->string_value = (char *)v->u.s;
-        break;
-    case FLIP_TYPE_JSON:
-        w->kind_case = FLIP__VALUE__KIND_JSON_VALUE;
-        w->json_value = (char *)v->u.s;
-        break;
-    default:
-        break; /* a table never holds another type */
-    }
-}
-
 /* Appends a u32 length and then the bytes. */
 static int put_record(struct buf *out, const void *p, size_t n)
 {
@@ -99,11 +72,12 @@ static int put_flag(struct buf *out, const struct flip_flag *f)
 {
     Flip__Flag w = FLIP__FLAG__INIT;
     Flip__Value v = FLIP__VALUE__INIT;
+    const char *why = NULL;
     size_t n;
     int rv;
 
     w.key = f->key;
-    value_to_wire(&f->value, &v);
+    (void)flag_value_to_wire(&f->value, &v, &why); /* a table holds no other */
     w.value = &v;
     w.has_revision = 1;
     w.revision = f->revision;

@@ -4,48 +4,30 @@
 #include <string.h>
 
 #include "client/client.h"
+#include "client/flag.h"
+#include "lib/clock.h"
 #include "lib/heap.h"
 #include "proto/codec.h"
+#include "proto/status.h"
 
 /* ---- values and flags -------------------------------------------------- */
 
-/* Fills a wire value that borrows v's string. */
+/* Fills a wire value that borrows v's string, checked as the server
+ * would check it (nothing invalid is sent). */
 static int value_to_wire(struct flip_client *c,
                          const struct flip_value *v,
                          Flip__Value *w)
 {
     const char *why = NULL;
-    int rv;
+    int rv = flag_value_to_wire(v, w, &why);
 
-    switch (v->type) {
-    case FLIP_TYPE_BOOL:
-        w->kind_case = FLIP__VALUE__KIND_BOOL_VALUE;
-        w->bool_value = v->u.b != 0;
-        break;
-    case FLIP_TYPE_INT:
-        w->kind_case = FLIP__VALUE__KIND_INT_VALUE;
-        w->int_value = v->u.i;
-        break;
-    case FLIP_TYPE_DOUBLE:
-        w->kind_case = FLIP__VALUE__KIND_DOUBLE_VALUE;
-        w->double_value = v->u.d;
-        break;
-    case FLIP_TYPE_STRING:
-        w->kind_case = FLIP__VALUE__KIND_STRING_VALUE;
-        w->string_value = (char *)v->u.s;
-        break;
-    case FLIP_TYPE_JSON:
-        w->kind_case = FLIP__VALUE__KIND_JSON_VALUE;
-        w->json_value = (char *)v->u.s;
-        break;
-    default:
-        client_set_err(c, "value: unknown type %d", (int)v->type);
-        return FLIP_INVALID;
-    }
-    if ((v->type == FLIP_TYPE_STRING || v->type == FLIP_TYPE_JSON) &&
-        v->u.s == NULL) {
-        client_set_err(c, "value: NULL string");
-        return FLIP_INVALID;
+    if (rv != FLIP_OK) {
+        if (w->kind_case == FLIP__VALUE__KIND__NOT_SET) {
+            client_set_err(c, "value: %s %d", why, (int)v->type);
+        } else {
+            client_set_err(c, "value: %s", why);
+        }
+        return rv;
     }
     rv = codec_check_value(w, &why);
     if (rv != FLIP_OK) {
@@ -54,93 +36,31 @@ static int value_to_wire(struct flip_client *c,
     return rv;
 }
 
-static char *dup_or_empty(const char *s)
-{
-    return flip_strdup(s != NULL ? s : "");
-}
-
-void flip_flag_clear(struct flip_flag *f)
-{
-    flip_free(f->key);
-    flip_free(f->actor);
-    flip_free(f->reason);
-    if (f->value.type == FLIP_TYPE_STRING || f->value.type == FLIP_TYPE_JSON) {
-        flip_free((void *)f->value.u.s); /* owned by the flag, see flip.h */
-    }
-    memset(f, 0, sizeof *f);
-}
-
-void flip_flags_free(struct flip_flag *flags, size_t n)
-{
-    if (flags == NULL) {
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        flip_flag_clear(&flags[i]);
-    }
-    flip_free(flags);
-}
-
-/* Deep-copies a wire flag into *dst (zeroed by the caller). On failure
- * *dst is cleared. */
+/* Deep-copies a wire flag of an answer into *dst (zeroed by the caller):
+ * it must have a key and a value. On failure *dst is cleared. */
 static int flag_from_wire(struct flip_client *c,
                           const Flip__Flag *src,
                           struct flip_flag *dst)
 {
-    const Flip__Value *w = src->value;
-    const char *s = NULL;
+    const char *why = NULL;
+    int rv;
 
-    if (src->key == NULL || w == NULL) {
-        client_set_err(c, "flag without %s in answer", w ? "key" : "value");
+    if (src->key == NULL || src->value == NULL) {
+        client_set_err(c, "flag without %s in answer",
+                       src->value != NULL ? "key" : "value");
         return FLIP_PROTO;
     }
-    switch (w->kind_case) {
-    case FLIP__VALUE__KIND_BOOL_VALUE:
-        dst->value.type = FLIP_TYPE_BOOL;
-        dst->value.u.b = w->bool_value != 0;
-        break;
-    case FLIP__VALUE__KIND_INT_VALUE:
-        dst->value.type = FLIP_TYPE_INT;
-        dst->value.u.i = w->int_value;
-        break;
-    case FLIP__VALUE__KIND_DOUBLE_VALUE:
-        dst->value.type = FLIP_TYPE_DOUBLE;
-        dst->value.u.d = w->double_value;
-        break;
-    case FLIP__VALUE__KIND_STRING_VALUE:
-        dst->value.type = FLIP_TYPE_STRING;
-        s = w->string_value;
-        break;
-    case FLIP__VALUE__KIND_JSON_VALUE:
-        dst->value.type = FLIP_TYPE_JSON;
-        s = w->json_value;
-        break;
-    default:
-        client_set_err(c, "flag %s: value of unknown type", src->key);
-        return FLIP_PROTO;
+    rv = flag_value_from_wire(src->value, &dst->value, &why);
+    if (rv == FLIP_PROTO) {
+        client_set_err(c, "flag %s: %s", src->key, why);
+        return rv;
     }
-    if (dst->value.type == FLIP_TYPE_STRING ||
-        dst->value.type == FLIP_TYPE_JSON) {
-        dst->value.u.s = dup_or_empty(s);
-        if (dst->value.u.s == NULL) {
-            goto err_nomem;
-        }
+    if (rv != FLIP_OK || flag_meta_from_wire(src, dst) != FLIP_OK) {
+        flip_flag_clear(dst);
+        client_set_err(c, "out of memory");
+        return FLIP_NOMEM;
     }
-    dst->key = flip_strdup(src->key);
-    dst->actor = dup_or_empty(src->actor);
-    dst->reason = dup_or_empty(src->reason);
-    if (dst->key == NULL || dst->actor == NULL || dst->reason == NULL) {
-        goto err_nomem;
-    }
-    dst->revision = src->revision;
-    dst->create_revision = src->create_revision;
-    dst->time_ms = src->time_ms;
     return FLIP_OK;
-
-err_nomem:
-    flip_flag_clear(dst);
-    client_set_err(c, "out of memory");
-    return FLIP_NOMEM;
 }
 
 /* ---- operations -------------------------------------------------------- */
@@ -491,11 +411,11 @@ static int status_from_wire(const Flip__StatusResult *w,
     s->loop_stalls_over_10ms = w->loop_stalls_over_10ms;
     s->has_state_hash = w->has_state_hash != 0;
     s->state_hash = w->state_hash;
-    s->role = dup_or_empty(w->role);
-    s->leader_address = dup_or_empty(w->leader_address);
-    s->raft_address = dup_or_empty(w->raft_address);
-    s->client_address = dup_or_empty(w->client_address);
-    s->cluster_id = dup_or_empty(w->cluster_id);
+    s->role = flag_dup_or_empty(w->role);
+    s->leader_address = flag_dup_or_empty(w->leader_address);
+    s->raft_address = flag_dup_or_empty(w->raft_address);
+    s->client_address = flag_dup_or_empty(w->client_address);
+    s->cluster_id = flag_dup_or_empty(w->cluster_id);
     s->has_live = w->has_live != 0;
     s->live = w->live != 0;
     s->leader_commit = w->leader_commit;
@@ -518,8 +438,8 @@ static int status_from_wire(const Flip__StatusResult *w,
         m->id = w->members[i]->id;
         m->voter = w->members[i]->voter != 0;
         m->joined = w->members[i]->joined != 0;
-        m->raft_address = dup_or_empty(w->members[i]->raft_address);
-        m->client_address = dup_or_empty(w->members[i]->client_address);
+        m->raft_address = flag_dup_or_empty(w->members[i]->raft_address);
+        m->client_address = flag_dup_or_empty(w->members[i]->client_address);
         if (m->raft_address == NULL || m->client_address == NULL) {
             return FLIP_NOMEM;
         }
@@ -537,8 +457,8 @@ int flip_status_node(struct flip_client *c,
     Flip__Response *resp = NULL;
     struct wire tmp;
     struct wire *w = &tmp;
-    int64_t deadline = wire_now_ms() + c->timeout_ms;
-    int64_t open_deadline = wire_now_ms() + CLIENT_CONNECT_MS;
+    int64_t deadline = clock_mono_ms() + c->timeout_ms;
+    int64_t open_deadline = clock_mono_ms() + CLIENT_CONNECT_MS;
     size_t i;
     int sent = 0;
     int rv;
@@ -579,7 +499,7 @@ int flip_status_node(struct flip_client *c,
         goto out;
     }
     if (resp->error != NULL && resp->error->status != FLIP__STATUS__OK) {
-        rv = wire_status_rv(resp->error->status);
+        rv = status_to_flip(resp->error->status);
         client_set_err(c, "%s: %s", w->addr, client_err_text(resp->error));
         goto out;
     }

@@ -1,6 +1,8 @@
 /* Text conversions of client/flip.h: type names, parsing command-line
  * text into typed values, and rendering values as plain text or JSON.
  * Pure functions: no I/O, no client. */
+#include "client/text.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>

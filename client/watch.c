@@ -14,7 +14,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "client/endpoints.h"
+#include "client/flag.h"
 #include "client/lkg.h"
+#include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/heap.h"
 
@@ -131,45 +134,6 @@ const char *flip_reason_name(enum flip_reason why)
 }
 
 /* ---- start and stop ---------------------------------------------------- */
-
-static int add_endpoints(struct flip_watch *w, const char *csv)
-{
-    char one[WIRE_ADDR_MAX + 1];
-    const char *p = csv;
-    const char *end;
-    size_t len;
-    int rv;
-
-    for (;;) {
-        end = strchr(p, ',');
-        len = end != NULL ? (size_t)(end - p) : strlen(p);
-        while (len > 0 && (*p == ' ' || *p == '\t')) {
-            p++;
-            len--;
-        }
-        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t')) {
-            len--;
-        }
-        if (len > 0) {
-            if (len > WIRE_ADDR_MAX || w->n_eps == WATCH_MAX_EPS) {
-                return FLIP_INVALID;
-            }
-            memcpy(one, p, len);
-            one[len] = '\0';
-            rv = wire_init(&w->eps[w->n_eps], one);
-            if (rv != FLIP_OK) {
-                return rv;
-            }
-            w->eps[w->n_eps].cancel_fd = w->stop_fd;
-            w->n_eps++;
-        }
-        if (end == NULL) {
-            break;
-        }
-        p = end + 1;
-    }
-    return w->n_eps > 0 ? FLIP_OK : FLIP_INVALID;
-}
 
 /* Loads the last-known-good file into `live`. Never fails the start: a
  * problem becomes the thread's first notice. */
@@ -294,7 +258,10 @@ int flip_watch_start(struct flip_watch **out,
         rv = FLIP_IOERR;
         goto err;
     }
-    rv = add_endpoints(w, o->endpoints);
+    rv = endpoints_parse(o->endpoints, w->eps, WATCH_MAX_EPS, &w->n_eps);
+    for (size_t i = 0; i < w->n_eps; i++) {
+        w->eps[i].cancel_fd = w->stop_fd;
+    }
     if (rv != FLIP_OK) {
         goto err;
     }
@@ -309,9 +276,7 @@ int flip_watch_start(struct flip_watch **out,
     w->stale_after_opt = o->stale_after_ms;
     w->on_event = o->on_event;
     w->data = o->data;
-    w->rng = ((uint64_t)wire_now_ms() << 20) ^ (uint64_t)getpid() ^
-             (uint64_t)(uintptr_t)w;
-    w->rng |= 1;
+    w->rng = endpoints_seed(w);
     atomic_store(&w->state, FLIP_WATCH_CONNECTING);
     if (w->cache_path != NULL) {
         load_lkg(w);
@@ -538,7 +503,7 @@ int flip_watch_get(struct flip_watch *w,
     if (f != NULL) {
         r = atomic_load(&w->state) == FLIP_WATCH_LIVE ? FLIP_REASON_LIVE
                                                       : FLIP_REASON_CACHED;
-        rv = wcache_flag_copy(f, out);
+        rv = flag_copy(f, out);
     }
     pthread_rwlock_unlock(&w->lock);
     if (why != NULL) {

@@ -4,11 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/flag.h"
 #include "lib/err.h"
 #include "lib/heap.h"
 #include "proto/codec.h"
-
-#define WCACHE_MIN_CAP 16
 
 /* ---- flags -------------------------------------------------------------- */
 
@@ -25,84 +24,19 @@ void wcache_flag_free(struct flip_flag *f)
     }
 }
 
-static char *dup_or_empty(const char *s)
-{
-    return flip_strdup(s != NULL ? s : "");
-}
-
-static int has_text(enum flip_type t)
-{
-    return t == FLIP_TYPE_STRING || t == FLIP_TYPE_JSON;
-}
-
-int wcache_flag_copy(const struct flip_flag *src, struct flip_flag *dst)
-{
-    memset(dst, 0, sizeof *dst);
-    dst->value = src->value;
-    if (has_text(src->value.type)) {
-        dst->value.u.s = dup_or_empty(src->value.u.s);
-        if (dst->value.u.s == NULL) {
-            dst->value.type = FLIP_TYPE_AUTO;
-            goto err;
-        }
-    }
-    dst->key = dup_or_empty(src->key);
-    dst->actor = dup_or_empty(src->actor);
-    dst->reason = dup_or_empty(src->reason);
-    if (dst->key == NULL || dst->actor == NULL || dst->reason == NULL) {
-        goto err;
-    }
-    dst->revision = src->revision;
-    dst->create_revision = src->create_revision;
-    dst->time_ms = src->time_ms;
-    return FLIP_OK;
-
-err:
-    flip_flag_clear(dst);
-    return FLIP_NOMEM;
-}
-
-/* The value of a wire flag; FLIP_PROTO when it has none or a bad one. */
+/* The value of a wire flag of an event: one the codec accepts (the
+ * server validated it, so anything else is a broken stream). */
 static int value_from_wire(const Flip__Value *w,
                            struct flip_value *v,
                            const char **why)
 {
-    const char *s = NULL;
-
-    if (codec_check_value(w, why) != FLIP_OK) {
+    if (w == NULL || codec_check_value(w, why) != FLIP_OK) {
+        if (w == NULL) {
+            *why = "flag without a value";
+        }
         return FLIP_PROTO;
     }
-    switch (w->kind_case) {
-    case FLIP__VALUE__KIND_BOOL_VALUE:
-        v->type = FLIP_TYPE_BOOL;
-        v->u.b = w->bool_value != 0;
-        return FLIP_OK;
-    case FLIP__VALUE__KIND_INT_VALUE:
-        v->type = FLIP_TYPE_INT;
-        v->u.i = w->int_value;
-        return FLIP_OK;
-    case FLIP__VALUE__KIND_DOUBLE_VALUE:
-        v->type = FLIP_TYPE_DOUBLE;
-        v->u.d = w->double_value;
-        return FLIP_OK;
-    case FLIP__VALUE__KIND_STRING_VALUE:
-        v->type = FLIP_TYPE_STRING;
-        s = w->string_value;
-        break;
-    case FLIP__VALUE__KIND_JSON_VALUE:
-        v->type = FLIP_TYPE_JSON;
-        s = w->json_value;
-        break;
-    default:
-        *why = "value of unknown type";
-        return FLIP_PROTO;
-    }
-    v->u.s = dup_or_empty(s);
-    if (v->u.s == NULL) {
-        v->type = FLIP_TYPE_AUTO;
-        return FLIP_NOMEM;
-    }
-    return FLIP_OK;
+    return flag_value_from_wire(w, v, why);
 }
 
 int wcache_flag_from_wire(const Flip__Flag *src,
@@ -124,17 +58,7 @@ int wcache_flag_from_wire(const Flip__Flag *src,
             return rv;
         }
     }
-    dst->key = flip_strdup(src->key);
-    dst->actor = dup_or_empty(src->actor);
-    dst->reason = dup_or_empty(src->reason);
-    if (dst->key == NULL || dst->actor == NULL || dst->reason == NULL) {
-        flip_flag_clear(dst);
-        return FLIP_NOMEM;
-    }
-    dst->revision = src->revision;
-    dst->create_revision = src->create_revision;
-    dst->time_ms = src->time_ms;
-    return FLIP_OK;
+    return flag_meta_from_wire(src, dst);
 }
 
 /* ---- the table ---------------------------------------------------------- */
@@ -162,7 +86,7 @@ void wcache_swap(struct wcache *a, struct wcache *b)
 }
 
 /* FNV-1a: keys are short and come from our own store. */
-static uint64_t hash_key(const char *key)
+uint64_t wcache_hash_key(const char *key)
 {
     uint64_t h = 14695981039346656037ull;
 
@@ -177,7 +101,7 @@ static uint64_t hash_key(const char *key)
 static size_t find_slot(const struct wcache *c, const char *key)
 {
     size_t mask = c->cap - 1;
-    size_t i = (size_t)hash_key(key) & mask;
+    size_t i = (size_t)wcache_hash_key(key) & mask;
 
     while (c->slots[i] != NULL && strcmp(c->slots[i]->key, key) != 0) {
         i = (i + 1) & mask;
@@ -270,7 +194,7 @@ struct flip_flag *wcache_take(struct wcache *c, const char *key)
     /* Backward shift: pull up every later member of the probe run that
      * may no longer be found across the hole at i. */
     for (j = (i + 1) & mask; c->slots[j] != NULL; j = (j + 1) & mask) {
-        home = (size_t)hash_key(c->slots[j]->key) & mask;
+        home = (size_t)wcache_hash_key(c->slots[j]->key) & mask;
         /* The entry at j stays if its home lies cyclically in (i, j]. */
         if (i <= j ? (home > i && home <= j) : (home > i || home <= j)) {
             continue;

@@ -66,8 +66,6 @@ const struct flip_flag *wcache_next(const struct wcache *c, size_t *pos);
 struct flip_flag *wcache_flag_new(void);
 /* flip_flag_clear + free. NULL is a no-op. */
 void wcache_flag_free(struct flip_flag *f);
-/* Deep copy into *dst (overwritten). FLIP_OK or FLIP_NOMEM (*dst zeroed). */
-int wcache_flag_copy(const struct flip_flag *src, struct flip_flag *dst);
 
 /* Converts a wire flag of an event into *dst (overwritten). A deletion
  * (deleted = true) may come without a value: value.type is then
@@ -158,5 +156,10 @@ int wcache_stage_item(struct wcache *staging,
                       const Flip__Event *ev,
                       const struct flip_flag **added,
                       const char **why);
+
+/* The table's smallest size (a power of two) and its hash: the tests
+ * choose keys by their home slot to stage collisions. */
+#define WCACHE_MIN_CAP 16
+uint64_t wcache_hash_key(const char *key);
 
 #endif

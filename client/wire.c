@@ -32,25 +32,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/heap.h"
 #include "proto/codec.h"
 #include "proto/frame.h"
+#include "proto/status.h"
 
 #define WIRE_READ_CHUNK (64u * 1024u)
-
-int64_t wire_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* poll() timeout for an absolute deadline: 0 once it has passed. */
 static int remaining_ms(int64_t deadline)
 {
-    int64_t left = deadline - wire_now_ms();
+    int64_t left = deadline - clock_mono_ms();
 
     if (left <= 0) {
         return 0;
@@ -142,41 +136,6 @@ int wire_addr_split(const char *addr,
     host[hn] = '\0';
     memcpy(port, colon + 1, pn + 1);
     return FLIP_OK;
-}
-
-int wire_status_rv(Flip__Status status)
-{
-    switch (status) {
-    case FLIP__STATUS__OK:
-        return FLIP_OK;
-    case FLIP__STATUS__NOT_LEADER:
-        return FLIP_NOTLEADER;
-    case FLIP__STATUS__NOT_FOUND:
-        return FLIP_NOTFOUND;
-    case FLIP__STATUS__CAS_CONFLICT:
-        return FLIP_CONFLICT;
-    case FLIP__STATUS__INVALID_ARGUMENT:
-        return FLIP_INVALID;
-    case FLIP__STATUS__TOO_LARGE:
-        return FLIP_TOOBIG;
-    case FLIP__STATUS__UNAVAILABLE:
-        return FLIP_UNAVAILABLE;
-    case FLIP__STATUS__UNSUPPORTED_VERSION:
-    case FLIP__STATUS__UNKNOWN_TYPE:
-        return FLIP_UNSUPPORTED;
-    case FLIP__STATUS__LEADERSHIP_LOST:
-        return FLIP_LEADERSHIPLOST;
-    case FLIP__STATUS__PROTOCOL_ERROR:
-        return FLIP_PROTO;
-    case FLIP__STATUS__NO_SPACE:
-        return FLIP_NOSPACE;
-    case FLIP__STATUS__TYPE_MISMATCH:
-        return FLIP_TYPEMISMATCH;
-    case FLIP__STATUS__STORE_FULL:
-        return FLIP_STOREFULL;
-    default:
-        return FLIP_INTERNAL;
-    }
 }
 
 int wire_init(struct wire *w, const char *addr)
@@ -383,7 +342,7 @@ static int hello(struct wire *w, const char *client_name, int64_t deadline)
         goto err;
     }
     if (resp->error != NULL && resp->error->status != FLIP__STATUS__OK) {
-        rv = wire_status_rv(resp->error->status);
+        rv = status_to_flip(resp->error->status);
         set_err(w, "hello refused: %s",
                 resp->error->message != NULL ? resp->error->message
                                              : flip_strerror(rv));
@@ -498,7 +457,9 @@ err:
     return rv;
 }
 
-/* Reads whatever the socket has (at least one byte) into w->in. */
+/* Reads what the socket has (at most one chunk), waiting for it until
+ * `deadline`; with WIRE_NO_WAIT, FLIP_AGAIN (nothing set, nothing closed)
+ * when there is nothing yet. */
 static int read_some(struct wire *w, int64_t deadline)
 {
     ssize_t n;
@@ -525,6 +486,9 @@ static int read_some(struct wire *w, int64_t deadline)
         if (!would_block(errno)) {
             set_errno(w, "recv", errno);
             return FLIP_IOERR;
+        }
+        if (deadline == WIRE_NO_WAIT) {
+            return FLIP_AGAIN;
         }
         rv = wait_fd(w, w->fd, POLLIN, deadline);
         if (rv == FLIP_TIMEOUT) {
@@ -563,68 +527,12 @@ int wire_recv(struct wire *w, int64_t deadline, Flip__Response **out)
             goto err;
         }
         rv = read_some(w, deadline);
+        if (rv == FLIP_AGAIN) {
+            return rv; /* WIRE_NO_WAIT: the stream is intact */
+        }
         if (rv != FLIP_OK) {
             goto err;
         }
-    }
-    rv = codec_response_decode(payload, len, out);
-    buf_consume(&w->in, FRAME_HEADER + len);
-    if (rv != FLIP_OK) {
-        set_err(w, "undecodable response: %s", flip_strerror(rv));
-        goto err;
-    }
-    return FLIP_OK;
-
-err:
-    wire_close(w);
-    return rv;
-}
-
-int wire_try_recv(struct wire *w, Flip__Response **out)
-{
-    const uint8_t *payload;
-    size_t len;
-    ssize_t n;
-    int rv;
-
-    *out = NULL;
-    if (w->fd < 0) {
-        set_err(w, "not connected");
-        return FLIP_CLOSED;
-    }
-    for (;;) {
-        rv = frame_next(&w->in, w->max_frame, &payload, &len);
-        if (rv == FLIP_OK) {
-            break;
-        }
-        if (rv == FLIP_TOOBIG) {
-            set_err(w, "response frame over the %zu-byte limit", w->max_frame);
-            goto err;
-        }
-        rv = buf_reserve(&w->in, WIRE_READ_CHUNK);
-        if (rv != FLIP_OK) {
-            set_err(w, "receive: out of memory");
-            goto err;
-        }
-        n = recv(w->fd, buf_tail(&w->in), WIRE_READ_CHUNK, 0);
-        if (n > 0) {
-            buf_commit(&w->in, (size_t)n);
-            continue;
-        }
-        if (n == 0) {
-            set_err(w, "connection closed by server");
-            rv = FLIP_CLOSED;
-            goto err;
-        }
-        if (errno == EINTR) {
-            continue;
-        }
-        if (would_block(errno)) {
-            return FLIP_AGAIN;
-        }
-        set_errno(w, "recv", errno);
-        rv = FLIP_IOERR;
-        goto err;
     }
     rv = codec_response_decode(payload, len, out);
     buf_consume(&w->in, FRAME_HEADER + len);

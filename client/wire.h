@@ -3,9 +3,9 @@
  * Owns the socket, the Hello handshake, framing and request ids; knows
  * nothing about leaders, retries or which node to ask (client.c) and is
  * reused by the watch's subscription stream (client/wloop.c, which
- * polls the socket itself and reads with wire_try_recv).
+ * polls the socket itself and reads with wire_recv(WIRE_NO_WAIT)).
  *
- * Every call takes an absolute deadline (wire_now_ms() clock) and never
+ * Every call takes an absolute deadline (clock_mono_ms() clock) and never
  * blocks past it: the socket is non-blocking and every wait is a poll().
  *
  * Failure contract: whenever a call fails for a reason that leaves the
@@ -87,18 +87,18 @@ int wire_call(struct wire *w,
               Flip__Response **out,
               int *sent);
 
+/* The deadline of wire_recv for callers that poll() the socket
+ * themselves: no wait at all. */
+#define WIRE_NO_WAIT INT64_MIN
+
 /* The two halves of wire_call, for streams that read more than one
  * response per request. wire_send sets req->id and writes the whole frame;
  * wire_recv returns the next response frame, whatever its id. Same codes as
- * wire_call. */
+ * wire_call; with WIRE_NO_WAIT it returns a frame already buffered, else
+ * reads what the socket has right now, and says FLIP_AGAIN (connection
+ * kept, nothing in errmsg) when no whole frame is there yet. */
 int wire_send(struct wire *w, Flip__Request *req, int64_t deadline);
 int wire_recv(struct wire *w, int64_t deadline, Flip__Response **out);
-
-/* wire_recv without waiting, for callers that poll() the socket
- * themselves: returns a frame already buffered, else reads what the socket
- * has right now. FLIP_AGAIN (connection kept) when no whole frame is
- * available yet; otherwise as wire_recv. */
-int wire_try_recv(struct wire *w, Flip__Response **out);
 
 /* Splits "host:port" or "[v6]:port" into NUL-terminated parts.
  * @return FLIP_OK or FLIP_INVALID (empty host, port not 1..65535, too
@@ -108,11 +108,5 @@ int wire_addr_split(const char *addr,
                     size_t host_len,
                     char *port,
                     size_t port_len);
-
-/* The FLIP_* code for a wire status (see client/flip.h for the table). */
-int wire_status_rv(Flip__Status status);
-
-/* Milliseconds on a monotonic clock: the unit of every deadline. */
-int64_t wire_now_ms(void);
 
 #endif

@@ -49,10 +49,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client/endpoints.h"
 #include "client/lkg.h"
 #include "client/watch.h"
+#include "lib/clock.h"
 #include "lib/err.h"
 #include "proto/codec.h"
+#include "proto/status.h"
 
 /* A session shorter than this does not reset the backoff. */
 #define WATCH_GOOD_SESSION_MS 1000
@@ -70,14 +73,6 @@ static int stopping(struct flip_watch *w)
     return atomic_load(&w->stopping) != 0;
 }
 
-static uint64_t next_random(struct flip_watch *w)
-{
-    w->rng ^= w->rng >> 12;
-    w->rng ^= w->rng << 25;
-    w->rng ^= w->rng >> 27;
-    return w->rng * 2685821657736338717ull;
-}
-
 /* Waits ms, or less if the watch is being stopped. */
 static void pause_ms(struct flip_watch *w, int64_t ms)
 {
@@ -87,12 +82,12 @@ static void pause_ms(struct flip_watch *w, int64_t ms)
     p.events = POLLIN;
     p.revents = 0;
     while (ms > 0 && !stopping(w)) {
-        int64_t until = wire_now_ms() + ms;
+        int64_t until = clock_mono_ms() + ms;
         int n = poll(&p, 1, (int)ms);
         if (n > 0 || (n < 0 && errno != EINTR)) {
             return; /* stopping (or poll is broken: do not spin) */
         }
-        ms = until - wire_now_ms();
+        ms = until - clock_mono_ms();
     }
 }
 
@@ -134,7 +129,7 @@ static void lkg_save(struct flip_watch *w)
     int rv;
 
     w->lkg_dirty = WATCH_LKG_CLEAN;
-    w->lkg_saved_at = wire_now_ms();
+    w->lkg_saved_at = clock_mono_ms();
     /* Only a complete copy is a valid last-known-good state: not the
      * changes after an application-given from_revision. */
     if (w->cache_path == NULL || w->cache_readonly || !w->complete) {
@@ -178,7 +173,7 @@ static int64_t lkg_due(const struct flip_watch *w)
 static void lkg_maybe_save(struct flip_watch *w, int now_anyway)
 {
     if (w->lkg_dirty != WATCH_LKG_CLEAN &&
-        (now_anyway || wire_now_ms() >= lkg_due(w))) {
+        (now_anyway || clock_mono_ms() >= lkg_due(w))) {
         lkg_save(w);
     }
 }
@@ -208,7 +203,7 @@ static void emit(struct flip_watch *w,
 static void became_synced(struct flip_watch *w, const char *how)
 {
     struct wire *c = &w->eps[w->cur];
-    int64_t now = wire_now_ms();
+    int64_t now = clock_mono_ms();
 
     w->synced = 1;
     if (w->node_stale || marked_stale(w, w->cur, now)) {
@@ -387,8 +382,8 @@ static void heartbeat_stale(struct flip_watch *w, const Flip__Heartbeat *hb)
             return;
         }
         w->node_stale = 1;
-        w->stale_mark[w->cur] = wire_now_ms();
-        w->probe_at = wire_now_ms();
+        w->stale_mark[w->cur] = clock_mono_ms();
+        w->probe_at = clock_mono_ms();
         w->probe_ms = WATCH_PROBE_MIN_MS;
         w->probe_next = w->cur;
         if (w->synced && catching_up) {
@@ -583,7 +578,7 @@ static int ask_has_leader(struct wire *c, int64_t deadline)
 static int knows_leader(struct flip_watch *w, size_t j)
 {
     struct wire t;
-    int64_t deadline = wire_now_ms() + WATCH_PROBE_CALL_MS;
+    int64_t deadline = clock_mono_ms() + WATCH_PROBE_CALL_MS;
     int answer = 0;
 
     if (wire_init(&t, w->eps[j].addr) != FLIP_OK) {
@@ -621,7 +616,7 @@ static void note_switch(struct flip_watch *w, int64_t now)
  * spacing of voluntary switches allows: the probe waits until then. */
 static int probe(struct flip_watch *w)
 {
-    int64_t now = wire_now_ms();
+    int64_t now = clock_mono_ms();
     size_t j;
 
     if (w->n_eps < 2) {
@@ -640,7 +635,7 @@ static int probe(struct flip_watch *w)
     if (knows_leader(w, j)) {
         w->stale_mark[j] = 0;
         w->next_pick = j;
-        note_switch(w, wire_now_ms());
+        note_switch(w, clock_mono_ms());
         watch_notice(w, w->eps[w->cur].addr,
                      "leaving %s, which is not live (no leader, or catching "
                      "up), for %s, which is",
@@ -649,7 +644,7 @@ static int probe(struct flip_watch *w)
     }
     w->probe_ms = w->probe_ms * 2 > WATCH_PROBE_MAX_MS ? WATCH_PROBE_MAX_MS
                                                        : w->probe_ms * 2;
-    w->probe_at = wire_now_ms() + w->probe_ms;
+    w->probe_at = clock_mono_ms() + w->probe_ms;
     return 0;
 }
 
@@ -664,7 +659,7 @@ static int probe_due(const struct flip_watch *w, int64_t now)
  * not tried yet, and not known to be stale. */
 static int better_candidate(const struct flip_watch *w, size_t i)
 {
-    int64_t now = wire_now_ms();
+    int64_t now = clock_mono_ms();
 
     for (size_t j = 0; j < w->n_eps; j++) {
         if (j != i && !(w->tried & (1u << j)) && !marked_stale(w, j, now)) {
@@ -684,7 +679,7 @@ static int check_leader(struct flip_watch *w,
                         char *why,
                         size_t len)
 {
-    int answer = ask_has_leader(c, wire_now_ms() + WATCH_CONNECT_MS);
+    int answer = ask_has_leader(c, clock_mono_ms() + WATCH_CONNECT_MS);
 
     if (answer != 0) {
         /* 1, or -1: a server without Status (heartbeats will tell). */
@@ -697,7 +692,7 @@ static int check_leader(struct flip_watch *w,
         return FLIP_OK;
     }
     w->node_stale = 1;
-    w->stale_mark[w->cur] = wire_now_ms();
+    w->stale_mark[w->cur] = clock_mono_ms();
     if (better_candidate(w, w->cur)) {
         snprintf(why, len,
                  "%s is not live (no leader, or catching up); trying another "
@@ -733,7 +728,7 @@ static int subscribe_once(struct flip_watch *w,
     *ahead = 0;
     *node_applied = from;
     w->sess_cid[0] = '\0';
-    rv = wire_open(c, w->name, wire_now_ms() + WATCH_CONNECT_MS);
+    rv = wire_open(c, w->name, clock_mono_ms() + WATCH_CONNECT_MS);
     if (rv == FLIP_OK) {
         rv = check_leader(w, c, why, len);
         if (rv != FLIP_OK) {
@@ -754,11 +749,11 @@ static int subscribe_once(struct flip_watch *w,
         }
         req.op_case = FLIP__REQUEST__OP_SUBSCRIBE;
         req.subscribe = &sub;
-        rv = wire_send(c, &req, wire_now_ms() + WATCH_CONNECT_MS);
+        rv = wire_send(c, &req, clock_mono_ms() + WATCH_CONNECT_MS);
     }
     id = req.id;
     if (rv == FLIP_OK) {
-        rv = wire_recv(c, wire_now_ms() + WATCH_SUBSCRIBE_MS, &resp);
+        rv = wire_recv(c, clock_mono_ms() + WATCH_SUBSCRIBE_MS, &resp);
     }
     if (rv != FLIP_OK) {
         snprintf(why, len, "%s", c->errmsg);
@@ -769,7 +764,7 @@ static int subscribe_once(struct flip_watch *w,
         *ahead = e->status == FLIP__STATUS__AHEAD_OF_NODE;
         snprintf(why, len, "%s: subscribe refused: %s: %s", c->addr,
                  status_name(e->status), error_text(e));
-        rv = *ahead ? FLIP_AGAIN : wire_status_rv(e->status);
+        rv = *ahead ? FLIP_AGAIN : status_to_flip(e->status);
     } else if (resp->result_case != FLIP__RESPONSE__RESULT_SUBSCRIBE ||
                resp->subscribe == NULL || !resp->has_id || resp->id != id) {
         snprintf(why, len, "%s: unexpected answer to subscribe", c->addr);
@@ -871,9 +866,9 @@ static enum session_end stream(struct flip_watch *w, char *why, size_t len)
         if (stopping(w)) {
             return END_STOPPED;
         }
-        rv = wire_try_recv(c, &resp);
+        rv = wire_recv(c, WIRE_NO_WAIT, &resp);
         if (rv == FLIP_OK) {
-            w->last_frame = wire_now_ms();
+            w->last_frame = clock_mono_ms();
             rv = on_frame(w, resp, why, len);
             codec_response_free(resp);
             resp = NULL;
@@ -885,7 +880,7 @@ static enum session_end stream(struct flip_watch *w, char *why, size_t len)
             snprintf(why, len, "%s", c->errmsg);
             return END_LOST;
         }
-        now = wire_now_ms();
+        now = clock_mono_ms();
         if (now - w->last_frame >= (int64_t)w->stale_after_ms) {
             snprintf(why, len, "%s: no event or heartbeat for %u ms", c->addr,
                      w->stale_after_ms);
@@ -899,7 +894,7 @@ static enum session_end stream(struct flip_watch *w, char *why, size_t len)
         if (rv == FLIP_OK) {
             continue; /* drain what is buffered before waiting */
         }
-        now = wire_now_ms();
+        now = clock_mono_ms();
         wake = w->last_frame + (int64_t)w->stale_after_ms;
         if (lkg_due(w) < wake) {
             wake = lkg_due(w);
@@ -939,7 +934,7 @@ static enum session_end session(struct flip_watch *w,
         return stopping(w) ? END_STOPPED : END_FAILED;
     }
     w->last_err[i][0] = '\0';
-    started = w->last_frame = wire_now_ms();
+    started = w->last_frame = clock_mono_ms();
     end = stream(w, why, len);
     wire_close(c);
     *ahead = w->sess_ahead;
@@ -951,7 +946,7 @@ static enum session_end session(struct flip_watch *w,
         w->in_snapshot = 0;
     }
     if (end == END_LOST &&
-        (!w->synced || wire_now_ms() - started < WATCH_GOOD_SESSION_MS)) {
+        (!w->synced || clock_mono_ms() - started < WATCH_GOOD_SESSION_MS)) {
         end = END_FAILED;
     }
     if (w->synced && end != END_STOPPED && end != END_SWITCH) {
@@ -968,7 +963,7 @@ static enum session_end session(struct flip_watch *w,
  * be stale, else one not yet tried, in rotation after the last. */
 static size_t pick(struct flip_watch *w)
 {
-    int64_t now = wire_now_ms();
+    int64_t now = clock_mono_ms();
     size_t i;
 
     if (w->next_pick < w->n_eps) {
@@ -1011,15 +1006,8 @@ static void end_round(struct flip_watch *w, const char *why)
     w->tried = 0;
     watch_set_state(w, FLIP_WATCH_DISCONNECTED, "",
                     "no node could be subscribed to; last: %s", why);
-    w->backoff_ms =
-        w->backoff_ms == 0 ? WATCH_BACKOFF_MIN_MS : w->backoff_ms * 2;
-    if (w->backoff_ms > WATCH_BACKOFF_MAX_MS) {
-        w->backoff_ms = WATCH_BACKOFF_MAX_MS;
-    }
-    /* Uniform in [backoff/2, backoff]: clients that lost the same node
-     * do not all come back in the same millisecond. */
-    ms =
-        w->backoff_ms / 2 + (int64_t)(next_random(w) % (w->backoff_ms / 2 + 1));
+    ms = endpoints_backoff(&w->rng, &w->backoff_ms, WATCH_BACKOFF_MIN_MS,
+                           WATCH_BACKOFF_MAX_MS);
     pause_ms(w, ms);
 }
 
@@ -1035,7 +1023,7 @@ void *wloop_main(void *arg)
         watch_notice(w, "", "%s", w->start_notice);
     }
     /* Start at a random node, so many watchers spread over the cluster. */
-    w->cur = (size_t)(next_random(w) % w->n_eps);
+    w->cur = (size_t)(endpoints_random(&w->rng) % w->n_eps);
     while (!stopping(w)) {
         i = pick(w);
         why[0] = '\0';

@@ -30,12 +30,17 @@
     X(FLIP_TYPEMISMATCH, 19, "value type differs from the flag's") \
     X(FLIP_STOREFULL, 20, "store size budget exceeded")
 
+/* client/flip.h, the public header, spells the same enum out (it may not
+ * include this file): whichever comes first in a file defines it. */
+#ifndef FLIP_CODES_DEFINED
+#define FLIP_CODES_DEFINED
 enum flip_err
 {
 #define FLIP_ERR_ENUM(name, num, text) name = num,
     FLIP_ERRORS(FLIP_ERR_ENUM)
 #undef FLIP_ERR_ENUM
 };
+#endif
 
 /* Static text for a FLIP_* code; never NULL. */
 const char *flip_strerror(int rv);

@@ -6,7 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "clock.h"
 
 static char log_tag[16] = "flip";
 static enum flip_log_level log_level = FLIP_LOG_INFO;
@@ -29,24 +30,19 @@ void flip_log(enum flip_log_level level, const char *fmt, ...)
 {
     static const char *names[] = { "TRACE", "INFO", "WARN", "ERROR" };
     char line[1024];
-    char stamp[32];
-    struct timespec ts;
-    struct tm tm;
+    char stamp[40];
     va_list ap;
     int n;
 
     if (level < log_level) {
         return;
     }
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+    clock_format_utc(clock_real_ms(), stamp, sizeof stamp);
     va_start(ap, fmt);
     n = vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     if (n < 0) {
         return;
     }
-    fprintf(stderr, "%s.%03ldZ %s %s %s\n", stamp, ts.tv_nsec / 1000000L,
-            log_tag, names[level], line);
+    fprintf(stderr, "%s %s %s %s\n", stamp, log_tag, names[level], line);
 }

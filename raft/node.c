@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "errmap.h"
 #include "lib/err.h"
 #include "lib/heap.h"
 #include "lib/log.h"
@@ -30,26 +31,6 @@ static int mkdir_p(const char *path)
         return FLIP_IOERR;
     }
     return FLIP_OK;
-}
-
-static int raft_to_flip(int rv)
-{
-    switch (rv) {
-    case 0:
-        return FLIP_OK;
-    case RAFT_NOMEM:
-        return FLIP_NOMEM;
-    case RAFT_NOTLEADER:
-        return FLIP_NOTLEADER;
-    case RAFT_LEADERSHIPLOST:
-        return FLIP_LEADERSHIPLOST;
-    case RAFT_NOSPACE:
-        return FLIP_NOSPACE;
-    case RAFT_CORRUPT:
-        return FLIP_CORRUPT;
-    default:
-        return FLIP_IOERR;
-    }
 }
 
 const char *node_role_name(int role)
@@ -1072,7 +1053,7 @@ err_after_raft:
     }
     store_close(n->store);
     n->store = NULL;
-    return raft_to_flip(rv);
+    return errmap_from_raft(rv);
 err_after_io:
     raft_uv_close(&n->io);
 err_after_transport:
@@ -1080,7 +1061,7 @@ err_after_transport:
 err_after_store:
     store_close(n->store);
     n->store = NULL;
-    return raft_to_flip(rv);
+    return errmap_from_raft(rv);
 }
 
 int node_start(struct node *n)
@@ -1096,7 +1077,7 @@ int node_start(struct node *n)
                      ? n->config.bind_address
                      : node_member_by_id(n, n->config.id)->raft_address,
                  why[0] != '\0' ? why : raft_strerror(rv));
-        return raft_to_flip(rv);
+        return errmap_from_raft(rv);
     }
     n->role = raft_state(&n->raft);
     n->last_contact = uv_now(n->loop);

@@ -2,11 +2,13 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "lib/err.h"
+#include "lib/num.h"
 #include "proto/codec.h"
 
 const char config_usage[] =
@@ -17,6 +19,8 @@ const char config_usage[] =
     "Runs one node of a flipd cluster. On first start with an empty data\n"
     "directory the node bootstraps the --cluster configuration; afterwards\n"
     "it restarts from its data directory (the same flags are fine).\n"
+    "A value follows its flag or an '=' (--election-ms=700); flags are\n"
+    "never abbreviated.\n"
     "\n"
     "required:\n"
     "  --id N                  this node's id (1..2^63), unique in the "
@@ -92,22 +96,6 @@ const char config_usage_limits[] =
     "Environment: FLIP_TRACE=1 adds trace lines, LIBRAFT_TRACE=1 traces "
     "libraft.\n";
 
-static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-    char *end = NULL;
-    unsigned long long v;
-
-    if (s == NULL || *s == '\0' || *s == '-') {
-        return FLIP_INVALID;
-    }
-    v = strtoull(s, &end, 10);
-    if (*end != '\0' || v < min || v > max) {
-        return FLIP_INVALID;
-    }
-    *out = v;
-    return FLIP_OK;
-}
-
 int config_split_address(const char *addr,
                          char *host,
                          size_t hostlen,
@@ -130,7 +118,7 @@ int config_split_address(const char *addr,
     if (inet_pton(AF_INET, host, &in) != 1) {
         return FLIP_INVALID;
     }
-    if (parse_u64(colon + 1, 1, 65535, &p) != FLIP_OK) {
+    if (num_parse_u64(colon + 1, 1, 65535, &p) != FLIP_OK) {
         return FLIP_INVALID;
     }
     *port = (int)p;
@@ -184,7 +172,7 @@ static int parse_cluster(struct config *c,
         }
         *eq = '\0';
         *slash = '\0';
-        if (parse_u64(item, 1, INT64_MAX, &id) != FLIP_OK) {
+        if (num_parse_u64(item, 1, INT64_MAX, &id) != FLIP_OK) {
             snprintf(err, errlen, "--cluster: bad node id '%s'", item);
             return FLIP_INVALID;
         }
@@ -210,27 +198,87 @@ static int parse_cluster(struct config *c,
     return FLIP_OK;
 }
 
-struct opt
+/* What an option's value is and where it goes. */
+enum opt_kind
 {
-    const char *name;
-    uint64_t min;
-    uint64_t max;
-    size_t offset; /* into struct config; SIZE_MAX for string options */
-    int width;     /* 4 = unsigned, 8 = uint64_t, 9 = size_t, 0 = string */
+    OPT_UNSIGNED, /* unsigned field, min..max */
+    OPT_U64,      /* uint64_t field, min..max */
+    OPT_SIZE,     /* size_t field, min..max */
+    OPT_ADDR,     /* char[NODE_ADDR_MAX] field, an IPv4 HOST:PORT */
+    OPT_DIR,      /* the data directory */
+    OPT_CLUSTER,  /* kept aside: parsed once --id and addresses are known */
+    OPT_HELP
 };
 
+struct opt
+{
+    const char *name; /* without the leading "--" */
+    enum opt_kind kind;
+    size_t offset; /* into struct config (numbers and addresses) */
+    uint64_t min;
+    uint64_t max;
+};
+
+#define NUM(name, kind, field, min, max)                     \
+    {                                                        \
+        name, kind, offsetof(struct config, field), min, max \
+    }
+#define ADDR(name, field)                                    \
+    {                                                        \
+        name, OPT_ADDR, offsetof(struct config, field), 0, 0 \
+    }
+
+#define MIB (UINT64_C(1) << 20)
+#define TIB (UINT64_C(1) << 40)
+
+/* Every option of flipd; getopt_long's table is built from this one. */
+static const struct opt opts[] = {
+    NUM("id", OPT_U64, id, 1, INT64_MAX),
+    { "data", OPT_DIR, 0, 0, 0 },
+    ADDR("client", client_address),
+    ADDR("raft", raft_address),
+    ADDR("raft-bind", raft_bind),
+    { "cluster", OPT_CLUSTER, 0, 0, 0 },
+    NUM("election-ms", OPT_UNSIGNED, election_ms, 50, 600000),
+    NUM("heartbeat-ms", OPT_UNSIGNED, heartbeat_ms, 5, 60000),
+    NUM("snapshot-threshold", OPT_UNSIGNED, snapshot_threshold, 2, 100000000),
+    NUM("snapshot-trailing", OPT_UNSIGNED, snapshot_trailing, 64, 100000000),
+    NUM("changelog-keep", OPT_U64, changelog_keep, 1, 100000000),
+    NUM("max-store-bytes", OPT_U64, max_store_bytes, MIB, TIB),
+    NUM("max-frame", OPT_UNSIGNED, max_frame, CODEC_FRAME_MIN, 64 * MIB),
+    NUM("max-conns", OPT_UNSIGNED, max_conns, 1, 1000000),
+    NUM("segment-size", OPT_SIZE, segment_size, MIB, 64 * MIB),
+    NUM("sub-buffer", OPT_SIZE, sub_buffer, 65536, 1024 * MIB),
+    NUM("sub-heartbeat-ms", OPT_UNSIGNED, sub_heartbeat_ms, 20, 60000),
+    NUM("max-inflight", OPT_UNSIGNED, max_inflight, 1, 100000),
+    NUM("max-inflight-node", OPT_UNSIGNED, node_inflight, 1, 10000000),
+    NUM("output-budget", OPT_SIZE, output_budget, MIB, TIB),
+    NUM("input-budget", OPT_SIZE, input_budget, MIB, TIB),
+    NUM("sub-budget", OPT_SIZE, sub_budget, MIB, TIB),
+    NUM("idle-timeout-ms", OPT_UNSIGNED, idle_timeout_ms, 0, 86400000),
+    NUM("frame-timeout-ms", OPT_UNSIGNED, frame_timeout_ms, 100, 3600000),
+    NUM("sub-snapshot-ms", OPT_UNSIGNED, sub_snapshot_ms, 100, 3600000),
+    NUM("fd-reserve", OPT_UNSIGNED, fd_reserve, 16, 100000),
+    NUM("sub-snapshot-pin", OPT_SIZE, sub_snapshot_pin, MIB, TIB),
+    { "help", OPT_HELP, 0, 0, 0 },
+};
+
+#define N_OPTS (sizeof opts / sizeof opts[0])
+
+/* Stores a number of the option's kind; `unsigned` and `size_t` are
+ * written through their own types, never through a uint64_t. */
 static int set_number(struct config *c, const struct opt *o, const char *val)
 {
-    uint64_t v;
     char *base = (char *)c + o->offset;
+    uint64_t v;
 
-    if (parse_u64(val, o->min, o->max, &v) != FLIP_OK) {
+    if (num_parse_u64(val, o->min, o->max, &v) != FLIP_OK) {
         return FLIP_INVALID;
     }
-    if (o->width == 4) {
+    if (o->kind == OPT_UNSIGNED) {
         unsigned u = (unsigned)v;
         memcpy(base, &u, sizeof u);
-    } else if (o->width == 9) {
+    } else if (o->kind == OPT_SIZE) {
         size_t z = (size_t)v;
         memcpy(base, &z, sizeof z);
     } else {
@@ -238,47 +286,6 @@ static int set_number(struct config *c, const struct opt *o, const char *val)
     }
     return FLIP_OK;
 }
-
-static const struct opt numeric_opts[] = {
-    { "--id", 1, INT64_MAX, offsetof(struct config, id), 8 },
-    { "--election-ms", 50, 600000, offsetof(struct config, election_ms), 4 },
-    { "--heartbeat-ms", 5, 60000, offsetof(struct config, heartbeat_ms), 4 },
-    { "--snapshot-threshold", 2, 100000000,
-      offsetof(struct config, snapshot_threshold), 4 },
-    { "--snapshot-trailing", 64, 100000000,
-      offsetof(struct config, snapshot_trailing), 4 },
-    { "--changelog-keep", 1, 100000000, offsetof(struct config, changelog_keep),
-      8 },
-    { "--max-store-bytes", 1024u * 1024u, (uint64_t)1 << 40,
-      offsetof(struct config, max_store_bytes), 8 },
-    { "--max-frame", CODEC_FRAME_MIN, 64u * 1024u * 1024u,
-      offsetof(struct config, max_frame), 4 },
-    { "--max-conns", 1, 1000000, offsetof(struct config, max_conns), 4 },
-    { "--segment-size", 1024u * 1024u, 64u * 1024u * 1024u,
-      offsetof(struct config, segment_size), 9 },
-    { "--sub-buffer", 65536, 1024u * 1024u * 1024u,
-      offsetof(struct config, sub_buffer), 9 },
-    { "--sub-heartbeat-ms", 20, 60000,
-      offsetof(struct config, sub_heartbeat_ms), 4 },
-    { "--max-inflight", 1, 100000, offsetof(struct config, max_inflight), 4 },
-    { "--max-inflight-node", 1, 10000000,
-      offsetof(struct config, node_inflight), 4 },
-    { "--output-budget", 1024u * 1024u, UINT64_C(1) << 40,
-      offsetof(struct config, output_budget), 9 },
-    { "--input-budget", 1024u * 1024u, UINT64_C(1) << 40,
-      offsetof(struct config, input_budget), 9 },
-    { "--sub-budget", 1024u * 1024u, UINT64_C(1) << 40,
-      offsetof(struct config, sub_budget), 9 },
-    { "--idle-timeout-ms", 0, 86400000,
-      offsetof(struct config, idle_timeout_ms), 4 },
-    { "--frame-timeout-ms", 100, 3600000,
-      offsetof(struct config, frame_timeout_ms), 4 },
-    { "--sub-snapshot-ms", 100, 3600000,
-      offsetof(struct config, sub_snapshot_ms), 4 },
-    { "--fd-reserve", 16, 100000, offsetof(struct config, fd_reserve), 4 },
-    { "--sub-snapshot-pin", 1024u * 1024u, UINT64_C(1) << 40,
-      offsetof(struct config, sub_snapshot_pin), 9 },
-};
 
 static void defaults(struct config *c)
 {
@@ -314,40 +321,24 @@ static int set_string(char *dst, size_t cap, const char *val)
     return FLIP_OK;
 }
 
-static int parse_one(struct config *c,
-                     const char *name,
+static int set_value(struct config *c,
+                     const struct opt *o,
                      const char *val,
                      const char **cluster)
 {
-    for (size_t i = 0; i < sizeof numeric_opts / sizeof numeric_opts[0]; i++) {
-        if (strcmp(name, numeric_opts[i].name) == 0) {
-            return set_number(c, &numeric_opts[i], val);
-        }
-    }
-    if (strcmp(name, "--data") == 0) {
+    switch (o->kind) {
+    case OPT_DIR:
         return set_string(c->data_dir, sizeof c->data_dir, val);
-    }
-    if (strcmp(name, "--client") == 0) {
+    case OPT_ADDR:
         return check_addr(val) != FLIP_OK
                    ? FLIP_INVALID
-                   : set_string(c->client_address, sizeof c->client_address,
-                                val);
-    }
-    if (strcmp(name, "--raft") == 0) {
-        return check_addr(val) != FLIP_OK
-                   ? FLIP_INVALID
-                   : set_string(c->raft_address, sizeof c->raft_address, val);
-    }
-    if (strcmp(name, "--raft-bind") == 0) {
-        return check_addr(val) != FLIP_OK
-                   ? FLIP_INVALID
-                   : set_string(c->raft_bind, sizeof c->raft_bind, val);
-    }
-    if (strcmp(name, "--cluster") == 0) {
+                   : set_string((char *)c + o->offset, NODE_ADDR_MAX, val);
+    case OPT_CLUSTER:
         *cluster = val;
         return FLIP_OK;
+    default:
+        return set_number(c, o, val);
     }
-    return FLIP_NOTFOUND;
 }
 
 static int check_self(struct config *c, char *err, size_t errlen)
@@ -373,6 +364,76 @@ static int check_self(struct config *c, char *err, size_t errlen)
     return FLIP_INVALID;
 }
 
+/* The option the token argv[at] names: getopt_long also takes an
+ * unambiguous prefix ("--elec"), which flipd does not, so that a future
+ * option cannot change what an abbreviation in a deploy script means. */
+static int exact_name(const char *token, const struct opt *o)
+{
+    size_t n = strlen(o->name);
+
+    return strncmp(token, "--", 2) == 0 &&
+           strncmp(token + 2, o->name, n) == 0 &&
+           (token[2 + n] == '\0' || token[2 + n] == '=');
+}
+
+/* getopt_long over `opts` with flipd's messages: "unknown option X (see
+ * --help)", "X needs a value", "bad value for --X: 'V'". Stops at the
+ * first argument that is not an option ('+'): flipd takes none. */
+static int parse_options(struct config *c,
+                         int argc,
+                         char **argv,
+                         int *help,
+                         const char **cluster,
+                         char *err,
+                         size_t errlen)
+{
+    struct option long_opts[N_OPTS + 1];
+    int ch;
+
+    for (size_t i = 0; i < N_OPTS; i++) {
+        long_opts[i].name = opts[i].name;
+        long_opts[i].has_arg =
+            opts[i].kind == OPT_HELP ? no_argument : required_argument;
+        long_opts[i].flag = NULL;
+        long_opts[i].val = 0;
+    }
+    memset(&long_opts[N_OPTS], 0, sizeof long_opts[N_OPTS]);
+    optind = 0; /* glibc: start over (config_parse may run more than once) */
+    opterr = 0;
+    for (;;) {
+        int at = optind == 0 ? 1 : optind;
+        int index = -1;
+        const struct opt *o;
+
+        ch = getopt_long(argc, argv, "+:h", long_opts, &index);
+        if (ch == -1) {
+            break;
+        }
+        if (ch == 'h' || (ch == 0 && opts[index].kind == OPT_HELP)) {
+            *help = 1;
+            return FLIP_OK;
+        }
+        if (ch == ':') {
+            snprintf(err, errlen, "%s needs a value", argv[at]);
+            return FLIP_INVALID;
+        }
+        if (ch != 0 || !exact_name(argv[at], &opts[index])) {
+            snprintf(err, errlen, "unknown option %s (see --help)", argv[at]);
+            return FLIP_INVALID;
+        }
+        o = &opts[index];
+        if (set_value(c, o, optarg, cluster) != FLIP_OK) {
+            snprintf(err, errlen, "bad value for --%s: '%s'", o->name, optarg);
+            return FLIP_INVALID;
+        }
+    }
+    if (optind < argc) {
+        snprintf(err, errlen, "unknown option %s (see --help)", argv[optind]);
+        return FLIP_INVALID;
+    }
+    return FLIP_OK;
+}
+
 int config_parse(struct config *c,
                  int argc,
                  char **argv,
@@ -385,26 +446,9 @@ int config_parse(struct config *c,
 
     defaults(c);
     *help = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            *help = 1;
-            return FLIP_OK;
-        }
-        if (i + 1 >= argc) {
-            snprintf(err, errlen, "%s needs a value", argv[i]);
-            return FLIP_INVALID;
-        }
-        rv = parse_one(c, argv[i], argv[i + 1], &cluster);
-        if (rv == FLIP_NOTFOUND) {
-            snprintf(err, errlen, "unknown option %s (see --help)", argv[i]);
-            return FLIP_INVALID;
-        }
-        if (rv != FLIP_OK) {
-            snprintf(err, errlen, "bad value for %s: '%s'", argv[i],
-                     argv[i + 1]);
-            return FLIP_INVALID;
-        }
-        i++;
+    rv = parse_options(c, argc, argv, help, &cluster, err, errlen);
+    if (rv != FLIP_OK || *help) {
+        return rv;
     }
     if (c->id == 0 || c->data_dir[0] == '\0' || c->client_address[0] == '\0' ||
         c->raft_address[0] == '\0' || cluster == NULL) {

@@ -8,6 +8,7 @@
 #include "lib/heap.h"
 #include "lib/log.h"
 #include "proto/codec.h"
+#include "proto/status.h"
 #include "pubsub.h"
 
 /* Frees the unknown fields of `m` and of every message inside it. A
@@ -199,45 +200,12 @@ void dispatch_not_leader(struct conn *c, uint64_t id)
 
 void dispatch_error(struct conn *c, uint64_t id, int rv, const char *message)
 {
-    Flip__Status st;
-
-    switch (rv) {
-    case FLIP_NOTLEADER:
+    if (rv == FLIP_NOTLEADER) {
         dispatch_not_leader(c, id);
         return;
-    case FLIP_NOTFOUND:
-        st = FLIP__STATUS__NOT_FOUND;
-        break;
-    case FLIP_CONFLICT:
-        st = FLIP__STATUS__CAS_CONFLICT;
-        break;
-    case FLIP_INVALID:
-        st = FLIP__STATUS__INVALID_ARGUMENT;
-        break;
-    case FLIP_TOOBIG:
-        st = FLIP__STATUS__TOO_LARGE;
-        break;
-    case FLIP_LEADERSHIPLOST:
-        st = FLIP__STATUS__LEADERSHIP_LOST;
-        break;
-    case FLIP_NOSPACE:
-        st = FLIP__STATUS__NO_SPACE;
-        break;
-    case FLIP_STOREFULL:
-        st = FLIP__STATUS__STORE_FULL;
-        break;
-    case FLIP_TYPEMISMATCH:
-        st = FLIP__STATUS__TYPE_MISMATCH;
-        break;
-    case FLIP_UNAVAILABLE:
-    case FLIP_BUSY:
-        st = FLIP__STATUS__UNAVAILABLE;
-        break;
-    default:
-        st = FLIP__STATUS__INTERNAL;
-        break;
     }
-    conn_send_error(c, id, st, message != NULL ? message : flip_strerror(rv));
+    conn_send_error(c, id, status_from_flip(rv),
+                    message != NULL ? message : flip_strerror(rv));
 }
 
 /* The hello gate, the node-wide bound, then the handler. */

@@ -31,22 +31,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/log.h"
 
 #define NS_PER_MS     1000000ull
 #define SAMPLE_NS     NS_PER_MS
 #define WARN_EVERY_NS (1000ull * NS_PER_MS)
-
-static uint64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-
-    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) {
-        return 0;
-    }
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* The thread's total wait on a run queue, in ns; 0 when unknown. */
 static uint64_t run_delay_ns(int fd)
@@ -118,7 +109,7 @@ static void on_turn(uv_prepare_t *h)
     if (now - ls->sample_ns < SAMPLE_NS) {
         return; /* a turn this short is busy for under 1 ms */
     }
-    cpu_ns = thread_cpu_ns();
+    cpu_ns = clock_thread_cpu_ns();
     delay_ns = run_delay_ns(ls->schedstat_fd);
     cpu = cpu_ns > ls->sample_cpu_ns ? cpu_ns - ls->sample_cpu_ns : 0;
     delay = delay_ns > ls->sample_delay_ns ? delay_ns - ls->sample_delay_ns : 0;
@@ -153,7 +144,7 @@ int loopstat_start(struct loopstat *ls, uv_loop_t *loop)
     ls->last_turn_ns = uv_hrtime();
     ls->last_idle_ns = uv_metrics_idle_time(loop);
     ls->sample_ns = ls->last_turn_ns;
-    ls->sample_cpu_ns = thread_cpu_ns();
+    ls->sample_cpu_ns = clock_thread_cpu_ns();
     ls->sample_delay_ns = run_delay_ns(ls->schedstat_fd);
     uv_prepare_start(&ls->hook, on_turn);
     uv_unref((uv_handle_t *)&ls->hook); /* never keeps the loop alive */

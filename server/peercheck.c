@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "lib/buf.h"
+#include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "proto/codec.h"
@@ -28,13 +29,6 @@ struct answer
     uint64_t applied;
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits for `events` on fd until `deadline`; 1 ready, 0 not. */
 static int wait_fd(int fd, short events, int64_t deadline)
 {
@@ -42,7 +36,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
     int64_t left;
 
     for (;;) {
-        left = deadline - mono_ms();
+        left = deadline - clock_mono_ms();
         if (left <= 0) {
             return 0;
         }
@@ -210,21 +204,21 @@ static int ask_all(const struct config *c,
                    size_t len,
                    unsigned *answered)
 {
-    int64_t deadline = mono_ms() + PEERCHECK_MS;
+    int64_t deadline = clock_mono_ms() + PEERCHECK_MS;
     unsigned left = c->n_members > 0 ? c->n_members - 1 : 0;
 
     *answered = 0;
     for (unsigned i = 0; i < c->n_members; i++) {
         const struct node_member *m = &c->members[i];
         struct answer a;
+        int64_t now = clock_mono_ms();
         int rv;
 
         if (m->id == c->id) {
             continue;
         }
         ask(m->client_address, c->id,
-            mono_ms() + (deadline - mono_ms()) / (int64_t)(left > 0 ? left : 1),
-            &a);
+            now + (deadline - now) / (int64_t)(left > 0 ? left : 1), &a);
         left--;
         if (!a.answered) {
             continue;

@@ -15,12 +15,14 @@
 #   raft/     lib proto storage raft                raft, uv
 #   server/   lib proto storage raft server         uv
 #   client/   lib proto client                      -
+#   tools/    lib client tools                      -
 #   bench/    lib client bench                      -
 #   tests/    anything                              anything
 #
-# Two rules hold everywhere: nothing outside server/ (and tests/, which may
-# include any internal header) includes server/, and nothing outside tests/
-# includes tests/. <raft.h> stays in raft/ ("everything that includes
+# Three rules hold everywhere: nothing outside server/ (and tests/, which
+# may include any internal header) includes server/, nothing outside tools/
+# (and tests/) includes tools/ (flipctl is a program over the library, not
+# part of it), and nothing outside tests/ includes tests/. <raft.h> stays in raft/ ("everything that includes
 # <raft.h>"), <lmdb.h> in storage/.
 #
 # Inside a folder, a module is x.c with x.h: module A depends on module B
@@ -47,6 +49,7 @@ allowed_project() {
     raft) echo "lib proto storage raft" ;;
     server) echo "lib proto storage raft server" ;;
     client) echo "lib proto client" ;;
+    tools) echo "lib client tools" ;;
     bench) echo "lib client bench" ;;
     tests) echo "ANY" ;;
     *) echo "" ;;
@@ -124,6 +127,8 @@ while IFS= read -r file; do
             to=$(folder_of "$file" "$inc")
             if [ "$to" = server ] && [ "$src" != server ] && [ "$src" != tests ]; then
                 report "$file:$lineno: includes \"$inc\": nothing outside server/ may include server/"
+            elif [ "$to" = tools ] && [ "$src" != tools ] && [ "$src" != tests ]; then
+                report "$file:$lineno: includes \"$inc\": nothing outside tools/ may include tools/"
             elif [ "$to" = tests ] && [ "$src" != tests ]; then
                 report "$file:$lineno: includes \"$inc\": nothing outside tests/ may include tests/"
             elif ! contains "$to" "$proj"; then
@@ -138,7 +143,7 @@ while IFS= read -r file; do
             fi
         fi
     done < <(grep -nE '^[[:space:]]*#[[:space:]]*include' "$file")
-done < <(find lib proto storage raft server client bench tests \
+done < <(find lib proto storage raft server client tools bench tests \
     -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null | LC_ALL=C sort)
 
 # Include circles inside each folder: tsort names one if there is any.

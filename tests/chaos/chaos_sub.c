@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "client/flip.h"
+#include "client/text.h"
 
 struct sub_ctx
 {

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/err.h"
 #include "proto/codec.h"
 #include "proto/frame.h"
@@ -20,13 +21,6 @@
 #include "tmpdir.h"
 
 #define FS_WAIT_MS 5000
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void on_connection(uv_stream_t *listener, int status)
 {
@@ -159,7 +153,7 @@ int fs_connect(struct fakeserver *f, struct conn **c)
     struct sockaddr_in addr;
     struct timeval tv = { 5, 0 };
     unsigned before = f->s.clients.n_conns;
-    uint64_t deadline = now_ms() + FS_WAIT_MS;
+    int64_t deadline = clock_mono_ms() + FS_WAIT_MS;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
 
     CHECK(fd >= 0);
@@ -169,7 +163,7 @@ int fs_connect(struct fakeserver *f, struct conn **c)
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     CHECK_EQ_INT(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
     CHECK_EQ_INT(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
-    while (f->s.clients.n_conns == before && now_ms() < deadline) {
+    while (f->s.clients.n_conns == before && clock_mono_ms() < deadline) {
         fs_turn(f);
     }
     CHECK_EQ_INT(f->s.clients.n_conns, before + 1);
@@ -199,7 +193,7 @@ void fs_send(int fd, const Flip__Request *req)
 static int read_full(struct fakeserver *f, int fd, uint8_t *p, size_t n)
 {
     size_t got = 0;
-    uint64_t deadline = now_ms() + FS_WAIT_MS;
+    int64_t deadline = clock_mono_ms() + FS_WAIT_MS;
 
     while (got < n) {
         ssize_t r = recv(fd, p + got, n - got, MSG_DONTWAIT);
@@ -210,7 +204,7 @@ static int read_full(struct fakeserver *f, int fd, uint8_t *p, size_t n)
         if (r == 0 || errno != EAGAIN) {
             return 0;
         }
-        CHECK(now_ms() < deadline);
+        CHECK(clock_mono_ms() < deadline);
         fs_turn(f);
     }
     return 1;
@@ -238,9 +232,9 @@ Flip__Response *fs_recv(struct fakeserver *f, int fd)
 int fs_closed(struct fakeserver *f, int fd)
 {
     uint8_t tmp[4096];
-    uint64_t deadline = now_ms() + FS_WAIT_MS;
+    int64_t deadline = clock_mono_ms() + FS_WAIT_MS;
 
-    while (now_ms() < deadline) {
+    while (clock_mono_ms() < deadline) {
         ssize_t r = recv(fd, tmp, sizeof tmp, MSG_DONTWAIT);
         if (r == 0 || (r < 0 && errno != EAGAIN)) {
             return 1;

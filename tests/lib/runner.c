@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "tmpdir.h"
 
@@ -94,13 +95,6 @@ static int selected(const char *name, int argc, char **argv)
     return 0;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Removes a test's temporary directory, which holds every flipd-test-*
  * directory it made: a failing test (CHECK exits at once) never reaches its
  * own cleanup. KEEP=1 keeps it after a failure, to look at. */
@@ -119,7 +113,7 @@ static void drop_tmp(const char *dir, int failed)
  * TMPDIR is a fresh directory, removed once it ended. */
 static int run_one(const struct test_entry *t)
 {
-    double start = now_s();
+    int64_t start = clock_mono_ms();
     int status = 0;
     char dir[1024];
     pid_t pid;
@@ -148,7 +142,7 @@ static int run_one(const struct test_entry *t)
     do {
         w = waitpid(pid, &status, 0);
     } while (w < 0 && errno == EINTR);
-    double took = now_s() - start;
+    double took = (double)(clock_mono_ms() - start) / 1e3;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         printf("ok    %-48s %6.2fs\n", t->name, took);
         rv = 0;

@@ -1,13 +1,13 @@
-/* flipctl itself (client/cli.c, client/cli_watch.c) in process: the
+/* flipctl itself (tools/flipctl/cli.c, cli_watch.c) in process: the
  * command line (exit code 2 and its exact message for every kind of bad
  * argument), the output helpers (exact text, and FLIP_NOMEM when an
  * allocation fails), the status table, JSON and verdict over hand-made
  * node answers, and the commands against endpoints where nothing listens
  * (exit 1, eval's --default, watch's --timeout).
  *
- * flipctl's main() is compiled in here as flipctl_main(); the library it
- * calls is compiled into the unit binary by test_client_args.c,
- * test_watch_cache.c and test_watch_stream.c. Each test runs in its own
+ * flipctl's main() is compiled in here as flipctl_main() (its status
+ * table and watch helpers are static to the program); the library it
+ * calls is linked into the unit binary as objects. Each test runs in its own
  * forked process, so the signal handlers and the self-pipe cli_watch.c
  * sets up stay there. */
 #include <arpa/inet.h>
@@ -24,13 +24,14 @@
 #include "../lib/fakewire.h"
 #include "../lib/runner.h"
 #include "lib/heap.h"
+#include "lib/num.h"
 #include "proto/codec.h"
 
 int flipctl_main(int argc, char **argv);
 #define main flipctl_main
-#include "client/cli.c"
+#include "tools/flipctl/cli.c"
 #undef main
-#include "client/cli_watch.c"
+#include "tools/flipctl/cli_watch.c"
 
 /* ---- capturing stdout and stderr ---------------------------------------- */
 
@@ -368,22 +369,42 @@ TEST(cli_help_and_words, 10)
     check_usage(&o, "get: expected 1 argument, got 3");
 }
 
-/* Decimal digits only, up to 2^64-1. */
-TEST(cli_parse_u64, 5)
+/* Decimal digits only, up to 2^64-1, within the caller's range: no sign,
+ * no blank, no "0x" (strtoull would take " 1", "+1" and "-1"). */
+TEST(num_parse_u64_digits_only, 5)
 {
     uint64_t v = 7;
 
-    CHECK_EQ_INT(parse_u64("18446744073709551615", &v), FLIP_OK);
+    CHECK_EQ_INT(num_parse_u64("18446744073709551615", 0, UINT64_MAX, &v),
+                 FLIP_OK);
     CHECK(v == UINT64_MAX);
-    CHECK_EQ_INT(parse_u64("0", &v), FLIP_OK);
+    CHECK_EQ_INT(num_parse_u64("0", 0, UINT64_MAX, &v), FLIP_OK);
     CHECK(v == 0);
+    CHECK_EQ_INT(num_parse_u64("0042", 0, 100, &v), FLIP_OK);
+    CHECK(v == 42);
     v = 7;
-    CHECK_EQ_INT(parse_u64("18446744073709551616", &v), FLIP_INVALID);
-    CHECK_EQ_INT(parse_u64("12x", &v), FLIP_INVALID);
-    CHECK_EQ_INT(parse_u64("/1", &v), FLIP_INVALID); /* '0' - 1 */
-    CHECK_EQ_INT(parse_u64(":1", &v), FLIP_INVALID); /* '9' + 1 */
-    CHECK_EQ_INT(parse_u64("", &v), FLIP_INVALID);
+    static const char *const bad[] = {
+        "18446744073709551616",
+        "99999999999999999999",
+        "12x",
+        "/1",
+        ":1",
+        "",
+        " 1",
+        "+1",
+        "-1",
+        "0x10",
+        "1 ",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_EQ_INT(num_parse_u64(bad[i], 0, UINT64_MAX, &v), FLIP_INVALID);
+    }
+    CHECK_EQ_INT(num_parse_u64(NULL, 0, UINT64_MAX, &v), FLIP_INVALID);
+    CHECK_EQ_INT(num_parse_u64("9", 10, 20, &v), FLIP_INVALID);
+    CHECK_EQ_INT(num_parse_u64("21", 10, 20, &v), FLIP_INVALID);
     CHECK(v == 7);
+    CHECK_EQ_INT(num_parse_u64("20", 10, 20, &v), FLIP_OK);
+    CHECK(v == 20);
 }
 
 /* The client name is "flipctl:" and the characters of $USER a server
@@ -460,9 +481,9 @@ TEST(cli_flag_json_fields, 5)
               "\"reason\":\"why \\\"so\\\"\","
               "\"time\":\"1969-12-31T23:59:59.999Z\",\"time_ms\":-1",
               "json fields");
-    format_time(-1000, when, sizeof when);
+    clock_format_utc(-1000, when, sizeof when);
     check_str(when, "1969-12-31T23:59:59.000Z", "whole second before 1970");
-    format_time(0, when, sizeof when);
+    clock_format_utc(0, when, sizeof when);
     check_str(when, "1970-01-01T00:00:00.000Z", "epoch");
 }
 
@@ -1715,4 +1736,34 @@ TEST(cli_fake_node_nomem, 60)
         CHECK(n > 0 && n < 400);
     }
     fake_stop(&fk);
+}
+
+/* getopt_long's extras that flipctl does not take: an abbreviation
+ * ("--time", "--end") is an unknown option, not the option it would
+ * complete to; a "-word" of several characters is one word, however
+ * many characters it has; "--name=value" works for every valued option. */
+TEST(cli_getopt_forms, 10)
+{
+    struct out o;
+
+    run(&o, "--time", "5", "get", "k", NULL);
+    check_usage(&o, "unknown option --time");
+    run(&o, "--end=127.0.0.1:1", "get", "k", NULL);
+    check_usage(&o, "unknown option --end=127.0.0.1:1");
+    run(&o, "--st", "get", "k", NULL);
+    check_usage(&o, "unknown option --st");
+    run(&o, "get", "-12", "-hx", NULL);
+    check_usage(&o, "get: expected 1 argument, got 2");
+    run(&o, "get", "-12", "-h", NULL);
+    CHECK_EQ_INT(o.code, 0);
+    run(&o, "--json=1", "get", "k", NULL);
+    check_usage(&o, "unknown option --json=1");
+    run(&o, "--endpoints=nope", "get", "k", NULL);
+    check_usage(&o,
+                "invalid endpoint list 'nope' (expected "
+                "host:port[,host:port...], at most 16)");
+    run(&o, "--timeout=0", "get", "k", NULL);
+    check_usage(&o,
+                "--timeout: '0' is not a number of ms between 1 and "
+                "3600000");
 }

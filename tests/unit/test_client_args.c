@@ -1,21 +1,15 @@
 /* The client library's pure pieces: turning command-line text into typed
  * values, rendering values as text and JSON, endpoint parsing, and the
- * checks that fail before anything is sent.
- *
- * The unit binary does not link the client library (Makefile: SERVER_OBJ
- * plus tests), so the library's files are compiled in here, as style.md
- * allows for reaching static functions. If the Makefile ever links
- * $(CLIENT_SRC) into build/tests/unit, drop the four client .c includes. */
+ * checks that fail before anything is sent; the unit binary links the
+ * library's objects. */
 #include <math.h>
 #include <string.h>
 
 #include "../lib/runner.h"
-#include "client/client.c"
-#include "client/escape.c"
+#include "client/client.h"
+#include "client/escape.h"
 #include "client/flip.h"
-#include "client/ops.c"
-#include "client/text.c"
-#include "client/wire.c"
+#include "client/text.h"
 #include "client/wire.h"
 #include "lib/err.h"
 #include "lib/heap.h"

@@ -22,10 +22,12 @@
 #include "client/flip.h"
 #include "client/wire.h"
 #include "lib/buf.h"
+#include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/heap.h"
 #include "proto/codec.h"
 #include "proto/frame.h"
+#include "proto/status.h"
 
 /* ---- the fake node ------------------------------------------------------ */
 
@@ -220,7 +222,7 @@ TEST(client_wire_status_codes, 5)
     };
 
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-        CHECK_EQ_INT(wire_status_rv(map[i].status), map[i].rv);
+        CHECK_EQ_INT(status_to_flip(map[i].status), map[i].rv);
     }
 }
 
@@ -997,7 +999,7 @@ TEST(client_wire_hello_outcomes, 20)
     flip_client_free(c);
     CHECK_EQ_INT(wire_init(&w, f.addr), FLIP_OK);
     f.step = HELLO_DETAILS;
-    CHECK_EQ_INT(wire_open(&w, NULL, wire_now_ms() + 5000), FLIP_OK);
+    CHECK_EQ_INT(wire_open(&w, NULL, clock_mono_ms() + 5000), FLIP_OK);
     CHECK_EQ_INT(w.node_id, 7);
     CHECK(strcmp(w.cluster_id, "0123abcd") == 0);
     CHECK_EQ_INT(w.max_frame, WIRE_FRAME_CAP);
@@ -1005,7 +1007,7 @@ TEST(client_wire_hello_outcomes, 20)
     CHECK_EQ_INT(w.node_id, 0);
     CHECK_EQ_INT(w.cluster_id[0], '\0');
     f.step = HELLO_ODD_DETAILS;
-    CHECK_EQ_INT(wire_open(&w, "name", wire_now_ms() + 5000), FLIP_OK);
+    CHECK_EQ_INT(wire_open(&w, "name", clock_mono_ms() + 5000), FLIP_OK);
     CHECK_EQ_INT(w.node_id, 0);
     CHECK_EQ_INT(w.cluster_id[0], '\0');
     CHECK_EQ_INT(w.max_frame, FRAME_MAX_DEFAULT);
@@ -1093,19 +1095,19 @@ static void send_get(struct fake *f, struct wire *w, int step)
     req.op_case = FLIP__REQUEST__OP_GET;
     req.get = &get;
     if (w->fd < 0) {
-        CHECK_EQ_INT(wire_open(w, NULL, wire_now_ms() + 5000), FLIP_OK);
+        CHECK_EQ_INT(wire_open(w, NULL, clock_mono_ms() + 5000), FLIP_OK);
     }
-    CHECK_EQ_INT(wire_send(w, &req, wire_now_ms() + 5000), FLIP_OK);
+    CHECK_EQ_INT(wire_send(w, &req, clock_mono_ms() + 5000), FLIP_OK);
 }
 
-/* wire_try_recv until it stops saying FLIP_AGAIN (bounded: 5 s). */
+/* wire_recv(WIRE_NO_WAIT) until it stops saying FLIP_AGAIN (bounded: 5 s). */
 static int try_recv_wait(struct wire *w, Flip__Response **out)
 {
-    int64_t until = wire_now_ms() + 5000;
+    int64_t until = clock_mono_ms() + 5000;
     int rv;
 
-    while ((rv = wire_try_recv(w, out)) == FLIP_AGAIN &&
-           wire_now_ms() < until) {
+    while ((rv = wire_recv(w, WIRE_NO_WAIT, out)) == FLIP_AGAIN &&
+           clock_mono_ms() < until) {
         struct pollfd p = { w->fd, POLLIN, 0 };
         (void)poll(&p, 1, 50);
     }
@@ -1113,10 +1115,10 @@ static int try_recv_wait(struct wire *w, Flip__Response **out)
 }
 
 /* The stream calls: on a closed connection they fail without touching a
- * socket; wire_try_recv says FLIP_AGAIN while no whole frame is there and
- * returns frames already buffered; a frame that does not decode or is
- * over the limit, and a server that hangs up, close the connection with
- * their own code and message. */
+ * socket; wire_recv(WIRE_NO_WAIT) says FLIP_AGAIN while no whole frame is there
+ * and returns frames already buffered; a frame that does not decode or is over
+ * the limit, and a server that hangs up, close the connection with their own
+ * code and message. */
 TEST(client_wire_stream_frames, 20)
 {
     struct fake f;
@@ -1128,24 +1130,24 @@ TEST(client_wire_stream_frames, 20)
     fake_start(&f, answer_frames, NULL);
     CHECK_EQ_INT(wire_init(&w, f.addr), FLIP_OK);
     snprintf(want, sizeof want, "%s: not connected", f.addr);
-    CHECK_EQ_INT(wire_send(&w, &req, wire_now_ms() + 100), FLIP_CLOSED);
+    CHECK_EQ_INT(wire_send(&w, &req, clock_mono_ms() + 100), FLIP_CLOSED);
     CHECK(strcmp(w.errmsg, want) == 0);
-    CHECK_EQ_INT(wire_recv(&w, wire_now_ms() + 100, &resp), FLIP_CLOSED);
-    CHECK_EQ_INT(wire_try_recv(&w, &resp), FLIP_CLOSED);
+    CHECK_EQ_INT(wire_recv(&w, clock_mono_ms() + 100, &resp), FLIP_CLOSED);
+    CHECK_EQ_INT(wire_recv(&w, WIRE_NO_WAIT, &resp), FLIP_CLOSED);
     CHECK(strcmp(w.errmsg, want) == 0);
     CHECK(resp == NULL);
     send_get(&f, &w, FR_SILENT);
-    CHECK_EQ_INT(wire_try_recv(&w, &resp), FLIP_AGAIN);
+    CHECK_EQ_INT(wire_recv(&w, WIRE_NO_WAIT, &resp), FLIP_AGAIN);
     CHECK(w.fd >= 0);
     send_get(&f, &w, FR_TWO_ANSWERS);
-    CHECK_EQ_INT(wire_recv(&w, wire_now_ms() + 5000, &resp), FLIP_OK);
+    CHECK_EQ_INT(wire_recv(&w, clock_mono_ms() + 5000, &resp), FLIP_OK);
     CHECK(resp->id == 3 && resp->result_case == FLIP__RESPONSE__RESULT_GET);
     codec_response_free(resp);
     CHECK_EQ_INT(try_recv_wait(&w, &resp), FLIP_OK);
     CHECK(resp->id == 3);
     codec_response_free(resp);
     send_get(&f, &w, FR_GARBAGE);
-    CHECK_EQ_INT(wire_recv(&w, wire_now_ms() + 5000, &resp), FLIP_PROTO);
+    CHECK_EQ_INT(wire_recv(&w, clock_mono_ms() + 5000, &resp), FLIP_PROTO);
     snprintf(want, sizeof want, "%s: undecodable response: protocol error",
              f.addr);
     CHECK(strcmp(w.errmsg, want) == 0);
@@ -1155,7 +1157,7 @@ TEST(client_wire_stream_frames, 20)
     CHECK(strcmp(w.errmsg, want) == 0);
     CHECK(w.fd < 0);
     send_get(&f, &w, FR_OVERSIZE);
-    CHECK_EQ_INT(wire_recv(&w, wire_now_ms() + 5000, &resp), FLIP_TOOBIG);
+    CHECK_EQ_INT(wire_recv(&w, clock_mono_ms() + 5000, &resp), FLIP_TOOBIG);
     snprintf(want, sizeof want, "%s: response frame over the %u-byte limit",
              f.addr, FRAME_MAX_DEFAULT);
     CHECK(strcmp(w.errmsg, want) == 0);

@@ -135,7 +135,8 @@ TEST(config_numbers_refused, 10)
 {
     static const char *const bad[] = {
         "",    "-1", "-18446744073709551615", "+",
-        "12x", "0",  "9223372036854775808"
+        "12x", "0",  "9223372036854775808",   " 5",
+        "+5",  "0x5"
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char want[128];
@@ -390,4 +391,51 @@ TEST(config_cluster_limits, 10)
     list[4095] = ',';
     list[4096] = '\0';
     CHECK_REFUSED(A_CLUSTER, list, NULL, 0, "--cluster is too long");
+}
+
+/* getopt_long's forms: "--name=value" is the same as "--name value"; an
+ * abbreviation ("--elec"), a short option other than -h, an argument that
+ * is no option and a value-less "--help=x" are refused with the token
+ * named; a value may begin with "-" (it is then judged as a value). */
+TEST(config_getopt_forms, 10)
+{
+    {
+        const char *const e[] = { "--election-ms=700", "--max-conns=9" };
+        struct config c;
+        char err[256];
+        CHECK_EQ_INT(parse_edit(&c, 0, NULL, e, 2, err, sizeof err), FLIP_OK);
+        CHECK_EQ_INT(c.election_ms, 700);
+        CHECK_EQ_INT(c.max_conns, 9);
+    }
+    {
+        const char *const e[] = { "--elec", "700" };
+        CHECK_REFUSED(0, NULL, e, 2, "unknown option --elec (see --help)");
+    }
+    {
+        const char *const e[] = { "--max", "7" };
+        CHECK_REFUSED(0, NULL, e, 2, "unknown option --max (see --help)");
+    }
+    {
+        const char *const e[] = { "-x" };
+        CHECK_REFUSED(0, NULL, e, 1, "unknown option -x (see --help)");
+    }
+    {
+        const char *const e[] = { "stray" };
+        CHECK_REFUSED(0, NULL, e, 1, "unknown option stray (see --help)");
+    }
+    {
+        const char *const e[] = { "--help=yes" };
+        CHECK_REFUSED(0, NULL, e, 1, "unknown option --help=yes (see --help)");
+    }
+    {
+        const char *const e[] = { "--election-ms=" };
+        CHECK_REFUSED(0, NULL, e, 1, "bad value for --election-ms: ''");
+    }
+    {
+        const char *const e[] = { "--raft-bind" };
+        CHECK_REFUSED(0, NULL, e, 1, "--raft-bind needs a value");
+    }
+    CHECK_REFUSED(A_DATA - 1, "--election-ms", NULL, 0,
+                  "bad value for --election-ms: '/nonexistent'");
+    CHECK_REFUSED(A_ID, "--help", NULL, 0, "bad value for --id: '--help'");
 }

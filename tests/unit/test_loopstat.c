@@ -9,18 +9,11 @@
 #include <uv.h>
 
 #include "../lib/runner.h"
+#include "lib/clock.h"
 #include "lib/err.h"
 #include "server/loopstat.h"
 
 #define MS 1000000ull
-
-static uint64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void on_nothing(uv_timer_t *t)
 {
@@ -43,11 +36,11 @@ static void on_block(uv_timer_t *t)
 /* 15 ms of CPU (bounded: 10 s of wall time at most on a starved machine). */
 static void on_work(uv_timer_t *t)
 {
-    uint64_t cpu0 = thread_cpu_ns();
+    uint64_t cpu0 = clock_thread_cpu_ns();
     uint64_t wall0 = uv_hrtime();
 
     (void)t;
-    while (thread_cpu_ns() - cpu0 < 15 * MS &&
+    while (clock_thread_cpu_ns() - cpu0 < 15 * MS &&
            uv_hrtime() - wall0 < 10000 * MS) {
     }
 }

@@ -1,11 +1,7 @@
 /* The watch's pure pieces: the flag table, prefix sets, CHANGE batches,
- * snapshot staging, and the last-known-good file format.
- *
- * The unit binary does not link the client library (see
- * test_client_args.c, which compiles wire.c, client.c, ops.c and text.c
- * in), so the watch's own files are compiled in here and in
- * test_watch_stream.c, once each. If the Makefile ever links
- * $(CLIENT_SRC) into build/tests/unit, drop these includes. */
+ * snapshot staging, and the last-known-good file format, through
+ * client/wcache.h and client/lkg.h (the unit binary links the library's
+ * objects). */
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -13,9 +9,8 @@
 
 #include "../lib/runner.h"
 #include "../lib/tmpdir.h"
-#include "client/lkg.c"
+#include "client/flag.h"
 #include "client/lkg.h"
-#include "client/wcache.c"
 #include "client/wcache.h"
 #include "lib/heap.h"
 
@@ -744,7 +739,7 @@ static void keys_with_home(size_t home, int n, char out[][16])
     for (int k = 0; found < n && k < 100000; k++) {
         char key[16];
         snprintf(key, sizeof key, "w%d", k);
-        if (((size_t)hash_key(key) & (WCACHE_MIN_CAP - 1)) == home) {
+        if (((size_t)wcache_hash_key(key) & (WCACHE_MIN_CAP - 1)) == home) {
             memcpy(out[found++], key, sizeof key);
         }
     }
@@ -814,13 +809,13 @@ TEST(watch_cache_edges, 10)
     f->value.u.s = flip_strdup("text");
     flip_free(f->actor);
     f->actor = NULL;
-    CHECK_EQ_INT(wcache_flag_copy(f, &copy), FLIP_OK);
+    CHECK_EQ_INT(flag_copy(f, &copy), FLIP_OK);
     CHECK(strcmp(copy.actor, "") == 0 && strcmp(copy.value.u.s, "text") == 0);
     flip_flag_clear(&copy);
     for (fail_at = 1; fail_at <= 4; fail_at++) {
         allocs = 0;
         flip_heap_set_fault(fault_nth, NULL);
-        CHECK_EQ_INT(wcache_flag_copy(f, &copy), FLIP_NOMEM);
+        CHECK_EQ_INT(flag_copy(f, &copy), FLIP_NOMEM);
         flip_heap_set_fault(NULL, NULL);
         CHECK(copy.key == NULL && copy.actor == NULL && copy.reason == NULL);
         CHECK(copy.value.type == FLIP_TYPE_AUTO && copy.value.u.s == NULL);

@@ -3,12 +3,9 @@
  * failover, a silent node, a leaderless node, a resync, a slow-consumer
  * cut, a history reset or a cluster that is down.
  *
- * The watch's files are compiled in here (see test_watch_cache.c for
- * why); watch.c wants _GNU_SOURCE before any system header. */
-#ifdef __linux__
-#define _GNU_SOURCE
-#endif
+ * Through client/watch.h; the unit binary links the library's objects. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -23,17 +20,13 @@
 #include "../lib/runner.h"
 #include "../lib/tmpdir.h"
 #include "client/lkg.h"
-#include "client/watch.c"
-#include "client/wloop.c"
+#include "client/text.h"
+#include "client/watch.h"
+#include "lib/clock.h"
 #include "lib/heap.h"
 #include "proto/codec.h"
 
 /* ---- time --------------------------------------------------------------- */
-
-static int64_t now_ms(void)
-{
-    return wire_now_ms();
-}
 
 static void sleep_ms(int ms)
 {
@@ -43,8 +36,8 @@ static void sleep_ms(int ms)
 
 #define WAIT_FOR(cond, ms)                                            \
     do {                                                              \
-        int64_t until_ = now_ms() + (ms);                             \
-        while (!(cond) && now_ms() < until_) {                        \
+        int64_t until_ = clock_mono_ms() + (ms);                      \
+        while (!(cond) && clock_mono_ms() < until_) {                 \
             sleep_ms(5);                                              \
         }                                                             \
         if (!(cond)) {                                                \
@@ -418,11 +411,11 @@ static void fk_error(int fd, Flip__Status st, uint64_t resume)
  * or the test ends. */
 static void fk_hold(struct scenario *s, int fd, int ms, uint64_t applied)
 {
-    int64_t until = now_ms() + ms;
+    int64_t until = clock_mono_ms() + ms;
     struct pollfd p;
     char junk[256];
 
-    while (now_ms() < until && !s->stop) {
+    while (clock_mono_ms() < until && !s->stop) {
         p.fd = fd;
         p.events = POLLIN;
         p.revents = 0;
@@ -502,7 +495,7 @@ static void fk_serve(struct fake *f, int fd)
             if (nth < 32) {
                 s->has_from[nth] = req->subscribe->has_from_revision;
                 s->from[nth] = req->subscribe->from_revision;
-                s->at[nth] = now_ms();
+                s->at[nth] = clock_mono_ms();
                 s->node[nth] = f->node_id;
             }
             pthread_mutex_unlock(&s->mu);
@@ -878,9 +871,9 @@ TEST(watch_silent_node_is_left, 15)
     snprintf(eps, sizeof eps, "%s,%s", f[0].addr, f[1].addr);
     w = start_watch(eps, NULL, 300, 0);
     WAIT_FOR(flip_watch_revision(w) == 3, 3000);
-    t0 = now_ms();
+    t0 = clock_mono_ms();
     WAIT_FOR(flip_watch_revision(w) == 4, 3000);
-    CHECK(now_ms() - t0 >= 200);
+    CHECK(clock_mono_ms() - t0 >= 200);
     CHECK(rec_find("no event or heartbeat for 300 ms", 0) >= 0);
     CHECK(s.from[1] == 3);
     flip_watch_stop(w);
@@ -1381,7 +1374,7 @@ TEST(watch_stop_is_prompt, 10)
     scenario_init(&s, session_plain, 5);
     fake_start(&f, &s, 1, 0);
     f.blackhole = 1;
-    t0 = now_ms();
+    t0 = clock_mono_ms();
     w = start_watch(f.addr, NULL, 0, 0);
     sleep_ms(150); /* inside the Hello wait */
     flip_watch_stop(w);
@@ -1389,7 +1382,7 @@ TEST(watch_stop_is_prompt, 10)
      * have ended by itself (its deadline is WATCH_CONNECT_MS after the
      * connect, which came after t0); a stop that waited it out would
      * return after that deadline. */
-    CHECK(now_ms() < t0 + WATCH_CONNECT_MS);
+    CHECK(clock_mono_ms() < t0 + WATCH_CONNECT_MS);
     fakes_stop(&s, &f, 1);
 }
 

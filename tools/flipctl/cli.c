@@ -5,9 +5,10 @@
  * Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 compare-and-set
  * conflict. Results go to stdout, diagnostics to stderr as
  * "flipctl: <what>: <reason>". */
-#include "client/cli.h"
+#include "tools/flipctl/cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,7 +18,10 @@
 
 #include "client/escape.h"
 #include "client/flip.h"
+#include "client/text.h"
 #include "lib/buf.h"
+#include "lib/clock.h"
+#include "lib/num.h"
 
 #define DEFAULT_ENDPOINTS "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003"
 #define TIMEOUT_MAX_MS    3600000u
@@ -192,26 +196,6 @@ int put_json_str(const char *s)
     return FLIP_OK;
 }
 
-/* "2026-11-26T07:30:00.123Z" for ms since the epoch. */
-static void format_time(int64_t ms, char *out, size_t len)
-{
-    time_t secs = (time_t)(ms / 1000);
-    int frac = (int)(ms % 1000);
-    struct tm tm;
-    size_t n;
-
-    if (frac < 0) {
-        frac += 1000;
-        secs -= 1;
-    }
-    if (gmtime_r(&secs, &tm) == NULL) {
-        snprintf(out, len, "?");
-        return;
-    }
-    n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, len - n, ".%03dZ", frac);
-}
-
 int put_flag_json_fields(const struct flip_flag *f)
 {
     char *value = NULL;
@@ -242,7 +226,7 @@ int put_flag_json_fields(const struct flip_flag *f)
     if (rv == FLIP_OK) {
         rv = put_json_str(f->reason);
     }
-    format_time(f->time_ms, when, sizeof when);
+    clock_format_utc(f->time_ms, when, sizeof when);
     printf(",\"time\":\"%s\",\"time_ms\":%" PRId64, when, f->time_ms);
     flip_text_free(value);
     return rv;
@@ -923,168 +907,218 @@ static const struct command commands[] = {
     { "help", NULL, 0, 0, 0, cmd_help },
 };
 
-int parse_u64(const char *s, uint64_t *out)
+/* Every option; `val` identifies it to getopt_long. Options with a value
+ * say so here only. */
+enum
 {
-    char *end;
-    unsigned long long v;
+    O_ENDPOINTS = 256,
+    O_TIMEOUT,
+    O_TYPE,
+    O_REASON,
+    O_ACTOR,
+    O_IF_REVISION,
+    O_FROM_REVISION,
+    O_MIN_REVISION,
+    O_UNTIL_REVISION,
+    O_COUNT,
+    O_WAIT_MS,
+    O_CACHE,
+    O_DEFAULT,
+    O_JSON,
+    O_STALE,
+    O_CHANGE_TYPE,
+    O_HASH,
+    O_HELP
+};
 
-    if (s[0] < '0' || s[0] > '9') {
-        return FLIP_INVALID; /* strtoull would take " 1" and "-1" */
+static const struct option long_opts[] = {
+    { "endpoints", required_argument, NULL, O_ENDPOINTS },
+    { "timeout", required_argument, NULL, O_TIMEOUT },
+    { "type", required_argument, NULL, O_TYPE },
+    { "reason", required_argument, NULL, O_REASON },
+    { "actor", required_argument, NULL, O_ACTOR },
+    { "if-revision", required_argument, NULL, O_IF_REVISION },
+    { "from-revision", required_argument, NULL, O_FROM_REVISION },
+    { "min-revision", required_argument, NULL, O_MIN_REVISION },
+    { "until-revision", required_argument, NULL, O_UNTIL_REVISION },
+    { "count", required_argument, NULL, O_COUNT },
+    { "wait-ms", required_argument, NULL, O_WAIT_MS },
+    { "cache", required_argument, NULL, O_CACHE },
+    { "default", required_argument, NULL, O_DEFAULT },
+    { "json", no_argument, NULL, O_JSON },
+    { "stale", no_argument, NULL, O_STALE },
+    { "change-type", no_argument, NULL, O_CHANGE_TYPE },
+    { "hash", no_argument, NULL, O_HASH },
+    { "help", no_argument, NULL, O_HELP },
+    { NULL, 0, NULL, 0 },
+};
+
+/* A revision option's value into *out; `bit` marks it given. */
+static int revision_opt(struct cli *cli,
+                        const char *name,
+                        const char *val,
+                        uint64_t *out,
+                        unsigned bit)
+{
+    if (num_parse_u64(val, 0, UINT64_MAX, out) != FLIP_OK) {
+        return usage_error("--%s: '%s' is not a revision", name, val);
     }
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0') {
-        return FLIP_INVALID;
-    }
-    *out = (uint64_t)v;
-    return FLIP_OK;
+    cli->given |= bit;
+    return 0;
 }
 
-/* Applies one "--name" option whose value (if it takes one) is `val`. */
-static int apply_opt(struct cli *cli, const char *name, const char *val)
+/* A string option's value into *out; `bit` marks it given. */
+static int text_opt(struct cli *cli,
+                    const char *val,
+                    const char **out,
+                    unsigned bit)
+{
+    *out = val;
+    cli->given |= bit;
+    return 0;
+}
+
+/* Applies the option `o` (an O_* value) with its value, if it takes one. */
+static int apply_opt(struct cli *cli, int o, const char *val)
 {
     uint64_t n;
 
-    if (strcmp(name, "endpoints") == 0) {
+    switch (o) {
+    case O_ENDPOINTS:
         cli->endpoints = val;
-    } else if (strcmp(name, "timeout") == 0) {
-        if (parse_u64(val, &n) != FLIP_OK || n == 0 || n > TIMEOUT_MAX_MS) {
+        return 0;
+    case O_TIMEOUT:
+        if (num_parse_u64(val, 1, TIMEOUT_MAX_MS, &n) != FLIP_OK) {
             return usage_error(
                 "--timeout: '%s' is not a number of ms "
                 "between 1 and %u",
                 val, TIMEOUT_MAX_MS);
         }
         cli->timeout_ms = (unsigned)n;
-    } else if (strcmp(name, "type") == 0) {
-        cli->type = val;
-        cli->given |= OPT_TYPE;
-    } else if (strcmp(name, "reason") == 0) {
-        cli->reason = val;
-        cli->given |= OPT_REASON;
-    } else if (strcmp(name, "actor") == 0) {
-        cli->actor = val;
-        cli->given |= OPT_ACTOR;
-    } else if (strcmp(name, "if-revision") == 0) {
-        if (parse_u64(val, &cli->if_revision) != FLIP_OK) {
-            return usage_error("--if-revision: '%s' is not a revision", val);
-        }
-        cli->given |= OPT_IF_REVISION;
-    } else if (strcmp(name, "from-revision") == 0) {
-        if (parse_u64(val, &cli->from_revision) != FLIP_OK) {
-            return usage_error("--from-revision: '%s' is not a revision", val);
-        }
-        cli->given |= OPT_FROM_REVISION;
-    } else if (strcmp(name, "min-revision") == 0) {
-        if (parse_u64(val, &cli->min_revision) != FLIP_OK) {
-            return usage_error("--min-revision: '%s' is not a revision", val);
-        }
-        cli->given |= OPT_MIN_REVISION;
-    } else if (strcmp(name, "until-revision") == 0) {
-        if (parse_u64(val, &cli->until_revision) != FLIP_OK) {
-            return usage_error("--until-revision: '%s' is not a revision", val);
-        }
-        cli->given |= OPT_UNTIL;
-    } else if (strcmp(name, "count") == 0) {
-        if (parse_u64(val, &cli->count) != FLIP_OK || cli->count == 0) {
-            return usage_error("--count: '%s' is not a positive number", val);
-        }
-        cli->given |= OPT_COUNT;
-    } else if (strcmp(name, "wait-ms") == 0) {
-        if (parse_u64(val, &n) != FLIP_OK || n > TIMEOUT_MAX_MS) {
+        return 0;
+    case O_WAIT_MS:
+        if (num_parse_u64(val, 0, TIMEOUT_MAX_MS, &n) != FLIP_OK) {
             return usage_error("--wait-ms: '%s' is not a number of ms up to %u",
                                val, TIMEOUT_MAX_MS);
         }
         cli->wait_ms = (unsigned)n;
         cli->given |= OPT_WAIT;
-    } else if (strcmp(name, "cache") == 0) {
-        cli->cache = val;
-        cli->given |= OPT_CACHE;
-    } else if (strcmp(name, "default") == 0) {
-        cli->def = val;
-        cli->given |= OPT_DEFAULT;
-    } else {
-        return usage_error("unknown option --%s", name);
+        return 0;
+    case O_COUNT:
+        if (num_parse_u64(val, 1, UINT64_MAX, &cli->count) != FLIP_OK) {
+            return usage_error("--count: '%s' is not a positive number", val);
+        }
+        cli->given |= OPT_COUNT;
+        return 0;
+    case O_IF_REVISION:
+        return revision_opt(cli, "if-revision", val, &cli->if_revision,
+                            OPT_IF_REVISION);
+    case O_FROM_REVISION:
+        return revision_opt(cli, "from-revision", val, &cli->from_revision,
+                            OPT_FROM_REVISION);
+    case O_MIN_REVISION:
+        return revision_opt(cli, "min-revision", val, &cli->min_revision,
+                            OPT_MIN_REVISION);
+    case O_UNTIL_REVISION:
+        return revision_opt(cli, "until-revision", val, &cli->until_revision,
+                            OPT_UNTIL);
+    case O_TYPE:
+        return text_opt(cli, val, &cli->type, OPT_TYPE);
+    case O_REASON:
+        return text_opt(cli, val, &cli->reason, OPT_REASON);
+    case O_ACTOR:
+        return text_opt(cli, val, &cli->actor, OPT_ACTOR);
+    case O_CACHE:
+        return text_opt(cli, val, &cli->cache, OPT_CACHE);
+    case O_DEFAULT:
+        return text_opt(cli, val, &cli->def, OPT_DEFAULT);
+    case O_JSON:
+        cli->json = 1;
+        return 0;
+    case O_STALE:
+        cli->stale = 1;
+        cli->given |= OPT_STALE;
+        return 0;
+    case O_CHANGE_TYPE:
+        cli->change_type = 1;
+        cli->given |= OPT_CHANGE_TYPE;
+        return 0;
+    case O_HASH:
+        cli->hash = 1;
+        cli->given |= OPT_HASH;
+        return 0;
+    default: /* O_HELP */
+        cli->help = 1;
+        return 0;
     }
-    return 0;
 }
 
-/* Options may come before or after the command; "--" ends them, so a
- * value that starts with "--" can still be given. */
+static void add_word(struct cli *cli, const char *word)
+{
+    if (cli->n_pos == CLI_MAX_ARGS) {
+        cli->too_many = 1; /* reported once the command is known */
+        return;
+    }
+    cli->pos[cli->n_pos++] = word;
+}
+
+/* 1 when `token` names the long option `o` in full: getopt_long also takes
+ * an unambiguous prefix, which flipctl does not, so that a later option
+ * cannot change what an abbreviation in a script means. */
+static int exact_name(const char *token, const struct option *o)
+{
+    size_t n = strlen(o->name);
+
+    return strncmp(token + 2, o->name, n) == 0 &&
+           (token[2 + n] == '\0' || token[2 + n] == '=');
+}
+
+/* getopt_long in order ("-": words come back as 1, so options may come
+ * before or after the command, and "--" ends them). flipctl has no short
+ * options but -h: any other "-word" ("-5", "-x", "-") is a word, which
+ * getopt reports as one '?' per character, all with the same optind. */
 static int parse_args(struct cli *cli, int argc, char **argv)
 {
-    static const char *const valued[] = {
-        "endpoints",      "timeout", "type",        "reason",  "actor",
-        "if-revision",    "cache",   "default",     "wait-ms", "from-revision",
-        "until-revision", "count",   "min-revision"
-    };
-    const char *arg;
-    const char *eq;
-    char name[32];
-    size_t len;
-    int options = 1;
-    int takes;
+    int last_word = 0;
     int code;
 
-    for (int i = 1; i < argc; i++) {
-        arg = argv[i];
-        if (!options || arg[0] != '-' || arg[1] == '\0' ||
-            (arg[1] != '-' && strcmp(arg, "-h") != 0)) {
-            /* Plain words, "-", and negative numbers like -5. */
-            if (cli->n_pos == CLI_MAX_ARGS) {
-                cli->too_many = 1; /* reported once the command is known */
-                continue;
+    optind = 0; /* glibc: start over (tests run flipctl more than once) */
+    opterr = 0;
+    for (;;) {
+        int at = optind == 0 ? 1 : optind;
+        int index = -1;
+        int ch = getopt_long(argc, argv, "-:", long_opts, &index);
+        const char *token = argv[at];
+
+        if (ch == -1) {
+            break;
+        }
+        if (ch == 1) {
+            add_word(cli, optarg);
+            continue;
+        }
+        if (ch == ':') {
+            return usage_error("option %s needs a value", token);
+        }
+        if (ch == '?' && token[1] != '-') {
+            if (strcmp(token, "-h") == 0) {
+                cli->help = 1;
+            } else if (at != last_word) {
+                add_word(cli, token);
             }
-            cli->pos[cli->n_pos++] = arg;
+            last_word = at;
             continue;
         }
-        if (strcmp(arg, "--") == 0) {
-            options = 0;
-            continue;
+        if (ch == '?' || !exact_name(token, &long_opts[index])) {
+            return usage_error("unknown option %s", token);
         }
-        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-            cli->help = 1;
-            continue;
-        }
-        if (strcmp(arg, "--json") == 0) {
-            cli->json = 1;
-            continue;
-        }
-        if (strcmp(arg, "--stale") == 0) {
-            cli->stale = 1;
-            cli->given |= OPT_STALE;
-            continue;
-        }
-        if (strcmp(arg, "--change-type") == 0) {
-            cli->change_type = 1;
-            cli->given |= OPT_CHANGE_TYPE;
-            continue;
-        }
-        if (strcmp(arg, "--hash") == 0) {
-            cli->hash = 1;
-            cli->given |= OPT_HASH;
-            continue;
-        }
-        eq = strchr(arg, '=');
-        len = eq != NULL ? (size_t)(eq - arg - 2) : strlen(arg + 2);
-        if (len >= sizeof name) {
-            return usage_error("unknown option %s", arg);
-        }
-        memcpy(name, arg + 2, len);
-        name[len] = '\0';
-        takes = 0;
-        for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) {
-            takes |= strcmp(name, valued[k]) == 0;
-        }
-        if (!takes) {
-            return usage_error("unknown option %s", arg);
-        }
-        if (eq == NULL && i + 1 >= argc) {
-            return usage_error("option --%s needs a value", name);
-        }
-        code = apply_opt(cli, name, eq != NULL ? eq + 1 : argv[++i]);
+        code = apply_opt(cli, ch, optarg);
         if (code != 0) {
             return code;
         }
+    }
+    for (int i = optind; i < argc; i++) {
+        add_word(cli, argv[i]);
     }
     return 0;
 }

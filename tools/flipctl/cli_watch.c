@@ -15,8 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client/cli.h"
 #include "client/flip.h"
+#include "client/text.h"
+#include "lib/clock.h"
+#include "tools/flipctl/cli.h"
 
 #define EVAL_WAIT_MS 2000 /* eval --wait-ms default */
 
@@ -63,16 +65,8 @@ static int setup_wake(void)
     return FLIP_OK;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits for a wakeup, or for `also` (a watch's descriptor, or -1) to be
- * readable, until `deadline` (now_ms clock; < 0: none). Drains both.
+ * readable, until `deadline` (clock_mono_ms clock; < 0: none). Drains both.
  * @return 0 when woken, 1 when the deadline passed. */
 static int wait_wake(int64_t deadline, int also)
 {
@@ -86,12 +80,12 @@ static int wait_wake(int64_t deadline, int also)
         p[i].events = POLLIN;
         p[i].revents = 0;
     }
-    left = deadline < 0 ? -1 : deadline - now_ms();
+    left = deadline < 0 ? -1 : deadline - clock_mono_ms();
     if (deadline >= 0 && left <= 0) {
         return 1;
     }
     if (poll(p, also >= 0 ? 2 : 1, left > 3600000 ? 3600000 : (int)left) == 0) {
-        return deadline >= 0 && now_ms() >= deadline;
+        return deadline >= 0 && clock_mono_ms() >= deadline;
     }
     while (read(wake_fds[0], drain, sizeof drain) > 0) {
     }
@@ -254,7 +248,7 @@ int cmd_watch(struct cli *cli)
         return EXIT_FAIL;
     }
     if (cli->timeout_ms != 0) {
-        deadline = now_ms() + cli->timeout_ms;
+        deadline = clock_mono_ms() + cli->timeout_ms;
     }
     rv = flip_watch_start(&w, &opts);
     if (rv == FLIP_INVALID) {
@@ -393,7 +387,7 @@ int cmd_eval(struct cli *cli)
         fprintf(stderr, "flipctl: eval: %s\n", flip_strerror(rv));
         return EXIT_FAIL;
     }
-    deadline = now_ms() + wait;
+    deadline = clock_mono_ms() + wait;
     /* The watch's descriptor too: its revision also moves with heartbeats,
      * which raise no event. */
     while ((flip_watch_state(w) != FLIP_WATCH_LIVE ||

@@ -1,9 +1,9 @@
 /* Private to flipctl: the parsed command line and the output helpers that
  * cli.c (flag, list and status commands) shares with cli_watch.c (watch
- * and eval). Not part of the library: the Makefile links client/cli*.c
- * into flipctl only. */
-#ifndef FLIP_CLIENT_CLI_H
-#define FLIP_CLIENT_CLI_H
+ * and eval). Not part of the library: tools/flipctl/ builds flipctl only,
+ * over the library of client/. */
+#ifndef FLIP_TOOLS_FLIPCTL_CLI_H
+#define FLIP_TOOLS_FLIPCTL_CLI_H
 
 #include <stdint.h>
 
@@ -91,8 +91,6 @@ const char *escaped_copy(char *out, size_t cap, const char *s);
 int put_value_text(const struct flip_value *v);
 /* A value as on a list line: JSON compacted, then put_escaped. */
 int put_list_value(const struct flip_value *v);
-/* Decimal u64, digits only. FLIP_OK or FLIP_INVALID. */
-int parse_u64(const char *s, uint64_t *out);
 
 /* cli_watch.c */
 int cmd_watch(struct cli *cli);
