@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "errmap.h"
+#include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/heap.h"
 #include "lib/log.h"
@@ -1265,15 +1266,11 @@ static uint64_t propose_host_now(void *data)
     return uv_now(n->loop);
 }
 
-/* The wall clock stamped into entries: propose.c's clock source, kept here
- * behind propose_env so one clock helper can replace it. */
+/* The wall clock stamped into entries (Command.time_ms). */
 static int64_t propose_host_wall_ms(void *data)
 {
-    struct timespec ts;
-
     (void)data;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_real_ms();
 }
 
 static void propose_flush_cb(uv_check_t *h)

@@ -6,29 +6,11 @@
 #include <sys/random.h>
 
 #include "dedup.h"
+#include "errmap.h"
 #include "lib/err.h"
 #include "lib/heap.h"
 #include "lib/log.h"
 #include "proto/command.h"
-
-static int status_from_raft(int rv)
-{
-    switch (rv) {
-    case 0:
-        return FLIP_OK;
-    case RAFT_NOTLEADER:
-        return FLIP_NOTLEADER;
-    case RAFT_LEADERSHIPLOST:
-    case RAFT_SHUTDOWN:
-        return FLIP_LEADERSHIPLOST;
-    case RAFT_NOSPACE:
-        return FLIP_NOSPACE;
-    case RAFT_NOMEM:
-        return FLIP_NOMEM;
-    default:
-        return FLIP_IOERR;
-    }
-}
 
 static void fail_waiters(struct propose *pr)
 {
@@ -280,7 +262,7 @@ static void apply_done(struct raft_apply *req, int status, void *result)
 {
     struct propose_batch *b = CONTAINER_OF(req, struct propose_batch, req);
     struct propose *pr = b->pr;
-    int rv = status_from_raft(status);
+    int rv = errmap_from_raft(status);
 
     (void)result;
     queue_remove(&b->link);
@@ -371,7 +353,7 @@ static void batch_propose(struct propose *pr)
     }
     if (rv != 0) {
         raft_free(buf.base);
-        batch_finish(b, status_from_raft(rv));
+        batch_finish(b, errmap_from_raft(rv));
         return;
     }
     queue_insert_tail(&pr->pending, &b->link);
@@ -543,7 +525,7 @@ static void barrier_start(struct propose *pr);
 static void barrier_done(struct raft_barrier *req, int status)
 {
     struct propose *pr = req->data;
-    int rv = status_from_raft(status);
+    int rv = errmap_from_raft(status);
     struct queue q;
 
     pr->barrier_inflight = 0;
@@ -595,7 +577,7 @@ static void barrier_start(struct propose *pr)
         queue_remove(e);
         queue_insert_tail(&pr->failed, e);
     }
-    pr->failed_status = status_from_raft(rv);
+    pr->failed_status = errmap_from_raft(rv);
     pr->env.arm(pr->env.data, PROPOSE_DEFER, 0);
 }
 
