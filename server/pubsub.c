@@ -8,6 +8,7 @@
 #include "lib/heap.h"
 #include "lib/log.h"
 #include "proto/codec.h"
+#include "proto/status.h"
 #include "storage/flags.h"
 
 #define PUMP_CHUNK      (256u * 1024u) /* queue this much, then wait to drain */
@@ -794,11 +795,7 @@ void pubsub_subscribe(struct pubsub *ps,
         rv = register_sub(ps, sub);
     }
     if (rv != FLIP_OK) {
-        ps->sink.send_error(to, req_id,
-                            rv == FLIP_INVALID  ? FLIP__STATUS__INVALID_ARGUMENT
-                            : rv == FLIP_TOOBIG ? FLIP__STATUS__TOO_LARGE
-                            : rv == FLIP_BUSY   ? FLIP__STATUS__UNAVAILABLE
-                                                : FLIP__STATUS__INTERNAL,
+        ps->sink.send_error(to, req_id, status_from_flip(rv),
                             why != NULL ? why : "out of memory");
         sub_free(sub);
         return;
