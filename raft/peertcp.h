@@ -79,8 +79,10 @@ unsigned peertcp_user_timeout_ms(unsigned election_ms);
  * once more, so a restarted follower hears its leader within it, instead of
  * 0-1000 ms later (500 ms on average, issue 9's cold restart row): a tenth
  * of the election timeout, never under a heartbeat nor over raft_uv's
- * 1 s. Refused connects to a dead peer on a LAN cost microseconds; one
- * that goes unanswered stays pending (no new attempt) until the kernel
+ * 1 s. Each attempt at a dead peer costs a uv_getaddrinfo job on libuv's
+ * thread pool (raft_uv resolves the address every time; a numeric address
+ * resolves without a lookup) and a refused connect, microseconds on a LAN;
+ * one that goes unanswered stays pending (no new attempt) until the kernel
  * gives up on it. */
 unsigned peertcp_retry_delay_ms(unsigned heartbeat_ms, unsigned election_ms);
 

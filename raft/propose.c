@@ -7,6 +7,7 @@
 
 #include "dedup.h"
 #include "errmap.h"
+#include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/heap.h"
 #include "lib/log.h"
@@ -117,7 +118,7 @@ static uint64_t new_incarnation(const struct propose_env *env)
     uint64_t x = 0;
 
     if (getrandom(&x, sizeof x, GRND_NONBLOCK) != (ssize_t)sizeof x) {
-        x ^= env->now(env->data) << 32 ^ (uint64_t)env->wall_ms(env->data);
+        x ^= clock_mono_ns() << 20 ^ (uint64_t)env->wall_ms(env->data);
     }
     return x;
 }
@@ -147,6 +148,7 @@ void propose_close(struct propose *pr)
         pr->open = NULL;
         batch_finish(b, FLIP_NOTLEADER);
     }
+    fail_waiters(pr); /* they waited for PROPOSE_DEFER, disarmed next */
     for (int t = 0; t < PROPOSE_N_TIMERS; t++) {
         pr->env.disarm(pr->env.data, (enum propose_timer)t);
     }

@@ -536,6 +536,88 @@ void conn_flush(struct conn *c)
     conn_account(c);
 }
 
+static int conn_accept(struct conn_set *set, uv_stream_t *listener)
+{
+    struct conn *c;
+    struct sockaddr_storage ss;
+    int sslen = sizeof ss;
+    int rv;
+
+    if (set->max_accepts != 0 && set->accepted >= set->max_accepts) {
+        set->held = listener;
+        return 0;
+    }
+    c = flip_calloc(1, sizeof *c);
+    if (c == NULL) {
+        /* left in the listener, as past max_accepts: not accepting it
+         * would leave libuv holding it with the listener unwatched */
+        flip_errorf("listener: out of memory for a connection; retrying");
+        set->held = listener; /* the next flush tries again */
+        return 0;
+    }
+    set->accepted++;
+    c->set = set;
+    c->id = ++set->next_conn_id;
+    queue_init(&c->dirty);
+    buf_init(&c->in);
+    buf_init(&c->out);
+    buf_init(&c->writing);
+    uv_tcp_init(set->loop, &c->tcp);
+    c->tcp.data = c;
+    rv = uv_accept(listener, (uv_stream_t *)&c->tcp);
+    if (rv != 0) {
+        flip_warnf("listener: accept: %s", uv_strerror(rv));
+        uv_close((uv_handle_t *)&c->tcp, conn_closed);
+        return rv;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    snprintf(c->peer, sizeof c->peer, "?");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) == 0 &&
+        ss.ss_family == AF_INET) {
+        char host[32];
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+        uv_ip4_name(in, host, sizeof host);
+        snprintf(c->peer, sizeof c->peer, "%s:%d", host, ntohs(in->sin_port));
+    }
+    c->accepted_ms = uv_now(set->loop);
+    c->active_ms = c->accepted_ms;
+    c->state = CONN_OPEN;
+    queue_insert_tail(&set->conns, &c->link);
+    if (set->n_conns >= set->max_conns) {
+        /* Not counted: the limit keeps descriptors for raft and the
+         * store (F5), and this one goes as soon as its error is out. */
+        c->refused = 1;
+        set->n_refused_conns++;
+        conn_send_error(c, 0, FLIP__STATUS__UNAVAILABLE,
+                        "too many connections on this node");
+        conn_close(c, NULL);
+        return 0;
+    }
+    set->n_conns++;
+    if (set->h->on_open(set->h_data, c) != 0) {
+        conn_close(c, "out of memory for a session");
+        return 0;
+    }
+    start_reading(c);
+    return 0;
+}
+
+static void on_listen(uv_stream_t *listener, int status)
+{
+    if (status < 0) {
+        flip_warnf("listener: %s", uv_strerror(status));
+        return;
+    }
+    (void)conn_accept(listener->data, listener);
+}
+
+int conn_set_listen(struct conn_set *set, uv_tcp_t *listener, int backlog)
+{
+    listener->data = set;
+    set->backlog = backlog;
+    return uv_listen((uv_stream_t *)listener, backlog, on_listen);
+}
+
 static void flush_more(uv_idle_t *h)
 {
     (void)h; /* only keeps the loop from sleeping: the next flush goes on */
@@ -549,8 +631,13 @@ void conn_set_flush(struct conn_set *set, unsigned max_bulk)
     set->accepted = 0;
     set->held = NULL;
     if (held != NULL && !set->flush_closed &&
-        !uv_is_closing((uv_handle_t *)held)) {
-        conn_accept(set, held); /* uv_accept watches the listener again */
+        !uv_is_closing((uv_handle_t *)held) && conn_accept(set, held) != 0) {
+        /* uv_accept failed outside libuv's accept loop, which left the
+         * listener unwatched: listening again watches it again */
+        int rv = uv_listen(held, set->backlog, on_listen);
+        if (rv != 0) {
+            flip_errorf("listener: cannot listen again: %s", uv_strerror(rv));
+        }
     }
 
     while (!queue_empty(&set->dirty)) {
@@ -591,66 +678,4 @@ void conn_set_init(struct conn_set *set, uv_loop_t *loop)
     queue_init(&set->dirty);
     queue_init(&set->dirty_bulk);
     queue_init(&set->closing);
-}
-
-void conn_accept(struct conn_set *set, uv_stream_t *listener)
-{
-    struct conn *c;
-    struct sockaddr_storage ss;
-    int sslen = sizeof ss;
-    int rv;
-
-    if (set->max_accepts != 0 && set->accepted >= set->max_accepts) {
-        set->held = listener;
-        return;
-    }
-    set->accepted++;
-    c = flip_calloc(1, sizeof *c);
-    if (c == NULL) {
-        flip_errorf("listener: out of memory for a connection");
-        return;
-    }
-    c->set = set;
-    c->id = ++set->next_conn_id;
-    queue_init(&c->dirty);
-    buf_init(&c->in);
-    buf_init(&c->out);
-    buf_init(&c->writing);
-    uv_tcp_init(set->loop, &c->tcp);
-    c->tcp.data = c;
-    rv = uv_accept(listener, (uv_stream_t *)&c->tcp);
-    if (rv != 0) {
-        flip_warnf("listener: accept: %s", uv_strerror(rv));
-        uv_close((uv_handle_t *)&c->tcp, conn_closed);
-        return;
-    }
-    uv_tcp_nodelay(&c->tcp, 1);
-    snprintf(c->peer, sizeof c->peer, "?");
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) == 0 &&
-        ss.ss_family == AF_INET) {
-        char host[32];
-        const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
-        uv_ip4_name(in, host, sizeof host);
-        snprintf(c->peer, sizeof c->peer, "%s:%d", host, ntohs(in->sin_port));
-    }
-    c->accepted_ms = uv_now(set->loop);
-    c->active_ms = c->accepted_ms;
-    c->state = CONN_OPEN;
-    queue_insert_tail(&set->conns, &c->link);
-    if (set->n_conns >= set->max_conns) {
-        /* Not counted: the limit keeps descriptors for raft and the
-         * store (F5), and this one goes as soon as its error is out. */
-        c->refused = 1;
-        set->n_refused_conns++;
-        conn_send_error(c, 0, FLIP__STATUS__UNAVAILABLE,
-                        "too many connections on this node");
-        conn_close(c, NULL);
-        return;
-    }
-    set->n_conns++;
-    if (set->h->on_open(set->h_data, c) != 0) {
-        conn_close(c, "out of memory for a session");
-        return;
-    }
-    start_reading(c);
 }

@@ -84,6 +84,7 @@ struct conn_set
     unsigned max_accepts;
     unsigned accepted; /* since the last conn_set_flush */
     uv_stream_t *held; /* its listener holds a connection for us */
+    int backlog;       /* conn_set_listen's, to listen again */
     size_t out_req;    /* bytes queued to interactive connections */
     size_t out_bulk;   /* bytes queued to bulk connections */
     size_t in_partial; /* bytes of unfinished frames, all conns */
@@ -133,9 +134,12 @@ struct conn
  * h and h_data. */
 void conn_set_init(struct conn_set *set, uv_loop_t *loop);
 
-/* Accepts a connection from `listener`. Logs and drops it on failure.
- * Past max_accepts this turn, leaves it for conn_set_flush. */
-void conn_accept(struct conn_set *set, uv_stream_t *listener);
+/* Listens on `listener` (bound by the caller; its data becomes `set`) and
+ * accepts its connections into the set, at most max_accepts a loop turn:
+ * past that, and when a connection cannot be allocated, libuv holds the
+ * next one and stops watching the listener until conn_set_flush takes it.
+ * The caller closes the listener. */
+int conn_set_listen(struct conn_set *set, uv_tcp_t *listener, int backlog);
 
 /* Queues one response frame. Encoding failures (too big, no memory) are
  * turned into an error response; the connection stays usable. */

@@ -637,6 +637,10 @@ void pubsub_pump(struct pubsub *ps)
             pump_del(sub);
         }
     }
+    /* the share ran out on the last one in line: it has more to send */
+    if (pump_spent(ps) && !queue_empty(&ps->pump)) {
+        spent = 1;
+    }
     if (spent && !uv_is_closing((uv_handle_t *)&ps->more)) {
         ps->n_pump_full++;
         uv_idle_start(&ps->more, more_work);

@@ -241,20 +241,6 @@ static unsigned conn_limit(const struct config *c)
     return (unsigned)room;
 }
 
-static void on_connection(uv_stream_t *listener, int status)
-{
-    struct server *s = listener->data;
-
-    if (status < 0) {
-        flip_warnf("listener: %s", uv_strerror(status));
-        return;
-    }
-    if (s->stopping) {
-        return;
-    }
-    conn_accept(&s->clients, listener);
-}
-
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct server *s = h->data;
@@ -278,10 +264,9 @@ static int start_listener(struct server *s)
     uv_ip4_addr(host, port, &addr);
     uv_tcp_init(s->loop, &s->listener);
     s->listener_started = 1;
-    s->listener.data = s;
     rv = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
     if (rv == 0) {
-        rv = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
+        rv = conn_set_listen(&s->clients, &s->listener, 1024);
     }
     if (rv != 0) {
         flip_errorf("server: cannot listen on %s: %s", s->config.client_address,

@@ -22,14 +22,6 @@
 
 #define FS_WAIT_MS 5000
 
-static void on_connection(uv_stream_t *listener, int status)
-{
-    struct server *s = listener->data;
-
-    CHECK_EQ_INT(status, 0);
-    conn_accept(&s->clients, listener);
-}
-
 static void on_applied(void *data,
                        uint64_t index,
                        const Flipcmd__Command *cmd,
@@ -94,10 +86,9 @@ void fs_start(struct fakeserver *f, const char **args, int n)
     uv_timer_stop(&s->pubsub.tick); /* no heartbeats: tests are exact */
 
     CHECK_EQ_INT(uv_tcp_init(&f->loop, &s->listener), 0);
-    s->listener.data = s;
     CHECK_EQ_INT(uv_ip4_addr("127.0.0.1", 0, &addr), 0);
     CHECK_EQ_INT(uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0), 0);
-    CHECK_EQ_INT(uv_listen((uv_stream_t *)&s->listener, 16, on_connection), 0);
+    CHECK_EQ_INT(conn_set_listen(&s->clients, &s->listener, 16), 0);
     CHECK_EQ_INT(
         uv_tcp_getsockname(&s->listener, (struct sockaddr *)&addr, &len), 0);
     f->port = ntohs(addr.sin_port);

@@ -10,6 +10,7 @@
 
 #include "../lib/fakeserver.h"
 #include "../lib/runner.h"
+#include "lib/heap.h"
 
 enum
 {
@@ -33,13 +34,18 @@ static void start(struct fakeserver *f, struct conn **cs, int *fds, int bulk)
     }
 }
 
-static void stop(struct fakeserver *f, int *fds)
+static void stop_n(struct fakeserver *f, int *fds, int n)
 {
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < n; i++) {
         close(fds[i]);
     }
     conn_set_close(&f->s.clients);
     fs_stop(f);
+}
+
+static void stop(struct fakeserver *f, int *fds)
+{
+    stop_n(f, fds, N);
 }
 
 /* A flush call writes at most max_bulk bulk streams, oldest first, and
@@ -138,4 +144,37 @@ TEST(conn_accepts_bounded_per_turn, 20)
     CHECK_EQ_INT(f.s.clients.n_conns, N);
     CHECK(f.s.clients.held == NULL);
     stop(&f, fds);
+}
+
+static int fail_once(void *data)
+{
+    int *left = data;
+
+    return *left > 0 && (*left)-- > 0;
+}
+
+/* A connection whose struct cannot be allocated stays in the listener and
+ * is let in by the next turn: dropping it without uv_accept left libuv
+ * holding it with the listener unwatched, and the node never accepted a
+ * client again (review of session 5). */
+TEST(conn_accept_out_of_memory_retried, 20)
+{
+    struct fakeserver f;
+    int fds[1];
+    int left = 1;
+
+    fs_start(&f, NULL, 0);
+    flip_heap_set_fault(fail_once, &left);
+    fds[0] = raw_connect(&f);
+    for (int i = 0; i < 10 && left > 0; i++) {
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    }
+    flip_heap_set_fault(NULL, NULL);
+    CHECK_EQ_INT(left, 0);
+    CHECK_EQ_INT(f.s.clients.n_conns, 0);
+    CHECK(f.s.clients.held != NULL);
+    conn_set_flush(&f.s.clients, 1);
+    CHECK_EQ_INT(f.s.clients.n_conns, 1);
+    CHECK(f.s.clients.held == NULL);
+    stop_n(&f, fds, 1);
 }

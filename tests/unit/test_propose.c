@@ -327,3 +327,33 @@ TEST(propose_applied_before_lost_is_ok, 10)
     CHECK_EQ_INT(g.pr.n_limbo, 0);
     rig_stop(&g);
 }
+
+static int read_fired;
+static int read_status;
+
+static void on_read(struct read_wait *w, int status)
+{
+    (void)w;
+    read_fired++;
+    read_status = status;
+}
+
+/* A read whose barrier failed waits for the deferred timer to be told;
+ * closing disarms that timer, so closing answers it (review of session 5:
+ * it was never answered, and its request never freed). */
+TEST(propose_close_answers_failed_reads, 10)
+{
+    struct rig g;
+    struct read_wait w;
+
+    rig_start(&g);
+    read_fired = 0;
+    w.cb = on_read;
+    queue_insert_tail(&g.pr.failed, &w.link);
+    g.pr.failed_status = FLIP_LEADERSHIPLOST;
+    g.armed[PROPOSE_DEFER] = 1;
+    rig_stop(&g);
+    CHECK_EQ_INT(read_fired, 1);
+    CHECK_EQ_INT(read_status, FLIP_LEADERSHIPLOST);
+    CHECK_EQ_INT(probe.fired, 1); /* the open batch: not proposed */
+}

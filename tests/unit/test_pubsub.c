@@ -696,6 +696,51 @@ TEST(pubsub_unit_leader_given_up, 20)
  * served, and keeps the loop awake while some are left; later calls serve
  * the rest, each snapshot complete. A flood of subscribers then costs each
  * loop turn a bounded amount of writing (issue 9). */
+/* The turn's share can run out on the last subscriber in line (here the
+ * only one): the loop must still come back for it at once, not at the next
+ * tick or write (review finding: a lone snapshot moved 64 KiB per 50 ms). */
+TEST(pubsub_unit_pump_last_in_line_keeps_the_loop_awake, 20)
+{
+    enum
+    {
+        FLAGS = 200,
+        VALUE = 1000
+    };
+    struct fix f;
+    struct peer *p;
+    char value[VALUE + 1];
+    char key[32];
+    int calls = 0;
+
+    fix_start(&f, 1u << 20);
+    memset(value, 'v', VALUE);
+    value[VALUE] = '\0';
+    for (int i = 0; i < FLAGS; i++) {
+        snprintf(key, sizeof key, "a.%03d", i);
+        apply(&f, (uint64_t)i + 1, key, value, 0);
+    }
+    p = peer(&f);
+    subscribe(&f, p, "a.", 0, 0);
+    CHECK(FLAGS * VALUE > 2 * PUBSUB_PUMP_TURN_BYTES);
+    /* no reads in between: only the pump's own wake-up moves the stream */
+    while (buf_len(&p->out) < (size_t)FLAGS * VALUE) {
+        CHECK(++calls < 20);
+        pubsub_pump(&f.ps);
+        if (buf_len(&p->out) < (size_t)FLAGS * VALUE) {
+            CHECK(uv_is_active((uv_handle_t *)&f.ps.more));
+        }
+    }
+    CHECK(calls >= 3);
+    expect_subscribed(&f, p, FLAGS);
+    expect_plain(&f, p, FLIP__EVENT_TYPE__SNAPSHOT_BEGIN, FLAGS);
+    for (int k = 0; k < FLAGS; k++) {
+        snprintf(key, sizeof key, "a.%03d", k);
+        expect_flag(&f, p, FLIP__EVENT_TYPE__SNAPSHOT_ITEM, FLAGS, key, value);
+    }
+    expect_plain(&f, p, FLIP__EVENT_TYPE__SNAPSHOT_END, FLAGS);
+    fix_stop(&f);
+}
+
 TEST(pubsub_unit_pump_turn_budget, 20)
 {
     enum
