@@ -3,9 +3,10 @@
  * Monotonic readings measure intervals and deadlines (never wall time);
  * the realtime reading is for timestamps: log lines, flipctl output, and
  * the time stamped into each log entry (Command.time_ms: the replicated
- * clock by which every replica ages request ids alike, raft/dedup.c). clock_gettime cannot fail for these clock ids on Linux,
- * so none of these report an error; the thread CPU clock, which a kernel
- * may lack, reads 0 there. */
+ * clock by which every replica ages request ids alike, raft/dedup.c).
+ * clock_gettime cannot fail for these clock ids on Linux, so none of these
+ * report an error; the thread CPU clock, which a kernel may lack, reads 0
+ * there. */
 #ifndef FLIP_LIB_CLOCK_H
 #define FLIP_LIB_CLOCK_H
 
