@@ -26,10 +26,18 @@ say "filling 500 values of 60 KB (about 30 MB)"
 "$BS" fill --endpoints "$(endpoints)" --n 500 --value-bytes 60000 \
     --threads 8 --max-seconds 60 >/dev/null || fail "fill failed"
 f=$((leader % 3 + 1))
+snapshots() { grep -c "fsm: snapshot of index" "$(node_log "$leader")"; }
+snapshots_from() { [ "$(snapshots)" -ge "$1" ]; }
+s0=$(snapshots)
 node_stop "$f" || true
 say "n$f stopped; 300 small writes (the leader compacts past it)"
 "$BS" fill --endpoints "$(endpoints)" --n 300 --keys 16 --value-bytes 16 \
     --prefix tick. --threads 1 --max-seconds 60 >/dev/null || fail "writes failed"
+# the first snapshot after the stop may keep (trailing 64) what n$f lacks;
+# the second cannot. A loaded machine writes one 30 MB snapshot in seconds:
+# a fixed pause let n$f come back before that, and catch up by entries.
+wait_until 60 snapshots_from $((s0 + 2)) ||
+    fail "the leader took no second snapshot after n$f stopped"
 sleep 1 # the leader's heartbeats to the absent node queue meanwhile
 node_start "$f"
 "$BS" wait --node "$(client_addr "$f")" --leader "$(client_addr "$leader")" \
