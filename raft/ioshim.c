@@ -243,10 +243,12 @@ static int absorb_rejection(struct ioshim *sh, struct raft_message *m)
         return 0; /* stale or newer: libraft deals with it */
     }
     if (res->rejected == 0) {
-        /* for index 0 it is installing it, at or past the index it has it;
-         * in between it answers a heartbeat sent before it was behind
-         * (queued while it was away) and still waits for this one */
-        if (res->last_log_index == 0 || res->last_log_index >= w->index) {
+        /* at or past the index it has it. Below, it answers a heartbeat
+         * sent before it fell behind (queued while it was away), or for
+         * index 0 it is installing it: restoring on its loop, it can go
+         * quiet again for longer than a tick, and libraft would abort
+         * the install and load the snapshot again */
+        if (res->last_log_index >= w->index) {
             w->id = 0;
         }
         return 0;
@@ -357,10 +359,12 @@ static void keep_quiet_followers(struct ioshim *sh)
         if (silent && !quorum) {
             continue;
         }
-        if (silent && sh->last_tick != 0 && now > sh->last_tick) {
+        if (sh->last_tick != 0 && w->heard < sh->last_tick &&
+            now > sh->last_tick) {
             /* the deadline is for a follower that answers and still lacks
-             * the snapshot: a starved one's silence does not use it up,
-             * up to libraft's own limit for a snapshot in flight */
+             * the snapshot: ticks it was quiet for (reading or restoring
+             * it, starved) do not use it up, up to libraft's own limit for
+             * a snapshot in flight */
             raft_time cap = w->opened + r->install_snapshot_timeout;
             raft_time until = w->until + (now - sh->last_tick);
 
