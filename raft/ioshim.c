@@ -605,7 +605,6 @@ static void repeat_sent(struct raft_io_send *req, int status)
 void ioshim_tick(struct ioshim *sh)
 {
     struct raft *r = sh->raft;
-
     raft_time now = sh->io->time(sh->io);
 
     keep_quiet_followers(sh);

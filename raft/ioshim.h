@@ -90,7 +90,9 @@
 #define IOSHIM_PEERS             16 /* #19: followers with a snapshot in flight */
 /* #19: how long a snapshot in flight keeps a follower's rejections from
  * restarting it: IOSHIM_SEND_ELECTIONS election timeouts, plus one ms per
- * IOSHIM_SEND_BYTES_PER_MS bytes of snapshot (10 MB/s) */
+ * IOSHIM_SEND_BYTES_PER_MS bytes of snapshot (10 MB/s), not counting the
+ * ticks the follower was quiet for, and at most libraft's
+ * install_snapshot_timeout after the first send */
 #define IOSHIM_SEND_ELECTIONS    4
 #define IOSHIM_SEND_BYTES_PER_MS 10000
 
