@@ -140,6 +140,33 @@ static struct ioshim_sending *sending_find(struct ioshim *sh, raft_id id)
     return NULL;
 }
 
+/* The slot of the follower's last real result; IOSHIM_PEERS if none. */
+static unsigned heard_slot(const struct ioshim *sh, raft_id id)
+{
+    for (unsigned k = 0; k < IOSHIM_PEERS; k++) {
+        if (sh->heard[k].id == id) {
+            return k;
+        }
+    }
+    return IOSHIM_PEERS;
+}
+
+static void note_heard(struct ioshim *sh, const struct raft_message *m)
+{
+    unsigned k = heard_slot(sh, m->server_id);
+
+    if (k == IOSHIM_PEERS) {
+        k = heard_slot(sh, 0);
+    }
+    if (k == IOSHIM_PEERS) {
+        return; /* more followers than slots: counted as silent */
+    }
+    sh->heard[k].id = m->server_id;
+    sh->heard[k].at = sh->io->time(sh->io);
+    sh->heard[k].features = m->append_entries_result.features;
+    sh->heard[k].capacity = m->append_entries_result.capacity;
+}
+
 /* Opens (or extends) the window of follower `id`: a snapshot up to `index`
  * is on its way there, for `ms` more. */
 static struct ioshim_sending *sending_open(struct ioshim *sh,
@@ -158,12 +185,20 @@ static struct ioshim_sending *sending_open(struct ioshim *sh,
         return NULL; /* more followers than slots: libraft's own way */
     }
     if (w->id != id || w->term != r->current_term) {
+        unsigned h = heard_slot(sh, id);
+
         w->id = id;
         w->term = r->current_term;
         w->index = 0;
         w->until = 0;
-        w->heard = sh->io->time(sh->io);
-        w->got_result = 0;
+        /* a send that libraft starts at a tick (after aborting a pipeline
+         * or a snapshot) comes with no rejection: the follower's last
+         * result says what to keep it in contact with */
+        w->opened = sh->io->time(sh->io);
+        w->got_result = h < IOSHIM_PEERS;
+        w->heard = w->got_result ? sh->heard[h].at : sh->io->time(sh->io);
+        w->features = w->got_result ? sh->heard[h].features : 0;
+        w->capacity = w->got_result ? sh->heard[h].capacity : 0;
     }
     if (index > w->index) {
         w->index = index;
@@ -208,7 +243,14 @@ static int absorb_rejection(struct ioshim *sh, struct raft_message *m)
         return 0; /* stale or newer: libraft deals with it */
     }
     if (res->rejected == 0) {
-        w->id = 0; /* the follower has it (or is installing it) */
+        /* at or past the index it has it. Below, it answers a heartbeat
+         * sent before it fell behind (queued while it was away), or for
+         * index 0 it is installing it: restoring on its loop, it can go
+         * quiet again for longer than a tick, and libraft would abort
+         * the install and load the snapshot again */
+        if (res->last_log_index >= w->index) {
+            w->id = 0;
+        }
         return 0;
     }
     if (res->rejected > w->index) {
@@ -220,45 +262,187 @@ static int absorb_rejection(struct ioshim *sh, struct raft_message *m)
     return 1;
 }
 
-/* Before a leader tick: a follower with a snapshot in flight that was heard
- * within an election timeout is quiet because it is reading the snapshot;
- * libraft would call it unreachable and start the snapshot again. */
+/* Whether a majority of voters (the leader counted) sent real results,
+ * the shim's contact-only ones left out, within the last election timeout
+ * (libraft's progressIsOnline). Not its per-tick contact check: on a
+ * loaded machine the healthy followers miss it for a tick or two. A
+ * contact-only result given on this ground keeps the leader from stepping
+ * down for at most an election timeout after the majority last really
+ * answered, the same bound as for a follower heard within one. */
+static int real_contact_quorum(const struct ioshim *sh)
+{
+    const struct raft *r = sh->raft;
+    raft_time now = sh->io->time(sh->io);
+    unsigned voters = 0;
+    unsigned contacts = 0;
+
+    for (unsigned i = 0; i < r->configuration.n; i++) {
+        const struct raft_server *s = &r->configuration.servers[i];
+        unsigned k = s->id != 0 ? heard_slot(sh, s->id) : IOSHIM_PEERS;
+        int recent =
+            k < IOSHIM_PEERS && now - sh->heard[k].at < r->election_timeout;
+
+        voters += s->role == RAFT_VOTER;
+        contacts += (s->role == RAFT_VOTER && recent) || s->id == r->id;
+    }
+    return contacts > voters / 2;
+}
+
+/* Gives libraft a contact-only result from follower `id`, as if it had
+ * answered a heartbeat without a word about its log. */
+static void keep_in_contact(struct ioshim *sh,
+                            raft_id id,
+                            unsigned short features,
+                            unsigned short capacity)
+{
+    struct raft *r = sh->raft;
+    struct raft_message m;
+    const char *addr = NULL;
+    unsigned k = heard_slot(sh, id);
+
+    for (unsigned i = 0; i < r->configuration.n; i++) {
+        if (r->configuration.servers[i].id == id) {
+            addr = r->configuration.servers[i].address;
+        }
+    }
+    if (addr == NULL) {
+        return;
+    }
+    if (k < IOSHIM_PEERS) {
+        sh->heard[k].kept = sh->io->time(sh->io);
+    }
+    memset(&m, 0, sizeof m);
+    m.type = RAFT_APPEND_ENTRIES_RESULT;
+    m.server_id = id;
+    m.server_address = addr;
+    m.append_entries_result.term = r->current_term;
+    m.append_entries_result.version = 1;
+    m.append_entries_result.features = features;
+    m.append_entries_result.capacity = capacity;
+    sh->n_kept++;
+    sh->raft_recv(sh->io, &m);
+}
+
+/* Before a leader tick: a follower with a snapshot in flight is quiet
+ * because it is reading or restoring the snapshot (on its own loop: under
+ * CPU starvation for several election timeouts); libraft would call it
+ * unreachable, abort the snapshot and, since the follower still counts as
+ * online for an election timeout after its last result (the shim's
+ * included), load and send the snapshot again at every tick of that
+ * timeout. So it gets a contact-only result before the tick while the
+ * window is open and either it was heard within an election timeout
+ * (libraft's own "online"), or the other voters' real results make the
+ * leader's contact quorum without it: then the contact decides nothing
+ * about the leader stepping down, it only keeps the snapshot going. The
+ * same holds while a load libraft started at a tick (with no rejection to
+ * say for whom) is in flight, for the followers it may be for. */
 static void keep_quiet_followers(struct ioshim *sh)
 {
     struct raft *r = sh->raft;
     raft_time now = sh->io->time(sh->io);
+    int quorum = -1; /* not computed yet */
 
     if (raft_state(r) != RAFT_LEADER || sh->closed || r->legacy.closing) {
         return;
     }
     for (unsigned k = 0; k < IOSHIM_PEERS; k++) {
         struct ioshim_sending *w = &sh->sending[k];
-        struct raft_message m;
-        const char *addr = NULL;
+        int silent = now - w->heard >= r->election_timeout;
 
         if (w->id == 0 || !w->got_result || w->term != r->current_term ||
-            now >= w->until || now - w->heard >= r->election_timeout) {
+            now >= w->until) {
             continue;
         }
-        for (unsigned i = 0; i < r->configuration.n; i++) {
-            if (r->configuration.servers[i].id == w->id) {
-                addr = r->configuration.servers[i].address;
+        if (silent && quorum < 0) {
+            quorum = real_contact_quorum(sh);
+        }
+        if (silent && !quorum) {
+            continue;
+        }
+        if (sh->last_tick != 0 && w->heard < sh->last_tick &&
+            now > sh->last_tick) {
+            /* the deadline is for a follower that answers and still lacks
+             * the snapshot: ticks it was quiet for (reading or restoring
+             * it, starved) do not use it up, up to libraft's own limit for
+             * a snapshot in flight */
+            raft_time cap = w->opened + r->install_snapshot_timeout;
+            raft_time until = w->until + (now - sh->last_tick);
+
+            if (cap < w->until) {
+                cap = w->until;
+            }
+            w->until = until < cap ? until : cap;
+        }
+        keep_in_contact(sh, w->id, w->features, w->capacity);
+    }
+    for (unsigned k = 0; k < IOSHIM_PEERS; k++) {
+        struct ioshim_sending *w;
+
+        if (!sh->heard[k].loading || sh->heard[k].id == 0 ||
+            sh->heard[k].kept == now) {
+            continue;
+        }
+        w = sending_find(sh, sh->heard[k].id);
+        if (w != NULL && w->term == r->current_term && now < w->until) {
+            continue; /* its window decided above */
+        }
+        if (now - sh->heard[k].at >= r->election_timeout) {
+            if (quorum < 0) {
+                quorum = real_contact_quorum(sh);
+            }
+            if (!quorum) {
+                continue;
             }
         }
-        if (addr == NULL) {
-            continue;
-        }
-        memset(&m, 0, sizeof m);
-        m.type = RAFT_APPEND_ENTRIES_RESULT;
-        m.server_id = w->id;
-        m.server_address = addr;
-        m.append_entries_result.term = w->term;
-        m.append_entries_result.version = 1;
-        m.append_entries_result.features = w->features;
-        m.append_entries_result.capacity = w->capacity;
-        sh->n_kept++;
-        sh->raft_recv(sh->io, &m);
+        keep_in_contact(sh, sh->heard[k].id, sh->heard[k].features,
+                        sh->heard[k].capacity);
     }
+}
+
+struct get_ctx
+{
+    struct ioshim *sh;
+    raft_io_snapshot_get_cb cb;
+    void *data; /* the request's own data, restored before cb */
+};
+
+static void load_done(struct raft_io_snapshot_get *req,
+                      struct raft_snapshot *snapshot,
+                      int status)
+{
+    struct get_ctx c = *(struct get_ctx *)req->data;
+
+    flip_free(req->data);
+    req->data = c.data;
+    c.cb(req, snapshot, status); /* sends it: the send opens its window */
+    if (c.sh->tick_loads > 0 && --c.sh->tick_loads == 0) {
+        for (unsigned k = 0; k < IOSHIM_PEERS; k++) {
+            c.sh->heard[k].loading = 0;
+        }
+    }
+}
+
+/* A load libraft starts at a tick is for a follower it has just aborted
+ * (no result since its last contact check that passed, and not kept by
+ * the shim): until it is sent, those are kept in contact too, or every
+ * tick of the load would abort the new snapshot and load another. */
+static int mark_tick_load(struct ioshim *sh)
+{
+    struct raft *r = sh->raft;
+    raft_time now = sh->io->time(sh->io);
+    int any = 0;
+
+    for (unsigned i = 0; i < r->configuration.n; i++) {
+        raft_id id = r->configuration.servers[i].id;
+        unsigned k = id != r->id ? heard_slot(sh, id) : IOSHIM_PEERS;
+
+        if (k < IOSHIM_PEERS && sh->heard[k].at < sh->tick_timer_start &&
+            sh->heard[k].kept != now) {
+            sh->heard[k].loading = 1;
+            any = 1;
+        }
+    }
+    return any;
 }
 
 int ioshim_snapshot_get(struct ioshim *sh,
@@ -280,6 +464,26 @@ int ioshim_snapshot_get(struct ioshim *sh,
             w->features = res->features;
             w->capacity = res->capacity;
             w->got_result = 1;
+        }
+    }
+    if (sh->rejecting == NULL && sh->in_tick &&
+        raft_state(sh->raft) == RAFT_LEADER && mark_tick_load(sh)) {
+        struct get_ctx *c = flip_malloc(sizeof *c);
+        int rv;
+
+        if (c != NULL) {
+            c->sh = sh;
+            c->cb = cb;
+            c->data = req->data;
+            req->data = c;
+            sh->tick_loads++;
+            rv = sh->next_snapshot_get(sh->io, req, load_done);
+            if (rv != 0) {
+                req->data = c->data;
+                flip_free(c);
+                sh->tick_loads--;
+            }
+            return rv;
         }
     }
     return sh->next_snapshot_get(sh->io, req, cb);
@@ -401,9 +605,14 @@ static void repeat_sent(struct raft_io_send *req, int status)
 void ioshim_tick(struct ioshim *sh)
 {
     struct raft *r = sh->raft;
+    raft_time now = sh->io->time(sh->io);
 
     keep_quiet_followers(sh);
+    sh->tick_timer_start = r->election_timer_start;
+    sh->in_tick = 1;
     sh->raft_tick(sh->io);
+    sh->in_tick = 0;
+    sh->last_tick = now;
     release_held(sh); /* an install may end without a put of ours */
     if (sh->repeats_left == 0 || sh->repeat_inflight || sh->closed ||
         r->legacy.closing || raft_state(r) != RAFT_FOLLOWER ||
@@ -469,6 +678,9 @@ void ioshim_recv(struct ioshim *sh, struct raft_message *m)
         sh->n_installs_in++;
     }
     if (m->type == RAFT_APPEND_ENTRIES_RESULT) {
+        if (m->server_id != 0) {
+            note_heard(sh, m);
+        }
         if (absorb_rejection(sh, m)) {
             sh->raft_recv(sh->io, m);
             return;

@@ -90,7 +90,9 @@
 #define IOSHIM_PEERS             16 /* #19: followers with a snapshot in flight */
 /* #19: how long a snapshot in flight keeps a follower's rejections from
  * restarting it: IOSHIM_SEND_ELECTIONS election timeouts, plus one ms per
- * IOSHIM_SEND_BYTES_PER_MS bytes of snapshot (10 MB/s) */
+ * IOSHIM_SEND_BYTES_PER_MS bytes of snapshot (10 MB/s), not counting the
+ * ticks the follower was quiet for, and at most libraft's
+ * install_snapshot_timeout after the first send */
 #define IOSHIM_SEND_ELECTIONS    4
 #define IOSHIM_SEND_BYTES_PER_MS 10000
 
@@ -102,6 +104,7 @@ struct ioshim_sending
     raft_index index; /* rejections at or below it wait for this one */
     raft_time until;
     raft_time heard;                   /* the follower's last real message */
+    raft_time opened;                  /* the first send of this window */
     unsigned short features, capacity; /* from its last result */
     int got_result;                    /* features and capacity are known */
     unsigned gen; /* tells a send's callback whether the slot is still its */
@@ -171,7 +174,20 @@ struct ioshim
     /* #19 */
     struct ioshim_sending sending[IOSHIM_PEERS];
     unsigned sending_gen;
-    raft_index last_snapshot; /* newest snapshot this node stored or loaded */
+    /* #19: each follower's last real AppendEntries result (not the shim's) */
+    struct
+    {
+        raft_id id; /* 0: free slot */
+        raft_time at;
+        unsigned short features, capacity;
+        raft_time kept; /* the last tick it was kept in contact */
+        int loading;    /* a load started at a tick may be for it */
+    } heard[IOSHIM_PEERS];
+    int in_tick;                /* libraft's tick is running */
+    raft_time tick_timer_start; /* libraft's election_timer_start before it */
+    raft_time last_tick;        /* when the previous tick ran */
+    unsigned tick_loads;        /* loads started at a tick, not done */
+    raft_index last_snapshot;   /* newest snapshot this node stored or loaded */
     /* the rejection being delivered, if any */
     const struct raft_message *rejecting;
     int closed;
