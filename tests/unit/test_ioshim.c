@@ -208,6 +208,85 @@ TEST(ioshim_repeats_last_answer_while_entries_persist, 30)
     cluster_stop(&c);
 }
 
+/* What is repeated is the answer that stands, in its own term: nothing
+ * after a rejection (the follower's log disagreed: its older success may
+ * no longer hold for this leader), the entries' real answer once it went
+ * out (not the one before it), nothing once heartbeats flow, and nothing in
+ * a newer term (another leader, to whom the old answer would be news of a
+ * log it never sent). */
+TEST(ioshim_repeats_only_a_standing_answer_of_this_term, 30)
+{
+    struct cluster c;
+    struct ioshim sh;
+    struct raft *r;
+    struct raft_message m;
+    struct raft_message answer;
+    raft_term term;
+
+    cluster_start(&c, 3);
+    cluster_elect(&c, 0);
+    r = raft_fixture_get(&c.f, 1);
+    CHECK(raft_state(r) == RAFT_FOLLOWER);
+    term = raft_current_term(r);
+
+    ioshim_init(&sh, r, r->io);
+    sh.raft_recv = recorder;
+    sh.raft_tick = tick_noop;
+    sh.next_send = send_recorder;
+    n_sent = 0;
+    memset(&answer, 0, sizeof answer);
+    answer.type = RAFT_APPEND_ENTRIES_RESULT;
+    answer.server_id = 1;
+    answer.server_address = "1";
+    answer.append_entries_result.term = term;
+
+    /* a success, then a rejection: entries find nothing to repeat */
+    m = append_entries(term, 0);
+    ioshim_recv(&sh, &m);
+    answer.append_entries_result.last_log_index = 7;
+    CHECK_EQ_INT(ioshim_send(&sh, NULL, &answer, NULL), 0);
+    answer.append_entries_result.rejected = 8;
+    CHECK_EQ_INT(ioshim_send(&sh, NULL, &answer, NULL), 0);
+    answer.append_entries_result.rejected = 0;
+    m = append_entries(term, 1);
+    ioshim_recv(&sh, &m);
+    ioshim_tick(&sh);
+    CHECK_EQ_INT(n_sent, 2);
+    CHECK_EQ_INT(sh.n_repeats, 0);
+
+    /* a success stands again; the entries' own answer ends the repeats */
+    answer.append_entries_result.last_log_index = 9;
+    CHECK_EQ_INT(ioshim_send(&sh, NULL, &answer, NULL), 0); /* n_sent 3 */
+    m = append_entries(term, 1);
+    ioshim_recv(&sh, &m);
+    ioshim_tick(&sh);
+    CHECK_EQ_INT(sh.n_repeats, 1);
+    CHECK_EQ_INT(sent_index, 9);
+    sh.repeat_inflight = 0; /* send_recorder never calls back */
+    answer.append_entries_result.last_log_index = 10;
+    CHECK_EQ_INT(ioshim_send(&sh, NULL, &answer, NULL), 0);
+    ioshim_tick(&sh); /* the real answer replaced the standing one */
+    CHECK_EQ_INT(sh.n_repeats, 2);
+    CHECK_EQ_INT(sent_index, 10);
+    sh.repeat_inflight = 0;
+    m = append_entries(term, 0); /* heartbeats flow again: no repeats */
+    ioshim_recv(&sh, &m);
+    ioshim_tick(&sh);
+    CHECK_EQ_INT(sh.n_repeats, 2);
+
+    /* entries arrive, then the term moves on before the tick */
+    m = append_entries(term, 1);
+    ioshim_recv(&sh, &m);
+    CHECK(sh.repeats_left > 0);
+    r->current_term = term + 1;
+    ioshim_tick(&sh);
+    CHECK_EQ_INT(sh.n_repeats, 2);
+    r->current_term = term;
+
+    ioshim_close(&sh);
+    cluster_stop(&c);
+}
+
 /* ---- #19: the leader's side --------------------------------------------- */
 
 static raft_time fake_now;
