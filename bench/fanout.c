@@ -52,11 +52,11 @@
  * subscriber sockets are closed with SO_LINGER 0 (a reset), so no
  * TIME_WAIT entries are left behind to block such binds for a minute.
  *
- * Frames are decoded by a small protobuf field scanner (Response.id,
- * .error{status, message, resume_revision}, the result member, and
- * Event{type, revision, resync}); the frames of subscriber 0 are also fully
- * unpacked with the generated protobuf-c code and cross-checked (type,
- * revision, and for a CHANGE the key and the int value written).
+ * Frames are decoded by bench/lib/bflip's protobuf field scanner
+ * (Response.id, .error{status, message, resume_revision}, the result
+ * member, and Event{type, revision, resync}); the frames of subscriber 0 are
+ * also fully unpacked with the generated protobuf-c code and cross-checked
+ * (type, revision, and for a CHANGE the key and the int value written).
  *
  * Reports per flip the ack latency and the last subscriber's delivery after
  * the ack and after the send; then p50/p99/max over flips of those, the
@@ -67,9 +67,8 @@
  *
  * Layering: bench/ may include lib/ and client/ only. The generated
  * flip.pb-c.h types come through client/wire.h (which also supplies
- * wire_addr_split); requests are packed with flip__request__pack and
- * framed here (the same bytes proto/codec.c's codec_request_encode
- * produces).
+ * wire_addr_split); frames are packed by bench/lib/bflip, the flipd
+ * client model kvbench uses too.
  *
  * Exit status: 0 all flips acked and delivered to every subscriber with no
  * disconnect or error; 1 something was missing, failed or truncated (the
@@ -90,6 +89,7 @@
 
 #include "bench/lib/baddr.h"
 #include "bench/lib/bfan.h"
+#include "bench/lib/bflip.h"
 #include "bench/lib/bopt.h"
 #include "bench/lib/breport.h"
 #include "bench/lib/bstat.h"
@@ -98,39 +98,18 @@
 #include "client/wire.h"
 #include "lib/buf.h"
 
-#define EP_MAX           16
-#define FRAME_LIMIT      (1024u * 1024u) /* protocol default frame limit */
-#define FRAME_BUF_MIN    256u /* initial frame buffer of a subscriber */
-#define EVENTS_MAX       1024
-#define READS_PER_WAKE   16
-#define STATUS_SLOTS     32
-#define EXIT_FAILED      1
-#define EXIT_USAGE       2
-#define PROG             "fanout"
-#define CLIENT_NAME      PROG
-#define FRAME_HEADER_LEN 4u /* u32 big-endian payload length */
-#define PREFIX_MAX       257u
-#define MSG_MAX          256
+#define EP_MAX         16
+#define FRAME_BUF_MIN  256u /* initial frame buffer of a subscriber */
+#define EVENTS_MAX     1024
+#define READS_PER_WAKE 16
+#define STATUS_SLOTS   32
+#define EXIT_FAILED    1
+#define EXIT_USAGE     2
+#define PROG           "fanout"
+#define CLIENT_NAME    PROG
+#define MSG_MAX        256
 
 /* Response fields (proto/flip.proto). */
-#define F_RESP_ID     1u
-#define F_RESP_ERROR  2u
-#define F_RESP_HELLO  10u
-#define F_RESP_SUB    16u
-#define F_RESP_EVENT  17u
-#define F_ERR_STATUS  1u
-#define F_ERR_MESSAGE 2u
-#define F_ERR_RESUME  6u
-#define F_EV_TYPE     1u
-#define F_EV_REVISION 2u
-#define F_EV_RESYNC   4u
-
-#define EV_SNAPSHOT_BEGIN 1u
-#define EV_SNAPSHOT_ITEM  2u
-#define EV_SNAPSHOT_END   3u
-#define EV_CHANGE         4u
-#define EV_HEARTBEAT      5u
-
 struct opts
 {
     const char *endpoints;
@@ -206,9 +185,8 @@ struct ctx
     struct sub *subs;
     uint32_t n;
     int epfd;
-    uint8_t greeting[512]; /* Hello + Subscribe frames */
-    size_t greeting_len;
-    uint64_t deadline; /* monotonic ns: --max-seconds */
+    struct buf greeting; /* Hello + Subscribe frames */
+    uint64_t deadline;   /* monotonic ns: --max-seconds */
     int truncated;
     int roles_changed; /* a node's role differed after the run */
 
@@ -320,14 +298,6 @@ static int parse_args(int argc, char **argv, struct opts *o)
     return 0;
 }
 
-static const char *status_name(unsigned status)
-{
-    const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
-        &flip__status__descriptor, (int)status);
-
-    return ev != NULL ? ev->name : "unknown status";
-}
-
 /* ---- setup --------------------------------------------------------------- */
 
 static struct bench_addr *ep_at(void *arg, size_t i)
@@ -359,207 +329,33 @@ static int parse_source(struct ctx *x, const char *addr)
                              &x->src_len);
 }
 
-/* Appends one frame holding `req` to x->greeting. */
-static int pack_request(struct ctx *x, Flip__Request *req)
-{
-    size_t n = flip__request__get_packed_size(req);
-
-    if (x->greeting_len + FRAME_HEADER_LEN + n > sizeof x->greeting) {
-        return -1;
-    }
-    buf_put_u32be(x->greeting + x->greeting_len, (uint32_t)n);
-    flip__request__pack(req, x->greeting + x->greeting_len + FRAME_HEADER_LEN);
-    x->greeting_len += FRAME_HEADER_LEN + n;
-    return 0;
-}
-
 /* Hello{protocol_version 1} (id 1) and Subscribe{prefixes [prefix]} (id 2),
  * encoded once and written by every subscriber. */
 static int build_greeting(struct ctx *x)
 {
     Flip__Request req = FLIP__REQUEST__INIT;
-    Flip__Hello hello = FLIP__HELLO__INIT;
     Flip__SubscribeRequest sub = FLIP__SUBSCRIBE_REQUEST__INIT;
-    char prefix[PREFIX_MAX];
-    char name[] = CLIENT_NAME;
-    char *prefixes[1];
+    char *prefixes[1] = { (char *)x->o->prefix }; /* only read by pack */
 
-    if (strlen(x->o->prefix) >= sizeof prefix) {
-        fprintf(stderr, "fanout: --prefix too long\n");
-        return -1;
-    }
-    snprintf(prefix, sizeof prefix, "%s", x->o->prefix);
-    prefixes[0] = prefix;
-    hello.has_protocol_version = 1;
-    hello.protocol_version = 1;
-    hello.client_name = name;
-    req.has_id = 1;
-    req.id = 1;
-    req.op_case = FLIP__REQUEST__OP_HELLO;
-    req.hello = &hello;
-    if (pack_request(x, &req) != 0) {
-        return -1;
-    }
     sub.n_prefixes = 1;
     sub.prefixes = prefixes;
+    req.has_id = 1;
     req.id = 2;
     req.op_case = FLIP__REQUEST__OP_SUBSCRIBE;
     req.subscribe = &sub;
-    return pack_request(x, &req);
-}
-
-/* ---- a minimal protobuf scanner ------------------------------------------ */
-
-struct pb_field
-{
-    uint32_t num;
-    unsigned wt;
-    uint64_t v;       /* varint value, or the length of a LEN field */
-    const uint8_t *p; /* LEN field: its bytes */
-};
-
-/* Reads one varint at *p (not past end) into *out and advances *p over
- * it: 0, or -1 when it is truncated or longer than 64 bits. */
-static int pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
-{
-    uint64_t v = 0;
-
-    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
-        uint8_t b = *(*p)++;
-
-        v |= (uint64_t)(b & 0x7fu) << shift;
-        if ((b & 0x80u) == 0) {
-            *out = v;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-/* The next field of a message: 1 with *f filled, 0 at the end, -1 when the
- * bytes are malformed (groups are malformed too: flip.proto has none). */
-static int pb_next(const uint8_t **p, const uint8_t *end, struct pb_field *f)
-{
-    uint64_t key;
-
-    if (*p >= end) {
-        return 0;
-    }
-    if (pb_varint(p, end, &key) != 0 || (key >> 3) == 0 ||
-        (key >> 3) > 0x1fffffffu) {
+    if (bflip_put_hello(&x->greeting, 1, CLIENT_NAME) != 0 ||
+        bflip_put(&x->greeting, &req) != 0) {
         return -1;
     }
-    f->num = (uint32_t)(key >> 3);
-    f->wt = (unsigned)(key & 7u);
-    f->p = NULL;
-    f->v = 0;
-    switch (f->wt) {
-    case 0:
-        return pb_varint(p, end, &f->v) == 0 ? 1 : -1;
-    case 1:
-        if (end - *p < 8) {
-            return -1;
-        }
-        *p += 8;
-        return 1;
-    case 2:
-        if (pb_varint(p, end, &f->v) != 0 || f->v > (uint64_t)(end - *p)) {
-            return -1;
-        }
-        f->p = *p;
-        *p += f->v;
-        return 1;
-    case 5:
-        if (end - *p < 4) {
-            return -1;
-        }
-        *p += 4;
-        return 1;
-    default:
-        return -1;
-    }
-}
-
-/* What the loop needs from one Response. */
-struct view
-{
-    uint64_t id;
-    int has_error;
-    unsigned status;
-    const uint8_t *msg;
-    size_t msg_len;
-    uint64_t resume_rev;
-    uint32_t result; /* field number of the result member, 0 if none */
-    unsigned ev_type;
-    uint64_t ev_rev;
-    int ev_resync;
-};
-
-static int scan_error(const uint8_t *p, const uint8_t *end, struct view *v)
-{
-    struct pb_field f;
-    int r;
-
-    v->has_error = 1;
-    while ((r = pb_next(&p, end, &f)) > 0) {
-        if (f.num == F_ERR_STATUS && f.wt == 0) {
-            v->status = (unsigned)f.v;
-        } else if (f.num == F_ERR_MESSAGE && f.wt == 2) {
-            v->msg = f.p;
-            v->msg_len = (size_t)f.v;
-        } else if (f.num == F_ERR_RESUME && f.wt == 0) {
-            v->resume_rev = f.v;
-        }
-    }
-    return r;
-}
-
-static int scan_event(const uint8_t *p, const uint8_t *end, struct view *v)
-{
-    struct pb_field f;
-    int r;
-
-    while ((r = pb_next(&p, end, &f)) > 0) {
-        if (f.num == F_EV_TYPE && f.wt == 0) {
-            v->ev_type = (unsigned)f.v;
-        } else if (f.num == F_EV_REVISION && f.wt == 0) {
-            v->ev_rev = f.v;
-        } else if (f.num == F_EV_RESYNC && f.wt == 0) {
-            v->ev_resync = f.v != 0;
-        }
-    }
-    return r;
-}
-
-static int scan_response(const uint8_t *p, size_t n, struct view *v)
-{
-    const uint8_t *end = p + n;
-    struct pb_field f;
-    int r;
-
-    memset(v, 0, sizeof *v);
-    while ((r = pb_next(&p, end, &f)) > 0) {
-        if (f.num == F_RESP_ID && f.wt == 0) {
-            v->id = f.v;
-        } else if (f.num == F_RESP_ERROR && f.wt == 2) {
-            if (scan_error(f.p, f.p + f.v, v) < 0) {
-                return -1;
-            }
-        } else if (f.num >= F_RESP_HELLO && f.wt == 2) {
-            v->result = f.num;
-            if (f.num == F_RESP_EVENT && scan_event(f.p, f.p + f.v, v) < 0) {
-                return -1;
-            }
-        }
-    }
-    return r;
+    /* struct sub counts the bytes written in a uint8_t. */
+    return buf_len(&x->greeting) <= UINT8_MAX ? 0 : -1;
 }
 
 /* Subscriber 0's frames are also unpacked by protobuf-c and compared. */
 static void verify_frame(struct ctx *x,
                          const uint8_t *p,
                          size_t n,
-                         const struct view *v)
+                         const struct bflip_view *v)
 {
     Flip__Response *r = flip__response__unpack(NULL, n, p);
     const char *bad = NULL;
@@ -574,7 +370,7 @@ static void verify_frame(struct ctx *x,
 
         if ((unsigned)ev->type != v->ev_type || ev->revision != v->ev_rev) {
             bad = "event type/revision differ";
-        } else if (v->ev_type == EV_CHANGE && x->flipping &&
+        } else if (v->ev_type == BFLIP_EV_CHANGE && x->flipping &&
                    v->ev_rev == x->cur_rev) {
             if (ev->n_flags != 1 || ev->flags[0]->key == NULL ||
                 strcmp(ev->flags[0]->key, x->o->key) != 0 ||
@@ -719,8 +515,8 @@ static void sub_writable(struct ctx *x, uint32_t i)
         sub_fail(x, i, msg);
         return;
     }
-    n = send(s->fd, x->greeting + s->sent, x->greeting_len - s->sent,
-             MSG_NOSIGNAL);
+    n = send(s->fd, buf_head(&x->greeting) + s->sent,
+             buf_len(&x->greeting) - s->sent, MSG_NOSIGNAL);
     if (n < 0) {
         if (errno != EAGAIN && errno != EINTR) {
             char msg[MSG_MAX];
@@ -731,7 +527,7 @@ static void sub_writable(struct ctx *x, uint32_t i)
         return;
     }
     s->sent = (uint8_t)(s->sent + (size_t)n);
-    if (s->sent < x->greeting_len) {
+    if (s->sent < buf_len(&x->greeting)) {
         return;
     }
     s->phase = SUB_SUBSCRIBING;
@@ -815,10 +611,10 @@ static int on_frame(struct ctx *x,
                     uint64_t seen_mono)
 {
     struct sub *s = &x->subs[i];
-    struct view v;
+    struct bflip_view v;
 
     x->n_frames++;
-    if (scan_response(p, n, &v) < 0) {
+    if (bflip_scan(p, n, &v) < 0) {
         x->n_badframe++;
         sub_fail(x, i, "malformed Response frame");
         return -1;
@@ -833,27 +629,27 @@ static int on_frame(struct ctx *x,
         x->err_status[slot]++;
         snprintf(msg, sizeof msg,
                  "server error %s (id %" PRIu64 ", resume %" PRIu64 "): %.*s",
-                 status_name(v.status), v.id, v.resume_rev, (int)v.msg_len,
-                 v.msg != NULL ? (const char *)v.msg : "");
+                 bflip_status_name(v.status), v.id, v.resume_rev,
+                 (int)v.msg_len, v.msg != NULL ? (const char *)v.msg : "");
         sub_fail(x, i, msg);
         return -1;
     }
-    if (v.result == F_RESP_SUB) {
+    if (v.result == BFLIP_R_SUB) {
         s->got_result = 1;
         return 0;
     }
-    if (v.result != F_RESP_EVENT) {
+    if (v.result != BFLIP_R_EVENT) {
         return 0; /* HelloResult */
     }
     switch (v.ev_type) {
-    case EV_SNAPSHOT_BEGIN:
+    case BFLIP_EV_SNAPSHOT_BEGIN:
         if (s->phase == SUB_LIVE || v.ev_resync) {
             x->n_resync++;
             bench_problem(&x->pr, "subscriber %u: %s snapshot at %" PRIu64, i,
                           v.ev_resync ? "resync" : "second", v.ev_rev);
         }
         break;
-    case EV_SNAPSHOT_END:
+    case BFLIP_EV_SNAPSHOT_END:
         if (s->phase == SUB_SUBSCRIBING) {
             s->phase = SUB_LIVE;
             s->snap_rev = v.ev_rev;
@@ -869,10 +665,10 @@ static int on_frame(struct ctx *x,
             s->last_rev = v.ev_rev;
         }
         break;
-    case EV_CHANGE:
+    case BFLIP_EV_CHANGE:
         on_change(x, i, v.ev_rev, arrival_rt, seen_rt, seen_mono);
         break;
-    case EV_HEARTBEAT:
+    case BFLIP_EV_HEARTBEAT:
         x->n_heartbeats++;
         break;
     default:
@@ -931,11 +727,11 @@ static void sub_readable(struct ctx *x, uint32_t i)
         uint32_t len = 0;
         ssize_t got;
 
-        if (have < FRAME_HEADER_LEN) {
-            want = FRAME_HEADER_LEN - have;
+        if (have < BFLIP_HDR) {
+            want = BFLIP_HDR - have;
         } else {
             len = buf_get_u32be(s->partial);
-            want = FRAME_HEADER_LEN + (size_t)len - have;
+            want = BFLIP_HDR + (size_t)len - have;
         }
         if (frame_room(x, i, have + want) != 0) {
             return;
@@ -971,9 +767,9 @@ static void sub_readable(struct ctx *x, uint32_t i)
         if ((size_t)got < want) {
             return; /* the rest has not arrived yet */
         }
-        if (s->partial_len == FRAME_HEADER_LEN) {
+        if (s->partial_len == BFLIP_HDR) {
             len = buf_get_u32be(s->partial);
-            if (len > FRAME_LIMIT) {
+            if (len > BFLIP_FRAME_LIMIT) {
                 x->n_badframe++;
                 sub_fail(x, i, "frame over the 1 MiB limit");
                 return;
@@ -984,7 +780,7 @@ static void sub_readable(struct ctx *x, uint32_t i)
         }
         /* A whole frame. */
         s->partial_len = 0;
-        (void)on_frame(x, i, s->partial + FRAME_HEADER_LEN, len,
+        (void)on_frame(x, i, s->partial + BFLIP_HDR, len,
                        x->o->user_ts ? 0 : bench_msg_stamp_ns(&m),
                        bench_real_ns(), bench_mono_ns());
         return;
@@ -1266,7 +1062,7 @@ static void print_json(const struct ctx *x,
     for (unsigned k = 0; k <= STATUS_SLOTS; k++) {
         if (x->err_status[k] != 0) {
             printf("%s\"%s\":%u", first ? "" : ",",
-                   k < STATUS_SLOTS ? status_name(k) : "other",
+                   k < STATUS_SLOTS ? bflip_status_name(k) : "other",
                    x->err_status[k]);
             first = 0;
         }
@@ -1380,7 +1176,8 @@ static void print_text(const struct ctx *x,
 
         for (unsigned k = 0; k <= STATUS_SLOTS; k++) {
             if (x->err_status[k] != 0) {
-                printf(" %s %u", k < STATUS_SLOTS ? status_name(k) : "other",
+                printf(" %s %u",
+                       k < STATUS_SLOTS ? bflip_status_name(k) : "other",
                        x->err_status[k]);
                 any = 1;
             }
@@ -1416,7 +1213,8 @@ static int setup(struct ctx *x, const struct opts *o)
         return -1;
     }
     if (build_greeting(x) != 0) {
-        fprintf(stderr, "fanout: cannot encode Hello/Subscribe\n");
+        fprintf(stderr,
+                "fanout: cannot encode Hello/Subscribe (--prefix too long?)\n");
         return -1;
     }
     x->subs = calloc(o->n, sizeof *x->subs);
@@ -1460,6 +1258,7 @@ static void teardown(struct ctx *x)
     if (x->epfd >= 0) {
         close(x->epfd);
     }
+    buf_close(&x->greeting);
     free(x->subs);
     free(x->s_send);
     free(x->s_ack);
