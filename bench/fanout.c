@@ -1,6 +1,8 @@
-/* fanout: subscription fan-out of a flipd cluster, seen by N subscribers.
+/* fanout: subscription fan-out of a flipd cluster, or watch fan-out of an
+ * etcd cluster, seen by N subscribers: one measurement for both systems.
  *
- *   fanout --endpoints H:P,... [--n 1000] [--flips 50] [--gap-ms 20]
+ *   fanout [--system flipd|etcd] --endpoints H:P,... [--n 1000] [--flips 50]
+ * [--gap-ms 20]
  *          [--gap-jitter-ms 0] [--prefix bench.fan.] [--key bench.fan.k]
  *          [--warmup 1] [--timeout 5000] [--attach-seconds 60]
  *          [--window 32] [--max-seconds 120] [--rss-pids PID,...]
@@ -16,7 +18,15 @@
  * each on an LMDB reader slot (STORE_MAX_READERS, storage/store.h), and
  * queues the rest; the window keeps the attach time a measure of the node
  * rather than of that queue. The attach phase ends when all N have seen
- * SNAPSHOT_END, or fails after --attach-seconds.
+ * SNAPSHOT_END, or fails after --attach-seconds (exit 2; the report is
+ * still printed, saying how many attached).
+ *
+ * --system etcd: each subscriber is a keep-alive HTTP/1.1 connection to
+ * etcd's v3 JSON gateway: POST /v3/watch with {"create_request": {"key":
+ * PREFIX, "range_end": PREFIX + 1}}, answered by a chunked stream of JSON
+ * messages, one a line; attached once {"created": true} arrived. The
+ * writer puts KEY over its own keep-alive connection to the first endpoint
+ * (give the leader first); a delivery is an event with that mod_revision.
  *
  * Then a writer (the client library, client/flip.h) flips KEY one change at
  * a time: int values 1..F (after --warmup untimed flips of value 0). For
@@ -77,6 +87,8 @@
 #include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,8 +99,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/httpmini.h"
 #include "bench/lib/baddr.h"
-#include "bench/lib/bfan.h"
 #include "bench/lib/bflip.h"
 #include "bench/lib/bopt.h"
 #include "bench/lib/breport.h"
@@ -108,10 +120,15 @@
 #define PROG           "fanout"
 #define CLIENT_NAME    PROG
 #define MSG_MAX        256
+#define RAW_MAX        (1024u * 1024u) /* etcd: unparsed bytes per watcher */
+#define READ_BUF       65536u
+#define SAMPLES_MAX    (64u * 1024u * 1024u) /* --n x --flips, kept */
 
 /* Response fields (proto/flip.proto). */
 struct opts
 {
+    const char *sys_name;
+    int etcd;
     const char *endpoints;
     const char *prefix;
     const char *key;
@@ -145,11 +162,19 @@ struct sub
     int fd;
     uint8_t phase;
     uint8_t ep;
-    uint8_t sent; /* bytes of the Hello + Subscribe frames written */
     uint8_t got_result;
-    uint32_t partial_len; /* bytes of an incomplete frame kept */
+    uint16_t sent;        /* bytes of the greeting written */
+    uint32_t partial_len; /* bytes of an incomplete frame (etcd: received,
+                           * not parsed) kept */
     uint32_t partial_cap;
     uint8_t *partial;
+    /* etcd: the chunked HTTP stream */
+    uint8_t head_done;
+    uint8_t skip_crlf; /* the CRLF after a chunk's data is pending */
+    long chunk_left;   /* data bytes left in the current chunk; -1: size */
+    char *line;        /* de-chunked text of the current message */
+    uint32_t line_len;
+    uint32_t line_cap;
     uint64_t last_rev; /* highest CHANGE revision received */
     uint64_t snap_rev;
 };
@@ -185,10 +210,11 @@ struct ctx
     struct sub *subs;
     uint32_t n;
     int epfd;
-    struct buf greeting; /* Hello + Subscribe frames */
+    struct buf greeting; /* flipd: Hello + Subscribe; etcd: POST /v3/watch */
     uint64_t deadline;   /* monotonic ns: --max-seconds */
     int truncated;
     int roles_changed; /* a node's role differed after the run */
+    int attach_complete;
 
     /* attach */
     uint32_t next_start[EP_MAX]; /* next subscriber index per endpoint */
@@ -231,13 +257,22 @@ struct ctx
     uint32_t n_eof;
     uint32_t n_ioerr;
     uint32_t n_badframe;
+    uint32_t n_canceled;                   /* etcd: watches canceled */
     unsigned err_status[STATUS_SLOTS + 1]; /* error frames by status */
     struct bench_problems pr;
+
+    /* etcd: the writer's keep-alive connection to the first endpoint */
+    int wfd;
+    char wbuf[65536];
+    char wbody[16384];
+    uint8_t rbuf[READ_BUF];
 };
 
 static const char usage_text[] =
-    "usage: fanout --endpoints H:P,... [options]\n"
+    "usage: fanout [--system flipd|etcd] --endpoints H:P,... [options]\n"
     "\n"
+    "  --system S           flipd (default) or etcd (watches over the JSON\n"
+    "                       gateway, the writer on the first endpoint)\n"
     "  --endpoints H:P,...  client addresses; subscribers are spread over\n"
     "                       them round-robin, the writer uses all (required)\n"
     "  --n N                subscriber connections (default 1000)\n"
@@ -275,11 +310,41 @@ static int usage_error(const char *what, const char *arg)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
     static const struct bench_opt optab[] = {
-        BENCH_FAN_OPTS(struct opts),
+#define U(name, min, max, member) \
+    BENCH_UINT(struct opts, name, min, max, member)
+        U("n", 1, 200000, n),
+        U("flips", 1, 100000, flips),
+        U("gap-ms", 0, 60000, gap_ms),
+        U("gap-jitter-ms", 0, 60000, jitter_ms),
+        U("warmup", 0, 100, warmup),
+        U("timeout", 1, 600000, timeout_ms),
+        U("attach-seconds", 1, 86400, attach_seconds),
+        U("window", 1, 100000, window),
+        U("max-seconds", 1, 86400, max_seconds),
+        U("errors", 0, 1000, errors),
+#undef U
+        BENCH_STR(struct opts, "endpoints", endpoints),
+        BENCH_STR(struct opts, "prefix", prefix),
+        BENCH_STR(struct opts, "key", key),
+        BENCH_STR(struct opts, "rss-pids", rss_pids),
+        BENCH_STR(struct opts, "source", source),
+        BENCH_FLAG(struct opts, "json", json),
         BENCH_FLAG(struct opts, "user-ts", user_ts),
+        BENCH_STR(struct opts, "system", sys_name),
     };
 
-    *o = (struct opts){ BENCH_FAN_DEFAULTS };
+    *o = (struct opts){ .sys_name = "flipd",
+                        .prefix = "bench.fan.",
+                        .key = "bench.fan.k",
+                        .n = 1000,
+                        .flips = 50,
+                        .gap_ms = 20,
+                        .warmup = 1,
+                        .timeout_ms = 5000,
+                        .attach_seconds = 60,
+                        .window = 32,
+                        .max_seconds = 120,
+                        .errors = 5 };
     if (bench_getopt(PROG, usage_text, argc, argv, optab,
                      sizeof optab / sizeof optab[0], o, 0) < 0) {
         return EXIT_USAGE;
@@ -287,12 +352,16 @@ static int parse_args(int argc, char **argv, struct opts *o)
     if (o->endpoints == NULL || o->endpoints[0] == '\0') {
         return usage_error("--endpoints is required", NULL);
     }
+    o->etcd = strcmp(o->sys_name, "etcd") == 0;
+    if (!o->etcd && strcmp(o->sys_name, "flipd") != 0) {
+        return usage_error("--system must be flipd or etcd", o->sys_name);
+    }
     if (o->key[0] == '\0' ||
         strncmp(o->key, o->prefix, strlen(o->prefix)) != 0) {
         return usage_error("--key must be non-empty and start with --prefix",
                            o->key);
     }
-    if ((uint64_t)o->n * o->flips > BENCH_FAN_SAMPLES_MAX) {
+    if ((uint64_t)o->n * o->flips > SAMPLES_MAX) {
         return usage_error("--n x --flips is too large", NULL);
     }
     return 0;
@@ -329,8 +398,35 @@ static int parse_source(struct ctx *x, const char *addr)
                              &x->src_len);
 }
 
-/* Hello{protocol_version 1} (id 1) and Subscribe{prefixes [prefix]} (id 2),
- * encoded once and written by every subscriber. */
+/* etcd: POST /v3/watch {"create_request": {"key": PREFIX, "range_end":
+ * PREFIX + 1}} (base64); the Host header names the first endpoint (etcd
+ * does not look at it). */
+static int etcd_greeting(struct ctx *x)
+{
+    char end[256];
+    char k64[400];
+    char e64[400];
+    char body[1024];
+    char req[2048];
+    size_t pl = strlen(x->o->prefix);
+    size_t n;
+
+    if (pl == 0 || pl >= sizeof end) {
+        return -1;
+    }
+    memcpy(end, x->o->prefix, pl + 1);
+    end[pl - 1] = (char)(end[pl - 1] + 1);
+    b64_encode(x->o->prefix, pl, k64);
+    b64_encode(end, pl, e64);
+    snprintf(body, sizeof body,
+             "{\"create_request\":{\"key\":\"%s\",\"range_end\":\"%s\"}}", k64,
+             e64);
+    n = http_post(req, sizeof req, x->ep[0].a.name, "/v3/watch", body);
+    return n > 0 ? buf_append(&x->greeting, req, n) : -1;
+}
+
+/* What every subscriber writes first, encoded once. flipd: Hello (id 1)
+ * and Subscribe{prefixes [prefix]} (id 2). */
 static int build_greeting(struct ctx *x)
 {
     Flip__Request req = FLIP__REQUEST__INIT;
@@ -343,12 +439,13 @@ static int build_greeting(struct ctx *x)
     req.id = 2;
     req.op_case = FLIP__REQUEST__OP_SUBSCRIBE;
     req.subscribe = &sub;
-    if (bflip_put_hello(&x->greeting, 1, CLIENT_NAME) != 0 ||
-        bflip_put(&x->greeting, &req) != 0) {
+    if (x->o->etcd ? etcd_greeting(x) != 0
+                   : bflip_put_hello(&x->greeting, 1, CLIENT_NAME) != 0 ||
+                         bflip_put(&x->greeting, &req) != 0) {
         return -1;
     }
-    /* struct sub counts the bytes written in a uint8_t. */
-    return buf_len(&x->greeting) <= UINT8_MAX ? 0 : -1;
+    /* struct sub counts the bytes written in a uint16_t. */
+    return buf_len(&x->greeting) <= UINT16_MAX ? 0 : -1;
 }
 
 /* Subscriber 0's frames are also unpacked by protobuf-c and compared. */
@@ -401,9 +498,10 @@ static void sub_close(struct ctx *x, uint32_t i)
         s->fd = -1;
     }
     free(s->partial);
+    free(s->line);
     s->partial = NULL;
-    s->partial_len = 0;
-    s->partial_cap = 0;
+    s->line = NULL;
+    s->partial_len = s->partial_cap = s->line_len = s->line_cap = 0;
     if (s->phase == SUB_LIVE) {
         x->n_live--;
         x->n_disconnects++;
@@ -460,6 +558,7 @@ static int sub_start(struct ctx *x, uint32_t i)
     }
     s->fd = fd;
     s->phase = SUB_CONNECTING;
+    s->chunk_left = -1;
     x->inflight++;
     x->ep_inflight[s->ep]++;
     if (connect(fd, (const struct sockaddr *)&e->a.sa, e->a.salen) != 0 &&
@@ -526,7 +625,7 @@ static void sub_writable(struct ctx *x, uint32_t i)
         }
         return;
     }
-    s->sent = (uint8_t)(s->sent + (size_t)n);
+    s->sent = (uint16_t)(s->sent + (size_t)n);
     if (s->sent < buf_len(&x->greeting)) {
         return;
     }
@@ -539,6 +638,26 @@ static void sub_writable(struct ctx *x, uint32_t i)
 
         snprintf(msg, sizeof msg, "epoll_ctl: %s", strerror(errno));
         sub_fail(x, i, msg);
+    }
+}
+
+/* Subscriber i is live from revision rev on (flipd: SNAPSHOT_END; etcd:
+ * the watch was created); a later snapshot only moves rev. */
+static void sub_attached(struct ctx *x, uint32_t i, uint64_t rev)
+{
+    struct sub *s = &x->subs[i];
+
+    if (s->phase == SUB_SUBSCRIBING) {
+        s->phase = SUB_LIVE;
+        s->snap_rev = rev;
+        x->inflight--;
+        x->ep_inflight[s->ep]--;
+        x->n_live++;
+        x->n_attached++;
+        x->ep[s->ep].n_attached++;
+    }
+    if (s->last_rev < rev) {
+        s->last_rev = rev;
     }
 }
 
@@ -650,20 +769,7 @@ static int on_frame(struct ctx *x,
         }
         break;
     case BFLIP_EV_SNAPSHOT_END:
-        if (s->phase == SUB_SUBSCRIBING) {
-            s->phase = SUB_LIVE;
-            s->snap_rev = v.ev_rev;
-            if (s->last_rev < v.ev_rev) {
-                s->last_rev = v.ev_rev;
-            }
-            x->inflight--;
-            x->ep_inflight[s->ep]--;
-            x->n_live++;
-            x->n_attached++;
-            x->ep[s->ep].n_attached++;
-        } else if (s->last_rev < v.ev_rev) {
-            s->last_rev = v.ev_rev;
-        }
+        sub_attached(x, i, v.ev_rev);
         break;
     case BFLIP_EV_CHANGE:
         on_change(x, i, v.ev_rev, arrival_rt, seen_rt, seen_mono);
@@ -787,6 +893,228 @@ static void sub_readable(struct ctx *x, uint32_t i)
     }
 }
 
+/* ---- etcd watch streams -------------------------------------------------- */
+
+/* One JSON message (a line) of watcher i. -1 if the watcher was closed. */
+static int etcd_message(struct ctx *x,
+                        uint32_t i,
+                        char *msg,
+                        uint64_t arrival_rt,
+                        uint64_t seen_rt)
+{
+    const char *p;
+    uint64_t rev = 0;
+
+    x->n_frames++;
+    if (strstr(msg, "\"error\"") != NULL) {
+        char what[160];
+
+        snprintf(what, sizeof what, "error message: %.120s", msg);
+        sub_fail(x, i, what);
+        return -1;
+    }
+    if (strstr(msg, "\"canceled\":true") != NULL) {
+        x->n_canceled++;
+        sub_fail(x, i, "watch canceled by the server");
+        return -1;
+    }
+    if (x->subs[i].phase == SUB_SUBSCRIBING &&
+        strstr(msg, "\"created\":true") != NULL) {
+        (void)json_u64(msg, "revision", &rev);
+        sub_attached(x, i, rev);
+        return 0;
+    }
+    p = strstr(msg, "\"events\"");
+    /* No events: a progress message. One put per revision: every event of
+     * a message shares it. */
+    if (p != NULL && json_u64(p, "mod_revision", &rev)) {
+        on_change(x, i, rev, arrival_rt, seen_rt, bench_mono_ns());
+    }
+    return 0;
+}
+
+static int line_append(struct sub *s, const uint8_t *p, size_t n)
+{
+    if ((size_t)s->line_len + n + 1 > s->line_cap) {
+        size_t cap = s->line_cap ? s->line_cap : 512;
+        char *np;
+
+        while (cap < (size_t)s->line_len + n + 1) {
+            cap *= 2;
+        }
+        if (cap > RAW_MAX || (np = realloc(s->line, cap)) == NULL) {
+            return -1;
+        }
+        s->line = np;
+        s->line_cap = (uint32_t)cap;
+    }
+    memcpy(s->line + s->line_len, p, n);
+    s->line_len += (uint32_t)n;
+    s->line[s->line_len] = '\0';
+    return 0;
+}
+
+/* Takes the chunk data at raw[*off..) into the message text and handles
+ * every whole line. -1 if the watcher was closed. */
+static int etcd_chunk(struct ctx *x,
+                      uint32_t i,
+                      size_t *off,
+                      uint64_t arrival_rt,
+                      uint64_t seen_rt)
+{
+    struct sub *s = &x->subs[i];
+    size_t take = s->partial_len - *off;
+    uint8_t *nl;
+
+    if (take > (size_t)s->chunk_left) {
+        take = (size_t)s->chunk_left;
+    }
+    if (line_append(s, s->partial + *off, take) != 0) {
+        sub_fail(x, i, "message too long");
+        return -1;
+    }
+    *off += take;
+    s->chunk_left -= (long)take;
+    if (s->chunk_left == 0) {
+        s->chunk_left = -1;
+        s->skip_crlf = 1;
+    }
+    while ((nl = memchr(s->line, '\n', s->line_len)) != NULL) {
+        size_t ll = (size_t)(nl - (uint8_t *)s->line);
+
+        s->line[ll] = '\0';
+        if (etcd_message(x, i, s->line, arrival_rt, seen_rt) != 0) {
+            return -1;
+        }
+        memmove(s->line, s->line + ll + 1, s->line_len - ll - 1);
+        s->line_len -= (uint32_t)(ll + 1);
+        s->line[s->line_len] = '\0';
+    }
+    return 0;
+}
+
+/* De-chunks what watcher i has received and handles every whole message.
+ * -1 if the watcher was closed. */
+static int etcd_parse(struct ctx *x,
+                      uint32_t i,
+                      uint64_t arrival_rt,
+                      uint64_t seen_rt)
+{
+    struct sub *s = &x->subs[i];
+    size_t off = 0;
+
+    if (!s->head_done) {
+        struct http_head h;
+        int r = http_parse_head((const char *)s->partial, s->partial_len, &h);
+
+        if (r == 0) {
+            return 0;
+        }
+        if (r < 0 || h.status != 200 || !h.chunked) {
+            char what[96];
+
+            snprintf(what, sizeof what, "watch refused: HTTP %d%s", h.status,
+                     r < 0 ? " (malformed)" : "");
+            sub_fail(x, i, what);
+            return -1;
+        }
+        s->head_done = 1;
+        off = h.len;
+    }
+    for (;;) {
+        if (s->skip_crlf) {
+            if (s->partial_len - off < 2) {
+                break;
+            }
+            off += 2;
+            s->skip_crlf = 0;
+        }
+        if (s->chunk_left < 0) {
+            const uint8_t *nl =
+                memchr(s->partial + off, '\n', s->partial_len - off);
+            unsigned long sz;
+
+            if (nl == NULL) {
+                break;
+            }
+            sz = strtoul((const char *)s->partial + off, NULL, 16);
+            off = (size_t)(nl - s->partial) + 1;
+            if (sz == 0) {
+                sub_fail(x, i, "watch stream ended");
+                return -1;
+            }
+            s->chunk_left = (long)sz;
+        }
+        if (off == s->partial_len) {
+            break;
+        }
+        if (etcd_chunk(x, i, &off, arrival_rt, seen_rt) != 0) {
+            return -1;
+        }
+    }
+    if (off > 0) {
+        memmove(s->partial, s->partial + off, s->partial_len - off);
+        s->partial_len -= (uint32_t)off;
+    }
+    return 0;
+}
+
+/* Between flips nothing else arrives on a watch stream (no progress
+ * notifications are asked for), so one large read never mixes two flips
+ * and its stamp times the event it completes. */
+static void etcd_readable(struct ctx *x, uint32_t i)
+{
+    struct sub *s = &x->subs[i];
+
+    for (int round = 0; round < 4; round++) {
+        union
+        {
+            char buf[CMSG_SPACE(sizeof(struct timespec))];
+            struct cmsghdr align;
+        } ctl;
+        struct iovec iov = { .iov_base = x->rbuf, .iov_len = sizeof x->rbuf };
+        struct msghdr m;
+        ssize_t got;
+
+        memset(&m, 0, sizeof m);
+        m.msg_iov = &iov;
+        m.msg_iovlen = 1;
+        m.msg_control = ctl.buf;
+        m.msg_controllen = sizeof ctl.buf;
+        got = recvmsg(s->fd, &m, MSG_DONTWAIT);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got < 0 && errno == EAGAIN) {
+            return;
+        }
+        if (got < 0) {
+            x->n_ioerr++;
+            sub_fail(x, i, strerror(errno));
+            return;
+        }
+        if (got == 0) {
+            x->n_eof++;
+            sub_fail(x, i, "connection closed by the server");
+            return;
+        }
+        if ((size_t)s->partial_len + (size_t)got > RAW_MAX) {
+            sub_fail(x, i, "too much unparsed input");
+            return;
+        }
+        if (frame_room(x, i, (size_t)s->partial_len + (size_t)got) != 0) {
+            return;
+        }
+        memcpy(s->partial + s->partial_len, x->rbuf, (size_t)got);
+        s->partial_len += (uint32_t)got;
+        if (etcd_parse(x, i, x->o->user_ts ? 0 : bench_msg_stamp_ns(&m),
+                       bench_real_ns()) != 0 ||
+            (size_t)got < sizeof x->rbuf) {
+            return;
+        }
+    }
+}
+
 /* ---- the loop ------------------------------------------------------------ */
 
 enum until
@@ -856,7 +1184,7 @@ static int run_loop(struct ctx *x, enum until u, uint64_t end)
             if (s->phase == SUB_CONNECTING) {
                 sub_writable(x, i);
             } else if (s->phase == SUB_SUBSCRIBING || s->phase == SUB_LIVE) {
-                sub_readable(x, i);
+                x->o->etcd ? etcd_readable(x, i) : sub_readable(x, i);
             }
         }
     }
@@ -887,6 +1215,103 @@ static void endpoint_roles(struct ctx *x, struct flip_client *c, int check)
     }
 }
 
+static void etcd_writer_close(struct ctx *x)
+{
+    if (x->wfd >= 0) {
+        close(x->wfd);
+    }
+    x->wfd = -1;
+}
+
+/* etcd: one blocking put of KEY = value over the writer's keep-alive
+ * connection to the first endpoint, bounded by --timeout: FLIP_OK with
+ * *rev the answer's header revision, or a FLIP_* error. */
+static int etcd_put(struct ctx *x, int64_t value, uint64_t *rev)
+{
+    char req[2048];
+    char val[32];
+    size_t len;
+    size_t off = 0;
+    size_t have = 0;
+    uint64_t end = bench_mono_ns() + (uint64_t)x->o->timeout_ms * 1000000u;
+    const struct endpoint *e = &x->ep[0];
+
+    if (x->wfd < 0) {
+        int one = 1;
+
+        x->wfd = socket(e->a.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (x->wfd < 0 || connect(x->wfd, (const struct sockaddr *)&e->a.sa,
+                                  e->a.salen) != 0) {
+            bench_problem(&x->pr, "writer: connect to %s: %s", e->a.name,
+                          strerror(errno));
+            etcd_writer_close(x);
+            return FLIP_UNAVAILABLE;
+        }
+        (void)setsockopt(x->wfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    snprintf(val, sizeof val, "%" PRId64, value);
+    len = http_put_request(req, sizeof req, e->a.name, x->o->key, val);
+    while (off < len) {
+        ssize_t n = send(x->wfd, req + off, len - off, MSG_NOSIGNAL);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            bench_problem(&x->pr, "writer: send: %s", strerror(errno));
+            etcd_writer_close(x);
+            return FLIP_CLOSED;
+        }
+        off += (size_t)n;
+    }
+    for (;;) {
+        struct pollfd pfd = { .fd = x->wfd, .events = POLLIN, .revents = 0 };
+        struct http_head h;
+        size_t blen = 0;
+        uint64_t now = bench_mono_ns();
+        long r;
+        ssize_t n;
+
+        if (now >= end) {
+            bench_problem(&x->pr, "writer: no answer within %u ms",
+                          x->o->timeout_ms);
+            etcd_writer_close(x);
+            return FLIP_TIMEOUT;
+        }
+        if (poll(&pfd, 1, (int)((end - now) / 1000000u) + 1) <= 0) {
+            continue;
+        }
+        n = recv(x->wfd, x->wbuf + have, sizeof x->wbuf - have, 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            bench_problem(&x->pr, "writer: connection lost");
+            etcd_writer_close(x);
+            return FLIP_CLOSED;
+        }
+        have += (size_t)n;
+        r = http_response(x->wbuf, have, &h, x->wbody, sizeof x->wbody, &blen);
+        if (r == 0 && have < sizeof x->wbuf) {
+            continue;
+        }
+        if (r <= 0) {
+            bench_problem(&x->pr, "writer: malformed answer");
+            etcd_writer_close(x);
+            return FLIP_PROTO;
+        }
+        if ((size_t)r != have || h.close) {
+            etcd_writer_close(x); /* unexpected extra bytes, or a close */
+        }
+        if (h.status != 200 || !json_u64(x->wbody, "revision", rev)) {
+            bench_problem(&x->pr, "writer: put failed: HTTP %d %.100s",
+                          h.status, x->wbody);
+            return FLIP_UNAVAILABLE;
+        }
+        return FLIP_OK;
+    }
+}
+
 /* One flip: set, then wait for every live subscriber. */
 static void do_flip(struct ctx *x,
                     struct flip_client *c,
@@ -904,19 +1329,25 @@ static void do_flip(struct ctx *x,
     memset(&v, 0, sizeof v);
     v.type = FLIP_TYPE_INT;
     v.u.i = value;
-    flip_client_set_timeout(c, left_ms < x->o->timeout_ms
-                                   ? (unsigned)(left_ms ? left_ms : 1)
-                                   : x->o->timeout_ms);
+    if (c != NULL) {
+        flip_client_set_timeout(c, left_ms < x->o->timeout_ms
+                                       ? (unsigned)(left_ms ? left_ms : 1)
+                                       : x->o->timeout_ms);
+    }
     x->t_send_rt = bench_real_ns();
     t_send_mono = bench_mono_ns();
-    rv = flip_set(c, x->o->key, &v, NULL, &rev);
+    rv = x->o->etcd ? etcd_put(x, value, &rev)
+                    : flip_set(c, x->o->key, &v, NULL, &rev);
     x->t_ack_mono = bench_mono_ns();
     x->t_ack_rt = bench_real_ns();
     rec->rv = rv;
     rec->ack_ns = (int64_t)(x->t_ack_mono - t_send_mono);
     if (rv != FLIP_OK) {
-        bench_problem(&x->pr, "flip_set %s = %" PRId64 ": %s: %s", x->o->key,
-                      value, flip_strerror(rv), flip_client_errmsg(c));
+        if (c != NULL) {
+            bench_problem(&x->pr, "flip_set %s = %" PRId64 ": %s: %s",
+                          x->o->key, value, flip_strerror(rv),
+                          flip_client_errmsg(c));
+        }
         return;
     }
     rec->rev = rev;
@@ -1019,9 +1450,10 @@ static void print_json(const struct ctx *x,
     int first = 1;
 
     printf(
-        "{\"n\":%u,\"flips\":%u,\"gap_ms\":%u,\"gap_jitter_ms\":%u"
-        ",\"warmup\":%u,\"endpoints\":[",
-        x->n, x->o->flips, x->o->gap_ms, x->o->jitter_ms, x->o->warmup);
+        "{\"system\":\"%s\",\"n\":%u,\"flips\":%u,\"gap_ms\":%u"
+        ",\"gap_jitter_ms\":%u,\"warmup\":%u,\"endpoints\":[",
+        x->o->sys_name, x->n, x->o->flips, x->o->gap_ms, x->o->jitter_ms,
+        x->o->warmup);
     for (size_t e = 0; e < x->n_ep; e++) {
         printf("%s{\"addr\":", e ? "," : "");
         bench_json_str(x->ep[e].a.name);
@@ -1036,10 +1468,11 @@ static void print_json(const struct ctx *x,
     bench_json_str(x->o->key);
     printf(
         ",\"ts_source\":\"%s\",\"attached\":%u,\"attach_failed\":%u"
-        ",\"attach_s\":%.3f,\"truncated\":%s,\"roles_changed\":%s",
+        ",\"attach_complete\":%s,\"attach_s\":%.3f,\"truncated\":%s"
+        ",\"roles_changed\":%s",
         x->o->user_ts ? "user" : "kernel", x->n_attached, x->n_attach_failed,
-        (double)x->attach_ns / 1e9, x->truncated ? "true" : "false",
-        x->roles_changed ? "true" : "false");
+        x->attach_complete ? "true" : "false", (double)x->attach_ns / 1e9,
+        x->truncated ? "true" : "false", x->roles_changed ? "true" : "false");
     printf(",\"flips_ok\":%zu,\"flips_failed\":%u,\"missing\":%" PRIu64,
            sm->n_ok, sm->failed, sm->missing);
     bench_json_dist("ack_ms", &sm->ack, 1);
@@ -1053,11 +1486,13 @@ static void print_json(const struct ctx *x,
         ",\"late\":%" PRIu64 ",\"duplicates\":%" PRIu64
         ",\"unexpected\":%" PRIu64 ",\"resyncs\":%" PRIu64
         ",\"verify_failed\":%" PRIu64 ",\"heartbeats\":%" PRIu64
-        ",\"frames\":%" PRIu64 ",\"stamps_ok\":%" PRIu64
-        ",\"stamps_replaced\":%" PRIu64,
+        ",\"frames\":%" PRIu64 ",\"events\":%" PRIu64
+        ",\"canceled\":%u"
+        ",\"stamps_ok\":%" PRIu64 ",\"stamps_replaced\":%" PRIu64,
         x->n_disconnects, x->n_eof, x->n_ioerr, x->n_badframe, x->n_late,
         x->n_dup, x->n_unexpected, x->n_resync, x->n_verify_bad,
-        x->n_heartbeats, x->n_frames, x->n_kts_ok, x->n_kts_bad);
+        x->n_heartbeats, x->n_frames, x->n_changes, x->n_canceled, x->n_kts_ok,
+        x->n_kts_bad);
     printf(",\"server_errors\":{");
     for (unsigned k = 0; k <= STATUS_SLOTS; k++) {
         if (x->err_status[k] != 0) {
@@ -1202,6 +1637,7 @@ static int setup(struct ctx *x, const struct opts *o)
     x->o = o;
     x->n = o->n;
     x->epfd = -1;
+    x->wfd = -1;
     x->pr.prog = PROG;
     x->pr.limit = o->errors;
     x->deadline = bench_mono_ns() + (uint64_t)o->max_seconds * 1000000000u;
@@ -1253,8 +1689,10 @@ static void teardown(struct ctx *x)
                 close(x->subs[i].fd);
             }
             free(x->subs[i].partial);
+            free(x->subs[i].line);
         }
     }
+    etcd_writer_close(x);
     if (x->epfd >= 0) {
         close(x->epfd);
     }
@@ -1267,7 +1705,7 @@ static void teardown(struct ctx *x)
 int main(int argc, char **argv)
 {
     struct opts o;
-    struct ctx x;
+    static struct ctx x; /* the etcd buffers make it large */
     struct flip_client *c = NULL;
     struct flip_rec *recs = NULL;
     struct summary sm;
@@ -1293,41 +1731,34 @@ int main(int argc, char **argv)
         fprintf(stderr, "fanout: out of memory\n");
         goto out;
     }
-    rv = flip_client_new(&c, o.endpoints, CLIENT_NAME);
-    if (rv != FLIP_OK) {
-        fprintf(stderr, "fanout: client: %s\n", flip_strerror(rv));
-        goto out;
+    if (!o.etcd) {
+        rv = flip_client_new(&c, o.endpoints, CLIENT_NAME);
+        if (rv != FLIP_OK) {
+            fprintf(stderr, "fanout: client: %s\n", flip_strerror(rv));
+            goto out;
+        }
+        flip_client_set_timeout(c, o.timeout_ms);
+        endpoint_roles(&x, c, 0);
     }
-    flip_client_set_timeout(c, o.timeout_ms);
-    endpoint_roles(&x, c, 0);
 
     /* Attach. */
     t0 = bench_mono_ns();
     (void)run_loop(&x, UNTIL_ATTACHED,
                    t0 + (uint64_t)o.attach_seconds * 1000000000u);
     x.attach_ns = bench_mono_ns() - t0;
-    if (x.n_attached < x.n) {
+    if (o.rss_pids != NULL) {
+        n_rss = bench_read_rss(o.rss_pids, r0);
+        memcpy(r1, r0, sizeof r1);
+    }
+    x.attach_complete = x.n_attached == x.n;
+    if (!x.attach_complete) {
         fprintf(stderr,
                 "fanout: only %u of %u subscribers attached within %u s "
                 "(%u failed, %u still setting up)%s%s\n",
                 x.n_attached, x.n, o.attach_seconds, x.n_attach_failed,
                 x.inflight, x.pr.first[0] ? "; first problem: " : "",
                 x.pr.first);
-        for (size_t e = 0; e < x.n_ep; e++) {
-            fprintf(stderr, "fanout:   %s: %u of %u attached\n", x.ep[e].a.name,
-                    x.ep[e].n_attached, x.ep[e].n_subs);
-        }
-        if (o.rss_pids != NULL) {
-            n_rss = bench_read_rss(o.rss_pids, r0);
-            for (size_t k = 0; k < n_rss; k++) {
-                fprintf(stderr, "fanout:   pid %ld VmRSS %ld kB\n", r0[k].pid,
-                        r0[k].rss_kb);
-            }
-        }
-        goto out;
-    }
-    if (o.rss_pids != NULL) {
-        n_rss = bench_read_rss(o.rss_pids, r0);
+        goto report;
     }
 
     /* Warmup: connects the writer, finds the leader, creates the key. */
@@ -1357,7 +1788,10 @@ int main(int argc, char **argv)
     if (o.rss_pids != NULL) {
         (void)bench_read_rss(o.rss_pids, r1);
     }
-    endpoint_roles(&x, c, 1);
+    if (c != NULL) {
+        endpoint_roles(&x, c, 1);
+    }
+report:
     if (summarise_run(&x, recs, n_recs, &sm) != 0) {
         fprintf(stderr, "fanout: out of memory\n");
         goto out;
@@ -1368,7 +1802,8 @@ int main(int argc, char **argv)
         print_text(&x, recs, n_recs, &sm, r0, r1, n_rss);
     }
     fflush(stdout);
-    code = sm.failed > 0 || sm.missing > 0 || x.truncated ||
+    code = !x.attach_complete ? EXIT_USAGE
+           : sm.failed > 0 || sm.missing > 0 || x.truncated ||
                    x.n_disconnects > 0 || x.n_dup > 0 || x.n_unexpected > 0 ||
                    x.n_resync > 0 || x.n_verify_bad > 0 || x.roles_changed
                ? EXIT_FAILED

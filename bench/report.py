@@ -834,7 +834,7 @@ def cmd_table(res):
     out.append("")
     out.append("Method: one C client model for both (bench/kvbench.c: flipd "
                "raw protocol, etcd v3 JSON gateway over keep-alive HTTP/1.1; "
-               "fan-out: bench/fanout.c and bench/etcd_fanout.c). Sequential "
+               "fan-out: bench/fanout.c). Sequential "
                "flips go to the leader (flipd's client is redirected there; "
                "etcd's is given it). In flight K = K connections, one flip "
                "each, round-robin over the three nodes; flipd's followers "

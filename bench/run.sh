@@ -16,7 +16,7 @@
 # 2. For flipd, then etcd (Debian's etcd-server, installed if missing),
 #    each as a 3-node cluster on 127.0.0.1 with its default settings (fsync
 #    on for both), data on the same filesystem, the same C client model
-#    (bench/kvbench; fan-out: bench/fanout and bench/etcd_fanout):
+#    (bench/kvbench; fan-out: bench/fanout, --system flipd or etcd):
 #      a. sequential flips, one client, back to back and 100 ms apart;
 #      b. throughput with 32 and 128 flips in flight spread over the nodes;
 #      c. fan-out to N subscribers spread over the nodes, 50 flips one at a
@@ -143,12 +143,11 @@ FLIPD=$BUILD/flipd
 FLIPCTL=$BUILD/flipctl
 KV=$BUILD/bench/kvbench
 FANOUT=$BUILD/bench/fanout
-EFANOUT=$BUILD/bench/etcd_fanout
 DISK=$BUILD/bench/disk_floor
 FLOOR=$BUILD/bench/fanout_floor
 REPORT=$REPO/bench/report.py
 BIGSTORE=$BUILD/bench/bigstore
-for bin in "$FLIPD" "$FLIPCTL" "$KV" "$FANOUT" "$EFANOUT" "$DISK" "$FLOOR" "$BIGSTORE"; do
+for bin in "$FLIPD" "$FLIPCTL" "$KV" "$FANOUT" "$DISK" "$FLOOR" "$BIGSTORE"; do
     [ -x "$bin" ] || {
         echo "run.sh: $bin is missing (make all bench-build)" >&2
         exit 2
@@ -568,12 +567,10 @@ bench_system() { # SYS
     pids="${PIDS[$sys:1]},${PIDS[$sys:2]},${PIDS[$sys:3]}"
     echo "{\"pids\":[${pids}],\"rss_kb\":[$(rss_of "${PIDS[$sys:1]}"),$(rss_of "${PIDS[$sys:2]}"),$(rss_of "${PIDS[$sys:3]}")]}" \
         >"$RES/$sys-rss-idle.json"
-    fanbin=$FANOUT
-    [ "$sys" = etcd ] && fanbin=$EFANOUT
     for n in "${FAN_SIZES[@]}"; do
         wait_converged "$sys" "$dir/a" 30 || anomaly "$sys: not converged before fan-out $n"
         say "$sys: fan-out to $n subscribers"
-        run_tool "$sys-fan$n" 300 "$fanbin" \
+        run_tool "$sys-fan$n" 300 "$FANOUT" --system "$sys" \
             --endpoints "$(leader_first "$sys" "$LEADER")" --n "$n" \
             --flips "$FAN_FLIPS" --gap-ms "$FAN_GAP_MS" \
             --gap-jitter-ms "$FAN_JITTER_MS" --attach-seconds 90 \
