@@ -6,7 +6,7 @@
  *          [--gap-jitter-ms 0] [--prefix bench.fan.] [--key bench.fan.k]
  *          [--warmup 1] [--timeout 5000] [--attach-seconds 60]
  *          [--window 32] [--max-seconds 120] [--rss-pids PID,...]
- *          [--source ADDR] [--user-ts] [--errors 5] [--json]
+ *          [--source ADDR] [--errors 5] [--json]
  *
  * One process, one thread. N raw TCP subscriber connections, spread
  * round-robin over the endpoints, live in one epoll loop. Each sends Hello
@@ -51,9 +51,8 @@
  * those stamps (CLOCK_REALTIME, compared with realtime t_send / t_ack
  * taken next to the monotonic ones). A stamp that is missing or
  * implausible (after the read, or before t_send) is replaced by the read
- * time and counted. --user-ts turns stamps off: times are read times. The
- * "seen" figures are always read times (monotonic), i.e. what this
- * process's loop observed, for comparison.
+ * time and counted. The "seen" figures are always read times (monotonic), i.e.
+ * what this process's loop observed, for comparison.
  *
  * Sockets. --source binds every subscriber socket to that local address
  * first (IP_BIND_ADDRESS_NO_PORT, so the port is chosen per destination):
@@ -88,7 +87,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +100,7 @@
 #include "bench/httpmini.h"
 #include "bench/lib/baddr.h"
 #include "bench/lib/bflip.h"
+#include "bench/lib/bhttp.h"
 #include "bench/lib/bopt.h"
 #include "bench/lib/breport.h"
 #include "bench/lib/bstat.h"
@@ -144,7 +143,6 @@ struct opts
     unsigned window;
     unsigned max_seconds;
     unsigned errors;
-    int user_ts;
     int json;
 };
 
@@ -261,10 +259,7 @@ struct ctx
     unsigned err_status[STATUS_SLOTS + 1]; /* error frames by status */
     struct bench_problems pr;
 
-    /* etcd: the writer's keep-alive connection to the first endpoint */
-    int wfd;
-    char wbuf[65536];
-    char wbody[16384];
+    struct bench_http w; /* etcd: the writer, to the first endpoint */
     uint8_t rbuf[READ_BUF];
 };
 
@@ -294,7 +289,6 @@ static const char usage_text[] =
     "                       after the flips\n"
     "  --source ADDR        bind subscriber sockets to this local IP first\n"
     "                       (e.g. 127.0.0.2)\n"
-    "  --user-ts            time deliveries when read, not kernel stamps\n"
     "  --errors N           problems described on stderr (default 5)\n"
     "  --json               one JSON object instead of the text report\n"
     "\n"
@@ -329,7 +323,6 @@ static int parse_args(int argc, char **argv, struct opts *o)
         BENCH_STR(struct opts, "rss-pids", rss_pids),
         BENCH_STR(struct opts, "source", source),
         BENCH_FLAG(struct opts, "json", json),
-        BENCH_FLAG(struct opts, "user-ts", user_ts),
         BENCH_STR(struct opts, "system", sys_name),
     };
 
@@ -537,8 +530,7 @@ static int sub_start(struct ctx *x, uint32_t i)
         x->n_attach_failed++;
         return -1;
     }
-    if (!x->o->user_ts &&
-        setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) != 0) {
+    if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) != 0) {
         bench_problem(&x->pr, "subscriber %u: SO_TIMESTAMPNS: %s", i,
                       strerror(errno));
     }
@@ -693,7 +685,7 @@ static void on_change(struct ctx *x,
         return;
     }
     x->cur_received++;
-    /* No stamp (--user-ts), none in the message, or one that cannot be
+    /* No stamp in the message, or one that cannot be
      * right (before the send, after the read): time it by the read. */
     if (arrival_rt == 0 || arrival_rt < x->t_send_rt ||
         arrival_rt > seen_rt + 1000000u) {
@@ -887,8 +879,8 @@ static void sub_readable(struct ctx *x, uint32_t i)
         /* A whole frame. */
         s->partial_len = 0;
         (void)on_frame(x, i, s->partial + BFLIP_HDR, len,
-                       x->o->user_ts ? 0 : bench_msg_stamp_ns(&m),
-                       bench_real_ns(), bench_mono_ns());
+                       bench_msg_stamp_ns(&m), bench_real_ns(),
+                       bench_mono_ns());
         return;
     }
 }
@@ -1004,7 +996,7 @@ static int etcd_parse(struct ctx *x,
     size_t off = 0;
 
     if (!s->head_done) {
-        struct http_head h;
+        struct http_head h = { 0 };
         int r = http_parse_head((const char *)s->partial, s->partial_len, &h);
 
         if (r == 0) {
@@ -1107,8 +1099,7 @@ static void etcd_readable(struct ctx *x, uint32_t i)
         }
         memcpy(s->partial + s->partial_len, x->rbuf, (size_t)got);
         s->partial_len += (uint32_t)got;
-        if (etcd_parse(x, i, x->o->user_ts ? 0 : bench_msg_stamp_ns(&m),
-                       bench_real_ns()) != 0 ||
+        if (etcd_parse(x, i, bench_msg_stamp_ns(&m), bench_real_ns()) != 0 ||
             (size_t)got < sizeof x->rbuf) {
             return;
         }
@@ -1215,101 +1206,30 @@ static void endpoint_roles(struct ctx *x, struct flip_client *c, int check)
     }
 }
 
-static void etcd_writer_close(struct ctx *x)
-{
-    if (x->wfd >= 0) {
-        close(x->wfd);
-    }
-    x->wfd = -1;
-}
-
-/* etcd: one blocking put of KEY = value over the writer's keep-alive
- * connection to the first endpoint, bounded by --timeout: FLIP_OK with
- * *rev the answer's header revision, or a FLIP_* error. */
+/* etcd: one put of KEY = value over the writer's keep-alive connection:
+ * FLIP_OK with *rev the answer's header revision, or a FLIP_* error. */
 static int etcd_put(struct ctx *x, int64_t value, uint64_t *rev)
 {
     char req[2048];
     char val[32];
     size_t len;
-    size_t off = 0;
-    size_t have = 0;
-    uint64_t end = bench_mono_ns() + (uint64_t)x->o->timeout_ms * 1000000u;
-    const struct endpoint *e = &x->ep[0];
+    int st;
 
-    if (x->wfd < 0) {
-        int one = 1;
-
-        x->wfd = socket(e->a.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (x->wfd < 0 || connect(x->wfd, (const struct sockaddr *)&e->a.sa,
-                                  e->a.salen) != 0) {
-            bench_problem(&x->pr, "writer: connect to %s: %s", e->a.name,
-                          strerror(errno));
-            etcd_writer_close(x);
-            return FLIP_UNAVAILABLE;
-        }
-        (void)setsockopt(x->wfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
     snprintf(val, sizeof val, "%" PRId64, value);
-    len = http_put_request(req, sizeof req, e->a.name, x->o->key, val);
-    while (off < len) {
-        ssize_t n = send(x->wfd, req + off, len - off, MSG_NOSIGNAL);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            bench_problem(&x->pr, "writer: send: %s", strerror(errno));
-            etcd_writer_close(x);
-            return FLIP_CLOSED;
-        }
-        off += (size_t)n;
-    }
-    for (;;) {
-        struct pollfd pfd = { .fd = x->wfd, .events = POLLIN, .revents = 0 };
-        struct http_head h;
-        size_t blen = 0;
-        uint64_t now = bench_mono_ns();
-        long r;
-        ssize_t n;
-
-        if (now >= end) {
-            bench_problem(&x->pr, "writer: no answer within %u ms",
-                          x->o->timeout_ms);
-            etcd_writer_close(x);
-            return FLIP_TIMEOUT;
-        }
-        if (poll(&pfd, 1, (int)((end - now) / 1000000u) + 1) <= 0) {
-            continue;
-        }
-        n = recv(x->wfd, x->wbuf + have, sizeof x->wbuf - have, 0);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            bench_problem(&x->pr, "writer: connection lost");
-            etcd_writer_close(x);
-            return FLIP_CLOSED;
-        }
-        have += (size_t)n;
-        r = http_response(x->wbuf, have, &h, x->wbody, sizeof x->wbody, &blen);
-        if (r == 0 && have < sizeof x->wbuf) {
-            continue;
-        }
-        if (r <= 0) {
-            bench_problem(&x->pr, "writer: malformed answer");
-            etcd_writer_close(x);
-            return FLIP_PROTO;
-        }
-        if ((size_t)r != have || h.close) {
-            etcd_writer_close(x); /* unexpected extra bytes, or a close */
-        }
-        if (h.status != 200 || !json_u64(x->wbody, "revision", rev)) {
-            bench_problem(&x->pr, "writer: put failed: HTTP %d %.100s",
-                          h.status, x->wbody);
-            return FLIP_UNAVAILABLE;
-        }
+    len = http_put_request(req, sizeof req, x->w.a.name, x->o->key, val);
+    st = len > 0 ? bench_http_call(&x->w, req, len) : -1;
+    if (st == 200 && json_u64(x->w.body, "revision", rev)) {
         return FLIP_OK;
     }
+    if (st < 0) {
+        bench_problem(&x->pr,
+                      "writer: put to %s: connection failed or no answer "
+                      "within %u ms",
+                      x->w.a.name, x->o->timeout_ms);
+        return FLIP_TIMEOUT;
+    }
+    bench_problem(&x->pr, "writer: put failed: HTTP %d %.100s", st, x->w.body);
+    return FLIP_UNAVAILABLE;
 }
 
 /* One flip: set, then wait for every live subscriber. */
@@ -1467,10 +1387,10 @@ static void print_json(const struct ctx *x,
     printf("],\"key\":");
     bench_json_str(x->o->key);
     printf(
-        ",\"ts_source\":\"%s\",\"attached\":%u,\"attach_failed\":%u"
+        ",\"attached\":%u,\"attach_failed\":%u"
         ",\"attach_complete\":%s,\"attach_s\":%.3f,\"truncated\":%s"
         ",\"roles_changed\":%s",
-        x->o->user_ts ? "user" : "kernel", x->n_attached, x->n_attach_failed,
+        x->n_attached, x->n_attach_failed,
         x->attach_complete ? "true" : "false", (double)x->attach_ns / 1e9,
         x->truncated ? "true" : "false", x->roles_changed ? "true" : "false");
     printf(",\"flips_ok\":%zu,\"flips_failed\":%u,\"missing\":%" PRIu64,
@@ -1555,10 +1475,10 @@ static void print_text(const struct ctx *x,
                        size_t n_rss)
 {
     printf(
-        "fanout: %u subscribers, prefix %s, key %s, %u flips, gap %u ms "
-        "+ 0..%u, %s receive times\n",
-        x->n, x->o->prefix, x->o->key, x->o->flips, x->o->gap_ms,
-        x->o->jitter_ms, x->o->user_ts ? "read" : "kernel");
+        "fanout: %s, %u subscribers, prefix %s, key %s, %u flips, gap %u "
+        "ms + 0..%u\n",
+        x->o->sys_name, x->n, x->o->prefix, x->o->key, x->o->flips,
+        x->o->gap_ms, x->o->jitter_ms);
     for (size_t e = 0; e < x->n_ep; e++) {
         printf("  endpoint %-22s %-9s %u subscribers, %u attached\n",
                x->ep[e].a.name, x->ep[e].role, x->ep[e].n_subs,
@@ -1637,7 +1557,7 @@ static int setup(struct ctx *x, const struct opts *o)
     x->o = o;
     x->n = o->n;
     x->epfd = -1;
-    x->wfd = -1;
+    x->w.fd = -1;
     x->pr.prog = PROG;
     x->pr.limit = o->errors;
     x->deadline = bench_mono_ns() + (uint64_t)o->max_seconds * 1000000000u;
@@ -1648,6 +1568,8 @@ static int setup(struct ctx *x, const struct opts *o)
     if (o->source != NULL && parse_source(x, o->source) != 0) {
         return -1;
     }
+    x->w.a = x->ep[0].a;
+    x->w.timeout_ms = o->timeout_ms;
     if (build_greeting(x) != 0) {
         fprintf(stderr,
                 "fanout: cannot encode Hello/Subscribe (--prefix too long?)\n");
@@ -1692,7 +1614,7 @@ static void teardown(struct ctx *x)
             free(x->subs[i].line);
         }
     }
-    etcd_writer_close(x);
+    bench_http_close(&x->w);
     if (x->epfd >= 0) {
         close(x->epfd);
     }
