@@ -1,12 +1,12 @@
 /* fanout: subscription fan-out of a flipd cluster, or watch fan-out of an
  * etcd cluster, seen by N subscribers: one measurement for both systems.
  *
- *   fanout [--system flipd|etcd] --endpoints H:P,... [--n 1000] [--flips 50]
- * [--gap-ms 20]
- *          [--gap-jitter-ms 0] [--prefix bench.fan.] [--key bench.fan.k]
- *          [--warmup 1] [--timeout 5000] [--attach-seconds 60]
- *          [--window 32] [--max-seconds 120] [--rss-pids PID,...]
- *          [--source ADDR] [--errors 5] [--json]
+ *   fanout [--system flipd|etcd] --endpoints H:P,... [--n 1000]
+ *          [--flips 50] [--gap-ms 20] [--gap-jitter-ms 0]
+ *          [--prefix bench.fan.] [--key bench.fan.k] [--warmup 1]
+ *          [--timeout 5000] [--attach-seconds 60] [--window 32]
+ *          [--max-seconds 120] [--rss-pids PID,...] [--source ADDR]
+ *          [--errors 5]
  *
  * One process, one thread. N raw TCP subscriber connections, spread
  * round-robin over the endpoints, live in one epoll loop. Each sends Hello
@@ -67,12 +67,13 @@
  * also fully unpacked with the generated protobuf-c code and cross-checked
  * (type, revision, and for a CHANGE the key and the int value written).
  *
- * Reports per flip the ack latency and the last subscriber's delivery after
- * the ack and after the send; then p50/p99/max over flips of those, the
- * per-subscriber delivery latency over every subscriber x flip sample,
- * missing deliveries, disconnects and server errors (SLOW_CONSUMER, ...),
- * and with --rss-pids the VmRSS/VmHWM of those processes (/proc/PID/status)
- * once all subscribers are attached and again after the flips.
+ * Reports, as one JSON object on stdout, per flip the ack latency and the last
+ * subscriber's delivery after the ack and after the send; then p50/p99/max over
+ * flips of those, the per-subscriber delivery latency over every subscriber x
+ * flip sample, missing deliveries, disconnects and server errors
+ * (SLOW_CONSUMER, ...), and with --rss-pids the VmRSS/VmHWM of those processes
+ * (/proc/PID/status) once all subscribers are attached and again after the
+ * flips.
  *
  * Layering: bench/ may include lib/ and client/ only. The generated
  * flip.pb-c.h types come through client/wire.h (which also supplies
@@ -143,7 +144,6 @@ struct opts
     unsigned window;
     unsigned max_seconds;
     unsigned errors;
-    int json;
 };
 
 enum sub_phase
@@ -290,7 +290,6 @@ static const char usage_text[] =
     "  --source ADDR        bind subscriber sockets to this local IP first\n"
     "                       (e.g. 127.0.0.2)\n"
     "  --errors N           problems described on stderr (default 5)\n"
-    "  --json               one JSON object instead of the text report\n"
     "\n"
     "exit status: 0 all delivered, 1 missing/failed/truncated, 2 usage or\n"
     "setup error (including subscribers that could not attach)\n";
@@ -322,7 +321,6 @@ static int parse_args(int argc, char **argv, struct opts *o)
         BENCH_STR(struct opts, "key", key),
         BENCH_STR(struct opts, "rss-pids", rss_pids),
         BENCH_STR(struct opts, "source", source),
-        BENCH_FLAG(struct opts, "json", json),
         BENCH_STR(struct opts, "system", sys_name),
     };
 
@@ -1447,108 +1445,6 @@ static void print_json(const struct ctx *x,
     printf("]}\n");
 }
 
-static void text_dist(const char *name, const struct bench_dist *d)
-{
-    printf("  %-38s p50 %8.3f  p99 %8.3f  max %8.3f ms  (n %zu)\n", name,
-           d->p50, d->p99, d->max, d->n);
-}
-
-static void text_rss(const char *when, const struct bench_rss *r, size_t n)
-{
-    if (n == 0) {
-        return;
-    }
-    printf("  rss %-14s", when);
-    for (size_t k = 0; k < n; k++) {
-        printf("  pid %ld %ld kB (hwm %ld)", r[k].pid, r[k].rss_kb,
-               r[k].hwm_kb);
-    }
-    printf("\n");
-}
-
-static void print_text(const struct ctx *x,
-                       const struct flip_rec *recs,
-                       size_t n_recs,
-                       const struct summary *sm,
-                       const struct bench_rss *r0,
-                       const struct bench_rss *r1,
-                       size_t n_rss)
-{
-    printf(
-        "fanout: %s, %u subscribers, prefix %s, key %s, %u flips, gap %u "
-        "ms + 0..%u\n",
-        x->o->sys_name, x->n, x->o->prefix, x->o->key, x->o->flips,
-        x->o->gap_ms, x->o->jitter_ms);
-    for (size_t e = 0; e < x->n_ep; e++) {
-        printf("  endpoint %-22s %-9s %u subscribers, %u attached\n",
-               x->ep[e].a.name, x->ep[e].role, x->ep[e].n_subs,
-               x->ep[e].n_attached);
-    }
-    printf("  attached %u/%u in %.3f s%s\n", x->n_attached, x->n,
-           (double)x->attach_ns / 1e9,
-           x->truncated ? ", TRUNCATED by --max-seconds" : "");
-    text_rss("attached", r0, n_rss);
-    printf("  %5s %10s %9s %12s %13s %13s %9s\n", "flip", "revision", "ack_ms",
-           "last-ack_ms", "last-send_ms", "seen-ack_ms", "received");
-    for (size_t k = 0; k < n_recs; k++) {
-        const struct flip_rec *f = &recs[k];
-
-        if (f->rv != FLIP_OK) {
-            printf("  %5zu %10s %9.3f  failed: %s\n", k + 1, "-",
-                   (double)f->ack_ns / 1e6, flip_strerror(f->rv));
-            continue;
-        }
-        printf("  %5zu %10" PRIu64 " %9.3f %12.3f %13.3f %13.3f %9u\n", k + 1,
-               f->rev, (double)f->ack_ns / 1e6, ms_or_none(f->last_ack_ns),
-               ms_or_none(f->last_send_ns), ms_or_none(f->seen_ack_ns),
-               f->received);
-    }
-    printf("summary (%zu flips acked, %u failed):\n", sm->n_ok, sm->failed);
-    text_dist("ack", &sm->ack);
-    text_dist("last subscriber after ack", &sm->last_ack);
-    text_dist("last subscriber after send", &sm->last_send);
-    text_dist("per subscriber after send", &sm->sub_send);
-    text_dist("per subscriber after ack", &sm->sub_ack);
-    text_dist("last read by fanout, after ack", &sm->seen_ack);
-    printf("  last subscriber after ack, by the node it is attached to:\n");
-    for (size_t e = 0; e < x->n_ep; e++) {
-        char name[WIRE_ADDR_MAX + 48];
-
-        snprintf(name, sizeof name, "  %s %s", x->ep[e].a.name, x->ep[e].role);
-        text_dist(name, &sm->ep_last_ack[e]);
-    }
-    printf("  missing %" PRIu64 ", late %" PRIu64 ", duplicates %" PRIu64
-           ", unexpected %" PRIu64 ", resyncs %" PRIu64
-           ", frame checks failed %" PRIu64 "\n",
-           sm->missing, x->n_late, x->n_dup, x->n_unexpected, x->n_resync,
-           x->n_verify_bad);
-    printf(
-        "  disconnects %u (eof %u, io errors %u, bad frames %u), server "
-        "errors:",
-        x->n_disconnects, x->n_eof, x->n_ioerr, x->n_badframe);
-    {
-        int any = 0;
-
-        for (unsigned k = 0; k <= STATUS_SLOTS; k++) {
-            if (x->err_status[k] != 0) {
-                printf(" %s %u",
-                       k < STATUS_SLOTS ? bflip_status_name(k) : "other",
-                       x->err_status[k]);
-                any = 1;
-            }
-        }
-        printf("%s\n", any ? "" : " none");
-    }
-    printf("  frames %" PRIu64 ", heartbeats %" PRIu64
-           "; deliveries timed by kernel stamp %" PRIu64
-           ", by read time %" PRIu64 "\n",
-           x->n_frames, x->n_heartbeats, x->n_kts_ok, x->n_kts_bad);
-    if (x->pr.first[0] != '\0') {
-        printf("  first problem: %s\n", x->pr.first);
-    }
-    text_rss("after flips", r1, n_rss);
-}
-
 /* ---- main ---------------------------------------------------------------- */
 
 static int setup(struct ctx *x, const struct opts *o)
@@ -1718,11 +1614,7 @@ report:
         fprintf(stderr, "fanout: out of memory\n");
         goto out;
     }
-    if (o.json) {
-        print_json(&x, recs, n_recs, &sm, r0, r1, n_rss);
-    } else {
-        print_text(&x, recs, n_recs, &sm, r0, r1, n_rss);
-    }
+    print_json(&x, recs, n_recs, &sm, r0, r1, n_rss);
     fflush(stdout);
     code = !x.attach_complete ? EXIT_USAGE
            : sm.failed > 0 || sm.missing > 0 || x.truncated ||

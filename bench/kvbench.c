@@ -4,7 +4,9 @@
  * failure rules, so that the two sets of figures compare.
  *
  *   kvbench --system flipd|etcd --endpoints H:P,... --mode seq|load|writer
- *           [options] [--json]
+ *           [options]
+ *
+ * The result is one JSON object on stdout (every caller reads it so).
  *
  * Modes:
  *
@@ -161,7 +163,6 @@ struct opts
     unsigned signal_no;
     unsigned signal_after_ms;
     unsigned signal_pid; /* 0: none */
-    int json;
 };
 
 struct endpoint
@@ -296,7 +297,6 @@ static const char usage_text[] =
     "                       5000; writer 1000)\n"
     "  --max-seconds S      bound on the whole run (default 120)\n"
     "  --errors N           failures described on stderr (default 5)\n"
-    "  --json               one JSON object on stdout\n"
     "\n"
     "exit status: 0 ok, 1 failures or truncated, 2 usage/setup error\n";
 
@@ -313,7 +313,6 @@ static const struct bench_opt optab[] = {
     BENCH_STR(struct opts, "mode", mode_name),
     BENCH_STR(struct opts, "endpoints", endpoints),
     BENCH_STR(struct opts, "prefix", prefix),
-    BENCH_FLAG(struct opts, "json", json),
     O("n", 1, N_MAX, n),
     O("idle-ms", 0, INTERVAL_MAX, idle_ms),
     O("warmup", 0, 10000, warmup),
@@ -1391,41 +1390,6 @@ static void print_result(struct ctx *x)
                    : (double)(x->w_end - x->w0) / 1e9;
     } else {
         secs = (double)(bench_mono_ns() - x->t0) / 1e9;
-    }
-    if (!o->json) {
-        printf("kvbench %s %s via %s\n", sys_name(o),
-               o->mode == MODE_SEQ    ? "seq"
-               : o->mode == MODE_LOAD ? "load"
-                                      : "writer",
-               o->endpoints);
-        printf("  ok %" PRIu64 ", failed %" PRIu64 ", redirects %" PRIu64
-               ", retries %" PRIu64 ", reconnects %" PRIu64 "%s\n",
-               x->n_ok, x->n_fail, x->n_redirects, x->n_retries,
-               x->n_reconnects, x->truncated ? ", TRUNCATED" : "");
-        printf("  latency min %.3f p50 %.3f p90 %.3f p99 %.3f max %.3f ms\n",
-               min, bench_pct_ms_u64(x->lat, x->n_lat, 50),
-               bench_pct_ms_u64(x->lat, x->n_lat, 90),
-               bench_pct_ms_u64(x->lat, x->n_lat, 99), max);
-        if (o->mode == MODE_LOAD) {
-            printf(
-                "  %.1f flips/s over %.3f s, %u in flight on %u "
-                "connections\n",
-                secs > 0 ? (double)x->n_ok / secs : 0.0, secs, o->inflight,
-                o->conns);
-        }
-        if (o->mode == MODE_WRITER) {
-            struct wsum w = writer_summary(x);
-
-            printf(
-                "  flips ok %zu failed %zu (after the signal %zu); "
-                "recovery %.1f ms; outage %.1f ms; longest gap %.1f ms\n",
-                w.ok, w.failed, w.failed_after, w.recovery_ms, w.outage_ms,
-                w.gap_ms);
-        }
-        if (x->pr.first[0]) {
-            printf("  first error: %s\n", x->pr.first);
-        }
-        return;
     }
     printf("{\"system\":\"%s\",\"mode\":\"%s\"", sys_name(o),
            o->mode == MODE_SEQ    ? "seq"

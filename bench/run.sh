@@ -544,7 +544,7 @@ except Exception:
 
 bench_system() { # SYS
     local sys=$1 dir=$TMP/$1 n pids i k trial fanbin leader eps pid
-    local kv=("$KV" --system "$sys" --json)
+    local kv=("$KV" --system "$sys")
 
     # a-c on one cluster.
     if [ -z "$ONLY" ]; then
@@ -574,7 +574,7 @@ bench_system() { # SYS
             --endpoints "$(leader_first "$sys" "$LEADER")" --n "$n" \
             --flips "$FAN_FLIPS" --gap-ms "$FAN_GAP_MS" \
             --gap-jitter-ms "$FAN_JITTER_MS" --attach-seconds 90 \
-            --max-seconds 240 --rss-pids "$pids" --json \
+            --max-seconds 240 --rss-pids "$pids" \
             ${SOURCE_ARGS[@]+"${SOURCE_ARGS[@]}"}
         sed 's/^/    /' "$RES/$sys-fan$n.err" | head -n 5 >&2
         sleep 2 # let the nodes close the N connections
@@ -907,7 +907,7 @@ bench_flood() {
     run_tool flipd-flood 300 "$FANOUT" --endpoints "$(caddr flipd "$leader")" \
         --n "$FLOOD_N" --window "$FLOOD_N" --flips 5 --gap-ms 20 \
         --prefix bench.flood. --key bench.flood.k --attach-seconds 120 \
-        --max-seconds 240 --rss-pids "$pid" --json \
+        --max-seconds 240 --rss-pids "$pid" \
         ${SOURCE_ARGS[@]+"${SOURCE_ARGS[@]}"}
     kill -TERM "$wpid" "$ppid" 2>/dev/null
     wait "$wpid" "$ppid" 2>/dev/null
@@ -934,11 +934,11 @@ bench_issue9() {
 
 if [ "$ONLY" != issue9 ]; then
     say "disk floor: $DISK_N x 4 KiB write + fdatasync in $TMP"
-    run_tool disk 120 "$DISK" --dir "$TMP" --n "$DISK_N" --json
+    run_tool disk 120 "$DISK" --dir "$TMP" --n "$DISK_N"
     for n in ${FAN_SIZES[@]+"${FAN_SIZES[@]}"}; do
         say "fan-out floor: one frame to $n loopback subscribers from 3 processes"
         run_tool "floor-fan$n" 180 "$FLOOR" --n "$n" --senders 3 \
-            --rounds "$FAN_FLIPS" --max-seconds 120 --json \
+            --rounds "$FAN_FLIPS" --max-seconds 120 \
             ${SOURCE_ARGS[@]+"${SOURCE_ARGS[@]}"}
         sleep 1
     done
