@@ -2,7 +2,7 @@
 # flipd against etcd, and both against the disk, in one run on one machine.
 #
 #   bench/run.sh BUILD_DIR [--quick | --smoke] [--out FILE] [--no-save]
-#                [--only-issue9]
+#                [--only-failover]
 #   bench/run.sh BUILD_DIR --prepare
 #
 # (`make bench` runs --prepare, builds, then runs it; `make bench QUICK=1`
@@ -54,8 +54,7 @@
 # minutes (e.g. KILL_TRIALS=7 with --quick). The other rows are then
 # missing, so the exit status is 1.
 #
-# --quick: reduced sizes, about 3 minutes. --only-issue9: g and h alone
-# (full sizes: about 4 minutes). --smoke: flipd only, tiny sizes,
+# --quick: reduced sizes, about 3 minutes. --smoke: flipd only, tiny sizes,
 # about a minute, nothing saved; exits 1 unless every flipd figure was
 # produced (it asserts nothing about the values). --out FILE also writes
 # the report there; --no-save skips bench/results.
@@ -80,7 +79,7 @@
 set -uo pipefail
 
 usage() {
-    echo "usage: $0 BUILD_DIR [--quick | --smoke] [--out FILE] [--no-save] [--only-issue9 | --only-failover]" >&2
+    echo "usage: $0 BUILD_DIR [--quick | --smoke] [--out FILE] [--no-save] [--only-failover]" >&2
     echo "       $0 BUILD_DIR --prepare" >&2
     exit 2
 }
@@ -125,7 +124,6 @@ while [ $# -gt 0 ]; do
     --quick) MODE=quick ;;
     --smoke) MODE=smoke ;;
     --no-save) SAVE=0 ;;
-    --only-issue9) ONLY=issue9 ;;
     --only-failover) ONLY=failover ;;
     --out)
         [ $# -ge 2 ] || usage
@@ -932,22 +930,20 @@ bench_issue9() {
     bench_flood
 }
 
-if [ "$ONLY" != issue9 ]; then
-    say "disk floor: $DISK_N x 4 KiB write + fdatasync in $TMP"
-    run_tool disk 120 "$DISK" --dir "$TMP" --n "$DISK_N"
-    for n in ${FAN_SIZES[@]+"${FAN_SIZES[@]}"}; do
-        say "fan-out floor: one frame to $n loopback subscribers from 3 processes"
-        run_tool "floor-fan$n" 180 "$FLOOR" --n "$n" --senders 3 \
-            --rounds "$FAN_FLIPS" --max-seconds 120 \
-            ${SOURCE_ARGS[@]+"${SOURCE_ARGS[@]}"}
-        sleep 1
-    done
+say "disk floor: $DISK_N x 4 KiB write + fdatasync in $TMP"
+run_tool disk 120 "$DISK" --dir "$TMP" --n "$DISK_N"
+for n in ${FAN_SIZES[@]+"${FAN_SIZES[@]}"}; do
+    say "fan-out floor: one frame to $n loopback subscribers from 3 processes"
+    run_tool "floor-fan$n" 180 "$FLOOR" --n "$n" --senders 3 \
+        --rounds "$FAN_FLIPS" --max-seconds 120 \
+        ${SOURCE_ARGS[@]+"${SOURCE_ARGS[@]}"}
+    sleep 1
+done
 
-    for sys in "${SYSTEMS[@]}"; do
-        bench_system "$sys"
-    done
-    bench_promises
-fi
+for sys in "${SYSTEMS[@]}"; do
+    bench_system "$sys"
+done
+bench_promises
 [ "$ONLY" = failover ] || bench_issue9
 
 # ---- report ------------------------------------------------------------------
