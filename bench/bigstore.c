@@ -66,6 +66,7 @@
 #include <unistd.h>
 
 #include "bench/httpmini.h"
+#include "bench/lib/bhttp.h"
 #include "bench/lib/bopt.h"
 #include "bench/lib/bstat.h"
 #include "client/flip.h"
@@ -78,7 +79,6 @@
 #define SLOW_MS     10u
 #define CALL_MS     5000u
 #define POLL_MS     5u
-#define HTTP_BUF    (256u * 1024u)
 #define EXIT_FAILED 1
 #define EXIT_USAGE  2
 #define NS_PER_MS   1000000ull
@@ -243,103 +243,6 @@ static void probe_finish(struct probe *p)
     p->running = 0;
 }
 
-/* ---- etcd over its JSON gateway, blocking -----------------------------------
- */
-
-struct http_conn
-{
-    int fd;
-    char host[64];
-    char *in;
-    size_t n_in;
-};
-
-static int http_connect(struct http_conn *h, const char *addr)
-{
-    char host[64];
-    const char *colon = strrchr(addr, ':');
-    struct addrinfo hints;
-    struct addrinfo *ai = NULL;
-    struct timeval tv = { CALL_MS / 1000, 0 };
-    int one = 1;
-
-    h->fd = -1;
-    if (colon == NULL || (size_t)(colon - addr) >= sizeof host) {
-        return -1;
-    }
-    memcpy(host, addr, (size_t)(colon - addr));
-    host[colon - addr] = '\0';
-    snprintf(h->host, sizeof h->host, "%s", addr);
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_INET;
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(host, colon + 1, &hints, &ai) != 0) {
-        return -1;
-    }
-    h->fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (h->fd < 0 || connect(h->fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-        freeaddrinfo(ai);
-        if (h->fd >= 0) {
-            close(h->fd);
-        }
-        h->fd = -1;
-        return -1;
-    }
-    freeaddrinfo(ai);
-    setsockopt(h->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    setsockopt(h->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(h->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    h->n_in = 0;
-    return 0;
-}
-
-static void http_close(struct http_conn *h)
-{
-    if (h->fd >= 0) {
-        close(h->fd);
-    }
-    h->fd = -1;
-}
-
-/* One request, one whole response. @return the HTTP status, -1 failed. */
-static int http_call(struct http_conn *h, const char *req, size_t len)
-{
-    static __thread char body[4096];
-    size_t off = 0;
-
-    while (off < len) {
-        ssize_t w = send(h->fd, req + off, len - off, MSG_NOSIGNAL);
-        if (w <= 0) {
-            return -1;
-        }
-        off += (size_t)w;
-    }
-    for (;;) {
-        struct http_head hd;
-        size_t blen = 0;
-        long used =
-            http_response(h->in, h->n_in, &hd, body, sizeof body, &blen);
-        ssize_t r;
-
-        if (used < 0) {
-            return -1;
-        }
-        if (used > 0) {
-            memmove(h->in, h->in + used, h->n_in - (size_t)used);
-            h->n_in -= (size_t)used;
-            return hd.status;
-        }
-        if (h->n_in >= HTTP_BUF) {
-            return -1;
-        }
-        r = recv(h->fd, h->in + h->n_in, HTTP_BUF - h->n_in, 0);
-        if (r <= 0) {
-            return -1;
-        }
-        h->n_in += (size_t)r;
-    }
-}
-
 /* ---- fill -----------------------------------------------------------------
  */
 
@@ -419,11 +322,8 @@ static void *fill_etcd(void *arg)
     char *ep;
     char key[KEY_MAX];
     char kb[2 * KEY_MAX];
-    struct http_conn h;
+    struct bench_http *h = malloc(sizeof *h);
 
-    memset(&h, 0, sizeof h);
-    h.fd = -1;
-    h.in = malloc(HTTP_BUF);
     snprintf(eps, sizeof eps, "%s", o->endpoints);
     for (char *e = strtok_r(eps, ",", &save); e != NULL && n_eps < 16;
          e = strtok_r(NULL, ",", &save)) {
@@ -431,8 +331,8 @@ static void *fill_etcd(void *arg)
     }
     /* this thread's endpoint: round-robin */
     ep = n_eps > 0 ? list[f->index % n_eps] : NULL;
-    if (val == NULL || vb == NULL || body == NULL || req == NULL ||
-        h.in == NULL || ep == NULL) {
+    if (val == NULL || vb == NULL || body == NULL || req == NULL || h == NULL ||
+        ep == NULL || bench_http_init(h, ep, CALL_MS) != 0) {
         f->failed++;
         goto out;
     }
@@ -443,31 +343,31 @@ static void *fill_etcd(void *arg)
         if (bench_mono_ns() > f->deadline || stop_signal) {
             break;
         }
-        if (h.fd < 0 && http_connect(&h, ep) != 0) {
-            f->failed++;
-            bench_sleep_ms(10);
-            continue;
-        }
         snprintf(key, sizeof key, "%s%07u", o->prefix, i % o->keys);
         value_of(val, o->value_bytes, i);
         b64_encode(key, strlen(key), kb);
         b64_encode(val, o->value_bytes, vb);
         snprintf(body, cap, "{\"key\":\"%s\",\"value\":\"%s\"}", kb, vb);
-        len = http_post(req, cap + 256, h.host, "/v3/kv/put", body);
-        st = len == 0 ? -1 : http_call(&h, req, len);
+        len = http_post(req, cap + 256, h->a.name, "/v3/kv/put", body);
+        st = len == 0 ? -1 : bench_http_call(h, req, len);
         if (st != 200) {
             if (f->failed++ < 3) {
                 fprintf(stderr, PROG ": put %s on %s: status %d\n", key, ep,
                         st);
             }
-            http_close(&h);
+            bench_http_close(h);
+            if (st < 0) {
+                bench_sleep_ms(10);
+            }
             continue;
         }
         f->done++;
     }
 out:
-    http_close(&h);
-    free(h.in);
+    if (h != NULL) {
+        bench_http_close(h);
+    }
+    free(h);
     free(val);
     free(vb);
     free(body);
@@ -643,33 +543,25 @@ static int wait_flipd(const struct opts *o)
 
 static int wait_etcd(const struct opts *o)
 {
-    struct http_conn h;
+    struct bench_http *h = malloc(sizeof *h);
     uint64_t t0 = t0_real(o);
     uint64_t deadline = bench_mono_ns() + (uint64_t)o->max_seconds * NS_PER_S;
     double first_ms = -1;
     double live_ms = -1;
     unsigned polls = 0;
     char req[512];
-    char host[64];
-    size_t len;
+    size_t len = 0;
 
-    memset(&h, 0, sizeof h);
-    h.fd = -1;
-    h.in = malloc(HTTP_BUF);
-    snprintf(host, sizeof host, "%s", o->node);
-    /* key "x" (eA==), linearizable: the default of a range */
-    len =
-        http_post(req, sizeof req, host, "/v3/kv/range", "{\"key\":\"eA==\"}");
-    while (h.in != NULL && len > 0 && bench_mono_ns() < deadline &&
-           !stop_signal) {
+    if (h != NULL && bench_http_init(h, o->node, CALL_MS) == 0) {
+        /* key "x" (eA==), linearizable: the default of a range */
+        len = http_post(req, sizeof req, h->a.name, "/v3/kv/range",
+                        "{\"key\":\"eA==\"}");
+    }
+    while (len > 0 && bench_mono_ns() < deadline && !stop_signal) {
         int st;
 
         polls++;
-        if (h.fd < 0 && http_connect(&h, o->node) != 0) {
-            bench_sleep_ms(POLL_MS);
-            continue;
-        }
-        st = http_call(&h, req, len);
+        st = bench_http_call(h, req, len);
         if (st > 0 && first_ms < 0) {
             first_ms = (double)(bench_real_ns() - t0) / 1e6;
         }
@@ -677,11 +569,13 @@ static int wait_etcd(const struct opts *o)
             live_ms = (double)(bench_real_ns() - t0) / 1e6;
             break;
         }
-        http_close(&h);
+        bench_http_close(h);
         bench_sleep_ms(POLL_MS);
     }
-    http_close(&h);
-    free(h.in);
+    if (h != NULL) {
+        bench_http_close(h);
+    }
+    free(h);
     printf("{\"system\":\"etcd\",\"node\":\"%s\",\"polls\":%u", o->node, polls);
     if (first_ms >= 0) {
         printf(",\"first_answer_ms\":%.1f", first_ms);

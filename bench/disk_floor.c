@@ -1,7 +1,8 @@
 /* disk_floor: the physical floor of a durable write in one directory.
  *
  *   disk_floor --dir DIR [--n 1000] [--size 4096] [--max-seconds 30]
- *              [--json]
+ *
+ * The result is one JSON object on stdout.
  *
  * A replicated write cannot be acknowledged before at least one disk has it:
  * its latency is bounded below by one write + fdatasync on the data
@@ -58,7 +59,6 @@ struct opts
     unsigned n;
     unsigned size;
     unsigned max_seconds;
-    int json;
 };
 
 struct series
@@ -70,7 +70,7 @@ struct series
 
 static const char usage_text[] = "usage: " PROG
                                  " --dir DIR [--n 1000] [--size 4096] "
-                                 "[--max-seconds 30] [--json]\n";
+                                 "[--max-seconds 30]\n";
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
@@ -79,7 +79,6 @@ static int parse_args(int argc, char **argv, struct opts *o)
         BENCH_UINT(struct opts, "n", 1, N_MAX, n),
         BENCH_UINT(struct opts, "size", 1, SIZE_MAX_B, size),
         BENCH_UINT(struct opts, "max-seconds", 1, 3600, max_seconds),
-        BENCH_FLAG(struct opts, "json", json),
     };
 
     *o = (struct opts){ .n = 1000, .size = 4096, .max_seconds = 30 };
@@ -199,31 +198,21 @@ static int run_direct(int fd,
     return 0;
 }
 
-static void print_series(const char *name, const struct series *s, int json)
+static void print_series(const char *name, const struct series *s)
 {
     double sum = 0;
 
     for (unsigned i = 0; i < s->n; i++) {
         sum += (double)s->ns[i];
     }
-    if (json) {
-        printf(
-            "\"%s\":{\"n\":%u,\"min_ms\":%.4f,\"p50_ms\":%.4f,\"p90_ms\":%.4f,"
-            "\"p99_ms\":%.4f,\"max_ms\":%.4f,\"mean_ms\":%.4f,\"truncated\":%"
-            "s}",
-            name, s->n, s->n ? (double)s->ns[0] / 1e6 : 0.0, pct_ms(s, 50),
-            pct_ms(s, 90), pct_ms(s, 99),
-            s->n ? (double)s->ns[s->n - 1] / 1e6 : 0.0,
-            s->n ? sum / s->n / 1e6 : 0.0, s->truncated ? "true" : "false");
-        return;
-    }
     printf(
-        "  %-9s n %5u  min %.3f  p50 %.3f  p90 %.3f  p99 %.3f  max %.3f "
-        "ms%s\n",
+        "\"%s\":{\"n\":%u,\"min_ms\":%.4f,\"p50_ms\":%.4f,\"p90_ms\":%.4f,"
+        "\"p99_ms\":%.4f,\"max_ms\":%.4f,\"mean_ms\":%.4f,\"truncated\":%"
+        "s}",
         name, s->n, s->n ? (double)s->ns[0] / 1e6 : 0.0, pct_ms(s, 50),
         pct_ms(s, 90), pct_ms(s, 99),
         s->n ? (double)s->ns[s->n - 1] / 1e6 : 0.0,
-        s->truncated ? " (truncated)" : "");
+        s->n ? sum / s->n / 1e6 : 0.0, s->truncated ? "true" : "false");
 }
 
 int main(int argc, char **argv)
@@ -287,20 +276,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "disk_floor: write/fdatasync: %s\n", strerror(errno));
         goto out;
     }
-    if (o.json) {
-        printf("{\"size\":%u,", o.size);
-        print_series("overwrite", &over, 1);
-        printf(",");
-        print_series("append", &app, 1);
-        printf(",");
-        print_series("direct", &dir, 1);
-        printf("}\n");
-    } else {
-        printf("disk_floor: %u-byte write + fdatasync in %s\n", o.size, o.dir);
-        print_series("overwrite", &over, 0);
-        print_series("append", &app, 0);
-        print_series("direct", &dir, 0);
-    }
+    printf("{\"size\":%u,", o.size);
+    print_series("overwrite", &over);
+    printf(",");
+    print_series("append", &app);
+    printf(",");
+    print_series("direct", &dir);
+    printf("}\n");
     code = 0;
 out:
     if (fd >= 0) {

@@ -1,10 +1,12 @@
-/* fanout: subscription fan-out of a flipd cluster, seen by N subscribers.
+/* fanout: subscription fan-out of a flipd cluster, or watch fan-out of an
+ * etcd cluster, seen by N subscribers: one measurement for both systems.
  *
- *   fanout --endpoints H:P,... [--n 1000] [--flips 50] [--gap-ms 20]
- *          [--gap-jitter-ms 0] [--prefix bench.fan.] [--key bench.fan.k]
- *          [--warmup 1] [--timeout 5000] [--attach-seconds 60]
- *          [--window 32] [--max-seconds 120] [--rss-pids PID,...]
- *          [--source ADDR] [--user-ts] [--errors 5] [--json]
+ *   fanout [--system flipd|etcd] --endpoints H:P,... [--n 1000]
+ *          [--flips 50] [--gap-ms 20] [--gap-jitter-ms 0]
+ *          [--prefix bench.fan.] [--key bench.fan.k] [--warmup 1]
+ *          [--timeout 5000] [--attach-seconds 60] [--window 32]
+ *          [--max-seconds 120] [--rss-pids PID,...] [--source ADDR]
+ *          [--errors 5]
  *
  * One process, one thread. N raw TCP subscriber connections, spread
  * round-robin over the endpoints, live in one epoll loop. Each sends Hello
@@ -16,7 +18,15 @@
  * each on an LMDB reader slot (STORE_MAX_READERS, storage/store.h), and
  * queues the rest; the window keeps the attach time a measure of the node
  * rather than of that queue. The attach phase ends when all N have seen
- * SNAPSHOT_END, or fails after --attach-seconds.
+ * SNAPSHOT_END, or fails after --attach-seconds (exit 2; the report is
+ * still printed, saying how many attached).
+ *
+ * --system etcd: each subscriber is a keep-alive HTTP/1.1 connection to
+ * etcd's v3 JSON gateway: POST /v3/watch with {"create_request": {"key":
+ * PREFIX, "range_end": PREFIX + 1}}, answered by a chunked stream of JSON
+ * messages, one a line; attached once {"created": true} arrived. The
+ * writer puts KEY over its own keep-alive connection to the first endpoint
+ * (give the leader first); a delivery is an event with that mod_revision.
  *
  * Then a writer (the client library, client/flip.h) flips KEY one change at
  * a time: int values 1..F (after --warmup untimed flips of value 0). For
@@ -41,9 +51,8 @@
  * those stamps (CLOCK_REALTIME, compared with realtime t_send / t_ack
  * taken next to the monotonic ones). A stamp that is missing or
  * implausible (after the read, or before t_send) is replaced by the read
- * time and counted. --user-ts turns stamps off: times are read times. The
- * "seen" figures are always read times (monotonic), i.e. what this
- * process's loop observed, for comparison.
+ * time and counted. The "seen" figures are always read times (monotonic), i.e.
+ * what this process's loop observed, for comparison.
  *
  * Sockets. --source binds every subscriber socket to that local address
  * first (IP_BIND_ADDRESS_NO_PORT, so the port is chosen per destination):
@@ -52,24 +61,24 @@
  * subscriber sockets are closed with SO_LINGER 0 (a reset), so no
  * TIME_WAIT entries are left behind to block such binds for a minute.
  *
- * Frames are decoded by a small protobuf field scanner (Response.id,
- * .error{status, message, resume_revision}, the result member, and
- * Event{type, revision, resync}); the frames of subscriber 0 are also fully
- * unpacked with the generated protobuf-c code and cross-checked (type,
- * revision, and for a CHANGE the key and the int value written).
+ * Frames are decoded by bench/lib/bflip's protobuf field scanner
+ * (Response.id, .error{status, message, resume_revision}, the result
+ * member, and Event{type, revision, resync}); the frames of subscriber 0 are
+ * also fully unpacked with the generated protobuf-c code and cross-checked
+ * (type, revision, and for a CHANGE the key and the int value written).
  *
- * Reports per flip the ack latency and the last subscriber's delivery after
- * the ack and after the send; then p50/p99/max over flips of those, the
- * per-subscriber delivery latency over every subscriber x flip sample,
- * missing deliveries, disconnects and server errors (SLOW_CONSUMER, ...),
- * and with --rss-pids the VmRSS/VmHWM of those processes (/proc/PID/status)
- * once all subscribers are attached and again after the flips.
+ * Reports, as one JSON object on stdout, per flip the ack latency and the last
+ * subscriber's delivery after the ack and after the send; then p50/p99/max over
+ * flips of those, the per-subscriber delivery latency over every subscriber x
+ * flip sample, missing deliveries, disconnects and server errors
+ * (SLOW_CONSUMER, ...), and with --rss-pids the VmRSS/VmHWM of those processes
+ * (/proc/PID/status) once all subscribers are attached and again after the
+ * flips.
  *
  * Layering: bench/ may include lib/ and client/ only. The generated
  * flip.pb-c.h types come through client/wire.h (which also supplies
- * wire_addr_split); requests are packed with flip__request__pack and
- * framed here (the same bytes proto/codec.c's codec_request_encode
- * produces).
+ * wire_addr_split); frames are packed by bench/lib/bflip, the flipd
+ * client model kvbench uses too.
  *
  * Exit status: 0 all flips acked and delivered to every subscriber with no
  * disconnect or error; 1 something was missing, failed or truncated (the
@@ -78,6 +87,7 @@
 #include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,8 +98,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/httpmini.h"
 #include "bench/lib/baddr.h"
-#include "bench/lib/bfan.h"
+#include "bench/lib/bflip.h"
+#include "bench/lib/bhttp.h"
 #include "bench/lib/bopt.h"
 #include "bench/lib/breport.h"
 #include "bench/lib/bstat.h"
@@ -98,41 +110,25 @@
 #include "client/wire.h"
 #include "lib/buf.h"
 
-#define EP_MAX           16
-#define FRAME_LIMIT      (1024u * 1024u) /* protocol default frame limit */
-#define FRAME_BUF_MIN    256u /* initial frame buffer of a subscriber */
-#define EVENTS_MAX       1024
-#define READS_PER_WAKE   16
-#define STATUS_SLOTS     32
-#define EXIT_FAILED      1
-#define EXIT_USAGE       2
-#define PROG             "fanout"
-#define CLIENT_NAME      PROG
-#define FRAME_HEADER_LEN 4u /* u32 big-endian payload length */
-#define PREFIX_MAX       257u
-#define MSG_MAX          256
+#define EP_MAX         16
+#define FRAME_BUF_MIN  256u /* initial frame buffer of a subscriber */
+#define EVENTS_MAX     1024
+#define READS_PER_WAKE 16
+#define STATUS_SLOTS   32
+#define EXIT_FAILED    1
+#define EXIT_USAGE     2
+#define PROG           "fanout"
+#define CLIENT_NAME    PROG
+#define MSG_MAX        256
+#define RAW_MAX        (1024u * 1024u) /* etcd: unparsed bytes per watcher */
+#define READ_BUF       65536u
+#define SAMPLES_MAX    (64u * 1024u * 1024u) /* --n x --flips, kept */
 
 /* Response fields (proto/flip.proto). */
-#define F_RESP_ID     1u
-#define F_RESP_ERROR  2u
-#define F_RESP_HELLO  10u
-#define F_RESP_SUB    16u
-#define F_RESP_EVENT  17u
-#define F_ERR_STATUS  1u
-#define F_ERR_MESSAGE 2u
-#define F_ERR_RESUME  6u
-#define F_EV_TYPE     1u
-#define F_EV_REVISION 2u
-#define F_EV_RESYNC   4u
-
-#define EV_SNAPSHOT_BEGIN 1u
-#define EV_SNAPSHOT_ITEM  2u
-#define EV_SNAPSHOT_END   3u
-#define EV_CHANGE         4u
-#define EV_HEARTBEAT      5u
-
 struct opts
 {
+    const char *sys_name;
+    int etcd;
     const char *endpoints;
     const char *prefix;
     const char *key;
@@ -148,8 +144,6 @@ struct opts
     unsigned window;
     unsigned max_seconds;
     unsigned errors;
-    int user_ts;
-    int json;
 };
 
 enum sub_phase
@@ -166,11 +160,19 @@ struct sub
     int fd;
     uint8_t phase;
     uint8_t ep;
-    uint8_t sent; /* bytes of the Hello + Subscribe frames written */
     uint8_t got_result;
-    uint32_t partial_len; /* bytes of an incomplete frame kept */
+    uint16_t sent;        /* bytes of the greeting written */
+    uint32_t partial_len; /* bytes of an incomplete frame (etcd: received,
+                           * not parsed) kept */
     uint32_t partial_cap;
     uint8_t *partial;
+    /* etcd: the chunked HTTP stream */
+    uint8_t head_done;
+    uint8_t skip_crlf; /* the CRLF after a chunk's data is pending */
+    long chunk_left;   /* data bytes left in the current chunk; -1: size */
+    char *line;        /* de-chunked text of the current message */
+    uint32_t line_len;
+    uint32_t line_cap;
     uint64_t last_rev; /* highest CHANGE revision received */
     uint64_t snap_rev;
 };
@@ -206,11 +208,11 @@ struct ctx
     struct sub *subs;
     uint32_t n;
     int epfd;
-    uint8_t greeting[512]; /* Hello + Subscribe frames */
-    size_t greeting_len;
-    uint64_t deadline; /* monotonic ns: --max-seconds */
+    struct buf greeting; /* flipd: Hello + Subscribe; etcd: POST /v3/watch */
+    uint64_t deadline;   /* monotonic ns: --max-seconds */
     int truncated;
     int roles_changed; /* a node's role differed after the run */
+    int attach_complete;
 
     /* attach */
     uint32_t next_start[EP_MAX]; /* next subscriber index per endpoint */
@@ -253,13 +255,19 @@ struct ctx
     uint32_t n_eof;
     uint32_t n_ioerr;
     uint32_t n_badframe;
+    uint32_t n_canceled;                   /* etcd: watches canceled */
     unsigned err_status[STATUS_SLOTS + 1]; /* error frames by status */
     struct bench_problems pr;
+
+    struct bench_http w; /* etcd: the writer, to the first endpoint */
+    uint8_t rbuf[READ_BUF];
 };
 
 static const char usage_text[] =
-    "usage: fanout --endpoints H:P,... [options]\n"
+    "usage: fanout [--system flipd|etcd] --endpoints H:P,... [options]\n"
     "\n"
+    "  --system S           flipd (default) or etcd (watches over the JSON\n"
+    "                       gateway, the writer on the first endpoint)\n"
     "  --endpoints H:P,...  client addresses; subscribers are spread over\n"
     "                       them round-robin, the writer uses all (required)\n"
     "  --n N                subscriber connections (default 1000)\n"
@@ -281,9 +289,7 @@ static const char usage_text[] =
     "                       after the flips\n"
     "  --source ADDR        bind subscriber sockets to this local IP first\n"
     "                       (e.g. 127.0.0.2)\n"
-    "  --user-ts            time deliveries when read, not kernel stamps\n"
     "  --errors N           problems described on stderr (default 5)\n"
-    "  --json               one JSON object instead of the text report\n"
     "\n"
     "exit status: 0 all delivered, 1 missing/failed/truncated, 2 usage or\n"
     "setup error (including subscribers that could not attach)\n";
@@ -297,11 +303,39 @@ static int usage_error(const char *what, const char *arg)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
     static const struct bench_opt optab[] = {
-        BENCH_FAN_OPTS(struct opts),
-        BENCH_FLAG(struct opts, "user-ts", user_ts),
+#define U(name, min, max, member) \
+    BENCH_UINT(struct opts, name, min, max, member)
+        U("n", 1, 200000, n),
+        U("flips", 1, 100000, flips),
+        U("gap-ms", 0, 60000, gap_ms),
+        U("gap-jitter-ms", 0, 60000, jitter_ms),
+        U("warmup", 0, 100, warmup),
+        U("timeout", 1, 600000, timeout_ms),
+        U("attach-seconds", 1, 86400, attach_seconds),
+        U("window", 1, 100000, window),
+        U("max-seconds", 1, 86400, max_seconds),
+        U("errors", 0, 1000, errors),
+#undef U
+        BENCH_STR(struct opts, "endpoints", endpoints),
+        BENCH_STR(struct opts, "prefix", prefix),
+        BENCH_STR(struct opts, "key", key),
+        BENCH_STR(struct opts, "rss-pids", rss_pids),
+        BENCH_STR(struct opts, "source", source),
+        BENCH_STR(struct opts, "system", sys_name),
     };
 
-    *o = (struct opts){ BENCH_FAN_DEFAULTS };
+    *o = (struct opts){ .sys_name = "flipd",
+                        .prefix = "bench.fan.",
+                        .key = "bench.fan.k",
+                        .n = 1000,
+                        .flips = 50,
+                        .gap_ms = 20,
+                        .warmup = 1,
+                        .timeout_ms = 5000,
+                        .attach_seconds = 60,
+                        .window = 32,
+                        .max_seconds = 120,
+                        .errors = 5 };
     if (bench_getopt(PROG, usage_text, argc, argv, optab,
                      sizeof optab / sizeof optab[0], o, 0) < 0) {
         return EXIT_USAGE;
@@ -309,23 +343,19 @@ static int parse_args(int argc, char **argv, struct opts *o)
     if (o->endpoints == NULL || o->endpoints[0] == '\0') {
         return usage_error("--endpoints is required", NULL);
     }
+    o->etcd = strcmp(o->sys_name, "etcd") == 0;
+    if (!o->etcd && strcmp(o->sys_name, "flipd") != 0) {
+        return usage_error("--system must be flipd or etcd", o->sys_name);
+    }
     if (o->key[0] == '\0' ||
         strncmp(o->key, o->prefix, strlen(o->prefix)) != 0) {
         return usage_error("--key must be non-empty and start with --prefix",
                            o->key);
     }
-    if ((uint64_t)o->n * o->flips > BENCH_FAN_SAMPLES_MAX) {
+    if ((uint64_t)o->n * o->flips > SAMPLES_MAX) {
         return usage_error("--n x --flips is too large", NULL);
     }
     return 0;
-}
-
-static const char *status_name(unsigned status)
-{
-    const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
-        &flip__status__descriptor, (int)status);
-
-    return ev != NULL ? ev->name : "unknown status";
 }
 
 /* ---- setup --------------------------------------------------------------- */
@@ -359,207 +389,61 @@ static int parse_source(struct ctx *x, const char *addr)
                              &x->src_len);
 }
 
-/* Appends one frame holding `req` to x->greeting. */
-static int pack_request(struct ctx *x, Flip__Request *req)
+/* etcd: POST /v3/watch {"create_request": {"key": PREFIX, "range_end":
+ * PREFIX + 1}} (base64); the Host header names the first endpoint (etcd
+ * does not look at it). */
+static int etcd_greeting(struct ctx *x)
 {
-    size_t n = flip__request__get_packed_size(req);
+    char end[256];
+    char k64[400];
+    char e64[400];
+    char body[1024];
+    char req[2048];
+    size_t pl = strlen(x->o->prefix);
+    size_t n;
 
-    if (x->greeting_len + FRAME_HEADER_LEN + n > sizeof x->greeting) {
+    if (pl == 0 || pl >= sizeof end) {
         return -1;
     }
-    buf_put_u32be(x->greeting + x->greeting_len, (uint32_t)n);
-    flip__request__pack(req, x->greeting + x->greeting_len + FRAME_HEADER_LEN);
-    x->greeting_len += FRAME_HEADER_LEN + n;
-    return 0;
+    memcpy(end, x->o->prefix, pl + 1);
+    end[pl - 1] = (char)(end[pl - 1] + 1);
+    b64_encode(x->o->prefix, pl, k64);
+    b64_encode(end, pl, e64);
+    snprintf(body, sizeof body,
+             "{\"create_request\":{\"key\":\"%s\",\"range_end\":\"%s\"}}", k64,
+             e64);
+    n = http_post(req, sizeof req, x->ep[0].a.name, "/v3/watch", body);
+    return n > 0 ? buf_append(&x->greeting, req, n) : -1;
 }
 
-/* Hello{protocol_version 1} (id 1) and Subscribe{prefixes [prefix]} (id 2),
- * encoded once and written by every subscriber. */
+/* What every subscriber writes first, encoded once. flipd: Hello (id 1)
+ * and Subscribe{prefixes [prefix]} (id 2). */
 static int build_greeting(struct ctx *x)
 {
     Flip__Request req = FLIP__REQUEST__INIT;
-    Flip__Hello hello = FLIP__HELLO__INIT;
     Flip__SubscribeRequest sub = FLIP__SUBSCRIBE_REQUEST__INIT;
-    char prefix[PREFIX_MAX];
-    char name[] = CLIENT_NAME;
-    char *prefixes[1];
+    char *prefixes[1] = { (char *)x->o->prefix }; /* only read by pack */
 
-    if (strlen(x->o->prefix) >= sizeof prefix) {
-        fprintf(stderr, "fanout: --prefix too long\n");
-        return -1;
-    }
-    snprintf(prefix, sizeof prefix, "%s", x->o->prefix);
-    prefixes[0] = prefix;
-    hello.has_protocol_version = 1;
-    hello.protocol_version = 1;
-    hello.client_name = name;
-    req.has_id = 1;
-    req.id = 1;
-    req.op_case = FLIP__REQUEST__OP_HELLO;
-    req.hello = &hello;
-    if (pack_request(x, &req) != 0) {
-        return -1;
-    }
     sub.n_prefixes = 1;
     sub.prefixes = prefixes;
+    req.has_id = 1;
     req.id = 2;
     req.op_case = FLIP__REQUEST__OP_SUBSCRIBE;
     req.subscribe = &sub;
-    return pack_request(x, &req);
-}
-
-/* ---- a minimal protobuf scanner ------------------------------------------ */
-
-struct pb_field
-{
-    uint32_t num;
-    unsigned wt;
-    uint64_t v;       /* varint value, or the length of a LEN field */
-    const uint8_t *p; /* LEN field: its bytes */
-};
-
-/* Reads one varint at *p (not past end) into *out and advances *p over
- * it: 0, or -1 when it is truncated or longer than 64 bits. */
-static int pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
-{
-    uint64_t v = 0;
-
-    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
-        uint8_t b = *(*p)++;
-
-        v |= (uint64_t)(b & 0x7fu) << shift;
-        if ((b & 0x80u) == 0) {
-            *out = v;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-/* The next field of a message: 1 with *f filled, 0 at the end, -1 when the
- * bytes are malformed (groups are malformed too: flip.proto has none). */
-static int pb_next(const uint8_t **p, const uint8_t *end, struct pb_field *f)
-{
-    uint64_t key;
-
-    if (*p >= end) {
-        return 0;
-    }
-    if (pb_varint(p, end, &key) != 0 || (key >> 3) == 0 ||
-        (key >> 3) > 0x1fffffffu) {
+    if (x->o->etcd ? etcd_greeting(x) != 0
+                   : bflip_put_hello(&x->greeting, 1, CLIENT_NAME) != 0 ||
+                         bflip_put(&x->greeting, &req) != 0) {
         return -1;
     }
-    f->num = (uint32_t)(key >> 3);
-    f->wt = (unsigned)(key & 7u);
-    f->p = NULL;
-    f->v = 0;
-    switch (f->wt) {
-    case 0:
-        return pb_varint(p, end, &f->v) == 0 ? 1 : -1;
-    case 1:
-        if (end - *p < 8) {
-            return -1;
-        }
-        *p += 8;
-        return 1;
-    case 2:
-        if (pb_varint(p, end, &f->v) != 0 || f->v > (uint64_t)(end - *p)) {
-            return -1;
-        }
-        f->p = *p;
-        *p += f->v;
-        return 1;
-    case 5:
-        if (end - *p < 4) {
-            return -1;
-        }
-        *p += 4;
-        return 1;
-    default:
-        return -1;
-    }
-}
-
-/* What the loop needs from one Response. */
-struct view
-{
-    uint64_t id;
-    int has_error;
-    unsigned status;
-    const uint8_t *msg;
-    size_t msg_len;
-    uint64_t resume_rev;
-    uint32_t result; /* field number of the result member, 0 if none */
-    unsigned ev_type;
-    uint64_t ev_rev;
-    int ev_resync;
-};
-
-static int scan_error(const uint8_t *p, const uint8_t *end, struct view *v)
-{
-    struct pb_field f;
-    int r;
-
-    v->has_error = 1;
-    while ((r = pb_next(&p, end, &f)) > 0) {
-        if (f.num == F_ERR_STATUS && f.wt == 0) {
-            v->status = (unsigned)f.v;
-        } else if (f.num == F_ERR_MESSAGE && f.wt == 2) {
-            v->msg = f.p;
-            v->msg_len = (size_t)f.v;
-        } else if (f.num == F_ERR_RESUME && f.wt == 0) {
-            v->resume_rev = f.v;
-        }
-    }
-    return r;
-}
-
-static int scan_event(const uint8_t *p, const uint8_t *end, struct view *v)
-{
-    struct pb_field f;
-    int r;
-
-    while ((r = pb_next(&p, end, &f)) > 0) {
-        if (f.num == F_EV_TYPE && f.wt == 0) {
-            v->ev_type = (unsigned)f.v;
-        } else if (f.num == F_EV_REVISION && f.wt == 0) {
-            v->ev_rev = f.v;
-        } else if (f.num == F_EV_RESYNC && f.wt == 0) {
-            v->ev_resync = f.v != 0;
-        }
-    }
-    return r;
-}
-
-static int scan_response(const uint8_t *p, size_t n, struct view *v)
-{
-    const uint8_t *end = p + n;
-    struct pb_field f;
-    int r;
-
-    memset(v, 0, sizeof *v);
-    while ((r = pb_next(&p, end, &f)) > 0) {
-        if (f.num == F_RESP_ID && f.wt == 0) {
-            v->id = f.v;
-        } else if (f.num == F_RESP_ERROR && f.wt == 2) {
-            if (scan_error(f.p, f.p + f.v, v) < 0) {
-                return -1;
-            }
-        } else if (f.num >= F_RESP_HELLO && f.wt == 2) {
-            v->result = f.num;
-            if (f.num == F_RESP_EVENT && scan_event(f.p, f.p + f.v, v) < 0) {
-                return -1;
-            }
-        }
-    }
-    return r;
+    /* struct sub counts the bytes written in a uint16_t. */
+    return buf_len(&x->greeting) <= UINT16_MAX ? 0 : -1;
 }
 
 /* Subscriber 0's frames are also unpacked by protobuf-c and compared. */
 static void verify_frame(struct ctx *x,
                          const uint8_t *p,
                          size_t n,
-                         const struct view *v)
+                         const struct bflip_view *v)
 {
     Flip__Response *r = flip__response__unpack(NULL, n, p);
     const char *bad = NULL;
@@ -574,7 +458,7 @@ static void verify_frame(struct ctx *x,
 
         if ((unsigned)ev->type != v->ev_type || ev->revision != v->ev_rev) {
             bad = "event type/revision differ";
-        } else if (v->ev_type == EV_CHANGE && x->flipping &&
+        } else if (v->ev_type == BFLIP_EV_CHANGE && x->flipping &&
                    v->ev_rev == x->cur_rev) {
             if (ev->n_flags != 1 || ev->flags[0]->key == NULL ||
                 strcmp(ev->flags[0]->key, x->o->key) != 0 ||
@@ -605,9 +489,10 @@ static void sub_close(struct ctx *x, uint32_t i)
         s->fd = -1;
     }
     free(s->partial);
+    free(s->line);
     s->partial = NULL;
-    s->partial_len = 0;
-    s->partial_cap = 0;
+    s->line = NULL;
+    s->partial_len = s->partial_cap = s->line_len = s->line_cap = 0;
     if (s->phase == SUB_LIVE) {
         x->n_live--;
         x->n_disconnects++;
@@ -643,8 +528,7 @@ static int sub_start(struct ctx *x, uint32_t i)
         x->n_attach_failed++;
         return -1;
     }
-    if (!x->o->user_ts &&
-        setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) != 0) {
+    if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) != 0) {
         bench_problem(&x->pr, "subscriber %u: SO_TIMESTAMPNS: %s", i,
                       strerror(errno));
     }
@@ -664,6 +548,7 @@ static int sub_start(struct ctx *x, uint32_t i)
     }
     s->fd = fd;
     s->phase = SUB_CONNECTING;
+    s->chunk_left = -1;
     x->inflight++;
     x->ep_inflight[s->ep]++;
     if (connect(fd, (const struct sockaddr *)&e->a.sa, e->a.salen) != 0 &&
@@ -719,8 +604,8 @@ static void sub_writable(struct ctx *x, uint32_t i)
         sub_fail(x, i, msg);
         return;
     }
-    n = send(s->fd, x->greeting + s->sent, x->greeting_len - s->sent,
-             MSG_NOSIGNAL);
+    n = send(s->fd, buf_head(&x->greeting) + s->sent,
+             buf_len(&x->greeting) - s->sent, MSG_NOSIGNAL);
     if (n < 0) {
         if (errno != EAGAIN && errno != EINTR) {
             char msg[MSG_MAX];
@@ -730,8 +615,8 @@ static void sub_writable(struct ctx *x, uint32_t i)
         }
         return;
     }
-    s->sent = (uint8_t)(s->sent + (size_t)n);
-    if (s->sent < x->greeting_len) {
+    s->sent = (uint16_t)(s->sent + (size_t)n);
+    if (s->sent < buf_len(&x->greeting)) {
         return;
     }
     s->phase = SUB_SUBSCRIBING;
@@ -743,6 +628,26 @@ static void sub_writable(struct ctx *x, uint32_t i)
 
         snprintf(msg, sizeof msg, "epoll_ctl: %s", strerror(errno));
         sub_fail(x, i, msg);
+    }
+}
+
+/* Subscriber i is live from revision rev on (flipd: SNAPSHOT_END; etcd:
+ * the watch was created); a later snapshot only moves rev. */
+static void sub_attached(struct ctx *x, uint32_t i, uint64_t rev)
+{
+    struct sub *s = &x->subs[i];
+
+    if (s->phase == SUB_SUBSCRIBING) {
+        s->phase = SUB_LIVE;
+        s->snap_rev = rev;
+        x->inflight--;
+        x->ep_inflight[s->ep]--;
+        x->n_live++;
+        x->n_attached++;
+        x->ep[s->ep].n_attached++;
+    }
+    if (s->last_rev < rev) {
+        s->last_rev = rev;
     }
 }
 
@@ -778,7 +683,7 @@ static void on_change(struct ctx *x,
         return;
     }
     x->cur_received++;
-    /* No stamp (--user-ts), none in the message, or one that cannot be
+    /* No stamp in the message, or one that cannot be
      * right (before the send, after the read): time it by the read. */
     if (arrival_rt == 0 || arrival_rt < x->t_send_rt ||
         arrival_rt > seen_rt + 1000000u) {
@@ -815,10 +720,10 @@ static int on_frame(struct ctx *x,
                     uint64_t seen_mono)
 {
     struct sub *s = &x->subs[i];
-    struct view v;
+    struct bflip_view v;
 
     x->n_frames++;
-    if (scan_response(p, n, &v) < 0) {
+    if (bflip_scan(p, n, &v) < 0) {
         x->n_badframe++;
         sub_fail(x, i, "malformed Response frame");
         return -1;
@@ -833,46 +738,33 @@ static int on_frame(struct ctx *x,
         x->err_status[slot]++;
         snprintf(msg, sizeof msg,
                  "server error %s (id %" PRIu64 ", resume %" PRIu64 "): %.*s",
-                 status_name(v.status), v.id, v.resume_rev, (int)v.msg_len,
-                 v.msg != NULL ? (const char *)v.msg : "");
+                 bflip_status_name(v.status), v.id, v.resume_rev,
+                 (int)v.msg_len, v.msg != NULL ? (const char *)v.msg : "");
         sub_fail(x, i, msg);
         return -1;
     }
-    if (v.result == F_RESP_SUB) {
+    if (v.result == BFLIP_R_SUB) {
         s->got_result = 1;
         return 0;
     }
-    if (v.result != F_RESP_EVENT) {
+    if (v.result != BFLIP_R_EVENT) {
         return 0; /* HelloResult */
     }
     switch (v.ev_type) {
-    case EV_SNAPSHOT_BEGIN:
+    case BFLIP_EV_SNAPSHOT_BEGIN:
         if (s->phase == SUB_LIVE || v.ev_resync) {
             x->n_resync++;
             bench_problem(&x->pr, "subscriber %u: %s snapshot at %" PRIu64, i,
                           v.ev_resync ? "resync" : "second", v.ev_rev);
         }
         break;
-    case EV_SNAPSHOT_END:
-        if (s->phase == SUB_SUBSCRIBING) {
-            s->phase = SUB_LIVE;
-            s->snap_rev = v.ev_rev;
-            if (s->last_rev < v.ev_rev) {
-                s->last_rev = v.ev_rev;
-            }
-            x->inflight--;
-            x->ep_inflight[s->ep]--;
-            x->n_live++;
-            x->n_attached++;
-            x->ep[s->ep].n_attached++;
-        } else if (s->last_rev < v.ev_rev) {
-            s->last_rev = v.ev_rev;
-        }
+    case BFLIP_EV_SNAPSHOT_END:
+        sub_attached(x, i, v.ev_rev);
         break;
-    case EV_CHANGE:
+    case BFLIP_EV_CHANGE:
         on_change(x, i, v.ev_rev, arrival_rt, seen_rt, seen_mono);
         break;
-    case EV_HEARTBEAT:
+    case BFLIP_EV_HEARTBEAT:
         x->n_heartbeats++;
         break;
     default:
@@ -931,11 +823,11 @@ static void sub_readable(struct ctx *x, uint32_t i)
         uint32_t len = 0;
         ssize_t got;
 
-        if (have < FRAME_HEADER_LEN) {
-            want = FRAME_HEADER_LEN - have;
+        if (have < BFLIP_HDR) {
+            want = BFLIP_HDR - have;
         } else {
             len = buf_get_u32be(s->partial);
-            want = FRAME_HEADER_LEN + (size_t)len - have;
+            want = BFLIP_HDR + (size_t)len - have;
         }
         if (frame_room(x, i, have + want) != 0) {
             return;
@@ -971,9 +863,9 @@ static void sub_readable(struct ctx *x, uint32_t i)
         if ((size_t)got < want) {
             return; /* the rest has not arrived yet */
         }
-        if (s->partial_len == FRAME_HEADER_LEN) {
+        if (s->partial_len == BFLIP_HDR) {
             len = buf_get_u32be(s->partial);
-            if (len > FRAME_LIMIT) {
+            if (len > BFLIP_FRAME_LIMIT) {
                 x->n_badframe++;
                 sub_fail(x, i, "frame over the 1 MiB limit");
                 return;
@@ -984,10 +876,231 @@ static void sub_readable(struct ctx *x, uint32_t i)
         }
         /* A whole frame. */
         s->partial_len = 0;
-        (void)on_frame(x, i, s->partial + FRAME_HEADER_LEN, len,
-                       x->o->user_ts ? 0 : bench_msg_stamp_ns(&m),
-                       bench_real_ns(), bench_mono_ns());
+        (void)on_frame(x, i, s->partial + BFLIP_HDR, len,
+                       bench_msg_stamp_ns(&m), bench_real_ns(),
+                       bench_mono_ns());
         return;
+    }
+}
+
+/* ---- etcd watch streams -------------------------------------------------- */
+
+/* One JSON message (a line) of watcher i. -1 if the watcher was closed. */
+static int etcd_message(struct ctx *x,
+                        uint32_t i,
+                        char *msg,
+                        uint64_t arrival_rt,
+                        uint64_t seen_rt)
+{
+    const char *p;
+    uint64_t rev = 0;
+
+    x->n_frames++;
+    if (strstr(msg, "\"error\"") != NULL) {
+        char what[160];
+
+        snprintf(what, sizeof what, "error message: %.120s", msg);
+        sub_fail(x, i, what);
+        return -1;
+    }
+    if (strstr(msg, "\"canceled\":true") != NULL) {
+        x->n_canceled++;
+        sub_fail(x, i, "watch canceled by the server");
+        return -1;
+    }
+    if (x->subs[i].phase == SUB_SUBSCRIBING &&
+        strstr(msg, "\"created\":true") != NULL) {
+        (void)json_u64(msg, "revision", &rev);
+        sub_attached(x, i, rev);
+        return 0;
+    }
+    p = strstr(msg, "\"events\"");
+    /* No events: a progress message. One put per revision: every event of
+     * a message shares it. */
+    if (p != NULL && json_u64(p, "mod_revision", &rev)) {
+        on_change(x, i, rev, arrival_rt, seen_rt, bench_mono_ns());
+    }
+    return 0;
+}
+
+static int line_append(struct sub *s, const uint8_t *p, size_t n)
+{
+    if ((size_t)s->line_len + n + 1 > s->line_cap) {
+        size_t cap = s->line_cap ? s->line_cap : 512;
+        char *np;
+
+        while (cap < (size_t)s->line_len + n + 1) {
+            cap *= 2;
+        }
+        if (cap > RAW_MAX || (np = realloc(s->line, cap)) == NULL) {
+            return -1;
+        }
+        s->line = np;
+        s->line_cap = (uint32_t)cap;
+    }
+    memcpy(s->line + s->line_len, p, n);
+    s->line_len += (uint32_t)n;
+    s->line[s->line_len] = '\0';
+    return 0;
+}
+
+/* Takes the chunk data at raw[*off..) into the message text and handles
+ * every whole line. -1 if the watcher was closed. */
+static int etcd_chunk(struct ctx *x,
+                      uint32_t i,
+                      size_t *off,
+                      uint64_t arrival_rt,
+                      uint64_t seen_rt)
+{
+    struct sub *s = &x->subs[i];
+    size_t take = s->partial_len - *off;
+    uint8_t *nl;
+
+    if (take > (size_t)s->chunk_left) {
+        take = (size_t)s->chunk_left;
+    }
+    if (line_append(s, s->partial + *off, take) != 0) {
+        sub_fail(x, i, "message too long");
+        return -1;
+    }
+    *off += take;
+    s->chunk_left -= (long)take;
+    if (s->chunk_left == 0) {
+        s->chunk_left = -1;
+        s->skip_crlf = 1;
+    }
+    while ((nl = memchr(s->line, '\n', s->line_len)) != NULL) {
+        size_t ll = (size_t)(nl - (uint8_t *)s->line);
+
+        s->line[ll] = '\0';
+        if (etcd_message(x, i, s->line, arrival_rt, seen_rt) != 0) {
+            return -1;
+        }
+        memmove(s->line, s->line + ll + 1, s->line_len - ll - 1);
+        s->line_len -= (uint32_t)(ll + 1);
+        s->line[s->line_len] = '\0';
+    }
+    return 0;
+}
+
+/* De-chunks what watcher i has received and handles every whole message.
+ * -1 if the watcher was closed. */
+static int etcd_parse(struct ctx *x,
+                      uint32_t i,
+                      uint64_t arrival_rt,
+                      uint64_t seen_rt)
+{
+    struct sub *s = &x->subs[i];
+    size_t off = 0;
+
+    if (!s->head_done) {
+        struct http_head h = { 0 };
+        int r = http_parse_head((const char *)s->partial, s->partial_len, &h);
+
+        if (r == 0) {
+            return 0;
+        }
+        if (r < 0 || h.status != 200 || !h.chunked) {
+            char what[96];
+
+            snprintf(what, sizeof what, "watch refused: HTTP %d%s", h.status,
+                     r < 0 ? " (malformed)" : "");
+            sub_fail(x, i, what);
+            return -1;
+        }
+        s->head_done = 1;
+        off = h.len;
+    }
+    for (;;) {
+        if (s->skip_crlf) {
+            if (s->partial_len - off < 2) {
+                break;
+            }
+            off += 2;
+            s->skip_crlf = 0;
+        }
+        if (s->chunk_left < 0) {
+            const uint8_t *nl =
+                memchr(s->partial + off, '\n', s->partial_len - off);
+            unsigned long sz;
+
+            if (nl == NULL) {
+                break;
+            }
+            sz = strtoul((const char *)s->partial + off, NULL, 16);
+            off = (size_t)(nl - s->partial) + 1;
+            if (sz == 0) {
+                sub_fail(x, i, "watch stream ended");
+                return -1;
+            }
+            s->chunk_left = (long)sz;
+        }
+        if (off == s->partial_len) {
+            break;
+        }
+        if (etcd_chunk(x, i, &off, arrival_rt, seen_rt) != 0) {
+            return -1;
+        }
+    }
+    if (off > 0) {
+        memmove(s->partial, s->partial + off, s->partial_len - off);
+        s->partial_len -= (uint32_t)off;
+    }
+    return 0;
+}
+
+/* Between flips nothing else arrives on a watch stream (no progress
+ * notifications are asked for), so one large read never mixes two flips
+ * and its stamp times the event it completes. */
+static void etcd_readable(struct ctx *x, uint32_t i)
+{
+    struct sub *s = &x->subs[i];
+
+    for (int round = 0; round < 4; round++) {
+        union
+        {
+            char buf[CMSG_SPACE(sizeof(struct timespec))];
+            struct cmsghdr align;
+        } ctl;
+        struct iovec iov = { .iov_base = x->rbuf, .iov_len = sizeof x->rbuf };
+        struct msghdr m;
+        ssize_t got;
+
+        memset(&m, 0, sizeof m);
+        m.msg_iov = &iov;
+        m.msg_iovlen = 1;
+        m.msg_control = ctl.buf;
+        m.msg_controllen = sizeof ctl.buf;
+        got = recvmsg(s->fd, &m, MSG_DONTWAIT);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got < 0 && errno == EAGAIN) {
+            return;
+        }
+        if (got < 0) {
+            x->n_ioerr++;
+            sub_fail(x, i, strerror(errno));
+            return;
+        }
+        if (got == 0) {
+            x->n_eof++;
+            sub_fail(x, i, "connection closed by the server");
+            return;
+        }
+        if ((size_t)s->partial_len + (size_t)got > RAW_MAX) {
+            sub_fail(x, i, "too much unparsed input");
+            return;
+        }
+        if (frame_room(x, i, (size_t)s->partial_len + (size_t)got) != 0) {
+            return;
+        }
+        memcpy(s->partial + s->partial_len, x->rbuf, (size_t)got);
+        s->partial_len += (uint32_t)got;
+        if (etcd_parse(x, i, bench_msg_stamp_ns(&m), bench_real_ns()) != 0 ||
+            (size_t)got < sizeof x->rbuf) {
+            return;
+        }
     }
 }
 
@@ -1060,7 +1173,7 @@ static int run_loop(struct ctx *x, enum until u, uint64_t end)
             if (s->phase == SUB_CONNECTING) {
                 sub_writable(x, i);
             } else if (s->phase == SUB_SUBSCRIBING || s->phase == SUB_LIVE) {
-                sub_readable(x, i);
+                x->o->etcd ? etcd_readable(x, i) : sub_readable(x, i);
             }
         }
     }
@@ -1091,6 +1204,32 @@ static void endpoint_roles(struct ctx *x, struct flip_client *c, int check)
     }
 }
 
+/* etcd: one put of KEY = value over the writer's keep-alive connection:
+ * FLIP_OK with *rev the answer's header revision, or a FLIP_* error. */
+static int etcd_put(struct ctx *x, int64_t value, uint64_t *rev)
+{
+    char req[2048];
+    char val[32];
+    size_t len;
+    int st;
+
+    snprintf(val, sizeof val, "%" PRId64, value);
+    len = http_put_request(req, sizeof req, x->w.a.name, x->o->key, val);
+    st = len > 0 ? bench_http_call(&x->w, req, len) : -1;
+    if (st == 200 && json_u64(x->w.body, "revision", rev)) {
+        return FLIP_OK;
+    }
+    if (st < 0) {
+        bench_problem(&x->pr,
+                      "writer: put to %s: connection failed or no answer "
+                      "within %u ms",
+                      x->w.a.name, x->o->timeout_ms);
+        return FLIP_TIMEOUT;
+    }
+    bench_problem(&x->pr, "writer: put failed: HTTP %d %.100s", st, x->w.body);
+    return FLIP_UNAVAILABLE;
+}
+
 /* One flip: set, then wait for every live subscriber. */
 static void do_flip(struct ctx *x,
                     struct flip_client *c,
@@ -1108,19 +1247,25 @@ static void do_flip(struct ctx *x,
     memset(&v, 0, sizeof v);
     v.type = FLIP_TYPE_INT;
     v.u.i = value;
-    flip_client_set_timeout(c, left_ms < x->o->timeout_ms
-                                   ? (unsigned)(left_ms ? left_ms : 1)
-                                   : x->o->timeout_ms);
+    if (c != NULL) {
+        flip_client_set_timeout(c, left_ms < x->o->timeout_ms
+                                       ? (unsigned)(left_ms ? left_ms : 1)
+                                       : x->o->timeout_ms);
+    }
     x->t_send_rt = bench_real_ns();
     t_send_mono = bench_mono_ns();
-    rv = flip_set(c, x->o->key, &v, NULL, &rev);
+    rv = x->o->etcd ? etcd_put(x, value, &rev)
+                    : flip_set(c, x->o->key, &v, NULL, &rev);
     x->t_ack_mono = bench_mono_ns();
     x->t_ack_rt = bench_real_ns();
     rec->rv = rv;
     rec->ack_ns = (int64_t)(x->t_ack_mono - t_send_mono);
     if (rv != FLIP_OK) {
-        bench_problem(&x->pr, "flip_set %s = %" PRId64 ": %s: %s", x->o->key,
-                      value, flip_strerror(rv), flip_client_errmsg(c));
+        if (c != NULL) {
+            bench_problem(&x->pr, "flip_set %s = %" PRId64 ": %s: %s",
+                          x->o->key, value, flip_strerror(rv),
+                          flip_client_errmsg(c));
+        }
         return;
     }
     rec->rev = rev;
@@ -1223,9 +1368,10 @@ static void print_json(const struct ctx *x,
     int first = 1;
 
     printf(
-        "{\"n\":%u,\"flips\":%u,\"gap_ms\":%u,\"gap_jitter_ms\":%u"
-        ",\"warmup\":%u,\"endpoints\":[",
-        x->n, x->o->flips, x->o->gap_ms, x->o->jitter_ms, x->o->warmup);
+        "{\"system\":\"%s\",\"n\":%u,\"flips\":%u,\"gap_ms\":%u"
+        ",\"gap_jitter_ms\":%u,\"warmup\":%u,\"endpoints\":[",
+        x->o->sys_name, x->n, x->o->flips, x->o->gap_ms, x->o->jitter_ms,
+        x->o->warmup);
     for (size_t e = 0; e < x->n_ep; e++) {
         printf("%s{\"addr\":", e ? "," : "");
         bench_json_str(x->ep[e].a.name);
@@ -1239,11 +1385,12 @@ static void print_json(const struct ctx *x,
     printf("],\"key\":");
     bench_json_str(x->o->key);
     printf(
-        ",\"ts_source\":\"%s\",\"attached\":%u,\"attach_failed\":%u"
-        ",\"attach_s\":%.3f,\"truncated\":%s,\"roles_changed\":%s",
-        x->o->user_ts ? "user" : "kernel", x->n_attached, x->n_attach_failed,
-        (double)x->attach_ns / 1e9, x->truncated ? "true" : "false",
-        x->roles_changed ? "true" : "false");
+        ",\"attached\":%u,\"attach_failed\":%u"
+        ",\"attach_complete\":%s,\"attach_s\":%.3f,\"truncated\":%s"
+        ",\"roles_changed\":%s",
+        x->n_attached, x->n_attach_failed,
+        x->attach_complete ? "true" : "false", (double)x->attach_ns / 1e9,
+        x->truncated ? "true" : "false", x->roles_changed ? "true" : "false");
     printf(",\"flips_ok\":%zu,\"flips_failed\":%u,\"missing\":%" PRIu64,
            sm->n_ok, sm->failed, sm->missing);
     bench_json_dist("ack_ms", &sm->ack, 1);
@@ -1257,16 +1404,18 @@ static void print_json(const struct ctx *x,
         ",\"late\":%" PRIu64 ",\"duplicates\":%" PRIu64
         ",\"unexpected\":%" PRIu64 ",\"resyncs\":%" PRIu64
         ",\"verify_failed\":%" PRIu64 ",\"heartbeats\":%" PRIu64
-        ",\"frames\":%" PRIu64 ",\"stamps_ok\":%" PRIu64
-        ",\"stamps_replaced\":%" PRIu64,
+        ",\"frames\":%" PRIu64 ",\"events\":%" PRIu64
+        ",\"canceled\":%u"
+        ",\"stamps_ok\":%" PRIu64 ",\"stamps_replaced\":%" PRIu64,
         x->n_disconnects, x->n_eof, x->n_ioerr, x->n_badframe, x->n_late,
         x->n_dup, x->n_unexpected, x->n_resync, x->n_verify_bad,
-        x->n_heartbeats, x->n_frames, x->n_kts_ok, x->n_kts_bad);
+        x->n_heartbeats, x->n_frames, x->n_changes, x->n_canceled, x->n_kts_ok,
+        x->n_kts_bad);
     printf(",\"server_errors\":{");
     for (unsigned k = 0; k <= STATUS_SLOTS; k++) {
         if (x->err_status[k] != 0) {
             printf("%s\"%s\":%u", first ? "" : ",",
-                   k < STATUS_SLOTS ? status_name(k) : "other",
+                   k < STATUS_SLOTS ? bflip_status_name(k) : "other",
                    x->err_status[k]);
             first = 0;
         }
@@ -1296,107 +1445,6 @@ static void print_json(const struct ctx *x,
     printf("]}\n");
 }
 
-static void text_dist(const char *name, const struct bench_dist *d)
-{
-    printf("  %-38s p50 %8.3f  p99 %8.3f  max %8.3f ms  (n %zu)\n", name,
-           d->p50, d->p99, d->max, d->n);
-}
-
-static void text_rss(const char *when, const struct bench_rss *r, size_t n)
-{
-    if (n == 0) {
-        return;
-    }
-    printf("  rss %-14s", when);
-    for (size_t k = 0; k < n; k++) {
-        printf("  pid %ld %ld kB (hwm %ld)", r[k].pid, r[k].rss_kb,
-               r[k].hwm_kb);
-    }
-    printf("\n");
-}
-
-static void print_text(const struct ctx *x,
-                       const struct flip_rec *recs,
-                       size_t n_recs,
-                       const struct summary *sm,
-                       const struct bench_rss *r0,
-                       const struct bench_rss *r1,
-                       size_t n_rss)
-{
-    printf(
-        "fanout: %u subscribers, prefix %s, key %s, %u flips, gap %u ms "
-        "+ 0..%u, %s receive times\n",
-        x->n, x->o->prefix, x->o->key, x->o->flips, x->o->gap_ms,
-        x->o->jitter_ms, x->o->user_ts ? "read" : "kernel");
-    for (size_t e = 0; e < x->n_ep; e++) {
-        printf("  endpoint %-22s %-9s %u subscribers, %u attached\n",
-               x->ep[e].a.name, x->ep[e].role, x->ep[e].n_subs,
-               x->ep[e].n_attached);
-    }
-    printf("  attached %u/%u in %.3f s%s\n", x->n_attached, x->n,
-           (double)x->attach_ns / 1e9,
-           x->truncated ? ", TRUNCATED by --max-seconds" : "");
-    text_rss("attached", r0, n_rss);
-    printf("  %5s %10s %9s %12s %13s %13s %9s\n", "flip", "revision", "ack_ms",
-           "last-ack_ms", "last-send_ms", "seen-ack_ms", "received");
-    for (size_t k = 0; k < n_recs; k++) {
-        const struct flip_rec *f = &recs[k];
-
-        if (f->rv != FLIP_OK) {
-            printf("  %5zu %10s %9.3f  failed: %s\n", k + 1, "-",
-                   (double)f->ack_ns / 1e6, flip_strerror(f->rv));
-            continue;
-        }
-        printf("  %5zu %10" PRIu64 " %9.3f %12.3f %13.3f %13.3f %9u\n", k + 1,
-               f->rev, (double)f->ack_ns / 1e6, ms_or_none(f->last_ack_ns),
-               ms_or_none(f->last_send_ns), ms_or_none(f->seen_ack_ns),
-               f->received);
-    }
-    printf("summary (%zu flips acked, %u failed):\n", sm->n_ok, sm->failed);
-    text_dist("ack", &sm->ack);
-    text_dist("last subscriber after ack", &sm->last_ack);
-    text_dist("last subscriber after send", &sm->last_send);
-    text_dist("per subscriber after send", &sm->sub_send);
-    text_dist("per subscriber after ack", &sm->sub_ack);
-    text_dist("last read by fanout, after ack", &sm->seen_ack);
-    printf("  last subscriber after ack, by the node it is attached to:\n");
-    for (size_t e = 0; e < x->n_ep; e++) {
-        char name[WIRE_ADDR_MAX + 48];
-
-        snprintf(name, sizeof name, "  %s %s", x->ep[e].a.name, x->ep[e].role);
-        text_dist(name, &sm->ep_last_ack[e]);
-    }
-    printf("  missing %" PRIu64 ", late %" PRIu64 ", duplicates %" PRIu64
-           ", unexpected %" PRIu64 ", resyncs %" PRIu64
-           ", frame checks failed %" PRIu64 "\n",
-           sm->missing, x->n_late, x->n_dup, x->n_unexpected, x->n_resync,
-           x->n_verify_bad);
-    printf(
-        "  disconnects %u (eof %u, io errors %u, bad frames %u), server "
-        "errors:",
-        x->n_disconnects, x->n_eof, x->n_ioerr, x->n_badframe);
-    {
-        int any = 0;
-
-        for (unsigned k = 0; k <= STATUS_SLOTS; k++) {
-            if (x->err_status[k] != 0) {
-                printf(" %s %u", k < STATUS_SLOTS ? status_name(k) : "other",
-                       x->err_status[k]);
-                any = 1;
-            }
-        }
-        printf("%s\n", any ? "" : " none");
-    }
-    printf("  frames %" PRIu64 ", heartbeats %" PRIu64
-           "; deliveries timed by kernel stamp %" PRIu64
-           ", by read time %" PRIu64 "\n",
-           x->n_frames, x->n_heartbeats, x->n_kts_ok, x->n_kts_bad);
-    if (x->pr.first[0] != '\0') {
-        printf("  first problem: %s\n", x->pr.first);
-    }
-    text_rss("after flips", r1, n_rss);
-}
-
 /* ---- main ---------------------------------------------------------------- */
 
 static int setup(struct ctx *x, const struct opts *o)
@@ -1405,6 +1453,7 @@ static int setup(struct ctx *x, const struct opts *o)
     x->o = o;
     x->n = o->n;
     x->epfd = -1;
+    x->w.fd = -1;
     x->pr.prog = PROG;
     x->pr.limit = o->errors;
     x->deadline = bench_mono_ns() + (uint64_t)o->max_seconds * 1000000000u;
@@ -1415,8 +1464,11 @@ static int setup(struct ctx *x, const struct opts *o)
     if (o->source != NULL && parse_source(x, o->source) != 0) {
         return -1;
     }
+    x->w.a = x->ep[0].a;
+    x->w.timeout_ms = o->timeout_ms;
     if (build_greeting(x) != 0) {
-        fprintf(stderr, "fanout: cannot encode Hello/Subscribe\n");
+        fprintf(stderr,
+                "fanout: cannot encode Hello/Subscribe (--prefix too long?)\n");
         return -1;
     }
     x->subs = calloc(o->n, sizeof *x->subs);
@@ -1455,11 +1507,14 @@ static void teardown(struct ctx *x)
                 close(x->subs[i].fd);
             }
             free(x->subs[i].partial);
+            free(x->subs[i].line);
         }
     }
+    bench_http_close(&x->w);
     if (x->epfd >= 0) {
         close(x->epfd);
     }
+    buf_close(&x->greeting);
     free(x->subs);
     free(x->s_send);
     free(x->s_ack);
@@ -1468,7 +1523,7 @@ static void teardown(struct ctx *x)
 int main(int argc, char **argv)
 {
     struct opts o;
-    struct ctx x;
+    static struct ctx x; /* the etcd buffers make it large */
     struct flip_client *c = NULL;
     struct flip_rec *recs = NULL;
     struct summary sm;
@@ -1494,41 +1549,34 @@ int main(int argc, char **argv)
         fprintf(stderr, "fanout: out of memory\n");
         goto out;
     }
-    rv = flip_client_new(&c, o.endpoints, CLIENT_NAME);
-    if (rv != FLIP_OK) {
-        fprintf(stderr, "fanout: client: %s\n", flip_strerror(rv));
-        goto out;
+    if (!o.etcd) {
+        rv = flip_client_new(&c, o.endpoints, CLIENT_NAME);
+        if (rv != FLIP_OK) {
+            fprintf(stderr, "fanout: client: %s\n", flip_strerror(rv));
+            goto out;
+        }
+        flip_client_set_timeout(c, o.timeout_ms);
+        endpoint_roles(&x, c, 0);
     }
-    flip_client_set_timeout(c, o.timeout_ms);
-    endpoint_roles(&x, c, 0);
 
     /* Attach. */
     t0 = bench_mono_ns();
     (void)run_loop(&x, UNTIL_ATTACHED,
                    t0 + (uint64_t)o.attach_seconds * 1000000000u);
     x.attach_ns = bench_mono_ns() - t0;
-    if (x.n_attached < x.n) {
+    if (o.rss_pids != NULL) {
+        n_rss = bench_read_rss(o.rss_pids, r0);
+        memcpy(r1, r0, sizeof r1);
+    }
+    x.attach_complete = x.n_attached == x.n;
+    if (!x.attach_complete) {
         fprintf(stderr,
                 "fanout: only %u of %u subscribers attached within %u s "
                 "(%u failed, %u still setting up)%s%s\n",
                 x.n_attached, x.n, o.attach_seconds, x.n_attach_failed,
                 x.inflight, x.pr.first[0] ? "; first problem: " : "",
                 x.pr.first);
-        for (size_t e = 0; e < x.n_ep; e++) {
-            fprintf(stderr, "fanout:   %s: %u of %u attached\n", x.ep[e].a.name,
-                    x.ep[e].n_attached, x.ep[e].n_subs);
-        }
-        if (o.rss_pids != NULL) {
-            n_rss = bench_read_rss(o.rss_pids, r0);
-            for (size_t k = 0; k < n_rss; k++) {
-                fprintf(stderr, "fanout:   pid %ld VmRSS %ld kB\n", r0[k].pid,
-                        r0[k].rss_kb);
-            }
-        }
-        goto out;
-    }
-    if (o.rss_pids != NULL) {
-        n_rss = bench_read_rss(o.rss_pids, r0);
+        goto report;
     }
 
     /* Warmup: connects the writer, finds the leader, creates the key. */
@@ -1558,18 +1606,18 @@ int main(int argc, char **argv)
     if (o.rss_pids != NULL) {
         (void)bench_read_rss(o.rss_pids, r1);
     }
-    endpoint_roles(&x, c, 1);
+    if (c != NULL) {
+        endpoint_roles(&x, c, 1);
+    }
+report:
     if (summarise_run(&x, recs, n_recs, &sm) != 0) {
         fprintf(stderr, "fanout: out of memory\n");
         goto out;
     }
-    if (o.json) {
-        print_json(&x, recs, n_recs, &sm, r0, r1, n_rss);
-    } else {
-        print_text(&x, recs, n_recs, &sm, r0, r1, n_rss);
-    }
+    print_json(&x, recs, n_recs, &sm, r0, r1, n_rss);
     fflush(stdout);
-    code = sm.failed > 0 || sm.missing > 0 || x.truncated ||
+    code = !x.attach_complete ? EXIT_USAGE
+           : sm.failed > 0 || sm.missing > 0 || x.truncated ||
                    x.n_disconnects > 0 || x.n_dup > 0 || x.n_unexpected > 0 ||
                    x.n_resync > 0 || x.n_verify_bad > 0 || x.roles_changed
                ? EXIT_FAILED

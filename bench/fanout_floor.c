@@ -3,7 +3,9 @@
  *
  *   fanout_floor [--n 1000] [--senders 3] [--rounds 50] [--warmup 2]
  *                [--frame 64] [--gap-ms 20] [--timeout 5000]
- *                [--source ADDR] [--max-seconds 120] [--json]
+ *                [--source ADDR] [--max-seconds 120]
+ *
+ * The result is one JSON object on stdout.
  *
  * The shape of bench/fanout against a 3-node cluster: --senders child
  * processes (the nodes) each accept their share of the N connections this
@@ -63,7 +65,6 @@ struct opts
     unsigned timeout_ms;
     unsigned max_seconds;
     const char *source;
-    int json;
 };
 
 struct sender
@@ -92,7 +93,7 @@ static const char usage_text[] =
     "usage: " PROG
     " [--n 1000] [--senders 3] [--rounds 50] [--warmup 2]\n"
     "       [--frame 64] [--gap-ms 20] [--timeout 5000] [--source ADDR]\n"
-    "       [--max-seconds 120] [--json]\n";
+    "       [--max-seconds 120]\n";
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
@@ -108,7 +109,6 @@ static int parse_args(int argc, char **argv, struct opts *o)
         O("timeout", 1, 60000, timeout_ms),
         O("max-seconds", 1, 3600, max_seconds),
         BENCH_STR(struct opts, "source", source),
-        BENCH_FLAG(struct opts, "json", json),
     };
 #undef O
 
@@ -403,15 +403,10 @@ static int round_run(const struct opts *o,
     return 0;
 }
 
-static void print_dist(const char *name, const struct bench_dist *d, int json)
+static void print_dist(const char *name, const struct bench_dist *d)
 {
-    if (json) {
-        printf("\"%s\":{\"n\":%zu,\"p50\":%.4f,\"p99\":%.4f,\"max\":%.4f}",
-               name, d->n, d->p50, d->p99, d->max);
-    } else {
-        printf("%-22s n %zu  p50 %.3f ms  p99 %.3f ms  max %.3f ms\n", name,
-               d->n, d->p50, d->p99, d->max);
-    }
+    printf("\"%s\":{\"n\":%zu,\"p50\":%.4f,\"p99\":%.4f,\"max\":%.4f}", name,
+           d->n, d->p50, d->p99, d->max);
 }
 
 int main(int argc, char **argv)
@@ -469,22 +464,13 @@ int main(int argc, char **argv)
         struct bench_dist last = bench_summarise(sb.round_last, sb.n_rounds);
         struct bench_dist per = bench_summarise(sb.deliv, sb.n_deliv);
 
-        if (o.json) {
-            printf("{\"n\":%u,\"senders\":%u,\"rounds\":%zu,\"frame\":%u,", o.n,
-                   o.senders, sb.n_rounds, o.frame);
-            print_dist("last_after_send_ms", &last, 1);
-            printf(",");
-            print_dist("sub_after_send_ms", &per, 1);
-            printf(",\"missing\":%u,\"no_stamp\":%u,\"truncated\":%s}\n",
-                   sb.missing, sb.no_stamp, truncated ? "true" : "false");
-        } else {
-            printf("%u subscribers, %u senders, %zu rounds, %u-byte frames\n",
-                   o.n, o.senders, sb.n_rounds, o.frame);
-            print_dist("last subscriber", &last, 0);
-            print_dist("per subscriber", &per, 0);
-            printf("missing %u, unstamped %u%s\n", sb.missing, sb.no_stamp,
-                   truncated ? ", truncated" : "");
-        }
+        printf("{\"n\":%u,\"senders\":%u,\"rounds\":%zu,\"frame\":%u,", o.n,
+               o.senders, sb.n_rounds, o.frame);
+        print_dist("last_after_send_ms", &last);
+        printf(",");
+        print_dist("sub_after_send_ms", &per);
+        printf(",\"missing\":%u,\"no_stamp\":%u,\"truncated\":%s}\n",
+               sb.missing, sb.no_stamp, truncated ? "true" : "false");
     }
     if (rc == 0 && (sb.missing > 0 || truncated)) {
         rc = EXIT_MISS;

@@ -4,7 +4,9 @@
  * failure rules, so that the two sets of figures compare.
  *
  *   kvbench --system flipd|etcd --endpoints H:P,... --mode seq|load|writer
- *           [options] [--json]
+ *           [options]
+ *
+ * The result is one JSON object on stdout (every caller reads it so).
  *
  * Modes:
  *
@@ -64,9 +66,9 @@
  *     pipelines with request ids, so it can use fewer connections.
  *
  * Layering: bench/ may include lib/, client/ and bench/. The generated
- * flip.pb-c.h types come through client/wire.h, requests are packed with
- * flip__request__pack and framed here (u32 big-endian length + protobuf,
- * docs/protocol.md section 1), as bench/fanout.c does.
+ * flip.pb-c.h types come through client/wire.h; frames (u32 big-endian
+ * length + protobuf, docs/protocol.md section 1) are packed and read by
+ * bench/lib/bflip, as in bench/fanout.c.
  *
  * Bounded: every run stops at --max-seconds (reported as truncated);
  * sizes are capped (see usage).
@@ -93,6 +95,7 @@
 
 #include "bench/httpmini.h"
 #include "bench/lib/baddr.h"
+#include "bench/lib/bflip.h"
 #include "bench/lib/bopt.h"
 #include "bench/lib/breport.h"
 #include "bench/lib/bstat.h"
@@ -115,8 +118,6 @@
 #define BACKOFF_NS    10000000u /* an idle load slot after a failure */
 #define DRAIN_NS      5000000000u
 #define READ_CHUNK    65536u
-#define FRAME_LIMIT   (1024u * 1024u)
-#define FRAME_HDR     4u
 #define REQ_MAX       2048u
 #define EVENTS_MAX    256
 #define PROG          "kvbench"
@@ -162,7 +163,6 @@ struct opts
     unsigned signal_no;
     unsigned signal_after_ms;
     unsigned signal_pid; /* 0: none */
-    int json;
 };
 
 struct endpoint
@@ -297,7 +297,6 @@ static const char usage_text[] =
     "                       5000; writer 1000)\n"
     "  --max-seconds S      bound on the whole run (default 120)\n"
     "  --errors N           failures described on stderr (default 5)\n"
-    "  --json               one JSON object on stdout\n"
     "\n"
     "exit status: 0 ok, 1 failures or truncated, 2 usage/setup error\n";
 
@@ -314,7 +313,6 @@ static const struct bench_opt optab[] = {
     BENCH_STR(struct opts, "mode", mode_name),
     BENCH_STR(struct opts, "endpoints", endpoints),
     BENCH_STR(struct opts, "prefix", prefix),
-    BENCH_FLAG(struct opts, "json", json),
     O("n", 1, N_MAX, n),
     O("idle-ms", 0, INTERVAL_MAX, idle_ms),
     O("warmup", 0, 10000, warmup),
@@ -411,14 +409,6 @@ static void count_err(struct ctx *x, const char *name)
         snprintf(x->errs[x->n_errs].name, sizeof x->errs[0].name, "%s", name);
         x->errs[x->n_errs++].count = 1;
     }
-}
-
-static const char *status_name(int status)
-{
-    const ProtobufCEnumValue *ev =
-        protobuf_c_enum_descriptor_get_value(&flip__status__descriptor, status);
-
-    return ev != NULL ? ev->name : "unknown status";
 }
 
 /* ---- endpoints ----------------------------------------------------------- */
@@ -649,36 +639,6 @@ static void conn_fail(struct ctx *x, struct conn *c, const char *why)
     conn_fail_how(x, c, why, 0);
 }
 
-/* Appends one flipd frame holding req. */
-static int put_frame(struct conn *c, Flip__Request *req)
-{
-    size_t n = flip__request__get_packed_size(req);
-
-    if (buf_reserve(&c->out, FRAME_HDR + n) != 0) {
-        return -1;
-    }
-    buf_put_u32be(buf_tail(&c->out), (uint32_t)n);
-    flip__request__pack(req, buf_tail(&c->out) + FRAME_HDR);
-    buf_commit(&c->out, FRAME_HDR + n);
-    return 0;
-}
-
-static int queue_hello(struct conn *c)
-{
-    Flip__Request req = FLIP__REQUEST__INIT;
-    Flip__Hello hello = FLIP__HELLO__INIT;
-    char name[] = CLIENT_NAME;
-
-    hello.has_protocol_version = 1;
-    hello.protocol_version = 1;
-    hello.client_name = name;
-    req.has_id = 1;
-    req.id = c->hello_id = c->next_id++;
-    req.op_case = FLIP__REQUEST__OP_HELLO;
-    req.hello = &hello;
-    return put_frame(c, &req);
-}
-
 static void key_of(const struct ctx *x,
                    const struct slot *s,
                    char *key,
@@ -726,7 +686,7 @@ static int queue_flip(struct ctx *x, struct conn *c, struct slot *s)
         req.id = s->id = c->next_id++;
         req.op_case = FLIP__REQUEST__OP_SET;
         req.set = &set;
-        if (put_frame(c, &req) != 0) {
+        if (bflip_put(&c->out, &req) != 0) {
             return -1;
         }
     } else {
@@ -808,7 +768,9 @@ static int conn_open(struct ctx *x, struct conn *c)
         errno != EINPROGRESS) {
         return -1;
     }
-    if (x->o->sys == SYS_FLIPD && queue_hello(c) != 0) {
+    c->hello_id = c->next_id++;
+    if (x->o->sys == SYS_FLIPD &&
+        bflip_put_hello(&c->out, c->hello_id, CLIENT_NAME) != 0) {
         return -1;
     }
     return 0;
@@ -876,25 +838,25 @@ static void conn_rotate(struct ctx *x, struct conn *c)
 
 /* ---- answers ------------------------------------------------------------- */
 
-static void on_flipd(struct ctx *x, struct conn *c, const Flip__Response *r)
+static void on_flipd(struct ctx *x, struct conn *c, const struct bflip_view *r)
 {
     struct slot *s = NULL;
     char why[96];
 
     if (r->id == c->hello_id) {
-        if (r->error != NULL) {
+        if (r->has_error) {
             snprintf(why, sizeof why, "hello refused: %s",
-                     status_name((int)r->error->status));
+                     bflip_status_name(r->status));
             conn_fail(x, c, why);
         }
         return;
     }
-    if (r->id == 0 && r->error != NULL) {
+    if (r->id == 0 && r->has_error) {
         /* The node closes the connection. UNAVAILABLE (connection limit,
          * shutting down) says nothing was done: the library retries. */
         snprintf(why, sizeof why, "connection error %s",
-                 status_name((int)r->error->status));
-        conn_fail_how(x, c, why, r->error->status == FLIP__STATUS__UNAVAILABLE);
+                 bflip_status_name(r->status));
+        conn_fail_how(x, c, why, r->status == FLIP__STATUS__UNAVAILABLE);
         return;
     }
     for (unsigned i = 0; i < c->depth; i++) {
@@ -906,18 +868,13 @@ static void on_flipd(struct ctx *x, struct conn *c, const Flip__Response *r)
     if (s == NULL) {
         return; /* a flip that already failed */
     }
-    if (r->error == NULL) {
-        op_ok(x, s,
-              r->result_case == FLIP__RESPONSE__RESULT_SET && r->set
-                  ? r->set->revision
-                  : 0);
+    if (!r->has_error) {
+        op_ok(x, s, r->set_rev);
         return;
     }
-    if (r->error->status == FLIP__STATUS__NOT_LEADER &&
-        r->error->leader_address != NULL &&
-        r->error->leader_address[0] != '\0' && s->redirects < REDIRECTS_MAX) {
-        long to = ep_add(x, r->error->leader_address,
-                         strlen(r->error->leader_address));
+    if (r->status == FLIP__STATUS__NOT_LEADER && r->leader_len > 0 &&
+        s->redirects < REDIRECTS_MAX) {
+        long to = ep_add(x, (const char *)r->leader, r->leader_len);
 
         if (to >= 0 && (size_t)to != c->ep) {
             s->redirects++;
@@ -928,20 +885,20 @@ static void on_flipd(struct ctx *x, struct conn *c, const Flip__Response *r)
             return;
         }
     }
-    if (r->error->status == FLIP__STATUS__NOT_LEADER ||
-        r->error->status == FLIP__STATUS__UNAVAILABLE ||
-        r->error->status == FLIP__STATUS__NO_SPACE) {
+    if (r->status == FLIP__STATUS__NOT_LEADER ||
+        r->status == FLIP__STATUS__UNAVAILABLE ||
+        r->status == FLIP__STATUS__NO_SPACE) {
         char what[96];
 
         snprintf(what, sizeof what, "retried: %s",
-                 status_name((int)r->error->status));
+                 bflip_status_name(r->status));
         count_err(x, what);
         slot_retry(x, s, 1);
         conn_rotate(x, c);
         conn_maybe_move(x, c);
         return;
     }
-    op_fail(x, s, status_name((int)r->error->status));
+    op_fail(x, s, bflip_status_name(r->status));
 }
 
 static void on_etcd(struct ctx *x,
@@ -991,28 +948,28 @@ static void conn_parse(struct ctx *x, struct conn *c)
 {
     while (c->state != C_CLOSED && buf_len(&c->in) > 0) {
         if (x->o->sys == SYS_FLIPD) {
-            uint32_t len;
-            Flip__Response *r;
+            struct bflip_view v;
+            size_t len = 0;
+            int whole = bflip_frame(buf_head(&c->in), buf_len(&c->in), &len);
 
-            if (buf_len(&c->in) < FRAME_HDR) {
-                return;
-            }
-            len = buf_get_u32be(buf_head(&c->in));
-            if (len > FRAME_LIMIT) {
+            if (whole < 0) {
                 conn_fail(x, c, "frame over the limit");
                 return;
             }
-            if (buf_len(&c->in) < FRAME_HDR + (size_t)len) {
+            if (whole == 0) {
                 return;
             }
-            r = flip__response__unpack(NULL, len, buf_head(&c->in) + FRAME_HDR);
-            buf_consume(&c->in, FRAME_HDR + (size_t)len);
-            if (r == NULL) {
+            if (bflip_scan(buf_head(&c->in) + BFLIP_HDR, len, &v) != 0) {
                 conn_fail(x, c, "malformed response");
                 return;
             }
-            on_flipd(x, c, r);
-            flip__response__free_unpacked(r, NULL);
+            /* v points into c->in: consumed after, unless c was closed
+             * (its buffers reset) meanwhile. */
+            on_flipd(x, c, &v);
+            if (c->state == C_CLOSED) {
+                return;
+            }
+            buf_consume(&c->in, BFLIP_HDR + len);
         } else {
             struct http_head h;
             size_t blen = 0;
@@ -1433,41 +1390,6 @@ static void print_result(struct ctx *x)
                    : (double)(x->w_end - x->w0) / 1e9;
     } else {
         secs = (double)(bench_mono_ns() - x->t0) / 1e9;
-    }
-    if (!o->json) {
-        printf("kvbench %s %s via %s\n", sys_name(o),
-               o->mode == MODE_SEQ    ? "seq"
-               : o->mode == MODE_LOAD ? "load"
-                                      : "writer",
-               o->endpoints);
-        printf("  ok %" PRIu64 ", failed %" PRIu64 ", redirects %" PRIu64
-               ", retries %" PRIu64 ", reconnects %" PRIu64 "%s\n",
-               x->n_ok, x->n_fail, x->n_redirects, x->n_retries,
-               x->n_reconnects, x->truncated ? ", TRUNCATED" : "");
-        printf("  latency min %.3f p50 %.3f p90 %.3f p99 %.3f max %.3f ms\n",
-               min, bench_pct_ms_u64(x->lat, x->n_lat, 50),
-               bench_pct_ms_u64(x->lat, x->n_lat, 90),
-               bench_pct_ms_u64(x->lat, x->n_lat, 99), max);
-        if (o->mode == MODE_LOAD) {
-            printf(
-                "  %.1f flips/s over %.3f s, %u in flight on %u "
-                "connections\n",
-                secs > 0 ? (double)x->n_ok / secs : 0.0, secs, o->inflight,
-                o->conns);
-        }
-        if (o->mode == MODE_WRITER) {
-            struct wsum w = writer_summary(x);
-
-            printf(
-                "  flips ok %zu failed %zu (after the signal %zu); "
-                "recovery %.1f ms; outage %.1f ms; longest gap %.1f ms\n",
-                w.ok, w.failed, w.failed_after, w.recovery_ms, w.outage_ms,
-                w.gap_ms);
-        }
-        if (x->pr.first[0]) {
-            printf("  first error: %s\n", x->pr.first);
-        }
-        return;
     }
     printf("{\"system\":\"%s\",\"mode\":\"%s\"", sys_name(o),
            o->mode == MODE_SEQ    ? "seq"

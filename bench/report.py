@@ -479,30 +479,6 @@ def issue9_table(res, meta, systems):
     return out, t.missing
 
 
-def issue9_only(res, meta, systems):
-    """run.sh --only-issue9: the machine, then those rows alone."""
-    lines, missing = issue9_table(res, meta, systems)
-    out = ["# flipd vs etcd, %s: large store and subscriber flood only%s"
-           % (meta.get("date", "?"), " (QUICK: reduced sizes)"
-              if meta.get("mode") == "quick" else ""), "",
-           "Machine: %s cores (%s), %s GiB RAM, kernel %s; data on %s (%s). "
-           "Load average %s at the start, %s at the end; run took %s s. "
-           "flipd %s, etcd %s." % (
-               meta.get("cores"), meta.get("cpu"), meta.get("ram_gib"),
-               meta.get("kernel"), meta.get("fs"), meta.get("fs_dev"),
-               meta.get("load_start"), meta.get("load_end"),
-               meta.get("elapsed_s"), meta.get("flipd_rev"),
-               meta.get("etcd_version")), ""]
-    out.extend(lines)
-    anomalies = read_anomalies(res)
-    anomalies.extend("missing figure: " + m for m in missing)
-    out.append("")
-    out.extend(["Anomalies:"] + ["- " + a for a in anomalies]
-               if anomalies else ["Anomalies: none."])
-    print("\n".join(out))
-    return 1 if missing else 0
-
-
 def cmd_table(res):
     meta = load(res, "meta.json") or {}
     systems = meta.get("systems", "flipd etcd").split()
@@ -511,8 +487,6 @@ def cmd_table(res):
     fl = {k: get(disk, "overwrite", k) for k in
           ("p50_ms", "p99_ms", "max_ms")}
     floor_p50 = fl["p50_ms"]
-    if meta.get("only") == "issue9":
-        return issue9_only(res, meta, systems)
     t = Table(systems)
 
     def per(name):
@@ -834,7 +808,7 @@ def cmd_table(res):
     out.append("")
     out.append("Method: one C client model for both (bench/kvbench.c: flipd "
                "raw protocol, etcd v3 JSON gateway over keep-alive HTTP/1.1; "
-               "fan-out: bench/fanout.c and bench/etcd_fanout.c). Sequential "
+               "fan-out: bench/fanout.c). Sequential "
                "flips go to the leader (flipd's client is redirected there; "
                "etcd's is given it). In flight K = K connections, one flip "
                "each, round-robin over the three nodes; flipd's followers "

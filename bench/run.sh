@@ -2,7 +2,7 @@
 # flipd against etcd, and both against the disk, in one run on one machine.
 #
 #   bench/run.sh BUILD_DIR [--quick | --smoke] [--out FILE] [--no-save]
-#                [--only-issue9]
+#                [--only-failover]
 #   bench/run.sh BUILD_DIR --prepare
 #
 # (`make bench` runs --prepare, builds, then runs it; `make bench QUICK=1`
@@ -16,7 +16,7 @@
 # 2. For flipd, then etcd (Debian's etcd-server, installed if missing),
 #    each as a 3-node cluster on 127.0.0.1 with its default settings (fsync
 #    on for both), data on the same filesystem, the same C client model
-#    (bench/kvbench; fan-out: bench/fanout and bench/etcd_fanout):
+#    (bench/kvbench; fan-out: bench/fanout, --system flipd or etcd):
 #      a. sequential flips, one client, back to back and 100 ms apart;
 #      b. throughput with 32 and 128 flips in flight spread over the nodes;
 #      c. fan-out to N subscribers spread over the nodes, 50 flips one at a
@@ -54,8 +54,7 @@
 # minutes (e.g. KILL_TRIALS=7 with --quick). The other rows are then
 # missing, so the exit status is 1.
 #
-# --quick: reduced sizes, about 3 minutes. --only-issue9: g and h alone
-# (full sizes: about 4 minutes). --smoke: flipd only, tiny sizes,
+# --quick: reduced sizes, about 3 minutes. --smoke: flipd only, tiny sizes,
 # about a minute, nothing saved; exits 1 unless every flipd figure was
 # produced (it asserts nothing about the values). --out FILE also writes
 # the report there; --no-save skips bench/results.
@@ -80,7 +79,7 @@
 set -uo pipefail
 
 usage() {
-    echo "usage: $0 BUILD_DIR [--quick | --smoke] [--out FILE] [--no-save] [--only-issue9 | --only-failover]" >&2
+    echo "usage: $0 BUILD_DIR [--quick | --smoke] [--out FILE] [--no-save] [--only-failover]" >&2
     echo "       $0 BUILD_DIR --prepare" >&2
     exit 2
 }
@@ -125,7 +124,6 @@ while [ $# -gt 0 ]; do
     --quick) MODE=quick ;;
     --smoke) MODE=smoke ;;
     --no-save) SAVE=0 ;;
-    --only-issue9) ONLY=issue9 ;;
     --only-failover) ONLY=failover ;;
     --out)
         [ $# -ge 2 ] || usage
@@ -143,12 +141,11 @@ FLIPD=$BUILD/flipd
 FLIPCTL=$BUILD/flipctl
 KV=$BUILD/bench/kvbench
 FANOUT=$BUILD/bench/fanout
-EFANOUT=$BUILD/bench/etcd_fanout
 DISK=$BUILD/bench/disk_floor
 FLOOR=$BUILD/bench/fanout_floor
 REPORT=$REPO/bench/report.py
 BIGSTORE=$BUILD/bench/bigstore
-for bin in "$FLIPD" "$FLIPCTL" "$KV" "$FANOUT" "$EFANOUT" "$DISK" "$FLOOR" "$BIGSTORE"; do
+for bin in "$FLIPD" "$FLIPCTL" "$KV" "$FANOUT" "$DISK" "$FLOOR" "$BIGSTORE"; do
     [ -x "$bin" ] || {
         echo "run.sh: $bin is missing (make all bench-build)" >&2
         exit 2
@@ -545,7 +542,7 @@ except Exception:
 
 bench_system() { # SYS
     local sys=$1 dir=$TMP/$1 n pids i k trial fanbin leader eps pid
-    local kv=("$KV" --system "$sys" --json)
+    local kv=("$KV" --system "$sys")
 
     # a-c on one cluster.
     if [ -z "$ONLY" ]; then
@@ -568,16 +565,14 @@ bench_system() { # SYS
     pids="${PIDS[$sys:1]},${PIDS[$sys:2]},${PIDS[$sys:3]}"
     echo "{\"pids\":[${pids}],\"rss_kb\":[$(rss_of "${PIDS[$sys:1]}"),$(rss_of "${PIDS[$sys:2]}"),$(rss_of "${PIDS[$sys:3]}")]}" \
         >"$RES/$sys-rss-idle.json"
-    fanbin=$FANOUT
-    [ "$sys" = etcd ] && fanbin=$EFANOUT
     for n in "${FAN_SIZES[@]}"; do
         wait_converged "$sys" "$dir/a" 30 || anomaly "$sys: not converged before fan-out $n"
         say "$sys: fan-out to $n subscribers"
-        run_tool "$sys-fan$n" 300 "$fanbin" \
+        run_tool "$sys-fan$n" 300 "$FANOUT" --system "$sys" \
             --endpoints "$(leader_first "$sys" "$LEADER")" --n "$n" \
             --flips "$FAN_FLIPS" --gap-ms "$FAN_GAP_MS" \
             --gap-jitter-ms "$FAN_JITTER_MS" --attach-seconds 90 \
-            --max-seconds 240 --rss-pids "$pids" --json \
+            --max-seconds 240 --rss-pids "$pids" \
             ${SOURCE_ARGS[@]+"${SOURCE_ARGS[@]}"}
         sed 's/^/    /' "$RES/$sys-fan$n.err" | head -n 5 >&2
         sleep 2 # let the nodes close the N connections
@@ -910,7 +905,7 @@ bench_flood() {
     run_tool flipd-flood 300 "$FANOUT" --endpoints "$(caddr flipd "$leader")" \
         --n "$FLOOD_N" --window "$FLOOD_N" --flips 5 --gap-ms 20 \
         --prefix bench.flood. --key bench.flood.k --attach-seconds 120 \
-        --max-seconds 240 --rss-pids "$pid" --json \
+        --max-seconds 240 --rss-pids "$pid" \
         ${SOURCE_ARGS[@]+"${SOURCE_ARGS[@]}"}
     kill -TERM "$wpid" "$ppid" 2>/dev/null
     wait "$wpid" "$ppid" 2>/dev/null
@@ -935,22 +930,20 @@ bench_issue9() {
     bench_flood
 }
 
-if [ "$ONLY" != issue9 ]; then
-    say "disk floor: $DISK_N x 4 KiB write + fdatasync in $TMP"
-    run_tool disk 120 "$DISK" --dir "$TMP" --n "$DISK_N" --json
-    for n in ${FAN_SIZES[@]+"${FAN_SIZES[@]}"}; do
-        say "fan-out floor: one frame to $n loopback subscribers from 3 processes"
-        run_tool "floor-fan$n" 180 "$FLOOR" --n "$n" --senders 3 \
-            --rounds "$FAN_FLIPS" --max-seconds 120 --json \
-            ${SOURCE_ARGS[@]+"${SOURCE_ARGS[@]}"}
-        sleep 1
-    done
+say "disk floor: $DISK_N x 4 KiB write + fdatasync in $TMP"
+run_tool disk 120 "$DISK" --dir "$TMP" --n "$DISK_N"
+for n in ${FAN_SIZES[@]+"${FAN_SIZES[@]}"}; do
+    say "fan-out floor: one frame to $n loopback subscribers from 3 processes"
+    run_tool "floor-fan$n" 180 "$FLOOR" --n "$n" --senders 3 \
+        --rounds "$FAN_FLIPS" --max-seconds 120 \
+        ${SOURCE_ARGS[@]+"${SOURCE_ARGS[@]}"}
+    sleep 1
+done
 
-    for sys in "${SYSTEMS[@]}"; do
-        bench_system "$sys"
-    done
-    bench_promises
-fi
+for sys in "${SYSTEMS[@]}"; do
+    bench_system "$sys"
+done
+bench_promises
 [ "$ONLY" = failover ] || bench_issue9
 
 # ---- report ------------------------------------------------------------------

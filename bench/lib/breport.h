@@ -1,6 +1,6 @@
 /* What the fan-out programs report besides their numbers: the problems of a
  * run and the memory of the processes under test; and the JSON form of a
- * distribution, so that fanout and etcd_fanout name the fields alike.
+ * distribution, so that every program names the fields alike.
  * Leaf code: libc only. */
 #ifndef FLIPD_BENCH_BREPORT_H
 #define FLIPD_BENCH_BREPORT_H
