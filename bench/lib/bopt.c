@@ -1,25 +1,21 @@
 /* See bopt.h. */
 #include "bopt.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "lib/err.h"
+#include "lib/num.h"
+
 #define OPTS_MAX 48
 
-/* Decimal unsigned in [min, max] into *out; 0, or -1 when it is not. */
+/* Decimal unsigned in [min, max] into *out (lib/num's rule); 0, or -1. */
 static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 {
-    char *end = NULL;
-    unsigned long long v;
+    uint64_t v;
 
-    if (s == NULL || *s < '0' || *s > '9') {
-        return -1;
-    }
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max) {
+    if (num_parse_u64(s, min, max, &v) != FLIP_OK) {
         return -1;
     }
     *out = (unsigned)v;
