@@ -20,7 +20,6 @@
 #include "fsm.h"
 #include "ioshim.h"
 #include "peertcp.h"
-#include "propose.h"
 #include "storage/identity.h"
 
 #define NODE_ADDR_MAX    64
@@ -139,13 +138,6 @@ struct node
     struct raft_transfer unstick_req;
     int unstick_busy;
     uint64_t n_unstuck; /* handovers done for it */
-    /* The libuv side of raft/propose.c's host interface
-     * (node_propose_init); closed when propose_close releases them. */
-    struct propose *propose;
-    uv_check_t propose_flush;
-    uv_idle_t propose_defer;
-    uv_timer_t propose_nudge;
-    uv_timer_t propose_limbo;
 };
 
 /* Opens the store and raft storage and bootstraps if new. On failure every
@@ -154,11 +146,6 @@ int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg);
 int node_start(struct node *n);
 /* Stops raft and frees everything node_init took; `cb` fires when done. */
 void node_close(struct node *n, void (*cb)(struct node *n));
-
-/* Starts the proposal path on this node's raft and loop: propose_init
- * with libuv timers, this node's id, and an election timeout of limbo.
- * After node_init; propose_close (after node_close) releases the timers. */
-void node_propose_init(struct node *n, struct propose *pr, uint64_t keep);
 
 int node_is_leader(const struct node *n);
 /* The highest raft index reflected in this node's state: entries that

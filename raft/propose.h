@@ -82,7 +82,8 @@ enum propose_timer
     PROPOSE_N_TIMERS
 };
 
-/* What propose.c needs from its host. The host (the caller of
+/* What propose.c needs from its host (flipd's: raft/propose_uv.c; the
+ * stress's: tests/stress). The host (the caller of
  * propose_init) owns this struct and whatever implements it, keeps both
  * alive until propose_close has returned, and runs everything on the
  * thread that calls propose_*. */

@@ -319,7 +319,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
     s->node.fsm.observer.data = s;
     s->node.fsm.observer.on_applied = on_applied;
     s->node.fsm.observer.on_restored = on_restored;
-    node_propose_init(&s->node, &s->propose, c->changelog_keep);
+    propose_uv_init(&s->propose_host, &s->propose, &s->node, c->changelog_keep);
     s->propose.max_store_bytes = c->max_store_bytes;
     s->node.outstanding = writes_outstanding;
     s->node.outstanding_data = &s->propose;

@@ -23,6 +23,7 @@
 #include "pubsub.h"
 #include "raft/node.h"
 #include "raft/propose.h"
+#include "raft/propose_uv.h"
 
 struct server
 {
@@ -30,6 +31,7 @@ struct server
     struct config config;
     struct node node;
     struct propose propose;
+    struct propose_uv propose_host; /* its timers, on the loop */
     struct pubsub pubsub;
     uv_tcp_t listener;
     uv_prepare_t flush;       /* per-turn output flush */

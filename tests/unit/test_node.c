@@ -16,6 +16,7 @@
 #include "lib/queue.h"
 #include "raft/node.h"
 #include "raft/propose.h"
+#include "raft/propose_uv.h"
 
 /* raft_uv 0.22 reports its reserved log space as (unsigned short)(KiB) of
  * up to 4 segments, and at least about 2 segments on a healthy node:
@@ -146,6 +147,7 @@ TEST(propose_reads_answered_when_raft_closes, 30)
     struct node_config cfg;
     static struct node n;
     static struct propose pr;
+    static struct propose_uv host;
     struct read_result first = { 0 };
     struct read_result second = { 0 };
     int turns;
@@ -163,7 +165,7 @@ TEST(propose_reads_answered_when_raft_closes, 30)
     one_node_config(&cfg, dir);
     CHECK_EQ_INT(node_init(&n, &loop, &cfg), FLIP_OK);
     CHECK_EQ_INT(node_start(&n), FLIP_OK);
-    node_propose_init(&n, &pr, 100);
+    propose_uv_init(&host, &pr, &n, 100);
     for (turns = 0; turns < 1000 && !node_is_leader(&n); turns++) {
         uv_run(&loop, UV_RUN_ONCE);
     }
