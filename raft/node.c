@@ -935,7 +935,7 @@ static void peer_reached(struct peertcp *p,
         "raft: peer %llu reached after %u refused connects in %llu ms "
         "(retry delay %u ms)",
         (unsigned long long)id, refused, (unsigned long long)waited_ms,
-        peertcp_retry_delay_ms(n->config.heartbeat_ms, n->config.election_ms));
+        n->retry_delay_ms);
 }
 
 int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
@@ -1005,8 +1005,9 @@ int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
                  n->io.errmsg);
         goto err_after_transport;
     }
-    raft_uv_set_connect_retry_delay(
-        &n->io, peertcp_retry_delay_ms(cfg->heartbeat_ms, cfg->election_ms));
+    n->retry_delay_ms =
+        peertcp_retry_delay_ms(cfg->heartbeat_ms, cfg->election_ms);
+    raft_uv_set_connect_retry_delay(&n->io, n->retry_delay_ms);
     if (cfg->segment_size != 0) {
         raft_uv_set_segment_size(&n->io, cfg->segment_size);
     }

@@ -73,6 +73,7 @@ struct node
     struct ioshim shim;   /* between raft and io: libraft workarounds */
     char raft_dir[600];   /* raft_uv's directory, for the shim's room check */
     struct peertcp peers; /* raft_uv_tcp, TCP_NODELAY on its streams */
+    unsigned retry_delay_ms; /* given to raft_uv_set_connect_retry_delay */
     struct raft_transfer transfer;
     struct fsm fsm;
     struct store *store;
