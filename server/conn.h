@@ -77,7 +77,8 @@ struct conn_set
     uint64_t next_conn_id;
     int flush_closed; /* shutting down: conns flush without a hook */
     uv_idle_t more;   /* active while bulk output waits for a turn */
-    int more_init;    /* `more` initialised (conn_set_flush) */
+    int more_init;    /* `more` exists: made at the first flush, so a set
+                       * that never flushes has no handle to close */
     /* Accepts per loop turn (0: no bound). Past it, libuv holds the next
      * connection and stops watching the listener until conn_set_flush
      * takes it: a reconnect storm is let in a bounded number per turn. */
