@@ -106,6 +106,16 @@ static const char usage_text_tail[] =
     "        is known and every node is live; 5 degraded (a member down\n"
     "        or not live, or nodes of different clusters); 6 no leader\n"
     "        known; 1 no node answered.\n"
+    "  member list\n"
+    "        the raft configuration as the leader holds it, one line per\n"
+    "        member: ID ROLE (voter, standby, spare) LEADER (*) REACHABLE\n"
+    "        (the leader's last connect to it succeeded) MATCH (raft index\n"
+    "        the leader knows it holds) LAG (commit index minus MATCH)\n"
+    "        RAFT and CLIENT addresses (client \"-\" when unknown).\n"
+    "  leader transfer [ID]\n"
+    "        hand leadership to voter ID (default: the most up-to-date\n"
+    "        voter) and wait until it leads; prints the new leader's id.\n"
+    "        ID already leading is success (\"already\" on stderr).\n"
     "  help\n"
     "        this text.\n"
     "\n"
@@ -152,7 +162,7 @@ const char *escaped_copy(char *out, size_t cap, const char *s)
 }
 
 /* Reports a failed library call and picks the exit code. */
-static int fail(const struct cli *cli, const char *what, int rv)
+int fail(const struct cli *cli, const char *what, int rv)
 {
     char safe[1024];
     const char *msg = flip_client_errmsg(cli->client);
@@ -904,6 +914,8 @@ static const struct command commands[] = {
     { "eval", NULL, 1, 1,
       OPT_TYPE | OPT_DEFAULT | OPT_CACHE | OPT_WAIT | OPT_MIN_REVISION,
       cmd_eval },
+    { "member", NULL, 1, 1, 0, cmd_member },
+    { "leader", NULL, 1, 2, 0, cmd_leader },
     { "help", NULL, 0, 0, 0, cmd_help },
 };
 

@@ -92,6 +92,14 @@ int put_value_text(const struct flip_value *v);
 /* A value as on a list line: JSON compacted, then put_escaped. */
 int put_list_value(const struct flip_value *v);
 
+/* "flipctl: <what>: <why>" on stderr for a failed library call `rv`.
+ * @return the exit code for it (EXIT_NOTFOUND, EXIT_CONFLICT, EXIT_FAIL). */
+int fail(const struct cli *cli, const char *what, int rv);
+
+/* cli_member.c */
+int cmd_member(struct cli *cli);
+int cmd_leader(struct cli *cli);
+
 /* cli_watch.c */
 int cmd_watch(struct cli *cli);
 int cmd_eval(struct cli *cli);
