@@ -1,6 +1,9 @@
 /* See member.h. */
 #include "member.h"
 
+#include <stdio.h>
+#include <string.h>
+
 #include "errmap.h"
 #include "lib/err.h"
 #include "node.h"
@@ -50,8 +53,11 @@ int node_members(struct node *n,
         raft_index match = 0;
 
         v->id = s->id;
-        v->raft_address = s->address;
-        v->client_address = m != NULL ? m->client_address : "";
+        node_field_split(s->address, v->raft_address, v->client_address);
+        if (v->client_address[0] == '\0' && m != NULL) {
+            memcpy(v->client_address, m->client_address,
+                   sizeof v->client_address);
+        }
         v->role = s->role;
         if (s->id == n->config.id) {
             v->reachable = 1;
@@ -120,4 +126,55 @@ int node_transfer(struct node *n,
         return errmap_from_raft(rv);
     }
     return FLIP_OK;
+}
+
+void node_field_encode(char *field, const char *raft, const char *client)
+{
+    if (client[0] == '\0') {
+        snprintf(field, NODE_FIELD_MAX, "%s", raft);
+    } else {
+        snprintf(field, NODE_FIELD_MAX, "%s/%s", raft, client);
+    }
+}
+
+void node_field_split(const char *field, char *raft, char *client)
+{
+    const char *slash = strchr(field, '/');
+    size_t len = slash != NULL ? (size_t)(slash - field) : strlen(field);
+
+    if (len >= NODE_ADDR_MAX) {
+        len = NODE_ADDR_MAX - 1;
+    }
+    memcpy(raft, field, len);
+    raft[len] = '\0';
+    snprintf(client, NODE_ADDR_MAX, "%s", slash != NULL ? slash + 1 : "");
+}
+
+static int in_config(const struct node *n, uint64_t id)
+{
+    for (unsigned i = 0; i < n->config.n_members; i++) {
+        if (n->config.members[i].id == id) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void node_members_refresh(struct node *n)
+{
+    const struct raft_configuration *conf = &n->raft.configuration;
+    unsigned k = 0;
+
+    for (unsigned i = 0; i < conf->n && k < NODE_MAX_MEMBERS; i++) {
+        const struct raft_server *s = &conf->servers[i];
+        struct node_member *m = &n->conf_members[k];
+
+        if (in_config(n, s->id)) {
+            continue;
+        }
+        m->id = s->id;
+        node_field_split(s->address, m->raft_address, m->client_address);
+        k++;
+    }
+    n->n_conf_members = k;
 }

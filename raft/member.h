@@ -3,9 +3,12 @@
  *
  * The member list is read from raft's own configuration (struct raft's
  * `configuration`, public in libraft 0.22.1's header), not from --cluster:
- * it is what raft replicates to. Client addresses still come from the
- * --cluster list (node_member_by_id); a member that list does not name
- * shows an empty client address. */
+ * it is what raft replicates to. Each member's address field there is
+ * "RAFT/CLIENT", so every node knows every member's client address (for
+ * NOT_LEADER redirects) from raft itself, including members added later
+ * and a joining node that was given no --cluster; the --cluster list
+ * still names the client address of members of a cluster bootstrapped
+ * before the field carried it. */
 #ifndef FLIP_RAFT_MEMBER_H
 #define FLIP_RAFT_MEMBER_H
 
@@ -13,16 +16,25 @@
 
 #include <raft.h>
 
+#include "node.h"
+
 struct node;
 
-/* One configuration entry; the strings are borrowed from raft and from the
- * node's config, valid until the loop runs again. */
+/* field[NODE_FIELD_MAX] = "RAFT/CLIENT" (just RAFT when client is ""). */
+void node_field_encode(char *field, const char *raft, const char *client);
+/* Splits an address field; a plain "RAFT" (a cluster bootstrapped before
+ * fields were encoded) gives client "". Parts cut to NODE_ADDR_MAX - 1. */
+void node_field_split(const char *field, char *raft, char *client);
+/* Rebuilds n->conf_members from raft's configuration (monitor tick). */
+void node_members_refresh(struct node *n);
+
+/* One configuration entry. */
 struct node_member_view
 {
     uint64_t id;
-    const char *raft_address;
-    const char *client_address; /* "" when unknown */
-    int role;                   /* RAFT_VOTER, RAFT_STANDBY, RAFT_SPARE */
+    char raft_address[NODE_ADDR_MAX];
+    char client_address[NODE_ADDR_MAX]; /* "" when unknown */
+    int role;                /* RAFT_VOTER, RAFT_STANDBY, RAFT_SPARE */
     int reachable;  /* the leader itself, or its last connect succeeded */
     uint64_t match; /* raft index known replicated there */
 };

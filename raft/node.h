@@ -33,9 +33,15 @@ struct node_member
     char client_address[NODE_ADDR_MAX]; /* where clients connect */
 };
 
+/* The address field of a member in raft's configuration: "RAFT/CLIENT"
+ * (raft/member.c; peertcp connects to the RAFT part), so every node,
+ * a joining one too, learns each member's client address from raft. */
+#define NODE_FIELD_MAX (2 * NODE_ADDR_MAX)
+
 struct node_config
 {
     uint64_t id;
+    int join; /* never bootstrap: wait to be added (flipd --join) */
     const char *data_dir;
     const char *bind_address; /* NULL = listen on our raft_address */
     struct node_member members[NODE_MAX_MEMBERS]; /* initial cluster */
@@ -129,6 +135,12 @@ struct node
     /* A silent leader's raft port probed (probe_tick in node.c): refused
      * means its process is gone. */
     struct node_probe *probe; /* connect in flight, or NULL */
+    /* Members raft's configuration names that config.members lacks, with
+     * the client address of their address field (raft/member.c), as of
+     * the last monitor tick. */
+    struct node_member conf_members[NODE_MAX_MEMBERS];
+    unsigned n_conf_members;
+    char self_field[NODE_FIELD_MAX]; /* our own address field */
     uint64_t probed_at;       /* uv_now of the last probe */
     uint64_t probe_heard_at;  /* leader_heard_at the silence began at */
     uint64_t probe_after;     /* silence (ms) at which to probe next */

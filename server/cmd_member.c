@@ -34,8 +34,8 @@ void cmd_member_list(struct conn *c, Flip__Request *req)
         flip__member__init(m);
         m->has_id = 1;
         m->id = v[i].id;
-        m->raft_address = (char *)(uintptr_t)v[i].raft_address;
-        m->client_address = (char *)(uintptr_t)v[i].client_address;
+        m->raft_address = v[i].raft_address;
+        m->client_address = v[i].client_address;
         m->has_voter = 1;
         m->voter = v[i].role == RAFT_VOTER;
         m->has_joined = 1;
