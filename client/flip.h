@@ -421,6 +421,35 @@ int flip_member_list(struct flip_client *c,
 /* Frees an array returned by flip_member_list. NULL is a no-op. */
 void flip_member_list_free(struct flip_member_info *m, size_t n);
 
+/* Actions of flip_member_change. */
+enum flip_member_action
+{
+    FLIP_MEMBER_ADD = 1,    /* id, raft, client, role (NULL: voter) */
+    FLIP_MEMBER_REMOVE = 2, /* id */
+    FLIP_MEMBER_ASSIGN = 3  /* id, role: promote ("voter"), demote */
+};
+
+/* Changes the raft configuration through the leader (redirects followed;
+ * resent until the deadline after an unclear outcome: every action is
+ * safe to repeat). add: the new node must run `flipd --join ...`; it is
+ * added as a spare, caught up, then given `role` ("voter", "standby" or
+ * "spare"). A member already as asked (same addresses and role; a removed
+ * id gone) is FLIP_OK with *already_out = 1.
+ *
+ * @return FLIP_OK, FLIP_INVALID (bad arguments, or refused as unsafe:
+ *         removing or demoting the leader or a voter the cluster cannot
+ *         spare; an id or address in use otherwise; the reason is in
+ *         flip_client_errmsg), FLIP_UNAVAILABLE (no leader, or another
+ *         change kept running until the deadline), FLIP_TIMEOUT,
+ *         FLIP_PROTO, FLIP_UNSUPPORTED, FLIP_NOMEM. */
+int flip_member_change(struct flip_client *c,
+                       enum flip_member_action action,
+                       uint64_t id,
+                       const char *raft,
+                       const char *client,
+                       const char *role,
+                       int *already_out);
+
 /* Hands leadership to voter `id` (0: the leader picks the most up-to-date
  * voter) and waits until it leads (raft gives up after an election
  * timeout). Sent to the leader once (never resent after it was written:

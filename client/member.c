@@ -1,5 +1,6 @@
 /* The membership operations of client/flip.h: the member list and
  * leadership transfer. Routing and retries are client.c's (client_call). */
+#include <stdint.h>
 #include <string.h>
 
 #include "client/client.h"
@@ -126,6 +127,43 @@ int flip_leader_transfer(struct flip_client *c,
         if (already_out != NULL) {
             *already_out = resp->leader_transfer->already != 0;
         }
+    }
+    codec_response_free(resp);
+    return rv;
+}
+
+int flip_member_change(struct flip_client *c,
+                       enum flip_member_action action,
+                       uint64_t id,
+                       const char *raft,
+                       const char *client,
+                       const char *role,
+                       int *already_out)
+{
+    Flip__Request req = FLIP__REQUEST__INIT;
+    Flip__MemberChangeRequest mc = FLIP__MEMBER_CHANGE_REQUEST__INIT;
+    Flip__Response *resp = NULL;
+    int rv;
+
+    if (already_out != NULL) {
+        *already_out = 0;
+    }
+    mc.has_action = 1;
+    mc.action = (Flip__MemberAction)action;
+    mc.has_id = 1;
+    mc.id = id;
+    mc.raft_address = (char *)(uintptr_t)raft;
+    mc.client_address = (char *)(uintptr_t)client;
+    mc.role = (char *)(uintptr_t)role;
+    req.op_case = FLIP__REQUEST__OP_MEMBER_CHANGE;
+    req.member_change = &mc;
+    rv = client_call(c, CLIENT_READ, &req, &resp);
+    if (rv != FLIP_OK) {
+        return rv;
+    }
+    rv = client_expect(c, resp, FLIP__RESPONSE__RESULT_MEMBER_CHANGE);
+    if (rv == FLIP_OK && already_out != NULL) {
+        *already_out = resp->member_change->already != 0;
     }
     codec_response_free(resp);
     return rv;

@@ -34,7 +34,7 @@ struct node_member_view
     uint64_t id;
     char raft_address[NODE_ADDR_MAX];
     char client_address[NODE_ADDR_MAX]; /* "" when unknown */
-    int role;                /* RAFT_VOTER, RAFT_STANDBY, RAFT_SPARE */
+    int role;       /* RAFT_VOTER, RAFT_STANDBY, RAFT_SPARE */
     int reachable;  /* the leader itself, or its last connect succeeded */
     uint64_t match; /* raft index known replicated there */
 };
@@ -74,5 +74,56 @@ int node_transfer(struct node *n,
                   struct node_transfer *t,
                   uint64_t id,
                   node_transfer_cb cb);
+
+/* ---- configuration changes (leader only; one at a time) ---------------- */
+
+struct node_change;
+/* Fires once with FLIP_OK or a FLIP_* code (raft's outcome). */
+typedef void (*node_change_cb)(struct node_change *ch, int status);
+
+struct node_change
+{
+    struct raft_change req; /* raft's; first */
+    struct node *n;
+    uint64_t id;
+    int role;   /* the role asked for */
+    int assign; /* after raft_add: assign `role` next */
+    node_change_cb cb;
+    void *data;    /* the caller's */
+    char why[160]; /* a refusal's reason */
+};
+
+/* Each returns FLIP_OK when the change started (cb will fire), or FLIP_OK
+ * with *already = 1 when it is already made (no callback), or
+ * FLIP_NOTLEADER, FLIP_INVALID (refused: ch->why says why),
+ * FLIP_UNAVAILABLE (another change is in progress), another FLIP_* code.
+ *
+ * add: `raft`/`client` checked by the caller. The member starts as a
+ * spare (raft_add) and is then assigned `role`: for a voter raft first
+ * catches it up in rounds (raft_assign), so it votes only once it holds
+ * the log. An id present with the same addresses but another role is
+ * assigned the role (a retry after an interrupted add).
+ * remove/assign: refused for the leader itself (transfer first), and for
+ * a voter whose loss would leave fewer than 2 voters or fewer reachable
+ * voters than a majority of the rest. */
+int node_member_add(struct node *n,
+                    struct node_change *ch,
+                    uint64_t id,
+                    const char *raft,
+                    const char *client,
+                    int role,
+                    node_change_cb cb,
+                    int *already);
+int node_member_remove(struct node *n,
+                       struct node_change *ch,
+                       uint64_t id,
+                       node_change_cb cb,
+                       int *already);
+int node_member_assign(struct node *n,
+                       struct node_change *ch,
+                       uint64_t id,
+                       int role,
+                       node_change_cb cb,
+                       int *already);
 
 #endif

@@ -10,12 +10,12 @@
 #include <time.h>
 
 #include "errmap.h"
-#include "member.h"
 #include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/heap.h"
 #include "lib/log.h"
 #include "lib/queue.h"
+#include "member.h"
 #include "proto/command.h"
 
 /* libraft 0.15 (Debian 12's own) commits entries without a real majority
@@ -1023,10 +1023,8 @@ int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
     if (cfg->segment_size != 0) {
         raft_uv_set_segment_size(&n->io, cfg->segment_size);
     }
-    node_field_encode(n->self_field, self->raft_address,
-                      self->client_address);
-    rv = raft_init(&n->raft, &n->io, &n->fsm.raft_fsm, cfg->id,
-                   n->self_field);
+    node_field_encode(n->self_field, self->raft_address, self->client_address);
+    rv = raft_init(&n->raft, &n->io, &n->fsm.raft_fsm, cfg->id, n->self_field);
     if (rv != 0) {
         snprintf(n->errmsg, sizeof n->errmsg, "raft init: %s",
                  raft_errmsg(&n->raft));

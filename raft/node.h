@@ -141,13 +141,13 @@ struct node
     struct node_member conf_members[NODE_MAX_MEMBERS];
     unsigned n_conf_members;
     char self_field[NODE_FIELD_MAX]; /* our own address field */
-    uint64_t probed_at;       /* uv_now of the last probe */
-    uint64_t probe_heard_at;  /* leader_heard_at the silence began at */
-    uint64_t probe_after;     /* silence (ms) at which to probe next */
-    uint64_t dead_leader;     /* leader id whose port refused, 0 = none */
-    uint64_t give_up_at;      /* uv_now to give it up at, 0 = none */
-    uint64_t n_probes;        /* probes started */
-    uint64_t n_refused;       /* probes refused: leader process gone */
+    uint64_t probed_at;              /* uv_now of the last probe */
+    uint64_t probe_heard_at;         /* leader_heard_at the silence began at */
+    uint64_t probe_after;            /* silence (ms) at which to probe next */
+    uint64_t dead_leader; /* leader id whose port refused, 0 = none */
+    uint64_t give_up_at;  /* uv_now to give it up at, 0 = none */
+    uint64_t n_probes;    /* probes started */
+    uint64_t n_refused;   /* probes refused: leader process gone */
     struct raft_transfer unstick_req;
     int unstick_busy;
     uint64_t n_unstuck; /* handovers done for it */

@@ -12,10 +12,10 @@
  * anyway: latency and recovery time, not correctness, are at stake. */
 #include "peertcp.h"
 
-#include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include <uv.h>

@@ -1,8 +1,11 @@
 /* Membership requests: the member list as the leader holds it and
  * leadership transfer (raft/member.h). Both are served by the leader
  * only; any other node answers NOT_LEADER, which the library follows. */
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
+#include "config.h"
 #include "dispatch.h"
 #include "lib/err.h"
 #include "lib/heap.h"
@@ -161,6 +164,160 @@ void cmd_leader_transfer(struct conn *c, Flip__Request *req)
         conn_send_error(c, req->id, FLIP__STATUS__UNAVAILABLE,
                         "a leadership transfer or a planned stop is "
                         "under way; retry");
+    } else {
+        dispatch_error(c, req->id, rv, NULL);
+    }
+    op_free(x->op);
+    flip_free(x);
+}
+
+/* ---- configuration changes ----------------------------------------------- */
+
+struct change_op
+{
+    struct node_change ch; /* first: raft hands it back */
+    struct op *op;
+};
+
+static void reply_change(struct conn *c, uint64_t id, int already)
+{
+    Flip__Response resp = FLIP__RESPONSE__INIT;
+    Flip__MemberChangeResult res = FLIP__MEMBER_CHANGE_RESULT__INIT;
+
+    resp.has_id = 1;
+    resp.id = id;
+    res.has_already = 1;
+    res.already = already;
+    resp.result_case = FLIP__RESPONSE__RESULT_MEMBER_CHANGE;
+    resp.member_change = &res;
+    conn_send(c, &resp);
+}
+
+static void change_done(struct node_change *ch, int status)
+{
+    struct change_op *x = (struct change_op *)ch;
+    struct op *op = x->op;
+
+    if (op->conn != NULL) {
+        if (status == FLIP_OK) {
+            reply_change(op->conn, op->req->id, 0);
+        } else if (status == FLIP_UNAVAILABLE) {
+            conn_send_error(op->conn, op->req->id, FLIP__STATUS__UNAVAILABLE,
+                            "another membership change is in progress; "
+                            "retry");
+        } else {
+            dispatch_error(op->conn, op->req->id, status,
+                           "the membership change did not complete; retry "
+                           "(it is safe to)");
+        }
+    }
+    op_free(op);
+    flip_free(x);
+}
+
+static int parse_role(const char *text, int *role)
+{
+    if (text == NULL || strcmp(text, "voter") == 0) {
+        *role = RAFT_VOTER;
+    } else if (strcmp(text, "standby") == 0) {
+        *role = RAFT_STANDBY;
+    } else if (strcmp(text, "spare") == 0) {
+        *role = RAFT_SPARE;
+    } else {
+        return FLIP_INVALID;
+    }
+    return FLIP_OK;
+}
+
+/* An IPv4 HOST:PORT that fits a member's address. */
+static int check_member_addr(const char *a)
+{
+    char host[NODE_ADDR_MAX];
+    int port;
+
+    if (a == NULL || strlen(a) >= NODE_ADDR_MAX || strchr(a, '/') != NULL) {
+        return FLIP_INVALID;
+    }
+    return config_split_address(a, host, sizeof host, &port);
+}
+
+/* The request's arguments, or a message saying what is wrong. */
+static const char *check_change(const Flip__MemberChangeRequest *mc, int *role)
+{
+    if (!mc->has_id || mc->id == 0 || mc->id > INT64_MAX) {
+        return "id: a node id from 1 to 2^63-1";
+    }
+    if (parse_role(mc->role, role) != FLIP_OK) {
+        return "role: voter, standby or spare";
+    }
+    switch (mc->action) {
+    case FLIP__MEMBER_ACTION__MEMBER_ADD:
+        if (check_member_addr(mc->raft_address) != FLIP_OK ||
+            check_member_addr(mc->client_address) != FLIP_OK) {
+            return "raft_address and client_address: IPv4 HOST:PORT each";
+        }
+        return NULL;
+    case FLIP__MEMBER_ACTION__MEMBER_REMOVE:
+        return NULL;
+    case FLIP__MEMBER_ACTION__MEMBER_ASSIGN:
+        return mc->role == NULL ? "role: required to assign one" : NULL;
+    default:
+        return "action: add, remove or assign";
+    }
+}
+
+void cmd_member_change(struct conn *c, Flip__Request *req)
+{
+    struct node *n = &server_of(c)->node;
+    const Flip__MemberChangeRequest *mc = req->member_change;
+    struct change_op *x;
+    const char *bad;
+    int role = RAFT_VOTER;
+    int already = 0;
+    int rv;
+
+    bad = check_change(mc, &role);
+    if (bad != NULL) {
+        conn_send_error(c, req->id, FLIP__STATUS__INVALID_ARGUMENT, bad);
+        return;
+    }
+    if (!node_is_leader(n)) {
+        dispatch_not_leader(c, req->id);
+        return;
+    }
+    x = flip_calloc(1, sizeof *x);
+    if (x != NULL) {
+        x->op = op_new(c, req);
+    }
+    if (x == NULL || x->op == NULL) {
+        flip_free(x);
+        dispatch_error(c, req->id, FLIP_NOMEM, NULL);
+        return;
+    }
+    switch (mc->action) {
+    case FLIP__MEMBER_ACTION__MEMBER_ADD:
+        rv = node_member_add(n, &x->ch, mc->id, mc->raft_address,
+                             mc->client_address, role, change_done, &already);
+        break;
+    case FLIP__MEMBER_ACTION__MEMBER_REMOVE:
+        rv = node_member_remove(n, &x->ch, mc->id, change_done, &already);
+        break;
+    default:
+        rv = node_member_assign(n, &x->ch, mc->id, role, change_done, &already);
+        break;
+    }
+    if (rv == FLIP_OK && !already) {
+        return; /* change_done answers and frees */
+    }
+    if (rv == FLIP_OK) {
+        reply_change(c, req->id, 1);
+    } else if (rv == FLIP_INVALID) {
+        conn_send_error(
+            c, req->id, FLIP__STATUS__INVALID_ARGUMENT,
+            x->ch.why[0] != '\0' ? x->ch.why : "the change was refused");
+    } else if (rv == FLIP_UNAVAILABLE) {
+        conn_send_error(c, req->id, FLIP__STATUS__UNAVAILABLE,
+                        "another membership change is in progress; retry");
     } else {
         dispatch_error(c, req->id, rv, NULL);
     }

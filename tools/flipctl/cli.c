@@ -112,6 +112,18 @@ static const char usage_text_tail[] =
     "        (the leader's last connect to it succeeded) MATCH (raft index\n"
     "        the leader knows it holds) LAG (commit index minus MATCH)\n"
     "        RAFT and CLIENT addresses (client \"-\" when unknown).\n"
+    "  member add ID RAFT_ADDR CLIENT_ADDR [--role voter|standby|spare]\n"
+    "        add node ID, started with flipd --join (never --cluster),\n"
+    "        through raft: as a spare, caught up, then given --role\n"
+    "        (default voter). Waits for it (use a --timeout above the\n"
+    "        catch-up time for a large store). Safe to repeat.\n"
+    "  member remove ID\n"
+    "        remove node ID from the configuration, then stop it; its id\n"
+    "        is never to be used again. Refused for the leader (transfer\n"
+    "        first) and for a voter the cluster cannot spare.\n"
+    "  member promote ID | member demote ID [--role standby|spare]\n"
+    "        make a member a voter, or a standby (default) or spare.\n"
+    "        A repeated add/remove/promote/demote says \"already\".\n"
     "  leader transfer [ID]\n"
     "        hand leadership to voter ID (default: the most up-to-date\n"
     "        voter) and wait until it leads; prints the new leader's id.\n"
@@ -914,7 +926,7 @@ static const struct command commands[] = {
     { "eval", NULL, 1, 1,
       OPT_TYPE | OPT_DEFAULT | OPT_CACHE | OPT_WAIT | OPT_MIN_REVISION,
       cmd_eval },
-    { "member", NULL, 1, 1, 0, cmd_member },
+    { "member", NULL, 1, 4, OPT_ROLE, cmd_member },
     { "leader", NULL, 1, 2, 0, cmd_leader },
     { "help", NULL, 0, 0, 0, cmd_help },
 };
@@ -940,6 +952,7 @@ enum
     O_STALE,
     O_CHANGE_TYPE,
     O_HASH,
+    O_ROLE,
     O_HELP
 };
 
@@ -961,6 +974,7 @@ static const struct option long_opts[] = {
     { "stale", no_argument, NULL, O_STALE },
     { "change-type", no_argument, NULL, O_CHANGE_TYPE },
     { "hash", no_argument, NULL, O_HASH },
+    { "role", required_argument, NULL, O_ROLE },
     { "help", no_argument, NULL, O_HELP },
     { NULL, 0, NULL, 0 },
 };
@@ -1044,6 +1058,8 @@ static int apply_opt(struct cli *cli, int o, const char *val)
         return text_opt(cli, val, &cli->cache, OPT_CACHE);
     case O_DEFAULT:
         return text_opt(cli, val, &cli->def, OPT_DEFAULT);
+    case O_ROLE:
+        return text_opt(cli, val, &cli->role, OPT_ROLE);
     case O_JSON:
         cli->json = 1;
         return 0;

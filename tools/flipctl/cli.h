@@ -38,7 +38,8 @@ enum
     OPT_DEFAULT = 1u << 10,
     OPT_WAIT = 1u << 11,
     OPT_MIN_REVISION = 1u << 12,
-    OPT_CHANGE_TYPE = 1u << 13
+    OPT_CHANGE_TYPE = 1u << 13,
+    OPT_ROLE = 1u << 14
 };
 
 struct cli
@@ -61,6 +62,7 @@ struct cli
     const char *def;               /* eval --default */
     unsigned wait_ms;              /* eval --wait-ms */
     uint64_t min_revision;         /* eval --min-revision */
+    const char *role;              /* member add/demote --role */
     unsigned given;                /* OPT_* bits present on the command line */
     const char *pos[CLI_MAX_ARGS]; /* command and its arguments */
     int n_pos;

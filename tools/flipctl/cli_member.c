@@ -1,6 +1,7 @@
 /* flipctl member list and flipctl leader transfer (client/flip.h's
  * membership operations). */
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -73,13 +74,76 @@ static int member_list(struct cli *cli)
     return rv == FLIP_OK ? 0 : nomem("member list");
 }
 
+/* add, remove, promote, demote: the words after "member". */
+static int member_change(struct cli *cli, const char *sub)
+{
+    enum flip_member_action action = FLIP_MEMBER_ASSIGN;
+    const char *role = cli->role;
+    int want = 2; /* words after "member", the subcommand included */
+    char what[64];
+    uint64_t id = 0;
+    int already = 0;
+    int rv;
+
+    if (strcmp(sub, "add") == 0) {
+        action = FLIP_MEMBER_ADD;
+        want = 4;
+    } else if (strcmp(sub, "remove") == 0) {
+        action = FLIP_MEMBER_REMOVE;
+    } else if (strcmp(sub, "promote") == 0) {
+        role = "voter";
+    } else if (strcmp(sub, "demote") == 0) {
+        role = role != NULL ? role : "standby";
+        if (strcmp(role, "voter") == 0) {
+            return usage_error("member demote: --role standby or spare");
+        }
+    } else {
+        return usage_error(
+            "member: unknown subcommand '%s' (expected list, add, "
+            "remove, promote or demote)",
+            sub);
+    }
+    if (cli->n_pos - 1 != want) {
+        return usage_error("member %s: expected %d argument%s, got %d", sub,
+                           want - 1, want == 2 ? "" : "s", cli->n_pos - 2);
+    }
+    if (cli->role != NULL && action != FLIP_MEMBER_ADD &&
+        strcmp(sub, "demote") != 0) {
+        return usage_error("member %s: --role is for add and demote", sub);
+    }
+    if (role != NULL && strcmp(role, "voter") != 0 &&
+        strcmp(role, "standby") != 0 && strcmp(role, "spare") != 0) {
+        return usage_error("--role: '%s' is not voter, standby or spare", role);
+    }
+    if (num_parse_u64(cli->pos[2], 1, INT64_MAX, &id) != FLIP_OK) {
+        return usage_error("member %s: '%s' is not a node id", sub,
+                           cli->pos[2]);
+    }
+    snprintf(what, sizeof what, "member %s %" PRIu64, sub, id);
+    rv = flip_member_change(cli->client, action, id,
+                            want == 4 ? cli->pos[3] : NULL,
+                            want == 4 ? cli->pos[4] : NULL, role, &already);
+    if (rv != FLIP_OK) {
+        return fail(cli, what, rv);
+    }
+    if (cli->json) {
+        printf("{\"id\":%" PRIu64 ",\"already\":%s}\n", id,
+               already ? "true" : "false");
+    } else {
+        printf("%s: %s\n", what, already ? "already done" : "done");
+    }
+    return 0;
+}
+
 int cmd_member(struct cli *cli)
 {
     if (strcmp(cli->pos[1], "list") == 0) {
+        if (cli->n_pos != 2 || cli->role != NULL) {
+            return usage_error("member list takes no arguments");
+        }
         return member_list(cli);
     }
-    return usage_error("member: unknown subcommand '%s' (expected list)",
-                       cli->pos[1]);
+    return member_change(cli, cli->pos[1]);
 }
 
 int cmd_leader(struct cli *cli)
