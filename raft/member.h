@@ -20,14 +20,6 @@
 
 struct node;
 
-/* field[NODE_FIELD_MAX] = "RAFT/CLIENT" (just RAFT when client is ""). */
-void node_field_encode(char *field, const char *raft, const char *client);
-/* Splits an address field; a plain "RAFT" (a cluster bootstrapped before
- * fields were encoded) gives client "". Parts cut to NODE_ADDR_MAX - 1. */
-void node_field_split(const char *field, char *raft, char *client);
-/* Rebuilds n->conf_members from raft's configuration (monitor tick). */
-void node_members_refresh(struct node *n);
-
 /* One configuration entry. */
 struct node_member_view
 {

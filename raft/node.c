@@ -15,7 +15,6 @@
 #include "lib/heap.h"
 #include "lib/log.h"
 #include "lib/queue.h"
-#include "member.h"
 #include "proto/command.h"
 
 /* libraft 0.15 (Debian 12's own) commits entries without a real majority
@@ -1401,4 +1400,57 @@ void node_propose_init(struct node *n, struct propose *pr, uint64_t keep)
     n->propose_nudge.data = n;
     n->propose_limbo.data = n;
     propose_init(pr, &env, keep);
+}
+
+/* ---- address fields (RAFT/CLIENT; see node.h) ---------------------------- */
+
+void node_field_encode(char *field, const char *raft, const char *client)
+{
+    if (client[0] == '\0') {
+        snprintf(field, NODE_FIELD_MAX, "%s", raft);
+    } else {
+        snprintf(field, NODE_FIELD_MAX, "%s/%s", raft, client);
+    }
+}
+
+void node_field_split(const char *field, char *raft, char *client)
+{
+    const char *slash = strchr(field, '/');
+    size_t len = slash != NULL ? (size_t)(slash - field) : strlen(field);
+
+    if (len >= NODE_ADDR_MAX) {
+        len = NODE_ADDR_MAX - 1;
+    }
+    memcpy(raft, field, len);
+    raft[len] = '\0';
+    snprintf(client, NODE_ADDR_MAX, "%s", slash != NULL ? slash + 1 : "");
+}
+
+static int in_config(const struct node *n, uint64_t id)
+{
+    for (unsigned i = 0; i < n->config.n_members; i++) {
+        if (n->config.members[i].id == id) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void node_members_refresh(struct node *n)
+{
+    const struct raft_configuration *conf = &n->raft.configuration;
+    unsigned k = 0;
+
+    for (unsigned i = 0; i < conf->n && k < NODE_MAX_MEMBERS; i++) {
+        const struct raft_server *s = &conf->servers[i];
+        struct node_member *m = &n->conf_members[k];
+
+        if (in_config(n, s->id)) {
+            continue;
+        }
+        m->id = s->id;
+        node_field_split(s->address, m->raft_address, m->client_address);
+        k++;
+    }
+    n->n_conf_members = k;
 }

@@ -201,6 +201,14 @@ uint64_t node_lag(const struct node *n);
 /* 1 while this node's state is current: leader, or a follower caught up
  * with what its leader committed (see NODE_LIVE_LAG_MAX). */
 int node_live(const struct node *n);
+/* field[NODE_FIELD_MAX] = "RAFT/CLIENT" (just RAFT when client is ""). */
+void node_field_encode(char *field, const char *raft, const char *client);
+/* Splits an address field; a plain "RAFT" (a cluster bootstrapped before
+ * fields were encoded) gives client "". Parts cut to NODE_ADDR_MAX - 1. */
+void node_field_split(const char *field, char *raft, char *client);
+/* Rebuilds n->conf_members from raft's configuration (monitor tick). */
+void node_members_refresh(struct node *n);
+
 /* 1 when data directory `data_dir` holds no raft state yet: node_init will
  * bootstrap it (server/peercheck.c asks the other members first). */
 int node_data_is_new(const char *data_dir);
