@@ -54,12 +54,33 @@ wait_until 20 test "$(fctl_node 5 get "g.$n" --stale 2>/dev/null)" = "$n" || fai
 timeout -k 2 20 "$FLIPCTL" --endpoints "$(client_addr 4)" set g.via4 1 >/dev/null || fail "write through n4 (redirect)"
 say "n4 and n5 serve reads and redirect writes"
 
-# shrink back to 3: the leader may be one of the new ones
+# with 4 and 5 down, removing another voter would leave 2 of 4 reachable
 leader=$(wait_leader 20) || fail "no leader with 5"
+if [ "$leader" != 4 ] && [ "$leader" != 5 ]; then
+    node_stop 4 || true
+    node_stop 5 || true
+    unreachable() { [ "$(ctl --json member list | grep -o '"reachable":false' | wc -l)" = 2 ]; }
+    wait_until 10 unreachable || fail "n4, n5 not shown unreachable"
+    rc=0
+    ctl member remove $((leader % 3 + 1)) >/dev/null 2>"$TMP/err" || rc=$?
+    assert_eq "$rc" 1 "remove with two voters down"
+    grep -q "not a majority" "$TMP/err" || fail "reason: $(cat "$TMP/err")"
+    node_join 4
+    node_join 5
+    all_reachable() { ! ctl --json member list | grep -q '"reachable":false'; }
+    wait_until 20 all_reachable || fail "n4, n5 not reachable again"
+    say "a removal that would leave no reachable majority refused"
+fi
+# the leader as the member list names it (status asks only nodes 1..3)
+list_leader() { ctl --json member list | python3 -c 'import json,sys; print([m["id"] for m in json.load(sys.stdin) if m["leader"]][0])'; }
+leader=$(list_leader) || fail "no leader with 5"
+
+# shrink back to 3: the leader may be one of the new ones
 if [ "$leader" = 4 ] || [ "$leader" = 5 ]; then
     ctl leader transfer 1 >/dev/null || fail "transfer to 1"
-    leader=1
+    leader=$(list_leader)
 fi
+say "n$leader leads: $(ctl member list | tr '\n' ';')"
 rc=0
 ctl member remove "$leader" >/dev/null 2>"$TMP/err" || rc=$?
 assert_eq "$rc" 1 "remove of the leader"
