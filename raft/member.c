@@ -128,6 +128,59 @@ int node_transfer(struct node *n,
     return FLIP_OK;
 }
 
+/* ---- address fields (RAFT/CLIENT; see node.h) ---------------------------- */
+
+void node_field_encode(char *field, const char *raft, const char *client)
+{
+    if (client[0] == '\0') {
+        snprintf(field, NODE_FIELD_MAX, "%s", raft);
+    } else {
+        snprintf(field, NODE_FIELD_MAX, "%s/%s", raft, client);
+    }
+}
+
+void node_field_split(const char *field, char *raft, char *client)
+{
+    const char *slash = strchr(field, '/');
+    size_t len = slash != NULL ? (size_t)(slash - field) : strlen(field);
+
+    if (len >= NODE_ADDR_MAX) {
+        len = NODE_ADDR_MAX - 1;
+    }
+    memcpy(raft, field, len);
+    raft[len] = '\0';
+    snprintf(client, NODE_ADDR_MAX, "%s", slash != NULL ? slash + 1 : "");
+}
+
+static int in_config(const struct node *n, uint64_t id)
+{
+    for (unsigned i = 0; i < n->config.n_members; i++) {
+        if (n->config.members[i].id == id) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void node_members_refresh(struct node *n)
+{
+    const struct raft_configuration *conf = &n->raft.configuration;
+    unsigned k = 0;
+
+    for (unsigned i = 0; i < conf->n && k < NODE_MAX_MEMBERS; i++) {
+        const struct raft_server *s = &conf->servers[i];
+        struct node_member *m = &n->conf_members[k];
+
+        if (in_config(n, s->id)) {
+            continue;
+        }
+        m->id = s->id;
+        node_field_split(s->address, m->raft_address, m->client_address);
+        k++;
+    }
+    n->n_conf_members = k;
+}
+
 /* ---- configuration changes ---------------------------------------------- */
 
 static const struct raft_server *conf_server(const struct node *n, uint64_t id)
