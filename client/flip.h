@@ -388,6 +388,86 @@ int flip_status_node(struct flip_client *c,
 /* Frees what a flip_node_status owns and zeroes it. */
 void flip_node_status_clear(struct flip_node_status *s);
 
+/* @defgroup member Membership: the raft configuration and its leader */
+
+/* One member of the raft configuration as the leader holds it. Strings
+ * are owned, never NULL. */
+struct flip_member_info
+{
+    uint64_t id;
+    char *raft_address;
+    char *client_address; /* "" when the leader's --cluster list lacks it */
+    char *role;           /* "voter", "standby" or "spare" */
+    int leader;           /* the node that answered */
+    int reachable;        /* the leader's last connect to it succeeded */
+    int joined;           /* as in struct flip_member */
+    uint64_t match_index; /* raft index the leader knows it replicated */
+    uint64_t lag;         /* the leader's commit index minus match_index */
+};
+
+/* The members of the raft configuration, asked of the leader (redirects
+ * followed; safe to retry).
+ *
+ * @param[out] out   an array of *n_out members in configuration order,
+ *                   released with flip_member_list_free; NULL on failure.
+ * @param[out] n_out the number of members.
+ * @return FLIP_OK, FLIP_UNAVAILABLE (no leader reachable), FLIP_TIMEOUT,
+ *         FLIP_PROTO, FLIP_UNSUPPORTED (a server that predates it),
+ *         FLIP_NOMEM. */
+int flip_member_list(struct flip_client *c,
+                     struct flip_member_info **out,
+                     size_t *n_out);
+
+/* Frees an array returned by flip_member_list. NULL is a no-op. */
+void flip_member_list_free(struct flip_member_info *m, size_t n);
+
+/* Actions of flip_member_change. */
+enum flip_member_action
+{
+    FLIP_MEMBER_ADD = 1,    /* id, raft, client, role (NULL: voter) */
+    FLIP_MEMBER_REMOVE = 2, /* id */
+    FLIP_MEMBER_ASSIGN = 3  /* id, role: promote ("voter"), demote */
+};
+
+/* Changes the raft configuration through the leader (redirects followed;
+ * resent until the deadline after an unclear outcome: every action is
+ * safe to repeat). add: the new node must run `flipd --join ...`; it is
+ * added as a spare, caught up, then given `role` ("voter", "standby" or
+ * "spare"). A member already as asked (same addresses and role; a removed
+ * id gone) is FLIP_OK with *already_out = 1.
+ *
+ * @return FLIP_OK, FLIP_INVALID (bad arguments, or refused as unsafe:
+ *         removing or demoting the leader or a voter the cluster cannot
+ *         spare; an id or address in use otherwise; the reason is in
+ *         flip_client_errmsg), FLIP_UNAVAILABLE (no leader, or another
+ *         change kept running until the deadline), FLIP_TIMEOUT,
+ *         FLIP_PROTO, FLIP_UNSUPPORTED, FLIP_NOMEM. */
+int flip_member_change(struct flip_client *c,
+                       enum flip_member_action action,
+                       uint64_t id,
+                       const char *raft,
+                       const char *client,
+                       const char *role,
+                       int *already_out);
+
+/* Hands leadership to voter `id` (0: the leader picks the most up-to-date
+ * voter) and waits until it leads (raft gives up after an election
+ * timeout). Sent to the leader once (never resent after it was written:
+ * with id 0 a resend would move leadership again); with an id, calling it
+ * again is harmless: a target that already leads is FLIP_OK with
+ * *already_out = 1.
+ *
+ * @param[out] leader_out  NULL or the new leader's id.
+ * @param[out] already_out NULL or 1 when `id` already led.
+ * @return FLIP_OK, FLIP_INVALID (`id` is not a voter, or no other voter
+ *         exists), FLIP_UNAVAILABLE (no leader; another transfer under
+ *         way; the transfer did not complete), FLIP_TIMEOUT, FLIP_PROTO,
+ *         FLIP_UNSUPPORTED, FLIP_NOMEM. */
+int flip_leader_transfer(struct flip_client *c,
+                         uint64_t id,
+                         uint64_t *leader_out,
+                         int *already_out);
+
 /* @defgroup watch Watching flags: a live local copy
  *
  * A flip_watch keeps an in-memory copy of every flag under a set of key

@@ -25,6 +25,11 @@
 #                            stderr appended to OUT, ARGS added; the pid
 #                            goes to FLIPD_PID. Must not run in $(...): the
 #                            node would not be the caller's child.
+#   flipd_node_join FLIPD I DATA OUT CLIENT RAFT JOIN [ARGS..]
+#                            as flipd_node_start, but --join JOIN (client
+#                            addresses of the running cluster) instead of
+#                            --cluster: a node to be added with `flipctl
+#                            member add I RAFT CLIENT`; it never bootstraps
 #   flipd_wait_gone TIMEOUT_S PID..   true once none of the PIDs runs (a
 #                            zombie counts as gone), false after TIMEOUT_S
 #   flipd_node_stop PID TIMEOUT_S     SIGTERM, then SIGKILL after
@@ -63,9 +68,23 @@ flipd_port_busy() {
 flipd_node_start() {
     local flipd=$1 i=$2 data=$3 out=$4 client=$5 raft=$6 spec=$7
     shift 7
+    flipd_node_run "$flipd" "$i" "$data" "$out" "$client" "$raft" \
+        --cluster "$spec" "$@"
+}
+
+flipd_node_join() {
+    local flipd=$1 i=$2 data=$3 out=$4 client=$5 raft=$6 join=$7
+    shift 7
+    flipd_node_run "$flipd" "$i" "$data" "$out" "$client" "$raft" \
+        --join "$join" "$@"
+}
+
+flipd_node_run() {
+    local flipd=$1 i=$2 data=$3 out=$4 client=$5 raft=$6
+    shift 6
     mkdir -p "$data"
     "$flipd" --id "$i" --data "$data" --client "$client" --raft "$raft" \
-        --cluster "$spec" "$@" >>"$out" 2>&1 </dev/null &
+        "$@" >>"$out" 2>&1 </dev/null &
     # shellcheck disable=SC2034 # read by the caller
     FLIPD_PID=$!
 }

@@ -53,6 +53,11 @@ const struct node_member *node_member_by_id(const struct node *n, uint64_t id)
             return &n->config.members[i];
         }
     }
+    for (unsigned i = 0; i < n->n_conf_members; i++) {
+        if (n->conf_members[i].id == id) {
+            return &n->conf_members[i];
+        }
+    }
     return NULL;
 }
 
@@ -497,6 +502,7 @@ static void monitor_tick(uv_timer_t *t)
     if (n->closing) {
         return;
     }
+    node_members_refresh(n);
     role = raft_state(&n->raft);
     raft_leader(&n->raft, &leader, &addr);
     n->term = raft_current_term(&n->raft);
@@ -546,7 +552,10 @@ static int bootstrap(struct node *n)
     raft_configuration_init(&conf);
     for (unsigned i = 0; i < n->config.n_members; i++) {
         const struct node_member *m = &n->config.members[i];
-        rv = raft_configuration_add(&conf, m->id, m->raft_address, RAFT_VOTER);
+        char field[NODE_FIELD_MAX];
+
+        node_field_encode(field, m->raft_address, m->client_address);
+        rv = raft_configuration_add(&conf, m->id, field, RAFT_VOTER);
         if (rv != 0) {
             raft_configuration_close(&conf);
             return rv;
@@ -942,6 +951,7 @@ int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
 {
     char fsm_dir[600];
     const struct node_member *self;
+    const char *bind;
     unsigned seed = 0;
     int rv;
 
@@ -987,15 +997,15 @@ int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
                  raft_strerror(rv));
         goto err_after_store;
     }
-    if (cfg->bind_address != NULL) {
-        rv = raft_uv_tcp_set_bind_address(&n->peers.transport,
-                                          cfg->bind_address);
-        if (rv != 0) {
-            snprintf(n->errmsg, sizeof n->errmsg, "raft bind address %s: %s",
-                     cfg->bind_address, raft_strerror(rv));
-            raft_uv_tcp_close(&n->peers.transport);
-            goto err_after_store;
-        }
+    /* raft_uv_tcp listens on raft's own address unless told otherwise, and
+     * ours is an address field (RAFT/CLIENT): always name the port */
+    bind = cfg->bind_address != NULL ? cfg->bind_address : self->raft_address;
+    rv = raft_uv_tcp_set_bind_address(&n->peers.transport, bind);
+    if (rv != 0) {
+        snprintf(n->errmsg, sizeof n->errmsg, "raft bind address %s: %s", bind,
+                 raft_strerror(rv));
+        raft_uv_tcp_close(&n->peers.transport);
+        goto err_after_store;
     }
     peertcp_wrap(&n->peers, loop, peertcp_user_timeout_ms(cfg->election_ms));
     n->peers.reached_cb = peer_reached;
@@ -1011,8 +1021,8 @@ int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
     if (cfg->segment_size != 0) {
         raft_uv_set_segment_size(&n->io, cfg->segment_size);
     }
-    rv = raft_init(&n->raft, &n->io, &n->fsm.raft_fsm, cfg->id,
-                   self->raft_address);
+    node_field_encode(n->self_field, self->raft_address, self->client_address);
+    rv = raft_init(&n->raft, &n->io, &n->fsm.raft_fsm, cfg->id, n->self_field);
     if (rv != 0) {
         snprintf(n->errmsg, sizeof n->errmsg, "raft init: %s",
                  raft_errmsg(&n->raft));
@@ -1032,7 +1042,8 @@ int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
     if (getrandom(&seed, sizeof seed, 0) == (ssize_t)sizeof seed) {
         raft_seed(&n->raft, seed);
     }
-    rv = bootstrap(n);
+    /* a joining node's configuration comes from the leader that adds it */
+    rv = cfg->join ? 0 : bootstrap(n);
     if (rv != 0) {
         snprintf(n->errmsg, sizeof n->errmsg, "raft bootstrap: %s",
                  raft_strerror(rv));

@@ -32,9 +32,15 @@ struct node_member
     char client_address[NODE_ADDR_MAX]; /* where clients connect */
 };
 
+/* The address field of a member in raft's configuration: "RAFT/CLIENT"
+ * (raft/member.c; peertcp connects to the RAFT part), so every node,
+ * a joining one too, learns each member's client address from raft. */
+#define NODE_FIELD_MAX (2 * NODE_ADDR_MAX)
+
 struct node_config
 {
     uint64_t id;
+    int join; /* never bootstrap: wait to be added (flipd --join) */
     const char *data_dir;
     const char *bind_address; /* NULL = listen on our raft_address */
     struct node_member members[NODE_MAX_MEMBERS]; /* initial cluster */
@@ -129,13 +135,19 @@ struct node
     /* A silent leader's raft port probed (probe_tick in node.c): refused
      * means its process is gone. */
     struct node_probe *probe; /* connect in flight, or NULL */
-    uint64_t probed_at;       /* uv_now of the last probe */
-    uint64_t probe_heard_at;  /* leader_heard_at the silence began at */
-    uint64_t probe_after;     /* silence (ms) at which to probe next */
-    uint64_t dead_leader;     /* leader id whose port refused, 0 = none */
-    uint64_t give_up_at;      /* uv_now to give it up at, 0 = none */
-    uint64_t n_probes;        /* probes started */
-    uint64_t n_refused;       /* probes refused: leader process gone */
+    /* Members raft's configuration names that config.members lacks, with
+     * the client address of their address field (raft/member.c), as of
+     * the last monitor tick. */
+    struct node_member conf_members[NODE_MAX_MEMBERS];
+    unsigned n_conf_members;
+    char self_field[NODE_FIELD_MAX]; /* our own address field */
+    uint64_t probed_at;              /* uv_now of the last probe */
+    uint64_t probe_heard_at;         /* leader_heard_at the silence began at */
+    uint64_t probe_after;            /* silence (ms) at which to probe next */
+    uint64_t dead_leader; /* leader id whose port refused, 0 = none */
+    uint64_t give_up_at;  /* uv_now to give it up at, 0 = none */
+    uint64_t n_probes;    /* probes started */
+    uint64_t n_refused;   /* probes refused: leader process gone */
     struct raft_transfer unstick_req;
     int unstick_busy;
     uint64_t n_unstuck; /* handovers done for it */
@@ -177,6 +189,14 @@ uint64_t node_lag(const struct node *n);
 /* 1 while this node's state is current: leader, or a follower caught up
  * with what its leader committed (see NODE_LIVE_LAG_MAX). */
 int node_live(const struct node *n);
+/* field[NODE_FIELD_MAX] = "RAFT/CLIENT" (just RAFT when client is ""). */
+void node_field_encode(char *field, const char *raft, const char *client);
+/* Splits an address field; a plain "RAFT" (a cluster bootstrapped before
+ * fields were encoded) gives client "". Parts cut to NODE_ADDR_MAX - 1. */
+void node_field_split(const char *field, char *raft, char *client);
+/* Rebuilds n->conf_members from raft's configuration (monitor tick). */
+void node_members_refresh(struct node *n);
+
 /* 1 when data directory `data_dir` holds no raft state yet: node_init will
  * bootstrap it (server/peercheck.c asks the other members first). */
 int node_data_is_new(const char *data_dir);

@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include <uv.h>
@@ -140,9 +141,21 @@ static int wrapped_connect(struct raft_uv_transport *t,
                            raft_uv_connect_cb cb)
 {
     struct peertcp *p = (struct peertcp *)(void *)t;
-    struct peertcp_connect *pc = raft_malloc(sizeof *pc);
+    struct peertcp_connect *pc;
+    const char *slash = strchr(address, '/');
+    char host[128];
     int rv;
 
+    /* a member's address field is "RAFT/CLIENT" (raft/member.h) */
+    if (slash != NULL) {
+        if ((size_t)(slash - address) >= sizeof host) {
+            return RAFT_INVALID;
+        }
+        memcpy(host, address, (size_t)(slash - address));
+        host[slash - address] = '\0';
+        address = host;
+    }
+    pc = raft_malloc(sizeof *pc);
     if (pc == NULL) {
         return RAFT_NOMEM; /* raft_uv retries the connect later */
     }

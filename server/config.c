@@ -32,6 +32,11 @@ const char config_usage[] =
     "                          --raft; e.g. 0.0.0.0:PORT behind NAT, or a\n"
     "                          test proxy in front of the node)\n"
     "  --cluster LIST          every initial member: ID=RAFT/CLIENT,...\n"
+    "  --join H:P,...          instead of --cluster: a node added to a\n"
+    "                          running cluster (client addresses of its\n"
+    "                          members, for the log). It never bootstraps:\n"
+    "                          it waits until `flipctl member add` adds it,\n"
+    "                          then takes its state from the leader\n"
     "options:\n"
     "  --election-ms N         election timeout (default 500): followers\n"
     "                          give up a leader they have not heard from\n"
@@ -207,6 +212,7 @@ enum opt_kind
     OPT_ADDR,     /* char[NODE_ADDR_MAX] field, an IPv4 HOST:PORT */
     OPT_DIR,      /* the data directory */
     OPT_CLUSTER,  /* kept aside: parsed once --id and addresses are known */
+    OPT_JOIN,     /* client endpoints of the cluster to be added to */
     OPT_HELP
 };
 
@@ -239,6 +245,7 @@ static const struct opt opts[] = {
     ADDR("raft", raft_address),
     ADDR("raft-bind", raft_bind),
     { "cluster", OPT_CLUSTER, 0, 0, 0 },
+    { "join", OPT_JOIN, 0, 0, 0 },
     NUM("election-ms", OPT_UNSIGNED, election_ms, 50, 600000),
     NUM("heartbeat-ms", OPT_UNSIGNED, heartbeat_ms, 5, 60000),
     NUM("snapshot-threshold", OPT_UNSIGNED, snapshot_threshold, 2, 100000000),
@@ -336,6 +343,8 @@ static int set_value(struct config *c,
     case OPT_CLUSTER:
         *cluster = val;
         return FLIP_OK;
+    case OPT_JOIN:
+        return set_string(c->join, sizeof c->join, val);
     default:
         return set_number(c, o, val);
     }
@@ -451,10 +460,11 @@ int config_parse(struct config *c,
         return rv;
     }
     if (c->id == 0 || c->data_dir[0] == '\0' || c->client_address[0] == '\0' ||
-        c->raft_address[0] == '\0' || cluster == NULL) {
+        c->raft_address[0] == '\0' ||
+        (cluster == NULL) == (c->join[0] == '\0')) {
         snprintf(err, errlen,
-                 "--id, --data, --client, --raft and --cluster are required "
-                 "(see --help)");
+                 "--id, --data, --client, --raft and one of --cluster or "
+                 "--join are required (see --help)");
         return FLIP_INVALID;
     }
     if (c->heartbeat_ms >= c->election_ms) {
@@ -465,6 +475,14 @@ int config_parse(struct config *c,
                                           strrchr(c->raft_address, ':')) != 0) {
         snprintf(err, errlen, "--raft-bind must use the port of --raft");
         return FLIP_INVALID;
+    }
+    if (c->join[0] != '\0') {
+        /* raft's configuration, from the leader, names the others */
+        c->n_members = 1;
+        c->members[0].id = c->id;
+        memcpy(c->members[0].raft_address, c->raft_address, NODE_ADDR_MAX);
+        memcpy(c->members[0].client_address, c->client_address, NODE_ADDR_MAX);
+        return FLIP_OK;
     }
     rv = parse_cluster(c, cluster, err, errlen);
     if (rv != FLIP_OK) {

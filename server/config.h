@@ -17,6 +17,7 @@ struct config
     char raft_bind[NODE_ADDR_MAX]; /* listen here instead; "" = raft_address */
     struct node_member members[NODE_MAX_MEMBERS];
     unsigned n_members;
+    char join[1024]; /* --join endpoints; "" = --cluster (bootstraps) */
     unsigned election_ms;
     unsigned heartbeat_ms;
     unsigned snapshot_threshold;

@@ -1,7 +1,8 @@
 /* What a request means: the connection handler table (frame -> decoded
  * request), the handshake gate, then one handler per request type, chosen
  * from the REQUEST_TYPES table. Handlers live in cmd_flag.c
- * (set/delete/get/list), cmd_admin.c (hello/status) and cmd_sub.c
+ * (set/delete/get/list), cmd_admin.c (hello/status), cmd_member.c
+ * (member list, leader transfer) and cmd_sub.c
  * (subscribe). The per-client state they read and write is the session's
  * (session.h); the node's is struct server's, which dispatch.c itself never
  * reads (it holds only the pointer the handlers get from server_of).
@@ -59,14 +60,17 @@ struct op
     struct queue wait_link;  /* in a server-wide wait list (state hash) */
 };
 
-#define REQUEST_TYPES(X)                    \
-    X(FLIP__REQUEST__OP_HELLO, cmd_hello)   \
-    X(FLIP__REQUEST__OP_SET, cmd_set)       \
-    X(FLIP__REQUEST__OP_DELETE, cmd_delete) \
-    X(FLIP__REQUEST__OP_GET, cmd_get)       \
-    X(FLIP__REQUEST__OP_LIST, cmd_list)     \
-    X(FLIP__REQUEST__OP_STATUS, cmd_status) \
-    X(FLIP__REQUEST__OP_SUBSCRIBE, cmd_subscribe)
+#define REQUEST_TYPES(X)                                      \
+    X(FLIP__REQUEST__OP_HELLO, cmd_hello)                     \
+    X(FLIP__REQUEST__OP_SET, cmd_set)                         \
+    X(FLIP__REQUEST__OP_DELETE, cmd_delete)                   \
+    X(FLIP__REQUEST__OP_GET, cmd_get)                         \
+    X(FLIP__REQUEST__OP_LIST, cmd_list)                       \
+    X(FLIP__REQUEST__OP_STATUS, cmd_status)                   \
+    X(FLIP__REQUEST__OP_SUBSCRIBE, cmd_subscribe)             \
+    X(FLIP__REQUEST__OP_MEMBER_LIST, cmd_member_list)         \
+    X(FLIP__REQUEST__OP_LEADER_TRANSFER, cmd_leader_transfer) \
+    X(FLIP__REQUEST__OP_MEMBER_CHANGE, cmd_member_change)
 
 /* A handler borrows `req`: dispatch_request frees it when the handler
  * returns, unless the handler kept it in an op (op_new), which then owns it

@@ -293,6 +293,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
 
     memset(&nc, 0, sizeof nc);
     nc.id = c->id;
+    nc.join = c->join[0] != '\0';
     nc.data_dir = s->config.data_dir;
     nc.bind_address =
         s->config.raft_bind[0] != '\0' ? s->config.raft_bind : NULL;
@@ -304,7 +305,13 @@ int server_start(struct server *s, uv_loop_t *loop, const struct config *c)
     nc.snapshot_trailing = c->snapshot_trailing;
     nc.segment_size = c->segment_size;
     nc.max_store_bytes = c->max_store_bytes;
-    if (node_data_is_new(s->config.data_dir)) {
+    if (nc.join) {
+        flip_infof(
+            "server: joining: waiting to be added (flipctl "
+            "--endpoints %s member add %llu %s %s)",
+            c->join, (unsigned long long)c->id, c->raft_address,
+            c->client_address);
+    } else if (node_data_is_new(s->config.data_dir)) {
         rv = peercheck_run(&s->config, s->node.errmsg, sizeof s->node.errmsg);
         if (rv != FLIP_OK) {
             flip_errorf("server: %s", s->node.errmsg);

@@ -83,6 +83,7 @@ LIB_FAIL_MSG=""
 LIB_CLEANED=0
 NODE_PIDS=()
 NODE_RC=()
+NODE_JOINED=()
 FCTL_DEADLINE_S=${FCTL_DEADLINE_S:-20}
 if [ -z "${FLIPD_ARGS+set}" ]; then
     FLIPD_ARGS=(--election-ms 300 --heartbeat-ms 30)
@@ -284,6 +285,7 @@ check_id() {
     case "$1" in
     '' | *[!0-9]*) fail "bad node id '$1'" ;;
     esac
+    [ -z "${NODE_JOINED[$1]:-}" ] || return 0 # started by node_join
     if [ "$1" -lt 1 ] || [ "$1" -gt "$CLUSTER_SIZE" ]; then
         fail "node id $1 is outside 1..$CLUSTER_SIZE (call cluster_start first)"
     fi
@@ -309,6 +311,34 @@ node_start() {
     NODE_PIDS[i]=$pid
     NODE_RC[i]=""
     say "n$i started (pid $pid, client $(client_addr "$i"))"
+}
+
+# Starts node I (any id up to LIB_MAX_NODES, its addresses as every node's)
+# with --join instead of --cluster, on data dir $TMP/nI (or the one given
+# as JOIN_DATA): it waits until `flipctl member add I` adds it. Later
+# node_kill/node_stop work on it as on any node; restart it with node_join
+# again.
+node_join() {
+    local i=$1 pid data
+    shift
+    [ "$BASHPID" = "$LIB_MAIN_PID" ] || fail "node_join must not run in a subshell"
+    case "$i" in
+    '' | *[!0-9]*) fail "bad node id '$i'" ;;
+    esac
+    [ "$i" -ge 1 ] && [ "$i" -le "$LIB_MAX_NODES" ] || fail "node_join: id $i outside 1..$LIB_MAX_NODES"
+    if node_alive "$i"; then
+        fail "node_join: n$i is already running (pid ${NODE_PIDS[$i]})"
+    fi
+    data=${JOIN_DATA:-$TMP/n$i}
+    echo "=== $(date +%T.%3N) lib: join n$i: --data $data --join $(endpoints) $*" >>"$TMP/n$i.log"
+    flipd_node_join "$FLIPD" "$i" "$data" "$TMP/n$i.log" \
+        "$(client_addr "$i")" "$(raft_addr "$i")" "$(endpoints)" \
+        "${FLIPD_ARGS[@]}" "$@"
+    pid=$FLIPD_PID
+    NODE_PIDS[i]=$pid
+    NODE_RC[i]=""
+    NODE_JOINED[i]=1
+    say "n$i joining (pid $pid, client $(client_addr "$i"))"
 }
 
 cluster_start() {

@@ -20,7 +20,7 @@ grep -qx '  --help                  this text' <<<"$out" || fail "--help lacks t
 rc=0
 err=$("$FLIPD" --id 1 --data "$TMP/x" 2>&1 >/dev/null) || rc=$?
 assert_eq "$rc" 2 "exit status of a refused command line"
-assert_eq "$err" "flipd: --id, --data, --client, --raft and --cluster are required (see --help)" \
+assert_eq "$err" "flipd: --id, --data, --client, --raft and one of --cluster or --join are required (see --help)" \
     "message of a refused command line"
 
 # ---- one node, under a lowered soft descriptor limit ----------------------------

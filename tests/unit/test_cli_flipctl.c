@@ -31,6 +31,7 @@ int flipctl_main(int argc, char **argv);
 #define main flipctl_main
 #include "tools/flipctl/cli.c"
 #undef main
+#include "tools/flipctl/cli_member.c"
 #include "tools/flipctl/cli_watch.c"
 
 /* ---- capturing stdout and stderr ---------------------------------------- */

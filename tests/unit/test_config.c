@@ -286,13 +286,13 @@ TEST(config_command_line_shape, 10)
         CHECK_EQ_INT(config_parse(&c, 11, argv, &help, err, sizeof err),
                      FLIP_INVALID);
         if (strcmp(err,
-                   "--id, --data, --client, --raft and --cluster are "
-                   "required (see --help)") != 0) {
+                   "--id, --data, --client, --raft and one of --cluster or "
+                   "--join are required (see --help)") != 0) {
             fprintf(stderr, "  without %s: '%s'\n", names[i], err);
         }
         CHECK(strcmp(err,
-                     "--id, --data, --client, --raft and --cluster are "
-                     "required (see --help)") == 0);
+                     "--id, --data, --client, --raft and one of --cluster or "
+                     "--join are required (see --help)") == 0);
     }
 }
 
@@ -438,4 +438,33 @@ TEST(config_getopt_forms, 10)
     CHECK_REFUSED(A_DATA - 1, "--election-ms", NULL, 0,
                   "bad value for --election-ms: '/nonexistent'");
     CHECK_REFUSED(A_ID, "--help", NULL, 0, "bad value for --id: '--help'");
+}
+
+/* --join instead of --cluster: the node is its own only configured
+ * member (raft's configuration comes from the leader), and it is marked
+ * to never bootstrap; both options, or neither, are refused. */
+TEST(config_join, 10)
+{
+    char *join[] = { "flipd",
+                     "--id",
+                     "4",
+                     "--data",
+                     "/nonexistent",
+                     "--client",
+                     "127.0.0.1:7004",
+                     "--raft",
+                     "127.0.0.1:9004",
+                     "--join",
+                     "127.0.0.1:7001,127.0.0.1:7002" };
+    char *both[] = { BASE_ARGS, "--join", "127.0.0.1:7001" };
+    struct config c;
+
+    CHECK_EQ_INT(parse(&c, join, (int)(sizeof join / sizeof join[0])), FLIP_OK);
+    CHECK(c.join[0] != '\0');
+    CHECK_EQ_INT(c.n_members, 1);
+    CHECK(c.members[0].id == 4);
+    CHECK(strcmp(c.members[0].raft_address, "127.0.0.1:9004") == 0);
+    CHECK(strcmp(c.members[0].client_address, "127.0.0.1:7004") == 0);
+    CHECK_EQ_INT(parse(&c, both, (int)(sizeof both / sizeof both[0])),
+                 FLIP_INVALID);
 }

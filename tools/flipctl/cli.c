@@ -106,6 +106,28 @@ static const char usage_text_tail[] =
     "        is known and every node is live; 5 degraded (a member down\n"
     "        or not live, or nodes of different clusters); 6 no leader\n"
     "        known; 1 no node answered.\n"
+    "  member list\n"
+    "        the raft configuration as the leader holds it, one line per\n"
+    "        member: ID ROLE (voter, standby, spare) LEADER (*) REACHABLE\n"
+    "        (the leader's last connect to it succeeded) MATCH (raft index\n"
+    "        the leader knows it holds) LAG (commit index minus MATCH)\n"
+    "        RAFT and CLIENT addresses (client \"-\" when unknown).\n"
+    "  member add ID RAFT_ADDR CLIENT_ADDR [--role voter|standby|spare]\n"
+    "        add node ID, started with flipd --join (never --cluster),\n"
+    "        through raft: as a spare, caught up, then given --role\n"
+    "        (default voter). Waits for it (use a --timeout above the\n"
+    "        catch-up time for a large store). Safe to repeat.\n"
+    "  member remove ID\n"
+    "        remove node ID from the configuration, then stop it; its id\n"
+    "        is never to be used again. Refused for the leader (transfer\n"
+    "        first) and for a voter the cluster cannot spare.\n"
+    "  member promote ID | member demote ID [--role standby|spare]\n"
+    "        make a member a voter, or a standby (default) or spare.\n"
+    "        A repeated add/remove/promote/demote says \"already\".\n"
+    "  leader transfer [ID]\n"
+    "        hand leadership to voter ID (default: the most up-to-date\n"
+    "        voter) and wait until it leads; prints the new leader's id.\n"
+    "        ID already leading is success (\"already\" on stderr).\n"
     "  help\n"
     "        this text.\n"
     "\n"
@@ -152,7 +174,7 @@ const char *escaped_copy(char *out, size_t cap, const char *s)
 }
 
 /* Reports a failed library call and picks the exit code. */
-static int fail(const struct cli *cli, const char *what, int rv)
+int fail(const struct cli *cli, const char *what, int rv)
 {
     char safe[1024];
     const char *msg = flip_client_errmsg(cli->client);
@@ -904,6 +926,8 @@ static const struct command commands[] = {
     { "eval", NULL, 1, 1,
       OPT_TYPE | OPT_DEFAULT | OPT_CACHE | OPT_WAIT | OPT_MIN_REVISION,
       cmd_eval },
+    { "member", NULL, 1, 4, OPT_ROLE, cmd_member },
+    { "leader", NULL, 1, 2, 0, cmd_leader },
     { "help", NULL, 0, 0, 0, cmd_help },
 };
 
@@ -928,6 +952,7 @@ enum
     O_STALE,
     O_CHANGE_TYPE,
     O_HASH,
+    O_ROLE,
     O_HELP
 };
 
@@ -949,6 +974,7 @@ static const struct option long_opts[] = {
     { "stale", no_argument, NULL, O_STALE },
     { "change-type", no_argument, NULL, O_CHANGE_TYPE },
     { "hash", no_argument, NULL, O_HASH },
+    { "role", required_argument, NULL, O_ROLE },
     { "help", no_argument, NULL, O_HELP },
     { NULL, 0, NULL, 0 },
 };
@@ -1032,6 +1058,8 @@ static int apply_opt(struct cli *cli, int o, const char *val)
         return text_opt(cli, val, &cli->cache, OPT_CACHE);
     case O_DEFAULT:
         return text_opt(cli, val, &cli->def, OPT_DEFAULT);
+    case O_ROLE:
+        return text_opt(cli, val, &cli->role, OPT_ROLE);
     case O_JSON:
         cli->json = 1;
         return 0;

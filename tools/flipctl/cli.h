@@ -38,7 +38,8 @@ enum
     OPT_DEFAULT = 1u << 10,
     OPT_WAIT = 1u << 11,
     OPT_MIN_REVISION = 1u << 12,
-    OPT_CHANGE_TYPE = 1u << 13
+    OPT_CHANGE_TYPE = 1u << 13,
+    OPT_ROLE = 1u << 14
 };
 
 struct cli
@@ -61,6 +62,7 @@ struct cli
     const char *def;               /* eval --default */
     unsigned wait_ms;              /* eval --wait-ms */
     uint64_t min_revision;         /* eval --min-revision */
+    const char *role;              /* member add/demote --role */
     unsigned given;                /* OPT_* bits present on the command line */
     const char *pos[CLI_MAX_ARGS]; /* command and its arguments */
     int n_pos;
@@ -91,6 +93,14 @@ const char *escaped_copy(char *out, size_t cap, const char *s);
 int put_value_text(const struct flip_value *v);
 /* A value as on a list line: JSON compacted, then put_escaped. */
 int put_list_value(const struct flip_value *v);
+
+/* "flipctl: <what>: <why>" on stderr for a failed library call `rv`.
+ * @return the exit code for it (EXIT_NOTFOUND, EXIT_CONFLICT, EXIT_FAIL). */
+int fail(const struct cli *cli, const char *what, int rv);
+
+/* cli_member.c */
+int cmd_member(struct cli *cli);
+int cmd_leader(struct cli *cli);
 
 /* cli_watch.c */
 int cmd_watch(struct cli *cli);
