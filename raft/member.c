@@ -53,7 +53,7 @@ int node_members(struct node *n,
         raft_index match = 0;
 
         v->id = s->id;
-        node_field_split(s->address, v->raft_address, v->client_address);
+        (void)addrfield_split(s->address, v->raft_address, v->client_address);
         if (v->client_address[0] == '\0' && m != NULL) {
             memcpy(v->client_address, m->client_address,
                    sizeof v->client_address);
@@ -128,30 +128,6 @@ int node_transfer(struct node *n,
     return FLIP_OK;
 }
 
-/* ---- address fields (RAFT/CLIENT; see node.h) ---------------------------- */
-
-void node_field_encode(char *field, const char *raft, const char *client)
-{
-    if (client[0] == '\0') {
-        snprintf(field, NODE_FIELD_MAX, "%s", raft);
-    } else {
-        snprintf(field, NODE_FIELD_MAX, "%s/%s", raft, client);
-    }
-}
-
-void node_field_split(const char *field, char *raft, char *client)
-{
-    const char *slash = strchr(field, '/');
-    size_t len = slash != NULL ? (size_t)(slash - field) : strlen(field);
-
-    if (len >= NODE_ADDR_MAX) {
-        len = NODE_ADDR_MAX - 1;
-    }
-    memcpy(raft, field, len);
-    raft[len] = '\0';
-    snprintf(client, NODE_ADDR_MAX, "%s", slash != NULL ? slash + 1 : "");
-}
-
 static int in_config(const struct node *n, uint64_t id)
 {
     for (unsigned i = 0; i < n->config.n_members; i++) {
@@ -175,7 +151,7 @@ void node_members_refresh(struct node *n)
             continue;
         }
         m->id = s->id;
-        node_field_split(s->address, m->raft_address, m->client_address);
+        (void)addrfield_split(s->address, m->raft_address, m->client_address);
         k++;
     }
     n->n_conf_members = k;
@@ -295,10 +271,10 @@ int node_member_add(struct node *n,
     if (rv != FLIP_OK) {
         return rv;
     }
-    node_field_encode(field, raft, client);
+    addrfield_encode(field, raft, client);
     for (unsigned i = 0; i < conf->n; i++) {
         s = &conf->servers[i];
-        node_field_split(s->address, r, c);
+        (void)addrfield_split(s->address, r, c);
         if (s->id != id && (strcmp(r, raft) == 0 || strcmp(c, client) == 0)) {
             snprintf(ch->why, sizeof ch->why,
                      "node %llu already uses these addresses",

@@ -554,7 +554,7 @@ static int bootstrap(struct node *n)
         const struct node_member *m = &n->config.members[i];
         char field[NODE_FIELD_MAX];
 
-        node_field_encode(field, m->raft_address, m->client_address);
+        addrfield_encode(field, m->raft_address, m->client_address);
         rv = raft_configuration_add(&conf, m->id, field, RAFT_VOTER);
         if (rv != 0) {
             raft_configuration_close(&conf);
@@ -1021,7 +1021,7 @@ int node_init(struct node *n, uv_loop_t *loop, const struct node_config *cfg)
     if (cfg->segment_size != 0) {
         raft_uv_set_segment_size(&n->io, cfg->segment_size);
     }
-    node_field_encode(n->self_field, self->raft_address, self->client_address);
+    addrfield_encode(n->self_field, self->raft_address, self->client_address);
     rv = raft_init(&n->raft, &n->io, &n->fsm.raft_fsm, cfg->id, n->self_field);
     if (rv != 0) {
         snprintf(n->errmsg, sizeof n->errmsg, "raft init: %s",

@@ -17,12 +17,13 @@
 #include <raft/uv.h>
 #include <uv.h>
 
+#include "addrfield.h"
 #include "fsm.h"
 #include "ioshim.h"
 #include "peertcp.h"
 #include "storage/identity.h"
 
-#define NODE_ADDR_MAX    64
+#define NODE_ADDR_MAX    ADDRFIELD_PART_MAX
 #define NODE_MAX_MEMBERS 16
 
 struct node_member
@@ -32,10 +33,8 @@ struct node_member
     char client_address[NODE_ADDR_MAX]; /* where clients connect */
 };
 
-/* The address field of a member in raft's configuration: "RAFT/CLIENT"
- * (raft/member.c; peertcp connects to the RAFT part), so every node,
- * a joining one too, learns each member's client address from raft. */
-#define NODE_FIELD_MAX (2 * NODE_ADDR_MAX)
+/* A member's address field in raft's configuration (raft/addrfield.h). */
+#define NODE_FIELD_MAX ADDRFIELD_MAX
 
 struct node_config
 {
@@ -189,11 +188,6 @@ uint64_t node_lag(const struct node *n);
 /* 1 while this node's state is current: leader, or a follower caught up
  * with what its leader committed (see NODE_LIVE_LAG_MAX). */
 int node_live(const struct node *n);
-/* field[NODE_FIELD_MAX] = "RAFT/CLIENT" (just RAFT when client is ""). */
-void node_field_encode(char *field, const char *raft, const char *client);
-/* Splits an address field; a plain "RAFT" (a cluster bootstrapped before
- * fields were encoded) gives client "". Parts cut to NODE_ADDR_MAX - 1. */
-void node_field_split(const char *field, char *raft, char *client);
 /* Rebuilds n->conf_members from raft's configuration (monitor tick). */
 void node_members_refresh(struct node *n);
 

@@ -20,6 +20,8 @@
 
 #include <uv.h>
 
+#include "addrfield.h"
+
 struct peertcp_connect
 {
     struct peertcp *p;
@@ -142,19 +144,15 @@ static int wrapped_connect(struct raft_uv_transport *t,
 {
     struct peertcp *p = (struct peertcp *)(void *)t;
     struct peertcp_connect *pc;
-    const char *slash = strchr(address, '/');
-    char host[128];
+    char host[ADDRFIELD_PART_MAX];
+    char client[ADDRFIELD_PART_MAX];
     int rv;
 
-    /* a member's address field is "RAFT/CLIENT" (raft/member.h) */
-    if (slash != NULL) {
-        if ((size_t)(slash - address) >= sizeof host) {
-            return RAFT_INVALID;
-        }
-        memcpy(host, address, (size_t)(slash - address));
-        host[slash - address] = '\0';
-        address = host;
+    /* raft hands over a member's address field: connect to its RAFT part */
+    if (addrfield_split(address, host, client) != 0) {
+        return RAFT_INVALID;
     }
+    address = host;
     pc = raft_malloc(sizeof *pc);
     if (pc == NULL) {
         return RAFT_NOMEM; /* raft_uv retries the connect later */
